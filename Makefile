@@ -1,0 +1,43 @@
+# Thin wrapper over Meson/Ninja. `make test` and `make run` install the
+# Debian packages they need first (scripts/install-deps, idempotent).
+BUILD ?= build
+BUILD_TEST ?= build-test
+PREFIX ?= /usr/local
+MESON_TEST_ARGS ?=
+
+.PHONY: all deps test run bench install clean format format-check
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) -Dtests=false --prefix=$(PREFIX)
+
+deps:
+	scripts/install-deps
+
+# Tests build separately with ASan + UBSan.
+$(BUILD_TEST)/build.ninja:
+	meson setup $(BUILD_TEST) -Db_sanitize=address,undefined -Db_lundef=false
+
+test: deps $(BUILD_TEST)/build.ninja
+	ninja -C $(BUILD_TEST)
+	scripts/run-tests $(BUILD_TEST) $(MESON_TEST_ARGS)
+
+run: deps all
+	scripts/run-server $(BUILD)/k3c
+
+bench: deps all
+	$(BUILD)/bench/bench_store
+
+install: all
+	install -D -m 0755 $(BUILD)/k3c $(DESTDIR)$(PREFIX)/bin/k3c
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_TEST)

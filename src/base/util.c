@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * util.c - allocation, clocks, files and base64. */
+#include "base/util.h"
+#include "base/cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void *
+k3c_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+void *
+k3c_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+void *
+k3c_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (!q)
+        abort();
+    return q;
+}
+
+char *
+k3c_xstrdup(const char *s)
+{
+    char *d = strdup(s);
+
+    if (!d)
+        abort();
+    return d;
+}
+
+char *
+k3c_xstrndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+
+    if (!d)
+        abort();
+    return d;
+}
+
+char *
+k3c_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        abort();
+    return s;
+}
+
+static int64_t
+clock_ms(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+k3c_now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t
+k3c_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+void
+k3c_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int
+k3c_mkdir_p(const char *path, mode_t mode, struct k3c_err *err)
+{
+    _cleanup_free_ char *p = k3c_xstrdup(path);
+
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return k3c_err_sys(err, errno, "mkdir %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return k3c_err_sys(err, errno, "mkdir %s", p);
+    return 0;
+}
+
+int
+k3c_write_file(const char *path, const void *data, size_t len, mode_t mode, struct k3c_err *err)
+{
+    _cleanup_free_ char *tmp = k3c_xasprintf("%s.tmp.%d", path, (int)getpid());
+    _cleanup_close_ int fd = -1;
+    const char *p = data;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return k3c_err_sys(err, errno, "create %s", tmp);
+    /* open() applies the umask; the mode asked for is the mode we want. */
+    if (fchmod(fd, mode) < 0)
+        return k3c_err_sys(err, errno, "chmod %s", tmp);
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+
+            unlink(tmp);
+            return k3c_err_sys(err, e, "write %s", tmp);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        int e = errno;
+
+        unlink(tmp);
+        return k3c_err_sys(err, e, "fsync %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+
+        unlink(tmp);
+        return k3c_err_sys(err, e, "rename %s", path);
+    }
+    return 0;
+}
+
+int
+k3c_read_file(const char *path, char **out, size_t *len_out, struct k3c_err *err)
+{
+    _cleanup_close_ int fd = -1;
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0, cap = 4096;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return k3c_err_sys(err, errno, "open %s", path);
+    data = k3c_xmalloc(cap);
+    for (;;) {
+        ssize_t n;
+
+        if (len + 1 >= cap) {
+            cap *= 2;
+            data = k3c_xrealloc(data, cap);
+        }
+        n = read(fd, data + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return k3c_err_sys(err, errno, "read %s", path);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    data[len] = '\0';
+    if (len_out)
+        *len_out = len;
+    *out = TAKE_PTR(data);
+    return 0;
+}
+
+bool
+k3c_file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+char *
+k3c_find_in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    _cleanup_free_ char *copy = NULL;
+    char *save = NULL;
+
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0 ? k3c_xstrdup(name) : NULL;
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    copy = k3c_xstrdup(path);
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char *full = k3c_xasprintf("%s/%s", dir, name);
+
+        if (access(full, X_OK) == 0)
+            return full;
+        free(full);
+    }
+    return NULL;
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+k3c_base64_encode(const void *data, size_t len)
+{
+    const unsigned char *in = data;
+    char *out = k3c_xmalloc(4 * ((len + 2) / 3) + 1);
+    size_t o = 0, i = 0;
+
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = b64_alphabet[(v >> 6) & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+        out[o++] = b64_alphabet[(v >> 18) & 63];
+        out[o++] = b64_alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int
+b64_value(char c)
+{
+    const char *p = c ? strchr(b64_alphabet, c) : NULL;
+
+    return p ? (int)(p - b64_alphabet) : -1;
+}
+
+char *
+k3c_base64_decode(const char *s, size_t *len_out)
+{
+    size_t n = strlen(s);
+    _cleanup_free_ char *out = NULL;
+    size_t o = 0;
+
+    if (n % 4 != 0)
+        return NULL;
+    out = k3c_xmalloc(n / 4 * 3 + 1);
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+
+        for (int k = 0; k < 4; k++) {
+            bool pad_ok = i + 4 == n && k >= 2 && s[i + k] == '=';
+
+            v[k] = pad_ok ? 0 : b64_value(s[i + k]);
+            if (v[k] < 0)
+                return NULL;
+            if (pad_ok && k == 2 && s[i + 3] != '=')
+                return NULL;
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | v[3];
+
+        out[o++] = (char)(w >> 16);
+        if (s[i + 2] != '=')
+            out[o++] = (char)(w >> 8 & 0xff);
+        if (s[i + 3] != '=')
+            out[o++] = (char)(w & 0xff);
+    }
+    out[o] = '\0';
+    if (len_out)
+        *len_out = o;
+    return TAKE_PTR(out);
+}

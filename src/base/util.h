@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * util.h - small helpers shared by every part: allocation that aborts on
+ * OOM, clocks, files, base64. */
+#ifndef K3C_BASE_UTIL_H
+#define K3C_BASE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+
+#define K3C_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Abort on allocation failure (the only abort outside cmd/, as crun's xmalloc). */
+void *k3c_xmalloc(size_t n);
+void *k3c_xcalloc(size_t n, size_t size);
+void *k3c_xrealloc(void *p, size_t n);
+char *k3c_xstrdup(const char *s);
+char *k3c_xstrndup(const char *s, size_t n);
+char *k3c_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds from CLOCK_MONOTONIC / CLOCK_REALTIME. */
+int64_t k3c_now_ms(void);
+int64_t k3c_wall_ms(void);
+/* Sleeps for ms milliseconds (restarting on EINTR). */
+void k3c_sleep_ms(int64_t ms);
+
+/* mkdir -p with mode for the directories it creates. */
+int k3c_mkdir_p(const char *path, mode_t mode, struct k3c_err *err);
+/* Writes data to path atomically (tmp file + fsync + rename) with mode. */
+int k3c_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                   struct k3c_err *err);
+/* Reads a whole file; caller free()s *out (NUL-terminated). */
+int k3c_read_file(const char *path, char **out, size_t *len_out, struct k3c_err *err);
+bool k3c_file_exists(const char *path);
+/* Searches PATH for an executable; returns a new string or NULL. */
+char *k3c_find_in_path(const char *name);
+
+/* Standard base64 (RFC 4648). Results are NUL-terminated; caller free()s. */
+char *k3c_base64_encode(const void *data, size_t len);
+/* Returns NULL on malformed input. */
+char *k3c_base64_decode(const char *s, size_t *len_out);
+
+#endif

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * client.c - the one libcurl wrapper. Requests borrow an easy handle from a
+ * pool (so keep-alive connections and TLS sessions are reused) and fail over
+ * across endpoints on transport errors. Streams run on their own handle in a
+ * curl multi so http_stream_cancel can wake them from another thread.
+ * Lock order: pool_lock only; never held across I/O. */
+#define LOG_COMPONENT "client"
+#include "client/client.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct pooled_handle {
+    CURL *curl;
+    struct pooled_handle *next;
+};
+
+struct http_client {
+    char **endpoints;
+    size_t n_endpoints;
+    atomic_size_t current; /* index of the endpoint that last worked */
+    char *ca_file, *cert_file, *key_file;
+    long connect_timeout_ms, request_timeout_ms;
+
+    pthread_mutex_t pool_lock; /* protects idle */
+    struct pooled_handle *idle;
+};
+
+struct http_stream {
+    struct http_client *client;
+    CURLM *multi;
+    CURL *curl;
+    atomic_bool cancelled;
+    atomic_bool reset;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_global_setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct http_client *
+http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
+{
+    struct http_client *c;
+    size_t n = 0;
+
+    while (cfg->endpoints && cfg->endpoints[n])
+        n++;
+    if (n == 0) {
+        k3c_err_set(err, K3C_E_INVALID, "http client: no endpoints");
+        return NULL;
+    }
+    pthread_once(&curl_once, curl_global_setup);
+    c = k3c_xcalloc(1, sizeof(*c));
+    c->endpoints = k3c_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(cfg->endpoints[i]);
+
+        /* Paths are joined with a leading '/', so drop a trailing one here. */
+        while (len > 0 && cfg->endpoints[i][len - 1] == '/')
+            len--;
+        c->endpoints[i] = k3c_xstrndup(cfg->endpoints[i], len);
+    }
+    c->n_endpoints = n;
+    c->ca_file = cfg->ca_file ? k3c_xstrdup(cfg->ca_file) : NULL;
+    c->cert_file = cfg->cert_file ? k3c_xstrdup(cfg->cert_file) : NULL;
+    c->key_file = cfg->key_file ? k3c_xstrdup(cfg->key_file) : NULL;
+    c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
+    c->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000;
+    pthread_mutex_init(&c->pool_lock, NULL);
+    return c;
+}
+
+void
+http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    while (c->idle) {
+        struct pooled_handle *h = c->idle;
+
+        c->idle = h->next;
+        curl_easy_cleanup(h->curl);
+        free(h);
+    }
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        free(c->endpoints[i]);
+    free(c->endpoints);
+    free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
+    pthread_mutex_destroy(&c->pool_lock);
+    free(c);
+}
+
+void
+http_response_init(struct http_response *r)
+{
+    r->status = 0;
+    k3c_buf_init(&r->body);
+}
+
+void
+http_response_fini(struct http_response *r)
+{
+    k3c_buf_fini(&r->body);
+    r->status = 0;
+}
+
+/* Options every handle of this client carries. */
+static void
+handle_setup(struct http_client *c, CURL *curl)
+{
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file)
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert_file);
+    if (c->key_file)
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key_file);
+}
+
+static CURL *
+pool_take(struct http_client *c)
+{
+    struct pooled_handle *h;
+    CURL *curl;
+
+    pthread_mutex_lock(&c->pool_lock);
+    h = c->idle;
+    if (h)
+        c->idle = h->next;
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h) {
+        curl = h->curl;
+        free(h);
+        return curl;
+    }
+    curl = curl_easy_init();
+    if (!curl)
+        abort();
+    return curl;
+}
+
+static void
+pool_give(struct http_client *c, CURL *curl)
+{
+    struct pooled_handle *h = k3c_xmalloc(sizeof(*h));
+
+    h->curl = curl;
+    pthread_mutex_lock(&c->pool_lock);
+    h->next = c->idle;
+    c->idle = h;
+    pthread_mutex_unlock(&c->pool_lock);
+}
+
+static size_t
+collect_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    k3c_buf_append(userdata, data, size * nmemb);
+    return size * nmemb;
+}
+
+/* Transport failures are worth another endpoint; anything else is not. */
+static bool
+is_transport_error(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The request never left this host, so retrying it cannot apply it twice. */
+static bool
+never_sent(CURLcode rc)
+{
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+           rc == CURLE_SSL_CONNECT_ERROR;
+}
+
+static void
+request_setup(struct http_client *c, CURL *curl, const char *method, const char *url,
+              struct curl_slist *headers, const void *body, size_t body_len)
+{
+    curl_easy_reset(curl);
+    handle_setup(c, curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+}
+
+int
+http_client_request(struct http_client *c, const char *method, const char *path,
+                    const char *content_type, const void *body, size_t body_len,
+                    struct http_response *resp, struct k3c_err *err)
+{
+    struct curl_slist *headers = NULL;
+    char ct[128];
+    CURL *curl = pool_take(c);
+    size_t start = atomic_load(&c->current);
+    CURLcode rc = CURLE_OK;
+    int ret = -1;
+
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
+    headers = curl_slist_append(headers, ct);
+    headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        size_t idx = (start + i) % c->n_endpoints;
+        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], path);
+
+        k3c_buf_reset(&resp->body);
+        request_setup(c, curl, method, url, headers, body, body_len);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp->body);
+        rc = curl_easy_perform(curl);
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+            atomic_store(&c->current, idx);
+            ret = 0;
+            break;
+        }
+        if (!is_transport_error(rc)) {
+            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: %s", method, url, curl_easy_strerror(rc));
+            break;
+        }
+        log_debug("%s %s: %s", method, url, curl_easy_strerror(rc));
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        if (never_sent(rc))
+            err->sys_errno = ENOTCONN;
+    }
+    curl_slist_free_all(headers);
+    pool_give(c, curl);
+    return ret;
+}
+
+struct http_stream *
+http_stream_new(struct http_client *c)
+{
+    struct http_stream *s = k3c_xcalloc(1, sizeof(*s));
+
+    s->client = c;
+    s->multi = curl_multi_init();
+    s->curl = curl_easy_init();
+    if (!s->multi || !s->curl)
+        abort();
+    atomic_init(&s->cancelled, false);
+    atomic_init(&s->reset, false);
+    return s;
+}
+
+void
+http_stream_free(struct http_stream *s)
+{
+    if (!s)
+        return;
+    curl_easy_cleanup(s->curl);
+    curl_multi_cleanup(s->multi);
+    free(s);
+}
+
+void
+http_stream_cancel(struct http_stream *s)
+{
+    atomic_store(&s->cancelled, true);
+    curl_multi_wakeup(s->multi);
+}
+
+void
+http_stream_reset(struct http_stream *s)
+{
+    atomic_store(&s->reset, true);
+    curl_multi_wakeup(s->multi);
+}
+
+struct stream_ctx {
+    http_stream_cb cb;
+    void *userdata;
+    bool stopped_by_cb;
+    long status;
+    CURL *curl;
+    struct k3c_buf error_body; /* the body of a non-2xx answer */
+};
+
+static size_t
+stream_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct stream_ctx *ctx = userdata;
+    size_t n = size * nmemb;
+
+    if (ctx->status == 0)
+        curl_easy_getinfo(ctx->curl, CURLINFO_RESPONSE_CODE, &ctx->status);
+    if (ctx->status >= 300) {
+        if (ctx->error_body.len < 4096)
+            k3c_buf_append(&ctx->error_body, data, n);
+        return n;
+    }
+    if (ctx->cb(ctx->userdata, data, n) != 0) {
+        ctx->stopped_by_cb = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    return n;
+}
+
+/* Drives the multi until the transfer ends or we are told to stop.
+ * Returns the transfer's result, or -1 when cancelled, -2 when reset. */
+static int
+stream_drive(struct http_stream *s, CURLcode *result)
+{
+    for (;;) {
+        int running = 0, queued = 0;
+        CURLMsg *msg;
+
+        if (atomic_load(&s->cancelled))
+            return -1;
+        if (atomic_exchange(&s->reset, false))
+            return -2;
+        curl_multi_perform(s->multi, &running);
+        while ((msg = curl_multi_info_read(s->multi, &queued)))
+            if (msg->msg == CURLMSG_DONE) {
+                *result = msg->data.result;
+                return 0;
+            }
+        if (running == 0) {
+            *result = CURLE_OK;
+            return 0;
+        }
+        curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+    }
+}
+
+static int
+stream_once(struct http_stream *s, const char *url, const char *method, const char *body,
+            size_t body_len, struct stream_ctx *ctx, struct k3c_err *err)
+{
+    struct curl_slist *headers = NULL;
+    CURLcode result = CURLE_OK;
+    int r;
+
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    request_setup(s->client, s->curl, method, url, headers, body, body_len);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, stream_write);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, ctx);
+    ctx->curl = s->curl;
+    curl_multi_add_handle(s->multi, s->curl);
+    r = stream_drive(s, &result);
+    curl_multi_remove_handle(s->multi, s->curl);
+    curl_slist_free_all(headers);
+    if (r == -1)
+        return 0; /* cancelled: a normal end for the caller */
+    if (r == -2) {
+        /* Forget the connection so the next run dials a fresh one. */
+        curl_easy_setopt(s->curl, CURLOPT_FORBID_REUSE, 1L);
+        return k3c_err_set(err, K3C_E_UNAVAILABLE, "%s: connection reset", url);
+    }
+    if (ctx->stopped_by_cb)
+        return 0;
+    if (result != CURLE_OK)
+        return k3c_err_set(err, is_transport_error(result) ? K3C_E_UNAVAILABLE : K3C_E_INTERNAL,
+                           "%s: %s", url, curl_easy_strerror(result));
+    if (ctx->status >= 300)
+        return k3c_err_set(err, ctx->status >= 500 ? K3C_E_UNAVAILABLE : K3C_E_BAD_REQUEST,
+                           "%s: HTTP %ld: %.200s", url, ctx->status,
+                           ctx->error_body.data ? ctx->error_body.data : "");
+    return 0;
+}
+
+int
+http_stream_run(struct http_stream *s, const char *method, const char *path, const char *body,
+                size_t body_len, http_stream_cb cb, void *userdata, struct k3c_err *err)
+{
+    struct http_client *c = s->client;
+    size_t start = atomic_load(&c->current);
+    int ret = -1;
+
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        size_t idx = (start + i) % c->n_endpoints;
+        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], path);
+        struct stream_ctx ctx = {.cb = cb, .userdata = userdata};
+
+        k3c_buf_init(&ctx.error_body);
+        ret = stream_once(s, url, method, body, body_len, &ctx, err);
+        k3c_buf_fini(&ctx.error_body);
+        if (ret == 0 || err->kind != K3C_E_UNAVAILABLE || atomic_load(&s->cancelled))
+            break;
+    }
+    return ret;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * cmd.h - the k3c command line: a verb table in main.c dispatches to one
+ * file per verb. Only this directory prints usage and decides exit codes:
+ * 0 success, 1 failure, 2 usage error. */
+#ifndef K3C_CMD_CMD_H
+#define K3C_CMD_CMD_H
+
+#include "config/config.h"
+
+#define K3C_EXIT_OK    0
+#define K3C_EXIT_FAIL  1
+#define K3C_EXIT_USAGE 2
+
+int cmd_server(int argc, char **argv, char **envp);
+int cmd_agent(int argc, char **argv, char **envp);
+
+/* Loads the configuration for a verb and turns config_load's result into an
+ * exit code: -1 means "go on", anything else is the code to exit with. */
+int cmd_load_config(struct k3c_config *cfg, enum config_role role, const char *verb, int argc,
+                    char **argv, char **envp);
+
+#endif

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * cmd_server.c - `k3c server`: prepares the data dir and certificates,
+ * starts the supervised etcd member, checks the store, then waits for
+ * SIGTERM/SIGINT and shuts down in reverse order. Signals are blocked in
+ * every thread and taken synchronously here with sigtimedwait. */
+#define LOG_COMPONENT "server"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "cmd/cmd.h"
+#include "etcd/etcd.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SERVER_ETCD_READY_TIMEOUT_MS 60000
+
+struct server_paths {
+    char *server_dir, *tls_dir, *db_dir, *etcd_dir, *logs_dir, *etcd_log;
+};
+
+static void
+server_paths_init(struct server_paths *p, const char *data_dir)
+{
+    p->server_dir = k3c_xasprintf("%s/server", data_dir);
+    p->tls_dir = k3c_xasprintf("%s/tls", p->server_dir);
+    p->db_dir = k3c_xasprintf("%s/db", p->server_dir);
+    p->etcd_dir = k3c_xasprintf("%s/etcd", p->db_dir);
+    p->logs_dir = k3c_xasprintf("%s/logs", p->server_dir);
+    p->etcd_log = k3c_xasprintf("%s/etcd.log", p->logs_dir);
+}
+
+static void
+server_paths_fini(struct server_paths *p)
+{
+    free(p->server_dir);
+    free(p->tls_dir);
+    free(p->db_dir);
+    free(p->etcd_dir);
+    free(p->logs_dir);
+    free(p->etcd_log);
+}
+
+static int
+make_dirs(const struct server_paths *p, struct k3c_err *err)
+{
+    const char *dirs[] = {p->tls_dir, p->db_dir, p->logs_dir};
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(dirs); i++)
+        if (k3c_mkdir_p(dirs[i], 0700, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Waits for a stop signal for up to ms (ms < 0: forever). Returns the
+ * signal, or 0 on timeout. */
+static int
+wait_signal(const sigset_t *set, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    int sig;
+
+    do {
+        sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
+    } while (sig < 0 && errno == EINTR);
+    return sig < 0 ? 0 : sig;
+}
+
+/* Polls etcd's health until it answers, a signal arrives or the timeout
+ * passes. Returns 1 healthy, 0 timeout, or -signal. */
+static int
+wait_etcd_ready(struct etcd *e, const sigset_t *stop, int64_t timeout_ms)
+{
+    int64_t deadline = k3c_now_ms() + timeout_ms;
+
+    while (k3c_now_ms() < deadline) {
+        struct k3c_err err = {0};
+        int sig;
+
+        if (etcd_wait_healthy(e, 500, &err) == 0)
+            return 1;
+        sig = wait_signal(stop, 200);
+        if (sig > 0)
+            return -sig;
+    }
+    return 0;
+}
+
+static struct store *
+open_store(const struct etcd_tls_paths *tls, struct etcd *e, struct k3c_err *err)
+{
+    const char *endpoints[] = {etcd_client_url(e), NULL};
+    const struct store_config sc = {.endpoints = endpoints,
+                                    .ca_file = tls->ca_cert,
+                                    .cert_file = tls->client_cert,
+                                    .key_file = tls->client_key};
+    struct store *s = store_new(&sc, err);
+    int64_t rev;
+
+    if (!s)
+        return NULL;
+    if (store_revision(s, &rev, err) < 0) {
+        store_free(s);
+        return NULL;
+    }
+    log_info("store ready at revision %" PRId64, rev);
+    return s;
+}
+
+static struct etcd *
+etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
+                 const struct etcd_tls_paths *tls, struct k3c_err *err)
+{
+    const struct etcd_config ec = {
+        .binary = cfg->etcd_binary,
+        .data_dir = p->etcd_dir,
+        .log_file = p->etcd_log,
+        .tls = tls,
+        .node_name = cfg->node_name,
+        .node_ip = cfg->node_ip,
+        .client_port = cfg->etcd_client_port,
+        .peer_port = cfg->etcd_peer_port,
+        .heartbeat_interval_ms = cfg->etcd_heartbeat_interval_ms,
+        .election_timeout_ms = cfg->etcd_election_timeout_ms,
+        .quota_backend_bytes = cfg->etcd_quota_backend_bytes,
+        .auto_compaction_mode = cfg->etcd_auto_compaction_mode,
+        .auto_compaction_retention = cfg->etcd_auto_compaction_retention,
+    };
+
+    return etcd_new(&ec, err);
+}
+
+/* Runs until a stop signal. Returns the exit code. */
+static int
+server_run(const struct k3c_config *cfg, const sigset_t *stop)
+{
+    struct server_paths paths;
+    struct etcd_tls_paths tls;
+    struct k3c_err err = {0};
+    struct etcd *e = NULL;
+    struct store *s = NULL;
+    int rc = K3C_EXIT_FAIL, ready, sig;
+
+    server_paths_init(&paths, cfg->data_dir);
+    etcd_tls_paths_init(&tls, paths.tls_dir);
+    log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
+             cfg->node_ip, cfg->data_dir);
+    if (make_dirs(&paths, &err) < 0 ||
+        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0)
+        goto out;
+    e = etcd_from_config(cfg, &paths, &tls, &err);
+    if (!e || etcd_start(e, &err) < 0)
+        goto out;
+    ready = wait_etcd_ready(e, stop, SERVER_ETCD_READY_TIMEOUT_MS);
+    if (ready < 0) {
+        log_info("signal %d before etcd was ready; shutting down", -ready);
+        rc = K3C_EXIT_OK;
+        goto out;
+    }
+    if (ready == 0) {
+        k3c_err_set(&err, K3C_E_TIMEOUT, "etcd not healthy after %d s; see %s",
+                    SERVER_ETCD_READY_TIMEOUT_MS / 1000, paths.etcd_log);
+        goto out;
+    }
+    log_info("(member %s) healthy at %s", etcd_member_name(e), etcd_client_url(e));
+    s = open_store(&tls, e, &err);
+    if (!s)
+        goto out;
+    log_info("k3c server ready");
+    sig = wait_signal(stop, -1);
+    log_info("signal %d (%s): shutting down", sig, strsignal(sig));
+    rc = K3C_EXIT_OK;
+out:
+    if (rc != K3C_EXIT_OK)
+        log_error("%s", err.msg);
+    store_free(s);
+    etcd_free(e);
+    etcd_tls_paths_fini(&tls);
+    server_paths_fini(&paths);
+    if (rc == K3C_EXIT_OK)
+        log_info("k3c server stopped");
+    return rc;
+}
+
+int
+cmd_server(int argc, char **argv, char **envp)
+{
+    struct k3c_config cfg = {0};
+    sigset_t stop;
+    int rc = cmd_load_config(&cfg, CONFIG_ROLE_SERVER, "server", argc, argv, envp);
+
+    if (rc >= 0) {
+        config_fini(&cfg);
+        return rc;
+    }
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only sigtimedwait here sees them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    rc = server_run(&cfg, &stop);
+    config_fini(&cfg);
+    return rc;
+}

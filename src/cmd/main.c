@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * main.c - entry point and verb table of the one k3c binary. */
+#include "base/log.h"
+#include "base/util.h"
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct verb {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv, char **envp);
+    enum config_role role;
+};
+
+static const struct verb verbs[] = {
+    {"server", "run the control plane, its etcd member and (later) an agent", cmd_server,
+     CONFIG_ROLE_SERVER},
+    {"agent", "run a node agent (not built yet)", cmd_agent, CONFIG_ROLE_AGENT},
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "k3c %s - a lightweight, highly available Kubernetes-compatible cluster\n\n"
+            "Usage: k3c <command> [flags]\n\nCommands:\n",
+            K3C_VERSION);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(verbs); i++)
+        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "  %-10s %s\n  %-10s %s\n\n", "help", "show this help, or a command's flags",
+            "--version", "print the version");
+    fprintf(out, "Run 'k3c <command> --help' for a command's flags.\n");
+}
+
+static const struct verb *
+find_verb(const char *name)
+{
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(verbs); i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+    const struct verb *v;
+
+    if (argc < 3) {
+        usage(stdout);
+        return K3C_EXIT_OK;
+    }
+    v = find_verb(argv[2]);
+    if (!v) {
+        fprintf(stderr, "k3c: unknown command \"%s\"\n", argv[2]);
+        usage(stderr);
+        return K3C_EXIT_USAGE;
+    }
+    printf("Usage: k3c %s [flags]\n\n%s\n\nFlags:\n", v->name, v->summary);
+    config_usage(stdout, v->role);
+    return K3C_EXIT_OK;
+}
+
+int
+cmd_load_config(struct k3c_config *cfg, enum config_role role, const char *verb, int argc,
+                char **argv, char **envp)
+{
+    struct k3c_err err = {0};
+
+    switch (config_load(cfg, role, argc, argv, envp, &err)) {
+    case CONFIG_OK:
+        k3c_log_set_level(cfg->debug ? K3C_LOG_DEBUG : K3C_LOG_INFO);
+        return -1;
+    case CONFIG_HELP:
+        printf("Usage: k3c %s [flags]\n\nFlags:\n", verb);
+        config_usage(stdout, role);
+        return K3C_EXIT_OK;
+    case CONFIG_USAGE:
+        fprintf(stderr, "k3c %s: %s\nRun 'k3c %s --help' for usage.\n", verb, err.msg, verb);
+        return K3C_EXIT_USAGE;
+    case CONFIG_ERROR:
+    default:
+        fprintf(stderr, "k3c %s: %s\n", verb, err.msg);
+        return K3C_EXIT_FAIL;
+    }
+}
+
+int
+main(int argc, char **argv, char **envp)
+{
+    const struct verb *v;
+
+    if (argc < 2) {
+        usage(stderr);
+        return K3C_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0 ||
+        strcmp(argv[1], "-v") == 0) {
+        printf("k3c version v%s\n", K3C_VERSION);
+        return K3C_EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0)
+        return cmd_help(argc, argv);
+    v = find_verb(argv[1]);
+    if (!v) {
+        fprintf(stderr, "k3c: unknown command \"%s\"\n\n", argv[1]);
+        usage(stderr);
+        return K3C_EXIT_USAGE;
+    }
+    return v->run(argc - 1, argv + 1, envp);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * config.h - k3c configuration, K3s-style: command-line flags, the same keys
+ * in a YAML file (/etc/k3c/config.yaml or --config), and K3C_<FLAG>
+ * environment variables (K3C_DATA_DIR for --data-dir). Precedence, highest
+ * first: flags, environment, config file, built-in defaults.
+ * One table of options (config.c) drives parsing, defaults and --help. */
+#ifndef K3C_CONFIG_CONFIG_H
+#define K3C_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "base/err.h"
+
+/* Which subcommand is being configured; an option is accepted only by the
+ * roles its table row names. */
+enum config_role {
+    CONFIG_ROLE_SERVER = 1 << 0,
+    CONFIG_ROLE_AGENT = 1 << 1,
+};
+
+struct k3c_config {
+    /* input, borrowed: the config file read when neither --config nor
+     * K3C_CONFIG names one (NULL: /etc/k3c/config.yaml). Set it after
+     * zeroing; config_fini keeps it. Lets tests avoid the real default. */
+    const char *default_config_file;
+
+    /* common */
+    char *config_file;  /* --config; default /etc/k3c/config.yaml (missing default file is fine) */
+    char *data_dir;     /* --data-dir, default /var/lib/k3c */
+    char *node_name;    /* --node-name, default: hostname */
+    char *node_ip;      /* --node-ip, default 127.0.0.1 */
+    bool debug;         /* --debug: log level debug */
+    char *server;       /* --server URL (agent; server: join an existing cluster, later) */
+    char *token;        /* --token */
+    char **node_labels; /* --node-label, repeatable; NULL-terminated, may be NULL */
+    char **node_taints; /* --node-taint, repeatable */
+
+    /* server */
+    bool cluster_init;                    /* --cluster-init */
+    bool disable_agent;                   /* --disable-agent */
+    int https_listen_port;                /* --https-listen-port, default 6443 */
+    char **tls_sans;                      /* --tls-san, repeatable */
+    char *etcd_binary;                    /* --etcd-binary, default "etcd" from PATH */
+    int etcd_client_port;                 /* --etcd-client-port, default 2379 */
+    int etcd_peer_port;                   /* --etcd-peer-port, default 2380 */
+    int etcd_heartbeat_interval_ms;       /* --etcd-heartbeat-interval, default 100 */
+    int etcd_election_timeout_ms;         /* --etcd-election-timeout, default 1000 */
+    long long etcd_quota_backend_bytes;   /* --etcd-quota-backend-bytes, default 2 GiB */
+    char *etcd_auto_compaction_mode;      /* --etcd-auto-compaction-mode: revision|periodic */
+    char *etcd_auto_compaction_retention; /* --etcd-auto-compaction-retention, default "10000" */
+};
+
+enum config_result {
+    CONFIG_OK = 0,
+    CONFIG_HELP = 1,   /* --help/-h was given: caller prints config_usage and exits 0 */
+    CONFIG_USAGE = -2, /* unknown flag, missing or bad value: exit 2 */
+    CONFIG_ERROR = -1, /* config file unreadable or malformed: exit 1 */
+};
+
+/* Fills cfg for role from defaults, the config file, the environment (envp,
+ * NULL-terminated "K=V" strings) and argv (argv[0] is the subcommand name,
+ * options start at argv[1]). Positional arguments are refused. On failure
+ * err says why; for a malformed file the message starts "<file>:<line>: ".
+ * cfg must be zeroed before and released with config_fini.
+ * Every field gets its default, also those of options of the other role.
+ * Environment variables set to "" count as unset; K3C_* variables of the other
+ * role or of no option are ignored, and so are file keys of the other role
+ * (one config.yaml may serve server and agent). A missing file is an error
+ * only when --config or K3C_CONFIG named it. On any result but CONFIG_OK cfg
+ * is left empty (as after config_fini). */
+enum config_result config_load(struct k3c_config *cfg, enum config_role role, int argc, char **argv,
+                               char **envp, struct k3c_err *err);
+/* Frees every field and zeroes cfg (keeping default_config_file), so it can
+ * be loaded again. Safe on a zeroed or already released cfg. */
+void config_fini(struct k3c_config *cfg);
+
+/* Prints the option list for role (flag, env var, default, help) to out. */
+void config_usage(FILE *out, enum config_role role);
+
+#endif

@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * etcd.c - supervises one etcd member. The supervisor thread owns the child:
+ * it forks, waits and restarts; etcd_stop asks it to finish through
+ * `stopping` and a signal to the child. `lock` protects pid/stopping so a
+ * stop never races a respawn. */
+#define LOG_COMPONENT "etcd"
+#include "etcd/etcd.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "client/client.h"
+#include "pki/pki.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ETCD_BACKOFF_MIN_MS 1000
+#define ETCD_BACKOFF_MAX_MS 30000
+#define ETCD_HEALTHY_RUN_MS 60000 /* a run this long resets the backoff */
+#define ETCD_STOP_GRACE_MS  15000
+#define ETCD_MAX_ARGS       64
+
+struct etcd {
+    char *binary; /* full path */
+    char *data_dir, *log_file, *node_ip, *member_name;
+    char *client_url;       /* loopback client URL */
+    struct etcd_config cfg; /* strings point into the copies above / caller's tls */
+    char *argv[ETCD_MAX_ARGS];
+    struct http_client *health;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock; /* protects pid, stopping; wake signals both */
+    pthread_cond_t wake;
+    pid_t pid;
+    bool stopping;
+    bool exited; /* the last child has been reaped */
+    atomic_uint starts;
+};
+
+void
+etcd_tls_paths_init(struct etcd_tls_paths *p, const char *tls_dir)
+{
+    p->ca_cert = k3c_xasprintf("%s/server-ca.crt", tls_dir);
+    p->ca_key = k3c_xasprintf("%s/server-ca.key", tls_dir);
+    p->server_cert = k3c_xasprintf("%s/etcd/server-client.crt", tls_dir);
+    p->server_key = k3c_xasprintf("%s/etcd/server-client.key", tls_dir);
+    p->peer_cert = k3c_xasprintf("%s/etcd/peer-server-client.crt", tls_dir);
+    p->peer_key = k3c_xasprintf("%s/etcd/peer-server-client.key", tls_dir);
+    p->client_cert = k3c_xasprintf("%s/etcd/client.crt", tls_dir);
+    p->client_key = k3c_xasprintf("%s/etcd/client.key", tls_dir);
+}
+
+void
+etcd_tls_paths_fini(struct etcd_tls_paths *p)
+{
+    char **fields[] = {&p->ca_cert,   &p->ca_key,   &p->server_cert, &p->server_key,
+                       &p->peer_cert, &p->peer_key, &p->client_cert, &p->client_key};
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(fields); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+int
+etcd_certs_ensure(const struct etcd_tls_paths *p, const char *node_name, const char *node_ip,
+                  struct k3c_err *err)
+{
+    const char *ips[] = {"127.0.0.1", node_ip, NULL};
+    const char *dns[] = {"localhost", node_name, NULL};
+    const struct pki_leaf_spec server = {.common_name = "etcd-server",
+                                         .usage = PKI_USAGE_SERVER | PKI_USAGE_CLIENT,
+                                         .dns_sans = dns,
+                                         .ip_sans = ips};
+    const struct pki_leaf_spec peer = {.common_name = "etcd-peer",
+                                       .usage = PKI_USAGE_SERVER | PKI_USAGE_CLIENT,
+                                       .dns_sans = dns,
+                                       .ip_sans = ips};
+    const struct pki_leaf_spec client = {
+        .common_name = "etcd-client", .organization = "k3c", .usage = PKI_USAGE_CLIENT};
+
+    if (strcmp(node_ip, "127.0.0.1") == 0)
+        ips[1] = NULL;
+    if (pki_ensure_ca(p->ca_cert, p->ca_key, "k3c-server-ca", err) < 0)
+        return -1;
+    if (pki_ensure_leaf(p->ca_cert, p->ca_key, p->server_cert, p->server_key, &server, err) < 0 ||
+        pki_ensure_leaf(p->ca_cert, p->ca_key, p->peer_cert, p->peer_key, &peer, err) < 0 ||
+        pki_ensure_leaf(p->ca_cert, p->ca_key, p->client_cert, p->client_key, &client, err) < 0)
+        return k3c_err_wrap(err, "etcd certificates");
+    return 0;
+}
+
+/* etcd member names are free-form, but we keep them DNS-safe and stable. */
+static char *
+member_name_from(const char *node_name)
+{
+    char *name = k3c_xstrdup(node_name);
+
+    for (char *c = name; *c; c++) {
+        *c = (char)tolower((unsigned char)*c);
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.')
+            *c = '-';
+    }
+    return name;
+}
+
+static void
+build_argv(struct etcd *e)
+{
+    const struct etcd_config *c = &e->cfg;
+    const struct etcd_tls_paths *t = c->tls;
+    bool loopback_only = strcmp(e->node_ip, "127.0.0.1") == 0;
+    size_t n = 0;
+
+#define ARG(...) (e->argv[n++] = k3c_xasprintf(__VA_ARGS__))
+    ARG("%s", e->binary);
+    ARG("--name=%s", e->member_name);
+    ARG("--data-dir=%s", e->data_dir);
+    if (loopback_only)
+        ARG("--listen-client-urls=https://127.0.0.1:%d", c->client_port);
+    else
+        ARG("--listen-client-urls=https://127.0.0.1:%d,https://%s:%d", c->client_port, e->node_ip,
+            c->client_port);
+    ARG("--advertise-client-urls=https://%s:%d", e->node_ip, c->client_port);
+    ARG("--listen-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
+    ARG("--initial-advertise-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
+    ARG("--initial-cluster=%s=https://%s:%d", e->member_name, e->node_ip, c->peer_port);
+    ARG("--initial-cluster-state=new");
+    ARG("--initial-cluster-token=k3c");
+    ARG("--client-cert-auth");
+    ARG("--trusted-ca-file=%s", t->ca_cert);
+    ARG("--cert-file=%s", t->server_cert);
+    ARG("--key-file=%s", t->server_key);
+    ARG("--peer-client-cert-auth");
+    ARG("--peer-trusted-ca-file=%s", t->ca_cert);
+    ARG("--peer-cert-file=%s", t->peer_cert);
+    ARG("--peer-key-file=%s", t->peer_key);
+    ARG("--heartbeat-interval=%d", c->heartbeat_interval_ms);
+    ARG("--election-timeout=%d", c->election_timeout_ms);
+    ARG("--quota-backend-bytes=%lld", c->quota_backend_bytes);
+    ARG("--auto-compaction-mode=%s", c->auto_compaction_mode);
+    ARG("--auto-compaction-retention=%s", c->auto_compaction_retention);
+    ARG("--logger=zap");
+    ARG("--log-outputs=stderr");
+#undef ARG
+    e->argv[n] = NULL;
+}
+
+static int
+config_check(const struct etcd_config *cfg, struct k3c_err *err)
+{
+    if (!cfg->data_dir || !cfg->tls || !cfg->node_name || !cfg->node_ip || !cfg->log_file)
+        return k3c_err_set(err, K3C_E_INVALID, "etcd: incomplete configuration");
+    if (cfg->client_port <= 0 || cfg->peer_port <= 0 || cfg->client_port == cfg->peer_port)
+        return k3c_err_set(err, K3C_E_INVALID, "etcd: client and peer ports must differ");
+    if (cfg->heartbeat_interval_ms <= 0 ||
+        cfg->election_timeout_ms < 5 * cfg->heartbeat_interval_ms)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "etcd: election timeout (%d ms) must be at least 5 heartbeats (%d ms)",
+                           cfg->election_timeout_ms, cfg->heartbeat_interval_ms);
+    return 0;
+}
+
+struct etcd *
+etcd_new(const struct etcd_config *cfg, struct k3c_err *err)
+{
+    const char *endpoints[2] = {NULL, NULL};
+    const char *bin = cfg->binary ? cfg->binary : "etcd";
+    _cleanup_free_ char *path = NULL;
+    struct http_client_config hc = {0};
+    struct etcd *e;
+
+    if (config_check(cfg, err) < 0)
+        return NULL;
+    path = k3c_find_in_path(bin);
+    if (!path) {
+        k3c_err_set(err, K3C_E_NOT_FOUND,
+                    "etcd binary \"%s\" not found in PATH; install the Debian package "
+                    "etcd-server (apt-get install etcd-server)",
+                    bin);
+        return NULL;
+    }
+    e = k3c_xcalloc(1, sizeof(*e));
+    e->binary = TAKE_PTR(path);
+    e->data_dir = k3c_xstrdup(cfg->data_dir);
+    e->log_file = k3c_xstrdup(cfg->log_file);
+    e->node_ip = k3c_xstrdup(cfg->node_ip);
+    e->member_name = member_name_from(cfg->node_name);
+    e->client_url = k3c_xasprintf("https://127.0.0.1:%d", cfg->client_port);
+    e->cfg = *cfg;
+    e->cfg.auto_compaction_mode =
+        cfg->auto_compaction_mode ? cfg->auto_compaction_mode : "revision";
+    e->cfg.auto_compaction_retention =
+        cfg->auto_compaction_retention ? cfg->auto_compaction_retention : "10000";
+    e->cfg.quota_backend_bytes =
+        cfg->quota_backend_bytes > 0 ? cfg->quota_backend_bytes : 2LL << 30;
+    build_argv(e);
+    endpoints[0] = e->client_url;
+    hc.endpoints = endpoints;
+    hc.ca_file = cfg->tls->ca_cert;
+    hc.cert_file = cfg->tls->client_cert;
+    hc.key_file = cfg->tls->client_key;
+    hc.connect_timeout_ms = 1000;
+    hc.request_timeout_ms = 2000;
+    e->health = http_client_new(&hc, err);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    atomic_init(&e->starts, 0);
+    return e;
+}
+
+void
+etcd_free(struct etcd *e)
+{
+    if (!e)
+        return;
+    etcd_stop(e);
+    for (size_t i = 0; e->argv[i]; i++)
+        free(e->argv[i]);
+    http_client_free(e->health);
+    pthread_cond_destroy(&e->wake);
+    pthread_mutex_destroy(&e->lock);
+    free(e->binary);
+    free(e->data_dir);
+    free(e->log_file);
+    free(e->node_ip);
+    free(e->member_name);
+    free(e->client_url);
+    free(e);
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void
+child_exec(struct etcd *e, int log_fd, pid_t parent)
+{
+    /* Die with k3c even if it is SIGKILLed: no orphaned etcd. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    /* Own process group: a Ctrl-C on k3c's terminal reaches k3c only, and k3c
+     * stops etcd in order. */
+    setpgid(0, 0);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    close_range(3, ~0U, 0);
+    execv(e->binary, e->argv);
+    _exit(127);
+}
+
+/* Forks etcd unless we are stopping. Returns its pid, 0 when stopping, -1 on error. */
+static pid_t
+spawn_locked(struct etcd *e)
+{
+    _cleanup_close_ int log_fd = -1;
+    pid_t parent = getpid(), pid;
+
+    if (e->stopping)
+        return 0;
+    log_fd = open(e->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0) {
+        log_error("(member %s) cannot open log %s: %s", e->member_name, e->log_file,
+                  strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0)
+        child_exec(e, log_fd, parent);
+    if (pid < 0) {
+        log_error("(member %s) fork: %s", e->member_name, strerror(errno));
+        return -1;
+    }
+    e->pid = pid;
+    e->exited = false;
+    atomic_fetch_add(&e->starts, 1);
+    return pid;
+}
+
+static void
+describe_status(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exit code %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, len, "status 0x%x", status);
+}
+
+/* Waits up to ms unless a stop is asked for. Call with lock held. */
+static void
+backoff_wait_locked(struct etcd *e, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    while (!e->stopping)
+        if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
+            break;
+}
+
+static void *
+supervisor_thread(void *arg)
+{
+    struct etcd *e = arg;
+    int64_t backoff = ETCD_BACKOFF_MIN_MS;
+
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        int64_t started = k3c_now_ms();
+        pid_t pid = spawn_locked(e);
+        int status = 0;
+        char why[64];
+
+        if (pid == 0)
+            break;
+        pthread_mutex_unlock(&e->lock);
+        if (pid > 0) {
+            log_info("(member %s) started, pid %d", e->member_name, (int)pid);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            describe_status(status, why, sizeof(why));
+        } else {
+            snprintf(why, sizeof(why), "could not start");
+        }
+        pthread_mutex_lock(&e->lock);
+        e->pid = 0;
+        e->exited = true;
+        pthread_cond_broadcast(&e->wake);
+        if (e->stopping) {
+            log_info("(member %s) stopped (%s)", e->member_name, why);
+            break;
+        }
+        if (k3c_now_ms() - started > ETCD_HEALTHY_RUN_MS)
+            backoff = ETCD_BACKOFF_MIN_MS;
+        log_warn("(member %s) exited unexpectedly (%s); restarting in %lld ms, see %s",
+                 e->member_name, why, (long long)backoff, e->log_file);
+        backoff_wait_locked(e, backoff);
+        backoff = backoff * 2 > ETCD_BACKOFF_MAX_MS ? ETCD_BACKOFF_MAX_MS : backoff * 2;
+    }
+    e->exited = true;
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+int
+etcd_start(struct etcd *e, struct k3c_err *err)
+{
+    int rc;
+
+    if (k3c_mkdir_p(e->data_dir, 0700, err) < 0)
+        return k3c_err_wrap(err, "etcd data dir");
+    if (e->thread_started)
+        return k3c_err_set(err, K3C_E_INTERNAL, "etcd already started");
+    rc = pthread_create(&e->thread, NULL, supervisor_thread, e);
+    if (rc != 0)
+        return k3c_err_sys(err, rc, "etcd supervisor thread");
+    e->thread_started = true;
+    return 0;
+}
+
+static bool
+health_ok(struct etcd *e)
+{
+    struct http_response resp;
+    struct k3c_err err = {0};
+    bool ok = false;
+
+    http_response_init(&resp);
+    if (http_client_request(e->health, "GET", "/health", NULL, NULL, 0, &resp, &err) == 0)
+        ok = resp.status == 200 && resp.body.data && strstr(resp.body.data, "\"true\"");
+    http_response_fini(&resp);
+    return ok;
+}
+
+int
+etcd_wait_healthy(struct etcd *e, int timeout_ms, struct k3c_err *err)
+{
+    int64_t deadline = k3c_now_ms() + timeout_ms;
+
+    while (k3c_now_ms() < deadline) {
+        if (health_ok(e))
+            return 0;
+        k3c_sleep_ms(100);
+    }
+    return k3c_err_set(err, K3C_E_TIMEOUT, "etcd at %s not healthy after %d ms; its log is %s",
+                       e->client_url, timeout_ms, e->log_file);
+}
+
+void
+etcd_stop(struct etcd *e)
+{
+    struct timespec ts;
+
+    if (!e->thread_started)
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->wake);
+    if (e->pid > 0)
+        kill(e->pid, SIGTERM);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ETCD_STOP_GRACE_MS / 1000;
+    while (!e->exited)
+        if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
+            break;
+    if (!e->exited && e->pid > 0) {
+        log_warn("(member %s) did not stop in %d ms; killing it", e->member_name,
+                 ETCD_STOP_GRACE_MS);
+        kill(e->pid, SIGKILL);
+    }
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->thread, NULL);
+    e->thread_started = false;
+}
+
+pid_t
+etcd_pid(struct etcd *e)
+{
+    pid_t pid;
+
+    pthread_mutex_lock(&e->lock);
+    pid = e->pid;
+    pthread_mutex_unlock(&e->lock);
+    return pid;
+}
+
+unsigned
+etcd_start_count(struct etcd *e)
+{
+    return atomic_load(&e->starts);
+}
+
+const char *
+etcd_client_url(const struct etcd *e)
+{
+    return e->client_url;
+}
+
+const char *
+etcd_member_name(const struct etcd *e)
+{
+    return e->member_name;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * pki.h - the cluster's certificates (GnuTLS). A cluster CA is made once and
+ * kept; leaf certificates are signed by it and renewed when they are missing,
+ * expire within 90 days, or lack a SAN that is asked for. Keys are ECDSA
+ * P-256, written mode 0600; certificates 0644. All files are PEM.
+ * Thread: any (no shared state). */
+#ifndef K3C_PKI_PKI_H
+#define K3C_PKI_PKI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+
+enum pki_usage {
+    PKI_USAGE_SERVER = 1 << 0, /* extKeyUsage serverAuth */
+    PKI_USAGE_CLIENT = 1 << 1, /* extKeyUsage clientAuth */
+};
+
+struct pki_leaf_spec {
+    const char *common_name;     /* CN */
+    const char *organization;    /* O, may be NULL */
+    unsigned usage;              /* PKI_USAGE_* bits */
+    const char *const *dns_sans; /* NULL-terminated, may be NULL */
+    const char *const *ip_sans;  /* NULL-terminated IPv4/IPv6 literals, may be NULL */
+    unsigned valid_days;         /* 0 means 365 */
+};
+
+/* Makes sure a CA exists at cert_path/key_path: loads it if both files are
+ * there, otherwise creates a self-signed CA (10 years, CN=common_name).
+ * Returns 1 if it created one, 0 if it reused one, -1 on error. */
+int pki_ensure_ca(const char *cert_path, const char *key_path, const char *common_name,
+                  struct k3c_err *err);
+
+/* Makes sure a leaf signed by the CA exists at cert_path/key_path and fits
+ * spec (CN, every SAN, not expiring within 90 days, signed by this CA);
+ * otherwise (re)issues it, reusing nothing. Returns 1 if issued, 0 if
+ * reused, -1 on error. */
+int pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const char *cert_path,
+                    const char *key_path, const struct pki_leaf_spec *spec, struct k3c_err *err);
+
+/* Lowercase hex SHA-256 of the DER certificate in cert_path (the hash K3s
+ * puts in its K10 join token). out must hold 65 bytes. */
+int pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err);
+
+#endif

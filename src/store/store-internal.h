@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * store-internal.h - shared between store.c, store_watch.c and the codec:
+ * etcd gateway JSON encoding and the call path with retry/backoff. */
+#ifndef K3C_STORE_INTERNAL_H
+#define K3C_STORE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "client/client.h"
+#include "store/store.h"
+
+struct store {
+    struct http_client *http;
+    int64_t retry_timeout_ms;
+    atomic_bool outage; /* true while etcd is unreachable; logged once per outage */
+    atomic_llong outage_since_ms;
+};
+
+/* POSTs body (consumed) to an etcd gateway path and parses the answer.
+ * Retries while etcd is unavailable (only connection failures for writes,
+ * which were then never sent). Maps gateway errors to kinds. */
+json_t *store_call_take(struct store *s, const char *path, json_t *body, bool idempotent,
+                        struct k3c_err *err);
+
+/* Codec (store_codec.c): pure functions, unit tested. */
+/* The smallest key greater than every key with this prefix (etcd range_end);
+ * "\0" (the whole keyspace) for an empty prefix. Caller frees. */
+char *store_prefix_end(const char *prefix);
+/* Base64 of a NUL-terminated key. */
+json_t *store_json_b64(const char *s);
+/* Reads an int64 that the gateway may send as a string or a number; 0 if absent. */
+int64_t store_json_int64(const json_t *obj, const char *field);
+/* Decodes {"key","value","create_revision",...} into kv. */
+int store_kv_from_json(const json_t *j, struct store_kv *kv, struct k3c_err *err);
+/* Kubernetes-format continue token: base64 of
+ * {"v":"meta.k8s.io/v1","rv":REV,"start":"<key relative to prefix>"}. */
+char *store_continue_encode(int64_t revision, const char *start_relative);
+int store_continue_decode(const char *token, int64_t *revision, char **start_relative,
+                          struct k3c_err *err);
+
+#endif

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * store.c - the storage interface over etcd's v3 JSON gateway. Each call is
+ * one POST; CAS writes are single etcd transactions. Unreachable etcd is
+ * retried with exponential backoff and logged once per outage. */
+#define LOG_COMPONENT "store"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "store/store-internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* gRPC status codes that the gateway puts in "code". */
+enum grpc_code {
+    GRPC_INVALID_ARGUMENT = 3,
+    GRPC_NOT_FOUND = 5,
+    GRPC_RESOURCE_EXHAUSTED = 8,
+    GRPC_FAILED_PRECONDITION = 9,
+    GRPC_OUT_OF_RANGE = 11,
+    GRPC_UNAVAILABLE = 14,
+};
+
+struct store *
+store_new(const struct store_config *cfg, struct k3c_err *err)
+{
+    struct http_client_config hc = {
+        .endpoints = cfg->endpoints,
+        .ca_file = cfg->ca_file,
+        .cert_file = cfg->cert_file,
+        .key_file = cfg->key_file,
+    };
+    struct store *s;
+    struct http_client *http = http_client_new(&hc, err);
+
+    if (!http)
+        return NULL;
+    s = k3c_xcalloc(1, sizeof(*s));
+    s->http = http;
+    s->retry_timeout_ms = cfg->retry_timeout_ms > 0 ? cfg->retry_timeout_ms : 30000;
+    atomic_init(&s->outage, false);
+    atomic_init(&s->outage_since_ms, 0);
+    return s;
+}
+
+void
+store_free(struct store *s)
+{
+    if (!s)
+        return;
+    http_client_free(s->http);
+    free(s);
+}
+
+static void
+outage_begin(struct store *s, const struct k3c_err *err)
+{
+    if (!atomic_exchange(&s->outage, true)) {
+        atomic_store(&s->outage_since_ms, k3c_now_ms());
+        log_warn("etcd unavailable (%s); retrying with backoff", err->msg);
+    }
+}
+
+static void
+outage_end(struct store *s)
+{
+    if (atomic_exchange(&s->outage, false))
+        log_info("etcd reachable again after %" PRId64 " ms",
+                 (int64_t)(k3c_now_ms() - atomic_load(&s->outage_since_ms)));
+}
+
+/* Turns a gateway error body into an error kind. */
+static int
+gateway_error(const char *path, long status, const json_t *body, struct k3c_err *err)
+{
+    const char *msg = json_string_value(json_object_get(body, "message"));
+    int code = (int)store_json_int64(body, "code");
+    enum k3c_errkind kind = K3C_E_INTERNAL;
+
+    if (!msg)
+        msg = "no message";
+    switch (code) {
+    case GRPC_OUT_OF_RANGE:
+        kind = strstr(msg, "compacted") ? K3C_E_COMPACTED : K3C_E_BAD_REQUEST;
+        break;
+    case GRPC_NOT_FOUND:
+        kind = K3C_E_NOT_FOUND;
+        break;
+    case GRPC_INVALID_ARGUMENT:
+    case GRPC_FAILED_PRECONDITION:
+        kind = K3C_E_BAD_REQUEST;
+        break;
+    case GRPC_UNAVAILABLE:
+        kind = K3C_E_UNAVAILABLE;
+        break;
+    case GRPC_RESOURCE_EXHAUSTED:
+        kind = K3C_E_INTERNAL; /* "database space exceeded": an operator must act */
+        break;
+    default:
+        break;
+    }
+    return k3c_err_set(err, kind, "etcd %s: HTTP %ld: %s", path, status, msg);
+}
+
+/* One attempt: POST and parse. */
+static json_t *
+store_call_once(struct store *s, const char *path, const char *text, struct k3c_err *err)
+{
+    struct http_response resp;
+    json_t *body = NULL;
+    json_error_t jerr;
+
+    http_response_init(&resp);
+    if (http_client_request(s->http, "POST", path, "application/json", text, strlen(text), &resp,
+                            err) < 0)
+        goto out;
+    body = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
+    if (!body) {
+        k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: HTTP %ld: unparsable answer: %s", path,
+                    resp.status, jerr.text);
+        goto out;
+    }
+    if (resp.status != 200) {
+        gateway_error(path, resp.status, body, err);
+        json_decref(body);
+        body = NULL;
+    }
+out:
+    http_response_fini(&resp);
+    return body;
+}
+
+json_t *
+store_call_take(struct store *s, const char *path, json_t *req, bool idempotent,
+                struct k3c_err *err)
+{
+    _cleanup_json_ json_t *owned = req;
+    _cleanup_free_ char *text = json_dumps(owned, JSON_COMPACT);
+    int64_t deadline = k3c_now_ms() + s->retry_timeout_ms;
+    int64_t backoff = 50;
+
+    for (;;) {
+        json_t *body = store_call_once(s, path, text, err);
+        bool retry;
+
+        if (body) {
+            outage_end(s);
+            return body;
+        }
+        /* A write that might have reached etcd is not replayed: it could
+         * apply twice. One that never left this host is safe to retry. */
+        retry = err->kind == K3C_E_UNAVAILABLE && (idempotent || err->sys_errno == ENOTCONN);
+        if (!retry || k3c_now_ms() + backoff > deadline)
+            return NULL;
+        outage_begin(s, err);
+        k3c_sleep_ms(backoff);
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+    }
+}
+
+/* A range request; key is key_len bytes (it may end in a NUL byte). */
+static json_t *
+range_request(const char *key, size_t key_len, const char *range_end, int64_t limit,
+              int64_t revision)
+{
+    _cleanup_free_ char *k = k3c_base64_encode(key, key_len);
+    json_t *req = json_object();
+
+    json_object_set_new(req, "key", json_string(k));
+    if (range_end) {
+        /* range_end "\0" means "every key >= key"; b64 of the one NUL byte. */
+        json_object_set_new(req, "range_end",
+                            range_end[0] ? store_json_b64(range_end) : json_string("AA=="));
+    }
+    if (limit > 0)
+        json_object_set_new(req, "limit", json_integer(limit));
+    if (revision > 0)
+        json_object_set_new(req, "revision", json_integer(revision));
+    return req;
+}
+
+int
+store_get(struct store *s, const char *key, struct store_kv *out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    const json_t *kvs;
+
+    resp =
+        store_call_take(s, "/v3/kv/range", range_request(key, strlen(key), NULL, 0, 0), true, err);
+    if (!resp)
+        return k3c_err_wrap(err, "get %s", key);
+    kvs = json_object_get(resp, "kvs");
+    if (json_array_size(kvs) == 0)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "%s not found", key);
+    return store_kv_from_json(json_array_get(kvs, 0), out, err);
+}
+
+void
+store_list_fini(struct store_list *l)
+{
+    for (size_t i = 0; i < l->n_items; i++)
+        store_kv_fini(&l->items[i]);
+    free(l->items);
+    free(l->continue_token);
+    memset(l, 0, sizeof(*l));
+}
+
+static int
+list_fill(const json_t *resp, struct store_list *out, struct k3c_err *err)
+{
+    const json_t *kvs = json_object_get(resp, "kvs");
+    size_t n = json_array_size(kvs);
+
+    out->items = k3c_xcalloc(n ? n : 1, sizeof(*out->items));
+    for (size_t i = 0; i < n; i++) {
+        if (store_kv_from_json(json_array_get(kvs, i), &out->items[i], err) < 0)
+            return -1;
+        out->n_items++;
+    }
+    return 0;
+}
+
+int
+store_list(struct store *s, const char *prefix, int64_t limit, const char *continue_token,
+           int64_t revision, struct store_list *out, struct k3c_err *err)
+{
+    _cleanup_free_ char *end = store_prefix_end(prefix);
+    _cleanup_free_ char *start = NULL;
+    _cleanup_json_ json_t *resp = NULL;
+    size_t plen = strlen(prefix), start_len;
+
+    memset(out, 0, sizeof(*out));
+    if (continue_token) {
+        _cleanup_free_ char *rel = NULL;
+
+        if (store_continue_decode(continue_token, &revision, &rel, err) < 0)
+            return -1;
+        /* The token names the last key returned; the page starts after it. */
+        start = k3c_xasprintf("%s%s", prefix, rel);
+    }
+    /* Page after the first: start just after the last key returned, which
+     * is key + "\0" (the NUL byte is part of the key). An empty prefix
+     * starts at "\0" too: etcd refuses an empty key. */
+    start_len = start ? strlen(start) + 1 : (plen ? plen : 1);
+    resp = store_call_take(s, "/v3/kv/range",
+                           range_request(start ? start : prefix, start_len, end, limit, revision),
+                           true, err);
+    if (!resp)
+        return k3c_err_wrap(err, "list %s", prefix);
+    out->revision =
+        revision > 0 ? revision : store_json_int64(json_object_get(resp, "header"), "revision");
+    if (list_fill(resp, out, err) < 0) {
+        store_list_fini(out);
+        return -1;
+    }
+    if (json_is_true(json_object_get(resp, "more")) && out->n_items > 0) {
+        const char *last = out->items[out->n_items - 1].key;
+
+        out->continue_token = store_continue_encode(out->revision, last + plen);
+        out->remaining = store_json_int64(resp, "count") - (int64_t)out->n_items;
+    }
+    return 0;
+}
+
+static json_t *
+put_request(const char *key, const void *value, size_t len, int64_t lease, bool prev_kv)
+{
+    _cleanup_free_ char *v = k3c_base64_encode(value, len);
+    json_t *put = json_pack("{s:o, s:s}", "key", store_json_b64(key), "value", v);
+
+    if (lease)
+        json_object_set_new(put, "lease", json_integer(lease));
+    if (prev_kv)
+        json_object_set_new(put, "prev_kv", json_true());
+    return put;
+}
+
+/* A compare on one key: target is "MOD" or "CREATE", the value its revision. */
+static json_t *
+compare_revision(const char *key, const char *target, int64_t revision)
+{
+    const char *field = strcmp(target, "MOD") == 0 ? "mod_revision" : "create_revision";
+
+    return json_pack("{s:o, s:s, s:s, s:I}", "key", store_json_b64(key), "target", target, "result",
+                     "EQUAL", field, (json_int_t)revision);
+}
+
+/* Runs a one-compare transaction. On success returns the answer with
+ * *succeeded set; on failure the failure branch is a range of key so the
+ * caller can tell "changed" from "gone". */
+static json_t *
+txn_take(struct store *s, json_t *compare, json_t *success, const char *key, bool *succeeded,
+         struct k3c_err *err)
+{
+    json_t *failure =
+        json_pack("[{s:o}]", "request_range", range_request(key, strlen(key), NULL, 0, 0));
+    json_t *req = json_pack("{s:[o], s:[o], s:o}", "compare", compare, "success", success,
+                            "failure", failure);
+    json_t *resp = store_call_take(s, "/v3/kv/txn", req, false, err);
+
+    if (resp)
+        *succeeded = json_is_true(json_object_get(resp, "succeeded"));
+    return resp;
+}
+
+static int64_t
+header_revision(const json_t *resp)
+{
+    return store_json_int64(json_object_get(resp, "header"), "revision");
+}
+
+/* The kv the failure branch of txn_take read, if the key exists. */
+static const json_t *
+txn_failure_kv(const json_t *resp)
+{
+    const json_t *r = json_array_get(json_object_get(resp, "responses"), 0);
+
+    return json_array_get(json_object_get(json_object_get(r, "response_range"), "kvs"), 0);
+}
+
+int
+store_create(struct store *s, const char *key, const void *value, size_t len, int64_t lease,
+             int64_t *rev_out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    bool ok = false;
+
+    /* create_revision == 0 holds exactly when the key does not exist. */
+    resp = txn_take(s, compare_revision(key, "CREATE", 0),
+                    json_pack("{s:o}", "request_put", put_request(key, value, len, lease, false)),
+                    key, &ok, err);
+    if (!resp)
+        return k3c_err_wrap(err, "create %s", key);
+    if (!ok)
+        return k3c_err_set(err, K3C_E_EXISTS, "%s already exists", key);
+    if (rev_out)
+        *rev_out = header_revision(resp);
+    return 0;
+}
+
+/* Sets CONFLICT or NOT_FOUND after a failed compare. */
+static int
+compare_failed(const json_t *resp, const char *op, const char *key, int64_t expect_rev,
+               struct store_kv *current, struct k3c_err *err)
+{
+    const json_t *kv = txn_failure_kv(resp);
+    int64_t now;
+
+    if (!kv)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "%s %s: not found", op, key);
+    now = store_json_int64(kv, "mod_revision");
+    if (current && store_kv_from_json(kv, current, err) < 0)
+        return -1;
+    return k3c_err_set(err, K3C_E_CONFLICT,
+                       "%s %s: revision %" PRId64 " is stale, the object is at %" PRId64, op, key,
+                       expect_rev, now);
+}
+
+int
+store_update(struct store *s, const char *key, const void *value, size_t len, int64_t expect_rev,
+             int64_t lease, int64_t *rev_out, struct store_kv *current, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    bool ok = false;
+
+    if (expect_rev <= 0)
+        return k3c_err_set(err, K3C_E_BAD_REQUEST, "update %s: a revision to compare is required",
+                           key);
+    resp = txn_take(s, compare_revision(key, "MOD", expect_rev),
+                    json_pack("{s:o}", "request_put", put_request(key, value, len, lease, false)),
+                    key, &ok, err);
+    if (!resp)
+        return k3c_err_wrap(err, "update %s", key);
+    if (!ok)
+        return compare_failed(resp, "update", key, expect_rev, current, err);
+    if (rev_out)
+        *rev_out = header_revision(resp);
+    return 0;
+}
+
+static int
+delete_unconditional(struct store *s, const char *key, struct store_kv *prev, int64_t *rev_out,
+                     struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    const json_t *kv;
+    json_t *req = json_pack("{s:o, s:b}", "key", store_json_b64(key), "prev_kv", 1);
+
+    resp = store_call_take(s, "/v3/kv/deleterange", req, false, err);
+    if (!resp)
+        return k3c_err_wrap(err, "delete %s", key);
+    kv = json_array_get(json_object_get(resp, "prev_kvs"), 0);
+    if (!kv)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "delete %s: not found", key);
+    if (prev && store_kv_from_json(kv, prev, err) < 0)
+        return -1;
+    if (rev_out)
+        *rev_out = header_revision(resp);
+    return 0;
+}
+
+int
+store_delete(struct store *s, const char *key, int64_t expect_rev, struct store_kv *prev,
+             int64_t *rev_out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    const json_t *r, *kv;
+    json_t *del;
+    bool ok = false;
+
+    if (expect_rev <= 0)
+        return delete_unconditional(s, key, prev, rev_out, err);
+    del = json_pack("{s:o, s:b}", "key", store_json_b64(key), "prev_kv", 1);
+    resp = txn_take(s, compare_revision(key, "MOD", expect_rev),
+                    json_pack("{s:o}", "request_delete_range", del), key, &ok, err);
+    if (!resp)
+        return k3c_err_wrap(err, "delete %s", key);
+    if (!ok)
+        return compare_failed(resp, "delete", key, expect_rev, NULL, err);
+    r = json_array_get(json_object_get(resp, "responses"), 0);
+    kv =
+        json_array_get(json_object_get(json_object_get(r, "response_delete_range"), "prev_kvs"), 0);
+    if (prev && kv && store_kv_from_json(kv, prev, err) < 0)
+        return -1;
+    if (rev_out)
+        *rev_out = header_revision(resp);
+    return 0;
+}
+
+int
+store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    /* A count-only range of one key is the cheapest way to read the header. */
+    json_t *req = range_request("/", 1, NULL, 1, 0);
+
+    json_object_set_new(req, "count_only", json_true());
+    resp = store_call_take(s, "/v3/kv/range", req, true, err);
+    if (!resp)
+        return k3c_err_wrap(err, "read revision");
+    *rev_out = header_revision(resp);
+    return 0;
+}
+
+int
+store_compact(struct store *s, int64_t revision, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+
+    resp = store_call_take(s, "/v3/kv/compaction",
+                           json_pack("{s:I, s:b}", "revision", (json_int_t)revision, "physical", 0),
+                           true, err);
+    if (!resp)
+        return k3c_err_wrap(err, "compact at %" PRId64, revision);
+    return 0;
+}
+
+int
+store_lease_grant(struct store *s, int64_t ttl_s, int64_t *id_out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+
+    resp = store_call_take(s, "/v3/lease/grant", json_pack("{s:I}", "TTL", (json_int_t)ttl_s),
+                           false, err);
+    if (!resp)
+        return k3c_err_wrap(err, "grant lease");
+    *id_out = store_json_int64(resp, "ID");
+    return 0;
+}
+
+int
+store_lease_keepalive(struct store *s, int64_t id, int64_t *ttl_out, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+    int64_t ttl;
+
+    resp = store_call_take(s, "/v3/lease/keepalive", json_pack("{s:I}", "ID", (json_int_t)id), true,
+                           err);
+    if (!resp)
+        return k3c_err_wrap(err, "keep lease %" PRId64 " alive", id);
+    /* The keep-alive stream answers {"result":{...,"TTL":n}}; no TTL means the
+     * lease is gone. */
+    ttl = store_json_int64(json_object_get(resp, "result"), "TTL");
+    if (ttl <= 0)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "lease %" PRId64 " expired or unknown", id);
+    if (ttl_out)
+        *ttl_out = ttl;
+    return 0;
+}
+
+int
+store_lease_revoke(struct store *s, int64_t id, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *resp = NULL;
+
+    resp =
+        store_call_take(s, "/v3/lease/revoke", json_pack("{s:I}", "ID", (json_int_t)id), true, err);
+    if (!resp)
+        return k3c_err_wrap(err, "revoke lease %" PRId64, id);
+    return 0;
+}
