@@ -1,5 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * test_util.c - base64, buffers, files and the log level. */
+#include "base/buf.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+static void
+test_base64_rfc4648_vectors(void **state)
+{
+    static const char *const vec[][2] = {{"", ""},
+                                         {"f", "Zg=="},
+                                         {"fo", "Zm8="},
+                                         {"foo", "Zm9v"},
+                                         {"foob", "Zm9vYg=="},
+                                         {"fooba", "Zm9vYmE="},
+                                         {"foobar", "Zm9vYmFy"}};
+
+    (void)state;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(vec); i++) {
+        _cleanup_free_ char *enc = k3c_base64_encode(vec[i][0], strlen(vec[i][0]));
+        size_t len = 0;
+        _cleanup_free_ char *dec = k3c_base64_decode(vec[i][1], &len);
+
+        assert_string_equal(enc, vec[i][1]);
+        assert_non_null(dec);
+        assert_int_equal(len, strlen(vec[i][0]));
+        assert_memory_equal(dec, vec[i][0], len);
+    }
+}
+
+static void
+test_base64_binary_roundtrip_and_garbage(void **state)
+{
+    unsigned char all[256];
+    size_t len = 0;
+
+    (void)state;
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    {
+        _cleanup_free_ char *enc = k3c_base64_encode(all, sizeof(all));
+        _cleanup_free_ char *dec = k3c_base64_decode(enc, &len);
+
+        assert_int_equal(len, sizeof(all));
+        assert_memory_equal(dec, all, sizeof(all));
+    }
+    assert_null(k3c_base64_decode("abc", NULL));  /* not a multiple of 4 */
+    assert_null(k3c_base64_decode("ab!d", NULL)); /* bad character */
+    assert_null(k3c_base64_decode("a=bc", NULL)); /* padding in the middle */
+    assert_null(k3c_base64_decode("ab=c", NULL)); /* data after padding */
+}
+
+static void
+test_buf_append_consume_steal(void **state)
+{
+    struct k3c_buf b;
+    size_t len = 0;
+    char *s;
+
+    (void)state;
+    k3c_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        k3c_buf_appendf(&b, "%d,", i % 10);
+    assert_int_equal(b.len, 2000);
+    k3c_buf_consume(&b, 1990);
+    assert_string_equal(b.data, "5,6,7,8,9,");
+    s = k3c_buf_steal(&b, &len);
+    assert_int_equal(len, 10);
+    assert_null(b.data);
+    free(s);
+    k3c_buf_fini(&b);
+}
+
+static void
+test_write_file_mode_and_read_back(void **state)
+{
+    char dir[] = "/tmp/k3c-util-XXXXXX";
+    struct k3c_err err = {0};
+    struct stat st;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    {
+        _cleanup_free_ char *sub = k3c_xasprintf("%s/a/b/c", dir);
+        _cleanup_free_ char *file = k3c_xasprintf("%s/key", sub);
+        _cleanup_free_ char *back = NULL;
+        size_t len = 0;
+
+        assert_int_equal(k3c_mkdir_p(sub, 0700, &err), 0);
+        assert_int_equal(k3c_write_file(file, "secret", 6, 0600, &err), 0);
+        assert_int_equal(stat(file, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(k3c_read_file(file, &back, &len, &err), 0);
+        assert_string_equal(back, "secret");
+        assert_int_equal(k3c_read_file("/nonexistent/k3c", &back, &len, &err), -1);
+        assert_int_equal(err.kind, K3C_E_SYSTEM);
+        assert_non_null(strstr(err.msg, "/nonexistent/k3c"));
+        unlink(file);
+        rmdir(sub);
+    }
+    {
+        _cleanup_free_ char *c = k3c_xasprintf("%s/a/b", dir);
+        _cleanup_free_ char *b = k3c_xasprintf("%s/a", dir);
+
+        rmdir(c);
+        rmdir(b);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void
+test_find_in_path(void **state)
+{
+    _cleanup_free_ char *sh = k3c_find_in_path("sh");
+
+    (void)state;
+    assert_non_null(sh);
+    assert_null(k3c_find_in_path("k3c-no-such-program-anywhere"));
+}
+
+static void
+test_log_levels(void **state)
+{
+    (void)state;
+    assert_int_equal(k3c_log_level_parse("debug"), K3C_LOG_DEBUG);
+    assert_int_equal(k3c_log_level_parse("loud"), -1);
+    k3c_log_set_level(K3C_LOG_WARN);
+    assert_true(k3c_log_enabled(K3C_LOG_ERROR));
+    assert_false(k3c_log_enabled(K3C_LOG_INFO));
+    k3c_log_set_level(K3C_LOG_INFO);
+}
+
 int
 main(void)
 {
-    return 0;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base64_rfc4648_vectors),
+        cmocka_unit_test(test_base64_binary_roundtrip_and_garbage),
+        cmocka_unit_test(test_buf_append_consume_steal),
+        cmocka_unit_test(test_write_file_mode_and_read_back),
+        cmocka_unit_test(test_find_in_path),
+        cmocka_unit_test(test_log_levels),
+    };
+
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
