@@ -310,7 +310,6 @@ warm_up(struct bench *b)
     for (int side = SIDE_STORE; side <= SIDE_RAW; side++) {
         run_round(b, side, OP_PUT, "/bench/warmup", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS, &t[side]);
         run_round(b, side, OP_GET, "/bench/warmup", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS, &t[side]);
-        { struct rusage ru; getrusage(RUSAGE_SELF, &ru); printf("after %d %ld\n", side, ru.ru_maxrss); }
     }
 }
 

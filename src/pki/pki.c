@@ -548,7 +548,10 @@ pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const char *c
     rc = load_pair(cert_path, key_path, &crt, &key, err);
     if (rc < 0)
         return -1;
-    why = rc > 0 ? leaf_mismatch(crt, key, ca, spec) : err->msg;
+    if (rc > 0)
+        why = leaf_mismatch(crt, key, ca, spec);
+    else
+        why = k3c_file_exists(cert_path) ? err->msg : "first issue";
     if (!why)
         return 0;
     log_info("(cert %s) issuing for %s: %s", cert_path, spec->common_name, why);
@@ -562,16 +565,15 @@ int
 pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err)
 {
     static const char hex[] = "0123456789abcdef";
-    _cleanup_crt_ gnutls_x509_crt_t crt = NULL;
-    _cleanup_datum_ gnutls_datum_t der = {NULL, 0};
+    _cleanup_free_ char *pem = NULL;
     unsigned char digest[32];
+    size_t len = 0;
     int rc;
 
-    if (load_crt(cert_path, &crt, err) < 0)
+    /* The file's bytes, as served to joining nodes: K3s's token hash. */
+    if (k3c_read_file(cert_path, &pem, &len, err) < 0)
         return -1;
-    rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
-    if (rc >= 0)
-        rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, digest);
+    rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, pem, len, digest);
     if (rc < 0)
         return gtls_err(err, rc, "hash certificate", cert_path);
     for (size_t i = 0; i < sizeof(digest); i++) {

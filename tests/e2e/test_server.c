@@ -305,9 +305,11 @@ etcdctl_v(struct fixture *f, ...)
                             f->client_key,
                             "--dial-timeout=2s",
                             "--command-timeout=5s"};
-    size_t n = 11;
+    size_t n = 0;
     va_list ap;
 
+    while (argv[n])
+        n++;
     va_start(ap, f);
     while ((argv[n] = va_arg(ap, char *)) != NULL)
         assert_true(++n < MAX_ARGS);
