@@ -37,7 +37,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 format-check:
-	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	scripts/check-format
 
 clean:
 	rm -rf $(BUILD) $(BUILD_TEST)

@@ -64,11 +64,12 @@ struct worker {
     pthread_barrier_t *start;
     size_t errors;
     struct k3c_err err; /* the first error */
+    double cpu_s;       /* this thread's user+system CPU time in the loop */
 };
 
 /* What one side accumulated over the rounds of a phase. */
 struct tally {
-    double secs;
+    double secs, cpu_s;
     size_t ops, errors;
     char first_err[K3C_ERR_MSG_LEN];
 };
@@ -80,6 +81,16 @@ now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+thread_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static size_t
@@ -214,12 +225,15 @@ worker_run(void *arg)
 {
     struct worker *w = arg;
     struct k3c_err first = {0};
+    double cpu0;
 
     pthread_barrier_wait(w->start);
+    cpu0 = thread_cpu_s();
     for (size_t i = w->first + (size_t)w->tid; i < w->first + w->count; i += (size_t)w->conc) {
         if (worker_op(w, i) < 0 && w->errors++ == 0)
             first = w->err;
     }
+    w->cpu_s = thread_cpu_s() - cpu0;
     w->err = first;
     return NULL;
 }
@@ -259,6 +273,7 @@ run_round(struct bench *b, enum bench_side side, enum bench_op op, const char *n
         if (w[i].errors > 0 && t->errors == 0)
             snprintf(t->first_err, sizeof(t->first_err), "%s", w[i].err.msg);
         t->errors += w[i].errors;
+        t->cpu_s += w[i].cpu_s;
     }
     pthread_barrier_destroy(&start);
 }
@@ -287,13 +302,21 @@ rate(const struct tally *t)
     return t->secs > 0 ? (double)(t->ops - t->errors) / t->secs : 0;
 }
 
+/* Client CPU time (all its threads) per operation, in microseconds. */
+static double
+cpu_us(const struct tally *t)
+{
+    return t->ops ? t->cpu_s * 1e6 / (double)t->ops : 0;
+}
+
 static void
 print_row(enum bench_op op, int conc, const struct tally t[2])
 {
     double s = rate(&t[SIDE_STORE]), r = rate(&t[SIDE_RAW]);
 
-    printf("%-4s %5d %13.0f %13.0f %7.3f %8zu/%zu\n", op_names[op], conc, s, r, r > 0 ? s / r : 0,
-           t[SIDE_STORE].errors, t[SIDE_RAW].errors);
+    printf("%-4s %4d %12.0f %12.0f %7.3f %12.1f %12.1f %7zu/%zu\n", op_names[op], conc, s, r,
+           r > 0 ? s / r : 0, cpu_us(&t[SIDE_STORE]), cpu_us(&t[SIDE_RAW]), t[SIDE_STORE].errors,
+           t[SIDE_RAW].errors);
     for (int i = 0; i < 2; i++)
         if (t[i].errors > 0)
             printf("     %s error: %s\n", side_names[i], t[i].first_err);
@@ -373,7 +396,8 @@ run_all(struct bench *b, size_t ops)
     static const int concs[] = {1, BENCH_MAX_CONC};
     struct tally t[2];
 
-    printf("op    conc   store ops/s     raw ops/s   ratio   errors\n");
+    printf("%-4s %4s %12s %12s %7s %12s %12s %9s\n", "op", "conc", "store ops/s", "raw ops/s",
+           "ratio", "store us/op", "raw us/op", "errors");
     for (size_t c = 0; c < K3C_ARRAY_SIZE(concs); c++) {
         size_t n = concs[c] == 1 ? ops : 2 * ops;
         char ns[32];
@@ -404,7 +428,9 @@ main(int argc, char **argv)
     }
     printf("bench/store: etcd %s (TLS), %d-byte values, %zu ops per side at c=1, %zu at c=%d\n",
            etcd_client_url(b.etcd->etcd), BENCH_VALUE_SIZE, ops, 2 * ops, BENCH_MAX_CONC);
-    printf("ratio = store/raw; goal >= 0.900 (store layer costs under 10%%)\n\n");
+    printf("ratio = store/raw ops/s; goal >= 0.900 (the store layer costs under 10%%);\n"
+           "us/op = client CPU time (user+system, the benchmark's threads) per operation;\n"
+           "errors = store/raw\n\n");
     warm_up(&b);
     run_all(&b, ops);
     bench_fini(&b);

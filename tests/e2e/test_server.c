@@ -690,6 +690,7 @@ test_restart_same_data_dir(void **state)
     require_tools();
     server_start(f);
     server_wait_ready(f);
+    assert_true(file_contains(f->log, "created CA"));
     for (size_t i = 0; i < K3C_ARRAY_SIZE(certs); i++) {
         _cleanup_free_ char *p = k3c_xasprintf("%s/server/tls/%s", f->data_dir, certs[i]);
         assert_file_exists(p);
