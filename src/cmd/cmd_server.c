@@ -150,11 +150,11 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     etcd_tls_paths_init(&tls, paths.tls_dir);
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
-    if (make_dirs(&paths, &err) < 0 ||
-        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0)
-        goto out;
+    /* etcd_new finds the binary first: a missing etcd writes nothing. */
     e = etcd_from_config(cfg, &paths, &tls, &err);
-    if (!e || etcd_start(e, &err) < 0)
+    if (!e || make_dirs(&paths, &err) < 0 ||
+        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0 ||
+        etcd_start(e, &err) < 0)
         goto out;
     ready = wait_etcd_ready(e, stop, SERVER_ETCD_READY_TIMEOUT_MS);
     if (ready < 0) {

@@ -211,10 +211,14 @@ etcd_new(const struct etcd_config *cfg, struct k3c_err *err)
     hc.key_file = cfg->tls->client_key;
     hc.connect_timeout_ms = 1000;
     hc.request_timeout_ms = 2000;
-    e->health = http_client_new(&hc, err);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     atomic_init(&e->starts, 0);
+    e->health = http_client_new(&hc, err);
+    if (!e->health) {
+        etcd_free(e);
+        return NULL;
+    }
     return e;
 }
 

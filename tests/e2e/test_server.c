@@ -654,6 +654,8 @@ test_missing_etcd(void **state)
     assert_exit(f, 1);
     assert_contains(f->res.err, "etcd-server");
     assert_int_equal(find_etcd(f, NULL), 0);
+    /* Refused before anything was written: no CA, no data dir. */
+    assert_false(k3c_file_exists(f->data_dir));
 }
 
 static void
