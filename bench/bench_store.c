@@ -117,6 +117,7 @@ raw_conn_init(struct raw_conn *c, const struct harness_etcd *h)
     curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c->curl, CURLOPT_CAINFO, h->tls.ca_cert);
+    curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL); /* as src/client does */
     curl_easy_setopt(c->curl, CURLOPT_SSLCERT, h->tls.client_cert);
     curl_easy_setopt(c->curl, CURLOPT_SSLKEY, h->tls.client_key);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);

@@ -167,7 +167,7 @@ range_request(const char *key, size_t key_len, const char *range_end, int64_t li
     _cleanup_free_ char *k = k3c_base64_encode(key, key_len);
     json_t *req = json_object();
 
-    json_object_set_new(req, "key", json_string(k));
+    json_object_set_new(req, "key", json_string_nocheck(k));
     if (range_end) {
         /* range_end "\0" means "every key >= key"; b64 of the one NUL byte. */
         json_object_set_new(req, "range_end",
@@ -267,7 +267,8 @@ static json_t *
 put_request(const char *key, const void *value, size_t len, int64_t lease, bool prev_kv)
 {
     _cleanup_free_ char *v = k3c_base64_encode(value, len);
-    json_t *put = json_pack("{s:o, s:s}", "key", store_json_b64(key), "value", v);
+    json_t *put = json_pack("{s:o, s:o}", "key", store_json_b64(key), "value",
+                            json_string_nocheck(v));
 
     if (lease)
         json_object_set_new(put, "lease", json_integer(lease));

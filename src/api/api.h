@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * api.h - the Kubernetes API server of k3c: HTTPS (libmicrohttpd + GnuTLS),
+ * client-certificate and bearer-token authentication, discovery, and one
+ * generic CRUD/list/watch path driven by the resource table. */
+#ifndef K3C_API_API_H
+#define K3C_API_API_H
+
+#include <stddef.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+struct api_config {
+    const char *bind_address; /* "0.0.0.0" when NULL */
+    int port;                 /* 6443 */
+    const char *serving_cert_file, *serving_key_file;
+    const char *client_ca_file; /* client certificates must chain to it */
+    const char *token_file;     /* static bearer tokens "token,user,uid,\"group1,group2\"", may be NULL */
+    size_t max_body_bytes;      /* 0: 3 MiB; larger bodies get 413 */
+};
+
+struct api_server;
+
+/* Builds the server over store (borrowed; must outlive the server) and
+ * starts the watch caches. Does not listen yet. */
+struct api_server *api_server_new(const struct api_config *cfg, struct store *store,
+                                  struct k3c_err *err);
+/* Ensures the built-in namespaces exist, then listens. */
+int api_server_start(struct api_server *srv, struct k3c_err *err);
+/* Stops listening, ends watches, frees. NULL is a no-op. */
+void api_server_free(struct api_server *srv);
+
+#endif
