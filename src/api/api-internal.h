@@ -9,7 +9,10 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
+
+#include "base/buf.h"
 
 #include "api/api.h"
 #include "base/err.h"
@@ -23,11 +26,11 @@ enum api_subresource {
 };
 
 struct api_column {
-    const char *name;        /* "NAME", "READY", ... */
-    const char *type;        /* "string", "integer", "date" */
-    const char *format;      /* "name" for NAME, "" otherwise */
+    const char *name;   /* "Name", "Ready", ... (kubectl upper-cases them) */
+    const char *type;   /* "string", "integer", "date" */
+    const char *format; /* "name" for NAME, "" otherwise */
     const char *description;
-    int priority;            /* 0: always shown; 1: with -o wide */
+    int priority; /* 0: always shown; 1: with -o wide */
 };
 
 /* Fills the cells for one object: a JSON array with one value per column
@@ -43,11 +46,11 @@ typedef void (*api_validate_fn)(const json_t *obj, const json_t *old, json_t *ca
 typedef void (*api_defaults_fn)(json_t *obj);
 
 struct api_resource {
-    const char *group;   /* "" for the core group */
-    const char *version; /* "v1" */
-    const char *kind;    /* "Pod" */
+    const char *group;     /* "" for the core group */
+    const char *version;   /* "v1" */
+    const char *kind;      /* "Pod" */
     const char *list_kind; /* "PodList" */
-    const char *plural;  /* "pods"; also the etcd directory /registry/<plural>/ */
+    const char *plural;    /* "pods"; also the etcd directory /registry/<plural>/ */
     const char *singular;
     const char *const *short_names; /* NULL-terminated, may be NULL */
     const char *const *categories;  /* {"all", NULL} for workloads */
@@ -56,13 +59,16 @@ struct api_resource {
     /* Field selectors this kind supports besides metadata.name and
      * metadata.namespace, as JSON paths ("spec.nodeName"). NULL-terminated. */
     const char *const *field_selectors;
-    const struct api_column *columns; /* terminated by {NULL}; NAME first */
+    const struct api_column *columns; /* terminated by {NULL}; Name first but for events */
     api_row_fn row;
     api_validate_fn validate; /* may be NULL */
     api_defaults_fn defaults; /* may be NULL */
     /* True if the main resource's PUT ignores .status and /status ignores
      * everything but .status (upstream's split for kinds with a status). */
     bool has_status;
+    /* Keep .status given on create (nodes register with their status);
+     * otherwise create drops it like upstream's PrepareForCreate. */
+    bool status_on_create;
 };
 
 /* The table; terminated by an entry with kind == NULL. */
@@ -86,6 +92,61 @@ bool api_is_dns1123_label(const char *s);
  * values <= 63 chars [A-Za-z0-9._-] alnum-bounded), annotations (total size
  * <= 256 KiB). Adds causes with fields like "metadata.labels". */
 void api_validate_metadata(const json_t *obj, bool namespaced, bool label_names, json_t *causes);
+/* The value at a dotted path ("spec.template.spec"), borrowed from obj;
+ * NULL if absent or if a step is not an object. */
+const json_t *api_json_path(const json_t *obj, const char *path);
+
+/* ---- per-kind hooks (api_table.c, api_validate.c) ---------------------- */
+
+/* upstream's duration.HumanDuration ("45s", "3m20s", "5h4m", "2d3h", "3y12d");
+ * negative below -1s is "<invalid>". Returns buf. */
+const char *api_human_duration(int64_t seconds, char *buf, size_t len);
+
+/* Columns and rows as kube-apiserver's printers give them; the row always
+ * carries every column (kubectl drops priority 1 without -o wide). */
+extern const struct api_column api_columns_namespace[], api_columns_node[], api_columns_pod[],
+    api_columns_service[], api_columns_endpoints[], api_columns_configmap[], api_columns_secret[],
+    api_columns_serviceaccount[], api_columns_event[], api_columns_deployment[],
+    api_columns_replicaset[], api_columns_daemonset[], api_columns_job[], api_columns_lease[],
+    api_columns_endpointslice[];
+json_t *api_row_namespace(const json_t *obj, int64_t now_s);
+json_t *api_row_node(const json_t *obj, int64_t now_s);
+json_t *api_row_pod(const json_t *obj, int64_t now_s);
+json_t *api_row_service(const json_t *obj, int64_t now_s);
+json_t *api_row_endpoints(const json_t *obj, int64_t now_s);
+json_t *api_row_configmap(const json_t *obj, int64_t now_s);
+json_t *api_row_secret(const json_t *obj, int64_t now_s);
+json_t *api_row_serviceaccount(const json_t *obj, int64_t now_s);
+json_t *api_row_event(const json_t *obj, int64_t now_s);
+json_t *api_row_deployment(const json_t *obj, int64_t now_s);
+json_t *api_row_replicaset(const json_t *obj, int64_t now_s);
+json_t *api_row_daemonset(const json_t *obj, int64_t now_s);
+json_t *api_row_job(const json_t *obj, int64_t now_s);
+json_t *api_row_lease(const json_t *obj, int64_t now_s);
+json_t *api_row_endpointslice(const json_t *obj, int64_t now_s);
+
+/* Validate hooks: the kind's own rules. The handler runs api_validate_metadata
+ * first (label_names for namespaces), after r->defaults. */
+void api_validate_pod(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_service(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_configmap(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_secret(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_deployment(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_replicaset(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_daemonset(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_job(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_lease(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_endpointslice(const json_t *obj, const json_t *old, json_t *causes);
+/* Defaults hooks (upstream's SetDefaults_* plus the create-time status the
+ * registry strategies set). */
+void api_defaults_namespace(json_t *obj);
+void api_defaults_pod(json_t *obj);
+void api_defaults_service(json_t *obj);
+void api_defaults_secret(json_t *obj);
+void api_defaults_deployment(json_t *obj);
+void api_defaults_replicaset(json_t *obj);
+void api_defaults_daemonset(json_t *obj);
+void api_defaults_job(json_t *obj);
 
 /* ---- selectors (api_selector.c) ---------------------------------------- */
 
@@ -122,7 +183,7 @@ struct wc_entry {
     char *key;       /* /registry/pods/default/nginx */
     char *namespace; /* "" for cluster-scoped */
     char *name;
-    char *json;      /* compact serialised object */
+    char *json; /* compact serialised object */
     size_t json_len;
     int64_t revision; /* mod_revision */
     json_t *labels;   /* metadata.labels, or NULL */
@@ -177,5 +238,112 @@ struct wc_watcher *watch_cache_subscribe(struct watch_cache *wc, int64_t from_re
 int wc_watcher_next(struct wc_watcher *w, int timeout_ms, struct wc_event *ev, struct k3c_err *err);
 void wc_event_fini(struct wc_event *ev);
 void wc_watcher_free(struct wc_watcher *w);
+
+/* ---- server, requests, responses (api_server.c, api_http.c) ------------ */
+
+struct MHD_Connection;
+
+struct api_user {
+    char name[256];
+    char groups[8][128];
+    int n_groups;
+    bool authenticated;
+};
+
+struct api_token; /* one line of the static token file */
+
+struct api_server {
+    struct api_config cfg; /* strings owned below */
+    char *bind_address, *cert_pem, *key_pem, *client_ca_pem;
+    struct store *store;
+    struct watch_cache **caches; /* one per api_resources[] row, same index */
+    size_t n_resources;
+    struct api_token *tokens;
+    size_t n_tokens;
+    void *daemon; /* struct MHD_Daemon */
+    atomic_bool stopping;
+    int64_t started_s;
+    /* /metrics counters */
+    atomic_llong requests_total, request_errors_total, watches_active;
+};
+
+/* One HTTP request, from headers to response. Lives on its connection's
+ * thread; handlers never share it. */
+struct api_request {
+    struct api_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url; /* path only */
+    struct k3c_buf body;
+    bool body_too_large;
+    struct api_user user;
+    /* parsed path */
+    const struct api_resource *res;
+    char *namespace;   /* NULL when not in the path */
+    char *name;        /* NULL for collections */
+    char *subresource; /* "status", "scale", NULL */
+};
+
+/* Looks up a query parameter; NULL if absent. */
+const char *api_query(struct api_request *r, const char *key);
+/* An Accept/Content-Type header; NULL if absent. */
+const char *api_header(struct api_request *r, const char *name);
+
+/* Queues a JSON reply (consumes body in every case). Returns an MHD_Result. */
+int api_reply_json_take(struct api_request *r, unsigned status, json_t *body);
+/* Queues a Kubernetes Status for an error kind: code and reason from the
+ * kind, message as given; details.name/kind when name/kind are not NULL. */
+int api_reply_status(struct api_request *r, enum k3c_errkind kind, const char *name,
+                     const char *kind_plural, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Same for codes the error kinds do not cover (401, 403, 405, 406, 413, 415). */
+int api_reply_status_code(struct api_request *r, unsigned code, const char *reason, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+/* Invalid (422) with causes (consumed). */
+int api_reply_invalid_take(struct api_request *r, const char *kind, const char *name,
+                           json_t *causes);
+/* Streams a watch; the reader callback is run by MHD on the connection's thread. */
+struct api_watch_stream;
+int api_reply_watch(struct api_request *r, struct api_watch_stream *ws);
+
+/* Authentication (api_auth.c): fills r->user from the client certificate or
+ * the bearer token. */
+void api_authenticate(struct api_request *r);
+bool api_authorize(const struct api_request *r);
+int api_tokens_load(struct api_server *srv, const char *path, struct k3c_err *err);
+void api_tokens_free(struct api_server *srv);
+
+/* Discovery (api_discovery.c). Returns an MHD_Result or -1 if path is not a
+ * discovery path. */
+int api_discovery_serve(struct api_request *r);
+
+/* Resource handlers (api_handlers.c): get/list/watch/create/update/patch/delete. */
+int api_handle_resource(struct api_request *r);
+/* The watch cache for a resource. */
+struct watch_cache *api_cache_for(struct api_server *srv, const struct api_resource *res);
+/* Creates the built-in namespaces when missing. */
+int api_ensure_namespaces(struct api_server *srv, struct k3c_err *err);
+
+/* ---- objects (api_object.c) ------------------------------------------- */
+
+/* obj.metadata, created when missing (borrowed). */
+json_t *api_meta(json_t *obj);
+/* A string field of obj.metadata, or NULL. */
+const char *api_meta_str(const json_t *obj, const char *field);
+void api_set_resource_version(json_t *obj, int64_t rev);
+/* Parses a stored value and sets metadata.resourceVersion to its revision. */
+json_t *api_object_from_kv(const struct store_kv *kv, struct k3c_err *err);
+/* Serialises obj for storage (without resourceVersion); caller frees. */
+char *api_object_encode(const json_t *obj, size_t *len);
+/* /registry/<plural>/[<ns>/]<name>; caller frees. */
+char *api_object_key(const struct api_resource *res, const char *ns, const char *name);
+/* /registry/<plural>/[<ns>/]; caller frees. */
+char *api_list_prefix(const struct api_resource *res, const char *ns);
+/* base + 5 random characters, like upstream's generateName. */
+void api_generate_name(const char *base, char *out, size_t len);
+/* JSON merge patch (RFC 7386) of patch onto target, in place. */
+void api_merge_patch(json_t *target, const json_t *patch);
+/* True when anything outside metadata and status differs. */
+bool api_spec_changed(const json_t *old, const json_t *new);
 
 #endif

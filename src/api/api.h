@@ -15,8 +15,9 @@ struct api_config {
     int port;                 /* 6443 */
     const char *serving_cert_file, *serving_key_file;
     const char *client_ca_file; /* client certificates must chain to it */
-    const char *token_file;     /* static bearer tokens "token,user,uid,\"group1,group2\"", may be NULL */
-    size_t max_body_bytes;      /* 0: 3 MiB; larger bodies get 413 */
+    const char
+        *token_file; /* static bearer tokens "token,user,uid,\"group1,group2\"", may be NULL */
+    size_t max_body_bytes; /* 0: 3 MiB; larger bodies get 413 */
 };
 
 struct api_server;

@@ -101,13 +101,13 @@ cmp_strp(const void *a, const void *b)
 /* ---- label selector: validation (apimachinery util/validation) -------- */
 
 #define QNAME_MSG                                                                                  \
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "   \
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "    \
     "alphanumeric character"
 #define DNS1123_MSG                                                                                \
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "  \
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "   \
     "'.', and must start and end with an alphanumeric character"
 #define LABEL_VALUE_MSG                                                                            \
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "  \
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "    \
     "'.', and must start and end with an alphanumeric character"
 
 static bool
@@ -161,6 +161,19 @@ why_add(struct k3c_buf *why, const char *part, const char *msg)
     k3c_buf_appendf(why, "%s%s%s", why->len ? "; " : "", part, msg);
 }
 
+static void
+prefix_why(const char *prefix, size_t n, struct k3c_buf *why)
+{
+    if (n == 0) {
+        why_add(why, "prefix part ", "must be non-empty");
+        return;
+    }
+    if (n > 253)
+        why_add(why, "prefix part ", "must be no more than 253 characters");
+    if (!dns1123_subdomain_chars_ok(prefix, n))
+        why_add(why, "prefix part ", DNS1123_MSG);
+}
+
 /* validation.IsQualifiedName: [DNS-1123 subdomain prefix '/'] name. The
  * messages leave out upstream's "(e.g. ..., regex used ...)" tail, which
  * would not fit a k3c_err. */
@@ -172,16 +185,12 @@ qualified_name_why(const char *k, size_t n, struct k3c_buf *why)
     size_t name_n = n - (size_t)(name - k);
 
     if (slash && memchr(name, '/', name_n)) {
-        why_add(why, "a qualified name " QNAME_MSG, " with an optional DNS subdomain prefix and '/' "
-                                                    "(e.g. 'example.com/MyName')");
+        why_add(why, "a qualified name " QNAME_MSG,
+                " with an optional DNS subdomain prefix and '/'");
         return;
     }
-    if (slash && slash == k)
-        why_add(why, "prefix part ", "must be non-empty");
-    if (slash && slash > k && (size_t)(slash - k) > 253)
-        why_add(why, "prefix part ", "must be no more than 253 characters");
-    if (slash && slash > k && !dns1123_subdomain_chars_ok(k, (size_t)(slash - k)))
-        why_add(why, "prefix part ", DNS1123_MSG);
+    if (slash)
+        prefix_why(k, (size_t)(slash - k), why);
     if (name_n == 0)
         why_add(why, "name part ", "must be non-empty");
     else if (name_n > 63)
@@ -195,14 +204,15 @@ static int
 check_key(const char *k, size_t n, struct k3c_err *err)
 {
     struct k3c_buf why;
+    int rc = 0;
 
     k3c_buf_init(&why);
     qualified_name_why(k, n, &why);
-    if (why.len == 0)
-        return 0;
-    k3c_err_set(err, K3C_E_BAD_REQUEST, "<nil>: Invalid value: \"%.*s\": %s", (int)n, k, why.data);
+    if (why.len > 0)
+        rc = k3c_err_set(err, K3C_E_BAD_REQUEST, "<nil>: Invalid value: \"%.*s\": %s", (int)n, k,
+                         why.data);
     k3c_buf_fini(&why);
-    return -1;
+    return rc;
 }
 
 static int
@@ -211,18 +221,18 @@ check_label_value(const struct label_req *r, size_t i, struct k3c_err *err)
     const char *v = r->values[i];
     size_t n = strlen(v);
     struct k3c_buf why;
+    int rc = 0;
 
     k3c_buf_init(&why);
     if (n > 63)
         why_add(&why, "", "must be no more than 63 characters");
     if (n > 0 && !qname_chars_ok(v, n))
         why_add(&why, "", LABEL_VALUE_MSG);
-    if (why.len == 0)
-        return 0;
-    k3c_err_set(err, K3C_E_BAD_REQUEST, "values[%zu][%s]: Invalid value: \"%s\": %s", i, r->key, v,
-                why.data);
+    if (why.len > 0)
+        rc = k3c_err_set(err, K3C_E_BAD_REQUEST, "values[%zu][%s]: Invalid value: \"%s\": %s", i,
+                         r->key, v, why.data);
     k3c_buf_fini(&why);
-    return -1;
+    return rc;
 }
 
 /* strconv.ParseInt(s, 10, 64): optional sign, decimal digits, nothing else. */
@@ -287,9 +297,9 @@ static const struct {
     const char *lit;
     enum tok_kind kind;
 } tok_literals[] = {
-    {"==", TOK_DEQ}, {"!=", TOK_NEQ},   {"=", TOK_EQ},    {"!", TOK_NOT},
-    {">", TOK_GT},   {"<", TOK_LT},     {"(", TOK_OPEN},  {")", TOK_CLOSE},
-    {",", TOK_COMMA}, {"in", TOK_IN}, {"notin", TOK_NOTIN},
+    {"==", TOK_DEQ},  {"!=", TOK_NEQ}, {"=", TOK_EQ},        {"!", TOK_NOT},
+    {">", TOK_GT},    {"<", TOK_LT},   {"(", TOK_OPEN},      {")", TOK_CLOSE},
+    {",", TOK_COMMA}, {"in", TOK_IN},  {"notin", TOK_NOTIN},
 };
 
 static bool
@@ -324,11 +334,12 @@ lex_one(const char *p, struct token *t)
 
     while (is_space(*p))
         p++;
-    if (is_special(*p))
+    if (is_special(*p)) {
         n = (p[1] == '=' && (p[0] == '=' || p[0] == '!')) ? 2 : 1;
-    else
+    } else {
         while (p[n] && !is_space(p[n]) && !is_special(p[n]))
             n++;
+    }
     t->lit = p;
     t->len = (int)n;
     t->kind = n ? tok_lookup(p, n) : TOK_EOS;
@@ -481,8 +492,7 @@ parse_values(struct parser *p, struct label_req *r)
     const struct token *first;
 
     if (t->kind != TOK_OPEN)
-        return k3c_err_set(p->err, K3C_E_BAD_REQUEST, "found '%.*s' expected: '('", t->len,
-                           t->lit);
+        return k3c_err_set(p->err, K3C_E_BAD_REQUEST, "found '%.*s' expected: '('", t->len, t->lit);
     first = peek(p);
     switch (as_value(first->kind)) {
     case TOK_IDENT:
@@ -635,7 +645,7 @@ label_selector_matches(const struct label_selector *sel, const json_t *labels)
 
 struct field_term {
     char *field;
-    char *value; /* unescaped */
+    char *value;  /* unescaped */
     bool negated; /* "!=" */
 };
 
@@ -683,16 +693,13 @@ split_terms(const char *s, struct strv *out)
     out->v = k3c_xcalloc(strlen(s) + 1, sizeof(*out->v));
     out->n = 0;
     for (size_t i = 0;; i++) {
-        if (in_slash) {
-            in_slash = false;
-        } else if (s[i] == '\\') {
-            in_slash = true;
-        } else if (s[i] == ',' || s[i] == '\0') {
+        if (s[i] == '\0' || (s[i] == ',' && !in_slash)) {
             out->v[out->n++] = k3c_xstrndup(s + start, i - start);
             start = i + 1;
         }
         if (s[i] == '\0')
             break;
+        in_slash = !in_slash && s[i] == '\\';
     }
 }
 
@@ -853,12 +860,11 @@ json_path_get(const json_t *obj, const char *path)
 static const char *
 print_real(double d, char *buf, size_t len)
 {
-    int n = 0;
-
     if (!isfinite(d))
         return NULL;
     for (int prec = 1; prec <= 17; prec++) {
-        n = snprintf(buf, len, "%.*g", prec, d);
+        int n = snprintf(buf, len, "%.*g", prec, d);
+
         if (n < 0 || (size_t)n >= len)
             return NULL;
         if (strtod(buf, NULL) == d)

@@ -1,3 +1,1102 @@
 /* SPDX-License-Identifier: Apache-2.0
- * api_watchcache.c - placeholder. */
+ * api_watchcache.c - an in-memory mirror of one etcd prefix for the API
+ * server's reads and watches: a key-sorted map of immutable, refcounted
+ * entries plus a ring of recent events, fed by one store watch.
+ * Writers are the store watch thread (events) and the cache thread (the
+ * relist after a compaction); they never overlap: the cache thread stops the
+ * watch before it relists and starts a new one after. Readers: any thread. */
+#define LOG_COMPONENT "watchcache"
 #include "api/api-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Events kept for watchers that start in the past or fall behind. */
+#ifndef WC_RING_CAPACITY
+#define WC_RING_CAPACITY 1024
+#endif
+/* Page size of the (re)list; every page is read at the first page's revision. */
+#define WC_LIST_PAGE 500
+/* How long sync waits for the watch to deliver a write before it checks the
+ * cache against a list (events are usually a millisecond behind etcd). */
+#define WC_SYNC_GRACE_MS 10
+/* How often sync re-reads etcd's revision while waiting for a future one. */
+#define WC_SYNC_POLL_MS          100
+#define WC_RELIST_BACKOFF_MIN_MS 100
+#define WC_RELIST_BACKOFF_MAX_MS 5000
+
+/* A set of entries sorted by key; each holds one ref. */
+struct entry_map {
+    struct wc_entry **v;
+    size_t n, cap;
+};
+
+/* Locking. map_lock (a writer-preferring rwlock) guards map and skipped; mu
+ * guards everything from rev down, and `changed` is broadcast on each change
+ * of it. Order: map_lock before mu. rev and map_seq are written with both
+ * held, so holding either one is enough to read them; the writer thread
+ * reads the map without a lock (nobody else writes it).
+ *
+ * Lifetime. The cache is reference counted: watch_cache_new's caller holds
+ * one ref and each watcher one more. watch_cache_free stops both threads,
+ * wakes every watcher (whose next call returns -1 with UNAVAILABLE) and drops
+ * the caller's ref; the memory goes with the last wc_watcher_free, so the
+ * two may be called in either order. After watch_cache_free only
+ * wc_watcher_next and wc_watcher_free may be called. */
+struct watch_cache {
+    /* Immutable after watch_cache_new. */
+    struct store *store;
+    char *prefix;
+    char **index_fields;
+    size_t n_fields;
+    atomic_int refs;
+
+    pthread_rwlock_t map_lock;
+    struct entry_map map;     /* what readers see */
+    struct entry_map skipped; /* keys whose value is not a JSON object (key and
+                               * revision only), so sync can account for them */
+
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* CLOCK_MONOTONIC */
+    int64_t rev;            /* the revision the map reflects (both locks) */
+    uint64_t map_seq;       /* bumped on every change of the map (both locks) */
+    struct wc_event ring[WC_RING_CAPACITY];
+    uint64_t head_seq;     /* sequence number of the next event */
+    size_t ring_len;       /* the ring holds [head_seq - ring_len, head_seq) */
+    int64_t window_rev;    /* every event after this revision is in the ring */
+    uint64_t gen;          /* bumped on each relist; closes older watchers */
+    int64_t verified_rev;  /* sync found the map equal to etcd at this revision */
+    uint64_t verified_seq; /* ...while map_seq was this (see synced_locked) */
+    bool relist_wanted;
+    bool stopping;
+
+    /* Owned by the cache thread (by watch_cache_new until it starts it). */
+    struct store_watch *watch;
+    pthread_t thread;
+};
+
+/* Used by one thread at a time (the HTTP handler serving the watch). */
+struct wc_watcher {
+    struct watch_cache *wc; /* holds a ref */
+    uint64_t cursor;        /* sequence number of the next event to read */
+    int64_t min_rev;        /* events at or before this revision are skipped */
+    uint64_t gen;
+    struct k3c_err closed; /* kind != K3C_E_NONE once closed */
+};
+
+/* An entry and what its destructor needs to know. */
+struct entry_box {
+    struct wc_entry e;
+    size_t n_fields;
+};
+
+/* ---- entries ----------------------------------------------------------- */
+
+static void
+entry_destroy(struct wc_entry *e)
+{
+    struct entry_box *box = (struct entry_box *)e;
+
+    free(e->key);
+    free(e->namespace);
+    free(e->name);
+    free(e->json);
+    json_decref(e->labels);
+    for (size_t i = 0; e->fields && i < box->n_fields; i++)
+        free(e->fields[i]);
+    free(e->fields);
+    free(box);
+}
+
+struct wc_entry *
+wc_entry_ref(struct wc_entry *e)
+{
+    if (e)
+        __atomic_add_fetch(&e->refs, 1, __ATOMIC_RELAXED);
+    return e;
+}
+
+struct wc_entry *
+wc_entry_unref(struct wc_entry *e)
+{
+    if (e && __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        entry_destroy(e);
+    return NULL;
+}
+
+json_t *
+wc_entry_object(const struct wc_entry *e)
+{
+    return json_loadb(e->json, e->json_len, 0, NULL);
+}
+
+/* The last segment of the key: the object's name by the /registry layout. */
+static const char *
+key_basename(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+
+    return slash ? slash + 1 : key;
+}
+
+static void
+entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+{
+    const json_t *md = json_object_get(obj, "metadata");
+    const json_t *labels = json_object_get(md, "labels");
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *name = json_string_value(json_object_get(md, "name"));
+
+    e->namespace = k3c_xstrdup(ns ? ns : "");
+    e->name = k3c_xstrdup(name ? name : key_basename(e->key));
+    if (json_is_object(labels))
+        e->labels = json_incref((json_t *)labels);
+    if (wc->n_fields == 0)
+        return;
+    e->fields = k3c_xcalloc(wc->n_fields, sizeof(*e->fields));
+    for (size_t i = 0; i < wc->n_fields; i++) {
+        char buf[64];
+        const char *v = api_json_path_string(obj, wc->index_fields[i], buf, sizeof(buf));
+
+        e->fields[i] = v ? k3c_xstrdup(v) : NULL;
+    }
+}
+
+/* Builds the entry for obj at key as of revision rev. obj is modified: its
+ * metadata.resourceVersion becomes rev. NULL if it cannot be serialised. */
+static struct wc_entry *
+entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t rev)
+{
+    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
+    struct wc_entry *e = &box->e;
+    json_t *md = json_object_get(obj, "metadata");
+    char rv[24];
+
+    if (!json_is_object(md)) {
+        md = json_object();
+        json_object_set_new(obj, "metadata", md);
+    }
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    json_object_set_new(md, "resourceVersion", json_string(rv));
+    box->n_fields = wc->n_fields;
+    e->refs = 1;
+    e->revision = rev;
+    e->key = k3c_xstrdup(key);
+    e->json = json_dumps(obj, JSON_COMPACT);
+    if (!e->json) {
+        entry_destroy(e);
+        return NULL;
+    }
+    e->json_len = strlen(e->json);
+    entry_extract(wc, e, obj);
+    return e;
+}
+
+/* The entry for a stored value; NULL (logged) if it is not a JSON object. */
+static struct wc_entry *
+entry_from_kv(const struct watch_cache *wc, const struct store_kv *kv)
+{
+    json_error_t jerr;
+    _cleanup_json_ json_t *obj = json_loadb(kv->value, kv->value_len, 0, &jerr);
+
+    if (!json_is_object(obj)) {
+        log_warn("(watchcache %s) %s at revision %" PRId64 ": value is not a JSON object (%s); "
+                 "skipped",
+                 wc->prefix, kv->key, kv->mod_revision, obj ? "wrong type" : jerr.text);
+        return NULL;
+    }
+    return entry_build(wc, kv->key, obj, kv->mod_revision);
+}
+
+/* old's object as of revision rev (a delete's revision). */
+static struct wc_entry *
+entry_at_revision(const struct watch_cache *wc, struct wc_entry *old, int64_t rev)
+{
+    _cleanup_json_ json_t *obj = wc_entry_object(old);
+    struct wc_entry *e = obj ? entry_build(wc, old->key, obj, rev) : NULL;
+
+    /* Unreachable in practice (old->json was produced by us); an event with
+     * the last state's revision beats no event. */
+    return e ? e : wc_entry_ref(old);
+}
+
+/* The placeholder for a key whose value is unreadable: key and revision. */
+static struct wc_entry *
+entry_skipped(const struct store_kv *kv)
+{
+    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
+
+    box->e.refs = 1;
+    box->e.key = k3c_xstrdup(kv->key);
+    box->e.revision = kv->mod_revision;
+    return &box->e;
+}
+
+/* ---- entry maps (sorted arrays) ---------------------------------------- */
+
+static void
+entry_map_fini(struct entry_map *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        wc_entry_unref(m->v[i]);
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Index of the first entry whose key is >= key. */
+static size_t
+entry_map_lower_bound(const struct entry_map *m, const char *key)
+{
+    size_t lo = 0, hi = m->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(m->v[mid]->key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct wc_entry *
+entry_map_find(const struct entry_map *m, const char *key)
+{
+    size_t i = entry_map_lower_bound(m, key);
+
+    return i < m->n && strcmp(m->v[i]->key, key) == 0 ? m->v[i] : NULL;
+}
+
+/* Stores e (takes its ref); returns the entry it replaced (with the map's
+ * ref, for the caller to drop) or NULL. */
+static struct wc_entry *
+entry_map_put_take(struct entry_map *m, struct wc_entry *e)
+{
+    size_t i = entry_map_lower_bound(m, e->key);
+    struct wc_entry *old;
+
+    if (i < m->n && strcmp(m->v[i]->key, e->key) == 0) {
+        old = m->v[i];
+        m->v[i] = e;
+        return old;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->v = k3c_xrealloc(m->v, m->cap * sizeof(*m->v));
+    }
+    memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(*m->v));
+    m->v[i] = e;
+    m->n++;
+    return NULL;
+}
+
+/* Appends e (takes its ref); the caller adds keys in increasing order. */
+static void
+entry_map_append_take(struct entry_map *m, struct wc_entry *e)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->v = k3c_xrealloc(m->v, m->cap * sizeof(*m->v));
+    }
+    m->v[m->n++] = e;
+}
+
+/* Removes key; returns the removed entry (with the map's ref) or NULL. */
+static struct wc_entry *
+entry_map_remove(struct entry_map *m, const char *key)
+{
+    size_t i = entry_map_lower_bound(m, key);
+    struct wc_entry *old;
+
+    if (i >= m->n || strcmp(m->v[i]->key, key) != 0)
+        return NULL;
+    old = m->v[i];
+    memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+    m->n--;
+    return old;
+}
+
+/* ---- time -------------------------------------------------------------- */
+
+static void
+timespec_at_ms(int64_t mono_ms, struct timespec *ts)
+{
+    ts->tv_sec = mono_ms / 1000;
+    ts->tv_nsec = (mono_ms % 1000) * 1000000;
+}
+
+/* Waits on changed until deadline_ms (CLOCK_MONOTONIC; INT64_MAX: no
+ * deadline); mu held. Returns false once the deadline has passed. */
+static bool
+cache_wait_locked(struct watch_cache *wc, int64_t deadline_ms)
+{
+    struct timespec ts;
+
+    if (deadline_ms == INT64_MAX) {
+        pthread_cond_wait(&wc->changed, &wc->mu);
+        return true;
+    }
+    if (k3c_now_ms() >= deadline_ms)
+        return false;
+    timespec_at_ms(deadline_ms, &ts);
+    return pthread_cond_timedwait(&wc->changed, &wc->mu, &ts) != ETIMEDOUT;
+}
+
+/* ---- revisions ----------------------------------------------------------- */
+
+/* True if the map is etcd's state at rev or later: it has applied the
+ * events up to rev, or sync found it equal to a list read at rev or later
+ * and it has not changed since. The second does not move the cache's
+ * revision: events of keys created and deleted in between may still be on
+ * their way, and they must reach watchers in order, after what rev says.
+ * mu held. */
+static bool
+synced_locked(const struct watch_cache *wc, int64_t rev)
+{
+    return wc->rev >= rev || (wc->verified_seq == wc->map_seq && wc->verified_rev >= rev);
+}
+
+static bool
+cache_synced(struct watch_cache *wc, int64_t rev)
+{
+    bool ok;
+
+    pthread_mutex_lock(&wc->mu);
+    ok = synced_locked(wc, rev);
+    pthread_mutex_unlock(&wc->mu);
+    return ok;
+}
+
+/* Waits until the cache reaches rev or deadline_ms passes. */
+static bool
+cache_wait_synced(struct watch_cache *wc, int64_t rev, int64_t deadline_ms)
+{
+    bool ok;
+
+    pthread_mutex_lock(&wc->mu);
+    while (!synced_locked(wc, rev) && !wc->stopping)
+        if (!cache_wait_locked(wc, deadline_ms))
+            break;
+    ok = synced_locked(wc, rev);
+    pthread_mutex_unlock(&wc->mu);
+    return ok;
+}
+
+int64_t
+watch_cache_revision(struct watch_cache *wc)
+{
+    int64_t rev;
+
+    pthread_mutex_lock(&wc->mu);
+    rev = wc->rev;
+    pthread_mutex_unlock(&wc->mu);
+    return rev;
+}
+
+/* ---- the writers' side --------------------------------------------------- */
+
+/* Moves *ev into the ring; an event it pushes out lands in *evicted. mu held. */
+static void
+ring_push_locked(struct watch_cache *wc, struct wc_event *ev, struct wc_event *evicted)
+{
+    struct wc_event *slot = &wc->ring[wc->head_seq % WC_RING_CAPACITY];
+
+    if (wc->ring_len == WC_RING_CAPACITY) {
+        *evicted = *slot;
+        wc->window_rev = slot->revision;
+    } else {
+        wc->ring_len++;
+    }
+    *slot = *ev;
+    memset(ev, 0, sizeof(*ev));
+    wc->head_seq++;
+}
+
+/* One change to a key, as the store watch thread publishes it. */
+struct cache_change {
+    const char *key;
+    struct wc_entry *cur;  /* the new state (ref taken); NULL: invisible now */
+    struct wc_entry *skip; /* its placeholder if unreadable (ref taken) */
+    struct wc_event ev;    /* for watchers (moved); no entry: none */
+    int64_t rev;
+};
+
+static void
+cache_apply(struct watch_cache *wc, struct cache_change *c)
+{
+    struct wc_event evicted = {0};
+    struct wc_entry *old, *old_skip;
+
+    pthread_rwlock_wrlock(&wc->map_lock);
+    pthread_mutex_lock(&wc->mu);
+    old = c->cur ? entry_map_put_take(&wc->map, c->cur) : entry_map_remove(&wc->map, c->key);
+    old_skip = c->skip ? entry_map_put_take(&wc->skipped, c->skip)
+                       : entry_map_remove(&wc->skipped, c->key);
+    if (c->cur || old)
+        wc->map_seq++;
+    if (c->ev.entry)
+        ring_push_locked(wc, &c->ev, &evicted);
+    if (c->rev > wc->rev)
+        wc->rev = c->rev;
+    pthread_cond_broadcast(&wc->changed);
+    pthread_mutex_unlock(&wc->mu);
+    pthread_rwlock_unlock(&wc->map_lock);
+    wc_entry_unref(old);
+    wc_entry_unref(old_skip);
+    wc_event_fini(&evicted);
+}
+
+/* Thread: the store watch's. The map, not etcd's prev_kv, decides between
+ * ADDED and MODIFIED and provides prev, so watchers always agree with it. */
+static void
+cache_on_event(void *userdata, const struct store_event *sev)
+{
+    struct watch_cache *wc = userdata;
+    const struct store_kv *kv = sev->kv;
+    struct cache_change c = {.key = kv->key, .rev = kv->mod_revision};
+    struct wc_entry *old;
+
+    if (c.rev < wc->rev) {
+        log_warn("(watchcache %s) %s: event at revision %" PRId64 " after %" PRId64 "; ignored",
+                 wc->prefix, kv->key, c.rev, wc->rev);
+        return;
+    }
+    old = entry_map_find(&wc->map, kv->key);
+    if (sev->type == STORE_EVENT_PUT) {
+        c.cur = entry_from_kv(wc, kv);
+        if (!c.cur)
+            c.skip = entry_skipped(kv);
+    }
+    c.ev.revision = c.rev;
+    if (c.cur) {
+        c.ev.type = old ? WC_MODIFIED : WC_ADDED;
+        c.ev.entry = wc_entry_ref(c.cur);
+        c.ev.prev = wc_entry_ref(old);
+    } else if (old) {
+        /* Deleted, or overwritten with a value we cannot read: either way
+         * readers can no longer see the object. Kubernetes sends a deleted
+         * object at the delete's resourceVersion. */
+        c.ev.type = WC_DELETED;
+        c.ev.entry = entry_at_revision(wc, old, c.rev);
+        c.ev.prev = wc_entry_ref(old);
+    }
+    cache_apply(wc, &c);
+}
+
+/* Thread: the store watch's. Its watch has ended; it must not stop itself,
+ * so it hands the relist to the cache thread. */
+static void
+cache_on_error(void *userdata, const struct k3c_err *err)
+{
+    struct watch_cache *wc = userdata;
+
+    log_warn("(watchcache %s) watch ended (%s); relisting", wc->prefix, err->msg);
+    pthread_mutex_lock(&wc->mu);
+    wc->relist_wanted = true;
+    pthread_cond_broadcast(&wc->changed);
+    pthread_mutex_unlock(&wc->mu);
+}
+
+static const struct store_watch_ops cache_watch_ops = {
+    .on_event = cache_on_event,
+    .on_error = cache_on_error,
+};
+
+/* What a list read: the objects and the unreadable keys, in key order. */
+struct cache_snapshot {
+    struct entry_map map, skipped;
+    int64_t revision;
+};
+
+static void
+cache_snapshot_fini(struct cache_snapshot *snap)
+{
+    entry_map_fini(&snap->map);
+    entry_map_fini(&snap->skipped);
+}
+
+/* Reads every object under the prefix at one revision. */
+static int
+cache_list(struct watch_cache *wc, struct cache_snapshot *out, struct k3c_err *err)
+{
+    _cleanup_free_ char *token = NULL;
+
+    memset(out, 0, sizeof(*out));
+    do {
+        struct store_list page;
+
+        if (store_list(wc->store, wc->prefix, WC_LIST_PAGE, token, 0, &page, err) < 0) {
+            cache_snapshot_fini(out);
+            return -1;
+        }
+        out->revision = page.revision;
+        for (size_t i = 0; i < page.n_items; i++) {
+            struct wc_entry *e = entry_from_kv(wc, &page.items[i]);
+
+            if (e)
+                entry_map_append_take(&out->map, e);
+            else
+                entry_map_append_take(&out->skipped, entry_skipped(&page.items[i]));
+        }
+        free(token);
+        token = TAKE_PTR(page.continue_token);
+        store_list_fini(&page);
+    } while (token);
+    return 0;
+}
+
+/* Replaces the maps with a list's (swapped: snap gets the old ones). The
+ * ring restarts empty, and watchers from before are closed: they missed
+ * what the compaction took. */
+static void
+cache_install(struct watch_cache *wc, struct cache_snapshot *snap)
+{
+    struct wc_event *dropped = k3c_xcalloc(WC_RING_CAPACITY, sizeof(*dropped));
+    struct entry_map tmp;
+
+    pthread_rwlock_wrlock(&wc->map_lock);
+    pthread_mutex_lock(&wc->mu);
+    tmp = wc->map;
+    wc->map = snap->map;
+    snap->map = tmp;
+    tmp = wc->skipped;
+    wc->skipped = snap->skipped;
+    snap->skipped = tmp;
+    memcpy(dropped, wc->ring, sizeof(wc->ring));
+    memset(wc->ring, 0, sizeof(wc->ring));
+    wc->ring_len = 0;
+    wc->rev = wc->window_rev = snap->revision;
+    wc->map_seq++;
+    wc->gen++;
+    pthread_cond_broadcast(&wc->changed);
+    pthread_mutex_unlock(&wc->mu);
+    pthread_rwlock_unlock(&wc->map_lock);
+    for (size_t i = 0; i < WC_RING_CAPACITY; i++)
+        wc_event_fini(&dropped[i]);
+    free(dropped);
+}
+
+/* Lists and installs the prefix, then watches it from the list's revision.
+ * Thread: the cache thread (watch_cache_new's caller before it starts). */
+static int
+cache_load(struct watch_cache *wc, struct k3c_err *err)
+{
+    struct cache_snapshot snap;
+    size_t n;
+    int64_t rev;
+
+    if (cache_list(wc, &snap, err) < 0)
+        return -1;
+    n = snap.map.n;
+    rev = snap.revision;
+    cache_install(wc, &snap);
+    cache_snapshot_fini(&snap);
+    wc->watch = store_watch_start(wc->store, wc->prefix, rev + 1, &cache_watch_ops, wc, err);
+    if (!wc->watch)
+        return -1;
+    log_info("(watchcache %s) %zu objects at revision %" PRId64, wc->prefix, n, rev);
+    return 0;
+}
+
+/* Blocks until the watch asks for a relist (true) or the cache stops. */
+static bool
+cache_wait_relist(struct watch_cache *wc)
+{
+    bool relist;
+
+    pthread_mutex_lock(&wc->mu);
+    while (!wc->relist_wanted && !wc->stopping)
+        pthread_cond_wait(&wc->changed, &wc->mu);
+    relist = !wc->stopping;
+    wc->relist_wanted = false;
+    pthread_mutex_unlock(&wc->mu);
+    return relist;
+}
+
+/* Sleeps ms unless the cache stops; returns false if it is stopping. */
+static bool
+cache_backoff(struct watch_cache *wc, int64_t ms)
+{
+    int64_t deadline = k3c_now_ms() + ms;
+    bool running;
+
+    pthread_mutex_lock(&wc->mu);
+    while (!wc->stopping && cache_wait_locked(wc, deadline))
+        ;
+    running = !wc->stopping;
+    pthread_mutex_unlock(&wc->mu);
+    return running;
+}
+
+/* Thread: the cache thread. Retries until it succeeds or the cache stops. */
+static void
+cache_relist(struct watch_cache *wc)
+{
+    int64_t backoff = WC_RELIST_BACKOFF_MIN_MS;
+    bool logged = false;
+
+    store_watch_stop(wc->watch);
+    wc->watch = NULL;
+    do {
+        struct k3c_err err = {0};
+
+        if (cache_load(wc, &err) == 0)
+            return;
+        store_watch_stop(wc->watch);
+        wc->watch = NULL;
+        /* Once per outage; the success is logged at info by cache_load. */
+        if (!logged)
+            log_warn("(watchcache %s) relist failed (%s); retrying", wc->prefix, err.msg);
+        logged = true;
+        backoff = backoff * 2 > WC_RELIST_BACKOFF_MAX_MS ? WC_RELIST_BACKOFF_MAX_MS : backoff * 2;
+    } while (cache_backoff(wc, backoff));
+}
+
+static void *
+cache_thread(void *arg)
+{
+    struct watch_cache *wc = arg;
+
+    while (cache_wait_relist(wc))
+        cache_relist(wc);
+    store_watch_stop(wc->watch);
+    wc->watch = NULL;
+    return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static void
+cache_destroy(struct watch_cache *wc)
+{
+    entry_map_fini(&wc->map);
+    entry_map_fini(&wc->skipped);
+    for (size_t i = 0; i < WC_RING_CAPACITY; i++)
+        wc_event_fini(&wc->ring[i]);
+    for (size_t i = 0; i < wc->n_fields; i++)
+        free(wc->index_fields[i]);
+    free(wc->index_fields);
+    free(wc->prefix);
+    pthread_cond_destroy(&wc->changed);
+    pthread_mutex_destroy(&wc->mu);
+    pthread_rwlock_destroy(&wc->map_lock);
+    free(wc);
+}
+
+static void
+cache_unref(struct watch_cache *wc)
+{
+    if (atomic_fetch_sub_explicit(&wc->refs, 1, memory_order_acq_rel) == 1)
+        cache_destroy(wc);
+}
+
+static struct watch_cache *
+cache_alloc(struct store *s, const char *prefix, const char *const *index_fields)
+{
+    struct watch_cache *wc = k3c_xcalloc(1, sizeof(*wc));
+    pthread_rwlockattr_t rwa;
+    pthread_condattr_t ca;
+
+    wc->store = s;
+    wc->prefix = k3c_xstrdup(prefix);
+    while (index_fields && index_fields[wc->n_fields])
+        wc->n_fields++;
+    wc->index_fields = k3c_xcalloc(wc->n_fields + 1, sizeof(*wc->index_fields));
+    for (size_t i = 0; i < wc->n_fields; i++)
+        wc->index_fields[i] = k3c_xstrdup(index_fields[i]);
+    atomic_init(&wc->refs, 1);
+    /* glibc's default lets a steady stream of readers starve the watch. */
+    pthread_rwlockattr_init(&rwa);
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&wc->map_lock, &rwa);
+    pthread_rwlockattr_destroy(&rwa);
+    pthread_mutex_init(&wc->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wc->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    return wc;
+}
+
+struct watch_cache *
+watch_cache_new(struct store *s, const char *prefix, const char *const *index_fields,
+                struct k3c_err *err)
+{
+    struct watch_cache *wc = cache_alloc(s, prefix, index_fields);
+    int rc = -1;
+
+    /* A list can lose its revision to a compaction between two pages. */
+    for (int attempt = 0; attempt < 3 && rc < 0; attempt++) {
+        k3c_err_clear(err);
+        rc = cache_load(wc, err);
+        if (rc < 0 && err->kind != K3C_E_COMPACTED)
+            break;
+    }
+    if (rc == 0) {
+        rc = pthread_create(&wc->thread, NULL, cache_thread, wc);
+        if (rc != 0)
+            rc = k3c_err_sys(err, rc, "start thread");
+    }
+    if (rc < 0) {
+        store_watch_stop(wc->watch);
+        cache_unref(wc);
+        k3c_err_wrap(err, "watch cache %s", prefix);
+        return NULL;
+    }
+    return wc;
+}
+
+void
+watch_cache_free(struct watch_cache *wc)
+{
+    if (!wc)
+        return;
+    pthread_mutex_lock(&wc->mu);
+    wc->stopping = true;
+    pthread_cond_broadcast(&wc->changed);
+    pthread_mutex_unlock(&wc->mu);
+    /* The thread stops the store watch: no callback runs after this. */
+    pthread_join(wc->thread, NULL);
+    cache_unref(wc);
+}
+
+/* ---- readers ------------------------------------------------------------- */
+
+int64_t
+watch_cache_foreach(struct watch_cache *wc, const char *key_prefix,
+                    void (*fn)(void *ud, struct wc_entry *e), void *ud)
+{
+    size_t plen = key_prefix ? strlen(key_prefix) : 0;
+    int64_t rev;
+
+    pthread_rwlock_rdlock(&wc->map_lock);
+    for (size_t i = plen ? entry_map_lower_bound(&wc->map, key_prefix) : 0; i < wc->map.n; i++) {
+        if (plen && strncmp(wc->map.v[i]->key, key_prefix, plen) != 0)
+            break;
+        fn(ud, wc->map.v[i]);
+    }
+    /* Written under both locks: the read lock is enough, and under it this
+     * is the revision of exactly what fn saw. */
+    rev = wc->rev;
+    pthread_rwlock_unlock(&wc->map_lock);
+    return rev;
+}
+
+struct wc_entry *
+watch_cache_get(struct watch_cache *wc, const char *key)
+{
+    struct wc_entry *e;
+
+    pthread_rwlock_rdlock(&wc->map_lock);
+    e = wc_entry_ref(entry_map_find(&wc->map, key));
+    pthread_rwlock_unlock(&wc->map_lock);
+    return e;
+}
+
+/* ---- sync ---------------------------------------------------------------- */
+
+/* Keys and mod_revisions of the prefix at one revision, in key order. */
+struct key_revs {
+    char **keys;
+    int64_t *revs;
+    size_t n, cap;
+    int64_t revision;
+};
+
+static void
+key_revs_fini(struct key_revs *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->keys[i]);
+    free(k->keys);
+    free(k->revs);
+}
+
+static void
+key_revs_add_page(struct key_revs *k, struct store_list *page)
+{
+    if (k->n + page->n_items > k->cap) {
+        k->cap = (k->n + page->n_items) * 2;
+        k->keys = k3c_xrealloc(k->keys, k->cap * sizeof(*k->keys));
+        k->revs = k3c_xrealloc(k->revs, k->cap * sizeof(*k->revs));
+    }
+    for (size_t i = 0; i < page->n_items; i++) {
+        k->keys[k->n] = TAKE_PTR(page->items[i].key);
+        k->revs[k->n++] = page->items[i].mod_revision;
+    }
+}
+
+/* Lists the prefix at etcd's current revision into *out. Returns 1 instead
+ * if the cache reaches rev meanwhile (the list is then moot), -1 on error. */
+static int
+sync_snapshot(struct watch_cache *wc, int64_t rev, struct key_revs *out, struct k3c_err *err)
+{
+    _cleanup_free_ char *token = NULL;
+
+    do {
+        struct store_list page;
+
+        if (store_list(wc->store, wc->prefix, WC_LIST_PAGE, token, 0, &page, err) < 0)
+            return k3c_err_wrap(err, "watch cache %s: sync", wc->prefix);
+        out->revision = page.revision;
+        key_revs_add_page(out, &page);
+        free(token);
+        token = TAKE_PTR(page.continue_token);
+        store_list_fini(&page);
+        if (cache_synced(wc, rev))
+            return 1;
+    } while (token);
+    return 0;
+}
+
+/* True if the map holds exactly snap's keys at snap's revisions, counting
+ * the unreadable keys it left out. map_lock held. */
+static bool
+map_equals(const struct watch_cache *wc, const struct key_revs *snap)
+{
+    const struct entry_map *m = &wc->map, *sk = &wc->skipped;
+    size_t i = 0, j = 0;
+
+    for (size_t k = 0; k < snap->n; k++) {
+        const char *key = snap->keys[k];
+        const struct wc_entry *e = NULL;
+
+        /* Unreadable keys that are gone from etcd: their delete is on its
+         * way, and readers could not see them anyway. */
+        while (j < sk->n && strcmp(sk->v[j]->key, key) < 0)
+            j++;
+        if (i < m->n && strcmp(m->v[i]->key, key) == 0)
+            e = m->v[i++];
+        else if (j < sk->n && strcmp(sk->v[j]->key, key) == 0)
+            e = sk->v[j++];
+        if (!e || e->revision != snap->revs[k])
+            return false;
+    }
+    return i == m->n;
+}
+
+/* True if the cache has reached rev, or its map equals snap: then it also
+ * records that the map is etcd's state at snap->revision. *seq gets the
+ * map_seq it looked at. */
+static bool
+sync_check(struct watch_cache *wc, int64_t rev, const struct key_revs *snap, uint64_t *seq)
+{
+    bool equal = false, ok;
+
+    pthread_rwlock_rdlock(&wc->map_lock);
+    /* rev and map_seq cannot change under the read lock. */
+    if (wc->rev < rev)
+        equal = map_equals(wc, snap);
+    pthread_mutex_lock(&wc->mu);
+    if (equal && (wc->verified_seq != wc->map_seq || wc->verified_rev < snap->revision)) {
+        wc->verified_rev = snap->revision;
+        wc->verified_seq = wc->map_seq;
+    }
+    ok = synced_locked(wc, rev);
+    *seq = wc->map_seq;
+    pthread_mutex_unlock(&wc->mu);
+    pthread_rwlock_unlock(&wc->map_lock);
+    return ok;
+}
+
+/* Waits until the map changes from seq or the cache reaches rev. */
+static bool
+sync_wait_change(struct watch_cache *wc, int64_t rev, uint64_t seq, int64_t deadline_ms)
+{
+    bool changed;
+
+    pthread_mutex_lock(&wc->mu);
+    while (wc->map_seq == seq && !synced_locked(wc, rev) && !wc->stopping)
+        if (!cache_wait_locked(wc, deadline_ms))
+            break;
+    changed = wc->map_seq != seq || synced_locked(wc, rev);
+    pthread_mutex_unlock(&wc->mu);
+    return changed;
+}
+
+/* The store watch only reports writes under the prefix, while etcd's
+ * revision moves with every write anywhere: an idle prefix never gets an
+ * event at rev. So compare the map with a list of the prefix at etcd's
+ * current revision L >= rev; equal keys and mod_revisions mean the map is
+ * etcd's state at L. If they differ, events are on their way: re-compare as
+ * each arrives. */
+static int
+sync_verify(struct watch_cache *wc, int64_t rev, int64_t deadline_ms, struct k3c_err *err)
+{
+    struct key_revs snap = {0};
+    uint64_t seq = 0;
+    int rc = sync_snapshot(wc, rev, &snap, err);
+
+    while (rc == 0 && !sync_check(wc, rev, &snap, &seq))
+        if (!sync_wait_change(wc, rev, seq, deadline_ms))
+            rc = k3c_err_set(err, K3C_E_TIMEOUT,
+                             "watch cache %s: not at revision %" PRId64 " in time (at %" PRId64 ")",
+                             wc->prefix, rev, watch_cache_revision(wc));
+    key_revs_fini(&snap);
+    return rc < 0 ? -1 : 0;
+}
+
+int
+watch_cache_sync(struct watch_cache *wc, int64_t rev, int timeout_ms, struct k3c_err *err)
+{
+    int64_t deadline = k3c_now_ms() + timeout_ms;
+    int64_t current = 0;
+
+    if (rev > 0 && cache_synced(wc, rev))
+        return 0;
+    if (store_revision(wc->store, &current, err) < 0)
+        return k3c_err_wrap(err, "watch cache %s: sync", wc->prefix);
+    if (rev <= 0)
+        rev = current;
+    /* A write under the prefix: its event is usually here in a moment. */
+    if (cache_wait_synced(wc, rev, k3c_now_ms() + WC_SYNC_GRACE_MS))
+        return 0;
+    /* A revision etcd has not reached yet: wait for events, or for etcd to
+     * get there (upstream answers "Too large resource version" likewise). */
+    while (rev > current) {
+        if (cache_wait_synced(wc, rev, k3c_now_ms() + WC_SYNC_POLL_MS))
+            return 0;
+        if (k3c_now_ms() >= deadline)
+            return k3c_err_set(err, K3C_E_TIMEOUT,
+                               "too large resource version: %" PRId64 ", current: %" PRId64, rev,
+                               current);
+        if (store_revision(wc->store, &current, err) < 0)
+            return k3c_err_wrap(err, "watch cache %s: sync", wc->prefix);
+    }
+    return sync_verify(wc, rev, deadline, err);
+}
+
+/* ---- watchers ------------------------------------------------------------ */
+
+/* The sequence number of the first ring event after from_rev (the ring's
+ * revisions never decrease). mu held. */
+static uint64_t
+ring_first_after_locked(const struct watch_cache *wc, int64_t from_rev)
+{
+    uint64_t lo = wc->head_seq - wc->ring_len, hi = wc->head_seq;
+
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+
+        if (wc->ring[mid % WC_RING_CAPACITY].revision <= from_rev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+struct wc_watcher *
+watch_cache_subscribe(struct watch_cache *wc, int64_t from_rev, struct k3c_err *err)
+{
+    struct wc_watcher *w = NULL;
+
+    pthread_mutex_lock(&wc->mu);
+    if (wc->stopping) {
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "watch cache %s is stopping", wc->prefix);
+    } else if (from_rev > 0 && from_rev < wc->window_rev) {
+        /* Upstream's wording, so clients recognise it. */
+        k3c_err_set(err, K3C_E_COMPACTED, "too old resource version: %" PRId64 " (%" PRId64 ")",
+                    from_rev, wc->window_rev);
+    } else {
+        w = k3c_xcalloc(1, sizeof(*w));
+        w->wc = wc;
+        w->gen = wc->gen;
+        w->min_rev = from_rev > 0 ? from_rev : wc->rev;
+        w->cursor = from_rev > 0 ? ring_first_after_locked(wc, from_rev) : wc->head_seq;
+        atomic_fetch_add_explicit(&wc->refs, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&wc->mu);
+    return w;
+}
+
+/* Closes w for good if the cache stopped, relisted, or overwrote events w
+ * has not read. mu held. */
+static void
+watcher_check_locked(struct wc_watcher *w)
+{
+    const struct watch_cache *wc = w->wc;
+
+    if (w->closed.kind != K3C_E_NONE)
+        return;
+    if (wc->stopping)
+        k3c_err_set(&w->closed, K3C_E_UNAVAILABLE, "watch cache %s stopped", wc->prefix);
+    else if (w->gen != wc->gen)
+        k3c_err_set(&w->closed, K3C_E_COMPACTED,
+                    "watch cache %s relisted after a compaction; relist", wc->prefix);
+    else if (w->cursor < wc->head_seq - wc->ring_len)
+        k3c_err_set(&w->closed, K3C_E_COMPACTED,
+                    "watcher fell more than %d events behind on %s; relist", WC_RING_CAPACITY,
+                    wc->prefix);
+}
+
+/* Copies the next event for w into *ev: 1, 0 if there is none, -1 if w is
+ * closed. mu held. */
+static int
+watcher_take_locked(struct wc_watcher *w, struct wc_event *ev)
+{
+    const struct watch_cache *wc = w->wc;
+
+    watcher_check_locked(w);
+    if (w->closed.kind != K3C_E_NONE)
+        return -1;
+    while (w->cursor < wc->head_seq) {
+        const struct wc_event *e = &wc->ring[w->cursor++ % WC_RING_CAPACITY];
+
+        if (e->revision <= w->min_rev)
+            continue;
+        ev->type = e->type;
+        ev->entry = wc_entry_ref(e->entry);
+        ev->prev = wc_entry_ref(e->prev);
+        ev->revision = e->revision;
+        return 1;
+    }
+    return 0;
+}
+
+int
+wc_watcher_next(struct wc_watcher *w, int timeout_ms, struct wc_event *ev, struct k3c_err *err)
+{
+    struct watch_cache *wc = w->wc;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : k3c_now_ms() + timeout_ms;
+    int rc;
+
+    pthread_mutex_lock(&wc->mu);
+    rc = watcher_take_locked(w, ev);
+    while (rc == 0 && cache_wait_locked(wc, deadline))
+        rc = watcher_take_locked(w, ev);
+    /* A wake-up can race the deadline: look once more. */
+    if (rc == 0)
+        rc = watcher_take_locked(w, ev);
+    if (rc < 0)
+        *err = w->closed;
+    pthread_mutex_unlock(&wc->mu);
+    return rc;
+}
+
+void
+wc_event_fini(struct wc_event *ev)
+{
+    wc_entry_unref(ev->entry);
+    wc_entry_unref(ev->prev);
+    memset(ev, 0, sizeof(*ev));
+}
+
+void
+wc_watcher_free(struct wc_watcher *w)
+{
+    if (!w)
+        return;
+    cache_unref(w->wc);
+    free(w);
+}

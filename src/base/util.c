@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,4 +303,75 @@ k3c_base64_decode(const char *s, size_t *len_out)
     if (len_out)
         *len_out = o;
     return TAKE_PTR(out);
+}
+
+void
+k3c_random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            abort();
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void
+k3c_uuid_format(unsigned char b[16], char out[37])
+{
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+void
+k3c_uuid_new(char out[37])
+{
+    unsigned char b[16];
+
+    k3c_random_bytes(b, sizeof(b));
+    k3c_uuid_format(b, out);
+}
+
+void
+k3c_time_rfc3339(int64_t t, char *out, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t
+k3c_time_parse_rfc3339(const char *s)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+    if (!end)
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+long long
+k3c_rss_bytes(void)
+{
+    long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "re");
+
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lld %lld", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
 }

@@ -38,6 +38,21 @@ bool k3c_file_exists(const char *path);
 /* Searches PATH for an executable; returns a new string or NULL. */
 char *k3c_find_in_path(const char *name);
 
+/* Cryptographically random bytes (getrandom); aborts if the kernel cannot
+ * provide them. */
+void k3c_random_bytes(void *buf, size_t n);
+/* Formats 16 random bytes as an RFC 4122 version-4 UUID (sets the version
+ * and variant bits in b). out holds 37 bytes. */
+void k3c_uuid_format(unsigned char b[16], char out[37]);
+/* A new random v4 UUID. */
+void k3c_uuid_new(char out[37]);
+/* "2026-11-26T15:32:08Z" for t (UTC). out holds at least 21 bytes. */
+void k3c_time_rfc3339(int64_t t, char *out, size_t len);
+/* Parses that form back; -1 if malformed. */
+int64_t k3c_time_parse_rfc3339(const char *s);
+/* Resident set size of this process in bytes (/proc/self/statm). */
+long long k3c_rss_bytes(void);
+
 /* Standard base64 (RFC 4648). Results are NUL-terminated; caller free()s. */
 char *k3c_base64_encode(const void *data, size_t len);
 /* Returns NULL on malformed input. */

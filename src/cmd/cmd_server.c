@@ -8,6 +8,8 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cmd/cmd.h"
+#include "api/api.h"
+#include "cmd/server.h"
 #include "etcd/etcd.h"
 #include "store/store.h"
 
@@ -135,6 +137,38 @@ etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
     return etcd_new(&ec, err);
 }
 
+/* Certificates, the API server on --https-listen-port, the kubeconfig. */
+static struct api_server *
+start_api(const struct k3c_config *cfg, const struct server_paths *p, struct store *s,
+          struct k3c_err *err)
+{
+    struct api_tls_paths tls;
+    struct api_config ac = {0};
+    struct api_server *api = NULL;
+
+    api_tls_paths_init(&tls, p->tls_dir);
+    if (api_certs_ensure(&tls, cfg, err) < 0)
+        goto out;
+    ac.bind_address = cfg->bind_address;
+    ac.port = cfg->https_listen_port;
+    ac.serving_cert_file = tls.serving_cert;
+    ac.serving_key_file = tls.serving_key;
+    ac.client_ca_file = tls.client_ca_cert;
+    ac.token_file = cfg->token_file;
+    api = api_server_new(&ac, s, err);
+    if (!api)
+        goto out;
+    if (api_server_start(api, err) < 0 ||
+        kubeconfig_write(cfg->write_kubeconfig, cfg->write_kubeconfig_mode, &tls,
+                         cfg->https_listen_port, err) < 0) {
+        api_server_free(api);
+        api = NULL;
+    }
+out:
+    api_tls_paths_fini(&tls);
+    return api;
+}
+
 /* Runs until a stop signal. Returns the exit code. */
 static int
 server_run(const struct k3c_config *cfg, const sigset_t *stop)
@@ -144,6 +178,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct k3c_err err = {0};
     struct etcd *e = NULL;
     struct store *s = NULL;
+    struct api_server *api = NULL;
     int rc = K3C_EXIT_FAIL, ready, sig;
 
     server_paths_init(&paths, cfg->data_dir);
@@ -153,8 +188,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     /* etcd_new finds the binary first: a missing etcd writes nothing. */
     e = etcd_from_config(cfg, &paths, &tls, &err);
     if (!e || make_dirs(&paths, &err) < 0 ||
-        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0 ||
-        etcd_start(e, &err) < 0)
+        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0 || etcd_start(e, &err) < 0)
         goto out;
     ready = wait_etcd_ready(e, stop, SERVER_ETCD_READY_TIMEOUT_MS);
     if (ready < 0) {
@@ -171,6 +205,9 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     s = open_store(&tls, e, &err);
     if (!s)
         goto out;
+    api = start_api(cfg, &paths, s, &err);
+    if (!api)
+        goto out;
     log_info("k3c server ready");
     sig = wait_signal(stop, -1);
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
@@ -178,6 +215,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
 out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
+    api_server_free(api);
     store_free(s);
     etcd_free(e);
     etcd_tls_paths_fini(&tls);

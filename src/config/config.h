@@ -41,6 +41,10 @@ struct k3c_config {
     bool disable_agent;                   /* --disable-agent */
     int https_listen_port;                /* --https-listen-port, default 6443 */
     char **tls_sans;                      /* --tls-san, repeatable */
+    char *bind_address;                   /* --bind-address, default 0.0.0.0 */
+    char *write_kubeconfig;               /* --write-kubeconfig, default /etc/k3c/k3c.yaml */
+    char *write_kubeconfig_mode;          /* --write-kubeconfig-mode, default 0600 */
+    char *token_file;                     /* --token-file: static bearer tokens */
     char *etcd_binary;                    /* --etcd-binary, default "etcd" from PATH */
     int etcd_client_port;                 /* --etcd-client-port, default 2379 */
     int etcd_peer_port;                   /* --etcd-peer-port, default 2380 */

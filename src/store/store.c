@@ -267,8 +267,8 @@ static json_t *
 put_request(const char *key, const void *value, size_t len, int64_t lease, bool prev_kv)
 {
     _cleanup_free_ char *v = k3c_base64_encode(value, len);
-    json_t *put = json_pack("{s:o, s:o}", "key", store_json_b64(key), "value",
-                            json_string_nocheck(v));
+    json_t *put =
+        json_pack("{s:o, s:o}", "key", store_json_b64(key), "value", json_string_nocheck(v));
 
     if (lease)
         json_object_set_new(put, "lease", json_integer(lease));

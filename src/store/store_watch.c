@@ -104,9 +104,12 @@ handle_message(struct store_watch *w, const json_t *msg)
         if (rev >= atomic_load(&w->next_rev))
             atomic_store(&w->next_rev, rev + 1);
     }
-    /* "created" or a progress notification: everything up to hdr_rev has
-     * been sent, so a resume may start after it. */
-    if (json_array_size(events) == 0 && hdr_rev >= atomic_load(&w->next_rev))
+    /* A progress notification (no events, not the "created" answer) says
+     * everything up to hdr_rev has been sent, so a resume may start after it.
+     * The "created" answer's revision is etcd's current one, sent before the
+     * backlog of a watch that starts in the past: it proves nothing. */
+    if (json_array_size(events) == 0 && !json_is_true(json_object_get(res, "created")) &&
+        hdr_rev >= atomic_load(&w->next_rev))
         atomic_store(&w->next_rev, hdr_rev + 1);
     return 0;
 }

@@ -464,8 +464,7 @@ setup(void **state)
 {
     struct fixture *f = k3c_xcalloc(1, sizeof(*f));
     struct k3c_err err = {0};
-    const char *config = "# k3c e2e test\netcd-election-timeout: 1000\n";
-    _cleanup_free_ char *tls = NULL;
+    _cleanup_free_ char *tls = NULL, *config = NULL;
     int cport = harness_free_port(), pport;
 
     f->res.status = -1;
@@ -491,6 +490,12 @@ setup(void **state)
     f->endpoint = k3c_xasprintf("https://127.0.0.1:%d", cport);
     f->out_path = k3c_xasprintf("%s/cmd.out", f->dir);
     f->err_path = k3c_xasprintf("%s/cmd.err", f->dir);
+    /* The API server gets a free port and writes its kubeconfig here, so the
+     * test touches neither 6443 nor /etc/k3c. */
+    config = k3c_xasprintf("# k3c e2e test\netcd-election-timeout: 1000\n"
+                           "https-listen-port: %d\nbind-address: 127.0.0.1\n"
+                           "write-kubeconfig: %s/kubeconfig.yaml\n",
+                           harness_free_port(), f->dir);
     *state = f;
     if (k3c_write_file(f->config, config, strlen(config), 0600, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * api_http.c - libmicrohttpd glue: one thread per connection (a watch may
+ * block its thread), request bodies capped at max_body_bytes (413), and the
+ * reply helpers that every handler uses (JSON and Kubernetes Status). */
+#define LOG_COMPONENT "api"
+#include "api/api-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *
+api_query(struct api_request *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+api_header(struct api_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int
+api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
+{
+    _cleanup_json_ json_t *owned = body;
+    char *text = json_dumps(owned, JSON_COMPACT);
+    struct MHD_Response *resp;
+    int ret;
+
+    if (!text)
+        text = k3c_xstrdup("{}");
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (status >= 400)
+        atomic_fetch_add(&r->srv->request_errors_total, 1);
+    return ret;
+}
+
+static json_t *
+status_object(unsigned code, const char *reason, const char *message)
+{
+    json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:I}", "kind", "Status", "apiVersion", "v1",
+                           "metadata", "status", code < 400 ? "Success" : "Failure", "message",
+                           message, "code", (json_int_t)code);
+
+    if (reason && *reason)
+        json_object_set_new(st, "reason", json_string(reason));
+    return st;
+}
+
+int
+api_reply_status_code(struct api_request *r, unsigned code, const char *reason, const char *fmt,
+                      ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return api_reply_json_take(r, code, status_object(code, reason, msg));
+}
+
+int
+api_reply_status(struct api_request *r, enum k3c_errkind kind, const char *name,
+                 const char *kind_plural, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    json_t *st;
+    unsigned code = (unsigned)k3c_err_http_code(kind);
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    st = status_object(code, k3c_err_reason(kind), msg);
+    if (name || kind_plural) {
+        json_t *details = json_object();
+
+        if (name)
+            json_object_set_new(details, "name", json_string(name));
+        if (kind_plural)
+            json_object_set_new(details, "kind", json_string(kind_plural));
+        if (r->res && r->res->group[0])
+            json_object_set_new(details, "group", json_string(r->res->group));
+        json_object_set_new(st, "details", details);
+    }
+    return api_reply_json_take(r, code, st);
+}
+
+int
+api_reply_invalid_take(struct api_request *r, const char *kind, const char *name, json_t *causes)
+{
+    _cleanup_json_ json_t *owned = causes;
+    struct k3c_buf msg;
+    size_t i, n = json_array_size(owned);
+    json_t *cause, *st;
+
+    /* Upstream: `Pod "x" is invalid: field: message` and with several causes
+     * `[field: message, field2: message2]`. */
+    k3c_buf_init(&msg);
+    k3c_buf_appendf(&msg, "%s \"%s\" is invalid: %s", kind, name ? name : "", n > 1 ? "[" : "");
+    json_array_foreach(owned, i, cause)
+    {
+        const char *field = json_string_value(json_object_get(cause, "field"));
+        const char *m = json_string_value(json_object_get(cause, "message"));
+
+        k3c_buf_appendf(&msg, "%s%s%s%s", i ? ", " : "", field ? field : "", field ? ": " : "",
+                        m ? m : "");
+    }
+    if (n > 1)
+        k3c_buf_append(&msg, "]", 1);
+    st = status_object(422, "Invalid", msg.data);
+    k3c_buf_fini(&msg);
+    json_object_set_new(st, "details",
+                        json_pack("{s:s, s:s, s:O}", "name", name ? name : "", "kind",
+                                  r->res ? r->res->plural : "", "causes", owned));
+    if (r->res && r->res->group[0])
+        json_object_set_new(json_object_get(st, "details"), "group", json_string(r->res->group));
+    return api_reply_json_take(r, 422, st);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static bool
+is_public_path(const char *url)
+{
+    static const char *const open_paths[] = {"/version", "/healthz", "/livez", "/readyz"};
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(open_paths); i++)
+        if (strcmp(url, open_paths[i]) == 0 ||
+            (strncmp(url, open_paths[i], strlen(open_paths[i])) == 0 &&
+             url[strlen(open_paths[i])] == '/'))
+            return true;
+    return false;
+}
+
+int api_health_serve(struct api_request *r); /* api_server.c */
+
+static int
+dispatch(struct api_request *r)
+{
+    int ret;
+
+    if (r->body_too_large)
+        return api_reply_status_code(r, 413, "RequestEntityTooLarge",
+                                     "the server has received a request that is too large "
+                                     "(limit %zu bytes)",
+                                     r->srv->cfg.max_body_bytes);
+    api_authenticate(r);
+    if (!r->user.authenticated && !is_public_path(r->url))
+        return api_reply_status_code(r, 401, "Unauthorized", "Unauthorized");
+    ret = api_health_serve(r);
+    if (ret >= 0)
+        return ret;
+    if (!api_authorize(r))
+        return api_reply_status_code(r, 403, "Forbidden",
+                                     "forbidden: User \"%s\" cannot %s path \"%s\"", r->user.name,
+                                     r->method, r->url);
+    ret = api_discovery_serve(r);
+    if (ret >= 0)
+        return ret;
+    return api_handle_resource(r);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct api_server *srv = cls;
+    struct api_request *r = *con_cls;
+
+    (void)version;
+    if (!r) {
+        r = k3c_xcalloc(1, sizeof(*r));
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        k3c_buf_init(&r->body);
+        *con_cls = r;
+        atomic_fetch_add(&srv->requests_total, 1);
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        /* Keep reading past the limit (so the client gets the 413 instead of
+         * a reset) but stop storing. */
+        if (r->body.len + *upload_size > srv->cfg.max_body_bytes)
+            r->body_too_large = true;
+        else
+            k3c_buf_append(&r->body, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    log_debug("%s %s (%s)", method, url, r->user.name[0] ? r->user.name : "-");
+    return dispatch(r) == MHD_YES ? MHD_YES : MHD_NO;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct api_request *r = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    k3c_buf_fini(&r->body);
+    free(r->namespace);
+    free(r->name);
+    free(r->subresource);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug("microhttpd: %s", msg);
+}
+
+int
+api_http_start(struct api_server *srv, struct k3c_err *err)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->cfg.port)};
+    struct MHD_Daemon *d;
+
+    if (inet_pton(AF_INET, srv->bind_address, &sa.sin_addr) != 1)
+        return k3c_err_set(err, K3C_E_INVALID, "bind address %s is not an IPv4 address",
+                           srv->bind_address);
+    d = MHD_start_daemon(
+        flags, (uint16_t)srv->cfg.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+        srv->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->client_ca_pem, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_END);
+    if (!d)
+        return k3c_err_set(err, K3C_E_SYSTEM, "cannot listen on %s:%d (in use, or bad TLS files?)",
+                           srv->bind_address, srv->cfg.port);
+    srv->daemon = d;
+    return 0;
+}
+
+void
+api_http_stop(struct api_server *srv)
+{
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * api_object.c - small pure helpers on Kubernetes objects as jansson trees:
+ * metadata access, storage encoding (resourceVersion lives in etcd's
+ * mod_revision, not in the stored bytes), names, JSON merge patch. */
+#include "api/api-internal.h"
+#include "base/cleanup.h"
+#include "base/util.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+json_t *
+api_meta(json_t *obj)
+{
+    json_t *m = json_object_get(obj, "metadata");
+
+    if (!json_is_object(m)) {
+        m = json_object();
+        json_object_set_new(obj, "metadata", m);
+    }
+    return m;
+}
+
+const char *
+api_meta_str(const json_t *obj, const char *field)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), field));
+}
+
+void
+api_set_resource_version(json_t *obj, int64_t rev)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRId64, rev);
+    json_object_set_new(api_meta(obj), "resourceVersion", json_string(buf));
+}
+
+json_t *
+api_object_from_kv(const struct store_kv *kv, struct k3c_err *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(kv->value, kv->value_len, 0, &jerr);
+
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        k3c_err_set(err, K3C_E_INTERNAL, "stored object %s is not JSON: %s", kv->key, jerr.text);
+        return NULL;
+    }
+    api_set_resource_version(obj, kv->mod_revision);
+    return obj;
+}
+
+char *
+api_object_encode(const json_t *obj, size_t *len)
+{
+    _cleanup_json_ json_t *copy = json_deep_copy(obj);
+    char *text;
+
+    /* The revision is etcd's to keep; storing it would only go stale. */
+    json_object_del(api_meta(copy), "resourceVersion");
+    text = json_dumps(copy, JSON_COMPACT);
+    *len = strlen(text);
+    return text;
+}
+
+char *
+api_object_key(const struct api_resource *res, const char *ns, const char *name)
+{
+    if (res->namespaced)
+        return k3c_xasprintf("/registry/%s/%s/%s", res->plural, ns, name);
+    return k3c_xasprintf("/registry/%s/%s", res->plural, name);
+}
+
+char *
+api_list_prefix(const struct api_resource *res, const char *ns)
+{
+    if (res->namespaced && ns)
+        return k3c_xasprintf("/registry/%s/%s/", res->plural, ns);
+    return k3c_xasprintf("/registry/%s/", res->plural);
+}
+
+void
+api_generate_name(const char *base, char *out, size_t len)
+{
+    /* Upstream's alphabet: no vowels (no words), no look-alikes. */
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char rnd[5];
+    char suffix[6];
+
+    k3c_random_bytes(rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        suffix[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+    suffix[5] = '\0';
+    snprintf(out, len, "%.*s%s", 58, base, suffix);
+}
+
+void
+api_merge_patch(json_t *target, const json_t *patch)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *)patch, key, value)
+    {
+        json_t *cur = json_object_get(target, key);
+
+        if (json_is_null(value))
+            json_object_del(target, key);
+        else if (json_is_object(value) && json_is_object(cur))
+            api_merge_patch(cur, value);
+        else if (json_is_object(value)) {
+            json_t *fresh = json_object();
+
+            api_merge_patch(fresh, value);
+            json_object_set_new(target, key, fresh);
+        } else
+            json_object_set(target, key, value);
+    }
+}
+
+/* Everything but metadata and status: a change here bumps generation. */
+bool
+api_spec_changed(const json_t *old, const json_t *new)
+{
+    _cleanup_json_ json_t *a = json_deep_copy(old);
+    _cleanup_json_ json_t *b = json_deep_copy(new);
+
+    json_object_del(a, "metadata");
+    json_object_del(a, "status");
+    json_object_del(b, "metadata");
+    json_object_del(b, "status");
+    return !json_equal(a, b);
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * api_server.c - the API server's lifetime: TLS material, one watch cache
+ * per resource, the built-in namespaces, health and metrics endpoints. */
+#define LOG_COMPONENT "api"
+#include "api/api-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <string.h>
+#include <time.h>
+
+int api_http_start(struct api_server *srv, struct k3c_err *err);
+void api_http_stop(struct api_server *srv);
+
+static const char *const builtin_namespaces[] = {"default", "kube-system", "kube-public",
+                                                 "kube-node-lease"};
+
+static int
+load_pem(const char *path, char **out, struct k3c_err *err)
+{
+    if (!path)
+        return k3c_err_set(err, K3C_E_INVALID, "api: a TLS file is not configured");
+    return k3c_read_file(path, out, NULL, err);
+}
+
+static int
+start_caches(struct api_server *srv, struct k3c_err *err)
+{
+    size_t n = 0;
+
+    while (api_resources[n].kind)
+        n++;
+    srv->n_resources = n;
+    srv->caches = k3c_xcalloc(n, sizeof(*srv->caches));
+    for (size_t i = 0; i < n; i++) {
+        const struct api_resource *res = &api_resources[i];
+        _cleanup_free_ char *prefix = k3c_xasprintf("/registry/%s/", res->plural);
+
+        srv->caches[i] = watch_cache_new(srv->store, prefix, res->field_selectors, err);
+        if (!srv->caches[i])
+            return k3c_err_wrap(err, "watch cache for %s", res->plural);
+    }
+    return 0;
+}
+
+struct api_server *
+api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err *err)
+{
+    struct api_server *srv = k3c_xcalloc(1, sizeof(*srv));
+
+    srv->cfg = *cfg;
+    srv->cfg.max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 3 * 1024 * 1024;
+    srv->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
+    srv->store = store;
+    srv->started_s = k3c_wall_ms() / 1000;
+    atomic_init(&srv->stopping, false);
+    if (load_pem(cfg->serving_cert_file, &srv->cert_pem, err) < 0 ||
+        load_pem(cfg->serving_key_file, &srv->key_pem, err) < 0 ||
+        load_pem(cfg->client_ca_file, &srv->client_ca_pem, err) < 0 ||
+        (cfg->token_file && api_tokens_load(srv, cfg->token_file, err) < 0) ||
+        start_caches(srv, err) < 0) {
+        api_server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int
+api_server_start(struct api_server *srv, struct k3c_err *err)
+{
+    if (api_ensure_namespaces(srv, err) < 0)
+        return -1;
+    if (api_http_start(srv, err) < 0)
+        return -1;
+    log_info("listening on https://%s:%d", srv->bind_address, srv->cfg.port);
+    return 0;
+}
+
+void
+api_server_free(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->stopping, true);
+    api_http_stop(srv);
+    for (size_t i = 0; i < srv->n_resources; i++)
+        watch_cache_free(srv->caches[i]);
+    free(srv->caches);
+    api_tokens_free(srv);
+    free(srv->bind_address);
+    free(srv->cert_pem);
+    free(srv->key_pem);
+    free(srv->client_ca_pem);
+    free(srv);
+}
+
+struct watch_cache *
+api_cache_for(struct api_server *srv, const struct api_resource *res)
+{
+    size_t i = (size_t)(res - api_resources);
+
+    return i < srv->n_resources ? srv->caches[i] : NULL;
+}
+
+static int
+ensure_namespace(struct api_server *srv, const char *name, struct k3c_err *err)
+{
+    _cleanup_free_ char *key = k3c_xasprintf("/registry/namespaces/%s", name);
+    _cleanup_json_ json_t *ns = NULL;
+    _cleanup_free_ char *text = NULL;
+    char uid[37], ts[32];
+    struct store_kv kv = {0};
+
+    if (store_get(srv->store, key, &kv, err) == 0) {
+        store_kv_fini(&kv);
+        return 0;
+    }
+    if (err->kind != K3C_E_NOT_FOUND)
+        return -1;
+    k3c_err_clear(err);
+    k3c_uuid_new(uid);
+    k3c_time_rfc3339(k3c_wall_ms() / 1000, ts, sizeof(ts));
+    ns = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:{s:[s]}, s:{s:s}}", "kind",
+                   "Namespace", "apiVersion", "v1", "metadata", "name", name, "uid", uid,
+                   "creationTimestamp", ts, "labels", "kubernetes.io/metadata.name", name, "spec",
+                   "finalizers", "kubernetes", "status", "phase", "Active");
+    text = json_dumps(ns, JSON_COMPACT);
+    if (store_create(srv->store, key, text, strlen(text), 0, NULL, err) < 0 &&
+        err->kind != K3C_E_EXISTS)
+        return -1;
+    k3c_err_clear(err);
+    log_info("(namespace %s) created", name);
+    return 0;
+}
+
+int
+api_ensure_namespaces(struct api_server *srv, struct k3c_err *err)
+{
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(builtin_namespaces); i++)
+        if (ensure_namespace(srv, builtin_namespaces[i], err) < 0)
+            return k3c_err_wrap(err, "namespace %s", builtin_namespaces[i]);
+    return 0;
+}
+
+/* ---- /healthz, /livez, /readyz, /metrics ------------------------------- */
+
+static int
+reply_text(struct api_request *r, unsigned code, const char *text, const char *type)
+{
+    struct MHD_Response *resp;
+    int ret;
+
+    resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, "Content-Type", type);
+    ret = MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static int
+serve_metrics(struct api_request *r)
+{
+    struct k3c_buf b;
+    int ret;
+
+    k3c_buf_init(&b);
+    k3c_buf_appendf(&b,
+                    "# HELP apiserver_request_total Requests served.\n"
+                    "# TYPE apiserver_request_total counter\n"
+                    "apiserver_request_total %lld\n"
+                    "# HELP apiserver_request_errors_total Requests answered with a 4xx/5xx.\n"
+                    "# TYPE apiserver_request_errors_total counter\n"
+                    "apiserver_request_errors_total %lld\n"
+                    "# HELP apiserver_watches Active watch streams.\n"
+                    "# TYPE apiserver_watches gauge\n"
+                    "apiserver_watches %lld\n"
+                    "# HELP process_resident_memory_bytes Resident memory.\n"
+                    "# TYPE process_resident_memory_bytes gauge\n"
+                    "process_resident_memory_bytes %lld\n",
+                    (long long)atomic_load(&r->srv->requests_total),
+                    (long long)atomic_load(&r->srv->request_errors_total),
+                    (long long)atomic_load(&r->srv->watches_active), k3c_rss_bytes());
+    for (size_t i = 0; i < r->srv->n_resources; i++)
+        k3c_buf_appendf(&b, "k3c_watch_cache_revision{resource=\"%s\"} %" PRId64 "\n",
+                        api_resources[i].plural, watch_cache_revision(r->srv->caches[i]));
+    ret = reply_text(r, 200, b.data, "text/plain; version=0.0.4");
+    k3c_buf_fini(&b);
+    return ret;
+}
+
+/* Returns an MHD result, or -1 when the path is not a health path. */
+int
+api_health_serve(struct api_request *r)
+{
+    const char *u = r->url;
+    struct k3c_err err = {0};
+    int64_t rev;
+
+    if (strcmp(u, "/metrics") == 0)
+        return r->user.authenticated ? serve_metrics(r) : -1;
+    if (strcmp(u, "/livez") == 0 || strncmp(u, "/livez/", 7) == 0)
+        return reply_text(r, 200, "ok", "text/plain");
+    if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||
+        strncmp(u, "/healthz/", 9) == 0) {
+        /* Ready means the store answers. */
+        if (store_revision(r->srv->store, &rev, &err) < 0)
+            return reply_text(r, 503, "[-]etcd failed: reason withheld\nreadyz check failed",
+                              "text/plain");
+        return reply_text(r, 200, "ok", "text/plain");
+    }
+    return -1;
+}

@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * api_write.c - create, update (PUT), patch, delete and deletecollection
+ * for every resource, plus the status and scale subresources. Every write
+ * goes through prepare_write (defaults, validation) and one compare-and-swap
+ * on the object's revision, so concurrent writers get 409 Conflict. */
+#define LOG_COMPONENT "api"
+#include "api/api-handlers.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATCH_RETRIES 5
+
+static bool
+dry_run(struct api_request *r)
+{
+    const char *d = api_query(r, "dryRun");
+
+    return d && strcmp(d, "All") == 0;
+}
+
+static const char *
+display_name(const struct api_request *r, const json_t *obj)
+{
+    const char *n = obj ? api_meta_str(obj, "name") : NULL;
+
+    return n ? n : (r->name ? r->name : "");
+}
+
+/* Parses the request body as a JSON object; replies 400 on failure. */
+static json_t *
+body_object(struct api_request *r, int *reply)
+{
+    json_error_t jerr;
+    json_t *obj;
+
+    const char *ct = api_header(r, "Content-Type");
+
+    /* JSON only; a protobuf or CBOR client that gets 415 retries with JSON
+     * (client-go does since 1.32). */
+    if (ct && strncmp(ct, "application/json", 16) != 0 && !strstr(ct, "+json")) {
+        *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
+                                       "the body of the request was in an unknown format - "
+                                       "accepted media types include: application/json, "
+                                       "application/merge-patch+json");
+        return NULL;
+    }
+    if (r->body.len == 0) {
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "the request body is empty");
+        return NULL;
+    }
+    obj = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                  "the body of the request was in an unknown format - accepted "
+                                  "media types include: application/json, application/yaml "
+                                  "(json parse error at line %d, column %d: %s)",
+                                  jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    return obj;
+}
+
+/* kind/apiVersion must name this resource (or be absent, then filled in). */
+static int
+check_type(struct api_request *r, json_t *obj)
+{
+    char apiv[128];
+    const char *want_v = api_resource_api_version(r->res, apiv, sizeof(apiv));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *v = json_string_value(json_object_get(obj, "apiVersion"));
+
+    if ((kind && strcmp(kind, r->res->kind) != 0) || (v && strcmp(v, want_v) != 0))
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                "the API version in the data (%s) does not match the expected "
+                                "API version (%s), or the kind (%s) is not %s",
+                                v ? v : "", want_v, kind ? kind : "", r->res->kind);
+    json_object_set_new(obj, "kind", json_string(r->res->kind));
+    json_object_set_new(obj, "apiVersion", json_string(want_v));
+    return -1;
+}
+
+/* The namespace in the body must agree with the URL; fills it in. */
+static int
+check_namespace(struct api_request *r, json_t *obj)
+{
+    const char *ns = api_meta_str(obj, "namespace");
+
+    if (!r->res->namespaced) {
+        json_object_del(api_meta(obj), "namespace");
+        return -1;
+    }
+    if (ns && *ns && r->namespace && strcmp(ns, r->namespace) != 0)
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                "the namespace of the provided object does not match the "
+                                "namespace sent on the request");
+    if (!r->namespace && !(ns && *ns))
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                "the namespace of the object is required");
+    if (!r->namespace)
+        r->namespace = k3c_xstrdup(ns);
+    json_object_set_new(api_meta(obj), "namespace", json_string(r->namespace));
+    return -1;
+}
+
+/* Defaults, then validation; replies 422 with causes when invalid. */
+static int
+prepare_write(struct api_request *r, json_t *obj, const json_t *old)
+{
+    json_t *causes = json_array();
+
+    if (r->res->defaults)
+        r->res->defaults(obj);
+    api_validate_metadata(obj, r->res->namespaced,
+                          !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
+    if (r->res->validate)
+        r->res->validate(obj, old, causes);
+    if (json_array_size(causes) == 0) {
+        json_decref(causes);
+        return -1;
+    }
+    return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
+}
+
+/* Namespaced objects need a live namespace: 404 if missing, 403 while it
+ * terminates. */
+static int
+check_namespace_alive(struct api_request *r)
+{
+    const struct api_resource *ns_res = api_resource_find("", "v1", "namespaces");
+    _cleanup_free_ char *key = NULL;
+    _cleanup_json_ json_t *ns = NULL;
+    struct store_kv kv = {0};
+    struct k3c_err err = {0};
+
+    if (!r->res->namespaced)
+        return -1;
+    key = api_object_key(ns_res, NULL, r->namespace);
+    if (store_get(r->srv->store, key, &kv, &err) < 0) {
+        if (err.kind == K3C_E_NOT_FOUND)
+            return api_reply_status(r, K3C_E_NOT_FOUND, r->namespace, "namespaces",
+                                    "namespaces \"%s\" not found", r->namespace);
+        return api_reply_store_error(r, &err);
+    }
+    ns = api_object_from_kv(&kv, &err);
+    store_kv_fini(&kv);
+    if (ns && api_meta_str(ns, "deletionTimestamp"))
+        return api_reply_status_code(r, 403, "Forbidden",
+                                     "%s \"%s\" is forbidden: unable to create new content in "
+                                     "namespace %s because it is being terminated",
+                                     r->res->plural, r->name ? r->name : "", r->namespace);
+    return -1;
+}
+
+static void
+now_rfc3339(char *buf, size_t len)
+{
+    k3c_time_rfc3339(k3c_wall_ms() / 1000, buf, len);
+}
+
+/* Name from metadata.name or generateName; replies 422 when neither. */
+static int
+assign_name(struct api_request *r, json_t *obj)
+{
+    json_t *meta = api_meta(obj);
+    const char *name = api_meta_str(obj, "name");
+    const char *gen = api_meta_str(obj, "generateName");
+    char buf[64];
+
+    if ((!name || !*name) && gen && *gen) {
+        api_generate_name(gen, buf, sizeof(buf));
+        json_object_set_new(meta, "name", json_string(buf));
+        name = api_meta_str(obj, "name");
+    }
+    if (!name || !*name) {
+        json_t *causes = json_array();
+
+        api_cause_add(causes, "FieldValueRequired", "metadata.name",
+                      "Required value: name or generateName is required");
+        return api_reply_invalid_take(r, r->res->kind, "", causes);
+    }
+    free(r->name);
+    r->name = k3c_xstrdup(name);
+    return -1;
+}
+
+/* ---- create --------------------------------------------------------------- */
+
+static void
+init_metadata(json_t *obj)
+{
+    json_t *meta = api_meta(obj);
+    char uid[37], ts[32];
+
+    k3c_uuid_new(uid);
+    now_rfc3339(ts, sizeof(ts));
+    json_object_set_new(meta, "uid", json_string(uid));
+    json_object_set_new(meta, "creationTimestamp", json_string(ts));
+    json_object_set_new(meta, "generation", json_integer(1));
+    json_object_del(meta, "resourceVersion");
+    json_object_del(meta, "deletionTimestamp");
+    json_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_del(meta, "selfLink");
+}
+
+static int
+store_create_reply(struct api_request *r, json_t *obj)
+{
+    _cleanup_free_ char *key = api_object_key(r->res, r->namespace, r->name);
+    _cleanup_free_ char *text = NULL;
+    struct k3c_err err = {0};
+    int64_t rev = 0;
+    size_t len = 0;
+
+    if (dry_run(r))
+        return api_reply_object(r, 201, json_incref(obj));
+    text = api_object_encode(obj, &len);
+    if (store_create(r->srv->store, key, text, len, 0, &rev, &err) < 0) {
+        if (err.kind == K3C_E_EXISTS)
+            return api_reply_status(r, K3C_E_EXISTS, r->name, r->res->plural,
+                                    "%s%s%s \"%s\" already exists", r->res->plural,
+                                    r->res->group[0] ? "." : "", r->res->group, r->name);
+        return api_reply_store_error(r, &err);
+    }
+    api_set_resource_version(obj, rev);
+    return api_reply_object(r, 201, json_incref(obj));
+}
+
+int
+api_handle_create(struct api_request *r)
+{
+    _cleanup_json_ json_t *obj = NULL;
+    int reply = -1;
+
+    obj = body_object(r, &reply);
+    if (!obj)
+        return reply;
+    if ((reply = check_type(r, obj)) >= 0 || (reply = check_namespace(r, obj)) >= 0 ||
+        (reply = assign_name(r, obj)) >= 0 || (reply = check_namespace_alive(r)) >= 0)
+        return reply;
+    init_metadata(obj);
+    if (r->res->has_status && !r->res->status_on_create)
+        json_object_del(obj, "status");
+    if ((reply = prepare_write(r, obj, NULL)) >= 0)
+        return reply;
+    return store_create_reply(r, obj);
+}
+
+/* ---- update --------------------------------------------------------------- */
+
+static int
+reply_conflict(struct api_request *r)
+{
+    return api_reply_status(r, K3C_E_CONFLICT, r->name, r->res->plural,
+                            "Operation cannot be fulfilled on %s%s%s \"%s\": the object has been "
+                            "modified; please apply your changes to the latest version and try "
+                            "again",
+                            r->res->plural, r->res->group[0] ? "." : "", r->res->group, r->name);
+}
+
+/* Carries what a client may not change from old into obj. */
+static void
+keep_system_fields(json_t *obj, const json_t *old, bool status_only)
+{
+    static const char *const fixed[] = {"uid", "creationTimestamp", "deletionTimestamp",
+                                        "deletionGracePeriodSeconds", "generation"};
+    json_t *meta = api_meta(obj);
+    const json_t *old_meta = json_object_get(old, "metadata");
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(fixed); i++) {
+        json_t *v = json_object_get(old_meta, fixed[i]);
+
+        if (v)
+            json_object_set(meta, fixed[i], v);
+        else
+            json_object_del(meta, fixed[i]);
+    }
+    (void)status_only;
+}
+
+/* Builds the object to store from what the client sent (next) and what is
+ * stored (old), by the rules of the main resource or its status. */
+static json_t *
+merge_for_update(struct api_request *r, json_t *next, const json_t *old)
+{
+    bool status_only = r->subresource && strcmp(r->subresource, "status") == 0;
+    json_t *out;
+
+    if (status_only) {
+        /* /status changes .status and nothing else. */
+        out = json_deep_copy(old);
+        if (json_object_get(next, "status"))
+            json_object_set(out, "status", json_object_get(next, "status"));
+        else
+            json_object_del(out, "status");
+        return out;
+    }
+    out = json_incref(next);
+    keep_system_fields(out, old, false);
+    if (r->res->has_status) {
+        /* The main resource cannot change .status. */
+        if (json_object_get(old, "status"))
+            json_object_set(out, "status", json_object_get(old, "status"));
+        else
+            json_object_del(out, "status");
+    }
+    if (api_spec_changed(old, out)) {
+        json_int_t g =
+            json_integer_value(json_object_get(json_object_get(old, "metadata"), "generation"));
+
+        json_object_set_new(api_meta(out), "generation", json_integer(g + 1));
+    }
+    return out;
+}
+
+static bool
+has_finalizers(const json_t *obj)
+{
+    return json_array_size(json_object_get(json_object_get(obj, "metadata"), "finalizers")) > 0;
+}
+
+static int store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize,
+                          struct k3c_err *err);
+
+/* Stores obj over revision rev, or deletes it when it was being deleted and
+ * its last finalizer is gone. Sets obj's new resourceVersion. */
+static int
+store_write(struct api_request *r, json_t *obj, int64_t rev, struct k3c_err *err)
+{
+    return store_write_ex(r, obj, rev, true, err);
+}
+
+static int
+store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize, struct k3c_err *err)
+{
+    _cleanup_free_ char *key = api_object_key(r->res, r->namespace, r->name);
+    _cleanup_free_ char *text = NULL;
+    int64_t new_rev = 0;
+    size_t len = 0;
+    int rc;
+
+    if (finalize && api_meta_str(obj, "deletionTimestamp") && !has_finalizers(obj)) {
+        rc = store_delete(r->srv->store, key, rev, NULL, &new_rev, err);
+    } else {
+        text = api_object_encode(obj, &len);
+        rc = store_update(r->srv->store, key, text, len, rev, 0, &new_rev, NULL, err);
+    }
+    if (rc == 0)
+        api_set_resource_version(obj, new_rev);
+    return rc;
+}
+
+static int
+reply_write_error(struct api_request *r, const struct k3c_err *err)
+{
+    if (err->kind == K3C_E_CONFLICT)
+        return reply_conflict(r);
+    return api_reply_store_error(r, err);
+}
+
+/* Checks the name in the body against the URL. */
+static int
+check_name(struct api_request *r, json_t *obj)
+{
+    const char *name = api_meta_str(obj, "name");
+
+    if (name && strcmp(name, r->name) != 0)
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                "the name of the object (%s) does not match the name on the URL "
+                                "(%s)",
+                                name, r->name);
+    json_object_set_new(api_meta(obj), "name", json_string(r->name));
+    return -1;
+}
+
+/* Validates what a PUT or PATCH would store. Returns -1 when out is ready
+ * to write, or the reply already queued. */
+static int
+prepare_update(struct api_request *r, json_t *next, const json_t *old, int64_t rev, json_t **out)
+{
+    const char *want = api_meta_str(next, "resourceVersion");
+
+    if (want && *want && strtoll(want, NULL, 10) != rev)
+        return reply_conflict(r);
+    *out = merge_for_update(r, next, old);
+    return prepare_write(r, *out, old);
+}
+
+int
+api_handle_update(struct api_request *r)
+{
+    _cleanup_json_ json_t *next = NULL, *old = NULL, *out = NULL;
+    struct k3c_err err = {0};
+    int64_t rev = 0;
+    int reply = -1;
+
+    if (r->subresource && strcmp(r->subresource, "scale") == 0)
+        return api_handle_scale(r);
+    next = body_object(r, &reply);
+    if (!next)
+        return reply;
+    if ((reply = check_type(r, next)) >= 0 || (reply = check_namespace(r, next)) >= 0 ||
+        (reply = check_name(r, next)) >= 0)
+        return reply;
+    old = api_read_object(r, &rev, &err);
+    if (!old)
+        return api_reply_store_error(r, &err);
+    if ((reply = prepare_update(r, next, old, rev, &out)) >= 0)
+        return reply;
+    if (!dry_run(r) && store_write(r, out, rev, &err) < 0)
+        return reply_write_error(r, &err);
+    return api_reply_object(r, 200, json_incref(out));
+}
+
+/* ---- patch ---------------------------------------------------------------- */
+
+/* Applies the patch in the body to a copy of old; NULL with *reply set on
+ * failure (415 for patch types not served yet). */
+static json_t *
+apply_patch(struct api_request *r, const json_t *old, int *reply)
+{
+    const char *ct = api_header(r, "Content-Type");
+    _cleanup_json_ json_t *patch = NULL;
+    json_t *out;
+
+    if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0) {
+        *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
+                                       "the body of the request was in an unknown format - "
+                                       "accepted media types include: "
+                                       "application/merge-patch+json");
+        return NULL;
+    }
+    patch = body_object(r, reply);
+    if (!patch)
+        return NULL;
+    out = json_deep_copy(old);
+    api_merge_patch(out, patch);
+    return out;
+}
+
+int
+api_handle_patch(struct api_request *r)
+{
+    if (r->subresource && strcmp(r->subresource, "scale") == 0)
+        return api_handle_scale(r);
+    /* A patch applies to what is stored now. If another writer gets in
+     * between, the compare-and-swap fails and the patch is applied again to
+     * the newer object, as upstream does. */
+    for (int attempt = 0; attempt < PATCH_RETRIES; attempt++) {
+        _cleanup_json_ json_t *old = NULL, *next = NULL, *out = NULL;
+        struct k3c_err err = {0};
+        int64_t rev = 0;
+        int reply = -1;
+
+        old = api_read_object(r, &rev, &err);
+        if (!old)
+            return api_reply_store_error(r, &err);
+        next = apply_patch(r, old, &reply);
+        if (!next)
+            return reply;
+        json_object_set_new(api_meta(next), "name", json_string(r->name));
+        if ((reply = check_type(r, next)) >= 0 ||
+            (reply = prepare_update(r, next, old, rev, &out)) >= 0)
+            return reply;
+        if (dry_run(r) || store_write(r, out, rev, &err) == 0)
+            return api_reply_object(r, 200, json_incref(out));
+        if (err.kind != K3C_E_CONFLICT)
+            return reply_write_error(r, &err);
+    }
+    return reply_conflict(r);
+}
+
+/* ---- delete --------------------------------------------------------------- */
+
+struct delete_options {
+    json_t *body;            /* DeleteOptions, or NULL */
+    long long grace;         /* -1: not given */
+    const char *propagation; /* Orphan, Background, Foreground, or NULL */
+};
+
+static void
+delete_options_read(struct api_request *r, struct delete_options *o)
+{
+    const char *g = api_query(r, "gracePeriodSeconds");
+    json_t *jg;
+
+    o->body = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    o->grace = g ? strtoll(g, NULL, 10) : -1;
+    jg = json_object_get(o->body, "gracePeriodSeconds");
+    if (json_is_integer(jg))
+        o->grace = json_integer_value(jg);
+    o->propagation = json_string_value(json_object_get(o->body, "propagationPolicy"));
+    if (!o->propagation)
+        o->propagation = api_query(r, "propagationPolicy");
+}
+
+/* DeleteOptions.preconditions: uid and resourceVersion must match. */
+static int
+check_preconditions(struct api_request *r, const struct delete_options *o, const json_t *old)
+{
+    const json_t *pre = json_object_get(o->body, "preconditions");
+    const char *uid = json_string_value(json_object_get(pre, "uid"));
+    const char *rv = json_string_value(json_object_get(pre, "resourceVersion"));
+    const char *have_uid = api_meta_str(old, "uid");
+    const char *have_rv = api_meta_str(old, "resourceVersion");
+
+    if (uid && (!have_uid || strcmp(uid, have_uid) != 0))
+        return api_reply_status(r, K3C_E_CONFLICT, r->name, r->res->plural,
+                                "Precondition failed: UID in precondition: %s, UID in object "
+                                "meta: %s",
+                                uid, have_uid ? have_uid : "");
+    if (rv && (!have_rv || strcmp(rv, have_rv) != 0))
+        return api_reply_status(r, K3C_E_CONFLICT, r->name, r->res->plural,
+                                "Precondition failed: ResourceVersion in precondition: %s, "
+                                "ResourceVersion in object meta: %s",
+                                rv, have_rv ? have_rv : "");
+    return -1;
+}
+
+/* How long a pod bound to a node gets to stop; 0 means delete now. Pods
+ * not bound to a node have nothing to stop (upstream deletes them at once). */
+static long long
+pod_grace(const struct api_request *r, const struct delete_options *o, const json_t *old)
+{
+    const json_t *spec = json_object_get(old, "spec");
+    json_t *tg = json_object_get(spec, "terminationGracePeriodSeconds");
+
+    if (strcmp(r->res->plural, "pods") != 0 || !json_object_get(spec, "nodeName"))
+        return 0;
+    if (o->grace >= 0)
+        return o->grace;
+    return json_is_integer(tg) ? json_integer_value(tg) : 30;
+}
+
+/* Marks old as being deleted (finalizers pending, a namespace to empty, a
+ * pod to stop) and stores it. Returns the reply. */
+static int
+mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
+{
+    json_t *meta = api_meta(old);
+    struct k3c_err err = {0};
+    char ts[32];
+
+    if (api_meta_str(old, "deletionTimestamp"))
+        return api_reply_object(r, 200, json_incref(old)); /* already on its way */
+    k3c_time_rfc3339(k3c_wall_ms() / 1000 + grace, ts, sizeof(ts));
+    json_object_set_new(meta, "deletionTimestamp", json_string(ts));
+    json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace));
+    if (strcmp(r->res->plural, "namespaces") == 0) {
+        json_t *st = json_object_get(old, "status");
+
+        if (!json_is_object(st)) {
+            st = json_object();
+            json_object_set_new(old, "status", st);
+        }
+        json_object_set_new(st, "phase", json_string("Terminating"));
+    }
+    if (!dry_run(r) && store_write_ex(r, old, rev, false, &err) < 0)
+        return reply_write_error(r, &err);
+    return api_reply_object(r, 200, json_incref(old));
+}
+
+/* Deletes the object named by r->name. */
+static int
+delete_one(struct api_request *r, const struct delete_options *o, bool reply)
+{
+    _cleanup_json_ json_t *old = NULL;
+    _cleanup_free_ char *key = NULL;
+    struct k3c_err err = {0};
+    long long grace;
+    int64_t rev = 0, del_rev = 0;
+    int pre;
+
+    old = api_read_object(r, &rev, &err);
+    if (!old)
+        return reply ? api_reply_store_error(r, &err) : -1;
+    if (reply && (pre = check_preconditions(r, o, old)) >= 0)
+        return pre;
+    grace = pod_grace(r, o, old);
+    /* Orphan/Foreground propagation need the garbage collector (issue #6);
+     * until then every policy deletes the object itself only. */
+    if (has_finalizers(old) || grace > 0 || strcmp(r->res->plural, "namespaces") == 0)
+        return reply ? mark_deleting(r, old, rev, grace) : 0;
+    if (dry_run(r))
+        return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
+    key = api_object_key(r->res, r->namespace, r->name);
+    if (store_delete(r->srv->store, key, rev, NULL, &del_rev, &err) < 0) {
+        if (!reply)
+            return -1;
+        return reply_write_error(r, &err);
+    }
+    return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
+}
+
+int
+api_handle_delete(struct api_request *r)
+{
+    struct delete_options o;
+    int ret;
+
+    delete_options_read(r, &o);
+    ret = delete_one(r, &o, true);
+    json_decref(o.body);
+    return ret;
+}
+
+struct name_list {
+    char **names;
+    char **namespaces;
+    size_t n;
+    const struct api_selectors *sel;
+};
+
+static void
+collect_name(void *ud, struct wc_entry *e)
+{
+    struct name_list *l = ud;
+
+    if (!api_selectors_match_entry(l->sel, e))
+        return;
+    l->names = k3c_xrealloc(l->names, (l->n + 1) * sizeof(char *));
+    l->namespaces = k3c_xrealloc(l->namespaces, (l->n + 1) * sizeof(char *));
+    l->names[l->n] = k3c_xstrdup(e->name);
+    l->namespaces[l->n] = k3c_xstrdup(e->namespace);
+    l->n++;
+}
+
+int
+api_handle_delete_collection(struct api_request *r)
+{
+    struct api_selectors sel = {0};
+    struct delete_options o;
+    struct name_list l = {.sel = &sel};
+    struct k3c_err err = {0};
+    _cleanup_free_ char *prefix = api_list_prefix(r->res, r->namespace);
+    struct watch_cache *wc = api_cache_for(r->srv, r->res);
+    size_t deleted = 0;
+
+    if (api_selectors_parse(r, &sel, &err) < 0)
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "%s", err.msg);
+    if (watch_cache_sync(wc, 0, 10000, &err) < 0) {
+        api_selectors_fini(&sel);
+        return api_reply_store_error(r, &err);
+    }
+    watch_cache_foreach(wc, prefix, collect_name, &l);
+    api_selectors_fini(&sel);
+    delete_options_read(r, &o);
+    for (size_t i = 0; i < l.n; i++) {
+        free(r->name);
+        free(r->namespace);
+        r->name = l.names[i];
+        r->namespace = r->res->namespaced ? l.namespaces[i] : NULL;
+        if (!r->res->namespaced)
+            free(l.namespaces[i]);
+        if (delete_one(r, &o, false) == 0)
+            deleted++;
+    }
+    free(l.names);
+    free(l.namespaces);
+    json_decref(o.body);
+    log_debug("(%s) deletecollection removed %zu", r->res->plural, deleted);
+    return api_reply_json_take(r, 200,
+                               json_pack("{s:s, s:s, s:{}, s:s, s:{s:s}}", "kind", "Status",
+                                         "apiVersion", "v1", "metadata", "status", "Success",
+                                         "details", "kind", r->res->plural));
+}
+
+/* ---- status and scale subresources ----------------------------------------- */
+
+bool
+api_subresource_served(const struct api_resource *res, const char *sub)
+{
+    if (strcmp(sub, "status") == 0)
+        return res->subresources & API_SUB_STATUS;
+    if (strcmp(sub, "scale") == 0)
+        return res->subresources & API_SUB_SCALE;
+    return false;
+}
+
+/* autoscaling/v1 Scale for a deployment or replicaset. */
+static json_t *
+scale_of(const json_t *obj)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *ml = json_object_get(json_object_get(spec, "selector"), "matchLabels");
+    struct k3c_buf sel;
+    const char *k;
+    json_t *v, *scale;
+
+    k3c_buf_init(&sel);
+    json_object_foreach((json_t *)ml, k, v)
+    {
+        k3c_buf_appendf(&sel, "%s%s=%s", sel.len ? "," : "", k, json_string_value(v) ?: "");
+    }
+    scale = json_pack(
+        "{s:s, s:s, s:{s:O*, s:O*, s:O*, s:O*, s:O*}, s:{s:I}, s:{s:I, s:s}}", "kind", "Scale",
+        "apiVersion", "autoscaling/v1", "metadata", "name", json_object_get(meta, "name"),
+        "namespace", json_object_get(meta, "namespace"), "uid", json_object_get(meta, "uid"),
+        "resourceVersion", json_object_get(meta, "resourceVersion"), "creationTimestamp",
+        json_object_get(meta, "creationTimestamp"), "spec", "replicas",
+        (json_int_t)json_integer_value(json_object_get(spec, "replicas")), "status", "replicas",
+        (json_int_t)json_integer_value(json_object_get(json_object_get(obj, "status"), "replicas")),
+        "selector", sel.data ? sel.data : "");
+    k3c_buf_fini(&sel);
+    return scale;
+}
+
+int
+api_handle_get_subresource(struct api_request *r)
+{
+    struct k3c_err err = {0};
+    json_t *obj = api_read_object(r, NULL, &err);
+    json_t *scale;
+
+    if (!obj)
+        return api_reply_store_error(r, &err);
+    if (strcmp(r->subresource, "scale") != 0)
+        return api_reply_object(r, 200, obj);
+    scale = scale_of(obj);
+    json_decref(obj);
+    return api_reply_json_take(r, 200, scale);
+}
+
+/* PUT or PATCH of /scale: only spec.replicas of the object changes. */
+int
+api_handle_scale(struct api_request *r)
+{
+    for (int attempt = 0; attempt < PATCH_RETRIES; attempt++) {
+        _cleanup_json_ json_t *obj = NULL, *scale = NULL, *body = NULL;
+        struct k3c_err err = {0};
+        int64_t rev = 0;
+        int reply = -1;
+        json_t *replicas;
+        const char *want;
+
+        obj = api_read_object(r, &rev, &err);
+        if (!obj)
+            return api_reply_store_error(r, &err);
+        body = body_object(r, &reply);
+        if (!body)
+            return reply;
+        scale = scale_of(obj);
+        if (strcmp(r->method, "PATCH") == 0)
+            api_merge_patch(scale, body);
+        else
+            json_object_set(scale, "spec", json_object_get(body, "spec"));
+        want = api_meta_str(strcmp(r->method, "PATCH") == 0 ? scale : body, "resourceVersion");
+        if (want && *want && strtoll(want, NULL, 10) != rev)
+            return reply_conflict(r);
+        replicas = json_object_get(json_object_get(scale, "spec"), "replicas");
+        if (!json_is_integer(replicas) || json_integer_value(replicas) < 0) {
+            json_t *causes = json_array();
+
+            api_cause_add(causes, "FieldValueInvalid", "spec.replicas",
+                          "Invalid value: must be greater than or equal to 0");
+            return api_reply_invalid_take(r, "Scale", r->name, causes);
+        }
+        if (json_integer_value(replicas) !=
+            json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas"))) {
+            json_t *meta = api_meta(obj);
+
+            json_object_set(json_object_get(obj, "spec"), "replicas", replicas);
+            json_object_set_new(
+                meta, "generation",
+                json_integer(json_integer_value(json_object_get(meta, "generation")) + 1));
+        }
+        if (dry_run(r) || store_write(r, obj, rev, &err) == 0)
+            return api_reply_json_take(r, 200, scale_of(obj));
+        if (err.kind != K3C_E_CONFLICT)
+            return reply_write_error(r, &err);
+    }
+    return reply_conflict(r);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * server.h - pieces of `k3c server` kept apart from its main loop:
+ * the API server's TLS files and the admin kubeconfig (server_tls.c). */
+#ifndef K3C_CMD_SERVER_H
+#define K3C_CMD_SERVER_H
+
+#include "base/err.h"
+#include "config/config.h"
+
+struct api_tls_paths {
+    char *server_ca_cert, *server_ca_key; /* signs serving certificates (also etcd's) */
+    char *client_ca_cert, *client_ca_key; /* signs client certificates */
+    char *serving_cert, *serving_key;     /* serving-kube-apiserver.crt */
+    char *admin_cert, *admin_key;         /* client-admin.crt: system:admin, system:masters */
+};
+
+void api_tls_paths_init(struct api_tls_paths *p, const char *tls_dir);
+void api_tls_paths_fini(struct api_tls_paths *p);
+/* Both CAs, the serving certificate (SANs: localhost, kubernetes.*, the host
+ * and node names, 127.0.0.1, 10.43.0.1, the node IP, --tls-san) and the
+ * admin client certificate. */
+int api_certs_ensure(const struct api_tls_paths *p, const struct k3c_config *cfg,
+                     struct k3c_err *err);
+/* Writes an admin kubeconfig for https://127.0.0.1:port with mode. */
+int kubeconfig_write(const char *path, const char *mode, const struct api_tls_paths *p, int port,
+                     struct k3c_err *err);
+
+#endif
