@@ -45,6 +45,22 @@ typedef void (*api_validate_fn)(const json_t *obj, const json_t *old, json_t *ca
 /* Fills defaults in obj (create and update). */
 typedef void (*api_defaults_fn)(json_t *obj);
 
+struct api_server;
+
+/* What some kinds do around a write besides storing: allocate and release
+ * things that live outside the object (a Service's cluster IP and node
+ * ports). Any hook may be NULL. Thread: the request's. */
+struct api_hooks {
+    /* Before a create is stored. Adds causes (422) for bad requests, or
+     * returns -1 with err for failures (5xx). Must undo its own partial work. */
+    int (*allocate)(struct api_server *srv, json_t *obj, json_t *causes, struct k3c_err *err);
+    /* After the create failed to store, or the object was deleted. */
+    void (*release)(struct api_server *srv, const json_t *obj);
+    /* On update: carry what was allocated from old into obj when obj leaves
+     * it out (as upstream does for clusterIP and nodePort). */
+    void (*carry)(json_t *obj, const json_t *old);
+};
+
 struct api_resource {
     const char *group;     /* "" for the core group */
     const char *version;   /* "v1" */
@@ -69,7 +85,10 @@ struct api_resource {
     /* Keep .status given on create (nodes register with their status);
      * otherwise create drops it like upstream's PrepareForCreate. */
     bool status_on_create;
+    const struct api_hooks *hooks; /* may be NULL */
 };
+
+extern const struct api_hooks api_service_hooks; /* api_service.c */
 
 /* The table; terminated by an entry with kind == NULL. */
 extern const struct api_resource api_resources[];

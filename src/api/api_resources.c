@@ -125,6 +125,7 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_service,
         .defaults = api_defaults_service,
         .has_status = true,
+        .hooks = &api_service_hooks,
     },
     {
         .group = "",

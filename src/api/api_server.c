@@ -105,14 +105,19 @@ api_cache_for(struct api_server *srv, const struct api_resource *res)
     return i < srv->n_resources ? srv->caches[i] : NULL;
 }
 
+/* Creates a built-in object unless it exists: fills uid and timestamp,
+ * runs the kind's allocate hook, stores it. */
 static int
-ensure_namespace(struct api_server *srv, const char *name, struct k3c_err *err)
+ensure_object(struct api_server *srv, const char *plural, json_t *obj, struct k3c_err *err)
 {
-    _cleanup_free_ char *key = k3c_xasprintf("/registry/namespaces/%s", name);
-    _cleanup_json_ json_t *ns = NULL;
+    const struct api_resource *res = api_resource_find("", "v1", plural);
+    _cleanup_free_ char *key =
+        api_object_key(res, api_meta_str(obj, "namespace"), api_meta_str(obj, "name"));
     _cleanup_free_ char *text = NULL;
-    char uid[37], ts[32];
+    _cleanup_json_ json_t *causes = json_array();
     struct store_kv kv = {0};
+    char uid[37], ts[32];
+    size_t len = 0;
 
     if (store_get(srv->store, key, &kv, err) == 0) {
         store_kv_fini(&kv);
@@ -123,25 +128,43 @@ ensure_namespace(struct api_server *srv, const char *name, struct k3c_err *err)
     k3c_err_clear(err);
     k3c_uuid_new(uid);
     k3c_time_rfc3339(k3c_wall_ms() / 1000, ts, sizeof(ts));
-    ns = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:{s:[s]}, s:{s:s}}", "kind",
-                   "Namespace", "apiVersion", "v1", "metadata", "name", name, "uid", uid,
-                   "creationTimestamp", ts, "labels", "kubernetes.io/metadata.name", name, "spec",
-                   "finalizers", "kubernetes", "status", "phase", "Active");
-    text = json_dumps(ns, JSON_COMPACT);
-    if (store_create(srv->store, key, text, strlen(text), 0, NULL, err) < 0 &&
-        err->kind != K3C_E_EXISTS)
+    json_object_set_new(api_meta(obj), "uid", json_string(uid));
+    json_object_set_new(api_meta(obj), "creationTimestamp", json_string(ts));
+    if (res->hooks && res->hooks->allocate && res->hooks->allocate(srv, obj, causes, err) < 0)
+        return -1;
+    text = api_object_encode(obj, &len);
+    if (store_create(srv->store, key, text, len, 0, NULL, err) < 0 && err->kind != K3C_E_EXISTS)
         return -1;
     k3c_err_clear(err);
-    log_info("(namespace %s) created", name);
+    log_info("(%s %s) created", plural, key);
     return 0;
 }
 
 int
 api_ensure_namespaces(struct api_server *srv, struct k3c_err *err)
 {
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(builtin_namespaces); i++)
-        if (ensure_namespace(srv, builtin_namespaces[i], err) < 0)
-            return k3c_err_wrap(err, "namespace %s", builtin_namespaces[i]);
+    _cleanup_json_ json_t *svc = NULL;
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(builtin_namespaces); i++) {
+        const char *name = builtin_namespaces[i];
+        _cleanup_json_ json_t *ns = json_pack(
+            "{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:[s]}, s:{s:s}}", "kind", "Namespace", "apiVersion",
+            "v1", "metadata", "name", name, "labels", "kubernetes.io/metadata.name", name, "spec",
+            "finalizers", "kubernetes", "status", "phase", "Active");
+
+        if (ensure_object(srv, "namespaces", ns, err) < 0)
+            return k3c_err_wrap(err, "namespace %s", name);
+    }
+    /* The API's own Service: 10.43.0.1:443, the first SAN of the serving cert. */
+    svc = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:{s:s, s:s, s:s, s:[{s:s, s:i, "
+                    "s:s, s:i}]}}",
+                    "kind", "Service", "apiVersion", "v1", "metadata", "name", "kubernetes",
+                    "namespace", "default", "labels", "component", "apiserver", "provider",
+                    "kubernetes", "spec", "type", "ClusterIP", "clusterIP", "10.43.0.1",
+                    "sessionAffinity", "None", "ports", "name", "https", "port", 443, "protocol",
+                    "TCP", "targetPort", srv->cfg.port);
+    if (ensure_object(srv, "services", svc, err) < 0)
+        return k3c_err_wrap(err, "service default/kubernetes");
     return 0;
 }
 

@@ -189,6 +189,36 @@ assign_name(struct api_request *r, json_t *obj)
     return -1;
 }
 
+/* ---- allocations (hooks) ---------------------------------------------------- */
+
+static void
+release_allocations(struct api_request *r, const json_t *obj)
+{
+    if (r->res->hooks && r->res->hooks->release)
+        r->res->hooks->release(r->srv, obj);
+}
+
+/* Runs the kind's allocate hook (not on dry runs). Returns -1 to go on, or
+ * the reply already queued. */
+static int
+allocate(struct api_request *r, json_t *obj)
+{
+    struct k3c_err err = {0};
+    json_t *causes;
+
+    if (!r->res->hooks || !r->res->hooks->allocate || dry_run(r))
+        return -1;
+    causes = json_array();
+    if (r->res->hooks->allocate(r->srv, obj, causes, &err) < 0) {
+        json_decref(causes);
+        return api_reply_store_error(r, &err);
+    }
+    if (json_array_size(causes) > 0)
+        return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
+    json_decref(causes);
+    return -1;
+}
+
 /* ---- create --------------------------------------------------------------- */
 
 static void
@@ -221,6 +251,7 @@ store_create_reply(struct api_request *r, json_t *obj)
         return api_reply_object(r, 201, json_incref(obj));
     text = api_object_encode(obj, &len);
     if (store_create(r->srv->store, key, text, len, 0, &rev, &err) < 0) {
+        release_allocations(r, obj);
         if (err.kind == K3C_E_EXISTS)
             return api_reply_status(r, K3C_E_EXISTS, r->name, r->res->plural,
                                     "%s%s%s \"%s\" already exists", r->res->plural,
@@ -246,7 +277,7 @@ api_handle_create(struct api_request *r)
     init_metadata(obj);
     if (r->res->has_status && !r->res->status_on_create)
         json_object_del(obj, "status");
-    if ((reply = prepare_write(r, obj, NULL)) >= 0)
+    if ((reply = prepare_write(r, obj, NULL)) >= 0 || (reply = allocate(r, obj)) >= 0)
         return reply;
     return store_create_reply(r, obj);
 }
@@ -302,6 +333,8 @@ merge_for_update(struct api_request *r, json_t *next, const json_t *old)
     }
     out = json_incref(next);
     keep_system_fields(out, old, false);
+    if (r->res->hooks && r->res->hooks->carry)
+        r->res->hooks->carry(out, old);
     if (r->res->has_status) {
         /* The main resource cannot change .status. */
         if (json_object_get(old, "status"))
@@ -326,6 +359,7 @@ has_finalizers(const json_t *obj)
 
 static int store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize,
                           struct k3c_err *err);
+static void release_allocations(struct api_request *r, const json_t *obj);
 
 /* Stores obj over revision rev, or deletes it when it was being deleted and
  * its last finalizer is gone. Sets obj's new resourceVersion. */
@@ -346,6 +380,8 @@ store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize, s
 
     if (finalize && api_meta_str(obj, "deletionTimestamp") && !has_finalizers(obj)) {
         rc = store_delete(r->srv->store, key, rev, NULL, &new_rev, err);
+        if (rc == 0)
+            release_allocations(r, obj);
     } else {
         text = api_object_encode(obj, &len);
         rc = store_update(r->srv->store, key, text, len, rev, 0, &new_rev, NULL, err);
@@ -594,6 +630,7 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
             return -1;
         return reply_write_error(r, &err);
     }
+    release_allocations(r, old);
     return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
 }
 

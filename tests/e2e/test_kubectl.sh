@@ -9,6 +9,7 @@
 # nothing failed, 1 otherwise, 77 (skipped) without /usr/bin/kubectl.
 # Every wait polls with a deadline; the EXIT trap stops the server and any
 # etcd on the temp dir, and removes the dir unless K3C_KEEP_TEST_DIRS is set.
+# shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -402,7 +403,7 @@ for o in "${OBJECTS[@]}"; do
     read -r kind name file scope get_re <<<"$o"
     nsargs=()
     [ "$scope" = ns ] && nsargs=(-n "$NS")
-    expect_out "create/$kind" "^$kind[a-z.0-9]*/$name created\$" kc create -f "$MANIFESTS/$file" --validate=false
+    expect_out "create/$kind" "^${kind}[a-z.0-9]*/$name created\$" kc create -f "$MANIFESTS/$file" --validate=false
     expect_out "get/$kind" "${get_re:-^$name }" kc get "$kind" "$name" "${nsargs[@]}"
     expect_all "get-yaml/$kind" \
         "^  name: $name\$" '^  resourceVersion: "[0-9]+"$' '^  uid: [0-9a-f-]{8,}$' \
@@ -496,7 +497,7 @@ show_watch() {
     local ok=0
     wait_for "$WAIT_TIMEOUT_S" watch_has "$1" || ok=1
     cat "$WATCH_OUT"
-    return $ok
+    return "$ok"
 }
 # The initial list arrives as ADDED events: the watch is open after that.
 check watch/initial-list show_watch '^ADDED +web-1 '
