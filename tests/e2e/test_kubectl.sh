@@ -310,6 +310,8 @@ if [ -z "${API_PORT:-}" ]; then
 fi
 API_URL=https://127.0.0.1:$API_PORT
 printf '# empty k3c config for the kubectl e2e test\n' >"$TMP/empty.yaml"
+# Static bearer tokens: one admin, one user in no privileged group.
+printf 'e2e-admin-token,e2e-admin,1,"system:masters"\ne2e-viewer-token,e2e-viewer,2\n' >"$TMP/tokens.csv"
 
 echo "# temp dir $TMP; API $API_URL; etcd ports $ETCD_CLIENT_PORT/$ETCD_PEER_PORT"
 # Only our flags count: drop K3C_* settings from the environment.
@@ -325,6 +327,7 @@ env "${unset_args[@]}" "$K3C_BIN" server \
     --etcd-client-port "$ETCD_CLIENT_PORT" \
     --etcd-peer-port "$ETCD_PEER_PORT" \
     --node-name e2e \
+    --token-file "$TMP/tokens.csv" \
     --config "$TMP/empty.yaml" \
     </dev/null >"$TMP/k3c.log" 2>&1 &
 SERVER_PID=$!
@@ -577,6 +580,17 @@ echo "# 8. error paths"
 check http/401-no-credentials http_expect 401 '"reason": *"Unauthorized"' -k "$API_URL/api/v1/namespaces"
 check http/401-bad-token http_expect 401 '"reason": *"Unauthorized"' -k \
     -H 'Authorization: Bearer not-a-token' "$API_URL/api/v1/namespaces"
+check http/200-admin-token http_expect 200 '"kind": *"NamespaceList"' -k \
+    -H 'Authorization: Bearer e2e-admin-token' "$API_URL/api/v1/namespaces"
+check http/403-viewer-token http_expect 403 '"reason": *"Forbidden"' -k \
+    -H 'Authorization: Bearer e2e-viewer-token' "$API_URL/api/v1/namespaces"
+check http/405-method http_expect 405 '"reason": *"MethodNotAllowed"' \
+    --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X POST \
+    -H 'Content-Type: application/json' -d '{}' "$API_URL/api/v1/namespaces/default/configmaps/x"
+check http/415-protobuf-patch http_expect 415 '"reason": *"UnsupportedMediaType"' \
+    --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X PATCH \
+    -H 'Content-Type: application/apply-patch+yaml' -d 'a: b' \
+    "$API_URL/api/v1/namespaces/default/services/kubernetes"
 check http/200-admin-cert http_expect 200 '"kind": *"NamespaceList"' \
     --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$API_URL/api/v1/namespaces"
 check http/404-status http_expect 404 '"reason": *"NotFound"' \
