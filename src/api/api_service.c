@@ -91,8 +91,7 @@ allocate_ip(struct api_server *srv, json_t *spec, const char *owner, json_t *cau
         _cleanup_free_ char *key = NULL;
         int rc;
 
-        if (inet_pton(AF_INET, asked, &a) != 1 ||
-            (ntohl(a.s_addr) & SERVICE_MASK) != SERVICE_NET) {
+        if (inet_pton(AF_INET, asked, &a) != 1 || (ntohl(a.s_addr) & SERVICE_MASK) != SERVICE_NET) {
             api_cause_add(causes, "FieldValueInvalid", "spec.clusterIPs",
                           "Invalid value: \"%s\": failed to allocate IP %s: the provided IP "
                           "(%s) is not in the valid range. The range of valid IPs is "

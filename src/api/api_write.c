@@ -5,6 +5,7 @@
  * on the object's revision, so concurrent writers get 409 Conflict. */
 #define LOG_COMPONENT "api"
 #include "api/api-handlers.h"
+#include "api/api-protobuf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -40,8 +41,16 @@ body_object(struct api_request *r, int *reply)
 
     const char *ct = api_header(r, "Content-Type");
 
-    /* JSON only; a protobuf or CBOR client that gets 415 retries with JSON
-     * (client-go does since 1.32). */
+    /* kubectl's typed clients (create deployment, create configmap, ...)
+     * send protobuf; everything else sends JSON. */
+    if (ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0) {
+        struct k3c_err err = {0};
+
+        obj = api_protobuf_decode(r->body.data, r->body.len, &err);
+        if (!obj)
+            *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "%s", err.msg);
+        return obj;
+    }
     if (ct && strncmp(ct, "application/json", 16) != 0 && !strstr(ct, "+json")) {
         *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
                                        "the body of the request was in an unknown format - "
@@ -525,7 +534,13 @@ delete_options_read(struct api_request *r, struct delete_options *o)
     const char *g = api_query(r, "gracePeriodSeconds");
     json_t *jg;
 
-    o->body = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    const char *ct = api_header(r, "Content-Type");
+    struct k3c_err err = {0};
+
+    if (r->body.len && ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0)
+        o->body = api_protobuf_decode(r->body.data, r->body.len, &err);
+    else
+        o->body = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
     o->grace = g ? strtoll(g, NULL, 10) : -1;
     jg = json_object_get(o->body, "gracePeriodSeconds");
     if (json_is_integer(jg))

@@ -546,6 +546,15 @@ expect_eq patch/merge-shown yes kc get cm cm1 -n "$NS" -o 'jsonpath={.data.patch
 expect_out create/configmap-generator 'configmap/cm-gen created' \
     kc create configmap cm-gen -n "$NS" --from-literal=a=b
 expect_eq create/configmap-generator-get b kc get cm cm-gen -n "$NS" -o 'jsonpath={.data.a}'
+expect_out create/deployment-generator 'deployment.apps/gen-web created' \
+    kc create deployment gen-web -n "$NS" --image=nginx:1.27 --replicas=3
+expect_eq create/deployment-generator-get '3 nginx:1.27 gen-web' \
+    kc get deploy gen-web -n "$NS" -o 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.selector.matchLabels.app}'
+expect_out create/secret-generator 'secret/gen-secret created' \
+    kc create secret generic gen-secret -n "$NS" --from-literal=password=s3cr3t
+expect_eq create/secret-generator-get czNjcjN0 kc get secret gen-secret -n "$NS" -o 'jsonpath={.data.password}'
+expect_out scale/deployment 'deployment.apps/gen-web scaled' kc scale deploy gen-web -n "$NS" --replicas=1
+expect_eq scale/deployment-get 1 kc get deploy gen-web -n "$NS" -o 'jsonpath={.spec.replicas}'
 
 # ---- 7. conflict ----
 
