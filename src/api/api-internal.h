@@ -301,7 +301,11 @@ struct api_request {
     char *namespace;   /* NULL when not in the path */
     char *name;        /* NULL for collections */
     char *subresource; /* "status", "scale", NULL */
+    json_t *warnings;  /* strings sent as "Warning: 299 - ..." headers, or NULL */
 };
+
+/* Adds a warning for the client (kubectl prints "Warning: ..."). */
+void api_warn(struct api_request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Looks up a query parameter; NULL if absent. */
 const char *api_query(struct api_request *r, const char *key);
@@ -342,6 +346,22 @@ int api_handle_resource(struct api_request *r);
 struct watch_cache *api_cache_for(struct api_server *srv, const struct api_resource *res);
 /* Creates the built-in namespaces when missing. */
 int api_ensure_namespaces(struct api_server *srv, struct k3c_err *err);
+
+/* ---- OpenAPI (api_openapi.c) ------------------------------------------- */
+
+/* components.schemas of the embedded OpenAPI data (borrowed, lives for the
+ * process; parsed on first use). Thread: any. */
+const json_t *api_openapi_schemas(void);
+/* The schema a "#/components/schemas/<name>" reference names, or NULL. */
+const json_t *api_openapi_resolve(const char *ref, void *ud);
+/* The schema of a served kind (by x-kubernetes-group-version-kind), or NULL. */
+const json_t *api_openapi_kind_schema(const struct api_resource *r);
+/* Appends to out (a JSON array) the dotted path of every field in obj that
+ * the kind's schema does not define ("spec.template.spec.containers[0].imagee"),
+ * and removes those fields from obj when prune is set. */
+void api_openapi_unknown_fields(const struct api_resource *r, json_t *obj, json_t *out, bool prune);
+/* /openapi/v3 and /openapi/v3/<gv>; -1 when the path is not OpenAPI. */
+int api_openapi_serve(struct api_request *r);
 
 /* ---- objects (api_object.c) ------------------------------------------- */
 

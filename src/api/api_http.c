@@ -27,6 +27,45 @@ api_header(struct api_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+void
+api_warn(struct api_request *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!r->warnings)
+        r->warnings = json_array();
+    json_array_append_new(r->warnings, json_string(msg));
+}
+
+/* RFC 7234 warn-code 299 with the message quoted, as kube-apiserver sends. */
+static void
+add_warnings(struct api_request *r, struct MHD_Response *resp)
+{
+    size_t i;
+    json_t *w;
+
+    json_array_foreach(r->warnings, i, w)
+    {
+        struct k3c_buf v;
+        const char *m = json_string_value(w);
+
+        k3c_buf_init(&v);
+        k3c_buf_append(&v, "299 - \"", 7);
+        for (; *m; m++) {
+            if (*m == '"' || *m == '\\')
+                k3c_buf_append(&v, "\\", 1);
+            k3c_buf_append(&v, m, 1);
+        }
+        k3c_buf_append(&v, "\"", 1);
+        MHD_add_response_header(resp, "Warning", v.data);
+        k3c_buf_fini(&v);
+    }
+}
+
 int
 api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
 {
@@ -40,6 +79,7 @@ api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
     resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+    add_warnings(r, resp);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     if (status >= 400)
@@ -171,6 +211,9 @@ dispatch(struct api_request *r)
     ret = api_discovery_serve(r);
     if (ret >= 0)
         return ret;
+    ret = api_openapi_serve(r);
+    if (ret >= 0)
+        return ret;
     return api_handle_resource(r);
 }
 
@@ -219,6 +262,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     k3c_buf_fini(&r->body);
+    json_decref(r->warnings);
     free(r->namespace);
     free(r->name);
     free(r->subresource);

@@ -5,6 +5,7 @@
  * on the object's revision, so concurrent writers get 409 Conflict. */
 #define LOG_COMPONENT "api"
 #include "api/api-handlers.h"
+#include "api/api-patch.h"
 #include "api/api-protobuf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -32,15 +33,86 @@ display_name(const struct api_request *r, const json_t *obj)
     return n ? n : (r->name ? r->name : "");
 }
 
-/* Parses the request body as a JSON object; replies 400 on failure. */
-static json_t *
-body_object(struct api_request *r, int *reply)
+enum field_validation {
+    FIELD_VALIDATION_IGNORE,
+    FIELD_VALIDATION_WARN, /* the default, as upstream's since 1.27 */
+    FIELD_VALIDATION_STRICT,
+};
+
+/* The fieldValidation query parameter; -1 (and a 400 reply) if bad. */
+static int
+field_validation(struct api_request *r, int *reply)
 {
+    static const char *const names[] = {"Ignore", "Warn", "Strict"};
+    const char *v = api_query(r, "fieldValidation");
+
+    if (!v || !*v)
+        return FIELD_VALIDATION_WARN;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(names); i++)
+        if (strcmp(v, names[i]) == 0)
+            return (int)i;
+    *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                              "fieldValidation parameter unsupported: %s (must be Ignore, Warn or "
+                              "Strict)",
+                              v);
+    return -1;
+}
+
+/* jansson says `duplicate object key near '"name"'`: the key is quoted. */
+static void
+duplicate_key(const char *text, char *out, size_t len)
+{
+    const char *q = strchr(text, '"');
+    const char *end = q ? strchr(q + 1, '"') : NULL;
+
+    snprintf(out, len, "%.*s", end ? (int)(end - q - 1) : 0, end ? q + 1 : "");
+}
+
+/* Parses JSON, handling duplicate keys by the fieldValidation mode: Strict
+ * refuses them, Warn warns and keeps the last value, Ignore keeps it. */
+static json_t *
+parse_json(struct api_request *r, int mode, int *reply)
+{
+    char prefix[256], key[128];
     json_error_t jerr;
+    json_t *v = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!v && strstr(jerr.text, "duplicate object key")) {
+        duplicate_key(jerr.text, key, sizeof(key));
+        if (mode == FIELD_VALIDATION_STRICT) {
+            *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                      "%s in version \"%s\" cannot be handled as a %s: strict "
+                                      "decoding error: duplicate field \"%s\"",
+                                      r->res->kind, r->res->version, r->res->kind, key);
+            return NULL;
+        }
+        if (mode == FIELD_VALIDATION_WARN)
+            api_warn(r, "duplicate field \"%s\"", key);
+        v = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    }
+    if (!v) {
+        snprintf(prefix, sizeof(prefix), "line %d, column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                  "the body of the request was in an unknown format - accepted "
+                                  "media types include: application/json, application/yaml "
+                                  "(json parse error at %s)",
+                                  prefix);
+    }
+    return v;
+}
+
+/* Parses the request body as a JSON object (or an array, for a JSON patch,
+ * when allow_array); replies 400 on failure. */
+static json_t *
+body_json(struct api_request *r, bool allow_array, int *reply)
+{
+    const char *ct = api_header(r, "Content-Type");
+    int mode = field_validation(r, reply);
     json_t *obj;
 
-    const char *ct = api_header(r, "Content-Type");
-
+    if (mode < 0)
+        return NULL;
     /* kubectl's typed clients (create deployment, create configmap, ...)
      * send protobuf; everything else sends JSON. */
     if (ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0) {
@@ -55,24 +127,67 @@ body_object(struct api_request *r, int *reply)
         *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
                                        "the body of the request was in an unknown format - "
                                        "accepted media types include: application/json, "
-                                       "application/merge-patch+json");
+                                       "application/json-patch+json, "
+                                       "application/merge-patch+json, "
+                                       "application/strategic-merge-patch+json");
         return NULL;
     }
     if (r->body.len == 0) {
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "the request body is empty");
         return NULL;
     }
-    obj = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(obj)) {
+    obj = parse_json(r, mode, reply);
+    if (obj && !json_is_object(obj) && !(allow_array && json_is_array(obj))) {
         json_decref(obj);
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
-                                  "the body of the request was in an unknown format - accepted "
-                                  "media types include: application/json, application/yaml "
-                                  "(json parse error at line %d, column %d: %s)",
-                                  jerr.line, jerr.column, jerr.text);
+                                  "the body of the request must be a JSON %s",
+                                  allow_array ? "object or array" : "object");
         return NULL;
     }
     return obj;
+}
+
+static json_t *
+body_object(struct api_request *r, int *reply)
+{
+    return body_json(r, false, reply);
+}
+
+/* Unknown fields, by the fieldValidation mode: Strict refuses them (400, as
+ * upstream's strict decoder does), Warn warns, both drop them. Returns -1 to
+ * go on, or the reply. */
+static int
+check_fields(struct api_request *r, json_t *obj)
+{
+    _cleanup_json_ json_t *unknown = json_array();
+    struct k3c_buf msg;
+    int reply = -1, mode = field_validation(r, &reply);
+    size_t i;
+    json_t *f;
+
+    if (mode < 0)
+        return reply;
+    api_openapi_unknown_fields(r->res, obj, unknown, true);
+    if (json_array_size(unknown) == 0 || mode == FIELD_VALIDATION_IGNORE)
+        return -1;
+    if (mode == FIELD_VALIDATION_WARN) {
+        json_array_foreach(unknown, i, f)
+        {
+            api_warn(r, "unknown field \"%s\"", json_string_value(f));
+        }
+        return -1;
+    }
+    k3c_buf_init(&msg);
+    json_array_foreach(unknown, i, f)
+    {
+        k3c_buf_appendf(&msg, "%sunknown field \"%s\"", i ? ", " : "", json_string_value(f));
+    }
+    reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                             "%s in version \"%s\" cannot be handled as a %s: strict decoding "
+                             "error: %s",
+                             r->res->kind, r->res->version, r->res->kind, msg.data);
+    k3c_buf_fini(&msg);
+    return reply;
 }
 
 /* kind/apiVersion must name this resource (or be absent, then filled in). */
@@ -280,8 +395,9 @@ api_handle_create(struct api_request *r)
     obj = body_object(r, &reply);
     if (!obj)
         return reply;
-    if ((reply = check_type(r, obj)) >= 0 || (reply = check_namespace(r, obj)) >= 0 ||
-        (reply = assign_name(r, obj)) >= 0 || (reply = check_namespace_alive(r)) >= 0)
+    if ((reply = check_type(r, obj)) >= 0 || (reply = check_fields(r, obj)) >= 0 ||
+        (reply = check_namespace(r, obj)) >= 0 || (reply = assign_name(r, obj)) >= 0 ||
+        (reply = check_namespace_alive(r)) >= 0)
         return reply;
     init_metadata(obj);
     if (r->res->has_status && !r->res->status_on_create)
@@ -449,8 +565,8 @@ api_handle_update(struct api_request *r)
     next = body_object(r, &reply);
     if (!next)
         return reply;
-    if ((reply = check_type(r, next)) >= 0 || (reply = check_namespace(r, next)) >= 0 ||
-        (reply = check_name(r, next)) >= 0)
+    if ((reply = check_type(r, next)) >= 0 || (reply = check_fields(r, next)) >= 0 ||
+        (reply = check_namespace(r, next)) >= 0 || (reply = check_name(r, next)) >= 0)
         return reply;
     old = api_read_object(r, &rev, &err);
     if (!old)
@@ -464,27 +580,64 @@ api_handle_update(struct api_request *r)
 
 /* ---- patch ---------------------------------------------------------------- */
 
-/* Applies the patch in the body to a copy of old; NULL with *reply set on
- * failure (415 for patch types not served yet). */
+static bool
+content_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+
+    return ct && strncmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+/* Applies the patch in the body to old, by its Content-Type. NULL with
+ * *reply set on failure. */
 static json_t *
 apply_patch(struct api_request *r, const json_t *old, int *reply)
 {
     const char *ct = api_header(r, "Content-Type");
     _cleanup_json_ json_t *patch = NULL;
-    json_t *out;
+    struct k3c_err err = {0};
+    json_t *out = NULL;
 
-    if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0) {
+    if (content_type_is(ct, "application/apply-patch+yaml") ||
+        content_type_is(ct, "application/apply-patch+cbor")) {
+        *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
+                                       "server-side apply is not supported by k3c: use "
+                                       "client-side `kubectl apply` (without --server-side)");
+        return NULL;
+    }
+    patch = body_json(r, content_type_is(ct, "application/json-patch+json"), reply);
+    if (!patch)
+        return NULL;
+    if (content_type_is(ct, "application/json-patch+json")) {
+        out = api_json_patch(old, patch, &err);
+    } else if (content_type_is(ct, "application/strategic-merge-patch+json")) {
+        out = api_strategic_merge_patch(old, patch, api_openapi_kind_schema(r->res),
+                                        api_openapi_resolve, NULL, &err);
+    } else if (content_type_is(ct, "application/merge-patch+json")) {
+        if (!json_is_object(patch)) {
+            *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                      "a merge patch must be a JSON object");
+            return NULL;
+        }
+        out = json_deep_copy(old);
+        api_merge_patch(out, patch);
+    } else {
         *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
                                        "the body of the request was in an unknown format - "
                                        "accepted media types include: "
-                                       "application/merge-patch+json");
+                                       "application/json-patch+json, "
+                                       "application/merge-patch+json, "
+                                       "application/strategic-merge-patch+json");
         return NULL;
     }
-    patch = body_object(r, reply);
-    if (!patch)
-        return NULL;
-    out = json_deep_copy(old);
-    api_merge_patch(out, patch);
+    if (!out)
+        *reply = api_reply_status(r, err.kind, r->name, r->res->plural, "%s", err.msg);
+    else if (!json_is_object(out)) {
+        json_decref(out);
+        out = NULL;
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                  "the patched object is not a JSON object");
+    }
     return out;
 }
 
@@ -509,7 +662,7 @@ api_handle_patch(struct api_request *r)
         if (!next)
             return reply;
         json_object_set_new(api_meta(next), "name", json_string(r->name));
-        if ((reply = check_type(r, next)) >= 0 ||
+        if ((reply = check_type(r, next)) >= 0 || (reply = check_fields(r, next)) >= 0 ||
             (reply = prepare_update(r, next, old, rev, &out)) >= 0)
             return reply;
         if (dry_run(r) || store_write(r, out, rev, &err) == 0)
