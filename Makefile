@@ -2,10 +2,11 @@
 # Debian packages they need first (scripts/install-deps, idempotent).
 BUILD ?= build
 BUILD_TEST ?= build-test
+BUILD_FUZZ ?= build-fuzz
 PREFIX ?= /usr/local
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps test run bench install clean format format-check
+.PHONY: all deps test fuzz run bench install clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -24,20 +25,26 @@ test: deps $(BUILD_TEST)/build.ninja
 	ninja -C $(BUILD_TEST)
 	scripts/run-tests $(BUILD_TEST) $(MESON_TEST_ARGS)
 
+# Only the libFuzzer targets (also run by `make test`, suite 'fuzz');
+# K3C_FUZZ_SECONDS per target, 20 by default.
+fuzz: deps
+	K3C_FUZZ_BUILD=$(abspath $(BUILD_FUZZ)) scripts/run-fuzz
+
 run: deps all
 	scripts/run-server $(BUILD)/k3c
 
 bench: deps all
 	$(BUILD)/bench/bench_store
+	$(BUILD)/bench/bench_api $(BUILD)/k3c
 
 install: all
 	install -D -m 0755 $(BUILD)/k3c $(DESTDIR)$(PREFIX)/bin/k3c
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(find src tests bench -name '*.[ch]')
 
 format-check:
 	scripts/check-format
 
 clean:
-	rm -rf $(BUILD) $(BUILD_TEST)
+	rm -rf $(BUILD) $(BUILD_TEST) $(BUILD_FUZZ)

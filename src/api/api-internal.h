@@ -271,6 +271,14 @@ struct api_user {
 
 struct api_token; /* one line of the static token file */
 
+/* Per TLS connection (libmicrohttpd's socket context): what does not change
+ * between the requests of one keep-alive connection. */
+struct api_conn {
+    bool cert_checked;
+    bool has_cert_user;
+    struct api_user cert_user;
+};
+
 struct api_server {
     struct api_config cfg; /* strings owned below */
     char *bind_address, *cert_pem, *key_pem, *client_ca_pem;
@@ -333,12 +341,19 @@ int api_reply_watch(struct api_request *r, struct api_watch_stream *ws);
  * the bearer token. */
 void api_authenticate(struct api_request *r);
 bool api_authorize(const struct api_request *r);
+/* After the path is parsed: -1 when the user may do this, else the 403
+ * reply (queued). */
+int api_authorize_resource(struct api_request *r);
 int api_tokens_load(struct api_server *srv, const char *path, struct k3c_err *err);
 void api_tokens_free(struct api_server *srv);
 
 /* Discovery (api_discovery.c). Returns an MHD_Result or -1 if path is not a
  * discovery path. */
 int api_discovery_serve(struct api_request *r);
+
+/* Node join: /cacerts and /v1-k3c/node-certs (api_join.c); -1 if the path
+ * is not one of them. Callable without credentials. */
+int api_join_serve(struct api_request *r);
 
 /* Resource handlers (api_handlers.c): get/list/watch/create/update/patch/delete. */
 int api_handle_resource(struct api_request *r);

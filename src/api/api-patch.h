@@ -16,6 +16,8 @@
 /* kube-apiserver refuses JSON patches with more operations (it answers 413;
  * we answer 400). */
 #define API_JSON_PATCH_MAX_OPS 10000
+/* Total bytes all "copy" operations of one patch may add (upstream's JSONPatchMaxCopyBytes). */
+#define API_JSON_PATCH_MAX_COPY_BYTES (3 * 1024 * 1024)
 
 /* Applies an RFC 6902 JSON Patch (ops: an array of operation objects) to a
  * copy of doc. Returns the patched document (caller json_decref()s), or NULL

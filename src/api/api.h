@@ -18,6 +18,10 @@ struct api_config {
     const char
         *token_file; /* static bearer tokens "token,user,uid,\"group1,group2\"", may be NULL */
     size_t max_body_bytes; /* 0: 3 MiB; larger bodies get 413 */
+    /* Node join (api_join.c): the CAs that sign node certificates, and the
+     * secret of the node token; joining is refused when it is NULL. */
+    const char *server_ca_cert_file, *server_ca_key_file, *client_ca_key_file;
+    const char *join_secret;
 };
 
 struct api_server;

@@ -485,6 +485,7 @@ int
 api_handle_resource(struct api_request *r)
 {
     const char *m = r->method;
+    int ret;
 
     if (parse_resource_path(r) < 0)
         return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
@@ -495,6 +496,8 @@ api_handle_resource(struct api_request *r)
     if (r->subresource && !api_subresource_served(r->res, r->subresource))
         return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                 "the server could not find the requested resource");
+    if ((ret = api_authorize_resource(r)) >= 0)
+        return ret;
     if (!r->name) {
         if (strcmp(m, "GET") == 0)
             return handle_list(r);

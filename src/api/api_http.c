@@ -156,8 +156,8 @@ api_reply_invalid_take(struct api_request *r, const char *kind, const char *name
         const char *field = json_string_value(json_object_get(cause, "field"));
         const char *m = json_string_value(json_object_get(cause, "message"));
 
-        k3c_buf_appendf(&msg, "%s%s%s%s", i ? ", " : "", field ? field : "", field ? ": " : "",
-                        m ? m : "");
+        k3c_buf_appendf(&msg, "%s%s%s%s", i ? ", " : "", field ? field : "",
+                        field && *field ? ": " : "", m ? m : "");
     }
     if (n > 1)
         k3c_buf_append(&msg, "]", 1);
@@ -198,6 +198,9 @@ dispatch(struct api_request *r)
                                      "the server has received a request that is too large "
                                      "(limit %zu bytes)",
                                      r->srv->cfg.max_body_bytes);
+    ret = api_join_serve(r);
+    if (ret >= 0)
+        return ret;
     api_authenticate(r);
     if (!r->user.authenticated && !is_public_path(r->url))
         return api_reply_status_code(r, 401, "Unauthorized", "Unauthorized");
@@ -271,6 +274,20 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = k3c_xcalloc(1, sizeof(struct api_conn));
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -296,9 +313,9 @@ api_http_start(struct api_server *srv, struct k3c_err *err)
         flags, (uint16_t)srv->cfg.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
         srv->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->client_ca_pem, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
     if (!d)
         return k3c_err_set(err, K3C_E_SYSTEM, "cannot listen on %s:%d (in use, or bad TLS files?)",
                            srv->bind_address, srv->cfg.port);

@@ -33,7 +33,7 @@ struct gv_doc {
 
 /* Set up once by openapi_load; read-only afterwards. */
 static struct {
-    json_t *schemas; /* components.schemas */
+    json_t *schemas;            /* components.schemas */
     const json_t **kind_schema; /* per api_resources[] row */
     struct gv_doc docs[MAX_GV_DOCS];
     size_t n_docs;
@@ -272,28 +272,28 @@ param(const char *name, const char *in, const char *desc)
 static json_t *
 write_params(void)
 {
-    return json_pack(
-        "[o, o, o]", param("dryRun", "query", "When present, modifications are not persisted."),
-        param("fieldManager", "query", "A name for the actor making the change."),
-        param("fieldValidation", "query",
-              "Ignore, Warn or Strict: what to do with unknown or duplicate fields."));
+    return json_pack("[o, o, o]",
+                     param("dryRun", "query", "When present, modifications are not persisted."),
+                     param("fieldManager", "query", "A name for the actor making the change."),
+                     param("fieldValidation", "query",
+                           "Ignore, Warn or Strict: what to do with unknown or duplicate fields."));
 }
 
 static json_t *
 op(const struct api_resource *r, const char *action, const char *schema_name, bool writes)
 {
     _cleanup_free_ char *ref = k3c_xasprintf(REF_PREFIX "%s", schema_name);
-    json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:{s:s, s:{s:{s:{s:s}}}}}}",
-                          "x-kubernetes-action", action, "x-kubernetes-group-version-kind",
-                          "group", r->group, "version", r->version, "kind", r->kind, "responses",
-                          "200", "description", "OK", "content", "application/json", "schema",
-                          "$ref", ref);
+    json_t *o =
+        json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:{s:s, s:{s:{s:{s:s}}}}}}", "x-kubernetes-action",
+                  action, "x-kubernetes-group-version-kind", "group", r->group, "version",
+                  r->version, "kind", r->kind, "responses", "200", "description", "OK", "content",
+                  "application/json", "schema", "$ref", ref);
 
     json_object_set_new(o, "parameters", writes ? write_params() : json_array());
     if (writes)
-        json_object_set_new(o, "requestBody",
-                            json_pack("{s:{s:{s:{s:s}}}}", "content", "application/json", "schema",
-                                      "$ref", ref));
+        json_object_set_new(
+            o, "requestBody",
+            json_pack("{s:{s:{s:{s:s}}}}", "content", "application/json", "schema", "$ref", ref));
     return o;
 }
 

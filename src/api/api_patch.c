@@ -220,6 +220,7 @@ struct jp_args {
     struct jptr path;
     struct jptr from;
     const json_t *value;
+    size_t *copied; /* bytes the patch's copy operations have added so far */
 };
 
 /* RFC 6902 §4.1 add, consuming value in every case. */
@@ -353,13 +354,50 @@ jp_move(json_t **root, const struct jp_args *a, struct k3c_err *err)
     return jp_put_take(root, &a->path, v, err);
 }
 
+/* About the serialised size of v, counting at most up to limit. */
+static size_t
+json_size_bounded(const json_t *v, size_t limit)
+{
+    size_t n = 8, i;
+    const char *key;
+    json_t *child;
+
+    if (json_is_string(v))
+        return n + json_string_length(v);
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, child)
+        {
+            n += strlen(key) + json_size_bounded(child, limit - (n < limit ? n : limit));
+            if (n > limit)
+                return n;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+        {
+            n += json_size_bounded(child, limit - (n < limit ? n : limit));
+            if (n > limit)
+                return n;
+        }
+    }
+    return n;
+}
+
+/* Copies can double the document per operation, so their total is capped
+ * as kube-apiserver caps it (JSONPatchMaxCopyBytes). */
 static int
 jp_copy(json_t **root, const struct jp_args *a, struct k3c_err *err)
 {
     json_t *v = jptr_walk(*root, &a->from, a->from.n, err);
+    size_t size;
 
     if (!v)
         return -1;
+    size = json_size_bounded(v, API_JSON_PATCH_MAX_COPY_BYTES);
+    if (*a->copied + size > API_JSON_PATCH_MAX_COPY_BYTES)
+        return k3c_err_set(err, K3C_E_BAD_REQUEST,
+                           "the copy operations of this patch would add more than %d bytes",
+                           API_JSON_PATCH_MAX_COPY_BYTES);
+    *a->copied += size;
     return jp_put_take(root, &a->path, json_deep_copy(v), err);
 }
 
@@ -420,10 +458,10 @@ jp_args_parse(const json_t *op, const struct jp_op *o, struct jp_args *a, struct
 }
 
 static int
-jp_apply_one(json_t **root, const json_t *op, struct k3c_err *err)
+jp_apply_one(json_t **root, const json_t *op, size_t *copied, struct k3c_err *err)
 {
     const struct jp_op *o;
-    struct jp_args a = {0};
+    struct jp_args a = {.copied = copied};
     int rc;
 
     if (!json_is_object(op))
@@ -448,7 +486,7 @@ json_t *
 api_json_patch(const json_t *doc, const json_t *ops, struct k3c_err *err)
 {
     _cleanup_json_ json_t *root = NULL;
-    size_t i;
+    size_t i, copied = 0;
     const json_t *op;
 
     if (!json_is_array(ops)) {
@@ -463,7 +501,7 @@ api_json_patch(const json_t *doc, const json_t *ops, struct k3c_err *err)
     root = doc ? json_deep_copy(doc) : json_null();
     json_array_foreach(ops, i, op)
     {
-        if (jp_apply_one(&root, op, err) < 0) {
+        if (jp_apply_one(&root, op, &copied, err) < 0) {
             k3c_err_wrap(err, "json patch operation %zu", i);
             return NULL;
         }

@@ -46,12 +46,27 @@ start_caches(struct api_server *srv, struct k3c_err *err)
     return 0;
 }
 
+static const char *
+dup_or_null(const char *s)
+{
+    return s ? k3c_xstrdup(s) : NULL;
+}
+
 struct api_server *
 api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err *err)
 {
     struct api_server *srv = k3c_xcalloc(1, sizeof(*srv));
 
     srv->cfg = *cfg;
+    /* Files read at request time (node join) and the secret: our copies. */
+    srv->cfg.server_ca_cert_file = dup_or_null(cfg->server_ca_cert_file);
+    srv->cfg.server_ca_key_file = dup_or_null(cfg->server_ca_key_file);
+    srv->cfg.client_ca_file = dup_or_null(cfg->client_ca_file);
+    srv->cfg.client_ca_key_file = dup_or_null(cfg->client_ca_key_file);
+    srv->cfg.join_secret = dup_or_null(cfg->join_secret);
+    srv->cfg.serving_cert_file = NULL; /* read once below */
+    srv->cfg.serving_key_file = NULL;
+    srv->cfg.token_file = NULL;
     srv->cfg.max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 3 * 1024 * 1024;
     srv->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
     srv->store = store;
@@ -90,6 +105,11 @@ api_server_free(struct api_server *srv)
         watch_cache_free(srv->caches[i]);
     free(srv->caches);
     api_tokens_free(srv);
+    free((char *)srv->cfg.server_ca_cert_file);
+    free((char *)srv->cfg.server_ca_key_file);
+    free((char *)srv->cfg.client_ca_file);
+    free((char *)srv->cfg.client_ca_key_file);
+    free((char *)srv->cfg.join_secret);
     free(srv->bind_address);
     free(srv->cert_pem);
     free(srv->key_pem);

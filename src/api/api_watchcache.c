@@ -805,110 +805,6 @@ watch_cache_get(struct watch_cache *wc, const char *key)
 
 /* ---- sync ---------------------------------------------------------------- */
 
-/* Keys and mod_revisions of the prefix at one revision, in key order. */
-struct key_revs {
-    char **keys;
-    int64_t *revs;
-    size_t n, cap;
-    int64_t revision;
-};
-
-static void
-key_revs_fini(struct key_revs *k)
-{
-    for (size_t i = 0; i < k->n; i++)
-        free(k->keys[i]);
-    free(k->keys);
-    free(k->revs);
-}
-
-static void
-key_revs_add_page(struct key_revs *k, struct store_list *page)
-{
-    if (k->n + page->n_items > k->cap) {
-        k->cap = (k->n + page->n_items) * 2;
-        k->keys = k3c_xrealloc(k->keys, k->cap * sizeof(*k->keys));
-        k->revs = k3c_xrealloc(k->revs, k->cap * sizeof(*k->revs));
-    }
-    for (size_t i = 0; i < page->n_items; i++) {
-        k->keys[k->n] = TAKE_PTR(page->items[i].key);
-        k->revs[k->n++] = page->items[i].mod_revision;
-    }
-}
-
-/* Lists the prefix at etcd's current revision into *out. Returns 1 instead
- * if the cache reaches rev meanwhile (the list is then moot), -1 on error. */
-static int
-sync_snapshot(struct watch_cache *wc, int64_t rev, struct key_revs *out, struct k3c_err *err)
-{
-    _cleanup_free_ char *token = NULL;
-
-    do {
-        struct store_list page;
-
-        if (store_list(wc->store, wc->prefix, WC_LIST_PAGE, token, 0, &page, err) < 0)
-            return k3c_err_wrap(err, "watch cache %s: sync", wc->prefix);
-        out->revision = page.revision;
-        key_revs_add_page(out, &page);
-        free(token);
-        token = TAKE_PTR(page.continue_token);
-        store_list_fini(&page);
-        if (cache_synced(wc, rev))
-            return 1;
-    } while (token);
-    return 0;
-}
-
-/* True if the map holds exactly snap's keys at snap's revisions, counting
- * the unreadable keys it left out. map_lock held. */
-static bool
-map_equals(const struct watch_cache *wc, const struct key_revs *snap)
-{
-    const struct entry_map *m = &wc->map, *sk = &wc->skipped;
-    size_t i = 0, j = 0;
-
-    for (size_t k = 0; k < snap->n; k++) {
-        const char *key = snap->keys[k];
-        const struct wc_entry *e = NULL;
-
-        /* Unreadable keys that are gone from etcd: their delete is on its
-         * way, and readers could not see them anyway. */
-        while (j < sk->n && strcmp(sk->v[j]->key, key) < 0)
-            j++;
-        if (i < m->n && strcmp(m->v[i]->key, key) == 0)
-            e = m->v[i++];
-        else if (j < sk->n && strcmp(sk->v[j]->key, key) == 0)
-            e = sk->v[j++];
-        if (!e || e->revision != snap->revs[k])
-            return false;
-    }
-    return i == m->n;
-}
-
-/* True if the cache has reached rev, or its map equals snap: then it also
- * records that the map is etcd's state at snap->revision. *seq gets the
- * map_seq it looked at. */
-static bool
-sync_check(struct watch_cache *wc, int64_t rev, const struct key_revs *snap, uint64_t *seq)
-{
-    bool equal = false, ok;
-
-    pthread_rwlock_rdlock(&wc->map_lock);
-    /* rev and map_seq cannot change under the read lock. */
-    if (wc->rev < rev)
-        equal = map_equals(wc, snap);
-    pthread_mutex_lock(&wc->mu);
-    if (equal && (wc->verified_seq != wc->map_seq || wc->verified_rev < snap->revision)) {
-        wc->verified_rev = snap->revision;
-        wc->verified_seq = wc->map_seq;
-    }
-    ok = synced_locked(wc, rev);
-    *seq = wc->map_seq;
-    pthread_mutex_unlock(&wc->mu);
-    pthread_rwlock_unlock(&wc->map_lock);
-    return ok;
-}
-
 /* Waits until the map changes from seq or the cache reaches rev. */
 static bool
 sync_wait_change(struct watch_cache *wc, int64_t rev, uint64_t seq, int64_t deadline_ms)
@@ -924,26 +820,63 @@ sync_wait_change(struct watch_cache *wc, int64_t rev, uint64_t seq, int64_t dead
     return changed;
 }
 
+/* The cache's revision and key count (unreadable keys included: etcd
+ * counts them), and the map_seq they belong to. */
+static void
+cache_state(struct watch_cache *wc, int64_t *rev, int64_t *count, uint64_t *seq)
+{
+    pthread_rwlock_rdlock(&wc->map_lock);
+    pthread_mutex_lock(&wc->mu);
+    *rev = wc->rev;
+    *seq = wc->map_seq;
+    pthread_mutex_unlock(&wc->mu);
+    *count = (int64_t)(wc->map.n + wc->skipped.n);
+    pthread_rwlock_unlock(&wc->map_lock);
+}
+
+/* Records that the map (still at seq) is etcd's state at rev. */
+static bool
+mark_verified(struct watch_cache *wc, int64_t want, int64_t rev, uint64_t seq)
+{
+    bool ok;
+
+    pthread_mutex_lock(&wc->mu);
+    if (wc->map_seq == seq && (wc->verified_seq != seq || wc->verified_rev < rev)) {
+        wc->verified_rev = rev;
+        wc->verified_seq = seq;
+    }
+    ok = synced_locked(wc, want);
+    pthread_mutex_unlock(&wc->mu);
+    return ok;
+}
+
 /* The store watch only reports writes under the prefix, while etcd's
  * revision moves with every write anywhere: an idle prefix never gets an
- * event at rev. So compare the map with a list of the prefix at etcd's
- * current revision L >= rev; equal keys and mod_revisions mean the map is
- * etcd's state at L. If they differ, events are on their way: re-compare as
- * each arrives. */
+ * event at rev. Two small ranges at etcd's current revision L decide it
+ * without moving any values: if the newest key under the prefix is not
+ * newer than the cache's revision C, every key at L is one the cache holds
+ * at C; if the counts also agree, the sets are equal, and the cache is
+ * etcd's state at L. Otherwise events are on their way: check again as each arrives. */
 static int
 sync_verify(struct watch_cache *wc, int64_t rev, int64_t deadline_ms, struct k3c_err *err)
 {
-    struct key_revs snap = {0};
-    uint64_t seq = 0;
-    int rc = sync_snapshot(wc, rev, &snap, err);
+    for (;;) {
+        int64_t crev, ccount, total = 0, newest = 0, at = 0;
+        uint64_t seq;
 
-    while (rc == 0 && !sync_check(wc, rev, &snap, &seq))
+        cache_state(wc, &crev, &ccount, &seq);
+        if (crev >= rev)
+            return 0;
+        if (store_prefix_stats(wc->store, wc->prefix, 0, &total, &newest, &at, err) < 0)
+            return k3c_err_wrap(err, "watch cache %s: sync", wc->prefix);
+        if (newest <= crev && total == ccount && mark_verified(wc, rev, at, seq))
+            return 0;
         if (!sync_wait_change(wc, rev, seq, deadline_ms))
-            rc = k3c_err_set(err, K3C_E_TIMEOUT,
-                             "watch cache %s: not at revision %" PRId64 " in time (at %" PRId64 ")",
-                             wc->prefix, rev, watch_cache_revision(wc));
-    key_revs_fini(&snap);
-    return rc < 0 ? -1 : 0;
+            return k3c_err_set(err, K3C_E_TIMEOUT,
+                               "watch cache %s: not at revision %" PRId64 " in time (at %" PRId64
+                               ")",
+                               wc->prefix, rev, watch_cache_revision(wc));
+    }
 }
 
 int

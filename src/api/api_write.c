@@ -265,6 +265,19 @@ check_namespace_alive(struct api_request *r)
     if (!r->res->namespaced)
         return -1;
     key = api_object_key(ns_res, NULL, r->namespace);
+    /* The namespaces cache answers without an etcd round trip (upstream's
+     * NamespaceLifecycle reads its informer likewise); a namespace created a
+     * moment ago may not be there yet, so a miss asks etcd. */
+    {
+        struct wc_entry *e = watch_cache_get(api_cache_for(r->srv, ns_res), key);
+
+        if (e) {
+            ns = wc_entry_object(e);
+            wc_entry_unref(e);
+        }
+    }
+    if (ns)
+        goto check;
     if (store_get(r->srv->store, key, &kv, &err) < 0) {
         if (err.kind == K3C_E_NOT_FOUND)
             return api_reply_status(r, K3C_E_NOT_FOUND, r->namespace, "namespaces",
@@ -273,6 +286,7 @@ check_namespace_alive(struct api_request *r)
     }
     ns = api_object_from_kv(&kv, &err);
     store_kv_fini(&kv);
+check:
     if (ns && api_meta_str(ns, "deletionTimestamp"))
         return api_reply_status_code(r, 403, "Forbidden",
                                      "%s \"%s\" is forbidden: unable to create new content in "
@@ -630,9 +644,15 @@ apply_patch(struct api_request *r, const json_t *old, int *reply)
                                        "application/strategic-merge-patch+json");
         return NULL;
     }
-    if (!out)
+    if (!out && err.kind == K3C_E_INVALID) {
+        /* As a cause, so kubectl prints why ("... is invalid: <why>"). */
+        json_t *causes = json_array();
+
+        api_cause_add(causes, "FieldValueInvalid", "", "%s", err.msg);
+        *reply = api_reply_invalid_take(r, r->res->kind, r->name, causes);
+    } else if (!out) {
         *reply = api_reply_status(r, err.kind, r->name, r->res->plural, "%s", err.msg);
-    else if (!json_is_object(out)) {
+    } else if (!json_is_object(out)) {
         json_decref(out);
         out = NULL;
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,

@@ -43,7 +43,7 @@ k3c_json_decrefp(json_t **j)
 /* Declares a cleanup for one pointer type: K3C_DEFINE_CLEANUP(struct store *, store_free)
  * gives _cleanup_(store_freep). */
 #define K3C_DEFINE_CLEANUP(type, func)                                                             \
-    static inline void func##p(type *p)                                                            \
+    __attribute__((unused)) static inline void func##p(type *p)                                    \
     {                                                                                              \
         if (*p)                                                                                    \
             func(*p);                                                                              \

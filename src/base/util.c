@@ -261,12 +261,21 @@ k3c_base64_encode(const void *data, size_t len)
     return out;
 }
 
+/* Arithmetic, not strchr: decoding is on the path of every etcd read. */
 static int
 b64_value(char c)
 {
-    const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-    return p ? (int)(p - b64_alphabet) : -1;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
 }
 
 char *

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 struct pooled_handle {
     CURL *curl;
@@ -25,7 +26,8 @@ struct http_client {
     char **endpoints;
     size_t n_endpoints;
     atomic_size_t current; /* index of the endpoint that last worked */
-    char *ca_file, *cert_file, *key_file;
+    char *ca_file, *cert_file, *key_file, *basic_auth;
+    bool insecure;
     long connect_timeout_ms, request_timeout_ms;
 
     pthread_mutex_t pool_lock; /* protects idle */
@@ -75,6 +77,8 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     c->ca_file = cfg->ca_file ? k3c_xstrdup(cfg->ca_file) : NULL;
     c->cert_file = cfg->cert_file ? k3c_xstrdup(cfg->cert_file) : NULL;
     c->key_file = cfg->key_file ? k3c_xstrdup(cfg->key_file) : NULL;
+    c->basic_auth = cfg->basic_auth ? k3c_xstrdup(cfg->basic_auth) : NULL;
+    c->insecure = cfg->insecure;
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
     c->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000;
     pthread_mutex_init(&c->pool_lock, NULL);
@@ -99,6 +103,7 @@ http_client_free(struct http_client *c)
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
+    free(c->basic_auth);
     pthread_mutex_destroy(&c->pool_lock);
     free(c);
 }
@@ -108,12 +113,14 @@ http_response_init(struct http_response *r)
 {
     r->status = 0;
     k3c_buf_init(&r->body);
+    k3c_buf_init(&r->headers);
 }
 
 void
 http_response_fini(struct http_response *r)
 {
     k3c_buf_fini(&r->body);
+    k3c_buf_fini(&r->headers);
     r->status = 0;
 }
 
@@ -137,6 +144,14 @@ handle_setup(struct http_client *c, CURL *curl)
         curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert_file);
     if (c->key_file)
         curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key_file);
+    if (c->basic_auth) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERPWD, c->basic_auth);
+    }
+    if (c->insecure) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 }
 
 static CURL *
@@ -269,6 +284,143 @@ http_client_request(struct http_client *c, const char *method, const char *path,
     curl_slist_free_all(headers);
     pool_give(c, curl);
     return ret;
+}
+
+struct do_ctx {
+    const struct http_request *req;
+    struct http_response *resp;
+    bool sink_stopped;
+};
+
+static size_t
+do_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct do_ctx *ctx = userdata;
+    size_t n = size * nmemb;
+
+    /* A status line starts a new response (after a redirect or a 100):
+     * keep only the last response's headers. */
+    if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
+        const char *sp = memchr(data, ' ', n);
+
+        k3c_buf_reset(&ctx->resp->headers);
+        ctx->resp->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    }
+    k3c_buf_append(&ctx->resp->headers, data, n);
+    return n;
+}
+
+static size_t
+do_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct do_ctx *ctx = userdata;
+    size_t n = size * nmemb;
+
+    if (ctx->req->sink && ctx->resp->status >= 200 && ctx->resp->status < 300) {
+        if (ctx->req->sink(ctx->req->sink_data, data, n) != 0) {
+            ctx->sink_stopped = true;
+            return CURL_WRITEFUNC_ERROR;
+        }
+        return n;
+    }
+    if (!ctx->req->sink || ctx->resp->body.len < 65536)
+        k3c_buf_append(&ctx->resp->body, data, n);
+    return n;
+}
+
+int
+http_client_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
+               struct k3c_err *err)
+{
+    const char *method = req->method ? req->method : "GET";
+    struct curl_slist *headers = NULL;
+    struct do_ctx ctx = {.req = req, .resp = resp};
+    CURL *curl = pool_take(c);
+    size_t start = atomic_load(&c->current);
+    CURLcode rc = CURLE_OK;
+    int ret = -1;
+
+    if (req->body) {
+        _cleanup_free_ char *ct = k3c_xasprintf(
+            "Content-Type: %s", req->content_type ? req->content_type : "application/json");
+
+        headers = curl_slist_append(headers, ct);
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        headers = curl_slist_append(headers, req->headers[i]);
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        size_t idx = (start + i) % c->n_endpoints;
+        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], req->path);
+
+        k3c_buf_reset(&resp->body);
+        k3c_buf_reset(&resp->headers);
+        resp->status = 0;
+        ctx.sink_stopped = false;
+        request_setup(curl, method, url, headers, req->body, req->body_len);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->no_timeout ? 0L : c->request_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, req->no_timeout ? 1024L : 0L);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, req->no_timeout ? 30L : 0L);
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+        curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, do_header);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ctx);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, do_write);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
+        rc = curl_easy_perform(curl);
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+            atomic_store(&c->current, idx);
+            ret = 0;
+            break;
+        }
+        if (ctx.sink_stopped) {
+            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: aborted by receiver", method, url);
+            break;
+        }
+        if (!is_transport_error(rc)) {
+            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: %s", method, url, curl_easy_strerror(rc));
+            break;
+        }
+        log_debug("%s %s: %s", method, url, curl_easy_strerror(rc));
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        if (never_sent(rc))
+            err->sys_errno = ENOTCONN;
+    }
+    /* The handle goes back to the pool: undo what http_client_request does
+     * not set itself. */
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, NULL);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 0L);
+    curl_slist_free_all(headers);
+    pool_give(c, curl);
+    return ret;
+}
+
+char *
+http_response_header(const struct http_response *resp, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = resp->headers.data;
+
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+
+        if ((size_t)(end - p) > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            return k3c_xstrndup(v, (size_t)(end - v));
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return NULL;
 }
 
 struct http_stream *

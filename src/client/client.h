@@ -17,6 +17,10 @@ struct http_client_config {
     const char *ca_file;          /* trust anchors; NULL: system default */
     const char *cert_file;        /* client certificate, may be NULL */
     const char *key_file;         /* its key, may be NULL */
+    const char *basic_auth;       /* "user:password" for HTTP Basic, may be NULL */
+    bool insecure;                /* skip server verification: only to fetch a CA whose
+                                     hash the caller checks itself (node join), or for a
+                                     registry configured insecure_skip_verify */
     long connect_timeout_ms;      /* 0: 2000 */
     long request_timeout_ms;      /* 0: 10000; not applied to streams */
 };
@@ -28,8 +32,9 @@ struct http_client *http_client_new(const struct http_client_config *cfg, struct
 void http_client_free(struct http_client *c);
 
 struct http_response {
-    long status;         /* HTTP status code */
-    struct k3c_buf body; /* response body, NUL-terminated */
+    long status;            /* HTTP status code */
+    struct k3c_buf body;    /* response body, NUL-terminated */
+    struct k3c_buf headers; /* the final response's header lines (http_client_do only) */
 };
 
 void http_response_init(struct http_response *r);
@@ -47,6 +52,35 @@ int http_client_request(struct http_client *c, const char *method, const char *p
 
 /* Receives each chunk of a streamed response body; return non-zero to stop. */
 typedef int (*http_stream_cb)(void *userdata, const char *data, size_t len);
+
+/* The general form of http_client_request, for callers that need request
+ * headers, response headers, redirects or a large body (registry pulls). */
+struct http_request {
+    const char *method;         /* NULL: "GET" */
+    const char *path;           /* appended to the endpoint, as in http_client_request */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
+    const char *content_type;   /* sent only with a body; NULL: application/json */
+    const void *body;           /* may be NULL */
+    size_t body_len;
+    bool follow_redirects; /* follow 3xx Location (at most 5 hops); curl drops
+                            * Authorization when the host changes */
+    bool no_timeout;       /* no request_timeout_ms; the transfer fails instead when
+                            * it moves less than 1 KiB/s for 30 s */
+    http_stream_cb sink;   /* when set, a 2xx body goes here instead of resp->body
+                            * (other bodies, capped at 64 KiB, still go to resp->body);
+                            * a non-zero return aborts the request */
+    void *sink_data;
+};
+
+/* Like http_client_request (same failover and error kinds), plus: the final
+ * response's headers land in resp->headers, and a sink that stops the
+ * transfer makes it return -1 with K3C_E_INTERNAL "aborted by receiver"
+ * (the sink keeps its own reason). */
+int http_client_do(struct http_client *c, const struct http_request *req,
+                   struct http_response *resp, struct k3c_err *err);
+/* The first value of header name (case-insensitive) in resp->headers,
+ * trimmed, as a new string (caller free()s); NULL if absent. */
+char *http_response_header(const struct http_response *resp, const char *name);
 
 struct http_stream;
 

@@ -19,4 +19,10 @@ int cmd_agent(int argc, char **argv, char **envp);
 int cmd_load_config(struct k3c_config *cfg, enum config_role role, const char *verb, int argc,
                     char **argv, char **envp);
 
+struct agent;
+/* Joins server_url with token and starts the node agent for cfg's node
+ * (k3c agent, and k3c server's own node with control_plane set). */
+int cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *token,
+                  bool control_plane, struct agent **out, struct k3c_err *err);
+
 #endif

@@ -1,21 +1,77 @@
 /* SPDX-License-Identifier: Apache-2.0
- * cmd_agent.c - `k3c agent`: accepts its flags already; the node agent
- * itself (kubelet, containers, pod network) is not built yet (issue #5). */
+ * cmd_agent.c - `k3c agent --server URL --token K10...`: joins the cluster,
+ * registers this node and heartbeats until SIGTERM/SIGINT. Running pods
+ * (images, containers, pod network) is not wired in yet (issue #5). */
+#define LOG_COMPONENT "agent"
+#include "agent/agent.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "cmd/cmd.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+
+K3C_DEFINE_CLEANUP(struct agent *, agent_free)
+
+int
+cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *token,
+              bool control_plane, struct agent **out, struct k3c_err *err)
+{
+    _cleanup_free_ char *dir = k3c_xasprintf("%s/agent", cfg->data_dir);
+    struct agent_config ac = {.server_url = server_url,
+                              .token = token,
+                              .data_dir = dir,
+                              .node_name = cfg->node_name,
+                              .node_ip = cfg->node_ip,
+                              .labels = cfg->node_labels,
+                              .taints = cfg->node_taints,
+                              .control_plane = control_plane};
+    _cleanup_(agent_freep) struct agent *a = agent_new(&ac, err);
+
+    if (!a || agent_join(a, err) < 0 || agent_start(a, err) < 0)
+        return -1;
+    *out = TAKE_PTR(a);
+    return 0;
+}
 
 int
 cmd_agent(int argc, char **argv, char **envp)
 {
     struct k3c_config cfg = {0};
-    int rc = cmd_load_config(&cfg, CONFIG_ROLE_AGENT, "agent", argc, argv, envp);
+    struct k3c_err err = {0};
+    struct agent *a = NULL;
+    sigset_t stop;
+    int rc = cmd_load_config(&cfg, CONFIG_ROLE_AGENT, "agent", argc, argv, envp), sig;
 
-    if (rc < 0) {
-        fprintf(stderr, "k3c agent: the node agent is not built yet (see issue #5); "
-                        "nothing was started\n");
-        rc = K3C_EXIT_FAIL;
+    if (rc >= 0)
+        goto out;
+    if (!cfg.server || !cfg.token) {
+        fprintf(stderr, "k3c agent: --server and --token are required\nRun 'k3c agent --help' "
+                        "for usage.\n");
+        rc = K3C_EXIT_USAGE;
+        goto out;
     }
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    if (cmd_run_agent(&cfg, cfg.server, cfg.token, false, &a, &err) < 0) {
+        log_error("%s", err.msg);
+        rc = K3C_EXIT_FAIL;
+        goto out;
+    }
+    log_info("k3c agent ready (running pods is not built yet: issue #5)");
+    do
+        sig = sigwaitinfo(&stop, NULL);
+    while (sig < 0 && errno == EINTR);
+    log_info("signal %d: shutting down", sig);
+    agent_free(a);
+    rc = K3C_EXIT_OK;
+out:
     config_fini(&cfg);
     return rc;
 }

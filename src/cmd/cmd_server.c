@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cmd/cmd.h"
+#include "agent/agent.h"
 #include "api/api.h"
 #include "cmd/server.h"
 #include "etcd/etcd.h"
@@ -145,10 +146,17 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     struct api_tls_paths tls;
     struct api_config ac = {0};
     struct api_server *api = NULL;
+    _cleanup_free_ char *token_path = NULL, *secret = NULL;
 
     api_tls_paths_init(&tls, p->tls_dir);
-    if (api_certs_ensure(&tls, cfg, err) < 0)
+    token_path = k3c_xasprintf("%s/token", p->server_dir);
+    if (api_certs_ensure(&tls, cfg, err) < 0 ||
+        node_token_ensure(token_path, tls.server_ca_cert, cfg->token, &secret, err) < 0)
         goto out;
+    ac.server_ca_cert_file = tls.server_ca_cert;
+    ac.server_ca_key_file = tls.server_ca_key;
+    ac.client_ca_key_file = tls.client_ca_key;
+    ac.join_secret = secret;
     ac.bind_address = cfg->bind_address;
     ac.port = cfg->https_listen_port;
     ac.serving_cert_file = tls.serving_cert;
@@ -169,6 +177,22 @@ out:
     return api;
 }
 
+/* The server's own node, joined over loopback with its own token, like any
+ * other node (K3s's "server + agent"). */
+static int
+start_own_agent(const struct k3c_config *cfg, const struct server_paths *p, struct agent **out,
+                struct k3c_err *err)
+{
+    _cleanup_free_ char *token_path = k3c_xasprintf("%s/token", p->server_dir);
+    _cleanup_free_ char *token = NULL;
+    _cleanup_free_ char *url = k3c_xasprintf("https://127.0.0.1:%d", cfg->https_listen_port);
+
+    if (k3c_read_file(token_path, &token, NULL, err) < 0)
+        return -1;
+    token[strcspn(token, "\r\n")] = '\0';
+    return cmd_run_agent(cfg, url, token, true, out, err);
+}
+
 /* Runs until a stop signal. Returns the exit code. */
 static int
 server_run(const struct k3c_config *cfg, const sigset_t *stop)
@@ -179,6 +203,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct etcd *e = NULL;
     struct store *s = NULL;
     struct api_server *api = NULL;
+    struct agent *agent = NULL;
     int rc = K3C_EXIT_FAIL, ready, sig;
 
     server_paths_init(&paths, cfg->data_dir);
@@ -206,7 +231,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     if (!s)
         goto out;
     api = start_api(cfg, &paths, s, &err);
-    if (!api)
+    if (!api || (!cfg->disable_agent && start_own_agent(cfg, &paths, &agent, &err) < 0))
         goto out;
     log_info("k3c server ready");
     sig = wait_signal(stop, -1);
@@ -215,6 +240,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
 out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
+    agent_free(agent);
     api_server_free(api);
     store_free(s);
     etcd_free(e);

@@ -25,4 +25,10 @@ int api_certs_ensure(const struct api_tls_paths *p, const struct k3c_config *cfg
 int kubeconfig_write(const char *path, const char *mode, const struct api_tls_paths *p, int port,
                      struct k3c_err *err);
 
+/* Makes sure the node token file exists: K10<sha256 of server-ca.crt>::server:<secret>,
+ * mode 0600. The secret is --token when given, else the file's, else new.
+ * *secret_out (caller frees) is what joining nodes must present. */
+int node_token_ensure(const char *path, const char *ca_cert, const char *given, char **secret_out,
+                      struct k3c_err *err);
+
 #endif

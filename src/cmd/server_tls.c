@@ -165,3 +165,54 @@ kubeconfig_write(const char *path, const char *mode_str, const struct api_tls_pa
     log_info("wrote kubeconfig %s", path);
     return 0;
 }
+
+/* The secret of an existing token file: after "::server:" (or "::"). */
+static char *
+token_secret_of(const char *token)
+{
+    const char *p = strstr(token, "::");
+
+    if (!p)
+        return NULL;
+    p += 2;
+    if (strncmp(p, "server:", 7) == 0)
+        p += 7;
+    return k3c_xstrndup(p, strcspn(p, "\r\n"));
+}
+
+int
+node_token_ensure(const char *path, const char *ca_cert, const char *given, char **secret_out,
+                  struct k3c_err *err)
+{
+    _cleanup_free_ char *old = NULL, *secret = NULL, *token = NULL;
+    char hash[65];
+
+    if (k3c_file_exists(path) && k3c_read_file(path, &old, NULL, err) == 0)
+        secret = token_secret_of(old);
+    k3c_err_clear(err);
+    if (given && *given) {
+        /* --token may be a bare secret or a whole K10 token. */
+        free(secret);
+        secret = strncmp(given, "K10", 3) == 0 ? token_secret_of(given) : k3c_xstrdup(given);
+    }
+    if (!secret || !*secret) {
+        unsigned char rnd[16];
+
+        free(secret);
+        k3c_random_bytes(rnd, sizeof(rnd));
+        secret =
+            k3c_xasprintf("%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                          rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8],
+                          rnd[9], rnd[10], rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
+    }
+    if (pki_cert_sha256_hex(ca_cert, hash, err) < 0)
+        return -1;
+    token = k3c_xasprintf("K10%s::server:%s\n", hash, secret);
+    if (!old || strcmp(old, token) != 0) {
+        if (k3c_write_file(path, token, strlen(token), 0600, err) < 0)
+            return k3c_err_wrap(err, "node token");
+        log_info("wrote node token %s", path);
+    }
+    *secret_out = TAKE_PTR(secret);
+    return 0;
+}

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <libgen.h>
@@ -581,5 +582,124 @@ pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err)
         out[2 * i + 1] = hex[digest[i] & 0xf];
     }
     out[64] = '\0';
+    return 0;
+}
+
+/* ---- certificate requests (joining nodes) ------------------------------- */
+
+K3C_DEFINE_CLEANUP(gnutls_x509_crq_t, gnutls_x509_crq_deinit)
+K3C_DEFINE_CLEANUP(gnutls_pubkey_t, gnutls_pubkey_deinit)
+
+static char *
+datum_string(const gnutls_datum_t *d)
+{
+    return k3c_xstrndup((const char *)d->data, d->size);
+}
+
+int
+pki_csr_new(const char *common_name, const char *organization, char **key_pem, char **csr_pem,
+            struct k3c_err *err)
+{
+    _cleanup_key_ gnutls_x509_privkey_t key = NULL;
+    _cleanup_(gnutls_x509_crq_deinitp) gnutls_x509_crq_t crq = NULL;
+    _cleanup_datum_ gnutls_datum_t kd = {NULL, 0}, cd = {NULL, 0};
+    int rc;
+
+    if (new_key("certificate request", &key, err) < 0)
+        return -1;
+    rc = gnutls_x509_crq_init(&crq);
+    if (rc >= 0 && organization)
+        rc = gnutls_x509_crq_set_dn_by_oid(crq, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, organization,
+                                           (unsigned)strlen(organization));
+    if (rc >= 0)
+        rc = gnutls_x509_crq_set_dn_by_oid(crq, GNUTLS_OID_X520_COMMON_NAME, 0, common_name,
+                                           (unsigned)strlen(common_name));
+    if (rc >= 0)
+        rc = gnutls_x509_crq_set_key(crq, key);
+    if (rc >= 0)
+        rc = gnutls_x509_crq_sign2(crq, key, GNUTLS_DIG_SHA256, 0);
+    if (rc >= 0)
+        rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+                                               &kd);
+    if (rc >= 0)
+        rc = gnutls_x509_crq_export2(crq, GNUTLS_X509_FMT_PEM, &cd);
+    if (rc < 0)
+        return gtls_err(err, rc, "make certificate request for", common_name);
+    *key_pem = datum_string(&kd);
+    *csr_pem = datum_string(&cd);
+    return 0;
+}
+
+/* The CSR proves possession of its key; its subject is ignored: identity
+ * comes from spec, which the server derives from what it authenticated. */
+static int
+crt_from_csr(const char *csr_pem, const struct pki_leaf_spec *spec, gnutls_x509_crt_t *out,
+             struct k3c_err *err)
+{
+    _cleanup_(gnutls_x509_crq_deinitp) gnutls_x509_crq_t crq = NULL;
+    _cleanup_(gnutls_pubkey_deinitp) gnutls_pubkey_t pub = NULL;
+    _cleanup_crt_ gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t in = {(unsigned char *)csr_pem, (unsigned)strlen(csr_pem)};
+    unsigned char id[PKI_KEY_ID_MAX];
+    size_t id_len = sizeof(id);
+    time_t now = time(NULL);
+    int rc = gnutls_x509_crq_init(&crq);
+
+    if (rc >= 0)
+        rc = gnutls_x509_crq_import(crq, &in, GNUTLS_X509_FMT_PEM);
+    if (rc >= 0)
+        rc = gnutls_x509_crq_verify(crq, 0);
+    if (rc < 0)
+        return k3c_err_set(err, K3C_E_BAD_REQUEST, "certificate request: %s", gnutls_strerror(rc));
+    rc = gnutls_pubkey_init(&pub);
+    if (rc >= 0)
+        rc = gnutls_pubkey_import_x509_crq(pub, crq, 0);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_init(&crt);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_set_version(crt, 3);
+    if (rc >= 0)
+        rc = set_random_serial(crt);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_set_activation_time(crt, now - PKI_BACKDATE_S);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_set_expiration_time(crt, now + (time_t)leaf_days(spec) * PKI_DAY_S);
+    if (rc >= 0)
+        rc = set_subject(crt, spec->common_name, spec->organization);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_set_pubkey(crt, pub);
+    if (rc >= 0)
+        rc = gnutls_pubkey_get_key_id(pub, 0, id, &id_len);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_set_subject_key_id(crt, id, id_len);
+    if (rc < 0)
+        return gtls_err(err, rc, "build certificate for", spec->common_name);
+    *out = TAKE_PTR(crt);
+    return 0;
+}
+
+int
+pki_sign_csr(const char *ca_cert_path, const char *ca_key_path, const char *csr_pem,
+             const struct pki_leaf_spec *spec, char **cert_pem, struct k3c_err *err)
+{
+    _cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
+    _cleanup_crt_ gnutls_x509_crt_t ca = NULL, crt = NULL;
+    _cleanup_datum_ gnutls_datum_t pem = {NULL, 0};
+    int rc;
+
+    if (validate_leaf_spec(spec, err) < 0)
+        return -1;
+    if (load_crt(ca_cert_path, &ca, err) < 0 || load_key(ca_key_path, &ca_key, err) < 0)
+        return k3c_err_wrap(err, "load CA");
+    if (crt_from_csr(csr_pem, spec, &crt, err) < 0)
+        return -1;
+    rc = set_leaf_extensions(crt, ca, spec);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0);
+    if (rc >= 0)
+        rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem);
+    if (rc < 0)
+        return gtls_err(err, rc, "sign certificate for", spec->common_name);
+    *cert_pem = datum_string(&pem);
     return 0;
 }

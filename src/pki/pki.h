@@ -44,4 +44,15 @@ int pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const cha
  * out must hold 65 bytes. */
 int pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err);
 
+/* A new P-256 key and a certificate request for CN/O (a joining node's).
+ * Both PEM strings are the caller's to free. */
+int pki_csr_new(const char *common_name, const char *organization, char **key_pem, char **csr_pem,
+                struct k3c_err *err);
+
+/* Signs the public key of a (self-signed, verified) CSR with the CA. The
+ * certificate's subject, usages and SANs come from spec, never from the
+ * CSR: the caller decides the identity. BAD_REQUEST for a bad CSR. */
+int pki_sign_csr(const char *ca_cert_path, const char *ca_key_path, const char *csr_pem,
+                 const struct pki_leaf_spec *spec, char **cert_pem, struct k3c_err *err);
+
 #endif

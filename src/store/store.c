@@ -430,6 +430,38 @@ store_delete(struct store *s, const char *key, int64_t expect_rev, struct store_
 }
 
 int
+store_prefix_stats(struct store *s, const char *prefix, int64_t revision, int64_t *count_out,
+                   int64_t *max_mod_out, int64_t *rev_out, struct k3c_err *err)
+{
+    _cleanup_free_ char *end = store_prefix_end(prefix);
+    _cleanup_json_ json_t *counted = NULL, *newest = NULL;
+    size_t plen = strlen(prefix);
+    json_t *req = range_request(prefix, plen ? plen : 1, end, 0, revision);
+
+    json_object_set_new(req, "count_only", json_true());
+    counted = store_call_take(s, "/v3/kv/range", req, true, err);
+    if (!counted)
+        return k3c_err_wrap(err, "count %s", prefix);
+    if (revision <= 0)
+        revision = header_revision(counted);
+    /* etcd ignores min/max_mod_revision with count_only, so the newest key
+     * comes from a sort by mod_revision, keys only, one result. */
+    req = range_request(prefix, plen ? plen : 1, end, 1, revision);
+    json_object_set_new(req, "keys_only", json_true());
+    json_object_set_new(req, "sort_order", json_string("DESCEND"));
+    json_object_set_new(req, "sort_target", json_string("MOD"));
+    newest = store_call_take(s, "/v3/kv/range", req, true, err);
+    if (!newest)
+        return k3c_err_wrap(err, "newest key of %s", prefix);
+    *count_out = store_json_int64(counted, "count");
+    *max_mod_out =
+        store_json_int64(json_array_get(json_object_get(newest, "kvs"), 0), "mod_revision");
+    if (rev_out)
+        *rev_out = revision;
+    return 0;
+}
+
+int
 store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err)
 {
     _cleanup_json_ json_t *resp = NULL;

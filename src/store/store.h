@@ -81,6 +81,12 @@ int store_update(struct store *s, const char *key, const void *value, size_t len
 int store_delete(struct store *s, const char *key, int64_t expect_rev, struct store_kv *prev,
                  int64_t *rev_out, struct k3c_err *err);
 
+/* At revision (0: current): how many keys are under prefix, and the
+ * highest mod_revision among them (0 if none). *rev_out (may be NULL) gets
+ * the revision looked at. Two small requests: no values are transferred. */
+int store_prefix_stats(struct store *s, const char *prefix, int64_t revision, int64_t *count_out,
+                       int64_t *max_mod_out, int64_t *rev_out, struct k3c_err *err);
+
 /* The store's current revision. */
 int store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err);
 

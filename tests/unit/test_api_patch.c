@@ -733,6 +733,30 @@ test_smp_null_original_and_dangling_ref(void **state)
     expect_json("null original", out, "{'a':{'b':[1]}}");
 }
 
+/* Each copy of the root doubles the document: 40 of them would need
+ * terabytes. The copy budget stops the patch early instead. */
+static void
+test_jp_copy_bomb_refused(void **state)
+{
+    _cleanup_json_ json_t *doc = json_pack("{s:s}", "x", "0123456789abcdef0123456789abcdef");
+    _cleanup_json_ json_t *ops = json_array();
+    struct k3c_err err = {0};
+    json_t *out;
+
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        char path[16];
+
+        snprintf(path, sizeof(path), "/a%d", i);
+        json_array_append_new(ops,
+                              json_pack("{s:s, s:s, s:s}", "op", "copy", "from", "", "path", path));
+    }
+    out = api_json_patch(doc, ops, &err);
+    assert_null(out);
+    assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
+    assert_non_null(strstr(err.msg, "copy operations"));
+}
+
 int
 main(void)
 {
@@ -740,6 +764,7 @@ main(void)
         cmocka_unit_test(test_jp_cases),
         cmocka_unit_test(test_jp_duplicate_members),
         cmocka_unit_test(test_jp_too_many_ops),
+        cmocka_unit_test(test_jp_copy_bomb_refused),
         cmocka_unit_test(test_jp_error_message),
         cmocka_unit_test(test_smp_cases),
         cmocka_unit_test(test_smp_depth_limit),

@@ -457,25 +457,59 @@ test_sha256_hex(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/k3c/ca.crt"));
 }
 
+/* A joining node's CSR is signed with the identity the server chose: a CSR
+ * that claims to be someone else gets the server's CN/O anyway. */
+static void
+test_sign_csr_takes_identity_from_spec(void **state)
+{
+    _cleanup_free_ char *ca = tpath(state, "ca.crt");
+    _cleanup_free_ char *ca_key = tpath(state, "ca.crt.key");
+    _cleanup_free_ char *out_path = tpath(state, "node.crt");
+    _cleanup_free_ char *key_pem = NULL, *csr_pem = NULL, *cert_pem = NULL;
+    const struct pki_leaf_spec spec = {
+        .common_name = "system:node:n1", .organization = "system:nodes", .usage = PKI_USAGE_CLIENT};
+    struct k3c_err err = {0};
+    gnutls_x509_crt_t crt = NULL;
+    char cn[128];
+    size_t size = sizeof(cn);
+
+    make_ca(state, "ca.crt");
+    assert_int_equal(pki_csr_new("system:admin", "system:masters", &key_pem, &csr_pem, &err), 0);
+    assert_non_null(strstr(key_pem, "PRIVATE KEY"));
+    assert_non_null(strstr(csr_pem, "CERTIFICATE REQUEST"));
+    assert_int_equal(pki_sign_csr(ca, ca_key, csr_pem, &spec, &cert_pem, &err), 0);
+    assert_int_equal(k3c_write_file(out_path, cert_pem, strlen(cert_pem), 0644, &err), 0);
+    assert_true(crt_verifies(out_path, ca));
+    load_crt(out_path, &crt);
+    assert_int_equal(
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size), 0);
+    assert_string_equal(cn, "system:node:n1");
+    size = sizeof(cn);
+    assert_int_equal(
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, 0, cn, &size), 0);
+    assert_string_equal(cn, "system:nodes");
+    assert_true(crt_has_purpose(crt, GNUTLS_KP_TLS_WWW_CLIENT));
+    gnutls_x509_crt_deinit(crt);
+    /* Garbage is refused as a bad request, not signed. */
+    free(cert_pem);
+    cert_pem = NULL;
+    assert_int_equal(pki_sign_csr(ca, ca_key, "not a csr", &spec, &cert_pem, &err), -1);
+    assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_ca_created_then_reused),
-        T(test_ca_replaced_when_unparsable),
-        T(test_leaf_issued_then_reused),
-        T(test_leaf_client_only_usage),
-        T(test_leaf_reissued_for_new_san),
-        T(test_leaf_reissued_for_new_cn),
-        T(test_leaf_reissued_when_ca_changes),
-        T(test_leaf_reissued_when_expiring),
-        T(test_leaf_reissued_when_key_replaced),
-        T(test_bad_ip_san_is_invalid),
-        T(test_missing_ca_is_an_error),
-        T(test_unwritable_dir_errors),
-        T(test_sha256_hex),
+        T(test_ca_created_then_reused),      T(test_sign_csr_takes_identity_from_spec),
+        T(test_ca_replaced_when_unparsable), T(test_leaf_issued_then_reused),
+        T(test_leaf_client_only_usage),      T(test_leaf_reissued_for_new_san),
+        T(test_leaf_reissued_for_new_cn),    T(test_leaf_reissued_when_ca_changes),
+        T(test_leaf_reissued_when_expiring), T(test_leaf_reissued_when_key_replaced),
+        T(test_bad_ip_san_is_invalid),       T(test_missing_ca_is_an_error),
+        T(test_unwritable_dir_errors),       T(test_sha256_hex),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

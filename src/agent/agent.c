@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * agent.c - the Node object and its heartbeat. The Node carries labels,
+ * taints, addresses, capacity, nodeInfo and conditions; a Lease in
+ * kube-node-lease is renewed every lease_renew_s (10 s) and the status at
+ * least every status_every_s (5 min), as the kubelet does. */
+#define LOG_COMPONENT "agent"
+#include "agent/agent-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEASE_DURATION_S 40
+#define MAX_PODS         110
+
+static char **
+strv_dup(char *const *v)
+{
+    size_t n = 0;
+    char **out;
+
+    while (v && v[n])
+        n++;
+    out = k3c_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = k3c_xstrdup(v[i]);
+    return out;
+}
+
+static void
+strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void
+paths_init(struct agent_paths *p, const char *dir)
+{
+    p->dir = k3c_xstrdup(dir);
+    p->server_ca = k3c_xasprintf("%s/server-ca.crt", dir);
+    p->client_cert = k3c_xasprintf("%s/client-kubelet.crt", dir);
+    p->client_key = k3c_xasprintf("%s/client-kubelet.key", dir);
+    p->serving_cert = k3c_xasprintf("%s/serving-kubelet.crt", dir);
+    p->serving_key = k3c_xasprintf("%s/serving-kubelet.key", dir);
+    p->kubeconfig = k3c_xasprintf("%s/kubelet.kubeconfig", dir);
+}
+
+static void
+paths_fini(struct agent_paths *p)
+{
+    free(p->dir);
+    free(p->server_ca);
+    free(p->client_cert);
+    free(p->client_key);
+    free(p->serving_cert);
+    free(p->serving_key);
+    free(p->kubeconfig);
+}
+
+/* "key=value:Effect" → {"key","value","effect"}; NULL if malformed. */
+static json_t *
+taint_parse(const char *s)
+{
+    static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute"};
+    _cleanup_free_ char *copy = k3c_xstrdup(s);
+    char *colon = strrchr(copy, ':'), *eq;
+    json_t *t;
+
+    if (!colon)
+        return NULL;
+    *colon = '\0';
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(effects); i++) {
+        if (strcmp(colon + 1, effects[i]) != 0)
+            continue;
+        eq = strchr(copy, '=');
+        if (eq)
+            *eq = '\0';
+        if (!*copy)
+            return NULL;
+        t = json_pack("{s:s, s:s}", "key", copy, "effect", effects[i]);
+        if (eq && eq[1])
+            json_object_set_new(t, "value", json_string(eq + 1));
+        return t;
+    }
+    return NULL;
+}
+
+static int
+check_config(const struct agent_config *cfg, struct k3c_err *err)
+{
+    if (!cfg->server_url || !cfg->token || !cfg->data_dir || !cfg->node_name || !cfg->node_ip)
+        return k3c_err_set(err, K3C_E_INVALID, "agent: --server and --token are required");
+    for (size_t i = 0; cfg->labels && cfg->labels[i]; i++)
+        if (!strchr(cfg->labels[i], '=') || cfg->labels[i][0] == '=')
+            return k3c_err_set(err, K3C_E_INVALID, "--node-label %s: want key=value",
+                               cfg->labels[i]);
+    for (size_t i = 0; cfg->taints && cfg->taints[i]; i++) {
+        json_t *t = taint_parse(cfg->taints[i]);
+
+        if (!t)
+            return k3c_err_set(err, K3C_E_INVALID,
+                               "--node-taint %s: want key[=value]:NoSchedule|PreferNoSchedule|"
+                               "NoExecute",
+                               cfg->taints[i]);
+        json_decref(t);
+    }
+    return 0;
+}
+
+struct agent *
+agent_new(const struct agent_config *cfg, struct k3c_err *err)
+{
+    struct agent *a;
+    char hash[65];
+    char *user = NULL, *secret = NULL;
+
+    if (check_config(cfg, err) < 0 || agent_token_parse(cfg->token, hash, &user, &secret, err) < 0)
+        return NULL;
+    free(user);
+    free(secret);
+    a = k3c_xcalloc(1, sizeof(*a));
+    a->server_url = k3c_xstrdup(cfg->server_url);
+    a->token = k3c_xstrdup(cfg->token);
+    a->node_name = k3c_xstrdup(cfg->node_name);
+    a->node_ip = k3c_xstrdup(cfg->node_ip);
+    a->labels = strv_dup(cfg->labels);
+    a->taints = strv_dup(cfg->taints);
+    a->control_plane = cfg->control_plane;
+    a->lease_renew_s = cfg->lease_renew_s > 0 ? cfg->lease_renew_s : 10;
+    a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
+    paths_init(&a->paths, cfg->data_dir);
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    return a;
+}
+
+void
+agent_free(struct agent *a)
+{
+    if (!a)
+        return;
+    if (a->running) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_broadcast(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    http_client_free(a->api);
+    paths_fini(&a->paths);
+    strv_free(a->labels);
+    strv_free(a->taints);
+    free(a->server_url);
+    free(a->token);
+    free(a->node_name);
+    free(a->node_ip);
+    pthread_cond_destroy(&a->wake);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+/* ---- talking to the API ---------------------------------------------------- */
+
+/* One API call; *out gets the parsed answer (may be NULL). Returns the HTTP
+ * status, or -1 on transport failure. */
+static long
+api_call(struct agent *a, const char *method, const char *path, const json_t *body, json_t **out,
+         struct k3c_err *err)
+{
+    _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct http_response resp;
+    long status = -1;
+
+    http_response_init(&resp);
+    if (http_client_request(a->api, method, path, "application/json", text, text ? strlen(text) : 0,
+                            &resp, err) == 0) {
+        status = resp.status;
+        if (out)
+            *out = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+        if (status >= 400)
+            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: HTTP %ld: %.200s", method, path, status,
+                        resp.body.data ? resp.body.data : "");
+    }
+    http_response_fini(&resp);
+    return status;
+}
+
+/* ---- the Node ---------------------------------------------------------------- */
+
+static void
+now_rfc3339(char *buf, size_t len)
+{
+    k3c_time_rfc3339(k3c_wall_ms() / 1000, buf, len);
+}
+
+static long long
+mem_total_kib(void)
+{
+    long long kib = 0;
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "re");
+
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemTotal: %lld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static void
+os_image(char *buf, size_t len)
+{
+    char line[256];
+    FILE *f = fopen("/etc/os-release", "re");
+
+    snprintf(buf, len, "Linux");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "PRETTY_NAME=", 12) == 0) {
+            char *v = line + 12;
+
+            v[strcspn(v, "\n")] = '\0';
+            if (*v == '"') {
+                v++;
+                v[strcspn(v, "\"")] = '\0';
+            }
+            snprintf(buf, len, "%.100s", v);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static void
+read_id(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "re");
+
+    buf[0] = '\0';
+    if (f && fgets(buf, (int)len, f))
+        buf[strcspn(buf, "\n")] = '\0';
+    if (f)
+        fclose(f);
+}
+
+static const char *
+go_arch(const char *machine)
+{
+    if (strcmp(machine, "x86_64") == 0)
+        return "amd64";
+    if (strcmp(machine, "aarch64") == 0)
+        return "arm64";
+    return machine;
+}
+
+static json_t *
+node_status(struct agent *a)
+{
+    struct utsname u;
+    struct statvfs fs;
+    char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    json_t *cap, *conds;
+
+    uname(&u);
+    os_image(os, sizeof(os));
+    read_id("/etc/machine-id", mid, sizeof(mid));
+    read_id("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+    now_rfc3339(ts, sizeof(ts));
+    snprintf(mem, sizeof(mem), "%lldKi", mem_total_kib());
+    if (statvfs(a->paths.dir, &fs) == 0)
+        snprintf(disk, sizeof(disk), "%lluKi",
+                 (unsigned long long)fs.f_blocks * fs.f_frsize / 1024);
+    else
+        snprintf(disk, sizeof(disk), "0");
+    cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
+                    (json_int_t)MAX_PODS, "ephemeral-storage", disk);
+    conds = json_pack(
+        "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
+        " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
+        "type", "MemoryPressure", "status", "False", "reason", "KubeletHasSufficientMemory",
+        "message", "kubelet has sufficient memory", "lastHeartbeatTime", ts, "lastTransitionTime",
+        ts, "type", "DiskPressure", "status", "False", "reason", "KubeletHasNoDiskPressure",
+        "message", "kubelet has no disk pressure", "lastHeartbeatTime", ts, "lastTransitionTime",
+        ts, "type", "PIDPressure", "status", "False", "reason", "KubeletHasSufficientPID",
+        "message", "kubelet has sufficient PID available", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts, "type", "Ready", "status", "True", "reason", "KubeletReady",
+        "message", "k3c agent is posting ready status", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts);
+    return json_pack("{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}},"
+                     " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
+                     "capacity", cap, "allocatable", cap, "conditions", conds, "addresses", "type",
+                     "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
+                     a->node_name, "daemonEndpoints", "kubeletEndpoint", "Port", 10250, "nodeInfo",
+                     "machineID", mid, "systemUUID", mid, "bootID", boot, "kernelVersion",
+                     u.release, "osImage", os, "containerRuntimeVersion", "k3c://" K3C_VERSION,
+                     "kubeletVersion", "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "",
+                     "operatingSystem", "linux", "architecture", go_arch(u.machine));
+}
+
+static json_t *
+node_labels(struct agent *a)
+{
+    struct utsname u;
+    json_t *labels;
+
+    uname(&u);
+    labels =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
+                  "kubernetes.io/os", "linux", "kubernetes.io/arch", go_arch(u.machine),
+                  "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", go_arch(u.machine));
+    if (a->control_plane) {
+        json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
+        json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
+    }
+    for (size_t i = 0; a->labels[i]; i++) {
+        _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
+        char *eq = strchr(kv, '=');
+
+        *eq = '\0';
+        json_object_set_new(labels, kv, json_string(eq + 1));
+    }
+    return labels;
+}
+
+static json_t *
+node_object(struct agent *a)
+{
+    json_t *taints = json_array();
+
+    for (size_t i = 0; a->taints[i]; i++)
+        json_array_append_new(taints, taint_parse(a->taints[i]));
+    return json_pack("{s:s, s:s, s:{s:s, s:o}, s:{s:o}, s:o}", "apiVersion", "v1", "kind", "Node",
+                     "metadata", "name", a->node_name, "labels", node_labels(a), "spec", "taints",
+                     taints, "status", node_status(a));
+}
+
+/* Creates the Node; after a restart it exists, so its labels are merged and
+ * its status replaced. */
+static int
+register_node(struct agent *a, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *node = node_object(a), *cur = NULL, *ans = NULL;
+    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", a->node_name);
+    long st = api_call(a, "POST", "/api/v1/nodes", node, NULL, err);
+
+    if (st == 201)
+        return 0;
+    if (st != 409)
+        return -1;
+    k3c_err_clear(err);
+    if (api_call(a, "GET", path, NULL, &cur, err) != 200)
+        return -1;
+    json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
+                       json_object_get(json_object_get(node, "metadata"), "labels"));
+    if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
+        json_object_set(json_object_get(cur, "metadata"), "labels",
+                        json_object_get(json_object_get(node, "metadata"), "labels"));
+    json_object_set(cur, "status", json_object_get(node, "status"));
+    if (api_call(a, "PUT", path, cur, &ans, err) != 200)
+        return -1;
+    return 0;
+}
+
+static int
+update_status(struct agent *a, struct k3c_err *err)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s/status", a->node_name);
+    _cleanup_json_ json_t *patch = json_pack("{s:o}", "status", node_status(a));
+    _cleanup_free_ char *text = json_dumps(patch, JSON_COMPACT);
+    struct http_response resp;
+    int rc = -1;
+
+    http_response_init(&resp);
+    if (http_client_request(a->api, "PATCH", path, "application/merge-patch+json", text,
+                            strlen(text), &resp, err) == 0) {
+        rc = resp.status == 200 ? 0 : -1;
+        if (rc < 0)
+            k3c_err_set(err, K3C_E_INTERNAL, "node status: HTTP %ld", resp.status);
+    }
+    http_response_fini(&resp);
+    return rc;
+}
+
+static void
+micro_time(char *buf, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    char base[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000));
+}
+
+/* Renews (or creates) kube-node-lease/<node>. */
+static int
+renew_lease(struct agent *a, struct k3c_err *err)
+{
+    _cleanup_free_ char *path = k3c_xasprintf(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s", a->node_name);
+    _cleanup_json_ json_t *lease = NULL, *ans = NULL;
+    char now[40];
+    long st;
+
+    micro_time(now, sizeof(now));
+    st = api_call(a, "GET", path, NULL, &lease, err);
+    if (st == 404) {
+        json_decref(lease);
+        lease = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s}}", "apiVersion",
+                          "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name",
+                          a->node_name, "namespace", "kube-node-lease", "spec", "holderIdentity",
+                          a->node_name, "leaseDurationSeconds", LEASE_DURATION_S, "renewTime", now);
+        k3c_err_clear(err);
+        return api_call(a, "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                        lease, NULL, err) == 201
+                   ? 0
+                   : -1;
+    }
+    if (st != 200)
+        return -1;
+    json_object_set_new(json_object_get(lease, "spec"), "renewTime", json_string(now));
+    return api_call(a, "PUT", path, lease, &ans, err) == 200 ? 0 : -1;
+}
+
+/* Waits up to s seconds; returns true when asked to stop. */
+static bool
+wait_or_stop(struct agent *a, int s)
+{
+    struct timespec ts;
+    bool stop;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += s;
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping)
+        if (pthread_cond_timedwait(&a->wake, &a->lock, &ts) != 0)
+            break;
+    stop = a->stopping;
+    pthread_mutex_unlock(&a->lock);
+    return stop;
+}
+
+static void *
+heartbeat_thread(void *arg)
+{
+    struct agent *a = arg;
+    int64_t last_status = k3c_now_ms();
+    bool failing = false;
+
+    do {
+        struct k3c_err err = {0};
+        int rc = renew_lease(a, &err);
+
+        if (rc == 0 && k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000) {
+            rc = update_status(a, &err);
+            if (rc == 0)
+                last_status = k3c_now_ms();
+        }
+        /* Logged once per outage, not on every beat. */
+        if (rc < 0 && !failing)
+            log_warn("(node %s) heartbeat failing: %s", a->node_name, err.msg);
+        if (rc == 0 && failing)
+            log_info("(node %s) heartbeat restored", a->node_name);
+        failing = rc < 0;
+    } while (!wait_or_stop(a, a->lease_renew_s));
+    return NULL;
+}
+
+int
+agent_start(struct agent *a, struct k3c_err *err)
+{
+    const char *endpoints[] = {a->server_url, NULL};
+    struct http_client_config hc = {.endpoints = endpoints,
+                                    .ca_file = a->paths.server_ca,
+                                    .cert_file = a->paths.client_cert,
+                                    .key_file = a->paths.client_key};
+    int rc;
+
+    a->api = http_client_new(&hc, err);
+    if (!a->api)
+        return -1;
+    if (register_node(a, err) < 0 || renew_lease(a, err) < 0)
+        return k3c_err_wrap(err, "register node %s", a->node_name);
+    rc = pthread_create(&a->thread, NULL, heartbeat_thread, a);
+    if (rc != 0)
+        return k3c_err_sys(err, rc, "heartbeat thread");
+    a->running = true;
+    log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * agent.h - the node agent (k3c's kubelet): it joins the cluster with the
+ * node token, registers its Node and keeps it alive with a Lease in
+ * kube-node-lease. Running pods (images, runtime, pod network) builds on
+ * image.h, runtime.h and net/net.h. */
+#ifndef K3C_AGENT_AGENT_H
+#define K3C_AGENT_AGENT_H
+
+#include <stdbool.h>
+
+#include "base/err.h"
+
+struct agent_config {
+    const char *server_url; /* https://<server>:6443 */
+    const char *token;      /* K10<ca sha256>::<user>:<secret> */
+    const char *data_dir;   /* <data-dir>/agent: certificates, kubeconfig */
+    const char *node_name;
+    const char *node_ip;
+    char *const *labels; /* "k=v", NULL-terminated, may be NULL */
+    char *const *taints; /* "k=v:Effect", NULL-terminated, may be NULL */
+    bool control_plane;  /* a server's own agent: node-role labels */
+    int lease_renew_s;   /* 0: 10 */
+    int status_every_s;  /* 0: 300 */
+};
+
+struct agent;
+
+/* Checks the configuration (token format, labels, taints). INVALID. */
+struct agent *agent_new(const struct agent_config *cfg, struct k3c_err *err);
+/* Fetches the CA, checks its hash against the token (nothing is trusted or
+ * written before that), obtains the node's client and serving certificates
+ * and writes them with a kubeconfig under data_dir. Reuses what an earlier
+ * join left. UNAVAILABLE (server unreachable), INVALID (CA hash mismatch),
+ * BAD_REQUEST (token refused). */
+int agent_join(struct agent *a, struct k3c_err *err);
+/* Registers the Node (or updates it after a restart) and starts the
+ * heartbeat thread. */
+int agent_start(struct agent *a, struct k3c_err *err);
+/* Stops the heartbeat; the Node stays (its Lease lapses). NULL is a no-op. */
+void agent_free(struct agent *a);
+
+/* Parses "K10<64 hex>::[user:]secret". out_hash holds 65 bytes, *secret is
+ * the caller's to free. INVALID with a message for anything else. */
+int agent_token_parse(const char *token, char out_hash[65], char **user, char **secret,
+                      struct k3c_err *err);
+
+#endif
