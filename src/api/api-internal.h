@@ -242,6 +242,11 @@ int64_t watch_cache_revision(struct watch_cache *wc);
  * cache; take a ref to keep an entry). Returns the cache revision. */
 int64_t watch_cache_foreach(struct watch_cache *wc, const char *key_prefix,
                             void (*fn)(void *ud, struct wc_entry *e), void *ud);
+/* Like watch_cache_foreach, for one page: starts after the key start_after
+ * (NULL: at the prefix) and stops when fn returns false. */
+int64_t watch_cache_foreach_after(struct watch_cache *wc, const char *key_prefix,
+                                  const char *start_after, bool (*fn)(void *ud, struct wc_entry *e),
+                                  void *ud);
 /* A new ref to the entry at key, or NULL. */
 struct wc_entry *watch_cache_get(struct watch_cache *wc, const char *key);
 
@@ -306,11 +311,15 @@ struct api_request {
     struct api_user user;
     /* parsed path */
     const struct api_resource *res;
-    char *namespace;   /* NULL when not in the path */
-    char *name;        /* NULL for collections */
-    char *subresource; /* "status", "scale", NULL */
-    json_t *warnings;  /* strings sent as "Warning: 299 - ..." headers, or NULL */
+    char *namespace;    /* NULL when not in the path */
+    char *name;         /* NULL for collections */
+    char *subresource;  /* "status", "scale", NULL */
+    json_t *warnings;   /* strings sent as "Warning: 299 - ..." headers, or NULL */
+    size_t reply_bytes; /* size of the reply body, when known */
 };
+
+/* Replies at least this large give their memory back when they are done. */
+#define API_TRIM_AFTER_BYTES (1024 * 1024)
 
 /* Adds a warning for the client (kubectl prints "Warning: ..."). */
 void api_warn(struct api_request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

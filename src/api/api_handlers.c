@@ -315,7 +315,7 @@ collect_entry(void *ud, struct wc_entry *e)
 }
 
 static int
-reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev)
+reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const char *cont)
 {
     char apiv[128];
     struct k3c_buf b;
@@ -328,8 +328,9 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev)
     k3c_buf_appendf(
         &b,
         "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%" PRId64
-        "\"},\"items\":[",
-        r->res->list_kind, api_resource_api_version(r->res, apiv, sizeof(apiv)), rev);
+        "\"%s%s%s},\"items\":[",
+        r->res->list_kind, api_resource_api_version(r->res, apiv, sizeof(apiv)), rev,
+        cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "");
     /* The cache keeps each object serialised: a list is concatenation. */
     for (size_t i = 0; i < c->n; i++) {
         if (i)
@@ -338,6 +339,7 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev)
     }
     k3c_buf_append(&b, "]}", 2);
     text = k3c_buf_steal(&b, &len);
+    r->reply_bytes = len;
     resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     ret = MHD_queue_response(r->conn, 200, resp);
@@ -346,9 +348,10 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev)
 }
 
 static int
-reply_list_table(struct api_request *r, const char *tv, struct list_ctx *c, int64_t rev)
+reply_list_table(struct api_request *r, const char *tv, struct list_ctx *c, int64_t rev,
+                 const char *cont)
 {
-    json_t *table = table_new(r, tv, rev, NULL);
+    json_t *table = table_new(r, tv, rev, cont);
     json_t *rows = json_object_get(table, "rows");
 
     for (size_t i = 0; i < c->n; i++) {
@@ -387,7 +390,7 @@ list_from_cache(struct api_request *r, const struct api_selectors *sel)
         watch_cache_sync(wc, rv && *rv ? strtoll(rv, NULL, 10) : 0, 10000, &err) < 0)
         return api_reply_store_error(r, &err);
     rev = watch_cache_foreach(wc, prefix, collect_entry, &c);
-    ret = tv ? reply_list_table(r, tv, &c, rev) : reply_list_text(r, &c, rev);
+    ret = tv ? reply_list_table(r, tv, &c, rev, NULL) : reply_list_text(r, &c, rev, NULL);
     list_ctx_fini(&c);
     return ret;
 }
@@ -409,6 +412,65 @@ list_object(struct api_request *r, int64_t rev, const char *cont, int64_t remain
                                 json_integer(remaining));
     }
     return l;
+}
+
+struct page_ctx {
+    struct list_ctx list;
+    int64_t limit;
+    bool more;
+};
+
+static bool
+collect_page_entry(void *ud, struct wc_entry *e)
+{
+    struct page_ctx *p = ud;
+
+    if (!api_selectors_match_entry(p->list.sel, e))
+        return true;
+    if ((int64_t)p->list.n == p->limit) {
+        p->more = true; /* one more match exists: there is a next page */
+        return false;
+    }
+    collect_entry(&p->list, e);
+    return true;
+}
+
+/* A paginated list from the watch cache, when the cache still holds the
+ * state the list started at: the first page after a consistent sync, a
+ * next page only while the cache's revision is the token's (nothing under
+ * the resource changed since). Returns -2 when the caller must use etcd. */
+static int
+list_page_from_cache(struct api_request *r, const struct api_selectors *sel, int64_t limit,
+                     const char *cont)
+{
+    struct watch_cache *wc = api_cache_for(r->srv, r->res);
+    _cleanup_free_ char *prefix = api_list_prefix(r->res, r->namespace);
+    _cleanup_free_ char *start_rel = NULL, *after = NULL, *next = NULL;
+    struct page_ctx p = {.list = {.sel = sel}, .limit = limit};
+    struct k3c_err err = {0};
+    const char *tv = api_table_wanted(r);
+    int64_t want = 0, rev;
+    int ret;
+
+    if (cont) {
+        if (store_continue_decode(cont, &want, &start_rel, &err) < 0)
+            return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "%s", err.msg);
+        if (watch_cache_revision(wc) != want)
+            return -2;
+        after = k3c_xasprintf("%s%s", prefix, start_rel);
+    } else if (watch_cache_sync(wc, 0, 10000, &err) < 0) {
+        return api_reply_store_error(r, &err);
+    }
+    rev = watch_cache_foreach_after(wc, prefix, after, collect_page_entry, &p);
+    if (cont && rev != want) {
+        list_ctx_fini(&p.list); /* the cache moved on while we read it */
+        return -2;
+    }
+    if (p.more && p.list.n > 0)
+        next = store_continue_encode(rev, p.list.items[p.list.n - 1]->key + strlen(prefix));
+    ret = tv ? reply_list_table(r, tv, &p.list, rev, next) : reply_list_text(r, &p.list, rev, next);
+    list_ctx_fini(&p.list);
+    return ret;
 }
 
 /* Paginated lists (limit/continue) read etcd at one revision. */
@@ -467,8 +529,13 @@ handle_list(struct api_request *r)
         return api_handle_watch(r, &sel);
     if (lim < 0)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "limit must not be negative");
-    if (lim > 0 || (cont && *cont))
+    if (lim > 0 || (cont && *cont)) {
+        int ret = lim > 0 ? list_page_from_cache(r, &sel, lim, cont && *cont ? cont : NULL) : -2;
+
+        if (ret != -2)
+            return ret;
         return list_from_store(r, &sel, lim, cont && *cont ? cont : NULL);
+    }
     return list_from_cache(r, &sel);
 }
 

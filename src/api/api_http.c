@@ -9,6 +9,7 @@
 #include "base/util.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -76,7 +77,8 @@ api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
 
     if (!text)
         text = k3c_xstrdup("{}");
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    r->reply_bytes = strlen(text);
+    resp = MHD_create_response_from_buffer(r->reply_bytes, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
     add_warnings(r, resp);
@@ -264,6 +266,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!r)
         return;
+    /* A large reply (a list of thousands of objects) was freed just now:
+     * hand its pages back to the kernel instead of keeping them in the
+     * allocator for the next one. */
+    if (r->reply_bytes >= API_TRIM_AFTER_BYTES)
+        malloc_trim(0);
     k3c_buf_fini(&r->body);
     json_decref(r->warnings);
     free(r->namespace);

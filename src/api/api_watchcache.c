@@ -792,6 +792,26 @@ watch_cache_foreach(struct watch_cache *wc, const char *key_prefix,
     return rev;
 }
 
+int64_t
+watch_cache_foreach_after(struct watch_cache *wc, const char *key_prefix, const char *start_after,
+                          bool (*fn)(void *ud, struct wc_entry *e), void *ud)
+{
+    size_t plen = strlen(key_prefix), i;
+    int64_t rev;
+
+    pthread_rwlock_rdlock(&wc->map_lock);
+    i = entry_map_lower_bound(&wc->map, start_after ? start_after : key_prefix);
+    if (start_after && i < wc->map.n && strcmp(wc->map.v[i]->key, start_after) == 0)
+        i++;
+    for (; i < wc->map.n; i++) {
+        if (strncmp(wc->map.v[i]->key, key_prefix, plen) != 0 || !fn(ud, wc->map.v[i]))
+            break;
+    }
+    rev = wc->rev;
+    pthread_rwlock_unlock(&wc->map_lock);
+    return rev;
+}
+
 struct wc_entry *
 watch_cache_get(struct watch_cache *wc, const char *key)
 {

@@ -34,10 +34,5 @@ json_t *store_json_b64(const char *s);
 int64_t store_json_int64(const json_t *obj, const char *field);
 /* Decodes {"key","value","create_revision",...} into kv. */
 int store_kv_from_json(const json_t *j, struct store_kv *kv, struct k3c_err *err);
-/* Kubernetes-format continue token: base64 of
- * {"v":"meta.k8s.io/v1","rv":REV,"start":"<key relative to prefix>"}. */
-char *store_continue_encode(int64_t revision, const char *start_relative);
-int store_continue_decode(const char *token, int64_t *revision, char **start_relative,
-                          struct k3c_err *err);
 
 #endif

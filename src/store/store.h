@@ -64,6 +64,14 @@ void store_list_fini(struct store_list *l);
 int store_list(struct store *s, const char *prefix, int64_t limit, const char *continue_token,
                int64_t revision, struct store_list *out, struct k3c_err *err);
 
+/* The continue token format, shared with lists served from a cache: base64
+ * of {"v":"meta.k8s.io/v1","rv":REV,"start":"<last key, relative to the
+ * listed prefix>"}; the next page starts after that key. Decode gives
+ * BAD_REQUEST for anything else. */
+char *store_continue_encode(int64_t revision, const char *start_relative);
+int store_continue_decode(const char *token, int64_t *revision, char **start_relative,
+                          struct k3c_err *err);
+
 /* Creates key; EXISTS if it is there. lease 0 for none. *rev_out (may be NULL)
  * gets the new mod_revision. */
 int store_create(struct store *s, const char *key, const void *value, size_t len, int64_t lease,
