@@ -139,7 +139,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
     paths_init(&a->paths, cfg->data_dir);
     pthread_mutex_init(&a->lock, NULL);
-    pthread_cond_init(&a->wake, NULL);
+    k3c_cond_init(&a->wake);
     return a;
 }
 
@@ -439,15 +439,12 @@ renew_lease(struct agent *a, struct k3c_err *err)
 static bool
 wait_or_stop(struct agent *a, int s)
 {
-    struct timespec ts;
+    int64_t deadline = k3c_now_ms() + (int64_t)s * 1000;
     bool stop;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += s;
     pthread_mutex_lock(&a->lock);
-    while (!a->stopping)
-        if (pthread_cond_timedwait(&a->wake, &a->lock, &ts) != 0)
-            break;
+    while (!a->stopping && k3c_cond_wait_until(&a->wake, &a->lock, deadline))
+        ;
     stop = a->stopping;
     pthread_mutex_unlock(&a->lock);
     return stop;

@@ -11,8 +11,6 @@
 #include "pki/pki.h"
 
 #include <ctype.h>
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,20 +45,6 @@ agent_token_parse(const char *token, char out_hash[65], char **user, char **secr
     return 0;
 }
 
-static void
-sha256_hex(const char *data, size_t len, char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char d[32];
-
-    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 /* GET /cacerts over unverified TLS; the body is trusted only if its hash is
  * the one in the token. */
 static int
@@ -83,7 +67,7 @@ fetch_ca(struct agent *a, const char *want_hash, char **pem, struct k3c_err *err
                     resp.status);
         goto out;
     }
-    sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, got);
+    pki_sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, got);
     if (strcmp(got, want_hash) != 0) {
         k3c_err_set(err, K3C_E_INVALID,
                     "the server's CA (sha256 %s) is not the one the token names (%s): wrong "

@@ -75,14 +75,7 @@ user_from_token(struct api_server *srv, const char *auth, struct api_user *u)
     while (*tok == ' ')
         tok++;
     for (size_t i = 0; i < srv->n_tokens; i++) {
-        const char *want = srv->tokens[i].token;
-        size_t a = strlen(want), b = strlen(tok);
-        unsigned diff = (unsigned)(a ^ b);
-
-        /* Constant time over the stored token's length. */
-        for (size_t k = 0; k < a; k++)
-            diff |= (unsigned)(want[k] ^ (k < b ? tok[k] : 0));
-        if (diff == 0) {
+        if (k3c_secret_equal(srv->tokens[i].token, tok)) {
             *u = srv->tokens[i].user;
             return true;
         }

@@ -31,18 +31,6 @@ reply_pem(struct api_request *r, const char *pem)
     return ret;
 }
 
-/* Constant time over the expected secret's length. */
-static bool
-secret_ok(const char *want, const char *got)
-{
-    size_t a = strlen(want), b = got ? strlen(got) : 0;
-    unsigned diff = (unsigned)(a ^ b);
-
-    for (size_t i = 0; i < a; i++)
-        diff |= (unsigned)(want[i] ^ (i < b ? got[i] : 0));
-    return diff == 0;
-}
-
 static bool
 join_authenticated(struct api_request *r)
 {
@@ -51,7 +39,7 @@ join_authenticated(struct api_request *r)
     /* The user part of the token: "server" in the server's token, "node"
      * in a bare one; the secret is what counts. */
     bool ok = user && (strcmp(user, "node") == 0 || strcmp(user, "server") == 0) &&
-              r->srv->cfg.join_secret && secret_ok(r->srv->cfg.join_secret, password);
+              r->srv->cfg.join_secret && k3c_secret_equal(r->srv->cfg.join_secret, password);
 
     MHD_free(user);
     MHD_free(password);

@@ -10,9 +10,8 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "pki/pki.h"
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -337,20 +336,6 @@ gv_path_of(const struct api_resource *r, char *buf, size_t len)
 }
 
 static void
-hash_hex(const char *text, char out[65])
-{
-    static const char hex[] = "0123456789ABCDEF";
-    unsigned char d[32];
-
-    gnutls_hash_fast(GNUTLS_DIG_SHA256, text, strlen(text), d);
-    for (size_t i = 0; i < sizeof(d); i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
-}
-
-static void
 build_doc(struct gv_doc *d)
 {
     json_t *paths = json_object();
@@ -376,7 +361,7 @@ build_doc(struct gv_doc *d)
                     "Kubernetes", "version", "v1.32.0", "paths", paths, "components", "schemas",
                     reachable_components(paths));
     d->text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    hash_hex(d->text, d->hash);
+    pki_sha256_hex(d->text, strlen(d->text), d->hash);
 }
 
 static void
@@ -448,7 +433,7 @@ api_openapi_serve(struct api_request *r)
                                 "the server serves OpenAPI v3 only: /openapi/v3");
     pthread_once(&oa_docs_once, docs_build);
     if (strcmp(u, "/openapi/v3") == 0 || strcmp(u, "/openapi/v3/") == 0) {
-        hash_hex(oa.index_text, hash);
+        pki_sha256_hex(oa.index_text, strlen(oa.index_text), hash);
         return reply_doc(r, oa.index_text, hash);
     }
     for (size_t k = 0; k < oa.n_docs; k++)

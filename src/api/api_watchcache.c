@@ -328,28 +328,16 @@ entry_map_remove(struct entry_map *m, const char *key)
 
 /* ---- time -------------------------------------------------------------- */
 
-static void
-timespec_at_ms(int64_t mono_ms, struct timespec *ts)
-{
-    ts->tv_sec = mono_ms / 1000;
-    ts->tv_nsec = (mono_ms % 1000) * 1000000;
-}
-
 /* Waits on changed until deadline_ms (CLOCK_MONOTONIC; INT64_MAX: no
  * deadline); mu held. Returns false once the deadline has passed. */
 static bool
 cache_wait_locked(struct watch_cache *wc, int64_t deadline_ms)
 {
-    struct timespec ts;
-
     if (deadline_ms == INT64_MAX) {
         pthread_cond_wait(&wc->changed, &wc->mu);
         return true;
     }
-    if (k3c_now_ms() >= deadline_ms)
-        return false;
-    timespec_at_ms(deadline_ms, &ts);
-    return pthread_cond_timedwait(&wc->changed, &wc->mu, &ts) != ETIMEDOUT;
+    return k3c_cond_wait_until(&wc->changed, &wc->mu, deadline_ms);
 }
 
 /* ---- revisions ----------------------------------------------------------- */
@@ -705,7 +693,6 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
 {
     struct watch_cache *wc = k3c_xcalloc(1, sizeof(*wc));
     pthread_rwlockattr_t rwa;
-    pthread_condattr_t ca;
 
     wc->store = s;
     wc->prefix = k3c_xstrdup(prefix);
@@ -721,10 +708,7 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
     pthread_rwlock_init(&wc->map_lock, &rwa);
     pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&wc->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wc->changed, &ca);
-    pthread_condattr_destroy(&ca);
+    k3c_cond_init(&wc->changed);
     return wc;
 }
 

@@ -384,3 +384,35 @@ k3c_rss_bytes(void)
     fclose(f);
     return resident * sysconf(_SC_PAGESIZE);
 }
+
+void
+k3c_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+bool
+k3c_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ms)
+{
+    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+
+    if (k3c_now_ms() >= deadline_ms)
+        return false;
+    return pthread_cond_timedwait(c, m, &ts) != ETIMEDOUT;
+}
+
+bool
+k3c_secret_equal(const char *want, const char *got)
+{
+    size_t a = strlen(want), b = got ? strlen(got) : 0;
+    unsigned diff = (unsigned)(a ^ b);
+
+    for (size_t i = 0; i < a; i++)
+        diff |= (unsigned)(want[i] ^ (i < b ? got[i] : 0));
+    return diff == 0;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "base/err.h"
@@ -26,6 +27,17 @@ int64_t k3c_now_ms(void);
 int64_t k3c_wall_ms(void);
 /* Sleeps for ms milliseconds (restarting on EINTR). */
 void k3c_sleep_ms(int64_t ms);
+
+/* A condition variable timed on CLOCK_MONOTONIC, so a wall-clock jump
+ * neither shortens nor stretches a wait. */
+void k3c_cond_init(pthread_cond_t *c);
+/* Waits on c (m held) until deadline_ms on the k3c_now_ms() clock.
+ * Returns false once the deadline has passed. */
+bool k3c_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ms);
+
+/* Compares a secret with a candidate in time that depends only on the
+ * secret's length. got may be NULL. */
+bool k3c_secret_equal(const char *want, const char *got);
 
 /* mkdir -p with mode for the directories it creates. */
 int k3c_mkdir_p(const char *path, mode_t mode, struct k3c_err *err);

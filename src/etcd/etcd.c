@@ -212,7 +212,7 @@ etcd_new(const struct etcd_config *cfg, struct k3c_err *err)
     hc.connect_timeout_ms = 1000;
     hc.request_timeout_ms = 2000;
     pthread_mutex_init(&e->lock, NULL);
-    pthread_cond_init(&e->wake, NULL);
+    k3c_cond_init(&e->wake);
     atomic_init(&e->starts, 0);
     e->health = http_client_new(&hc, err);
     if (!e->health) {
@@ -303,18 +303,10 @@ describe_status(int status, char *buf, size_t len)
 static void
 backoff_wait_locked(struct etcd *e, int64_t ms)
 {
-    struct timespec ts;
+    int64_t deadline = k3c_now_ms() + ms;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    while (!e->stopping)
-        if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
-            break;
+    while (!e->stopping && k3c_cond_wait_until(&e->wake, &e->lock, deadline))
+        ;
 }
 
 static void *
@@ -409,7 +401,7 @@ etcd_wait_healthy(struct etcd *e, int timeout_ms, struct k3c_err *err)
 void
 etcd_stop(struct etcd *e)
 {
-    struct timespec ts;
+    int64_t deadline;
 
     if (!e->thread_started)
         return;
@@ -418,11 +410,9 @@ etcd_stop(struct etcd *e)
     pthread_cond_broadcast(&e->wake);
     if (e->pid > 0)
         kill(e->pid, SIGTERM);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ETCD_STOP_GRACE_MS / 1000;
-    while (!e->exited)
-        if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != 0)
-            break;
+    deadline = k3c_now_ms() + ETCD_STOP_GRACE_MS;
+    while (!e->exited && k3c_cond_wait_until(&e->wake, &e->lock, deadline))
+        ;
     if (!e->exited && e->pid > 0) {
         log_warn("(member %s) did not stop in %d ms; killing it", e->member_name,
                  ETCD_STOP_GRACE_MS);

@@ -562,26 +562,30 @@ pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const char *c
     return 1;
 }
 
-int
-pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err)
+void
+pki_sha256_hex(const void *data, size_t len, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
-    _cleanup_free_ char *pem = NULL;
     unsigned char digest[32];
-    size_t len = 0;
-    int rc;
 
-    /* The file's bytes, as served to joining nodes: K3s's token hash. */
-    if (k3c_read_file(cert_path, &pem, &len, err) < 0)
-        return -1;
-    rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, pem, len, digest);
-    if (rc < 0)
-        return gtls_err(err, rc, "hash certificate", cert_path);
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, digest);
     for (size_t i = 0; i < sizeof(digest); i++) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 0xf];
     }
     out[64] = '\0';
+}
+
+int
+pki_cert_sha256_hex(const char *cert_path, char out[65], struct k3c_err *err)
+{
+    _cleanup_free_ char *pem = NULL;
+    size_t len = 0;
+
+    /* The file's bytes, as served to joining nodes: K3s's token hash. */
+    if (k3c_read_file(cert_path, &pem, &len, err) < 0)
+        return -1;
+    pki_sha256_hex(pem, len, out);
     return 0;
 }
 

@@ -39,6 +39,9 @@ int pki_ensure_ca(const char *cert_path, const char *key_path, const char *commo
 int pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const char *cert_path,
                     const char *key_path, const struct pki_leaf_spec *spec, struct k3c_err *err);
 
+/* Lowercase hex SHA-256 of len bytes. out holds 65 bytes. */
+void pki_sha256_hex(const void *data, size_t len, char out[65]);
+
 /* Lowercase hex SHA-256 of the bytes of the PEM file at cert_path, as K3s
  * computes the CA hash in its K10 join token (over the CA bundle it serves).
  * out must hold 65 bytes. */

@@ -158,19 +158,11 @@ watch_request(const struct store_watch *w)
 static void
 watch_backoff(struct store_watch *w, int64_t ms)
 {
-    struct timespec ts;
+    int64_t deadline = k3c_now_ms() + ms;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&w->lock);
-    while (!atomic_load(&w->stopping))
-        if (pthread_cond_timedwait(&w->wake, &w->lock, &ts) != 0)
-            break;
+    while (!atomic_load(&w->stopping) && k3c_cond_wait_until(&w->wake, &w->lock, deadline))
+        ;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -229,7 +221,7 @@ store_watch_start(struct store *s, const char *prefix, int64_t from_rev,
     atomic_init(&w->next_rev, from_rev);
     atomic_init(&w->stopping, false);
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    k3c_cond_init(&w->wake);
     rc = pthread_create(&w->thread, NULL, watch_thread, w);
     if (rc != 0) {
         k3c_err_sys(err, rc, "watch %s: start thread", prefix);

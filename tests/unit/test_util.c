@@ -129,6 +129,38 @@ test_find_in_path(void **state)
 }
 
 static void
+test_secret_equal(void **state)
+{
+    (void)state;
+    assert_true(k3c_secret_equal("s3cret", "s3cret"));
+    assert_false(k3c_secret_equal("s3cret", "s3cre"));
+    assert_false(k3c_secret_equal("s3cret", "s3cret!"));
+    assert_false(k3c_secret_equal("s3cret", "S3cret"));
+    assert_false(k3c_secret_equal("s3cret", NULL));
+    assert_false(k3c_secret_equal("s3cret", ""));
+}
+
+static void
+test_cond_wait_until_deadline(void **state)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c;
+    int64_t t0 = k3c_now_ms();
+
+    (void)state;
+    k3c_cond_init(&c);
+    pthread_mutex_lock(&m);
+    /* Nobody signals: the wait ends at the deadline, not before, and a
+     * deadline already past returns at once. */
+    while (k3c_cond_wait_until(&c, &m, t0 + 50))
+        ;
+    assert_true(k3c_now_ms() - t0 >= 50);
+    assert_false(k3c_cond_wait_until(&c, &m, t0));
+    pthread_mutex_unlock(&m);
+    pthread_cond_destroy(&c);
+}
+
+static void
 test_log_levels(void **state)
 {
     (void)state;
@@ -149,6 +181,8 @@ main(void)
         cmocka_unit_test(test_buf_append_consume_steal),
         cmocka_unit_test(test_write_file_mode_and_read_back),
         cmocka_unit_test(test_find_in_path),
+        cmocka_unit_test(test_secret_equal),
+        cmocka_unit_test(test_cond_wait_until_deadline),
         cmocka_unit_test(test_log_levels),
     };
 
