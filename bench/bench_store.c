@@ -365,11 +365,7 @@ bench_init(struct bench *b, struct k3c_err *err)
 {
     const char *url;
 
-    b->etcd = harness_etcd_start(err);
-    if (!b->etcd)
-        return -1;
-    b->store = harness_store_new(b->etcd, err);
-    if (!b->store)
+    if (harness_etcd_store_start(&b->etcd, &b->store, err) < 0)
         return -1;
     url = etcd_client_url(b->etcd->etcd);
     b->txn_url = k3c_xasprintf("%s/v3/kv/txn", url);
@@ -390,8 +386,7 @@ bench_fini(struct bench *b)
     }
     free(b->txn_url);
     free(b->range_url);
-    store_free(b->store);
-    harness_etcd_stop(b->etcd);
+    harness_etcd_store_stop(b->etcd, b->store);
 }
 
 static void

@@ -136,3 +136,25 @@ harness_store_new(struct harness_etcd *h, struct k3c_err *err)
 
     return store_new(&sc, err);
 }
+
+int
+harness_etcd_store_start(struct harness_etcd **etcd, struct store **store, struct k3c_err *err)
+{
+    *etcd = harness_etcd_start(err);
+    if (!*etcd)
+        return k3c_err_wrap(err, "etcd");
+    *store = harness_store_new(*etcd, err);
+    if (!*store) {
+        harness_etcd_stop(*etcd);
+        *etcd = NULL;
+        return k3c_err_wrap(err, "store");
+    }
+    return 0;
+}
+
+void
+harness_etcd_store_stop(struct harness_etcd *etcd, struct store *store)
+{
+    store_free(store);
+    harness_etcd_stop(etcd);
+}

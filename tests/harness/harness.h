@@ -29,6 +29,11 @@ void harness_etcd_stop(struct harness_etcd *h);
 /* A store client with the harness's client certificate. */
 struct store *harness_store_new(struct harness_etcd *h, struct k3c_err *err);
 
+/* harness_etcd_start and harness_store_new together: both or neither.
+ * Release with harness_etcd_store_stop. */
+int harness_etcd_store_start(struct harness_etcd **etcd, struct store **store, struct k3c_err *err);
+void harness_etcd_store_stop(struct harness_etcd *etcd, struct store *store);
+
 /* rm -rf path (no symlinks followed). */
 void harness_rm_rf(const char *path);
 /* A new temporary directory under $TMPDIR or /tmp; caller frees the string. */

@@ -26,16 +26,8 @@ setup(void **state)
     struct fixture *f = k3c_xcalloc(1, sizeof(*f));
     struct k3c_err err = {0};
 
-    f->etcd = harness_etcd_start(&err);
-    if (!f->etcd) {
-        print_error("etcd: %s\n", err.msg);
-        free(f);
-        return -1;
-    }
-    f->store = harness_store_new(f->etcd, &err);
-    if (!f->store) {
-        print_error("store: %s\n", err.msg);
-        harness_etcd_stop(f->etcd);
+    if (harness_etcd_store_start(&f->etcd, &f->store, &err) < 0) {
+        print_error("%s\n", err.msg);
         free(f);
         return -1;
     }
@@ -48,8 +40,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    store_free(f->store);
-    harness_etcd_stop(f->etcd);
+    harness_etcd_store_stop(f->etcd, f->store);
     free(f);
     return 0;
 }

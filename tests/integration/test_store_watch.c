@@ -78,16 +78,14 @@ setup(void **state)
     struct fixture *f = k3c_xcalloc(1, sizeof(*f));
     struct k3c_err err = {0};
 
-    f->etcd = harness_etcd_start(&err);
-    if (!f->etcd) {
-        print_error("etcd: %s\n", err.msg);
+    if (harness_etcd_store_start(&f->etcd, &f->store, &err) < 0) {
+        print_error("%s\n", err.msg);
         free(f);
         return -1;
     }
-    f->store = harness_store_new(f->etcd, &err);
     pthread_mutex_init(&f->rec.lock, NULL);
     *state = f;
-    return f->store ? 0 : -1;
+    return 0;
 }
 
 static int
@@ -95,8 +93,7 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
-    store_free(f->store);
-    harness_etcd_stop(f->etcd);
+    harness_etcd_store_stop(f->etcd, f->store);
     pthread_mutex_destroy(&f->rec.lock);
     free(f);
     return 0;
