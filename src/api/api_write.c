@@ -602,15 +602,18 @@ content_type_is(const char *ct, const char *want)
     return ct && strncmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
 }
 
-/* Applies the patch in the body to old, by its Content-Type. NULL with
- * *reply set on failure. */
+/* Reads the patch in the body once, checking its Content-Type. NULL with
+ * *reply set on failure (415 for types not served, server-side apply among
+ * them). */
 static json_t *
-apply_patch(struct api_request *r, const json_t *old, int *reply)
+read_patch(struct api_request *r, int *reply)
 {
+    static const char *const served[] = {"application/json-patch+json",
+                                         "application/strategic-merge-patch+json",
+                                         "application/merge-patch+json"};
     const char *ct = api_header(r, "Content-Type");
-    _cleanup_json_ json_t *patch = NULL;
-    struct k3c_err err = {0};
-    json_t *out = NULL;
+    bool ok = false;
+    json_t *patch;
 
     if (content_type_is(ct, "application/apply-patch+yaml") ||
         content_type_is(ct, "application/apply-patch+cbor")) {
@@ -619,23 +622,9 @@ apply_patch(struct api_request *r, const json_t *old, int *reply)
                                        "client-side `kubectl apply` (without --server-side)");
         return NULL;
     }
-    patch = body_json(r, content_type_is(ct, "application/json-patch+json"), reply);
-    if (!patch)
-        return NULL;
-    if (content_type_is(ct, "application/json-patch+json")) {
-        out = api_json_patch(old, patch, &err);
-    } else if (content_type_is(ct, "application/strategic-merge-patch+json")) {
-        out = api_strategic_merge_patch(old, patch, api_openapi_kind_schema(r->res),
-                                        api_openapi_resolve, NULL, &err);
-    } else if (content_type_is(ct, "application/merge-patch+json")) {
-        if (!json_is_object(patch)) {
-            *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
-                                      "a merge patch must be a JSON object");
-            return NULL;
-        }
-        out = json_deep_copy(old);
-        api_merge_patch(out, patch);
-    } else {
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(served); i++)
+        ok = ok || content_type_is(ct, served[i]);
+    if (!ok) {
         *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
                                        "the body of the request was in an unknown format - "
                                        "accepted media types include: "
@@ -643,6 +632,34 @@ apply_patch(struct api_request *r, const json_t *old, int *reply)
                                        "application/merge-patch+json, "
                                        "application/strategic-merge-patch+json");
         return NULL;
+    }
+    patch = body_json(r, content_type_is(ct, "application/json-patch+json"), reply);
+    if (patch && content_type_is(ct, "application/merge-patch+json") && !json_is_object(patch)) {
+        json_decref(patch);
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                  "a merge patch must be a JSON object");
+        return NULL;
+    }
+    return patch;
+}
+
+/* Applies patch to old by the request's Content-Type (read_patch checked
+ * it). NULL with *reply set on failure. */
+static json_t *
+apply_patch(struct api_request *r, const json_t *patch, const json_t *old, int *reply)
+{
+    const char *ct = api_header(r, "Content-Type");
+    struct k3c_err err = {0};
+    json_t *out = NULL;
+
+    if (content_type_is(ct, "application/json-patch+json")) {
+        out = api_json_patch(old, patch, &err);
+    } else if (content_type_is(ct, "application/strategic-merge-patch+json")) {
+        out = api_strategic_merge_patch(old, patch, api_openapi_kind_schema(r->res),
+                                        api_openapi_resolve, NULL, &err);
+    } else {
+        out = json_deep_copy(old);
+        api_merge_patch(out, patch);
     }
     if (!out && err.kind == K3C_E_INVALID) {
         /* As a cause, so kubectl prints why ("... is invalid: <why>"). */
@@ -661,11 +678,27 @@ apply_patch(struct api_request *r, const json_t *old, int *reply)
     return out;
 }
 
+/* Drops the warnings added after the first n (those of a failed attempt). */
+static void
+warnings_truncate(struct api_request *r, size_t n)
+{
+    while (json_array_size(r->warnings) > n)
+        json_array_remove(r->warnings, json_array_size(r->warnings) - 1);
+}
+
 int
 api_handle_patch(struct api_request *r)
 {
+    _cleanup_json_ json_t *patch = NULL;
+    size_t n_warnings;
+    int reply = -1;
+
     if (r->subresource && strcmp(r->subresource, "scale") == 0)
         return api_handle_scale(r);
+    patch = read_patch(r, &reply);
+    if (!patch)
+        return reply;
+    n_warnings = json_array_size(r->warnings);
     /* A patch applies to what is stored now. If another writer gets in
      * between, the compare-and-swap fails and the patch is applied again to
      * the newer object, as upstream does. */
@@ -673,12 +706,12 @@ api_handle_patch(struct api_request *r)
         _cleanup_json_ json_t *old = NULL, *next = NULL, *out = NULL;
         struct k3c_err err = {0};
         int64_t rev = 0;
-        int reply = -1;
 
+        warnings_truncate(r, n_warnings);
         old = api_read_object(r, &rev, &err);
         if (!old)
             return api_reply_store_error(r, &err);
-        next = apply_patch(r, old, &reply);
+        next = apply_patch(r, patch, old, &reply);
         if (!next)
             return reply;
         json_object_set_new(api_meta(next), "name", json_string(r->name));
