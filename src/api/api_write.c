@@ -989,20 +989,21 @@ api_handle_get_subresource(struct api_request *r)
 int
 api_handle_scale(struct api_request *r)
 {
+    int reply = -1;
+    _cleanup_json_ json_t *body = body_object(r, &reply);
+
+    if (!body)
+        return reply;
     for (int attempt = 0; attempt < PATCH_RETRIES; attempt++) {
-        _cleanup_json_ json_t *obj = NULL, *scale = NULL, *body = NULL;
+        _cleanup_json_ json_t *obj = NULL, *scale = NULL;
         struct k3c_err err = {0};
         int64_t rev = 0;
-        int reply = -1;
         json_t *replicas;
         const char *want;
 
         obj = api_read_object(r, &rev, &err);
         if (!obj)
             return api_reply_store_error(r, &err);
-        body = body_object(r, &reply);
-        if (!body)
-            return reply;
         scale = scale_of(obj);
         if (strcmp(r->method, "PATCH") == 0)
             api_merge_patch(scale, body);
