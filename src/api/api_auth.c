@@ -282,16 +282,119 @@ pod_node(const struct api_request *r)
     return node ? k3c_xstrdup(node) : NULL;
 }
 
-/* What a node may do (upstream's Node authorizer and NodeRestriction, in
- * the parts k3c needs): read, manage its own Node and Lease, report the
- * status of and delete the pods bound to it, and post events. */
 static bool
-node_may(const struct api_request *r, const char *node)
+json_name_is(const json_t *ref, const char *field, const char *name)
+{
+    const char *v = json_string_value(json_object_get(ref, field));
+    return v && strcmp(v, name) == 0;
+}
+
+/* Whether a container's env/envFrom names the ConfigMap or Secret. */
+static bool
+container_refers(const json_t *c, bool secret, const char *name)
+{
+    const char *key_ref = secret ? "secretKeyRef" : "configMapKeyRef";
+    const char *from_ref = secret ? "secretRef" : "configMapRef";
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(json_object_get(c, "env"), i, e)
+    {
+        if (json_name_is(json_object_get(json_object_get(e, "valueFrom"), key_ref), "name", name))
+            return true;
+    }
+    json_array_foreach(json_object_get(c, "envFrom"), i, e)
+    {
+        if (json_name_is(json_object_get(e, from_ref), "name", name))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a pod spec uses the ConfigMap or Secret: volumes (also projected
+ * sources), container env/envFrom, imagePullSecrets (upstream's graph edges). */
+static bool
+pod_refers(const json_t *spec, bool secret, const char *name)
+{
+    static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
+    const char *kind = secret ? "secret" : "configMap";
+    size_t i, k;
+    json_t *v, *src;
+
+    json_array_foreach(json_object_get(spec, "volumes"), i, v)
+    {
+        if (json_name_is(json_object_get(v, kind), secret ? "secretName" : "name", name))
+            return true;
+        json_array_foreach(json_object_get(json_object_get(v, "projected"), "sources"), k, src)
+        {
+            if (json_name_is(json_object_get(src, kind), "name", name))
+                return true;
+        }
+    }
+    for (size_t l = 0; l < K3C_ARRAY_SIZE(lists); l++)
+        json_array_foreach(json_object_get(spec, lists[l]), i, v)
+        {
+            if (container_refers(v, secret, name))
+                return true;
+        }
+    if (secret)
+        json_array_foreach(json_object_get(spec, "imagePullSecrets"), i, v)
+        {
+            if (json_name_is(v, "name", name))
+                return true;
+        }
+    return false;
+}
+
+/* Upstream's Node authorizer for configmaps and secrets: a node may get
+ * (or list/watch with fieldSelector metadata.name=<name>) only those that a
+ * pod bound to it uses. Read from the store, not a cache, so a pod bound a
+ * moment ago already counts. */
+static bool
+node_may_read_ref(struct api_request *r, const char *node, bool secret)
+{
+    const struct api_resource *pods = api_resource_find("", "v1", "pods");
+    const char *name = r->name, *fs = NULL;
+    _cleanup_free_ char *prefix = NULL;
+    struct store_list list = {0};
+    struct k3c_err err = {0};
+    bool ok = false;
+
+    if (!name) {
+        fs = api_query(r, "fieldSelector");
+        if (!fs || strncmp(fs, "metadata.name=", 14) != 0 || strchr(fs, ',') || !fs[14])
+            return false;
+        name = fs + 14;
+    }
+    if (!r->namespace || !pods)
+        return false;
+    prefix = api_list_prefix(pods, r->namespace);
+    if (store_list(r->srv->store, prefix, 0, NULL, 0, &list, &err) < 0)
+        return false;
+    for (size_t i = 0; i < list.n_items && !ok; i++) {
+        _cleanup_json_ json_t *pod =
+            json_loadb(list.items[i].value, list.items[i].value_len, 0, NULL);
+        const json_t *spec = json_object_get(pod, "spec");
+        ok = json_name_is(spec, "nodeName", node) && pod_refers(spec, secret, name);
+    }
+    store_list_fini(&list);
+    return ok;
+}
+
+/* What a node may do (upstream's Node authorizer and NodeRestriction, in
+ * the parts k3c needs): read (configmaps and secrets only those its pods
+ * use), manage its own Node and Lease, report the status of and delete the
+ * pods bound to it, and post events. */
+static bool
+node_may(struct api_request *r, const char *node)
 {
     const char *plural = r->res->plural;
     _cleanup_json_ json_t *body = NULL;
     bool write = strcmp(r->method, "GET") != 0;
+    bool core = r->res->group[0] == '\0';
 
+    if (core && (strcmp(plural, "secrets") == 0 || strcmp(plural, "configmaps") == 0))
+        return !write && node_may_read_ref(r, node, plural[0] == 's');
     if (!write)
         return true;
     if (strcmp(plural, "nodes") == 0) {
