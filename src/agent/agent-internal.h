@@ -24,6 +24,9 @@ struct agent {
     bool control_plane;
     int lease_renew_s, status_every_s;
     struct agent_paths paths;
+    bool run_pods;
+    struct kubelet_config kcfg; /* strings owned (char * in disguise) */
+    struct kubelet *kubelet;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     pthread_t thread;

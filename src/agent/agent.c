@@ -116,6 +116,39 @@ check_config(const struct agent_config *cfg, struct k3c_err *err)
     return 0;
 }
 
+static char *
+dup_opt(const char *s)
+{
+    return s ? k3c_xstrdup(s) : NULL;
+}
+
+static void
+kubelet_config_copy(struct kubelet_config *dst, const struct kubelet_config *src,
+                    const struct agent *a)
+{
+    *dst = *src;
+    dst->data_dir = a->paths.dir;
+    dst->node_name = a->node_name;
+    dst->node_ip = a->node_ip;
+    dst->runtime = dup_opt(src->runtime);
+    dst->pod_cidr = dup_opt(src->pod_cidr);
+    dst->cni_bridge = dup_opt(src->cni_bridge);
+    dst->cni_bin_dir = dup_opt(src->cni_bin_dir);
+    dst->netns_dir = dup_opt(src->netns_dir);
+    dst->registry_config = dup_opt(src->registry_config);
+}
+
+static void
+kubelet_config_fini(struct kubelet_config *c)
+{
+    free((char *)c->runtime);
+    free((char *)c->pod_cidr);
+    free((char *)c->cni_bridge);
+    free((char *)c->cni_bin_dir);
+    free((char *)c->netns_dir);
+    free((char *)c->registry_config);
+}
+
 struct agent *
 agent_new(const struct agent_config *cfg, struct k3c_err *err)
 {
@@ -138,6 +171,9 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->lease_renew_s = cfg->lease_renew_s > 0 ? cfg->lease_renew_s : 10;
     a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
     paths_init(&a->paths, cfg->data_dir);
+    if (cfg->pods)
+        kubelet_config_copy(&a->kcfg, cfg->pods, a);
+    a->run_pods = cfg->pods != NULL;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
     return a;
@@ -155,6 +191,8 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    kubelet_free(a->kubelet);
+    kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
     paths_fini(&a->paths);
     strv_free(a->labels);
@@ -496,5 +534,10 @@ agent_start(struct agent *a, struct k3c_err *err)
         return k3c_err_sys(err, rc, "heartbeat thread");
     a->running = true;
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
+    if (a->run_pods) {
+        a->kubelet = kubelet_new(&a->kcfg, a->api, err);
+        if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
+            return k3c_err_wrap(err, "pods of node %s", a->node_name);
+    }
     return 0;
 }

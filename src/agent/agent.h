@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "agent/kubelet.h"
 #include "base/err.h"
 
 struct agent_config {
@@ -21,6 +22,9 @@ struct agent_config {
     bool control_plane;  /* a server's own agent: node-role labels */
     int lease_renew_s;   /* 0: 10 */
     int status_every_s;  /* 0: 300 */
+    /* Running pods: the kubelet settings (data_dir, node_name and node_ip
+     * are taken from above). NULL: this node runs no pods. */
+    const struct kubelet_config *pods;
 };
 
 struct agent;
@@ -34,9 +38,10 @@ struct agent *agent_new(const struct agent_config *cfg, struct k3c_err *err);
  * BAD_REQUEST (token refused). */
 int agent_join(struct agent *a, struct k3c_err *err);
 /* Registers the Node (or updates it after a restart) and starts the
- * heartbeat thread. */
+ * heartbeat thread and, when configured, the pod worker (kubelet.h). */
 int agent_start(struct agent *a, struct k3c_err *err);
-/* Stops the heartbeat; the Node stays (its Lease lapses). NULL is a no-op. */
+/* Stops the heartbeat and the pod worker; the Node stays (its Lease
+ * lapses) and containers keep running. NULL is a no-op. */
 void agent_free(struct agent *a);
 
 /* Parses "K10<64 hex>::[user:]secret". out_hash holds 65 bytes, *secret is

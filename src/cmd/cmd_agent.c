@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * cmd_agent.c - `k3c agent --server URL --token K10...`: joins the cluster,
- * registers this node and heartbeats until SIGTERM/SIGINT. Running pods
- * (images, containers, pod network) is not wired in yet (issue #5). */
+ * registers this node, heartbeats and runs the pods bound to it
+ * (agent/kubelet.h) until SIGTERM/SIGINT. Pods need root; without it the
+ * node only registers. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent.h"
 #include "base/cleanup.h"
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 K3C_DEFINE_CLEANUP(struct agent *, agent_free)
 
@@ -30,7 +32,19 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .labels = cfg->node_labels,
                               .taints = cfg->node_taints,
                               .control_plane = control_plane};
-    _cleanup_(agent_freep) struct agent *a = agent_new(&ac, err);
+    struct kubelet_config kc = {.runtime = cfg->runtime,
+                                .pod_cidr = cfg->pod_cidr,
+                                .cni_bridge = cfg->cni_bridge,
+                                .cni_bin_dir = cfg->cni_bin_dir,
+                                .registry_config = cfg->registry_config,
+                                .crash_backoff_base_ms = cfg->crash_backoff_base_ms};
+    _cleanup_(agent_freep) struct agent *a = NULL;
+
+    if (!cfg->disable_pods && geteuid() == 0)
+        ac.pods = &kc;
+    else if (!cfg->disable_pods)
+        log_warn("not running as root: node %s registers but runs no pods", cfg->node_name);
+    a = agent_new(&ac, err);
 
     if (!a || agent_join(a, err) < 0 || agent_start(a, err) < 0)
         return -1;
@@ -64,7 +78,7 @@ cmd_agent(int argc, char **argv, char **envp)
         rc = K3C_EXIT_FAIL;
         goto out;
     }
-    log_info("k3c agent ready (running pods is not built yet: issue #5)");
+    log_info("k3c agent ready");
     do
         sig = sigwaitinfo(&stop, NULL);
     while (sig < 0 && errno == EINTR);

@@ -57,6 +57,7 @@ struct config_option {
 static char *default_node_name(void);
 
 static const char *const compaction_modes[] = {"revision", "periodic", NULL};
+static const char *const runtimes[] = {"auto", "runc", "crun", NULL};
 
 #define OFF(field) offsetof(struct k3c_config, field)
 #define ROLE_S     CONFIG_ROLE_SERVER
@@ -247,6 +248,55 @@ static const struct config_option options[] = {
      .roles = ROLE_S,
      .metavar = "N",
      .help = "etcd auto compaction retention"},
+    {.name = "runtime",
+     .type = OPT_STRING,
+     .offset = OFF(runtime),
+     .def = "auto",
+     .roles = ROLE_ANY,
+     .choices = runtimes,
+     .metavar = "NAME",
+     .help = "OCI runtime for pods: auto|runc|crun (auto: crun when it works here)"},
+    {.name = "pod-cidr",
+     .type = OPT_STRING,
+     .offset = OFF(pod_cidr),
+     .def = "10.42.0.0/24",
+     .roles = ROLE_ANY,
+     .metavar = "CIDR",
+     .help = "pod network of this node when its Node has no spec.podCIDR"},
+    {.name = "cni-bridge",
+     .type = OPT_STRING,
+     .offset = OFF(cni_bridge),
+     .def = "cni0",
+     .roles = ROLE_ANY,
+     .metavar = "NAME",
+     .help = "bridge of the pod network"},
+    {.name = "cni-bin-dir",
+     .type = OPT_STRING,
+     .offset = OFF(cni_bin_dir),
+     .def = "/usr/lib/cni:/opt/cni/bin",
+     .roles = ROLE_ANY,
+     .metavar = "DIRS",
+     .help = "where the CNI plugins are (colon separated)"},
+    {.name = "registry-config",
+     .type = OPT_STRING,
+     .offset = OFF(registry_config),
+     .roles = ROLE_ANY,
+     .metavar = "FILE",
+     .help = "registry mirrors and credentials (K3s registries.yaml format)"},
+    {.name = "crash-backoff-base-ms",
+     .type = OPT_INT,
+     .offset = OFF(crash_backoff_base_ms),
+     .def = "10000",
+     .min = 100,
+     .max = 300000,
+     .roles = ROLE_ANY,
+     .metavar = "MS",
+     .help = "first CrashLoopBackOff/ImagePullBackOff delay, doubling to 300 s (for tests)"},
+    {.name = "disable-pods",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_pods),
+     .roles = ROLE_ANY,
+     .help = "register the node but run no pods"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

@@ -35,6 +35,14 @@ struct k3c_config {
     char *token;        /* --token */
     char **node_labels; /* --node-label, repeatable; NULL-terminated, may be NULL */
     char **node_taints; /* --node-taint, repeatable */
+    /* pods (agent and the server's own agent) */
+    char *runtime;             /* --runtime auto|runc|crun, default auto */
+    char *pod_cidr;            /* --pod-cidr, default 10.42.0.0/24 (when the Node has none) */
+    char *cni_bridge;          /* --cni-bridge, default cni0 */
+    char *cni_bin_dir;         /* --cni-bin-dir, default /usr/lib/cni:/opt/cni/bin */
+    char *registry_config;     /* --registry-config: registries.yaml */
+    int crash_backoff_base_ms; /* --crash-backoff-base-ms, default 10000 */
+    bool disable_pods;         /* --disable-pods */
 
     /* server */
     bool cluster_init;                    /* --cluster-init */

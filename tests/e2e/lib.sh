@@ -51,6 +51,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/k3c-e2e-${E2E_NAME:-kubectl}.XXXXXX") || exit 1
 SERVER_PID=
 WATCH_PID=
+if [ -z "${SERVER_EXTRA_ARGS+x}" ]; then SERVER_EXTRA_ARGS=(); fi
 export KUBECONFIG=$TMP/kubeconfig.yaml
 
 # ---- cleanup ----
@@ -335,6 +336,7 @@ server_ready_or_dead() { server_ready || ! server_alive; }
 
 # ---- start the server ----
 
+# SERVER_EXTRA_ARGS (array): more flags for `k3c server` (pod network, ...).
 start_server() {
     local start v unset_args=()
     read -r ETCD_CLIENT_PORT ETCD_PEER_PORT API_PORT <<<"$(free_ports 3)"
@@ -362,6 +364,7 @@ start_server() {
         --node-name e2e \
         --token-file "$TMP/tokens.csv" \
         --config "$TMP/empty.yaml" \
+        "${SERVER_EXTRA_ARGS[@]}" \
         </dev/null >"$TMP/k3c.log" 2>&1 &
     SERVER_PID=$!
 
