@@ -22,7 +22,10 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <linux/capability.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -104,8 +107,8 @@ pipe_high(int p[2], struct k3c_err *err)
 /* Spawns argv with fds[i] as fd i (i = 0..3; -1: /dev/null for 0..2, absent
  * for 3); every other fd is closed. env is PATH (the agent's) plus extra_env. */
 static int
-spawn(const char *const *argv, const char *extra_env, const int fds[4], bool new_session,
-      pid_t *pid_out, struct k3c_err *err)
+spawn_ex(const char *const *argv, const char *extra_env, const int fds[4], bool new_session,
+         const char *tty_path, pid_t *pid_out, struct k3c_err *err)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -122,7 +125,13 @@ spawn(const char *const *argv, const char *extra_env, const int fds[4], bool new
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     for (int i = 0; i < 4; i++) {
-        if (fds[i] >= 0)
+        if (tty_path && i < 3) {
+            /* After setsid the first tty opened becomes the controlling one. */
+            if (i == 0)
+                posix_spawn_file_actions_addopen(&fa, 0, tty_path, O_RDWR, 0);
+            else
+                posix_spawn_file_actions_adddup2(&fa, 0, i);
+        } else if (fds[i] >= 0)
             posix_spawn_file_actions_adddup2(&fa, fds[i], i);
         else if (i < 3)
             posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
@@ -137,7 +146,7 @@ spawn(const char *const *argv, const char *extra_env, const int fds[4], bool new
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                        (new_session ? POSIX_SPAWN_SETSID : 0));
+                                        (new_session || tty_path ? POSIX_SPAWN_SETSID : 0));
     rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -145,6 +154,13 @@ spawn(const char *const *argv, const char *extra_env, const int fds[4], bool new
         return k3c_err_sys(err, rc, "spawn %s", argv[0]);
     *pid_out = pid;
     return 0;
+}
+
+static int
+spawn(const char *const *argv, const char *extra_env, const int fds[4], bool new_session,
+      pid_t *pid_out, struct k3c_err *err)
+{
+    return spawn_ex(argv, extra_env, fds, new_session, NULL, pid_out, err);
 }
 
 /* Exit code of a wait status: the code, or 128+signal. */
@@ -1353,7 +1369,7 @@ runtime_delete(struct runtime *rt, const char *id, struct k3c_err *err)
 
 /* argv for `<rt> --root R exec <id> cmd...` into out (borrowed strings). */
 static int
-exec_argv(const struct meta *m, const char *id, const char *const *cmd, const char **out,
+exec_argv(const struct meta *m, const char *id, const char *const *cmd, bool tty, const char **out,
           struct k3c_err *err)
 {
     size_t n = 0;
@@ -1364,6 +1380,8 @@ exec_argv(const struct meta *m, const char *id, const char *const *cmd, const ch
     out[n++] = "--root";
     out[n++] = m->runtime_root;
     out[n++] = "exec";
+    if (tty)
+        out[n++] = "--tty";
     out[n++] = id;
     for (size_t i = 0; cmd[i]; i++) {
         if (n >= RUNTIME_MAX_ARGS - 1)
@@ -1406,7 +1424,7 @@ runtime_exec_start(struct runtime *rt, const char *id, const char *const *argv,
 
     if (exec_meta(rt, id, &m, err) < 0)
         return -1;
-    if (exec_argv(&m, id, argv, full, err) < 0 || pipe_high(in, err) < 0 ||
+    if (exec_argv(&m, id, argv, false, full, err) < 0 || pipe_high(in, err) < 0 ||
         pipe_high(so, err) < 0 || pipe_high(se, err) < 0)
         goto out;
     fds[0] = in[0];
@@ -1430,6 +1448,71 @@ out:
     }
     meta_fini(&m);
     return rc;
+}
+
+/* A pty pair: the master (ours, CLOEXEC) sized cols x rows, and the path
+ * of its slave. */
+static int
+pty_open(unsigned cols, unsigned rows, int *master_out, char *slave, size_t slave_len,
+         struct k3c_err *err)
+{
+    struct winsize ws = {.ws_col = (unsigned short)(cols ? cols : 80),
+                         .ws_row = (unsigned short)(rows ? rows : 24)};
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    if (fd < 0)
+        return k3c_err_sys(err, errno, "posix_openpt");
+    if (grantpt(fd) < 0 || unlockpt(fd) < 0 || ptsname_r(fd, slave, slave_len) != 0 ||
+        ioctl(fd, TIOCSWINSZ, &ws) < 0) {
+        int e = errno;
+
+        close(fd);
+        return k3c_err_sys(err, e, "pty");
+    }
+    *master_out = fd;
+    return 0;
+}
+
+int
+runtime_exec_start_tty(struct runtime *rt, const char *id, const char *const *argv, unsigned cols,
+                       unsigned rows, struct runtime_exec_proc *out, struct k3c_err *err)
+{
+    struct meta m = {0};
+    const char *full[RUNTIME_MAX_ARGS];
+    const int none[4] = {-1, -1, -1, -1};
+    char slave[64];
+    _cleanup_close_ int master = -1;
+    pid_t pid = -1;
+    int rc = -1;
+
+    if (exec_meta(rt, id, &m, err) < 0)
+        return -1;
+    if (exec_argv(&m, id, argv, true, full, err) < 0 ||
+        pty_open(cols, rows, &master, slave, sizeof(slave), err) < 0 ||
+        spawn_ex(full, NULL, none, true, slave, &pid, err) < 0)
+        goto out;
+    out->pid = pid;
+    out->tty = true;
+    out->stdout_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+    out->stdin_fd = TAKE_FD(master);
+    out->stderr_fd = -1;
+    rc = 0;
+out:
+    meta_fini(&m);
+    return rc;
+}
+
+int
+runtime_exec_resize(const struct runtime_exec_proc *p, unsigned cols, unsigned rows,
+                    struct k3c_err *err)
+{
+    struct winsize ws = {.ws_col = (unsigned short)cols, .ws_row = (unsigned short)rows};
+
+    if (!p->tty || p->stdin_fd < 0)
+        return k3c_err_set(err, K3C_E_INVALID, "exec: no terminal");
+    if (ioctl(p->stdin_fd, TIOCSWINSZ, &ws) < 0)
+        return k3c_err_sys(err, errno, "TIOCSWINSZ");
+    return 0;
 }
 
 int
@@ -1465,7 +1548,7 @@ runtime_exec_sync(struct runtime *rt, const char *id, const char *const *argv, i
 
     if (exec_meta(rt, id, &m, err) < 0)
         return -1;
-    rc = exec_argv(&m, id, argv, full, err);
+    rc = exec_argv(&m, id, argv, false, full, err);
     if (rc == 0)
         rc = run_cmd(full, timeout_ms, exit_code, output, err);
     meta_fini(&m);

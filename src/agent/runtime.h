@@ -216,20 +216,33 @@ int runtime_delete(struct runtime *rt, const char *id, struct k3c_err *err);
 int runtime_pod_cgroup_remove(const char *cgroup_parent, const char *pod_uid, struct k3c_err *err);
 
 /* ---- exec ----------------------------------------------------------------
- * `<rt> exec` as a child of the caller (not under conmon), without a tty
- * (TODO(#5): tty exec needs a console socket; exec timeouts should go
- * through `conmon --exec` so a killed exec leaves no process behind).
- * K3C_E_CONFLICT unless the container is running. */
+ * `<rt> exec` as a child of the caller (not under conmon) (TODO(#5): exec
+ * timeouts should go through `conmon --exec` so a killed exec leaves no
+ * process behind). K3C_E_CONFLICT unless the container is running. */
 
 struct runtime_exec_proc {
     pid_t pid;                          /* the `<rt> exec` process, caller's child */
     int stdin_fd, stdout_fd, stderr_fd; /* ours: write / read / read; CLOEXEC */
+    bool tty;                           /* stdin_fd, stdout_fd: the pty master; stderr_fd -1 */
 };
 
 /* Starts argv (NULL-terminated) in the running container id with three
  * pipes. Reap with runtime_exec_wait. */
 int runtime_exec_start(struct runtime *rt, const char *id, const char *const *argv,
                        struct runtime_exec_proc *out, struct k3c_err *err);
+/* Starts argv with a terminal: `<rt> exec --tty` runs in its own session
+ * with a pty we allocate (cols x rows; 0: 80x24) as its controlling terminal
+ * and stdio, as CRI-O does; the runtime puts it in raw mode and relays it
+ * to the container's own console, and passes size changes on (SIGWINCH).
+ * Not --console-socket: runc only takes that with --detach, and a detached
+ * exec's exit code is lost. stdin_fd/stdout_fd are two fds of the master
+ * (read gives EIO once the process has gone). Reap with runtime_exec_wait. */
+int runtime_exec_start_tty(struct runtime *rt, const char *id, const char *const *argv,
+                           unsigned cols, unsigned rows, struct runtime_exec_proc *out,
+                           struct k3c_err *err);
+/* Sets the terminal size of a tty exec. */
+int runtime_exec_resize(const struct runtime_exec_proc *p, unsigned cols, unsigned rows,
+                        struct k3c_err *err);
 /* Closes the caller's fds (read stdout/stderr to EOF first), then waits up to
  * timeout_ms for the exec process (SIGKILL and K3C_E_TIMEOUT after that) and
  * reaps it; *exit_code gets its status (128+signal when killed). */

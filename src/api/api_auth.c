@@ -11,6 +11,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "pki/pki.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -33,35 +34,14 @@ user_add_group(struct api_user *u, const char *g)
 static bool
 user_from_cert(gnutls_session_t session, struct api_user *u)
 {
-    const gnutls_datum_t *chain;
-    unsigned int n = 0, status = 0;
-    gnutls_x509_crt_t crt = NULL;
-    char buf[256];
-    size_t len;
-    bool ok = false;
+    struct pki_subject sub;
 
-    if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+    if (!pki_peer_subject(session, &sub))
         return false;
-    chain = gnutls_certificate_get_peers(session, &n);
-    if (!chain || n == 0 || gnutls_x509_crt_init(&crt) < 0)
-        return false;
-    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0)
-        goto out;
-    len = sizeof(buf);
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &len) < 0)
-        goto out;
-    snprintf(u->name, sizeof(u->name), "%s", buf);
-    for (unsigned i = 0;; i++) {
-        len = sizeof(buf);
-        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0, buf, &len) <
-            0)
-            break;
-        user_add_group(u, buf);
-    }
-    ok = true;
-out:
-    gnutls_x509_crt_deinit(crt);
-    return ok;
+    snprintf(u->name, sizeof(u->name), "%s", sub.common_name);
+    for (int i = 0; i < sub.n_organizations; i++)
+        user_add_group(u, sub.organizations[i]);
+    return true;
 }
 
 static bool

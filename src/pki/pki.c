@@ -707,3 +707,40 @@ pki_sign_csr(const char *ca_cert_path, const char *ca_key_path, const char *csr_
     *cert_pem = datum_string(&pem);
     return 0;
 }
+
+bool
+pki_peer_subject(void *tls_session, struct pki_subject *out)
+{
+    gnutls_session_t session = tls_session;
+    const gnutls_datum_t *chain;
+    unsigned int n = 0, status = 0;
+    gnutls_x509_crt_t crt = NULL;
+    char buf[256];
+    size_t len;
+    bool ok = false;
+
+    memset(out, 0, sizeof(*out));
+    if (!session || gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+        return false;
+    chain = gnutls_certificate_get_peers(session, &n);
+    if (!chain || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+        return false;
+    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0)
+        goto out;
+    len = sizeof(buf);
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &len) < 0)
+        goto out;
+    snprintf(out->common_name, sizeof(out->common_name), "%s", buf);
+    for (unsigned i = 0; out->n_organizations < (int)K3C_ARRAY_SIZE(out->organizations); i++) {
+        len = sizeof(buf);
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0, buf, &len) <
+            0)
+            break;
+        snprintf(out->organizations[out->n_organizations++], sizeof(out->organizations[0]),
+                 "%.127s", buf);
+    }
+    ok = out->common_name[0] != '\0';
+out:
+    gnutls_x509_crt_deinit(crt);
+    return ok;
+}

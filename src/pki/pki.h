@@ -58,4 +58,15 @@ int pki_csr_new(const char *common_name, const char *organization, char **key_pe
 int pki_sign_csr(const char *ca_cert_path, const char *ca_key_path, const char *csr_pem,
                  const struct pki_leaf_spec *spec, char **cert_pem, struct k3c_err *err);
 
+/* The verified TLS peer of a server session (a gnutls_session_t): its
+ * certificate must chain to the session's trusted CAs. CN and every O, as
+ * kube-apiserver reads a client certificate. False when there is no
+ * certificate, it does not verify, or it has no CN. */
+struct pki_subject {
+    char common_name[256];
+    char organizations[8][128];
+    int n_organizations;
+};
+bool pki_peer_subject(void *tls_session, struct pki_subject *out);
+
 #endif
