@@ -216,7 +216,10 @@ podspec_fetch(const struct podspec_ctx *ctx, bool secret, const char *name, stru
         obj = ctx->fetch(ctx->fetch_ud, secret ? "secrets" : "configmaps", ns, name, err);
     else
         k3c_err_set(err, K3C_E_NOT_FOUND, "no API client");
-    if (!obj && err->kind == K3C_E_NOT_FOUND)
+    if (!obj && err->kind == K3C_E_NONE) /* a callback that forgot to say why */
+        k3c_err_set(err, K3C_E_INTERNAL, "get %s %s/%s failed", secret ? "secret" : "configmap", ns,
+                    name);
+    else if (!obj && err->kind == K3C_E_NOT_FOUND)
         k3c_err_set(err, K3C_E_NOT_FOUND, "%s \"%s\" not found", secret ? "secret" : "configmap",
                     name);
     return obj;

@@ -29,7 +29,7 @@ struct qty {
     int dec, bin;
 };
 
-#define QTY_MAX_DIGITS 30
+#define QTY_MAX_DIGITS 20
 
 static int
 parse_number(const char **pp, struct qty *q)
@@ -96,44 +96,37 @@ parse_suffix(const char *p, struct qty *q)
     return -1;
 }
 
-/* value * 10^scale, rounded up, into *out. */
+/* value * 10^scale, rounded up, into *out. Intermediate values may exceed
+ * int64 (a long mantissa with a negative exponent); only the result must fit. */
 static int
 qty_scaled(const struct qty *q, int scale, int64_t *out)
 {
-    const __int128 limit = (__int128)INT64_MAX;
+    const __int128 big = (__int128)1 << 124, limit = (__int128)INT64_MAX;
     __int128 v = q->mant;
     int dec = q->dec + scale;
     bool remainder = q->inexact;
 
     for (int i = 0; i < q->bin && v != 0; i++) {
         v *= 1024;
-        if (v > limit)
+        if (v > big)
             return -1;
     }
     for (; dec > 0 && v != 0; dec--) {
         v *= 10;
-        if (v > limit)
+        if (v > big)
             return -1;
     }
-    for (; dec < 0; dec++) {
+    for (; dec < 0 && v != 0; dec++) {
         if (v % 10 != 0)
             remainder = true;
         v /= 10;
-        if (v == 0)
-            break;
     }
-    if (v > limit)
-        return -1;
-    if (q->neg) {
-        /* rounding up toward +inf: truncation already did that */
-        *out = -(int64_t)v;
-        return 0;
-    }
-    if (remainder && (q->mant != 0))
+    /* rounding up toward +inf: for negatives, truncation already did that */
+    if (remainder && !q->neg && q->mant != 0)
         v++;
     if (v > limit)
         return -1;
-    *out = (int64_t)v;
+    *out = q->neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }
 

@@ -520,15 +520,18 @@ vol_hostpath(struct vol_job *j, struct k3c_err *err)
     if (!t)
         return k3c_err_set(err, K3C_E_INVALID, "hostPath: unknown type %s", type);
     if (stat(path, &st) < 0) {
-        if (errno != ENOENT || !t->fmt)
-            ; /* "" performs no check at all */
-        else if (t->create) {
-            if (hostpath_create(t, path, err) < 0)
-                return -1;
-        } else
+        if (errno != ENOENT)
+            return k3c_err_sys(err, errno, "hostPath %s", path);
+        /* "" checks nothing; a missing path becomes a directory, as the
+         * CRI runtimes create a missing bind source */
+        if (!t->fmt && k3c_mkdir_p(path, 0755, err) < 0)
+            return -1;
+        if (t->fmt && !t->create)
             return k3c_err_set(err, K3C_E_INVALID, "hostPath type check failed: %s is not %s", path,
                                t->what);
-        if (t->fmt && stat(path, &st) < 0)
+        if (t->create && hostpath_create(t, path, err) < 0)
+            return -1;
+        if (stat(path, &st) < 0)
             return k3c_err_sys(err, errno, "hostPath %s", path);
     }
     if (t->fmt && (st.st_mode & S_IFMT) != t->fmt)
