@@ -364,6 +364,12 @@ int api_discovery_serve(struct api_request *r);
  * is not one of them. Callable without credentials. */
 int api_join_serve(struct api_request *r);
 
+/* pods/log, pods/exec, pods/attach relayed to the pod's kubelet
+ * (api_proxy.c): whether r is one of them (after the path is parsed), and
+ * the handler (after api_authorize_resource). Returns an MHD_Result. */
+bool api_proxy_handles(const struct api_request *r);
+int api_proxy_serve(struct api_request *r);
+
 /* Resource handlers (api_handlers.c): get/list/watch/create/update/patch/delete. */
 int api_handle_resource(struct api_request *r);
 /* The watch cache for a resource. */

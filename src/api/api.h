@@ -22,6 +22,11 @@ struct api_config {
      * secret of the node token; joining is refused when it is NULL. */
     const char *server_ca_cert_file, *server_ca_key_file, *client_ca_key_file;
     const char *join_secret;
+    /* pods/log and pods/exec (api_proxy.c): the client certificate shown to
+     * kubelets (CN system:kube-apiserver, O system:masters). NULL: one is
+     * minted in memory from client_ca_file + client_ca_key_file. Kubelet
+     * serving certificates are checked against server_ca_cert_file. */
+    const char *kubelet_client_cert_file, *kubelet_client_key_file;
 };
 
 struct api_server;

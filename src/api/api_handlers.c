@@ -560,11 +560,13 @@ api_handle_resource(struct api_request *r)
     if (r->namespace && !r->res->namespaced)
         return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                 "the server could not find the requested resource");
-    if (r->subresource && !api_subresource_served(r->res, r->subresource))
+    if (r->subresource && !api_subresource_served(r->res, r->subresource) && !api_proxy_handles(r))
         return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                 "the server could not find the requested resource");
     if ((ret = api_authorize_resource(r)) >= 0)
         return ret;
+    if (api_proxy_handles(r))
+        return api_proxy_serve(r);
     if (!r->name) {
         if (strcmp(m, "GET") == 0)
             return handle_list(r);

@@ -11,6 +11,7 @@
 #include "agent/kubelet_server-internal.h"
 #include "agent/kubelet_server.h"
 #include "agent/runtime.h"
+#include "api/api.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/util.h"
@@ -42,6 +43,11 @@ struct fx {
     int port;
     char *ids[16];
     size_t n_ids;
+    /* the API server that proxies pods/log and pods/exec to us */
+    struct harness_etcd *etcd;
+    struct store *store;
+    struct api_server *api;
+    int api_port;
 };
 
 static struct fx F;
@@ -139,11 +145,63 @@ fixture_init(void)
     return 1;
 }
 
+/* etcd + an API server whose Node "node1" points at our kubelet port. */
+static int
+api_init(void)
+{
+    struct k3c_err err = {0};
+    struct api_config ac = {.bind_address = "127.0.0.1",
+                            .serving_cert_file = F.srv_cert,
+                            .serving_key_file = F.srv_key,
+                            .client_ca_file = F.ca,
+                            .client_ca_key_file = F.ca_key,
+                            .server_ca_cert_file = F.ca,
+                            .server_ca_key_file = F.ca_key};
+    _cleanup_free_ char *node = k3c_xasprintf(
+        "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"node1\"},"
+        "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],"
+        "\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":%d}}}}",
+        F.port);
+    const char *pods[][2] = {
+        {"logs", "{\"name\":\"c\"}"},
+        {"exec", "{\"name\":\"c\"}"},
+        {"two", "{\"name\":\"a\"},{\"name\":\"b\"}"},
+    };
+
+    if (harness_etcd_store_start(&F.etcd, &F.store, &err) < 0) {
+        fprintf(stderr, "# etcd: %s\n", err.msg);
+        return -1;
+    }
+    ac.port = harness_free_port();
+    F.api_port = ac.port;
+    F.api = api_server_new(&ac, F.store, &err);
+    if (!F.api || api_server_start(F.api, &err) < 0 ||
+        store_create(F.store, "/registry/nodes/node1", node, strlen(node), 0, NULL, &err) < 0) {
+        fprintf(stderr, "# api: %s\n", err.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(pods); i++) {
+        _cleanup_free_ char *key = k3c_xasprintf("/registry/pods/%s/%s", NS, pods[i][0]);
+        _cleanup_free_ char *pod = k3c_xasprintf(
+            "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+            "\"namespace\":\"%s\"},\"spec\":{\"nodeName\":\"node1\",\"containers\":[%s]}}",
+            pods[i][0], NS, pods[i][1]);
+
+        if (store_create(F.store, key, pod, strlen(pod), 0, NULL, &err) < 0) {
+            fprintf(stderr, "# pod: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void
 fixture_fini(void)
 {
     struct k3c_err err = {0};
 
+    api_server_free(F.api);
+    harness_etcd_store_stop(F.etcd, F.store);
     kubelet_server_free(F.ks);
     for (size_t i = 0; i < F.n_ids; i++) {
         if (F.rt)
@@ -237,12 +295,14 @@ collect(char *p, size_t size, size_t n, void *ud)
 
 enum who { ANON, ADMIN, NODE };
 
+static int use_port; /* 0: the kubelet; else the API server */
+
 static CURL *
 curl_for(const char *path, enum who who, char **url_out)
 {
     CURL *c = curl_easy_init();
 
-    *url_out = k3c_xasprintf("https://127.0.0.1:%d%s", F.port, path);
+    *url_out = k3c_xasprintf("https://127.0.0.1:%d%s", use_port ? use_port : F.port, path);
     curl_easy_setopt(c, CURLOPT_URL, *url_out);
     curl_easy_setopt(c, CURLOPT_CAINFO, F.ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
@@ -769,6 +829,50 @@ test_exec_errors(void **state)
     assert_int_equal(get("/nothing", ADMIN, &b2), 404);
 }
 
+/* ---- tests: the API server's proxy ---------------------------------------- */
+
+static void
+test_api_pods_log(void **state)
+{
+    _cleanup_free_ char *b1 = NULL, *b2 = NULL, *b3 = NULL, *b4 = NULL, *b5 = NULL;
+
+    (void)state;
+    use_port = F.api_port;
+    assert_int_equal(
+        get("/api/v1/namespaces/default/pods/logs/log?previous=true&tailLines=2", ADMIN, &b1), 200);
+    assert_string_equal(b1, "two\nthree\n");
+    assert_int_equal(get("/api/v1/namespaces/default/pods/logs/log?container=c", ADMIN, &b2), 200);
+    assert_string_equal(b2, "four\nfive\n");
+    assert_int_equal(get("/api/v1/namespaces/default/pods/nosuch/log", ADMIN, &b3), 404);
+    assert_int_equal(get("/api/v1/namespaces/default/pods/two/log", ADMIN, &b4), 400);
+    assert_non_null(strstr(b4, "a container name must be specified for pod two, choose one of: "
+                               "[a b]"));
+    assert_int_equal(get("/api/v1/namespaces/default/pods/logs/log", NODE, &b5), 403);
+    use_port = 0;
+}
+
+static void
+test_api_pods_exec(void **state)
+{
+    struct ws w;
+    struct exec_result r = {0};
+    const json_t *cause;
+
+    (void)state;
+    start_exec_pod();
+    use_port = F.api_port;
+    ws_open(&w, "/api/v1/namespaces/default/pods/exec/exec?command=sh&command=-c&command=echo+"
+                "via-api%3B+exit+7&stdout=true&stderr=true");
+    ws_collect(&w, &r, NULL);
+    ws_close(&w);
+    use_port = 0;
+    assert_string_equal(r.out.data, "via-api\n");
+    assert_non_null(r.status);
+    cause = json_array_get(json_object_get(json_object_get(r.status, "details"), "causes"), 0);
+    assert_string_equal(status_str(cause, "message") ?: "-", "7");
+    result_fini(&r);
+}
+
 int
 main(void)
 {
@@ -781,6 +885,8 @@ main(void)
         cmocka_unit_test(test_exec_output_and_exit_code),
         cmocka_unit_test(test_exec_tty_and_resize),
         cmocka_unit_test(test_exec_errors),
+        cmocka_unit_test(test_api_pods_log),
+        cmocka_unit_test(test_api_pods_exec),
     };
     int rc;
 
@@ -790,6 +896,8 @@ main(void)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = fixture_init();
+    if (rc > 0 && api_init() < 0)
+        rc = -1;
     if (rc <= 0) {
         fixture_fini();
         curl_global_cleanup();
