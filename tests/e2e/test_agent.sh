@@ -104,5 +104,34 @@ stop_agent
 run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/agent.log"
 if [ "$RC" -eq 0 ]; then fail agent/no-sanitizer-reports "sanitizer report" "grep $TMP/agent.log"; else pass agent/no-sanitizer-reports; fi
 
+
+echo "# 6. node authorizer: configmaps and secrets only of pods bound to the node"
+# (the agent is stopped: the pod below is bound to gpu-1 but never started)
+expect_out refs/create-cm 'created' kc create configmap ps-used --from-literal=k=v
+expect_out refs/create-cm-other 'created' kc create configmap ps-other --from-literal=k=v
+expect_out refs/create-secret 'created' kc create secret generic ps-secret --from-literal=p=w
+expect_fail refs/unbound-forbidden 'forbidden' nk get configmap ps-used
+cat >"$TMP/ps-pod.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: ps-refs}
+spec:
+  nodeName: gpu-1
+  containers:
+  - name: c
+    image: 127.0.0.1:1/none:latest
+    envFrom: [{configMapRef: {name: ps-used}}]
+  volumes:
+  - {name: s, secret: {secretName: ps-secret}}
+YAML
+expect_out refs/create-pod 'created' kc create -f "$TMP/ps-pod.yaml"
+expect_eq refs/bound-configmap 'v' nk get configmap ps-used -o 'jsonpath={.data.k}'
+expect_out refs/bound-secret 'ps-secret' nk get secret ps-secret -o name
+expect_fail refs/other-configmap 'forbidden' nk get configmap ps-other
+expect_fail refs/list-configmaps 'forbidden' nk get configmaps
+expect_fail refs/list-secrets-all 'forbidden' nk get secrets -A
+expect_fail refs/write-configmap 'forbidden' nk label configmap ps-used x=y
+kc delete pod ps-refs --grace-period=0 --force >/dev/null 2>&1
+
 server_checks
 summary
