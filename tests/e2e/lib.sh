@@ -52,6 +52,9 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/k3c-e2e-${E2E_NAME:-kubectl}.XXXXXX") || exit 1
 SERVER_PID=
 WATCH_PID=
 if [ -z "${SERVER_EXTRA_ARGS+x}" ]; then SERVER_EXTRA_ARGS=(); fi
+# NETNS_EXEC (array): a prefix that runs the server, kubectl and curl in a
+# test-made network namespace, e.g. (nsenter --net=/run/netns/NAME).
+if [ -z "${NETNS_EXEC+x}" ]; then NETNS_EXEC=(); fi
 export KUBECONFIG=$TMP/kubeconfig.yaml
 
 # ---- cleanup ----
@@ -281,7 +284,7 @@ wait_for() {
 # kc ARGS...: /usr/bin/kubectl with the test's kubeconfig, a private discovery
 # cache and a request timeout.
 kc() {
-    timeout -k 5 "$CMD_TIMEOUT_S" "$KUBECTL" --request-timeout=20s --cache-dir="$TMP/kube-cache" "$@"
+    timeout -k 5 "$CMD_TIMEOUT_S" "${NETNS_EXEC[@]}" "$KUBECTL" --request-timeout=20s --cache-dir="$TMP/kube-cache" "$@"
 }
 
 # kv VERSION ARGS...: another kubectl release, the same way.
@@ -309,7 +312,7 @@ http_expect() {
 # acurl CURL_ARGS...: curl as the admin (the kubeconfig's client certificate),
 # bounded, silent but for errors.
 acurl() {
-    curl -sS --max-time 20 --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$@"
+    "${NETNS_EXEC[@]}" curl -sS --max-time 20 --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$@"
 }
 
 free_ports() {
@@ -354,7 +357,7 @@ start_server() {
     for v in $(compgen -e); do
         case $v in K3C_*) unset_args+=(-u "$v") ;; esac
     done
-    env "${unset_args[@]}" "$K3C_BIN" server \
+    env "${unset_args[@]}" "${NETNS_EXEC[@]}" "$K3C_BIN" server \
         --data-dir "$TMP/data" \
         --bind-address 127.0.0.1 \
         --https-listen-port "$API_PORT" \

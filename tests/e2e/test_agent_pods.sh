@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_agent_pods.sh - end-to-end test of the pod worker: a server with its
+# own agent and a second `k3c agent`, each in a network namespace the test
+# makes (so bridges and addresses never touch the root namespace), real
+# runc/conmon/CNI, images from a local docker-registry and an air-gap
+# tarball built by scripts/build-test-images. Pods are bound by
+# spec.nodeName (no scheduler yet). Checks: Running with a pod IP and a CRI
+# log; init containers; an image pulled through --registry-config with an
+# httpGet readiness probe; CrashLoopBackOff with rising restarts; a failing
+# readiness probe keeps READY 0/1; ErrImagePull then ImagePullBackOff;
+# deletion honours the grace period and removes everything; a second node
+# in its own netns runs a pod; that agent SIGKILLed and restarted adopts its
+# container (same pid, 0 restarts). Needs root (else exit 77).
+# shellcheck disable=SC2317 # functions are called through run/check
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: needs root (network namespaces, runc, overlay mounts)"
+    exit 77
+fi
+for t in ip nsenter umoci skopeo runc conmon /usr/bin/docker-registry /usr/lib/cni/bridge \
+    /usr/lib/cni/host-local /usr/lib/cni/loopback /bin/busybox; do
+    if ! command -v "$t" >/dev/null; then
+        echo "SKIP: $t not found"
+        exit 77
+    fi
+done
+NS=k3c-e2e-pods-$$
+NS2=k3c-e2e-pods2-$$
+NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
+# Addresses only inside the test's namespaces: the veth NS <-> NS2.
+NS_IP=192.168.251.1
+NS2_IP=192.168.251.2
+E2E_NAME=agent-pods
+SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --cni-bridge k3ce2e0
+    --pod-cidr 10.89.1.0/24 --crash-backoff-base-ms 1000)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+AGENT2_PID=
+REGISTRY_PID=
+in_ns() { "${NETNS_EXEC[@]}" "$@"; }
+
+# Removes containers and mounts a failed run may leave, then the namespaces.
+pods_cleanup() {
+    local st d pid
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kc delete pods --all --all-namespaces --timeout=60s >/dev/null 2>&1
+    fi
+    if [ -n "$AGENT2_PID" ]; then
+        stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
+        AGENT2_PID=
+    fi
+    if [ -n "$SERVER_PID" ]; then
+        stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
+        SERVER_PID=
+    fi
+    for st in "$TMP"/data/agent/containers "$TMP"/n2/agent/containers; do
+        [ -d "$st/containers" ] || continue
+        for d in "$st"/containers/*/; do
+            [ -d "$d" ] || continue
+            echo "# removing leftover container $(basename "$d")"
+            runc --root "$st/runc-root" delete --force "$(basename "$d")" >/dev/null 2>&1
+        done
+    done
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        case $(cat "$d/comm" 2>/dev/null) in conmon | k3c) ;; *) continue ;; esac
+        case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in
+        *"$TMP/"*) kill -KILL "$pid" 2>/dev/null ;;
+        esac
+    done
+    awk -v t="$TMP/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+    if [ -n "$REGISTRY_PID" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null
+        wait "$REGISTRY_PID" 2>/dev/null
+    fi
+    ip netns del "$NS2" 2>/dev/null
+    ip netns del "$NS" 2>/dev/null
+}
+trap 'pods_cleanup; cleanup' EXIT
+
+echo "# 0. namespaces, images, registry, server"
+ip netns add "$NS" && ip netns add "$NS2" || { echo "FAIL: ip netns add"; exit 1; }
+ip -n "$NS" link set lo up
+ip -n "$NS2" link set lo up
+ip link add "k3cv$$a" netns "$NS" type veth peer name "k3cv$$b" netns "$NS2" || exit 1
+ip -n "$NS" addr add "$NS_IP/30" dev "k3cv$$a"
+ip -n "$NS2" addr add "$NS2_IP/30" dev "k3cv$$b"
+ip -n "$NS" link set "k3cv$$a" up
+ip -n "$NS2" link set "k3cv$$b" up
+if ! in_ns "$REPO/scripts/build-test-images" "$TMP/img" start >"$TMP/images.log" 2>&1; then
+    echo "FAIL: build-test-images"
+    cat "$TMP/images.log"
+    exit 1
+fi
+REGISTRY_PID=$(cat "$TMP/img/registry.pid")
+REG=$(cat "$TMP/img/registry.addr")
+cat >"$TMP/registries.yaml" <<EOC
+mirrors:
+  "$REG":
+    endpoint:
+      - "http://$REG"
+EOC
+SERVER_EXTRA_ARGS+=(--registry-config "$TMP/registries.yaml")
+mkdir -p "$TMP/data/agent/images" "$TMP/n2/agent/images"
+cp "$TMP/img/airgap.tar" "$TMP/data/agent/images/"
+cp "$TMP/img/airgap.tar" "$TMP/n2/agent/images/"
+start_server
+node_ready() {
+    [ "$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+check server/node-ready wait_for 30 node_ready e2e
+
+pod_field() { kc get pod "$1" -o "jsonpath=$2" 2>/dev/null; }
+pod_phase_is() { [ "$(pod_field "$1" '{.status.phase}')" = "$2" ]; }
+pod_gone() { ! kc get pod "$1" >/dev/null 2>&1; }
+
+echo "# 1. a pod that prints and sleeps (air-gap image), with an init container"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: hello}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 2
+  initContainers:
+  - {name: init, image: k3c/busybox:test, command: [sh, -c, "echo init ran"]}
+  containers:
+  - name: main
+    image: k3c/busybox:test
+    command: [sh, -c, "echo hello from k3c; echo second line; echo \$GREETING; exec sleep 3600"]
+    env: [{name: GREETING, value: hi-env}]
+EOF2
+check hello/running wait_for 30 pod_phase_is hello Running
+expect_out hello/pod-ip '^10\.89\.1\.[0-9]+$' pod_field hello '{.status.podIP}'
+expect_eq hello/ready 'true' pod_field hello '{.status.containerStatuses[0].ready}'
+expect_eq hello/init-completed 'Completed 0' pod_field hello \
+    '{.status.initContainerStatuses[0].state.terminated.reason} {.status.initContainerStatuses[0].state.terminated.exitCode}'
+expect_out hello/container-id '^k3c://k3c-[0-9a-f]{24}$' pod_field hello '{.status.containerStatuses[0].containerID}'
+expect_out hello/image-id 'sha256:[0-9a-f]{64}' pod_field hello '{.status.containerStatuses[0].imageID}'
+expect_eq hello/conditions 'True True True True' pod_field hello \
+    '{.status.conditions[?(@.type=="PodScheduled")].status} {.status.conditions[?(@.type=="Initialized")].status} {.status.conditions[?(@.type=="ContainersReady")].status} {.status.conditions[?(@.type=="Ready")].status}'
+UID1=$(pod_field hello '{.metadata.uid}')
+LOG1=$TMP/data/agent/logs/default_hello_$UID1/main/0.log
+log_has() { grep -q "$2" "$1" 2>/dev/null; }
+check hello/log-lines wait_for 10 log_has "$LOG1" 'stdout F hi-env'
+expect_out hello/log-cri-format '^[0-9T:.-]+Z? stdout F hello from k3c$|^[0-9T:.+-]+ stdout F hello from k3c$' cat "$LOG1"
+expect_out hello/kubectl-shows 'hello +1/1 +Running +0' kc get pod hello
+
+echo "# 2. an image pulled from the registry (--registry-config), httpGet readiness"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: $REG/k3c/busybox:test
+    command: [httpd, -f, -p, "8080", -h, /www]
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
+EOF2
+web_ready() { [ "$(pod_field web '{.status.containerStatuses[0].ready}')" = true ]; }
+check web/ready wait_for 30 web_ready
+expect_out web/kubectl-shows 'web +1/1 +Running' kc get pod web
+expect_out web/pulled "$REG/k3c/busybox@sha256:" pod_field web '{.status.containerStatuses[0].imageID}'
+
+echo "# 3. a crashing pod reaches CrashLoopBackOff with rising restarts"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  nodeName: e2e
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo dying; exit 3"]}
+EOF2
+crash_backoff() { [ "$(pod_field crash '{.status.containerStatuses[0].state.waiting.reason}')" = CrashLoopBackOff ]; }
+restarts_at_least() { [ "$(pod_field crash '{.status.containerStatuses[0].restartCount}')" -ge "$1" ] 2>/dev/null; }
+check crash/backoff wait_for 30 crash_backoff
+check crash/restarts-2 wait_for 30 restarts_at_least 2
+check crash/restarts-4 wait_for 40 restarts_at_least 4
+expect_eq crash/last-state 'Error 3' pod_field crash \
+    '{.status.containerStatuses[0].lastState.terminated.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}'
+expect_out crash/kubectl-shows 'crash +[01]/1 +[A-Za-z]+ +([4-9]|[1-9][0-9])' kc get pod crash
+UIDC=$(pod_field crash '{.metadata.uid}')
+prev_log() { [ -s "$TMP/data/agent/logs/default_crash_$UIDC/c/1.log" ]; }
+check crash/log-per-restart prev_log
+
+echo "# 4. a failing readiness probe keeps READY 0/1"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: unready}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    command: [sleep, "3600"]
+    readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
+EOF2
+check unready/running wait_for 30 pod_phase_is unready Running
+unready_ready() { [ "$(pod_field unready '{.status.containerStatuses[0].ready}')" = true ]; }
+# The probe runs every second; 4 s with READY still false is the point.
+if wait_for 4 unready_ready; then fail unready/stays-0-1 "became ready" kc get pod unready; else pass unready/stays-0-1; fi
+expect_out unready/kubectl-shows 'unready +0/1 +Running' kc get pod unready
+expect_eq unready/condition 'False ContainersNotReady' pod_field unready \
+    '{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}'
+
+echo "# 5. an image that does not exist: ErrImagePull, then ImagePullBackOff"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: noimage}
+spec:
+  nodeName: e2e
+  containers:
+  - {name: c, image: "$REG/k3c/does-not-exist:1"}
+EOF2
+SEEN=
+reason_seen() {
+    local r
+    r=$(pod_field noimage '{.status.containerStatuses[0].state.waiting.reason}')
+    case " $SEEN " in *" $r "*) ;; *) SEEN="$SEEN $r" ;; esac
+    case $SEEN in *ErrImagePull*ImagePullBackOff*) return 0 ;; esac
+    return 1
+}
+check noimage/errimagepull-then-backoff wait_for 40 reason_seen
+expect_out noimage/message 'does-not-exist' pod_field noimage '{.status.containerStatuses[0].state.waiting.message}'
+expect_out noimage/pending 'Pending' pod_field noimage '{.status.phase}'
+
+echo "# 6. deletion honours the grace period"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: graceful}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    command: [sh, -c, "trap 'echo got TERM; sleep 2; exit 0' TERM; echo up; while :; do sleep 0.2; done"]
+EOF2
+check graceful/running wait_for 30 pod_phase_is graceful Running
+UIDG=$(pod_field graceful '{.metadata.uid}')
+check graceful/trap-set wait_for 10 log_has "$TMP/data/agent/logs/default_graceful_$UIDG/c/0.log" 'stdout F up'
+T0=$SECONDS
+check graceful/delete kc delete pod graceful --timeout=60s
+T1=$((SECONDS - T0))
+echo "#    delete took ${T1}s (the TERM trap takes 2 s, the grace period is 30 s)"
+check graceful/waited-for-trap test "$T1" -ge 2
+check graceful/not-the-whole-grace test "$T1" -lt 20
+check graceful/pod-dir-removed test ! -e "$TMP/data/agent/pods/$UIDG"
+check graceful/netns-removed test ! -e "/run/netns/k3c-$UIDG"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 3
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sh, -c, "trap '' TERM; while :; do sleep 0.2; done"]}
+EOF2
+check stubborn/running wait_for 30 pod_phase_is stubborn Running
+T0=$SECONDS
+check stubborn/delete kc delete pod stubborn --timeout=60s
+T1=$((SECONDS - T0))
+echo "#    delete took ${T1}s (TERM ignored, grace 3 s, then SIGKILL)"
+check stubborn/killed-after-grace test "$T1" -ge 3 -a "$T1" -lt 15
+
+echo "# 7. a second node in its own network namespace"
+TOKEN=$(cat "$TMP/data/server/token")
+# nsenter execs k3c (no fork for a network namespace), so $! is the agent.
+start_agent2() {
+    nsenter "--net=/run/netns/$NS2" "$K3C_BIN" agent --server "https://$NS_IP:$API_PORT" --token "$TOKEN" \
+        --data-dir "$TMP/n2" --node-name pods-2 --node-ip "$NS2_IP" --cni-bridge k3ce2e1 \
+        --pod-cidr 10.89.2.0/24 --crash-backoff-base-ms 1000 --config "$TMP/empty.yaml" \
+        </dev/null >>"$TMP/agent2.log" 2>&1 &
+    AGENT2_PID=$!
+}
+start_agent2
+check node2/ready wait_for 40 node_ready pods-2
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: remote}
+spec:
+  nodeName: pods-2
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo remote; exec sleep 3600"]}
+EOF2
+check node2/pod-running wait_for 40 pod_phase_is remote Running
+expect_out node2/pod-ip '^10\.89\.2\.[0-9]+$' pod_field remote '{.status.podIP}'
+expect_eq node2/host-ip "$NS2_IP" pod_field remote '{.status.hostIP}'
+
+echo "# 8. the agent SIGKILLed and restarted adopts its container"
+CID=$(pod_field remote '{.status.containerStatuses[0].containerID}')
+CID=${CID#k3c://}
+PIDFILE=$TMP/n2/agent/containers/containers/$CID/pidfile
+PID_BEFORE=$(cat "$PIDFILE" 2>/dev/null)
+check adopt/container-pid test -n "$PID_BEFORE"
+kill -KILL "$AGENT2_PID"
+wait "$AGENT2_PID" 2>/dev/null
+AGENT2_PID=
+check adopt/container-survives-agent kill -0 "$PID_BEFORE"
+start_agent2
+agent2_adopted() { grep -q "adopted container c ($CID" "$TMP/agent2.log"; }
+check adopt/adopted wait_for 40 agent2_adopted
+check adopt/node-ready wait_for 40 node_ready pods-2
+expect_eq adopt/restarts-0 '0' pod_field remote '{.status.containerStatuses[0].restartCount}'
+expect_eq adopt/same-container "k3c://$CID" pod_field remote '{.status.containerStatuses[0].containerID}'
+expect_eq adopt/same-pid "$PID_BEFORE" cat "$PIDFILE"
+check adopt/still-running kill -0 "$PID_BEFORE"
+expect_eq adopt/still-ready 'true' pod_field remote '{.status.containerStatuses[0].ready}'
+
+echo "# 9. a pod deleted while its agent is down is cleaned up at start"
+UIDR=$(pod_field remote '{.metadata.uid}')
+stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
+AGENT2_RC=$?
+AGENT2_PID=
+expect_eq orphan/agent-sigterm-exit-0 0 echo "$AGENT2_RC"
+check orphan/force-delete kc delete pod remote --grace-period=0 --force
+start_agent2
+orphan_gone() { [ ! -e "$TMP/n2/agent/pods/$UIDR" ] && ! kill -0 "$PID_BEFORE" 2>/dev/null; }
+check orphan/removed wait_for 40 orphan_gone
+check orphan/netns-removed test ! -e "/run/netns/k3c-$UIDR"
+
+echo "# 10. cleanup through the API"
+check cleanup/delete-all kc delete pods --all --timeout=90s
+no_containers() {
+    [ -z "$(ls "$TMP/data/agent/containers/containers" 2>/dev/null)" ] &&
+        [ -z "$(ls "$TMP/n2/agent/containers/containers" 2>/dev/null)" ]
+}
+check cleanup/no-containers-left wait_for 30 no_containers
+stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
+AGENT2_RC=$?
+AGENT2_PID=
+expect_eq agent2/sigterm-exit-0 0 echo "$AGENT2_RC"
+run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/agent2.log"
+if [ "$RC" -eq 0 ]; then fail agent2/no-sanitizer-reports "sanitizer report" "grep $TMP/agent2.log"; else pass agent2/no-sanitizer-reports; fi
+
+server_checks
+summary
