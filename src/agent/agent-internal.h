@@ -16,6 +16,7 @@ struct agent_paths {
     char *client_cert, *client_key;
     char *serving_cert, *serving_key;
     char *kubeconfig;
+    char *client_ca; /* kubelet API clients must chain to it */
 };
 
 struct agent {
@@ -27,6 +28,9 @@ struct agent {
     bool run_pods;
     struct kubelet_config kcfg; /* strings owned (char * in disguise) */
     struct kubelet *kubelet;
+    int kubelet_port;                /* kubelet API; -1: not served */
+    struct kubelet_server *kserver;  /* kubelet_server.h */
+    struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     pthread_t thread;

@@ -5,6 +5,8 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
+#include "agent/kubelet_server.h"
+#include "agent/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -52,6 +54,7 @@ paths_init(struct agent_paths *p, const char *dir)
     p->serving_cert = k3c_xasprintf("%s/serving-kubelet.crt", dir);
     p->serving_key = k3c_xasprintf("%s/serving-kubelet.key", dir);
     p->kubeconfig = k3c_xasprintf("%s/kubelet.kubeconfig", dir);
+    p->client_ca = k3c_xasprintf("%s/client-ca.crt", dir);
 }
 
 static void
@@ -64,6 +67,7 @@ paths_fini(struct agent_paths *p)
     free(p->serving_cert);
     free(p->serving_key);
     free(p->kubeconfig);
+    free(p->client_ca);
 }
 
 /* "key=value:Effect" → {"key","value","effect"}; NULL if malformed. */
@@ -174,6 +178,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     if (cfg->pods)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
+    a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
     return a;
@@ -191,6 +196,8 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    kubelet_server_free(a->kserver);
+    runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
@@ -339,11 +346,12 @@ node_status(struct agent *a)
                      " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
                      "capacity", cap, "allocatable", cap, "conditions", conds, "addresses", "type",
                      "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
-                     a->node_name, "daemonEndpoints", "kubeletEndpoint", "Port", 10250, "nodeInfo",
-                     "machineID", mid, "systemUUID", mid, "bootID", boot, "kernelVersion",
-                     u.release, "osImage", os, "containerRuntimeVersion", "k3c://" K3C_VERSION,
-                     "kubeletVersion", "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "",
-                     "operatingSystem", "linux", "architecture", go_arch(u.machine));
+                     a->node_name, "daemonEndpoints", "kubeletEndpoint", "Port",
+                     a->kubelet_port > 0 ? a->kubelet_port : 0, "nodeInfo", "machineID", mid,
+                     "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
+                     "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
+                     "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
+                     "architecture", go_arch(u.machine));
 }
 
 static json_t *
@@ -514,6 +522,44 @@ heartbeat_thread(void *arg)
     return NULL;
 }
 
+/* The kubelet API (logs, exec) on kubelet_port. A node that cannot serve it
+ * still runs its pods: failures are logged, not returned. */
+static void
+kubelet_server_start(struct agent *a)
+{
+    _cleanup_free_ char *state = k3c_xasprintf("%s/containers", a->paths.dir);
+    _cleanup_free_ char *logs = k3c_xasprintf("%s/logs", a->paths.dir);
+    const char *name =
+        a->kcfg.runtime && strcmp(a->kcfg.runtime, "auto") ? a->kcfg.runtime : "runc";
+    struct runtime_config rc = {.runtime = name, .state_dir = state};
+    struct kubelet_server_config kc = {.port = a->kubelet_port,
+                                       .cert_file = a->paths.serving_cert,
+                                       .key_file = a->paths.serving_key,
+                                       .client_ca_file = a->paths.client_ca,
+                                       .logs_dir = logs,
+                                       .node_name = a->node_name};
+    struct k3c_err err = {0};
+
+    if (a->kubelet_port <= 0)
+        return;
+    if (a->run_pods) {
+        /* Exec and the log followers only read the runtime's state (each
+         * container's meta records its own runtime): any runtime will do. */
+        a->kserver_runtime = runtime_new(&rc, &err);
+        if (!a->kserver_runtime && strcmp(name, "runc") == 0) {
+            rc.runtime = "crun";
+            a->kserver_runtime = runtime_new(&rc, &err);
+        }
+        if (!a->kserver_runtime)
+            log_warn("(node %s) kubelet API: no exec: %s", a->node_name, err.msg);
+    }
+    kc.runtime = a->kserver_runtime;
+    a->kserver = kubelet_server_new(&kc, &err);
+    if (!a->kserver)
+        log_warn("(node %s) kubelet API not served (kubectl logs/exec will fail): %s", a->node_name,
+                 err.msg);
+}
+
 int
 agent_start(struct agent *a, struct k3c_err *err)
 {
@@ -527,6 +573,7 @@ agent_start(struct agent *a, struct k3c_err *err)
     a->api = http_client_new(&hc, err);
     if (!a->api)
         return -1;
+    kubelet_server_start(a);
     if (register_node(a, err) < 0 || renew_lease(a, err) < 0)
         return k3c_err_wrap(err, "register node %s", a->node_name);
     rc = pthread_create(&a->thread, NULL, heartbeat_thread, a);

@@ -22,6 +22,7 @@ struct agent_config {
     bool control_plane;  /* a server's own agent: node-role labels */
     int lease_renew_s;   /* 0: 10 */
     int status_every_s;  /* 0: 300 */
+    int kubelet_port;    /* kubelet API (kubelet_server.h): 0: 10250, -1: none */
     /* Running pods: the kubelet settings (data_dir, node_name and node_ip
      * are taken from above). NULL: this node runs no pods. */
     const struct kubelet_config *pods;

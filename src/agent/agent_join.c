@@ -176,6 +176,8 @@ agent_join(struct agent *a, struct k3c_err *err)
         write_str(a->paths.serving_cert,
                   json_string_value(json_object_get(answer, "servingCertificate")) ?: "", 0644,
                   err) < 0 ||
+        write_str(a->paths.client_ca, json_string_value(json_object_get(answer, "clientCA")) ?: "",
+                  0644, err) < 0 ||
         write_kubeconfig(a, err) < 0)
         return k3c_err_wrap(err, "write node credentials");
     log_info("(node %s) joined %s", a->node_name, a->server_url);

@@ -31,7 +31,8 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .node_ip = cfg->node_ip,
                               .labels = cfg->node_labels,
                               .taints = cfg->node_taints,
-                              .control_plane = control_plane};
+                              .control_plane = control_plane,
+                              .kubelet_port = cfg->kubelet_port};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,

@@ -43,6 +43,7 @@ struct k3c_config {
     char *registry_config;     /* --registry-config: registries.yaml */
     int crash_backoff_base_ms; /* --crash-backoff-base-ms, default 10000 */
     bool disable_pods;         /* --disable-pods */
+    int kubelet_port;          /* --kubelet-port, default 10250 (kubelet API: logs, exec) */
 
     /* server */
     bool cluster_init;                    /* --cluster-init */
