@@ -782,13 +782,30 @@ test_probe_exec(void **state)
     fail_msg("container did not start: %s", err.msg);
 }
 
+/* Last: the server (an ASan build in the sanitizer run) exits cleanly
+ * and its log has no sanitizer report. */
+static void
+test_server_log_clean(void **state)
+{
+    _cleanup_free_ char *log = k3c_xasprintf("%s/k3c.log", E.dir);
+    _cleanup_free_ char *text = NULL;
+    struct k3c_err err = {0};
+
+    (void)state;
+    stop_server();
+    assert_int_equal(k3c_read_file(log, &text, NULL, &err), 0);
+    assert_null(strstr(text, "AddressSanitizer"));
+    assert_null(strstr(text, "LeakSanitizer"));
+    assert_null(strstr(text, "runtime error:"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_from_api), cmocka_unit_test(test_node_reads_only_its_refs),
         cmocka_unit_test(test_volumes),      cmocka_unit_test(test_probes_net),
-        cmocka_unit_test(test_probe_exec),
+        cmocka_unit_test(test_probe_exec),   cmocka_unit_test(test_server_log_clean),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
