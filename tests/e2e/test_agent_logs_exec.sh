@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_agent_logs_exec.sh - stock kubectl 1.32 against the kubelet API (port
+# 10250 inside a test-made network namespace) through the API server's
+# pods/log and pods/exec proxy: `kubectl logs` (--tail, --timestamps,
+# --since, --limit-bytes, -c, --previous after a crash, -f that sees lines
+# written later), `kubectl exec` (WebSocket v5.channel.k8s.io: output,
+# stdin, exit codes propagate), `exec -it` under a pty (script(1)), and the
+# errors kubectl users see (no such pod, a container that must be named).
+# Real runc/conmon/CNI, the air-gap image from scripts/build-test-images.
+# Needs root (else exit 77).
+# shellcheck disable=SC2317 # functions are called through run/check
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: needs root (network namespaces, runc, overlay mounts)"
+    exit 77
+fi
+for t in ip nsenter umoci skopeo runc conmon script /usr/bin/docker-registry \
+    /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /bin/busybox; do
+    if ! command -v "$t" >/dev/null; then
+        echo "SKIP: $t not found"
+        exit 77
+    fi
+done
+NS=k3c-e2e-logs-$$
+NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
+E2E_NAME=agent-logs-exec
+SERVER_EXTRA_ARGS=(--cni-bridge k3ce2e2 --pod-cidr 10.89.3.0/24 --crash-backoff-base-ms 500
+    --kubelet-port 10250)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+REGISTRY_PID=
+FOLLOW_PID=
+in_ns() { "${NETNS_EXEC[@]}" "$@"; }
+
+logs_cleanup() {
+    local st d pid
+    if [ -n "$FOLLOW_PID" ]; then
+        kill "$FOLLOW_PID" 2>/dev/null
+        wait "$FOLLOW_PID" 2>/dev/null
+    fi
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kc delete pods --all --grace-period=1 --timeout=60s >/dev/null 2>&1
+        stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
+        SERVER_PID=
+    fi
+    st=$TMP/data/agent/containers
+    if [ -d "$st/containers" ]; then
+        for d in "$st"/containers/*/; do
+            [ -d "$d" ] || continue
+            echo "# removing leftover container $(basename "$d")"
+            runc --root "$st/runc-root" delete --force "$(basename "$d")" >/dev/null 2>&1
+        done
+    fi
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        case $(cat "$d/comm" 2>/dev/null) in conmon | k3c) ;; *) continue ;; esac
+        case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in
+        *"$TMP/"*) kill -KILL "$pid" 2>/dev/null ;;
+        esac
+    done
+    awk -v t="$TMP/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+    if [ -n "$REGISTRY_PID" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null
+        wait "$REGISTRY_PID" 2>/dev/null
+    fi
+    ip netns del "$NS" 2>/dev/null
+}
+trap 'logs_cleanup; cleanup' EXIT
+
+echo "# 0. namespace, images, server"
+ip netns add "$NS" || { echo "FAIL: ip netns add"; exit 1; }
+ip -n "$NS" link set lo up
+if ! in_ns "$REPO/scripts/build-test-images" "$TMP/img" start >"$TMP/images.log" 2>&1; then
+    echo "FAIL: build-test-images"
+    cat "$TMP/images.log"
+    exit 1
+fi
+REGISTRY_PID=$(cat "$TMP/img/registry.pid")
+mkdir -p "$TMP/data/agent/images"
+cp "$TMP/img/airgap.tar" "$TMP/data/agent/images/"
+start_server
+node_ready() {
+    [ "$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+check server/node-ready wait_for 30 node_ready e2e
+expect_eq node/kubelet-port 10250 kc get node e2e -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}'
+
+pod_field() { kc get pod "$1" -o "jsonpath=$2" 2>/dev/null; }
+pod_phase_is() { [ "$(pod_field "$1" '{.status.phase}')" = "$2" ]; }
+
+kc apply -f - >/dev/null <<'EOF2'
+apiVersion: v1
+kind: Pod
+metadata: {name: talk}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: k3c/busybox:test
+    command: [sh, -c, "echo line-one; echo line-two; while [ ! -e /tmp/go ]; do sleep 0.2; done; echo after-go; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  nodeName: e2e
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo dying-now; exit 3"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: a, image: k3c/busybox:test, command: [sh, -c, "echo from-a; exec sleep 3600"]}
+  - {name: b, image: k3c/busybox:test, command: [sh, -c, "echo from-b; exec sleep 3600"]}
+EOF2
+check pods/talk-running wait_for 40 pod_phase_is talk Running
+check pods/two-running wait_for 40 pod_phase_is two Running
+logs_have() { kc logs "$@" 2>/dev/null | grep -q "line-two"; }
+check logs/ready wait_for 20 logs_have talk
+
+echo "# 1. kubectl logs"
+expect_eq logs/plain "line-one
+line-two" kc logs talk
+expect_eq logs/tail 'line-two' kc logs talk --tail=1
+expect_out logs/timestamps '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z line-two$' kc logs talk --timestamps --tail=1
+expect_eq logs/since "line-one
+line-two" kc logs talk --since=1h
+expect_eq logs/limit-bytes 'line-' kc logs talk --limit-bytes=5
+expect_eq logs/container-b 'from-b' kc logs two -c b
+# kubectl picks the first container itself; the API's own message
+# ("a container name must be specified ... choose one of: [a b]") is covered
+# by tests/integration/test_kubelet_server.c.
+expect_all logs/defaulted-container 'Defaulted container "a" out of: a, b' '^from-a$' -- kc logs two
+expect_fail logs/no-such-pod 'pods "nope" not found' kc logs nope
+
+echo "# 2. kubectl logs -f sees lines written later"
+FOLLOW_OUT=$TMP/follow.out
+kc logs -f talk >"$FOLLOW_OUT" 2>&1 &
+FOLLOW_PID=$!
+follow_has() { grep -q "$1" "$FOLLOW_OUT" 2>/dev/null; }
+check follow/first-lines wait_for 20 follow_has line-two
+check follow/trigger kc exec talk -- touch /tmp/go
+check follow/later-line wait_for 20 follow_has after-go
+check follow/still-following kill -0 "$FOLLOW_PID"
+kill "$FOLLOW_PID" 2>/dev/null
+wait "$FOLLOW_PID" 2>/dev/null
+FOLLOW_PID=
+
+echo "# 3. kubectl exec"
+expect_eq exec/hostname 'talk' kc exec talk -- cat /etc/hostname
+expect_eq exec/container 'b' kc exec two -c b -- sh -c 'echo b'
+expect_rc exec/exit-code-3 3 'command terminated with exit code 3' kc exec talk -- sh -c 'exit 3'
+expect_rc exec/exit-code-7-stderr 7 to-stderr kc exec talk -- sh -c 'echo to-stderr >&2; exit 7'
+expect_eq exec/stdin 'piped-in' sh -c "echo piped-in | timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -i talk -- cat"
+expect_fail exec/no-such-container 'not valid for pod talk' kc exec talk -c nope -- true
+
+echo "# 4. kubectl exec -it under a pty"
+# script(1) gives kubectl a terminal; -e passes the exit status on.
+TTY_CMD="timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh -c 'tty; echo tty-ok; exit 4'"
+run script -qec "$TTY_CMD" /dev/null </dev/null
+TTY_RC=$RC TTY_OUT=$OUT
+expect_eq tty/exit-code 4 echo "$TTY_RC"
+expect_out tty/is-a-terminal '/dev/pts/[0-9]+' printf '%s\n' "$TTY_OUT"
+expect_out tty/output 'tty-ok' printf '%s\n' "$TTY_OUT"
+run sh -c "printf 'echo typed-\$((40+2))\nexit 6\n' | script -qec \"timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh\" /dev/null"
+TTY_RC=$RC TTY_OUT=$OUT
+expect_eq tty/stdin-exit-code 6 echo "$TTY_RC"
+expect_out tty/stdin-ran 'typed-42' printf '%s\n' "$TTY_OUT"
+
+echo "# 5. kubectl logs --previous after a crash"
+restarted() { [ "$(pod_field crash '{.status.containerStatuses[0].restartCount}')" -ge 1 ] 2>/dev/null; }
+check previous/restarted wait_for 40 restarted
+expect_eq previous/logs 'dying-now' kc logs crash --previous
+expect_fail previous/none-yet 'previous terminated container "main" in pod "talk" not found' kc logs talk --previous
+
+echo "# 6. metrics of the kubelet API"
+KPORT=10250
+expect_out kubelet/metrics 'kubelet_exec_requests_total [1-9]' in_ns curl -sS --cacert "$TMP/data/server/tls/server-ca.crt" \
+    --cert "$TMP/admin.crt" --key "$TMP/admin.key" "https://127.0.0.1:$KPORT/metrics"
+expect_out kubelet/anonymous-401 '401' in_ns curl -sS -o /dev/null -w '%{http_code}' -k "https://127.0.0.1:$KPORT/containerLogs/default/talk/main"
+
+check cleanup/delete kc delete pods --all --grace-period=1 --timeout=60s
+server_checks
+summary
