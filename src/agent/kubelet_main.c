@@ -27,6 +27,17 @@ dup_or(const char *s, const char *def)
     return s ? k3c_xstrdup(s) : def ? k3c_xstrdup(def) : NULL;
 }
 
+/* The runtime and the mounts want absolute paths; --data-dir may be relative. */
+static char *
+absolute_path(const char *path)
+{
+    char cwd[4096];
+
+    if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+        return k3c_xstrdup(path);
+    return k3c_xasprintf("%s/%s", cwd, path);
+}
+
 struct kubelet *
 kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3c_err *err)
 {
@@ -37,7 +48,7 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
         return NULL;
     }
     k = k3c_xcalloc(1, sizeof(*k));
-    k->data_dir = k3c_xstrdup(cfg->data_dir);
+    k->data_dir = absolute_path(cfg->data_dir);
     k->node_name = k3c_xstrdup(cfg->node_name);
     k->node_ip = dup_or(cfg->node_ip, "127.0.0.1");
     k->runtime_name = dup_or(cfg->runtime, "auto");
@@ -48,10 +59,10 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->registry_config = dup_or(cfg->registry_config, NULL);
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
-    k->pods_dir = k3c_xasprintf("%s/pods", cfg->data_dir);
-    k->logs_dir = k3c_xasprintf("%s/logs", cfg->data_dir);
-    k->images_dir = k3c_xasprintf("%s/images", cfg->data_dir);
-    k->cni_state_dir = k3c_xasprintf("%s/cni", cfg->data_dir);
+    k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
+    k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
+    k->images_dir = k3c_xasprintf("%s/images", k->data_dir);
+    k->cni_state_dir = k3c_xasprintf("%s/cni", k->data_dir);
     k->api = api;
     pthread_mutex_init(&k->lock, NULL);
     k3c_cond_init(&k->wake);
@@ -459,33 +470,34 @@ static void
 watch_loop(struct kubelet *k)
 {
     _cleanup_free_ char *rv = NULL;
-    bool need_list = true, first = true;
+    bool need_list = true, first = true, failing = false;
     struct k3c_err err = {0};
 
     while (!kubelet_stopping(k)) {
         struct watch_ctx w = {.k = k, .rv = &rv};
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *extra = NULL;
         int rc;
 
         if (need_list) {
             if (relist(k, &rv, first, &err) < 0) {
-                log_warn("listing pods: %s", err.msg);
+                if (!failing) /* once per outage */
+                    log_warn("listing pods: %s", err.msg);
+                failing = true;
                 k3c_err_clear(&err);
                 if (manager_wait(k, 1000))
                     break;
                 continue;
             }
+            if (failing)
+                log_info("listing pods again");
             first = false;
+            failing = false;
             need_list = false;
         }
-        path = pods_path(k, NULL);
-        free(path);
-        {
-            _cleanup_free_ char *extra = k3c_xasprintf(
-                "&watch=1&allowWatchBookmarks=true&resourceVersion=%s", rv ? rv : "0");
-
-            path = pods_path(k, extra);
-        }
+        extra =
+            k3c_xasprintf("&watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=%s",
+                          rv ? rv : "0");
+        path = pods_path(k, extra);
         k3c_buf_init(&w.line);
         rc = http_stream_run(k->stream, "GET", path, NULL, 0, watch_chunk, &w, &err);
         k3c_buf_fini(&w.line);
