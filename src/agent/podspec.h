@@ -124,7 +124,9 @@ char *podspec_resource_field_ref(const struct podspec_ctx *ctx, const json_t *co
  * configMap / secret / downwardAPI / projected are written with upstream's
  * atomic writer layout (files in a "..<timestamp>" dir, "..data" symlink
  * swapped by rename, user-visible names are symlinks through ..data), so a
- * re-run of podspec_volumes_prepare updates them atomically. */
+ * re-run of podspec_volumes_prepare updates them atomically. With
+ * spec.securityContext.fsGroup, files are group-owned by it and get g+r,
+ * emptyDir directories get it with the setgid bit (SetVolumeOwnership). */
 
 enum podspec_volume_kind {
     PODSPEC_VOL_EMPTYDIR = 0,

@@ -555,6 +555,10 @@ vol_payload(struct vol_job *j, enum podspec_volume_kind kind, struct k3c_err *er
         rc = downward_payload(j->ctx, j->spec, def_mode, &p, err);
     else
         rc = projected_payload(j->ctx, j->spec, &p, err);
+    /* fsGroup: group-owned and group-readable, as SetVolumeOwnership does
+     * for read-only volumes */
+    for (size_t i = 0; j->fsgroup != (gid_t)-1 && i < p.n; i++)
+        p.f[i].mode |= 0440;
     if (rc == 0)
         rc = mkdir_mode(j->dir, 0755, err);
     if (rc == 0)

@@ -529,6 +529,23 @@ test_volumes(void **state)
     assert_int_equal(podspec_volumes_prepare(&ctx, pod_dir, &vols, &err), -1);
     assert_non_null(strstr(err.msg, "is not a directory"));
 
+    /* fsGroup: files group-owned and group-readable, emptyDir setgid */
+    if (root) {
+        _cleanup_json_ json_t *fsg =
+            json_pack("{s:{s:s, s:s}, s:{s:{s:i}, s:[{s:s, s:{s:s, s:i}}, {s:s, s:{}}]}}",
+                      "metadata", "name", "g", "namespace", "default", "spec", "securityContext",
+                      "fsGroup", 1234, "volumes", "name", "gs", "secret", "secretName",
+                      "app-secret", "defaultMode", 0400, "name", "ge", "emptyDir");
+        ctx.pod = fsg;
+        assert_int_equal(podspec_volumes_prepare(&ctx, pod_dir, &vols, &err), 0);
+        podspec_volumes_fini(&vols);
+        _cleanup_free_ char *gs = k3c_xasprintf("%s/volumes/gs/password", pod_dir);
+        assert_int_equal(stat(gs, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0440);
+        assert_int_equal(st.st_gid, 1234);
+        assert_int_equal(mode_of(pod_dir, "ge"), 02777);
+    }
+
     /* cleanup: tmpfs unmounted, everything under volumes/ gone, hostPath kept */
     assert_int_equal(podspec_volumes_cleanup(pod_dir, &err), 0);
     _cleanup_free_ char *vdir = k3c_xasprintf("%s/volumes", pod_dir);
