@@ -551,6 +551,7 @@ struct splice {
     struct k3c_buf to_kubelet; /* what the client sent after its request */
     int sock;
     struct MHD_UpgradeResponseHandle *urh;
+    atomic_bool *stopping; /* the server's: it waits for us in MHD_stop_daemon */
 };
 
 static void
@@ -585,7 +586,7 @@ sock_write(int fd, const char *data, size_t len)
     return 0;
 }
 
-/* Copies bytes both ways until either side closes. */
+/* Copies bytes both ways until either side closes or the server stops. */
 static void
 splice_run(struct splice *sp)
 {
@@ -594,7 +595,7 @@ splice_run(struct splice *sp)
     if (sock_write(sp->sock, sp->to_client.data, sp->to_client.len) < 0 ||
         kconn_write(&sp->k, sp->to_kubelet.data, sp->to_kubelet.len) < 0)
         return;
-    for (;;) {
+    while (!atomic_load(sp->stopping)) {
         struct pollfd p[2] = {{.fd = sp->sock, .events = POLLIN},
                               {.fd = sp->k.fd, .events = POLLIN}};
         ssize_t n;
@@ -679,6 +680,7 @@ serve_stream(struct api_request *r, const struct target *t)
                                 "(v5.channel.k8s.io) only, not SPDY",
                                 r->subresource);
     sp = k3c_xcalloc(1, sizeof(*sp));
+    sp->stopping = &r->srv->stopping;
     k3c_buf_init(&sp->to_client);
     k3c_buf_init(&sp->to_kubelet);
     k3c_buf_init(&head);
