@@ -294,15 +294,47 @@ sandbox_adopt(struct kpod *p)
     return 0;
 }
 
+/* containers[].ports[] with a hostPort, for CNI portmap. Strings are
+ * borrowed from spec_pod. */
+static size_t
+host_ports(struct kpod *p, struct net_port_mapping *out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = p->n_init; i < p->n_ctrs; i++) {
+        json_t *port;
+        size_t j;
+
+        json_array_foreach(json_object_get(p->ctrs[i].spec, "ports"), j, port)
+        {
+            const char *proto = json_string_value(json_object_get(port, "protocol"));
+            int64_t hp = json_int_or(port, "hostPort", 0);
+
+            if (hp <= 0 || n == max)
+                continue;
+            out[n++] = (struct net_port_mapping){
+                .host_port = (int)hp,
+                .container_port = (int)json_int_or(port, "containerPort", hp),
+                .protocol = !proto || strcmp(proto, "TCP") == 0 ? "tcp"
+                            : strcmp(proto, "UDP") == 0         ? "udp"
+                                                                : "sctp",
+                .host_ip = json_string_value(json_object_get(port, "hostIP"))};
+        }
+    }
+    return n;
+}
+
 static int
 sandbox_setup(struct kpod *p, struct k3c_err *err)
 {
     struct kubelet *k = p->k;
     _cleanup_free_ char *dir = kubelet_pod_dir(k, p->uid);
     _cleanup_free_ char *ipf = k3c_xasprintf("%s/pod-ip", dir);
-    struct net_pod_opts o = {.namespace = p->ns, .name = p->name};
+    struct net_port_mapping ports[64];
+    struct net_pod_opts o = {.namespace = p->ns, .name = p->name, .ports = ports};
     struct net_pod_result res;
 
+    o.n_ports = host_ports(p, ports, K3C_ARRAY_SIZE(ports));
     if (k3c_mkdir_p(dir, 0700, err) < 0)
         return -1;
     if (host_network(p->spec_pod)) {

@@ -165,12 +165,16 @@ spec:
   - name: httpd
     image: $REG/k3c/busybox:test
     command: [httpd, -f, -p, "8080", -h, /www]
+    ports: [{containerPort: 8080, hostPort: 18080}]
     readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
 EOF2
 web_ready() { [ "$(pod_field web '{.status.containerStatuses[0].ready}')" = true ]; }
 check web/ready wait_for 30 web_ready
 expect_out web/kubectl-shows 'web +1/1 +Running' kc get pod web
 expect_out web/pulled "$REG/k3c/busybox@sha256:" pod_field web '{.status.containerStatuses[0].imageID}'
+WEB_IP=$(pod_field web '{.status.podIP}')
+expect_out web/pod-ip-serves 'k3c test page' in_ns curl -sS --max-time 5 "http://$WEB_IP:8080/"
+expect_out web/host-port 'k3c test page' nsenter "--net=/run/netns/$NS2" curl -sS --max-time 5 "http://$NS_IP:18080/"
 
 echo "# 3. a crashing pod reaches CrashLoopBackOff with rising restarts"
 kc apply -f - >/dev/null <<EOF2
