@@ -66,7 +66,7 @@ ks_reply_status(struct MHD_Connection *conn, unsigned code, const char *fmt, ...
 {
     char msg[1024];
     va_list ap;
-    json_t *st;
+    _cleanup_json_ json_t *st = NULL;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -290,7 +290,8 @@ serve_stats(struct kubelet_server *s, struct MHD_Connection *conn)
     _cleanup_free_ struct runtime_status *list = NULL;
     struct k3c_err err = {0};
     size_t n = 0;
-    json_t *summary, *pods = json_array(), *pod;
+    _cleanup_json_ json_t *summary = NULL;
+    json_t *pods = json_array(), *pod;
     const char *uid;
 
     k3c_time_rfc3339(k3c_wall_ms() / 1000, now, sizeof(now));

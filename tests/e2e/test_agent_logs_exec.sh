@@ -166,6 +166,13 @@ expect_rc exec/exit-code-7-stderr 7 to-stderr kc exec talk -- sh -c 'echo to-std
 expect_eq exec/stdin 'piped-in' sh -c "echo piped-in | timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -i talk -- cat"
 expect_fail exec/no-such-container 'not valid for pod talk' kc exec talk -c nope -- true
 
+T0=$(date +%s%N)
+for _ in 1 2 3 4 5; do kc exec talk -- true >/dev/null 2>&1; done
+echo "#    kubectl exec -- true: $((($(date +%s%N) - T0) / 5000000)) ms each (5 runs, kubectl start included)"
+T0=$(date +%s%N)
+for _ in 1 2 3 4 5; do kc logs talk --tail=1 >/dev/null 2>&1; done
+echo "#    kubectl logs --tail=1: $((($(date +%s%N) - T0) / 5000000)) ms each (5 runs, kubectl start included)"
+
 echo "# 4. kubectl exec -it under a pty"
 # script(1) gives kubectl a terminal; -e passes the exit status on.
 TTY_CMD="timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh -c 'tty; echo tty-ok; exit 4'"
