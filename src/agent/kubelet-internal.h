@@ -134,5 +134,9 @@ char *kubelet_pod_dir(struct kubelet *k, const char *uid);
 json_t *kubelet_pod_status(struct kpod *p);
 /* PATCHes pods/<name>/status when the status changed since the last write. */
 int kubelet_status_write(struct kpod *p, struct k3c_err *err);
+/* Posts an Event about the pod (c: about that container; may be NULL).
+ * type "Normal" or "Warning"; failures are only logged at debug level. */
+void kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif

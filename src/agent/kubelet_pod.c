@@ -174,6 +174,12 @@ static const enum podspec_probe_kind probe_kinds[KPROBE_N] = {
     [KPROBE_STARTUP] = PODSPEC_PROBE_STARTUP,
 };
 
+static const char *const probe_names[KPROBE_N] = {
+    [KPROBE_LIVENESS] = "Liveness",
+    [KPROBE_READINESS] = "Readiness",
+    [KPROBE_STARTUP] = "Startup",
+};
+
 /* started_ms: monotonic start of the instance. */
 static void
 probes_reset(struct kctr *c, int64_t started_ms)
@@ -402,23 +408,32 @@ ensure_image(struct kpod *p, struct kctr *c)
     }
     if (strcmp(pol, "Always") != 0) {
         img = image_store_get(k->images, ref, &err);
-        if (img)
+        if (img) {
+            kubelet_event(p, c, "Normal", "Pulled",
+                          "Container image \"%s\" already present on machine", ref);
             return img;
+        }
         k3c_err_clear(&err);
         if (strcmp(pol, "Never") == 0) {
             set_waiting(c, "ErrImageNeverPull",
                         "Container image \"%s\" is not present with pull policy of Never", ref);
+            kubelet_event(p, c, "Warning", "ErrImageNeverPull", "%s", c->waiting_message);
             c->next_start_ms = now + k->backoff_base_ms;
             return NULL;
         }
     }
+    kubelet_event(p, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
     img = image_store_pull(k->images, ref, &err);
     if (img) {
         c->pull_backoff_ms = 0;
+        kubelet_event(p, c, "Normal", "Pulled", "Successfully pulled image \"%s\" in %.3fs", ref,
+                      (double)(k3c_now_ms() - now) / 1000);
         return img;
     }
     log_warn("(pod %s/%s) pull %s: %s", p->ns, p->name, ref, err.msg);
     set_waiting(c, err.kind == K3C_E_INVALID ? "InvalidImageName" : "ErrImagePull", "%s", err.msg);
+    kubelet_event(p, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, err.msg);
+    kubelet_event(p, c, "Warning", "Failed", "Error: %s", c->waiting_reason);
     c->pull_backoff_ms = backoff_next(k, c->pull_backoff_ms);
     c->next_pull_ms = now + 2 * k->sync_period_ms; /* ErrImagePull shows this long */
     c->next_start_ms = now + c->pull_backoff_ms;
@@ -609,8 +624,10 @@ start_container(struct kpod *p, struct kctr *c)
 
     if (now < c->next_start_ms) {
         if (c->waiting_reason && strcmp(c->waiting_reason, "ErrImagePull") == 0 &&
-            now >= c->next_pull_ms)
+            now >= c->next_pull_ms) {
             set_waiting(c, "ImagePullBackOff", "Back-off pulling image \"%s\"", image_ref_of(c));
+            kubelet_event(p, c, "Normal", "BackOff", "%s", c->waiting_message);
+        }
         return;
     }
     img = ensure_image(p, c);
@@ -629,6 +646,7 @@ start_container(struct kpod *p, struct kctr *c)
                     "%s", err.msg);
         c->backoff_ms = backoff_next(k, c->backoff_ms);
         c->next_start_ms = now + c->backoff_ms;
+        kubelet_event(p, c, "Warning", "Failed", "Error: %s", err.msg);
         image_free(img);
         return;
     }
@@ -640,6 +658,8 @@ start_container(struct kpod *p, struct kctr *c)
     c->running_since_ms = k3c_now_ms();
     c->have_st = runtime_status(k->rt, id, &c->st, &err) == 0;
     probes_reset(c, c->running_since_ms);
+    kubelet_event(p, c, "Normal", "Created", "Created container: %s", c->name);
+    kubelet_event(p, c, "Normal", "Started", "Started container %s", c->name);
     log_info("(pod %s/%s) started %s%s (%s, restarts %d)", p->ns, p->name, c->init ? "init " : "",
              c->name, id, c->restart_count);
 }
@@ -693,6 +713,10 @@ handle_exit(struct kpod *p, struct kctr *c)
     if (ran >= KUBELET_BACKOFF_RESET_MS)
         c->backoff_ms = 0;
     c->wait_ms = c->backoff_ms;
+    if (c->wait_ms > 0)
+        kubelet_event(p, c, "Warning", "BackOff",
+                      "Back-off restarting failed container %s in pod %s_%s(%s)", c->name, p->name,
+                      p->ns, p->uid);
     c->next_start_ms = k3c_now_ms() + c->backoff_ms;
     c->backoff_ms = backoff_next(k, c->backoff_ms);
 }
@@ -705,6 +729,7 @@ kill_for_restart(struct kpod *p, struct kctr *c, const char *why)
     struct k3c_err err = {0};
 
     log_info("(pod %s/%s) %s %s: restarting it", p->ns, p->name, c->name, why);
+    kubelet_event(p, c, "Normal", "Killing", "Container %s %s, will be restarted", c->name, why);
     if (runtime_stop(p->k->rt, c->id, grace * 1000, &err) < 0)
         log_warn("(pod %s/%s) stop %s: %s", p->ns, p->name, c->name, err.msg);
 }
@@ -725,6 +750,8 @@ run_probes(struct kpod *p, struct kctr *c)
         if (i != KPROBE_STARTUP && !c->started)
             continue;
         r = podspec_probe_run(c->probe_spec[i], &t, msg, sizeof(msg));
+        if (r == PODSPEC_PROBE_FAILURE && s->fail_run == 0)
+            kubelet_event(p, c, "Warning", "Unhealthy", "%s probe failed: %s", probe_names[i], msg);
         r = podspec_probe_record(s, r, k3c_now_ms());
         if (i == KPROBE_STARTUP && r == PODSPEC_PROBE_SUCCESS)
             c->started = true;
@@ -796,6 +823,9 @@ sync_pod(struct kpod *p)
             return;
         if (sandbox_setup(p, &err) < 0) {
             log_warn("(pod %s/%s) pod network: %s", p->ns, p->name, err.msg);
+            if (!p->sandbox_error)
+                kubelet_event(p, NULL, "Warning", "FailedCreatePodSandBox",
+                              "Failed to create pod sandbox: %s", err.msg);
             free(p->sandbox_error);
             p->sandbox_error = k3c_xasprintf("Failed to create pod sandbox: %s", err.msg);
             p->next_sandbox_ms = k3c_now_ms() + 5000;
@@ -846,8 +876,10 @@ stop_all(struct kpod *p, int64_t grace_s)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (strcmp(st[i].pod_uid, p->uid) == 0 && st[i].state == RUNTIME_STATE_RUNNING)
+        if (strcmp(st[i].pod_uid, p->uid) == 0 && st[i].state == RUNTIME_STATE_RUNNING) {
+            kubelet_event(p, NULL, "Normal", "Killing", "Stopping container %s", st[i].name);
             runtime_kill(k->rt, st[i].id, SIGTERM, &err);
+        }
     while (running && k3c_now_ms() < deadline && !kubelet_stopping(k)) {
         running = false;
         for (size_t i = 0; i < n; i++) {

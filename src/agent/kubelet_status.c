@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,4 +233,45 @@ kubelet_status_write(struct kpod *p, struct k3c_err *err)
     json_decref(p->written);
     p->written = json_incref(st);
     return 0;
+}
+
+void
+kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
+              const char *fmt, ...)
+{
+    _cleanup_free_ char *msg = NULL, *field = NULL, *name = NULL, *path = NULL;
+    _cleanup_json_ json_t *ev = NULL;
+    unsigned char rnd[8];
+    char now[32], hex[17];
+    struct k3c_err err = {0};
+    va_list ap;
+    long st;
+
+    if (!p->ns[0] || !p->k->api)
+        return; /* an orphan: no object to talk about */
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    k3c_random_bytes(rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    name = k3c_xasprintf("%s.%s", p->name, hex);
+    k3c_time_rfc3339(k3c_wall_ms() / 1000, now, sizeof(now));
+    ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s,"
+                   " s:{s:s, s:s}, s:s, s:s, s:i, s:s, s:s}",
+                   "apiVersion", "v1", "kind", "Event", "metadata", "name", name, "namespace",
+                   p->ns, "involvedObject", "apiVersion", "v1", "kind", "Pod", "namespace", p->ns,
+                   "name", p->name, "uid", p->uid, "reason", reason, "message", msg ? msg : "",
+                   "type", type, "source", "component", "kubelet", "host", p->k->node_name,
+                   "firstTimestamp", now, "lastTimestamp", now, "count", 1, "reportingComponent",
+                   "kubelet", "reportingInstance", p->k->node_name);
+    if (c) {
+        field = k3c_xasprintf("spec.%s{%s}", c->init ? "initContainers" : "containers", c->name);
+        json_object_set_new(json_object_get(ev, "involvedObject"), "fieldPath", json_string(field));
+    }
+    path = k3c_xasprintf("/api/v1/namespaces/%s/events", p->ns);
+    st = kubelet_api(p->k, "POST", path, NULL, ev, NULL, &err);
+    if (st != 201)
+        log_debug("(pod %s/%s) event %s: %s", p->ns, p->name, reason, err.msg);
 }

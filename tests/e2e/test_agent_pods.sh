@@ -152,6 +152,10 @@ log_has() { grep -q "$2" "$1" 2>/dev/null; }
 check hello/log-lines wait_for 10 log_has "$LOG1" 'stdout F hi-env'
 expect_out hello/log-cri-format '^[0-9T:.-]+Z? stdout F hello from k3c$|^[0-9T:.+-]+ stdout F hello from k3c$' cat "$LOG1"
 expect_out hello/kubectl-shows 'hello +1/1 +Running +0' kc get pod hello
+events_of() {
+    kc get events -o "jsonpath={range .items[?(@.involvedObject.name==\"$1\")]}{.reason}{\" \"}{end}"
+}
+expect_all hello/events Pulled Created Started -- events_of hello
 
 echo "# 2. an image pulled from the registry (--registry-config), httpGet readiness"
 kc apply -f - >/dev/null <<EOF2
@@ -197,6 +201,7 @@ expect_out crash/kubectl-shows 'crash +[01]/1 +[A-Za-z]+ +([4-9]|[1-9][0-9])' kc
 UIDC=$(pod_field crash '{.metadata.uid}')
 prev_log() { [ -s "$TMP/data/agent/logs/default_crash_$UIDC/c/1.log" ]; }
 check crash/log-per-restart prev_log
+expect_out crash/events 'BackOff' events_of crash
 
 echo "# 4. a failing readiness probe keeps READY 0/1"
 kc apply -f - >/dev/null <<EOF2
@@ -239,6 +244,7 @@ reason_seen() {
     return 1
 }
 check noimage/errimagepull-then-backoff wait_for 40 reason_seen
+expect_all noimage/events Pulling Failed BackOff -- events_of noimage
 expect_out noimage/message 'does-not-exist' pod_field noimage '{.status.containerStatuses[0].state.waiting.message}'
 expect_out noimage/pending 'Pending' pod_field noimage '{.status.phase}'
 
