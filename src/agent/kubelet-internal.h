@@ -77,6 +77,7 @@ struct kpod {
     json_t *cond_times;  /* condition type -> {"status", "lastTransitionTime"} */
     bool failed_init;    /* an init container failed and will not restart */
     char *sandbox_error; /* why the pod network is not there yet */
+    json_t *events;      /* queued for kubelet_events_flush */
     int64_t next_sandbox_ms;
 };
 
@@ -134,9 +135,11 @@ char *kubelet_pod_dir(struct kubelet *k, const char *uid);
 json_t *kubelet_pod_status(struct kpod *p);
 /* PATCHes pods/<name>/status when the status changed since the last write. */
 int kubelet_status_write(struct kpod *p, struct k3c_err *err);
-/* Posts an Event about the pod (c: about that container; may be NULL).
- * type "Normal" or "Warning"; failures are only logged at debug level. */
+/* Queues an Event about the pod (c: about that container; may be NULL);
+ * type "Normal" or "Warning". kubelet_events_flush posts the queue (after
+ * the status, so events do not delay it); failures are logged at debug. */
 void kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void kubelet_events_flush(struct kpod *p);
 
 #endif

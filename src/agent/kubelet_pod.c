@@ -991,6 +991,7 @@ pod_finish(struct kpod *p)
     json_decref(p->pod);
     json_decref(p->written);
     json_decref(p->cond_times);
+    json_decref(p->events);
     free(p->sandbox_error);
     free(p->uid);
     free(p->ns);
@@ -1018,11 +1019,13 @@ kubelet_pod_thread(void *arg)
 
         if (gone || json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp")) {
             terminate(p, pod, gone);
+            kubelet_events_flush(p);
             break;
         }
         sync_pod(p);
         if (kubelet_status_write(p, &err) < 0)
             log_debug("(pod %s/%s) status: %s", p->ns, p->name, err.msg);
+        kubelet_events_flush(p);
         if (kubelet_pod_wait(p, k3c_now_ms() + k->sync_period_ms))
             break;
         json_decref(pod);

@@ -239,13 +239,11 @@ void
 kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
               const char *fmt, ...)
 {
-    _cleanup_free_ char *msg = NULL, *field = NULL, *name = NULL, *path = NULL;
+    _cleanup_free_ char *msg = NULL, *field = NULL, *name = NULL;
     _cleanup_json_ json_t *ev = NULL;
     unsigned char rnd[8];
     char now[32], hex[17];
-    struct k3c_err err = {0};
     va_list ap;
-    long st;
 
     if (!p->ns[0] || !p->k->api)
         return; /* an orphan: no object to talk about */
@@ -270,8 +268,27 @@ kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char
         field = k3c_xasprintf("spec.%s{%s}", c->init ? "initContainers" : "containers", c->name);
         json_object_set_new(json_object_get(ev, "involvedObject"), "fieldPath", json_string(field));
     }
+    if (!p->events)
+        p->events = json_array();
+    json_array_append(p->events, ev);
+}
+
+void
+kubelet_events_flush(struct kpod *p)
+{
+    _cleanup_free_ char *path = NULL;
+    json_t *ev;
+    size_t i;
+
+    if (!json_array_size(p->events))
+        return;
     path = k3c_xasprintf("/api/v1/namespaces/%s/events", p->ns);
-    st = kubelet_api(p->k, "POST", path, NULL, ev, NULL, &err);
-    if (st != 201)
-        log_debug("(pod %s/%s) event %s: %s", p->ns, p->name, reason, err.msg);
+    json_array_foreach(p->events, i, ev)
+    {
+        struct k3c_err err = {0};
+
+        if (kubelet_api(p->k, "POST", path, NULL, ev, NULL, &err) != 201)
+            log_debug("(pod %s/%s) event: %s", p->ns, p->name, err.msg);
+    }
+    json_array_clear(p->events);
 }
