@@ -86,7 +86,10 @@ pods_cleanup() {
 trap 'pods_cleanup; cleanup' EXIT
 
 echo "# 0. namespaces, images, registry, server"
-ip netns add "$NS" && ip netns add "$NS2" || { echo "FAIL: ip netns add"; exit 1; }
+if ! ip netns add "$NS" || ! ip netns add "$NS2"; then
+    echo "FAIL: ip netns add"
+    exit 1
+fi
 ip -n "$NS" link set lo up
 ip -n "$NS2" link set lo up
 ip link add "k3cv$$a" netns "$NS" type veth peer name "k3cv$$b" netns "$NS2" || exit 1
