@@ -228,6 +228,25 @@ expect_out unready/kubectl-shows 'unready +0/1 +Running' kc get pod unready
 expect_eq unready/condition 'False ContainersNotReady' pod_field unready \
     '{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}'
 
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: liveness}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    command: [sh, -c, "touch /tmp/healthy; sleep 2; rm /tmp/healthy; exec sleep 3600"]
+    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 2}
+EOF2
+live_restarted() { [ "$(pod_field liveness '{.status.containerStatuses[0].restartCount}')" -ge 1 ] 2>/dev/null; }
+check liveness/restarted wait_for 30 live_restarted
+expect_out liveness/killed 'Error 137' pod_field liveness \
+    '{.status.containerStatuses[0].lastState.terminated.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}'
+expect_all liveness/events Unhealthy Killing -- events_of liveness
+
 echo "# 5. an image that does not exist: ErrImagePull, then ImagePullBackOff"
 kc apply -f - >/dev/null <<EOF2
 apiVersion: v1
