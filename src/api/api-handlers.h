@@ -34,6 +34,8 @@ json_t *api_read_object(struct api_request *r, int64_t *rev, struct k3c_err *err
 bool api_subresource_served(const struct api_resource *res, const char *sub);
 int api_handle_get_subresource(struct api_request *r);
 int api_handle_scale(struct api_request *r);
+/* PUT of a namespace's /finalize (api_write.c). */
+int api_handle_finalize(struct api_request *r);
 int api_handle_create(struct api_request *r);
 int api_handle_update(struct api_request *r);
 int api_handle_patch(struct api_request *r);

@@ -22,6 +22,11 @@ struct api_config {
      * secret of the node token; joining is refused when it is NULL. */
     const char *server_ca_cert_file, *server_ca_key_file, *client_ca_key_file;
     const char *join_secret;
+    /* DefaultTolerationSeconds admission: tolerationSeconds of the
+     * not-ready / unreachable NoExecute tolerations added to new pods
+     * (0: 300). */
+    int default_not_ready_toleration_s;
+    int default_unreachable_toleration_s;
 };
 
 struct api_server;
