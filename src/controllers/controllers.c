@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * controllers.c - the table of every control loop `k3c server` runs.
+ * Each controller adds one row: &ctl_def_<name> (declared in controllers.h). */
+#include "controllers/controllers.h"
+
+#include <stddef.h>
+
+const struct ctl_def *const ctl_def_table[] = {
+    NULL,
+};

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * controllers.h - every controller's table row (one per file, listed in
+ * ctl_defs[] of controllers.c). Append a line for a new controller. */
+#ifndef K3C_CONTROLLERS_CONTROLLERS_H
+#define K3C_CONTROLLERS_CONTROLLERS_H
+
+#include "controllers/controller.h"
+
+extern const struct ctl_def ctl_def_scheduler; /* src/scheduler/scheduler.c */
+
+#endif
