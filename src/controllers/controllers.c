@@ -6,5 +6,9 @@
 #include <stddef.h>
 
 const struct ctl_def *const ctl_def_table[] = {
+    &ctl_def_replicaset, /* replicaset.c */
+    &ctl_def_deployment, /* deployment.c */
+    &ctl_def_daemonset,  /* daemonset.c */
+    &ctl_def_job,        /* job.c */
     NULL,
 };

@@ -6,6 +6,7 @@
 #include "controllers/workload.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -676,4 +677,80 @@ wl_job_complete(const json_t *spec, const struct wl_job_counts *n)
     if (json_is_integer(completions))
         return n->succeeded >= json_integer_value(completions);
     return n->succeeded > 0 && n->active == 0;
+}
+
+/* ---- expectations ------------------------------------------------------------- */
+
+/* The entry for uid, or NULL; with create, a free (or expired, or the
+ * oldest) slot made over to uid. Called with x->mu held. */
+static struct wl_expect_entry *
+expect_find(struct wl_expectations *x, const char *uid, bool create, int64_t now_ms)
+{
+    struct wl_expect_entry *free_slot = NULL;
+
+    for (size_t i = 0; i < WL_EXPECT_MAX; i++) {
+        struct wl_expect_entry *e = &x->e[i];
+
+        if (e->uid[0] && strcmp(e->uid, uid) == 0)
+            return e;
+        if (!e->uid[0] || e->expire_ms <= now_ms || (e->adds <= 0 && e->dels <= 0))
+            free_slot = free_slot ? free_slot : e;
+        else if (!free_slot && i == WL_EXPECT_MAX - 1)
+            free_slot = e; /* full: the last one goes (it expires anyway) */
+    }
+    if (!create || !free_slot)
+        return NULL;
+    memset(free_slot, 0, sizeof(*free_slot));
+    snprintf(free_slot->uid, sizeof(free_slot->uid), "%s", uid);
+    return free_slot;
+}
+
+void
+wl_expect(struct wl_expectations *x, const char *uid, int adds, int dels, int64_t now_ms)
+{
+    struct wl_expect_entry *e;
+
+    if (!uid)
+        return;
+    pthread_mutex_lock(&x->mu);
+    e = expect_find(x, uid, true, now_ms);
+    if (e) {
+        e->adds = adds;
+        e->dels = dels;
+        e->expire_ms = now_ms + WL_EXPECT_TIMEOUT;
+    }
+    pthread_mutex_unlock(&x->mu);
+}
+
+void
+wl_expect_observe(struct wl_expectations *x, const char *uid, bool add)
+{
+    struct wl_expect_entry *e;
+
+    if (!uid)
+        return;
+    pthread_mutex_lock(&x->mu);
+    e = expect_find(x, uid, false, 0);
+    if (e && add && e->adds > 0)
+        e->adds--;
+    else if (e && !add && e->dels > 0)
+        e->dels--;
+    pthread_mutex_unlock(&x->mu);
+}
+
+bool
+wl_expect_satisfied(struct wl_expectations *x, const char *uid, int64_t now_ms)
+{
+    struct wl_expect_entry *e;
+    bool ok;
+
+    if (!uid)
+        return true;
+    pthread_mutex_lock(&x->mu);
+    e = expect_find(x, uid, false, 0);
+    ok = !e || (e->adds <= 0 && e->dels <= 0) || e->expire_ms <= now_ms;
+    if (e && ok)
+        e->uid[0] = '\0';
+    pthread_mutex_unlock(&x->mu);
+    return ok;
 }

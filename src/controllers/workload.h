@@ -8,6 +8,7 @@
 #define K3C_CONTROLLERS_WORKLOAD_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,5 +133,73 @@ int wl_job_want_active(const json_t *spec, const struct wl_job_counts *n);
 /* True once the job has succeeded (completions reached; or, without
  * completions, one pod succeeded and none run). */
 bool wl_job_complete(const json_t *spec, const struct wl_job_counts *n);
+
+/* ---- expectations ------------------------------------------------------------- */
+
+/* Upstream's ControllerExpectations: after a controller asks for creates or
+ * deletes it waits until its informer has seen them (or 5 minutes passed)
+ * before it counts pods again, so a burst is not repeated. Keyed by the
+ * owner's uid. Thread: any (the informer thread observes, the controller
+ * thread sets and checks). */
+#define WL_EXPECT_MAX     512
+#define WL_EXPECT_TIMEOUT 300000 /* ms */
+
+struct wl_expect_entry {
+    char uid[64];
+    int adds, dels;
+    int64_t expire_ms;
+};
+
+struct wl_expectations {
+    pthread_mutex_t mu;
+    struct wl_expect_entry e[WL_EXPECT_MAX];
+};
+
+#define WL_EXPECTATIONS_INIT                                                                       \
+    {                                                                                              \
+        .mu = PTHREAD_MUTEX_INITIALIZER                                                            \
+    }
+
+/* Expects adds creates and dels deletes for uid from now_ms on (replaces
+ * what was expected). */
+void wl_expect(struct wl_expectations *x, const char *uid, int adds, int dels, int64_t now_ms);
+/* One create (add true) or delete of uid's was seen (or will never be). */
+void wl_expect_observe(struct wl_expectations *x, const char *uid, bool add);
+/* True when nothing is pending for uid (or it expired). */
+bool wl_expect_satisfied(struct wl_expectations *x, const char *uid, int64_t now_ms);
+
+/* ---- framework glue (workload_ctl.c; needs controller.h) ------------------------ */
+
+struct ctl;
+struct k3c_err;
+
+/* Every pod in ns as a new JSON array (caller json_decref()s). */
+json_t *wl_list_pods(struct ctl *c, const char *ns);
+/* Every object of resource in ns whose selector matches labels, as a new
+ * array (for handlers mapping an orphan pod to its candidate owners). */
+json_t *wl_list_selecting(struct ctl *c, const char *resource, const char *ns,
+                          const json_t *labels);
+/* Creates pod_take (consumed) for owner; records SuccessfulCreate (or
+ * FailedCreate). Returns 0 or -1 with err. */
+int wl_create_pod(struct ctl *c, const json_t *owner, json_t *pod_take, struct k3c_err *err);
+/* Deletes pod (gone already is fine); records SuccessfulDelete. */
+int wl_delete_pod(struct ctl *c, const json_t *owner, const json_t *pod, struct k3c_err *err);
+/* Adopts (adopt true: adds a controller ownerReference to owner) or
+ * releases (removes owner's reference) obj (of resource plural), guarded
+ * by its resourceVersion. */
+int wl_claim(struct ctl *c, const json_t *owner, const json_t *obj, const char *plural, bool adopt,
+             struct k3c_err *err);
+/* The API path of obj ("/apis/apps/v1/namespaces/ns/replicasets/name"),
+ * from its apiVersion and the plural given. */
+char *wl_object_path(const json_t *obj, const char *plural);
+/* PUTs obj with status_take (consumed) to <path>/status unless the status
+ * is unchanged. Returns 0 or -1 with err (CONFLICT: re-queue). */
+int wl_put_status(struct ctl *c, const json_t *obj, const char *plural, json_t *status_take,
+                  struct k3c_err *err);
+/* Enqueues "ns/name" of obj's controller when its kind is kind; returns its
+ * uid (borrowed from obj) or NULL. */
+const char *wl_enqueue_controller(struct ctl *c, const json_t *obj, const char *kind);
+/* Seconds since the epoch (wall clock). */
+int64_t wl_now(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,6 +290,33 @@ test_job_counts(void **state)
     assert_true(wl_job_complete(queue, &n));
 }
 
+static void
+test_expectations(void **state)
+{
+    static struct wl_expectations x = WL_EXPECTATIONS_INIT;
+
+    (void)state;
+    assert_true(wl_expect_satisfied(&x, "u1", 0));
+    wl_expect(&x, "u1", 2, 0, 1000);
+    assert_false(wl_expect_satisfied(&x, "u1", 1000));
+    wl_expect_observe(&x, "u1", true);
+    assert_false(wl_expect_satisfied(&x, "u1", 1000));
+    wl_expect_observe(&x, "u2", true); /* someone else's: no effect */
+    wl_expect_observe(&x, "u1", true);
+    assert_true(wl_expect_satisfied(&x, "u1", 1000));
+    wl_expect(&x, "u1", 0, 1, 1000);
+    assert_false(wl_expect_satisfied(&x, "u1", 2000));
+    assert_true(wl_expect_satisfied(&x, "u1", 1000 + WL_EXPECT_TIMEOUT)); /* expired */
+    /* many owners fit */
+    for (int i = 0; i < WL_EXPECT_MAX + 10; i++) {
+        char uid[32];
+
+        snprintf(uid, sizeof(uid), "o%d", i);
+        wl_expect(&x, uid, 1, 0, 5000);
+    }
+    assert_false(wl_expect_satisfied(&x, "o3", 5000));
+}
+
 int
 main(void)
 {
@@ -303,6 +331,7 @@ main(void)
         cmocka_unit_test(test_daemon_node_eligibility),
         cmocka_unit_test(test_affinity_operators),
         cmocka_unit_test(test_job_counts),
+        cmocka_unit_test(test_expectations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
