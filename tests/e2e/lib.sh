@@ -51,6 +51,11 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/k3c-e2e-${E2E_NAME:-kubectl}.XXXXXX") || exit 1
 SERVER_PID=
 WATCH_PID=
+# Extra `k3c server` flags a script may set before start_server
+# (e.g. SERVER_ARGS=(--disable-agent)).
+if ! declare -p SERVER_ARGS >/dev/null 2>&1; then
+    SERVER_ARGS=()
+fi
 export KUBECONFIG=$TMP/kubeconfig.yaml
 
 # ---- cleanup ----
@@ -362,6 +367,7 @@ start_server() {
         --node-name e2e \
         --token-file "$TMP/tokens.csv" \
         --config "$TMP/empty.yaml" \
+        "${SERVER_ARGS[@]}" \
         </dev/null >"$TMP/k3c.log" 2>&1 &
     SERVER_PID=$!
 
