@@ -1014,6 +1014,36 @@ api_handle_delete(struct api_request *r)
     return ret;
 }
 
+/* pods/eviction: the Eviction's deleteOptions instead of a DELETE body. */
+int
+api_delete_with_options(struct api_request *r, const json_t *options, struct k3c_err *err)
+{
+    struct delete_options o = {0};
+    const json_t *jg = json_object_get(options, "gracePeriodSeconds");
+    const json_t *pre = json_object_get(options, "preconditions");
+    _cleanup_json_ json_t *old = NULL;
+    const char *uid = json_string_value(json_object_get(pre, "uid"));
+
+    o.body = (json_t *)options;
+    o.grace = json_is_integer(jg) ? json_integer_value(jg) : -1;
+    o.propagation = json_string_value(json_object_get(options, "propagationPolicy"));
+    if (uid) {
+        old = api_read_object(r, NULL, err);
+        if (!old)
+            return -1;
+        if (!api_meta_str(old, "uid") || strcmp(uid, api_meta_str(old, "uid")) != 0)
+            return k3c_err_set(err, K3C_E_CONFLICT, "Precondition failed: UID in precondition: %s",
+                               uid);
+    }
+    if (delete_one(r, &o, false) < 0)
+        return k3c_err_set(err, K3C_E_CONFLICT,
+                           "Operation cannot be fulfilled on pods \"%s\": the object has been "
+                           "modified; please apply your changes to the latest version and try "
+                           "again",
+                           r->name);
+    return 0;
+}
+
 struct name_list {
     char **names;
     char **namespaces;
@@ -1086,6 +1116,8 @@ api_subresource_served(const struct api_resource *res, const char *sub)
         return res->subresources & API_SUB_SCALE;
     if (strcmp(sub, "finalize") == 0)
         return strcmp(res->plural, "namespaces") == 0;
+    if (strcmp(sub, "binding") == 0 || strcmp(sub, "eviction") == 0)
+        return strcmp(res->plural, "pods") == 0;
     return false;
 }
 

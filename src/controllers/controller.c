@@ -186,6 +186,8 @@ worker_thread(void *arg)
             next_tick = k3c_now_ms() + c->def->period_ms;
         }
     }
+    if (c->def->stop)
+        c->def->stop(c);
     return NULL;
 }
 

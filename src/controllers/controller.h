@@ -103,6 +103,9 @@ struct ctl_def {
     /* Optional: called once when the controller starts leading, after the
      * informers are synced, before sync() (enqueue everything here). */
     void (*start)(struct ctl *c);
+    /* Optional: called on the worker thread when the controller stops
+     * leading or the manager stops, after its last sync (free ctl_data). */
+    void (*stop)(struct ctl *c);
 };
 
 /* The table of every controller, terminated by {NULL}: controllers.c.

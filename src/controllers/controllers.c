@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 const struct ctl_def *const ctl_def_table[] = {
+    &ctl_def_scheduler,
     &ctl_def_replicaset, /* replicaset.c */
     &ctl_def_deployment, /* deployment.c */
     &ctl_def_daemonset,  /* daemonset.c */

@@ -111,7 +111,7 @@ EOF
 
 node_lease_renew() {
     local name=$1 body
-    body=$(node_lease_body "$name") || return 1
+    body=$(node_lease_body "$name" 2>/dev/null) || return 1
     api_json PATCH "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/$name" \
         "$body" application/merge-patch+json >/dev/null 2>&1 ||
         api_json POST /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases \
@@ -155,5 +155,15 @@ pod_set_phase() {
     now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     api_json PATCH "/api/v1/namespaces/$ns/pods/$name/status" \
         "{\"status\":{\"phase\":\"$phase\",\"podIP\":\"10.42.0.10\",\"startTime\":\"$now\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"$ready\",\"lastTransitionTime\":\"$now\"},{\"type\":\"ContainersReady\",\"status\":\"$ready\",\"lastTransitionTime\":\"$now\"}]}}" \
+        application/strategic-merge-patch+json >/dev/null
+}
+
+# pod_set_status NS NAME PHASE READY IP: like pod_set_phase, with the pod's
+# own IP (endpoint tests need distinct addresses).
+pod_set_status() {
+    local ns=$1 name=$2 phase=$3 ready=$4 ip=$5 now
+    now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    api_json PATCH "/api/v1/namespaces/$ns/pods/$name/status" \
+        "{\"status\":{\"phase\":\"$phase\",\"podIP\":\"$ip\",\"podIPs\":[{\"ip\":\"$ip\"}],\"startTime\":\"$now\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"$ready\",\"lastTransitionTime\":\"$now\"},{\"type\":\"ContainersReady\",\"status\":\"$ready\",\"lastTransitionTime\":\"$now\"}]}}" \
         application/strategic-merge-patch+json >/dev/null
 }
