@@ -11,5 +11,11 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_deployment, /* deployment.c */
     &ctl_def_daemonset,  /* daemonset.c */
     &ctl_def_job,        /* job.c */
+    &ctl_def_gc,             /* gc.c */
+    &ctl_def_namespace,      /* namespace.c */
+    &ctl_def_serviceaccount, /* serviceaccount.c */
+    &ctl_def_endpoints,      /* endpoints.c */
+    &ctl_def_nodeipam,       /* nodeipam.c */
+    &ctl_def_nodelifecycle,  /* nodelifecycle.c */
     NULL,
 };

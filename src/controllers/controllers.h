@@ -11,5 +11,11 @@ extern const struct ctl_def ctl_def_replicaset; /* replicaset.c */
 extern const struct ctl_def ctl_def_deployment; /* deployment.c */
 extern const struct ctl_def ctl_def_daemonset;  /* daemonset.c */
 extern const struct ctl_def ctl_def_job;        /* job.c */
+extern const struct ctl_def ctl_def_gc;             /* gc.c */
+extern const struct ctl_def ctl_def_namespace;      /* namespace.c */
+extern const struct ctl_def ctl_def_serviceaccount; /* serviceaccount.c */
+extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
+extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
+extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
 
 #endif

@@ -84,5 +84,8 @@ bool lc_has_finalizer(const json_t *obj, const char *name);
 json_t *lc_finalizers_without(const json_t *obj, const char *name);
 /* obj's metadata.ownerReferences without those with uid (a new array). */
 json_t *lc_owner_refs_without(const json_t *obj, const char *uid);
+/* "/apis/apps/v1/namespaces/ns/replicasets/name" (name NULL: the
+ * collection; ns ignored for cluster-scoped kinds). A new string. */
+char *lc_object_path(const struct api_resource *r, const char *ns, const char *name);
 
 #endif

@@ -544,3 +544,12 @@ lc_owner_refs_without(const json_t *obj, const char *uid)
     }
     return out;
 }
+
+char *
+lc_object_path(const struct api_resource *r, const char *ns, const char *name)
+{
+    return k3c_xasprintf(
+        "%s%s%s%s%s%s/%s%s%s", r->group[0] ? "/apis/" : "/api", r->group, r->group[0] ? "/" : "/",
+        r->version, r->namespaced && ns && *ns ? "/namespaces/" : "",
+        r->namespaced && ns && *ns ? ns : "", r->plural, name ? "/" : "", name ? name : "");
+}

@@ -252,6 +252,16 @@ test_gc_lists(void **state)
     assert_non_null(res);
     assert_string_equal(res->plural, "configmaps");
     assert_null(lc_resource_for_kind("v1", "ReplicaSet"));
+    {
+        _cleanup_free_ char *p1 =
+            lc_object_path(lc_resource_for_kind("apps/v1", "ReplicaSet"), "ns", "rs1");
+        _cleanup_free_ char *p2 = lc_object_path(lc_resource_for_kind("v1", "Node"), "x", "n1");
+        _cleanup_free_ char *p3 = lc_object_path(lc_resource_for_kind("v1", "Pod"), "ns", NULL);
+
+        assert_string_equal(p1, "/apis/apps/v1/namespaces/ns/replicasets/rs1");
+        assert_string_equal(p2, "/api/v1/nodes/n1");
+        assert_string_equal(p3, "/api/v1/namespaces/ns/pods");
+    }
 }
 
 static void
