@@ -36,6 +36,7 @@ run: deps all
 bench: deps all
 	$(BUILD)/bench/bench_store
 	$(BUILD)/bench/bench_api $(BUILD)/k3c
+	$(BUILD)/bench/bench_scheduler
 
 install: all
 	install -D -m 0755 $(BUILD)/k3c $(DESTDIR)$(PREFIX)/bin/k3c

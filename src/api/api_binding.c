@@ -63,9 +63,26 @@ set_scheduled(json_t *pod)
 
 enum bind_result { BIND_STORED, BIND_RETRY, BIND_REPLIED };
 
+/* The pod as the watch cache has it (the first attempt saves an etcd
+ * read; a stale copy only costs a conflict and a retry from etcd). */
+static json_t *
+cached_pod(struct api_request *r, int64_t *rev)
+{
+    _cleanup_free_ char *key = api_object_key(r->res, r->namespace, r->name);
+    struct wc_entry *e = watch_cache_get(api_cache_for(r->srv, r->res), key);
+    json_t *obj;
+
+    if (!e)
+        return NULL;
+    obj = wc_entry_object(e);
+    *rev = e->revision;
+    wc_entry_unref(e);
+    return obj;
+}
+
 /* One compare-and-swap attempt; BIND_REPLIED with *reply queued. */
 static enum bind_result
-bind_once(struct api_request *r, const char *node, int *reply)
+bind_once(struct api_request *r, const char *node, bool from_cache, int *reply)
 {
     _cleanup_json_ json_t *pod = NULL;
     _cleanup_free_ char *key = NULL, *text = NULL;
@@ -75,7 +92,9 @@ bind_once(struct api_request *r, const char *node, int *reply)
     int64_t rev = 0, new_rev = 0;
     size_t len = 0;
 
-    pod = api_read_object(r, &rev, &err);
+    pod = from_cache ? cached_pod(r, &rev) : NULL;
+    if (!pod)
+        pod = api_read_object(r, &rev, &err);
     if (!pod) {
         *reply = api_reply_store_error(r, &err);
         return BIND_REPLIED;
@@ -136,7 +155,7 @@ handle_binding(struct api_request *r)
         return reply_success(r, 201);
     for (int attempt = 0; attempt < BINDING_RETRIES; attempt++) {
         int reply = -1;
-        enum bind_result rc = bind_once(r, node, &reply);
+        enum bind_result rc = bind_once(r, node, attempt == 0, &reply);
 
         if (rc == BIND_STORED)
             return reply_success(r, 201);

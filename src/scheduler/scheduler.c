@@ -15,7 +15,9 @@
 #include "base/util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,10 @@ struct pod_rec {
     struct sched_pod sp; /* sp.pod is NULL: only the demands are kept */
 };
 
+struct binder_pool;
+
 struct sched_state {
+    struct binder_pool *pool; /* owned; stopped before the state is freed */
     struct sched_node **nodes;
     size_t n_nodes;
     struct pod_rec *pods;
@@ -35,6 +40,29 @@ struct sched_state {
     char **unsched; /* keys of pods that fit nowhere last time */
     size_t n_unsched;
 };
+
+static atomic_llong st_syncs, st_bound, st_unsched, st_decide, st_bind, st_event, st_status;
+
+static long long
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void
+sched_stats_get(struct sched_stats *out)
+{
+    out->syncs = atomic_load(&st_syncs);
+    out->bound = atomic_load(&st_bound);
+    out->unschedulable = atomic_load(&st_unsched);
+    out->decide_ns = atomic_load(&st_decide);
+    out->bind_ns = atomic_load(&st_bind);
+    out->event_ns = atomic_load(&st_event);
+    out->status_ns = atomic_load(&st_status);
+}
 
 /* Guards every scheduler's state and ctl_data pointer: handlers run on the
  * informer threads, sync on the worker. */
@@ -301,14 +329,24 @@ load_pod(void *ud, const json_t *pod)
     return true;
 }
 
+static struct binder_pool *binder_pool_new(struct ctl *c);
+static void binder_pool_free(struct binder_pool *p);
+
 static void
 sched_start(struct ctl *c)
 {
     struct load_ctx l = {.c = c};
+    struct binder_pool *old = NULL;
 
+    pthread_mutex_lock(&sched_mu);
+    if (ctl_data(c))
+        old = TAKE_PTR(((struct sched_state *)ctl_data(c))->pool);
+    pthread_mutex_unlock(&sched_mu);
+    binder_pool_free(old);
     pthread_mutex_lock(&sched_mu);
     state_free(ctl_data(c));
     l.st = k3c_xcalloc(1, sizeof(*l.st));
+    l.st->pool = binder_pool_new(c);
     ctl_set_data(c, l.st);
     /* Under the lock, so that events racing the lists apply after them
      * (every update is keyed and idempotent). */
@@ -321,6 +359,13 @@ sched_start(struct ctl *c)
 static void
 sched_stop(struct ctl *c)
 {
+    struct binder_pool *pool = NULL;
+
+    pthread_mutex_lock(&sched_mu);
+    if (ctl_data(c))
+        pool = TAKE_PTR(((struct sched_state *)ctl_data(c))->pool);
+    pthread_mutex_unlock(&sched_mu);
+    binder_pool_free(pool); /* binders may still take sched_mu */
     pthread_mutex_lock(&sched_mu);
     state_free(ctl_data(c));
     ctl_set_data(c, NULL);
@@ -372,6 +417,7 @@ report_unschedulable(struct ctl *c, const json_t *pod, const char *ns, const cha
     }
     if (st < 200 || st >= 300)
         return -1;
+    atomic_fetch_add(&st_unsched, 1);
     ctl_event(c, pod, "Warning", "FailedScheduling", "%s", msg);
     log_info("%s/%s: %s", ns, name, msg);
     return 0;
@@ -389,10 +435,154 @@ bind(struct ctl *c, const char *ns, const char *name, const char *node, struct k
     return ctl_api(c, "POST", path, NULL, body, NULL, err);
 }
 
+/* ---- binders ---------------------------------------------------------------------
+ * Binding is an API write (an etcd round trip or two); like upstream's
+ * asynchronous binding cycle, a pool of threads does it while the worker
+ * goes on deciding for the next pods (they already see this one assumed). */
+
+#define SCHED_BINDERS 16
+
+struct bind_job {
+    struct bind_job *next;
+    char *key, *node;
+    json_t *pod;
+};
+
+struct binder_pool {
+    struct ctl *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct bind_job *head, *tail;
+    bool stop;
+    pthread_t threads[SCHED_BINDERS];
+    int n_threads;
+};
+
+static void forget_assumed(struct ctl *c, const char *key, const char *ns, const char *name);
+
+static void
+bind_job_free(struct bind_job *j)
+{
+    free(j->key);
+    free(j->node);
+    json_decref(j->pod);
+    free(j);
+}
+
+static void
+bind_run(struct ctl *c, struct bind_job *j)
+{
+    char ns[256], name[256];
+    struct k3c_err err = {0};
+    long long t0 = now_ns(), t1;
+    long st;
+
+    ctl_key_split(j->key, ns, sizeof(ns), name, sizeof(name));
+    st = bind(c, ns, name, j->node, &err);
+    t1 = now_ns();
+    atomic_fetch_add(&st_bind, t1 - t0);
+    if (st >= 200 && st < 300) {
+        atomic_fetch_add(&st_bound, 1);
+        ctl_event(c, j->pod, "Normal", "Scheduled", "Successfully assigned %s/%s to %s", ns, name,
+                  j->node);
+        atomic_fetch_add(&st_event, now_ns() - t1);
+        return;
+    }
+    forget_assumed(c, j->key, ns, name);
+    if (st == 404 || st == 409)
+        return; /* gone, or bound meanwhile: the informer brings the truth */
+    log_warn("binding %s to %s: %s; retrying", j->key, j->node, err.msg);
+    ctl_enqueue_after(c, j->key, 1000);
+}
+
+static void *
+binder_thread(void *arg)
+{
+    struct binder_pool *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct bind_job *j;
+
+        while (!p->stop && !p->head)
+            pthread_cond_wait(&p->cond, &p->mu);
+        if (p->stop)
+            break;
+        j = p->head;
+        p->head = j->next;
+        if (!p->head)
+            p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+        bind_run(p->c, j);
+        bind_job_free(j);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static struct binder_pool *
+binder_pool_new(struct ctl *c)
+{
+    struct binder_pool *p = k3c_xcalloc(1, sizeof(*p));
+
+    p->c = c;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    for (int i = 0; i < SCHED_BINDERS; i++)
+        if (pthread_create(&p->threads[p->n_threads], NULL, binder_thread, p) == 0)
+            p->n_threads++;
+    return p;
+}
+
+/* Runs j on a binder (inline when there is none). */
+static void
+binder_submit(struct binder_pool *p, struct bind_job *j)
+{
+    if (!p || p->n_threads == 0) {
+        bind_run(p ? p->c : NULL, j);
+        bind_job_free(j);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Stops the binders after their current job; queued jobs are dropped
+ * (the pods stay pending and the next leader picks them up). */
+static void
+binder_pool_free(struct binder_pool *p)
+{
+    struct bind_job *j, *next;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    for (j = p->head; j; j = next) {
+        next = j->next;
+        bind_job_free(j);
+    }
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
 /* Decides under the lock; *node gets the winner (assumed there), or *msg
  * why none. Returns false when there is nothing to do. */
 static bool
-decide(struct ctl *c, const char *key, const json_t *pod, char **node, char *msg, size_t len)
+decide(struct ctl *c, const char *key, const json_t *pod, char **node, char *msg, size_t len,
+       struct binder_pool **pool)
 {
     struct sched_state *st;
     struct sched_pod sp;
@@ -403,6 +593,7 @@ decide(struct ctl *c, const char *key, const json_t *pod, char **node, char *msg
     st = ctl_data(c);
     if (st && !rec_find(st, key)) {
         todo = true;
+        *pool = st->pool;
         sched_pod_init(&sp, pod);
         best = sched_pick(st->nodes, st->n_nodes, &sp, msg, len);
         if (best >= 0) {
@@ -444,29 +635,31 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     char ns[256], name[256], msg[2048];
     _cleanup_json_ json_t *pod = NULL;
     _cleanup_free_ char *node = NULL;
-    long st;
+    struct binder_pool *pool = NULL;
+    struct bind_job *j;
+    long long t0 = now_ns(), t1;
+    int rc;
 
+    atomic_fetch_add(&st_syncs, 1);
     ctl_key_split(key, ns, sizeof(ns), name, sizeof(name));
     pod = ctl_get(c, "pods", ns, name);
     if (!pod || !sched_pod_is_ours(pod))
         return 0;
-    if (!decide(c, key, pod, &node, msg, sizeof(msg)))
+    if (!decide(c, key, pod, &node, msg, sizeof(msg), &pool))
         return 0;
-    if (!node)
-        return report_unschedulable(c, pod, ns, name, msg, err);
-    st = bind(c, ns, name, node, err);
-    if (st >= 200 && st < 300) {
-        ctl_event(c, pod, "Normal", "Scheduled", "Successfully assigned %s/%s to %s", ns, name,
-                  node);
-        return 0;
+    t1 = now_ns();
+    atomic_fetch_add(&st_decide, t1 - t0);
+    if (!node) {
+        rc = report_unschedulable(c, pod, ns, name, msg, err);
+        atomic_fetch_add(&st_status, now_ns() - t1);
+        return rc;
     }
-    forget_assumed(c, key, ns, name);
-    if (st == 404 || st == 409) {
-        /* Gone, or bound meanwhile: the informer brings the truth. */
-        k3c_err_clear(err);
-        return 0;
-    }
-    return -1;
+    j = k3c_xcalloc(1, sizeof(*j));
+    j->key = k3c_xstrdup(key);
+    j->node = TAKE_PTR(node);
+    j->pod = TAKE_PTR(pod);
+    binder_submit(pool, j);
+    return 0;
 }
 
 static const struct ctl_watch sched_watches[] = {

@@ -100,6 +100,17 @@ size_t sched_filter(const struct sched_node *n, const struct sched_pod *p, const
 int sched_pick(struct sched_node *const *nodes, size_t n, const struct sched_pod *p, char *msg,
                size_t msg_len);
 
+/* Where the scheduler's time goes, summed over every sync since start
+ * (nanoseconds; for benchmarks). Thread: any. */
+struct sched_stats {
+    long long syncs, bound, unschedulable;
+    long long decide_ns; /* filter + score under the lock */
+    long long bind_ns;   /* POST pods/binding */
+    long long event_ns;  /* the Scheduled / FailedScheduling events */
+    long long status_ns; /* PodScheduled=False status patches */
+};
+void sched_stats_get(struct sched_stats *out);
+
 /* Pod-level helpers. */
 bool sched_pod_is_ours(const json_t *pod); /* default-scheduler, unbound, alive */
 bool sched_tolerates(const json_t *tolerations, const json_t *taint);
