@@ -817,6 +817,57 @@ rollout_recreate(struct ctl *c, struct dstate *st, struct k3c_err *err)
     return 0;
 }
 
+/* IsSaturated: the new RS has all replicas, sized for this count, and
+ * they are available. */
+static bool
+new_rs_saturated(const struct dstate *st)
+{
+    const char *desired;
+
+    if (!st->new_rs)
+        return false;
+    desired = json_string_value(json_object_get(
+        json_object_get(json_object_get(st->new_rs, "metadata"), "annotations"), WL_ANN_DESIRED));
+    return rs_spec(st->new_rs) == st->replicas && desired && atoi(desired) == st->replicas &&
+           wl_int(st->new_rs, "status.availableReplicas", 0) == st->replicas;
+}
+
+/* A RollingUpdate deployment resized mid-rollout: every active RS grows
+ * or shrinks in proportion (wl_proportional_scale), and all of them get
+ * the new desired/max-replicas annotations. */
+static int
+scale_proportionally(struct ctl *c, struct dstate *st, struct k3c_err *err)
+{
+    size_t n = json_array_size(st->rss), k = 0, i;
+    _cleanup_free_ struct wl_prop_rs *v = k3c_xcalloc(n ? n : 1, sizeof(*v));
+    _cleanup_free_ json_t **refs = k3c_xcalloc(n ? n : 1, sizeof(*refs));
+    json_t *rs;
+
+    json_array_foreach(st->rss, i, rs)
+    {
+        const char *max = json_string_value(json_object_get(
+            json_object_get(json_object_get(rs, "metadata"), "annotations"), WL_ANN_MAX));
+
+        if (rs_spec(rs) <= 0)
+            continue;
+        refs[k] = rs;
+        v[k] = (struct wl_prop_rs){.spec = rs_spec(rs),
+                                   .max_before = max ? atoi(max) : 0,
+                                   .created = wl_time(wl_str(rs, "metadata.creationTimestamp")),
+                                   .tag = k};
+        k++;
+    }
+    wl_proportional_scale(v, k, st->replicas, st->surge,
+                          (int)wl_int(json_object_get(st->d, "status"), "replicas", 0));
+    for (i = 0; i < k; i++) {
+        json_t *target = refs[v[i].tag];
+
+        if (scale_rs(c, st, target, v[i].out, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* sync: the scaling-only pass for paused deployments and scaling events
  * (upstream's scale(): one active RS, or the newest, takes the new size;
  * a saturated new RS lets the olds go to 0). */
@@ -840,15 +891,15 @@ sync_scale(struct ctl *c, struct dstate *st, struct k3c_err *err)
         active = st->new_rs ? st->new_rs : json_array_get(st->rss, json_array_size(st->rss) - 1);
     if (n_active <= 1 && active)
         return scale_rs(c, st, active, st->replicas, err) < 0 ? -1 : 0;
-    if (st->new_rs && rs_spec(st->new_rs) == st->replicas &&
-        wl_int(st->new_rs, "status.availableReplicas", 0) == st->replicas) {
+    if (new_rs_saturated(st)) {
         json_array_foreach(st->rss, i, rs)
         {
             if (is_old(st, rs) && rs_spec(rs) > 0 && scale_rs(c, st, rs, 0, err) < 0)
                 return -1;
         }
+        return 0;
     }
-    return 0;
+    return st->recreate ? 0 : scale_proportionally(c, st, err);
 }
 
 /* isScalingEvent: an active RS was sized for another replica count. */

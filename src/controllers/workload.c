@@ -350,6 +350,72 @@ wl_scale_down_olds(int replicas, int max_unavailable, const struct wl_rs *new_rs
     return done;
 }
 
+static int
+prop_cmp_newer(const void *a, const void *b)
+{
+    const struct wl_prop_rs *x = a, *y = b;
+
+    if (x->spec != y->spec)
+        return x->spec > y->spec ? -1 : 1;
+    return cmp_i64(y->created, x->created);
+}
+
+static int
+prop_cmp_older(const void *a, const void *b)
+{
+    const struct wl_prop_rs *x = a, *y = b;
+
+    if (x->spec != y->spec)
+        return x->spec > y->spec ? -1 : 1;
+    return cmp_i64(x->created, y->created);
+}
+
+/* getReplicaSetFraction: how much rs grows (shrinks) for the new size. */
+static int
+rs_fraction(const struct wl_prop_rs *rs, int replicas, int max_surge, int status_replicas)
+{
+    int max_now = replicas + max_surge;
+    int before = rs->max_before > 0 ? rs->max_before : status_replicas;
+    double size;
+
+    if (replicas == 0)
+        return -rs->spec;
+    if (before == 0)
+        return 0;
+    size = (double)rs->spec * max_now / before;
+    return (int)(size + 0.5) - rs->spec; /* RoundToInt32: half away from zero */
+}
+
+void
+wl_proportional_scale(struct wl_prop_rs *rs, size_t n, int replicas, int max_surge,
+                      int status_replicas)
+{
+    int all = 0, allowed = replicas > 0 ? replicas + max_surge : 0, to_add, added = 0;
+
+    for (size_t i = 0; i < n; i++)
+        all += rs[i].spec;
+    to_add = allowed - all;
+    if (to_add != 0 && n > 1)
+        qsort(rs, n, sizeof(*rs), to_add > 0 ? prop_cmp_newer : prop_cmp_older);
+    for (size_t i = 0; i < n; i++) {
+        int p = 0;
+
+        if (to_add != 0 && rs[i].spec != 0 && to_add != added) {
+            int frac = rs_fraction(&rs[i], replicas, max_surge, status_replicas);
+            int left = to_add - added;
+
+            p = to_add > 0 ? (frac < left ? frac : left) : (frac > left ? frac : left);
+        }
+        rs[i].out = rs[i].spec + p;
+        added += p;
+    }
+    if (n > 0 && to_add != 0) {
+        rs[0].out += to_add - added;
+        if (rs[0].out < 0)
+            rs[0].out = 0;
+    }
+}
+
 /* ---- conditions --------------------------------------------------------------- */
 
 json_t *

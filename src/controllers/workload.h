@@ -89,6 +89,24 @@ int wl_new_rs_replicas(int replicas, int max_surge, int new_spec, int all_spec);
 int wl_scale_down_olds(int replicas, int max_unavailable, const struct wl_rs *new_rs,
                        struct wl_rs *olds, size_t n);
 
+/* One active RS in a proportional scale. */
+struct wl_prop_rs {
+    int spec;        /* spec.replicas (> 0) */
+    int max_before;  /* its max-replicas annotation, 0 if none */
+    int64_t created; /* creation time, for the tie-breaks */
+    int out;         /* the new size */
+    size_t tag;      /* the caller's, left alone (rows get sorted) */
+};
+
+/* upstream's scale() for a RollingUpdate deployment resized mid-rollout:
+ * spreads (replicas + max_surge) - sum(spec) over the active RSes in
+ * proportion to their size (GetProportion), leftovers to the largest.
+ * status_replicas stands in for a missing max-replicas annotation. Sorts
+ * rs (larger first; newer first when adding, older when removing) and
+ * sets each out. */
+void wl_proportional_scale(struct wl_prop_rs *rs, size_t n, int replicas, int max_surge,
+                           int status_replicas);
+
 /* ---- conditions --------------------------------------------------------------- */
 
 /* The condition of type in status.conditions (borrowed), or NULL. */

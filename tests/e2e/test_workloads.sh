@@ -20,19 +20,29 @@ E2E_NAME=workloads
 SERVER_ARGS=(--disable-agent)
 NS=e2e-wl
 JNS=e2e-jobs
+SNS=e2e-slow # pods become ready only when the test says so
 ROLL_S=90 # a rollout to finish
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_nodes.sh
 . "$HERE/lib_nodes.sh"
 
-KUBELET_PID=
+KUBELET_PIDS=()
 stop_kubelet() {
-    if [ -n "$KUBELET_PID" ]; then
-        kill "$KUBELET_PID" 2>/dev/null
-        wait "$KUBELET_PID" 2>/dev/null
-        KUBELET_PID=
-    fi
+    local pid
+    for pid in "${KUBELET_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    KUBELET_PIDS=()
+}
+# start_kubelet NS...: a fake kubelet making pods of NS... Running+Ready.
+start_kubelet() {
+    local args=() n
+    for n in "$@"; do args+=(--ready "$n"); done
+    python3 "$HERE/fake_kubelet.py" --api "$API_URL" --ca "$TMP/ca.crt" --cert "$TMP/admin.crt" \
+        --key "$TMP/admin.key" "${args[@]}" --seconds 900 >>"$TMP/kubelet.log" 2>&1 &
+    KUBELET_PIDS+=($!)
 }
 trap 'stop_kubelet; nodes_cleanup; cleanup' EXIT
 
@@ -83,9 +93,8 @@ check nodes/n3-tainted node_register n3 --taint dedicated=infra:NoSchedule
 for n in n1 n2 n3; do node_lease_start "$n" 2; done
 check ns/create kc create namespace "$NS"
 check ns/create-jobs kc create namespace "$JNS"
-python3 "$HERE/fake_kubelet.py" --api "$API_URL" --ca "$TMP/ca.crt" --cert "$TMP/admin.crt" \
-    --key "$TMP/admin.key" --ready "$NS" --seconds 900 >"$TMP/kubelet.log" 2>&1 &
-KUBELET_PID=$!
+check ns/create-slow kc create namespace "$SNS"
+start_kubelet "$NS"
 
 # ---- Deployment: create, scale ----
 
@@ -170,6 +179,61 @@ check deploy/resume kc rollout resume deploy/web -n "$NS"
 expect_out deploy/rollout-resumed 'successfully rolled out' \
     kc rollout status deploy/web -n "$NS" --timeout=${ROLL_S}s
 expect_out deploy/resumed-rev4 '^web-[a-z0-9]{10} 2 4$' rs_of app=web
+
+# ---- progress deadline; a resize in the middle of a rollout ----
+
+echo "# progress"
+kc apply -n "$JNS" -f - >/dev/null <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: stuck
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector:
+    matchLabels: {app: stuck}
+  template:
+    metadata:
+      labels: {app: stuck}
+    spec:
+      containers:
+      - name: c
+        image: busybox
+EOF
+expect_fail progress/deadline-exceeded 'exceeded its progress deadline' \
+    kc rollout status deploy/stuck -n "$JNS" --timeout=30s
+expect_out progress/deadline-cond 'False ProgressDeadlineExceeded' \
+    jp deploy stuck '{range .status.conditions[?(@.type=="Progressing")]}{.status} {.reason}{end}' "$JNS"
+
+# mark_ready NS SELECTOR: every pod of SELECTOR in NS becomes Running+Ready.
+mark_ready() {
+    local p
+    for p in $(kc get pods -n "$1" -l "$2" -o 'jsonpath={.items[*].metadata.name}'); do
+        pod_set_phase "$1" "$p" Running True || return 1
+    done
+}
+kc create deployment mid -n "$SNS" --image=busybox --replicas=4 >/dev/null
+wait_check mid/4-pods 30 pods_are app=mid 4 "$SNS"
+check mid/ready mark_ready "$SNS" app=mid
+wait_check mid/4-available 30 field_is deploy mid '{.status.availableReplicas}' 4 "$SNS"
+check mid/set-image kc set image deploy/mid -n "$SNS" busybox=busybox:1.36
+# 25%/25% of 4: surge 1, unavailable 1. Nothing new gets ready, so the
+# rollout stops at old 3 + new 2.
+mid_stalled() { field_is deploy mid '{.status.updatedReplicas}' 2 "$SNS"; }
+wait_check mid/stalled-at-2-new 30 mid_stalled
+check mid/scale-8 kc scale deploy/mid -n "$SNS" --replicas=8
+# 8 + 2 surge = 10 spread over both RSes in proportion
+mid_total() {
+    kc get rs -n "$SNS" -l app=mid -o 'jsonpath={range .items[*]}{.spec.replicas}{"\n"}{end}' |
+        awk '{s += $1} END {print s}'
+}
+mid_total_10() { [ "$(mid_total)" = 10 ]; }
+wait_check mid/proportional-10 30 mid_total_10
+start_kubelet "$SNS"
+expect_out mid/rollout 'successfully rolled out' \
+    kc rollout status deploy/mid -n "$SNS" --timeout=${ROLL_S}s
+expect_out mid/new-rs-8 '^8$' jp deploy mid '{.status.updatedReplicas}' "$SNS"
 
 # ---- Recreate ----
 

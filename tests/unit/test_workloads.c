@@ -186,6 +186,32 @@ test_scale_down_unhealthy_first(void **state)
     assert_int_equal(olds[1].spec, 2);
 }
 
+/* A 10-replica rollout (25% surge: max 13) scaled to 15 (max 19) with the
+ * old RS at 8 and the new at 3: 8 more go mostly to the larger old RS,
+ * leftovers to the largest. */
+static void
+test_proportional_scale(void **state)
+{
+    struct wl_prop_rs rs[2] = {{3, 13, 200, 0, 0}, {8, 13, 100, 0, 1}};
+    struct wl_prop_rs down[2] = {{12, 19, 200, 0, 0}, {4, 19, 100, 0, 1}};
+
+    (void)state;
+    wl_proportional_scale(rs, 2, 15, 4, 11);
+    assert_int_equal(rs[0].spec, 8); /* sorted: larger first */
+    assert_int_equal(rs[0].tag, 1);
+    assert_int_equal(rs[0].out + rs[1].out, 19);
+    assert_int_equal(rs[0].out, 15);
+    assert_int_equal(rs[1].out, 4);
+    /* scaled to 5 (max 7): 9 fewer */
+    wl_proportional_scale(down, 2, 5, 2, 16);
+    assert_int_equal(down[0].out + down[1].out, 7);
+    assert_true(down[0].out >= 0 && down[1].out >= 0);
+    /* round(12*7/19) = 4: -8; the 4 would go to round(4*7/19) = 1 (-3)
+     * but only -1 is left */
+    assert_int_equal(down[0].out, 4);
+    assert_int_equal(down[1].out, 3);
+}
+
 static void
 test_conditions_keep_transition_time(void **state)
 {
@@ -327,6 +353,7 @@ main(void)
         cmocka_unit_test(test_delete_order),
         cmocka_unit_test(test_rolling_update_steps),
         cmocka_unit_test(test_scale_down_unhealthy_first),
+        cmocka_unit_test(test_proportional_scale),
         cmocka_unit_test(test_conditions_keep_transition_time),
         cmocka_unit_test(test_daemon_node_eligibility),
         cmocka_unit_test(test_affinity_operators),
