@@ -7,10 +7,10 @@
 
 const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_scheduler,
-    &ctl_def_replicaset, /* replicaset.c */
-    &ctl_def_deployment, /* deployment.c */
-    &ctl_def_daemonset,  /* daemonset.c */
-    &ctl_def_job,        /* job.c */
+    &ctl_def_replicaset,     /* replicaset.c */
+    &ctl_def_deployment,     /* deployment.c */
+    &ctl_def_daemonset,      /* daemonset.c */
+    &ctl_def_job,            /* job.c */
     &ctl_def_gc,             /* gc.c */
     &ctl_def_namespace,      /* namespace.c */
     &ctl_def_serviceaccount, /* serviceaccount.c */

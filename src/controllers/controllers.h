@@ -6,11 +6,11 @@
 
 #include "controllers/controller.h"
 
-extern const struct ctl_def ctl_def_scheduler;  /* src/scheduler/scheduler.c */
-extern const struct ctl_def ctl_def_replicaset; /* replicaset.c */
-extern const struct ctl_def ctl_def_deployment; /* deployment.c */
-extern const struct ctl_def ctl_def_daemonset;  /* daemonset.c */
-extern const struct ctl_def ctl_def_job;        /* job.c */
+extern const struct ctl_def ctl_def_scheduler;      /* src/scheduler/scheduler.c */
+extern const struct ctl_def ctl_def_replicaset;     /* replicaset.c */
+extern const struct ctl_def ctl_def_deployment;     /* deployment.c */
+extern const struct ctl_def ctl_def_daemonset;      /* daemonset.c */
+extern const struct ctl_def ctl_def_job;            /* job.c */
 extern const struct ctl_def ctl_def_gc;             /* gc.c */
 extern const struct ctl_def ctl_def_namespace;      /* namespace.c */
 extern const struct ctl_def ctl_def_serviceaccount; /* serviceaccount.c */

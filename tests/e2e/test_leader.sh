@@ -24,7 +24,7 @@ SERVER_ARGS=(--disable-agent --disable-scheduler --disable-controller-manager)
 LEASE_S=4
 RENEW_S=3
 RETRY_S=1
-declare -A PIDS=() PORTS=()
+declare -A PIDS=()
 
 stop_members() {
     local s
@@ -44,7 +44,6 @@ ETLS=$TMP/data/server/tls
 start_member() {
     local name=$1 port
     read -r port _ <<<"$(free_ports 2)"
-    PORTS[$name]=$port
     env -u K3C_CONFIG "$K3C_BIN" server \
         --data-dir "$TMP/$name" --bind-address 127.0.0.1 --https-listen-port "$port" \
         --write-kubeconfig "$TMP/$name.yaml" --node-name "$name" --disable-agent \
