@@ -15,7 +15,7 @@
  *   - pods on a node with a NoExecute taint they do not tolerate are deleted
  *     at once, those tolerating it with tolerationSeconds once that has
  *     passed since the taint's timeAdded (their controllers replace them).
- * Events: NodeNotReady (node), TaintManagerEviction (pod). Keys are node
+ * Events: NodeNotReady and NodeReady (node), TaintManagerEviction (pod). Keys are node
  * names (a node's change is looked at at once, not only at the tick). */
 #define LOG_COMPONENT "nodelifecycle"
 #include "controllers/controllers.h"
@@ -239,6 +239,8 @@ update_taints(struct ctl *c, const char *name, const json_t *node, struct k3c_er
         return -1;
     log_info("(node %s) Ready %s: taints now %s", name, ready ? ready : "missing",
              ready && strcmp(ready, "True") != 0 ? "not-ready/unreachable" : "cleared");
+    if (ready && strcmp(ready, "True") == 0)
+        ctl_event(c, node, "Normal", "NodeReady", "Node %s status is now: NodeReady", name);
     return 0;
 }
 

@@ -7,7 +7,7 @@
 # sets, node lifecycle (a lapsed lease -> Ready Unknown + unreachable taints
 # -> NoExecute eviction after tolerationSeconds -> back, taints removed),
 # garbage collection with foreground/orphan/background propagation, and
-# namespace deletion. Short settings: grace period 4 s, tolerations 5 s.
+# namespace deletion. Short settings: grace period 10 s, tolerations 5 s.
 #
 # Same harness as test_kubectl.sh (lib.sh): one line per check, the output
 # of every failing check, last "N passed, M failed". Exit 0 when nothing
@@ -19,7 +19,7 @@ set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_NAME=lifecycle
-GRACE_S=4
+GRACE_S=10 # generous: fake leases are renewed by shell loops, slow on a loaded machine
 TOL_S=5
 SERVER_ARGS=(--disable-agent --node-monitor-grace-period "$GRACE_S"
     --default-not-ready-toleration-seconds "$TOL_S"
@@ -178,6 +178,12 @@ expect_out "NodeNotReady event" "NodeNotReady" kc get events -A -o 'jsonpath={.i
 node_lease_start n2 1
 check "n2 posts Ready again" node_set_ready n2 True
 wait_check "n2 back: taints removed" 10 node_untainted n2
+expect_out "NodeReady event" "NodeReady" kc get events -A -o 'jsonpath={.items[*].reason}'
+node_not_ready_tainted() { [[ "$(node_taints "$1")" == *"node.kubernetes.io/not-ready:NoSchedule"*"node.kubernetes.io/not-ready:NoExecute"* ]]; }
+check "n4 posts Ready=False" node_set_ready n4 False
+wait_check "n4 gets not-ready NoSchedule and NoExecute taints" 10 node_not_ready_tainted n4
+check "n4 posts Ready=True" node_set_ready n4 True
+wait_check "n4: not-ready taints removed" 10 node_untainted n4
 
 # ---- garbage collection ----
 
