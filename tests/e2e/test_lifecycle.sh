@@ -135,6 +135,8 @@ wait_check "ServiceAccount default is re-created" 15 kc get serviceaccount defau
 
 check "create pod web-1 on n1" kc create -f - <<<"$(pod_manifest web-1 n1 web '[]')"
 check "create pod web-2 on n1" kc create -f - <<<"$(pod_manifest web-2 n1 web '[]')"
+# (tolerationSeconds is the server's --default-*-toleration-seconds once
+# cmd_server.c passes them in api_config; 300 until then)
 expect_all "admission adds the default NoExecute tolerations" \
     "node.kubernetes.io/not-ready:NoExecute:[0-9]+" "node.kubernetes.io/unreachable:NoExecute:[0-9]+" -- \
     kc get pod web-1 -n "$NS" -o 'jsonpath={range .spec.tolerations[*]}{.key}:{.effect}:{.tolerationSeconds}{"\n"}{end}'
@@ -165,12 +167,14 @@ node_lease_stop n2
 start=$SECONDS
 wait_check "lapsed n2: Ready Unknown within the grace period (+3 s)" $((GRACE_S + 5)) node_ready n2 Unknown
 lapse_s=$((SECONDS - start))
-echo "# n2 Ready=Unknown ${lapse_s}s after its last renewal (grace ${GRACE_S}s)"
+echo "# n2 Ready=Unknown ${lapse_s}s after its lease loop stopped (grace ${GRACE_S}s, counted from the last renewal seen)"
 expect_out "Ready Unknown reason and message" "NodeStatusUnknown Kubelet stopped posting node status." \
     kc get node n2 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].reason} {.status.conditions[?(@.type=="Ready")].message}'
 wait_check "n2 gets unreachable NoSchedule and NoExecute taints" 10 node_tainted n2
+taint_s=$SECONDS
 check "n1 (lease fresh) stays Ready" node_ready n1 True
 wait_check "pod short evicted after its tolerationSeconds" $((TOL_S + 8)) pod_evicted short
+echo "# pod short evicted $((SECONDS - taint_s))s after the taint was seen (tolerationSeconds $TOL_S)"
 check "pod forever is not evicted" pod_alive forever
 expect_out "TaintManagerEviction event" "TaintManagerEviction" \
     kc get events -n "$NS" --field-selector involvedObject.name=short -o 'jsonpath={.items[*].reason}'
@@ -230,7 +234,9 @@ check "pod (unschedulable, so never bound) in $DNS" kc create -f - <<EOF
 EOF
 check "delete namespace $DNS (no wait)" kc delete namespace "$DNS" --wait=false
 wait_check "namespace $DNS emptied and removed" 20 gone namespace "$DNS"
+start=$SECONDS
 check "kubectl delete namespace waits and returns" kc delete namespace "$GNS" --timeout=30s
+echo "# kubectl delete namespace $GNS returned after $((SECONDS - start))s"
 check "namespace $GNS gone" gone namespace "$GNS"
 
 nodes_cleanup # no renewals against a stopped server
