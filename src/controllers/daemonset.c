@@ -224,8 +224,9 @@ manage_nodes(struct ctl *c, struct dsstate *st, struct k3c_err *err)
     {
         const char *name = or_empty(wl_str(node, "metadata.name"));
         bool should = wl_node_should_run(node, st->pod_spec);
+        /* NoSchedule taints keep new pods off but let running ones stay */
+        int keep = should || wl_node_should_continue(node, st->pod_spec) ? 1 : 0;
         struct node_pods np;
-        int keep = should ? 1 : 0;
 
         pods_on_node(st, name, &np);
         for (int k = 0; k < np.n_failed && k < 8; k++)

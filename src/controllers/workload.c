@@ -634,7 +634,7 @@ node_selector_matches(const json_t *pod_spec, const json_t *node)
 }
 
 static bool
-taints_tolerated(const json_t *pod_spec, const json_t *node)
+taints_tolerated(const json_t *pod_spec, const json_t *node, bool no_execute_only)
 {
     const json_t *taints = path_get(node, "spec.taints");
     const json_t *tols = json_object_get(pod_spec, "tolerations");
@@ -646,7 +646,8 @@ taints_tolerated(const json_t *pod_spec, const json_t *node)
         const char *effect = wl_str(taint, "effect");
         bool ok = false;
 
-        if (!effect || strcmp(effect, "PreferNoSchedule") == 0)
+        if (!effect || strcmp(effect, "PreferNoSchedule") == 0 ||
+            (no_execute_only && strcmp(effect, "NoExecute") != 0))
             continue;
         json_array_foreach(tols, j, tol)
         {
@@ -661,11 +662,27 @@ taints_tolerated(const json_t *pod_spec, const json_t *node)
     return true;
 }
 
+/* The template's own spec.nodeName, if any, must be this node. */
+static bool
+node_name_matches(const json_t *pod_spec, const json_t *node)
+{
+    const char *want = wl_str(pod_spec, "nodeName");
+
+    return !want || !*want || str_same(want, wl_str(node, "metadata.name"));
+}
+
 bool
 wl_node_should_run(const json_t *node, const json_t *pod_spec)
 {
-    return node_selector_matches(pod_spec, node) && affinity_matches(pod_spec, node) &&
-           taints_tolerated(pod_spec, node);
+    return node_name_matches(pod_spec, node) && node_selector_matches(pod_spec, node) &&
+           affinity_matches(pod_spec, node) && taints_tolerated(pod_spec, node, false);
+}
+
+bool
+wl_node_should_continue(const json_t *node, const json_t *pod_spec)
+{
+    return node_name_matches(pod_spec, node) && node_selector_matches(pod_spec, node) &&
+           affinity_matches(pod_spec, node) && taints_tolerated(pod_spec, node, true);
 }
 
 void

@@ -131,6 +131,9 @@ void wl_daemon_tolerations_add(json_t *pod_spec);
  * node: nodeSelector, required node affinity (labels and metadata.name
  * fields), NoSchedule/NoExecute taints tolerated. */
 bool wl_node_should_run(const json_t *node, const json_t *pod_spec);
+/* True if a pod already on node may stay (NodeShouldRunDaemonPod's second
+ * answer): as wl_node_should_run, but only NoExecute taints count. */
+bool wl_node_should_continue(const json_t *node, const json_t *pod_spec);
 /* Sets spec.affinity.nodeAffinity required terms to pick node_name by
  * metadata.name (upstream ReplaceDaemonSetPodNodeNameNodeAffinity). */
 void wl_pin_to_node(json_t *pod_spec, const char *node_name);

@@ -362,6 +362,14 @@ check ds/label-n3-toleration kc patch ds agent -n "$NS" --type=merge -p \
 wait_check ds/desired-4 30 field_is ds agent '{.status.desiredNumberScheduled}' 4
 expect_out ds/rollout-tolerated 'successfully rolled out' \
     kc rollout status ds/agent -n "$NS" --timeout=${ROLL_S}s
+# A NoSchedule taint keeps new pods off a node, the running one stays; a
+# NoExecute taint removes it.
+check ds/taint-noschedule kc taint node n1 maint=x:NoSchedule
+wait_check ds/desired-3-tainted 30 field_is ds agent '{.status.desiredNumberScheduled}' 3
+expect_out ds/stays-on-n1 '^n1 n2 n3 n4 $' ds_nodes
+check ds/taint-noexecute kc taint node n1 evict=x:NoExecute
+ds_off_n1() { [ "$(ds_nodes)" = "n2 n3 n4 " ]; }
+wait_check ds/off-n1 30 ds_off_n1
 
 # ---- Job ----
 

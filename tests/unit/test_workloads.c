@@ -260,6 +260,16 @@ test_daemon_node_eligibility(void **state)
     assert_false(wl_node_should_run(tainted, spec));
     assert_true(wl_node_should_run(cordoned, spec));
     assert_true(wl_node_should_run(tainted, tol));
+    /* a NoSchedule taint keeps new pods off, running ones stay */
+    assert_true(wl_node_should_continue(tainted, spec));
+    {
+        _cleanup_json_ json_t *evict =
+            js("{\"metadata\":{\"name\":\"n4\"},\"spec\":{\"taints\":[{\"key\":\"x\","
+               "\"effect\":\"NoExecute\"}]}}");
+
+        assert_false(wl_node_should_run(evict, spec));
+        assert_false(wl_node_should_continue(evict, spec));
+    }
     assert_true(wl_node_should_run(plain, sel));
     assert_false(wl_node_should_run(tainted, sel));
     wl_pin_to_node(aff, "n2");
