@@ -368,7 +368,6 @@ ctl_manager_new_with(const struct ctl_config *cfg, struct api_server *srv,
     config_copy(m, cfg);
     m->srv = srv;
     pthread_mutex_init(&m->group_mu, NULL);
-    m->events = ctl_events_new();
     endpoints[0] = m->api_url;
     endpoints[1] = NULL;
     hc.endpoints = endpoints;
@@ -377,6 +376,8 @@ ctl_manager_new_with(const struct ctl_config *cfg, struct api_server *srv,
     hc.key_file = m->key_file;
     hc.request_timeout_ms = 30000;
     m->http = http_client_new(&hc, err);
+    if (m->http)
+        m->events = ctl_events_new(m->http);
     if (!m->http || build_ctls(m, defs, err) < 0) {
         ctl_manager_free(m);
         return NULL;
@@ -425,8 +426,8 @@ ctl_manager_free(struct ctl_manager *m)
         pthread_mutex_destroy(&m->ctls[i].q_mu);
     free(m->informers);
     free(m->ctls);
-    http_client_free(m->http);
     ctl_events_free(m->events);
+    http_client_free(m->http);
     pthread_mutex_destroy(&m->group_mu);
     free(m->api_url);
     free(m->ca_file);

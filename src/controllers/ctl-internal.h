@@ -110,9 +110,11 @@ bool ctl_elector_leading(const struct ctl_elector *e);
 long ctl_api_request(struct http_client *http, const char *method, const char *path,
                      const char *content_type, const json_t *body, json_t **out,
                      struct k3c_err *err);
-/* Event aggregation state of a manager (ctl_api.c). */
+/* The Event sender of a manager (ctl_api.c): a thread writing queued
+ * events through http (borrowed; must outlive it). Free flushes what is
+ * queued for up to 2 s. */
 struct ctl_events;
-struct ctl_events *ctl_events_new(void);
+struct ctl_events *ctl_events_new(struct http_client *http);
 void ctl_events_free(struct ctl_events *ev);
 struct ctl_events *ctl_manager_events(struct ctl_manager *m);
 
