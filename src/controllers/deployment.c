@@ -338,11 +338,16 @@ update_new_rs(struct ctl *c, struct dstate *st, int revision, struct k3c_err *er
     json_t *have;
     long code;
 
+    int64_t min_ready = wl_int(st->d, "spec.minReadySeconds", 0);
+    bool ready_differs = wl_int(st->new_rs, "spec.minReadySeconds", 0) != min_ready;
+
     json_object_del(ann, WL_ANN_DESIRED); /* scale_rs keeps these */
     json_object_del(ann, WL_ANN_MAX);
-    if (json_object_size(ann) == 0)
+    if (json_object_size(ann) == 0 && !ready_differs)
         return 0;
-    patch = json_pack("{s:{s:O}}", "metadata", "annotations", ann);
+    /* minReadySeconds follows the deployment's (upstream getNewReplicaSet) */
+    patch = json_pack("{s:{s:O},s:{s:I}}", "metadata", "annotations", ann, "spec",
+                      "minReadySeconds", (json_int_t)min_ready);
     path = wl_object_path(st->new_rs, "replicasets");
     code = ctl_api(c, "PATCH", path, "application/merge-patch+json", patch, NULL, err);
     if (code < 200 || code >= 300)
@@ -353,6 +358,8 @@ update_new_rs(struct ctl *c, struct dstate *st, int revision, struct k3c_err *er
         json_object_set_new(json_object_get(st->new_rs, "metadata"), "annotations", have);
     }
     json_object_update(have, ann);
+    json_object_set_new(json_object_get(st->new_rs, "spec"), "minReadySeconds",
+                        json_integer(min_ready));
     return 0;
 }
 

@@ -74,6 +74,7 @@ struct jstate {
     json_t *status; /* being built (own) */
     json_t *active; /* the running pods (own array) */
     struct wl_job_counts n;
+    int terminating;  /* pods being deleted, not finished */
     int64_t restarts; /* container restarts of running pods */
     int64_t now;
     char now_s[32];
@@ -135,7 +136,9 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
             succeeded++;
         else if (strcmp(phase, "Failed") == 0)
             failed++;
-        else if (!ctl_being_deleted(p)) {
+        else if (ctl_being_deleted(p))
+            st->terminating++;
+        else {
             json_array_append(st->active, p);
             st->n.active++;
             st->n.ready += ctl_pod_ready(p);
@@ -282,7 +285,7 @@ write_counts(struct jstate *st)
     json_object_set_new(st->status, "ready", json_integer(st->n.ready));
     json_object_set_new(st->status, "succeeded", json_integer(st->n.succeeded));
     json_object_set_new(st->status, "failed", json_integer(st->n.failed));
-    json_object_set_new(st->status, "terminating", json_integer(0));
+    json_object_set_new(st->status, "terminating", json_integer(st->terminating));
     if (!json_object_get(st->status, "uncountedTerminatedPods"))
         json_object_set_new(st->status, "uncountedTerminatedPods", json_object());
 }

@@ -108,14 +108,15 @@ wl_delete_pod(struct ctl *c, const json_t *owner, const json_t *pod, struct k3c_
 }
 
 int
-wl_claim(struct ctl *c, const json_t *owner, const json_t *pod, const char *plural, bool adopt,
+wl_claim(struct ctl *c, const json_t *owner, const json_t *obj, const char *plural, bool adopt,
          struct k3c_err *err)
 {
     const char *uid = wl_str(owner, "metadata.uid");
-    const json_t *refs = json_object_get(json_object_get(pod, "metadata"), "ownerReferences");
+    const json_t *meta = json_object_get(obj, "metadata");
+    const json_t *refs = json_object_get(meta, "ownerReferences");
     json_t *keep = json_array();
     _cleanup_json_ json_t *patch = NULL;
-    _cleanup_free_ char *path = wl_object_path(pod, plural);
+    _cleanup_free_ char *path = wl_object_path(obj, plural);
     size_t i;
     json_t *r;
     long code;
@@ -127,12 +128,15 @@ wl_claim(struct ctl *c, const json_t *owner, const json_t *pod, const char *plur
     }
     if (adopt)
         json_array_append_new(keep, ctl_owner_ref(owner));
-    /* A merge patch replaces the whole list; the resourceVersion makes it a
-     * compare-and-swap, as upstream's adoption patch uses the pod's uid. */
-    patch = json_pack("{s:{s:o,s:O*}}", "metadata", "ownerReferences",
-                      json_array_size(keep) ? keep : (json_decref(keep), json_null()),
-                      "resourceVersion",
-                      json_object_get(json_object_get(pod, "metadata"), "resourceVersion"));
+    /* A merge patch replaces the whole list (null removes it); the
+     * resourceVersion makes it a compare-and-swap, as upstream's adoption
+     * patch is guarded by the object's uid. */
+    if (json_array_size(keep) == 0) {
+        json_decref(keep);
+        keep = json_null();
+    }
+    patch = json_pack("{s:{s:o,s:O*}}", "metadata", "ownerReferences", keep, "resourceVersion",
+                      json_object_get(meta, "resourceVersion"));
     code = ctl_api(c, "PATCH", path, "application/merge-patch+json", patch, NULL, err);
     if (code == 404) {
         k3c_err_clear(err);
