@@ -217,6 +217,32 @@ check "delete (background) bg" kc delete configmap bg -n "$GNS"
 wait_check "background: dependent removed by the collector" 10 gone configmap bg-a -n "$GNS"
 check "dependent with an owner that never existed" cm_pair ghost-a ghost 0000-none false "$GNS"
 wait_check "dependent of a missing owner is collected" 10 gone configmap ghost-a -n "$GNS"
+# With the workload controllers: a ReplicaSet's pods (grace 0, so they go at
+# once without a kubelet) follow it in the foreground; a Deployment's
+# ReplicaSet and pods follow it in the background.
+workload() { # KIND NAME
+    cat <<EOF
+{"apiVersion":"apps/v1","kind":"$1","metadata":{"name":"$2","namespace":"$GNS"},
+ "spec":{"replicas":2,"selector":{"matchLabels":{"app":"$2"}},
+  "template":{"metadata":{"labels":{"app":"$2"}},
+   "spec":{"terminationGracePeriodSeconds":0,"nodeSelector":{"kubernetes.io/hostname":"n1"},
+    "containers":[{"name":"c","image":"registry.invalid/none:1"}]}}}}
+EOF
+}
+pods_of() { kc get pods -n "$GNS" -l "app=$1" -o name | wc -l | tr -d ' '; }
+pods_of_are() { [ "$(pods_of "$1")" = "$2" ]; }
+rs_of_dep() { kc get rs -n "$GNS" -l app=dep1 -o name | wc -l | tr -d ' '; }
+check "create ReplicaSet rs1" kc create -f - <<<"$(workload ReplicaSet rs1)"
+wait_check "rs1 has 2 pods" 30 pods_of_are rs1 2
+check "delete --cascade=foreground rs1 (waits for its pods)" \
+    kc delete rs rs1 -n "$GNS" --cascade=foreground --timeout=40s
+check "rs1's pods gone with it" pods_of_are rs1 0
+check "create Deployment dep1" kc create -f - <<<"$(workload Deployment dep1)"
+wait_check "dep1 has 2 pods" 30 pods_of_are dep1 2
+check "delete Deployment dep1 (background)" kc delete deployment dep1 -n "$GNS"
+wait_check "dep1's ReplicaSet collected" 20 state_is rs_of_dep 0
+wait_check "dep1's pods collected" 20 pods_of_are dep1 0
+
 check "service web deleted" kc delete service web -n "$NS"
 slice_count() { kc get endpointslices -n "$NS" -o name | wc -l | tr -d ' '; }
 wait_check "its EndpointSlice collected" 10 state_is slice_count 0
