@@ -7,8 +7,8 @@
  * managed-by, owned by the Service so the garbage collector removes them
  * with it) and one legacy Endpoints object named after the Service (ready
  * pods in addresses, the others in notReadyAddresses; deleted with the
- * Service). Services without a selector (default/kubernetes among them) are
- * left alone. Keys are "namespace/service". */
+ * Service). Services without a selector (default/kubernetes among them) and
+ * ExternalName Services are left alone. Keys are "namespace/service". */
 #define LOG_COMPONENT "endpoints"
 #include "controllers/controllers.h"
 #include "controllers/lifecycle.h"
@@ -277,6 +277,14 @@ delete_endpoints(struct ctl *c, const char *ns, const char *name, struct k3c_err
     return code == 200 || code == 404 ? 0 : -1;
 }
 
+static bool
+is_external_name(const json_t *svc)
+{
+    const char *type = json_string_value(json_object_get(json_object_get(svc, "spec"), "type"));
+
+    return type && strcmp(type, "ExternalName") == 0;
+}
+
 static int
 sync_service(struct ctl *c, const char *key, struct k3c_err *err)
 {
@@ -289,7 +297,7 @@ sync_service(struct ctl *c, const char *key, struct k3c_err *err)
     svc = ctl_get(c, "services", ns, name);
     if (!svc)
         return delete_endpoints(c, ns, name, err);
-    if (json_object_size(svc_selector(svc)) == 0 || ctl_being_deleted(svc))
+    if (json_object_size(svc_selector(svc)) == 0 || ctl_being_deleted(svc) || is_external_name(svc))
         return 0;
     pods = json_array();
     pl = (struct pod_list){svc_selector(svc), pods};

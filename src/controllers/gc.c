@@ -301,6 +301,8 @@ GC_HANDLER(jobs)
 GC_HANDLER(leases)
 GC_HANDLER(endpointslices)
 GC_HANDLER(nodes)
+GC_HANDLER(namespaces)
+GC_HANDLER(events)
 
 static const struct ctl_watch watches[] = {
     {"pods", on_pods},
@@ -316,6 +318,8 @@ static const struct ctl_watch watches[] = {
     {"leases", on_leases},
     {"endpointslices", on_endpointslices},
     {"nodes", on_nodes},
+    {"namespaces", on_namespaces},
+    {"events", on_events},
     {NULL, NULL},
 };
 

@@ -258,7 +258,7 @@ check "pod (unschedulable, so never bound) in $DNS" kc create -f - <<EOF
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1","namespace":"$DNS"},
  "spec":{"nodeSelector":{"no-such-label":"x"},"containers":[{"name":"c","image":"registry.invalid/none:1"}]}}
 EOF
-check "delete namespace $DNS (no wait)" kc delete namespace "$DNS" --wait=false
+check "delete namespace $DNS (foreground, no wait)" kc delete namespace "$DNS" --cascade=foreground --wait=false
 wait_check "namespace $DNS emptied and removed" 20 gone namespace "$DNS"
 start=$SECONDS
 check "kubectl delete namespace waits and returns" kc delete namespace "$GNS" --timeout=30s
