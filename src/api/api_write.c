@@ -876,16 +876,16 @@ pod_grace(const struct api_request *r, const struct delete_options *o, const jso
 }
 
 /* Marks old as being deleted (finalizers pending, a namespace to empty, a
- * pod to stop) and stores it. Returns the reply. */
+ * pod to stop) and stores it. 0, or -1 with err. */
 static int
-mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
+mark_deleting_store(struct api_request *r, json_t *old, int64_t rev, long long grace,
+                    struct k3c_err *err)
 {
     json_t *meta = api_meta(old);
-    struct k3c_err err = {0};
     char ts[32];
 
     if (api_meta_str(old, "deletionTimestamp"))
-        return api_reply_object(r, 200, json_incref(old)); /* already on its way */
+        return 0; /* already on its way */
     k3c_time_rfc3339(k3c_wall_ms() / 1000 + grace, ts, sizeof(ts));
     json_object_set_new(meta, "deletionTimestamp", json_string(ts));
     json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace));
@@ -898,7 +898,16 @@ mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
         }
         json_object_set_new(st, "phase", json_string("Terminating"));
     }
-    if (!dry_run(r) && store_write_ex(r, old, rev, false, &err) < 0)
+    return dry_run(r) ? 0 : store_write_ex(r, old, rev, false, err);
+}
+
+/* mark_deleting_store, then the reply. */
+static int
+mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
+{
+    struct k3c_err err = {0};
+
+    if (mark_deleting_store(r, old, rev, grace, &err) < 0)
         return reply_write_error(r, &err);
     return api_reply_object(r, 200, json_incref(old));
 }
@@ -965,10 +974,15 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
     /* Orphan and Foreground leave the object to the garbage collector
      * behind a finalizer; Background deletes it now (the collector then
      * removes its dependents). */
-    if (add_propagation_finalizer(old, o->propagation) && api_meta_str(old, "deletionTimestamp"))
-        return reply ? store_finalizer_reply(r, old, rev) : 0;
+    /* Without a reply (deletecollection, eviction) the same is stored. */
+    if (add_propagation_finalizer(old, o->propagation) && api_meta_str(old, "deletionTimestamp")) {
+        if (reply)
+            return store_finalizer_reply(r, old, rev);
+        return dry_run(r) ? 0 : store_write_ex(r, old, rev, false, &err);
+    }
     if (has_finalizers(old) || grace > 0 || strcmp(r->res->plural, "namespaces") == 0)
-        return reply ? mark_deleting(r, old, rev, grace) : 0;
+        return reply ? mark_deleting(r, old, rev, grace)
+                     : mark_deleting_store(r, old, rev, grace, &err);
     if (dry_run(r))
         return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
     key = api_object_key(r->res, r->namespace, r->name);

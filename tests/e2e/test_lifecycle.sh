@@ -258,7 +258,16 @@ check "pod (unschedulable, so never bound) in $DNS" kc create -f - <<EOF
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1","namespace":"$DNS"},
  "spec":{"nodeSelector":{"no-such-label":"x"},"containers":[{"name":"c","image":"registry.invalid/none:1"}]}}
 EOF
+check "pod bound to n1 (grace 30 s) in $DNS" kc create -f - <<EOF
+{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bound","namespace":"$DNS"},
+ "spec":{"nodeName":"n1","containers":[{"name":"c","image":"registry.invalid/none:1"}]}}
+EOF
 check "delete namespace $DNS (foreground, no wait)" kc delete namespace "$DNS" --cascade=foreground --wait=false
+bound_terminating() { [ -n "$(kc get pod bound -n "$DNS" -o 'jsonpath={.metadata.deletionTimestamp}')" ]; }
+wait_check "the bound pod is marked for deletion (its kubelet would stop it)" 20 bound_terminating
+expect_eq "namespace $DNS waits for it, Terminating" Terminating \
+    kc get namespace "$DNS" -o 'jsonpath={.status.phase}'
+check "the 'kubelet' removes the pod" kc delete pod bound -n "$DNS" --grace-period=0 --force
 wait_check "namespace $DNS emptied and removed" 20 gone namespace "$DNS"
 start=$SECONDS
 check "kubectl delete namespace waits and returns" kc delete namespace "$GNS" --timeout=30s
