@@ -254,6 +254,35 @@ rs_status(const json_t *rs, const json_t *active, int64_t *wait_s)
     return status;
 }
 
+/* The ReplicaFailure condition: set (FailedCreate / FailedDelete, with the
+ * error) when managing the replicas failed, removed once it works. */
+static void
+failure_condition(json_t *status, const char *failed, bool creating)
+{
+    json_t *conds = json_object_get(status, "conditions");
+    char now[32];
+    size_t i;
+    json_t *c;
+
+    if (failed) {
+        if (!wl_condition_get(status, "ReplicaFailure")) {
+            ctl_now_rfc3339(now, sizeof(now));
+            wl_condition_set(status, "ReplicaFailure", "True",
+                             creating ? "FailedCreate" : "FailedDelete", failed, now, false);
+        }
+        return;
+    }
+    json_array_foreach(conds, i, c)
+    {
+        if (strcmp(wl_str(c, "type") ? wl_str(c, "type") : "", "ReplicaFailure") == 0) {
+            json_array_remove(conds, i);
+            break;
+        }
+    }
+    if (conds && json_array_size(conds) == 0)
+        json_object_del(status, "conditions");
+}
+
 /* ---- sync ---------------------------------------------------------------------- */
 
 static int
@@ -264,6 +293,7 @@ rs_sync(struct ctl *c, const char *key, struct k3c_err *err)
     _cleanup_json_ json_t *pods = NULL;
     _cleanup_json_ json_t *active = NULL;
     struct k3c_err serr = {0};
+    json_t *status;
     int64_t wait_s = 0;
     int rc = 0;
 
@@ -276,7 +306,10 @@ rs_sync(struct ctl *c, const char *key, struct k3c_err *err)
     if (!ctl_being_deleted(rs) &&
         wl_expect_satisfied(&rs_expect, wl_str(rs, "metadata.uid"), k3c_now_ms()))
         rc = manage_replicas(c, rs, active, err);
-    if (wl_put_status(c, rs, "replicasets", rs_status(rs, active, &wait_s), &serr) < 0 && rc == 0) {
+    status = rs_status(rs, active, &wait_s);
+    failure_condition(status, rc < 0 ? err->msg : NULL,
+                      (int)json_array_size(active) < wl_int(rs, "spec.replicas", 1));
+    if (wl_put_status(c, rs, "replicasets", status, &serr) < 0 && rc == 0) {
         *err = serr;
         rc = -1;
     }

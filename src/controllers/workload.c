@@ -239,6 +239,23 @@ cmp_i64(int64_t a, int64_t b)
     return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/* The controller.kubernetes.io/pod-deletion-cost annotation (0 if absent
+ * or not a number): cheaper pods go first. */
+static int64_t
+deletion_cost(const json_t *pod)
+{
+    const char *v = json_string_value(
+        json_object_get(json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                        "controller.kubernetes.io/pod-deletion-cost"));
+    char *end = NULL;
+    long long n;
+
+    if (!v || !*v)
+        return 0;
+    n = strtoll(v, &end, 10);
+    return *end ? 0 : n;
+}
+
 int
 wl_pod_delete_cmp(const json_t *a, const json_t *b)
 {
@@ -254,6 +271,9 @@ wl_pod_delete_cmp(const json_t *a, const json_t *b)
         return c;
     if ((ra >= 0) != (rb >= 0))
         return ra >= 0 ? 1 : -1;
+    c = cmp_i64(deletion_cost(a), deletion_cost(b));
+    if (c)
+        return c;
     if (ra >= 0 && ra != rb)
         return cmp_i64(rb, ra); /* ready more recently goes first */
     c = cmp_i64(restarts(b), restarts(a));

@@ -63,8 +63,9 @@ int64_t wl_pod_ready_since(const json_t *pod);
 bool wl_pod_available(const json_t *pod, int64_t min_ready_s, int64_t now, int64_t *wait_s);
 /* Which of two pods to delete first when scaling down (upstream
  * ActivePods ordering): unassigned before assigned, Pending before Unknown
- * before Running, not ready before ready, ready for less time first, more
- * restarts first, newer first. Returns <0 when a goes first. */
+ * before Running, not ready before ready, lower pod-deletion-cost first,
+ * ready for less time first, more restarts first, newer first. Returns <0
+ * when a goes first. */
 int wl_pod_delete_cmp(const json_t *a, const json_t *b);
 /* qsort over an array of json_t * with wl_pod_delete_cmp. */
 void wl_pods_sort_for_delete(const json_t **pods, size_t n);

@@ -132,6 +132,10 @@ test_delete_order(void **state)
     assert_ptr_equal(pods[2], running_unready);
     assert_ptr_equal(pods[3], ready_new);
     assert_ptr_equal(pods[4], ready_old);
+    /* pod-deletion-cost outranks how long a pod has been ready */
+    json_object_set_new(json_object_get(ready_new, "metadata"), "annotations",
+                        json_pack("{s:s}", "controller.kubernetes.io/pod-deletion-cost", "100"));
+    assert_true(wl_pod_delete_cmp(ready_old, ready_new) < 0);
     /* availability with minReadySeconds */
     {
         int64_t t = wl_time("2026-01-01T00:00:10Z"), wait = 0;
