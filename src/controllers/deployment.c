@@ -384,7 +384,7 @@ new_rs_body(const struct dstate *st, int replicas, int revision)
     json_t *tmeta, *labels, *ml;
     char hash[11];
 
-    wl_template_hash(tmpl, hash);
+    wl_template_hash_collision(tmpl, wl_int(st->status, "collisionCount", -1), hash);
     tmeta = json_object_get(tmpl, "metadata");
     if (!json_is_object(tmeta)) {
         tmeta = json_object();
@@ -411,6 +411,26 @@ new_rs_body(const struct dstate *st, int replicas, int revision)
         (json_int_t)wl_int(spec, "minReadySeconds", 0), "selector", sel, "template", tmpl);
 }
 
+/* The new RS's name exists. Ours with this template: the informer has not
+ * seen it yet (the retry finds it). Anything else is a hash collision:
+ * status.collisionCount goes up and the next name differs (upstream). */
+static void
+name_taken(struct ctl *c, struct dstate *st, const char *name)
+{
+    _cleanup_json_ json_t *rs =
+        ctl_get(c, "replicasets", wl_str(st->d, "metadata.namespace"), name);
+    const json_t *tmpl = json_object_get(json_object_get(st->d, "spec"), "template");
+
+    if (!rs || (ctl_is_controlled_by(rs, wl_str(st->d, "metadata.uid")) &&
+                wl_templates_equal(json_object_get(json_object_get(rs, "spec"), "template"), tmpl)))
+        return;
+    json_object_set_new(st->status, "collisionCount",
+                        json_integer(wl_int(st->status, "collisionCount", 0) + 1));
+    log_info("(deployment %s) replica set name %s taken: collisionCount %lld",
+             wl_str(st->d, "metadata.name"), name,
+             (long long)wl_int(st->status, "collisionCount", 0));
+}
+
 static int
 create_new_rs(struct ctl *c, struct dstate *st, int revision, struct k3c_err *err)
 {
@@ -432,7 +452,8 @@ create_new_rs(struct ctl *c, struct dstate *st, int revision, struct k3c_err *er
     code = ctl_api(c, "POST", path, NULL, body, &out, err);
     if (code < 200 || code >= 300) {
         json_decref(out);
-        /* AlreadyExists: the informer has not seen it yet; try again */
+        if (code == 409 && err->kind == K3C_E_EXISTS)
+            name_taken(c, st, wl_str(body, "metadata.name"));
         return -1;
     }
     json_array_append_new(st->rss, out);

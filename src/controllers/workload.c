@@ -109,6 +109,12 @@ template_without_hash(const json_t *tmpl)
 void
 wl_template_hash(const json_t *tmpl, char out[11])
 {
+    wl_template_hash_collision(tmpl, -1, out);
+}
+
+void
+wl_template_hash_collision(const json_t *tmpl, int64_t collision, char out[11])
+{
     /* Upstream's SafeEncodeString alphabet: no vowels, no 0/1/3 (no words,
      * nothing that reads like another character). */
     static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
@@ -116,7 +122,15 @@ wl_template_hash(const json_t *tmpl, char out[11])
     _cleanup_free_ char *text = json_dumps(copy, JSON_SORT_KEYS | JSON_COMPACT);
     uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
 
+    char extra[32] = "";
+
+    if (collision >= 0)
+        snprintf(extra, sizeof(extra), "/%lld", (long long)collision);
     for (const char *p = text ? text : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    for (const char *p = extra; *p; p++) {
         h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }

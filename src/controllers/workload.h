@@ -44,6 +44,9 @@ void wl_fenceposts(const json_t *max_surge, const json_t *max_unavailable, int d
 /* A stable hash of the pod template JSON (keys sorted; the pod-template-hash
  * and controller-revision-hash labels left out): 10 chars of [a-z0-9]. */
 void wl_template_hash(const json_t *tmpl, char out[11]);
+/* The same with a Deployment's status.collisionCount mixed in (upstream
+ * ComputeHash); collision < 0 is wl_template_hash. */
+void wl_template_hash_collision(const json_t *tmpl, int64_t collision, char out[11]);
 /* True if the two templates are equal once the hash labels are left out
  * (upstream EqualIgnoreHash). */
 bool wl_templates_equal(const json_t *a, const json_t *b);

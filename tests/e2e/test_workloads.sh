@@ -235,6 +235,29 @@ expect_out mid/rollout 'successfully rolled out' \
     kc rollout status deploy/mid -n "$SNS" --timeout=${ROLL_S}s
 expect_out mid/new-rs-8 '^8$' jp deploy mid '{.status.updatedReplicas}' "$SNS"
 
+# ---- a name collision: the RS name is taken by a set the deployment cannot adopt ----
+
+echo "# collision"
+check col/create kc create deployment col -n "$NS" --image=busybox --replicas=1
+expect_out col/rollout 'successfully rolled out' \
+    kc rollout status deploy/col -n "$NS" --timeout=${ROLL_S}s
+col_rs=$(kc get rs -n "$NS" -l app=col -o 'jsonpath={.items[0].metadata.name}')
+check col/orphan kc delete deploy col -n "$NS" --cascade=orphan --wait=false
+col_gone() { ! kc get deploy col -n "$NS" >/dev/null 2>&1; }
+wait_check col/deleted 30 col_gone
+# relabelled, the old RS no longer matches the selector of a new "col"
+check col/relabel kc label rs "$col_rs" -n "$NS" app=taken --overwrite
+check col/recreate kc create deployment col -n "$NS" --image=busybox --replicas=1
+expect_out col/rollout-again 'successfully rolled out' \
+    kc rollout status deploy/col -n "$NS" --timeout=${ROLL_S}s
+expect_out col/collision-count '^1$' jp deploy col '{.status.collisionCount}'
+run kc get rs -n "$NS" -l app=col -o 'jsonpath={.items[*].metadata.name}'
+if [ "$RC" -eq 0 ] && matches '^col-[a-z0-9]{10}$' && ! matches "$col_rs"; then
+    pass col/new-name
+else
+    fail col/new-name "want one RS with another name than $col_rs" kc get rs -l app=col
+fi
+
 # ---- Recreate ----
 
 echo "# recreate"

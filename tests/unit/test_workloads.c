@@ -75,6 +75,14 @@ test_template_hash_stable_and_ignores_hash_label(void **state)
     for (int i = 0; i < 10; i++)
         assert_true((ha[i] >= 'a' && ha[i] <= 'z') || (ha[i] >= '0' && ha[i] <= '9'));
     assert_true(wl_templates_equal(a, b));
+    {
+        char h1[11], h1b[11];
+
+        wl_template_hash_collision(a, 1, h1);
+        wl_template_hash_collision(b, 1, h1b);
+        assert_string_not_equal(h1, ha);
+        assert_string_equal(h1, h1b);
+    }
     assert_false(wl_templates_equal(a, c));
 }
 
