@@ -298,9 +298,10 @@ scale_rs(struct ctl *c, struct dstate *st, json_t *rs, int n, struct k3c_err *er
     if (code < 200 || code >= 300)
         return -1;
     json_object_set_new(json_object_get(rs, "spec"), "replicas", json_integer(n));
-    if (old != n)
-        ctl_event(c, st->d, "Normal", "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d",
-                  n > old ? "up" : "down", or_empty(wl_str(rs, "metadata.name")), n, old);
+    if (old == n)
+        return 0; /* only the annotations moved: not a scaling step */
+    ctl_event(c, st->d, "Normal", "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d",
+              n > old ? "up" : "down", or_empty(wl_str(rs, "metadata.name")), n, old);
     return 1;
 }
 
