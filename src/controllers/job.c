@@ -75,6 +75,8 @@ struct jstate {
     json_t *active; /* the running pods (own array) */
     struct wl_job_counts n;
     int terminating;  /* pods being deleted, not finished */
+    int new_failures; /* failed pods that finished after the last success */
+    int64_t last_failure;
     int64_t restarts; /* container restarts of running pods */
     int64_t now;
     char now_s[32];
@@ -115,7 +117,8 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
     _cleanup_json_ json_t *all = wl_list_pods(c, wl_str(st->job, "metadata.namespace"));
     const json_t *sel = json_object_get(st->spec, "selector");
     const char *uid = wl_str(st->job, "metadata.uid");
-    int succeeded = 0, failed = 0;
+    int succeeded = 0, failed = 0, n_fail_at = 0;
+    int64_t fail_at[64], last_success = -1;
     size_t i;
     json_t *p;
 
@@ -132,11 +135,17 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
             owned = true;
         if (!owned || !matches)
             continue;
-        if (strcmp(phase, "Succeeded") == 0)
+        if (strcmp(phase, "Succeeded") == 0) {
+            int64_t t = wl_pod_finished_at(p);
+
             succeeded++;
-        else if (strcmp(phase, "Failed") == 0)
+            if (t > last_success)
+                last_success = t;
+        } else if (strcmp(phase, "Failed") == 0) {
             failed++;
-        else if (ctl_being_deleted(p))
+            if (n_fail_at < 64)
+                fail_at[n_fail_at++] = wl_pod_finished_at(p);
+        } else if (ctl_being_deleted(p))
             st->terminating++;
         else {
             json_array_append(st->active, p);
@@ -146,6 +155,14 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
         }
     }
     k3c_err_clear(err);
+    st->last_failure = -1;
+    for (int k = 0; k < n_fail_at; k++) {
+        if (fail_at[k] < 0 || fail_at[k] <= last_success)
+            continue;
+        st->new_failures++;
+        if (fail_at[k] > st->last_failure)
+            st->last_failure = fail_at[k];
+    }
     st->n.succeeded = (int)wl_int(st->status, "succeeded", 0);
     st->n.failed = (int)wl_int(st->status, "failed", 0);
     if (succeeded > st->n.succeeded)
@@ -320,9 +337,15 @@ reconcile(struct ctl *c, const char *key, struct jstate *st, struct k3c_err *err
     if (!wl_expect_satisfied(&job_expect, wl_str(st->job, "metadata.uid"), k3c_now_ms()))
         return 0;
     want = wl_job_want_active(st->spec, &st->n);
-    if (st->n.active < want)
-        failures += create_pods(c, st, want - st->n.active, err);
-    else if (st->n.active > want)
+    if (st->n.active < want) {
+        int64_t wait = wl_job_backoff_left(st->new_failures, st->last_failure, st->now);
+
+        /* upstream's back-off before replacing failed pods */
+        if (wait > 0)
+            ctl_enqueue_after(c, key, wait * 1000);
+        else
+            failures += create_pods(c, st, want - st->n.active, err);
+    } else if (st->n.active > want)
         failures += delete_active(c, st, st->n.active - want, err);
     return failures;
 }

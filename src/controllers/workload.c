@@ -786,6 +786,45 @@ wl_job_want_active(const json_t *spec, const struct wl_job_counts *n)
     return n->succeeded > 0 ? 0 : (int)parallelism;
 }
 
+int64_t
+wl_job_backoff_left(int failures, int64_t last_failure, int64_t now)
+{
+    int64_t delay = 10;
+
+    if (failures <= 0 || last_failure < 0)
+        return 0;
+    for (int i = 1; i < failures && delay < 600; i++)
+        delay *= 2;
+    if (delay > 600)
+        delay = 600;
+    return last_failure + delay > now ? last_failure + delay - now : 0;
+}
+
+int64_t
+wl_pod_finished_at(const json_t *pod)
+{
+    const json_t *st = json_object_get(pod, "status");
+    int64_t best = -1;
+    size_t i;
+    json_t *cs, *c;
+
+    json_array_foreach(json_object_get(st, "containerStatuses"), i, cs)
+    {
+        int64_t t = wl_time(wl_str(cs, "state.terminated.finishedAt"));
+
+        if (t > best)
+            best = t;
+    }
+    if (best >= 0)
+        return best;
+    json_array_foreach(json_object_get(st, "conditions"), i, c)
+    {
+        if (str_same(wl_str(c, "type"), "Ready"))
+            return wl_time(wl_str(c, "lastTransitionTime"));
+    }
+    return -1;
+}
+
 bool
 wl_job_complete(const json_t *spec, const struct wl_job_counts *n)
 {

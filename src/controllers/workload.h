@@ -155,6 +155,13 @@ struct wl_job_counts {
  * still needed (completions set), or 0 once one succeeded (work-queue
  * jobs without completions). */
 int wl_job_want_active(const json_t *spec, const struct wl_job_counts *n);
+/* upstream's pod failure back-off (DefaultJobPodFailureBackOff 10 s,
+ * doubling per failure since the last success, MaxJobPodFailureBackOff
+ * 10 min): seconds still to wait at now before a new pod (0: none). */
+int64_t wl_job_backoff_left(int failures, int64_t last_failure, int64_t now);
+/* When a finished pod finished: its containers' latest terminated
+ * finishedAt, else the Ready condition's lastTransitionTime, else -1. */
+int64_t wl_pod_finished_at(const json_t *pod);
 /* True once the job has succeeded (completions reached; or, without
  * completions, one pod succeeded and none run). */
 bool wl_job_complete(const json_t *spec, const struct wl_job_counts *n);

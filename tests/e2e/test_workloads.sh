@@ -452,9 +452,21 @@ spec:
 EOF
 one_active() { [ "$(job_active_pods flaky | grep -c .)" = 1 ]; }
 failed_is() { field_is job flaky '{.status.failed}' "$1" "$JNS"; }
+failed_at=
 for i in 1 2; do
     wait_check "job/flaky-active-$i" 30 one_active
     pod=$(job_active_pods flaky | sed -n 1p)
+    if [ "$i" = 2 ] && [ -n "$pod" ]; then
+        # the replacement waited out the 10 s pod failure back-off
+        created=$(date -d "$(jp pod "$pod" '{.metadata.creationTimestamp}' "$JNS")" +%s)
+        if [ $((created - failed_at)) -ge 9 ]; then
+            pass job/flaky-backoff
+        else
+            OUT="created $created, failed at $failed_at"
+            fail job/flaky-backoff "replaced after $((created - failed_at)) s" jp pod "$pod"
+        fi
+    fi
+    failed_at=$(date +%s)
     [ -n "$pod" ] && pod_set_phase "$JNS" "$pod" Failed False
     wait_check "job/flaky-failed-$i" 30 failed_is "$i"
 done

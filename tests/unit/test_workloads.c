@@ -339,6 +339,28 @@ test_job_counts(void **state)
 }
 
 static void
+test_job_backoff(void **state)
+{
+    _cleanup_json_ json_t *pod =
+        js("{\"status\":{\"phase\":\"Failed\",\"containerStatuses\":[{\"state\":{"
+           "\"terminated\":{\"finishedAt\":\"2026-01-01T00:00:20Z\"}}}],\"conditions\":[{"
+           "\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"2026-01-"
+           "01T00:00:05Z\"}]}}");
+    int64_t t = wl_time("2026-01-01T00:00:20Z");
+
+    (void)state;
+    assert_int_equal(wl_pod_finished_at(pod), t);
+    json_object_del(json_object_get(pod, "status"), "containerStatuses");
+    assert_int_equal(wl_pod_finished_at(pod), t - 15);
+    assert_int_equal(wl_job_backoff_left(0, t, t), 0);
+    assert_int_equal(wl_job_backoff_left(1, t, t), 10);
+    assert_int_equal(wl_job_backoff_left(1, t, t + 4), 6);
+    assert_int_equal(wl_job_backoff_left(3, t, t), 40);
+    assert_int_equal(wl_job_backoff_left(30, t, t), 600);
+    assert_int_equal(wl_job_backoff_left(1, t, t + 60), 0);
+}
+
+static void
 test_expectations(void **state)
 {
     static struct wl_expectations x = WL_EXPECTATIONS_INIT;
@@ -380,6 +402,7 @@ main(void)
         cmocka_unit_test(test_daemon_node_eligibility),
         cmocka_unit_test(test_affinity_operators),
         cmocka_unit_test(test_job_counts),
+        cmocka_unit_test(test_job_backoff),
         cmocka_unit_test(test_expectations),
     };
 
