@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "client/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 
 struct ctl_elector {
     struct ctl_manager *m;
+    /* its own client: requests time out within the renew deadline */
+    struct http_client *http;
     char *lease;
     enum ctl_group group;
     pthread_t thread;
@@ -90,7 +93,7 @@ create_lease(struct ctl_elector *e, const char *now, struct k3c_err *err)
         "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", e->lease, "namespace",
         LEASE_NAMESPACE, "spec", "holderIdentity", cfg->identity, "leaseDurationSeconds",
         cfg->lease_duration_s, "acquireTime", now, "renewTime", now, "leaseTransitions", 0);
-    long st = ctl_api_request(ctl_manager_http(e->m), "POST", path, NULL, body, NULL, err);
+    long st = ctl_api_request(e->http, "POST", path, NULL, body, NULL, err);
 
     return st >= 200 && st < 300 ? 0 : -1;
 }
@@ -127,7 +130,7 @@ update_lease(struct ctl_elector *e, json_t *lease, bool release, const char *now
         json_object_set_new(spec, "leaseDurationSeconds", json_integer(cfg->lease_duration_s));
     }
     json_object_set_new(spec, "renewTime", json_string(now));
-    st = ctl_api_request(ctl_manager_http(e->m), "PUT", path, NULL, lease, NULL, err);
+    st = ctl_api_request(e->http, "PUT", path, NULL, lease, NULL, err);
     return st >= 200 && st < 300 ? 0 : -1;
 }
 
@@ -143,7 +146,7 @@ try_acquire(struct ctl_elector *e, struct k3c_err *err)
     long st;
 
     micro_time_now(now, sizeof(now));
-    st = ctl_api_request(ctl_manager_http(e->m), "GET", path, NULL, NULL, &lease, err);
+    st = ctl_api_request(e->http, "GET", path, NULL, NULL, &lease, err);
     if (st == 404) {
         k3c_err_clear(err);
         return create_lease(e, now, err);
@@ -174,7 +177,7 @@ release(struct ctl_elector *e)
     char now[40];
 
     micro_time_now(now, sizeof(now));
-    if (ctl_api_request(ctl_manager_http(e->m), "GET", path, NULL, NULL, &lease, &err) != 200)
+    if (ctl_api_request(e->http, "GET", path, NULL, NULL, &lease, &err) != 200)
         return;
     holder = spec_str(lease, "holderIdentity");
     if (!holder || strcmp(holder, ctl_manager_config(e->m)->identity) != 0)
@@ -241,6 +244,22 @@ elector_thread(void *arg)
     return NULL;
 }
 
+static struct http_client *
+elector_client(struct ctl_manager *m, struct k3c_err *err)
+{
+    const struct ctl_config *cfg = ctl_manager_config(m);
+    const char *endpoints[] = {cfg->api_url, NULL};
+    struct http_client_config hc = {.endpoints = endpoints,
+                                    .ca_file = cfg->ca_file,
+                                    .cert_file = cfg->cert_file,
+                                    .key_file = cfg->key_file,
+                                    .request_timeout_ms = cfg->renew_deadline_s * 1000L};
+
+    if (hc.request_timeout_ms > (long)cfg->retry_period_s * 1000 * 2)
+        hc.request_timeout_ms = (long)cfg->retry_period_s * 1000 * 2;
+    return http_client_new(&hc, err);
+}
+
 struct ctl_elector *
 ctl_elector_new(struct ctl_manager *m, const char *lease, enum ctl_group g, struct k3c_err *err)
 {
@@ -248,6 +267,11 @@ ctl_elector_new(struct ctl_manager *m, const char *lease, enum ctl_group g, stru
     int rc;
 
     e->m = m;
+    e->http = elector_client(m, err);
+    if (!e->http) {
+        free(e);
+        return NULL;
+    }
     e->lease = k3c_xstrdup(lease);
     e->group = g;
     pthread_mutex_init(&e->mu, NULL);
@@ -257,6 +281,7 @@ ctl_elector_new(struct ctl_manager *m, const char *lease, enum ctl_group g, stru
         k3c_err_sys(err, rc, "leader election %s: pthread_create", lease);
         pthread_cond_destroy(&e->cond);
         pthread_mutex_destroy(&e->mu);
+        http_client_free(e->http);
         free(e->lease);
         free(e);
         return NULL;
@@ -284,5 +309,6 @@ ctl_elector_free(struct ctl_elector *e)
     pthread_mutex_destroy(&e->mu);
     free(e->observed);
     free(e->lease);
+    http_client_free(e->http);
     free(e);
 }

@@ -668,11 +668,29 @@ static const struct ctl_watch sched_watches[] = {
     {NULL, NULL},
 };
 
+/* A safety net, as upstream's periodic flush of unschedulable pods: try
+ * them all again now and then even if no event said anything changed. */
+#define SCHED_RETRY_UNSCHEDULABLE_MS 60000
+
+static void
+sched_tick(struct ctl *c)
+{
+    struct sched_state *st;
+
+    pthread_mutex_lock(&sched_mu);
+    st = ctl_data(c);
+    if (st)
+        requeue_unsched(c, st);
+    pthread_mutex_unlock(&sched_mu);
+}
+
 const struct ctl_def ctl_def_scheduler = {
     .name = "scheduler",
     .group = CTL_GROUP_SCHEDULER,
     .watches = sched_watches,
     .sync = sched_sync,
+    .period_ms = SCHED_RETRY_UNSCHEDULABLE_MS,
+    .tick = sched_tick,
     .start = sched_start,
     .stop = sched_stop,
 };
