@@ -137,6 +137,23 @@ assign(struct ctl *c, const char *name, json_t *node, struct k3c_err *err)
     return -1;
 }
 
+/* 1 if the API's node has a podCIDR, 0 if not (or gone), -1 with err. */
+static int
+live_has_cidr(struct ctl *c, const char *name, struct k3c_err *err)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", name);
+    _cleanup_json_ json_t *live = NULL;
+    long code = ctl_api(c, "GET", path, NULL, NULL, &live, err);
+
+    if (code == 404) {
+        k3c_err_clear(err);
+        return 0;
+    }
+    if (code != 200)
+        return -1;
+    return pod_cidr(live) ? 1 : 0;
+}
+
 static int
 sync_node(struct ctl *c, const char *key, struct k3c_err *err)
 {
@@ -152,8 +169,15 @@ sync_node(struct ctl *c, const char *key, struct k3c_err *err)
         ipam_occupy(key, pod_cidr(node));
         return 0;
     }
-    if (ipam_find(key) >= 0)
-        return 0; /* assigned; the cache has not caught up yet */
+    if (ipam_find(key) >= 0) {
+        /* Assigned by us: either the cache has not caught up yet, or the
+         * node was deleted and created again in between (ask the API). */
+        int live = live_has_cidr(c, key, err);
+
+        if (live != 0)
+            return live > 0 ? 0 : -1;
+        ipam_release(key);
+    }
     return assign(c, key, node, err);
 }
 

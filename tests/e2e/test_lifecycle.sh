@@ -123,6 +123,9 @@ check "register node n4" node_register n4
 node_lease_start n4 1
 wait_check "node n4 gets a podCIDR" 15 node_has_cidr n4
 expect_eq "n4 reuses the range n3 released" "$N3_CIDR" jp node n4 -o 'jsonpath={.spec.podCIDR}'
+recreate_n4() { kc delete node n4 >/dev/null && node_register n4; }
+check "delete and re-create node n4 at once" recreate_n4
+wait_check "the new n4 gets a podCIDR too" 15 node_has_cidr n4
 
 # ---- namespaces: default ServiceAccount ----
 
