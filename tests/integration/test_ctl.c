@@ -6,13 +6,16 @@
  * is retried with back-off; Events with count aggregation; the leader
  * Lease held with our identity and released (holderIdentity cleared) when
  * the manager stops; a second manager stands by while the first leads and
- * takes over after it stops. */
+ * takes over after it stops; an informer whose handler is held while the
+ * cache runs more than its event ring ahead catches up by a relist and still
+ * reports the deletion it missed. */
 #include "harness_api.h"
 
 #include "base/util.h"
 #include "client/client.h"
 #include "controllers/ctl-internal.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -349,6 +352,132 @@ test_standby_takes_over(void **state)
     ctl_manager_free(b);
 }
 
+/* ---- informer catch-up ------------------------------------------------------------
+ * A handler that blocks while the cache runs more than its event ring ahead:
+ * the watcher is closed, the informer reads the cache whole and reports the
+ * difference, the deletion it missed included. */
+
+#define BULK 1100 /* more than the watch cache's ring (1,024 events) */
+
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static int bulk_added, victim_added, victim_deleted;
+
+static void
+on_recorded(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+
+    (void)c;
+    (void)old;
+    pthread_mutex_lock(&gate);
+    pthread_mutex_unlock(&gate);
+    if (!name)
+        return;
+    pthread_mutex_lock(&seen_mu);
+    if (strncmp(name, "bulk-", 5) == 0 && ev == CTL_ADDED)
+        bulk_added++;
+    if (strcmp(name, "victim") == 0 && ev == CTL_ADDED)
+        victim_added++;
+    if (strcmp(name, "victim") == 0 && ev == CTL_DELETED)
+        victim_deleted++;
+    pthread_mutex_unlock(&seen_mu);
+}
+
+static int
+recorder_sync(struct ctl *c, const char *key, struct k3c_err *err)
+{
+    (void)c;
+    (void)key;
+    (void)err;
+    return 0;
+}
+
+static const struct ctl_watch recorder_watches[] = {
+    {"configmaps", on_recorded},
+    {NULL, NULL},
+};
+
+static const struct ctl_def recorder_def = {
+    .name = "recorder",
+    .group = CTL_GROUP_CONTROLLERS,
+    .watches = recorder_watches,
+    .sync = recorder_sync,
+};
+
+static int
+seen(int *v)
+{
+    int n;
+
+    pthread_mutex_lock(&seen_mu);
+    n = *v;
+    pthread_mutex_unlock(&seen_mu);
+    return n;
+}
+
+static bool
+victim_seen(void *arg)
+{
+    (void)arg;
+    return seen(&victim_added) > 0;
+}
+
+static bool
+caught_up(void *arg)
+{
+    (void)arg;
+    return seen(&victim_deleted) == 1 && seen(&bulk_added) == BULK;
+}
+
+static void
+put_raw(const char *name)
+{
+    char key[128], value[256];
+    struct k3c_err err = {0};
+    int64_t rev;
+
+    snprintf(key, sizeof(key), "/registry/configmaps/default/%s", name);
+    snprintf(value, sizeof(value),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
+             "\"namespace\":\"default\",\"uid\":\"u-%s\"}}",
+             name, name);
+    assert_int_equal(store_create(H->store, key, value, strlen(value), 0, &rev, &err), 0);
+}
+
+static void
+test_informer_catches_up(void **state)
+{
+    static const struct ctl_def *const table[] = {&recorder_def, NULL};
+    struct ctl_config cfg = harness_api_ctl_config(H, "test-recorder");
+    struct k3c_err err = {0};
+    struct ctl_manager *m;
+    char name[32];
+    int64_t rev;
+
+    (void)state;
+    cfg.disable_scheduler = true;
+    m = ctl_manager_new_with(&cfg, H->srv, table, &err);
+    assert_non_null(m);
+    assert_int_equal(ctl_manager_start(m, &err), 0);
+    assert_true(harness_wait_for(holder_is, "test-recorder", WAIT_MS));
+    put_raw("victim");
+    assert_true(harness_wait_for(victim_seen, NULL, WAIT_MS));
+    /* Hold the dispatcher in a handler while the cache moves on. */
+    pthread_mutex_lock(&gate);
+    put_raw("trigger");
+    assert_int_equal(
+        store_delete(H->store, "/registry/configmaps/default/victim", 0, NULL, &rev, &err), 0);
+    for (int i = 0; i < BULK; i++) {
+        snprintf(name, sizeof(name), "bulk-%04d", i);
+        put_raw(name);
+    }
+    pthread_mutex_unlock(&gate);
+    assert_true(harness_wait_for(caught_up, NULL, 30000));
+    assert_int_equal(seen(&victim_added), 1);
+    ctl_manager_free(m);
+}
+
 static int
 setup(void **state)
 {
@@ -378,6 +507,7 @@ main(void)
         cmocka_unit_test(test_mirror),
         cmocka_unit_test(test_event_count),
         cmocka_unit_test(test_standby_takes_over),
+        cmocka_unit_test(test_informer_catches_up),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
