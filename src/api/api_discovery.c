@@ -104,9 +104,9 @@ add_legacy_post_subs(json_t *list, const struct api_resource *r)
     for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
         const struct post_sub *p = &pod_post_subs[i];
         _cleanup_free_ char *name = k3c_xasprintf("pods/%s", p->name);
-        json_t *e = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", name, "singularName", "",
-                              "namespaced", 1, "kind", p->kind, "verbs",
-                              string_array(create_verb, 1));
+        json_t *e =
+            json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", name, "singularName", "", "namespaced",
+                      1, "kind", p->kind, "verbs", string_array(create_verb, 1));
 
         if (*p->group) {
             json_object_set_new(e, "group", json_string(p->group));
@@ -124,10 +124,10 @@ add_aggregated_post_subs(json_t *subs, const struct api_resource *r)
     for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
         const struct post_sub *p = &pod_post_subs[i];
 
-        json_array_append_new(subs, json_pack("{s:s, s:{s:s, s:s, s:s}, s:o}", "subresource",
-                                              p->name, "responseKind", "group", p->group,
-                                              "version", p->version, "kind", p->kind, "verbs",
-                                              string_array(create_verb, 1)));
+        json_array_append_new(subs,
+                              json_pack("{s:s, s:{s:s, s:s, s:s}, s:o}", "subresource", p->name,
+                                        "responseKind", "group", p->group, "version", p->version,
+                                        "kind", p->kind, "verbs", string_array(create_verb, 1)));
     }
 }
 
