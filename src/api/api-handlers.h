@@ -34,11 +34,19 @@ json_t *api_read_object(struct api_request *r, int64_t *rev, struct k3c_err *err
 bool api_subresource_served(const struct api_resource *res, const char *sub);
 int api_handle_get_subresource(struct api_request *r);
 int api_handle_scale(struct api_request *r);
+/* PUT of a namespace's /finalize (api_write.c). */
+int api_handle_finalize(struct api_request *r);
 int api_handle_create(struct api_request *r);
 int api_handle_update(struct api_request *r);
 int api_handle_patch(struct api_request *r);
 int api_handle_delete(struct api_request *r);
 int api_handle_delete_collection(struct api_request *r);
+/* POST of pods/binding and pods/eviction (api_binding.c). */
+int api_handle_pod_post(struct api_request *r);
+/* Deletes the object named by r as DELETE would, with options a
+ * DeleteOptions object (borrowed, may be NULL): the pod's grace period,
+ * preconditions, propagationPolicy (api_write.c, for pods/eviction). */
+int api_delete_with_options(struct api_request *r, const json_t *options, struct k3c_err *err);
 int api_handle_watch(struct api_request *r, const struct api_selectors *sel);
 
 #endif

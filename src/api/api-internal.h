@@ -160,6 +160,10 @@ void api_validate_endpointslice(const json_t *obj, const json_t *old, json_t *ca
  * registry strategies set). */
 void api_defaults_namespace(json_t *obj);
 void api_defaults_pod(json_t *obj);
+/* DefaultTolerationSeconds admission: adds the node.kubernetes.io/not-ready
+ * and /unreachable NoExecute tolerations (Exists, tolerationSeconds) to a
+ * pod that has none for those taints. */
+void api_pod_default_tolerations(json_t *pod, int not_ready_s, int unreachable_s);
 void api_defaults_service(json_t *obj);
 void api_defaults_secret(json_t *obj);
 void api_defaults_deployment(json_t *obj);

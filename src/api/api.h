@@ -27,6 +27,11 @@ struct api_config {
      * minted in memory from client_ca_file + client_ca_key_file. Kubelet
      * serving certificates are checked against server_ca_cert_file. */
     const char *kubelet_client_cert_file, *kubelet_client_key_file;
+    /* DefaultTolerationSeconds admission: tolerationSeconds of the
+     * not-ready / unreachable NoExecute tolerations added to new pods
+     * (0: 300). */
+    int default_not_ready_toleration_s;
+    int default_unreachable_toleration_s;
 };
 
 struct api_server;

@@ -85,6 +85,52 @@ sub_name(unsigned sub)
     return sub == API_SUB_SCALE ? "scale" : "status";
 }
 
+/* pods/binding and pods/eviction: POST only; kubectl drain looks for
+ * pods/eviction (kind Eviction, group policy) before it evicts. */
+struct post_sub {
+    const char *name, *group, *version, *kind;
+};
+static const struct post_sub pod_post_subs[] = {
+    {"binding", "", "v1", "Binding"},
+    {"eviction", "policy", "v1", "Eviction"},
+};
+static const char *const create_verb[] = {"create"};
+
+static void
+add_legacy_post_subs(json_t *list, const struct api_resource *r)
+{
+    if (strcmp(r->plural, "pods") != 0)
+        return;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
+        const struct post_sub *p = &pod_post_subs[i];
+        _cleanup_free_ char *name = k3c_xasprintf("pods/%s", p->name);
+        json_t *e =
+            json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", name, "singularName", "", "namespaced",
+                      1, "kind", p->kind, "verbs", string_array(create_verb, 1));
+
+        if (*p->group) {
+            json_object_set_new(e, "group", json_string(p->group));
+            json_object_set_new(e, "version", json_string(p->version));
+        }
+        json_array_append_new(list, e);
+    }
+}
+
+static void
+add_aggregated_post_subs(json_t *subs, const struct api_resource *r)
+{
+    if (strcmp(r->plural, "pods") != 0)
+        return;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
+        const struct post_sub *p = &pod_post_subs[i];
+
+        json_array_append_new(subs,
+                              json_pack("{s:s, s:{s:s, s:s, s:s}, s:o}", "subresource", p->name,
+                                        "responseKind", "group", p->group, "version", p->version,
+                                        "kind", p->kind, "verbs", string_array(create_verb, 1)));
+    }
+}
+
 /* ---- legacy ------------------------------------------------------------ */
 
 static void
@@ -117,6 +163,7 @@ add_legacy_resource(json_t *list, const struct api_resource *r)
         json_decref(k);
         json_array_append_new(list, e);
     }
+    add_legacy_post_subs(list, r);
 }
 
 static json_t *
@@ -212,6 +259,7 @@ aggregated_resource(const struct api_resource *r)
             json_array_append_new(subs, json_pack("{s:s, s:o, s:o}", "subresource", sub_name(sub),
                                                   "responseKind", subresource_kind(r, sub), "verbs",
                                                   string_array(sub_verbs, 3)));
+    add_aggregated_post_subs(subs, r);
     if (json_array_size(subs))
         json_object_set_new(e, "subresources", subs);
     else

@@ -584,5 +584,8 @@ api_handle_resource(struct api_request *r)
         return api_handle_patch(r);
     if (strcmp(m, "DELETE") == 0 && !r->subresource)
         return api_handle_delete(r);
+    if (strcmp(m, "POST") == 0 && r->subresource &&
+        (strcmp(r->subresource, "binding") == 0 || strcmp(r->subresource, "eviction") == 0))
+        return api_handle_pod_post(r);
     return method_not_allowed(r);
 }

@@ -1261,6 +1261,48 @@ api_defaults_pod(json_t *obj)
     default_take(ensure_object(obj, "status"), "phase", json_string("Pending"));
 }
 
+/* True if tolerations has one for taint key with effect NoExecute (an empty
+ * key or effect matches any, as upstream's admission checks it). */
+static bool
+tolerates_no_execute(const json_t *tolerations, const char *key)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(tolerations, i, t)
+    {
+        const char *k = or_empty(str_at(t, "key"));
+        const char *e = or_empty(str_at(t, "effect"));
+
+        if ((!*k || strcmp(k, key) == 0) && (!*e || strcmp(e, "NoExecute") == 0))
+            return true;
+    }
+    return false;
+}
+
+void
+api_pod_default_tolerations(json_t *pod, int not_ready_s, int unreachable_s)
+{
+    static const char *const keys[] = {"node.kubernetes.io/not-ready",
+                                       "node.kubernetes.io/unreachable"};
+    const int secs[] = {not_ready_s > 0 ? not_ready_s : 300,
+                        unreachable_s > 0 ? unreachable_s : 300};
+    json_t *spec = ensure_object(pod, "spec");
+    json_t *tols = json_object_get(spec, "tolerations");
+
+    if (!json_is_array(tols)) {
+        tols = json_array();
+        json_object_set_new(spec, "tolerations", tols);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        if (tolerates_no_execute(tols, keys[i]))
+            continue;
+        json_array_append_new(tols, json_pack("{s:s, s:s, s:s, s:I}", "key", keys[i], "operator",
+                                              "Exists", "effect", "NoExecute", "tolerationSeconds",
+                                              (json_int_t)secs[i]));
+    }
+}
+
 void
 api_defaults_namespace(json_t *obj)
 {

@@ -400,6 +400,15 @@ store_create_reply(struct api_request *r, json_t *obj)
     return api_reply_object(r, 201, json_incref(obj));
 }
 
+/* Mutating admission of new objects: DefaultTolerationSeconds for pods. */
+static void
+admit_create(struct api_request *r, json_t *obj)
+{
+    if (strcmp(r->res->plural, "pods") == 0)
+        api_pod_default_tolerations(obj, r->srv->cfg.default_not_ready_toleration_s,
+                                    r->srv->cfg.default_unreachable_toleration_s);
+}
+
 int
 api_handle_create(struct api_request *r)
 {
@@ -416,6 +425,7 @@ api_handle_create(struct api_request *r)
     init_metadata(obj);
     if (r->res->has_status && !r->res->status_on_create)
         json_object_del(obj, "status");
+    admit_create(r, obj);
     if ((reply = prepare_write(r, obj, NULL)) >= 0 || (reply = allocate(r, obj)) >= 0)
         return reply;
     return store_create_reply(r, obj);
@@ -496,6 +506,15 @@ has_finalizers(const json_t *obj)
     return json_array_size(json_object_get(json_object_get(obj, "metadata"), "finalizers")) > 0;
 }
 
+/* A namespace also waits for its spec.finalizers ("kubernetes": the
+ * namespace controller empties it, then removes that through /finalize). */
+static bool
+namespace_finalizers_pending(const struct api_request *r, const json_t *obj)
+{
+    return strcmp(r->res->plural, "namespaces") == 0 &&
+           json_array_size(json_object_get(json_object_get(obj, "spec"), "finalizers")) > 0;
+}
+
 static int store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize,
                           struct k3c_err *err);
 static void release_allocations(struct api_request *r, const json_t *obj);
@@ -517,7 +536,8 @@ store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize, s
     size_t len = 0;
     int rc;
 
-    if (finalize && api_meta_str(obj, "deletionTimestamp") && !has_finalizers(obj)) {
+    if (finalize && api_meta_str(obj, "deletionTimestamp") && !has_finalizers(obj) &&
+        !namespace_finalizers_pending(r, obj)) {
         rc = store_delete(r->srv->store, key, rev, NULL, &new_rev, err);
         if (rc == 0)
             release_allocations(r, obj);
@@ -576,6 +596,8 @@ api_handle_update(struct api_request *r)
 
     if (r->subresource && strcmp(r->subresource, "scale") == 0)
         return api_handle_scale(r);
+    if (r->subresource && strcmp(r->subresource, "finalize") == 0)
+        return api_handle_finalize(r);
     next = body_object(r, &reply);
     if (!next)
         return reply;
@@ -590,6 +612,49 @@ api_handle_update(struct api_request *r)
     if (!dry_run(r) && store_write(r, out, rev, &err) < 0)
         return reply_write_error(r, &err);
     return api_reply_object(r, 200, json_incref(out));
+}
+
+/* PUT /api/v1/namespaces/<n>/finalize: only spec.finalizers changes; a
+ * terminating namespace left without finalizers is deleted. */
+int
+api_handle_finalize(struct api_request *r)
+{
+    _cleanup_json_ json_t *next = NULL;
+    int reply = -1;
+    json_t *fins;
+
+    next = body_object(r, &reply);
+    if (!next)
+        return reply;
+    if ((reply = check_type(r, next)) >= 0 || (reply = check_name(r, next)) >= 0)
+        return reply;
+    fins = json_object_get(json_object_get(next, "spec"), "finalizers");
+    if (fins && !json_is_array(fins))
+        return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "spec.finalizers must be a list");
+    for (int attempt = 0; attempt < PATCH_RETRIES; attempt++) {
+        _cleanup_json_ json_t *old = NULL;
+        struct k3c_err err = {0};
+        int64_t rev = 0;
+        json_t *spec;
+        const char *want = api_meta_str(next, "resourceVersion");
+
+        old = api_read_object(r, &rev, &err);
+        if (!old)
+            return api_reply_store_error(r, &err);
+        if (want && *want && strtoll(want, NULL, 10) != rev)
+            return reply_conflict(r);
+        spec = json_object_get(old, "spec");
+        if (!json_is_object(spec)) {
+            spec = json_object();
+            json_object_set_new(old, "spec", spec);
+        }
+        json_object_set_new(spec, "finalizers", fins ? json_deep_copy(fins) : json_array());
+        if (dry_run(r) || store_write(r, old, rev, &err) == 0)
+            return api_reply_object(r, 200, json_incref(old));
+        if (err.kind != K3C_E_CONFLICT)
+            return reply_write_error(r, &err);
+    }
+    return reply_conflict(r);
 }
 
 /* ---- patch ---------------------------------------------------------------- */
@@ -734,6 +799,20 @@ struct delete_options {
     const char *propagation; /* Orphan, Background, Foreground, or NULL */
 };
 
+/* The deprecated orphanDependents (body or query) as a policy, or NULL. */
+static const char *
+legacy_orphan_dependents(struct api_request *r, const json_t *body)
+{
+    const json_t *b = json_object_get(body, "orphanDependents");
+    const char *q = api_query(r, "orphanDependents");
+
+    if (json_is_boolean(b))
+        return json_is_true(b) ? "Orphan" : "Background";
+    if (q)
+        return strcmp(q, "true") == 0 ? "Orphan" : "Background";
+    return NULL;
+}
+
 static void
 delete_options_read(struct api_request *r, struct delete_options *o)
 {
@@ -754,6 +833,8 @@ delete_options_read(struct api_request *r, struct delete_options *o)
     o->propagation = json_string_value(json_object_get(o->body, "propagationPolicy"));
     if (!o->propagation)
         o->propagation = api_query(r, "propagationPolicy");
+    if (!o->propagation)
+        o->propagation = legacy_orphan_dependents(r, o->body);
 }
 
 /* DeleteOptions.preconditions: uid and resourceVersion must match. */
@@ -795,16 +876,16 @@ pod_grace(const struct api_request *r, const struct delete_options *o, const jso
 }
 
 /* Marks old as being deleted (finalizers pending, a namespace to empty, a
- * pod to stop) and stores it. Returns the reply. */
+ * pod to stop) and stores it. 0, or -1 with err. */
 static int
-mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
+mark_deleting_store(struct api_request *r, json_t *old, int64_t rev, long long grace,
+                    struct k3c_err *err)
 {
     json_t *meta = api_meta(old);
-    struct k3c_err err = {0};
     char ts[32];
 
     if (api_meta_str(old, "deletionTimestamp"))
-        return api_reply_object(r, 200, json_incref(old)); /* already on its way */
+        return 0; /* already on its way */
     k3c_time_rfc3339(k3c_wall_ms() / 1000 + grace, ts, sizeof(ts));
     json_object_set_new(meta, "deletionTimestamp", json_string(ts));
     json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace));
@@ -817,9 +898,60 @@ mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
         }
         json_object_set_new(st, "phase", json_string("Terminating"));
     }
-    if (!dry_run(r) && store_write_ex(r, old, rev, false, &err) < 0)
+    return dry_run(r) ? 0 : store_write_ex(r, old, rev, false, err);
+}
+
+/* mark_deleting_store, then the reply. */
+static int
+mark_deleting(struct api_request *r, json_t *old, int64_t rev, long long grace)
+{
+    struct k3c_err err = {0};
+
+    if (mark_deleting_store(r, old, rev, grace, &err) < 0)
         return reply_write_error(r, &err);
     return api_reply_object(r, 200, json_incref(old));
+}
+
+/* Adds the finalizer of an Orphan or Foreground propagationPolicy to obj.
+ * True if it was added. */
+static bool
+add_propagation_finalizer(json_t *obj, const char *policy)
+{
+    const char *fin = NULL;
+    json_t *list;
+    size_t i;
+    json_t *f;
+
+    if (policy && strcmp(policy, "Orphan") == 0)
+        fin = "orphan";
+    else if (policy && strcmp(policy, "Foreground") == 0)
+        fin = "foregroundDeletion";
+    if (!fin)
+        return false;
+    list = json_object_get(api_meta(obj), "finalizers");
+    if (!json_is_array(list)) {
+        list = json_array();
+        json_object_set_new(api_meta(obj), "finalizers", list);
+    }
+    json_array_foreach(list, i, f)
+    {
+        if (json_string_value(f) && strcmp(json_string_value(f), fin) == 0)
+            return false;
+    }
+    json_array_append_new(list, json_string(fin));
+    return true;
+}
+
+/* Stores an object already being deleted with the finalizer a repeated
+ * DELETE added. Returns the reply. */
+static int
+store_finalizer_reply(struct api_request *r, json_t *obj, int64_t rev)
+{
+    struct k3c_err err = {0};
+
+    if (!dry_run(r) && store_write_ex(r, obj, rev, false, &err) < 0)
+        return reply_write_error(r, &err);
+    return api_reply_object(r, 200, json_incref(obj));
 }
 
 /* Deletes the object named by r->name. */
@@ -839,10 +971,18 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
     if (reply && (pre = check_preconditions(r, o, old)) >= 0)
         return pre;
     grace = pod_grace(r, o, old);
-    /* Orphan/Foreground propagation need the garbage collector (issue #6);
-     * until then every policy deletes the object itself only. */
+    /* Orphan and Foreground leave the object to the garbage collector
+     * behind a finalizer; Background deletes it now (the collector then
+     * removes its dependents). */
+    /* Without a reply (deletecollection, eviction) the same is stored. */
+    if (add_propagation_finalizer(old, o->propagation) && api_meta_str(old, "deletionTimestamp")) {
+        if (reply)
+            return store_finalizer_reply(r, old, rev);
+        return dry_run(r) ? 0 : store_write_ex(r, old, rev, false, &err);
+    }
     if (has_finalizers(old) || grace > 0 || strcmp(r->res->plural, "namespaces") == 0)
-        return reply ? mark_deleting(r, old, rev, grace) : 0;
+        return reply ? mark_deleting(r, old, rev, grace)
+                     : mark_deleting_store(r, old, rev, grace, &err);
     if (dry_run(r))
         return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
     key = api_object_key(r->res, r->namespace, r->name);
@@ -855,6 +995,23 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
     return reply ? api_reply_object(r, 200, json_incref(old)) : 0;
 }
 
+/* DeleteOptions.propagationPolicy must be one of the three. */
+static int
+check_propagation(struct api_request *r, const struct delete_options *o)
+{
+    static const char *const ok[] = {"Orphan", "Background", "Foreground"};
+
+    if (!o->propagation)
+        return -1;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(ok); i++)
+        if (strcmp(o->propagation, ok[i]) == 0)
+            return -1;
+    return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                            "propagationPolicy: Unsupported value: \"%s\": supported values: "
+                            "\"Foreground\", \"Background\", \"Orphan\"",
+                            o->propagation);
+}
+
 int
 api_handle_delete(struct api_request *r)
 {
@@ -862,9 +1019,43 @@ api_handle_delete(struct api_request *r)
     int ret;
 
     delete_options_read(r, &o);
+    if ((ret = check_propagation(r, &o)) >= 0) {
+        json_decref(o.body);
+        return ret;
+    }
     ret = delete_one(r, &o, true);
     json_decref(o.body);
     return ret;
+}
+
+/* pods/eviction: the Eviction's deleteOptions instead of a DELETE body. */
+int
+api_delete_with_options(struct api_request *r, const json_t *options, struct k3c_err *err)
+{
+    struct delete_options o = {0};
+    const json_t *jg = json_object_get(options, "gracePeriodSeconds");
+    const json_t *pre = json_object_get(options, "preconditions");
+    _cleanup_json_ json_t *old = NULL;
+    const char *uid = json_string_value(json_object_get(pre, "uid"));
+
+    o.body = (json_t *)options;
+    o.grace = json_is_integer(jg) ? json_integer_value(jg) : -1;
+    o.propagation = json_string_value(json_object_get(options, "propagationPolicy"));
+    if (uid) {
+        old = api_read_object(r, NULL, err);
+        if (!old)
+            return -1;
+        if (!api_meta_str(old, "uid") || strcmp(uid, api_meta_str(old, "uid")) != 0)
+            return k3c_err_set(err, K3C_E_CONFLICT, "Precondition failed: UID in precondition: %s",
+                               uid);
+    }
+    if (delete_one(r, &o, false) < 0)
+        return k3c_err_set(err, K3C_E_CONFLICT,
+                           "Operation cannot be fulfilled on pods \"%s\": the object has been "
+                           "modified; please apply your changes to the latest version and try "
+                           "again",
+                           r->name);
+    return 0;
 }
 
 struct name_list {
@@ -937,6 +1128,10 @@ api_subresource_served(const struct api_resource *res, const char *sub)
         return res->subresources & API_SUB_STATUS;
     if (strcmp(sub, "scale") == 0)
         return res->subresources & API_SUB_SCALE;
+    if (strcmp(sub, "finalize") == 0)
+        return strcmp(res->plural, "namespaces") == 0;
+    if (strcmp(sub, "binding") == 0 || strcmp(sub, "eviction") == 0)
+        return strcmp(res->plural, "pods") == 0;
     return false;
 }
 

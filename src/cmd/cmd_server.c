@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "api/api.h"
 #include "cmd/server.h"
+#include "controllers/controller.h"
 #include "etcd/etcd.h"
 #include "store/store.h"
 
@@ -163,6 +164,8 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     ac.serving_key_file = tls.serving_key;
     ac.client_ca_file = tls.client_ca_cert;
     ac.token_file = cfg->token_file;
+    ac.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
+    ac.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
     api = api_server_new(&ac, s, err);
     if (!api)
         goto out;
@@ -193,6 +196,95 @@ start_own_agent(const struct k3c_config *cfg, const struct server_paths *p, stru
     return cmd_run_agent(cfg, url, token, true, out, err);
 }
 
+/* The control loops over api's caches, writing back through the API on
+ * loopback as the admin (K3s's embedded controller-manager and scheduler). */
+static struct ctl_manager *
+start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
+                  struct api_server *api, struct k3c_err *err)
+{
+    struct api_tls_paths tls;
+    _cleanup_free_ char *url = k3c_xasprintf("https://127.0.0.1:%d", cfg->https_listen_port);
+    _cleanup_free_ char *identity = NULL;
+    unsigned char rnd[4];
+    struct ctl_config cc = {0};
+    struct ctl_manager *m;
+
+    k3c_random_bytes(rnd, sizeof(rnd));
+    identity = k3c_xasprintf("%s_%02x%02x%02x%02x", cfg->node_name, rnd[0], rnd[1], rnd[2], rnd[3]);
+    api_tls_paths_init(&tls, p->tls_dir);
+    cc.api_url = url;
+    cc.ca_file = tls.server_ca_cert;
+    cc.cert_file = tls.admin_cert;
+    cc.key_file = tls.admin_key;
+    cc.identity = identity;
+    cc.lease_duration_s = cfg->leader_elect_lease_duration_s;
+    cc.renew_deadline_s = cfg->leader_elect_renew_deadline_s;
+    cc.retry_period_s = cfg->leader_elect_retry_period_s;
+    cc.node_monitor_grace_period_s = cfg->node_monitor_grace_period_s;
+    cc.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
+    cc.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
+    cc.cluster_cidr = cfg->cluster_cidr;
+    cc.disable_scheduler = cfg->disable_scheduler;
+    cc.disable_controllers = cfg->disable_controller_manager;
+    m = ctl_manager_new(&cc, api, err);
+    api_tls_paths_fini(&tls);
+    if (m && ctl_manager_start(m, err) < 0) {
+        ctl_manager_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+/* --datastore-endpoint: an etcd this server does not run (shared by
+ * several servers, as K3s's external datastore). */
+static struct store *
+open_external_store(const struct k3c_config *cfg, struct k3c_err *err)
+{
+    const char *endpoints[] = {cfg->datastore_endpoint, NULL};
+    const struct store_config sc = {.endpoints = endpoints,
+                                    .ca_file = cfg->datastore_cafile,
+                                    .cert_file = cfg->datastore_certfile,
+                                    .key_file = cfg->datastore_keyfile};
+    struct store *s = store_new(&sc, err);
+    int64_t rev;
+
+    if (!s)
+        return NULL;
+    if (store_revision(s, &rev, err) < 0) {
+        store_free(s);
+        return NULL;
+    }
+    log_info("external datastore %s ready at revision %" PRId64, cfg->datastore_endpoint, rev);
+    return s;
+}
+
+/* Starts the embedded etcd and opens the store on it. 1: store open; 0:
+ * a signal came first; -1 with err. */
+static int
+start_embedded_store(const struct k3c_config *cfg, const struct server_paths *paths,
+                     const struct etcd_tls_paths *tls, const sigset_t *stop, struct etcd **e,
+                     struct store **s, struct k3c_err *err)
+{
+    int ready;
+
+    /* etcd_new finds the binary first: a missing etcd writes nothing. */
+    *e = etcd_from_config(cfg, paths, tls, err);
+    if (!*e || make_dirs(paths, err) < 0 ||
+        etcd_certs_ensure(tls, cfg->node_name, cfg->node_ip, err) < 0 || etcd_start(*e, err) < 0)
+        return -1;
+    ready = wait_etcd_ready(*e, stop, SERVER_ETCD_READY_TIMEOUT_MS);
+    if (ready < 0) {
+        log_info("signal %d before etcd was ready; shutting down", -ready);
+        return 0;
+    }
+    if (ready == 0)
+        return k3c_err_set(err, K3C_E_TIMEOUT, "etcd not healthy after %d s; see %s",
+                           SERVER_ETCD_READY_TIMEOUT_MS / 1000, paths->etcd_log);
+    log_info("(member %s) healthy at %s", etcd_member_name(*e), etcd_client_url(*e));
+    *s = open_store(tls, *e, err);
+    return *s ? 1 : -1;
+}
+
 /* Runs until a stop signal. Returns the exit code. */
 static int
 server_run(const struct k3c_config *cfg, const sigset_t *stop)
@@ -204,34 +296,27 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct store *s = NULL;
     struct api_server *api = NULL;
     struct agent *agent = NULL;
-    int rc = K3C_EXIT_FAIL, ready, sig;
+    struct ctl_manager *ctl = NULL;
+    int rc = K3C_EXIT_FAIL, sig;
 
     server_paths_init(&paths, cfg->data_dir);
     etcd_tls_paths_init(&tls, paths.tls_dir);
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
-    /* etcd_new finds the binary first: a missing etcd writes nothing. */
-    e = etcd_from_config(cfg, &paths, &tls, &err);
-    if (!e || make_dirs(&paths, &err) < 0 ||
-        etcd_certs_ensure(&tls, cfg->node_name, cfg->node_ip, &err) < 0 || etcd_start(e, &err) < 0)
-        goto out;
-    ready = wait_etcd_ready(e, stop, SERVER_ETCD_READY_TIMEOUT_MS);
-    if (ready < 0) {
-        log_info("signal %d before etcd was ready; shutting down", -ready);
-        rc = K3C_EXIT_OK;
-        goto out;
+    if (cfg->datastore_endpoint) {
+        if (make_dirs(&paths, &err) < 0 || !(s = open_external_store(cfg, &err)))
+            goto out;
+    } else {
+        int st = start_embedded_store(cfg, &paths, &tls, stop, &e, &s, &err);
+
+        if (st <= 0) {
+            rc = st == 0 ? K3C_EXIT_OK : rc;
+            goto out;
+        }
     }
-    if (ready == 0) {
-        k3c_err_set(&err, K3C_E_TIMEOUT, "etcd not healthy after %d s; see %s",
-                    SERVER_ETCD_READY_TIMEOUT_MS / 1000, paths.etcd_log);
-        goto out;
-    }
-    log_info("(member %s) healthy at %s", etcd_member_name(e), etcd_client_url(e));
-    s = open_store(&tls, e, &err);
-    if (!s)
-        goto out;
     api = start_api(cfg, &paths, s, &err);
-    if (!api || (!cfg->disable_agent && start_own_agent(cfg, &paths, &agent, &err) < 0))
+    if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
+        (!cfg->disable_agent && start_own_agent(cfg, &paths, &agent, &err) < 0))
         goto out;
     log_info("k3c server ready");
     sig = wait_signal(stop, -1);
@@ -241,6 +326,7 @@ out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
     agent_free(agent);
+    ctl_manager_free(ctl);
     api_server_free(api);
     store_free(s);
     etcd_free(e);

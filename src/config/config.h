@@ -62,6 +62,19 @@ struct k3c_config {
     long long etcd_quota_backend_bytes;   /* --etcd-quota-backend-bytes, default 2 GiB */
     char *etcd_auto_compaction_mode;      /* --etcd-auto-compaction-mode: revision|periodic */
     char *etcd_auto_compaction_retention; /* --etcd-auto-compaction-retention, default "10000" */
+    /* external datastore (K3s's --datastore-endpoint for etcd): no embedded etcd */
+    char *datastore_endpoint; /* --datastore-endpoint https://host:port, may be NULL */
+    char *datastore_cafile, *datastore_certfile, *datastore_keyfile;
+    /* control loops (issue #6) */
+    bool disable_scheduler;               /* --disable-scheduler */
+    bool disable_controller_manager;      /* --disable-controller-manager */
+    int node_monitor_grace_period_s;      /* --node-monitor-grace-period, default 40 */
+    int default_not_ready_toleration_s;   /* --default-not-ready-toleration-seconds, 300 */
+    int default_unreachable_toleration_s; /* --default-unreachable-toleration-seconds, 300 */
+    char *cluster_cidr;                   /* --cluster-cidr, default 10.42.0.0/16 */
+    int leader_elect_lease_duration_s;    /* --leader-elect-lease-duration, default 15 */
+    int leader_elect_renew_deadline_s;    /* --leader-elect-renew-deadline, default 10 */
+    int leader_elect_retry_period_s;      /* --leader-elect-retry-period, default 2 */
 };
 
 enum config_result {

@@ -44,13 +44,13 @@ struct ctl_config {
     int renew_deadline_s; /* 0: 10 */
     int retry_period_s;   /* 0: 2 */
     /* node lifecycle */
-    int node_monitor_grace_period_s;        /* 0: 40 */
-    int default_not_ready_toleration_s;     /* 0: 300 */
-    int default_unreachable_toleration_s;   /* 0: 300 */
-    const char *cluster_cidr;               /* NULL: "10.42.0.0/16" */
-    int node_cidr_mask_size;                /* 0: 24 */
-    bool disable_scheduler;                 /* --disable-scheduler */
-    bool disable_controllers;               /* --disable-controller-manager */
+    int node_monitor_grace_period_s;      /* 0: 40 */
+    int default_not_ready_toleration_s;   /* 0: 300 */
+    int default_unreachable_toleration_s; /* 0: 300 */
+    const char *cluster_cidr;             /* NULL: "10.42.0.0/16" */
+    int node_cidr_mask_size;              /* 0: 24 */
+    bool disable_scheduler;               /* --disable-scheduler */
+    bool disable_controllers;             /* --disable-controller-manager */
 };
 
 struct ctl_manager;
@@ -103,10 +103,14 @@ struct ctl_def {
     /* Optional: called once when the controller starts leading, after the
      * informers are synced, before sync() (enqueue everything here). */
     void (*start)(struct ctl *c);
+    /* Optional: called on the worker thread when the controller stops
+     * leading or the manager stops, after its last sync (free ctl_data). */
+    void (*stop)(struct ctl *c);
 };
 
-/* The table of every controller, terminated by {NULL}: controllers.c. */
-extern const struct ctl_def ctl_defs[];
+/* The table the manager runs: a pointer to each file's ctl_def_<name>
+ * (controllers.h), terminated by NULL (controllers.c). */
+extern const struct ctl_def *const ctl_def_table[];
 
 const char *ctl_name(const struct ctl *c);
 struct ctl_manager *ctl_manager(struct ctl *c);

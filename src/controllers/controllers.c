@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * controllers.c - the table of every control loop `k3c server` runs.
+ * Each controller adds one row: &ctl_def_<name> (declared in controllers.h). */
+#include "controllers/controllers.h"
+
+#include <stddef.h>
+
+const struct ctl_def *const ctl_def_table[] = {
+    &ctl_def_scheduler,
+    &ctl_def_replicaset,     /* replicaset.c */
+    &ctl_def_deployment,     /* deployment.c */
+    &ctl_def_daemonset,      /* daemonset.c */
+    &ctl_def_job,            /* job.c */
+    &ctl_def_gc,             /* gc.c */
+    &ctl_def_namespace,      /* namespace.c */
+    &ctl_def_serviceaccount, /* serviceaccount.c */
+    &ctl_def_endpoints,      /* endpoints.c */
+    &ctl_def_nodeipam,       /* nodeipam.c */
+    &ctl_def_nodelifecycle,  /* nodelifecycle.c */
+    NULL,
+};

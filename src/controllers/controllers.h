@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * controllers.h - every controller's table row (one per file, listed in
+ * ctl_def_table[] of controllers.c). Append a line for a new controller. */
+#ifndef K3C_CONTROLLERS_CONTROLLERS_H
+#define K3C_CONTROLLERS_CONTROLLERS_H
+
+#include "controllers/controller.h"
+
+extern const struct ctl_def ctl_def_scheduler;      /* src/scheduler/scheduler.c */
+extern const struct ctl_def ctl_def_replicaset;     /* replicaset.c */
+extern const struct ctl_def ctl_def_deployment;     /* deployment.c */
+extern const struct ctl_def ctl_def_daemonset;      /* daemonset.c */
+extern const struct ctl_def ctl_def_job;            /* job.c */
+extern const struct ctl_def ctl_def_gc;             /* gc.c */
+extern const struct ctl_def ctl_def_namespace;      /* namespace.c */
+extern const struct ctl_def ctl_def_serviceaccount; /* serviceaccount.c */
+extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
+extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
+extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
+
+#endif

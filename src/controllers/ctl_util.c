@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * ctl_util.c - small helpers many controllers share: times, owner
+ * references, label selectors as JSON, pod and node conditions.
+ * Shared helpers that only some controllers need go here too, each in its
+ * own clearly separated function. */
+#include "controllers/controller.h"
+
+#include "base/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void
+ctl_now_rfc3339(char *buf, size_t len)
+{
+    k3c_time_rfc3339(time(NULL), buf, len);
+}
+
+static const json_t *
+meta_of(const json_t *obj)
+{
+    return json_object_get(obj, "metadata");
+}
+
+json_t *
+ctl_owner_ref(const json_t *owner)
+{
+    const json_t *meta = meta_of(owner);
+
+    return json_pack("{s:O*, s:O*, s:O*, s:O*, s:b, s:b}", "apiVersion",
+                     json_object_get(owner, "apiVersion"), "kind", json_object_get(owner, "kind"),
+                     "name", json_object_get(meta, "name"), "uid", json_object_get(meta, "uid"),
+                     "controller", 1, "blockOwnerDeletion", 1);
+}
+
+const json_t *
+ctl_controller_ref(const json_t *obj)
+{
+    const json_t *refs = json_object_get(meta_of(obj), "ownerReferences");
+    size_t i;
+    const json_t *r;
+
+    json_array_foreach(refs, i, r)
+    {
+        if (json_is_true(json_object_get(r, "controller")))
+            return r;
+    }
+    return NULL;
+}
+
+bool
+ctl_is_controlled_by(const json_t *obj, const char *uid)
+{
+    const char *u = json_string_value(json_object_get(ctl_controller_ref(obj), "uid"));
+
+    return u && uid && strcmp(u, uid) == 0;
+}
+
+/* ---- label selectors -------------------------------------------------------- */
+
+static bool
+values_contain(const json_t *values, const char *v)
+{
+    size_t i;
+    const json_t *x;
+
+    json_array_foreach(values, i, x)
+    {
+        if (v && json_is_string(x) && strcmp(json_string_value(x), v) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+expression_matches(const json_t *expr, const json_t *labels)
+{
+    const char *key = json_string_value(json_object_get(expr, "key"));
+    const char *op = json_string_value(json_object_get(expr, "operator"));
+    const json_t *values = json_object_get(expr, "values");
+    const char *v;
+
+    if (!key || !op)
+        return false;
+    v = json_string_value(json_object_get(labels, key));
+    if (strcmp(op, "In") == 0)
+        return values_contain(values, v);
+    if (strcmp(op, "NotIn") == 0)
+        return !values_contain(values, v);
+    if (strcmp(op, "Exists") == 0)
+        return v != NULL;
+    if (strcmp(op, "DoesNotExist") == 0)
+        return v == NULL;
+    return false;
+}
+
+bool
+ctl_selector_matches(const json_t *selector, const json_t *labels)
+{
+    const json_t *ml, *exprs, *v, *e;
+    const char *k;
+    size_t i;
+
+    if (!selector || !json_is_object(selector))
+        return false;
+    ml = json_object_get(selector, "matchLabels");
+    json_object_foreach((json_t *)ml, k, v)
+    {
+        const char *have = json_string_value(json_object_get(labels, k));
+
+        if (!have || !json_is_string(v) || strcmp(have, json_string_value(v)) != 0)
+            return false;
+    }
+    exprs = json_object_get(selector, "matchExpressions");
+    json_array_foreach(exprs, i, e)
+    {
+        if (!expression_matches(e, labels))
+            return false;
+    }
+    return true;
+}
+
+/* ---- pods and nodes --------------------------------------------------------- */
+
+/* The status of condition type in obj.status.conditions, or NULL. */
+static const char *
+condition_status(const json_t *obj, const char *type)
+{
+    const json_t *conds = json_object_get(json_object_get(obj, "status"), "conditions");
+    const json_t *c;
+    size_t i;
+
+    json_array_foreach(conds, i, c)
+    {
+        const char *t = json_string_value(json_object_get(c, "type"));
+
+        if (t && strcmp(t, type) == 0)
+            return json_string_value(json_object_get(c, "status"));
+    }
+    return NULL;
+}
+
+bool
+ctl_pod_ready(const json_t *pod)
+{
+    const char *s = condition_status(pod, "Ready");
+
+    return s && strcmp(s, "True") == 0;
+}
+
+bool
+ctl_pod_finished(const json_t *pod)
+{
+    const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+
+    return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
+bool
+ctl_being_deleted(const json_t *obj)
+{
+    return json_object_get(meta_of(obj), "deletionTimestamp") != NULL;
+}
+
+const char *
+ctl_node_ready_status(const json_t *node)
+{
+    return condition_status(node, "Ready");
+}
