@@ -102,6 +102,8 @@ struct kubelet {
 
     pthread_t thread;
     bool running;
+    pthread_t exits; /* inotify on the runtime's exits dir */
+    bool exits_running;
     pthread_mutex_t lock; /* pods, adopt, stopping; with wake */
     pthread_cond_t wake;
     bool stopping;

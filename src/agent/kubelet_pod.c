@@ -999,11 +999,25 @@ pod_finish(struct kpod *p)
     free(p);
 }
 
+/* The next sync: one sync period from now, or earlier when a back-off ends. */
+static int64_t
+next_wake(struct kpod *p)
+{
+    int64_t now = k3c_now_ms(), at = now + p->k->sync_period_ms;
+
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const struct kctr *c = &p->ctrs[i];
+
+        if (!c->done && c->next_start_ms > now && c->next_start_ms < at)
+            at = c->next_start_ms;
+    }
+    return at;
+}
+
 void *
 kubelet_pod_thread(void *arg)
 {
     struct kpod *p = arg;
-    struct kubelet *k = p->k;
     bool gone;
     json_t *pod = snapshot(p, &gone);
 
@@ -1026,7 +1040,7 @@ kubelet_pod_thread(void *arg)
         if (kubelet_status_write(p, &err) < 0)
             log_debug("(pod %s/%s) status: %s", p->ns, p->name, err.msg);
         kubelet_events_flush(p);
-        if (kubelet_pod_wait(p, k3c_now_ms() + k->sync_period_ms))
+        if (kubelet_pod_wait(p, next_wake(p)))
             break;
         json_decref(pod);
         pod = snapshot(p, &gone);
