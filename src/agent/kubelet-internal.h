@@ -60,12 +60,10 @@ struct kpod {
     struct kubelet *k;
     char *uid, *ns, *name;
     pthread_t thread;
-    bool thread_started;
     /* under k->lock */
-    json_t *pod;   /* latest from the API; NULL for an orphan found at start */
-    bool gone;     /* no longer in the API */
-    bool dirty;    /* pod changed since the worker last looked */
-    bool finished; /* worker ended; the manager reaps it */
+    json_t *pod; /* latest from the API; NULL for an orphan found at start */
+    bool gone;   /* no longer in the API */
+    bool dirty;  /* pod changed since the worker last looked */
     /* worker-owned */
     json_t *spec_pod;  /* the pod the containers were built from */
     struct kctr *ctrs; /* init containers first */
@@ -87,7 +85,6 @@ struct kadopt {
     char *uid, *name;
     int restart_count;
     bool init;
-    bool taken;
 };
 
 struct kubelet {

@@ -178,7 +178,7 @@ pod_add(struct kubelet *k, const char *uid, const char *ns, const char *name, js
     k->pods[k->n_pods++] = p;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstacksize(&attr, 1024 * 1024); /* TLS, pulls and ASan need room */
     rc = pthread_create(&p->thread, &attr, kubelet_pod_thread, p);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
@@ -191,7 +191,6 @@ pod_add(struct kubelet *k, const char *uid, const char *ns, const char *name, js
         free(p);
         return;
     }
-    p->thread_started = true;
 }
 
 /* Under k->lock: the API's view of one pod. */
