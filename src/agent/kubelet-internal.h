@@ -69,6 +69,7 @@ struct kpod {
     struct kctr *ctrs; /* init containers first */
     size_t n_ctrs, n_init;
     bool sandbox_ready;
+    bool sandbox_released; /* finished pod: network given back, nothing runs again */
     char pod_ip[48];
     char start_time[32];
     json_t *written;     /* last status written */
