@@ -60,17 +60,16 @@ struct kpod {
     struct kubelet *k;
     char *uid, *ns, *name;
     pthread_t thread;
-    bool thread_started;
     /* under k->lock */
-    json_t *pod;   /* latest from the API; NULL for an orphan found at start */
-    bool gone;     /* no longer in the API */
-    bool dirty;    /* pod changed since the worker last looked */
-    bool finished; /* worker ended; the manager reaps it */
+    json_t *pod; /* latest from the API; NULL for an orphan found at start */
+    bool gone;   /* no longer in the API */
+    bool dirty;  /* pod changed since the worker last looked */
     /* worker-owned */
     json_t *spec_pod;  /* the pod the containers were built from */
     struct kctr *ctrs; /* init containers first */
     size_t n_ctrs, n_init;
     bool sandbox_ready;
+    bool sandbox_released; /* finished pod: network given back, nothing runs again */
     char pod_ip[48];
     char start_time[32];
     json_t *written;     /* last status written */
@@ -87,7 +86,6 @@ struct kadopt {
     char *uid, *name;
     int restart_count;
     bool init;
-    bool taken;
 };
 
 struct kubelet {
@@ -102,6 +100,8 @@ struct kubelet {
 
     pthread_t thread;
     bool running;
+    pthread_t exits; /* inotify on the runtime's exits dir */
+    bool exits_running;
     pthread_mutex_t lock; /* pods, adopt, stopping; with wake */
     pthread_cond_t wake;
     bool stopping;

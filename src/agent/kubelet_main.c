@@ -16,9 +16,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 static char *
@@ -176,7 +178,7 @@ pod_add(struct kubelet *k, const char *uid, const char *ns, const char *name, js
     k->pods[k->n_pods++] = p;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstacksize(&attr, 1024 * 1024); /* TLS, pulls and ASan need room */
     rc = pthread_create(&p->thread, &attr, kubelet_pod_thread, p);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
@@ -189,7 +191,6 @@ pod_add(struct kubelet *k, const char *uid, const char *ns, const char *name, js
         free(p);
         return;
     }
-    p->thread_started = true;
 }
 
 /* Under k->lock: the API's view of one pod. */
@@ -516,6 +517,39 @@ watch_loop(struct kubelet *k)
     }
 }
 
+/* ---- exits ------------------------------------------------------------------------ */
+
+/* conmon writes exits/<id> when a container exits: wake every pod worker so
+ * the one that owns it reacts at once instead of at its next sync. */
+static void *
+exits_thread(void *arg)
+{
+    struct kubelet *k = arg;
+    _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    if (fd < 0 ||
+        inotify_add_watch(fd, runtime_exits_dir(k->rt), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        log_warn("watching %s: %s (exits are noticed by polling)", runtime_exits_dir(k->rt),
+                 strerror(errno));
+        return NULL;
+    }
+    while (!kubelet_stopping(k)) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+        if (poll(&pfd, 1, 500) <= 0)
+            continue;
+        while (read(fd, buf, sizeof(buf)) > 0)
+            ;
+        pthread_mutex_lock(&k->lock);
+        for (size_t i = 0; i < k->n_pods; i++)
+            k->pods[i]->dirty = true;
+        pthread_cond_broadcast(&k->wake);
+        pthread_mutex_unlock(&k->lock);
+    }
+    return NULL;
+}
+
 static void *
 manager_thread(void *arg)
 {
@@ -530,7 +564,10 @@ manager_thread(void *arg)
         if (manager_wait(k, 30000))
             return NULL;
     }
+    k->exits_running = pthread_create(&k->exits, NULL, exits_thread, k) == 0;
     watch_loop(k);
+    if (k->exits_running)
+        pthread_join(k->exits, NULL);
     return NULL;
 }
 

@@ -611,6 +611,32 @@ out:
     return rc;
 }
 
+/* The pod network, made before the first container starts (or again
+ * when a container must start and the sandbox is not there). */
+static bool
+ensure_sandbox(struct kpod *p)
+{
+    struct k3c_err err = {0};
+
+    if (p->sandbox_ready)
+        return true;
+    if (k3c_now_ms() < p->next_sandbox_ms)
+        return false;
+    if (sandbox_setup(p, &err) < 0) {
+        log_warn("(pod %s/%s) pod network: %s", p->ns, p->name, err.msg);
+        if (!p->sandbox_error)
+            kubelet_event(p, NULL, "Warning", "FailedCreatePodSandBox",
+                          "Failed to create pod sandbox: %s", err.msg);
+        free(p->sandbox_error);
+        p->sandbox_error = k3c_xasprintf("Failed to create pod sandbox: %s", err.msg);
+        p->next_sandbox_ms = k3c_now_ms() + 5000;
+        return false;
+    }
+    free(p->sandbox_error);
+    p->sandbox_error = NULL;
+    return true;
+}
+
 /* Starts the next instance of c (restart_count as it is now). */
 static void
 start_container(struct kpod *p, struct kctr *c)
@@ -622,6 +648,8 @@ start_container(struct kpod *p, struct kctr *c)
     char id[29];
     int64_t now = k3c_now_ms();
 
+    if (!ensure_sandbox(p))
+        return;
     if (now < c->next_start_ms) {
         if (c->waiting_reason && strcmp(c->waiting_reason, "ErrImagePull") == 0 &&
             now >= c->next_pull_ms) {
@@ -809,32 +837,44 @@ step_container(struct kpod *p, struct kctr *c)
         start_container(p, c);
 }
 
+/* Every app container has run and will not run again (or an init container
+ * failed for good): the pod is Succeeded or Failed. */
+static bool
+pod_finished(const struct kpod *p)
+{
+    if (p->failed_init)
+        return true;
+    for (size_t i = p->n_init; i < p->n_ctrs; i++)
+        if (!p->ctrs[i].done)
+            return false;
+    return p->n_ctrs > p->n_init;
+}
+
+/* A finished pod gives its IP back (the containers and logs stay until the
+ * pod is deleted), as the kubelet stops a finished pod's sandbox. */
+static void
+sandbox_release(struct kpod *p)
+{
+    struct k3c_err err = {0};
+
+    p->sandbox_released = true;
+    if (!p->sandbox_ready || host_network(p->spec_pod))
+        return;
+    if (net_pod_teardown(&p->k->net, p->uid, &err) < 0)
+        log_warn("(pod %s/%s) pod network teardown: %s", p->ns, p->name, err.msg);
+    p->sandbox_ready = false;
+    log_info("(pod %s/%s) finished: pod network released", p->ns, p->name);
+}
+
 static void
 sync_pod(struct kpod *p)
 {
     struct kubelet *k = p->k;
-    struct k3c_err err = {0};
     bool init_blocked = false;
 
     if (!p->start_time[0])
         k3c_time_rfc3339(k3c_wall_ms() / 1000, p->start_time, sizeof(p->start_time));
-    if (!p->sandbox_ready) {
-        if (k3c_now_ms() < p->next_sandbox_ms)
-            return;
-        if (sandbox_setup(p, &err) < 0) {
-            log_warn("(pod %s/%s) pod network: %s", p->ns, p->name, err.msg);
-            if (!p->sandbox_error)
-                kubelet_event(p, NULL, "Warning", "FailedCreatePodSandBox",
-                              "Failed to create pod sandbox: %s", err.msg);
-            free(p->sandbox_error);
-            p->sandbox_error = k3c_xasprintf("Failed to create pod sandbox: %s", err.msg);
-            p->next_sandbox_ms = k3c_now_ms() + 5000;
-            return;
-        }
-        free(p->sandbox_error);
-        p->sandbox_error = NULL;
-    }
-    if (p->failed_init)
+    if (p->failed_init || p->sandbox_released)
         return;
     for (size_t i = 0; i < p->n_init && !init_blocked; i++) {
         step_container(p, &p->ctrs[i]);
@@ -844,6 +884,8 @@ sync_pod(struct kpod *p)
         return;
     for (size_t i = p->n_init; i < p->n_ctrs && !kubelet_stopping(k); i++)
         step_container(p, &p->ctrs[i]);
+    if (pod_finished(p))
+        sandbox_release(p);
 }
 
 /* ---- termination ---------------------------------------------------------------------- */
@@ -999,11 +1041,74 @@ pod_finish(struct kpod *p)
     free(p);
 }
 
+/* The pod's spec may change only in its containers' images (the API
+ * refuses the rest): the worker takes the new spec, and a running container
+ * whose image changed is restarted with it, as the kubelet does. */
+static void
+spec_update(struct kpod *p, json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *init = json_object_get(spec, "initContainers"),
+           *app = json_object_get(spec, "containers");
+    bool changed[p->n_ctrs + 1];
+    json_t *old = p->spec_pod;
+
+    if (pod == old || json_array_size(init) != p->n_init ||
+        json_array_size(init) + json_array_size(app) != p->n_ctrs)
+        return;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        struct kctr *c = &p->ctrs[i];
+        json_t *n = json_array_get(c->init ? init : app, c->init ? i : i - p->n_init);
+        const char *name = json_string_value(json_object_get(n, "name"));
+        const char *img = json_string_value(json_object_get(n, "image"));
+
+        if (!name || strcmp(name, c->name) != 0)
+            return;
+        changed[i] = img && image_ref_of(c) && strcmp(img, image_ref_of(c)) != 0;
+    }
+    p->spec_pod = json_incref(pod);
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        struct kctr *c = &p->ctrs[i];
+
+        c->spec = json_array_get(c->init ? init : app, c->init ? i : i - p->n_init);
+        if (!c->init) {
+            c->probe_spec[KPROBE_LIVENESS] = json_object_get(c->spec, "livenessProbe");
+            c->probe_spec[KPROBE_READINESS] = json_object_get(c->spec, "readinessProbe");
+            c->probe_spec[KPROBE_STARTUP] = json_object_get(c->spec, "startupProbe");
+        }
+    }
+    json_decref(old);
+    for (size_t i = p->n_init; i < p->n_ctrs; i++) {
+        struct kctr *c = &p->ctrs[i];
+
+        if (!changed[i])
+            continue;
+        c->next_start_ms = 0; /* a new image is not a crash: no back-off */
+        c->pull_backoff_ms = 0;
+        if (c->id[0] && c->have_st && c->st.state == RUNTIME_STATE_RUNNING)
+            kill_for_restart(p, c, "definition changed");
+    }
+}
+
+/* The next sync: one sync period from now, or earlier when a back-off ends. */
+static int64_t
+next_wake(struct kpod *p)
+{
+    int64_t now = k3c_now_ms(), at = now + p->k->sync_period_ms;
+
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const struct kctr *c = &p->ctrs[i];
+
+        if (!c->done && c->next_start_ms > now && c->next_start_ms < at)
+            at = c->next_start_ms;
+    }
+    return at;
+}
+
 void *
 kubelet_pod_thread(void *arg)
 {
     struct kpod *p = arg;
-    struct kubelet *k = p->k;
     bool gone;
     json_t *pod = snapshot(p, &gone);
 
@@ -1026,10 +1131,12 @@ kubelet_pod_thread(void *arg)
         if (kubelet_status_write(p, &err) < 0)
             log_debug("(pod %s/%s) status: %s", p->ns, p->name, err.msg);
         kubelet_events_flush(p);
-        if (kubelet_pod_wait(p, k3c_now_ms() + k->sync_period_ms))
+        if (kubelet_pod_wait(p, next_wake(p)))
             break;
         json_decref(pod);
         pod = snapshot(p, &gone);
+        if (pod && !gone)
+            spec_update(p, pod);
     }
     json_decref(pod);
     pod_finish(p);

@@ -57,9 +57,10 @@ void ks_container_id(const char *uid, const char *container, int restart_count,
 
 /* GET /containerLogs/<ns>/<pod>/<container> (kubelet_server_logs.c). */
 int ks_serve_logs(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t);
-/* GET /exec/<ns>/<pod>/<container> with a WebSocket upgrade
- * (kubelet_server_exec.c). */
-int ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t);
+/* GET /exec/<ns>/<pod>/<container> (or /attach/... with attach) with a
+ * WebSocket upgrade (kubelet_server_exec.c). */
+int ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t,
+                  bool attach);
 
 /* CRI log line parsing (kubelet_server_logs.c), exposed for tests:
  * "<RFC3339Nano> <stream> <P|F> <content>". Fills *ts_ns (UTC), stream,

@@ -395,7 +395,10 @@ dispatch(struct kubelet_server *s, struct MHD_Connection *conn, const char *url,
         ret = ks_serve_logs(s, conn, &t);
     } else if (parse_target(url, "/exec", &t)) {
         atomic_fetch_add(&s->exec_requests_total, 1);
-        ret = ks_serve_exec(s, conn, &t);
+        ret = ks_serve_exec(s, conn, &t, false);
+    } else if (parse_target(url, "/attach", &t)) {
+        atomic_fetch_add(&s->exec_requests_total, 1);
+        ret = ks_serve_exec(s, conn, &t, true);
     } else {
         ret = ks_reply_status(conn, 404, "the server could not find the requested resource");
     }

@@ -9,6 +9,7 @@
  *                                          previous
  *   /exec/<ns>/<pod>/<container>           WebSocket (v5/v4.channel.k8s.io),
  *                                          command=...&stdin&stdout&stderr&tty
+ *   /attach/<ns>/<pod>/<container>         the same, on the running container
  * Client-certificate authentication against the cluster's client CA; only
  * system:masters and the API server's identity (CN system:kube-apiserver)
  * may use anything but /healthz (403 otherwise, 401 without a certificate).

@@ -5,6 +5,8 @@
  * 0 stdin, 1 stdout, 2 stderr, 3 the final metav1.Status, 4 terminal
  * resize ({"Width":w,"Height":h}), and in v5 255 = close (payload: the
  * channel, 0 = stdin). SPDY is not spoken: a client that asks for it gets 400.
+ * /attach/... is the same session on conmon's attach socket instead of a new
+ * process: the container's output from now on, its stdin when it has one.
  *
  * libmicrohttpd hands the upgraded connection over on its thread, which
  * must return so it can relay TLS; the session then runs on a thread of its
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <wslay/wslay.h>
@@ -49,6 +52,7 @@ struct exec_session {
     char *extra;
     size_t extra_len, extra_off;
     bool v5, tty, want_stdin, want_stdout, want_stderr;
+    bool attach; /* conmon's attach socket instead of an exec */
     char id[RUNTIME_ID_MAX + 1];
     char **argv;
     size_t argc;
@@ -226,11 +230,42 @@ close_after_data(struct exec_session *x)
     return wslay_event_get_close_sent(x->ws) || wslay_event_get_queued_msg_count(x->ws) > 0;
 }
 
+/* attach: out_fd is conmon's socket (packets: stream byte + data), and
+ * stdin_fd a second fd of it when stdin is wanted. */
+static int
+start_attach(struct exec_session *x, struct k3c_err *err)
+{
+    _cleanup_free_ char *path = runtime_attach_socket(x->srv->runtime, x->id);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return k3c_err_set(err, K3C_E_INTERNAL, "attach socket path too long: %s", path);
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return k3c_err_sys(err, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+
+        close(fd);
+        return k3c_err_sys(err, e, "(container %s) attach", x->id);
+    }
+    x->started = true;
+    x->proc.stdout_fd = x->out_fd = fd;
+    x->proc.stdin_fd = x->want_stdin ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+    set_nonblock(fd);
+    set_nonblock(x->proc.stdin_fd);
+    return 0;
+}
+
 static int
 start_process(struct exec_session *x, struct k3c_err *err)
 {
     int rc;
 
+    if (x->attach)
+        return start_attach(x, err);
     if (x->tty)
         rc = runtime_exec_start_tty(x->srv->runtime, x->id, (const char *const *)x->argv, 0, 0,
                                     &x->proc, err);
@@ -260,6 +295,14 @@ pump_output(struct exec_session *x, int fd, int ch, bool forward)
     char buf[32768];
     ssize_t n = read(fd, buf, sizeof(buf));
 
+    if (n > 0 && x->attach) {
+        /* One conmon packet: the stream, then the data. */
+        ch = buf[0] == 3 && !x->tty ? CH_STDERR : CH_STDOUT; /* conmon: 2 out, 3 err */
+        forward = ch == CH_STDERR ? x->want_stderr : x->want_stdout;
+        if (forward && n > 1)
+            queue_channel(x, ch, buf + 1, (size_t)n - 1);
+        return true;
+    }
     if (n > 0) {
         if (forward)
             queue_channel(x, ch, buf, (size_t)n);
@@ -298,6 +341,10 @@ check_exit(struct exec_session *x)
 {
     int status;
 
+    if (x->attach && x->started && x->out_fd < 0) {
+        x->exited = true; /* conmon closed the socket: the container is gone */
+        return;
+    }
     if (x->exited || x->out_fd >= 0 || x->err_fd >= 0 || x->proc.pid <= 0)
         return;
     if (waitpid(x->proc.pid, &status, WNOHANG) == x->proc.pid) {
@@ -513,7 +560,8 @@ header_has(struct MHD_Connection *conn, const char *name, const char *token)
 }
 
 int
-ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t)
+ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t,
+              bool attach)
 {
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *proto =
@@ -542,8 +590,10 @@ ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struc
     x->want_stdin = ks_query_bool(conn, "input") || ks_query_bool(conn, "stdin");
     x->want_stdout = ks_query_bool(conn, "output") || ks_query_bool(conn, "stdout");
     x->want_stderr = !x->tty && (ks_query_bool(conn, "error") || ks_query_bool(conn, "stderr"));
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_command, x);
-    if (x->argc == 0) {
+    x->attach = attach;
+    if (!attach)
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_command, x);
+    if (x->argc == 0 && !attach) {
         session_free(x);
         return ks_reply_status(conn, 400, "you must specify at least 1 command");
     }

@@ -139,6 +139,37 @@ pod_phase(const struct kpod *p, bool init_pending)
     return "Failed";
 }
 
+/* Upstream's QoS class: BestEffort without any cpu/memory request or limit;
+ * Guaranteed when every container has cpu and memory limits and its
+ * requests (defaulting to the limits) equal them; else Burstable. */
+static const char *
+qos_class(const struct kpod *p)
+{
+    static const char *const res[] = {"cpu", "memory"};
+    bool any = false, guaranteed = true;
+
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        json_t *r = json_object_get(p->ctrs[i].spec, "resources");
+        json_t *lim = json_object_get(r, "limits"), *req = json_object_get(r, "requests");
+
+        for (size_t j = 0; j < 2; j++) {
+            json_t *l = json_object_get(lim, res[j]), *q = json_object_get(req, res[j]);
+            int64_t lv = 0, qv = 0;
+            struct k3c_err err = {0};
+
+            if (l || q)
+                any = true;
+            if (!l || podspec_quantity_json_milli(l, &lv, &err) < 0)
+                guaranteed = false;
+            else if (q && (podspec_quantity_json_milli(q, &qv, &err) < 0 || qv != lv))
+                guaranteed = false;
+        }
+    }
+    if (!any)
+        return "BestEffort";
+    return guaranteed ? "Guaranteed" : "Burstable";
+}
+
 /* A condition with its lastTransitionTime kept across writes. */
 static json_t *
 condition(struct kpod *p, const char *type, bool status, const char *reason, const char *msg)
@@ -205,6 +236,7 @@ kubelet_pod_status(struct kpod *p)
     st = json_pack("{s:s, s:o, s:s, s:[{s:s}], s:s, s:o}", "phase", phase, "conditions", conds,
                    "hostIP", p->k->node_ip, "hostIPs", "ip", p->k->node_ip, "startTime",
                    p->start_time, "containerStatuses", app);
+    json_object_set_new(st, "qosClass", json_string(qos_class(p)));
     if (p->pod_ip[0]) {
         json_object_set_new(st, "podIP", json_string(p->pod_ip));
         json_object_set_new(st, "podIPs", json_pack("[{s:s}]", "ip", p->pod_ip));

@@ -707,6 +707,14 @@ runtime_exits_dir(const struct runtime *rt)
     return rt->exits_dir;
 }
 
+char *
+runtime_attach_socket(const struct runtime *rt, const char *id)
+{
+    /* conmon links sockets/<id> to the bundle and listens on <bundle>/attach
+     * (the short path keeps under the sun_path limit). */
+    return k3c_xasprintf("%s/%s/attach", rt->sockets_dir, id);
+}
+
 void
 runtime_free(struct runtime *rt)
 {

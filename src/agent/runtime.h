@@ -151,6 +151,11 @@ const char *runtime_name(const struct runtime *rt);
 const char *runtime_path(const struct runtime *rt);
 /* Where conmon writes <id> on exit; watch it with inotify to learn of exits. */
 const char *runtime_exits_dir(const struct runtime *rt);
+/* conmon's attach socket of a container (SOCK_SEQPACKET): each packet it
+ * sends is one byte of stream (2 stdout, 3 stderr) and the data; what is
+ * written to it goes to the container's stdin when it was created with
+ * stdin_open. Caller free()s. */
+char *runtime_attach_socket(const struct runtime *rt, const char *id);
 
 /* ---- container lifecycle ------------------------------------------------ */
 

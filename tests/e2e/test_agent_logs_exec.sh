@@ -5,7 +5,8 @@
 # pods/log and pods/exec proxy: `kubectl logs` (--tail, --timestamps,
 # --since, --limit-bytes, -c, --previous after a crash, -f that sees lines
 # written later), `kubectl exec` (WebSocket v5.channel.k8s.io: output,
-# stdin, exit codes propagate), `exec -it` under a pty (script(1)), and the
+# stdin, exit codes propagate), `exec -it` under a pty (script(1)),
+# `kubectl attach`, and the
 # errors kubectl users see (no such pod, a container that must be named).
 # Real runc/conmon/CNI, the air-gap image from scripts/build-test-images.
 # Needs root (else exit 77).
@@ -124,6 +125,15 @@ spec:
   containers:
   - {name: a, image: k3c/busybox:test, command: [sh, -c, "echo from-a; exec sleep 3600"]}
   - {name: b, image: k3c/busybox:test, command: [sh, -c, "echo from-b; exec sleep 3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: t, image: k3c/busybox:test, command: [sh, -c, "i=0; while [ $i -lt 9000 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done"]}
 EOF2
 check pods/talk-running wait_for 40 pod_phase_is talk Running
 check pods/two-running wait_for 40 pod_phase_is two Running
@@ -186,13 +196,19 @@ TTY_RC=$RC TTY_OUT=$OUT
 expect_eq tty/stdin-exit-code 6 echo "$TTY_RC"
 expect_out tty/stdin-ran 'typed-42' printf '%s\n' "$TTY_OUT"
 
-echo "# 5. kubectl logs --previous after a crash"
+echo "# 5. kubectl attach (the output from now on; kubectl stops at the time limit)"
+check attach/ticker-running wait_for 40 pod_phase_is ticker Running
+run timeout 6 "${NETNS_EXEC[@]}" "$KUBECTL" --request-timeout=20s attach ticker
+ATTACH_OUT=$OUT
+expect_out attach/output 'tick-[0-9]+' printf '%s\n' "$ATTACH_OUT"
+
+echo "# 6. kubectl logs --previous after a crash"
 restarted() { [ "$(pod_field crash '{.status.containerStatuses[0].restartCount}')" -ge 1 ] 2>/dev/null; }
 check previous/restarted wait_for 40 restarted
 expect_eq previous/logs 'dying-now' kc logs crash --previous
 expect_fail previous/none-yet 'previous terminated container "main" in pod "talk" not found' kc logs talk --previous
 
-echo "# 6. metrics of the kubelet API"
+echo "# 7. metrics of the kubelet API"
 KPORT=10250
 expect_out kubelet/metrics 'kubelet_exec_requests_total [1-9]' in_ns curl -sS --cacert "$TMP/data/server/tls/server-ca.crt" \
     --cert "$TMP/admin.crt" --key "$TMP/admin.key" "https://127.0.0.1:$KPORT/metrics"

@@ -183,6 +183,34 @@ WEB_IP=$(pod_field web '{.status.podIP}')
 expect_out web/pod-ip-serves 'k3c test page' in_ns curl -sS --max-time 5 "http://$WEB_IP:8080/"
 expect_out web/host-port 'k3c test page' nsenter "--net=/run/netns/$NS2" curl -sS --max-time 5 "http://$NS_IP:18080/"
 
+echo "# 2b. a new image for a running container restarts it with that image"
+check update/set-image kc set image pod/hello "main=$REG/k3c/busybox:test"
+hello_updated() {
+    [ "$(pod_field hello '{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].image} {.status.containerStatuses[0].ready}')" = "1 $REG/k3c/busybox:test true" ]
+}
+check update/restarted-with-new-image wait_for 40 hello_updated
+expect_out update/image-id "$REG/k3c/busybox@sha256:" pod_field hello '{.status.containerStatuses[0].imageID}'
+check update/new-log wait_for 10 log_has "${LOG1%0.log}1.log" 'stdout F hi-env'
+
+echo "# 2c. a pod that runs to completion: Succeeded, its IP given back"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: job}
+spec:
+  nodeName: e2e
+  restartPolicy: Never
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo done"]}
+EOF2
+check job/succeeded wait_for 30 pod_phase_is job Succeeded
+UIDJ=$(pod_field job '{.metadata.uid}')
+expect_eq job/terminated 'Completed 0' pod_field job \
+    '{.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}'
+netns_gone() { [ ! -e "/run/netns/k3c-$1" ]; }
+check job/netns-released wait_for 10 netns_gone "$UIDJ"
+expect_out job/kubectl-shows 'job +0/1 +Completed +0' kc get pod job
+
 echo "# 3. a crashing pod reaches CrashLoopBackOff with rising restarts"
 kc apply -f - >/dev/null <<EOF2
 apiVersion: v1

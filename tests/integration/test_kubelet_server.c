@@ -166,6 +166,7 @@ api_init(void)
         {"logs", "{\"name\":\"c\"}"},
         {"exec", "{\"name\":\"c\"}"},
         {"two", "{\"name\":\"a\"},{\"name\":\"b\"}"},
+        {"attach", "{\"name\":\"c\"}"},
     };
 
     if (harness_etcd_store_start(&F.etcd, &F.store, &err) < 0) {
@@ -829,6 +830,40 @@ test_exec_errors(void **state)
     assert_int_equal(get("/nothing", ADMIN, &b2), 404);
 }
 
+/* attach: the output the running container writes from now on, then the
+ * container's exit ends the session with Success. */
+static void
+test_attach_output_until_exit(void **state)
+{
+    struct ws w;
+    struct exec_result r = {0};
+    const char *id = start_container(
+        "attach", "c", 0,
+        "i=0; while [ $i -lt 100 ] && [ ! -e /work-stop ]; do echo tick-$i; echo err-$i >&2; "
+        "i=$((i+1)); sleep 0.1; done");
+    _cleanup_free_ char *stop = k3c_xasprintf("%s/work-stop", F.rootfs);
+    struct k3c_err err = {0};
+
+    (void)state;
+    use_port = F.api_port; /* through the API server's proxy */
+    ws_open(&w, "/api/v1/namespaces/default/pods/attach/attach?stdout=true&stderr=true");
+    ws_collect(&w, &r, "tick-");
+    if (!r.out.data || !strstr(r.out.data, "tick-"))
+        fail_msg("attach: out=%s err=%s closed=%d status=%s", r.out.data ?: "", r.err.data ?: "",
+                 r.closed, r.status ? json_dumps(r.status, 0) : "-");
+    assert_int_equal(k3c_write_file(stop, "", 0, 0644, &err), 0);
+    wait_stopped(id);
+    ws_collect(&w, &r, NULL);
+    ws_close(&w);
+    use_port = 0;
+    assert_true(r.closed);
+    assert_non_null(r.err.data);
+    assert_non_null(strstr(r.err.data, "err-"));
+    assert_non_null(r.status);
+    assert_string_equal(status_str(r.status, "status") ?: "-", "Success");
+    result_fini(&r);
+}
+
 /* ---- tests: the API server's proxy ---------------------------------------- */
 
 static void
@@ -887,6 +922,7 @@ main(void)
         cmocka_unit_test(test_exec_errors),
         cmocka_unit_test(test_api_pods_log),
         cmocka_unit_test(test_api_pods_exec),
+        cmocka_unit_test(test_attach_output_until_exit),
     };
     int rc;
 

@@ -273,6 +273,32 @@ test_status_failed_init(void **state)
     fixture_free(f);
 }
 
+static void
+test_status_qos(void **state)
+{
+    struct fixture *f = fixture_new("Always", 0, 2);
+    json_t *c0 = (json_t *)f->p.ctrs[0].spec, *c1 = (json_t *)f->p.ctrs[1].spec;
+    json_t *st;
+
+    (void)state;
+    st = kubelet_pod_status(&f->p);
+    assert_string_equal(json_string_value(json_object_get(st, "qosClass")), "BestEffort");
+    json_decref(st);
+    json_object_set_new(c0, "resources", json_pack("{s:{s:s}}", "requests", "memory", "64Mi"));
+    st = kubelet_pod_status(&f->p);
+    assert_string_equal(json_string_value(json_object_get(st, "qosClass")), "Burstable");
+    json_decref(st);
+    json_object_set_new(c0, "resources",
+                        json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "limits", "cpu", "500m", "memory",
+                                  "64Mi", "requests", "cpu", "0.5", "memory", "64Mi"));
+    json_object_set_new(c1, "resources",
+                        json_pack("{s:{s:s, s:s}}", "limits", "cpu", "1", "memory", "1Gi"));
+    st = kubelet_pod_status(&f->p);
+    assert_string_equal(json_string_value(json_object_get(st, "qosClass")), "Guaranteed");
+    json_decref(st);
+    fixture_free(f);
+}
+
 int
 main(void)
 {
@@ -280,6 +306,7 @@ main(void)
         cmocka_unit_test(test_container_id),    cmocka_unit_test(test_status_pending),
         cmocka_unit_test(test_status_running),  cmocka_unit_test(test_status_crash_loop),
         cmocka_unit_test(test_status_terminal), cmocka_unit_test(test_status_failed_init),
+        cmocka_unit_test(test_status_qos),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
