@@ -357,6 +357,11 @@ start_server() {
     for v in $(compgen -e); do
         case $v in K3C_*) unset_args+=(-u "$v") ;; esac
     done
+    # Pods run for real only inside a test-made network namespace: the pod
+    # network's bridge and addresses must never appear in the root one.
+    if [ ${#NETNS_EXEC[@]} -eq 0 ]; then
+        SERVER_EXTRA_ARGS+=(--disable-pods)
+    fi
     env "${unset_args[@]}" "${NETNS_EXEC[@]}" "$K3C_BIN" server \
         --data-dir "$TMP/data" \
         --bind-address 127.0.0.1 \

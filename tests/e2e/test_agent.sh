@@ -55,7 +55,7 @@ echo "# 3. an agent node with labels and taints"
 start_agent() {
     "$K3C_BIN" agent --server "$API_URL" --token "$TOKEN" --data-dir "$TMP/gpu" \
         --node-name gpu-1 --node-ip 127.0.0.1 --node-label gpu=true --node-label edge=false \
-        --node-taint nvidia.com/gpu=true:NoSchedule </dev/null >>"$TMP/agent.log" 2>&1 &
+        --node-taint nvidia.com/gpu=true:NoSchedule --disable-pods </dev/null >>"$TMP/agent.log" 2>&1 &
     AGENT_PID=$!
 }
 start_agent
