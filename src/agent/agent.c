@@ -221,22 +221,7 @@ static long
 api_call(struct agent *a, const char *method, const char *path, const json_t *body, json_t **out,
          struct k3c_err *err)
 {
-    _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct http_response resp;
-    long status = -1;
-
-    http_response_init(&resp);
-    if (http_client_request(a->api, method, path, "application/json", text, text ? strlen(text) : 0,
-                            &resp, err) == 0) {
-        status = resp.status;
-        if (out)
-            *out = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
-        if (status >= 400)
-            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: HTTP %ld: %.200s", method, path, status,
-                        resp.body.data ? resp.body.data : "");
-    }
-    http_response_fini(&resp);
-    return status;
+    return http_client_json(a->api, method, path, NULL, body, out, err);
 }
 
 /* ---- the Node ---------------------------------------------------------------- */
@@ -496,6 +481,31 @@ wait_or_stop(struct agent *a, int s)
     return stop;
 }
 
+/* False when the API server's copy of our Node is not Ready=True: the node
+ * lifecycle controller marked it Unknown while our heartbeats were not
+ * getting through. Transport errors count as agreeing (nothing to fix). */
+static bool
+server_sees_ready(struct agent *a)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", a->node_name);
+    _cleanup_json_ json_t *node = NULL;
+    struct k3c_err err = {0};
+    const json_t *c;
+    size_t i;
+
+    if (api_call(a, "GET", path, NULL, &node, &err) != 200 || !node)
+        return true;
+    json_array_foreach(json_object_get(json_object_get(node, "status"), "conditions"), i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *status = json_string_value(json_object_get(c, "status"));
+
+        if (type && strcmp(type, "Ready") == 0)
+            return status && strcmp(status, "True") == 0;
+    }
+    return false;
+}
+
 static void *
 heartbeat_thread(void *arg)
 {
@@ -507,7 +517,10 @@ heartbeat_thread(void *arg)
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
 
-        if (rc == 0 && k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000) {
+        /* Like the kubelet: status on change of what the server believes,
+         * after an outage, and at least every status_every_s. */
+        if (rc == 0 && (failing || !server_sees_ready(a) ||
+                        k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000)) {
             rc = update_status(a, &err);
             if (rc == 0)
                 last_status = k3c_now_ms();

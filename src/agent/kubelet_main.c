@@ -100,22 +100,7 @@ long
 kubelet_api(struct kubelet *k, const char *method, const char *path, const char *ctype,
             const json_t *body, json_t **out, struct k3c_err *err)
 {
-    _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct http_response resp;
-    long status = -1;
-
-    http_response_init(&resp);
-    if (http_client_request(k->api, method, path, ctype ? ctype : "application/json", text,
-                            text ? strlen(text) : 0, &resp, err) == 0) {
-        status = resp.status;
-        if (out)
-            *out = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
-        if (status >= 400)
-            k3c_err_set(err, K3C_E_INTERNAL, "%s %s: HTTP %ld: %.200s", method, path, status,
-                        resp.body.data ? resp.body.data : "");
-    }
-    http_response_fini(&resp);
-    return status;
+    return http_client_json(k->api, method, path, ctype, body, out, err);
 }
 
 static int

@@ -6,6 +6,7 @@
 #ifndef K3C_CLIENT_CLIENT_H
 #define K3C_CLIENT_CLIENT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,6 +50,17 @@ void http_response_fini(struct http_response *r);
 int http_client_request(struct http_client *c, const char *method, const char *path,
                         const char *content_type, const void *body, size_t body_len,
                         struct http_response *resp, struct k3c_err *err);
+
+/* A JSON request to a Kubernetes API: body (may be NULL) is serialised,
+ * content_type NULL means application/json; *out (may be NULL) gets the
+ * parsed reply, also for errors (NULL when the body is not JSON). Returns
+ * the HTTP status, or -1 with err when the server could not be reached. A
+ * status outside 2xx also sets err: the kind that matches the code (404
+ * NOT_FOUND, 409 CONFLICT or EXISTS, 422 INVALID, ...) and the Status
+ * message. The one JSON wrapper of the agent and the control loops. */
+long http_client_json(struct http_client *c, const char *method, const char *path,
+                      const char *content_type, const json_t *body, json_t **out,
+                      struct k3c_err *err);
 
 /* Receives each chunk of a streamed response body; return non-zero to stop. */
 typedef int (*http_stream_cb)(void *userdata, const char *data, size_t len);

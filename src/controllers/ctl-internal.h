@@ -106,10 +106,6 @@ bool ctl_elector_leading(const struct ctl_elector *e);
 
 /* ---- API (ctl_api.c) ------------------------------------------------------- */
 
-/* ctl_api without a controller (leader election, tests). */
-long ctl_api_request(struct http_client *http, const char *method, const char *path,
-                     const char *content_type, const json_t *body, json_t **out,
-                     struct k3c_err *err);
 /* The Event sender of a manager (ctl_api.c): a thread writing queued
  * events through http (borrowed; must outlive it). Free flushes what is
  * queued for up to 2 s. */

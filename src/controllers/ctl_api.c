@@ -20,72 +20,12 @@
 /* Remembered events per manager; the table is emptied when it is full. */
 #define CTL_EVENTS_MAX 4096
 
-static enum k3c_errkind
-kind_for_status(long code, const char *reason)
-{
-    switch (code) {
-    case 400:
-        return K3C_E_BAD_REQUEST;
-    case 404:
-        return K3C_E_NOT_FOUND;
-    case 409:
-        return reason && strcmp(reason, "AlreadyExists") == 0 ? K3C_E_EXISTS : K3C_E_CONFLICT;
-    case 410:
-        return K3C_E_COMPACTED;
-    case 422:
-        return K3C_E_INVALID;
-    case 503:
-        return K3C_E_UNAVAILABLE;
-    case 504:
-        return K3C_E_TIMEOUT;
-    default:
-        return K3C_E_INTERNAL;
-    }
-}
-
-long
-ctl_api_request(struct http_client *http, const char *method, const char *path,
-                const char *content_type, const json_t *body, json_t **out, struct k3c_err *err)
-{
-    struct http_response resp;
-    _cleanup_free_ char *data = NULL;
-    json_t *reply = NULL;
-    long status;
-
-    if (out)
-        *out = NULL;
-    if (body)
-        data = json_dumps(body, JSON_COMPACT);
-    http_response_init(&resp);
-    if (http_client_request(http, method, path, content_type ? content_type : "application/json",
-                            data, data ? strlen(data) : 0, &resp, err) < 0) {
-        http_response_fini(&resp);
-        return -1;
-    }
-    status = resp.status;
-    if (resp.body.len > 0)
-        reply = json_loadb(resp.body.data, resp.body.len, 0, NULL);
-    if (status < 200 || status >= 300) {
-        const char *msg = json_string_value(json_object_get(reply, "message"));
-        const char *reason = json_string_value(json_object_get(reply, "reason"));
-
-        k3c_err_set(err, kind_for_status(status, reason), "%s %s: %ld %s", method, path, status,
-                    msg ? msg : "");
-    }
-    http_response_fini(&resp);
-    if (out)
-        *out = reply;
-    else
-        json_decref(reply);
-    return status;
-}
-
 long
 ctl_api(struct ctl *c, const char *method, const char *path, const char *content_type,
         const json_t *body, json_t **out, struct k3c_err *err)
 {
-    return ctl_api_request(ctl_manager_http(ctl_manager(c)), method, path, content_type, body, out,
-                           err);
+    return http_client_json(ctl_manager_http(ctl_manager(c)), method, path, content_type, body, out,
+                            err);
 }
 
 /* ---- events ----------------------------------------------------------------
@@ -173,8 +113,8 @@ event_bump(struct ctl_events *ev, const char *ns, const char *name, int count)
 
     ctl_now_rfc3339(now, sizeof(now));
     patch = json_pack("{s:i, s:s}", "count", count, "lastTimestamp", now);
-    return ctl_api_request(ev->http, "PATCH", path, "application/merge-patch+json", patch, NULL,
-                           &err) != 404;
+    return http_client_json(ev->http, "PATCH", path, "application/merge-patch+json", patch, NULL,
+                            &err) != 404;
 }
 
 static void
@@ -196,7 +136,7 @@ event_write(struct ctl_events *ev, struct ev_item *it)
         slot_add(ev, it->id, it->fresh_name);
     }
     path = k3c_xasprintf("/api/v1/namespaces/%s/events", it->ns);
-    if (ctl_api_request(ev->http, "POST", path, NULL, it->event, NULL, &err) < 0 ||
+    if (http_client_json(ev->http, "POST", path, NULL, it->event, NULL, &err) < 0 ||
         err.kind != K3C_E_NONE)
         log_debug("event %s: %s", json_string_value(json_object_get(it->event, "reason")), err.msg);
 }

@@ -93,7 +93,7 @@ create_lease(struct ctl_elector *e, const char *now, struct k3c_err *err)
         "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", e->lease, "namespace",
         LEASE_NAMESPACE, "spec", "holderIdentity", cfg->identity, "leaseDurationSeconds",
         cfg->lease_duration_s, "acquireTime", now, "renewTime", now, "leaseTransitions", 0);
-    long st = ctl_api_request(e->http, "POST", path, NULL, body, NULL, err);
+    long st = http_client_json(e->http, "POST", path, NULL, body, NULL, err);
 
     return st >= 200 && st < 300 ? 0 : -1;
 }
@@ -130,7 +130,7 @@ update_lease(struct ctl_elector *e, json_t *lease, bool release, const char *now
         json_object_set_new(spec, "leaseDurationSeconds", json_integer(cfg->lease_duration_s));
     }
     json_object_set_new(spec, "renewTime", json_string(now));
-    st = ctl_api_request(e->http, "PUT", path, NULL, lease, NULL, err);
+    st = http_client_json(e->http, "PUT", path, NULL, lease, NULL, err);
     return st >= 200 && st < 300 ? 0 : -1;
 }
 
@@ -146,7 +146,7 @@ try_acquire(struct ctl_elector *e, struct k3c_err *err)
     long st;
 
     micro_time_now(now, sizeof(now));
-    st = ctl_api_request(e->http, "GET", path, NULL, NULL, &lease, err);
+    st = http_client_json(e->http, "GET", path, NULL, NULL, &lease, err);
     if (st == 404) {
         k3c_err_clear(err);
         return create_lease(e, now, err);
@@ -177,7 +177,7 @@ release(struct ctl_elector *e)
     char now[40];
 
     micro_time_now(now, sizeof(now));
-    if (ctl_api_request(e->http, "GET", path, NULL, NULL, &lease, &err) != 200)
+    if (http_client_json(e->http, "GET", path, NULL, NULL, &lease, &err) != 200)
         return;
     holder = spec_str(lease, "holderIdentity");
     if (!holder || strcmp(holder, ctl_manager_config(e->m)->identity) != 0)

@@ -138,7 +138,7 @@ api(const char *method, const char *path, const char *body_json, json_t **out)
     struct http_client *c = admin_client();
     json_t *body = body_json ? json_loads(body_json, 0, NULL) : NULL;
     struct k3c_err err = {0};
-    long st = ctl_api_request(c, method, path, NULL, body, out, &err);
+    long st = http_client_json(c, method, path, NULL, body, out, &err);
 
     json_decref(body);
     http_client_free(c);
