@@ -133,8 +133,9 @@ char *kubelet_pod_dir(struct kubelet *k, const char *uid);
 /* kubelet_status.c */
 /* The status of the pod as the worker sees it now (new reference). */
 json_t *kubelet_pod_status(struct kpod *p);
-/* PATCHes pods/<name>/status when the status changed since the last write. */
-int kubelet_status_write(struct kpod *p, struct k3c_err *err);
+/* PATCHes pods/<name>/status when the status changed since the last write,
+ * or when the API's view (api_pod, may be NULL) disagrees on a condition. */
+int kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *err);
 /* Queues an Event about the pod (c: about that container; may be NULL);
  * type "Normal" or "Warning". kubelet_events_flush posts the queue (after
  * the status, so events do not delay it); failures are logged at debug. */

@@ -1128,7 +1128,7 @@ kubelet_pod_thread(void *arg)
             break;
         }
         sync_pod(p);
-        if (kubelet_status_write(p, &err) < 0)
+        if (kubelet_status_write(p, pod, &err) < 0)
             log_debug("(pod %s/%s) status: %s", p->ns, p->name, err.msg);
         kubelet_events_flush(p);
         if (kubelet_pod_wait(p, next_wake(p)))

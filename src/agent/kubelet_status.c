@@ -248,14 +248,47 @@ kubelet_pod_status(struct kpod *p)
     return st;
 }
 
+/* True when every condition in ours has the same status in theirs (the
+ * API's view). Another writer (the node lifecycle controller marks the pods
+ * of an unreachable node not Ready) makes them differ. */
+static bool
+conditions_agree(const json_t *ours, const json_t *theirs)
+{
+    size_t i, j;
+    const json_t *c, *t;
+
+    json_array_foreach(json_object_get(ours, "conditions"), i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *status = json_string_value(json_object_get(c, "status"));
+        bool found = false;
+
+        json_array_foreach(json_object_get(theirs, "conditions"), j, t)
+        {
+            const char *tt = json_string_value(json_object_get(t, "type"));
+
+            if (type && tt && strcmp(type, tt) == 0) {
+                const char *ts = json_string_value(json_object_get(t, "status"));
+
+                found = status && ts && strcmp(status, ts) == 0;
+                break;
+            }
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 int
-kubelet_status_write(struct kpod *p, struct k3c_err *err)
+kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *err)
 {
     _cleanup_json_ json_t *st = kubelet_pod_status(p), *patch = NULL;
     _cleanup_free_ char *path = NULL;
     long code;
 
-    if (p->written && json_equal(p->written, st))
+    if (p->written && json_equal(p->written, st) &&
+        (!api_pod || conditions_agree(st, json_object_get(api_pod, "status"))))
         return 0;
     path = k3c_xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
     patch = json_pack("{s:O}", "status", st);
