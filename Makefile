@@ -6,7 +6,7 @@ BUILD_FUZZ ?= build-fuzz
 PREFIX ?= /usr/local
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps test fuzz run bench install clean format format-check
+.PHONY: all deps test fuzz run clean-run bench install clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -30,8 +30,14 @@ test: deps $(BUILD_TEST)/build.ninja
 fuzz: deps
 	K3C_FUZZ_BUILD=$(abspath $(BUILD_FUZZ)) scripts/run-fuzz
 
+# A server with its own agent on this host (root): the sample app of
+# examples/web.yaml runs in real pods; `make clean-run` stops it and removes
+# its containers, mounts, pod network namespaces and the cni0 bridge.
 run: deps all
 	scripts/run-server $(BUILD)/k3c
+
+clean-run:
+	scripts/run-server --stop
 
 bench: deps all
 	$(BUILD)/bench/bench_store
