@@ -95,14 +95,14 @@ wait_etcd_ready(struct etcd *e, const sigset_t *stop, int64_t timeout_ms)
     return 0;
 }
 
+/* A store over the etcd at endpoint, checked with one read. */
 static struct store *
-open_store(const struct etcd_tls_paths *tls, struct etcd *e, struct k3c_err *err)
+open_store(const char *endpoint, const char *ca, const char *cert, const char *key,
+           struct k3c_err *err)
 {
-    const char *endpoints[] = {etcd_client_url(e), NULL};
-    const struct store_config sc = {.endpoints = endpoints,
-                                    .ca_file = tls->ca_cert,
-                                    .cert_file = tls->client_cert,
-                                    .key_file = tls->client_key};
+    const char *endpoints[] = {endpoint, NULL};
+    const struct store_config sc = {
+        .endpoints = endpoints, .ca_file = ca, .cert_file = cert, .key_file = key};
     struct store *s = store_new(&sc, err);
     int64_t rev;
 
@@ -112,7 +112,7 @@ open_store(const struct etcd_tls_paths *tls, struct etcd *e, struct k3c_err *err
         store_free(s);
         return NULL;
     }
-    log_info("store ready at revision %" PRId64, rev);
+    log_info("store ready at %s, revision %" PRId64, endpoint, rev);
     return s;
 }
 
@@ -235,29 +235,6 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     return m;
 }
 
-/* --datastore-endpoint: an etcd this server does not run (shared by
- * several servers, as K3s's external datastore). */
-static struct store *
-open_external_store(const struct k3c_config *cfg, struct k3c_err *err)
-{
-    const char *endpoints[] = {cfg->datastore_endpoint, NULL};
-    const struct store_config sc = {.endpoints = endpoints,
-                                    .ca_file = cfg->datastore_cafile,
-                                    .cert_file = cfg->datastore_certfile,
-                                    .key_file = cfg->datastore_keyfile};
-    struct store *s = store_new(&sc, err);
-    int64_t rev;
-
-    if (!s)
-        return NULL;
-    if (store_revision(s, &rev, err) < 0) {
-        store_free(s);
-        return NULL;
-    }
-    log_info("external datastore %s ready at revision %" PRId64, cfg->datastore_endpoint, rev);
-    return s;
-}
-
 /* Starts the embedded etcd and opens the store on it. 1: store open; 0:
  * a signal came first; -1 with err. */
 static int
@@ -281,7 +258,7 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
         return k3c_err_set(err, K3C_E_TIMEOUT, "etcd not healthy after %d s; see %s",
                            SERVER_ETCD_READY_TIMEOUT_MS / 1000, paths->etcd_log);
     log_info("(member %s) healthy at %s", etcd_member_name(*e), etcd_client_url(*e));
-    *s = open_store(tls, *e, err);
+    *s = open_store(etcd_client_url(*e), tls->ca_cert, tls->client_cert, tls->client_key, err);
     return *s ? 1 : -1;
 }
 
@@ -304,7 +281,10 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
     if (cfg->datastore_endpoint) {
-        if (make_dirs(&paths, &err) < 0 || !(s = open_external_store(cfg, &err)))
+        log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
+        if (make_dirs(&paths, &err) < 0 ||
+            !(s = open_store(cfg->datastore_endpoint, cfg->datastore_cafile,
+                             cfg->datastore_certfile, cfg->datastore_keyfile, &err)))
             goto out;
     } else {
         int st = start_embedded_store(cfg, &paths, &tls, stop, &e, &s, &err);

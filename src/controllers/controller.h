@@ -128,6 +128,9 @@ void ctl_enqueue(struct ctl *c, const char *key);
 void ctl_enqueue_object(struct ctl *c, const json_t *obj);
 /* Adds key after delay_ms (earlier adds win). */
 void ctl_enqueue_after(struct ctl *c, const char *key, int64_t delay_ms);
+/* Enqueues every object of resource the informer holds (start hooks,
+ * periodic resyncs). */
+void ctl_enqueue_all(struct ctl *c, const char *resource);
 /* Splits "ns/name" into its parts (ns "" for cluster-scoped). */
 void ctl_key_split(const char *key, char *ns, size_t ns_len, char *name, size_t name_len);
 

@@ -168,3 +168,16 @@ ctl_node_ready_status(const json_t *node)
 {
     return condition_status(node, "Ready");
 }
+
+static bool
+enqueue_listed(void *ud, const json_t *obj)
+{
+    ctl_enqueue_object(ud, obj);
+    return true;
+}
+
+void
+ctl_enqueue_all(struct ctl *c, const char *resource)
+{
+    ctl_list(c, resource, NULL, NULL, enqueue_listed, c);
+}

@@ -27,13 +27,6 @@ or_empty(const char *s)
 
 /* ---- informer handlers ------------------------------------------------------- */
 
-static bool
-enqueue_all(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 on_ds(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
@@ -71,13 +64,13 @@ on_node(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
                    json_object_get(json_object_get(obj, "metadata"), "labels")) &&
         json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")))
         return;
-    ctl_list(c, "daemonsets", NULL, NULL, enqueue_all, c);
+    ctl_enqueue_all(c, "daemonsets");
 }
 
 static void
 ds_start(struct ctl *c)
 {
-    ctl_list(c, "daemonsets", NULL, NULL, enqueue_all, c);
+    ctl_enqueue_all(c, "daemonsets");
 }
 
 /* ---- one sync's view ------------------------------------------------------------ */

@@ -95,17 +95,10 @@ on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
         wl_enqueue_controller(c, rs, "Deployment");
 }
 
-static bool
-enqueue_all(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 dep_start(struct ctl *c)
 {
-    ctl_list(c, "deployments", NULL, NULL, enqueue_all, c);
+    ctl_enqueue_all(c, "deployments");
 }
 
 /* ---- replica sets ------------------------------------------------------------- */

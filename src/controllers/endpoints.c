@@ -312,17 +312,10 @@ sync_service(struct ctl *c, const char *key, struct k3c_err *err)
     return rc;
 }
 
-static bool
-enqueue_one(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 start(struct ctl *c)
 {
-    ctl_list(c, "services", NULL, NULL, enqueue_one, c);
+    ctl_enqueue_all(c, "services");
 }
 
 static const struct ctl_watch watches[] = {

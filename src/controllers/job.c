@@ -53,17 +53,10 @@ on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
         wl_expect_observe(&job_expect, uid, false);
 }
 
-static bool
-enqueue_all(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 job_start(struct ctl *c)
 {
-    ctl_list(c, "jobs", NULL, NULL, enqueue_all, c);
+    ctl_enqueue_all(c, "jobs");
 }
 
 /* ---- one sync's view ------------------------------------------------------------ */

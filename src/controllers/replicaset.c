@@ -85,17 +85,10 @@ on_rs(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
     ctl_enqueue_object(c, obj);
 }
 
-static bool
-enqueue_all(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 rs_start(struct ctl *c)
 {
-    ctl_list(c, "replicasets", NULL, NULL, enqueue_all, c);
+    ctl_enqueue_all(c, "replicasets");
 }
 
 /* ---- claiming ------------------------------------------------------------------- */

@@ -60,17 +60,10 @@ sync_namespace(struct ctl *c, const char *key, struct k3c_err *err)
     return -1;
 }
 
-static bool
-enqueue_one(void *ud, const json_t *obj)
-{
-    ctl_enqueue_object(ud, obj);
-    return true;
-}
-
 static void
 start(struct ctl *c)
 {
-    ctl_list(c, "namespaces", NULL, NULL, enqueue_one, c);
+    ctl_enqueue_all(c, "namespaces");
 }
 
 static const struct ctl_watch watches[] = {
