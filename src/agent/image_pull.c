@@ -655,6 +655,7 @@ image_store_pull(struct image_store *s, const char *refstr, struct k3c_err *err)
     size_t n = 0;
     _cleanup_free_ char *name = NULL;
     struct image *img = NULL;
+    struct k3c_err answered = {0};
     int64_t t0 = k3c_now_ms();
 
     if (image_ref_parse(refstr, &ref, err) < 0)
@@ -671,11 +672,18 @@ image_store_pull(struct image_store *s, const char *refstr, struct k3c_err *err)
         if (i > 0) /* the previous endpoint failed; err says why */
             log_warn("(image %s) %s; trying %s", name, err->msg, eps[i].url);
         k3c_err_clear(err);
-        if (conn_init(&c, s, &eps[i], ref.path, name, err) < 0)
-            continue;
-        img = pull_from(&c, &ref, err);
-        conn_fini(&c);
+        if (conn_init(&c, s, &eps[i], ref.path, name, err) == 0) {
+            img = pull_from(&c, &ref, err);
+            conn_fini(&c);
+        }
+        /* A registry that answered ("manifest unknown") says more than a
+         * later fallback endpoint that could not be reached at all. */
+        if (!img && answered.kind == K3C_E_NONE && err->kind != K3C_E_UNAVAILABLE &&
+            err->kind != K3C_E_TIMEOUT && err->kind != K3C_E_SYSTEM)
+            answered = *err;
     }
+    if (!img && answered.kind != K3C_E_NONE)
+        *err = answered;
     if (img)
         log_info("(image %s) pulled %s in %lld ms", name, img->manifest_digest,
                  (long long)(k3c_now_ms() - t0));
