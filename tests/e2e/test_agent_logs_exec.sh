@@ -14,18 +14,6 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: needs root (network namespaces, runc, overlay mounts)"
-    exit 77
-fi
-for t in ip nsenter umoci skopeo runc conmon script /usr/bin/docker-registry \
-    /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /bin/busybox; do
-    if ! command -v "$t" >/dev/null; then
-        echo "SKIP: $t not found"
-        exit 77
-    fi
-done
 NS=k3c-e2e-logs-$$
 NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
 E2E_NAME=agent-logs-exec
@@ -33,68 +21,28 @@ SERVER_EXTRA_ARGS=(--cni-bridge k3ce2e2 --pod-cidr 10.89.3.0/24 --crash-backoff-
     --kubelet-port 10250)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_pods.sh
+. "$HERE/lib_pods.sh"
+pods_need_root_and_tools script
 
-REGISTRY_PID=
 FOLLOW_PID=
 in_ns() { "${NETNS_EXEC[@]}" "$@"; }
-
-logs_cleanup() {
-    local st d pid
+stop_follow() {
     if [ -n "$FOLLOW_PID" ]; then
         kill "$FOLLOW_PID" 2>/dev/null
         wait "$FOLLOW_PID" 2>/dev/null
+        FOLLOW_PID=
     fi
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kc delete pods --all --grace-period=1 --timeout=60s >/dev/null 2>&1
-        stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
-        SERVER_PID=
-    fi
-    st=$TMP/data/agent/containers
-    if [ -d "$st/containers" ]; then
-        for d in "$st"/containers/*/; do
-            [ -d "$d" ] || continue
-            echo "# removing leftover container $(basename "$d")"
-            runc --root "$st/runc-root" delete --force "$(basename "$d")" >/dev/null 2>&1
-        done
-    fi
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        case $(cat "$d/comm" 2>/dev/null) in conmon | k3c) ;; *) continue ;; esac
-        case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in
-        *"$TMP/"*) kill -KILL "$pid" 2>/dev/null ;;
-        esac
-    done
-    awk -v t="$TMP/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null
-    done
-    if [ -n "$REGISTRY_PID" ]; then
-        kill "$REGISTRY_PID" 2>/dev/null
-        wait "$REGISTRY_PID" 2>/dev/null
-    fi
-    ip netns del "$NS" 2>/dev/null
 }
-trap 'logs_cleanup; cleanup' EXIT
+trap 'stop_follow; pods_cleanup; cleanup' EXIT
 
 echo "# 0. namespace, images, server"
-ip netns add "$NS" || { echo "FAIL: ip netns add"; exit 1; }
-ip -n "$NS" link set lo up
-if ! in_ns "$REPO/scripts/build-test-images" "$TMP/img" start >"$TMP/images.log" 2>&1; then
-    echo "FAIL: build-test-images"
-    cat "$TMP/images.log"
-    exit 1
-fi
-REGISTRY_PID=$(cat "$TMP/img/registry.pid")
-mkdir -p "$TMP/data/agent/images"
-cp "$TMP/img/airgap.tar" "$TMP/data/agent/images/"
+pods_netns_make "$NS"
+pods_images_start "$NS"
+pods_airgap_install "$TMP/data"
 start_server
-node_ready() {
-    [ "$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
-}
 check server/node-ready wait_for 30 node_ready e2e
 expect_eq node/kubelet-port 10250 kc get node e2e -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}'
-
-pod_field() { kc get pod "$1" -o "jsonpath=$2" 2>/dev/null; }
-pod_phase_is() { [ "$(pod_field "$1" '{.status.phase}')" = "$2" ]; }
 
 kc apply -f - >/dev/null <<'EOF2'
 apiVersion: v1
@@ -164,9 +112,7 @@ check follow/first-lines wait_for 20 follow_has line-two
 check follow/trigger kc exec talk -- touch /tmp/go
 check follow/later-line wait_for 20 follow_has after-go
 check follow/still-following kill -0 "$FOLLOW_PID"
-kill "$FOLLOW_PID" 2>/dev/null
-wait "$FOLLOW_PID" 2>/dev/null
-FOLLOW_PID=
+stop_follow
 
 echo "# 3. kubectl exec"
 expect_eq exec/hostname 'talk' kc exec talk -- cat /etc/hostname

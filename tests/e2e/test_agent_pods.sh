@@ -16,18 +16,6 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: needs root (network namespaces, runc, overlay mounts)"
-    exit 77
-fi
-for t in ip nsenter umoci skopeo runc conmon /usr/bin/docker-registry /usr/lib/cni/bridge \
-    /usr/lib/cni/host-local /usr/lib/cni/loopback /bin/busybox; do
-    if ! command -v "$t" >/dev/null; then
-        echo "SKIP: $t not found"
-        exit 77
-    fi
-done
 NS=k3c-e2e-pods-$$
 NS2=k3c-e2e-pods2-$$
 NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
@@ -35,93 +23,27 @@ NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
 NS_IP=192.168.251.1
 NS2_IP=192.168.251.2
 E2E_NAME=agent-pods
+# Pod networks: nodeipam gives each node a /24 of --cluster-cidr, which wins
+# over the agent's --pod-cidr.
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --cni-bridge k3ce2e0
-    --pod-cidr 10.89.1.0/24 --crash-backoff-base-ms 1000)
+    --cluster-cidr 10.89.0.0/16 --pod-cidr 10.89.1.0/24 --crash-backoff-base-ms 1000)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
-
-AGENT2_PID=
-REGISTRY_PID=
+# shellcheck source-path=SCRIPTDIR source=lib_pods.sh
+. "$HERE/lib_pods.sh"
+# shellcheck disable=SC2119 # no extra tools
+pods_need_root_and_tools
 in_ns() { "${NETNS_EXEC[@]}" "$@"; }
 
-# Removes containers and mounts a failed run may leave, then the namespaces.
-pods_cleanup() {
-    local st d pid
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kc delete pods --all --all-namespaces --timeout=60s >/dev/null 2>&1
-    fi
-    if [ -n "$AGENT2_PID" ]; then
-        stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
-        AGENT2_PID=
-    fi
-    if [ -n "$SERVER_PID" ]; then
-        stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
-        SERVER_PID=
-    fi
-    for st in "$TMP"/data/agent/containers "$TMP"/n2/agent/containers; do
-        [ -d "$st/containers" ] || continue
-        for d in "$st"/containers/*/; do
-            [ -d "$d" ] || continue
-            echo "# removing leftover container $(basename "$d")"
-            runc --root "$st/runc-root" delete --force "$(basename "$d")" >/dev/null 2>&1
-        done
-    done
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        case $(cat "$d/comm" 2>/dev/null) in conmon | k3c) ;; *) continue ;; esac
-        case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in
-        *"$TMP/"*) kill -KILL "$pid" 2>/dev/null ;;
-        esac
-    done
-    awk -v t="$TMP/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null
-    done
-    if [ -n "$REGISTRY_PID" ]; then
-        kill "$REGISTRY_PID" 2>/dev/null
-        wait "$REGISTRY_PID" 2>/dev/null
-    fi
-    ip netns del "$NS2" 2>/dev/null
-    ip netns del "$NS" 2>/dev/null
-}
-trap 'pods_cleanup; cleanup' EXIT
-
 echo "# 0. namespaces, images, registry, server"
-if ! ip netns add "$NS" || ! ip netns add "$NS2"; then
-    echo "FAIL: ip netns add"
-    exit 1
-fi
-ip -n "$NS" link set lo up
-ip -n "$NS2" link set lo up
-ip link add "k3cv$$a" netns "$NS" type veth peer name "k3cv$$b" netns "$NS2" || exit 1
-ip -n "$NS" addr add "$NS_IP/30" dev "k3cv$$a"
-ip -n "$NS2" addr add "$NS2_IP/30" dev "k3cv$$b"
-ip -n "$NS" link set "k3cv$$a" up
-ip -n "$NS2" link set "k3cv$$b" up
-if ! in_ns "$REPO/scripts/build-test-images" "$TMP/img" start >"$TMP/images.log" 2>&1; then
-    echo "FAIL: build-test-images"
-    cat "$TMP/images.log"
-    exit 1
-fi
-REGISTRY_PID=$(cat "$TMP/img/registry.pid")
-REG=$(cat "$TMP/img/registry.addr")
-cat >"$TMP/registries.yaml" <<EOC
-mirrors:
-  "$REG":
-    endpoint:
-      - "http://$REG"
-EOC
+pods_netns_make "$NS" "$NS2" "$NS_IP" "$NS2_IP"
+pods_images_start "$NS"
+SERVER_IP=$NS_IP
 SERVER_EXTRA_ARGS+=(--registry-config "$TMP/registries.yaml")
-mkdir -p "$TMP/data/agent/images" "$TMP/n2/agent/images"
-cp "$TMP/img/airgap.tar" "$TMP/data/agent/images/"
-cp "$TMP/img/airgap.tar" "$TMP/n2/agent/images/"
+pods_airgap_install "$TMP/data" "$TMP/n2"
 start_server
-node_ready() {
-    [ "$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
-}
 check server/node-ready wait_for 30 node_ready e2e
 
-pod_field() { kc get pod "$1" -o "jsonpath=$2" 2>/dev/null; }
-pod_phase_is() { [ "$(pod_field "$1" '{.status.phase}')" = "$2" ]; }
 pod_gone() { ! kc get pod "$1" >/dev/null 2>&1; }
 
 echo "# 1. a pod that prints and sleeps (air-gap image), with an init container"
@@ -141,7 +63,11 @@ spec:
     env: [{name: GREETING, value: hi-env}]
 EOF2
 check hello/running wait_for 30 pod_phase_is hello Running
-expect_out hello/pod-ip '^10\.89\.1\.[0-9]+$' pod_field hello '{.status.podIP}'
+# The node's podCIDR prefix (a /24: 10.89.N.), escaped for a regex.
+cidr_re() { kc get node "$1" -o 'jsonpath={.spec.podCIDR}' | sed 's/0\/24$//; s/\./\\./g'; }
+CIDR_RE1=$(cidr_re e2e)
+expect_out hello/node-pod-cidr '^10\\\.89\\\.[0-9]+\\\.$' echo "$CIDR_RE1"
+expect_out hello/pod-ip "^$CIDR_RE1[0-9]+\$" pod_field hello '{.status.podIP}'
 expect_eq hello/ready 'true' pod_field hello '{.status.containerStatuses[0].ready}'
 expect_eq hello/init-completed 'Completed 0' pod_field hello \
     '{.status.initContainerStatuses[0].state.terminated.reason} {.status.initContainerStatuses[0].state.terminated.exitCode}'
@@ -340,14 +266,9 @@ echo "#    delete took ${T1}s (TERM ignored, grace 3 s, then SIGKILL)"
 check stubborn/killed-after-grace test "$T1" -ge 3 -a "$T1" -lt 15
 
 echo "# 7. a second node in its own network namespace"
-TOKEN=$(cat "$TMP/data/server/token")
-# nsenter execs k3c (no fork for a network namespace), so $! is the agent.
 start_agent2() {
-    nsenter "--net=/run/netns/$NS2" "$K3C_BIN" agent --server "https://$NS_IP:$API_PORT" --token "$TOKEN" \
-        --data-dir "$TMP/n2" --node-name pods-2 --node-ip "$NS2_IP" --cni-bridge k3ce2e1 \
-        --pod-cidr 10.89.2.0/24 --crash-backoff-base-ms 1000 --config "$TMP/empty.yaml" \
-        </dev/null >>"$TMP/agent2.log" 2>&1 &
-    AGENT2_PID=$!
+    agent_start pods-2 "$TMP/n2" "$NS2" "$NS2_IP" --cni-bridge k3ce2e1 --pod-cidr 10.89.2.0/24 \
+        --crash-backoff-base-ms 1000
 }
 start_agent2
 check node2/ready wait_for 40 node_ready pods-2
@@ -362,7 +283,10 @@ spec:
   - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo remote; exec sleep 3600"]}
 EOF2
 check node2/pod-running wait_for 40 pod_phase_is remote Running
-expect_out node2/pod-ip '^10\.89\.2\.[0-9]+$' pod_field remote '{.status.podIP}'
+CIDR_RE2=$(cidr_re pods-2)
+expect_out node2/node-pod-cidr '^10\\\.89\\\.[0-9]+\\\.$' echo "$CIDR_RE2"
+check node2/distinct-pod-cidr test "$CIDR_RE1" != "$CIDR_RE2"
+expect_out node2/pod-ip "^$CIDR_RE2[0-9]+\$" pod_field remote '{.status.podIP}'
 expect_eq node2/host-ip "$NS2_IP" pod_field remote '{.status.hostIP}'
 
 echo "# 8. the agent SIGKILLed and restarted adopts its container"
@@ -371,12 +295,10 @@ CID=${CID#k3c://}
 PIDFILE=$TMP/n2/agent/containers/containers/$CID/pidfile
 PID_BEFORE=$(cat "$PIDFILE" 2>/dev/null)
 check adopt/container-pid test -n "$PID_BEFORE"
-kill -KILL "$AGENT2_PID"
-wait "$AGENT2_PID" 2>/dev/null
-AGENT2_PID=
+agent_kill pods-2
 check adopt/container-survives-agent kill -0 "$PID_BEFORE"
 start_agent2
-agent2_adopted() { grep -q "adopted container c ($CID" "$TMP/agent2.log"; }
+agent2_adopted() { grep -q "adopted container c ($CID" "$TMP/agent-pods-2.log"; }
 check adopt/adopted wait_for 40 agent2_adopted
 check adopt/node-ready wait_for 40 node_ready pods-2
 expect_eq adopt/restarts-0 '0' pod_field remote '{.status.containerStatuses[0].restartCount}'
@@ -387,9 +309,8 @@ expect_eq adopt/still-ready 'true' pod_field remote '{.status.containerStatuses[
 
 echo "# 9. a pod deleted while its agent is down is cleaned up at start"
 UIDR=$(pod_field remote '{.metadata.uid}')
-stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
+agent_stop pods-2
 AGENT2_RC=$?
-AGENT2_PID=
 expect_eq orphan/agent-sigterm-exit-0 0 echo "$AGENT2_RC"
 check orphan/force-delete kc delete pod remote --grace-period=0 --force
 start_agent2
@@ -404,12 +325,10 @@ no_containers() {
         [ -z "$(ls "$TMP/n2/agent/containers/containers" 2>/dev/null)" ]
 }
 check cleanup/no-containers-left wait_for 30 no_containers
-stop_pid "$AGENT2_PID" "$STOP_TIMEOUT_S"
+agent_stop pods-2
 AGENT2_RC=$?
-AGENT2_PID=
 expect_eq agent2/sigterm-exit-0 0 echo "$AGENT2_RC"
-run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/agent2.log"
-if [ "$RC" -eq 0 ]; then fail agent2/no-sanitizer-reports "sanitizer report" "grep $TMP/agent2.log"; else pass agent2/no-sanitizer-reports; fi
+agent_log_checks pods-2
 
 server_checks
 summary
