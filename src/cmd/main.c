@@ -16,9 +16,9 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"server", "run the control plane, its etcd member and (later) an agent", cmd_server,
+    {"server", "run the control plane, its etcd member, the control loops and an agent", cmd_server,
      CONFIG_ROLE_SERVER},
-    {"agent", "run a node agent (not built yet)", cmd_agent, CONFIG_ROLE_AGENT},
+    {"agent", "join a server and run this node's pods", cmd_agent, CONFIG_ROLE_AGENT},
 };
 
 static void
