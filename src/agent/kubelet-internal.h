@@ -23,6 +23,7 @@
 #include "net/net.h"
 
 #define KUBELET_DEFAULT_CIDR     "10.42.0.0/24"
+#define KUBELET_CIDR_WAIT_MS     10000 /* for the Node's spec.podCIDR at start */
 #define KUBELET_BACKOFF_MAX_MS   300000
 #define KUBELET_BACKOFF_RESET_MS 600000 /* a container that ran this long starts over */
 #define KUBELET_DEFAULT_GRACE_S  30

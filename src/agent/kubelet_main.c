@@ -249,8 +249,8 @@ adopt_scan(struct kubelet *k)
         log_info("found %zu containers of earlier runs", k->n_adopt);
 }
 
-/* The Node's spec.podCIDR, when the server allocated one. */
-static void
+/* The Node's spec.podCIDR, when the server allocated one: true if set. */
+static bool
 node_pod_cidr(struct kubelet *k)
 {
     _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", k->node_name);
@@ -259,11 +259,34 @@ node_pod_cidr(struct kubelet *k)
     const char *cidr;
 
     if (kubelet_api(k, "GET", path, NULL, NULL, &node, &err) != 200)
-        return;
+        return false;
     cidr = json_string_value(json_object_get(json_object_get(node, "spec"), "podCIDR"));
-    if (cidr && *cidr) {
-        free(k->pod_cidr);
-        k->pod_cidr = k3c_xstrdup(cidr);
+    if (!cidr || !*cidr)
+        return false;
+    free(k->pod_cidr);
+    k->pod_cidr = k3c_xstrdup(cidr);
+    return true;
+}
+
+static bool manager_wait(struct kubelet *k, int64_t ms);
+
+/* Waits up to KUBELET_CIDR_WAIT_MS for nodeipam to give the Node its
+ * spec.podCIDR (milliseconds after the registration when the controllers
+ * run): two nodes on the --pod-cidr fallback would hand out the same pod
+ * IPs. Without the controllers the fallback is used after the wait. */
+static void
+wait_pod_cidr(struct kubelet *k)
+{
+    int64_t deadline = k3c_now_ms() + KUBELET_CIDR_WAIT_MS;
+
+    while (!node_pod_cidr(k)) {
+        if (k3c_now_ms() >= deadline) {
+            log_warn("node %s has no spec.podCIDR after %d s: pods use --pod-cidr %s", k->node_name,
+                     KUBELET_CIDR_WAIT_MS / 1000, k->pod_cidr);
+            return;
+        }
+        if (manager_wait(k, 200))
+            return;
     }
 }
 
@@ -299,7 +322,7 @@ setup(struct kubelet *k, struct k3c_err *err)
     k->rt = runtime_new(&rc, err);
     if (!k->rt)
         return k3c_err_wrap(err, "container runtime");
-    node_pod_cidr(k);
+    wait_pod_cidr(k);
     k->net = (struct net_pod_config){.pod_cidr = k->pod_cidr,
                                      .netns_dir = k->netns_dir,
                                      .state_dir = k->cni_state_dir,
