@@ -157,6 +157,10 @@ CIDR2=$(node_cidr gpu-1)
 expect_out cidr/e2e-in-cluster-cidr '^10\.93\.[0-9]+\.0/24$' echo "$CIDR1"
 expect_out cidr/gpu-1-in-cluster-cidr '^10\.93\.[0-9]+\.0/24$' echo "$CIDR2"
 if [ "$CIDR1" != "$CIDR2" ]; then pass cidr/distinct; else fail cidr/distinct "both $CIDR1" echo; fi
+# Each kubelet runs its pods on its Node's range (it waits for nodeipam).
+log_has() { grep -q "$2" "$1" 2>/dev/null; }
+check cidr/e2e-kubelet-uses-it wait_for 15 log_has "$TMP/k3c.log" "pod network $CIDR1 on bridge"
+check cidr/gpu-1-kubelet-uses-it wait_for 15 log_has "$TMP/agent-gpu-1.log" "pod network $CIDR2 on bridge"
 expect_eq cidr/gpu-label true kc get node gpu-1 -o 'jsonpath={.metadata.labels.gpu}'
 
 echo "# 2. kubectl create deployment, scale, set image, rollout undo"
