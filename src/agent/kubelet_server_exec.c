@@ -49,6 +49,7 @@ struct exec_session {
     struct kubelet_server *srv;
     struct MHD_UpgradeResponseHandle *urh;
     int sock;
+    int conn_fd; /* the client's TCP socket under MHD's TLS relay */
     char *extra;
     size_t extra_len, extra_off;
     bool v5, tty, want_stdin, want_stdout, want_stderr;
@@ -157,7 +158,7 @@ ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg 
         return;
     switch (arg->msg[0]) {
     case CH_STDIN:
-        if (x->want_stdin && !x->stdin_close)
+        if (x->want_stdin && !x->stdin_close && !x->exited)
             k3c_buf_append(&x->stdin_pending, data, len);
         break;
     case CH_RESIZE:
@@ -228,6 +229,17 @@ close_after_data(struct exec_session *x)
     if (!wslay_event_get_close_sent(x->ws) && wslay_event_get_queued_msg_count(x->ws) == 0)
         wslay_event_queue_close(x->ws, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
     return wslay_event_get_close_sent(x->ws) || wslay_event_get_queued_msg_count(x->ws) > 0;
+}
+
+/* Over once the status and our close frame are out and the client's close
+ * frame is in. Closing with its frames still unread (stdin typed after the
+ * command ended, say) resets the connection, and the reset can cost the
+ * client the status still in flight on the way to it. */
+static bool
+session_done(struct exec_session *x)
+{
+    return x->status_sent && close_after_data(x) && wslay_event_get_close_sent(x->ws) &&
+           !wslay_event_want_write(x->ws) && !wslay_event_want_read(x->ws);
 }
 
 /* attach: out_fd is conmon's socket (packets: stream byte + data), and
@@ -425,8 +437,7 @@ session_loop(struct exec_session *x)
         }
         if (wslay_event_want_write(x->ws) && wslay_event_send(x->ws) != 0)
             break;
-        if (x->status_sent && close_after_data(x) && wslay_event_get_close_sent(x->ws) &&
-            !wslay_event_want_write(x->ws))
+        if (session_done(x))
             break;
         if (x->status_sent && k3c_now_ms() > flush_deadline)
             break;
@@ -459,6 +470,13 @@ session_thread(void *arg)
     if (x->peer_gone)
         log_debug("(container %s) exec: the client left before the command ended", x->id);
     process_end(x);
+    /* MHD's TLS relay ends only once the remote side has also closed or
+     * sent something, and a peer that waits for our end (the API server's
+     * proxy) sends nothing: the connection would stay up for good. The
+     * session reads nothing more, so shut the reading side, which ends the
+     * relay. Before the close action: after it, the fd may be gone. */
+    if (x->conn_fd >= 0)
+        shutdown(x->conn_fd, SHUT_RD);
     MHD_upgrade_action(x->urh, MHD_UPGRADE_ACTION_CLOSE);
     session_free(x);
     atomic_fetch_sub(&s->exec_active, 1);
@@ -474,12 +492,14 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *ex
            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct exec_session *x = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_attr_t attr;
     pthread_t t;
 
-    (void)conn;
     (void)con_cls;
     x->sock = sock;
+    x->conn_fd = ci ? ci->connect_fd : -1;
     x->urh = urh;
     if (extra_in_size) {
         x->extra = k3c_xmalloc(extra_in_size);
@@ -581,7 +601,7 @@ ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struc
                                "v4.channel.k8s.io");
     x = k3c_xcalloc(1, sizeof(*x));
     x->srv = s;
-    x->sock = -1;
+    x->sock = x->conn_fd = -1;
     x->out_fd = x->err_fd = -1;
     x->proc.stdin_fd = x->proc.stdout_fd = x->proc.stderr_fd = -1;
     k3c_buf_init(&x->stdin_pending);

@@ -586,17 +586,21 @@ sock_write(int fd, const char *data, size_t len)
     return 0;
 }
 
-/* Copies bytes both ways until either side closes or the server stops. */
+/* Copies bytes both ways until either side closes or the server stops.
+ * A kubelet that no longer takes the client's bytes (it has ended the
+ * session) may still have sent the end of the output and the exit status:
+ * that is relayed up to its end of the connection. */
 static void
 splice_run(struct splice *sp)
 {
     char buf[32768];
+    bool to_kubelet = true;
 
     if (sock_write(sp->sock, sp->to_client.data, sp->to_client.len) < 0 ||
         kconn_write(&sp->k, sp->to_kubelet.data, sp->to_kubelet.len) < 0)
         return;
     while (!atomic_load(sp->stopping)) {
-        struct pollfd p[2] = {{.fd = sp->sock, .events = POLLIN},
+        struct pollfd p[2] = {{.fd = to_kubelet ? sp->sock : -1, .events = POLLIN},
                               {.fd = sp->k.fd, .events = POLLIN}};
         ssize_t n;
 
@@ -608,7 +612,7 @@ splice_run(struct splice *sp)
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 return;
             if (n > 0 && kconn_write(&sp->k, buf, (size_t)n) < 0)
-                return;
+                to_kubelet = false;
         }
         if (p[1].revents || gnutls_record_check_pending(sp->k.tls)) {
             n = gnutls_record_recv(sp->k.tls, buf, sizeof(buf));
