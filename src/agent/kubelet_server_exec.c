@@ -408,7 +408,11 @@ session_loop(struct exec_session *x)
     if (x->extra_len && wslay_event_recv(x->ws) != 0)
         return;
     while (!atomic_load(&x->srv->stopping)) {
-        struct pollfd p[4] = {{.fd = x->sock}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+        struct pollfd p[5] = {{.fd = x->sock},
+                              {.fd = -1},
+                              {.fd = -1},
+                              {.fd = -1},
+                              {.fd = x->conn_fd, .events = POLLRDHUP}};
         bool room = wslay_event_get_queued_msg_length(x->ws) < EXEC_QUEUE_MAX;
 
         p[0].events = (short)((wslay_event_want_read(x->ws) ? POLLIN : 0) |
@@ -419,9 +423,10 @@ session_loop(struct exec_session *x)
             p[2] = (struct pollfd){.fd = x->err_fd, .events = POLLIN};
         if (x->stdin_pending.len && x->proc.stdin_fd >= 0)
             p[3] = (struct pollfd){.fd = x->proc.stdin_fd, .events = POLLOUT};
-        if (poll(p, 4, x->exited ? 20 : EXEC_POLL_MS) < 0 && errno != EINTR)
+        if (poll(p, 5, x->exited ? 20 : EXEC_POLL_MS) < 0 && errno != EINTR)
             break;
-        if (!ws_step(x, p[0].revents)) {
+        /* MHD does not pass the client's close on to us: its socket says. */
+        if (!ws_step(x, p[0].revents) || (p[4].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
             x->peer_gone = !x->status_sent;
             break;
         }

@@ -550,6 +550,7 @@ struct splice {
     struct k3c_buf to_client;  /* what the kubelet sent after its 101 */
     struct k3c_buf to_kubelet; /* what the client sent after its request */
     int sock;
+    int client_fd; /* the client's TCP socket under MHD's TLS relay */
     struct MHD_UpgradeResponseHandle *urh;
     atomic_bool *stopping; /* the server's: it waits for us in MHD_stop_daemon */
 };
@@ -589,7 +590,9 @@ sock_write(int fd, const char *data, size_t len)
 /* Copies bytes both ways until either side closes or the server stops.
  * A kubelet that no longer takes the client's bytes (it has ended the
  * session) may still have sent the end of the output and the exit status:
- * that is relayed up to its end of the connection. */
+ * that is relayed up to its end of the connection. MHD does not pass a
+ * client's close on to us, so its socket is watched as the log relay does:
+ * a client that left ends the splice, and the kubelet sees its end. */
 static void
 splice_run(struct splice *sp)
 {
@@ -600,11 +603,12 @@ splice_run(struct splice *sp)
         kconn_write(&sp->k, sp->to_kubelet.data, sp->to_kubelet.len) < 0)
         return;
     while (!atomic_load(sp->stopping)) {
-        struct pollfd p[2] = {{.fd = to_kubelet ? sp->sock : -1, .events = POLLIN},
-                              {.fd = sp->k.fd, .events = POLLIN}};
+        struct pollfd p[3] = {{.fd = to_kubelet ? sp->sock : -1, .events = POLLIN},
+                              {.fd = sp->k.fd, .events = POLLIN},
+                              {.fd = sp->client_fd, .events = POLLRDHUP}};
         ssize_t n;
 
-        if (!gnutls_record_check_pending(sp->k.tls) && poll(p, 2, PROXY_POLL_MS) < 0 &&
+        if (!gnutls_record_check_pending(sp->k.tls) && poll(p, 3, PROXY_POLL_MS) < 0 &&
             errno != EINTR)
             return;
         if (p[0].revents) {
@@ -621,6 +625,8 @@ splice_run(struct splice *sp)
             if (n > 0 && sock_write(sp->sock, buf, (size_t)n) < 0)
                 return;
         }
+        if (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR))
+            return; /* the client left */
     }
 }
 
@@ -640,12 +646,14 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *ex
            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct splice *sp = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_attr_t attr;
     pthread_t t;
 
-    (void)conn;
     (void)con_cls;
     sp->sock = sock;
+    sp->client_fd = ci ? ci->connect_fd : -1;
     sp->urh = urh;
     k3c_buf_append(&sp->to_kubelet, extra_in, extra_in_size);
     pthread_attr_init(&attr);
