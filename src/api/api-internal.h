@@ -301,6 +301,9 @@ struct api_server {
     int64_t started_s;
     /* /metrics counters */
     atomic_llong requests_total, request_errors_total, watches_active;
+    /* exec/attach relays (api_proxy.c) still running: they must hand their
+     * upgraded connections back before MHD's daemon stops. */
+    atomic_int proxy_sessions;
 };
 
 /* One HTTP request, from headers to response. Lives on its connection's

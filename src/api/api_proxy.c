@@ -552,7 +552,7 @@ struct splice {
     int sock;
     int client_fd; /* the client's TCP socket under MHD's TLS relay */
     struct MHD_UpgradeResponseHandle *urh;
-    atomic_bool *stopping; /* the server's: it waits for us in MHD_stop_daemon */
+    struct api_server *srv; /* api_server_free waits for proxy_sessions to drain */
 };
 
 static void
@@ -602,7 +602,7 @@ splice_run(struct splice *sp)
     if (sock_write(sp->sock, sp->to_client.data, sp->to_client.len) < 0 ||
         kconn_write(&sp->k, sp->to_kubelet.data, sp->to_kubelet.len) < 0)
         return;
-    while (!atomic_load(sp->stopping)) {
+    while (!atomic_load(&sp->srv->stopping)) {
         struct pollfd p[3] = {{.fd = to_kubelet ? sp->sock : -1, .events = POLLIN},
                               {.fd = sp->k.fd, .events = POLLIN},
                               {.fd = sp->client_fd, .events = POLLRDHUP}};
@@ -635,9 +635,12 @@ splice_thread(void *arg)
 {
     struct splice *sp = arg;
 
+    struct api_server *srv = sp->srv;
+
     splice_run(sp);
     MHD_upgrade_action(sp->urh, MHD_UPGRADE_ACTION_CLOSE);
     splice_free(sp);
+    atomic_fetch_sub(&srv->proxy_sessions, 1);
     return NULL;
 }
 
@@ -659,7 +662,9 @@ on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *ex
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    atomic_fetch_add(&sp->srv->proxy_sessions, 1);
     if (pthread_create(&t, &attr, splice_thread, sp) != 0) {
+        atomic_fetch_sub(&sp->srv->proxy_sessions, 1);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         splice_free(sp);
     }
@@ -692,7 +697,7 @@ serve_stream(struct api_request *r, const struct target *t)
                                 "(v5.channel.k8s.io) only, not SPDY",
                                 r->subresource);
     sp = k3c_xcalloc(1, sizeof(*sp));
-    sp->stopping = &r->srv->stopping;
+    sp->srv = r->srv;
     k3c_buf_init(&sp->to_client);
     k3c_buf_init(&sp->to_kubelet);
     k3c_buf_init(&head);

@@ -96,12 +96,26 @@ api_server_start(struct api_server *srv, struct k3c_err *err)
     return 0;
 }
 
+/* exec/attach relays notice `stopping` within a poll period and hand their
+ * connections back; MHD's daemon must not stop under them. Bounded. */
+static void
+proxy_sessions_drain(struct api_server *srv)
+{
+    int64_t deadline = k3c_now_ms() + 5000;
+
+    while (atomic_load(&srv->proxy_sessions) > 0 && k3c_now_ms() < deadline)
+        k3c_sleep_ms(10);
+    if (atomic_load(&srv->proxy_sessions) > 0)
+        log_warn("%d exec/attach relays still open at shutdown", atomic_load(&srv->proxy_sessions));
+}
+
 void
 api_server_free(struct api_server *srv)
 {
     if (!srv)
         return;
     atomic_store(&srv->stopping, true);
+    proxy_sessions_drain(srv);
     api_http_stop(srv);
     for (size_t i = 0; i < srv->n_resources; i++)
         watch_cache_free(srv->caches[i]);
