@@ -160,6 +160,16 @@ expect_out kubelet/metrics 'kubelet_exec_requests_total [1-9]' in_ns curl -sS --
     --cert "$TMP/admin.crt" --key "$TMP/admin.key" "https://127.0.0.1:$KPORT/metrics"
 expect_out kubelet/anonymous-401 '401' in_ns curl -sS -o /dev/null -w '%{http_code}' -k "https://127.0.0.1:$KPORT/containerLogs/default/talk/main"
 
-check cleanup/delete kc delete pods --all --grace-period=1 --timeout=60s
+echo "# 8. the API server stops while a kubectl exec is open (relay handed back first)"
+"${NETNS_EXEC[@]}" timeout 60 "$KUBECTL" --request-timeout=0 exec talk -- sleep 50 >"$TMP/held.out" 2>&1 &
+HELD_PID=$!
+exec_open() {
+    in_ns curl -sS --cacert "$TMP/data/server/tls/server-ca.crt" --cert "$TMP/admin.crt" \
+        --key "$TMP/admin.key" "https://127.0.0.1:$KPORT/metrics" | grep -q '^kubelet_exec_sessions [1-9]'
+}
+check held/exec-open wait_for 30 exec_open
 server_checks
+held_ended() { ! kill -0 "$HELD_PID" 2>/dev/null; }
+check held/kubectl-ended wait_for 20 held_ended
+wait "$HELD_PID" 2>/dev/null
 summary
