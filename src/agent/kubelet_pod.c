@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -424,6 +425,7 @@ ensure_image(struct kpod *p, struct kctr *c)
     }
     kubelet_event(p, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
     img = image_store_pull(k->images, ref, &err);
+    malloc_trim(0); /* a pull's buffers (TLS, decompression) are not needed again */
     if (img) {
         c->pull_backoff_ms = 0;
         kubelet_event(p, c, "Normal", "Pulled", "Successfully pulled image \"%s\" in %.3fs", ref,
