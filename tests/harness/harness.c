@@ -6,6 +6,7 @@
 #include "base/util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -157,4 +158,24 @@ harness_etcd_store_stop(struct harness_etcd *etcd, struct store *store)
 {
     store_free(store);
     harness_etcd_stop(etcd);
+}
+
+int
+harness_busybox_rootfs(const char *rootfs, const char *const *applets, struct k3c_err *err)
+{
+    _cleanup_free_ char *bin = k3c_xasprintf("%s/bin", rootfs);
+    _cleanup_free_ char *bb = k3c_xasprintf("%s/busybox", bin);
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0;
+
+    if (k3c_mkdir_p(bin, 0755, err) < 0 || k3c_read_file("/bin/busybox", &data, &len, err) < 0 ||
+        k3c_write_file(bb, data, len, 0755, err) < 0)
+        return -1;
+    for (size_t i = 0; applets[i]; i++) {
+        _cleanup_free_ char *l = k3c_xasprintf("%s/%s", bin, applets[i]);
+
+        if (symlink("busybox", l) < 0)
+            return k3c_err_sys(err, errno, "symlink %s", l);
+    }
+    return 0;
 }

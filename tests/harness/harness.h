@@ -38,6 +38,10 @@ void harness_etcd_store_stop(struct harness_etcd *etcd, struct store *store);
 void harness_rm_rf(const char *path);
 /* A new temporary directory under $TMPDIR or /tmp; caller frees the string. */
 char *harness_mkdtemp(const char *tag);
+/* A minimal container root: rootfs/bin/busybox (a copy of the host's
+ * /bin/busybox from busybox-static) and one symlink to it per applet
+ * (NULL-terminated). */
+int harness_busybox_rootfs(const char *rootfs, const char *const *applets, struct k3c_err *err);
 /* Polls cond(arg) every 20 ms until it is true or timeout_ms passes. */
 bool harness_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms);
 

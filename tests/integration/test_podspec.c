@@ -724,20 +724,12 @@ test_probes_net(void **state)
 static int
 make_rootfs(const char *rootfs)
 {
-    const char *const links[] = {"sh", "sleep", "true", "false"};
-    _cleanup_free_ char *bin = k3c_xasprintf("%s/bin", rootfs);
-    _cleanup_free_ char *bb = k3c_xasprintf("%s/busybox", bin);
-    _cleanup_free_ char *data = NULL;
+    static const char *const applets[] = {"sh", "sleep", "true", "false", NULL};
     struct k3c_err err = {0};
-    size_t len = 0;
 
-    if (k3c_mkdir_p(bin, 0755, &err) < 0 || k3c_read_file("/bin/busybox", &data, &len, &err) < 0 ||
-        k3c_write_file(bb, data, len, 0755, &err) < 0)
+    if (harness_busybox_rootfs(rootfs, applets, &err) < 0) {
+        fprintf(stderr, "# rootfs: %s\n", err.msg);
         return -1;
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(links); i++) {
-        _cleanup_free_ char *l = k3c_xasprintf("%s/%s", bin, links[i]);
-        if (symlink("busybox", l) < 0)
-            return -1;
     }
     return 0;
 }

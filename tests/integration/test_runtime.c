@@ -45,25 +45,13 @@ static struct fixture fixtures[] = {{.rt_name = "runc"}, {.rt_name = "crun"}};
 static int
 make_rootfs(const char *rootfs)
 {
-    const char *const links[] = {"sh", "echo", "sleep", "cat", "pwd", "true"};
-    _cleanup_free_ char *bin = k3c_xasprintf("%s/bin", rootfs);
-    _cleanup_free_ char *work = k3c_xasprintf("%s/work", rootfs);
-    _cleanup_free_ char *bb = k3c_xasprintf("%s/busybox", bin);
-    _cleanup_free_ char *data = NULL;
+    static const char *const applets[] = {"sh", "echo", "sleep", "cat", "pwd", "true", NULL};
     struct k3c_err err = {0};
-    size_t len = 0;
+    _cleanup_free_ char *work = k3c_xasprintf("%s/work", rootfs);
 
-    if (k3c_mkdir_p(bin, 0755, &err) < 0 || k3c_mkdir_p(work, 0755, &err) < 0 ||
-        k3c_read_file("/bin/busybox", &data, &len, &err) < 0 ||
-        k3c_write_file(bb, data, len, 0755, &err) < 0) {
+    if (k3c_mkdir_p(work, 0755, &err) < 0 || harness_busybox_rootfs(rootfs, applets, &err) < 0) {
         fprintf(stderr, "# rootfs: %s\n", err.msg);
         return -1;
-    }
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(links); i++) {
-        _cleanup_free_ char *l = k3c_xasprintf("%s/%s", bin, links[i]);
-
-        if (symlink("busybox", l) < 0)
-            return -1;
     }
     return 0;
 }
