@@ -14,6 +14,7 @@
 #                         one line per check; a failing check shows its
 #                         command, exit status and output
 #   wait_for SECS CMD...  polls with a deadline (never a bare sleep)
+#   wait_check NAME SECS CMD...  a check that passes once CMD succeeds in time
 #   kc, kv, http_expect, acurl   kubectl, other kubectl releases, curl
 #   server_checks         stops the server with SIGTERM (exit 0 wanted), no
 #                         sanitizer reports, no etcd left
@@ -166,6 +167,18 @@ check() {
     shift
     run "$@"
     if [ "$RC" -eq 0 ]; then pass "$name"; else fail "$name" "exit status $RC" "$@"; fi
+}
+
+# wait_check NAME SECS CMD...: passes when CMD succeeds within SECS.
+wait_check() {
+    local name=$1 secs=$2
+    shift 2
+    if wait_for "$secs" "$@"; then
+        pass "$name"
+    else
+        run "$@"
+        fail "$name" "not true within ${secs}s" "$@"
+    fi
 }
 
 # expect_out NAME REGEX CMD...: CMD exits 0 and a line of its output matches REGEX.

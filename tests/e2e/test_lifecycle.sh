@@ -34,18 +34,6 @@ start_server
 
 # ---- helpers ----
 
-# wait_check NAME SECS CMD...: passes when CMD succeeds within SECS.
-wait_check() {
-    local name=$1 secs=$2
-    shift 2
-    if wait_for "$secs" "$@"; then
-        pass "$name"
-    else
-        run "$@"
-        fail "$name" "not true within ${secs}s" "$@"
-    fi
-}
-
 jp() { kc get "$@" 2>/dev/null; }
 py() { python3 -c "$1"; }
 

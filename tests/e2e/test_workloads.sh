@@ -63,18 +63,6 @@ pods_are() { [ "$(count_pods "$1" "${3:-$NS}")" = "$2" ]; }
 field_is() { [ "$(jp "$1" "$2" "$3" "${5:-$NS}")" = "$4" ]; }
 rs_of() { kc get rs -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.replicas}{" "}{.metadata.annotations.deployment\.kubernetes\.io/revision}{"\n"}{end}'; }
 
-# wait_check NAME SECS CMD...: passes when CMD succeeds within SECS.
-wait_check() {
-    local name=$1 secs=$2
-    shift 2
-    if wait_for "$secs" "$@"; then
-        pass "$name"
-    else
-        run "$@"
-        fail "$name" "not true within ${secs}s" "$@"
-    fi
-}
-
 # job pod names in phase Pending/Running (not being deleted)
 job_active_pods() {
     kc get pods -n "$JNS" -l "job-name=$1" -o json |
