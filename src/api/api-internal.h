@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -304,6 +305,11 @@ struct api_server {
     /* exec/attach relays (api_proxy.c) still running: they must hand their
      * upgraded connections back before MHD's daemon stops. */
     atomic_int proxy_sessions;
+    /* The TLS credentials shown to kubelets (gnutls_certificate_credentials_t),
+     * made on first use under kubelet_cred_lock and kept until the server is
+     * freed: minting a key per `kubectl logs` would be work done every time. */
+    pthread_mutex_t kubelet_cred_lock;
+    void *kubelet_cred;
 };
 
 /* One HTTP request, from headers to response. Lives on its connection's
@@ -376,6 +382,8 @@ int api_join_serve(struct api_request *r);
  * the handler (after api_authorize_resource). Returns an MHD_Result. */
 bool api_proxy_handles(const struct api_request *r);
 int api_proxy_serve(struct api_request *r);
+/* Frees what the relays share (after the HTTP daemon stopped). */
+void api_proxy_fini(struct api_server *srv);
 
 /* Resource handlers (api_handlers.c): get/list/watch/create/update/patch/delete. */
 int api_handle_resource(struct api_request *r);

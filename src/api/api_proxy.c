@@ -4,7 +4,7 @@
  * and relays the request to that node's kubelet API over TLS, with a client
  * certificate of its own (CN system:kube-apiserver, O system:masters; from
  * api_config.kubelet_client_cert_file, or minted in memory from the client
- * CA). The kubelet's serving certificate must chain to the server CA.
+ * CA once per server, valid a year). The kubelet's serving certificate must chain to the server CA.
  *  - log: GET /containerLogs/... and the body streamed back (follow).
  *  - exec/attach: the client's WebSocket upgrade is forwarded; once the
  *    kubelet answers 101, both sides are spliced byte for byte on a thread
@@ -45,7 +45,6 @@
 struct kconn {
     int fd;
     gnutls_session_t tls;
-    gnutls_certificate_credentials_t cred;
 };
 
 static void
@@ -55,12 +54,9 @@ kconn_close(struct kconn *k)
         gnutls_bye(k->tls, GNUTLS_SHUT_WR);
         gnutls_deinit(k->tls);
     }
-    if (k->cred)
-        gnutls_certificate_free_credentials(k->cred);
     if (k->fd >= 0)
         close(k->fd);
     k->tls = NULL;
-    k->cred = NULL;
     k->fd = -1;
 }
 
@@ -72,7 +68,7 @@ client_identity(const struct api_config *cfg, char **cert, char **key, struct k3
     const struct pki_leaf_spec spec = {.common_name = PROXY_CLIENT_CN,
                                        .organization = "system:masters",
                                        .usage = PKI_USAGE_CLIENT,
-                                       .valid_days = 1};
+                                       .valid_days = 365};
     _cleanup_free_ char *csr = NULL;
 
     if (cfg->kubelet_client_cert_file && cfg->kubelet_client_key_file)
@@ -117,29 +113,66 @@ tcp_connect(const char *ip, int port, struct k3c_err *err)
     return fd;
 }
 
-static int
-kconn_open(const struct api_config *cfg, const char *ip, int port, struct kconn *k,
-           struct k3c_err *err)
+/* The credentials every kubelet connection shows and checks with: the
+ * client identity above and the server CA (kubelet serving certificates
+ * chain to it). Made once per server; NULL with err on failure. */
+static gnutls_certificate_credentials_t
+kubelet_credentials(struct api_server *srv, struct k3c_err *err)
 {
+    const struct api_config *cfg = &srv->cfg;
     _cleanup_free_ char *cert = NULL, *key = NULL, *ca = NULL;
+    gnutls_certificate_credentials_t cred = NULL;
     gnutls_datum_t dc, dk, dca;
-    int rc;
 
-    *k = (struct kconn){.fd = -1};
+    pthread_mutex_lock(&srv->kubelet_cred_lock);
+    if (srv->kubelet_cred)
+        goto out;
     if (client_identity(cfg, &cert, &key, err) < 0)
-        return -1;
-    if (!cfg->server_ca_cert_file || k3c_read_file(cfg->server_ca_cert_file, &ca, NULL, err) < 0)
-        return k3c_err_set(err, K3C_E_UNAVAILABLE, "no CA to check kubelet certificates with");
+        goto out;
+    if (!cfg->server_ca_cert_file || k3c_read_file(cfg->server_ca_cert_file, &ca, NULL, err) < 0) {
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "no CA to check kubelet certificates with");
+        goto out;
+    }
     dc = (gnutls_datum_t){(unsigned char *)cert, (unsigned)strlen(cert)};
     dk = (gnutls_datum_t){(unsigned char *)key, (unsigned)strlen(key)};
     dca = (gnutls_datum_t){(unsigned char *)ca, (unsigned)strlen(ca)};
+    if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
+        gnutls_certificate_set_x509_key_mem(cred, &dc, &dk, GNUTLS_X509_FMT_PEM) < 0 ||
+        gnutls_certificate_set_x509_trust_mem(cred, &dca, GNUTLS_X509_FMT_PEM) < 0) {
+        if (cred)
+            gnutls_certificate_free_credentials(cred);
+        k3c_err_set(err, K3C_E_INTERNAL, "kubelet connection: TLS credentials failed");
+        goto out;
+    }
+    srv->kubelet_cred = cred;
+out:
+    cred = srv->kubelet_cred;
+    pthread_mutex_unlock(&srv->kubelet_cred_lock);
+    return cred;
+}
+
+void
+api_proxy_fini(struct api_server *srv)
+{
+    if (srv->kubelet_cred)
+        gnutls_certificate_free_credentials(srv->kubelet_cred);
+    srv->kubelet_cred = NULL;
+    pthread_mutex_destroy(&srv->kubelet_cred_lock);
+}
+
+static int
+kconn_open(struct api_server *srv, const char *ip, int port, struct kconn *k, struct k3c_err *err)
+{
+    gnutls_certificate_credentials_t cred = kubelet_credentials(srv, err);
+    int rc;
+
+    *k = (struct kconn){.fd = -1};
+    if (!cred)
+        return -1;
     if ((k->fd = tcp_connect(ip, port, err)) < 0)
         return -1;
-    if (gnutls_certificate_allocate_credentials(&k->cred) < 0 ||
-        gnutls_certificate_set_x509_key_mem(k->cred, &dc, &dk, GNUTLS_X509_FMT_PEM) < 0 ||
-        gnutls_certificate_set_x509_trust_mem(k->cred, &dca, GNUTLS_X509_FMT_PEM) < 0 ||
-        gnutls_init(&k->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(k->tls) < 0 ||
-        gnutls_credentials_set(k->tls, GNUTLS_CRD_CERTIFICATE, k->cred) < 0) {
+    if (gnutls_init(&k->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(k->tls) < 0 ||
+        gnutls_credentials_set(k->tls, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
         kconn_close(k);
         return k3c_err_set(err, K3C_E_INTERNAL, "kubelet connection: TLS setup failed");
     }
@@ -520,7 +553,7 @@ serve_log(struct api_request *r, const struct target *t)
     /* HTTP/1.0: the body comes unchunked and ends with the connection. */
     req = k3c_xasprintf("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: k3c-apiserver\r\n\r\n", path,
                         t->ip);
-    if (kconn_open(&r->srv->cfg, t->ip, t->port, &lr->k, &err) < 0 ||
+    if (kconn_open(r->srv, t->ip, t->port, &lr->k, &err) < 0 ||
         kconn_write(&lr->k, req, strlen(req)) < 0 ||
         read_head(&lr->k, &head, &lr->pending, &status, &err) < 0) {
         k3c_buf_fini(&head);
@@ -707,7 +740,7 @@ serve_stream(struct api_request *r, const struct target *t)
                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n%s%s%s\r\n",
                         path, t->ip, key, proto ? "Sec-WebSocket-Protocol: " : "",
                         proto ? proto : "", proto ? "\r\n" : "");
-    if (kconn_open(&r->srv->cfg, t->ip, t->port, &sp->k, &err) < 0 ||
+    if (kconn_open(r->srv, t->ip, t->port, &sp->k, &err) < 0 ||
         kconn_write(&sp->k, req, strlen(req)) < 0 ||
         read_head(&sp->k, &head, &sp->to_client, &status, &err) < 0) {
         k3c_buf_fini(&head);

@@ -57,6 +57,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
 {
     struct api_server *srv = k3c_xcalloc(1, sizeof(*srv));
 
+    pthread_mutex_init(&srv->kubelet_cred_lock, NULL);
     srv->cfg = *cfg;
     /* Files read at request time (node join) and the secret: our copies. */
     srv->cfg.server_ca_cert_file = dup_or_null(cfg->server_ca_cert_file);
@@ -117,6 +118,7 @@ api_server_free(struct api_server *srv)
     atomic_store(&srv->stopping, true);
     proxy_sessions_drain(srv);
     api_http_stop(srv);
+    api_proxy_fini(srv);
     for (size_t i = 0; i < srv->n_resources; i++)
         watch_cache_free(srv->caches[i]);
     free(srv->caches);
