@@ -38,18 +38,8 @@ on_ds(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 static void
 on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
-    if (!wl_enqueue_controller(c, obj, "DaemonSet") && ev != CTL_DELETED) {
-        _cleanup_json_ json_t *sets =
-            wl_list_selecting(c, "daemonsets", wl_str(obj, "metadata.namespace"),
-                              json_object_get(json_object_get(obj, "metadata"), "labels"));
-        size_t i;
-        json_t *ds;
-
-        json_array_foreach(sets, i, ds)
-        {
-            ctl_enqueue_object(c, ds);
-        }
-    }
+    if (!wl_enqueue_controller(c, obj, "DaemonSet") && ev != CTL_DELETED)
+        wl_enqueue_selecting(c, "daemonsets", obj);
     if (old && !json_equal(ctl_controller_ref(old), ctl_controller_ref(obj)))
         wl_enqueue_controller(c, old, "DaemonSet");
 }

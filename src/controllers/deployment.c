@@ -56,25 +56,10 @@ on_deployment(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t 
 }
 
 static void
-enqueue_selecting(struct ctl *c, const json_t *rs)
-{
-    _cleanup_json_ json_t *ds =
-        wl_list_selecting(c, "deployments", wl_str(rs, "metadata.namespace"),
-                          json_object_get(json_object_get(rs, "metadata"), "labels"));
-    size_t i;
-    json_t *d;
-
-    json_array_foreach(ds, i, d)
-    {
-        ctl_enqueue_object(c, d);
-    }
-}
-
-static void
 on_rs(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
     if (!wl_enqueue_controller(c, obj, "Deployment") && ev != CTL_DELETED)
-        enqueue_selecting(c, obj);
+        wl_enqueue_selecting(c, "deployments", obj);
     if (old && !json_equal(ctl_controller_ref(old), ctl_controller_ref(obj)))
         wl_enqueue_controller(c, old, "Deployment");
 }

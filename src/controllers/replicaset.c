@@ -33,22 +33,6 @@ has_deletion(const json_t *obj)
     return obj && wl_str(obj, "metadata.deletionTimestamp") != NULL;
 }
 
-/* Enqueues the sets an orphan pod might be adopted by. */
-static void
-enqueue_selecting(struct ctl *c, const json_t *pod)
-{
-    _cleanup_json_ json_t *sets =
-        wl_list_selecting(c, "replicasets", wl_str(pod, "metadata.namespace"),
-                          json_object_get(json_object_get(pod, "metadata"), "labels"));
-    size_t i;
-    json_t *rs;
-
-    json_array_foreach(sets, i, rs)
-    {
-        ctl_enqueue_object(c, rs);
-    }
-}
-
 static void
 on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
@@ -59,7 +43,7 @@ on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
         if (uid)
             wl_expect_observe(&rs_expect, uid, true);
         else
-            enqueue_selecting(c, obj);
+            wl_enqueue_selecting(c, "replicasets", obj);
         return;
     }
     if (ev == CTL_DELETED) {
@@ -74,7 +58,7 @@ on_pod(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
     if (old && !json_equal(ctl_controller_ref(old), ctl_controller_ref(obj)))
         wl_enqueue_controller(c, old, "ReplicaSet");
     if (!ctl_controller_ref(obj))
-        enqueue_selecting(c, obj);
+        wl_enqueue_selecting(c, "replicasets", obj);
 }
 
 static void

@@ -207,10 +207,10 @@ struct k3c_err;
 
 /* Every pod in ns as a new JSON array (caller json_decref()s). */
 json_t *wl_list_pods(struct ctl *c, const char *ns);
-/* Every object of resource in ns whose selector matches labels, as a new
- * array (for handlers mapping an orphan pod to its candidate owners). */
-json_t *wl_list_selecting(struct ctl *c, const char *resource, const char *ns,
-                          const json_t *labels);
+/* Enqueues every object of resource in obj's namespace whose selector
+ * matches obj's labels (handlers mapping an orphan pod or set to its
+ * candidate owners). */
+void wl_enqueue_selecting(struct ctl *c, const char *resource, const json_t *obj);
 /* Creates pod_take (consumed) for owner; records SuccessfulCreate (or
  * FailedCreate). Returns 0 or -1 with err. */
 int wl_create_pod(struct ctl *c, const json_t *owner, json_t *pod_take, struct k3c_err *err);

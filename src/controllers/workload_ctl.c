@@ -43,12 +43,12 @@ wl_list_pods(struct ctl *c, const char *ns)
 }
 
 struct selecting {
-    json_t *arr;
+    struct ctl *c;
     const json_t *labels;
 };
 
 static bool
-collect_selecting(void *ud, const json_t *obj)
+enqueue_if_selecting(void *ud, const json_t *obj)
 {
     struct selecting *s = ud;
     const json_t *sel = json_object_get(json_object_get(obj, "spec"), "selector");
@@ -56,17 +56,17 @@ collect_selecting(void *ud, const json_t *obj)
     /* An empty selector selects nothing here (upstream ignores
      * controllers with an empty selector when matching orphans). */
     if (json_object_size(sel) > 0 && ctl_selector_matches(sel, s->labels))
-        json_array_append(s->arr, (json_t *)obj);
+        ctl_enqueue_object(s->c, obj);
     return true;
 }
 
-json_t *
-wl_list_selecting(struct ctl *c, const char *resource, const char *ns, const json_t *labels)
+void
+wl_enqueue_selecting(struct ctl *c, const char *resource, const json_t *obj)
 {
-    struct selecting s = {.arr = json_array(), .labels = labels};
+    struct selecting s = {.c = c,
+                          .labels = json_object_get(json_object_get(obj, "metadata"), "labels")};
 
-    ctl_list(c, resource, ns, NULL, collect_selecting, &s);
-    return s.arr;
+    ctl_list(c, resource, wl_str(obj, "metadata.namespace"), NULL, enqueue_if_selecting, &s);
 }
 
 int
