@@ -130,14 +130,18 @@ for _ in 1 2 3 4 5; do kc logs talk --tail=1 >/dev/null 2>&1; done
 echo "#    kubectl logs --tail=1: $((($(date +%s%N) - T0) / 5000000)) ms each (5 runs, kubectl start included)"
 
 echo "# 4. kubectl exec -it under a pty"
-# script(1) gives kubectl a terminal; -e passes the exit status on.
-TTY_CMD="timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh -c 'tty; echo tty-ok; exit 4'"
+# script(1) gives kubectl a terminal; -e passes the exit status on. script
+# runs the command with $SHELL -c: with dash that is a child, and a plain
+# timeout(1) would move kubectl into a background process group of the pty
+# (it reads EIO and never sets up the terminal), so --foreground keeps it in
+# the terminal's foreground group whatever the caller's shell is.
+TTY_CMD="timeout --foreground 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh -c 'tty; echo tty-ok; exit 4'"
 run script -qec "$TTY_CMD" /dev/null </dev/null
 TTY_RC=$RC TTY_OUT=$OUT
 expect_eq tty/exit-code 4 echo "$TTY_RC"
 expect_out tty/is-a-terminal '/dev/pts/[0-9]+' printf '%s\n' "$TTY_OUT"
 expect_out tty/output 'tty-ok' printf '%s\n' "$TTY_OUT"
-run sh -c "printf 'echo typed-\$((40+2))\nexit 6\n' | script -qec \"timeout 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh\" /dev/null"
+run sh -c "printf 'echo typed-\$((40+2))\nexit 6\n' | script -qec \"timeout --foreground 60 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=20s exec -it talk -- sh\" /dev/null"
 TTY_RC=$RC TTY_OUT=$OUT
 expect_eq tty/stdin-exit-code 6 echo "$TTY_RC"
 expect_out tty/stdin-ran 'typed-42' printf '%s\n' "$TTY_OUT"
