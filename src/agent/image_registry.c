@@ -364,7 +364,9 @@ load_configs(struct image_registries *r, yaml_document_t *doc, yaml_node_t *conf
 int
 image_registries_load(struct image_registries *r, const char *path, struct k3c_err *err)
 {
-    __attribute__((cleanup(parser_cleanup))) yaml_parser_t parser;
+    /* Zeroed, so the cleanups are safe on every early return, the one
+     * before yaml_parser_initialize included. */
+    __attribute__((cleanup(parser_cleanup))) yaml_parser_t parser = {0};
     __attribute__((cleanup(document_cleanup))) yaml_document_t doc = {0};
     _cleanup_free_ char *data = NULL;
     size_t len = 0;

@@ -925,7 +925,7 @@ file_syntax_error(struct file_ctx *fc, const yaml_parser_t *p, size_t len)
 static int
 file_parse(struct file_ctx *fc, const char *data, size_t len)
 {
-    __attribute__((cleanup(parser_cleanup))) yaml_parser_t parser;
+    __attribute__((cleanup(parser_cleanup))) yaml_parser_t parser = {0};
     __attribute__((cleanup(document_cleanup))) yaml_document_t doc = {0};
     yaml_node_t *root;
 
