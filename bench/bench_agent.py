@@ -35,6 +35,32 @@ def rss_kib(pid):
     return 0
 
 
+def rss_parts_kib(pid):
+    """(anonymous, file-backed) resident KiB: heap and stacks vs. the pages
+    of the binary and shared libraries (shared with other processes)."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                parts[line.split(":")[0]] = int(line.split()[1])
+    return parts.get("RssAnon", 0), parts.get("RssFile", 0) + parts.get("RssShmem", 0)
+
+
+def top_mappings(pid, n):
+    """The n mappings with the most resident KiB, summed per file."""
+    per, name = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if not head[0].endswith(":") or head[0] == "VmFlags:":
+                if not head[0].endswith(":"):
+                    name = head[5] if len(head) > 5 else "[anon]"
+                continue
+            if head[0] == "Rss:":
+                per[name] = per.get(name, 0) + int(head[1])
+    return sorted(per.items(), key=lambda kv: -kv[1])[:n]
+
+
 def free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
@@ -140,6 +166,7 @@ class Bench:
     def run(self):
         time.sleep(2)  # let the agent settle before the idle sample
         idle = rss_kib(self.agent.pid)
+        idle_parts = rss_parts_kib(self.agent.pid)
         self.watch()
         lat, create = [], []
         for i in range(N_PODS):
@@ -153,6 +180,10 @@ class Bench:
             lat.append((self.running_at[name] - t0) * 1000)
         time.sleep(1)
         busy = rss_kib(self.agent.pid)
+        busy_parts = rss_parts_kib(self.agent.pid)
+        if os.environ.get("BENCH_SMAPS"):
+            for name, kib in top_mappings(self.agent.pid, 25):
+                print(f"  smaps {kib:6d} KiB  {name}")
         conmons = []
         for d in os.listdir("/proc"):
             if not d.isdigit():
@@ -173,6 +204,9 @@ class Bench:
               f"p50 {statistics.median(create):.0f} ms")
         print(f"agent RSS: idle {idle / 1024:.1f} MiB, with {len(lat)} pods {busy / 1024:.1f} MiB"
               "   (goal < 15 MB)")
+        print(f"  anonymous (heap, stacks) idle {idle_parts[0] / 1024:.1f} MiB, "
+              f"busy {busy_parts[0] / 1024:.1f} MiB; file-backed (binary, shared libraries) "
+              f"idle {idle_parts[1] / 1024:.1f} MiB, busy {busy_parts[1] / 1024:.1f} MiB")
         if conmons:
             print(f"conmon RSS per container: mean {statistics.mean(conmons) / 1024:.2f} MiB "
                   f"(min {min(conmons) / 1024:.2f}, max {max(conmons) / 1024:.2f}, "

@@ -11,6 +11,7 @@
 #include "base/util.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,9 +45,27 @@ struct http_stream {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
+/* libcurl's global init also initialises libssh2 (for scp:// and sftp://,
+ * which k3c never speaks), and libssh2 then initialises all of OpenSSL:
+ * about 1.5 MiB of libcrypto pages resident in every k3c process, the agent
+ * included. libssh2_init counts its callers and sets crypto up only on the
+ * first call, so a first call with LIBSSH2_INIT_NO_CRYPTO (1) makes curl's
+ * own call cheap. Looked up at run time, as libcurl may be built without
+ * libssh2; then there is nothing to do. */
+static void
+ssh_init_without_crypto(void)
+{
+    int (*ssh_init)(int);
+
+    *(void **)&ssh_init = dlsym(RTLD_DEFAULT, "libssh2_init");
+    if (ssh_init)
+        ssh_init(1 /* LIBSSH2_INIT_NO_CRYPTO */);
+}
+
 static void
 curl_global_setup(void)
 {
+    ssh_init_without_crypto();
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -129,6 +148,8 @@ static void
 handle_setup(struct http_client *c, CURL *curl)
 {
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    /* HTTP(S) only; this limits redirects too (a registry's Location). */
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);

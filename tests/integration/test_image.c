@@ -1313,6 +1313,13 @@ fake_handle(struct fake_registry *r, int fd)
                           strlen(r->index_noarch));
             return;
         }
+        if (strcmp(rest, "manifests/elsewhere") == 0) {
+            /* A redirect off HTTP(S) (ftp is one curl follows by default) must not be followed. */
+            static const char loc[] = "Location: ftp://127.0.0.1:1/x\r\n";
+
+            send_response(fd, 307, "text/plain", loc, "", 0);
+            return;
+        }
         if (strncmp(rest, "manifests/sha256:", 17) == 0) {
             fake_serve_file(r, fd, rest + 17, true);
             return;
@@ -1420,6 +1427,13 @@ test_bearer_redirect_index(void **state)
         assert_null(image_store_pull(s, noarch, &err));
         assert_int_equal(err.kind, K3C_E_NOT_FOUND);
         assert_non_null(strstr(err.msg, "no manifest for linux/"));
+        {
+            _cleanup_free_ char *elsewhere = ref_at(r.port, "test/bearer:elsewhere");
+
+            assert_null(image_store_pull(s, elsewhere, &err));
+            if (!strstr(err.msg, "protocol"))
+                fail_msg("ftp:// redirect: %s", err.msg);
+        }
     }
     atomic_store(&r.stop, true);
     pthread_join(r.thread, NULL);
