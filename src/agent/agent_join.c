@@ -63,8 +63,11 @@ fetch_ca(struct agent *a, const char *want_hash, char **pem, struct k3c_err *err
     if (http_client_request(c, "GET", "/cacerts", NULL, NULL, 0, &resp, err) < 0)
         goto out;
     if (resp.status != 200) {
-        k3c_err_set(err, K3C_E_UNAVAILABLE, "%s/cacerts answered HTTP %ld", a->server_url,
-                    resp.status);
+        /* 5xx: a server still starting, worth another try; anything else
+         * says this is not a k3c server. */
+        k3c_err_set(err, resp.status >= 500 ? K3C_E_UNAVAILABLE : K3C_E_INVALID,
+                    "%s/cacerts answered HTTP %ld%s", a->server_url, resp.status,
+                    resp.status >= 500 ? "" : ": not a k3c server?");
         goto out;
     }
     pki_sha256_hex(resp.body.data ? resp.body.data : "", resp.body.len, got);
@@ -112,7 +115,7 @@ request_certs(struct agent *a, const char *user, const char *secret, char **clie
                             &resp, err) < 0)
         goto out;
     if (resp.status != 200) {
-        k3c_err_set(err, resp.status == 401 ? K3C_E_BAD_REQUEST : K3C_E_UNAVAILABLE,
+        k3c_err_set(err, resp.status >= 500 ? K3C_E_UNAVAILABLE : K3C_E_BAD_REQUEST,
                     "the server refused to sign this node's certificates (HTTP %ld): %.200s",
                     resp.status, resp.body.data ? resp.body.data : "");
         goto out;

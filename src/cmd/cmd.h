@@ -7,6 +7,9 @@
 
 #include "config/config.h"
 
+#include <signal.h>
+#include <stdint.h>
+
 #define K3C_EXIT_OK    0
 #define K3C_EXIT_FAIL  1
 #define K3C_EXIT_USAGE 2
@@ -19,10 +22,18 @@ int cmd_agent(int argc, char **argv, char **envp);
 int cmd_load_config(struct k3c_config *cfg, enum config_role role, const char *verb, int argc,
                     char **argv, char **envp);
 
+/* Waits for one of the (blocked) signals in set for up to ms (ms < 0:
+ * forever). Returns the signal, or 0 when the time passed. */
+int cmd_wait_signal(const sigset_t *set, int64_t ms);
+
 struct agent;
 /* Joins server_url with token and starts the node agent for cfg's node
- * (k3c agent, and k3c server's own node with control_plane set). */
+ * (k3c agent, and k3c server's own node with control_plane set). While the
+ * server cannot be reached or is not ready it retries with back-off, as a
+ * K3s agent does; a wrong token fails at once. Returns 0 (*out set), -1
+ * with err, or the signal from stop that arrived while it waited. */
 int cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *token,
-                  bool control_plane, struct agent **out, struct k3c_err *err);
+                  bool control_plane, const sigset_t *stop, struct agent **out,
+                  struct k3c_err *err);
 
 #endif

@@ -10,7 +10,6 @@
 #include "base/util.h"
 #include "cmd/cmd.h"
 
-#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,9 +19,39 @@
 
 K3C_DEFINE_CLEANUP(struct agent *, agent_free)
 
+#define JOIN_BACKOFF_MIN_MS 500
+#define JOIN_BACKOFF_MAX_MS 10000
+#define JOIN_LOG_EVERY_MS   60000
+
+/* agent_join until it works, fails for good (wrong token, not a k3c
+ * server) or a stop signal comes. Returns 0, -1 with err, or the signal. */
+static int
+join_with_retry(struct agent *a, const char *server_url, const sigset_t *stop, struct k3c_err *err)
+{
+    int64_t backoff = JOIN_BACKOFF_MIN_MS, next_log = 0;
+
+    for (;;) {
+        int sig;
+
+        if (agent_join(a, err) == 0)
+            return 0;
+        if (err->kind != K3C_E_UNAVAILABLE)
+            return -1;
+        /* Once, then once a minute: an agent may wait long for its server. */
+        if (k3c_now_ms() >= next_log) {
+            log_warn("server %s not ready yet (%s); retrying", server_url, err->msg);
+            next_log = k3c_now_ms() + JOIN_LOG_EVERY_MS;
+        }
+        sig = cmd_wait_signal(stop, backoff);
+        if (sig > 0)
+            return sig;
+        backoff = backoff * 2 > JOIN_BACKOFF_MAX_MS ? JOIN_BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
 int
 cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *token,
-              bool control_plane, struct agent **out, struct k3c_err *err)
+              bool control_plane, const sigset_t *stop, struct agent **out, struct k3c_err *err)
 {
     _cleanup_free_ char *dir = k3c_xasprintf("%s/agent", cfg->data_dir);
     struct agent_config ac = {.server_url = server_url,
@@ -41,14 +70,19 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                                 .registry_config = cfg->registry_config,
                                 .crash_backoff_base_ms = cfg->crash_backoff_base_ms};
     _cleanup_(agent_freep) struct agent *a = NULL;
+    int sig;
 
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
     else if (!cfg->disable_pods)
         log_warn("not running as root: node %s registers but runs no pods", cfg->node_name);
     a = agent_new(&ac, err);
-
-    if (!a || agent_join(a, err) < 0 || agent_start(a, err) < 0)
+    if (!a)
+        return -1;
+    sig = join_with_retry(a, server_url, stop, err);
+    if (sig != 0)
+        return sig;
+    if (agent_start(a, err) < 0)
         return -1;
     /* Start-up (key generation, TLS set-up, image imports) leaves several
      * MB of freed heap that the steady state never reuses: give it back. */
@@ -78,16 +112,17 @@ cmd_agent(int argc, char **argv, char **envp)
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    if (cmd_run_agent(&cfg, cfg.server, cfg.token, false, &a, &err) < 0) {
+    sig = cmd_run_agent(&cfg, cfg.server, cfg.token, false, &stop, &a, &err);
+    if (sig < 0) {
         log_error("%s", err.msg);
         rc = K3C_EXIT_FAIL;
         goto out;
     }
-    log_info("k3c agent ready");
-    do
-        sig = sigwaitinfo(&stop, NULL);
-    while (sig < 0 && errno == EINTR);
-    log_info("signal %d: shutting down", sig);
+    if (sig == 0) {
+        log_info("k3c agent ready");
+        sig = cmd_wait_signal(&stop, -1);
+    }
+    log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     agent_free(a);
     rc = K3C_EXIT_OK;
 out:

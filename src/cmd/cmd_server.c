@@ -15,7 +15,6 @@
 #include "etcd/etcd.h"
 #include "store/store.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -61,20 +60,6 @@ make_dirs(const struct server_paths *p, struct k3c_err *err)
     return 0;
 }
 
-/* Waits for a stop signal for up to ms (ms < 0: forever). Returns the
- * signal, or 0 on timeout. */
-static int
-wait_signal(const sigset_t *set, int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    int sig;
-
-    do {
-        sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
-    } while (sig < 0 && errno == EINTR);
-    return sig < 0 ? 0 : sig;
-}
-
 /* Polls etcd's health until it answers, a signal arrives or the timeout
  * passes. Returns 1 healthy, 0 timeout, or -signal. */
 static int
@@ -88,7 +73,7 @@ wait_etcd_ready(struct etcd *e, const sigset_t *stop, int64_t timeout_ms)
 
         if (etcd_wait_healthy(e, 500, &err) == 0)
             return 1;
-        sig = wait_signal(stop, 200);
+        sig = cmd_wait_signal(stop, 200);
         if (sig > 0)
             return -sig;
     }
@@ -183,8 +168,8 @@ out:
 /* The server's own node, joined over loopback with its own token, like any
  * other node (K3s's "server + agent"). */
 static int
-start_own_agent(const struct k3c_config *cfg, const struct server_paths *p, struct agent **out,
-                struct k3c_err *err)
+start_own_agent(const struct k3c_config *cfg, const struct server_paths *p, const sigset_t *stop,
+                struct agent **out, struct k3c_err *err)
 {
     _cleanup_free_ char *token_path = k3c_xasprintf("%s/token", p->server_dir);
     _cleanup_free_ char *token = NULL;
@@ -193,7 +178,7 @@ start_own_agent(const struct k3c_config *cfg, const struct server_paths *p, stru
     if (k3c_read_file(token_path, &token, NULL, err) < 0)
         return -1;
     token[strcspn(token, "\r\n")] = '\0';
-    return cmd_run_agent(cfg, url, token, true, out, err);
+    return cmd_run_agent(cfg, url, token, true, stop, out, err);
 }
 
 /* The control loops over api's caches, writing back through the API on
@@ -295,11 +280,15 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         }
     }
     api = start_api(cfg, &paths, s, &err);
-    if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
-        (!cfg->disable_agent && start_own_agent(cfg, &paths, &agent, &err) < 0))
+    if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)))
         goto out;
-    log_info("k3c server ready");
-    sig = wait_signal(stop, -1);
+    sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
+    if (sig < 0)
+        goto out;
+    if (sig == 0) {
+        log_info("k3c server ready");
+        sig = cmd_wait_signal(stop, -1);
+    }
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     rc = K3C_EXIT_OK;
 out:

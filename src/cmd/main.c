@@ -4,9 +4,12 @@
 #include "base/util.h"
 #include "cmd/cmd.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct verb {
     const char *name;
@@ -86,6 +89,18 @@ cmd_load_config(struct k3c_config *cfg, enum config_role role, const char *verb,
         fprintf(stderr, "k3c %s: %s\n", verb, err.msg);
         return K3C_EXIT_FAIL;
     }
+}
+
+int
+cmd_wait_signal(const sigset_t *set, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    int sig;
+
+    do {
+        sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
+    } while (sig < 0 && errno == EINTR);
+    return sig < 0 ? 0 : sig;
 }
 
 int

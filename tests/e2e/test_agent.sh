@@ -14,6 +14,8 @@ E2E_NAME=agent
 . "$HERE/lib.sh"
 
 AGENT_PID=
+LATE_PID=
+FWD_PID=
 stop_agent() {
     if [ -n "$AGENT_PID" ]; then
         stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
@@ -21,7 +23,19 @@ stop_agent() {
         AGENT_PID=
     fi
 }
-trap 'stop_agent; cleanup' EXIT
+stop_late() {
+    if [ -n "$LATE_PID" ]; then
+        stop_pid "$LATE_PID" "$STOP_TIMEOUT_S"
+        LATE_RC=$?
+        LATE_PID=
+    fi
+    if [ -n "$FWD_PID" ]; then
+        kill "$FWD_PID" 2>/dev/null
+        wait "$FWD_PID" 2>/dev/null
+        FWD_PID=
+    fi
+}
+trap 'stop_agent; stop_late; cleanup' EXIT
 
 start_server
 
@@ -104,8 +118,38 @@ stop_agent
 run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/agent.log"
 if [ "$RC" -eq 0 ]; then fail agent/no-sanitizer-reports "sanitizer report" "grep $TMP/agent.log"; else pass agent/no-sanitizer-reports; fi
 
+echo "# 6. an agent that starts before its server answers waits, then joins"
+# Nothing listens on LATE_PORT at first; later tcp_forward.py forwards it
+# to the API server, as if the server had just come up.
+read -r LATE_PORT <<<"$(free_ports 1)"
+start_late() {
+    "$K3C_BIN" agent --server "https://127.0.0.1:$LATE_PORT" --token "$TOKEN" \
+        --data-dir "$TMP/$1" --node-name "$1" --node-ip 127.0.0.1 --disable-pods \
+        </dev/null >"$TMP/$1.log" 2>&1 &
+    LATE_PID=$!
+}
+late_waiting() { grep -q "not ready yet" "$TMP/$1.log" 2>/dev/null; }
+start_late late-stop
+check late/stop-waiting wait_for 20 late_waiting late-stop
+stop_late
+expect_eq late/sigterm-while-waiting-exit-0 0 echo "$LATE_RC"
+start_late late-1
+check late/waiting wait_for 20 late_waiting late-1
+expect_out late/says-why "server https://127.0.0.1:$LATE_PORT not ready yet .*retrying" cat "$TMP/late-1.log"
+check late/still-running kill -0 "$LATE_PID"
+check late/nothing-written test ! -e "$TMP/late-1/agent"
+python3 "$HERE/tcp_forward.py" "$LATE_PORT" "$API_PORT" </dev/null >/dev/null 2>&1 &
+FWD_PID=$!
+late_ready() {
+    [ "$(kc get node late-1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+check late/joined-when-server-came wait_for 40 late_ready
+stop_late
+expect_eq late/sigterm-exit-0 0 echo "$LATE_RC"
+run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/late-1.log" "$TMP/late-stop.log"
+if [ "$RC" -eq 0 ]; then fail late/no-sanitizer-reports "sanitizer report" "grep late logs"; else pass late/no-sanitizer-reports; fi
 
-echo "# 6. node authorizer: configmaps and secrets only of pods bound to the node"
+echo "# 7. node authorizer: configmaps and secrets only of pods bound to the node"
 # (the agent is stopped: the pod below is bound to gpu-1 but never started)
 expect_out refs/create-cm 'created' kc create configmap ps-used --from-literal=k=v
 expect_out refs/create-cm-other 'created' kc create configmap ps-other --from-literal=k=v
