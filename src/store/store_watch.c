@@ -13,6 +13,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#define WATCH_BUF_KEEP (256 * 1024) /* a larger idle message buffer is freed */
+
 struct store_watch {
     struct store *store;
     char *prefix;
@@ -135,6 +137,12 @@ on_stream_data(void *userdata, const char *data, size_t len)
         json_decref(msg);
         if (stop)
             return 1;
+    }
+    /* One message can carry thousands of events (a burst of writes): do not
+     * keep megabytes of buffer for the quiet that follows. */
+    if (w->pending.len == 0 && w->pending.cap > WATCH_BUF_KEEP) {
+        k3c_buf_fini(&w->pending);
+        k3c_buf_init(&w->pending);
     }
     return 0;
 }
