@@ -118,8 +118,12 @@ expect_out deploy/rollout-v2 'successfully rolled out' \
     kc rollout status deploy/web -n "$NS" --timeout=${ROLL_S}s
 expect_out deploy/two-rs '^web-[a-z0-9]{10} 2 2$' rs_of app=web
 expect_out deploy/old-rs-zero '^web-[a-z0-9]{10} 0 1$' rs_of app=web
-expect_out deploy/pods-v2 '^busybox:1.36( busybox:1.36)*$' \
-    kc get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].spec.containers[0].image}'
+# The rollout is complete once the old pods are terminating (upstream does
+# not count them either); they are gone a grace period later.
+pods_v2() {
+    [ "$(kc get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].spec.containers[0].image}')" = "busybox:1.36 busybox:1.36" ]
+}
+wait_check deploy/pods-v2 30 pods_v2
 expect_out deploy/revision-annotation '^2$' \
     jp deploy web '{.metadata.annotations.deployment\.kubernetes\.io/revision}'
 check deploy/change-cause kc annotate deploy/web -n "$NS" kubernetes.io/change-cause=to-1.36
