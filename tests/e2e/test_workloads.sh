@@ -61,6 +61,9 @@ count_pods() {
 
 pods_are() { [ "$(count_pods "$1" "${3:-$NS}")" = "$2" ]; }
 field_is() { [ "$(jp "$1" "$2" "$3" "${5:-$NS}")" = "$4" ]; }
+web_images_are() {
+    [ "$(kc get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].spec.containers[0].image}')" = "$1" ]
+}
 rs_of() { kc get rs -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.replicas}{" "}{.metadata.annotations.deployment\.kubernetes\.io/revision}{"\n"}{end}'; }
 
 # job pod names in phase Pending/Running (not being deleted)
@@ -120,10 +123,7 @@ expect_out deploy/two-rs '^web-[a-z0-9]{10} 2 2$' rs_of app=web
 expect_out deploy/old-rs-zero '^web-[a-z0-9]{10} 0 1$' rs_of app=web
 # The rollout is complete once the old pods are terminating (upstream does
 # not count them either); they are gone a grace period later.
-pods_v2() {
-    [ "$(kc get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].spec.containers[0].image}')" = "busybox:1.36 busybox:1.36" ]
-}
-wait_check deploy/pods-v2 30 pods_v2
+wait_check deploy/pods-v2 30 web_images_are "busybox:1.36 busybox:1.36"
 expect_out deploy/revision-annotation '^2$' \
     jp deploy web '{.metadata.annotations.deployment\.kubernetes\.io/revision}'
 check deploy/change-cause kc annotate deploy/web -n "$NS" kubernetes.io/change-cause=to-1.36
@@ -139,10 +139,7 @@ expect_out deploy/rollout-undo 'successfully rolled out' \
 expect_out deploy/undo-image '^busybox$' \
     jp deploy web '{.spec.template.spec.containers[0].image}'
 expect_out deploy/undo-rev3 '^web-[a-z0-9]{10} 2 3$' rs_of app=web
-undo_pods_v1() {
-    [ "$(kc get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].spec.containers[0].image}')" = "busybox busybox" ]
-}
-wait_check deploy/undo-pods 30 undo_pods_v1
+wait_check deploy/undo-pods 30 web_images_are "busybox busybox"
 run kc rollout history deploy/web -n "$NS"
 if matches '^2 ' && matches '^3 ' && ! matches '^1 '; then
     pass deploy/history-after-undo
