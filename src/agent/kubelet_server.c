@@ -427,17 +427,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     return dispatch(s, conn, url, method) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
-static void
-mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-
-    (void)cls;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    log_debug("microhttpd: %s", msg);
-}
-
 static int
 listen_start(struct kubelet_server *s, int port, struct k3c_err *err)
 {
@@ -454,7 +443,7 @@ listen_start(struct kubelet_server *s, int port, struct k3c_err *err)
         (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
         s->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, s->ca_pem, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(256 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, k3c_log_mhd, (void *)LOG_COMPONENT, MHD_OPTION_END);
     if (!s->daemon)
         return k3c_err_set(err, K3C_E_SYSTEM,
                            "kubelet: cannot listen on %s:%d (in use, or bad TLS files?)",

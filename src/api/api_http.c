@@ -294,17 +294,6 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     }
 }
 
-static void
-mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-
-    (void)cls;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    log_debug("microhttpd: %s", msg);
-}
-
 int
 api_http_start(struct api_server *srv, struct k3c_err *err)
 {
@@ -322,7 +311,8 @@ api_http_start(struct api_server *srv, struct k3c_err *err)
         srv->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->client_ca_pem, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+        (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, k3c_log_mhd, (void *)LOG_COMPONENT,
+        MHD_OPTION_END);
     if (!d)
         return k3c_err_set(err, K3C_E_SYSTEM, "cannot listen on %s:%d (in use, or bad TLS files?)",
                            srv->bind_address, srv->cfg.port);

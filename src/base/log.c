@@ -65,3 +65,15 @@ k3c_log(enum k3c_log_level level, const char *component, const char *fmt, ...)
     if (write(STDERR_FILENO, line, n) < 0)
         return;
 }
+
+void
+k3c_log_mhd(void *component, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    if (!k3c_log_enabled(K3C_LOG_DEBUG))
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    k3c_log(K3C_LOG_DEBUG, component, "microhttpd: %s", msg);
+}

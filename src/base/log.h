@@ -7,6 +7,8 @@
 #ifndef K3C_BASE_LOG_H
 #define K3C_BASE_LOG_H
 
+#include <stdarg.h>
+
 enum k3c_log_level {
     K3C_LOG_ERROR = 0, /* an operator must act */
     K3C_LOG_WARN,      /* degraded but self-healing */
@@ -16,6 +18,10 @@ enum k3c_log_level {
 
 void k3c_log(enum k3c_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A library's log callback, libmicrohttpd's MHD_OPTION_EXTERNAL_LOGGER
+ * shape: one DEBUG line "<component>: microhttpd: <message>", where
+ * component is the const char * passed as cls. */
+void k3c_log_mhd(void *component, const char *fmt, va_list ap);
 /* Process-wide threshold; set once at start-up by cmd/. */
 void k3c_log_set_level(enum k3c_log_level level);
 int k3c_log_enabled(enum k3c_log_level level);
