@@ -132,6 +132,10 @@ void kubelet_container_id(const char *uid, const char *name, int restart, char o
 char *kubelet_pod_dir(struct kubelet *k, const char *uid);
 
 /* kubelet_status.c */
+/* {"terminated": {exitCode, reason, startedAt, finishedAt, containerID}} of
+ * c's current (stopped) instance: its state, or its lastState after a
+ * restart (new reference). */
+json_t *kubelet_terminated_state(const struct kctr *c);
 /* The status of the pod as the worker sees it now (new reference). */
 json_t *kubelet_pod_status(struct kpod *p);
 /* PATCHes pods/<name>/status when the status changed since the last write,

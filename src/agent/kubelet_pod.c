@@ -696,22 +696,6 @@ start_container(struct kpod *p, struct kctr *c)
 
 /* ---- exits, restarts, probes ------------------------------------------------------------ */
 
-static json_t *
-terminated_json(const struct kctr *c)
-{
-    char started[32], finished[32];
-    const char *reason = c->st.oom_killed       ? "OOMKilled"
-                         : c->st.exit_code == 0 ? "Completed"
-                                                : "Error";
-    _cleanup_free_ char *cid = k3c_xasprintf("k3c://%s", c->id);
-
-    k3c_time_rfc3339(c->st.started_ms / 1000, started, sizeof(started));
-    k3c_time_rfc3339((c->st.finished_ms ? c->st.finished_ms : k3c_wall_ms()) / 1000, finished,
-                     sizeof(finished));
-    return json_pack("{s:i, s:s, s:s, s:s, s:s}", "exitCode", c->st.exit_code, "reason", reason,
-                     "startedAt", started, "finishedAt", finished, "containerID", cid);
-}
-
 static void
 handle_exit(struct kpod *p, struct kctr *c)
 {
@@ -739,7 +723,7 @@ handle_exit(struct kpod *p, struct kctr *c)
         return;
     }
     json_decref(c->last_state);
-    c->last_state = json_pack("{s:o}", "terminated", terminated_json(c));
+    c->last_state = kubelet_terminated_state(c);
     if (ran >= KUBELET_BACKOFF_RESET_MS)
         c->backoff_ms = 0;
     c->wait_ms = c->backoff_ms;

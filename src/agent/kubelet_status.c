@@ -33,8 +33,8 @@ ctr_stopped(const struct kctr *c)
     return c->id[0] && c->have_st && c->st.state == RUNTIME_STATE_STOPPED;
 }
 
-static json_t *
-terminated_state(const struct kctr *c)
+json_t *
+kubelet_terminated_state(const struct kctr *c)
 {
     char started[32], finished[32];
     const char *reason = c->st.oom_killed       ? "OOMKilled"
@@ -69,7 +69,7 @@ ctr_state(const struct kpod *p, const struct kctr *c, bool init_pending)
         return json_pack("{s:{s:s}}", "running", "startedAt", started);
     }
     if (ctr_stopped(c) && (c->done || p->failed_init || !c->waiting_reason))
-        return terminated_state(c);
+        return kubelet_terminated_state(c);
     if (c->waiting_reason)
         return waiting_state(c->waiting_reason, c->waiting_message);
     if (p->sandbox_error)
