@@ -106,7 +106,8 @@ static const struct config_option options[] = {
      .offset = OFF(server),
      .roles = ROLE_ANY,
      .metavar = "URL",
-     .help = "server to join, https://host:6443 (agent; on a server: HA join, not in effect yet)"},
+     .help = "server to join, https://host:6443, waited for until it answers (agent; on a server: "
+             "HA join, not in effect yet)"},
     {.name = "token",
      .short_name = 't',
      .type = OPT_STRING,
