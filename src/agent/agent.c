@@ -5,8 +5,8 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
-#include "agent/kubelet_server.h"
-#include "agent/runtime.h"
+#include "kubelet/kubelet_server.h"
+#include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"

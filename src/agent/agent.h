@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "agent/kubelet.h"
+#include "kubelet/kubelet.h"
 #include "base/err.h"
 
 struct agent_config {

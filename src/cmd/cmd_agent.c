@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * cmd_agent.c - `k3c agent --server URL --token K10...`: joins the cluster,
  * registers this node, heartbeats and runs the pods bound to it
- * (agent/kubelet.h) until SIGTERM/SIGINT. Pods need root; without it the
+ * (kubelet/kubelet.h) until SIGTERM/SIGINT. Pods need root; without it the
  * node only registers. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent.h"

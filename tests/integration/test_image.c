@@ -6,7 +6,7 @@
  * Also the pure parts: references, challenges, registries.yaml, and the
  * unpacker's refusal of hostile tarballs. Exits 77 without the tools. */
 #include "harness.h"
-#include "agent/image-internal.h"
+#include "image/image-internal.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 #include "client/client.h"

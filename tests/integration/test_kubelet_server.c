@@ -8,9 +8,9 @@
  * codes in the status channel, a tty with resize), 401 and 403. Root only
  * (77 otherwise, or when no runtime works). Every wait has a deadline;
  * containers, cgroups and files are removed even when a test fails. */
-#include "agent/kubelet_server-internal.h"
-#include "agent/kubelet_server.h"
-#include "agent/runtime.h"
+#include "kubelet/kubelet_server-internal.h"
+#include "kubelet/kubelet_server.h"
+#include "runtime/runtime.h"
 #include "api/api.h"
 #include "base/buf.h"
 #include "base/cleanup.h"

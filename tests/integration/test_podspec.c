@@ -8,8 +8,8 @@
  * probes in a busybox container under runc (root and a working runtime
  * only, else that test skips). Every wait has a deadline; the server, the
  * container and the directories are removed even when a test fails. */
-#include "agent/podspec.h"
-#include "agent/runtime.h"
+#include "podspec/podspec.h"
+#include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 #include "client/client.h"

@@ -5,7 +5,7 @@
  * of a container whose creating process has exited. Root only (77 if not,
  * or if no runtime works); every wait has a deadline, and containers,
  * cgroups and temporary directories are removed even when a test fails. */
-#include "agent/runtime.h"
+#include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 #include "harness.h"

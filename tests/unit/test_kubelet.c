@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "agent/kubelet-internal.h"
+#include "kubelet/kubelet-internal.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 #include "pki/pki.h"

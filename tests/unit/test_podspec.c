@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "agent/podspec.h"
+#include "podspec/podspec.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 

@@ -2,7 +2,7 @@
  * test_runtime_spec.c - config.json generation (runtime_spec_to_oci): the
  * process, mounts, namespaces, cgroup path and the kubelet's cpu/memory
  * arithmetic, Docker's defaults, capability add/drop and spec validation. */
-#include "agent/runtime.h"
+#include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 

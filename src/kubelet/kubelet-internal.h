@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kubelet-internal.h - state shared by kubelet_main.c (pod table, list +
+ * watch, adoption), kubelet_pod.c (one pod's worker: sandbox, images,
+ * containers, restarts, probes, termination) and kubelet_status.c (the
+ * pod status written back to the API).
+ *
+ * Threads: the manager thread owns the watch and the pod table (under
+ * k->lock); each pod's worker thread owns everything in its struct kpod
+ * except pod/gone/dirty, which the manager sets under k->lock. */
+#ifndef K3C_KUBELET_INTERNAL_H
+#define K3C_KUBELET_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "image/image.h"
+#include "kubelet/kubelet.h"
+#include "podspec/podspec.h"
+#include "runtime/runtime.h"
+#include "client/client.h"
+#include "net/net.h"
+
+#define KUBELET_DEFAULT_CIDR     "10.42.0.0/24"
+#define KUBELET_CIDR_WAIT_MS     10000 /* for the Node's spec.podCIDR at start */
+#define KUBELET_BACKOFF_MAX_MS   300000
+#define KUBELET_BACKOFF_RESET_MS 600000 /* a container that ran this long starts over */
+#define KUBELET_DEFAULT_GRACE_S  30
+
+enum kprobe_kind { KPROBE_LIVENESS, KPROBE_READINESS, KPROBE_STARTUP, KPROBE_N };
+
+/* One container of the pod spec (init or app) and its current instance. */
+struct kctr {
+    const json_t *spec; /* borrowed from kpod.spec_pod */
+    char *name;
+    bool init;
+    int restart_count;
+    char id[RUNTIME_ID_MAX + 1]; /* current instance; "" when none */
+    struct image *img;           /* image of the current instance */
+    char *waiting_reason, *waiting_message;
+    json_t *last_state; /* {"terminated": {...}} of the previous instance, or NULL */
+    int64_t backoff_ms; /* next restart delay; 0: restart at once */
+    int64_t next_start_ms;
+    int64_t wait_ms; /* the current CrashLoopBackOff delay */
+    int64_t pull_backoff_ms, next_pull_ms;
+    bool done;        /* init container that exited 0; app container that will not restart */
+    bool exited_seen; /* the current instance's exit has been handled */
+    bool ready, started;
+    struct runtime_status st; /* of the current instance, as last read */
+    bool have_st;
+    int64_t running_since_ms;           /* monotonic, for the liveness/backoff reset */
+    const json_t *probe_spec[KPROBE_N]; /* borrowed; NULL: none */
+    struct podspec_probe_state probes[KPROBE_N];
+};
+
+struct kubelet;
+
+/* One pod bound to this node. */
+struct kpod {
+    struct kubelet *k;
+    char *uid, *ns, *name;
+    pthread_t thread;
+    /* under k->lock */
+    json_t *pod; /* latest from the API; NULL for an orphan found at start */
+    bool gone;   /* no longer in the API */
+    bool dirty;  /* pod changed since the worker last looked */
+    /* worker-owned */
+    json_t *spec_pod;  /* the pod the containers were built from */
+    struct kctr *ctrs; /* init containers first */
+    size_t n_ctrs, n_init;
+    bool sandbox_ready;
+    bool sandbox_released; /* finished pod: network given back, nothing runs again */
+    char pod_ip[48];
+    char start_time[32];
+    json_t *written;     /* last status written */
+    json_t *cond_times;  /* condition type -> {"status", "lastTransitionTime"} */
+    bool failed_init;    /* an init container failed and will not restart */
+    char *sandbox_error; /* why the pod network is not there yet */
+    json_t *events;      /* queued for kubelet_events_flush */
+    int64_t next_sandbox_ms;
+};
+
+/* An existing container found at start (adoption). */
+struct kadopt {
+    char id[RUNTIME_ID_MAX + 1];
+    char *uid, *name;
+    int restart_count;
+    bool init;
+};
+
+struct kubelet {
+    char *data_dir, *node_name, *node_ip, *runtime_name, *pod_cidr, *cni_bridge, *cni_bin_dir,
+        *netns_dir, *registry_config;
+    int backoff_base_ms, sync_period_ms;
+    char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
+    struct http_client *api;
+    struct image_store *images;
+    struct runtime *rt;
+    struct net_pod_config net;
+
+    pthread_t thread;
+    bool running;
+    pthread_t exits; /* inotify on the runtime's exits dir */
+    bool exits_running;
+    pthread_mutex_t lock; /* pods, adopt, stopping; with wake */
+    pthread_cond_t wake;
+    bool stopping;
+    struct http_stream *stream;
+    struct kpod **pods;
+    size_t n_pods, cap_pods;
+    struct kadopt *adopt;
+    size_t n_adopt;
+};
+
+/* kubelet_main.c */
+bool kubelet_stopping(struct kubelet *k);
+/* Waits on the pod's wake-up or until deadline (monotonic ms); true when the
+ * kubelet stops. */
+bool kubelet_pod_wait(struct kpod *p, int64_t deadline_ms);
+/* One API call; *out gets the parsed answer (may be NULL). Returns the HTTP
+ * status, or -1 on transport failure. */
+long kubelet_api(struct kubelet *k, const char *method, const char *path, const char *ctype,
+                 const json_t *body, json_t **out, struct k3c_err *err);
+/* Removes a directory tree (not crossing mounts). */
+int kubelet_rmtree(const char *path);
+
+/* kubelet_pod.c */
+void *kubelet_pod_thread(void *arg);
+/* "k3c-" + 24 hex of sha256("<uid>/<name>/<restart>"). */
+void kubelet_container_id(const char *uid, const char *name, int restart, char out[29]);
+char *kubelet_pod_dir(struct kubelet *k, const char *uid);
+
+/* kubelet_status.c */
+/* {"terminated": {exitCode, reason, startedAt, finishedAt, containerID}} of
+ * c's current (stopped) instance: its state, or its lastState after a
+ * restart (new reference). */
+json_t *kubelet_terminated_state(const struct kctr *c);
+/* The status of the pod as the worker sees it now (new reference). */
+json_t *kubelet_pod_status(struct kpod *p);
+/* PATCHes pods/<name>/status when the status changed since the last write,
+ * or when the API's view (api_pod, may be NULL) disagrees on a condition. */
+int kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *err);
+/* Queues an Event about the pod (c: about that container; may be NULL);
+ * type "Normal" or "Warning". kubelet_events_flush posts the queue (after
+ * the status, so events do not delay it); failures are logged at debug. */
+void kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void kubelet_events_flush(struct kpod *p);
+
+#endif

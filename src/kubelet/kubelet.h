@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * kubelet.h - the pod worker of the agent: it lists and watches the pods
+ * bound to its node (fieldSelector spec.nodeName), and one worker thread per
+ * pod brings the pod to its desired state with the image store (image.h),
+ * the OCI runtime under conmon (runtime.h) and a CNI pod network
+ * (net/net.h), then reports the pod's status. Containers outlive the agent
+ * and are adopted again when it restarts. See docs/agent.md. */
+#ifndef K3C_KUBELET_H
+#define K3C_KUBELET_H
+
+#include "base/err.h"
+
+struct http_client;
+
+/* Every pointer is borrowed for kubelet_new (copied). NULL/0 take the
+ * defaults named. */
+struct kubelet_config {
+    const char *data_dir;        /* <data-dir>/agent; required */
+    const char *node_name;       /* required */
+    const char *node_ip;         /* status.hostIP; NULL: 127.0.0.1 */
+    const char *runtime;         /* "runc", "crun", "auto" (NULL) */
+    const char *pod_cidr;        /* when the Node has no spec.podCIDR; NULL: 10.42.0.0/24 */
+    const char *cni_bridge;      /* NULL: cni0 */
+    const char *cni_bin_dir;     /* plugin search path; NULL: /usr/lib/cni:/opt/cni/bin */
+    const char *netns_dir;       /* NULL: /run/netns */
+    const char *registry_config; /* K3s registries.yaml; NULL: none */
+    int crash_backoff_base_ms;   /* CrashLoopBackOff start; 0: 10000 (max 300000) */
+    int sync_period_ms;          /* how often a pod re-checks its containers; 0: 1000 */
+};
+
+struct kubelet;
+
+/* Checks the configuration; api (the node's credentials) is borrowed and
+ * must outlive the kubelet. INVALID. */
+struct kubelet *kubelet_new(const struct kubelet_config *cfg, struct http_client *api,
+                            struct k3c_err *err);
+/* Starts the pod manager thread: it opens the image store (importing the
+ * tarballs in <data_dir>/images), selects the runtime, adopts the containers
+ * it finds, then lists and watches the node's pods. Setup failures are
+ * logged by that thread (pods then stay Pending), not returned. */
+int kubelet_start(struct kubelet *k, struct k3c_err *err);
+/* Stops the threads; containers keep running. NULL is a no-op. */
+void kubelet_free(struct kubelet *k);
+
+#endif
