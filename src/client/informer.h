@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * informer.h - a client-side informer over the Kubernetes API: list, then
+ * watch a collection (resumed by resourceVersion after a broken
+ * connection, relisted after 410 Gone), with a local cache of the objects
+ * keyed by namespace/name. The agent's parts that follow cluster-wide
+ * objects (Services, EndpointSlices, Nodes: DNS, the service proxy, the
+ * pod network) each run one. The server's control loops use the API
+ * server's own watch caches instead (controllers/ctl_informer.c).
+ *
+ * One thread per informer; callbacks run on it, one at a time, in the
+ * order of the events. A relist delivers on_upsert for every object it
+ * finds and on_delete for every cached object it no longer finds, then
+ * on_synced. Objects passed to callbacks are borrowed (the cache owns
+ * them; json_incref to keep one). */
+#ifndef K3C_CLIENT_INFORMER_H
+#define K3C_CLIENT_INFORMER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/err.h"
+#include "client/client.h"
+
+struct informer_ops {
+    /* An object was added or changed (old is the cached previous version,
+     * NULL for a new one). */
+    void (*on_upsert)(void *userdata, const json_t *obj, const json_t *old);
+    /* An object was deleted (obj: its last known state). */
+    void (*on_delete)(void *userdata, const json_t *obj);
+    /* A (re)list finished: the cache now matches the server. May be NULL. */
+    void (*on_synced)(void *userdata);
+};
+
+struct informer_config {
+    struct http_client *client; /* borrowed; must outlive the informer */
+    /* The collection, e.g. "/api/v1/services" or
+     * "/apis/discovery.k8s.io/v1/endpointslices"; no query string. */
+    const char *path;
+    const char *label_selector; /* may be NULL */
+    const char *field_selector; /* may be NULL */
+    const char *name;           /* for log lines, e.g. "services" */
+    const struct informer_ops *ops;
+    void *userdata;
+};
+
+struct informer;
+
+/* Copies cfg's strings. INVALID for a missing client, path or ops. */
+struct informer *informer_new(const struct informer_config *cfg, struct k3c_err *err);
+/* Starts the list + watch thread. */
+int informer_start(struct informer *inf, struct k3c_err *err);
+/* Stops the thread (after a running callback returns) and frees. NULL ok. */
+void informer_free(struct informer *inf);
+
+/* Thread: any. True once the first list has been delivered. */
+bool informer_synced(struct informer *inf);
+/* Thread: any. Waits up to timeout_ms for the first sync; true if synced. */
+bool informer_wait_synced(struct informer *inf, int timeout_ms);
+
+/* Thread: any (not from a callback of the same informer). Calls fn for
+ * each cached object under the informer's lock; fn must not block. */
+void informer_foreach(struct informer *inf, void (*fn)(void *ud, const json_t *obj), void *ud);
+/* Thread: any (not from a callback of the same informer). A new reference
+ * to the cached object ns/name (ns "" for cluster-scoped), or NULL. */
+json_t *informer_get(struct informer *inf, const char *ns, const char *name);
+
+#endif
