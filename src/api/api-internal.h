@@ -87,6 +87,8 @@ struct api_resource {
      * otherwise create drops it like upstream's PrepareForCreate. */
     bool status_on_create;
     const struct api_hooks *hooks; /* may be NULL */
+    /* Stored under an etcd lease of --event-ttl (Events, as kube-apiserver). */
+    bool ttl_lease;
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -310,7 +312,30 @@ struct api_server {
      * freed: minting a key per `kubectl logs` would be work done every time. */
     pthread_mutex_t kubelet_cred_lock;
     void *kubelet_cred;
+    /* --event-ttl leases (api_lease.c): one lease per time bucket, shared by
+     * every object written in it; lease_lock protects the two fields and
+     * is never held across a store call. */
+    int64_t event_ttl_s;
+    pthread_mutex_t lease_lock;
+    int64_t lease_bucket, lease_id;
 };
+
+/* ---- TTL leases (api_lease.c) ------------------------------------------ */
+
+/* Pure: for objects written at now_s with time-to-live ttl_s, the time
+ * bucket they share a lease in (*bucket_out, an index) and that lease's TTL
+ * (*lease_ttl_out = ttl_s + the bucket's width: every object lives at least
+ * ttl_s and at most one bucket longer). Buckets are 5% of the TTL, at least
+ * 1 s and at most 60 s (kube-apiserver's lease reuse window). */
+void api_lease_bucket(int64_t ttl_s, int64_t now_s, int64_t *bucket_out, int64_t *lease_ttl_out);
+/* The lease to write an object of res under: 0 when res has none, else the
+ * current bucket's (granted on first use). Thread: any. */
+int api_lease_for(struct api_server *srv, const struct api_resource *res, int64_t *lease_out,
+                  struct k3c_err *err);
+/* Whether a write failed because etcd no longer knows lease (a restored or
+ * reset cluster); the cached lease is then forgotten, so the caller may ask
+ * api_lease_for again and retry once. */
+bool api_lease_lost(struct api_server *srv, int64_t lease, const struct k3c_err *err);
 
 /* One HTTP request, from headers to response. Lives on its connection's
  * thread; handlers never share it. */

@@ -32,6 +32,8 @@ struct api_config {
      * (0: 300). */
     int default_not_ready_toleration_s;
     int default_unreachable_toleration_s;
+    /* --event-ttl: how long Events live ("1h"; NULL: 1h), as kube-apiserver. */
+    const char *event_ttl;
 };
 
 struct api_server;

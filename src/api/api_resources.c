@@ -193,6 +193,7 @@ const struct api_resource api_resources[] = {
         .field_selectors = fields_event,
         .columns = api_columns_event,
         .row = api_row_event,
+        .ttl_lease = true,
     },
     {
         .group = "apps",

@@ -56,7 +56,17 @@ struct api_server *
 api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err *err)
 {
     struct api_server *srv = k3c_xcalloc(1, sizeof(*srv));
+    int64_t event_ttl_ms = 3600 * 1000;
 
+    if (cfg->event_ttl && k3c_duration_parse_ms(cfg->event_ttl, &event_ttl_ms) < 0) {
+        k3c_err_set(err, K3C_E_INVALID,
+                    "--event-ttl \"%s\": not a duration (use a form like 1h, 30m or 90s)",
+                    cfg->event_ttl);
+        free(srv);
+        return NULL;
+    }
+    srv->event_ttl_s = (event_ttl_ms + 999) / 1000;
+    pthread_mutex_init(&srv->lease_lock, NULL);
     pthread_mutex_init(&srv->kubelet_cred_lock, NULL);
     srv->cfg = *cfg;
     /* Files read at request time (node join) and the secret: our copies. */
@@ -70,6 +80,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
     srv->cfg.serving_cert_file = NULL; /* read once below */
     srv->cfg.serving_key_file = NULL;
     srv->cfg.token_file = NULL;
+    srv->cfg.event_ttl = NULL; /* parsed into event_ttl_s */
     srv->cfg.max_body_bytes = cfg->max_body_bytes ? cfg->max_body_bytes : 3 * 1024 * 1024;
     srv->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
     srv->store = store;
@@ -134,6 +145,7 @@ api_server_free(struct api_server *srv)
     free(srv->cert_pem);
     free(srv->key_pem);
     free(srv->client_ca_pem);
+    pthread_mutex_destroy(&srv->lease_lock);
     free(srv);
 }
 
@@ -254,6 +266,25 @@ serve_metrics(struct api_request *r)
     return ret;
 }
 
+/* An etcd alarm (NOSPACE: writes refused) makes the server unready; the
+ * alarm is named to authenticated callers only, as upstream withholds
+ * reasons from anonymous ones. */
+static int
+health_alarms(struct api_request *r)
+{
+    struct k3c_err err = {0};
+    char alarms[256], text[512];
+    int n = store_alarms(r->srv->store, alarms, sizeof(alarms), &err);
+
+    if (n == 0)
+        return reply_text(r, 200, "ok", "text/plain");
+    snprintf(text, sizeof(text), "[-]etcd-alarm failed: %s\nreadyz check failed",
+             !r->user.authenticated ? "reason withheld"
+             : n < 0                ? err.msg
+                                    : alarms);
+    return reply_text(r, 503, text, "text/plain");
+}
+
 /* Returns an MHD result, or -1 when the path is not a health path. */
 int
 api_health_serve(struct api_request *r)
@@ -268,11 +299,11 @@ api_health_serve(struct api_request *r)
         return reply_text(r, 200, "ok", "text/plain");
     if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||
         strncmp(u, "/healthz/", 9) == 0) {
-        /* Ready means the store answers. */
+        /* Ready means the store answers and takes writes. */
         if (store_revision(r->srv->store, &rev, &err) < 0)
             return reply_text(r, 503, "[-]etcd failed: reason withheld\nreadyz check failed",
                               "text/plain");
-        return reply_text(r, 200, "ok", "text/plain");
+        return health_alarms(r);
     }
     return -1;
 }

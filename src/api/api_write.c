@@ -376,6 +376,43 @@ init_metadata(json_t *obj)
     json_object_del(meta, "selfLink");
 }
 
+/* store_create under the kind's TTL lease (api_lease.c), if it has one;
+ * once more with a new lease when etcd lost the cached one. */
+static int
+store_create_leased(struct api_request *r, const char *key, const char *text, size_t len,
+                    int64_t *rev, struct k3c_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        int64_t lease = 0;
+
+        if (api_lease_for(r->srv, r->res, &lease, err) < 0)
+            return -1;
+        if (store_create(r->srv->store, key, text, len, lease, rev, err) == 0)
+            return 0;
+        if (attempt > 0 || !api_lease_lost(r->srv, lease, err))
+            return -1;
+        k3c_err_clear(err);
+    }
+}
+
+/* store_update, leased the same way. */
+static int
+store_update_leased(struct api_request *r, const char *key, const char *text, size_t len,
+                    int64_t rev, int64_t *new_rev, struct k3c_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        int64_t lease = 0;
+
+        if (api_lease_for(r->srv, r->res, &lease, err) < 0)
+            return -1;
+        if (store_update(r->srv->store, key, text, len, rev, lease, new_rev, NULL, err) == 0)
+            return 0;
+        if (attempt > 0 || !api_lease_lost(r->srv, lease, err))
+            return -1;
+        k3c_err_clear(err);
+    }
+}
+
 static int
 store_create_reply(struct api_request *r, json_t *obj)
 {
@@ -388,7 +425,7 @@ store_create_reply(struct api_request *r, json_t *obj)
     if (dry_run(r))
         return api_reply_object(r, 201, json_incref(obj));
     text = api_object_encode(obj, &len);
-    if (store_create(r->srv->store, key, text, len, 0, &rev, &err) < 0) {
+    if (store_create_leased(r, key, text, len, &rev, &err) < 0) {
         release_allocations(r, obj);
         if (err.kind == K3C_E_EXISTS)
             return api_reply_status(r, K3C_E_EXISTS, r->name, r->res->plural,
@@ -543,7 +580,7 @@ store_write_ex(struct api_request *r, json_t *obj, int64_t rev, bool finalize, s
             release_allocations(r, obj);
     } else {
         text = api_object_encode(obj, &len);
-        rc = store_update(r->srv->store, key, text, len, rev, 0, &new_rev, NULL, err);
+        rc = store_update_leased(r, key, text, len, rev, &new_rev, err);
     }
     if (rc == 0)
         api_set_resource_version(obj, new_rev);

@@ -3,6 +3,7 @@
 #include "base/util.h"
 #include "base/cleanup.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -415,4 +416,44 @@ k3c_secret_equal(const char *want, const char *got)
     for (size_t i = 0; i < a; i++)
         diff |= (unsigned)(want[i] ^ (i < b ? got[i] : 0));
     return diff == 0;
+}
+
+/* Go's time.ParseDuration subset that Kubernetes flags use: one or more
+ * <number><unit> with units h, m, s, ms ("1h", "90s", "1h30m", "500ms"). */
+int
+k3c_duration_parse_ms(const char *s, int64_t *ms_out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    int64_t total = 0;
+
+    if (!s || !*s)
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        *ms_out = 0;
+        return 0;
+    }
+    while (*s) {
+        int64_t n = 0;
+        size_t i;
+
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        while (isdigit((unsigned char)*s)) {
+            if (n > INT64_MAX / 10 - 10)
+                return -1;
+            n = n * 10 + (*s++ - '0');
+        }
+        for (i = 0; i < K3C_ARRAY_SIZE(units); i++)
+            if (strncmp(s, units[i].unit, strlen(units[i].unit)) == 0)
+                break;
+        if (i == K3C_ARRAY_SIZE(units) || n > (INT64_MAX - total) / units[i].ms)
+            return -1;
+        total += n * units[i].ms;
+        s += strlen(units[i].unit);
+    }
+    *ms_out = total;
+    return 0;
 }

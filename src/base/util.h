@@ -70,4 +70,8 @@ char *k3c_base64_encode(const void *data, size_t len);
 /* Returns NULL on malformed input. */
 char *k3c_base64_decode(const char *s, size_t *len_out);
 
+/* Parses a Go-style duration ("1h", "90s", "1h30m", "500ms", "0") into
+ * milliseconds; -1 when malformed. */
+int k3c_duration_parse_ms(const char *s, int64_t *ms_out);
+
 #endif

@@ -16,6 +16,7 @@
 
 int cmd_server(int argc, char **argv, char **envp);
 int cmd_agent(int argc, char **argv, char **envp);
+int cmd_etcd_snapshot(int argc, char **argv, char **envp);
 
 /* Loads the configuration for a verb and turns config_load's result into an
  * exit code: -1 means "go on", anything else is the code to exit with. */

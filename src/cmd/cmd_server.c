@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "api/api.h"
 #include "cmd/server.h"
+#include "cmd/server_etcdops.h"
 #include "controllers/controller.h"
 #include "etcd/etcd.h"
 #include "store/store.h"
@@ -119,6 +120,7 @@ etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
         .quota_backend_bytes = cfg->etcd_quota_backend_bytes,
         .auto_compaction_mode = cfg->etcd_auto_compaction_mode,
         .auto_compaction_retention = cfg->etcd_auto_compaction_retention,
+        .force_new_cluster = cfg->cluster_reset,
     };
 
     return etcd_new(&ec, err);
@@ -151,6 +153,7 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     ac.token_file = cfg->token_file;
     ac.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
     ac.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
+    ac.event_ttl = cfg->event_ttl;
     api = api_server_new(&ac, s, err);
     if (!api)
         goto out;
@@ -259,6 +262,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct api_server *api = NULL;
     struct agent *agent = NULL;
     struct ctl_manager *ctl = NULL;
+    struct etcd_maint *maint = NULL;
     int rc = K3C_EXIT_FAIL, sig;
 
     server_paths_init(&paths, cfg->data_dir);
@@ -271,6 +275,11 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
             !(s = open_store(cfg->datastore_endpoint, cfg->datastore_cafile,
                              cfg->datastore_certfile, cfg->datastore_keyfile, &err)))
             goto out;
+    } else if (cfg->cluster_reset || cfg->cluster_reset_restore_path) {
+        e = etcd_from_config(cfg, &paths, &tls, &err);
+        if (e && server_cluster_reset(cfg, e, stop, &err) == 0)
+            rc = K3C_EXIT_OK;
+        goto out;
     } else {
         int st = start_embedded_store(cfg, &paths, &tls, stop, &e, &s, &err);
 
@@ -281,6 +290,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     }
     api = start_api(cfg, &paths, s, &err);
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)))
+        goto out;
+    if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
     if (sig < 0)
@@ -295,6 +306,7 @@ out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
     agent_free(agent);
+    etcd_maint_stop(maint);
     ctl_manager_free(ctl);
     api_server_free(api);
     store_free(s);

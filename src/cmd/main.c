@@ -22,6 +22,8 @@ static const struct verb verbs[] = {
     {"server", "run the control plane, its etcd member, the control loops and an agent", cmd_server,
      CONFIG_ROLE_SERVER},
     {"agent", "join a server and run this node's pods", cmd_agent, CONFIG_ROLE_AGENT},
+    {"etcd-snapshot", "save, list, delete and prune snapshots of the local etcd member",
+     cmd_etcd_snapshot, CONFIG_ROLE_SERVER},
 };
 
 static void
@@ -32,8 +34,8 @@ usage(FILE *out)
             "Usage: k3c <command> [flags]\n\nCommands:\n",
             K3C_VERSION);
     for (size_t i = 0; i < K3C_ARRAY_SIZE(verbs); i++)
-        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-    fprintf(out, "  %-10s %s\n  %-10s %s\n\n", "help", "show this help, or a command's flags",
+        fprintf(out, "  %-13s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "  %-13s %s\n  %-13s %s\n\n", "help", "show this help, or a command's flags",
             "--version", "print the version");
     fprintf(out, "Run 'k3c <command> --help' for a command's flags.\n");
 }

@@ -75,6 +75,14 @@ struct k3c_config {
     int leader_elect_lease_duration_s;    /* --leader-elect-lease-duration, default 15 */
     int leader_elect_renew_deadline_s;    /* --leader-elect-renew-deadline, default 10 */
     int leader_elect_retry_period_s;      /* --leader-elect-retry-period, default 2 */
+    /* etcd operations (issue #10) */
+    char *event_ttl;         /* --event-ttl, default "1h" */
+    char *etcd_snapshot_dir; /* --etcd-snapshot-dir, default <data-dir>/server/db/snapshots */
+    char *etcd_snapshot_schedule_cron; /* --etcd-snapshot-schedule-cron, twice a day */
+    int etcd_snapshot_retention;       /* --etcd-snapshot-retention, default 5 */
+    bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
+    bool cluster_reset;                /* --cluster-reset */
+    char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
 };
 
 enum config_result {

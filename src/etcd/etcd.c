@@ -149,6 +149,8 @@ build_argv(struct etcd *e)
     ARG("--quota-backend-bytes=%lld", c->quota_backend_bytes);
     ARG("--auto-compaction-mode=%s", c->auto_compaction_mode);
     ARG("--auto-compaction-retention=%s", c->auto_compaction_retention);
+    if (c->force_new_cluster)
+        ARG("--force-new-cluster");
     ARG("--logger=zap");
     ARG("--log-outputs=stderr");
 #undef ARG

@@ -41,6 +41,7 @@ struct etcd_config {
     long long quota_backend_bytes;
     const char *auto_compaction_mode;      /* "revision" or "periodic" */
     const char *auto_compaction_retention; /* "10000" revisions, or a duration */
+    bool force_new_cluster;                /* --cluster-reset: etcd's --force-new-cluster */
 };
 
 struct etcd;

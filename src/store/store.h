@@ -108,6 +108,11 @@ int store_lease_grant(struct store *s, int64_t ttl_s, int64_t *id_out, struct k3
 int store_lease_keepalive(struct store *s, int64_t id, int64_t *ttl_out, struct k3c_err *err);
 int store_lease_revoke(struct store *s, int64_t id, struct k3c_err *err);
 
+/* etcd's raised alarms (NOSPACE: the database hit its quota and etcd takes
+ * no writes; CORRUPT): returns how many, and describes them in out
+ * ("NOSPACE on member 8e9e05c52164694d"). */
+int store_alarms(struct store *s, char *out, size_t len, struct k3c_err *err);
+
 /* ---- watch ---- */
 
 enum store_event_type {
