@@ -117,7 +117,9 @@ read -r n_keys n_leases unleased <"$TMP/leases.txt"
 echo "# $n_keys events in etcd right after the create, under $n_leases lease(s)"
 OUT="keys=$n_keys leases=$n_leases unleased=$unleased"
 if [ "${n_keys:-0}" -ge 1 ] && [ "${unleased:-1}" -eq 0 ]; then pass events/leased; else fail events/leased "an event without a lease" ectl get; fi
-if [ "${n_leases:-99}" -ge 1 ] && [ "${n_leases:-99}" -le 5 ]; then pass events/leases-shared; else fail events/leases-shared "$N_EVENTS events should share a few 1 s bucket leases" ectl get; fi
+# 1 s buckets: the 20 creates share a lease per second they took (a loaded
+# box may take a few).
+if [ "${n_leases:-99}" -ge 1 ] && [ "${n_leases:-99}" -le 8 ]; then pass events/leases-shared; else fail events/leases-shared "$N_EVENTS events should share a few 1 s bucket leases" ectl get; fi
 no_ttl_events() { [ "$(kc get events -n e2e --no-headers 2>/dev/null | grep -c E2ETTL)" -eq 0 ]; }
 wait_check events/expired $((EVENT_TTL_S + 20)) no_ttl_events
 check configmap/create kc create configmap before-snap -n e2e --from-literal=k=v
@@ -158,8 +160,6 @@ echo "# 3. scheduled snapshots (every 4 s, retention 2)"
 two_scheduled() { [ "$(count_snaps etcd-snapshot)" -eq 2 ]; }
 wait_check scheduled/two-kept 40 two_scheduled
 wait_check scheduled/pruned 30 grep -q 'pruned 1 snapshot' "$TMP/k3c.log"
-run count_snaps etcd-snapshot
-if [ "$OUT" -le 2 ]; then pass scheduled/never-more-than-2; else fail scheduled/never-more-than-2 "$OUT kept" count_snaps; fi
 cm_lists() { kc get configmap -n kube-system k3c-etcd-snapshots -o json 2>/dev/null | grep -q "etcd-snapshot-e2e-.*nodeName.*e2e"; }
 wait_check scheduled/configmap 40 cm_lists
 
@@ -199,6 +199,9 @@ check defrag/delete ectl del --prefix /k3c-e2e-garbage/
 REV=$(ectl endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
 check defrag/compact ectl compact "$REV" --physical
 stop_server server/stop-1
+# The maintenance thread stops after its save + prune: never more than 2 kept.
+run count_snaps etcd-snapshot
+if [ "$OUT" -le 2 ]; then pass scheduled/at-most-2-kept; else fail scheduled/at-most-2-kept "$OUT kept" count_snaps; fi
 
 # ---- 5. --cluster-reset ----
 
