@@ -58,7 +58,7 @@ SERVER_PID=
 t0=$(now_ms)
 "$K3C_BIN" server --cluster-reset --cluster-reset-restore-path "$file" --token bench-$$ \
     --data-dir "$TMP/restored" --etcd-client-port "$ETCD_CLIENT_PORT" --etcd-peer-port "$ETCD_PEER_PORT" \
-    --https-listen-port "$API_PORT" --node-name e2e --config "$TMP/empty.yaml" >"$TMP/restore.log" 2>&1 || {
+    --https-listen-port "$API_PORT" --node-name e2e --node-ip 127.0.0.1 --config "$TMP/empty.yaml" >"$TMP/restore.log" 2>&1 || {
     tail "$TMP/restore.log"
     exit 1
 }

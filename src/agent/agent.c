@@ -379,20 +379,12 @@ node_object(struct agent *a)
                      taints, "status", node_status(a));
 }
 
-/* Creates the Node; after a restart it exists, so its labels are merged and
- * its status replaced. */
-static int
-register_node(struct agent *a, struct k3c_err *err)
+/* Merges node's labels and status into the stored Node: one GET + PUT. */
+static long
+update_existing_node(struct agent *a, const json_t *node, const char *path, struct k3c_err *err)
 {
-    _cleanup_json_ json_t *node = node_object(a), *cur = NULL, *ans = NULL;
-    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", a->node_name);
-    long st = api_call(a, "POST", "/api/v1/nodes", node, NULL, err);
+    _cleanup_json_ json_t *cur = NULL, *ans = NULL;
 
-    if (st == 201)
-        return 0;
-    if (st != 409)
-        return -1;
-    k3c_err_clear(err);
     if (api_call(a, "GET", path, NULL, &cur, err) != 200)
         return -1;
     json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
@@ -401,9 +393,26 @@ register_node(struct agent *a, struct k3c_err *err)
         json_object_set(json_object_get(cur, "metadata"), "labels",
                         json_object_get(json_object_get(node, "metadata"), "labels"));
     json_object_set(cur, "status", json_object_get(node, "status"));
-    if (api_call(a, "PUT", path, cur, &ans, err) != 200)
-        return -1;
-    return 0;
+    return api_call(a, "PUT", path, cur, &ans, err);
+}
+
+/* Creates the Node; after a restart it exists, so its labels are merged and
+ * its status replaced. The server's member monitor may annotate the Node at
+ * the same moment (etcd.k3c.io/member): a conflict is read again. */
+static int
+register_node(struct agent *a, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *node = node_object(a);
+    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/nodes/%s", a->node_name);
+    long st = api_call(a, "POST", "/api/v1/nodes", node, NULL, err);
+
+    if (st == 201)
+        return 0;
+    for (int attempt = 0; st == 409 && attempt < 5; attempt++) {
+        k3c_err_clear(err);
+        st = update_existing_node(a, node, path, err);
+    }
+    return st == 200 ? 0 : -1;
 }
 
 static int

@@ -83,7 +83,7 @@ reset() {
     k3c_cli server --cluster-reset --data-dir "$DATA" --bind-address 127.0.0.1 \
         --https-listen-port "$API_PORT" --write-kubeconfig "$TMP/reset-kubeconfig.yaml" \
         --etcd-client-port "$ETCD_CLIENT_PORT" --etcd-peer-port "$ETCD_PEER_PORT" \
-        --node-name e2e --config "$TMP/empty.yaml" --disable-pods "$@"
+        --node-name e2e --node-ip 127.0.0.1 --config "$TMP/empty.yaml" --disable-pods "$@"
 }
 
 start_on "$TMP/data"
@@ -209,7 +209,7 @@ echo "# 5. cluster reset"
 expect_out reset/exits-0 'restart without --cluster-reset' reset
 run etcd_pids
 if [ -z "$OUT" ]; then pass reset/no-etcd-left; else fail reset/no-etcd-left "etcd still running" etcd_pids; fi
-expect_fail reset/restore-needs-reset 'needs --cluster-reset' k3c_cli server --cluster-reset-restore-path "$TMP/keep.db" --data-dir "$DATA" --config "$TMP/empty.yaml"
+expect_fail reset/restore-needs-reset 'needs --cluster-reset' k3c_cli server --cluster-reset-restore-path "$TMP/keep.db" --data-dir "$DATA" --node-ip 127.0.0.1 --config "$TMP/empty.yaml"
 start_on "$TMP/data"
 check defrag/at-start grep -q 'defragmented (at start)' "$TMP/k3c.log"
 check reset/data-kept kc get configmap after-nospace -n e2e
