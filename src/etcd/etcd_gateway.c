@@ -10,7 +10,7 @@
 
 struct http_client *
 etcd_gw_client_new(const char *url, const char *ca, const char *cert, const char *key,
-                   struct k3c_err *err)
+                   long timeout_ms, struct k3c_err *err)
 {
     const char *endpoints[] = {url, NULL};
     const struct http_client_config hc = {
@@ -19,8 +19,7 @@ etcd_gw_client_new(const char *url, const char *ca, const char *cert, const char
         .cert_file = cert,
         .key_file = key,
         .connect_timeout_ms = 2000,
-        /* A defragment of a large file blocks for a while. */
-        .request_timeout_ms = 120000,
+        .request_timeout_ms = timeout_ms,
     };
 
     return http_client_new(&hc, err);

@@ -22,6 +22,10 @@
 #define MAINT_ALARM_PERIOD_MS   5000
 #define MAINT_SYNC_PERIOD_MS    30000 /* ConfigMap refresh (CLI-made snapshots too) */
 #define MAINT_DEFRAG_MIN_FREE   (4LL << 20)
+#define MAINT_DEFRAG_TIMEOUT_MS 300000 /* at start: a large file takes a while */
+/* The thread's calls; a member without quorum answers alarm requests only
+ * after etcd's own request timeout, and a stop waits for the call. */
+#define MAINT_CALL_TIMEOUT_MS   10000
 #define MAINT_DEFAULT_QUOTA     (2LL << 30)
 #define SNAPSHOT_CONFIGMAP_PATH "/api/v1/namespaces/kube-system/configmaps/k3c-etcd-snapshots"
 #define SCHEDULED_NAME          "etcd-snapshot"
@@ -73,7 +77,8 @@ int
 etcd_defrag_if_bloated(const char *client_url, const char *ca, const char *cert, const char *key,
                        struct k3c_err *err)
 {
-    struct http_client *c = etcd_gw_client_new(client_url, ca, cert, key, err);
+    struct http_client *c =
+        etcd_gw_client_new(client_url, ca, cert, key, MAINT_DEFRAG_TIMEOUT_MS, err);
     int64_t size = 0, in_use = 0;
     int rc = 0;
 
@@ -465,7 +470,7 @@ etcd_maint_start(const struct etcd_maint_config *cfg, struct k3c_err *err)
         }
         m->scheduled = true;
     }
-    m->etcd = etcd_gw_client_new(m->client_url, m->ca, m->cert, m->key, err);
+    m->etcd = etcd_gw_client_new(m->client_url, m->ca, m->cert, m->key, MAINT_CALL_TIMEOUT_MS, err);
     m->api = m->etcd ? http_client_new(&api, err) : NULL;
     if (!m->api) {
         etcd_maint_stop(m);

@@ -9,9 +9,11 @@
 #include "client/client.h"
 #include "etcd/etcd_ops.h"
 
-/* A client of exactly one member (no failover: maintenance is per member). */
+/* A client of exactly one member (no failover: maintenance is per member).
+ * timeout_ms bounds each request: long for a defragment of a large file,
+ * short where a stop must not wait on a member that lost its quorum. */
 struct http_client *etcd_gw_client_new(const char *url, const char *ca, const char *cert,
-                                       const char *key, struct k3c_err *err);
+                                       const char *key, long timeout_ms, struct k3c_err *err);
 /* POSTs body (consumed; NULL: {}) to path and returns the parsed answer (a
  * new reference), or NULL with err: UNAVAILABLE when etcd cannot be reached,
  * INTERNAL with etcd's message otherwise. */

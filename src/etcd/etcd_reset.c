@@ -151,7 +151,7 @@ int
 etcd_token_hash_check(const char *client_url, const char *ca, const char *cert, const char *key,
                       const char *secret, struct k3c_err *err)
 {
-    struct http_client *c = etcd_gw_client_new(client_url, ca, cert, key, err);
+    struct http_client *c = etcd_gw_client_new(client_url, ca, cert, key, 10000, err);
     _cleanup_free_ char *stored = NULL;
     char want[65];
     int rc = 0;

@@ -149,8 +149,8 @@ static int
 snapshot_stream(const struct etcd_snapshot_config *cfg, int fd, long long *bytes,
                 struct k3c_err *err)
 {
-    struct http_client *c =
-        etcd_gw_client_new(cfg->client_url, cfg->ca_file, cfg->cert_file, cfg->key_file, err);
+    struct http_client *c = etcd_gw_client_new(cfg->client_url, cfg->ca_file, cfg->cert_file,
+                                               cfg->key_file, 10000, err);
     struct http_request req = {.method = "POST",
                                .path = "/v3/maintenance/snapshot",
                                .content_type = "application/json",
