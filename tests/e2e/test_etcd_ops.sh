@@ -36,10 +36,11 @@ BASE_ARGS=(--token "$SECRET" --event-ttl "${EVENT_TTL_S}s"
 N_STARTS=0
 start_on() {
     DATA=$1
+    shift
     [ -e "$TMP/k3c.log" ] && mv "$TMP/k3c.log" "$TMP/k3c-$N_STARTS.log"
     N_STARTS=$((N_STARTS + 1))
     rm -f "$KUBECONFIG"
-    SERVER_EXTRA_ARGS=("${BASE_ARGS[@]}" --data-dir "$DATA")
+    SERVER_EXTRA_ARGS=("${BASE_ARGS[@]}" --data-dir "$DATA" "$@")
     start_server
 }
 
@@ -222,10 +223,38 @@ DATA=$TMP/data-restored
 expect_fail restore/wrong-token 'different token' reset --cluster-reset-restore-path "$TMP/keep.db" --token wrong-secret
 check restore/refused-data-aside test ! -e "$DATA/server/db/etcd"
 expect_out restore/exits-0 'restart without --cluster-reset' reset --cluster-reset-restore-path "$TMP/keep.db" --token "$SECRET"
-start_on "$TMP/data-restored"
+# 1 h Events here: 60 s lease buckets, to lose the cached lease below.
+start_on "$TMP/data-restored" --event-ttl 1h
 check restore/before-snap-present kc get configmap before-snap -n e2e
 expect_fail restore/after-snap-absent 'NotFound|not found' kc get configmap after-snap -n e2e
 check restore/writes kc create configmap after-restore -n e2e --from-literal=k=v
+
+echo "# 7. a cached Event lease that etcd lost is granted anew"
+event_lease() { ectl get "/registry/events/e2e/$1" -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kvs"][0].get("lease", 0))'; }
+# Both Events must fall in one 60 s bucket: not in a minute's last 20 s.
+early_in_minute() { [ $(($(date +%s) % 60)) -lt 40 ]; }
+wait_for 25 early_in_minute
+check lease-lost/first-event kc create -f - <<EOF
+apiVersion: v1
+kind: Event
+metadata: {name: lost-1, namespace: e2e}
+involvedObject: {apiVersion: v1, kind: Pod, name: p, namespace: e2e}
+reason: E2ELost
+type: Normal
+EOF
+LOST=$(event_lease lost-1)
+check lease-lost/revoke ectl lease revoke "$(printf '%x' "$LOST")"
+check lease-lost/second-event kc create -f - <<EOF
+apiVersion: v1
+kind: Event
+metadata: {name: lost-2, namespace: e2e}
+involvedObject: {apiVersion: v1, kind: Pod, name: p, namespace: e2e}
+reason: E2ELost
+type: Normal
+EOF
+run event_lease lost-2
+if [ "$RC" -eq 0 ] && [ "$OUT" != 0 ] && [ "$OUT" != "$LOST" ]; then pass lease-lost/new-lease; else fail lease-lost/new-lease "lease $OUT (the lost one was $LOST)" event_lease lost-2; fi
+check lease-lost/logged grep -q 'is gone from etcd' "$TMP/k3c.log"
 server_checks
 run grep -l -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP"/k3c-*.log
 if [ "$RC" -eq 0 ]; then fail earlier-servers/no-sanitizer-reports "sanitizer report" grep; else pass earlier-servers/no-sanitizer-reports; fi
