@@ -110,7 +110,9 @@ do_save(const struct etcd_snapshot_config *sc, const struct snapshot_args *a)
     _cleanup_free_ char *path = NULL;
 
     if (etcd_snapshot_save(sc, a->name ? a->name : "on-demand", &path, &err) < 0) {
-        fprintf(stderr, "k3c etcd-snapshot save: %s\n", err.msg);
+        fprintf(stderr, "k3c etcd-snapshot save: %s%s%s\n", err.msg,
+                err.kind == K3C_E_UNAVAILABLE ? "; is k3c server running here, its etcd at " : "",
+                err.kind == K3C_E_UNAVAILABLE ? sc->client_url : "");
         return K3C_EXIT_FAIL;
     }
     printf("Snapshot %s saved.\n", strrchr(path, '/') + 1);
