@@ -381,7 +381,8 @@ server_ready(const struct lab *l, const struct lab_host *h)
     struct k3c_err err = {0};
     size_t len;
 
-    if (!k3c_file_exists(kc) || !k3c_file_exists(tok))
+    /* The first server's token is what the others join with. */
+    if (!k3c_file_exists(kc) || (h == first_server(l) && !k3c_file_exists(tok)))
         return false;
     if (k3c_read_file(log, &text, &len, &err) < 0)
         return false;
@@ -520,39 +521,89 @@ wait_nodes_ready(const struct lab *l, const struct progress *p, int timeout_s, s
     return 0;
 }
 
-/* Prints what the nodes say about etcd and the VIP, when they say it. */
-static void
-summary_from_api(const struct lab *l, const struct progress *p)
-{
-    struct k3c_err err = {0};
-    _cleanup_json_ json_t *list = nodes_get(l, 3000, &err);
-    int voters = 0, learners = 0;
-    const char *leader = NULL, *holder = NULL;
+struct cluster_view {
+    int servers, voters, learners, annotated;
+    const char *leader, *holder; /* borrowed from the lab */
+};
 
-    if (!list)
-        return;
+static void
+cluster_view(const struct lab *l, const json_t *list, struct cluster_view *v)
+{
+    memset(v, 0, sizeof(*v));
     for (size_t i = 0; i < l->n_hosts; i++) {
         const json_t *n = node_of(list, l->hosts[i].name);
         const char *m = n ? annotation(n, "etcd.k3c.io/member") : NULL;
 
-        if (m && strcmp(m, "learner") == 0)
-            learners++;
-        else if (m) {
-            voters++;
+        v->servers += l->hosts[i].role == LAB_ROLE_SERVER;
+        if (m) {
+            v->annotated++;
+            if (strcmp(m, "learner") == 0)
+                v->learners++;
+            else
+                v->voters++;
             if (strcmp(m, "leader") == 0)
-                leader = l->hosts[i].name;
+                v->leader = l->hosts[i].name;
         }
         if (n && annotation(n, "vip.k3c.io/holder"))
-            holder = l->hosts[i].name;
+            v->holder = l->hosts[i].name;
     }
-    if (voters)
-        say(p, "etcd: %d voter%s%s%s, leader %s", voters, voters == 1 ? "" : "s",
-            learners ? ", learners " : "", learners ? "present" : "", leader ? leader : "none");
-    if (l->vip[0])
-        say(p, "VIP %s: %s", l->vip,
-            holder ? holder : (l->vip_flag ? "not held yet" : "not supported by this k3c"));
 }
 
+/* Waits (bounded, never failing) for what the servers say about etcd and
+ * the VIP to settle: every server a voter with one leader, the VIP held.
+ * Servers that do not publish these annotations are not waited for. */
+static void
+wait_cluster_settled(const struct lab *l, const struct progress *p)
+{
+    int64_t deadline = k3c_now_ms() + 60000;
+    struct cluster_view v = {0};
+
+    for (;;) {
+        struct k3c_err err = {0};
+        _cleanup_json_ json_t *list = nodes_get(l, 3000, &err);
+        bool etcd_ok, vip_ok;
+
+        if (list)
+            cluster_view(l, list, &v);
+        etcd_ok = !v.annotated || (v.voters == v.servers && v.leader);
+        vip_ok = !(l->vip_flag && l->vip[0]) || v.holder;
+        if ((list && etcd_ok && vip_ok) || k3c_now_ms() > deadline)
+            break;
+        k3c_sleep_ms(250);
+    }
+    if (v.annotated)
+        say(p, "etcd: %d of %d servers voters, %d learner%s, leader %s%s", v.voters, v.servers,
+            v.learners, v.learners == 1 ? "" : "s", v.leader ? v.leader : "none",
+            v.voters == v.servers && v.leader ? "" : " (not settled after 60 s)");
+    if (l->vip[0])
+        say(p, "VIP %s: %s%s", l->vip,
+            v.holder ? "held by "
+                     : (l->vip_flag ? "not held after 60 s" : "not supported by this k3c"),
+            v.holder ? v.holder : "");
+}
+
+static int
+wait_server_ready(const struct lab *l, const struct lab_host *h, FILE *out, struct k3c_err *err)
+{
+    int64_t deadline = k3c_now_ms() + LAB_SERVER_READY_MS;
+
+    while (!server_ready(l, h)) {
+        if (lab_host_pid(l, h) <= 0)
+            return host_died(out, l, h, err);
+        if (k3c_now_ms() > deadline) {
+            _cleanup_free_ char *log = lab_host_path(l, h, "k3c.log");
+
+            log_tail(out, log);
+            return k3c_err_set(err, K3C_E_TIMEOUT, "%s: not ready after %d s (log: %s)", h->name,
+                               LAB_SERVER_READY_MS / 1000, log);
+        }
+        k3c_sleep_ms(100);
+    }
+    return 0;
+}
+
+/* Starts the joining servers one at a time (etcd takes one new member at
+ * a time), or all agents at once. */
 static int
 start_hosts(const struct lab *l, bool servers, const struct progress *p, struct k3c_err *err)
 {
@@ -567,6 +618,11 @@ start_hosts(const struct lab *l, bool servers, const struct progress *p, struct 
             return k3c_err_wrap(err, "%s", h->name);
         say(p, "%s (%s) started: k3c %s%s%s", h->name, h->ip, servers ? "server" : "agent",
             h->label[0] ? ", label " : "", h->label);
+        if (servers) {
+            if (wait_server_ready(l, h, p->out, err) < 0)
+                return -1;
+            say(p, "%s: API server ready (joined)", h->name);
+        }
     }
     return 0;
 }
@@ -651,25 +707,8 @@ lab_up(const struct lab_options *o, FILE *out, struct k3c_err *err)
     if (lab_host_start(l, first, NULL, err) < 0)
         goto out;
     say(&p, "%s (%s) started: k3c server --cluster-init", first->name, first->ip);
-    {
-        int64_t deadline = k3c_now_ms() + LAB_SERVER_READY_MS;
-
-        while (!server_ready(l, first)) {
-            if (lab_host_pid(l, first) <= 0) {
-                host_died(out, l, first, err);
-                goto out;
-            }
-            if (k3c_now_ms() > deadline) {
-                _cleanup_free_ char *log = lab_host_path(l, first, "k3c.log");
-
-                log_tail(out, log);
-                k3c_err_set(err, K3C_E_TIMEOUT, "%s: not ready after %d s", first->name,
-                            LAB_SERVER_READY_MS / 1000);
-                goto out;
-            }
-            k3c_sleep_ms(100);
-        }
-    }
+    if (wait_server_ready(l, first, out, err) < 0)
+        goto out;
     say(&p, "%s: API server ready", first->name);
 
     if (lab_forward_start(l, err) < 0 || write_host_kubeconfig(l, err) < 0 || lab_save(l, err) < 0)
@@ -681,7 +720,7 @@ lab_up(const struct lab_options *o, FILE *out, struct k3c_err *err)
         goto out;
     if (wait_nodes_ready(l, &p, o->timeout_s > 0 ? o->timeout_s : 180, err) < 0)
         goto out;
-    summary_from_api(l, &p);
+    wait_cluster_settled(l, &p);
     say(&p, "lab up: %zu nodes Ready", l->n_hosts);
     fprintf(out,
             "\nNext:\n  export KUBECONFIG=%s\n  kubectl get nodes -o wide\n"
