@@ -160,6 +160,8 @@ void lab_kube_cert_days(const struct lab_kube *k, int *client_days, int *ca_days
 /* The cluster's shape from its Nodes: {"vip": {...}, "servers": [...],
  * "agents": [...], "etcd": {...}}. New reference or NULL with err. */
 json_t *topology_collect(struct lab_kube *k, struct k3c_err *err);
+/* The same from a NodeList already fetched (pure; new reference). */
+json_t *topology_from_nodes(const json_t *list, const char *server);
 void topology_print(FILE *out, const json_t *topo);
 /* Runs the checks, one line each; returns the number of problems found. */
 int doctor_run(struct lab_kube *k, FILE *out, struct k3c_err *err);

@@ -98,14 +98,21 @@ json_t *
 topology_collect(struct lab_kube *k, struct k3c_err *err)
 {
     _cleanup_json_ json_t *list = lab_kube_get(k, "/api/v1/nodes", err);
+
+    if (!list)
+        return NULL;
+    return topology_from_nodes(list, lab_kube_server(k));
+}
+
+json_t *
+topology_from_nodes(const json_t *list, const char *server)
+{
     json_t *servers, *agents, *topo, *n, *vip = json_null();
     int voters = 0, voters_up = 0, learners = 0, n_servers = 0, servers_up = 0;
     const char *leader = NULL;
     bool annotated = false;
     size_t i;
 
-    if (!list)
-        return NULL;
     servers = json_array();
     agents = json_array();
     json_array_foreach(json_object_get(list, "items"), i, n)
@@ -148,8 +155,8 @@ topology_collect(struct lab_kube *k, struct k3c_err *err)
         voters = n_servers;
         voters_up = servers_up;
     }
-    topo = json_pack("{s:s, s:o, s:o, s:o}", "server", lab_kube_server(k), "vip", vip, "servers",
-                     servers, "agents", agents);
+    topo = json_pack("{s:s, s:o, s:o, s:o}", "server", server, "vip", vip, "servers", servers,
+                     "agents", agents);
     json_object_set_new(topo, "etcd",
                         json_pack("{s:i, s:i, s:i, s:i, s:b, s:b, s:o}", "voters", voters,
                                   "voters_up", voters_up, "learners", learners, "quorum",
