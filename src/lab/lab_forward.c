@@ -180,7 +180,7 @@ lab_forward_run(const char *dir, struct k3c_err *err)
     _cleanup_free_ char *lan = NULL, *portfile = NULL;
     _cleanup_close_ int lfd = -1;
     char text[16];
-    int port;
+    int port = 0;
 
     signal(SIGPIPE, SIG_IGN);
     if (lab_load(&f->l, dir, err) < 0)

@@ -170,7 +170,7 @@ lab_plan(struct lab *l, const struct lab_options *o, struct k3c_err *err)
 {
     _cleanup_free_ char *dir = lab_dir_resolve(o->dir);
     _cleanup_free_ char *agents = k3c_xstrdup(o->agents ? o->agents : LAB_DEFAULT_AGENTS);
-    uint32_t net, addr;
+    uint32_t net = 0, addr;
     unsigned char rnd[16];
     char *save = NULL;
 
