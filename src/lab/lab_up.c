@@ -650,6 +650,10 @@ up_existing(const struct lab_options *o, FILE *out, const char *dir, struct k3c_
     if (!st)
         return -1;
     lab_status_print(out, st);
+    for (size_t i = 0; i < l.n_hosts; i++)
+        if (lab_host_pid(&l, &l.hosts[i]) <= 0)
+            fprintf(out, "note: %s is down: k3c lab start %s --dir %s\n", l.hosts[i].name,
+                    l.hosts[i].name, l.dir);
     return 0;
 }
 

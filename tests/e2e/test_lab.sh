@@ -154,6 +154,14 @@ expect_eq status/json-running "$NODES" sh -c "timeout 60 '$K3C_BIN' lab status -
 expect_all topology/text 'polynode-1' '192\.168\.20\.221' 'control-plane' 'etcd' 'gpu=true' 'edge=true' \
     "etcd quorum: $SERVERS of $SERVERS voters? up" 'agent-only nodes' -- k3c topology
 expect_eq topology/json "$SERVERS 2" sh -c "timeout 60 '$K3C_BIN' topology -o json | python3 -c 'import json,sys; t=json.load(sys.stdin); print(len(t[\"servers\"]), len(t[\"agents\"]))'"
+if [ "$SERVERS" -ge 3 ]; then
+    voters_are() { [ "$(timeout 60 "$K3C_BIN" topology -o json | python3 -c 'import json,sys; e=json.load(sys.stdin)["etcd"]; print(e["voters"], e["voters_up"], e["leader"] is not None)')" = "$1 $1 True" ]; }
+    wait_check topology/etcd-3-voters-and-a-leader 60 voters_are "$SERVERS"
+fi
+if "$K3C_BIN" server --help | grep -q -- '--vip '; then
+    wait_check status/vip-held-by-a-server 60 sh -c "timeout 60 '$K3C_BIN' lab status --dir '$LAB' | grep -q 'VIP 192.168.20.225 (held by polynode-'"
+    expect_out topology/vip-holder 'VIP 192\.168\.20\.225 -> polynode-' k3c topology
+fi
 HOST_KC=$LAB/hosts/polynode-1/kubeconfig.yaml
 expect_all doctor/passes-on-a-node 'ok +API' 'node ports reachable' 'doctor: 0 problems' -- \
     lab exec polynode-1 -- "$K3C_BIN" doctor --kubeconfig "$HOST_KC"
