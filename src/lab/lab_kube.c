@@ -124,8 +124,10 @@ lab_kube_open(const char *kubeconfig, long timeout_ms, struct k3c_err *err)
     char tmpl[] = "/tmp/k3c-kube.XXXXXX";
     size_t len;
 
-    if (k3c_read_file(kubeconfig, &text, &len, err) < 0)
+    if (k3c_read_file(kubeconfig, &text, &len, err) < 0) {
+        k3c_err_wrap(err, "kubeconfig (--kubeconfig, else $KUBECONFIG, else /etc/k3c/k3c.yaml)");
         return NULL;
+    }
     k->server = yaml_first(text, "server");
     if (!k->server) {
         k3c_err_set(err, K3C_E_INVALID, "%s: no cluster server", kubeconfig);
