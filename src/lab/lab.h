@@ -54,7 +54,7 @@ struct lab {
 
 struct lab_options {
     const char *dir;    /* NULL: LAB_DEFAULT_DIR */
-    int servers;        /* < 0: the default (3 once servers can join, else 1) */
+    int servers;        /* < 0: the default, 3 */
     const char *agents; /* comma-separated host names; NULL: LAB_DEFAULT_AGENTS; "": none */
     const char *subnet; /* NULL: LAB_DEFAULT_SUBNET */
     const char *vip;    /* ".225", a full IPv4 address or "none"; NULL: LAB_DEFAULT_VIP */

@@ -58,15 +58,6 @@ usage_line(const char *usage, const char *flag)
     return k3c_xstrndup(bol, eol ? (size_t)(eol - bol) : strlen(bol));
 }
 
-/* Servers can join one another once --server on a server is in effect. */
-static bool
-server_can_join(const char *usage)
-{
-    _cleanup_free_ char *line = usage_line(usage, "server");
-
-    return line && !strstr(line, "not in effect");
-}
-
 /* ---- progress ---- */
 
 struct progress {
@@ -667,7 +658,6 @@ lab_up(const struct lab_options *o, FILE *out, struct k3c_err *err)
     struct progress p = {.out = out, .t0 = k3c_now_ms()};
     struct lab_options opts = *o;
     const struct lab_host *first;
-    bool can_join = server_can_join(usage);
     struct lab *l;
     int rc = -1;
 
@@ -676,12 +666,7 @@ lab_up(const struct lab_options *o, FILE *out, struct k3c_err *err)
     if (k3c_file_exists(state))
         return up_existing(o, out, dir, err);
     if (opts.servers < 0)
-        opts.servers = can_join ? 3 : 1;
-    if (opts.servers > 1 && !can_join)
-        return k3c_err_set(err, K3C_E_INVALID,
-                           "--servers %d: this k3c cannot join servers yet (the HA join); "
-                           "use --servers 1",
-                           opts.servers);
+        opts.servers = 3;
     l = k3c_xcalloc(1, sizeof(*l));
     if (lab_plan(l, &opts, err) < 0)
         goto out;

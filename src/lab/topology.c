@@ -76,11 +76,16 @@ node_roles(const json_t *node)
     static const char prefix[] = "node-role.kubernetes.io/";
     json_t *out = json_array(), *v;
     const char *k;
+    const json_t *labels = json_object_get(json_object_get(node, "metadata"), "labels");
+    bool cp = json_object_get(labels, "node-role.kubernetes.io/control-plane") != NULL;
 
-    json_object_foreach(json_object_get(json_object_get(node, "metadata"), "labels"), k, v)
+    json_object_foreach((json_t *)labels, k, v)
     {
-        if (strncmp(k, prefix, strlen(prefix)) == 0)
-            json_array_append_new(out, json_string(k + strlen(prefix)));
+        /* "master" is the old name of control-plane: say it once. */
+        if (strncmp(k, prefix, strlen(prefix)) != 0 ||
+            (cp && strcmp(k + strlen(prefix), "master") == 0))
+            continue;
+        json_array_append_new(out, json_string(k + strlen(prefix)));
     }
     return out;
 }
