@@ -181,8 +181,12 @@ host_argv(const struct lab *l, const struct lab_host *h, struct argv_b *a, struc
     argv_add(a, argv_own(a, lab_host_path(l, h, "data")));
     argv_add(a, "--node-name");
     argv_add(a, h->name);
-    argv_add(a, "--node-ip");
-    argv_add(a, h->ip);
+    /* Servers name their IP (etcd's peer URLs must not move); agent-only
+     * hosts find theirs from the default route, as on a real LAN. */
+    if (h->role == LAB_ROLE_SERVER) {
+        argv_add(a, "--node-ip");
+        argv_add(a, h->ip);
+    }
     if (!is_first) {
         token = join_token(l, err);
         if (!token)

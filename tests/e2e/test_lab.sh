@@ -63,6 +63,7 @@ expect_fail errors/status-without-lab 'no lab in' lab status
 expect_fail errors/bad-subnet 'subnet' lab up --subnet 10.0.0.0/33
 expect_fail errors/bad-servers 'servers' lab up --servers 0
 expect_fail errors/bad-agent-name 'host name' lab up --agents GPU
+expect_fail errors/missing-ip-names-package 'ip not found in PATH \(Debian package iproute2\)' env PATH=/nonexistent "$K3C_BIN" lab up --dir "$LAB"
 check errors/nothing-made test ! -e "$LAB/lab.json"
 
 ROOT_ADDRS_BEFORE=$(ip -4 -o addr show | awk '{print $2, $4}' | sort)
@@ -115,6 +116,9 @@ wait_check nodes/all-ready 60 all_ready
 expect_eq nodes/gpu-label 'node/gpu' kc get nodes -l gpu=true -o name
 expect_eq nodes/edge-label 'node/edge' kc get nodes -l edge=true -o name
 expect_out nodes/polynode-1-ip '192\.168\.20\.221' kc get node polynode-1 -o 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'
+# Agent-only hosts get no --node-ip: theirs comes from the default route.
+GPU_IP=$(python3 -c 'import json,sys; print([h["ip"] for h in json.load(open(sys.argv[1]))["hosts"] if h["name"] == "gpu"][0])' "$LAB/lab.json")
+expect_eq nodes/gpu-ip-from-default-route "$GPU_IP" kc get node gpu -o 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'
 expect_out nodes/control-plane 'polynode-1' kc get nodes -l node-role.kubernetes.io/control-plane -o name
 
 kc apply -f - >/dev/null <<'EOF'
