@@ -197,6 +197,8 @@ if [ "$SERVERS" -ge 3 ]; then
     wait_check chaos/api-serves-without-polynode-1 60 api_answers
     expect_out chaos/start-polynode-1 'started k3c server' lab start polynode-1
     wait_check chaos/all-ready-again 120 all_ready
+    wait_check chaos/polynode-1-etcd-member-again 60 sh -c "timeout 60 '$K3C_BIN' lab status --dir '$LAB' | grep -Eq '^polynode-1 .* running .* Ready +(leader|voter) '"
+    wait_check chaos/3-voters-again 60 voters_are "$SERVERS"
 else
     expect_out chaos/stop-polynode-1 'polynode-1: stopped' lab stop polynode-1
     check chaos/polynode-1-down host_running polynode-1 no
