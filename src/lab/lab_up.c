@@ -801,6 +801,28 @@ lab_status_print(FILE *out, const json_t *st)
             json_is_true(json_object_get(fwd, "running")) ? "running" : "NOT running",
             json_string_value(json_object_get(st, "api")),
             json_string_value(json_object_get(st, "kubeconfig")));
+    {
+        int voters = 0, learners = 0;
+        const char *leader = NULL;
+
+        json_array_foreach(json_object_get(st, "hosts"), i, h)
+        {
+            const char *m = json_string_value(json_object_get(h, "etcd"));
+
+            if (!m)
+                continue;
+            if (strcmp(m, "learner") == 0)
+                learners++;
+            else
+                voters++;
+            if (strcmp(m, "leader") == 0)
+                leader = json_string_value(json_object_get(h, "name"));
+        }
+        if (voters || learners)
+            fprintf(out, "etcd: %d voter%s, %d learner%s, leader %s\n\n", voters,
+                    voters == 1 ? "" : "s", learners, learners == 1 ? "" : "s",
+                    leader ? leader : "none");
+    }
     fprintf(out, "%-12s %-7s %-15s %-14s %-6s %-9s %-8s %s\n", "HOST", "ROLE", "IP", "PROCESS",
             "CABLE", "NODE", "ETCD", "LABELS");
     json_array_foreach(json_object_get(st, "hosts"), i, h)
