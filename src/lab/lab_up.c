@@ -82,8 +82,8 @@ say(const struct progress *p, const char *fmt, ...)
     fflush(p->out);
 }
 
-/* The last lines of a host's log, indented, into err's message is too
- * small: printed to out instead. */
+/* Prints the last lines of a host's log, indented (an error message has
+ * no room for them). */
 static void
 log_tail(FILE *out, const char *path)
 {
