@@ -341,7 +341,7 @@ cluster_member_add(const struct cluster_member_spec *spec, int64_t timeout_ms,
         logged = true;
         k3c_err_clear(err);
         k3c_sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
     }
     http_client_free(c);
     return rc;

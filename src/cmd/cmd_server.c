@@ -507,8 +507,8 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
         *e = etcd_from_config(cfg, paths, tls, NULL, err);
         return -1;
     }
-    if (make_dirs(paths, err) < 0)
-        return -1;
+    /* A refused join (wrong token, another cluster's settings) leaves
+     * nothing behind: the data dir is made only once it is accepted. */
     if (joining(cfg)) {
         int st = prepare_join(cfg, paths, tls, stop, &initial_cluster, &join_url, err);
 
@@ -518,6 +518,8 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
             return st > 0 ? 0 : -1;
         }
     }
+    if (make_dirs(paths, err) < 0)
+        return -1;
     ha = joining(cfg) || k3c_file_exists(paths->ha_marker);
     *e = etcd_from_config(cfg, paths, tls, initial_cluster, err);
     if (!*e || etcd_certs_ensure(tls, cfg->node_name, cfg->node_ip, err) < 0 ||

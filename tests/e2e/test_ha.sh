@@ -57,10 +57,12 @@ t_ms() { echo $((($(date +%s%N) - T_MARK) / 1000000)); }
 
 # server_start NAME [FLAG...]: `k3c server` inside host NAME, data in
 # $TMP/NAME, log $TMP/NAME.log (appended). No --node-ip: the default route's
-# interface gives it.
+# interface gives it. The flags are kept for server_restart.
+declare -A FLAGS=()
 server_start() {
     local name=$1
     shift
+    FLAGS[$name]="$*"
     lan_exec "$name" env -u K3C_CONFIG "$K3C_BIN" server --node-name "$name" \
         --data-dir "$TMP/$name" --write-kubeconfig "$TMP/$name.yaml" --config "$TMP/empty.yaml" \
         --disable-pods --node-monitor-grace-period 20 "$@" </dev/null >>"$TMP/$name.log" 2>&1 &
@@ -68,6 +70,31 @@ server_start() {
 }
 
 server_ready() { grep -q "k3c server ready" "$TMP/$1.log" 2>/dev/null && [ -s "$TMP/$1.yaml" ]; }
+
+# server_restart NAME: the same command line again; its log gets a marker
+# so server_ready_again sees only the new run.
+server_restart() {
+    local name=$1
+    echo "=== restart ===" >>"$TMP/$name.log"
+    # shellcheck disable=SC2086 # the flags were words
+    server_start "$name" ${FLAGS[$name]}
+}
+server_ready_again() { sed -n '/=== restart ===/h; /=== restart ===/!H; ${x;p}' "$TMP/$1.log" | grep -q "k3c server ready"; }
+
+# server_stop NAME: SIGTERM, wait (bounded), exit status 0 wanted.
+server_stop() {
+    stop_pid "${PID[$1]}" 20
+    local rc=$?
+    unset "PID[$1]"
+    return $rc
+}
+
+# host_kill NAME: power cut of the host: everything in it SIGKILLed.
+host_kill() {
+    lan_kill "$1"
+    wait "${PID[$1]}" 2>/dev/null
+    unset "PID[$1]"
+}
 
 # The server's token as the first server wrote it.
 token() { cat "$TMP/polynode-1/server/token"; }
@@ -189,6 +216,8 @@ else
     fail join/mismatched-cluster-cidr-refused "wanted an error naming --cluster-cidr" k3c server --cluster-cidr
 fi
 check join/refused-joins-left-no-member voters_are polynode-1 polynode-1
+check join/refused-joins-wrote-nothing test ! -e "$TMP/intruder" -a ! -e "$TMP/intruder2" \
+    -a ! -e "$TMP/intruder3"
 
 # ---- the two joins ----
 
@@ -218,5 +247,104 @@ expect_eq bootstrap/refused-without-the-token 401 lan_exec polynode-2 curl -sk -
     -w '%{http_code}' https://127.0.0.1:6443/v1-k3c/server-bootstrap
 expect_eq bootstrap/refused-to-a-node-secret 401 lan_exec polynode-2 curl -sk -o /dev/null \
     -w '%{http_code}' -u "node:$SECRET" https://127.0.0.1:6443/v1-k3c/server-bootstrap
+
+# ---- the etcd leader's host dies whole while a survivor takes writes ----
+
+LEADER=$(etcd_leader)
+check failover/leader-known test -n "$LEADER"
+for n in polynode-1 polynode-2 polynode-3; do
+    [ "$n" != "$LEADER" ] && SURVIVOR=$n && break
+done
+for n in polynode-1 polynode-2 polynode-3; do
+    [ "$n" != "$LEADER" ] && [ "$n" != "$SURVIVOR" ] && OTHER=$n
+done
+echo "# etcd leader $LEADER; writes through $SURVIVOR; $OTHER stays up"
+acked_writes() { awk '$3 == 201' "$TMP/writes.txt" 2>/dev/null | wc -l; }
+lan_exec "$SURVIVOR" python3 "$HERE/ha_writer.py" https://127.0.0.1:6443 \
+    "$TMP/$SURVIVOR/server/tls" 10 "$TMP/writes.txt" w >"$TMP/writer.out" 2>&1 &
+WRITER=$!
+wait_check failover/writes-flow-before 20 test "$(acked_writes)" -ge 10
+KILL_AT=$(awk 'END {print $2}' "$TMP/writes.txt")
+host_kill "$LEADER"
+wait "$WRITER"
+echo "# writer: $(cat "$TMP/writer.out"); leader killed at ~${KILL_AT} ms"
+expect_out failover/writes-resumed-after-the-kill '^acked [0-9]+' cat "$TMP/writer.out"
+check failover/acked-after-the-kill awk -v k="$KILL_AT" '$3 == 201 && $2 > k + 1000 {n++} END {exit n > 0 ? 0 : 1}' \
+    "$TMP/writes.txt"
+GAP=$(awk -v k="$KILL_AT" '$3 == 201 { if (last != "" && $2 > k && $2 - last > g) g = $2 - last; last = $2 } END {print g + 0}' \
+    "$TMP/writes.txt")
+echo "# figure: longest gap between acknowledged writes across the leader's death: $GAP ms (goal < 3000)"
+missing_writes() {
+    kh "$SURVIVOR" get configmaps -o name | sed 's|configmap/||' | python3 -c '
+import sys
+have = set(l.strip() for l in sys.stdin)
+acked = [f"w-{l.split()[0]}" for l in open(sys.argv[1]) if l.split()[2] == "201"]
+missing = [a for a in acked if a not in have]
+print(len(missing), " ".join(missing[:5]))' "$TMP/writes.txt"
+}
+expect_out failover/no-acknowledged-write-lost '^0 ' missing_writes
+wait_check failover/new-leader-elected 20 bash -c "[ \"\$(ip netns exec ${LAN_NS_OF[$SURVIVOR]} true; echo ok)\" = ok ]"
+wait_check failover/survivor-readyz 20 lan_exec "$SURVIVOR" curl -skf --max-time 5 https://127.0.0.1:6443/readyz
+
+# ---- quorum lost: two of three down; then one comes back ----
+
+host_kill "$OTHER"
+t_mark
+run kh "$SURVIVOR" create configmap no-quorum --from-literal=k=v
+QL_MS=$(t_ms)
+if [ "$RC" -ne 0 ] && matches 'Error from server|etcd|timeout|unavailable|Timeout'; then
+    pass quorum/write-refused-without-quorum
+else
+    fail quorum/write-refused-without-quorum "wanted a server error" kh create configmap no-quorum
+fi
+echo "# figure: a write without quorum failed after $QL_MS ms"
+readyz_code() { lan_exec "$SURVIVOR" curl -sk -o /dev/null -w '%{http_code}' --max-time 15 https://127.0.0.1:6443/readyz; }
+wait_check quorum/readyz-unready 30 bash -c "[ \"\$(ip netns exec ${LAN_NS_OF[$SURVIVOR]} curl -sk -o /dev/null -w '%{http_code}' --max-time 15 https://127.0.0.1:6443/readyz)\" = 503 ]"
+t_mark
+server_restart "$LEADER"
+wait_check quorum/restored-when-a-server-returns 120 kh "$SURVIVOR" create configmap quorum-back --from-literal=k=v
+echo "# time: writes work again $(t_ms) ms after the restart of $LEADER"
+check quorum/returned-server-ready wait_for 60 server_ready_again "$LEADER"
+server_restart "$OTHER"
+check quorum/third-server-ready wait_for 90 server_ready_again "$OTHER"
+wait_check quorum/three-voters-again 60 voters_are "$SURVIVOR" "polynode-1 polynode-2 polynode-3"
+expect_out quorum/acked-writes-still-there '^0 ' missing_writes
+
+# ---- a server whose data dir was wiped rejoins ----
+
+check wipe/polynode-3-stops server_stop polynode-3
+rm -rf "$TMP/polynode-3"
+server_restart polynode-3
+check wipe/polynode-3-rejoins wait_for 120 server_ready_again polynode-3
+wait_check wipe/three-voters 60 voters_are polynode-1 "polynode-1 polynode-2 polynode-3"
+expect_out wipe/stale-member-replaced "removing the stale etcd member" cat "$TMP/polynode-3.log"
+
+# ---- kubectl delete node: the member goes, unless quorum forbids ----
+
+check delete/polynode-3-stops server_stop polynode-3
+check delete/refused-when-quorum-would-break kh polynode-1 delete node polynode-2 --wait=false
+wait_check delete/refusal-event 30 bash -c "ip netns exec ${LAN_NS_OF[polynode-1]} $KUBECTL --kubeconfig $TMP/polynode-1.yaml get events --field-selector reason=EtcdMemberRemovalRefused -o name | grep -q ."
+check delete/member-kept voters_are polynode-1 "polynode-1 polynode-2 polynode-3"
+check delete/node-of-stopped-server kh polynode-1 delete node polynode-3
+wait_check delete/member-removed 30 voters_are polynode-1 "polynode-1 polynode-2"
+server_restart polynode-3
+check delete/deleted-server-rejoins-after-restart wait_for 120 server_ready_again polynode-3
+expect_out delete/old-data-moved-aside "no longer an etcd member" cat "$TMP/polynode-3.log"
+wait_check delete/three-voters-again 60 voters_are polynode-1 "polynode-1 polynode-2 polynode-3"
+
+# ---- whole-cluster restart, in reverse order ----
+
+for n in polynode-1 polynode-2 polynode-3; do server_stop "$n" >/dev/null; done
+t_mark
+for n in polynode-3 polynode-2 polynode-1; do server_restart "$n"; done
+for n in polynode-1 polynode-2 polynode-3; do
+    check restart/"$n"-ready wait_for 120 server_ready_again "$n"
+done
+echo "# time: whole cluster back: $(t_ms) ms"
+expect_out restart/data-kept 'v' kh polynode-2 get configmap via-3 -o jsonpath='{.data.k}'
+for n in polynode-1 polynode-2 polynode-3; do
+    check "stop/$n-exits-0" server_stop "$n"
+    expect_rc "stop/$n-no-sanitizer-report" 1 '' grep -l "ERROR: AddressSanitizer\|runtime error:" "$TMP/$n.log"
+done
 
 summary
