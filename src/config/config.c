@@ -112,7 +112,7 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "URL",
      .help = "server to join, https://host:6443, waited for until it answers (agent; on a server: "
-             "join its HA cluster with embedded etcd)"},
+             "join that server's HA cluster)"},
     {.name = "token",
      .short_name = 't',
      .type = OPT_STRING,
