@@ -32,6 +32,9 @@ struct api_config {
      * (0: 300). */
     int default_not_ready_toleration_s;
     int default_unreachable_toleration_s;
+    /* The kube-system/kube-dns Service's clusterIP (issue #14); NULL:
+     * 10.43.0.10, "": no kube-dns Service. */
+    const char *cluster_dns;
 };
 
 struct api_server;

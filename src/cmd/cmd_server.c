@@ -151,6 +151,7 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     ac.token_file = cfg->token_file;
     ac.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
     ac.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
+    ac.cluster_dns = cfg->cluster_dns;
     api = api_server_new(&ac, s, err);
     if (!api)
         goto out;

@@ -205,10 +205,22 @@ rule_add(struct dns_fwd *f, const char *spec, struct k3c_err *err)
     }
     if (r.n_ups == 0)
         return k3c_err_set(err, K3C_E_INVALID, "dns forward rule '%s': no upstream", spec);
-    if (r.domain.n_labels == 0) {
+    /* Repeating a domain adds servers to it; the first "." replaces the
+     * resolv.conf upstreams. */
+    struct fwd_rule *same = NULL;
+    if (r.domain.n_labels == 0 && !f->root_rule_configured) {
         free(f->rules[0].ups);
         f->rules[0] = r;
         f->root_rule_configured = true;
+        return 0;
+    }
+    for (size_t i = 0; i < f->n_rules && !same; i++)
+        if (dns_name_equal(&f->rules[i].domain, &r.domain))
+            same = &f->rules[i];
+    if (same) {
+        for (size_t i = 0; i < r.n_ups; i++)
+            rule_push_upstream(same, &r.ups[i]);
+        free(r.ups);
         return 0;
     }
     f->rules = k3c_xrealloc(f->rules, (f->n_rules + 1) * sizeof(*f->rules));

@@ -92,6 +92,7 @@ struct kadopt {
 struct kubelet {
     char *data_dir, *node_name, *node_ip, *runtime_name, *pod_cidr, *cni_bridge, *cni_bin_dir,
         *netns_dir, *registry_config;
+    char *cluster_dns, *cluster_domain, *resolv_conf; /* pods' resolv.conf */
     int backoff_base_ms, sync_period_ms;
     char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
     struct http_client *api;
