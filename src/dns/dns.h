@@ -239,6 +239,10 @@ struct dns_node_config {
 
 struct dns_node;
 
+/* A copy of cfg that owns its strings (for a caller that starts later). */
+struct dns_node_config *dns_node_config_dup(const struct dns_node_config *cfg);
+void dns_node_config_free(struct dns_node_config *cfg);
+
 /* Adds the address, binds, starts the informers and the server. api is
  * borrowed and must outlive the node DNS. */
 struct dns_node *dns_node_start(const struct dns_node_config *cfg, struct http_client *api,

@@ -180,6 +180,59 @@ add_address(const char *ifname, const char *ip, struct k3c_err *err)
     return 0;
 }
 
+static char **
+strv_dup(char *const *v)
+{
+    size_t n = 0;
+    char **out;
+
+    while (v && v[n])
+        n++;
+    if (!v)
+        return NULL;
+    out = k3c_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = k3c_xstrdup(v[i]);
+    return out;
+}
+
+static char *
+dup_opt(const char *s)
+{
+    return s ? k3c_xstrdup(s) : NULL;
+}
+
+struct dns_node_config *
+dns_node_config_dup(const struct dns_node_config *cfg)
+{
+    struct dns_node_config *c = k3c_xcalloc(1, sizeof(*c));
+
+    c->cluster_dns = dup_opt(cfg->cluster_dns);
+    c->cluster_domain = dup_opt(cfg->cluster_domain);
+    c->resolv_conf = dup_opt(cfg->resolv_conf);
+    c->forward = strv_dup(cfg->forward);
+    c->hosts_file = dup_opt(cfg->hosts_file);
+    c->interface = dup_opt(cfg->interface);
+    c->port = cfg->port;
+    return c;
+}
+
+void
+dns_node_config_free(struct dns_node_config *c)
+{
+    if (!c)
+        return;
+    free((char *)c->cluster_dns);
+    free((char *)c->cluster_domain);
+    free((char *)c->resolv_conf);
+    for (size_t i = 0; c->forward && c->forward[i]; i++)
+        free(c->forward[i]);
+    free((char **)c->forward);
+    free((char *)c->hosts_file);
+    free((char *)c->interface);
+    free(c);
+}
+
 struct dns_node *
 dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struct k3c_err *err)
 {

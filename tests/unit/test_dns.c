@@ -20,6 +20,7 @@
 
 #include "base/util.h"
 #include "dns/dns.h"
+#include "podspec/podspec.h"
 
 /* ---------------------------------------------------------------------------
  * Helpers: a query on the wire and what an answer says. */
@@ -532,6 +533,85 @@ test_resolv(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * Pods' resolv.conf (podspec_dns.c) */
+
+static char *
+pod_resolv(const char *pod_json, const char *host)
+{
+    json_t *pod = jload(pod_json);
+    struct podspec_dns_config c = {
+        .cluster_dns = "10.43.0.10", .cluster_domain = "cluster.local", .host_resolv = host};
+    char *s = podspec_resolv_conf(pod, &c);
+    json_decref(pod);
+    return s;
+}
+
+static void
+test_pod_resolv_conf(void **state)
+{
+    (void)state;
+    const char *host = "nameserver 127.0.0.53\nnameserver 192.168.20.1\nsearch lan.\n"
+                       "options edns0 trust-ad\n";
+    char *s;
+
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"shop\"},\"spec\":{\"dnsPolicy\":"
+                   "\"ClusterFirst\"}}",
+                   host);
+    assert_string_equal(s, "nameserver 10.43.0.10\n"
+                           "search shop.svc.cluster.local svc.cluster.local cluster.local lan\n"
+                           "options ndots:5\n");
+    free(s);
+    /* ClusterFirst on the host network: the host's (stub kept: same netns) */
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"hostNetwork\":true}}", host);
+    assert_string_equal(s, "nameserver 127.0.0.53\nnameserver 192.168.20.1\nsearch lan\n"
+                           "options edns0 trust-ad\n");
+    free(s);
+    /* ClusterFirstWithHostNet */
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"hostNetwork\":true,"
+                   "\"dnsPolicy\":\"ClusterFirstWithHostNet\"}}",
+                   host);
+    assert_non_null(strstr(s, "nameserver 10.43.0.10\n"));
+    free(s);
+    /* Default in a pod network: loopback stubs left out */
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"dnsPolicy\":"
+                   "\"Default\"}}",
+                   host);
+    assert_string_equal(s, "nameserver 192.168.20.1\nsearch lan\noptions edns0 trust-ad\n");
+    free(s);
+    /* None + dnsConfig; options merged by name */
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"dnsPolicy\":\"None\","
+                   "\"dnsConfig\":{\"nameservers\":[\"1.1.1.1\"],\"searches\":[\"x.example\"],"
+                   "\"options\":[{\"name\":\"ndots\",\"value\":\"2\"},{\"name\":\"edns0\"}]}}}",
+                   host);
+    assert_string_equal(s, "nameserver 1.1.1.1\nsearch x.example\noptions ndots:2 edns0\n");
+    free(s);
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"dnsConfig\":{"
+                   "\"nameservers\":[\"10.43.0.10\",\"1.1.1.1\",\"2.2.2.2\",\"3.3.3.3\"],"
+                   "\"options\":[{\"name\":\"ndots\",\"value\":\"1\"}]}}}",
+                   "");
+    /* duplicates dropped, at most 3 nameservers, the pod's ndots wins */
+    assert_string_equal(s, "nameserver 10.43.0.10\nnameserver 1.1.1.1\nnameserver 2.2.2.2\n"
+                           "search a.svc.cluster.local svc.cluster.local cluster.local\n"
+                           "options ndots:1\n");
+    free(s);
+    /* search limits: 32 domains, 2048 characters */
+    char big[8192] = "search";
+    for (int i = 0; i < 40; i++)
+        snprintf(big + strlen(big), sizeof(big) - strlen(big), " d%02d.%0100d.example", i, 0);
+    s = pod_resolv("{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"dnsPolicy\":"
+                   "\"Default\"}}",
+                   big);
+    char *line = strstr(s, "search ");
+    assert_non_null(line);
+    size_t words = 0;
+    for (char *p = line; *p && *p != '\n'; p++)
+        words += *p == ' ';
+    assert_true(words <= 32);
+    assert_true(strcspn(line + 7, "\n") <= 2048);
+    free(s);
+}
+
+/* ---------------------------------------------------------------------------
  * The server on loopback with a fake upstream: UDP answers A 192.0.2.1
  * TTL 60; names starting with "big" get TC over UDP and the full answer
  * over TCP; "fail" gets SERVFAIL; "slow" is never answered. */
@@ -853,6 +933,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_zone_changes_and_sync, zone_setup, zone_teardown),
         cmocka_unit_test_setup_teardown(test_zone_truncates_udp, zone_setup, zone_teardown),
         cmocka_unit_test(test_resolv),
+        cmocka_unit_test(test_pod_resolv_conf),
         cmocka_unit_test_setup_teardown(test_server_forwarding, zone_setup, zone_teardown),
         cmocka_unit_test(test_server_bad_config),
     };
