@@ -423,8 +423,9 @@ static const struct config_option options[] = {
      .offset = OFF(resolv_conf),
      .roles = ROLE_ANY,
      .metavar = "FILE",
-     .help = "resolv.conf for upstream DNS and pods with dnsPolicy Default, default /etc/resolv.conf "
-             "(loopback nameservers skipped)"},
+     .help =
+         "resolv.conf for upstream DNS and pods with dnsPolicy Default, default /etc/resolv.conf "
+         "(loopback nameservers skipped)"},
     {.name = "dns-hosts-file",
      .type = OPT_STRING,
      .offset = OFF(dns_hosts_file),
