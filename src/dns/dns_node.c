@@ -141,7 +141,7 @@ dummy_link(struct nl_sock *sk, const char *ifname)
 /* Puts ip/32 (/128) on a dummy interface, or on lo where dummy links
  * cannot be made. */
 static int
-add_address(const char *ifname, const char *ip, struct k3c_err *err)
+add_address(const char *ifname, const char *ip, const char **used, struct k3c_err *err)
 {
     struct nl_sock *sk = nl_socket_alloc();
     struct nl_addr *local = NULL;
@@ -157,9 +157,11 @@ add_address(const char *ifname, const char *ip, struct k3c_err *err)
         return k3c_err_set(err, K3C_E_SYSTEM, "netlink: %s", nl_geterror(rc));
     }
     idx = dummy_link(sk, ifname);
+    *used = ifname;
     if (!idx) {
         log_warn("(dns) no dummy interface %s: putting %s on lo", ifname, ip);
         idx = (int)if_nametoindex("lo");
+        *used = "lo";
     }
     snprintf(cidr, sizeof(cidr), "%s/%d", ip, strchr(ip, ':') ? 128 : 32);
     rc = nl_addr_parse(cidr, AF_UNSPEC, &local);
@@ -243,7 +245,8 @@ dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struc
     d->zone = dns_zone_new(domain, cfg->cluster_dns, err);
     if (!d->zone)
         goto fail;
-    if (add_address(ifname, cfg->cluster_dns, err) < 0)
+    const char *used = ifname;
+    if (add_address(ifname, cfg->cluster_dns, &used, err) < 0)
         goto fail;
     struct dns_server_config sc = {.listen_ip = cfg->cluster_dns,
                                    .port = cfg->port,
@@ -267,7 +270,7 @@ dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struc
             goto fail;
     }
     log_info("(dns) cluster DNS %s:%d on %s, domain %s", cfg->cluster_dns,
-             dns_server_port(d->server), ifname, domain);
+             dns_server_port(d->server), used, domain);
     return d;
 fail:
     k3c_err_wrap(err, "cluster DNS");
