@@ -449,6 +449,7 @@ dns_server_start(struct dns_server *s, struct k3c_err *err)
 
     if (rc != 0)
         return k3c_err_sys(err, rc, "dns thread");
+    pthread_setname_np(s->thread, "k3c-dns");
     s->running = true;
     return 0;
 }
