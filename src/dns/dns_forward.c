@@ -27,8 +27,8 @@
 #include "base/util.h"
 
 #define CACHE_MAX_TTL    30
-#define CACHE_DENIAL_TTL 5 /* denial without an SOA */
-#define MAX_PENDING      4096
+#define CACHE_DENIAL_TTL 5   /* denial without an SOA */
+#define MAX_PENDING      512 /* each holds a socket: well inside RLIMIT_NOFILE */
 #define MAX_TRIES        3
 #define DEFAULT_UPSTREAM "8.8.8.8"
 #define SYSTEMD_RESOLV   "/run/systemd/resolve/resolv.conf"
