@@ -412,7 +412,8 @@ lc_endpoint_groups(const json_t *svc, const json_t *pods)
             continue;
         ports = pod_ports(svc, sorted[i]);
         g = group_for(groups, ports);
-        json_array_append_new(json_object_get(g, "endpoints"), pod_endpoint(svc, sorted[i], publish));
+        json_array_append_new(json_object_get(g, "endpoints"),
+                              pod_endpoint(svc, sorted[i], publish));
         json_decref(ports);
     }
     free(sorted);

@@ -70,8 +70,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dns_msg_walk(data, size, NULL, NULL);
     if (rc < 0)
         return 0;
-    check_answer(small, dns_reply_error(&q, rc ? rc : DNS_RCODE_SERVFAIL, rc == 0, small,
-                                        sizeof(small)),
+    check_answer(small,
+                 dns_reply_error(&q, rc ? rc : DNS_RCODE_SERVFAIL, rc == 0, small, sizeof(small)),
                  sizeof(small));
     if (rc > 0)
         return 0;
