@@ -582,6 +582,17 @@ kubelet_server_start(struct agent *a)
                  err.msg);
 }
 
+/* The kubelet's hook before a pod's containers start. */
+static void
+agent_before_pod(void *ud)
+{
+    struct agent *a = ud;
+    struct k3c_err err = {0};
+
+    if (a->dns && dns_node_ensure_address(a->dns, &err) < 0)
+        log_warn("(node %s) %s", a->node_name, err.msg);
+}
+
 int
 agent_start(struct agent *a, struct k3c_err *err)
 {
@@ -605,7 +616,8 @@ agent_start(struct agent *a, struct k3c_err *err)
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
     if (a->dns_cfg) {
         /* Before the pods, so they resolve from their first moment. A node
-         * without it still runs pods: logged, not returned. */
+         * without it still runs pods: logged, not returned. The address is
+         * added with the first pod (agent_before_pod). */
         struct k3c_err derr = {0};
         a->dns = dns_node_start(a->dns_cfg, a->api, &derr);
         if (!a->dns)
@@ -613,6 +625,8 @@ agent_start(struct agent *a, struct k3c_err *err)
                       derr.msg);
     }
     if (a->run_pods) {
+        a->kcfg.before_pod = agent_before_pod;
+        a->kcfg.before_pod_ud = a;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);

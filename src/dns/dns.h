@@ -243,10 +243,17 @@ struct dns_node;
 struct dns_node_config *dns_node_config_dup(const struct dns_node_config *cfg);
 void dns_node_config_free(struct dns_node_config *cfg);
 
-/* Adds the address, binds, starts the informers and the server. api is
+/* Binds (IP_FREEBIND: the address need not exist yet), starts the
+ * informers and the server. The address itself is added by
+ * dns_node_ensure_address, which the kubelet calls before a pod starts:
+ * a node that never runs a pod never changes its network namespace. api is
  * borrowed and must outlive the node DNS. */
 struct dns_node *dns_node_start(const struct dns_node_config *cfg, struct http_client *api,
                                 struct k3c_err *err);
+/* Puts the cluster DNS address on k3c-dns0 (or lo) once; later calls
+ * return at once. SYSTEM on a netlink failure (retried on the next call).
+ * Thread: any. */
+int dns_node_ensure_address(struct dns_node *d, struct k3c_err *err);
 /* Stops the informers and the server; the address stays (pods keep
  * using it once the agent is back). NULL ok. */
 void dns_node_stop(struct dns_node *d);

@@ -14,6 +14,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ struct dns_source {
 };
 
 struct dns_node {
+    char *cluster_dns, *ifname;
+    pthread_mutex_t addr_lock;
+    atomic_bool addr_done;
     struct dns_zone *zone;
     struct dns_server *server;
     struct dns_source src[N_SRC];
@@ -245,9 +249,9 @@ dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struc
     d->zone = dns_zone_new(domain, cfg->cluster_dns, err);
     if (!d->zone)
         goto fail;
-    const char *used = ifname;
-    if (add_address(ifname, cfg->cluster_dns, &used, err) < 0)
-        goto fail;
+    d->cluster_dns = k3c_xstrdup(cfg->cluster_dns);
+    d->ifname = k3c_xstrdup(ifname);
+    pthread_mutex_init(&d->addr_lock, NULL);
     struct dns_server_config sc = {.listen_ip = cfg->cluster_dns,
                                    .port = cfg->port,
                                    .zone = d->zone,
@@ -269,13 +273,33 @@ dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struc
         if (!d->src[i].inf || informer_start(d->src[i].inf, err) < 0)
             goto fail;
     }
-    log_info("(dns) cluster DNS %s:%d on %s, domain %s", cfg->cluster_dns,
-             dns_server_port(d->server), used, domain);
+    log_info("(dns) cluster DNS %s:%d, domain %s; the address goes on %s with the first pod",
+             cfg->cluster_dns, dns_server_port(d->server), domain, ifname);
     return d;
 fail:
     k3c_err_wrap(err, "cluster DNS");
     dns_node_stop(d);
     return NULL;
+}
+
+int
+dns_node_ensure_address(struct dns_node *d, struct k3c_err *err)
+{
+    const char *used = d->ifname;
+    int rc = 0;
+
+    if (atomic_load(&d->addr_done))
+        return 0;
+    pthread_mutex_lock(&d->addr_lock);
+    if (!atomic_load(&d->addr_done)) {
+        rc = add_address(d->ifname, d->cluster_dns, &used, err);
+        if (rc == 0) {
+            atomic_store(&d->addr_done, true);
+            log_info("(dns) %s on %s", d->cluster_dns, used);
+        }
+    }
+    pthread_mutex_unlock(&d->addr_lock);
+    return rc;
 }
 
 void
@@ -287,5 +311,9 @@ dns_node_stop(struct dns_node *d)
         informer_free(d->src[i].inf); /* callbacks write the zone: stop them first */
     dns_server_free(d->server);
     dns_zone_free(d->zone);
+    if (d->ifname)
+        pthread_mutex_destroy(&d->addr_lock);
+    free(d->cluster_dns);
+    free(d->ifname);
     free(d);
 }

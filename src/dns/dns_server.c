@@ -70,6 +70,11 @@ bind_socket(int type, const struct sockaddr_storage *ss, socklen_t len, struct k
     if (fd < 0)
         return k3c_err_sys(err, errno, "dns socket");
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* The node's DNS binds before its address exists (dns_node.c). */
+    if (ss->ss_family == AF_INET)
+        setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    else
+        setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
         int e = errno;
         close(fd);

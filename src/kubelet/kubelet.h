@@ -30,6 +30,11 @@ struct kubelet_config {
     const char *cluster_dns;    /* NULL/"": ClusterFirst pods get the host's resolv.conf */
     const char *cluster_domain; /* NULL: cluster.local */
     const char *resolv_conf;    /* the host's, for dnsPolicy Default; NULL: /etc/resolv.conf */
+    /* Called (any pod-worker thread) before each container of a pod starts:
+     * the agent puts the cluster DNS address in place (dns_node_ensure_address).
+     * May be NULL. */
+    void (*before_pod)(void *ud);
+    void *before_pod_ud;
 };
 
 struct kubelet;

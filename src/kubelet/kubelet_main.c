@@ -62,6 +62,8 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->cluster_dns = dup_or(cfg->cluster_dns, NULL);
     k->cluster_domain = dup_or(cfg->cluster_domain, "cluster.local");
     k->resolv_conf = dup_or(cfg->resolv_conf, "/etc/resolv.conf");
+    k->before_pod = cfg->before_pod;
+    k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);

@@ -499,6 +499,8 @@ pod_resolv_file(struct kpod *p, const char *dir, char **resolv_file, struct k3c_
     struct k3c_err ignored = {0};
     _cleanup_free_ char *host = NULL, *text = NULL;
 
+    if (k->before_pod)
+        k->before_pod(k->before_pod_ud);
     if (k3c_read_file(k->resolv_conf, &host, NULL, &ignored) < 0)
         host = NULL; /* no host resolv.conf: Default pods get an empty one, as upstream */
     struct podspec_dns_config dc = {

@@ -190,16 +190,11 @@ start_server
 check node/ready wait_for 40 node_ready e2e
 echo "# time: setup: $(t_ms) ms"
 
-echo "# 1. the node's DNS: kube-dns Service, k3c-dns0, a query over TCP"
+echo "# 1. the kube-dns Service; no address before the node's first pod"
 expect_eq kube-dns/cluster-ip "$DNS_IP" svc_ip -n kube-system kube-dns
 expect_eq kube-dns/ports 'dns 53 UDP dns-tcp 53 TCP ' kc get svc -n kube-system kube-dns \
     -o 'jsonpath={range .spec.ports[*]}{.name} {.port} {.protocol} {end}'
-check node/dns-address-on-k3c-dns0-or-lo wait_for 20 dns_addr_on_iface
-echo "# $(ip -n "$NS" -o addr show | grep "$DNS_IP")"
-run ip addr show
-if matches "$DNS_IP"; then fail root-netns/no-dns-address "the root namespace has $DNS_IP" ip addr show; else pass root-netns/no-dns-address; fi
-expect_out node/tcp-query "^0 10\\.43\\.0\\.1\$" "${NETNS_EXEC[@]}" python3 "$TMP/tcpq.py" "$DNS_IP" \
-    kubernetes.default.svc.cluster.local
+if dns_addr_on_iface; then fail node/no-address-before-pods "$DNS_IP already there" ip -n "$NS" addr; else pass node/no-address-before-pods; fi
 
 echo "# 2. services, a client pod"
 kc create namespace other >/dev/null
@@ -270,6 +265,12 @@ WEB_IP=$(svc_ip web)
 DB_IP=$(svc_ip -n other db)
 CLIENT_IP=$(pod_field client '{.status.podIP}')
 echo "# web $WEB_IP, other/db $DB_IP, client pod $CLIENT_IP"
+check node/dns-address-on-k3c-dns0-or-lo wait_for 20 dns_addr_on_iface
+echo "# $(ip -n "$NS" -o addr show | grep "$DNS_IP")"
+run ip addr show
+if matches "$DNS_IP"; then fail root-netns/no-dns-address "the root namespace has $DNS_IP" ip addr show; else pass root-netns/no-dns-address; fi
+expect_out node/tcp-query "^0 10\\.43\\.0\\.1\$" "${NETNS_EXEC[@]}" python3 "$TMP/tcpq.py" "$DNS_IP" \
+    kubernetes.default.svc.cluster.local
 expect_all pod/resolv.conf "^nameserver $DNS_IP\$" \
     '^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local lab\.example$' \
     '^options ndots:5$' -- kc exec client -- cat /etc/resolv.conf
