@@ -155,8 +155,28 @@ upstream_start(struct upstream *u)
 
 /* ---- the zone ---- */
 
+/* With keep, every object is also appended to keep (whole, or with meta_only
+ * its metadata's namespace, name and resourceVersion): what the agent's
+ * informers (client/informer.c) hold in their caches besides the zone. */
+static bool meta_only;
+
 static void
-load_zone(struct dns_zone *z)
+keep_obj(json_t *keep, json_t *obj)
+{
+    if (!keep)
+        return;
+    if (!meta_only) {
+        json_array_append(keep, obj);
+        return;
+    }
+    const json_t *m = json_object_get(obj, "metadata");
+    json_array_append_new(keep, json_pack("{s:{s:O*, s:O*, s:s}}", "metadata", "namespace",
+                                          json_object_get(m, "namespace"), "name",
+                                          json_object_get(m, "name"), "resourceVersion", "123456"));
+}
+
+static void
+load_zone(struct dns_zone *z, json_t *keep)
 {
     char buf[4096];
 
@@ -164,6 +184,7 @@ load_zone(struct dns_zone *z)
         snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"ns%d\"}}", n);
         json_t *j = json_loads(buf, 0, NULL);
         dns_zone_namespace_upsert(z, j);
+        keep_obj(keep, j);
         json_decref(j);
     }
     for (int s = 0; s < N_SERVICES; s++) {
@@ -175,6 +196,7 @@ load_zone(struct dns_zone *z)
             ns, s, 1 + s / 250, 1 + s % 250);
         json_t *j = json_loads(buf, 0, NULL);
         dns_zone_service_upsert(z, j);
+        keep_obj(keep, j);
         json_decref(j);
         json_t *slice =
             json_pack("{s:{s:s, s:s, s:{s:s}}, s:[], s:[{s:s, s:i, s:s}]}", "metadata", "namespace",
@@ -196,6 +218,7 @@ load_zone(struct dns_zone *z)
                                             "ready", 1, "nodeName", "node-1"));
         }
         dns_zone_slice_upsert(z, slice);
+        keep_obj(keep, slice);
         json_decref(slice);
     }
     dns_zone_set_synced(z, true);
@@ -308,7 +331,7 @@ main(int argc, char **argv)
     malloc_trim(0);
     long long rss0 = k3c_rss_bytes();
     struct dns_zone *z = dns_zone_new("cluster.local", "10.43.0.10", &err);
-    load_zone(z);
+    load_zone(z, NULL);
     malloc_trim(0);
     long long rss1 = k3c_rss_bytes();
     printf("zone: %d Services, %d pods (endpoints), %d namespaces\n", N_SERVICES,
@@ -330,6 +353,26 @@ main(int argc, char **argv)
     }
     long long rss2 = k3c_rss_bytes();
     printf("memory: server (buffers, sockets, thread) +%.2f MB\n", (double)(rss2 - rss1) / 1e6);
+    for (int pass = 0; pass < 2; pass++) {
+        /* The zone plus what the informers' caches keep (jansson), in a
+         * second zone that is then dropped: metadata only, as dns_node.c
+         * asks (cache_metadata_only), then whole objects for comparison. */
+        json_t *keep = json_array();
+        struct dns_zone *z2 = dns_zone_new("cluster.local", NULL, &err);
+        meta_only = pass == 0;
+        malloc_trim(0);
+        long long a = k3c_rss_bytes();
+        load_zone(z2, keep);
+        malloc_trim(0);
+        long long b = k3c_rss_bytes();
+        printf("memory: zone + informer caches (%s) +%.2f MB\n",
+               meta_only ? "metadata only, as the agent runs them"
+                         : "whole objects, for comparison",
+               (double)(b - a) / 1e6);
+        dns_zone_free(z2);
+        json_decref(keep);
+        malloc_trim(0);
+    }
     int port = dns_server_port(s);
 
     char **cluster = calloc(N_SERVICES, sizeof(char *));
