@@ -147,7 +147,8 @@ etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
 static json_t *
 shared_settings(const struct k3c_config *cfg)
 {
-    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, NULL, NULL);
+    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, cfg->cluster_dns,
+                                cfg->cluster_domain);
 }
 
 /* The bootstrap material joining servers fetch from this one (embedded

@@ -59,11 +59,31 @@ source_synced(void *ud)
     }
 }
 
+/* Servers check each other's --cluster-dns at join; an agent can only
+ * compare its own with the kube-dns Service the server made. */
+static void
+check_kube_dns(struct dns_node *d, const json_t *svc)
+{
+    const json_t *md = json_object_get(svc, "metadata");
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *name = json_string_value(json_object_get(md, "name"));
+    const char *ip = json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP"));
+
+    if (ns && name && ip && strcmp(ns, "kube-system") == 0 && strcmp(name, "kube-dns") == 0 &&
+        strcmp(ip, d->cluster_dns) != 0)
+        log_warn("(dns) kube-system/kube-dns is %s but this node's --cluster-dns is %s: pods here "
+                 "use %s; give every node the servers' value",
+                 ip, d->cluster_dns, d->cluster_dns);
+}
+
 static void
 svc_upsert(void *ud, const json_t *obj, const json_t *old)
 {
+    struct dns_node *d = ((struct dns_source *)ud)->node;
+
     (void)old;
-    dns_zone_service_upsert(((struct dns_source *)ud)->node->zone, obj);
+    check_kube_dns(d, obj);
+    dns_zone_service_upsert(d->zone, obj);
 }
 
 static void
