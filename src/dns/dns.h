@@ -156,13 +156,17 @@ void dns_zone_slice_upsert(struct dns_zone *z, const json_t *slice);
 void dns_zone_slice_delete(struct dns_zone *z, const json_t *slice);
 void dns_zone_namespace_upsert(struct dns_zone *z, const json_t *ns);
 void dns_zone_namespace_delete(struct dns_zone *z, const json_t *ns);
+/* Nodes: "<node name>" answers its InternalIP(s), TTL 60, as K3s's
+ * NodeHosts does (a one-label name, outside the cluster domain). */
+void dns_zone_node_upsert(struct dns_zone *z, const json_t *node);
+void dns_zone_node_delete(struct dns_zone *z, const json_t *node);
 /* Until every source is synced the zone answers SERVFAIL. */
 void dns_zone_set_synced(struct dns_zone *z, bool synced);
 
-/* Answers q if the name belongs to the cluster zone: writes a complete
- * response into out (cap bytes, >= 512) and returns its length. Returns 0
- * when the name is not the zone's (or a reverse name the zone does not
- * know: CoreDNS's fallthrough), so the caller forwards it.
+/* Answers q if the name belongs to the cluster zone or is a node's name:
+ * writes a complete response into out (cap bytes, >= 512) and returns its
+ * length. Returns 0 when the name is not the zone's (or a reverse name the
+ * zone does not know: CoreDNS's fallthrough), so the caller forwards it.
  * Thread: any (a read lock). */
 size_t dns_zone_answer(struct dns_zone *z, const struct dns_query *q, uint8_t *out, size_t cap);
 
@@ -221,7 +225,7 @@ void dns_server_free(struct dns_server *s);
 
 /* ---------------------------------------------------------------------------
  * The agent's cluster DNS (dns_node.c): informers on Services,
- * EndpointSlices and Namespaces feed a zone; the cluster DNS address goes
+ * EndpointSlices, Namespaces and Nodes feed a zone; the cluster DNS address goes
  * on a dummy interface of the node's network namespace; a server listens
  * there on port 53. */
 

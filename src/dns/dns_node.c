@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * dns_node.c - the agent's cluster DNS: three informers (Services,
- * EndpointSlices, Namespaces, cluster-wide) feed the zone; the cluster DNS
+ * dns_node.c - the agent's cluster DNS: four informers (Services,
+ * EndpointSlices, Namespaces, Nodes, cluster-wide; their caches keep only
+ * metadata, the zone keeps its own compact copy) feed the zone; the cluster DNS
  * address goes on a dummy interface (k3c-dns0) of the node's network
  * namespace, so each node's pods reach their own node's DNS through their
  * default route, with no DNAT and no cross-node hop; the server listens on
@@ -26,7 +27,7 @@
 
 #define DNS_IFACE "k3c-dns0"
 
-enum { SRC_SERVICES, SRC_SLICES, SRC_NAMESPACES, N_SRC };
+enum { SRC_SERVICES, SRC_SLICES, SRC_NAMESPACES, SRC_NODES, N_SRC };
 
 struct dns_node;
 
@@ -118,20 +119,35 @@ ns_delete(void *ud, const json_t *obj)
     dns_zone_namespace_delete(((struct dns_source *)ud)->node->zone, obj);
 }
 
+static void
+node_upsert(void *ud, const json_t *obj, const json_t *old)
+{
+    (void)old;
+    dns_zone_node_upsert(((struct dns_source *)ud)->node->zone, obj);
+}
+
+static void
+node_delete(void *ud, const json_t *obj)
+{
+    dns_zone_node_delete(((struct dns_source *)ud)->node->zone, obj);
+}
+
 static const struct informer_ops source_ops[N_SRC] = {
     {.on_upsert = svc_upsert, .on_delete = svc_delete, .on_synced = source_synced},
     {.on_upsert = slice_upsert, .on_delete = slice_delete, .on_synced = source_synced},
     {.on_upsert = ns_upsert, .on_delete = ns_delete, .on_synced = source_synced},
+    {.on_upsert = node_upsert, .on_delete = node_delete, .on_synced = source_synced},
 };
 
 static const char *const source_paths[N_SRC] = {
     "/api/v1/services",
     "/apis/discovery.k8s.io/v1/endpointslices",
     "/api/v1/namespaces",
+    "/api/v1/nodes",
 };
 
 static const char *const source_names[N_SRC] = {"dns services", "dns endpointslices",
-                                                "dns namespaces"};
+                                                "dns namespaces", "dns nodes"};
 
 /* A dummy link named ifname, up (made if missing). Returns its index, or
  * 0 when dummy links cannot be made here (no module). */

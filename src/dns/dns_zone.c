@@ -178,6 +178,11 @@ struct dns_zone {
     struct zmap services;   /* "ns/name" -> struct zsvc */
     struct zmap slices;     /* "ns/name" -> struct zslice */
     struct zmap namespaces; /* name -> (void *)1 */
+    struct zmap nodes;      /* lowercase name -> struct znode */
+};
+
+struct znode {
+    struct zaddr v4, v6; /* InternalIP of each family; family 0: none */
 };
 
 static bool
@@ -274,6 +279,7 @@ dns_zone_free(struct dns_zone *z)
     zmap_fini(&z->slices, slice_free);
     zmap_fini(&z->services, svc_free);
     zmap_fini(&z->namespaces, NULL);
+    zmap_fini(&z->nodes, free);
     pthread_rwlock_destroy(&z->lock);
     free(z->domain);
     free(z);
@@ -537,6 +543,58 @@ dns_zone_namespace_delete(struct dns_zone *z, const json_t *ns)
         return;
     pthread_rwlock_wrlock(&z->lock);
     zmap_del(&z->namespaces, name);
+    pthread_rwlock_unlock(&z->lock);
+}
+
+void
+dns_zone_node_upsert(struct dns_zone *z, const json_t *node)
+{
+    const char *name = str_at(json_object_get(node, "metadata"), "name");
+    const json_t *addrs = json_object_get(json_object_get(node, "status"), "addresses");
+    struct znode n = {0};
+    char key[256];
+    size_t i;
+    const json_t *a;
+
+    if (!name || strlen(name) >= sizeof(key))
+        return;
+    for (i = 0; name[i]; i++)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    key[i] = 0;
+    json_array_foreach(addrs, i, a)
+    {
+        struct zaddr ad;
+        const char *type = str_at(a, "type");
+        if (!type || strcmp(type, "InternalIP") != 0 || !addr_parse(str_at(a, "address"), &ad))
+            continue;
+        struct zaddr *slot = ad.family == 4 ? &n.v4 : &n.v6;
+        if (!slot->family)
+            *slot = ad;
+    }
+    pthread_rwlock_wrlock(&z->lock);
+    struct znode *cur = zmap_get(&z->nodes, key);
+    if (!cur) {
+        cur = k3c_xmalloc(sizeof(*cur));
+        zmap_put(&z->nodes, key, cur);
+    }
+    *cur = n;
+    pthread_rwlock_unlock(&z->lock);
+}
+
+void
+dns_zone_node_delete(struct dns_zone *z, const json_t *node)
+{
+    const char *name = str_at(json_object_get(node, "metadata"), "name");
+    char key[256];
+    size_t i;
+
+    if (!name || strlen(name) >= sizeof(key))
+        return;
+    for (i = 0; name[i]; i++)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    key[i] = 0;
+    pthread_rwlock_wrlock(&z->lock);
+    free(zmap_del(&z->nodes, key));
     pthread_rwlock_unlock(&z->lock);
 }
 
@@ -1019,6 +1077,32 @@ answer_ptr(struct zans *a, const struct zaddr *ip)
     return finish(a);
 }
 
+/* A node's name (one label): its InternalIP of the asked family, NODATA
+ * for the other, 0 for anything else. Read lock held. */
+static size_t
+answer_node(struct zans *a)
+{
+    const struct dns_query *q = a->q;
+    char label[64];
+
+    if (q->qname.n_labels != 1 || q->qclass != DNS_CLASS_IN || !a->z->nodes.n ||
+        !label_str(&q->qname, 0, label))
+        return 0;
+    const struct znode *n = zmap_get(&a->z->nodes, label);
+    if (!n)
+        return 0;
+    const struct zaddr *ad = q->qtype == DNS_TYPE_A      ? &n->v4
+                             : q->qtype == DNS_TYPE_AAAA ? &n->v6
+                                                         : NULL;
+    if (ad && ad->family) {
+        if (ad->family == 4)
+            dns_builder_a(&a->b, DNS_SEC_ANSWER, &q->qname, 60, ad->ip);
+        else
+            dns_builder_aaaa(&a->b, DNS_SEC_ANSWER, &q->qname, 60, ad->ip);
+    }
+    return finish(a); /* NODATA when nothing was added */
+}
+
 size_t
 dns_zone_answer(struct dns_zone *z, const struct dns_query *q, uint8_t *out, size_t cap)
 {
@@ -1029,7 +1113,8 @@ dns_zone_answer(struct dns_zone *z, const struct dns_query *q, uint8_t *out, siz
 
     bool mine = has_suffix(&q->qname, &z->zone);
     bool reverse = !mine && q->qtype == DNS_TYPE_PTR && reverse_addr(&q->qname, &rev);
-    if (!mine && !reverse)
+    bool node = !mine && !reverse && q->qname.n_labels == 1;
+    if (!mine && !reverse && !node)
         return 0;
     a->z = z;
     a->q = q;
@@ -1037,7 +1122,9 @@ dns_zone_answer(struct dns_zone *z, const struct dns_query *q, uint8_t *out, siz
     a->svc = NULL;
     dns_builder_init(&a->b, out, cap, q, true);
     pthread_rwlock_rdlock(&z->lock);
-    if (!z->synced) {
+    if (node) {
+        n = answer_node(a);
+    } else if (!z->synced) {
         n = mine ? dns_reply_error(q, DNS_RCODE_SERVFAIL, false, out, cap) : 0;
     } else if (reverse) {
         n = answer_ptr(a, &rev);

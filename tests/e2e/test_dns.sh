@@ -304,6 +304,8 @@ expect_out lookup/ptr-cluster-ip 'name = web\.default\.svc\.cluster\.local' ns c
 DASHED=$(echo "$CLIENT_IP" | tr . -)
 expect_out lookup/pod-record "Address: $CLIENT_IP\$" ns client -type=a "$DASHED.default.pod.cluster.local"
 expect_out lookup/dns-version '1\.1\.0' ns client -type=txt dns-version.cluster.local
+# a node's name, as K3s's NodeHosts (the server's node "e2e" at its --node-ip)
+expect_out lookup/node-name 'Address: 127\.0\.0\.1$' ns client -type=a e2e.
 t_mark
 expect_out lookup/unknown-nxdomain 'NXDOMAIN' ns_out client -type=a nope.default.svc.cluster.local
 echo "# time: NXDOMAIN answer: $(t_ms) ms"

@@ -267,6 +267,10 @@ zone_setup(void **state)
     feed(z, dns_zone_service_upsert,
          "{\"metadata\":{\"namespace\":\"other\",\"name\":\"ext\"},\"spec\":{\"type\":"
          "\"ExternalName\",\"externalName\":\"example.com\"}}");
+    feed(z, dns_zone_node_upsert,
+         "{\"metadata\":{\"name\":\"Polynode-1\"},\"status\":{\"addresses\":[{\"type\":"
+         "\"Hostname\",\"address\":\"polynode-1\"},{\"type\":\"InternalIP\",\"address\":"
+         "\"192.168.20.221\"}]}}");
     dns_zone_set_synced(z, true);
     *state = z;
     return 0;
@@ -450,6 +454,30 @@ test_zone_external_pod_ptr_txt(void **state)
     a = ask(z, "cluster.local", DNS_TYPE_NS, NULL);
     assert_string_equal(a.text[0][0], "ns.dns.cluster.local");
     assert_string_equal(a.text[2][0], "10.43.0.10");
+}
+
+/* Node names, as K3s's NodeHosts: one label, the InternalIP, TTL 60. */
+static void
+test_zone_nodes(void **state)
+{
+    struct dns_zone *z = *state;
+    struct answer a = ask(z, "polynode-1", DNS_TYPE_A, NULL);
+    size_t len = 1;
+
+    assert_int_equal(a.rcode, 0);
+    assert_int_equal(a.n[0], 1);
+    assert_string_equal(a.text[0][0], "192.168.20.221");
+    assert_int_equal(a.ttl[0], 60);
+    a = ask(z, "POLYNODE-1", DNS_TYPE_AAAA, NULL);
+    assert_int_equal(a.rcode, 0);
+    assert_int_equal(a.n[0], 0);
+    ask(z, "polynode-2", DNS_TYPE_A, &len);
+    assert_int_equal(len, 0);
+    ask(z, "polynode-1.example.org", DNS_TYPE_A, &len);
+    assert_int_equal(len, 0);
+    feed(z, dns_zone_node_delete, "{\"metadata\":{\"name\":\"polynode-1\"}}");
+    ask(z, "polynode-1", DNS_TYPE_A, &len);
+    assert_int_equal(len, 0);
 }
 
 static void
@@ -930,6 +958,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_zone_headless, zone_setup, zone_teardown),
         cmocka_unit_test_setup_teardown(test_zone_srv, zone_setup, zone_teardown),
         cmocka_unit_test_setup_teardown(test_zone_external_pod_ptr_txt, zone_setup, zone_teardown),
+        cmocka_unit_test_setup_teardown(test_zone_nodes, zone_setup, zone_teardown),
         cmocka_unit_test_setup_teardown(test_zone_changes_and_sync, zone_setup, zone_teardown),
         cmocka_unit_test_setup_teardown(test_zone_truncates_udp, zone_setup, zone_teardown),
         cmocka_unit_test(test_resolv),
