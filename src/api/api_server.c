@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <string.h>
@@ -193,9 +194,14 @@ ensure_kube_dns(struct api_server *srv, struct k3c_err *err)
 {
     const char *ip = srv->cfg.cluster_dns ? srv->cfg.cluster_dns : "10.43.0.10";
     _cleanup_json_ json_t *svc = NULL;
+    struct in_addr a;
 
     if (!*ip)
         return 0;
+    if (inet_pton(AF_INET, ip, &a) != 1 || (ntohl(a.s_addr) & 0xffff0000u) != 0x0a2b0000u)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--cluster-dns %s is not an address of the Service range 10.43.0.0/16",
+                           ip);
     svc = json_pack(
         "{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}}, s:{s:s, s:s, "
         "s:[{s:s, s:i, s:s, s:i}, {s:s, s:i, s:s, s:i}]}}",

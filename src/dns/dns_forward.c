@@ -428,7 +428,8 @@ cache_get(struct cache *c, const uint8_t *key, size_t key_len, int64_t now)
     return e;
 }
 
-/* The cache key: lowercase qname, type, class, the DO bit. */
+/* The cache key: lowercase qname, type, class, EDNS and its DO bit (an
+ * answer with an OPT record is not for a client that sent none). */
 static size_t
 make_key(const struct dns_query *q, uint8_t *key)
 {
@@ -437,7 +438,7 @@ make_key(const struct dns_query *q, uint8_t *key)
     size_t n = q->qname.len;
     wr16(key + n, q->qtype);
     wr16(key + n + 2, q->qclass);
-    key[n + 4] = q->edns_do;
+    key[n + 4] = (uint8_t)(q->edns_do | q->has_edns << 1);
     return n + 5;
 }
 
