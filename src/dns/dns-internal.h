@@ -50,6 +50,19 @@ void dns_fwd_free(struct dns_fwd *f);
  * dns_server_deliver). */
 size_t dns_fwd_query(struct dns_fwd *f, const struct dns_query *q, const uint8_t *msg, size_t len,
                      const struct dns_client *c, uint8_t *out, size_t cap);
+
+/* What a chased query answers: the client's own question, whose name is a
+ * CNAME to the forwarded one (an ExternalName Service). */
+struct dns_chase {
+    struct dns_query orig;
+    struct dns_name target;
+    uint32_t ttl;
+};
+/* As dns_fwd_query for the CNAME target q (msg: q encoded); the answer the
+ * client gets is dns_reply_cname_chain of chase->orig. */
+size_t dns_fwd_query_chase(struct dns_fwd *f, const struct dns_query *q, const uint8_t *msg,
+                           size_t len, const struct dns_client *c, const struct dns_chase *chase,
+                           uint8_t *out, size_t cap);
 /* An upstream socket is ready. */
 void dns_fwd_event(struct dns_fwd *f, struct dns_ev *ev, uint32_t events);
 /* Times out tries; returns ms until the next deadline (or -1: none). */

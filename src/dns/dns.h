@@ -135,6 +135,19 @@ typedef void (*dns_rr_fn)(void *ud, enum dns_section s, uint16_t type, size_t tt
                           const uint8_t *msg, size_t rdata_off, uint16_t rdlen);
 int dns_msg_walk(const uint8_t *msg, size_t len, dns_rr_fn fn, void *ud);
 
+/* Writes q as a query message (RD, and an OPT record when q has EDNS) into
+ * out; returns its length (0 when it does not fit). */
+size_t dns_query_encode(const struct dns_query *q, uint8_t *out, size_t cap);
+/* True when resp answers with exactly one CNAME record and NOERROR (an
+ * ExternalName answer to chase): its target and TTL. */
+bool dns_answer_is_cname(const uint8_t *resp, size_t len, struct dns_name *target, uint32_t *ttl);
+/* The answer to q (asked for a name whose CNAME points to target): the
+ * CNAME, then the CNAME and address records of resp's answer section (an
+ * answer for target), as CoreDNS's ExternalName answers read. Returns the
+ * length, 0 when resp is malformed or nothing fits. */
+size_t dns_reply_cname_chain(const struct dns_query *q, const struct dns_name *target, uint32_t ttl,
+                             const uint8_t *resp, size_t resp_len, uint8_t *out, size_t cap);
+
 /* ---------------------------------------------------------------------------
  * The cluster zone: records of Services, EndpointSlices and Namespaces, as
  * CoreDNS's kubernetes plugin serves them ("pods insecure", TTL 5). */

@@ -87,6 +87,7 @@ struct pending {
     int64_t deadline;
     uint8_t *tcp_buf; /* 2-byte length + message */
     size_t tcp_have, tcp_want;
+    struct dns_chase *chase; /* an ExternalName's target: answer chase->orig */
 };
 
 struct dns_fwd {
@@ -103,6 +104,7 @@ struct dns_fwd {
     struct pending *pend;
     size_t n_pend;
     uint8_t buf[DNS_MSG_MAX];
+    uint8_t merge[DNS_MSG_MAX]; /* chased answers */
 };
 
 static uint16_t
@@ -556,6 +558,7 @@ pend_free(struct dns_fwd *f, struct pending *p)
     dns_client_release(f->server, &p->client);
     free(p->query);
     free(p->tcp_buf);
+    free(p->chase);
     free(p);
 }
 
@@ -564,6 +567,15 @@ static void
 pend_finish(struct dns_fwd *f, struct pending *p, uint8_t *msg, size_t len)
 {
     wr16(msg, p->client_id);
+    if (p->chase) {
+        size_t n = dns_reply_cname_chain(&p->chase->orig, &p->chase->target, p->chase->ttl, msg,
+                                         len, f->merge, sizeof(f->merge));
+        if (!n)
+            n = dns_reply_error(&p->chase->orig, DNS_RCODE_SERVFAIL, false, f->merge,
+                                sizeof(f->merge));
+        msg = f->merge;
+        len = n;
+    }
     dns_server_deliver(f->server, &p->client, msg, len);
     pend_free(f, p);
 }
@@ -576,9 +588,11 @@ pend_fail(struct dns_fwd *f, struct pending *p)
                           .qtype = p->qtype,
                           .qclass = p->qclass,
                           .flags = rd16(p->query + 2)};
-    size_t n = dns_reply_error(&q, DNS_RCODE_SERVFAIL, false, f->buf, sizeof(f->buf));
+    size_t n = dns_reply_error(p->chase ? &p->chase->orig : &q, DNS_RCODE_SERVFAIL, false, f->buf,
+                               sizeof(f->buf));
 
-    pend_finish(f, p, f->buf, n);
+    dns_server_deliver(f->server, &p->client, f->buf, n);
+    pend_free(f, p);
 }
 
 static int
@@ -653,23 +667,38 @@ size_t
 dns_fwd_query(struct dns_fwd *f, const struct dns_query *q, const uint8_t *msg, size_t len,
               const struct dns_client *c, uint8_t *out, size_t cap)
 {
+    return dns_fwd_query_chase(f, q, msg, len, c, NULL, out, cap);
+}
+
+size_t
+dns_fwd_query_chase(struct dns_fwd *f, const struct dns_query *q, const uint8_t *msg, size_t len,
+                    const struct dns_client *c, const struct dns_chase *chase, uint8_t *out,
+                    size_t cap)
+{
     int64_t now = k3c_now_ms();
     uint8_t key[DNS_NAME_MAX + 5];
     size_t key_len = make_key(q, key);
     struct cache_ent *e = cache_get(&f->cache, key, key_len, now);
 
     if (e) {
-        size_t n = from_cache(e, q, now, out, cap);
+        size_t n = from_cache(e, q, now, chase ? f->merge : out, chase ? sizeof(f->merge) : cap);
+        if (n && chase)
+            n = dns_reply_cname_chain(&chase->orig, &chase->target, chase->ttl, f->merge, n, out,
+                                      cap);
         if (n)
             return n;
     }
     if (f->n_pend >= MAX_PENDING)
-        return dns_reply_error(q, DNS_RCODE_SERVFAIL, false, out, cap);
+        return dns_reply_error(chase ? &chase->orig : q, DNS_RCODE_SERVFAIL, false, out, cap);
     struct pending *p = k3c_xcalloc(1, sizeof(*p));
+    if (chase) {
+        p->chase = k3c_xmalloc(sizeof(*p->chase));
+        *p->chase = *chase;
+    }
     p->ev = (struct dns_ev){.kind = DNS_EV_UPSTREAM, .fd = -1};
     p->client = *c;
     dns_client_hold(&p->client);
-    p->client_id = q->id;
+    p->client_id = chase ? chase->orig.id : q->id;
     k3c_random_bytes(&p->up_id, sizeof(p->up_id));
     p->qname = q->qname;
     p->qtype = q->qtype;

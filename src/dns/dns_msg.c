@@ -495,3 +495,80 @@ dns_msg_walk(const uint8_t *msg, size_t len, dns_rr_fn fn, void *ud)
     }
     return msg[3] & 0xF;
 }
+
+size_t
+dns_query_encode(const struct dns_query *q, uint8_t *out, size_t cap)
+{
+    struct dns_builder b;
+
+    dns_builder_init(&b, out, cap, q, false);
+    if (b.overflow)
+        return 0;
+    wr16(out + 2, 0x0100); /* a query: RD only */
+    if (q->has_edns) {
+        dns_builder_opt(&b, DNS_EDNS_UDP_MAX);
+        if (!b.overflow && q->edns_do)
+            out[b.len - 4] |= 0x80; /* the DO bit: high bit of the OPT flags */
+    }
+    return dns_builder_finish(&b);
+}
+
+bool
+dns_answer_is_cname(const uint8_t *resp, size_t len, struct dns_name *target, uint32_t *ttl)
+{
+    struct dns_name n;
+    size_t off = DNS_HEADER_LEN;
+    uint16_t type, rdlen;
+    size_t ttl_off, rdata_off;
+
+    if (len < DNS_HEADER_LEN || (resp[3] & 0xF) != 0 || rd16(resp + 4) != 1 || rd16(resp + 6) != 1)
+        return false;
+    if (dns_name_read(resp, len, &off, &n) < 0 || off + 4 > len)
+        return false;
+    off += 4;
+    if (rr_read(resp, len, &off, &type, &ttl_off, &rdata_off, &rdlen) < 0 || type != DNS_TYPE_CNAME)
+        return false;
+    size_t t = rdata_off;
+    if (dns_name_read(resp, rdata_off + rdlen, &t, target) < 0)
+        return false;
+    *ttl = (uint32_t)resp[ttl_off] << 24 | (uint32_t)resp[ttl_off + 1] << 16 |
+           (uint32_t)resp[ttl_off + 2] << 8 | resp[ttl_off + 3];
+    return true;
+}
+
+size_t
+dns_reply_cname_chain(const struct dns_query *q, const struct dns_name *target, uint32_t ttl,
+                      const uint8_t *resp, size_t resp_len, uint8_t *out, size_t cap)
+{
+    struct dns_builder b;
+    struct dns_name n;
+    size_t off = DNS_HEADER_LEN;
+
+    if (resp_len < DNS_HEADER_LEN || rd16(resp + 4) != 1)
+        return 0;
+    if (dns_name_read(resp, resp_len, &off, &n) < 0 || off + 4 > resp_len)
+        return 0;
+    off += 4;
+    dns_builder_init(&b, out, cap, q, true);
+    dns_builder_name_rr(&b, DNS_SEC_ANSWER, &q->qname, DNS_TYPE_CNAME, ttl, target);
+    for (unsigned i = 0, an = rd16(resp + 6); i < an; i++) {
+        struct dns_name owner, rname;
+        uint16_t type, rdlen;
+        size_t ttl_off, rdata_off, o = off;
+        if (dns_name_read(resp, resp_len, &o, &owner) < 0 ||
+            rr_read(resp, resp_len, &off, &type, &ttl_off, &rdata_off, &rdlen) < 0)
+            return 0;
+        uint32_t t = (uint32_t)resp[ttl_off] << 24 | (uint32_t)resp[ttl_off + 1] << 16 |
+                     (uint32_t)resp[ttl_off + 2] << 8 | resp[ttl_off + 3];
+        size_t r = rdata_off;
+        if (type == DNS_TYPE_A && rdlen == 4)
+            dns_builder_a(&b, DNS_SEC_ANSWER, &owner, t, resp + rdata_off);
+        else if (type == DNS_TYPE_AAAA && rdlen == 16)
+            dns_builder_aaaa(&b, DNS_SEC_ANSWER, &owner, t, resp + rdata_off);
+        else if (type == DNS_TYPE_CNAME && dns_name_read(resp, rdata_off + rdlen, &r, &rname) == 0)
+            dns_builder_name_rr(&b, DNS_SEC_ANSWER, &owner, DNS_TYPE_CNAME, t, &rname);
+    }
+    if (q->has_edns)
+        dns_builder_opt(&b, DNS_EDNS_UDP_MAX);
+    return dns_builder_finish(&b);
+}

@@ -53,6 +53,7 @@ struct dns_server {
     bool running;
     uint8_t in[DNS_MSG_MAX];
     uint8_t out[DNS_MSG_MAX];
+    uint8_t scratch[DNS_MSG_MAX]; /* a chased CNAME target's zone answer */
 };
 
 static int
@@ -288,6 +289,35 @@ dns_client_release(struct dns_server *s, struct dns_client *c)
     }
 }
 
+/* An ExternalName's CNAME answer for q (in s->out, n bytes): as CoreDNS,
+ * the target's addresses are added, from the zone when it is a cluster
+ * name, else through the forwarder (cache or upstream, then later).
+ * Returns the length of the answer ready in s->out, or 0 when it will
+ * come from the forwarder. */
+static size_t
+chase_cname(struct dns_server *s, const struct dns_query *q, size_t n, struct dns_client *c)
+{
+    struct dns_chase ch = {.orig = *q};
+    uint8_t qbuf[DNS_NAME_MAX + 64];
+
+    if (!dns_answer_is_cname(s->out, n, &ch.target, &ch.ttl) ||
+        dns_name_equal(&ch.target, &q->qname))
+        return n;
+    struct dns_query tq = *q;
+    tq.qname = ch.target;
+    size_t tn = s->zone ? dns_zone_answer(s->zone, &tq, s->scratch, sizeof(s->scratch)) : 0;
+    if (tn) {
+        /* one level inside the zone; a longer chain is the client's to follow */
+        size_t m =
+            dns_reply_cname_chain(q, &ch.target, ch.ttl, s->scratch, tn, s->out, sizeof(s->out));
+        return m ? m : n;
+    }
+    size_t ql = dns_query_encode(&tq, qbuf, sizeof(qbuf));
+    if (!ql)
+        return n;
+    return dns_fwd_query_chase(s->fwd, &tq, qbuf, ql, c, &ch, s->out, sizeof(s->out));
+}
+
 /* One query from c: hosts, zone, forwarder; answers what is ready now. */
 static void
 handle_query(struct dns_server *s, const uint8_t *msg, size_t len, struct dns_client *c)
@@ -303,8 +333,14 @@ handle_query(struct dns_server *s, const uint8_t *msg, size_t len, struct dns_cl
         n = dns_reply_error(&q, rc, false, s->out, sizeof(s->out));
     if (!n && s->hosts)
         n = dns_hosts_answer(s->hosts, &q, s->out, sizeof(s->out));
-    if (!n && s->zone)
+    if (!n && s->zone) {
         n = dns_zone_answer(s->zone, &q, s->out, sizeof(s->out));
+        if (n && (q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA)) {
+            n = chase_cname(s, &q, n, c);
+            if (!n)
+                return; /* the chased answer comes from the forwarder */
+        }
+    }
     if (!n)
         n = dns_fwd_query(s->fwd, &q, msg, len, c, s->out, sizeof(s->out));
     if (n)

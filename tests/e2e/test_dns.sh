@@ -320,6 +320,9 @@ AFTER=$(upstream_count)
 if [ "$AFTER" -gt "$BEFORE" ]; then pass upstream/reached; else fail upstream/reached "count $BEFORE -> $AFTER" upstream_count; fi
 expect_out upstream/cached 'Address: 198\.51\.100\.7$' ns client -type=a www.example.org.
 expect_eq upstream/cache-hit-not-forwarded "$AFTER" upstream_count
+kc create service externalname ext --external-name www.example.org >/dev/null
+expect_all upstream/externalname-cname-and-address 'canonical name = www\.example\.org' \
+    'Address: 198\.51\.100\.7$' -- ns client -type=a ext.default.svc.cluster.local
 expect_out upstream/nxdomain 'NXDOMAIN' ns_out client -type=a nothing.invalid.
 expect_out upstream/log-skips-stub "upstream $UP_IP" grep "(dns) upstream" "$TMP/k3c.log"
 run grep "(dns) upstream 127.0.0.53" "$TMP/k3c.log"

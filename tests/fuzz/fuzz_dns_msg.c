@@ -5,7 +5,8 @@
  * few Services, EndpointSlices and Namespaces (dns_zone_answer) and as an
  * error (dns_reply_error); every answer must walk cleanly and fit its
  * buffer. The input is also walked as an upstream answer (dns_msg_walk,
- * what the forwarder does to cap and age TTLs). */
+ * what the forwarder does to cap and age TTLs) and merged as the answer
+ * for an ExternalName's target (dns_answer_is_cname, dns_reply_cname_chain). */
 #include "dns/dns.h"
 #include "fuzz.h"
 
@@ -68,6 +69,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = dns_query_parse(data, size, &q);
 
     dns_msg_walk(data, size, NULL, NULL);
+    {
+        struct dns_query ext = {.id = 1, .qtype = DNS_TYPE_A, .qclass = DNS_CLASS_IN};
+        struct dns_name target;
+        uint32_t ttl;
+        dns_name_from_str(&ext.qname, "ext.default.svc.cluster.local");
+        if (!dns_answer_is_cname(data, size, &target, &ttl))
+            dns_name_from_str(&target, "example.com");
+        check_answer(out, dns_reply_cname_chain(&ext, &target, 5, data, size, out, sizeof(out)),
+                     sizeof(out));
+        check_answer(small,
+                     dns_reply_cname_chain(&ext, &target, 5, data, size, small, sizeof(small)),
+                     sizeof(small));
+    }
     if (rc < 0)
         return 0;
     check_answer(small,

@@ -896,6 +896,25 @@ test_server_forwarding(void **state)
     size_t len = tcp_ask(port, "big.example.org", DNS_TYPE_A, out, sizeof(out));
     a = decode(out, len);
     assert_int_equal(a.n[0], 60);
+    /* ExternalName: the CNAME and the target's addresses, from upstream
+     * (then its cache) or from the zone */
+    for (int i = 0; i < 2; i++) {
+        a = decode(out, udp_ask(port, "ext.other.svc.cluster.local", DNS_TYPE_A, i == 1, out,
+                                sizeof(out)));
+        assert_int_equal(a.rcode, 0);
+        assert_int_equal(a.n[0], 2);
+        assert_int_equal(a.types[0][0], DNS_TYPE_CNAME);
+        assert_string_equal(a.text[0][0], "example.com");
+        assert_int_equal(a.types[0][1], DNS_TYPE_A);
+        assert_string_equal(a.text[0][1], "192.0.2.1");
+    }
+    feed(z, dns_zone_service_upsert,
+         "{\"metadata\":{\"namespace\":\"default\",\"name\":\"alias\"},\"spec\":{\"type\":"
+         "\"ExternalName\",\"externalName\":\"dual.default.svc.cluster.local\"}}");
+    a = decode(out, tcp_ask(port, "alias.default.svc.cluster.local", DNS_TYPE_A, out, sizeof(out)));
+    assert_int_equal(a.n[0], 2);
+    assert_string_equal(a.text[0][0], "dual.default.svc.cluster.local");
+    assert_string_equal(a.text[0][1], "10.43.1.2");
     /* a slow upstream does not hold back other queries */
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     uint8_t q[512];
