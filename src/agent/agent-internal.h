@@ -32,6 +32,8 @@ struct agent {
     int kubelet_port;                /* kubelet API; -1: not served */
     struct kubelet_server *kserver;  /* kubelet_server.h */
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
+    struct dns_node_config *dns_cfg; /* cluster DNS (dns.h); NULL: none */
+    struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */

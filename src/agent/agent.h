@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "dns/dns.h"
 #include "kubelet/kubelet.h"
 #include "base/err.h"
 
@@ -27,6 +28,9 @@ struct agent_config {
     /* Running pods: the kubelet settings (data_dir, node_name and node_ip
      * are taken from above). NULL: this node runs no pods. */
     const struct kubelet_config *pods;
+    /* This node's cluster DNS (dns/dns.h, issue #14), with pods only.
+     * NULL: none. */
+    const struct dns_node_config *dns;
 };
 
 struct agent;
