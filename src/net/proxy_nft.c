@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * proxy_nft.c - the proxy's scripts run through libnftables (Debian's
+ * libnftables1): nft parses a whole script and commits it as one netlink
+ * batch, so every sync is one atomic transaction. The context belongs to
+ * one thread (the proxy's); it acts on the calling thread's namespace. */
+#include "net/proxy.h"
+
+#include "base/util.h"
+
+#include <nftables/libnftables.h>
+#include <string.h>
+
+struct proxy_nft {
+    struct nft_ctx *ctx;
+};
+
+struct proxy_nft *
+proxy_nft_new(struct k3c_err *err)
+{
+    struct proxy_nft *n = k3c_xcalloc(1, sizeof(*n));
+
+    n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!n->ctx) {
+        free(n);
+        k3c_err_set(err, K3C_E_SYSTEM, "nftables: cannot make a context");
+        return NULL;
+    }
+    nft_ctx_buffer_output(n->ctx);
+    nft_ctx_buffer_error(n->ctx);
+    return n;
+}
+
+void
+proxy_nft_free(struct proxy_nft *n)
+{
+    if (!n)
+        return;
+    nft_ctx_free(n->ctx);
+    free(n);
+}
+
+/* nft's error text, trimmed to its first lines (the whole script would be
+ * echoed around a parse error). */
+static int
+nft_error(struct proxy_nft *n, struct k3c_err *err, const char *what)
+{
+    const char *e = nft_ctx_get_error_buffer(n->ctx);
+
+    return k3c_err_set(err, K3C_E_SYSTEM, "nftables %s: %.200s", what, e && *e ? e : "failed");
+}
+
+int
+proxy_nft_run(struct proxy_nft *n, const char *script, struct k3c_err *err)
+{
+    if (nft_run_cmd_from_buffer(n->ctx, script) != 0)
+        return nft_error(n, err, "transaction");
+    return 0;
+}
+
+int
+proxy_nft_delete_table(struct proxy_nft *n, const char *table, struct k3c_err *err)
+{
+    char *cmd = k3c_xasprintf("add table ip %s\ndelete table ip %s\n", table, table);
+    int rc = proxy_nft_run(n, cmd, err);
+
+    free(cmd);
+    return rc;
+}
+
+char *
+proxy_nft_list(struct proxy_nft *n, const char *table, struct k3c_err *err)
+{
+    char *cmd = k3c_xasprintf("list table ip %s", table);
+    int rc = nft_run_cmd_from_buffer(n->ctx, cmd);
+
+    free(cmd);
+    if (rc != 0) {
+        nft_error(n, err, "list");
+        return NULL;
+    }
+    return k3c_xstrdup(nft_ctx_get_output_buffer(n->ctx));
+}
+
+int
+proxy_cleanup(const char *table, struct k3c_err *err)
+{
+    struct proxy_nft *n = proxy_nft_new(err);
+    int rc;
+
+    if (!n)
+        return -1;
+    rc = proxy_nft_delete_table(n, table ? table : PROXY_TABLE, err);
+    proxy_nft_free(n);
+    return rc;
+}
