@@ -33,6 +33,9 @@ struct agent {
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
+    bool run_proxy;
+    char *cluster_cidr;
+    struct proxy *proxy; /* net/proxy.h */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */

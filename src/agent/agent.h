@@ -26,6 +26,10 @@ struct agent_config {
     /* Running pods: the kubelet settings (data_dir, node_name and node_ip
      * are taken from above). NULL: this node runs no pods. */
     const struct kubelet_config *pods;
+    /* The service proxy (net/proxy.h), on nodes that run pods: false
+     * (--disable-kube-proxy) removes what an earlier run left. */
+    bool proxy;
+    const char *cluster_cidr; /* pod sources not masqueraded; NULL: 10.42.0.0/16 */
 };
 
 struct agent;

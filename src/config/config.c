@@ -402,6 +402,18 @@ static const struct config_option options[] = {
      .max = 3600,
      .metavar = "SECONDS",
      .help = "leader election retry and renew period"},
+    /* the service proxy and ServiceLB (issue #13) */
+    {.name = "disable-kube-proxy",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_kube_proxy),
+     .roles = ROLE_ANY,
+     .help = "do not run the service proxy (and remove its nftables table)"},
+    {.name = "disable",
+     .type = OPT_LIST,
+     .offset = OFF(disable),
+     .roles = ROLE_S,
+     .metavar = "NAME",
+     .help = "do not run a packaged component: servicelb; repeatable"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)
