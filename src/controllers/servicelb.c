@@ -232,7 +232,7 @@ sync_service(struct ctl *c, const char *key, struct k3c_err *err)
     } else {
         want = wanted_ingress(c, svc, ns, name);
     }
-    if (json_equal(want, have ? have : json_array()) ||
+    if ((have && json_equal(want, have)) ||
         (json_array_size(want) == 0 && json_array_size(have) == 0))
         return 0;
     path = k3c_xasprintf("/api/v1/namespaces/%s/services/%s/status", ns, name);

@@ -14,10 +14,13 @@
 #include "base/util.h"
 #include "client/informer.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PROXY_RETRY_MS  1000
 #define LABEL_SERVICE   "kubernetes.io/service-name"
@@ -217,20 +220,30 @@ partial_sync(struct proxy *p, json_t *keys, struct k3c_err *err)
     return 0;
 }
 
-/* Bridged pod-to-pod replies must pass the ip hooks to be un-DNATed (the
- * reply of a Service backend on the same bridge as its client). */
+/* The node's settings the proxy needs, set as K3s's agent sets them: IPv4
+ * forwarding (NodePort and LoadBalancer traffic to another node's pod
+ * leaves the way it came), and bridged pod-to-pod replies through the ip
+ * hooks so they are un-DNATed (a Service backend on the same bridge as its
+ * client). Both are per network namespace. */
 static void
-bridge_netfilter_on(void)
+sysctl_on(const char *path, const char *why)
 {
-    _cleanup_free_ char *v = NULL;
-    struct k3c_err err = {0};
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+    char v = 0;
 
-    if (k3c_read_file(BRIDGE_NF_SYSCL, &v, NULL, &err) == 0 && v[0] == '1')
+    if (fd >= 0 && read(fd, &v, 1) == 1 && v == '1')
         return;
-    if (k3c_write_file(BRIDGE_NF_SYSCL, "1\n", 2, 0644, &err) < 0)
-        log_warn("(proxy) %s not set (br_netfilter missing?): a Service backend on this node "
-                 "may not answer a client on the same bridge",
-                 BRIDGE_NF_SYSCL);
+    if (fd < 0 || pwrite(fd, "1\n", 2, 0) != 2)
+        log_warn("(proxy) %s not set: %s (%s)", path, why, strerror(errno));
+}
+
+static void
+node_sysctls(void)
+{
+    sysctl_on("/proc/sys/net/ipv4/ip_forward",
+              "NodePort and LoadBalancer traffic to other nodes' pods is dropped");
+    sysctl_on(BRIDGE_NF_SYSCL, "br_netfilter missing? a Service backend may not answer a "
+                               "client on the same bridge");
 }
 
 static bool
@@ -344,7 +357,7 @@ proxy_start(struct proxy *p, struct k3c_err *err)
 {
     int rc;
 
-    bridge_netfilter_on();
+    node_sysctls();
     if (informer_start(p->services, err) < 0 || informer_start(p->slices, err) < 0 ||
         informer_start(p->endpoints, err) < 0)
         return k3c_err_wrap(err, "service proxy");
