@@ -95,8 +95,7 @@ ready_count() { [ "$(ready_pods "$1" | wc -l)" -eq "$2" ]; }
 all_pods_count() { [ "$(kc get pods -l "$1" -o name 2>/dev/null | wc -l)" -eq "$2" ]; }
 # distinct_hosts NS URL N: the backends' names over N requests, sorted, unique.
 distinct_hosts() {
-    local i
-    for i in $(seq "$3"); do get "$1" "$2"; echo; done | sort -u | grep -v '^$' | tr '\n' ' '
+    for _ in $(seq "$3"); do get "$1" "$2"; echo; done | sort -u | grep -v '^$' | tr '\n' ' '
 }
 # table_has NS REGEX / table_lacks NS REGEX
 table_has() { nft_table "$1" 2>/dev/null | grep -Eq -- "$2"; }
