@@ -198,6 +198,7 @@ full_sync(struct proxy *p, struct k3c_err *err)
     script = k3c_xasprintf("%s%s", base, svcs ? svcs : "");
     if (proxy_nft_run(p->nft, script, err) < 0)
         return k3c_err_wrap(err, "full sync");
+    proxy_nft_drop_cache(p->nft);
     log_info("(table %s) full sync: %zu services, %zu objects in %" PRId64 " ms", p->table,
              proxy_state_services(p->st), proxy_state_objects(p->st), k3c_now_ms() - t0);
     return 0;

@@ -7,6 +7,7 @@
 
 #include "base/util.h"
 
+#include <malloc.h>
 #include <nftables/libnftables.h>
 #include <string.h>
 
@@ -55,6 +56,21 @@ proxy_nft_run(struct proxy_nft *n, const char *script, struct k3c_err *err)
     if (nft_run_cmd_from_buffer(n->ctx, script) != 0)
         return nft_error(n, err, "transaction");
     return 0;
+}
+
+void
+proxy_nft_drop_cache(struct proxy_nft *n)
+{
+    struct nft_ctx *fresh = nft_ctx_new(NFT_CTX_DEFAULT);
+
+    if (!fresh)
+        return;
+    nft_ctx_free(n->ctx);
+    n->ctx = fresh;
+    nft_ctx_buffer_output(n->ctx);
+    nft_ctx_buffer_error(n->ctx);
+    /* the parse of a large script leaves the heap fragmented */
+    malloc_trim(0);
 }
 
 int

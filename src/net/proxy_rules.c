@@ -560,6 +560,9 @@ struct proxy_state {
     /* the pending transaction, in the order it must run */
     struct k3c_buf sets_add, chains_add, rules, elems_del, elems_add, chains_flush, chains_del,
         sets_del;
+    /* elements queued per map ("map" -> ["key : value", ...]), written as one
+     * command per map into elems_del/elems_add when the script is taken */
+    json_t *queue_del, *queue_add;
 };
 
 struct proxy_state *
@@ -571,6 +574,8 @@ proxy_state_new(const char *table, const char *cluster_cidr)
     st->cidr = k3c_xstrdup(cluster_cidr ? cluster_cidr : PROXY_CLUSTER_CIDR);
     st->services = json_object();
     st->elems = json_object();
+    st->queue_del = json_object();
+    st->queue_add = json_object();
     k3c_buf_init(&st->sets_add);
     k3c_buf_init(&st->chains_add);
     k3c_buf_init(&st->rules);
@@ -600,22 +605,49 @@ proxy_state_free(struct proxy_state *st)
         k3c_buf_fini(pending(st, i));
     json_decref(st->services);
     json_decref(st->elems);
+    json_decref(st->queue_del);
+    json_decref(st->queue_add);
     free(st->table);
     free(st->cidr);
     free(st);
 }
 
-/* "map\tkey" -> "map { key : value }" (value "" for a set). */
+/* Queues "map\tkey" with value ("" or NULL in a set, or for a delete). */
 static void
-elem_command(struct k3c_buf *b, const char *verb, const char *table, const char *mapkey,
-             const char *value)
+elem_queue(json_t *queue, const char *mapkey, const char *value)
 {
     const char *tab = strchr(mapkey, '\t');
+    _cleanup_free_ char *map = NULL, *elem = NULL;
+    json_t *list;
 
     if (!tab)
         return;
-    k3c_buf_appendf(b, "%s element ip %s %.*s { %s%s%s }\n", verb, table, (int)(tab - mapkey),
-                    mapkey, tab + 1, value && *value ? " : " : "", value ? value : "");
+    map = k3c_xstrndup(mapkey, (size_t)(tab - mapkey));
+    elem = value && *value ? k3c_xasprintf("%s : %s", tab + 1, value) : k3c_xstrdup(tab + 1);
+    list = json_object_get(queue, map);
+    if (!list) {
+        list = json_array();
+        json_object_set_new(queue, map, list);
+    }
+    json_array_append_new(list, json_string(elem));
+}
+
+/* One "<verb> element ip T map { e1, e2, ... }" per map. */
+static void
+elem_flush(struct k3c_buf *b, json_t *queue, const char *verb, const char *table)
+{
+    const char *map;
+    json_t *list, *e;
+    size_t i;
+
+    json_object_foreach(queue, map, list)
+    {
+        k3c_buf_appendf(b, "%s element ip %s %s { ", verb, table, map);
+        json_array_foreach(list, i, e)
+            k3c_buf_appendf(b, "%s%s", i ? ", " : "", json_string_value(e));
+        k3c_buf_appendf(b, " }\n");
+    }
+    json_object_clear(queue);
 }
 
 static void
@@ -648,13 +680,13 @@ elem_add(struct proxy_state *st, const char *name, const char *value)
 
         json_object_set_new(st->elems, name, json_integer(n + 1));
         if (n == 0)
-            elem_command(&st->elems_add, "add", st->table, name, NULL);
+            elem_queue(st->queue_add, name, NULL);
         return;
     }
     if (cur)
         return;
     json_object_set_new(st->elems, name, json_string(value));
-    elem_command(&st->elems_add, "add", st->table, name, value);
+    elem_queue(st->queue_add, name, value);
 }
 
 static void
@@ -674,7 +706,7 @@ elem_del(struct proxy_state *st, const char *name, const char *value)
     }
     if (cur) {
         json_object_del(st->elems, name);
-        elem_command(&st->elems_del, "delete", st->table, name, NULL);
+        elem_queue(st->queue_del, name, NULL);
     }
 }
 
@@ -770,6 +802,8 @@ proxy_state_take_script(struct proxy_state *st)
     struct k3c_buf out;
 
     k3c_buf_init(&out);
+    elem_flush(&st->elems_del, st->queue_del, "delete", st->table);
+    elem_flush(&st->elems_add, st->queue_add, "add", st->table);
     for (size_t i = 0; pending(st, i); i++) {
         struct k3c_buf *b = pending(st, i);
 
@@ -793,6 +827,8 @@ proxy_state_reset(struct proxy_state *st)
         k3c_buf_reset(pending(st, i));
     json_object_clear(st->services);
     json_object_clear(st->elems);
+    json_object_clear(st->queue_del);
+    json_object_clear(st->queue_add);
     st->n_objects = 0;
     k3c_buf_init(&out);
     k3c_buf_appendf(&out, "add table ip %s\ndelete table ip %s\n", st->table, st->table);
