@@ -12,7 +12,8 @@
 # LoadBalancer IP from the client (ServiceLB status, the enablelb allow-list,
 # the other node answering on its own IP), a client looping on the ClusterIP
 # through a rollout (failed requests counted: none wanted), the rules
-# following the new endpoints, and the table gone after SIGTERM and with
+# following the new endpoints, the table rebuilt after it was deleted
+# behind the proxy's back, and the table gone after SIGTERM and with
 # --disable-kube-proxy after a SIGKILL left it. Prints the time of each
 # step. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
@@ -301,7 +302,16 @@ for ip in $OLD_IPS; do table_lacks "$NS" "$ip \. 8080" || gone=0; done
 check rollout/rules-lack-old test "$gone" -eq 1
 t_say "rollout under load"
 
-echo "# 6. the table goes: --disable-kube-proxy after a SIGKILL, and SIGTERM"
+echo "# 6. a table changed behind the proxy's back is rebuilt (full resync after an error)"
+in_ns "$NS" nft delete table ip k3c-proxy
+kc create service clusterip late --tcp=80:8080 >/dev/null
+LATE=$(svc_ip late)
+check resync/new-service-in-rules wait_for 30 table_has "$NS" "$LATE . tcp . 80 : goto reject-chain"
+check resync/old-services-back table_has "$NS" "$WEB . tcp . 80 : goto svc-default/web/tcp/80"
+expect_out resync/logged 'full resync' grep -m1 'full resync' "$TMP/k3c.log"
+wait_check resync/web-answers 20 get "$NS" "http://$WEB/"
+
+echo "# 7. the table goes: --disable-kube-proxy after a SIGKILL, and SIGTERM"
 check n2/table-before table_has "$NS2" 'svc-default/web/tcp'
 agent_kill n2
 check n2/table-left-after-sigkill table_has "$NS2" 'svc-default/web/tcp'
@@ -311,7 +321,7 @@ check n2/disable-kube-proxy-removes wait_for 60 no_table "$NS2"
 agent_stop n2
 agent_log_checks n2
 check server/table-before table_has "$NS" 'svc-default/web/tcp'
-kc delete pods,deployments --all --grace-period=1 --wait=false >/dev/null 2>&1
+kc delete deployments,replicasets,pods --all --grace-period=1 --wait=false >/dev/null 2>&1
 wait_for 60 pods_containers_gone
 server_checks
 check server/table-gone-after-sigterm no_table "$NS"
