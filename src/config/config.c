@@ -372,9 +372,10 @@ static const struct config_option options[] = {
      .type = OPT_STRING,
      .offset = OFF(cluster_cidr),
      .def = "10.42.0.0/16",
-     .roles = ROLE_S,
+     .roles = ROLE_ANY,
      .metavar = "CIDR",
-     .help = "pod network; each node gets a /24 of it"},
+     .help = "pod network; each node gets a /24 of it (agent: sources the service proxy does "
+             "not masquerade)"},
     {.name = "leader-elect-lease-duration",
      .type = OPT_INT,
      .offset = OFF(leader_elect_lease_duration_s),

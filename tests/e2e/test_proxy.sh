@@ -158,7 +158,7 @@ SERVER_IP=$NS_IP
 t_say "namespaces + images + registry"
 t_mark
 start_server
-agent_start n2 "$TMP/n2" "$NS2" "$NS2_IP" --cni-bridge k3cpx1 \
+agent_start n2 "$TMP/n2" "$NS2" "$NS2_IP" --cni-bridge k3cpx1 --cluster-cidr "$CLUSTER_CIDR" \
     --node-taint dedicated=none:NoSchedule
 check nodes/e2e-ready wait_for 60 node_ready e2e
 check nodes/n2-ready wait_for 60 node_ready n2
@@ -188,6 +188,7 @@ t_say "Deployment + Service to answers"
 HOSTS=$(distinct_hosts "$NS" "http://$WEB/host" 24)
 expect_out web/random-both-backends '^web-[^ ]+ web-[^ ]+ $' echo "$HOSTS"
 expect_out web/rules 'numgen random mod 2' nft_table "$NS"
+check web/n2-masquerades-only-off-cluster wait_for 20 table_has "$NS2" "ip saddr != $CLUSTER_CIDR jump mark-for-masquerade"
 
 echo "# 2. refused at once: an unused port, a Service without endpoints"
 expect_out refuse/unused-port 'ECONNREFUSED' refused "$NS" "$WEB" 81
