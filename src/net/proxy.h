@@ -43,7 +43,9 @@ struct proxy_rules_config {
 };
 
 /* True for Services the proxy leaves alone: ExternalName, headless, no
- * ClusterIP, kube-system/kube-dns. Thread: any (pure). */
+ * ClusterIP, kube-system/kube-dns, and (as the API would refuse them)
+ * namespaces or names that are not DNS labels: names become part of the
+ * nft script. Thread: any (pure). */
 bool proxy_service_ignored(const json_t *svc);
 
 /* The objects of one Service: svc, its EndpointSlices (an array; may be

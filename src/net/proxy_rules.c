@@ -115,7 +115,7 @@ slice_endpoints(const json_t *slice, const char *port_name, const char *proto, c
     size_t i;
     json_t *ep;
 
-    if (port <= 0 || (type && strcmp(type, "IPv4") != 0))
+    if (port <= 0 || port > 65535 || (type && strcmp(type, "IPv4") != 0))
         return;
     json_array_foreach(json_object_get(slice, "endpoints"), i, ep)
     {
@@ -144,7 +144,7 @@ legacy_endpoints(const json_t *eps, const char *port_name, const char *proto, co
     {
         int port = port_in(json_object_get(sub, "ports"), port_name, proto);
 
-        if (port <= 0)
+        if (port <= 0 || port > 65535)
             continue;
         json_array_foreach(json_object_get(sub, "addresses"), j, addr)
         {
@@ -191,6 +191,22 @@ endpoints_select(const struct endpoints *all, bool local_only, struct endpoints 
 
 /* ---- building the objects ---------------------------------------------------- */
 
+/* Names end up in nft's script text: only DNS labels (the API's rule for
+ * namespaces, Service names and port names) may, so nothing a user puts in
+ * an object can add a word to a rule. */
+static bool
+dns_label(const char *s)
+{
+    size_t n = 0;
+
+    if (!s || !*s)
+        return false;
+    for (; s[n]; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+            return false;
+    return n <= 63 && s[0] != '-' && s[n - 1] != '-';
+}
+
 bool
 proxy_service_ignored(const json_t *svc)
 {
@@ -199,7 +215,7 @@ proxy_service_ignored(const json_t *svc)
     const char *ns = str_at(svc, "metadata", "namespace");
     const char *name = str_at(svc, "metadata", "name");
 
-    if (!ns || !name || (type && strcmp(type, "ExternalName") == 0))
+    if (!dns_label(ns) || !dns_label(name) || (type && strcmp(type, "ExternalName") == 0))
         return true;
     if (strcmp(ns, "kube-system") == 0 && strcmp(name, "kube-dns") == 0)
         return true;
@@ -359,7 +375,7 @@ service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const jso
     snprintf(proto, sizeof(proto), "%s", protocol_of(port));
     if (strcmp(proto, "TCP") != 0 && strcmp(proto, "UDP") != 0 && strcmp(proto, "SCTP") != 0)
         return;
-    if (number <= 0 || number > 65535)
+    if (number <= 0 || number > 65535 || (pname && *pname && !dns_label(pname)))
         return;
     json_array_foreach(slices, i, sl) slice_endpoints(sl, pname, proto, node, &all);
     if (json_array_size(slices) == 0 && legacy)

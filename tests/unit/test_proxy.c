@@ -270,6 +270,34 @@ test_kubernetes_legacy_endpoints_udp_sctp(void **state)
     assert_non_null(obj(uo, "e:no-endpoint-services\t10.43.1.1 . sctp . 9"));
 }
 
+/* Whatever a Service or a slice says, no word of it reaches the script
+ * except names that are DNS labels, numbers and IPv4 addresses. */
+static void
+test_hostile_fields_stay_out(void **state)
+{
+    _cleanup_json_ json_t *bad_name = service(""), *bad_port = service("");
+    _cleanup_json_ json_t *sl = slices("10.42.0.5:n1:1:1:0");
+    _cleanup_json_ json_t *o1 = NULL, *o2 = NULL, *o3 = NULL;
+    json_t *port;
+
+    (void)state;
+    json_object_set_new(json_object_get(bad_name, "metadata"), "name",
+                        json_string("x; flush ruleset"));
+    o1 = proxy_service_objects(&cfg, bad_name, sl, NULL);
+    assert_int_equal(json_object_size(o1), 0);
+    port = json_array_get(json_object_get(json_object_get(bad_port, "spec"), "ports"), 0);
+    json_object_set_new(port, "name", json_string("http\nadd rule ip t c drop"));
+    o2 = proxy_service_objects(&cfg, bad_port, sl, NULL);
+    assert_null(obj(o2, SVC_CHAIN));
+    assert_int_equal(json_object_size(o2), 1); /* only its ClusterIP */
+    /* endpoint addresses that are not IPv4, ports out of range */
+    json_object_set_new(json_object_get(bad_name, "metadata"), "name", json_string("web"));
+    json_object_set_new(json_array_get(json_object_get(json_array_get(sl, 0), "ports"), 0), "port",
+                        json_integer(70000));
+    o3 = proxy_service_objects(&cfg, bad_name, sl, NULL);
+    assert_non_null(obj(o3, "e:no-endpoint-services\t10.43.0.20 . tcp . 80"));
+}
+
 /* ---- the diff ---- */
 
 static void
@@ -369,6 +397,7 @@ main(void)
         cmocka_unit_test(test_session_affinity),
         cmocka_unit_test(test_ignored_services),
         cmocka_unit_test(test_kubernetes_legacy_endpoints_udp_sctp),
+        cmocka_unit_test(test_hostile_fields_stay_out),
         cmocka_unit_test(test_state_diff_only_what_changed),
         cmocka_unit_test(test_state_shared_elements_counted),
     };
