@@ -40,7 +40,15 @@ SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
 pods_need_root_and_tools nft
 
 LOOP_PID=
-trap 'if [ -n "$LOOP_PID" ]; then kill "$LOOP_PID" 2>/dev/null; wait "$LOOP_PID" 2>/dev/null; fi; pods_cleanup; cleanup' EXIT
+UDP_PID=
+stop_helpers() {
+    local p
+    for p in $LOOP_PID $UDP_PID; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+}
+trap 'stop_helpers; pods_cleanup; cleanup' EXIT
 
 T_MARK=$(date +%s%N)
 t_mark() { T_MARK=$(date +%s%N); }
@@ -265,6 +273,59 @@ wait_check lb/enablelb-allow-list 30 lb_is weblb "$NS2_IP"
 kc label node n2 svccontroller.k3s.cattle.io/enablelb- >/dev/null
 wait_check lb/back-to-both 30 lb_is weblb "$NS_IP $NS2_IP"
 t_say "NodePort + LoadBalancer"
+
+echo "# 4b. externalTrafficPolicy Local; UDP to a selectorless Service with a manual slice"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: weblocal}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 8083, targetPort: 8080}]
+EOF
+NPL=$(node_port weblocal)
+wait_check local/ingress-only-serving-node 30 lb_is weblocal "$NS_IP"
+wait_check local/nodeport-with-local-endpoint 30 get "$NSC" "http://$NS_IP:$NPL/"
+expect_out local/n2-rules-keep-client-address 'fib saddr type local goto svc-default/weblocal' nft_table "$NS2"
+# n2 has no local endpoint: outside clients are dropped there (a timeout, not a refusal)
+expect_rc local/nodeport-without-local-endpoint-dropped 28 'Timeout|timed out' in_ns "$NSC" curl -sS --connect-timeout 2 --max-time 3 "http://$NS2_IP:$NPL/"
+# UDP: the backend is a python echo server on the client host, named by a hand-made slice.
+in_ns "$NSC" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5300))
+for _ in range(50):
+    d, a = s.recvfrom(512); s.sendto(b"echo " + d, a)
+' &
+UDP_PID=$!
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: udp}
+spec:
+  ports: [{name: dns, port: 53, protocol: UDP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: udp-1, labels: {kubernetes.io/service-name: udp}}
+addressType: IPv4
+ports: [{name: dns, port: 5300, protocol: UDP}]
+endpoints: [{addresses: ["$CLIENT_IP"], conditions: {ready: true}}]
+EOF
+UDP_IP=$(svc_ip udp)
+udp_echo() {
+    in_ns "$NS" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping", (sys.argv[1], 53)); print(s.recv(512).decode())
+' "$UDP_IP"
+}
+check udp/in-rules wait_for 20 table_has "$NS" "$UDP_IP . udp . 53 : goto svc-default/udp/udp/dns"
+expect_out udp/echo-through-cluster-ip '^echo ping$' udp_echo
+kill "$UDP_PID" 2>/dev/null
+wait "$UDP_PID" 2>/dev/null
+UDP_PID=
 
 echo "# 5. a client loops on the ClusterIP through a rollout"
 t_mark
