@@ -6,7 +6,10 @@
  *   - the full sync: the table rebuilt in one nft transaction,
  *   - one endpoint of one Service changed with all those in place (the
  *     incremental path the watch takes), median and worst of 50,
- *   - one Service added and one deleted, likewise.
+ *   - one Service added and one deleted, likewise,
+ *   - the first-packet latency: connect() to a ClusterIP (DNATed to a local
+ *     listener on a veth) with 10 and with all the Services in the table, and without
+ *     a table (the direct connect, a floor).
  * Goals: full < 1 s, incremental < 10 ms. Anchor: kube-proxy's nftables
  * mode needed ~141 ms to add 1 Service with 10,000 in place (its
  * partial-sync PR). Prints figures, never fails. */
@@ -14,7 +17,11 @@
 #include "base/cleanup.h"
 #include "base/util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +105,103 @@ report(const char *what, double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(*v), cmp_ms);
     printf("%-44s median %7.2f ms   worst %7.2f ms   (%d runs)\n", what, v[n / 2], v[n - 1], n);
+}
+
+/* ---- first-packet latency: connect() to a ClusterIP DNATed to a local
+ * listener, with the table holding n Services (and without a table) ---- */
+
+#define PROBE_IP      "10.43.250.250"
+#define PROBE_PORT    18080
+#define PROBE_BACKEND "10.99.0.1" /* on a veth of the private namespace */
+#define PROBES        2000
+
+static int
+listener(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PROBE_PORT)};
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    inet_pton(AF_INET, PROBE_BACKEND, &a.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
+        return -1;
+    return fd;
+}
+
+/* Median connect() time in microseconds to ip:port, or -1. */
+static double
+connect_us(int lfd, const char *ip, int port)
+{
+    static double t[PROBES];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    for (int i = 0; i < PROBES; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), afd;
+        double t0 = now_ms();
+
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+            fprintf(stderr, "bench_proxy: connect %s:%d: %s\n", ip, port, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        t[i] = (now_ms() - t0) * 1000.0;
+        /* RST instead of TIME_WAIT: 2,000 probes reuse few ports */
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        afd = accept(lfd, NULL, NULL);
+        close(fd);
+        if (afd >= 0)
+            close(afd);
+    }
+    qsort(t, PROBES, sizeof(*t), cmp_ms);
+    return t[PROBES / 2];
+}
+
+static json_t *
+probe_service(void)
+{
+    return json_pack("{s:{s:s, s:s}, s:{s:s, s:[{s:i, s:s}]}}", "metadata", "namespace", "bench",
+                     "name", "probe", "spec", "clusterIP", PROBE_IP, "ports", "port", 80,
+                     "protocol", "TCP");
+}
+
+static json_t *
+probe_slices(void)
+{
+    return json_pack("[{s:s, s:[{s:i, s:s}], s:[{s:[s], s:{s:b}}]}]", "addressType", "IPv4",
+                     "ports", "port", PROBE_PORT, "protocol", "TCP", "endpoints", "addresses",
+                     PROBE_BACKEND, "conditions", "ready", 1);
+}
+
+/* The table rebuilt with the first n Services and the probe; its latency. */
+static double
+latency_with(struct proxy_nft *n, json_t **objs, int count, int lfd)
+{
+    struct proxy_state *st = proxy_state_new(NULL, NULL);
+    _cleanup_json_ json_t *ps = probe_service(), *sl = probe_slices();
+    _cleanup_json_ json_t *po = proxy_service_objects(&cfg, ps, sl, NULL);
+    _cleanup_free_ char *base = proxy_state_reset(st), *all = NULL, *script = NULL;
+    struct k3c_err err = {0};
+    double us;
+
+    for (int i = 0; i < count; i++) {
+        char key[64];
+
+        service_key(i, key, sizeof(key));
+        proxy_state_set(st, key, objs[i]);
+    }
+    proxy_state_set(st, "bench/probe", po);
+    all = proxy_state_take_script(st);
+    script = k3c_xasprintf("%s%s", base, all);
+    if (proxy_nft_run(n, script, &err) < 0) {
+        fprintf(stderr, "bench_proxy: probe table: %s\n", err.msg);
+        proxy_state_free(st);
+        return -1;
+    }
+    us = connect_us(lfd, PROBE_IP, 80);
+    proxy_state_free(st);
+    return us;
 }
 
 int
@@ -196,6 +300,23 @@ main(int argc, char **argv)
            (double)(rss2 - rss_objs) / 1048576.0);
     printf("anchor: kube-proxy nftables, add 1 Service with 10,000 in place: ~141 ms; goals: "
            "full < 1 s, incremental < 10 ms\n");
+
+    /* first-packet latency; in this private namespace a veth holds
+     * the backend's address and the route to the Service range */
+    if (system("ip link set lo up && ip link add k3cbench0 type veth peer name k3cbench1 && "
+               "ip addr add " PROBE_BACKEND
+               "/32 dev k3cbench0 && ip link set k3cbench0 up && ip link set k3cbench1 up && "
+               "ip route add 10.43.0.0/16 dev k3cbench0") == 0) {
+        _cleanup_close_ int lfd = listener();
+        double direct = lfd >= 0 ? connect_us(lfd, PROBE_BACKEND, PROBE_PORT) : -1;
+        double few = lfd >= 0 ? latency_with(n, objs, n_svc < 10 ? n_svc : 10, lfd) : -1;
+        double many = lfd >= 0 ? latency_with(n, objs, n_svc, lfd) : -1;
+
+        printf("%-44s %7.1f us (no table) / %.1f us (10 Services) / %.1f us (%d Services)\n",
+               "connect() to a ClusterIP, median", direct, few, many, n_svc);
+    } else {
+        printf("first-packet latency: ip route failed; not measured\n");
+    }
 
     proxy_nft_delete_table(n, PROXY_TABLE, &err);
     for (int i = 0; i < n_svc; i++) {
