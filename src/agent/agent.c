@@ -173,6 +173,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->labels = strv_dup(cfg->labels);
     a->taints = strv_dup(cfg->taints);
     a->control_plane = cfg->control_plane;
+    a->etcd_member = cfg->etcd_member;
     a->lease_renew_s = cfg->lease_renew_s > 0 ? cfg->lease_renew_s : 10;
     a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
     paths_init(&a->paths, cfg->data_dir);
@@ -359,6 +360,8 @@ node_labels(struct agent *a)
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
     }
+    if (a->etcd_member)
+        json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');

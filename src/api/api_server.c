@@ -65,6 +65,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
     srv->cfg.client_ca_file = dup_or_null(cfg->client_ca_file);
     srv->cfg.client_ca_key_file = dup_or_null(cfg->client_ca_key_file);
     srv->cfg.join_secret = dup_or_null(cfg->join_secret);
+    srv->cfg.server_bootstrap_json = dup_or_null(cfg->server_bootstrap_json);
     srv->cfg.kubelet_client_cert_file = dup_or_null(cfg->kubelet_client_cert_file);
     srv->cfg.kubelet_client_key_file = dup_or_null(cfg->kubelet_client_key_file);
     srv->cfg.serving_cert_file = NULL; /* read once below */
@@ -128,6 +129,7 @@ api_server_free(struct api_server *srv)
     free((char *)srv->cfg.client_ca_file);
     free((char *)srv->cfg.client_ca_key_file);
     free((char *)srv->cfg.join_secret);
+    free((char *)srv->cfg.server_bootstrap_json);
     free((char *)srv->cfg.kubelet_client_cert_file);
     free((char *)srv->cfg.kubelet_client_key_file);
     free(srv->bind_address);
