@@ -26,6 +26,12 @@ struct agent_config {
     /* Running pods: the kubelet settings (data_dir, node_name and node_ip
      * are taken from above). NULL: this node runs no pods. */
     const struct kubelet_config *pods;
+    /* The pod network across nodes (net/flannel.h), with pods only:
+     * "vxlan" (NULL), "host-gw" or "none"; the underlay interface (NULL:
+     * the one holding node_ip); the cluster's pod CIDR (NULL: 10.42.0.0/16). */
+    const char *flannel_backend;
+    const char *flannel_iface;
+    const char *cluster_cidr;
 };
 
 struct agent;

@@ -62,7 +62,10 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .labels = cfg->node_labels,
                               .taints = cfg->node_taints,
                               .control_plane = control_plane,
-                              .kubelet_port = cfg->kubelet_port};
+                              .kubelet_port = cfg->kubelet_port,
+                              .flannel_backend = cfg->flannel_backend,
+                              .flannel_iface = cfg->flannel_iface,
+                              .cluster_cidr = cfg->cluster_cidr};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,
