@@ -384,20 +384,3 @@ flannel_start(struct flannel *f, struct k3c_err *err)
              flannel_backend_name(f->backend), f->underlay.name, f->underlay.mtu, f->pod_mtu);
     return start_informer(f, err);
 }
-
-int
-flannel_uninstall(struct k3c_err *err)
-{
-    struct nl_sock *sk = flannel_nl_open(err);
-    int rc;
-
-    if (!sk)
-        return -1;
-    rc = flannel_link_delete(sk, FLANNEL_VXLAN_DEV, err);
-    flannel_nl_close(sk);
-    if (rc < 0)
-        return -1;
-    return flannel_nft_run("add table ip " FLANNEL_NFT_TABLE "\n"
-                           "delete table ip " FLANNEL_NFT_TABLE "\n",
-                           err);
-}

@@ -8,8 +8,9 @@
  * flannel.alpha.coreos.com/ annotations); the agent follows them with an
  * informer and writes its own Node's annotations.
  *
- * flannel.c: lifecycle, the informer callbacks, the pure parts (below);
- * flannel_link.c: netlink (libnl-route); flannel_nft.c: libnftables.
+ * flannel.c: lifecycle and the informer callbacks; flannel_node.c: the pure
+ * parts (below); flannel_link.c: netlink (libnl-route); flannel_nft.c:
+ * libnftables.
  * Everything acts on the caller's network namespace. */
 #ifndef K3C_NET_FLANNEL_H
 #define K3C_NET_FLANNEL_H
@@ -64,11 +65,10 @@ int flannel_start(struct flannel *f, struct k3c_err *err);
  * start. */
 int flannel_pod_mtu(const struct flannel *f);
 /* Stops the informer; flannel.1, routes and rules stay so that running pods
- * keep their network across an agent restart (as flannel does). NULL ok. */
+ * keep their network across an agent restart (as flannel does; the
+ * uninstall path, scripts/run-server --stop, removes flannel.1 and the
+ * table). NULL ok. */
 void flannel_free(struct flannel *f);
-/* Removes flannel.1 (with its routes, neighbours and FDB entries) and the
- * nftables table: the uninstall path. Missing ones are not errors. */
-int flannel_uninstall(struct k3c_err *err);
 
 /* ---- pure parts (unit-tested) ---------------------------------------------- */
 

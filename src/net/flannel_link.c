@@ -475,7 +475,8 @@ prune_neighbours(struct nl_sock *sk, int dev, const struct flannel_peer *peers, 
     struct nl_cache *neighs = NULL;
     int removed = 0;
 
-    if (rtnl_neigh_alloc_cache(sk, &neighs) < 0)
+    /* AF_ITER: a plain dump leaves out the bridge family (the FDB). */
+    if (rtnl_neigh_alloc_cache_flags(sk, &neighs, NL_CACHE_AF_ITER) < 0)
         return 0;
     for (struct nl_object *o = nl_cache_get_first(neighs); o; o = nl_cache_get_next(o)) {
         struct rtnl_neigh *ne = (struct rtnl_neigh *)o;

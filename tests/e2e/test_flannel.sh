@@ -10,12 +10,17 @@
 # other node, pods on different nodes reaching each other by pod IP
 # without NAT, a node reaching a remote pod, a pod reaching the LAN
 # masqueraded to its node's IP, the pods' MTU, the VTEP MAC kept across an
-# agent restart that lost flannel.1, and a deleted Node's entries removed
-# on the others. Needs root (else exit 77).
+# agent restart that lost flannel.1, a deleted Node's entries removed on
+# the others (from the watch, and on a restarted agent from its relist).
+# With the argument host-gw, every node runs --flannel-backend host-gw:
+# no flannel.1, one route per node via its LAN address, the same pod
+# checks. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BACKEND=${1:-vxlan}
+case $BACKEND in vxlan | host-gw) ;; *) echo "usage: $0 [vxlan|host-gw]"; exit 2 ;; esac
 NS=k3c-e2e-fl-$$
 NSA=k3c-e2e-fla-$$
 NSB=k3c-e2e-flb-$$
@@ -27,9 +32,10 @@ NSA_IP=$LAN.2
 NSB_IP=$LAN.3
 LAN_IP=$LAN.254
 CLUSTER_CIDR=10.94.0.0/16
-E2E_NAME=flannel
+E2E_NAME=flannel-$BACKEND
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
-    --cluster-cidr "$CLUSTER_CIDR" --crash-backoff-base-ms 1000)
+    --cluster-cidr "$CLUSTER_CIDR" --crash-backoff-base-ms 1000 --flannel-backend "$BACKEND")
+AGENT_ARGS=(--cluster-cidr "$CLUSTER_CIDR" --flannel-backend "$BACKEND")
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_pods.sh
@@ -116,15 +122,24 @@ host_wget() { in_ns "$1" busybox wget -q -O - "$2" 2>/dev/null | sed 's/^\[::fff
 host_wget_answers() { [ "$(host_wget "$1" "$2")" = "$3" ]; }
 
 # entries_for NS CIDR MAC NODE_IP: NS has the route, the neighbour and the
-# FDB entry of the node with podCIDR CIDR, VTEP MAC and NODE_IP.
+# FDB entry of the node with podCIDR CIDR, VTEP MAC and NODE_IP (host-gw:
+# the route via NODE_IP).
 entries_for() {
     local gw
     gw=$(net0 "$2")
+    if [ "$BACKEND" = host-gw ]; then
+        in_ns "$1" ip route show "$2" | grep -q "via $4 dev eth0"
+        return
+    fi
     in_ns "$1" ip route show "$2" | grep -q "via $gw dev flannel.1 onlink" &&
         in_ns "$1" ip neigh show dev flannel.1 | grep -q "^$gw lladdr $3 PERMANENT" &&
         in_ns "$1" bridge fdb show dev flannel.1 | grep -q "^$3 dst $4 self permanent"
 }
 entries_gone() {
+    if [ "$BACKEND" = host-gw ]; then
+        ! in_ns "$1" ip route show "$2" | grep -q .
+        return
+    fi
     ! in_ns "$1" ip route show "$2" | grep -q . &&
         ! in_ns "$1" ip neigh show dev flannel.1 | grep -q "lladdr $3" &&
         ! in_ns "$1" bridge fdb show dev flannel.1 | grep -q "^$3 "
@@ -141,8 +156,8 @@ SERVER_IP=$NS_IP
 t_say "namespaces + images"
 t_mark
 start_server
-agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" --cluster-cidr "$CLUSTER_CIDR"
-agent_start fl-b "$TMP/b" "$NSB" "$NSB_IP" --cluster-cidr "$CLUSTER_CIDR"
+agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" "${AGENT_ARGS[@]}"
+agent_start fl-b "$TMP/b" "$NSB" "$NSB_IP" "${AGENT_ARGS[@]}"
 for n in e2e fl-a fl-b; do
     check "nodes/$n-ready" wait_for 60 node_ready "$n"
 done
@@ -155,9 +170,17 @@ for n in e2e fl-a fl-b; do
     CIDR[$n]=$(node_cidr "$n")
 done
 
-echo "# 1. flannel.1 on every node"
+echo "# 1. flannel.1 ($BACKEND) and the masquerade table on every node"
 for n in e2e fl-a fl-b; do
     ns=${NODE_NS[$n]}
+    expect_all "nft/$n-table" 'masquerade fully-random' "ip saddr $CLUSTER_CIDR ip daddr $CLUSTER_CIDR return" \
+        "ip saddr != $CLUSTER_CIDR ip daddr ${CIDR[$n]} return" "ip daddr $CLUSTER_CIDR accept" \
+        -- wait_for 30 in_ns "$ns" nft list table ip k3c-flannel
+    if [ "$BACKEND" = host-gw ]; then
+        check "link/$n-no-flannel.1" wait_for 10 sh -c "! ip -n $ns link show flannel.1 2>/dev/null"
+        MAC[$n]=
+        continue
+    fi
     check "link/$n-flannel.1" wait_for 30 in_ns "$ns" ip link show flannel.1
     MAC[$n]=$(vtep_mac "$ns")
     expect_all "link/$n-vxlan-params" 'mtu 1450 ' 'vxlan id 1 ' "local ${NODE_IP[$n]} " \
@@ -167,15 +190,19 @@ for n in e2e fl-a fl-b; do
         "ip -4 addr show dev flannel.1 | grep -q 'inet $(net0 "${CIDR[$n]}")/32 '"
     if command -v ethtool >/dev/null; then
         expect_out "link/$n-tx-csum-off" '^tx-checksumming: off' in_ns "$ns" ethtool -k flannel.1
+    else
+        echo "# ethtool missing: TX checksum offload not checked"
     fi
-    expect_all "nft/$n-table" 'masquerade fully-random' "ip saddr $CLUSTER_CIDR ip daddr $CLUSTER_CIDR return" \
-        "ip daddr $CLUSTER_CIDR accept" -- in_ns "$ns" nft list table ip k3c-flannel
 done
 
 echo "# 2. annotations and per-node entries"
 for n in e2e fl-a fl-b; do
-    expect_eq "ann/$n-backend-data" "{\"VNI\":1,\"VtepMAC\":\"${MAC[$n]}\"}" node_ann "$n" backend-data
-    expect_eq "ann/$n-backend-type" vxlan node_ann "$n" backend-type
+    if [ "$BACKEND" = vxlan ]; then
+        expect_eq "ann/$n-backend-data" "{\"VNI\":1,\"VtepMAC\":\"${MAC[$n]}\"}" node_ann "$n" backend-data
+    else
+        expect_eq "ann/$n-backend-data" null node_ann "$n" backend-data
+    fi
+    expect_eq "ann/$n-backend-type" "$BACKEND" node_ann "$n" backend-type
     expect_eq "ann/$n-kube-subnet-manager" true node_ann "$n" kube-subnet-manager
     expect_eq "ann/$n-public-ip" "${NODE_IP[$n]}" node_ann "$n" public-ip
 done
@@ -198,7 +225,8 @@ t_say "three pods Running"
 IPA=$(pod_ip web-a)
 IPB=$(pod_ip web-b)
 IPS=$(pod_ip web-s)
-expect_eq pods/a-mtu 1450 kc exec web-a -- cat /sys/class/net/eth0/mtu
+[ "$BACKEND" = vxlan ] && MTU=1450 || MTU=1500
+expect_eq pods/a-mtu "$MTU" kc exec web-a -- cat /sys/class/net/eth0/mtu
 expect_all pods/a-cni0-gateway "inet $(net0 "${CIDR[fl-a]}" | sed 's/0$/1/')/24" -- in_ns "$NSA" ip -4 addr show dev cni0
 t_mark
 wait_check pods/a-to-b 30 wget_answers web-a "http://$IPB:8080/" web-b
@@ -209,10 +237,12 @@ wait_check pods/s-to-b 30 wget_answers web-s "http://$IPB:8080/" web-b
 # Pod to pod keeps the source address (no NAT inside the cluster CIDR).
 expect_eq pods/a-to-b-no-nat "$IPA" wget_from web-a "http://$IPB:8080/cgi-bin/ip"
 expect_eq pods/b-to-s-no-nat "$IPB" wget_from web-b "http://$IPS:8080/cgi-bin/ip"
-# A node reaches a remote pod; it arrives from its flannel.1 address.
+# A node reaches a remote pod; it arrives from its flannel.1 address
+# (host-gw: from its LAN address).
 wait_check host/server-to-pod-a 30 host_wget_answers "$NS" "http://$IPA:8080/" web-a
 wait_check host/b-to-pod-s 30 host_wget_answers "$NSB" "http://$IPS:8080/" web-s
-expect_eq host/server-source-is-its-vtep "$(net0 "${CIDR[e2e]}")" \
+[ "$BACKEND" = vxlan ] && SRC=$(net0 "${CIDR[e2e]}") || SRC=$NS_IP
+expect_eq host/server-source "$SRC" \
     host_wget "$NS" "http://$IPA:8080/cgi-bin/ip"
 # A pod going out of the cluster CIDR is masqueraded to its node's IP.
 in_ns "$NSLAN" python3 -c '
@@ -229,22 +259,35 @@ wait_check masq/pod-a-to-lan 30 wget_answers web-a "http://$LAN_IP:8099/" "$NSA_
 expect_eq masq/pod-s-to-lan "$NS_IP" wget_from web-s "http://$LAN_IP:8099/"
 lan_http_stop
 
-echo "# 4. agent restart without flannel.1: same VTEP MAC, entries back"
-agent_stop fl-a
-in_ns "$NSA" ip link del flannel.1
-agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" --cluster-cidr "$CLUSTER_CIDR"
-check restart/flannel.1-back wait_for 30 in_ns "$NSA" ip link show flannel.1
-expect_eq restart/same-mac "${MAC[fl-a]}" vtep_mac "$NSA"
+if [ "$BACKEND" = vxlan ]; then
+    echo "# 4. agent restart without flannel.1: same VTEP MAC, entries back"
+    agent_stop fl-a
+    in_ns "$NSA" ip link del flannel.1
+    agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" "${AGENT_ARGS[@]}"
+    check restart/flannel.1-back wait_for 30 in_ns "$NSA" ip link show flannel.1
+    expect_eq restart/same-mac "${MAC[fl-a]}" vtep_mac "$NSA"
+    expect_eq restart/same-annotation "{\"VNI\":1,\"VtepMAC\":\"${MAC[fl-a]}\"}" node_ann fl-a backend-data
+else
+    echo "# 4. agent restart after its route to fl-b was deleted by hand: back"
+    agent_stop fl-a
+    in_ns "$NSA" ip route del "${CIDR[fl-b]}"
+    agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" "${AGENT_ARGS[@]}"
+fi
 wait_check restart/a-has-b-again 30 entries_for "$NSA" "${CIDR[fl-b]}" "${MAC[fl-b]}" "$NSB_IP"
 wait_check restart/a-to-b-again 30 wget_answers web-a "http://$IPB:8080/" web-b
 
-echo "# 5. a deleted node's entries go"
+echo "# 5. a deleted node's entries go: from the watch, and from a relist"
 kc delete pod web-b --grace-period=1 --wait=false >/dev/null 2>&1
 agent_stop fl-b
+# fl-a is down while the node goes: it learns at its relist.
+agent_stop fl-a
 check delete/node kc delete node fl-b
 wait_check delete/gone-on-server 30 entries_gone "$NS" "${CIDR[fl-b]}" "${MAC[fl-b]}"
-wait_check delete/gone-on-a 30 entries_gone "$NSA" "${CIDR[fl-b]}" "${MAC[fl-b]}"
-expect_out delete/a-keeps-server 'dev flannel.1 onlink' in_ns "$NSA" ip route show "${CIDR[e2e]}"
+expect_out delete/a-still-has-it-while-down "." in_ns "$NSA" ip route show "${CIDR[fl-b]}"
+agent_start fl-a "$TMP/a" "$NSA" "$NSA_IP" "${AGENT_ARGS[@]}"
+wait_check delete/pruned-on-a-restart 30 entries_gone "$NSA" "${CIDR[fl-b]}" "${MAC[fl-b]}"
+wait_check delete/a-keeps-server 30 entries_for "$NSA" "${CIDR[e2e]}" "${MAC[e2e]}" "$NS_IP"
+wait_check delete/a-to-s-still 30 wget_answers web-a "http://$IPS:8080/" web-s
 
 echo "# 6. logs"
 agent_stop fl-a
