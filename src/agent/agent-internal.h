@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "client/client.h"
+#include "net/flannel.h"
 
 struct agent_paths {
     char *dir;
@@ -32,6 +33,8 @@ struct agent {
     int kubelet_port;                /* kubelet API; -1: not served */
     struct kubelet_server *kserver;  /* kubelet_server.h */
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
+    struct flannel *flannel;         /* pod network across nodes; NULL without pods */
+    struct flannel_config fcfg;      /* strings owned */
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     bool run_proxy;

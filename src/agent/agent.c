@@ -154,6 +154,41 @@ kubelet_config_fini(struct kubelet_config *c)
     free((char *)c->registry_config);
 }
 
+/* The pod network's settings; the informer's client and the node's name
+ * and IP are set at start. */
+static int
+agent_flannel_config(struct agent *a, const struct agent_config *cfg, struct k3c_err *err)
+{
+    enum flannel_backend b = FLANNEL_BACKEND_VXLAN;
+
+    if (cfg->flannel_backend && flannel_backend_parse(cfg->flannel_backend, &b, err) < 0)
+        return k3c_err_wrap(err, "--flannel-backend");
+    a->fcfg.backend = b;
+    a->fcfg.iface = dup_opt(cfg->flannel_iface);
+    a->fcfg.cluster_cidr = dup_opt(cfg->cluster_cidr);
+    a->fcfg.state_dir = k3c_xasprintf("%s/flannel", cfg->data_dir);
+    return 0;
+}
+
+/* The pod network across nodes, before the kubelet: pods take its MTU. A
+ * node whose network cannot be set up still runs its pods (reachable on
+ * this node only): logged, not returned. */
+static void
+agent_flannel_start(struct agent *a)
+{
+    struct k3c_err err = {0};
+
+    a->fcfg.api = a->api;
+    a->fcfg.node_name = a->node_name;
+    a->fcfg.node_ip = a->node_ip;
+    a->flannel = flannel_new(&a->fcfg, &err);
+    if (a->flannel && flannel_start(a->flannel, &err) == 0) {
+        a->kcfg.mtu = flannel_pod_mtu(a->flannel);
+        return;
+    }
+    log_error("(node %s) no pod network to other nodes: %s", a->node_name, err.msg);
+}
+
 struct agent *
 agent_new(const struct agent_config *cfg, struct k3c_err *err)
 {
@@ -185,6 +220,10 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
+        agent_free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -203,6 +242,10 @@ agent_free(struct agent *a)
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
+    flannel_free(a->flannel);
+    free((char *)a->fcfg.iface);
+    free((char *)a->fcfg.cluster_cidr);
+    free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
     kubelet_config_fini(&a->kcfg);
@@ -623,6 +666,7 @@ agent_start(struct agent *a, struct k3c_err *err)
     a->running = true;
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
     if (a->run_pods) {
+        agent_flannel_start(a);
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);

@@ -78,6 +78,9 @@ struct k3c_config {
     /* the service proxy and ServiceLB (issue #13) */
     bool disable_kube_proxy; /* --disable-kube-proxy */
     char **disable;          /* --disable servicelb, repeatable */
+    /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
+    char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
+    char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
 };
 
 enum config_result {

@@ -93,6 +93,7 @@ struct kubelet {
     char *data_dir, *node_name, *node_ip, *runtime_name, *pod_cidr, *cni_bridge, *cni_bin_dir,
         *netns_dir, *registry_config;
     int backoff_base_ms, sync_period_ms;
+    int mtu; /* pods' eth0; 0: the CNI default */
     char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
     struct http_client *api;
     struct image_store *images;
