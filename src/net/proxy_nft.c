@@ -9,6 +9,7 @@
 
 #include <malloc.h>
 #include <nftables/libnftables.h>
+#include <stdio.h>
 #include <string.h>
 
 struct proxy_nft {
@@ -46,8 +47,17 @@ static int
 nft_error(struct proxy_nft *n, struct k3c_err *err, const char *what)
 {
     const char *e = nft_ctx_get_error_buffer(n->ctx);
+    char line[200];
+    size_t i = 0;
 
-    return k3c_err_set(err, K3C_E_SYSTEM, "nftables %s: %.200s", what, e && *e ? e : "failed");
+    /* one log line: nft's message and the command it names, joined */
+    for (; e && *e && i + 3 < sizeof(line); e++)
+        if (*e != '\n')
+            line[i++] = *e;
+        else if (e[1] && e[1] != ' ' && e[1] != '^')
+            i += (size_t)snprintf(line + i, sizeof(line) - i, " | ");
+    line[i < sizeof(line) ? i : sizeof(line) - 1] = '\0';
+    return k3c_err_set(err, K3C_E_SYSTEM, "nftables %s: %s", what, i ? line : "failed");
 }
 
 int

@@ -3,14 +3,17 @@
 # test_proxy.sh - issue #13's Services end to end, on real pods: a LAN
 # (a bridge in a test-made namespace, 192.168.251.1/24, the hosts' gateway)
 # with three hosts on it: the server with its own agent (node "e2e", runs
-# the pods), a second agent "n2" (tainted: no pods; reaches the server's pod
-# range by a plain route) and a client that is no node at all. Checks:
+# the pods), a second agent "n2" (tainted: only the pod that asks for it;
+# the nodes' pods meet over flannel's VXLAN) and a client that is no node at
+# all. Checks:
 # ClusterIP from a pod and from the node, an unused port of a live ClusterIP
 # and a Service without endpoints refused at once ("Connection refused"),
 # hairpin (a pod reaching itself through its Service), random choice and
 # sessionAffinity ClientIP, kubernetes.default from a pod, NodePort and a
 # LoadBalancer IP from the client (ServiceLB status, the enablelb allow-list,
-# the other node answering on its own IP), a client looping on the ClusterIP
+# the other node answering on its own IP), a backend on the other node
+# (ClusterIP from a pod and the node, NodePort from the client),
+# externalTrafficPolicy Local, UDP, a client looping on the ClusterIP
 # through a rollout (failed requests counted: none wanted), the rules
 # following the new endpoints, the table rebuilt after it was deleted
 # behind the proxy's back, and the table gone after SIGTERM and with
@@ -173,9 +176,6 @@ check nodes/n2-ready wait_for 60 node_ready n2
 t_say "server start to both nodes Ready"
 check proxy/table-on-server wait_for 20 table_has "$NS" 'chain services'
 check proxy/table-on-n2 wait_for 20 table_has "$NS2" 'chain services'
-CIDR1=$(kc get node e2e -o 'jsonpath={.spec.podCIDR}')
-# n2 reaches the server's pods over the LAN (what the VXLAN part does in general).
-in_ns "$NS2" ip route add "$CIDR1" via "$NS_IP"
 
 # ---- 1. ClusterIP ----
 
@@ -273,6 +273,43 @@ wait_check lb/enablelb-allow-list 30 lb_is weblb "$NS2_IP"
 kc label node n2 svccontroller.k3s.cattle.io/enablelb- >/dev/null
 wait_check lb/back-to-both 30 lb_is weblb "$NS_IP $NS2_IP"
 t_say "NodePort + LoadBalancer"
+
+echo "# 4a. across nodes (flannel's VXLAN): a backend on n2"
+kc apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: far}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: far}}
+  template:
+    metadata: {labels: {app: far}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      nodeSelector: {kubernetes.io/hostname: n2}
+      tolerations: [{key: dedicated, operator: Exists}]
+      containers:
+      - name: c
+        image: k3c/busybox:test
+        command: [sh, -c, 'hostname >/www/host; exec httpd -f -p 8080 -h /www']
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: far}
+spec:
+  type: NodePort
+  selector: {app: far}
+  ports: [{port: 80, targetPort: 8080}]
+EOF
+check far/ready-on-n2 wait_for 90 ready_count app=far 1
+FAR=$(svc_ip far)
+FAR_POD=$(ready_pods app=far | awk '{print $1}')
+NPF=$(node_port far)
+expect_eq far/runs-on-n2 n2 kc get pod "$FAR_POD" -o 'jsonpath={.spec.nodeName}'
+wait_check far/from-e2e-node 30 get "$NS" "http://$FAR/"
+expect_out far/from-pod-on-e2e "^$FAR_POD\$" pod_get client "$FAR" 80 /host
+expect_out far/nodeport-on-e2e-from-client "^$FAR_POD\$" get "$NSC" "http://$NS_IP:$NPF/host"
 
 echo "# 4b. externalTrafficPolicy Local; UDP to a selectorless Service with a manual slice"
 kc apply -f - >/dev/null <<EOF

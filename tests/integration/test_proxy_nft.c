@@ -115,6 +115,8 @@ test_full_incremental_cleanup(void **state)
     /* nft refuses: the error says so */
     assert_int_equal(proxy_nft_run(n, "add rule ip k3c-proxy no-such-chain accept\n", &err), -1);
     assert_non_null(strstr(err.msg, "nftables"));
+    assert_non_null(strstr(err.msg, "no-such-chain"));
+    assert_null(strchr(err.msg, '\n')); /* one log line */
 
     assert_int_equal(proxy_cleanup(NULL, &err), 0);
     k3c_err_clear(&err);
