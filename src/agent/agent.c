@@ -440,18 +440,29 @@ register_node(struct agent *a, struct k3c_err *err)
         return 0;
     if (st != 409)
         return -1;
-    k3c_err_clear(err);
-    if (api_call(a, "GET", path, NULL, &cur, err) != 200)
-        return -1;
-    json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
-                       json_object_get(json_object_get(node, "metadata"), "labels"));
-    if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
-        json_object_set(json_object_get(cur, "metadata"), "labels",
-                        json_object_get(json_object_get(node, "metadata"), "labels"));
-    json_object_set(cur, "status", json_object_get(node, "status"));
-    if (api_call(a, "PUT", path, cur, &ans, err) != 200)
-        return -1;
-    return 0;
+    /* Read-modify-write; a server's cluster monitor may annotate the node
+     * in between (409 Conflict): read again, a few times. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        k3c_err_clear(err);
+        json_decref(cur);
+        cur = NULL;
+        json_decref(ans);
+        ans = NULL;
+        if (api_call(a, "GET", path, NULL, &cur, err) != 200)
+            return -1;
+        json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
+                           json_object_get(json_object_get(node, "metadata"), "labels"));
+        if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
+            json_object_set(json_object_get(cur, "metadata"), "labels",
+                            json_object_get(json_object_get(node, "metadata"), "labels"));
+        json_object_set(cur, "status", json_object_get(node, "status"));
+        st = api_call(a, "PUT", path, cur, &ans, err);
+        if (st == 200)
+            return 0;
+        if (st != 409)
+            return -1;
+    }
+    return -1;
 }
 
 static int

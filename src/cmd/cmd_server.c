@@ -121,8 +121,7 @@ open_store(const char *const *endpoints, const char *ca, const char *cert, const
 
 static struct etcd *
 etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
-                 const struct etcd_tls_paths *tls, const char *initial_cluster,
-                 struct k3c_err *err)
+                 const struct etcd_tls_paths *tls, const char *initial_cluster, struct k3c_err *err)
 {
     const struct etcd_config ec = {
         .binary = cfg->etcd_binary,
@@ -157,8 +156,7 @@ static char *
 bootstrap_json(const struct k3c_config *cfg, const struct server_paths *p, struct k3c_err *err)
 {
     _cleanup_json_ json_t *settings = shared_settings(cfg);
-    _cleanup_free_ char *url =
-        k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_client_port);
+    _cleanup_free_ char *url = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_client_port);
 
     return cluster_bootstrap_json(p->tls_dir, settings, url, err);
 }
@@ -333,8 +331,8 @@ prepare_join(const struct k3c_config *cfg, const struct server_paths *p,
     _cleanup_free_ char *name = etcd_member_name_for(cfg->node_name);
     _cleanup_free_ char *peer = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_peer_port);
     const char *eps[] = {NULL, NULL};
-    struct cluster_member_spec spec = {.tls = tls, .etcd_endpoints = eps, .name = name,
-                                       .peer_url = peer};
+    struct cluster_member_spec spec = {
+        .tls = tls, .etcd_endpoints = eps, .name = name, .peer_url = peer};
     int st = fetch_bootstrap(cfg, have_data, stop, &boot, err);
 
     if (st <= 0)
@@ -539,8 +537,7 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
     if (initial_cluster)
         wait_promoted(*e, tls, join_url, stop);
     eps = store_endpoints(*e, tls, join_url);
-    *s = open_store((const char *const *)eps, tls->ca_cert, tls->client_cert, tls->client_key,
-                    err);
+    *s = open_store((const char *const *)eps, tls->ca_cert, tls->client_cert, tls->client_key, err);
     strv_free(eps);
     return *s ? 1 : -1;
 }
@@ -568,8 +565,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
         if (make_dirs(&paths, &err) < 0 ||
             !(s = open_store((const char *const[]){cfg->datastore_endpoint, NULL},
-                             cfg->datastore_cafile, cfg->datastore_certfile,
-                             cfg->datastore_keyfile, &err)))
+                             cfg->datastore_cafile, cfg->datastore_certfile, cfg->datastore_keyfile,
+                             &err)))
             goto out;
     } else {
         int st = start_embedded_store(cfg, &paths, &tls, stop, &e, &s, &err);
