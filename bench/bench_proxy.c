@@ -180,7 +180,7 @@ latency_with(struct proxy_nft *n, json_t **objs, int count, int lfd)
 {
     struct proxy_state *st = proxy_state_new(NULL, NULL);
     _cleanup_json_ json_t *ps = probe_service(), *sl = probe_slices();
-    _cleanup_json_ json_t *po = proxy_service_objects(&cfg, ps, sl, NULL);
+    _cleanup_json_ json_t *po = proxy_service_objects(&cfg, ps, sl);
     _cleanup_free_ char *base = proxy_state_reset(st), *all = NULL, *script = NULL;
     struct k3c_err err = {0};
     double us;
@@ -240,7 +240,7 @@ main(int argc, char **argv)
     for (int i = 0; i < n_svc; i++) {
         _cleanup_json_ json_t *sl = slices(i, n_eps, 0);
 
-        objs[i] = proxy_service_objects(&cfg, svcs[i], sl, NULL);
+        objs[i] = proxy_service_objects(&cfg, svcs[i], sl);
     }
     t_compute = now_ms() - t0;
     rss_objs = k3c_rss_bytes();
@@ -269,7 +269,7 @@ main(int argc, char **argv)
         json_t *o;
 
         t0 = now_ms();
-        o = proxy_service_objects(&cfg, svcs[i], sl, NULL);
+        o = proxy_service_objects(&cfg, svcs[i], sl);
         apply(st, n, i, o);
         inc[r] = now_ms() - t0; /* the objects' computation included */
         json_decref(o);
@@ -281,7 +281,7 @@ main(int argc, char **argv)
 
         del[r] = apply(st, n, i, NULL);
         t0 = now_ms();
-        o = proxy_service_objects(&cfg, svcs[i], sl, NULL);
+        o = proxy_service_objects(&cfg, svcs[i], sl);
         apply(st, n, i, o);
         add[r] = now_ms() - t0;
     }

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
- * proxy.c - the agent's service proxy: three informers (Services,
- * EndpointSlices, default/kubernetes' Endpoints) mark the services they
- * touch dirty; one thread owns the nft state, gathers the dirty keys for
- * batch_ms, computes their objects (proxy_rules.c) and commits the diff as
- * one transaction. A full resync (the table rebuilt from nothing, in one
- * transaction) runs once every informer has synced and after any failed
- * transaction; the table is deleted when the proxy stops. */
+ * proxy.c - the agent's service proxy: two informers (Services,
+ * EndpointSlices) mark the services they touch dirty; one thread owns the nft state, gathers the
+ * dirty keys for batch_ms, computes their objects (proxy_rules.c) and commits the diff as one
+ * transaction. A full resync (the table rebuilt from nothing, in one transaction) runs once every
+ * informer has synced and after any failed transaction; the table is deleted when the proxy stops.
+ */
 #define LOG_COMPONENT "proxy"
 #include "net/proxy.h"
 
@@ -30,7 +29,7 @@ struct proxy {
     char *node_name, *cidr, *table;
     int batch_ms;
     struct http_client *client;
-    struct informer *services, *slices, *endpoints;
+    struct informer *services, *slices;
 
     pthread_t thread;
     bool running;
@@ -100,22 +99,8 @@ on_slice_delete(void *ud, const json_t *obj)
     on_slice(ud, obj, NULL);
 }
 
-static void
-on_endpoints(void *ud, const json_t *obj, const json_t *old)
-{
-    (void)old;
-    mark(ud, meta_str(obj, "namespace"), meta_str(obj, "name"));
-}
-
-static void
-on_endpoints_delete(void *ud, const json_t *obj)
-{
-    on_endpoints(ud, obj, NULL);
-}
-
 static const struct informer_ops service_ops = {on_service, on_service_delete, NULL};
 static const struct informer_ops slice_ops = {on_slice, on_slice_delete, NULL};
-static const struct informer_ops endpoints_ops = {on_endpoints, on_endpoints_delete, NULL};
 
 /* ---- computing ------------------------------------------------------------ */
 
@@ -169,17 +154,15 @@ compute(struct proxy *p, json_t *keys, bool all)
     {
         char ns[256], name[256];
         const char *slash = strchr(key, '/');
-        _cleanup_json_ json_t *svc = NULL, *eps = NULL, *objs = NULL;
+        _cleanup_json_ json_t *svc = NULL, *objs = NULL;
 
         if (!slash || (size_t)(slash - key) >= sizeof(ns))
             continue;
         snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
         snprintf(name, sizeof(name), "%s", slash + 1);
         svc = informer_get(p->services, ns, name);
-        if (svc && strcmp(key, "default/kubernetes") == 0)
-            eps = informer_get(p->endpoints, ns, name);
         if (svc)
-            objs = proxy_service_objects(&rc, svc, json_object_get(ix.by_service, key), eps);
+            objs = proxy_service_objects(&rc, svc, json_object_get(ix.by_service, key));
         proxy_state_set(p->st, key, objs);
     }
     json_decref(ix.by_service);
@@ -250,9 +233,9 @@ node_sysctls(void)
 static bool
 wait_synced(struct proxy *p)
 {
-    struct informer *all[] = {p->services, p->slices, p->endpoints};
+    struct informer *all[] = {p->services, p->slices};
 
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 2; i++)
         while (!informer_wait_synced(all[i], 500)) {
             bool stop;
 
@@ -306,15 +289,11 @@ proxy_thread(void *arg)
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static struct informer *
-informer_for(struct proxy *p, const char *path, const char *field, const char *name,
-             const struct informer_ops *ops, struct k3c_err *err)
+informer_for(struct proxy *p, const char *path, const char *name, const struct informer_ops *ops,
+             struct k3c_err *err)
 {
-    struct informer_config ic = {.client = p->client,
-                                 .path = path,
-                                 .field_selector = field,
-                                 .name = name,
-                                 .ops = ops,
-                                 .userdata = p};
+    struct informer_config ic = {
+        .client = p->client, .path = path, .name = name, .ops = ops, .userdata = p};
 
     return informer_new(&ic, err);
 }
@@ -339,14 +318,11 @@ proxy_new(const struct proxy_config *cfg, struct k3c_err *err)
     p->st = proxy_state_new(p->table, p->cidr);
     p->nft = proxy_nft_new(err);
     if (p->nft)
-        p->services = informer_for(p, "/api/v1/services", NULL, "services", &service_ops, err);
+        p->services = informer_for(p, "/api/v1/services", "services", &service_ops, err);
     if (p->services)
-        p->slices = informer_for(p, "/apis/discovery.k8s.io/v1/endpointslices", NULL,
-                                 "endpointslices", &slice_ops, err);
-    if (p->slices)
-        p->endpoints = informer_for(p, "/api/v1/namespaces/default/endpoints",
-                                    "metadata.name=kubernetes", "endpoints", &endpoints_ops, err);
-    if (!p->endpoints) {
+        p->slices = informer_for(p, "/apis/discovery.k8s.io/v1/endpointslices", "endpointslices",
+                                 &slice_ops, err);
+    if (!p->slices) {
         proxy_free(p);
         return NULL;
     }
@@ -359,8 +335,7 @@ proxy_start(struct proxy *p, struct k3c_err *err)
     int rc;
 
     node_sysctls();
-    if (informer_start(p->services, err) < 0 || informer_start(p->slices, err) < 0 ||
-        informer_start(p->endpoints, err) < 0)
+    if (informer_start(p->services, err) < 0 || informer_start(p->slices, err) < 0)
         return k3c_err_wrap(err, "service proxy");
     rc = pthread_create(&p->thread, NULL, proxy_thread, p);
     if (rc != 0)
@@ -384,7 +359,6 @@ proxy_free(struct proxy *p)
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->thread, NULL);
     }
-    informer_free(p->endpoints);
     informer_free(p->slices);
     informer_free(p->services);
     if (p->running && proxy_nft_delete_table(p->nft, p->table, &err) < 0)

@@ -5,9 +5,9 @@
  *                  it needs (chains, sets, map elements), and the diff of two
  *                  such states as one nft script (one atomic transaction);
  *   proxy_nft.c    runs scripts through libnftables;
- *   proxy.c        the agent's runner: informers on Services, EndpointSlices
- *                  and default/kubernetes' Endpoints, batching, full resync at
- *                  start and after an error, the table removed at stop.
+ *   proxy.c        the agent's runner: informers on Services and
+ *                  EndpointSlices, batching, full resync at start and after
+ *                  an error, the table removed at stop.
  * kube-system/kube-dns is left out: the DNS part serves the cluster DNS IP
  * on a local dummy interface of every node. */
 #ifndef K3C_NET_PROXY_H
@@ -48,12 +48,12 @@ struct proxy_rules_config {
  * nft script. Thread: any (pure). */
 bool proxy_service_ignored(const json_t *svc);
 
-/* The objects of one Service: svc, its EndpointSlices (an array; may be
- * NULL) and, used only when there is no slice, its legacy Endpoints object
- * (may be NULL; default/kubernetes has no slice). Returns a new JSON object
- * (empty for an ignored Service). Thread: any (pure). */
+/* The objects of one Service: svc and its EndpointSlices (an array; may be
+ * NULL; default/kubernetes' slice comes from the servers' cluster monitor).
+ * Returns a new JSON object (empty for an ignored Service). Thread: any
+ * (pure). */
 json_t *proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc,
-                              const json_t *slices, const json_t *endpoints);
+                              const json_t *slices);
 
 /* The static part of the table: the maps and sets the services fill, the
  * helper chains and the base chains hooked into nat and filter. Appends

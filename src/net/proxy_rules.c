@@ -90,7 +90,7 @@ protocol_of(const json_t *port)
     return p ? p : "TCP";
 }
 
-/* The port number a port list (slice or Endpoints subset) gives the service
+/* The port number a slice's port list gives the service
  * port named port_name with protocol proto; 0 when none. */
 static int
 port_in(const json_t *ports, const char *port_name, const char *proto)
@@ -129,31 +129,6 @@ slice_endpoints(const json_t *slice, const char *port_name, const char *proto, c
         endpoints_add(out, ip, port, ready, condition(conds, "serving", ready),
                       condition(conds, "terminating", false),
                       node && ep_node && strcmp(node, ep_node) == 0);
-    }
-}
-
-/* The legacy Endpoints object (default/kubernetes: selectorless, no slice). */
-static void
-legacy_endpoints(const json_t *eps, const char *port_name, const char *proto, const char *node,
-                 struct endpoints *out)
-{
-    size_t i, j;
-    json_t *sub, *addr;
-
-    json_array_foreach(json_object_get(eps, "subsets"), i, sub)
-    {
-        int port = port_in(json_object_get(sub, "ports"), port_name, proto);
-
-        if (port <= 0 || port > 65535)
-            continue;
-        json_array_foreach(json_object_get(sub, "addresses"), j, addr)
-        {
-            const char *ip = str_at(addr, "ip", NULL);
-            const char *n = str_at(addr, "nodeName", NULL);
-
-            if (is_ipv4(ip))
-                endpoints_add(out, ip, port, true, true, false, node && n && !strcmp(node, n));
-        }
     }
 }
 
@@ -357,8 +332,7 @@ external_chain(struct svc_ctx *s, const char *base, const char *proto,
 }
 
 static void
-service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const json_t *slices,
-             const json_t *legacy)
+service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const json_t *slices)
 {
     const char *ns = str_at(svc, "metadata", "namespace");
     const char *name = str_at(svc, "metadata", "name");
@@ -378,8 +352,6 @@ service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const jso
     if (number <= 0 || number > 65535 || (pname && *pname && !dns_label(pname)))
         return;
     json_array_foreach(slices, i, sl) slice_endpoints(sl, pname, proto, node, &all);
-    if (json_array_size(slices) == 0 && legacy)
-        legacy_endpoints(legacy, pname, proto, node, &all);
     lower(proto);
     base = pname && *pname ? k3c_xasprintf("%s/%s/%s/%s", ns, name, proto, pname)
                            : k3c_xasprintf("%s/%s/%s/%d", ns, name, proto, number);
@@ -469,8 +441,7 @@ external_ips(const json_t *svc)
 }
 
 json_t *
-proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *slices,
-                      const json_t *endpoints)
+proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *slices)
 {
     const json_t *spec = json_object_get(svc, "spec");
     const json_t *timeout =
@@ -499,8 +470,7 @@ proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, c
     s.external_local = etp && (strcmp(etp, "Local") == 0);
     (void)type;
     s.external_ips = external_ips(svc);
-    json_array_foreach(json_object_get(spec, "ports"), i, port)
-        service_port(&s, svc, port, slices, endpoints);
+    json_array_foreach(json_object_get(spec, "ports"), i, port) service_port(&s, svc, port, slices);
     elem_set(s.objs, "cluster-ips", s.cluster_ip, "");
     json_decref(s.external_ips);
     return s.objs;

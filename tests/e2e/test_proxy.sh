@@ -88,6 +88,7 @@ pod_refused() {
     echo "$out"
     [[ $out == *"Connection refused"* ]]
 }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 nft_table() { in_ns "$1" nft list table ip k3c-proxy; }
 no_table() { ! in_ns "$1" nft list table ip k3c-proxy >/dev/null 2>&1; }
 svc_ip() { kc get svc "$1" -o 'jsonpath={.spec.clusterIP}' 2>/dev/null; }
@@ -228,15 +229,7 @@ STICKY=$(svc_ip sticky)
 wait_check affinity/answers 30 get "$NS" "http://$STICKY/"
 expect_out affinity/one-backend '^web-[^ ]+ $' distinct_hosts "$NS" "http://$STICKY/host" 12
 expect_out affinity/timeout-in-rules 'timeout 1m' nft_table "$NS"
-# default/kubernetes: selectorless; its Endpoints name the API server(s).
-if ! kc get endpoints kubernetes >/dev/null 2>&1 || [ -z "$(kc get endpoints kubernetes -o 'jsonpath={.subsets[*].addresses[*].ip}')" ]; then
-    kc apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Endpoints
-metadata: {name: kubernetes, namespace: default}
-subsets: [{addresses: [{ip: "$NS_IP"}], ports: [{name: https, port: $API_PORT, protocol: TCP}]}]
-EOF
-fi
+# default/kubernetes: selectorless; the servers write its EndpointSlice.
 check kubernetes/in-rules wait_for 20 table_has "$NS" '10\.43\.0\.1 \. tcp \. 443 : goto svc-default/kubernetes'
 expect_out kubernetes/from-pod 'open' kc exec client -- sh -c 'nc -w 3 10.43.0.1 443 </dev/null && echo open'
 expect_out kubernetes/from-node '^[1-5][0-9][0-9]$' in_ns "$NS" curl -sk -o /dev/null -w '%{http_code}' --max-time 5 https://10.43.0.1/version
@@ -412,11 +405,14 @@ wait_check resync/web-answers 20 get "$NS" "http://$WEB/"
 
 echo "# 7. the table goes: --disable-kube-proxy after a SIGKILL, and SIGTERM"
 check n2/table-before table_has "$NS2" 'svc-default/web/tcp'
+RSS_WITH=$(rss_kib "${AGENT_PIDS[n2]}")
 agent_kill n2
 check n2/table-left-after-sigkill table_has "$NS2" 'svc-default/web/tcp'
 agent_start n2 "$TMP/n2" "$NS2" "$NS2_IP" --cni-bridge k3cpx1 \
     --node-taint dedicated=none:NoSchedule --disable-kube-proxy
 check n2/disable-kube-proxy-removes wait_for 60 no_table "$NS2"
+wait_for 20 node_ready n2
+echo "# n2 agent RSS: $((RSS_WITH / 1024)) MiB with the proxy, $(($(rss_kib "${AGENT_PIDS[n2]}") / 1024)) MiB with --disable-kube-proxy (K3C_BIN=$K3C_BIN)"
 agent_stop n2
 agent_log_checks n2
 check server/table-before table_has "$NS" 'svc-default/web/tcp'

@@ -64,8 +64,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_split(data, size, &a, &a_len, &b, &b_len);
     svc = json_loadb((const char *)a, a_len, 0, NULL);
     slices = json_loadb((const char *)b, b_len, 0, NULL);
-    objs = proxy_service_objects(&cfg, svc, json_is_array(slices) ? slices : NULL,
-                                 json_is_object(slices) ? slices : NULL);
+    objs = proxy_service_objects(&cfg, svc, json_is_array(slices) ? slices : NULL);
     check_objects(objs);
     st = proxy_state_new(NULL, NULL);
     free(proxy_state_reset(st));

@@ -68,9 +68,9 @@ test_full_incremental_cleanup(void **state)
         "b", "10.43.0.21", ",\"sessionAffinity\":\"ClientIP\",\"externalIPs\":[\"192.0.2.9\"]");
     _cleanup_json_ json_t *sl1 = slices_json("10.42.0.5", "10.42.0.6");
     _cleanup_json_ json_t *sl2 = slices_json("10.42.0.5", "10.42.0.7");
-    _cleanup_json_ json_t *oa = proxy_service_objects(&cfg, a, sl1, NULL);
-    _cleanup_json_ json_t *ob = proxy_service_objects(&cfg, b, sl1, NULL);
-    _cleanup_json_ json_t *ob2 = proxy_service_objects(&cfg, b, sl2, NULL);
+    _cleanup_json_ json_t *oa = proxy_service_objects(&cfg, a, sl1);
+    _cleanup_json_ json_t *ob = proxy_service_objects(&cfg, b, sl1);
+    _cleanup_json_ json_t *ob2 = proxy_service_objects(&cfg, b, sl2);
     _cleanup_free_ char *full = proxy_state_reset(st), *svcs = NULL, *inc = NULL, *del = NULL;
     _cleanup_free_ char *list1 = NULL, *list2 = NULL, *list3 = NULL, *script = NULL;
 

@@ -80,7 +80,7 @@ static void
 test_cluster_ip_two_endpoints(void **state)
 {
     _cleanup_json_ json_t *svc = service(""), *sl = slices("10.42.1.9:n2:1:1:0 10.42.0.5:n1:1:1:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
 
     (void)state;
     assert_string_equal(obj(o, SVC_CHAIN),
@@ -101,8 +101,8 @@ static void
 test_no_endpoints_rejects(void **state)
 {
     _cleanup_json_ json_t *svc = service(""), *sl = slices("10.42.0.5:n1:0:0:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
-    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, NULL, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
+    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, NULL);
 
     (void)state;
     assert_string_equal(obj(o, "e:no-endpoint-services\t10.43.0.20 . tcp . 80"),
@@ -118,9 +118,9 @@ test_serving_terminating_fallback(void **state)
 {
     /* .5 terminating but serving, .6 terminating and not serving. */
     _cleanup_json_ json_t *svc = service(""), *sl = slices("10.42.0.5:n1:0:1:1 10.42.0.6:n1:0:0:1");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
     _cleanup_json_ json_t *sl2 = slices("10.42.0.5:n1:0:1:1 10.42.0.7:n1:1:1:0");
-    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, sl2, NULL);
+    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, sl2);
 
     (void)state;
     assert_non_null(strstr(obj(o, SVC_CHAIN), "dnat to 10.42.0.5:8080"));
@@ -135,8 +135,8 @@ test_node_port_and_external_ips(void **state)
 {
     _cleanup_json_ json_t *svc = service(",\"type\":\"NodePort\",\"externalIPs\":[\"192.0.2.7\"]");
     _cleanup_json_ json_t *sl = slices("10.42.0.5:n1:1:1:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
-    _cleanup_json_ json_t *none = proxy_service_objects(&cfg, svc, NULL, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
+    _cleanup_json_ json_t *none = proxy_service_objects(&cfg, svc, NULL);
 
     (void)state;
     assert_string_equal(obj(o, EXT_CHAIN),
@@ -162,7 +162,7 @@ test_load_balancer_ingress(void **state)
     json_object_set_new(svc, "status",
                         parse("{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.168.9.2\"},"
                               "{\"ip\":\"192.168.9.3\"},{\"hostname\":\"x\"}]}}"));
-    o = proxy_service_objects(&cfg, svc, sl, NULL);
+    o = proxy_service_objects(&cfg, svc, sl);
     assert_string_equal(obj(o, "e:service-ips\t192.168.9.2 . tcp . 80"),
                         "goto ext-default/web/tcp/http");
     assert_string_equal(obj(o, "e:service-ips\t192.168.9.3 . tcp . 80"),
@@ -176,8 +176,8 @@ test_external_traffic_policy_local(void **state)
         service(",\"type\":\"NodePort\",\"externalTrafficPolicy\":\"Local\"");
     _cleanup_json_ json_t *sl = slices("10.42.0.5:n1:1:1:0 10.42.1.9:n2:1:1:0");
     _cleanup_json_ json_t *remote = slices("10.42.1.9:n2:1:1:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
-    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, remote, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
+    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, remote);
 
     (void)state;
     assert_string_equal(obj(o, EXT_CHAIN), "ip saddr 10.42.0.0/16 goto svc-default/web/tcp/http\n"
@@ -196,8 +196,8 @@ test_internal_traffic_policy_local(void **state)
     _cleanup_json_ json_t *svc = service(",\"internalTrafficPolicy\":\"Local\"");
     _cleanup_json_ json_t *sl = slices("10.42.0.5:n1:1:1:0 10.42.1.9:n2:1:1:0");
     _cleanup_json_ json_t *remote = slices("10.42.1.9:n2:1:1:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
-    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, remote, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
+    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, remote);
 
     (void)state;
     assert_non_null(strstr(obj(o, SVC_CHAIN), "dnat to 10.42.0.5:8080"));
@@ -212,7 +212,7 @@ test_session_affinity(void **state)
         service(",\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{"
                 "\"timeoutSeconds\":60}}");
     _cleanup_json_ json_t *sl = slices("10.42.0.5:n1:1:1:0 10.42.0.6:n1:1:1:0");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
     const char *chain = obj(o, SVC_CHAIN);
 
     (void)state;
@@ -236,7 +236,7 @@ test_ignored_services(void **state)
               "\"clusterIP\":\"10.43.0.10\",\"ports\":[{\"port\":53,\"protocol\":\"UDP\"}]}}");
     _cleanup_json_ json_t *headless = service("");
     _cleanup_json_ json_t *ext = service(",\"type\":\"ExternalName\"");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, dns, NULL, NULL);
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, dns, NULL);
 
     (void)state;
     json_object_set_new(json_object_get(headless, "spec"), "clusterIP", json_string("None"));
@@ -246,24 +246,27 @@ test_ignored_services(void **state)
     assert_int_equal(json_object_size(o), 0);
 }
 
+/* default/kubernetes: selectorless; its slice (written by the servers'
+ * cluster monitor) has no nodeName and names every live API server. */
 static void
-test_kubernetes_legacy_endpoints_udp_sctp(void **state)
+test_kubernetes_udp_sctp(void **state)
 {
     _cleanup_json_ json_t *svc =
         parse("{\"metadata\":{\"namespace\":\"default\",\"name\":\"kubernetes\"},\"spec\":{"
               "\"clusterIP\":\"10.43.0.1\",\"ports\":[{\"name\":\"https\",\"port\":443,"
               "\"protocol\":\"TCP\"}]}}");
-    _cleanup_json_ json_t *eps =
-        parse("{\"subsets\":[{\"addresses\":[{\"ip\":\"192.168.20.221\"},{\"ip\":"
-              "\"192.168.20.222\"}],\"ports\":[{\"name\":\"https\",\"port\":6443,"
-              "\"protocol\":\"TCP\"}]}]}");
-    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, NULL, eps);
+    _cleanup_json_ json_t *sl =
+        parse("[{\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"https\",\"port\":6443,"
+              "\"protocol\":\"TCP\"}],\"endpoints\":[{\"addresses\":[\"192.168.20.222\"]},"
+              "{\"addresses\":[\"192.168.20.221\"],\"conditions\":{\"ready\":true}}]}]");
+    _cleanup_json_ json_t *o = proxy_service_objects(&cfg, svc, sl);
     _cleanup_json_ json_t *udp = parse(
         "{\"metadata\":{\"namespace\":\"a\",\"name\":\"b\"},\"spec\":{\"clusterIP\":\"10.43.1.1\","
         "\"ports\":[{\"port\":53,\"protocol\":\"UDP\"},{\"port\":9,\"protocol\":\"SCTP\"}]}}");
-    _cleanup_json_ json_t *uo = proxy_service_objects(&cfg, udp, NULL, NULL);
+    _cleanup_json_ json_t *uo = proxy_service_objects(&cfg, udp, NULL);
 
     (void)state;
+    /* conditions absent: ready; sorted by address */
     assert_non_null(strstr(obj(o, "c:svc-default/kubernetes/tcp/https"),
                            "{ 0 : 192.168.20.221 . 6443, 1 : 192.168.20.222 . 6443 }"));
     assert_non_null(obj(uo, "e:no-endpoint-services\t10.43.1.1 . udp . 53"));
@@ -283,18 +286,18 @@ test_hostile_fields_stay_out(void **state)
     (void)state;
     json_object_set_new(json_object_get(bad_name, "metadata"), "name",
                         json_string("x; flush ruleset"));
-    o1 = proxy_service_objects(&cfg, bad_name, sl, NULL);
+    o1 = proxy_service_objects(&cfg, bad_name, sl);
     assert_int_equal(json_object_size(o1), 0);
     port = json_array_get(json_object_get(json_object_get(bad_port, "spec"), "ports"), 0);
     json_object_set_new(port, "name", json_string("http\nadd rule ip t c drop"));
-    o2 = proxy_service_objects(&cfg, bad_port, sl, NULL);
+    o2 = proxy_service_objects(&cfg, bad_port, sl);
     assert_null(obj(o2, SVC_CHAIN));
     assert_int_equal(json_object_size(o2), 1); /* only its ClusterIP */
     /* endpoint addresses that are not IPv4, ports out of range */
     json_object_set_new(json_object_get(bad_name, "metadata"), "name", json_string("web"));
     json_object_set_new(json_array_get(json_object_get(json_array_get(sl, 0), "ports"), 0), "port",
                         json_integer(70000));
-    o3 = proxy_service_objects(&cfg, bad_name, sl, NULL);
+    o3 = proxy_service_objects(&cfg, bad_name, sl);
     assert_non_null(obj(o3, "e:no-endpoint-services\t10.43.0.20 . tcp . 80"));
 }
 
@@ -306,8 +309,8 @@ test_state_diff_only_what_changed(void **state)
     _cleanup_json_ json_t *svc = service(""),
                           *sl1 = slices("10.42.0.5:n1:1:1:0 10.42.0.6:n1:1:1:0");
     _cleanup_json_ json_t *sl2 = slices("10.42.0.5:n1:1:1:0 10.42.0.7:n1:1:1:0");
-    _cleanup_json_ json_t *o1 = proxy_service_objects(&cfg, svc, sl1, NULL);
-    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, sl2, NULL);
+    _cleanup_json_ json_t *o1 = proxy_service_objects(&cfg, svc, sl1);
+    _cleanup_json_ json_t *o2 = proxy_service_objects(&cfg, svc, sl2);
     struct proxy_state *st = proxy_state_new(NULL, NULL);
     _cleanup_free_ char *reset = proxy_state_reset(st);
     _cleanup_free_ char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL;
@@ -366,8 +369,8 @@ test_state_shared_elements_counted(void **state)
     (void)state;
     json_object_set_new(json_object_get(b, "metadata"), "name", json_string("other"));
     json_object_set_new(json_object_get(b, "spec"), "clusterIP", json_string("10.43.0.21"));
-    oa = proxy_service_objects(&cfg, a, sl, NULL);
-    ob = proxy_service_objects(&cfg, b, sl, NULL);
+    oa = proxy_service_objects(&cfg, a, sl);
+    ob = proxy_service_objects(&cfg, b, sl);
     proxy_state_set(st, "default/web", oa);
     proxy_state_set(st, "default/other", ob);
     s1 = proxy_state_take_script(st);
@@ -396,7 +399,7 @@ main(void)
         cmocka_unit_test(test_internal_traffic_policy_local),
         cmocka_unit_test(test_session_affinity),
         cmocka_unit_test(test_ignored_services),
-        cmocka_unit_test(test_kubernetes_legacy_endpoints_udp_sctp),
+        cmocka_unit_test(test_kubernetes_udp_sctp),
         cmocka_unit_test(test_hostile_fields_stay_out),
         cmocka_unit_test(test_state_diff_only_what_changed),
         cmocka_unit_test(test_state_shared_elements_counted),
