@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define PROXY_RETRY_MS  1000
+#define PROXY_IDLE_MS   10000 /* nft's context is dropped after this long without a sync */
 #define LABEL_SERVICE   "kubernetes.io/service-name"
 #define BRIDGE_NF_SYSCL "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
@@ -181,6 +182,8 @@ full_sync(struct proxy *p, struct k3c_err *err)
     script = k3c_xasprintf("%s%s", base, svcs ? svcs : "");
     if (proxy_nft_run(p->nft, script, err) < 0)
         return k3c_err_wrap(err, "full sync");
+    /* the whole script's parse stays in the context: tens of MiB at 1,000
+     * Services, worth less than the one fetch the next change then makes */
     proxy_nft_drop_cache(p->nft);
     log_info("(table %s) full sync: %zu services, %zu objects in %" PRId64 " ms", p->table,
              proxy_state_services(p->st), proxy_state_objects(p->st), k3c_now_ms() - t0);
@@ -252,6 +255,7 @@ static void *
 proxy_thread(void *arg)
 {
     struct proxy *p = arg;
+    int64_t idle_since = -1; /* last sync, while nft's context is kept */
 
     if (!wait_synced(p))
         return NULL;
@@ -263,7 +267,15 @@ proxy_thread(void *arg)
         int rc;
 
         if (!full && json_object_size(p->dirty) == 0) {
-            pthread_cond_wait(&p->wake, &p->lock);
+            /* idle: after PROXY_IDLE_MS nft's copy of the ruleset goes */
+            if (idle_since < 0) {
+                pthread_cond_wait(&p->wake, &p->lock);
+            } else if (!k3c_cond_wait_until(&p->wake, &p->lock, idle_since + PROXY_IDLE_MS)) {
+                idle_since = -1;
+                pthread_mutex_unlock(&p->lock);
+                proxy_nft_drop_cache(p->nft);
+                pthread_mutex_lock(&p->lock);
+            }
             continue;
         }
         /* gather what else arrives for a moment: one transaction per batch */
@@ -275,6 +287,7 @@ proxy_thread(void *arg)
         p->full = false;
         pthread_mutex_unlock(&p->lock);
         rc = full ? full_sync(p, &err) : partial_sync(p, keys, &err);
+        idle_since = k3c_now_ms();
         pthread_mutex_lock(&p->lock);
         if (rc < 0) {
             log_warn("(table %s) %s; full resync in %d ms", p->table, err.msg, PROXY_RETRY_MS);

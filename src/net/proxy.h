@@ -98,8 +98,9 @@ struct proxy_nft *proxy_nft_new(struct k3c_err *err);
 void proxy_nft_free(struct proxy_nft *n);
 /* Runs script as one transaction. K3C_E_SYSTEM with nft's message. */
 int proxy_nft_run(struct proxy_nft *n, const char *script, struct k3c_err *err);
-/* Frees nft's copy of the ruleset (a full sync leaves megabytes of it and
- * of heap; the next run fetches what it needs) and trims the heap. */
+/* Frees the nft context and with it nft's copy of the ruleset (tens of MiB
+ * at 1,000 Services; kept between runs, it makes a change ~3x faster), and
+ * trims the heap. The next run makes a new one and fetches what it needs. */
 void proxy_nft_drop_cache(struct proxy_nft *n);
 /* "delete table ip <table>" when it exists; 0 when it did not. */
 int proxy_nft_delete_table(struct proxy_nft *n, const char *table, struct k3c_err *err);
