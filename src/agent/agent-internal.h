@@ -40,11 +40,18 @@ struct agent {
     bool run_proxy;
     char *cluster_cidr;
     struct proxy *proxy; /* net/proxy.h */
+    char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;          /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
 };
+
+/* agent_servers.c: the API servers the agent fails over between. */
+int agent_servers_init(struct agent *a, struct k3c_err *err);
+void agent_servers_refresh(struct agent *a);
+void agent_servers_free(char **v);
 
 #endif

@@ -250,6 +250,8 @@ agent_free(struct agent *a)
     kubelet_free(a->kubelet);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
+    agent_servers_free(a->servers);
+    free(a->servers_file);
     paths_fini(&a->paths);
     strv_free(a->labels);
     strv_free(a->taints);
@@ -579,6 +581,8 @@ heartbeat_thread(void *arg)
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
 
+        if (rc == 0)
+            agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
          * after an outage, and at least every status_every_s. */
         if (rc == 0 && (failing || !server_sees_ready(a) ||
@@ -666,7 +670,7 @@ agent_start(struct agent *a, struct k3c_err *err)
     int rc;
 
     a->api = http_client_new(&hc, err);
-    if (!a->api)
+    if (!a->api || agent_servers_init(a, err) < 0)
         return -1;
     kubelet_server_start(a);
     if (register_node(a, err) < 0 || renew_lease(a, err) < 0)

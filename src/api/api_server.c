@@ -262,7 +262,6 @@ api_health_serve(struct api_request *r)
 {
     const char *u = r->url;
     struct k3c_err err = {0};
-    int64_t rev;
 
     if (strcmp(u, "/metrics") == 0)
         return r->user.authenticated ? serve_metrics(r) : -1;
@@ -270,8 +269,9 @@ api_health_serve(struct api_request *r)
         return reply_text(r, 200, "ok", "text/plain");
     if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||
         strncmp(u, "/healthz/", 9) == 0) {
-        /* Ready means the store answers. */
-        if (store_revision(r->srv->store, &rev, &err) < 0)
+        /* Ready means the store answers a linearizable read (no quorum:
+         * unready within the store's request timeout, never a hang). */
+        if (store_ping(r->srv->store, &err) < 0)
             return reply_text(r, 503, "[-]etcd failed: reason withheld\nreadyz check failed",
                               "text/plain");
         return reply_text(r, 200, "ok", "text/plain");

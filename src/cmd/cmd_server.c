@@ -104,8 +104,14 @@ static struct store *
 open_store(const char *const *endpoints, const char *ca, const char *cert, const char *key,
            struct k3c_err *err)
 {
-    const struct store_config sc = {
-        .endpoints = endpoints, .ca_file = ca, .cert_file = cert, .key_file = key};
+    /* Retried for 5 s when unreachable: long enough for the supervisor to
+     * restart a crashed local etcd, short enough that requests fail fast
+     * when quorum is lost (the other endpoints are tried first). */
+    const struct store_config sc = {.endpoints = endpoints,
+                                    .ca_file = ca,
+                                    .cert_file = cert,
+                                    .key_file = key,
+                                    .retry_timeout_ms = 5000};
     struct store *s = store_new(&sc, err);
     int64_t rev;
 

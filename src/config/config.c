@@ -113,7 +113,7 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "URL",
      .help = "server to join, https://host:6443, waited for until it answers (agent; on a server: "
-             "HA join, not in effect yet)"},
+             "join that server's HA cluster)"},
     {.name = "token",
      .short_name = 't',
      .type = OPT_STRING,
@@ -137,7 +137,7 @@ static const struct config_option options[] = {
      .type = OPT_BOOL,
      .offset = OFF(cluster_init),
      .roles = ROLE_S,
-     .help = "initialise a new cluster with embedded etcd [not in effect yet]"},
+     .help = "initialise a new cluster with embedded etcd that other servers may join"},
     {.name = "disable-agent",
      .type = OPT_BOOL,
      .offset = OFF(disable_agent),
