@@ -35,6 +35,8 @@ struct agent {
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
     struct flannel *flannel;         /* pod network across nodes; NULL without pods */
     struct flannel_config fcfg;      /* strings owned */
+    struct dns_node_config *dns_cfg; /* cluster DNS (dns.h); NULL: none */
+    struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     bool run_proxy;

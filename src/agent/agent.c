@@ -141,6 +141,9 @@ kubelet_config_copy(struct kubelet_config *dst, const struct kubelet_config *src
     dst->cni_bin_dir = dup_opt(src->cni_bin_dir);
     dst->netns_dir = dup_opt(src->netns_dir);
     dst->registry_config = dup_opt(src->registry_config);
+    dst->cluster_dns = dup_opt(src->cluster_dns);
+    dst->cluster_domain = dup_opt(src->cluster_domain);
+    dst->resolv_conf = dup_opt(src->resolv_conf);
 }
 
 static void
@@ -152,6 +155,9 @@ kubelet_config_fini(struct kubelet_config *c)
     free((char *)c->cni_bin_dir);
     free((char *)c->netns_dir);
     free((char *)c->registry_config);
+    free((char *)c->cluster_dns);
+    free((char *)c->cluster_domain);
+    free((char *)c->resolv_conf);
 }
 
 /* The pod network's settings; the informer's client and the node's name
@@ -217,6 +223,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
+    a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
@@ -248,6 +255,8 @@ agent_free(struct agent *a)
     free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    dns_node_stop(a->dns);
+    dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
     agent_servers_free(a->servers);
@@ -659,6 +668,17 @@ agent_proxy_start(struct agent *a, struct k3c_err *err)
     return 0;
 }
 
+/* The kubelet's hook before a pod's containers start. */
+static void
+agent_before_pod(void *ud)
+{
+    struct agent *a = ud;
+    struct k3c_err err = {0};
+
+    if (a->dns && dns_node_ensure_address(a->dns, &err) < 0)
+        log_warn("(node %s) %s", a->node_name, err.msg);
+}
+
 int
 agent_start(struct agent *a, struct k3c_err *err)
 {
@@ -680,8 +700,20 @@ agent_start(struct agent *a, struct k3c_err *err)
         return k3c_err_sys(err, rc, "heartbeat thread");
     a->running = true;
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
+    if (a->dns_cfg) {
+        /* Before the pods, so they resolve from their first moment. A node
+         * without it still runs pods: logged, not returned. The address is
+         * added with the first pod (agent_before_pod). */
+        struct k3c_err derr = {0};
+        a->dns = dns_node_start(a->dns_cfg, a->api, &derr);
+        if (!a->dns)
+            log_error("(node %s) %s: pods on this node cannot resolve names", a->node_name,
+                      derr.msg);
+    }
     if (a->run_pods) {
         agent_flannel_start(a);
+        a->kcfg.before_pod = agent_before_pod;
+        a->kcfg.before_pod_ud = a;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);

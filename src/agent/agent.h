@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "dns/dns.h"
 #include "kubelet/kubelet.h"
 #include "base/err.h"
 
@@ -37,6 +38,9 @@ struct agent_config {
     const char *flannel_backend;
     const char *flannel_iface;
     const char *cluster_cidr;
+    /* This node's cluster DNS (dns/dns.h, issue #14), with pods only.
+     * NULL: none. */
+    const struct dns_node_config *dns;
 };
 
 struct agent;

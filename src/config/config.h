@@ -81,6 +81,14 @@ struct k3c_config {
     /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
     char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
     char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
+
+    /* cluster DNS (issue #14); servers and agents must agree on the first two */
+    char *cluster_dns;    /* --cluster-dns, default 10.43.0.10 */
+    char *cluster_domain; /* --cluster-domain, default cluster.local */
+    char *resolv_conf;    /* --resolv-conf: upstreams and pods' Default policy */
+    char *dns_hosts_file; /* --dns-hosts-file: answered first (K3s NodeHosts) */
+    char **dns_forward;   /* --dns-forward DOMAIN=IP[:PORT], repeatable */
+    bool disable_dns;     /* --disable-dns: this node answers no cluster DNS */
 };
 
 enum config_result {
