@@ -42,8 +42,8 @@ struct agent {
     bool run_proxy;
     char *cluster_cidr;
     struct proxy *proxy; /* net/proxy.h */
-    char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */
-    char **servers;          /* heartbeat thread only */
+    char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;      /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */
