@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "client/client.h"
+#include "net/flannel.h"
 
 struct agent_paths {
     char *dir;
@@ -32,12 +33,17 @@ struct agent {
     int kubelet_port;                /* kubelet API; -1: not served */
     struct kubelet_server *kserver;  /* kubelet_server.h */
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
+    struct flannel *flannel;         /* pod network across nodes; NULL without pods */
+    struct flannel_config fcfg;      /* strings owned */
     struct dns_node_config *dns_cfg; /* cluster DNS (dns.h); NULL: none */
     struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
-    char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */
-    char **servers;          /* heartbeat thread only */
+    bool run_proxy;
+    char *cluster_cidr;
+    struct proxy *proxy; /* net/proxy.h */
+    char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;      /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */

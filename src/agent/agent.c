@@ -6,6 +6,7 @@
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
 #include "kubelet/kubelet_server.h"
+#include "net/proxy.h"
 #include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -159,6 +160,41 @@ kubelet_config_fini(struct kubelet_config *c)
     free((char *)c->resolv_conf);
 }
 
+/* The pod network's settings; the informer's client and the node's name
+ * and IP are set at start. */
+static int
+agent_flannel_config(struct agent *a, const struct agent_config *cfg, struct k3c_err *err)
+{
+    enum flannel_backend b = FLANNEL_BACKEND_VXLAN;
+
+    if (cfg->flannel_backend && flannel_backend_parse(cfg->flannel_backend, &b, err) < 0)
+        return k3c_err_wrap(err, "--flannel-backend");
+    a->fcfg.backend = b;
+    a->fcfg.iface = dup_opt(cfg->flannel_iface);
+    a->fcfg.cluster_cidr = dup_opt(cfg->cluster_cidr);
+    a->fcfg.state_dir = k3c_xasprintf("%s/flannel", cfg->data_dir);
+    return 0;
+}
+
+/* The pod network across nodes, before the kubelet: pods take its MTU. A
+ * node whose network cannot be set up still runs its pods (reachable on
+ * this node only): logged, not returned. */
+static void
+agent_flannel_start(struct agent *a)
+{
+    struct k3c_err err = {0};
+
+    a->fcfg.api = a->api;
+    a->fcfg.node_name = a->node_name;
+    a->fcfg.node_ip = a->node_ip;
+    a->flannel = flannel_new(&a->fcfg, &err);
+    if (a->flannel && flannel_start(a->flannel, &err) == 0) {
+        a->kcfg.mtu = flannel_pod_mtu(a->flannel);
+        return;
+    }
+    log_error("(node %s) no pod network to other nodes: %s", a->node_name, err.msg);
+}
+
 struct agent *
 agent_new(const struct agent_config *cfg, struct k3c_err *err)
 {
@@ -185,10 +221,16 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     if (cfg->pods)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
+    a->run_proxy = cfg->proxy;
+    a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
+        agent_free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -204,7 +246,13 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    proxy_free(a->proxy);
+    free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
+    flannel_free(a->flannel);
+    free((char *)a->fcfg.iface);
+    free((char *)a->fcfg.cluster_cidr);
+    free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
     dns_node_stop(a->dns);
@@ -600,6 +648,26 @@ kubelet_server_start(struct agent *a)
                  err.msg);
 }
 
+/* The service proxy runs where pods do (a node without pods may share the
+ * host's namespace with one that has them: it leaves nftables alone). */
+static int
+agent_proxy_start(struct agent *a, struct k3c_err *err)
+{
+    struct proxy_config pc = {
+        .client = a->api, .node_name = a->node_name, .cluster_cidr = a->cluster_cidr};
+
+    if (!a->run_proxy) {
+        if (proxy_cleanup(NULL, err) < 0)
+            log_warn("(node %s) service proxy table not removed: %s", a->node_name, err->msg);
+        k3c_err_clear(err);
+        return 0;
+    }
+    a->proxy = proxy_new(&pc, err);
+    if (!a->proxy || proxy_start(a->proxy, err) < 0)
+        return k3c_err_wrap(err, "service proxy of node %s", a->node_name);
+    return 0;
+}
+
 /* The kubelet's hook before a pod's containers start. */
 static void
 agent_before_pod(void *ud)
@@ -643,11 +711,13 @@ agent_start(struct agent *a, struct k3c_err *err)
                       derr.msg);
     }
     if (a->run_pods) {
+        agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        return agent_proxy_start(a, err);
     }
     return 0;
 }

@@ -62,6 +62,7 @@ static char *default_node_ip(void);
 
 static const char *const compaction_modes[] = {"revision", "periodic", NULL};
 static const char *const runtimes[] = {"auto", "runc", "crun", NULL};
+static const char *const flannel_backends[] = {"vxlan", "host-gw", "none", NULL};
 
 #define OFF(field) offsetof(struct k3c_config, field)
 #define ROLE_S     CONFIG_ROLE_SERVER
@@ -377,9 +378,10 @@ static const struct config_option options[] = {
      .type = OPT_STRING,
      .offset = OFF(cluster_cidr),
      .def = "10.42.0.0/16",
-     .roles = ROLE_S,
+     .roles = ROLE_ANY,
      .metavar = "CIDR",
-     .help = "pod network; each node gets a /24 of it"},
+     .help = "pod network; each node gets a /24 of it (agents: what flannel and the service "
+             "proxy do not masquerade)"},
     {.name = "leader-elect-lease-duration",
      .type = OPT_INT,
      .offset = OFF(leader_elect_lease_duration_s),
@@ -407,6 +409,34 @@ static const struct config_option options[] = {
      .max = 3600,
      .metavar = "SECONDS",
      .help = "leader election retry and renew period"},
+    /* the service proxy and ServiceLB (issue #13) */
+    {.name = "disable-kube-proxy",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_kube_proxy),
+     .roles = ROLE_ANY,
+     .help = "do not run the service proxy (and remove its nftables table)"},
+    {.name = "disable",
+     .type = OPT_LIST,
+     .offset = OFF(disable),
+     .roles = ROLE_S,
+     .metavar = "NAME",
+     .help = "do not run a packaged component: servicelb; repeatable"},
+    /* The pod network across nodes (issue #13, net/flannel.h). */
+    {.name = "flannel-backend",
+     .type = OPT_STRING,
+     .offset = OFF(flannel_backend),
+     .def = "vxlan",
+     .roles = ROLE_ANY,
+     .choices = flannel_backends,
+     .metavar = "NAME",
+     .help = "pod network across nodes: vxlan (flannel.1, UDP 8472), host-gw (routes via the "
+             "nodes, one L2 segment) or none (another CNI's job)"},
+    {.name = "flannel-iface",
+     .type = OPT_STRING,
+     .offset = OFF(flannel_iface),
+     .roles = ROLE_ANY,
+     .metavar = "NAME",
+     .help = "interface of the pod network's underlay (default: the one holding --node-ip)"},
     /* cluster DNS (issue #14, docs/dns.md) */
     {.name = "cluster-dns",
      .type = OPT_STRING,

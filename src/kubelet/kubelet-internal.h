@@ -96,6 +96,7 @@ struct kubelet {
     void (*before_pod)(void *ud);
     void *before_pod_ud;
     int backoff_base_ms, sync_period_ms;
+    int mtu; /* pods' eth0; 0: the CNI default */
     char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
     struct http_client *api;
     struct image_store *images;

@@ -66,6 +66,7 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
     k->images_dir = k3c_xasprintf("%s/images", k->data_dir);
@@ -332,7 +333,8 @@ setup(struct kubelet *k, struct k3c_err *err)
                                      .netns_dir = k->netns_dir,
                                      .state_dir = k->cni_state_dir,
                                      .plugin_path = k->cni_bin_dir,
-                                     .bridge = k->cni_bridge};
+                                     .bridge = k->cni_bridge,
+                                     .mtu = k->mtu};
     adopt_scan(k);
     log_info("pods run with %s, pod network %s on bridge %s", runtime_name(k->rt), k->pod_cidr,
              k->cni_bridge);
