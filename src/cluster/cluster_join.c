@@ -156,8 +156,8 @@ cluster_bootstrap_fetch(const char *server_url, const char *token, json_t **out,
         c = http_client_new(&hc, err);
     }
     http_response_init(&resp);
-    if (!c || http_client_request(c, "GET", "/v1-k3c/server-bootstrap", NULL, NULL, 0, &resp,
-                                  err) < 0)
+    if (!c ||
+        http_client_request(c, "GET", "/v1-k3c/server-bootstrap", NULL, NULL, 0, &resp, err) < 0)
         goto out;
     if (resp.status != 200) {
         k3c_err_set(err, resp.status >= 500 ? K3C_E_UNAVAILABLE : K3C_E_BAD_REQUEST,
@@ -323,8 +323,8 @@ cluster_member_add(const struct cluster_member_spec *spec, int64_t timeout_ms,
         if (remove_stale(c, spec, err) == 0 &&
             etcd_member_add(c, spec->peer_url, true, &id, &m, err) == 0) {
             *initial_cluster = initial_cluster_of(&m, spec);
-            log_info("added etcd member %s (%" PRIx64 ") as a learner; cluster: %s", spec->name,
-                     id, *initial_cluster);
+            log_info("added etcd member %s (%" PRIx64 ") as a learner; cluster: %s", spec->name, id,
+                     *initial_cluster);
             etcd_members_fini(&m);
             rc = 0;
             break;
@@ -341,7 +341,7 @@ cluster_member_add(const struct cluster_member_spec *spec, int64_t timeout_ms,
         logged = true;
         k3c_err_clear(err);
         k3c_sleep_ms(backoff);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
     }
     http_client_free(c);
     return rc;

@@ -76,8 +76,7 @@ lease_refresh(struct cluster_monitor *m, struct k3c_err *err)
     if (store_lease_grant(m->cfg.store, m->cfg.lease_ttl_s, &m->lease_id, err) < 0)
         return -1;
     value = k3c_xasprintf("{\"ip\":\"%s\",\"port\":%d}", m->cfg.advertise_ip, m->cfg.api_port);
-    if (store_create(m->cfg.store, m->lease_key, value, strlen(value), m->lease_id, NULL, err) ==
-        0)
+    if (store_create(m->cfg.store, m->lease_key, value, strlen(value), m->lease_id, NULL, err) == 0)
         return 0;
     if (err->kind != K3C_E_EXISTS)
         return -1;
@@ -215,13 +214,13 @@ endpoints_reconcile(struct cluster_monitor *m)
     ep = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "v1", "kind", "Endpoints",
                    "metadata", "name", "kubernetes", "namespace", "default", "subsets",
                    endpoints_subsets(live, port));
-    slice = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:s, s:o, s:[{s:s, s:i, s:s}]}",
-                      "apiVersion", "discovery.k8s.io/v1", "kind", "EndpointSlice", "metadata",
-                      "name", "kubernetes", "namespace", "default", "labels",
-                      "kubernetes.io/service-name", "kubernetes",
-                      "endpointslice.kubernetes.io/managed-by", "k3c-apiserver", "addressType",
-                      "IPv4", "endpoints", slice_endpoints(live), "ports", "name", "https", "port",
-                      port, "protocol", "TCP");
+    slice =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:s, s:o, s:[{s:s, s:i, s:s}]}",
+                  "apiVersion", "discovery.k8s.io/v1", "kind", "EndpointSlice", "metadata", "name",
+                  "kubernetes", "namespace", "default", "labels", "kubernetes.io/service-name",
+                  "kubernetes", "endpointslice.kubernetes.io/managed-by", "k3c-apiserver",
+                  "addressType", "IPv4", "endpoints", slice_endpoints(live), "ports", "name",
+                  "https", "port", port, "protocol", "TCP");
     if (api_put(m, "/api/v1/namespaces/default/endpoints", "kubernetes", ep, &err) < 0 ||
         api_put(m, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", "kubernetes",
                 slice, &err) < 0) {
@@ -560,8 +559,7 @@ clients_new(struct cluster_monitor *m, struct k3c_err *err)
         m->peers = etcd_client_new(m->cfg.peer_etcd_urls, &m->tls, err);
     if (!m->local_etcd || store_revision(m->cfg.store, &rev, err) < 0)
         return -1;
-    m->node_watch =
-        store_watch_start(m->cfg.store, NODES_PREFIX, rev + 1, &node_watch_ops, m, err);
+    m->node_watch = store_watch_start(m->cfg.store, NODES_PREFIX, rev + 1, &node_watch_ops, m, err);
     return m->node_watch ? 0 : -1;
 }
 

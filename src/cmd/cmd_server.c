@@ -105,8 +105,14 @@ static struct store *
 open_store(const char *const *endpoints, const char *ca, const char *cert, const char *key,
            struct k3c_err *err)
 {
-    const struct store_config sc = {
-        .endpoints = endpoints, .ca_file = ca, .cert_file = cert, .key_file = key};
+    /* Retried for 5 s when unreachable: long enough for the supervisor to
+     * restart a crashed local etcd, short enough that requests fail fast
+     * when quorum is lost (the other endpoints are tried first). */
+    const struct store_config sc = {.endpoints = endpoints,
+                                    .ca_file = ca,
+                                    .cert_file = cert,
+                                    .key_file = key,
+                                    .retry_timeout_ms = 5000};
     struct store *s = store_new(&sc, err);
     int64_t rev;
 
@@ -122,8 +128,7 @@ open_store(const char *const *endpoints, const char *ca, const char *cert, const
 
 static struct etcd *
 etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
-                 const struct etcd_tls_paths *tls, const char *initial_cluster,
-                 struct k3c_err *err)
+                 const struct etcd_tls_paths *tls, const char *initial_cluster, struct k3c_err *err)
 {
     const struct etcd_config ec = {
         .binary = cfg->etcd_binary,
@@ -150,7 +155,8 @@ etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
 static json_t *
 shared_settings(const struct k3c_config *cfg)
 {
-    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, NULL, NULL);
+    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, cfg->cluster_dns,
+                                cfg->cluster_domain);
 }
 
 /* The bootstrap material joining servers fetch from this one (embedded
@@ -159,8 +165,7 @@ static char *
 bootstrap_json(const struct k3c_config *cfg, const struct server_paths *p, struct k3c_err *err)
 {
     _cleanup_json_ json_t *settings = shared_settings(cfg);
-    _cleanup_free_ char *url =
-        k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_client_port);
+    _cleanup_free_ char *url = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_client_port);
 
     return cluster_bootstrap_json(p->tls_dir, settings, url, err);
 }
@@ -195,6 +200,7 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     ac.token_file = cfg->token_file;
     ac.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
     ac.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
+    ac.cluster_dns = cfg->cluster_dns;
     ac.event_ttl = cfg->event_ttl;
     api = api_server_new(&ac, s, err);
     if (!api)
@@ -256,6 +262,8 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     cc.cluster_cidr = cfg->cluster_cidr;
     cc.disable_scheduler = cfg->disable_scheduler;
     cc.disable_controllers = cfg->disable_controller_manager;
+    for (size_t i = 0; cfg->disable && cfg->disable[i]; i++)
+        cc.disable_servicelb = cc.disable_servicelb || strcmp(cfg->disable[i], "servicelb") == 0;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {
@@ -334,8 +342,8 @@ prepare_join(const struct k3c_config *cfg, const struct server_paths *p,
     _cleanup_free_ char *name = etcd_member_name_for(cfg->node_name);
     _cleanup_free_ char *peer = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->etcd_peer_port);
     const char *eps[] = {NULL, NULL};
-    struct cluster_member_spec spec = {.tls = tls, .etcd_endpoints = eps, .name = name,
-                                       .peer_url = peer};
+    struct cluster_member_spec spec = {
+        .tls = tls, .etcd_endpoints = eps, .name = name, .peer_url = peer};
     int st = fetch_bootstrap(cfg, have_data, stop, &boot, err);
 
     if (st <= 0)
@@ -510,8 +518,8 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
         *e = etcd_from_config(cfg, paths, tls, NULL, err);
         return -1;
     }
-    if (make_dirs(paths, err) < 0)
-        return -1;
+    /* A refused join (wrong token, another cluster's settings) leaves
+     * nothing behind: the data dir is made only once it is accepted. */
     if (joining(cfg)) {
         int st = prepare_join(cfg, paths, tls, stop, &initial_cluster, &join_url, err);
 
@@ -521,6 +529,8 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
             return st > 0 ? 0 : -1;
         }
     }
+    if (make_dirs(paths, err) < 0)
+        return -1;
     ha = joining(cfg) || k3c_file_exists(paths->ha_marker);
     *e = etcd_from_config(cfg, paths, tls, initial_cluster, err);
     if (!*e || etcd_certs_ensure(tls, cfg->node_name, cfg->node_ip, err) < 0 ||
@@ -538,8 +548,7 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
     if (initial_cluster)
         wait_promoted(*e, tls, join_url, stop);
     eps = store_endpoints(*e, tls, join_url);
-    *s = open_store((const char *const *)eps, tls->ca_cert, tls->client_cert, tls->client_key,
-                    err);
+    *s = open_store((const char *const *)eps, tls->ca_cert, tls->client_cert, tls->client_key, err);
     strv_free(eps);
     return *s ? 1 : -1;
 }
@@ -568,8 +577,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
         if (make_dirs(&paths, &err) < 0 ||
             !(s = open_store((const char *const[]){cfg->datastore_endpoint, NULL},
-                             cfg->datastore_cafile, cfg->datastore_certfile,
-                             cfg->datastore_keyfile, &err)))
+                             cfg->datastore_cafile, cfg->datastore_certfile, cfg->datastore_keyfile,
+                             &err)))
             goto out;
     } else if (cfg->cluster_reset || cfg->cluster_reset_restore_path) {
         e = etcd_from_config(cfg, &paths, &tls, NULL, &err);

@@ -535,10 +535,10 @@ test_default_route_iface(void **state)
     (void)state;
     assert_true(config_route_default_iface(table, iface, sizeof(iface)));
     assert_string_equal(iface, "eth0"); /* lowest metric among routes that are up */
-    assert_false(config_route_default_iface(
-        "Iface\tDestination\tGateway\n"
-        "eth1\t0014A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
-        iface, sizeof(iface)));
+    assert_false(
+        config_route_default_iface("Iface\tDestination\tGateway\n"
+                                   "eth1\t0014A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+                                   iface, sizeof(iface)));
 }
 
 int
