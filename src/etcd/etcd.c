@@ -383,17 +383,59 @@ etcd_start(struct etcd *e, struct k3c_err *err)
     return 0;
 }
 
+/* etcd 3.4 answers /health false while any alarm is raised. A NOSPACE
+ * alarm alone must not keep k3c from starting: the API is how space is
+ * reclaimed (deletes work; the maintenance thread compacts, defragments
+ * and disarms, etcd_maint.c). True when NOSPACE is the only alarm. */
+static bool
+only_nospace_alarm(struct etcd *e)
+{
+    static const char req[] = "{\"action\":\"GET\"}";
+    struct http_response resp;
+    struct k3c_err err = {0};
+    _cleanup_json_ json_t *body = NULL;
+    const json_t *alarms, *a;
+    size_t i;
+    bool only = false;
+
+    http_response_init(&resp);
+    if (http_client_request(e->health, "POST", "/v3/maintenance/alarm", "application/json", req,
+                            sizeof(req) - 1, &resp, &err) == 0 &&
+        resp.status == 200)
+        body = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
+    http_response_fini(&resp);
+    alarms = json_object_get(body, "alarms");
+    json_array_foreach(alarms, i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "alarm"));
+
+        only = kind && strcmp(kind, "NOSPACE") == 0;
+        if (!only)
+            break;
+    }
+    return only;
+}
+
 static bool
 health_ok(struct etcd *e)
 {
     struct http_response resp;
     struct k3c_err err = {0};
-    bool ok = false;
+    bool ok = false, alarmed = false;
 
     http_response_init(&resp);
-    if (http_client_request(e->health, "GET", "/health", NULL, NULL, 0, &resp, &err) == 0)
+    if (http_client_request(e->health, "GET", "/health", NULL, NULL, 0, &resp, &err) == 0) {
         ok = resp.status == 200 && resp.body.data && strstr(resp.body.data, "\"true\"");
+        /* 503 {"health":"false"} */
+        alarmed = !ok && resp.body.data && strstr(resp.body.data, "\"false\"");
+    }
     http_response_fini(&resp);
+    if (alarmed && only_nospace_alarm(e)) {
+        log_warn("(member %s) up with a NOSPACE alarm: writes are refused until space is "
+                 "reclaimed",
+                 e->member_name);
+        ok = true;
+    }
     return ok;
 }
 

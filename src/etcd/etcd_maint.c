@@ -4,7 +4,7 @@
  * - the NOSPACE alarm: checked every few seconds; while it is raised the
  *   member's history is compacted and its file defragmented whenever the
  *   revision moved (someone deleted objects), and the alarm is disarmed once
- *   the file is back under 90% of the quota. The API's /readyz reports the
+ *   the file is back under 80% of the quota. The API's /readyz reports the
  *   alarm by itself (store_alarms); Events are written once writes work again.
  * - scheduled snapshots (cron), pruned to the retention, and the ConfigMap
  *   kube-system/k3c-etcd-snapshots that lists this node's snapshot files. */
@@ -238,7 +238,9 @@ alarm_check(struct etcd_maint *m)
         log_warn("(member %s) reclaiming space: %s", m->member, err.msg);
         return;
     }
-    if (size >= quota / 10 * 9)
+    /* 20% headroom, so that a file that compaction shrank only a little
+     * does not flap between raised and disarmed. */
+    if (size > quota / 5 * 4)
         return;
     if (nospace_disarm(m, member_id, &err) < 0) {
         log_warn("(member %s) disarming NOSPACE: %s", m->member, err.msg);

@@ -25,6 +25,11 @@ struct store {
 json_t *store_call_take(struct store *s, const char *path, json_t *body, bool idempotent,
                         struct k3c_err *err);
 
+/* One attempt, not retried (text is the JSON body; write: may change
+ * state). For calls that must fail fast, as /readyz's. */
+json_t *store_call_once(struct store *s, const char *path, const char *text, bool write,
+                        struct k3c_err *err);
+
 /* Codec (store_codec.c): pure functions, unit tested. */
 /* The smallest key greater than every key with this prefix (etcd range_end);
  * "\0" (the whole keyspace) for an empty prefix. Caller frees. */

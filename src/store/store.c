@@ -114,7 +114,7 @@ gateway_error(const char *path, long status, const json_t *body, struct k3c_err 
 }
 
 /* One attempt: POST and parse. */
-static json_t *
+json_t *
 store_call_once(struct store *s, const char *path, const char *text, bool write,
                 struct k3c_err *err)
 {

@@ -121,7 +121,7 @@ int store_lease_revoke(struct store *s, int64_t id, struct k3c_err *err);
 
 /* etcd's raised alarms (NOSPACE: the database hit its quota and etcd takes
  * no writes; CORRUPT): returns how many, and describes them in out
- * ("NOSPACE on member 8e9e05c52164694d"). */
+ * ("NOSPACE on member 8e9e05c52164694d"). One request, not retried. */
 int store_alarms(struct store *s, char *out, size_t len, struct k3c_err *err);
 
 /* ---- watch ---- */

@@ -18,8 +18,8 @@ store_alarms(struct store *s, char *out, size_t len, struct k3c_err *err)
     size_t i, used = 0;
     int n = 0;
 
-    resp =
-        store_call_take(s, "/v3/maintenance/alarm", json_pack("{s:s}", "action", "GET"), true, err);
+    /* Once, not retried: /readyz must answer within the request timeout. */
+    resp = store_call_once(s, "/v3/maintenance/alarm", "{\"action\":\"GET\"}", false, err);
     if (!resp)
         return k3c_err_wrap(err, "read etcd alarms");
     if (len > 0)
