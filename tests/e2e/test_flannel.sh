@@ -40,6 +40,8 @@ AGENT_ARGS=(--cluster-cidr "$CLUSTER_CIDR" --flannel-backend "$BACKEND")
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_pods.sh
 . "$HERE/lib_pods.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_lan.sh
+. "$HERE/lib_lan.sh"
 pods_need_root_and_tools nft bridge python3
 
 LAN_HTTP_PID=
@@ -56,31 +58,6 @@ t_mark() { T_MARK=$(date +%s%N); }
 t_say() {
     local ms=$((($(date +%s%N) - T_MARK) / 1000000))
     echo "# time: $1: $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
-}
-
-# lan_make: the LAN namespace with bridge br0 ($LAN_IP) and one veth per
-# node namespace, each node's end holding its /24 address.
-lan_make() {
-    local ns ip i=0
-    ip netns add "$NSLAN" || { echo "FAIL: ip netns add $NSLAN"; exit 1; }
-    PODS_NETNS+=("$NSLAN")
-    ip -n "$NSLAN" link set lo up
-    ip -n "$NSLAN" link add br0 type bridge
-    ip -n "$NSLAN" addr add "$LAN_IP/24" dev br0
-    ip -n "$NSLAN" link set br0 up
-    for ns in "$NS:$NS_IP" "$NSA:$NSA_IP" "$NSB:$NSB_IP"; do
-        ip=${ns#*:}
-        ns=${ns%%:*}
-        ip netns add "$ns" || { echo "FAIL: ip netns add $ns"; exit 1; }
-        PODS_NETNS+=("$ns")
-        ip -n "$ns" link set lo up
-        ip link add "k3cfl$$n$i" netns "$ns" type veth peer name "lan$i" netns "$NSLAN" || exit 1
-        ip -n "$ns" link set "k3cfl$$n$i" name eth0
-        ip -n "$ns" addr add "$ip/24" dev eth0
-        ip -n "$ns" link set eth0 up
-        ip -n "$NSLAN" link set "lan$i" master br0 up
-        i=$((i + 1))
-    done
 }
 
 in_ns() {
@@ -149,7 +126,7 @@ entries_gone() {
 
 echo "# 0. LAN of namespaces, images, server, two agents"
 t_mark
-lan_make
+lan_make "$NSLAN" "$LAN_IP/24" "$NS:$NS_IP/24" "$NSA:$NSA_IP/24" "$NSB:$NSB_IP/24"
 pods_images_start "$NS" test
 pods_airgap_install "$TMP/data" "$TMP/a" "$TMP/b"
 SERVER_IP=$NS_IP
