@@ -28,12 +28,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 0
 fi
 K3C_BIN=${K3C_BIN:-$REPO/build/k3c}
-NS=k3c-bfl-$$
-NSA=k3c-bfla-$$
-NSLAN=k3c-bfll-$$
+NS=k3c$$-srv # as lib_lan.sh names them
+NSA=k3c$$-fl-a
 NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
-NS_IP=192.168.250.1
-NSA_IP=192.168.250.2
+NS_IP=192.168.250.11
+NSA_IP=192.168.250.12
 CLUSTER_CIDR=10.95.0.0/16
 E2E_NAME=bench-flannel
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
@@ -96,9 +95,11 @@ serving() {
         awk '$2 ~ /:1F90$/ && $4 == "0A" {f = 1} END {exit !f}'
 }
 HOST_HTTPD_PID=
-trap '[ -n "$HOST_HTTPD_PID" ] && kill "$HOST_HTTPD_PID" 2>/dev/null; pods_cleanup; cleanup' EXIT
+trap '[ -n "$HOST_HTTPD_PID" ] && kill "$HOST_HTTPD_PID" 2>/dev/null; pods_cleanup; lan_cleanup; cleanup' EXIT
 
-lan_make "$NSLAN" 192.168.250.254/24 "$NS:$NS_IP/24" "$NSA:$NSA_IP/24"
+lan_make 192.168.250
+lan_host srv "$NS_IP"
+lan_host fl-a "$NSA_IP"
 pods_images_start "$NS" test
 pods_airgap_install "$TMP/data" "$TMP/a"
 SERVER_IP=$NS_IP

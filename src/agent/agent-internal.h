@@ -24,6 +24,7 @@ struct agent {
     char *server_url, *token, *node_name, *node_ip;
     char **labels, **taints;
     bool control_plane;
+    bool etcd_member;
     int lease_renew_s, status_every_s;
     struct agent_paths paths;
     bool run_pods;
@@ -34,13 +35,22 @@ struct agent {
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
     struct flannel *flannel;         /* pod network across nodes; NULL without pods */
     struct flannel_config fcfg;      /* strings owned */
+    struct dns_node_config *dns_cfg; /* cluster DNS (dns.h); NULL: none */
+    struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
+    char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;          /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
 };
+
+/* agent_servers.c: the API servers the agent fails over between. */
+int agent_servers_init(struct agent *a, struct k3c_err *err);
+void agent_servers_refresh(struct agent *a);
+void agent_servers_free(char **v);
 
 #endif

@@ -140,6 +140,9 @@ kubelet_config_copy(struct kubelet_config *dst, const struct kubelet_config *src
     dst->cni_bin_dir = dup_opt(src->cni_bin_dir);
     dst->netns_dir = dup_opt(src->netns_dir);
     dst->registry_config = dup_opt(src->registry_config);
+    dst->cluster_dns = dup_opt(src->cluster_dns);
+    dst->cluster_domain = dup_opt(src->cluster_domain);
+    dst->resolv_conf = dup_opt(src->resolv_conf);
 }
 
 static void
@@ -151,6 +154,9 @@ kubelet_config_fini(struct kubelet_config *c)
     free((char *)c->cni_bin_dir);
     free((char *)c->netns_dir);
     free((char *)c->registry_config);
+    free((char *)c->cluster_dns);
+    free((char *)c->cluster_domain);
+    free((char *)c->resolv_conf);
 }
 
 /* The pod network's settings; the informer's client and the node's name
@@ -207,12 +213,14 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->labels = strv_dup(cfg->labels);
     a->taints = strv_dup(cfg->taints);
     a->control_plane = cfg->control_plane;
+    a->etcd_member = cfg->etcd_member;
     a->lease_renew_s = cfg->lease_renew_s > 0 ? cfg->lease_renew_s : 10;
     a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
     paths_init(&a->paths, cfg->data_dir);
     if (cfg->pods)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
+    a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
@@ -242,8 +250,12 @@ agent_free(struct agent *a)
     free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    dns_node_stop(a->dns);
+    dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
+    agent_servers_free(a->servers);
+    free(a->servers_file);
     paths_fini(&a->paths);
     strv_free(a->labels);
     strv_free(a->taints);
@@ -397,6 +409,8 @@ node_labels(struct agent *a)
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
     }
+    if (a->etcd_member)
+        json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');
@@ -432,18 +446,29 @@ register_node(struct agent *a, struct k3c_err *err)
         return 0;
     if (st != 409)
         return -1;
-    k3c_err_clear(err);
-    if (api_call(a, "GET", path, NULL, &cur, err) != 200)
-        return -1;
-    json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
-                       json_object_get(json_object_get(node, "metadata"), "labels"));
-    if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
-        json_object_set(json_object_get(cur, "metadata"), "labels",
-                        json_object_get(json_object_get(node, "metadata"), "labels"));
-    json_object_set(cur, "status", json_object_get(node, "status"));
-    if (api_call(a, "PUT", path, cur, &ans, err) != 200)
-        return -1;
-    return 0;
+    /* Read-modify-write; a server's cluster monitor may annotate the node
+     * in between (409 Conflict): read again, a few times. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        k3c_err_clear(err);
+        json_decref(cur);
+        cur = NULL;
+        json_decref(ans);
+        ans = NULL;
+        if (api_call(a, "GET", path, NULL, &cur, err) != 200)
+            return -1;
+        json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
+                           json_object_get(json_object_get(node, "metadata"), "labels"));
+        if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
+            json_object_set(json_object_get(cur, "metadata"), "labels",
+                            json_object_get(json_object_get(node, "metadata"), "labels"));
+        json_object_set(cur, "status", json_object_get(node, "status"));
+        st = api_call(a, "PUT", path, cur, &ans, err);
+        if (st == 200)
+            return 0;
+        if (st != 409)
+            return -1;
+    }
+    return -1;
 }
 
 static int
@@ -560,6 +585,8 @@ heartbeat_thread(void *arg)
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
 
+        if (rc == 0)
+            agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
          * after an outage, and at least every status_every_s. */
         if (rc == 0 && (failing || !server_sees_ready(a) ||
@@ -616,6 +643,17 @@ kubelet_server_start(struct agent *a)
                  err.msg);
 }
 
+/* The kubelet's hook before a pod's containers start. */
+static void
+agent_before_pod(void *ud)
+{
+    struct agent *a = ud;
+    struct k3c_err err = {0};
+
+    if (a->dns && dns_node_ensure_address(a->dns, &err) < 0)
+        log_warn("(node %s) %s", a->node_name, err.msg);
+}
+
 int
 agent_start(struct agent *a, struct k3c_err *err)
 {
@@ -627,7 +665,7 @@ agent_start(struct agent *a, struct k3c_err *err)
     int rc;
 
     a->api = http_client_new(&hc, err);
-    if (!a->api)
+    if (!a->api || agent_servers_init(a, err) < 0)
         return -1;
     kubelet_server_start(a);
     if (register_node(a, err) < 0 || renew_lease(a, err) < 0)
@@ -637,8 +675,20 @@ agent_start(struct agent *a, struct k3c_err *err)
         return k3c_err_sys(err, rc, "heartbeat thread");
     a->running = true;
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
+    if (a->dns_cfg) {
+        /* Before the pods, so they resolve from their first moment. A node
+         * without it still runs pods: logged, not returned. The address is
+         * added with the first pod (agent_before_pod). */
+        struct k3c_err derr = {0};
+        a->dns = dns_node_start(a->dns_cfg, a->api, &derr);
+        if (!a->dns)
+            log_error("(node %s) %s: pods on this node cannot resolve names", a->node_name,
+                      derr.msg);
+    }
     if (a->run_pods) {
         agent_flannel_start(a);
+        a->kcfg.before_pod = agent_before_pod;
+        a->kcfg.before_pod_ud = a;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);

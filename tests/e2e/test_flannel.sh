@@ -21,16 +21,16 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BACKEND=${1:-vxlan}
 case $BACKEND in vxlan | host-gw) ;; *) echo "usage: $0 [vxlan|host-gw]"; exit 2 ;; esac
-NS=k3c-e2e-fl-$$
-NSA=k3c-e2e-fla-$$
-NSB=k3c-e2e-flb-$$
-NSLAN=k3c-e2e-fll-$$
+# Host namespaces as lib_lan.sh names them (k3c<pid>-<host>).
+NS=k3c$$-srv
+NSA=k3c$$-fl-a
+NSB=k3c$$-fl-b
 NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
 LAN=192.168.251
-NS_IP=$LAN.1
-NSA_IP=$LAN.2
-NSB_IP=$LAN.3
-LAN_IP=$LAN.254
+LAN_IP=$LAN.1 # the LAN namespace's router address
+NS_IP=$LAN.11
+NSA_IP=$LAN.12
+NSB_IP=$LAN.13
 CLUSTER_CIDR=10.94.0.0/16
 E2E_NAME=flannel-$BACKEND
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
@@ -45,7 +45,7 @@ AGENT_ARGS=(--cluster-cidr "$CLUSTER_CIDR" --flannel-backend "$BACKEND")
 pods_need_root_and_tools nft bridge python3
 
 LAN_HTTP_PID=
-trap 'lan_http_stop; pods_cleanup; cleanup' EXIT
+trap 'lan_http_stop; pods_cleanup; lan_cleanup; cleanup' EXIT
 lan_http_stop() {
     [ -n "$LAN_HTTP_PID" ] || return 0
     kill "$LAN_HTTP_PID" 2>/dev/null
@@ -126,7 +126,11 @@ entries_gone() {
 
 echo "# 0. LAN of namespaces, images, server, two agents"
 t_mark
-lan_make "$NSLAN" "$LAN_IP/24" "$NS:$NS_IP/24" "$NSA:$NSA_IP/24" "$NSB:$NSB_IP/24"
+lan_make "$LAN"
+lan_host srv "$NS_IP"
+lan_host fl-a "$NSA_IP"
+lan_host fl-b "$NSB_IP"
+NSLAN=$LAN_NS
 pods_images_start "$NS" test
 pods_airgap_install "$TMP/data" "$TMP/a" "$TMP/b"
 SERVER_IP=$NS_IP

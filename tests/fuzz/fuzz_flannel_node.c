@@ -51,8 +51,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum flannel_backend backends[] = {FLANNEL_BACKEND_VXLAN,
-                                                    FLANNEL_BACKEND_HOST_GW};
+    static const enum flannel_backend backends[] = {FLANNEL_BACKEND_VXLAN, FLANNEL_BACKEND_HOST_GW};
     json_t *node = json_loadb((const char *)data, size, 0, NULL);
 
     for (size_t i = 0; node && i < sizeof(backends) / sizeof(backends[0]); i++) {
