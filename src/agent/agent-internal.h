@@ -39,8 +39,11 @@ struct agent {
     struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
-    char *servers_file;      /* <dir>/servers: the API servers learned (agent_servers.c) */
-    char **servers;          /* heartbeat thread only */
+    bool run_proxy;
+    char *cluster_cidr;
+    struct proxy *proxy; /* net/proxy.h */
+    char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;      /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */

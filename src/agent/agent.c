@@ -6,6 +6,7 @@
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
 #include "kubelet/kubelet_server.h"
+#include "net/proxy.h"
 #include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -220,6 +221,8 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     if (cfg->pods)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
+    a->run_proxy = cfg->proxy;
+    a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
@@ -243,6 +246,8 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    proxy_free(a->proxy);
+    free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
     flannel_free(a->flannel);
     free((char *)a->fcfg.iface);
@@ -643,6 +648,26 @@ kubelet_server_start(struct agent *a)
                  err.msg);
 }
 
+/* The service proxy runs where pods do (a node without pods may share the
+ * host's namespace with one that has them: it leaves nftables alone). */
+static int
+agent_proxy_start(struct agent *a, struct k3c_err *err)
+{
+    struct proxy_config pc = {
+        .client = a->api, .node_name = a->node_name, .cluster_cidr = a->cluster_cidr};
+
+    if (!a->run_proxy) {
+        if (proxy_cleanup(NULL, err) < 0)
+            log_warn("(node %s) service proxy table not removed: %s", a->node_name, err->msg);
+        k3c_err_clear(err);
+        return 0;
+    }
+    a->proxy = proxy_new(&pc, err);
+    if (!a->proxy || proxy_start(a->proxy, err) < 0)
+        return k3c_err_wrap(err, "service proxy of node %s", a->node_name);
+    return 0;
+}
+
 /* The kubelet's hook before a pod's containers start. */
 static void
 agent_before_pod(void *ud)
@@ -692,6 +717,7 @@ agent_start(struct agent *a, struct k3c_err *err)
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        return agent_proxy_start(a, err);
     }
     return 0;
 }

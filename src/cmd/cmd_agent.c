@@ -64,6 +64,7 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .control_plane = control_plane,
                               .etcd_member = control_plane && !cfg->datastore_endpoint,
                               .kubelet_port = cfg->kubelet_port,
+                              .proxy = !cfg->disable_kube_proxy,
                               .flannel_backend = cfg->flannel_backend,
                               .flannel_iface = cfg->flannel_iface,
                               .cluster_cidr = cfg->cluster_cidr};

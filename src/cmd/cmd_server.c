@@ -259,6 +259,8 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     cc.cluster_cidr = cfg->cluster_cidr;
     cc.disable_scheduler = cfg->disable_scheduler;
     cc.disable_controllers = cfg->disable_controller_manager;
+    for (size_t i = 0; cfg->disable && cfg->disable[i]; i++)
+        cc.disable_servicelb = cc.disable_servicelb || strcmp(cfg->disable[i], "servicelb") == 0;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {

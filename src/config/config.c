@@ -380,7 +380,8 @@ static const struct config_option options[] = {
      .def = "10.42.0.0/16",
      .roles = ROLE_ANY,
      .metavar = "CIDR",
-     .help = "pod network; each node gets a /24 of it"},
+     .help = "pod network; each node gets a /24 of it (agents: what flannel and the service "
+             "proxy do not masquerade)"},
     {.name = "leader-elect-lease-duration",
      .type = OPT_INT,
      .offset = OFF(leader_elect_lease_duration_s),
@@ -408,6 +409,18 @@ static const struct config_option options[] = {
      .max = 3600,
      .metavar = "SECONDS",
      .help = "leader election retry and renew period"},
+    /* the service proxy and ServiceLB (issue #13) */
+    {.name = "disable-kube-proxy",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_kube_proxy),
+     .roles = ROLE_ANY,
+     .help = "do not run the service proxy (and remove its nftables table)"},
+    {.name = "disable",
+     .type = OPT_LIST,
+     .offset = OFF(disable),
+     .roles = ROLE_S,
+     .metavar = "NAME",
+     .help = "do not run a packaged component: servicelb; repeatable"},
     /* The pod network across nodes (issue #13, net/flannel.h). */
     {.name = "flannel-backend",
      .type = OPT_STRING,

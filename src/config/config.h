@@ -75,6 +75,9 @@ struct k3c_config {
     int leader_elect_lease_duration_s;    /* --leader-elect-lease-duration, default 15 */
     int leader_elect_renew_deadline_s;    /* --leader-elect-renew-deadline, default 10 */
     int leader_elect_retry_period_s;      /* --leader-elect-retry-period, default 2 */
+    /* the service proxy and ServiceLB (issue #13) */
+    bool disable_kube_proxy; /* --disable-kube-proxy */
+    char **disable;          /* --disable servicelb, repeatable */
     /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
     char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
     char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
