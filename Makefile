@@ -45,6 +45,7 @@ bench: deps all
 	python3 bench/bench_agent.py $(BUILD)/k3c
 	bench/bench_ha.sh $(BUILD)/k3c
 	$(BUILD)/bench/bench_scheduler
+	K3C_BIN=$(BUILD)/k3c bash bench/bench_flannel.sh vxlan
 	$(BUILD)/bench/bench_proxy
 	$(BUILD)/bench/bench_dns
 
