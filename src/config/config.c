@@ -402,6 +402,18 @@ static const struct config_option options[] = {
      .max = 3600,
      .metavar = "SECONDS",
      .help = "leader election retry and renew period"},
+    {.name = "vip",
+     .type = OPT_STRING,
+     .offset = OFF(vip),
+     .roles = ROLE_S,
+     .metavar = "ADDR[/PREFIX]",
+     .help = "virtual IP of the API: one server holds it, elected through etcd (docs/vip.md)"},
+    {.name = "vip-interface",
+     .type = OPT_STRING,
+     .offset = OFF(vip_interface),
+     .roles = ROLE_S,
+     .metavar = "IFACE",
+     .help = "interface for --vip, default the one holding --node-ip"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

@@ -75,6 +75,9 @@ struct k3c_config {
     int leader_elect_lease_duration_s;    /* --leader-elect-lease-duration, default 15 */
     int leader_elect_renew_deadline_s;    /* --leader-elect-renew-deadline, default 10 */
     int leader_elect_retry_period_s;      /* --leader-elect-retry-period, default 2 */
+    /* the API's virtual IP (issue #11, src/vip/) */
+    char *vip;           /* --vip ADDR[/PREFIX], may be NULL */
+    char *vip_interface; /* --vip-interface; NULL: the one holding --node-ip */
 };
 
 enum config_result {

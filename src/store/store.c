@@ -30,6 +30,8 @@ store_new(const struct store_config *cfg, struct k3c_err *err)
         .ca_file = cfg->ca_file,
         .cert_file = cfg->cert_file,
         .key_file = cfg->key_file,
+        .connect_timeout_ms = cfg->request_timeout_ms,
+        .request_timeout_ms = cfg->request_timeout_ms,
     };
     struct store *s;
     struct http_client *http = http_client_new(&hc, err);

@@ -24,6 +24,7 @@ struct store_config {
     const char *cert_file;
     const char *key_file;
     int64_t retry_timeout_ms; /* how long an unreachable etcd is retried; 0: 30000 */
+    long request_timeout_ms;  /* one request, connecting included; 0: the client's defaults */
 };
 
 struct store;
