@@ -73,10 +73,11 @@ int vip_net_garp(struct vip_net *n, struct k3c_err *err);
 /* ---- Kubernetes status (vip_kube.c) ---- */
 
 struct http_client;
-/* Sets annotation vip.k3c.io/holder=<vip> on node (404: no Node, ignored),
- * removes it from every other Node that carries it for this VIP, and posts
- * an Event (reason VIPAcquired) on node. */
+/* Posts an Event (reason VIPAcquired) on node when with_event, removes the
+ * annotation vip.k3c.io/holder=<vip> from every other Node that carries it
+ * and sets it on node. NOT_FOUND while node has no Node object (yet: the
+ * server's own agent registers it; never: --disable-agent). */
 int vip_kube_publish(struct http_client *api, const char *vip, const char *node,
-                     const char *prev_holder, struct k3c_err *err);
+                     const char *prev_holder, bool with_event, struct k3c_err *err);
 
 #endif

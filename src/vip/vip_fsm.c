@@ -34,7 +34,7 @@ struct vip {
     pthread_cond_t cond;
     struct vip_hold hold; /* elected, sent_ms: election thread; api_ready: status thread */
     int64_t key_rev;      /* our key's mod_revision while elected */
-    int64_t lease_id;     /* election thread */
+    int64_t lease_id;     /* written by the election thread; the key's lease while elected */
     bool key_present;     /* last seen state of the key (watch or reads) */
     int64_t seen_rev, seen_ms;
     char seen_holder[256], prev_holder[256];
@@ -177,7 +177,14 @@ lose(struct vip *v, const char *why)
 static int
 grant_lease(struct vip *v, struct k3c_err *err)
 {
-    return store_lease_grant(v->store, vip_etcd_ttl_s(&v->t), &v->lease_id, err);
+    int64_t id;
+
+    if (store_lease_grant(v->store, vip_etcd_ttl_s(&v->t), &id, err) < 0)
+        return -1;
+    pthread_mutex_lock(&v->mu);
+    v->lease_id = id;
+    pthread_mutex_unlock(&v->mu);
+    return 0;
 }
 
 /* One attempt to become the holder: create the key if it is absent, or
@@ -194,7 +201,7 @@ follower_step(struct vip *v)
     pthread_mutex_lock(&v->mu);
     present = v->key_present;
     seen_rev = v->seen_rev;
-    ready = v->hold.api_ready;
+    ready = v->hold.api_ready && !v->hold.stopping;
     due = vip_takeover_due(&v->t, v->seen_ms, k3c_now_ms());
     snprintf(seen_holder, sizeof(seen_holder), "%s", v->seen_holder);
     pthread_mutex_unlock(&v->mu);
@@ -279,20 +286,29 @@ failed:
     log_debug("(vip %s) renew: %s", v->addr, err.msg);
 }
 
-/* Leader whose own API stopped answering: hand over at once. */
+/* Hands the key over at once: revoking our lease deletes the key if, and
+ * only if, it is still bound to that lease (a key another server took
+ * carries its own lease), so a renewal racing with this cannot matter. */
+static int
+revoke_own_lease(struct vip *v, struct k3c_err *err)
+{
+    int64_t lease;
+
+    pthread_mutex_lock(&v->mu);
+    lease = v->lease_id;
+    pthread_mutex_unlock(&v->mu);
+    return store_lease_revoke(v->store, lease, err);
+}
+
+/* Leader whose own API stopped answering. */
 static void
 release_key(struct vip *v, const char *why)
 {
     struct k3c_err err = {0};
-    int64_t rev;
 
-    pthread_mutex_lock(&v->mu);
-    rev = v->key_rev;
-    pthread_mutex_unlock(&v->mu);
     lose(v, why);
-    if (store_delete(v->store, v->key, rev, NULL, NULL, &err) < 0)
+    if (revoke_own_lease(v, &err) < 0)
         log_debug("(vip %s) release: %s", v->addr, err.msg);
-    store_lease_revoke(v->store, v->lease_id, &err);
 }
 
 static void *
@@ -459,8 +475,8 @@ static void *
 status_thread(void *arg)
 {
     struct vip *v = arg;
-    uint64_t published = 0;
-    int failures = 0;
+    uint64_t published = 0, evented = 0;
+    int failures = 0, skip = 0;
 
     for (;;) {
         bool ok = probe_readyz(v), elected;
@@ -494,15 +510,20 @@ status_thread(void *arg)
             break;
         }
         pthread_mutex_unlock(&v->mu);
-        if (elected && gen != published) {
+        if (elected && gen != published && skip > 0) {
+            skip--;
+        } else if (elected && gen != published) {
             char *at = strrchr(prev, '_'); /* identity is <node>_<random> */
 
             if (at)
                 *at = '\0';
-            if (vip_kube_publish(v->api, v->addr, v->node_name, prev, &err) == 0)
+            if (vip_kube_publish(v->api, v->addr, v->node_name, prev, gen != evented, &err) == 0)
                 published = gen;
+            else if (err.kind == K3C_E_NOT_FOUND)
+                skip = 10; /* no Node yet (or --disable-agent): try again in ~5 s */
             else
                 log_warn("(vip %s) publish holder: %s", v->addr, err.msg);
+            evented = gen;
         }
     }
     return NULL;
@@ -603,7 +624,6 @@ vip_stop(struct vip *v)
 {
     struct k3c_err err = {0};
     bool elected;
-    int64_t rev;
 
     if (!v || !v->started || v->stopped)
         return;
@@ -614,21 +634,20 @@ vip_stop(struct vip *v)
     pthread_cond_broadcast(&v->cond);
     pthread_mutex_unlock(&v->mu);
     /* The address goes first: the key is released only when no one can
-     * reach this host through the VIP any more. */
+     * reach this host through the VIP any more. The election thread may
+     * still be in a renewal: revoking the lease needs no revision, so the
+     * next holder does not wait for that call to time out. */
     pthread_join(v->address_thr, NULL);
-    pthread_join(v->election_thr, NULL);
     pthread_mutex_lock(&v->mu);
     elected = v->hold.elected;
-    rev = v->key_rev;
-    v->hold.elected = false;
     pthread_mutex_unlock(&v->mu);
     if (elected) {
-        if (store_delete(v->store, v->key, rev, NULL, NULL, &err) < 0)
+        if (revoke_own_lease(v, &err) < 0)
             log_warn("(vip %s) release: %s", v->addr, err.msg);
         else
             log_info("(vip %s) LEADER -> stopped: key released", v->addr);
-        store_lease_revoke(v->store, v->lease_id, &err);
     }
+    pthread_join(v->election_thr, NULL);
     store_watch_stop(v->watch);
     v->watch = NULL;
     pthread_join(v->status_thr, NULL);

@@ -86,17 +86,13 @@ post_event(struct http_client *api, const char *vip, const char *node, const cha
 
 int
 vip_kube_publish(struct http_client *api, const char *vip, const char *node,
-                 const char *prev_holder, struct k3c_err *err)
+                 const char *prev_holder, bool with_event, struct k3c_err *err)
 {
+    if (with_event)
+        post_event(api, vip, node, prev_holder);
     if (unannotate_others(api, vip, node, err) < 0)
         return k3c_err_wrap(err, "remove %s from other nodes", VIP_ANNOTATION);
-    if (annotate(api, node, vip, err) < 0) {
-        if (err->kind != K3C_E_NOT_FOUND)
-            return k3c_err_wrap(err, "annotate node %s", node);
-        /* --disable-agent: the server has no Node to annotate. */
-        log_debug("(vip %s) no Node %s to annotate", vip, node);
-        k3c_err_clear(err);
-    }
-    post_event(api, vip, node, prev_holder);
+    if (annotate(api, node, vip, err) < 0)
+        return k3c_err_wrap(err, "annotate node %s", node);
     return 0;
 }

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+# lib_vip.sh - the VIP lab (sourced after lib.sh by test_vip.sh and
+# bench/vip/run.sh): a LAN namespace with a bridge; an etcd namespace running
+# a `k3c server` whose etcd is the external datastore of the three servers;
+# three "host" namespaces h1..h3, each a `k3c server --vip` (own agent with
+# --disable-pods, so each has a Node); a client namespace. Every name carries
+# $$ and nothing is made in the root namespace: veth pairs are created
+# straight inside the test's namespaces. A sampler writes which hosts hold
+# the VIP every ~70 ms to $TMP/samples ("<ms> h1 h3" lines).
+# shellcheck shell=bash
+# shellcheck disable=SC2317,SC2034
+
+VIP_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VIP=192.168.20.225
+ETCD_IP=192.168.20.230
+CLIENT_IP=192.168.20.240
+HOSTS=(h1 h2 h3)
+declare -A HOST_IP=([h1]=192.168.20.221 [h2]=192.168.20.222 [h3]=192.168.20.223)
+declare -A VPIDS=()
+NSP="kv$$"
+LAN_NS=$NSP-lan
+ETCD_NS=$NSP-etcd
+CLIENT_NS=$NSP-c
+VIP_NETNS=()
+SAMPLER_PID=
+
+vip_need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "SKIP: the VIP lab needs root (network namespaces)"
+        exit 77
+    fi
+    for t in ip nsenter etcd curl; do
+        command -v "$t" >/dev/null || { echo "SKIP: $t not found"; exit 77; }
+    done
+}
+
+ns_of() { echo "$NSP-$1"; }
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+now_ms() { date +%s%3N; }
+
+# lab_ns NAME IP: a namespace on the LAN bridge with eth0 = IP/24.
+lab_ns() {
+    local ns=$1 ip=$2 port="p${#VIP_NETNS[@]}$$"
+    ip netns add "$ns" || { echo "FAIL: ip netns add $ns"; exit 1; }
+    VIP_NETNS+=("$ns")
+    ip -n "$ns" link set lo up
+    ip -n "$LAN_NS" link add "$port" type veth peer name eth0 netns "$ns" || exit 1
+    ip -n "$LAN_NS" link set "$port" master br0 up
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" link set eth0 up
+}
+
+lab_make() {
+    ip netns add "$LAN_NS" || { echo "FAIL: ip netns add $LAN_NS"; exit 1; }
+    VIP_NETNS+=("$LAN_NS")
+    ip -n "$LAN_NS" link add br0 type bridge
+    ip -n "$LAN_NS" link set br0 up
+    lab_ns "$ETCD_NS" "$ETCD_IP"
+    lab_ns "$CLIENT_NS" "$CLIENT_IP"
+    for h in "${HOSTS[@]}"; do lab_ns "$(ns_of "$h")" "${HOST_IP[$h]}"; done
+}
+
+lab_cleanup() {
+    local h ns
+    [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null && wait "$SAMPLER_PID" 2>/dev/null
+    for h in "${!VPIDS[@]}"; do kill -KILL "${VPIDS[$h]}" 2>/dev/null; done
+    for h in "${!VPIDS[@]}"; do wait "${VPIDS[$h]}" 2>/dev/null; done
+    VPIDS=()
+    for ns in "${VIP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    VIP_NETNS=()
+}
+
+# k3c_in NS NAME ARGS...: a k3c server in NS, log $TMP/NAME.log, pid VPIDS[NAME].
+k3c_in() {
+    local ns=$1 name=$2 v unset_args=()
+    shift 2
+    for v in $(compgen -e); do case $v in K3C_*) unset_args+=(-u "$v") ;; esac; done
+    printf '# empty\n' >"$TMP/empty.yaml"
+    # nsenter and env exec: $! is k3c itself (a backgrounded function would be a subshell).
+    nsenter --net="/run/netns/$ns" env "${unset_args[@]}" "$K3C_BIN" server --data-dir "$TMP/$name" \
+        --node-name "$name" --config "$TMP/empty.yaml" --write-kubeconfig "$TMP/$name.yaml" \
+        "$@" </dev/null >>"$TMP/$name.log" 2>&1 &
+    VPIDS[$name]=$!
+}
+ready_in_log() { grep -q "k3c server ready" "$TMP/$1.log" 2>/dev/null; }
+
+start_etcd_server() {
+    k3c_in "$ETCD_NS" etcd --node-ip "$ETCD_IP" --disable-agent --disable-scheduler \
+        --disable-controller-manager
+}
+
+# start_host H: a VIP server on the shared etcd, with the cluster's CAs.
+start_host() {
+    local h=$1 tls=$TMP/$1/server/tls etls=$TMP/etcd/server/tls f
+    mkdir -p "$tls"
+    for f in server-ca.crt server-ca.key client-ca.crt client-ca.key; do
+        cp "$etls/$f" "$tls/$f"
+    done
+    k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --disable-pods \
+        --datastore-endpoint "https://$ETCD_IP:2379" --datastore-cafile "$etls/server-ca.crt" \
+        --datastore-certfile "$etls/etcd/client.crt" --datastore-keyfile "$etls/etcd/client.key"
+}
+
+# holders: the hosts whose eth0 has the VIP now, space separated.
+holders() {
+    local h out=()
+    for h in "${HOSTS[@]}"; do
+        if ip -n "$(ns_of "$h")" -4 -o addr show dev eth0 2>/dev/null | grep -q " $VIP/"; then
+            out+=("$h")
+        fi
+    done
+    echo "${out[*]}"
+}
+one_holder() { local h; h=$(holders); [ -n "$h" ] && [ "${h// /}" = "$h" ]; }
+holder_is() { [ "$(holders)" = "$1" ]; }
+host_has_vip() { ip -n "$(ns_of "$1")" -4 -o addr show dev eth0 2>/dev/null | grep -q " $VIP/"; }
+
+sampler_start() {
+    local h args=()
+    : >"$TMP/samples"
+    for h in "${HOSTS[@]}"; do args+=("$h=$(ns_of "$h")"); done
+    python3 "$VIP_LIB_DIR/vip_sampler.py" "$VIP" "$TMP/samples" 50 "${args[@]}" &
+    SAMPLER_PID=$!
+}
+# Lines of $TMP/samples with two or more holders.
+dual_samples() { awk 'NF >= 3' "$TMP/samples" | wc -l; }
+sample_count() { wc -l <"$TMP/samples"; }
+# Mean and largest interval between samples, in ms.
+sample_intervals() { awk 'NR > 1 { d = $1 - p; s += d; if (d > m) m = d } { p = $1 } END { printf "%d %d\n", (NR > 1 ? s / (NR - 1) : 0), m }' "$TMP/samples"; }
+
+host_mac() { ip -n "$(ns_of "$1")" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+client_neigh_mac() { ip -n "$CLIENT_NS" neigh show "$VIP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
+client_readyz() {
+    in_ns "$CLIENT_NS" curl -sS --connect-timeout 0.2 --max-time 1 --cacert "$TMP/etcd/server/tls/server-ca.crt" \
+        "https://$VIP:6443/readyz" 2>/dev/null | grep -qx ok
+}
+
+# measure_failover OLD T0: polls (every 50 ms, up to 20 s) until the
+# client's /readyz via the VIP answers and its neighbour entry shows a
+# host other than OLD that holds the VIP. Sets READY_MS, ARP_MS (from T0)
+# and NEW_HOLDER; returns 1 on timeout.
+measure_failover() {
+    local old=$1 t0=$2 deadline=$(($(now_ms) + 20000)) h mac
+    READY_MS= ARP_MS= NEW_HOLDER=
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        if [ -z "$READY_MS" ] && client_readyz; then READY_MS=$(($(now_ms) - t0)); fi
+        if [ -z "$ARP_MS" ]; then
+            h=$(holders)
+            if [ -n "$h" ] && [ "$h" != "$old" ] && [ "${h// /}" = "$h" ]; then
+                mac=$(client_neigh_mac)
+                if [ -n "$mac" ] && [ "$mac" = "$(host_mac "$h")" ]; then
+                    ARP_MS=$(($(now_ms) - t0))
+                    NEW_HOLDER=$h
+                fi
+            fi
+        fi
+        [ -n "$READY_MS" ] && [ -n "$ARP_MS" ] && return 0
+        [ -n "$READY_MS" ] && sleep 0.02 # else curl's connect timeout paced the loop
+    done
+    return 1
+}
+
+# power_cut H: the host vanishes from the LAN at once (link down), every
+# process in it dies (SIGKILL), and its kernel state with it (the VIP
+# flushed: a powered-off host answers no ARP).
+power_cut() {
+    local h=$1 ns
+    ns=$(ns_of "$h")
+    ip -n "$ns" link set eth0 down
+    kill -KILL "${VPIDS[$h]}" 2>/dev/null
+    wait "${VPIDS[$h]}" 2>/dev/null
+    unset "VPIDS[$h]"
+    ip -n "$ns" addr del "$VIP/32" dev eth0 2>/dev/null
+}
+# power_on H: the link comes back and k3c starts again.
+power_on() {
+    ip -n "$(ns_of "$1")" link set eth0 up
+    start_host "$1"
+}
+partition() { ip -n "$(ns_of "$1")" link set eth0 down; }
+heal() { ip -n "$(ns_of "$1")" link set eth0 up; }
