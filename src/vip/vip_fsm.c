@@ -38,6 +38,7 @@ struct vip {
     bool key_present;     /* last seen state of the key (watch or reads) */
     int64_t seen_rev, seen_ms;
     char seen_holder[256], prev_holder[256];
+    char last_other[256]; /* the last identity other than ours seen holding the key */
     bool watch_failed;
     uint64_t changes;    /* bumped with every broadcast, so no wake-up is missed */
     bool held;           /* the address is on the interface (address thread) */
@@ -70,6 +71,8 @@ observe_locked(struct vip *v, bool present, int64_t rev, const char *holder)
     v->seen_rev = present ? rev : 0;
     v->seen_ms = k3c_now_ms();
     snprintf(v->seen_holder, sizeof(v->seen_holder), "%s", present ? holder : "");
+    if (present && strcmp(holder, v->identity) != 0)
+        snprintf(v->last_other, sizeof(v->last_other), "%s", holder);
     if (v->hold.elected && (!present || strcmp(holder, v->identity) != 0)) {
         /* Someone replaced or deleted our key: stop holding at once. */
         v->hold.elected = false;
@@ -143,14 +146,16 @@ watch_restart(struct vip *v, struct k3c_err *err)
 
 /* ---- the election thread ---- */
 
+/* prev: the holder before us (identity), as seen before our write: the
+ * watch may already have delivered our own write. */
 static void
-become_leader(struct vip *v, int64_t sent_ms, int64_t rev, const char *how)
+become_leader(struct vip *v, int64_t sent_ms, int64_t rev, const char *prev, const char *how)
 {
     pthread_mutex_lock(&v->mu);
     v->hold.elected = true;
     v->hold.sent_ms = sent_ms;
     v->key_rev = rev;
-    snprintf(v->prev_holder, sizeof(v->prev_holder), "%s", v->seen_holder);
+    snprintf(v->prev_holder, sizeof(v->prev_holder), "%s", prev);
     v->holder_gen++;
     v->changes++;
     pthread_cond_broadcast(&v->cond);
@@ -196,7 +201,7 @@ follower_step(struct vip *v)
     struct k3c_err err = {0};
     bool present, ready, due;
     int64_t seen_rev, rev = 0, sent;
-    char seen_holder[256];
+    char seen_holder[256], prev[256];
 
     pthread_mutex_lock(&v->mu);
     present = v->key_present;
@@ -204,6 +209,7 @@ follower_step(struct vip *v)
     ready = v->hold.api_ready && !v->hold.stopping;
     due = vip_takeover_due(&v->t, v->seen_ms, k3c_now_ms());
     snprintf(seen_holder, sizeof(seen_holder), "%s", v->seen_holder);
+    snprintf(prev, sizeof(prev), "%s", v->last_other);
     pthread_mutex_unlock(&v->mu);
     if (!ready || (present && !due))
         return;
@@ -215,7 +221,7 @@ follower_step(struct vip *v)
     if (!present) {
         if (store_create(v->store, v->key, v->value, strlen(v->value), v->lease_id, &rev, &err) ==
             0) {
-            become_leader(v, sent, rev, "key was free");
+            become_leader(v, sent, rev, prev, "key was free");
             return;
         }
     } else {
@@ -223,7 +229,7 @@ follower_step(struct vip *v)
                          NULL, &err) == 0) {
             log_info("(vip %s) holder %s not seen renewing for %" PRId64 " ms: replacing it",
                      v->addr, seen_holder, v->t.lease_ms);
-            become_leader(v, sent, rev, "stale holder replaced");
+            become_leader(v, sent, rev, prev, "stale holder replaced");
             return;
         }
     }

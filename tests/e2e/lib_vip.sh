@@ -23,6 +23,8 @@ ETCD_NS=$NSP-etcd
 CLIENT_NS=$NSP-c
 VIP_NETNS=()
 SAMPLER_PID=
+NEIGH_PID=
+PROBE_PID=
 
 vip_need_root() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -63,6 +65,8 @@ lab_make() {
 lab_cleanup() {
     local h ns
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null && wait "$SAMPLER_PID" 2>/dev/null
+    [ -n "$NEIGH_PID" ] && neigh_watch_stop
+    [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null && wait "$PROBE_PID" 2>/dev/null
     for h in "${!VPIDS[@]}"; do kill -KILL "${VPIDS[$h]}" 2>/dev/null; done
     for h in "${!VPIDS[@]}"; do wait "${VPIDS[$h]}" 2>/dev/null; done
     VPIDS=()
@@ -135,27 +139,66 @@ client_readyz() {
         "https://$VIP:6443/readyz" 2>/dev/null | grep -qx ok
 }
 
-# measure_failover OLD T0: polls (every 50 ms, up to 20 s) until the
-# client's /readyz via the VIP answers and its neighbour entry shows a
-# host other than OLD that holds the VIP. Sets READY_MS, ARP_MS (from T0)
-# and NEW_HOLDER; returns 1 on timeout.
+# neigh_watch_start: records the client's neighbour entry for the VIP every
+# ~20 ms ("<ms> <mac>" lines in $TMP/neigh, written when the MAC changes).
+neigh_watch_start() {
+    : >"$TMP/neigh"
+    (
+        trap 'exit 0' TERM
+        last=
+        while :; do
+            mac=$(client_neigh_mac)
+            if [ "$mac" != "$last" ]; then
+                echo "$(now_ms) $mac" >>"$TMP/neigh"
+                last=$mac
+            fi
+            sleep 0.02
+        done
+    ) &
+    NEIGH_PID=$!
+}
+neigh_watch_stop() {
+    kill "$NEIGH_PID" 2>/dev/null
+    wait "$NEIGH_PID" 2>/dev/null
+    NEIGH_PID=
+}
+
+# probe_start: the client prober (vip_probe.py in the client namespace)
+# polls /readyz via the VIP for the rest of the test into $TMP/probe.
+probe_start() {
+    : >"$TMP/probe"
+    in_ns "$CLIENT_NS" python3 "$VIP_LIB_DIR/vip_probe.py" "$VIP" 6443 \
+        "$TMP/etcd/server/tls/server-ca.crt" "$TMP/probe" &
+    PROBE_PID=$!
+}
+# probe_ready_ms T0: ms from T0 to the end of the first successful /readyz
+# that started after the first one failing after T0 (the outage's end);
+# empty while the outage lasts; 0 when no attempt failed within 5 s.
+probe_ready_ms() {
+    awk -v t0="$1" '$2 >= t0 && $3 == 0 && !f { f = $1 }
+        f && $1 >= f && $3 == 1 { print $2 - t0; exit }
+        !f && $1 >= t0 + 5000 { print 0; exit }' "$TMP/probe"
+}
+
+# measure_failover OLD T0: waits (up to 20 s) until the prober sees the VIP
+# answer again and a host other than OLD holds the VIP alone. Sets READY_MS
+# (from T0), NEW_HOLDER, and ARP_MS: when the client's neighbour entry first
+# showed the new holder's MAC (neighbour watcher). Returns 1 on timeout.
 measure_failover() {
     local old=$1 t0=$2 deadline=$(($(now_ms) + 20000)) h mac
     READY_MS= ARP_MS= NEW_HOLDER=
     while [ "$(now_ms)" -lt "$deadline" ]; do
-        if [ -z "$READY_MS" ] && client_readyz; then READY_MS=$(($(now_ms) - t0)); fi
-        if [ -z "$ARP_MS" ]; then
+        if [ -z "$NEW_HOLDER" ]; then
             h=$(holders)
-            if [ -n "$h" ] && [ "$h" != "$old" ] && [ "${h// /}" = "$h" ]; then
-                mac=$(client_neigh_mac)
-                if [ -n "$mac" ] && [ "$mac" = "$(host_mac "$h")" ]; then
-                    ARP_MS=$(($(now_ms) - t0))
-                    NEW_HOLDER=$h
-                fi
-            fi
+            if [ -n "$h" ] && [ "$h" != "$old" ] && [ "${h// /}" = "$h" ]; then NEW_HOLDER=$h; fi
         fi
-        [ -n "$READY_MS" ] && [ -n "$ARP_MS" ] && return 0
-        [ -n "$READY_MS" ] && sleep 0.02 # else curl's connect timeout paced the loop
+        if [ -n "$NEW_HOLDER" ] && [ -z "$ARP_MS" ]; then
+            mac=$(host_mac "$NEW_HOLDER")
+            ARP_MS=$(awk -v t0="$t0" -v mac="$mac" '$1 >= t0 && $2 == mac { print $1 - t0; exit }' "$TMP/neigh")
+        fi
+        [ -z "$READY_MS" ] && READY_MS=$(probe_ready_ms "$t0")
+        [ -n "$ARP_MS" ] && [ -n "$READY_MS" ] && return 0
+        sleep 0.05
     done
     return 1
 }

@@ -30,6 +30,7 @@ echo "# lab: LAN $LAN_NS, etcd $ETCD_IP, hosts ${HOST_IP[*]}, VIP $VIP, client $
 start_etcd_server
 wait_check lab/etcd-server-ready 90 ready_in_log etcd
 sampler_start
+neigh_watch_start
 for h in "${HOSTS[@]}"; do start_host "$h"; done
 for h in "${HOSTS[@]}"; do wait_check "lab/$h-ready" 120 ready_in_log "$h"; done
 wait_check vip/one-holder 20 one_holder
@@ -47,6 +48,7 @@ only_annotated() { local o; o=$(annotated); [[ " $o" == *" $1=$VIP "* ]] && [ "$
 wait_check vip/annotation-on-holder-only 20 only_annotated "$H"
 expect_out vip/event "VIPAcquired.*VIP $VIP" kc get events -n default
 expect_out vip/metrics-holder "k3c_vip_holder\\{vip=\"$VIP\"\\} 1" kc get --raw /metrics
+probe_start
 # Standbys stay standbys over several lease periods.
 sleep $((LEASE_MS * 3 / 1000))
 expect_eq vip/stable "$H" holders
@@ -59,7 +61,12 @@ echo "# power cut: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour
 N=$NEW_HOLDER
 export KUBECONFIG=$TMP/$N.yaml
 wait_check cut/annotation-moved 20 only_annotated "$N"
-event_moved() { kc get events -n default -o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' | grep -q "moved from $1 to $2"; }
+event_moved() {
+    local m
+    m=$(kc get events -n default -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}')
+    printf '%s\n' "$m"
+    grep -q "moved from $1 to $2" <<<"$m"
+}
 wait_check cut/event-moved 10 event_moved "$H" "$N"
 power_on "$H"
 wait_check cut/rebooted-ready 120 ready_in_log "$H"
@@ -91,7 +98,7 @@ echo "# 3. SIGTERM of the holder $P"
 T0=$(now_ms)
 kill -TERM "${VPIDS[$P]}"
 if measure_failover "$P" "$T0"; then pass term/failover; else fail term/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}" tail -n 20 "$TMP/$P.log"; fi
-echo "# SIGTERM: /readyz via the VIP after ${READY_MS:-?} ms, neighbour -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+echo "# SIGTERM: /readyz via the VIP after ${READY_MS:-?} ms (0: no attempt failed), neighbour -> $NEW_HOLDER after ${ARP_MS:-?} ms"
 wait "${VPIDS[$P]}"
 rc=$?
 unset "VPIDS[$P]"
