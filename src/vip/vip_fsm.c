@@ -32,10 +32,11 @@ struct vip {
 
     pthread_mutex_t mu; /* protects everything down to the threads */
     pthread_cond_t cond;
-    struct vip_hold hold; /* elected, sent_ms: election thread; api_ready: status thread */
-    int64_t key_rev;      /* our key's mod_revision while elected */
-    int64_t lease_id;     /* written by the election thread; the key's lease while elected */
-    bool key_present;     /* last seen state of the key (watch or reads) */
+    struct vip_hold hold;   /* elected, sent_ms: election thread; api_ready: status thread */
+    int64_t key_rev;        /* our key's mod_revision while elected */
+    int64_t lease_id;       /* written by the election thread; the key's lease while elected */
+    int64_t lease_alive_ms; /* election thread: last grant/keep-alive of the standby lease */
+    bool key_present;       /* last seen state of the key (watch or reads) */
     int64_t seen_rev, seen_ms;
     char seen_holder[256], prev_holder[256];
     char last_other[256]; /* the last identity other than ours seen holding the key */
@@ -177,19 +178,37 @@ lose(struct vip *v, const char *why)
     pthread_mutex_unlock(&v->mu);
 }
 
-/* A fresh lease for an acquisition attempt; sent_ms is taken before the
- * grant, so the lease cannot end before sent_ms + lease_ms. */
-static int
-grant_lease(struct vip *v, struct k3c_err *err)
+/* Keeps a standby lease alive while following, so that taking over is
+ * one write (create or CAS), not a grant and then a write. Returns the
+ * send time of the last successful grant or keep-alive: the lease cannot
+ * end before that + its TTL, and the TTL exceeds lease_ms by a second, so a
+ * fence deadline counted from that time is never later than the lease.
+ * -1 when there is no live lease. */
+static int64_t
+standby_lease(struct vip *v)
 {
-    int64_t id;
+    struct k3c_err err = {0};
+    int64_t now = k3c_now_ms(), id;
 
-    if (store_lease_grant(v->store, vip_etcd_ttl_s(&v->t), &id, err) < 0)
+    if (v->lease_id && now - v->lease_alive_ms < v->t.renew_ms)
+        return v->lease_alive_ms;
+    if (v->lease_id && store_lease_keepalive(v->store, v->lease_id, NULL, &err) == 0) {
+        v->lease_alive_ms = now;
+        return now;
+    }
+    if (v->lease_id && err.kind != K3C_E_NOT_FOUND) {
+        log_debug("(vip %s) standby lease: %s", v->addr, err.msg);
+        return now - v->lease_alive_ms < 2 * v->t.renew_ms ? v->lease_alive_ms : -1;
+    }
+    if (store_lease_grant(v->store, vip_etcd_ttl_s(&v->t), &id, &err) < 0) {
+        log_debug("(vip %s) lease: %s", v->addr, err.msg);
         return -1;
+    }
     pthread_mutex_lock(&v->mu);
     v->lease_id = id;
     pthread_mutex_unlock(&v->mu);
-    return 0;
+    v->lease_alive_ms = now;
+    return now;
 }
 
 /* One attempt to become the holder: create the key if it is absent, or
@@ -204,20 +223,22 @@ follower_step(struct vip *v)
     char seen_holder[256], prev[256];
 
     pthread_mutex_lock(&v->mu);
+    ready = v->hold.api_ready && !v->hold.stopping;
+    pthread_mutex_unlock(&v->mu);
+    if (!ready)
+        return;
+    sent = standby_lease(v);
+    if (sent < 0)
+        return;
+    pthread_mutex_lock(&v->mu);
     present = v->key_present;
     seen_rev = v->seen_rev;
-    ready = v->hold.api_ready && !v->hold.stopping;
     due = vip_takeover_due(&v->t, v->seen_ms, k3c_now_ms());
     snprintf(seen_holder, sizeof(seen_holder), "%s", v->seen_holder);
     snprintf(prev, sizeof(prev), "%s", v->last_other);
     pthread_mutex_unlock(&v->mu);
-    if (!ready || (present && !due))
+    if (present && !due)
         return;
-    sent = k3c_now_ms();
-    if (grant_lease(v, &err) < 0) {
-        log_debug("(vip %s) lease: %s", v->addr, err.msg);
-        return;
-    }
     if (!present) {
         if (store_create(v->store, v->key, v->value, strlen(v->value), v->lease_id, &rev, &err) ==
             0) {
@@ -234,9 +255,8 @@ follower_step(struct vip *v)
         }
     }
     log_debug("(vip %s) acquire: %s", v->addr, err.msg);
-    store_lease_revoke(v->store, v->lease_id, &err);
     if (err.kind == K3C_E_CONFLICT || err.kind == K3C_E_EXISTS || err.kind == K3C_E_NOT_FOUND) {
-        /* Lost a race: read what is there now rather than wait for the watch. */
+        /* Lost a race: the key changed, so its holder was just seen. */
         pthread_mutex_lock(&v->mu);
         v->seen_ms = k3c_now_ms();
         pthread_mutex_unlock(&v->mu);
@@ -315,6 +335,9 @@ release_key(struct vip *v, const char *why)
     lose(v, why);
     if (revoke_own_lease(v, &err) < 0)
         log_debug("(vip %s) release: %s", v->addr, err.msg);
+    pthread_mutex_lock(&v->mu);
+    v->lease_id = 0; /* a new standby lease is granted when ready again */
+    pthread_mutex_unlock(&v->mu);
 }
 
 static void *
@@ -654,6 +677,8 @@ vip_stop(struct vip *v)
             log_info("(vip %s) LEADER -> stopped: key released", v->addr);
     }
     pthread_join(v->election_thr, NULL);
+    if (!elected && v->lease_id)
+        store_lease_revoke(v->store, v->lease_id, &err); /* the standby lease */
     store_watch_stop(v->watch);
     v->watch = NULL;
     pthread_join(v->status_thr, NULL);

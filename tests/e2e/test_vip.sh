@@ -105,6 +105,21 @@ unset "VPIDS[$P]"
 expect_eq term/exit-0 0 echo "$rc"
 expect_out term/released 'key released' cat "$TMP/$P.log"
 
+echo "# 4. the holder's own API stops answering its /readyz probe (nft drops loopback :6443)"
+Q=$(holders)
+T0=$(now_ms)
+ip netns exec "$(ns_of "$Q")" nft -f - <<'NFT'
+table inet k3c_vip_test {
+    chain out { type filter hook output priority 0; ip daddr 127.0.0.1 tcp dport 6443 drop; }
+}
+NFT
+if measure_failover "$Q" "$T0"; then pass readyz/failover; else fail readyz/failover "holders '$(holders)'" tail -n 20 "$TMP/$Q.log"; fi
+echo "# own /readyz failing: VIP moved to $NEW_HOLDER, client /readyz after ${READY_MS:-?} ms, neighbour after ${ARP_MS:-?} ms"
+expect_out readyz/logged 'own API server not ready' grep "removed from" "$TMP/$Q.log"
+ip netns exec "$(ns_of "$Q")" nft delete table inet k3c_vip_test
+sleep $((LEASE_MS * 2 / 1000))
+expect_eq readyz/recovered-stands-by "$NEW_HOLDER" holders
+
 echo "# the sampler"
 kill "$SAMPLER_PID" 2>/dev/null
 wait "$SAMPLER_PID" 2>/dev/null
