@@ -67,6 +67,12 @@ int vip_net_add(struct vip_net *n, struct k3c_err *err);
 int vip_net_del(struct vip_net *n, struct k3c_err *err);
 /* Whether the interface has the address now. */
 int vip_net_present(struct vip_net *n, bool *present, struct k3c_err *err);
+/* Starts / stops the crash guard: a child process that removes the
+ * address as soon as this process is gone without having stopped (SIGKILL,
+ * a crash), so a dead k3c on a live host does not keep answering ARP for
+ * the VIP. Stop (or free) ends it; the address is removed then too. */
+int vip_net_guard_start(struct vip_net *n, struct k3c_err *err);
+void vip_net_guard_stop(struct vip_net *n);
 /* Sends one gratuitous ARP request (sender = target = the VIP) from the MAC. */
 int vip_net_garp(struct vip_net *n, struct k3c_err *err);
 

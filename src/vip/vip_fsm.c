@@ -625,6 +625,8 @@ fail:
 int
 vip_start(struct vip *v, struct k3c_err *err)
 {
+    if (vip_net_guard_start(v->net, err) < 0)
+        return -1;
     if (pthread_create(&v->address_thr, NULL, address_thread, v) != 0)
         return k3c_err_set(err, K3C_E_SYSTEM, "vip: cannot start a thread");
     if (pthread_create(&v->status_thr, NULL, status_thread, v) != 0) {
@@ -667,6 +669,7 @@ vip_stop(struct vip *v)
      * still be in a renewal: revoking the lease needs no revision, so the
      * next holder does not wait for that call to time out. */
     pthread_join(v->address_thr, NULL);
+    vip_net_guard_stop(v->net);
     pthread_mutex_lock(&v->mu);
     elected = v->hold.elected;
     pthread_mutex_unlock(&v->mu);

@@ -18,6 +18,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct vip_net {
@@ -29,6 +34,8 @@ struct vip_net {
     char mac_str[18];
     struct in_addr addr;
     int prefix;
+    pid_t guard_pid; /* the crash guard (0: none) and the write end of its pipe */
+    int guard_fd;
 };
 
 /* The index of the interface that has node_ip; 0 if none. */
@@ -102,6 +109,7 @@ vip_net_new(const char *iface, const char *node_ip, const char *addr, int prefix
     int rc;
 
     n->arp_fd = -1;
+    n->guard_fd = -1;
     n->prefix = prefix;
     if (inet_pton(AF_INET, addr, &n->addr) != 1) {
         k3c_err_set(err, K3C_E_INVALID, "--vip %s is not IPv4", addr);
@@ -135,6 +143,7 @@ vip_net_free(struct vip_net *n)
 {
     if (!n)
         return;
+    vip_net_guard_stop(n);
     if (n->arp_fd >= 0)
         close(n->arp_fd);
     nl_socket_free(n->sock);
@@ -241,4 +250,90 @@ vip_net_garp(struct vip_net *n, struct k3c_err *err)
     if (sendto(n->arp_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
         return k3c_err_sys(err, errno, "gratuitous ARP on %s", n->ifname);
     return 0;
+}
+
+/* ---- the crash guard ----
+ * A child process that removes the VIP when k3c dies without stopping
+ * (SIGKILL, a crash): it blocks reading a pipe whose only write end k3c
+ * holds; EOF means k3c is gone (or stopping), and it sends one RTM_DELADDR
+ * prepared before the fork. fork() in a threaded process: the child uses
+ * only async-signal-safe system calls and _exit. */
+
+struct vip_delmsg {
+    struct nlmsghdr nh;
+    struct ifaddrmsg ifa;
+    struct rtattr local_rta;
+    struct in_addr local;
+    struct rtattr address_rta;
+    struct in_addr address;
+};
+
+static void
+guard_child(int rfd, int nlfd, const struct vip_delmsg *msg)
+{
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    char c;
+
+    /* Keep only the pipe and the netlink socket: the API's listening
+     * socket and the rest must not outlive k3c in here. */
+    if (dup2(rfd, 0) < 0 || dup2(nlfd, 1) < 0)
+        _exit(1);
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    while (read(0, &c, 1) < 0 && errno == EINTR)
+        ;
+    sendto(1, msg, sizeof(*msg), 0, (struct sockaddr *)&kernel, sizeof(kernel));
+    _exit(0);
+}
+
+int
+vip_net_guard_start(struct vip_net *n, struct k3c_err *err)
+{
+    struct vip_delmsg msg;
+    int pipefd[2], nlfd;
+    pid_t pid;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.nh.nlmsg_len = sizeof(msg);
+    msg.nh.nlmsg_type = RTM_DELADDR;
+    msg.nh.nlmsg_flags = NLM_F_REQUEST;
+    msg.ifa.ifa_family = AF_INET;
+    msg.ifa.ifa_prefixlen = (unsigned char)n->prefix;
+    msg.ifa.ifa_index = (unsigned)n->ifindex;
+    msg.local_rta.rta_len = RTA_LENGTH(sizeof(struct in_addr));
+    msg.local_rta.rta_type = IFA_LOCAL;
+    msg.local = n->addr;
+    msg.address_rta.rta_len = RTA_LENGTH(sizeof(struct in_addr));
+    msg.address_rta.rta_type = IFA_ADDRESS;
+    msg.address = n->addr;
+    nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (nlfd < 0)
+        return k3c_err_sys(err, errno, "vip guard: netlink socket");
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        close(nlfd);
+        return k3c_err_sys(err, errno, "vip guard: pipe");
+    }
+    pid = fork();
+    if (pid == 0)
+        guard_child(pipefd[0], nlfd, &msg);
+    close(pipefd[0]);
+    close(nlfd);
+    if (pid < 0) {
+        close(pipefd[1]);
+        return k3c_err_sys(err, errno, "vip guard: fork");
+    }
+    n->guard_pid = pid;
+    n->guard_fd = pipefd[1];
+    return 0;
+}
+
+void
+vip_net_guard_stop(struct vip_net *n)
+{
+    if (n->guard_pid <= 0)
+        return;
+    close(n->guard_fd);
+    n->guard_fd = -1;
+    while (waitpid(n->guard_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    n->guard_pid = 0;
 }

@@ -132,7 +132,7 @@ sample_count() { wc -l <"$TMP/samples"; }
 # Mean and largest interval between samples, in ms.
 sample_intervals() { awk 'NR > 1 { d = $1 - p; s += d; if (d > m) m = d } { p = $1 } END { printf "%d %d\n", (NR > 1 ? s / (NR - 1) : 0), m }' "$TMP/samples"; }
 
-host_mac() { ip -n "$(ns_of "$1")" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+host_mac() { ip -n "$(ns_of "$1")" -o link show eth0 2>/dev/null | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 client_neigh_mac() { ip -n "$CLIENT_NS" neigh show "$VIP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
 client_readyz() {
     in_ns "$CLIENT_NS" curl -sS --connect-timeout 0.2 --max-time 1 --cacert "$TMP/etcd/server/tls/server-ca.crt" \

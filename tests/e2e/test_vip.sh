@@ -53,6 +53,24 @@ probe_start
 sleep $((LEASE_MS * 3 / 1000))
 expect_eq vip/stable "$H" holders
 
+echo "# 0. crash: SIGKILL of the holder's k3c only; its host stays on the LAN"
+T0=$(now_ms)
+kill -KILL "${VPIDS[$H]}"
+wait "${VPIDS[$H]}" 2>/dev/null
+unset "VPIDS[$H]"
+dropped() { ! host_has_vip "$1"; }
+if wait_for 5 dropped "$H"; then pass crash/guard-drops; else fail crash/guard-drops "the dead k3c's host still has the VIP" ip -n "$(ns_of "$H")" addr; fi
+echo "# crash: the guard removed the VIP from the dead k3c's host after $(($(now_ms) - T0)) ms (or less)"
+if measure_failover "$H" "$T0"; then pass crash/failover; else fail crash/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}, holders '$(holders)'" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
+echo "# crash: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour entry -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+: >"$TMP/$H.log"
+start_host "$H"
+wait_check crash/restarted-ready 120 ready_in_log "$H"
+H=$(holders)
+export KUBECONFIG=$TMP/$H.yaml
+sleep $((LEASE_MS * 2 / 1000))
+expect_eq crash/one-holder "$H" holders
+
 echo "# 1. power cut of the holder $H (link down + SIGKILL)"
 T0=$(now_ms)
 power_cut "$H"
@@ -76,7 +94,6 @@ expect_eq cut/rebooted-stands-by "$N" holders
 echo "# 2. partition of the holder $N (link down)"
 T0=$(now_ms)
 partition "$N"
-dropped() { ! host_has_vip "$1"; }
 if wait_for 10 dropped "$N"; then
     DROP_MS=$(($(now_ms) - T0))
     pass part/holder-drops
