@@ -9,15 +9,17 @@
 # until the client's neighbour entry shows the new holder's MAC, and the
 # dual-holder samples of the whole run (must be 0). Never fails on figures.
 # K3C_BIN picks the binary (default build/k3c, the optimised build).
+# shellcheck disable=SC2317 # functions are called through wait_check/wait_for
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/e2e" && pwd)
-E2E_NAME=vipbench
+E2E_NAME=vipbench # names the temp dir (lib.sh)
+export E2E_NAME
 K3C_BIN=${K3C_BIN:-$HERE/../../build/k3c}
 N=${1:-3}
-# shellcheck source=../../tests/e2e/lib.sh
+# shellcheck source-path=SCRIPTDIR/../../tests/e2e source=lib.sh
 . "$HERE/lib.sh"
-# shellcheck source=../../tests/e2e/lib_vip.sh
+# shellcheck source-path=SCRIPTDIR/../../tests/e2e source=lib_vip.sh
 . "$HERE/lib_vip.sh"
 vip_need_root
 trap 'lab_cleanup; cleanup' EXIT

@@ -68,6 +68,10 @@ value_identity(const char *value, size_t len, char *out, size_t out_len)
 static void
 observe_locked(struct vip *v, bool present, int64_t rev, const char *holder)
 {
+    /* An event older than our own write (a lagging watch) says nothing
+     * about the key now. */
+    if (v->hold.elected && rev < v->key_rev)
+        return;
     v->key_present = present;
     v->seen_rev = present ? rev : 0;
     v->seen_ms = k3c_now_ms();
@@ -137,7 +141,7 @@ watch_restart(struct vip *v, struct k3c_err *err)
     }
     pthread_mutex_lock(&v->mu);
     v->watch_failed = false;
-    observe_locked(v, present, kv.mod_revision, holder);
+    observe_locked(v, present, present ? kv.mod_revision : rev, holder);
     pthread_mutex_unlock(&v->mu);
     store_kv_fini(&kv);
     /* From the revision after our read: a change in between is replayed. */

@@ -186,7 +186,7 @@ probe_ready_ms() {
 # showed the new holder's MAC (neighbour watcher). Returns 1 on timeout.
 measure_failover() {
     local old=$1 t0=$2 deadline=$(($(now_ms) + 20000)) h mac
-    READY_MS= ARP_MS= NEW_HOLDER=
+    READY_MS='' ARP_MS='' NEW_HOLDER=''
     while [ "$(now_ms)" -lt "$deadline" ]; do
         if [ -z "$NEW_HOLDER" ]; then
             h=$(holders)

@@ -12,6 +12,7 @@
 # fast handover. Also: the Node annotation vip.k3c.io/holder on the holder
 # only, the VIPAcquired Event, /metrics, the kubeconfig and certificate
 # that name the VIP. Harness: lib.sh ("N passed, M failed" last).
+# shellcheck disable=SC2317 # functions are called through wait_check/wait_for
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

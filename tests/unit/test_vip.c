@@ -144,8 +144,8 @@ test_parse_address(void **state)
     char addr[16];
     int prefix = 0;
     struct k3c_err err = {0};
-    const char *bad[] = {"", "192.168.20.225/", "192.168.20.225/33", "192.168.20.225/0",
-                         "192.168.20", "fe80::1", "192.168.20.225/24x", "1.2.3.4.5"};
+    const char *bad[] = {"",           "192.168.20.225/", "192.168.20.225/33",  "192.168.20.225/0",
+                         "192.168.20", "fe80::1",         "192.168.20.225/24x", "1.2.3.4.5"};
 
     (void)state;
     assert_int_equal(vip_parse_address("192.168.20.225", addr, &prefix, &err), 0);
