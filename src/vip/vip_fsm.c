@@ -447,8 +447,8 @@ address_thread(void *arg)
         }
         if (!allowed && v->held) {
             const char *why = v->hold.stopping     ? "stopping"
-                              : !v->hold.elected   ? "no longer elected"
                               : !v->hold.api_ready ? "own API server not ready"
+                              : !v->hold.elected   ? "no longer elected"
                                                    : "renewal overdue (fenced)";
             bool fenced = v->hold.elected && !v->hold.stopping;
 

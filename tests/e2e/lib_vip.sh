@@ -62,14 +62,26 @@ lab_make() {
     for h in "${HOSTS[@]}"; do lab_ns "$(ns_of "$h")" "${HOST_IP[$h]}"; done
 }
 
+# Pids of processes whose command line names $TMP.
+run_pids() {
+    local d cmd
+    for d in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+        case $cmd in *"$TMP/"*) echo "${d#/proc/}" ;; esac
+    done
+}
+
 lab_cleanup() {
-    local h ns
+    local h ns pid
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null && wait "$SAMPLER_PID" 2>/dev/null
     [ -n "$NEIGH_PID" ] && neigh_watch_stop
     [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null && wait "$PROBE_PID" 2>/dev/null
     for h in "${!VPIDS[@]}"; do kill -KILL "${VPIDS[$h]}" 2>/dev/null; done
     for h in "${!VPIDS[@]}"; do wait "${VPIDS[$h]}" 2>/dev/null; done
     VPIDS=()
+    # Safety net: anything still running whose command line names this
+    # run's temp dir (k3c servers, their guards, the prober) is ours.
+    for pid in $(run_pids); do kill -KILL "$pid" 2>/dev/null; done
     for ns in "${VIP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     VIP_NETNS=()
 }
@@ -167,7 +179,8 @@ neigh_watch_stop() {
 # polls /readyz via the VIP for the rest of the test into $TMP/probe.
 probe_start() {
     : >"$TMP/probe"
-    in_ns "$CLIENT_NS" python3 "$VIP_LIB_DIR/vip_probe.py" "$VIP" 6443 \
+    # nsenter execs: $! is the prober itself (a backgrounded function would be a subshell).
+    nsenter --net="/run/netns/$CLIENT_NS" python3 "$VIP_LIB_DIR/vip_probe.py" "$VIP" 6443 \
         "$TMP/etcd/server/tls/server-ca.crt" "$TMP/probe" &
     PROBE_PID=$!
 }
