@@ -185,12 +185,20 @@ probe_start() {
     PROBE_PID=$!
 }
 # probe_ready_ms T0: ms from T0 to the end of the first successful /readyz
-# that started after the first one failing after T0 (the outage's end);
-# empty while the outage lasts; 0 when no attempt failed within 5 s.
+# among the attempts that started after the first failed attempt (one that
+# started at most 200 ms before T0 or later): the end of the outage. Empty
+# while it lasts; 0 when no attempt failed within 5 s.
 probe_ready_ms() {
-    awk -v t0="$1" '$2 >= t0 && $3 == 0 && !f { f = $1 }
-        f && $1 >= f && $3 == 1 { print $2 - t0; exit }
-        !f && $1 >= t0 + 5000 { print 0; exit }' "$TMP/probe"
+    awk -v t0="$1" '$3 == 0 && $1 >= t0 - 200 && (!f || $1 < f) { f = $1 }
+        { line[NR] = $0; if ($1 > last) last = $1 }
+        END {
+            if (!f) { if (last >= t0 + 5000) print 0; exit }
+            for (i = 1; i <= NR; i++) {
+                split(line[i], a, " ")
+                if (a[3] == 1 && a[1] >= f && (!r || a[2] < r)) r = a[2]
+            }
+            if (r) print r - t0
+        }' "$TMP/probe"
 }
 
 # measure_failover OLD T0: waits (up to 20 s) until the prober sees the VIP
