@@ -66,7 +66,7 @@ lab_make() {
 run_pids() {
     local d cmd
     for d in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
         case $cmd in *"$TMP/"*) echo "${d#/proc/}" ;; esac
     done
 }
