@@ -43,6 +43,7 @@ bench: deps all
 	$(BUILD)/bench/bench_store
 	$(BUILD)/bench/bench_api $(BUILD)/k3c
 	python3 bench/bench_agent.py $(BUILD)/k3c
+	bench/bench_ha.sh $(BUILD)/k3c
 	$(BUILD)/bench/bench_scheduler
 
 install: all

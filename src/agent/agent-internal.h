@@ -23,6 +23,7 @@ struct agent {
     char *server_url, *token, *node_name, *node_ip;
     char **labels, **taints;
     bool control_plane;
+    bool etcd_member;
     int lease_renew_s, status_every_s;
     struct agent_paths paths;
     bool run_pods;

@@ -172,6 +172,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->labels = strv_dup(cfg->labels);
     a->taints = strv_dup(cfg->taints);
     a->control_plane = cfg->control_plane;
+    a->etcd_member = cfg->etcd_member;
     a->lease_renew_s = cfg->lease_renew_s > 0 ? cfg->lease_renew_s : 10;
     a->status_every_s = cfg->status_every_s > 0 ? cfg->status_every_s : 300;
     paths_init(&a->paths, cfg->data_dir);
@@ -354,6 +355,8 @@ node_labels(struct agent *a)
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
     }
+    if (a->etcd_member)
+        json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');
@@ -389,18 +392,29 @@ register_node(struct agent *a, struct k3c_err *err)
         return 0;
     if (st != 409)
         return -1;
-    k3c_err_clear(err);
-    if (api_call(a, "GET", path, NULL, &cur, err) != 200)
-        return -1;
-    json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
-                       json_object_get(json_object_get(node, "metadata"), "labels"));
-    if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
-        json_object_set(json_object_get(cur, "metadata"), "labels",
-                        json_object_get(json_object_get(node, "metadata"), "labels"));
-    json_object_set(cur, "status", json_object_get(node, "status"));
-    if (api_call(a, "PUT", path, cur, &ans, err) != 200)
-        return -1;
-    return 0;
+    /* Read-modify-write; a server's cluster monitor may annotate the node
+     * in between (409 Conflict): read again, a few times. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        k3c_err_clear(err);
+        json_decref(cur);
+        cur = NULL;
+        json_decref(ans);
+        ans = NULL;
+        if (api_call(a, "GET", path, NULL, &cur, err) != 200)
+            return -1;
+        json_object_update(json_object_get(json_object_get(cur, "metadata"), "labels"),
+                           json_object_get(json_object_get(node, "metadata"), "labels"));
+        if (!json_object_get(json_object_get(cur, "metadata"), "labels"))
+            json_object_set(json_object_get(cur, "metadata"), "labels",
+                            json_object_get(json_object_get(node, "metadata"), "labels"));
+        json_object_set(cur, "status", json_object_get(node, "status"));
+        st = api_call(a, "PUT", path, cur, &ans, err);
+        if (st == 200)
+            return 0;
+        if (st != 409)
+            return -1;
+    }
+    return -1;
 }
 
 static int

@@ -20,6 +20,7 @@ struct agent_config {
     char *const *labels; /* "k=v", NULL-terminated, may be NULL */
     char *const *taints; /* "k=v:Effect", NULL-terminated, may be NULL */
     bool control_plane;  /* a server's own agent: node-role labels */
+    bool etcd_member;    /* ... of a server with embedded etcd: the etcd role label */
     int lease_renew_s;   /* 0: 10 */
     int status_every_s;  /* 0: 300 */
     int kubelet_port;    /* kubelet API (kubelet_server.h): 0: 10250, -1: none */
@@ -49,5 +50,9 @@ void agent_free(struct agent *a);
  * the caller's to free. INVALID with a message for anything else. */
 int agent_token_parse(const char *token, char out_hash[65], char **user, char **secret,
                       struct k3c_err *err);
+/* GET server_url/cacerts over unverified TLS; *pem (caller frees) is set
+ * only when the body's sha256 is want_hash. UNAVAILABLE (unreachable or
+ * 5xx), INVALID (hash mismatch: nothing is trusted; or not a k3c server). */
+int agent_fetch_ca(const char *server_url, const char *want_hash, char **pem, struct k3c_err *err);
 
 #endif

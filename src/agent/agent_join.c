@@ -45,12 +45,10 @@ agent_token_parse(const char *token, char out_hash[65], char **user, char **secr
     return 0;
 }
 
-/* GET /cacerts over unverified TLS; the body is trusted only if its hash is
- * the one in the token. */
-static int
-fetch_ca(struct agent *a, const char *want_hash, char **pem, struct k3c_err *err)
+int
+agent_fetch_ca(const char *server_url, const char *want_hash, char **pem, struct k3c_err *err)
 {
-    const char *endpoints[] = {a->server_url, NULL};
+    const char *endpoints[] = {server_url, NULL};
     struct http_client_config hc = {.endpoints = endpoints, .insecure = true};
     struct http_client *c = http_client_new(&hc, err);
     struct http_response resp;
@@ -66,7 +64,7 @@ fetch_ca(struct agent *a, const char *want_hash, char **pem, struct k3c_err *err
         /* 5xx: a server still starting, worth another try; anything else
          * says this is not a k3c server. */
         k3c_err_set(err, resp.status >= 500 ? K3C_E_UNAVAILABLE : K3C_E_INVALID,
-                    "%s/cacerts answered HTTP %ld%s", a->server_url, resp.status,
+                    "%s/cacerts answered HTTP %ld%s", server_url, resp.status,
                     resp.status >= 500 ? "" : ": not a k3c server?");
         goto out;
     }
@@ -160,7 +158,7 @@ agent_join(struct agent *a, struct k3c_err *err)
         log_info("(node %s) using the credentials of an earlier join", a->node_name);
         return 0;
     }
-    if (fetch_ca(a, hash, &ca, err) < 0)
+    if (agent_fetch_ca(a->server_url, hash, &ca, err) < 0)
         return -1;
     if (k3c_mkdir_p(a->paths.dir, 0700, err) < 0 ||
         write_str(a->paths.server_ca, ca, 0644, err) < 0)

@@ -32,6 +32,12 @@ struct api_config {
      * (0: 300). */
     int default_not_ready_toleration_s;
     int default_unreachable_toleration_s;
+    /* HA join (api_join.c): what every server of the cluster shares (CAs
+     * and their keys, settings that must match, this server's etcd
+     * client URL), as JSON text, served at /v1-k3c/server-bootstrap only
+     * to callers presenting the token's secret as user "server" (never to
+     * node credentials or anonymous ones). NULL: not served (404). */
+    const char *server_bootstrap_json;
 };
 
 struct api_server;

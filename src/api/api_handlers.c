@@ -246,6 +246,10 @@ api_reply_store_error(struct api_request *r, const struct k3c_err *err)
         log_warn("(%s %s) %s", r->method, r->url, err->msg);
     else if (err->kind == K3C_E_INTERNAL || err->kind == K3C_E_SYSTEM)
         log_error("(%s %s) %s", r->method, r->url, err->msg);
+    if (err->kind == K3C_E_UNAVAILABLE || err->kind == K3C_E_TIMEOUT)
+        return api_reply_status(r, err->kind, r->name, r->res ? r->res->plural : NULL,
+                                "the datastore (etcd) is unreachable or has lost quorum: %s",
+                                err->msg);
     return api_reply_status(r, err->kind == K3C_E_NONE ? K3C_E_INTERNAL : err->kind, r->name,
                             r->res ? r->res->plural : NULL, "%s", err->msg);
 }

@@ -31,14 +31,16 @@ reply_pem(struct api_request *r, const char *pem)
     return ret;
 }
 
+/* HTTP Basic with the token's secret. The user part of the token is
+ * "server" in the server's token, "node" in a bare one; for node joins the
+ * secret is what counts, server bootstrap needs user "server". */
 static bool
-join_authenticated(struct api_request *r)
+join_authenticated(struct api_request *r, bool server_only)
 {
     char *password = NULL;
     char *user = MHD_basic_auth_get_username_password(r->conn, &password);
-    /* The user part of the token: "server" in the server's token, "node"
-     * in a bare one; the secret is what counts. */
-    bool ok = user && (strcmp(user, "node") == 0 || strcmp(user, "server") == 0) &&
+    bool ok = user &&
+              (strcmp(user, "server") == 0 || (!server_only && strcmp(user, "node") == 0)) &&
               r->srv->cfg.join_secret && k3c_secret_equal(r->srv->cfg.join_secret, password);
 
     MHD_free(user);
@@ -109,7 +111,7 @@ serve_node_certs(struct api_request *r)
 
     if (strcmp(r->method, "POST") != 0)
         return api_reply_status_code(r, 405, "MethodNotAllowed", "use POST");
-    if (!join_authenticated(r))
+    if (!join_authenticated(r, false))
         return api_reply_status_code(r, 401, "Unauthorized",
                                      "the node token is wrong: check --token");
     req = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
@@ -118,6 +120,35 @@ serve_node_certs(struct api_request *r)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                 "nodeName must be a lowercase RFC 1123 subdomain");
     return sign_node_certs(r, req, node);
+}
+
+/* The shared material a joining server needs (HA join). */
+static int
+serve_server_bootstrap(struct api_request *r)
+{
+    const char *json = r->srv->cfg.server_bootstrap_json;
+    struct MHD_Response *resp;
+    int ret;
+
+    if (strcmp(r->method, "GET") != 0)
+        return api_reply_status_code(r, 405, "MethodNotAllowed", "use GET");
+    if (!json)
+        return api_reply_status_code(r, 404, "NotFound",
+                                     "this server does not serve bootstrap data (external "
+                                     "datastore?)");
+    if (!join_authenticated(r, true)) {
+        log_warn("refused server bootstrap: wrong secret or not a server token");
+        return api_reply_status_code(r, 401, "Unauthorized",
+                                     "server bootstrap needs the server token (K10...::server:"
+                                     "<secret>): check --token");
+    }
+    log_info("served server bootstrap data to a joining server");
+    resp = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 int
@@ -133,5 +164,7 @@ api_join_serve(struct api_request *r)
     }
     if (strcmp(r->url, "/v1-k3c/node-certs") == 0)
         return serve_node_certs(r);
+    if (strcmp(r->url, "/v1-k3c/server-bootstrap") == 0)
+        return serve_server_bootstrap(r);
     return -1;
 }

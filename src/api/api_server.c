@@ -66,6 +66,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
     srv->cfg.client_ca_file = dup_or_null(cfg->client_ca_file);
     srv->cfg.client_ca_key_file = dup_or_null(cfg->client_ca_key_file);
     srv->cfg.join_secret = dup_or_null(cfg->join_secret);
+    srv->cfg.server_bootstrap_json = dup_or_null(cfg->server_bootstrap_json);
     srv->cfg.kubelet_client_cert_file = dup_or_null(cfg->kubelet_client_cert_file);
     srv->cfg.kubelet_client_key_file = dup_or_null(cfg->kubelet_client_key_file);
     srv->cfg.serving_cert_file = NULL; /* read once below */
@@ -129,6 +130,7 @@ api_server_free(struct api_server *srv)
     free((char *)srv->cfg.client_ca_file);
     free((char *)srv->cfg.client_ca_key_file);
     free((char *)srv->cfg.join_secret);
+    free((char *)srv->cfg.server_bootstrap_json);
     free((char *)srv->cfg.kubelet_client_cert_file);
     free((char *)srv->cfg.kubelet_client_key_file);
     free(srv->bind_address);
@@ -275,7 +277,6 @@ api_health_serve(struct api_request *r)
 {
     const char *u = r->url;
     struct k3c_err err = {0};
-    int64_t rev;
 
     if (strcmp(u, "/metrics") == 0)
         return r->user.authenticated ? serve_metrics(r) : -1;
@@ -283,8 +284,9 @@ api_health_serve(struct api_request *r)
         return reply_text(r, 200, "ok", "text/plain");
     if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||
         strncmp(u, "/healthz/", 9) == 0) {
-        /* Ready means the store answers. */
-        if (store_revision(r->srv->store, &rev, &err) < 0)
+        /* Ready means the store answers a linearizable read (no quorum:
+         * unready within the store's request timeout, never a hang). */
+        if (store_ping(r->srv->store, &err) < 0)
             return reply_text(r, 503, "[-]etcd failed: reason withheld\nreadyz check failed",
                               "text/plain");
         return reply_text(r, 200, "ok", "text/plain");

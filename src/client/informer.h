@@ -8,8 +8,9 @@
  * server's own watch caches instead (controllers/ctl_informer.c).
  *
  * One thread per informer; callbacks run on it, one at a time, in the
- * order of the events. A relist delivers on_upsert for every object it
- * finds and on_delete for every cached object it no longer finds, then
+ * order of the events, with the informer's lock held (so they must not
+ * block, nor call informer_foreach/informer_get of the same informer). A relist delivers on_upsert
+ * for every object it finds and on_delete for every cached object it no longer finds, then
  * on_synced. Objects passed to callbacks are borrowed (the cache owns
  * them; json_incref to keep one). */
 #ifndef K3C_CLIENT_INFORMER_H

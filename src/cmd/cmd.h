@@ -16,6 +16,10 @@
 
 int cmd_server(int argc, char **argv, char **envp);
 int cmd_agent(int argc, char **argv, char **envp);
+/* cmd_lab.c: k3c lab, k3c topology, k3c doctor (src/lab/). */
+int cmd_lab(int argc, char **argv, char **envp);
+int cmd_topology(int argc, char **argv, char **envp);
+int cmd_doctor(int argc, char **argv, char **envp);
 
 /* Loads the configuration for a verb and turns config_load's result into an
  * exit code: -1 means "go on", anything else is the code to exit with. */

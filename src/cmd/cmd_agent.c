@@ -62,6 +62,7 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .labels = cfg->node_labels,
                               .taints = cfg->node_taints,
                               .control_plane = control_plane,
+                              .etcd_member = control_plane && !cfg->datastore_endpoint,
                               .kubelet_port = cfg->kubelet_port};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,

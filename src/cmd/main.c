@@ -22,6 +22,10 @@ static const struct verb verbs[] = {
     {"server", "run the control plane, its etcd member, the control loops and an agent", cmd_server,
      CONFIG_ROLE_SERVER},
     {"agent", "join a server and run this node's pods", cmd_agent, CONFIG_ROLE_AGENT},
+    /* Verbs with their own flags (role 0): `k3c help VERB` runs VERB --help. */
+    {"lab", "a whole cluster on this host in network namespaces (as root)", cmd_lab, 0},
+    {"topology", "draw the cluster: VIP, servers, etcd, agents", cmd_topology, 0},
+    {"doctor", "check what an HA cluster needs and say what is wrong", cmd_doctor, 0},
 };
 
 static void
@@ -61,6 +65,11 @@ cmd_help(int argc, char **argv)
         fprintf(stderr, "k3c: unknown command \"%s\"\n", argv[2]);
         usage(stderr);
         return K3C_EXIT_USAGE;
+    }
+    if (!v->role) {
+        char *help_argv[] = {argv[2], "--help", NULL};
+
+        return v->run(2, help_argv, NULL);
     }
     printf("Usage: k3c %s [flags]\n\n%s\n\nFlags:\n", v->name, v->summary);
     config_usage(stdout, v->role);

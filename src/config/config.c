@@ -5,8 +5,11 @@
  * overwrites a higher one (flags > env > file > defaults). */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -55,6 +58,7 @@ struct config_option {
 };
 
 static char *default_node_name(void);
+static char *default_node_ip(void);
 
 static const char *const compaction_modes[] = {"revision", "periodic", NULL};
 static const char *const runtimes[] = {"auto", "runc", "crun", NULL};
@@ -91,10 +95,11 @@ static const struct config_option options[] = {
     {.name = "node-ip",
      .type = OPT_STRING,
      .offset = OFF(node_ip),
-     .def = "127.0.0.1",
+     .def_fn = default_node_ip,
      .roles = ROLE_ANY,
      .metavar = "IP",
-     .help = "IP address to advertise for the node"},
+     .help = "IP address to advertise for the node, default the address of the interface that "
+             "holds the default route (127.0.0.1 without one)"},
     {.name = "debug",
      .type = OPT_BOOL,
      .offset = OFF(debug),
@@ -107,7 +112,7 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "URL",
      .help = "server to join, https://host:6443, waited for until it answers (agent; on a server: "
-             "HA join, not in effect yet)"},
+             "join its HA cluster with embedded etcd)"},
     {.name = "token",
      .short_name = 't',
      .type = OPT_STRING,
@@ -131,7 +136,7 @@ static const struct config_option options[] = {
      .type = OPT_BOOL,
      .offset = OFF(cluster_init),
      .roles = ROLE_S,
-     .help = "initialise a new cluster with embedded etcd [not in effect yet]"},
+     .help = "initialise a new cluster with embedded etcd that other servers may join"},
     {.name = "disable-agent",
      .type = OPT_BOOL,
      .offset = OFF(disable_agent),
@@ -509,6 +514,58 @@ default_node_name(void)
     for (char *p = host; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     return k3c_xstrdup(host);
+}
+
+/* The interface of the IPv4 default route in a /proc/net/route table
+ * (lowest metric wins); false when there is none. */
+bool
+config_route_default_iface(const char *route_table, char *iface, size_t len)
+{
+    unsigned long best_metric = ~0UL;
+    const char *line = route_table;
+    bool found = false;
+
+    while (line && *line) {
+        char name[IF_NAMESIZE + 1];
+        unsigned long dest, gw, flags, refcnt, use, metric, mask;
+
+        if (sscanf(line, "%16s %lx %lx %lx %lu %lu %lu %lx", name, &dest, &gw, &flags, &refcnt,
+                   &use, &metric, &mask) == 8 &&
+            dest == 0 && mask == 0 && (flags & 0x1) /* RTF_UP */ && metric < best_metric) {
+            best_metric = metric;
+            snprintf(iface, len, "%s", name);
+            found = true;
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    return found;
+}
+
+/* K3s's default node IP: the first IPv4 address of the interface that
+ * holds the default route; 127.0.0.1 on a host without one. */
+char *
+config_default_node_ip(void)
+{
+    _cleanup_free_ char *table = NULL;
+    struct k3c_err err = {0};
+    char iface[IF_NAMESIZE + 1], ip[INET_ADDRSTRLEN] = "";
+    struct ifaddrs *ifs = NULL;
+
+    if (k3c_read_file("/proc/net/route", &table, NULL, &err) < 0 ||
+        !config_route_default_iface(table, iface, sizeof(iface)) || getifaddrs(&ifs) < 0)
+        return k3c_xstrdup("127.0.0.1");
+    for (struct ifaddrs *i = ifs; i && !ip[0]; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && strcmp(i->ifa_name, iface) == 0)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof(ip));
+    freeifaddrs(ifs);
+    return k3c_xstrdup(ip[0] ? ip : "127.0.0.1");
+}
+
+static char *
+default_node_ip(void)
+{
+    return config_default_node_ip();
 }
 
 static const struct config_option *

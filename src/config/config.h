@@ -29,7 +29,7 @@ struct k3c_config {
     char *config_file;  /* --config; default /etc/k3c/config.yaml (missing default file is fine) */
     char *data_dir;     /* --data-dir, default /var/lib/k3c */
     char *node_name;    /* --node-name, default: hostname */
-    char *node_ip;      /* --node-ip, default 127.0.0.1 */
+    char *node_ip;      /* --node-ip, default: the default route's interface address */
     bool debug;         /* --debug: log level debug */
     char *server;       /* --server URL (agent; server: join an existing cluster, later) */
     char *token;        /* --token */
@@ -103,6 +103,12 @@ enum config_result config_load(struct k3c_config *cfg, enum config_role role, in
 /* Frees every field and zeroes cfg (keeping default_config_file), so it can
  * be loaded again. Safe on a zeroed or already released cfg. */
 void config_fini(struct k3c_config *cfg);
+
+/* --node-ip's default: the IPv4 address of the interface that holds the
+ * default route, "127.0.0.1" without one. Caller frees. */
+char *config_default_node_ip(void);
+/* The default route's interface in a /proc/net/route table; false if none. */
+bool config_route_default_iface(const char *route_table, char *iface, size_t len);
 
 /* Prints the option list for role (flag, env var, default, help) to out. */
 void config_usage(FILE *out, enum config_role role);

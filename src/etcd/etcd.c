@@ -32,6 +32,8 @@ struct etcd {
     char *binary; /* full path */
     char *data_dir, *log_file, *node_ip, *member_name;
     char *client_url;       /* loopback client URL */
+    char *peer_url;         /* https://<node_ip>:<peer_port> */
+    char *initial_cluster;  /* joining: every member, "name=url,..."; NULL: new */
     struct etcd_config cfg; /* strings point into the copies above / caller's tls */
     char *argv[ETCD_MAX_ARGS];
     struct http_client *health;
@@ -100,8 +102,8 @@ etcd_certs_ensure(const struct etcd_tls_paths *p, const char *node_name, const c
 }
 
 /* etcd member names are free-form, but we keep them DNS-safe and stable. */
-static char *
-member_name_from(const char *node_name)
+char *
+etcd_member_name_for(const char *node_name)
 {
     char *name = k3c_xstrdup(node_name);
 
@@ -133,8 +135,13 @@ build_argv(struct etcd *e)
     ARG("--advertise-client-urls=https://%s:%d", e->node_ip, c->client_port);
     ARG("--listen-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
     ARG("--initial-advertise-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
-    ARG("--initial-cluster=%s=https://%s:%d", e->member_name, e->node_ip, c->peer_port);
-    ARG("--initial-cluster-state=new");
+    if (e->initial_cluster) {
+        ARG("--initial-cluster=%s", e->initial_cluster);
+        ARG("--initial-cluster-state=existing");
+    } else {
+        ARG("--initial-cluster=%s=%s", e->member_name, e->peer_url);
+        ARG("--initial-cluster-state=new");
+    }
     ARG("--initial-cluster-token=k3c");
     ARG("--client-cert-auth");
     ARG("--trusted-ca-file=%s", t->ca_cert);
@@ -194,7 +201,9 @@ etcd_new(const struct etcd_config *cfg, struct k3c_err *err)
     e->data_dir = k3c_xstrdup(cfg->data_dir);
     e->log_file = k3c_xstrdup(cfg->log_file);
     e->node_ip = k3c_xstrdup(cfg->node_ip);
-    e->member_name = member_name_from(cfg->node_name);
+    e->member_name = etcd_member_name_for(cfg->node_name);
+    e->peer_url = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->peer_port);
+    e->initial_cluster = cfg->initial_cluster ? k3c_xstrdup(cfg->initial_cluster) : NULL;
     e->client_url = k3c_xasprintf("https://127.0.0.1:%d", cfg->client_port);
     e->cfg = *cfg;
     e->cfg.auto_compaction_mode =
@@ -239,6 +248,8 @@ etcd_free(struct etcd *e)
     free(e->node_ip);
     free(e->member_name);
     free(e->client_url);
+    free(e->peer_url);
+    free(e->initial_cluster);
     free(e);
 }
 
@@ -450,4 +461,18 @@ const char *
 etcd_member_name(const struct etcd *e)
 {
     return e->member_name;
+}
+
+const char *
+etcd_peer_url(const struct etcd *e)
+{
+    return e->peer_url;
+}
+
+bool
+etcd_data_exists(const char *data_dir)
+{
+    _cleanup_free_ char *wal = k3c_xasprintf("%s/member/wal", data_dir);
+
+    return k3c_file_exists(wal);
 }

@@ -7,6 +7,7 @@
 #define K3C_ETCD_ETCD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/err.h"
@@ -41,6 +42,10 @@ struct etcd_config {
     long long quota_backend_bytes;
     const char *auto_compaction_mode;      /* "revision" or "periodic" */
     const char *auto_compaction_retention; /* "10000" revisions, or a duration */
+    /* Joining an existing cluster (HA join): "name=peerURL,..." of every
+     * member including this one, and state "existing". NULL: a new
+     * one-member cluster. Both are ignored by etcd once its data exists. */
+    const char *initial_cluster;
 };
 
 struct etcd;
@@ -68,5 +73,57 @@ unsigned etcd_start_count(struct etcd *e);
 const char *etcd_client_url(const struct etcd *e);
 /* The member name (node name made DNS-safe). */
 const char *etcd_member_name(const struct etcd *e);
+/* This member's peer URL: "https://<node_ip>:<peer_port>". */
+const char *etcd_peer_url(const struct etcd *e);
+/* The member name etcd_new would use for node_name; caller frees. */
+char *etcd_member_name_for(const char *node_name);
+/* True when data_dir holds an etcd member (its WAL and snapshots). */
+bool etcd_data_exists(const char *data_dir);
+
+/* ---- cluster membership (etcd_cluster.c), over the v3 JSON gateway ---- */
+
+struct http_client;
+
+/* A client for the etcd endpoints ("https://ip:2379", NULL-terminated),
+ * authenticated with the etcd client certificate of tls. */
+struct http_client *etcd_client_new(const char *const *endpoints, const struct etcd_tls_paths *tls,
+                                    struct k3c_err *err);
+
+struct etcd_member {
+    uint64_t id;
+    char *name;       /* "" while an added member has not started yet */
+    char *peer_url;   /* the first peer URL */
+    char *client_url; /* the first client URL; "" until it started */
+    bool learner;
+};
+
+struct etcd_members {
+    struct etcd_member *v;
+    size_t n;
+};
+
+void etcd_members_fini(struct etcd_members *m);
+/* The member with this name (when name is not NULL) or this id; NULL. */
+const struct etcd_member *etcd_members_find(const struct etcd_members *m, const char *name,
+                                            uint64_t id);
+
+int etcd_member_list(struct http_client *c, struct etcd_members *out, struct k3c_err *err);
+/* Adds a member (a learner when learner is true); *members_out (may be
+ * NULL) gets the member list including it. */
+int etcd_member_add(struct http_client *c, const char *peer_url, bool learner, uint64_t *id_out,
+                    struct etcd_members *members_out, struct k3c_err *err);
+/* UNAVAILABLE while the learner has not caught up with the leader. */
+int etcd_member_promote(struct http_client *c, uint64_t id, struct k3c_err *err);
+int etcd_member_remove(struct http_client *c, uint64_t id, struct k3c_err *err);
+
+struct etcd_status {
+    uint64_t member_id; /* of the member that answered */
+    uint64_t leader_id; /* 0: no leader */
+    bool learner;
+    int64_t revision;
+};
+
+/* The status of the member that answers (the client's current endpoint). */
+int etcd_member_status(struct http_client *c, struct etcd_status *out, struct k3c_err *err);
 
 #endif

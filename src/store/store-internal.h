@@ -12,7 +12,8 @@
 #include "store/store.h"
 
 struct store {
-    struct http_client *http;
+    struct http_client *http;       /* reads and watches (request_timeout_ms) */
+    struct http_client *http_write; /* writes (write_timeout_ms) */
     int64_t retry_timeout_ms;
     atomic_bool outage; /* true while etcd is unreachable; logged once per outage */
     atomic_llong outage_since_ms;

@@ -30,16 +30,23 @@ store_new(const struct store_config *cfg, struct k3c_err *err)
         .ca_file = cfg->ca_file,
         .cert_file = cfg->cert_file,
         .key_file = cfg->key_file,
-        .connect_timeout_ms = cfg->request_timeout_ms,
-        .request_timeout_ms = cfg->request_timeout_ms,
+        .connect_timeout_ms = 1000,
+        .request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 5000,
     };
     struct store *s;
-    struct http_client *http = http_client_new(&hc, err);
+    struct http_client *http = http_client_new(&hc, err), *http_write;
 
     if (!http)
         return NULL;
+    hc.request_timeout_ms = cfg->write_timeout_ms > 0 ? cfg->write_timeout_ms : 2500;
+    http_write = http_client_new(&hc, err);
+    if (!http_write) {
+        http_client_free(http);
+        return NULL;
+    }
     s = k3c_xcalloc(1, sizeof(*s));
     s->http = http;
+    s->http_write = http_write;
     s->retry_timeout_ms = cfg->retry_timeout_ms > 0 ? cfg->retry_timeout_ms : 30000;
     atomic_init(&s->outage, false);
     atomic_init(&s->outage_since_ms, 0);
@@ -52,6 +59,7 @@ store_free(struct store *s)
     if (!s)
         return;
     http_client_free(s->http);
+    http_client_free(s->http_write);
     free(s);
 }
 
@@ -107,15 +115,16 @@ gateway_error(const char *path, long status, const json_t *body, struct k3c_err 
 
 /* One attempt: POST and parse. */
 static json_t *
-store_call_once(struct store *s, const char *path, const char *text, struct k3c_err *err)
+store_call_once(struct store *s, const char *path, const char *text, bool write,
+                struct k3c_err *err)
 {
     struct http_response resp;
     json_t *body = NULL;
     json_error_t jerr;
 
     http_response_init(&resp);
-    if (http_client_request(s->http, "POST", path, "application/json", text, strlen(text), &resp,
-                            err) < 0)
+    if (http_client_request(write ? s->http_write : s->http, "POST", path, "application/json", text,
+                            strlen(text), &resp, err) < 0)
         goto out;
     body = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
     if (!body) {
@@ -143,7 +152,7 @@ store_call_take(struct store *s, const char *path, json_t *req, bool idempotent,
     int64_t backoff = 50;
 
     for (;;) {
-        json_t *body = store_call_once(s, path, text, err);
+        json_t *body = store_call_once(s, path, text, !idempotent, err);
         bool retry;
 
         if (body) {
@@ -476,6 +485,18 @@ store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err)
         return k3c_err_wrap(err, "read revision");
     *rev_out = header_revision(resp);
     return 0;
+}
+
+int
+store_ping(struct store *s, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *req = range_request("/", 1, NULL, 1, 0), *resp = NULL;
+    _cleanup_free_ char *text = NULL;
+
+    json_object_set_new(req, "count_only", json_true());
+    text = json_dumps(req, JSON_COMPACT);
+    resp = store_call_once(s, "/v3/kv/range", text, false, err);
+    return resp ? 0 : -1;
 }
 
 int

@@ -24,7 +24,14 @@ struct store_config {
     const char *cert_file;
     const char *key_file;
     int64_t retry_timeout_ms; /* how long an unreachable etcd is retried; 0: 30000 */
-    long request_timeout_ms;  /* one request, connecting included; 0: the client's defaults */
+    /* One request's limit, after which the next endpoint is tried. A write
+     * is cut sooner: a proposal that the leader's death left hanging would
+     * otherwise wait etcd's own 7 s (5 s + 2 election timeouts) before it
+     * fails, and no write could be acknowledged in between; 2.5 s is past a
+     * new leader's election (1-2 s with k3c's 1 s election timeout).
+     * 0: 5000 / 2500. */
+    long request_timeout_ms;
+    long write_timeout_ms;
 };
 
 struct store;
@@ -98,6 +105,9 @@ int store_prefix_stats(struct store *s, const char *prefix, int64_t revision, in
 
 /* The store's current revision. */
 int store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err);
+/* One linearizable read, not retried: fails within the request timeout
+ * when etcd has no quorum (the API server's /readyz). */
+int store_ping(struct store *s, struct k3c_err *err);
 
 /* Compacts history up to revision (etcd's compaction; normally etcd's own
  * auto-compaction does this). */

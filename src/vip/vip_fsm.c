@@ -603,6 +603,7 @@ vip_new(const struct vip_config *cfg, struct k3c_err *err)
     /* A renewal answered after the fence deadline is worthless: don't wait
      * longer, and let the election loop do the retrying. */
     sc.request_timeout_ms = (long)(v->t.lease_ms - v->t.margin_ms);
+    sc.write_timeout_ms = sc.request_timeout_ms;
     sc.retry_timeout_ms = v->t.renew_ms;
     v->store = store_new(&sc, err);
     if (!v->store)

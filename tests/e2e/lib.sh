@@ -372,8 +372,10 @@ start_server() {
     done
     # Pods run for real only inside a test-made network namespace: the pod
     # network's bridge and addresses must never appear in the root one.
+    # --node-ip: in the root namespace only loopback, never the host's own
+    # address (the default would be the default route's interface).
     if [ ${#NETNS_EXEC[@]} -eq 0 ]; then
-        SERVER_EXTRA_ARGS+=(--disable-pods)
+        SERVER_EXTRA_ARGS+=(--disable-pods --node-ip 127.0.0.1)
     fi
     env "${unset_args[@]}" "${NETNS_EXEC[@]}" "$K3C_BIN" server \
         --data-dir "$TMP/data" \

@@ -46,7 +46,7 @@ start_member() {
     read -r port _ <<<"$(free_ports 2)"
     env -u K3C_CONFIG "$K3C_BIN" server \
         --data-dir "$TMP/$name" --bind-address 127.0.0.1 --https-listen-port "$port" \
-        --write-kubeconfig "$TMP/$name.yaml" --node-name "$name" --disable-agent \
+        --write-kubeconfig "$TMP/$name.yaml" --node-name "$name" --node-ip 127.0.0.1 --disable-agent \
         --config "$TMP/empty.yaml" \
         --datastore-endpoint "$ETCD_URL" --datastore-cafile "$ETLS/server-ca.crt" \
         --datastore-certfile "$ETLS/etcd/client.crt" --datastore-keyfile "$ETLS/etcd/client.key" \

@@ -153,7 +153,7 @@ group_setup(void **state)
                                    ",system:node:n1,2,\"system:nodes\"\n" NODE2_TOKEN
                                    ",system:node:n2,3,\"system:nodes\"\n";
     if (k3c_write_file(tokens, tok, strlen(tok), 0600, &err) < 0 ||
-        k3c_write_file(cfg, "# empty\n", 8, 0644, &err) < 0)
+        k3c_write_file(cfg, "node-ip: 127.0.0.1\n", 19, 0644, &err) < 0)
         return -1;
     E.port = harness_free_port();
     snprintf(port, sizeof(port), "%d", E.port);

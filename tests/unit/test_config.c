@@ -125,7 +125,12 @@ test_defaults(void **state)
     assert_string_equal(c->data_dir, "/var/lib/k3c");
     assert_non_null(c->node_name);
     assert_true(strlen(c->node_name) > 0);
-    assert_string_equal(c->node_ip, "127.0.0.1");
+    {
+        char *want = config_default_node_ip();
+
+        assert_string_equal(c->node_ip, want);
+        free(want);
+    }
     assert_false(c->debug);
     assert_null(c->server);
     assert_null(c->token);
@@ -515,10 +520,32 @@ test_usage(void **state)
     free(agent);
 }
 
+/* --node-ip's default comes from the default route's interface, as K3s. */
+static void
+test_default_route_iface(void **state)
+{
+    static const char table[] =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth1\t0014A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "eth9\t00000000\t0114A8C0\t0003\t0\t0\t200\t00000000\t0\t0\t0\n"
+        "eth0\t00000000\t0114A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+        "eth2\t00000000\t0114A8C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n";
+    char iface[32];
+
+    (void)state;
+    assert_true(config_route_default_iface(table, iface, sizeof(iface)));
+    assert_string_equal(iface, "eth0"); /* lowest metric among routes that are up */
+    assert_false(
+        config_route_default_iface("Iface\tDestination\tGateway\n"
+                                   "eth1\t0014A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+                                   iface, sizeof(iface)));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_route_iface),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_file_is_read_when_present, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse_after_fini, setup, teardown),
