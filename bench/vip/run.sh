@@ -41,10 +41,10 @@ stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "p50 %
 
 lab_make
 start_etcd_server
-wait_for 90 ready_in_log etcd || { echo "etcd server not ready"; exit 1; }
+[ "$VIP_DATASTORE" = embedded ] || wait_for 90 ready_in_log etcd || { echo "etcd server not ready"; exit 1; }
 sampler_start
 neigh_watch_start
-for h in "${HOSTS[@]}"; do start_host "$h"; done
+start_hosts
 settle
 probe_start
 settle
@@ -66,7 +66,7 @@ for kind in power-cut partition graceful; do
             echo "# $kind $i: no failover within 20 s (holders '$(holders)')"
         fi
         case $kind in
-        power-cut) : >"$TMP/$H.log"; power_on "$H" ;;
+        power-cut) power_on "$H" ;;
         partition) heal "$H" ;;
         graceful) wait "${VPIDS[$H]}" 2>/dev/null; unset "VPIDS[$H]"; restart "$H" ;;
         esac

@@ -100,14 +100,33 @@ k3c_in() {
 }
 ready_in_log() { grep -q "k3c server ready" "$TMP/$1.log" 2>/dev/null; }
 
+# VIP_DATASTORE=external (default): one etcd in its own namespace (the etcd
+# of a `k3c server` there) is the servers' --datastore-endpoint; they get
+# the cluster's CAs copied in. embedded: the servers' own etcd members, h1
+# with --cluster-init, h2 and h3 joining it (--server, the node token).
+VIP_DATASTORE=${VIP_DATASTORE:-external}
+VIP_SECRET="vip-e2e-$$"
+if [ "$VIP_DATASTORE" = embedded ]; then VIP_CA=$TMP/h1/server/tls/server-ca.crt; else VIP_CA=$TMP/etcd/server/tls/server-ca.crt; fi
+
 start_etcd_server() {
+    [ "$VIP_DATASTORE" = embedded ] && return 0
     k3c_in "$ETCD_NS" etcd --node-ip "$ETCD_IP" --disable-agent --disable-scheduler \
         --disable-controller-manager
 }
 
-# start_host H: a VIP server on the shared etcd, with the cluster's CAs.
+# start_host H: a VIP server (see VIP_DATASTORE).
 start_host() {
     local h=$1 tls=$TMP/$1/server/tls etls=$TMP/etcd/server/tls f
+    if [ "$VIP_DATASTORE" = embedded ]; then
+        if [ "$h" = h1 ]; then
+            k3c_in "$(ns_of h1)" h1 --node-ip "${HOST_IP[h1]}" --vip "$VIP/32" --disable-pods \
+                --cluster-init --token "$VIP_SECRET"
+        else
+            k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --disable-pods \
+                --server "https://${HOST_IP[h1]}:6443" --token "$(cat "$TMP/h1/server/token")"
+        fi
+        return 0
+    fi
     mkdir -p "$tls"
     for f in server-ca.crt server-ca.key client-ca.crt client-ca.key; do
         cp "$etls/$f" "$tls/$f"
@@ -115,6 +134,17 @@ start_host() {
     k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --disable-pods \
         --datastore-endpoint "https://$ETCD_IP:2379" --datastore-cafile "$etls/server-ca.crt" \
         --datastore-certfile "$etls/etcd/client.crt" --datastore-keyfile "$etls/etcd/client.key"
+}
+
+# start_hosts: all three; with embedded etcd the first must be up before
+# the others join it.
+start_hosts() {
+    local h
+    start_host h1
+    if [ "$VIP_DATASTORE" = embedded ]; then
+        wait_for 120 ready_in_log h1 || { echo "FAIL: h1 not ready"; tail -n 30 "$TMP/h1.log"; exit 1; }
+    fi
+    for h in h2 h3; do start_host "$h"; done
 }
 
 # holders: the hosts whose eth0 has the VIP now, space separated.
@@ -147,7 +177,7 @@ sample_intervals() { awk 'NR > 1 { d = $1 - p; s += d; if (d > m) m = d } { p = 
 host_mac() { ip -n "$(ns_of "$1")" -o link show eth0 2>/dev/null | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 client_neigh_mac() { ip -n "$CLIENT_NS" neigh show "$VIP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
 client_readyz() {
-    in_ns "$CLIENT_NS" curl -sS --connect-timeout 0.2 --max-time 1 --cacert "$TMP/etcd/server/tls/server-ca.crt" \
+    in_ns "$CLIENT_NS" curl -sS --connect-timeout 0.2 --max-time 1 --cacert "$VIP_CA" \
         "https://$VIP:6443/readyz" 2>/dev/null | grep -qx ok
 }
 
@@ -181,7 +211,7 @@ probe_start() {
     : >"$TMP/probe"
     # nsenter execs: $! is the prober itself (a backgrounded function would be a subshell).
     nsenter --net="/run/netns/$CLIENT_NS" python3 "$VIP_LIB_DIR/vip_probe.py" "$VIP" 6443 \
-        "$TMP/etcd/server/tls/server-ca.crt" "$TMP/probe" &
+        "$VIP_CA" "$TMP/probe" &
     PROBE_PID=$!
 }
 # probe_ready_ms T0: ms from T0 to the end of the first successful /readyz
@@ -236,8 +266,10 @@ power_cut() {
     unset "VPIDS[$h]"
     ip -n "$ns" addr del "$VIP/32" dev eth0 2>/dev/null
 }
-# power_on H: the link comes back and k3c starts again.
+# power_on H: the link comes back and k3c starts again (a fresh log, so
+# ready_in_log waits for this start).
 power_on() {
+    : >"$TMP/$1.log"
     ip -n "$(ns_of "$1")" link set eth0 up
     start_host "$1"
 }
