@@ -31,7 +31,7 @@ vip_need_root() {
         echo "SKIP: the VIP lab needs root (network namespaces)"
         exit 77
     fi
-    for t in ip nsenter etcd curl nft openssl; do
+    for t in ip nsenter etcd curl nft; do
         command -v "$t" >/dev/null || { echo "SKIP: $t not found"; exit 77; }
     done
 }
