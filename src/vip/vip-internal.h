@@ -62,7 +62,14 @@ struct vip_net *vip_net_new(const char *iface, const char *node_ip, const char *
 void vip_net_free(struct vip_net *n);
 const char *vip_net_ifname(const struct vip_net *n);
 const char *vip_net_mac(const struct vip_net *n); /* "aa:bb:..." */
-/* Adds / removes the address (idempotent: already there / already gone is success). */
+/* The address's kernel lifetime (valid_lft), renewed every
+ * VIP_ADDR_REFRESH_MS while held: the backstop for a frozen k3c (SIGSTOP,
+ * a hung process), which the kernel strips of the VIP within the lifetime
+ * (plus up to 1 s: the kernel checks lifetimes on whole seconds). */
+#define VIP_ADDR_LIFETIME_S 3
+#define VIP_ADDR_REFRESH_MS 1000
+/* Adds the address or renews its lifetime; removes it (idempotent:
+ * already there / already gone is success). */
 int vip_net_add(struct vip_net *n, struct k3c_err *err);
 int vip_net_del(struct vip_net *n, struct k3c_err *err);
 /* Whether the interface has the address now. */

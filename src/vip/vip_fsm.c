@@ -414,7 +414,7 @@ address_thread(void *arg)
 {
     struct vip *v = arg;
     struct k3c_err err = {0};
-    int64_t garp_t0 = 0, garp_next = 0;
+    int64_t garp_t0 = 0, garp_next = 0, refresh_next = 0;
     int garp_n = 0;
 
     /* A VIP left behind by a crashed k3c: we hold nothing yet. */
@@ -438,6 +438,7 @@ address_thread(void *arg)
             }
             v->held = true;
             atomic_store(&v->holding, true);
+            refresh_next = now + VIP_ADDR_REFRESH_MS;
             garp_t0 = now;
             garp_n = 0;
             garp_next = vip_garp_next(garp_t0, 0);
@@ -468,6 +469,15 @@ address_thread(void *arg)
         }
         if (v->hold.stopping && !v->held)
             break;
+        if (v->held && now >= refresh_next) {
+            pthread_mutex_unlock(&v->mu);
+            k3c_err_clear(&err);
+            if (vip_net_add(v->net, &err) < 0)
+                log_warn("(vip %s) renew address lifetime: %s", v->addr, err.msg);
+            pthread_mutex_lock(&v->mu);
+            refresh_next = now + VIP_ADDR_REFRESH_MS;
+            continue;
+        }
         if (v->held && now >= garp_next) {
             pthread_mutex_unlock(&v->mu);
             announce(v);
@@ -479,6 +489,8 @@ address_thread(void *arg)
             deadline = vip_fence_deadline(&v->t, v->hold.sent_ms);
             if (garp_next < deadline)
                 deadline = garp_next;
+            if (refresh_next < deadline)
+                deadline = refresh_next;
         } else {
             deadline = now + 60000; /* woken by any change of v->hold */
         }

@@ -190,7 +190,12 @@ vip_net_add(struct vip_net *n, struct k3c_err *err)
 
     if (!a)
         return k3c_err_set(err, K3C_E_SYSTEM, "netlink: out of memory");
-    rc = rtnl_addr_add(n->sock, a, 0);
+    /* A kernel lifetime, renewed by each call (NLM_F_REPLACE also adds a
+     * missing address): a k3c that is frozen, not dead, cannot fence, and
+     * the kernel removes the address for it. */
+    rtnl_addr_set_valid_lifetime(a, VIP_ADDR_LIFETIME_S);
+    rtnl_addr_set_preferred_lifetime(a, VIP_ADDR_LIFETIME_S);
+    rc = rtnl_addr_add(n->sock, a, NLM_F_REPLACE);
     rtnl_addr_put(a);
     if (rc < 0 && rc != -NLE_EXIST)
         return k3c_err_set(err, K3C_E_SYSTEM, "add VIP to %s: %s", n->ifname, nl_geterror(rc));
