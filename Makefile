@@ -45,6 +45,8 @@ bench: deps all
 	python3 bench/bench_agent.py $(BUILD)/k3c
 	bench/bench_ha.sh $(BUILD)/k3c
 	$(BUILD)/bench/bench_scheduler
+	$(BUILD)/bench/bench_proxy
+	$(BUILD)/bench/bench_dns
 
 install: all
 	install -D -m 0755 $(BUILD)/k3c $(DESTDIR)$(PREFIX)/bin/k3c

@@ -50,8 +50,9 @@ restart() {
 }
 ready() { sed -n '/=== start ===/h; /=== start ===/!H; ${x;p}' "$TMP/$1.log" | grep -q "k3c server ready"; }
 ectl() {
-    local tls=$TMP/$1/server/tls
-    ip netns exec "${LAN_NS_OF[$1]}" timeout 10 etcdctl --endpoints https://127.0.0.1:2379 \
+    local name=$1 tls=$TMP/$1/server/tls
+    shift
+    ip netns exec "${LAN_NS_OF[$name]}" timeout 10 etcdctl --endpoints https://127.0.0.1:2379 \
         --cacert "$tls/server-ca.crt" --cert "$tls/etcd/client.crt" --key "$tls/etcd/client.key" "$@"
 }
 voters3() { [ "$(ectl "$1" member list 2>/dev/null | grep -c started)" -eq 3 ]; }
@@ -77,10 +78,10 @@ start polynode-1 --cluster-init --token bench
 wait_for 90 ready polynode-1 || { echo "polynode-1 did not start"; exit 1; }
 TOKEN=$(cat "$TMP/polynode-1/server/token")
 start polynode-2 --server https://192.168.20.221:6443 --token "$TOKEN"
-wait_for 120 ready polynode-2 || exit 1
+wait_for 120 ready polynode-2 || { echo "polynode-2 did not join"; exit 1; }
 start polynode-3 --server https://192.168.20.221:6443 --token "$TOKEN"
-wait_for 120 ready polynode-3 || exit 1
-wait_for 60 voters3 polynode-1 || exit 1
+wait_for 120 ready polynode-3 || { echo "polynode-3 did not join"; exit 1; }
+wait_for 60 voters3 polynode-1 || { echo "no 3 voters"; ectl polynode-1 member list; exit 1; }
 TRIO=$(ip netns exec "${LAN_NS_OF[polynode-2]}" python3 "$WRITER" https://127.0.0.1:6443 "$TMP/polynode-2/server/tls" 10 "$TMP/trio.txt" t)
 solo_n=$(awk '{print $2}' <<<"$SOLO")
 trio_n=$(awk '{print $2}' <<<"$TRIO")
@@ -109,7 +110,7 @@ for i in $(seq 1 "$N"); do
     echo "kill $i: leader $leader, survivor $surv: $(cat "$TMP/kill$i.out"), readyz after ${READY[-1]} ms"
     restart "$leader"
     wait_for 120 ready "$leader" || { echo "$leader did not come back"; exit 1; }
-    wait_for 60 voters3 "$surv" || exit 1
+    wait_for 60 voters3 "$surv" || { echo "no 3 voters after the restart"; exit 1; }
 done
 stats() { python3 -c "import statistics,sys; v=sorted(int(x) for x in sys.argv[1:]); print(f'p50 {statistics.median(v):.0f} ms, max {v[-1]} ms')" "$@"; }
 echo "write gap over $N leader kills: $(stats "${GAPS[@]}")"

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "client/client.h"
+#include "net/flannel.h"
 
 struct agent_paths {
     char *dir;
@@ -32,13 +33,27 @@ struct agent {
     int kubelet_port;                /* kubelet API; -1: not served */
     struct kubelet_server *kserver;  /* kubelet_server.h */
     struct runtime *kserver_runtime; /* its view of the containers (reads + exec) */
+    struct flannel *flannel;         /* pod network across nodes; NULL without pods */
+    struct flannel_config fcfg;      /* strings owned */
+    struct dns_node_config *dns_cfg; /* cluster DNS (dns.h); NULL: none */
+    struct dns_node *dns;
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
+    bool run_proxy;
+    char *cluster_cidr;
+    struct proxy *proxy; /* net/proxy.h */
+    char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
+    char **servers;      /* heartbeat thread only */
     pthread_t thread;
     bool running;
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
 };
+
+/* agent_servers.c: the API servers the agent fails over between. */
+int agent_servers_init(struct agent *a, struct k3c_err *err);
+void agent_servers_refresh(struct agent *a);
+void agent_servers_free(char **v);
 
 #endif

@@ -6,6 +6,7 @@
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
 #include "kubelet/kubelet_server.h"
+#include "net/proxy.h"
 #include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -140,6 +141,9 @@ kubelet_config_copy(struct kubelet_config *dst, const struct kubelet_config *src
     dst->cni_bin_dir = dup_opt(src->cni_bin_dir);
     dst->netns_dir = dup_opt(src->netns_dir);
     dst->registry_config = dup_opt(src->registry_config);
+    dst->cluster_dns = dup_opt(src->cluster_dns);
+    dst->cluster_domain = dup_opt(src->cluster_domain);
+    dst->resolv_conf = dup_opt(src->resolv_conf);
 }
 
 static void
@@ -151,6 +155,44 @@ kubelet_config_fini(struct kubelet_config *c)
     free((char *)c->cni_bin_dir);
     free((char *)c->netns_dir);
     free((char *)c->registry_config);
+    free((char *)c->cluster_dns);
+    free((char *)c->cluster_domain);
+    free((char *)c->resolv_conf);
+}
+
+/* The pod network's settings; the informer's client and the node's name
+ * and IP are set at start. */
+static int
+agent_flannel_config(struct agent *a, const struct agent_config *cfg, struct k3c_err *err)
+{
+    enum flannel_backend b = FLANNEL_BACKEND_VXLAN;
+
+    if (cfg->flannel_backend && flannel_backend_parse(cfg->flannel_backend, &b, err) < 0)
+        return k3c_err_wrap(err, "--flannel-backend");
+    a->fcfg.backend = b;
+    a->fcfg.iface = dup_opt(cfg->flannel_iface);
+    a->fcfg.cluster_cidr = dup_opt(cfg->cluster_cidr);
+    a->fcfg.state_dir = k3c_xasprintf("%s/flannel", cfg->data_dir);
+    return 0;
+}
+
+/* The pod network across nodes, before the kubelet: pods take its MTU. A
+ * node whose network cannot be set up still runs its pods (reachable on
+ * this node only): logged, not returned. */
+static void
+agent_flannel_start(struct agent *a)
+{
+    struct k3c_err err = {0};
+
+    a->fcfg.api = a->api;
+    a->fcfg.node_name = a->node_name;
+    a->fcfg.node_ip = a->node_ip;
+    a->flannel = flannel_new(&a->fcfg, &err);
+    if (a->flannel && flannel_start(a->flannel, &err) == 0) {
+        a->kcfg.mtu = flannel_pod_mtu(a->flannel);
+        return;
+    }
+    log_error("(node %s) no pod network to other nodes: %s", a->node_name, err.msg);
 }
 
 struct agent *
@@ -179,9 +221,16 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     if (cfg->pods)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
+    a->run_proxy = cfg->proxy;
+    a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
+    a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
+        agent_free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -197,11 +246,21 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    proxy_free(a->proxy);
+    free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
+    flannel_free(a->flannel);
+    free((char *)a->fcfg.iface);
+    free((char *)a->fcfg.cluster_cidr);
+    free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    dns_node_stop(a->dns);
+    dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
+    agent_servers_free(a->servers);
+    free(a->servers_file);
     paths_fini(&a->paths);
     strv_free(a->labels);
     strv_free(a->taints);
@@ -531,6 +590,8 @@ heartbeat_thread(void *arg)
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
 
+        if (rc == 0)
+            agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
          * after an outage, and at least every status_every_s. */
         if (rc == 0 && (failing || !server_sees_ready(a) ||
@@ -587,6 +648,37 @@ kubelet_server_start(struct agent *a)
                  err.msg);
 }
 
+/* The service proxy runs where pods do (a node without pods may share the
+ * host's namespace with one that has them: it leaves nftables alone). */
+static int
+agent_proxy_start(struct agent *a, struct k3c_err *err)
+{
+    struct proxy_config pc = {
+        .client = a->api, .node_name = a->node_name, .cluster_cidr = a->cluster_cidr};
+
+    if (!a->run_proxy) {
+        if (proxy_cleanup(NULL, err) < 0)
+            log_warn("(node %s) service proxy table not removed: %s", a->node_name, err->msg);
+        k3c_err_clear(err);
+        return 0;
+    }
+    a->proxy = proxy_new(&pc, err);
+    if (!a->proxy || proxy_start(a->proxy, err) < 0)
+        return k3c_err_wrap(err, "service proxy of node %s", a->node_name);
+    return 0;
+}
+
+/* The kubelet's hook before a pod's containers start. */
+static void
+agent_before_pod(void *ud)
+{
+    struct agent *a = ud;
+    struct k3c_err err = {0};
+
+    if (a->dns && dns_node_ensure_address(a->dns, &err) < 0)
+        log_warn("(node %s) %s", a->node_name, err.msg);
+}
+
 int
 agent_start(struct agent *a, struct k3c_err *err)
 {
@@ -598,7 +690,7 @@ agent_start(struct agent *a, struct k3c_err *err)
     int rc;
 
     a->api = http_client_new(&hc, err);
-    if (!a->api)
+    if (!a->api || agent_servers_init(a, err) < 0)
         return -1;
     kubelet_server_start(a);
     if (register_node(a, err) < 0 || renew_lease(a, err) < 0)
@@ -608,10 +700,24 @@ agent_start(struct agent *a, struct k3c_err *err)
         return k3c_err_sys(err, rc, "heartbeat thread");
     a->running = true;
     log_info("(node %s) registered; heartbeat every %d s", a->node_name, a->lease_renew_s);
+    if (a->dns_cfg) {
+        /* Before the pods, so they resolve from their first moment. A node
+         * without it still runs pods: logged, not returned. The address is
+         * added with the first pod (agent_before_pod). */
+        struct k3c_err derr = {0};
+        a->dns = dns_node_start(a->dns_cfg, a->api, &derr);
+        if (!a->dns)
+            log_error("(node %s) %s: pods on this node cannot resolve names", a->node_name,
+                      derr.msg);
+    }
     if (a->run_pods) {
+        agent_flannel_start(a);
+        a->kcfg.before_pod = agent_before_pod;
+        a->kcfg.before_pod_ud = a;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        return agent_proxy_start(a, err);
     }
     return 0;
 }

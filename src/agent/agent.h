@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "dns/dns.h"
 #include "kubelet/kubelet.h"
 #include "base/err.h"
 
@@ -27,6 +28,19 @@ struct agent_config {
     /* Running pods: the kubelet settings (data_dir, node_name and node_ip
      * are taken from above). NULL: this node runs no pods. */
     const struct kubelet_config *pods;
+    /* The service proxy (net/proxy.h), on nodes that run pods: false
+     * (--disable-kube-proxy) removes what an earlier run left. */
+    bool proxy;
+    /* The pod network across nodes (net/flannel.h), with pods only:
+     * "vxlan" (NULL), "host-gw" or "none"; the underlay interface (NULL:
+     * the one holding node_ip); the cluster's pod CIDR (NULL: 10.42.0.0/16),
+     * also the sources the service proxy does not masquerade. */
+    const char *flannel_backend;
+    const char *flannel_iface;
+    const char *cluster_cidr;
+    /* This node's cluster DNS (dns/dns.h, issue #14), with pods only.
+     * NULL: none. */
+    const struct dns_node_config *dns;
 };
 
 struct agent;

@@ -38,6 +38,9 @@ struct api_config {
      * to callers presenting the token's secret as user "server" (never to
      * node credentials or anonymous ones). NULL: not served (404). */
     const char *server_bootstrap_json;
+    /* The kube-system/kube-dns Service's clusterIP (issue #14); NULL:
+     * 10.43.0.10, "": no kube-dns Service. */
+    const char *cluster_dns;
 };
 
 struct api_server;

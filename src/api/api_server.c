@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <string.h>
@@ -69,6 +70,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
     srv->cfg.server_bootstrap_json = dup_or_null(cfg->server_bootstrap_json);
     srv->cfg.kubelet_client_cert_file = dup_or_null(cfg->kubelet_client_cert_file);
     srv->cfg.kubelet_client_key_file = dup_or_null(cfg->kubelet_client_key_file);
+    srv->cfg.cluster_dns = dup_or_null(cfg->cluster_dns);
     srv->cfg.serving_cert_file = NULL; /* read once below */
     srv->cfg.serving_key_file = NULL;
     srv->cfg.token_file = NULL;
@@ -133,6 +135,7 @@ api_server_free(struct api_server *srv)
     free((char *)srv->cfg.server_bootstrap_json);
     free((char *)srv->cfg.kubelet_client_cert_file);
     free((char *)srv->cfg.kubelet_client_key_file);
+    free((char *)srv->cfg.cluster_dns);
     free(srv->bind_address);
     free(srv->cert_pem);
     free(srv->key_pem);
@@ -184,6 +187,36 @@ ensure_object(struct api_server *srv, const char *plural, json_t *obj, struct k3
     return 0;
 }
 
+/* kube-system/kube-dns at the cluster DNS address, as K3s's CoreDNS
+ * Service, so pods and tools find it by name. Each agent answers on that
+ * address itself (src/dns/dns_node.c): no selector, no endpoints, and
+ * the service proxy leaves it out. */
+static int
+ensure_kube_dns(struct api_server *srv, struct k3c_err *err)
+{
+    const char *ip = srv->cfg.cluster_dns ? srv->cfg.cluster_dns : "10.43.0.10";
+    _cleanup_json_ json_t *svc = NULL;
+    struct in_addr a;
+
+    if (!*ip)
+        return 0;
+    if (inet_pton(AF_INET, ip, &a) != 1 || (ntohl(a.s_addr) & 0xffff0000u) != 0x0a2b0000u)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--cluster-dns %s is not an address of the Service range 10.43.0.0/16",
+                           ip);
+    svc = json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}}, s:{s:s, s:s, "
+        "s:[{s:s, s:i, s:s, s:i}, {s:s, s:i, s:s, s:i}]}}",
+        "kind", "Service", "apiVersion", "v1", "metadata", "name", "kube-dns", "namespace",
+        "kube-system", "labels", "k8s-app", "kube-dns", "kubernetes.io/cluster-service", "true",
+        "kubernetes.io/name", "CoreDNS", "annotations", "k3c.io/node-local", "true", "spec", "type",
+        "ClusterIP", "clusterIP", ip, "ports", "name", "dns", "port", 53, "protocol", "UDP",
+        "targetPort", 53, "name", "dns-tcp", "port", 53, "protocol", "TCP", "targetPort", 53);
+    if (ensure_object(srv, "services", svc, err) < 0)
+        return k3c_err_wrap(err, "service kube-system/kube-dns");
+    return 0;
+}
+
 int
 api_ensure_namespaces(struct api_server *srv, struct k3c_err *err)
 {
@@ -209,7 +242,7 @@ api_ensure_namespaces(struct api_server *srv, struct k3c_err *err)
                     "TCP", "targetPort", srv->cfg.port);
     if (ensure_object(srv, "services", svc, err) < 0)
         return k3c_err_wrap(err, "service default/kubernetes");
-    return 0;
+    return ensure_kube_dns(srv, err);
 }
 
 /* ---- /healthz, /livez, /readyz, /metrics ------------------------------- */

@@ -24,6 +24,7 @@ struct pooled_handle {
 };
 
 struct http_client {
+    pthread_mutex_t endpoints_lock; /* endpoints, n_endpoints: replaced by set_endpoints */
     char **endpoints;
     size_t n_endpoints;
     atomic_size_t current; /* index of the endpoint that last worked */
@@ -69,6 +70,53 @@ curl_global_setup(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* A copy of endpoints (NULL-terminated), trailing '/' dropped: paths are
+ * joined with a leading one. *n_out gets the count. */
+static char **
+endpoints_copy(const char *const *endpoints, size_t *n_out)
+{
+    size_t n = 0;
+    char **out;
+
+    while (endpoints && endpoints[n])
+        n++;
+    out = k3c_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(endpoints[i]);
+
+        while (len > 0 && endpoints[i][len - 1] == '/')
+            len--;
+        out[i] = k3c_xstrndup(endpoints[i], len);
+    }
+    *n_out = n;
+    return out;
+}
+
+static void
+endpoints_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The URL of attempt i of a request that started at endpoint start, and
+ * the number of endpoints in *n (taken under the lock: the list may be
+ * replaced between attempts). NULL once i is past the end. */
+static char *
+endpoint_url(struct http_client *c, size_t start, size_t i, const char *path, size_t *idx_out)
+{
+    char *url = NULL;
+
+    pthread_mutex_lock(&c->endpoints_lock);
+    if (i < c->n_endpoints) {
+        *idx_out = (start + i) % c->n_endpoints;
+        url = k3c_xasprintf("%s%s", c->endpoints[*idx_out], path);
+    }
+    pthread_mutex_unlock(&c->endpoints_lock);
+    return url;
+}
+
 struct http_client *
 http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
 {
@@ -83,16 +131,8 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     }
     pthread_once(&curl_once, curl_global_setup);
     c = k3c_xcalloc(1, sizeof(*c));
-    c->endpoints = k3c_xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(cfg->endpoints[i]);
-
-        /* Paths are joined with a leading '/', so drop a trailing one here. */
-        while (len > 0 && cfg->endpoints[i][len - 1] == '/')
-            len--;
-        c->endpoints[i] = k3c_xstrndup(cfg->endpoints[i], len);
-    }
-    c->n_endpoints = n;
+    pthread_mutex_init(&c->endpoints_lock, NULL);
+    c->endpoints = endpoints_copy(cfg->endpoints, &c->n_endpoints);
     c->ca_file = cfg->ca_file ? k3c_xstrdup(cfg->ca_file) : NULL;
     c->cert_file = cfg->cert_file ? k3c_xstrdup(cfg->cert_file) : NULL;
     c->key_file = cfg->key_file ? k3c_xstrdup(cfg->key_file) : NULL;
@@ -116,15 +156,34 @@ http_client_free(struct http_client *c)
         curl_easy_cleanup(h->curl);
         free(h);
     }
-    for (size_t i = 0; i < c->n_endpoints; i++)
-        free(c->endpoints[i]);
-    free(c->endpoints);
+    endpoints_free(c->endpoints, c->n_endpoints);
+    pthread_mutex_destroy(&c->endpoints_lock);
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
     free(c->basic_auth);
     pthread_mutex_destroy(&c->pool_lock);
     free(c);
+}
+
+int
+http_client_set_endpoints(struct http_client *c, const char *const *endpoints, struct k3c_err *err)
+{
+    size_t n, old_n;
+    char **v, **old;
+
+    if (!endpoints || !endpoints[0])
+        return k3c_err_set(err, K3C_E_INVALID, "http client: no endpoints");
+    v = endpoints_copy(endpoints, &n);
+    pthread_mutex_lock(&c->endpoints_lock);
+    old = c->endpoints;
+    old_n = c->n_endpoints;
+    c->endpoints = v;
+    c->n_endpoints = n;
+    atomic_store(&c->current, 0);
+    pthread_mutex_unlock(&c->endpoints_lock);
+    endpoints_free(old, old_n);
+    return 0;
 }
 
 void
@@ -277,9 +336,12 @@ http_client_request(struct http_client *c, const char *method, const char *path,
     snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "application/json");
     headers = curl_slist_append(headers, ct);
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
-    for (size_t i = 0; i < c->n_endpoints; i++) {
-        size_t idx = (start + i) % c->n_endpoints;
-        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], path);
+    for (size_t i = 0;; i++) {
+        size_t idx;
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+
+        if (!url)
+            break;
 
         k3c_buf_reset(&resp->body);
         request_setup(curl, method, url, headers, body, body_len);
@@ -370,9 +432,12 @@ http_client_do(struct http_client *c, const struct http_request *req, struct htt
     headers = curl_slist_append(headers, "Expect:");
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         headers = curl_slist_append(headers, req->headers[i]);
-    for (size_t i = 0; i < c->n_endpoints; i++) {
-        size_t idx = (start + i) % c->n_endpoints;
-        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], req->path);
+    for (size_t i = 0;; i++) {
+        size_t idx;
+        _cleanup_free_ char *url = endpoint_url(c, start, i, req->path, &idx);
+
+        if (!url)
+            break;
 
         k3c_buf_reset(&resp->body);
         k3c_buf_reset(&resp->headers);
@@ -585,9 +650,12 @@ http_stream_run(struct http_stream *s, const char *method, const char *path, con
     size_t start = atomic_load(&c->current);
     int ret = -1;
 
-    for (size_t i = 0; i < c->n_endpoints; i++) {
-        size_t idx = (start + i) % c->n_endpoints;
-        _cleanup_free_ char *url = k3c_xasprintf("%s%s", c->endpoints[idx], path);
+    for (size_t i = 0;; i++) {
+        size_t idx;
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+
+        if (!url)
+            break;
         struct stream_ctx ctx = {.cb = cb, .userdata = userdata};
 
         k3c_buf_init(&ctx.error_body);

@@ -31,6 +31,12 @@ struct http_client;
 /* Returns NULL with err set when the config is unusable. */
 struct http_client *http_client_new(const struct http_client_config *cfg, struct k3c_err *err);
 void http_client_free(struct http_client *c);
+/* Thread: any. Replaces the endpoint list (an agent learning the API
+ * servers); requests in flight finish on the endpoint they use, the next
+ * attempt reads the new list, starting at its first entry. INVALID when
+ * empty. */
+int http_client_set_endpoints(struct http_client *c, const char *const *endpoints,
+                              struct k3c_err *err);
 
 struct http_response {
     long status;            /* HTTP status code */

@@ -32,7 +32,8 @@ struct informer {
     pthread_cond_t wake;
     bool stopping, synced;
     json_t *cache; /* "ns/name" -> object */
-    char *rv;      /* resume point; thread-only */
+    bool cache_metadata_only;
+    char *rv; /* resume point; thread-only */
 };
 
 static char *
@@ -68,6 +69,7 @@ informer_new(const struct informer_config *cfg, struct k3c_err *err)
     inf->ops = cfg->ops;
     inf->userdata = cfg->userdata;
     inf->cache = json_object();
+    inf->cache_metadata_only = cfg->cache_metadata_only;
     pthread_mutex_init(&inf->lock, NULL);
     k3c_cond_init(&inf->wake);
     return inf;
@@ -129,7 +131,16 @@ upsert_locked(struct informer *inf, json_t *obj)
     if (old && old_rv && new_rv && strcmp(old_rv, new_rv) == 0)
         return; /* unchanged (a relist finding what the watch already gave) */
     json_incref(old);
-    json_object_set(inf->cache, key, obj);
+    if (inf->cache_metadata_only) {
+        const json_t *m = json_object_get(obj, "metadata");
+        json_object_set_new(inf->cache, key,
+                            json_pack("{s:{s:O*, s:O*, s:O*}}", "metadata", "namespace",
+                                      json_object_get(m, "namespace"), "name",
+                                      json_object_get(m, "name"), "resourceVersion",
+                                      json_object_get(m, "resourceVersion")));
+    } else {
+        json_object_set(inf->cache, key, obj);
+    }
     inf->ops->on_upsert(inf->userdata, obj, old);
     json_decref(old);
 }

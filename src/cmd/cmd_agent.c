@@ -63,18 +63,32 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .taints = cfg->node_taints,
                               .control_plane = control_plane,
                               .etcd_member = control_plane && !cfg->datastore_endpoint,
-                              .kubelet_port = cfg->kubelet_port};
+                              .kubelet_port = cfg->kubelet_port,
+                              .proxy = !cfg->disable_kube_proxy,
+                              .flannel_backend = cfg->flannel_backend,
+                              .flannel_iface = cfg->flannel_iface,
+                              .cluster_cidr = cfg->cluster_cidr};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,
                                 .cni_bin_dir = cfg->cni_bin_dir,
                                 .registry_config = cfg->registry_config,
-                                .crash_backoff_base_ms = cfg->crash_backoff_base_ms};
+                                .crash_backoff_base_ms = cfg->crash_backoff_base_ms,
+                                .cluster_dns = cfg->cluster_dns,
+                                .cluster_domain = cfg->cluster_domain,
+                                .resolv_conf = cfg->resolv_conf};
+    struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
+                                 .cluster_domain = cfg->cluster_domain,
+                                 .resolv_conf = cfg->resolv_conf,
+                                 .forward = cfg->dns_forward,
+                                 .hosts_file = cfg->dns_hosts_file};
     _cleanup_(agent_freep) struct agent *a = NULL;
     int sig;
 
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
+    if (!cfg->disable_dns && cfg->cluster_dns && *cfg->cluster_dns)
+        ac.dns = &dc;
     else if (!cfg->disable_pods)
         log_warn("not running as root: node %s registers but runs no pods", cfg->node_name);
     a = agent_new(&ac, err);

@@ -153,7 +153,8 @@ etcd_from_config(const struct k3c_config *cfg, const struct server_paths *p,
 static json_t *
 shared_settings(const struct k3c_config *cfg)
 {
-    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, NULL, NULL);
+    return cluster_settings_new(cfg->cluster_cidr, SERVER_SERVICE_CIDR, cfg->cluster_dns,
+                                cfg->cluster_domain);
 }
 
 /* The bootstrap material joining servers fetch from this one (embedded
@@ -197,6 +198,7 @@ start_api(const struct k3c_config *cfg, const struct server_paths *p, struct sto
     ac.token_file = cfg->token_file;
     ac.default_not_ready_toleration_s = cfg->default_not_ready_toleration_s;
     ac.default_unreachable_toleration_s = cfg->default_unreachable_toleration_s;
+    ac.cluster_dns = cfg->cluster_dns;
     api = api_server_new(&ac, s, err);
     if (!api)
         goto out;
@@ -257,6 +259,8 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     cc.cluster_cidr = cfg->cluster_cidr;
     cc.disable_scheduler = cfg->disable_scheduler;
     cc.disable_controllers = cfg->disable_controller_manager;
+    for (size_t i = 0; cfg->disable && cfg->disable[i]; i++)
+        cc.disable_servicelb = cc.disable_servicelb || strcmp(cfg->disable[i], "servicelb") == 0;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {

@@ -75,6 +75,21 @@ struct k3c_config {
     int leader_elect_lease_duration_s;    /* --leader-elect-lease-duration, default 15 */
     int leader_elect_renew_deadline_s;    /* --leader-elect-renew-deadline, default 10 */
     int leader_elect_retry_period_s;      /* --leader-elect-retry-period, default 2 */
+    /* the service proxy and ServiceLB (issue #13) */
+    bool disable_kube_proxy; /* --disable-kube-proxy */
+    char **disable;          /* --disable servicelb, repeatable */
+    /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
+    char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
+    char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
+
+    /* cluster DNS (issue #14); servers and agents must agree on the first two */
+    char *cluster_dns;    /* --cluster-dns, default 10.43.0.10 */
+    char *cluster_domain; /* --cluster-domain, default cluster.local */
+    char *resolv_conf;    /* --resolv-conf: upstreams and pods' Default policy */
+    char *dns_hosts_file; /* --dns-hosts-file: answered first (K3s NodeHosts) */
+    char **dns_forward;   /* --dns-forward DOMAIN=IP[:PORT], repeatable */
+    bool disable_dns;     /* --disable-dns: this node answers no cluster DNS */
+
     /* the API's virtual IP (issue #11, src/vip/) */
     char *vip;           /* --vip ADDR[/PREFIX], may be NULL */
     char *vip_interface; /* --vip-interface; NULL: the one holding --node-ip */

@@ -51,6 +51,7 @@ struct ctl_config {
     int node_cidr_mask_size;              /* 0: 24 */
     bool disable_scheduler;               /* --disable-scheduler */
     bool disable_controllers;             /* --disable-controller-manager */
+    bool disable_servicelb;               /* --disable servicelb */
 };
 
 struct ctl_manager;

@@ -17,5 +17,6 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_endpoints,      /* endpoints.c */
     &ctl_def_nodeipam,       /* nodeipam.c */
     &ctl_def_nodelifecycle,  /* nodelifecycle.c */
+    &ctl_def_servicelb,      /* servicelb.c */
     NULL,
 };

@@ -16,6 +16,7 @@ extern const struct ctl_def ctl_def_namespace;      /* namespace.c */
 extern const struct ctl_def ctl_def_serviceaccount; /* serviceaccount.c */
 extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
 extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
+extern const struct ctl_def ctl_def_servicelb;      /* servicelb.c (issue #13) */
 extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
 
 #endif

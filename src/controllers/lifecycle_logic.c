@@ -328,7 +328,7 @@ pod_ports(const json_t *svc, const json_t *pod)
 }
 
 static json_t *
-pod_endpoint(const json_t *pod, bool publish_not_ready)
+pod_endpoint(const json_t *svc, const json_t *pod, bool publish_not_ready)
 {
     const json_t *meta = json_object_get(pod, "metadata");
     const char *ip = str_of(json_object_get(pod, "status"), "podIP");
@@ -345,6 +345,15 @@ pod_endpoint(const json_t *pod, bool publish_not_ready)
                    str_of(meta, "uid") ? str_of(meta, "uid") : "");
     if (node && *node)
         json_object_set_new(ep, "nodeName", json_string(node));
+    /* Upstream's ShouldSetHostname: the pod's hostname names its endpoint
+     * (the DNS record <hostname>.<svc>.<ns>.svc) when its subdomain is the
+     * Service of the same namespace. */
+    const json_t *spec = json_object_get(pod, "spec");
+    const json_t *smeta = json_object_get(svc, "metadata");
+    const char *hostname = str_of(spec, "hostname"), *subdomain = str_of(spec, "subdomain");
+    if (hostname && *hostname && str_eq(subdomain, str_of(smeta, "name")) &&
+        str_eq(str_of(meta, "namespace"), str_of(smeta, "namespace")))
+        json_object_set_new(ep, "hostname", json_string(hostname));
     return ep;
 }
 
@@ -403,7 +412,8 @@ lc_endpoint_groups(const json_t *svc, const json_t *pods)
             continue;
         ports = pod_ports(svc, sorted[i]);
         g = group_for(groups, ports);
-        json_array_append_new(json_object_get(g, "endpoints"), pod_endpoint(sorted[i], publish));
+        json_array_append_new(json_object_get(g, "endpoints"),
+                              pod_endpoint(svc, sorted[i], publish));
         json_decref(ports);
     }
     free(sorted);
@@ -418,6 +428,8 @@ endpoint_address(const json_t *ep)
 
     if (json_object_get(ep, "nodeName"))
         json_object_set(a, "nodeName", json_object_get(ep, "nodeName"));
+    if (json_object_get(ep, "hostname"))
+        json_object_set(a, "hostname", json_object_get(ep, "hostname"));
     return a;
 }
 

@@ -26,6 +26,16 @@ struct kubelet_config {
     const char *registry_config; /* K3s registries.yaml; NULL: none */
     int crash_backoff_base_ms;   /* CrashLoopBackOff start; 0: 10000 (max 300000) */
     int sync_period_ms;          /* how often a pod re-checks its containers; 0: 1000 */
+    int mtu;                     /* pods' eth0 MTU (net/flannel.h); 0: the CNI default */
+    /* pods' /etc/resolv.conf (issue #14, podspec_resolv_conf) */
+    const char *cluster_dns;    /* NULL/"": ClusterFirst pods get the host's resolv.conf */
+    const char *cluster_domain; /* NULL: cluster.local */
+    const char *resolv_conf;    /* the host's, for dnsPolicy Default; NULL: /etc/resolv.conf */
+    /* Called (any pod-worker thread) before each container of a pod starts:
+     * the agent puts the cluster DNS address in place (dns_node_ensure_address).
+     * May be NULL. */
+    void (*before_pod)(void *ud);
+    void *before_pod_ud;
 };
 
 struct kubelet;

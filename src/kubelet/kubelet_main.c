@@ -59,8 +59,14 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->cni_bin_dir = dup_or(cfg->cni_bin_dir, NET_CNI_PATH);
     k->netns_dir = dup_or(cfg->netns_dir, NET_NETNS_DIR);
     k->registry_config = dup_or(cfg->registry_config, NULL);
+    k->cluster_dns = dup_or(cfg->cluster_dns, NULL);
+    k->cluster_domain = dup_or(cfg->cluster_domain, "cluster.local");
+    k->resolv_conf = dup_or(cfg->resolv_conf, "/etc/resolv.conf");
+    k->before_pod = cfg->before_pod;
+    k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
     k->images_dir = k3c_xasprintf("%s/images", k->data_dir);
@@ -327,7 +333,8 @@ setup(struct kubelet *k, struct k3c_err *err)
                                      .netns_dir = k->netns_dir,
                                      .state_dir = k->cni_state_dir,
                                      .plugin_path = k->cni_bin_dir,
-                                     .bridge = k->cni_bridge};
+                                     .bridge = k->cni_bridge,
+                                     .mtu = k->mtu};
     adopt_scan(k);
     log_info("pods run with %s, pod network %s on bridge %s", runtime_name(k->rt), k->pod_cidr,
              k->cni_bridge);
@@ -628,6 +635,9 @@ kubelet_free(struct kubelet *k)
     free(k->cni_bin_dir);
     free(k->netns_dir);
     free(k->registry_config);
+    free(k->cluster_dns);
+    free(k->cluster_domain);
+    free(k->resolv_conf);
     free(k->pods_dir);
     free(k->logs_dir);
     free(k->images_dir);

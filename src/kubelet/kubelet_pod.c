@@ -490,9 +490,30 @@ log_path(struct kpod *p, const struct kctr *c, struct k3c_err *err)
     return k3c_xasprintf("%s/%d.log", dir, c->restart_count);
 }
 
-/* /etc/hostname and /etc/hosts for the pod, written once. */
+/* The pod's /etc/resolv.conf by its dnsPolicy (podspec_dns.c). The host's
+ * file is reread each time: it may change under a running node. */
 static int
-pod_etc_files(struct kpod *p, char **hostname_file, char **hosts_file, struct k3c_err *err)
+pod_resolv_file(struct kpod *p, const char *dir, char **resolv_file, struct k3c_err *err)
+{
+    struct kubelet *k = p->k;
+    struct k3c_err ignored = {0};
+    _cleanup_free_ char *host = NULL, *text = NULL;
+
+    if (k->before_pod)
+        k->before_pod(k->before_pod_ud);
+    if (k3c_read_file(k->resolv_conf, &host, NULL, &ignored) < 0)
+        host = NULL; /* no host resolv.conf: Default pods get an empty one, as upstream */
+    struct podspec_dns_config dc = {
+        .cluster_dns = k->cluster_dns, .cluster_domain = k->cluster_domain, .host_resolv = host};
+    text = podspec_resolv_conf(p->spec_pod, &dc);
+    *resolv_file = k3c_xasprintf("%s/etc-resolv.conf", dir);
+    return k3c_write_file(*resolv_file, text, strlen(text), 0644, err);
+}
+
+/* /etc/hostname, /etc/hosts and /etc/resolv.conf for the pod. */
+static int
+pod_etc_files(struct kpod *p, char **hostname_file, char **hosts_file, char **resolv_file,
+              struct k3c_err *err)
 {
     _cleanup_free_ char *dir = kubelet_pod_dir(p->k, p->uid);
     _cleanup_free_ char *hn = k3c_xasprintf("%s\n", p->name);
@@ -504,7 +525,8 @@ pod_etc_files(struct kpod *p, char **hostname_file, char **hosts_file, struct k3
     *hosts_file = k3c_xasprintf("%s/etc-hosts", dir);
     if (k3c_mkdir_p(dir, 0700, err) < 0 ||
         k3c_write_file(*hostname_file, hn, strlen(hn), 0644, err) < 0 ||
-        k3c_write_file(*hosts_file, hosts, strlen(hosts), 0644, err) < 0)
+        k3c_write_file(*hosts_file, hosts, strlen(hosts), 0644, err) < 0 ||
+        pod_resolv_file(p, dir, resolv_file, err) < 0)
         return -1;
     return 0;
 }
@@ -519,6 +541,7 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     _cleanup_free_ char *dir = container_dir(p, id), *rootfs = NULL, *logp = NULL;
     _cleanup_free_ char *pod_dir = kubelet_pod_dir(k, p->uid);
     _cleanup_free_ char *hostname_file = NULL, *hosts_file = NULL, *netns = NULL;
+    _cleanup_free_ char *resolv_file = NULL;
     _cleanup_free_ char *restart = k3c_xasprintf("%d", c->restart_count);
     struct podspec_ctx ctx = {.pod = p->spec_pod,
                               .pod_ip = p->pod_ip,
@@ -564,7 +587,8 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     }
     if (podspec_volume_mounts(&vols, c->spec, (const char *const *)env, &mounts, &n_mounts, err) <
             0 ||
-        !(logp = log_path(p, c, err)) || pod_etc_files(p, &hostname_file, &hosts_file, err) < 0)
+        !(logp = log_path(p, c, err)) ||
+        pod_etc_files(p, &hostname_file, &hosts_file, &resolv_file, err) < 0)
         goto out;
     if (image_rootfs_prepare(k->images, img, dir, &rootfs, err) < 0)
         goto out;
@@ -572,11 +596,13 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     if (podspec_security_build(p->spec_pod, c->spec, img->config.user, rootfs, &sec, err) < 0)
         goto out;
     have_sec = true;
-    mounts = k3c_xrealloc(mounts, (n_mounts + 2) * sizeof(*mounts));
+    mounts = k3c_xrealloc(mounts, (n_mounts + 3) * sizeof(*mounts));
     mounts[n_mounts++] = (struct runtime_mount){.source = k3c_xstrdup(hostname_file),
                                                 .destination = k3c_xstrdup("/etc/hostname")};
     mounts[n_mounts++] = (struct runtime_mount){.source = k3c_xstrdup(hosts_file),
                                                 .destination = k3c_xstrdup("/etc/hosts")};
+    mounts[n_mounts++] = (struct runtime_mount){.source = k3c_xstrdup(resolv_file),
+                                                .destination = k3c_xstrdup("/etc/resolv.conf")};
     if (!hostnet)
         netns = net_pod_netns_path(&k->net, p->uid);
     spec.id = id;

@@ -272,4 +272,16 @@ void podspec_security_fini(struct podspec_security *sec);
  * until the spec is used). */
 void podspec_security_apply(const struct podspec_security *sec, struct runtime_spec *spec);
 
+/* ---- DNS (podspec_dns.c) -------------------------------------------------- */
+
+struct podspec_dns_config {
+    const char *cluster_dns;    /* NULL/"": ClusterFirst falls back to the host's */
+    const char *cluster_domain; /* NULL: cluster.local */
+    const char *host_resolv;    /* the host's resolv.conf text (--resolv-conf); may be NULL */
+};
+
+/* The pod's /etc/resolv.conf by spec.dnsPolicy and spec.dnsConfig, as the
+ * kubelet writes it (docs/dns.md). A new string (free()). */
+char *podspec_resolv_conf(const json_t *pod, const struct podspec_dns_config *c);
+
 #endif

@@ -40,7 +40,7 @@ done
 SECRET=ha-e2e-secret
 declare -A PID=()
 declare -A IP=([polynode-1]=192.168.20.221 [polynode-2]=192.168.20.222
-    [polynode-3]=192.168.20.223 [intruder]=192.168.20.230)
+    [polynode-3]=192.168.20.223 [worker]=192.168.20.224 [intruder]=192.168.20.230)
 
 ha_cleanup() {
     local n
@@ -180,6 +180,10 @@ kubernetes_endpoints_are() {
     [ "$(kh "$1" get endpoints kubernetes -o jsonpath='{.subsets[0].addresses[*].ip}')" = "$2" ]
 }
 
+node_is_ready() {
+    [ "$(kh "$1" get node "$2" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+
 nodes_ready() {
     local want=$1 via=$2
     [ "$(kh "$via" get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)" -eq "$want" ]
@@ -188,7 +192,7 @@ nodes_ready() {
 # ---- the LAN and the first server ----
 
 lan_make 192.168.20
-for n in polynode-1 polynode-2 polynode-3 intruder; do lan_host "$n" "${IP[$n]}"; done
+for n in polynode-1 polynode-2 polynode-3 worker intruder; do lan_host "$n" "${IP[$n]}"; done
 printf '# empty k3c config for the HA e2e test\n' >"$TMP/empty.yaml"
 
 t_mark
@@ -270,6 +274,17 @@ for n in polynode-1 polynode-2 polynode-3; do
     [ "$n" != "$LEADER" ] && [ "$n" != "$SURVIVOR" ] && OTHER=$n
 done
 echo "# etcd leader $LEADER; writes through $SURVIVOR; $OTHER stays up"
+
+# An agent-only node that knows only the leader's address: it learns every
+# API server from default/kubernetes and must stay Ready when that one dies.
+ip netns exec "${LAN_NS_OF[worker]}" env -u K3C_CONFIG "$K3C_BIN" agent --node-name worker \
+    --data-dir "$TMP/worker" --config "$TMP/empty.yaml" --disable-pods \
+    --server "https://${IP[$LEADER]}:6443" --token "$(token)" </dev/null >"$TMP/worker.log" 2>&1 &
+PID[worker]=$!
+servers_learned() { [ "$(wc -l <"$TMP/worker/agent/servers" 2>/dev/null)" -eq 3 ]; }
+wait_check agent/learns-every-server 60 servers_learned
+wait_check agent/node-ready 30 node_is_ready "$SURVIVOR" worker
+lease_renew_time() { kh "$SURVIVOR" -n kube-node-lease get lease worker -o jsonpath='{.spec.renewTime}'; }
 writes_acked_at_least() { [ "$(awk '$3 == 201' "$TMP/writes.txt" 2>/dev/null | wc -l)" -ge "$1" ]; }
 lan_exec "$SURVIVOR" python3 "$HERE/ha_writer.py" https://127.0.0.1:6443 \
     "$TMP/$SURVIVOR/server/tls" 10 "$TMP/writes.txt" w >"$TMP/writer.out" 2>&1 &
@@ -294,6 +309,13 @@ missing = [a for a in acked if a not in have]
 print(len(missing), " ".join(missing[:5]))' "$TMP/writes.txt"
 }
 expect_out failover/no-acknowledged-write-lost '^0 ' missing_writes
+RENEWED_BEFORE=$(lease_renew_time)
+lease_renewed_since() { [ "$(lease_renew_time)" != "$RENEWED_BEFORE" ]; }
+wait_check agent/lease-renewed-through-another-server 30 lease_renewed_since
+check agent/node-stays-ready node_is_ready "$SURVIVOR" worker
+kill -TERM "${PID[worker]}" 2>/dev/null
+wait "${PID[worker]}" 2>/dev/null
+unset "PID[worker]"
 wait_check failover/survivor-readyz 20 lan_exec "$SURVIVOR" curl -skf -o /dev/null --max-time 5 \
     https://127.0.0.1:6443/readyz
 

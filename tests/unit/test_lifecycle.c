@@ -228,6 +228,37 @@ test_endpoints(void **state)
                         "10.42.0.12");
 }
 
+/* A pod's hostname names its endpoint when its subdomain is the Service
+ * (upstream's ShouldSetHostname; the DNS's <hostname>.<svc> records). */
+static void
+test_endpoint_hostname(void **state)
+{
+    _cleanup_json_ json_t *svc = js(svc_text);
+    _cleanup_json_ json_t *pods = json_array();
+    _cleanup_json_ json_t *groups = NULL, *subsets = NULL;
+    json_t *p1 = pod("p1", "10.42.0.11", true, false), *p2 = pod("p2", "10.42.0.12", true, false);
+
+    (void)state;
+    json_object_set_new(svc, "metadata",
+                        json_pack("{s:s, s:s}", "name", "hl", "namespace", "default"));
+    json_object_set_new(json_object_get(p1, "spec"), "hostname", json_string("web-0"));
+    json_object_set_new(json_object_get(p1, "spec"), "subdomain", json_string("hl"));
+    json_object_set_new(json_object_get(p2, "spec"), "hostname", json_string("web-1"));
+    json_object_set_new(json_object_get(p2, "spec"), "subdomain", json_string("other"));
+    json_array_append_new(pods, p1);
+    json_array_append_new(pods, p2);
+    groups = lc_endpoint_groups(svc, pods);
+    json_t *eps = json_object_get(json_array_get(groups, 0), "endpoints");
+    assert_int_equal(json_array_size(eps), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(eps, 0), "hostname")),
+                        "web-0");
+    assert_null(json_object_get(json_array_get(eps, 1), "hostname"));
+    subsets = lc_endpoints_subsets(groups);
+    json_t *addrs = json_object_get(json_array_get(subsets, 0), "addresses");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(addrs, 0), "hostname")),
+                        "web-0");
+}
+
 static void
 test_gc_lists(void **state)
 {
@@ -292,11 +323,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tolerates),           cmocka_unit_test(test_taints_want),
-        cmocka_unit_test(test_mark_unknown),        cmocka_unit_test(test_heartbeat),
-        cmocka_unit_test(test_eviction_time),       cmocka_unit_test(test_cidr),
-        cmocka_unit_test(test_endpoints),           cmocka_unit_test(test_gc_lists),
-        cmocka_unit_test(test_default_tolerations),
+        cmocka_unit_test(test_tolerates),     cmocka_unit_test(test_taints_want),
+        cmocka_unit_test(test_mark_unknown),  cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_eviction_time), cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_endpoints),     cmocka_unit_test(test_endpoint_hostname),
+        cmocka_unit_test(test_gc_lists),      cmocka_unit_test(test_default_tolerations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
