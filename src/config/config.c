@@ -478,6 +478,18 @@ static const struct config_option options[] = {
      .offset = OFF(disable_dns),
      .roles = ROLE_ANY,
      .help = "this node answers no cluster DNS (its pods still get it in resolv.conf)"},
+    {.name = "vip",
+     .type = OPT_STRING,
+     .offset = OFF(vip),
+     .roles = ROLE_S,
+     .metavar = "ADDR[/PREFIX]",
+     .help = "virtual IP of the API: one server holds it, elected through etcd (docs/vip.md)"},
+    {.name = "vip-interface",
+     .type = OPT_STRING,
+     .offset = OFF(vip_interface),
+     .roles = ROLE_S,
+     .metavar = "IFACE",
+     .help = "interface for --vip, default the one holding --node-ip"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)
