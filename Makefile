@@ -6,7 +6,7 @@ BUILD_FUZZ ?= build-fuzz
 PREFIX ?= /usr/local
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps test fuzz run clean-run bench install clean format format-check
+.PHONY: all deps test fuzz run clean-run run-server clean-run-server bench install clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -30,13 +30,23 @@ test: deps $(BUILD_TEST)/build.ninja
 fuzz: deps
 	K3C_FUZZ_BUILD=$(abspath $(BUILD_FUZZ)) scripts/run-fuzz
 
-# A server with its own agent on this host (root): the sample app of
-# examples/web.yaml runs in real pods; `make clean-run` stops it and removes
-# its containers, mounts, pod network namespaces and the cni0 bridge.
+# The target system on this host (root): `k3c lab up` makes three servers
+# with an etcd quorum, the VIP and the agent-only nodes gpu and edge, each a
+# network namespace on a bridged LAN; the sample app of examples/web.yaml
+# runs in real pods across them. `make clean-run` is `k3c lab down`.
 run: deps all
-	scripts/run-server $(BUILD)/k3c
+	scripts/run-lab $(BUILD)/k3c
 
 clean-run:
+	scripts/run-lab --stop $(BUILD)/k3c
+
+# One server with its own agent in this host's own network namespace (the
+# product as installed on one machine); `make clean-run-server` stops it and
+# removes its containers, mounts, pod network namespaces and bridge.
+run-server: deps all
+	scripts/run-server $(BUILD)/k3c
+
+clean-run-server:
 	scripts/run-server --stop
 
 bench: deps all
@@ -45,6 +55,7 @@ bench: deps all
 	python3 bench/bench_agent.py $(BUILD)/k3c
 	bench/bench_ha.sh $(BUILD)/k3c
 	$(BUILD)/bench/bench_scheduler
+	K3C_BIN=$(BUILD)/k3c bash bench/bench_flannel.sh vxlan
 	$(BUILD)/bench/bench_proxy
 	$(BUILD)/bench/bench_dns
 

@@ -312,6 +312,10 @@ struct api_server {
      * freed: minting a key per `kubectl logs` would be work done every time. */
     pthread_mutex_t kubelet_cred_lock;
     void *kubelet_cred;
+    /* more /metrics lines from another part (api_server_set_metrics_fn) */
+    pthread_mutex_t metrics_fn_lock;
+    api_metrics_fn metrics_fn;
+    void *metrics_fn_data;
     /* --event-ttl leases (api_lease.c): one lease per time bucket, shared by
      * every object written in it; lease_lock protects the two fields and
      * is never held across a store call. */

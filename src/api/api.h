@@ -56,4 +56,12 @@ int api_server_start(struct api_server *srv, struct k3c_err *err);
 /* Stops listening, ends watches, frees. NULL is a no-op. */
 void api_server_free(struct api_server *srv);
 
+/* Lines another part appends to /metrics (the VIP's). fn runs on an HTTP
+ * thread under a lock that api_server_set_metrics_fn also takes, so once it
+ * returns with fn NULL, the old fn is no longer running. fn must not block.
+ * Thread: any. */
+struct k3c_buf;
+typedef void (*api_metrics_fn)(void *data, struct k3c_buf *b);
+void api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data);
+
 #endif

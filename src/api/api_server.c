@@ -69,6 +69,7 @@ api_server_new(const struct api_config *cfg, struct store *store, struct k3c_err
     srv->event_ttl_s = (event_ttl_ms + 999) / 1000;
     pthread_mutex_init(&srv->lease_lock, NULL);
     pthread_mutex_init(&srv->kubelet_cred_lock, NULL);
+    pthread_mutex_init(&srv->metrics_fn_lock, NULL);
     srv->cfg = *cfg;
     /* Files read at request time (node join) and the secret: our copies. */
     srv->cfg.server_ca_cert_file = dup_or_null(cfg->server_ca_cert_file);
@@ -150,6 +151,7 @@ api_server_free(struct api_server *srv)
     free(srv->cert_pem);
     free(srv->key_pem);
     free(srv->client_ca_pem);
+    pthread_mutex_destroy(&srv->metrics_fn_lock);
     pthread_mutex_destroy(&srv->lease_lock);
     free(srv);
 }
@@ -296,6 +298,10 @@ serve_metrics(struct api_request *r)
     for (size_t i = 0; i < r->srv->n_resources; i++)
         k3c_buf_appendf(&b, "k3c_watch_cache_revision{resource=\"%s\"} %" PRId64 "\n",
                         api_resources[i].plural, watch_cache_revision(r->srv->caches[i]));
+    pthread_mutex_lock(&r->srv->metrics_fn_lock);
+    if (r->srv->metrics_fn)
+        r->srv->metrics_fn(r->srv->metrics_fn_data, &b);
+    pthread_mutex_unlock(&r->srv->metrics_fn_lock);
     ret = reply_text(r, 200, b.data, "text/plain; version=0.0.4");
     k3c_buf_fini(&b);
     return ret;
@@ -318,6 +324,15 @@ health_alarms(struct api_request *r)
              : n < 0                ? err.msg
                                     : alarms);
     return reply_text(r, 503, text, "text/plain");
+}
+
+void
+api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
+{
+    pthread_mutex_lock(&srv->metrics_fn_lock);
+    srv->metrics_fn = fn;
+    srv->metrics_fn_data = data;
+    pthread_mutex_unlock(&srv->metrics_fn_lock);
 }
 
 /* Returns an MHD result, or -1 when the path is not a health path. */

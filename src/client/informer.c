@@ -261,8 +261,10 @@ watch_chunk(void *userdata, const char *data, size_t len)
     return w->relist || stopping(w->inf);
 }
 
-/* One watch request from inf->rv. 1: relist needed; 0: ended, resume; -1
- * with err: transport failure (resume after a pause). */
+/* One watch request from inf->rv. 1: relist needed (an ERROR event, or the
+ * server refused the watch: 410 Gone as a status); 0: ended, resume; -1
+ * with err: transport failure or 5xx (resume after a pause, maybe on
+ * another server of the client's list). */
 static int
 watch_once(struct informer *inf, struct k3c_err *err)
 {
@@ -275,7 +277,7 @@ watch_once(struct informer *inf, struct k3c_err *err)
     k3c_buf_init(&w.line);
     rc = http_stream_run(inf->stream, "GET", path, NULL, 0, watch_chunk, &w, err);
     k3c_buf_fini(&w.line);
-    if (w.relist)
+    if (w.relist || (rc < 0 && err->kind != K3C_E_UNAVAILABLE))
         return 1;
     return rc < 0 ? -1 : 0;
 }
@@ -307,6 +309,7 @@ informer_thread(void *arg)
         rc = watch_once(inf, &err);
         if (rc == 1) {
             need_list = true;
+            k3c_err_clear(&err);
         } else if (rc < 0) {
             /* Resume from the last resourceVersion (maybe on another server
              * of the client's list); a compacted one answers 410 → relist. */
@@ -357,6 +360,13 @@ informer_free(struct informer *inf)
     free(inf->selectors);
     free(inf->rv);
     free(inf);
+}
+
+void
+informer_reset_connection(struct informer *inf)
+{
+    if (inf->stream)
+        http_stream_reset(inf->stream);
 }
 
 bool

@@ -64,6 +64,10 @@ bool informer_synced(struct informer *inf);
 /* Thread: any. Waits up to timeout_ms for the first sync; true if synced. */
 bool informer_wait_synced(struct informer *inf, int timeout_ms);
 
+/* Thread: any. Drops the watch connection as a network cut (or a dying
+ * server) would; the informer resumes from its resourceVersion. */
+void informer_reset_connection(struct informer *inf);
+
 /* Thread: any (not from a callback of the same informer). Calls fn for
  * each cached object under the informer's lock; fn must not block. */
 void informer_foreach(struct informer *inf, void (*fn)(void *ud, const json_t *obj), void *ud);

@@ -566,6 +566,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct agent *agent = NULL;
     struct ctl_manager *ctl = NULL;
     struct cluster_monitor *mon = NULL;
+    struct vip *vip = NULL;
     struct etcd_maint *maint = NULL;
     int rc = K3C_EXIT_FAIL, sig;
 
@@ -597,6 +598,9 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
         !(mon = start_monitor(cfg, &paths, &tls, e, s, &err)))
         goto out;
+    if (cfg->vip && !(vip = server_vip_start(cfg, paths.tls_dir, e ? etcd_client_url(e) : NULL,
+                                             &tls, api, &err)))
+        goto out;
     if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
@@ -611,6 +615,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
 out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
+    server_vip_stop(vip, api); /* first: the next holder takes over at once */
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);

@@ -24,11 +24,27 @@ int api_certs_ensure(const struct api_tls_paths *p, const struct k3c_config *cfg
 /* Writes an admin kubeconfig for https://127.0.0.1:port with mode. */
 int kubeconfig_write(const char *path, const char *mode, const struct api_tls_paths *p, int port,
                      struct k3c_err *err);
+/* The same for https://host:port (the VIP's address, for --vip). */
+int kubeconfig_write_host(const char *path, const char *mode, const struct api_tls_paths *p,
+                          const char *host, int port, struct k3c_err *err);
 
 /* Makes sure the node token file exists: K10<sha256 of server-ca.crt>::server:<secret>,
  * mode 0600. The secret is --token when given, else the file's, else new.
  * *secret_out (caller frees) is what joining nodes must present. */
 int node_token_ensure(const char *path, const char *ca_cert, const char *given, char **secret_out,
                       struct k3c_err *err);
+
+/* --vip (server_vip.c): starts the VIP election over the store at
+ * etcd_url (NULL: --datastore-endpoint) once the API server answers, adds
+ * its lines to /metrics and points --write-kubeconfig at the VIP. NULL
+ * with err set on bad input. server_vip_stop releases the VIP (first thing
+ * on shutdown) and frees it; NULL is a no-op. */
+struct vip;
+struct api_server;
+struct etcd_tls_paths;
+struct vip *server_vip_start(const struct k3c_config *cfg, const char *tls_dir,
+                             const char *etcd_url, const struct etcd_tls_paths *etls,
+                             struct api_server *api, struct k3c_err *err);
+void server_vip_stop(struct vip *v, struct api_server *api);
 
 #endif

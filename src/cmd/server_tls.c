@@ -69,6 +69,12 @@ serving_sans(const struct k3c_config *cfg, const char **dns, size_t *n_dns, cons
     ips[(*n_ips)++] = "10.43.0.1";
     if (strcmp(cfg->node_ip, "127.0.0.1") != 0)
         ips[(*n_ips)++] = cfg->node_ip;
+    if (cfg->vip) { /* --vip ADDR[/PREFIX]: the address without its prefix */
+        static char vip[64];
+
+        snprintf(vip, sizeof(vip), "%.*s", (int)strcspn(cfg->vip, "/"), cfg->vip);
+        ips[(*n_ips)++] = vip;
+    }
     for (size_t i = 0; cfg->tls_sans && cfg->tls_sans[i] && *n_dns < max - 1 && *n_ips < max - 1;
          i++) {
         if (is_ip(cfg->tls_sans[i]))
@@ -120,6 +126,13 @@ int
 kubeconfig_write(const char *path, const char *mode_str, const struct api_tls_paths *p, int port,
                  struct k3c_err *err)
 {
+    return kubeconfig_write_host(path, mode_str, p, "127.0.0.1", port, err);
+}
+
+int
+kubeconfig_write_host(const char *path, const char *mode_str, const struct api_tls_paths *p,
+                      const char *host, int port, struct k3c_err *err)
+{
     _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *text = NULL, *dir = NULL;
     char *end = NULL;
     long mode = strtol(mode_str ? mode_str : "0600", &end, 8);
@@ -138,7 +151,7 @@ kubeconfig_write(const char *path, const char *mode_str, const struct api_tls_pa
                          "clusters:\n"
                          "- cluster:\n"
                          "    certificate-authority-data: %s\n"
-                         "    server: https://127.0.0.1:%d\n"
+                         "    server: https://%s:%d\n"
                          "  name: default\n"
                          "contexts:\n"
                          "- context:\n"
@@ -152,7 +165,7 @@ kubeconfig_write(const char *path, const char *mode_str, const struct api_tls_pa
                          "  user:\n"
                          "    client-certificate-data: %s\n"
                          "    client-key-data: %s\n",
-                         ca, port, cert, key);
+                         ca, host, port, cert, key);
     dir = k3c_xstrdup(path);
     slash = strrchr(dir, '/');
     if (slash && slash != dir) {

@@ -89,6 +89,10 @@ struct k3c_config {
     char *dns_hosts_file; /* --dns-hosts-file: answered first (K3s NodeHosts) */
     char **dns_forward;   /* --dns-forward DOMAIN=IP[:PORT], repeatable */
     bool disable_dns;     /* --disable-dns: this node answers no cluster DNS */
+
+    /* the API's virtual IP (issue #11, src/vip/) */
+    char *vip;           /* --vip ADDR[/PREFIX], may be NULL */
+    char *vip_interface; /* --vip-interface; NULL: the one holding --node-ip */
     /* etcd operations (issue #10) */
     char *event_ttl;         /* --event-ttl, default "1h" */
     char *etcd_snapshot_dir; /* --etcd-snapshot-dir, default <data-dir>/server/db/snapshots */

@@ -524,8 +524,11 @@ watch_loop(struct kubelet *k)
         if (rc < 0) {
             if (!kubelet_stopping(k))
                 log_debug("pod watch ended: %s", err.msg);
+            /* A broken connection (a server that died: the client moves to
+             * the next one) resumes from rv without a relist; an HTTP
+             * refusal (410 Gone among them) relists. */
+            need_list = err.kind != K3C_E_UNAVAILABLE;
             k3c_err_clear(&err);
-            need_list = true;
             if (manager_wait(k, 1000))
                 break;
         }

@@ -4,9 +4,11 @@
  * answers, nodes are Ready, the ports between nodes answer (6443, 2379, 2380
  * on servers when there are several, 10250 on every node), etcd has one
  * leader and a quorum with a margin, certificates are not near expiry,
- * node clocks agree, the VIP has exactly one holder, and the servers' node
- * IPs are the API endpoints. One line per check: ok, WARN or FAIL; only
- * FAILs count as problems. */
+ * node clocks agree, the VIP has exactly one holder, the servers' node
+ * IPs are the API endpoints, and, on a node with flannel.1, the VXLAN path
+ * (8472/udp both ways) to every other node: an ICMP echo to the remote
+ * flannel.1 address travels encapsulated and so does the answer. One line per check: ok, WARN or
+ * FAIL; only FAILs count as problems. */
 #define LOG_COMPONENT "lab"
 #include "lab/lab.h"
 #include "base/buf.h"
@@ -17,6 +19,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -168,7 +172,150 @@ check_ports(struct doctor *d, const json_t *topo)
     else
         report(d, 0, "%d node ports reachable (6443%s and 10250/tcp)", tried,
                multi ? ", 2379, 2380" : "");
-    report(d, 0, "8472/udp (VXLAN): not checked (UDP gives no answer to probe)");
+    k3c_buf_fini(&fails);
+}
+
+static uint16_t
+icmp_checksum(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t sum = 0;
+
+    for (size_t i = 0; i + 1 < len; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (len & 1)
+        sum += (uint32_t)(p[len - 1] << 8);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return htons((uint16_t)~sum);
+}
+
+/* One ICMP echo to ip over a raw socket (root); 0 when the echo reply from
+ * ip arrives within timeout_ms, else an errno (ETIMEDOUT, EPERM...). */
+static int
+icmp_echo(const char *ip, int timeout_ms)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET};
+    uint8_t pkt[16] = {8 /* echo request */, 0}, buf[256];
+    uint16_t id = (uint16_t)(getpid() ^ k3c_now_ms()), sum;
+    int64_t deadline = k3c_now_ms() + timeout_ms;
+    int fd, e = ETIMEDOUT;
+
+    if (inet_pton(AF_INET, ip, &to.sin_addr) != 1)
+        return EINVAL;
+    fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+    if (fd < 0)
+        return errno;
+    memcpy(pkt + 4, &id, 2);
+    memcpy(pkt + 8, "k3cdoctr", 8);
+    sum = icmp_checksum(pkt, sizeof(pkt));
+    memcpy(pkt + 2, &sum, 2);
+    if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+        e = errno;
+        close(fd);
+        return e;
+    }
+    while (k3c_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct sockaddr_in from;
+        socklen_t flen = sizeof(from);
+        ssize_t n;
+        size_t ihl;
+
+        if (poll(&p, 1, (int)(deadline - k3c_now_ms())) <= 0)
+            break;
+        n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+        if (n < 20)
+            continue;
+        ihl = (size_t)(buf[0] & 0x0f) * 4;
+        /* Raw ICMP sockets see every ICMP packet: ours is an echo reply
+         * (type 0) from ip with our id. */
+        if ((size_t)n >= ihl + 8 && from.sin_addr.s_addr == to.sin_addr.s_addr && buf[ihl] == 0 &&
+            memcmp(buf + ihl + 4, &id, 2) == 0) {
+            e = 0;
+            break;
+        }
+    }
+    close(fd);
+    return e;
+}
+
+/* "10.42.1.0/24" -> "10.42.1.0": flannel.1's address on that node. */
+static bool
+cidr_network(const char *cidr, char *out, size_t len)
+{
+    const char *slash = cidr ? strchr(cidr, '/') : NULL;
+    struct in_addr a;
+    char ip[INET_ADDRSTRLEN];
+
+    if (!slash || (size_t)(slash - cidr) >= sizeof(ip))
+        return false;
+    memcpy(ip, cidr, (size_t)(slash - cidr));
+    ip[slash - cidr] = '\0';
+    return inet_pton(AF_INET, ip, &a) == 1 && snprintf(out, len, "%s", ip) > 0;
+}
+
+/* True when this host has addr on flannel.1: that node is this one. */
+static bool
+is_local_vtep(const char *addr)
+{
+    struct ifaddrs *ifs = NULL;
+    bool mine = false;
+    struct in_addr a;
+
+    if (inet_pton(AF_INET, addr, &a) != 1 || getifaddrs(&ifs) < 0)
+        return false;
+    for (struct ifaddrs *i = ifs; i && !mine; i = i->ifa_next)
+        mine = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+               strcmp(i->ifa_name, "flannel.1") == 0 &&
+               ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a.s_addr;
+    freeifaddrs(ifs);
+    return mine;
+}
+
+/* The VXLAN path to every other node: an echo to its flannel.1 address
+ * goes out encapsulated in 8472/udp and its answer comes back the same
+ * way, so a firewall dropping 8472/udp either way shows here. */
+static void
+check_vxlan(struct doctor *d, const json_t *topo)
+{
+    const char *groups[] = {"servers", "agents"};
+    int tried = 0, failed = 0;
+    struct k3c_buf fails;
+
+    if (if_nametoindex("flannel.1") == 0) {
+        report(d, 0, "8472/udp (VXLAN): not checked here (no flannel.1: run k3c doctor on a node)");
+        return;
+    }
+    k3c_buf_init(&fails);
+    for (size_t g = 0; g < 2; g++) {
+        size_t i;
+        json_t *n;
+
+        json_array_foreach(json_object_get(topo, groups[g]), i, n)
+        {
+            const char *name = json_string_value(json_object_get(n, "name"));
+            char vtep[INET_ADDRSTRLEN];
+            int e;
+
+            if (!cidr_network(json_string_value(json_object_get(n, "podCIDR")), vtep,
+                              sizeof(vtep)) ||
+                is_local_vtep(vtep))
+                continue;
+            tried++;
+            e = icmp_echo(vtep, DOCTOR_CONNECT_MS);
+            if (e) {
+                failed++;
+                k3c_buf_appendf(&fails, "%s%s (flannel.1 %s: %s)", fails.len ? "; " : "", name,
+                                vtep, e == ETIMEDOUT ? "no answer" : strerror(e));
+            }
+        }
+    }
+    if (failed)
+        report(d, 2, "8472/udp (VXLAN) path broken to: %s", fails.data);
+    else if (tried)
+        report(d, 0, "8472/udp (VXLAN): %d other node%s answer through flannel.1", tried,
+               tried == 1 ? "" : "s");
     k3c_buf_fini(&fails);
 }
 
@@ -380,6 +527,7 @@ doctor_run(struct lab_kube *k, FILE *out, struct k3c_err *err)
     report(&d, 0, "API %s answers", lab_kube_server(k));
     check_nodes_ready(&d, topo);
     check_ports(&d, topo);
+    check_vxlan(&d, topo);
     check_etcd(&d, topo);
     check_certs(&d, k);
     check_clocks(&d, k);

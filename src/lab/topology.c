@@ -131,6 +131,7 @@ topology_from_nodes(const json_t *list, const char *server)
 
         jn = json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", name ?: "?", "ip", node_ip(n), "ready",
                        ready, "roles", node_roles(n), "labels", user_labels(n));
+        json_object_set(jn, "podCIDR", json_object_get(json_object_get(n, "spec"), "podCIDR"));
         if (holder) {
             json_decref(vip);
             vip = json_pack("{s:s, s:s}", "address", holder, "holder", name ?: "?");

@@ -21,16 +21,16 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BACKEND=${1:-vxlan}
 case $BACKEND in vxlan | host-gw) ;; *) echo "usage: $0 [vxlan|host-gw]"; exit 2 ;; esac
-NS=k3c-e2e-fl-$$
-NSA=k3c-e2e-fla-$$
-NSB=k3c-e2e-flb-$$
-NSLAN=k3c-e2e-fll-$$
+# Host namespaces as lib_lan.sh names them (k3c<pid>-<host>).
+NS=k3c$$-srv
+NSA=k3c$$-fl-a
+NSB=k3c$$-fl-b
 NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
 LAN=192.168.251
-NS_IP=$LAN.1
-NSA_IP=$LAN.2
-NSB_IP=$LAN.3
-LAN_IP=$LAN.254
+LAN_IP=$LAN.1 # the LAN namespace's router address
+NS_IP=$LAN.11
+NSA_IP=$LAN.12
+NSB_IP=$LAN.13
 CLUSTER_CIDR=10.94.0.0/16
 E2E_NAME=flannel-$BACKEND
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
@@ -40,10 +40,12 @@ AGENT_ARGS=(--cluster-cidr "$CLUSTER_CIDR" --flannel-backend "$BACKEND")
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_pods.sh
 . "$HERE/lib_pods.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_lan.sh
+. "$HERE/lib_lan.sh"
 pods_need_root_and_tools nft bridge python3
 
 LAN_HTTP_PID=
-trap 'lan_http_stop; pods_cleanup; cleanup' EXIT
+trap 'lan_http_stop; pods_cleanup; lan_cleanup; cleanup' EXIT
 lan_http_stop() {
     [ -n "$LAN_HTTP_PID" ] || return 0
     kill "$LAN_HTTP_PID" 2>/dev/null
@@ -56,31 +58,6 @@ t_mark() { T_MARK=$(date +%s%N); }
 t_say() {
     local ms=$((($(date +%s%N) - T_MARK) / 1000000))
     echo "# time: $1: $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
-}
-
-# lan_make: the LAN namespace with bridge br0 ($LAN_IP) and one veth per
-# node namespace, each node's end holding its /24 address.
-lan_make() {
-    local ns ip i=0
-    ip netns add "$NSLAN" || { echo "FAIL: ip netns add $NSLAN"; exit 1; }
-    PODS_NETNS+=("$NSLAN")
-    ip -n "$NSLAN" link set lo up
-    ip -n "$NSLAN" link add br0 type bridge
-    ip -n "$NSLAN" addr add "$LAN_IP/24" dev br0
-    ip -n "$NSLAN" link set br0 up
-    for ns in "$NS:$NS_IP" "$NSA:$NSA_IP" "$NSB:$NSB_IP"; do
-        ip=${ns#*:}
-        ns=${ns%%:*}
-        ip netns add "$ns" || { echo "FAIL: ip netns add $ns"; exit 1; }
-        PODS_NETNS+=("$ns")
-        ip -n "$ns" link set lo up
-        ip link add "k3cfl$$n$i" netns "$ns" type veth peer name "lan$i" netns "$NSLAN" || exit 1
-        ip -n "$ns" link set "k3cfl$$n$i" name eth0
-        ip -n "$ns" addr add "$ip/24" dev eth0
-        ip -n "$ns" link set eth0 up
-        ip -n "$NSLAN" link set "lan$i" master br0 up
-        i=$((i + 1))
-    done
 }
 
 in_ns() {
@@ -149,7 +126,11 @@ entries_gone() {
 
 echo "# 0. LAN of namespaces, images, server, two agents"
 t_mark
-lan_make
+lan_make "$LAN"
+lan_host srv "$NS_IP"
+lan_host fl-a "$NSA_IP"
+lan_host fl-b "$NSB_IP"
+NSLAN=$LAN_NS
 pods_images_start "$NS" test
 pods_airgap_install "$TMP/data" "$TMP/a" "$TMP/b"
 SERVER_IP=$NS_IP

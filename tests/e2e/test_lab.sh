@@ -159,7 +159,8 @@ if "$K3C_BIN" server --help | grep -q -- '--vip '; then
     expect_out topology/vip-holder 'VIP 192\.168\.20\.225 -> polynode-' k3c topology
 fi
 HOST_KC=$LAB/hosts/polynode-1/kubeconfig.yaml
-expect_all doctor/passes-on-a-node 'ok +API' 'node ports reachable' 'doctor: 0 problems' -- \
+expect_all doctor/passes-on-a-node 'ok +API' 'node ports reachable' \
+    '8472/udp \(VXLAN\): [0-9]+ other nodes? answer' 'doctor: 0 problems' -- \
     lab exec polynode-1 -- "$K3C_BIN" doctor --kubeconfig "$HOST_KC"
 # A firewall inside gpu drops the kubelet port: doctor names it and fails.
 if command -v nft >/dev/null; then
@@ -171,6 +172,15 @@ EOF
     expect_rc doctor/fails-on-blocked-port 1 'ports not reachable: gpu 192\.168\.20\.[0-9]+:10250/tcp' \
         lab exec polynode-1 -- "$K3C_BIN" doctor --kubeconfig "$HOST_KC"
     check doctor/unblock lab exec gpu -- nft delete table inet k3clabtest
+    # ... and one that drops VXLAN: the pod network's path to gpu is broken.
+    check doctor/block-8472 lab exec gpu -- nft -f - <<'EOF'
+table inet k3clabtest {
+    chain input { type filter hook input priority 0; udp dport 8472 drop; }
+}
+EOF
+    expect_rc doctor/fails-on-blocked-vxlan 1 '8472/udp \(VXLAN\) path broken to: gpu' \
+        lab exec polynode-1 -- "$K3C_BIN" doctor --kubeconfig "$HOST_KC"
+    check doctor/unblock-8472 lab exec gpu -- nft delete table inet k3clabtest
 else
     echo "# nft not found (Debian package nftables): the blocked-port check of doctor is skipped"
 fi

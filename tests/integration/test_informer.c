@@ -3,7 +3,8 @@
  * real in-process API server and etcd: the first list is delivered then
  * on_synced; creates, updates and deletes arrive once each; a label
  * selector filters; an object outside it is never seen; nothing is
- * delivered twice; informer_get/foreach read the cache. */
+ * delivered twice; a cut watch connection resumes from its
+ * resourceVersion without a relist; informer_get/foreach read the cache. */
 #include "harness_api.h"
 
 #include "base/cleanup.h"
@@ -163,11 +164,18 @@ test_list_watch_cycle(void **state)
     informer_foreach(inf, count_one, &n);
     assert_int_equal(n, 2);
 
+    /* A cut connection (a server that died) resumes from the last
+     * resourceVersion: the next change arrives, with no relist. */
+    informer_reset_connection(inf);
+    cm_put("PUT", "after", "web", "3");
+    assert_true(wait_count(&s, &s.updates, 2));
+    assert_int_equal(s.synced, 1);
+
     /* A delete arrives once; nothing already seen is delivered again. */
     cm_delete("before");
     assert_true(wait_count(&s, &s.deletes, 1));
     assert_string_equal(s.last_deleted, "before");
-    assert_int_equal(counter(&s, &s.upserts), 3);
+    assert_int_equal(counter(&s, &s.upserts), 4);
     assert_int_equal(s.synced, 1);
 
     informer_free(inf);

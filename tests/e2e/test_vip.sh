@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_vip.sh - the API's virtual IP (issue #11), root only: three
+# `k3c server --vip` in host namespaces on one bridged LAN, sharing one
+# external etcd that runs in its own namespace on that LAN, and a client
+# namespace (lib_vip.sh). A sampler records which hosts hold the VIP every
+# ~70 ms for the whole test; any sample with two holders fails it.
+# Power cut of the holder (link down + SIGKILL): the client's /readyz via
+# the VIP answers again and its neighbour entry shows the new holder's MAC
+# (times printed). Partition of the holder: it drops the VIP within the
+# lease, another takes it; heal: still one holder. SIGTERM of the holder:
+# fast handover. Also: the Node annotation vip.k3c.io/holder on the holder
+# only, the VIPAcquired Event, /metrics, the kubeconfig and certificate
+# that name the VIP. Harness: lib.sh ("N passed, M failed" last).
+# shellcheck disable=SC2317 # functions are called through wait_check/wait_for
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+E2E_NAME=vip
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_vip.sh
+. "$HERE/lib_vip.sh"
+vip_need_root
+
+LEASE_MS=1500 # the built-in default (src/vip/vip_timing.c)
+trap 'lab_cleanup; cleanup' EXIT
+
+lab_make
+echo "# lab: LAN $LAN_NS, datastore $VIP_DATASTORE, etcd $ETCD_IP, hosts ${HOST_IP[*]}, VIP $VIP, client $CLIENT_IP"
+start_etcd_server
+if [ "$VIP_DATASTORE" = external ]; then wait_check lab/etcd-server-ready 90 ready_in_log etcd; fi
+sampler_start
+neigh_watch_start
+start_hosts
+for h in "${HOSTS[@]}"; do wait_check "lab/$h-ready" 120 ready_in_log "$h"; done
+wait_check vip/one-holder 20 one_holder
+H=$(holders)
+echo "# holder: $H"
+export KUBECONFIG=$TMP/$H.yaml
+NETNS_EXEC=(nsenter --net="/run/netns/$CLIENT_NS")
+expect_out vip/kubeconfig-names-vip "server: https://$VIP:6443" cat "$TMP/$H.yaml"
+wait_check vip/client-readyz 10 client_readyz
+# curl checks the host name: without the VIP among the IP SANs it fails
+# with "no alternative certificate subject name matches".
+expect_out vip/cert-has-vip-san '^ok$' "${NETNS_EXEC[@]}" curl -sS --max-time 5 --cacert "$VIP_CA" "https://$VIP:6443/readyz"
+expect_eq vip/client-neigh-is-holder "$(host_mac "$H")" client_neigh_mac
+annotated() { kc get nodes -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.annotations.vip\.k3c\.io/holder}{" "}{end}'; }
+only_annotated() { local o; o=$(annotated); [[ " $o" == *" $1=$VIP "* ]] && [ "$(grep -o "=$VIP" <<<"$o" | wc -l)" = 1 ]; }
+wait_check vip/annotation-on-holder-only 20 only_annotated "$H"
+expect_out vip/event "VIPAcquired.*VIP $VIP" kc get events -n default
+expect_out vip/metrics-holder "k3c_vip_holder\\{vip=\"$VIP\"\\} 1" kc get --raw /metrics
+probe_start
+# Standbys stay standbys over several lease periods.
+sleep $((LEASE_MS * 3 / 1000))
+expect_eq vip/stable "$H" holders
+
+echo "# 0. crash: SIGKILL of the holder's k3c only; its host stays on the LAN"
+T0=$(now_ms)
+kill -KILL "${VPIDS[$H]}"
+wait "${VPIDS[$H]}" 2>/dev/null
+unset "VPIDS[$H]"
+dropped() { ! host_has_vip "$1"; }
+if wait_for 5 dropped "$H"; then pass crash/guard-drops; else fail crash/guard-drops "the dead k3c's host still has the VIP" ip -n "$(ns_of "$H")" addr; fi
+echo "# crash: the guard removed the VIP from the dead k3c's host after $(($(now_ms) - T0)) ms (or less)"
+if measure_failover "$H" "$T0"; then pass crash/failover; else fail crash/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}, holders '$(holders)'" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
+echo "# crash: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour entry -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+: >"$TMP/$H.log"
+start_host "$H"
+wait_check crash/restarted-ready 120 ready_in_log "$H"
+H=$(holders)
+export KUBECONFIG=$TMP/$H.yaml
+sleep $((LEASE_MS * 2 / 1000))
+expect_eq crash/one-holder "$H" holders
+
+echo "# 1. power cut of the holder $H (link down + SIGKILL)"
+T0=$(now_ms)
+power_cut "$H"
+if measure_failover "$H" "$T0"; then pass cut/failover; else fail cut/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}, holders '$(holders)'" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
+echo "# power cut: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour entry -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+N=$NEW_HOLDER
+export KUBECONFIG=$TMP/$N.yaml
+wait_check cut/annotation-moved 20 only_annotated "$N"
+event_moved() {
+    local m
+    m=$(kc get events -n default -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}')
+    printf '%s\n' "$m"
+    grep -q "moved from $1 to $2" <<<"$m"
+}
+wait_check cut/event-moved 10 event_moved "$H" "$N"
+power_on "$H"
+wait_check cut/rebooted-ready 120 ready_in_log "$H"
+sleep $((LEASE_MS * 2 / 1000))
+expect_eq cut/rebooted-stands-by "$N" holders
+
+echo "# 2. partition of the holder $N (link down)"
+T0=$(now_ms)
+partition "$N"
+if wait_for 10 dropped "$N"; then
+    DROP_MS=$(($(now_ms) - T0))
+    pass part/holder-drops
+else
+    DROP_MS=never
+    fail part/holder-drops "still holds after 10 s" tail -n 20 "$TMP/$N.log"
+fi
+if measure_failover "$N" "$T0"; then pass part/failover; else fail part/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
+echo "# partition: old holder dropped the VIP after $DROP_MS ms (lease $LEASE_MS ms); /readyz via the VIP after ${READY_MS:-?} ms; neighbour -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+if [ "$DROP_MS" != never ] && [ "$DROP_MS" -le "$LEASE_MS" ]; then pass part/dropped-within-lease; else fail part/dropped-within-lease "$DROP_MS ms" grep vip "$TMP/$N.log"; fi
+expect_out part/fenced-logged 'renewal overdue \(fenced\)' grep "removed from" "$TMP/$N.log"
+P=$NEW_HOLDER
+heal "$N"
+sleep $((LEASE_MS * 3 / 1000))
+expect_eq part/healed-one-holder "$P" holders
+export KUBECONFIG=$TMP/$P.yaml
+
+echo "# 3. SIGTERM of the holder $P"
+T0=$(now_ms)
+kill -TERM "${VPIDS[$P]}"
+if measure_failover "$P" "$T0"; then pass term/failover; else fail term/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}" tail -n 20 "$TMP/$P.log"; fi
+echo "# SIGTERM: /readyz via the VIP after ${READY_MS:-?} ms (0: no attempt failed), neighbour -> $NEW_HOLDER after ${ARP_MS:-?} ms"
+wait "${VPIDS[$P]}"
+rc=$?
+unset "VPIDS[$P]"
+expect_eq term/exit-0 0 echo "$rc"
+expect_out term/released 'key released' cat "$TMP/$P.log"
+
+echo "# 4. the holder's own API stops answering its /readyz probe (nft drops loopback :6443)"
+Q=$(holders)
+T0=$(now_ms)
+ip netns exec "$(ns_of "$Q")" nft -f - <<'NFT'
+table inet k3c_vip_test {
+    chain out { type filter hook output priority 0; ip daddr 127.0.0.1 tcp dport 6443 drop; }
+}
+NFT
+if measure_failover "$Q" "$T0"; then pass readyz/failover; else fail readyz/failover "holders '$(holders)'" tail -n 20 "$TMP/$Q.log"; fi
+echo "# own /readyz failing: VIP moved to $NEW_HOLDER, client /readyz after ${READY_MS:-?} ms, neighbour after ${ARP_MS:-?} ms"
+expect_out readyz/logged 'own API server not ready' grep "removed from" "$TMP/$Q.log"
+ip netns exec "$(ns_of "$Q")" nft delete table inet k3c_vip_test
+sleep $((LEASE_MS * 2 / 1000))
+expect_eq readyz/recovered-stands-by "$NEW_HOLDER" holders
+
+echo "# the sampler"
+kill "$SAMPLER_PID" 2>/dev/null
+wait "$SAMPLER_PID" 2>/dev/null
+SAMPLER_PID=
+read -r MEAN_MS MAX_MS <<<"$(sample_intervals)"
+echo "# $(sample_count) samples (every $MEAN_MS ms on average, largest gap $MAX_MS ms), $(dual_samples) with two holders"
+expect_eq sampler/no-dual-holder 0 dual_samples
+sampled_often() { [ "$(sample_count)" -gt 100 ] && [ "$MEAN_MS" -le 100 ]; }
+check sampler/every-100ms sampled_often
+run grep -s -E -A 30 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP"/h?.log "$TMP/etcd.log"
+if [ "$RC" -eq 0 ]; then fail vip/no-sanitizer-reports "sanitizer report" true; else pass vip/no-sanitizer-reports; fi
+summary
