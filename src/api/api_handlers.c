@@ -246,6 +246,11 @@ api_reply_store_error(struct api_request *r, const struct k3c_err *err)
         log_warn("(%s %s) %s", r->method, r->url, err->msg);
     else if (err->kind == K3C_E_INTERNAL || err->kind == K3C_E_SYSTEM)
         log_error("(%s %s) %s", r->method, r->url, err->msg);
+    if (err->kind == K3C_E_UNAVAILABLE && strstr(err->msg, "space exceeded"))
+        return api_reply_status(r, err->kind, r->name, r->res ? r->res->plural : NULL,
+                                "the datastore (etcd) is out of space (NOSPACE alarm; compaction "
+                                "and defragmentation are running): %s",
+                                err->msg);
     if (err->kind == K3C_E_UNAVAILABLE || err->kind == K3C_E_TIMEOUT)
         return api_reply_status(r, err->kind, r->name, r->res ? r->res->plural : NULL,
                                 "the datastore (etcd) is unreachable or has lost quorum: %s",

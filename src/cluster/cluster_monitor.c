@@ -303,6 +303,14 @@ expire_learners(struct cluster_monitor *m, const struct etcd_members *ms)
 {
     int64_t now = k3c_now_ms();
 
+    /* Forget learners that were promoted or removed. */
+    for (size_t j = 0; j < MAX_LEARNERS_TRACKED; j++) {
+        const struct etcd_member *m2 =
+            m->learners[j].id ? etcd_members_find(ms, NULL, m->learners[j].id) : NULL;
+
+        if (!m2 || !m2->learner)
+            m->learners[j].id = 0;
+    }
     for (size_t i = 0; i < ms->n; i++) {
         struct learner_seen *slot = NULL;
         struct k3c_err err = {0};

@@ -87,18 +87,32 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
 
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
-    if (!cfg->disable_dns && cfg->cluster_dns && *cfg->cluster_dns)
-        ac.dns = &dc;
     else if (!cfg->disable_pods)
         log_warn("not running as root: node %s registers but runs no pods", cfg->node_name);
-    a = agent_new(&ac, err);
-    if (!a)
-        return -1;
-    sig = join_with_retry(a, server_url, stop, err);
-    if (sig != 0)
-        return sig;
-    if (agent_start(a, err) < 0)
-        return -1;
+    if (!cfg->disable_dns && cfg->cluster_dns && *cfg->cluster_dns)
+        ac.dns = &dc;
+    /* A server that answers but cannot store (503: etcd without quorum or
+     * out of space) is waited for as at join: the node registers once it
+     * can. Anything else is fatal. */
+    for (int64_t backoff = JOIN_BACKOFF_MIN_MS;;) {
+        a = agent_new(&ac, err);
+        if (!a)
+            return -1;
+        sig = join_with_retry(a, server_url, stop, err);
+        if (sig != 0)
+            return sig;
+        if (agent_start(a, err) == 0)
+            break;
+        if (err->kind != K3C_E_UNAVAILABLE)
+            return -1;
+        log_warn("%s; retrying in %lld ms", err->msg, (long long)backoff);
+        k3c_err_clear(err);
+        agent_free(TAKE_PTR(a));
+        sig = cmd_wait_signal(stop, backoff);
+        if (sig > 0)
+            return sig;
+        backoff = backoff * 2 > JOIN_BACKOFF_MAX_MS ? JOIN_BACKOFF_MAX_MS : backoff * 2;
+    }
     /* Start-up (key generation, TLS set-up, image imports) leaves several
      * MB of freed heap that the steady state never reuses: give it back. */
     malloc_trim(0);

@@ -477,7 +477,8 @@ start_monitor(const struct k3c_config *cfg, const struct server_paths *p,
                                         .node_name = cfg->node_name,
                                         .advertise_ip = cfg->node_ip,
                                         .api_port = cfg->https_listen_port,
-                                        .ha_marker = p->ha_marker};
+                                        .ha_marker = p->ha_marker,
+                                        .learner_timeout_s = cfg->etcd_learner_timeout_s};
     struct cluster_monitor *m;
     struct etcd_status st;
     char **peers = e ? other_voters(e, etls, &st) : NULL;

@@ -59,6 +59,7 @@ struct k3c_config {
     int etcd_peer_port;                   /* --etcd-peer-port, default 2380 */
     int etcd_heartbeat_interval_ms;       /* --etcd-heartbeat-interval, default 100 */
     int etcd_election_timeout_ms;         /* --etcd-election-timeout, default 1000 */
+    int etcd_learner_timeout_s;           /* --etcd-learner-timeout, default 600 */
     long long etcd_quota_backend_bytes;   /* --etcd-quota-backend-bytes, default 2 GiB */
     char *etcd_auto_compaction_mode;      /* --etcd-auto-compaction-mode: revision|periodic */
     char *etcd_auto_compaction_retention; /* --etcd-auto-compaction-retention, default "10000" */

@@ -105,7 +105,10 @@ gateway_error(const char *path, long status, const json_t *body, struct k3c_err 
         kind = K3C_E_UNAVAILABLE;
         break;
     case GRPC_RESOURCE_EXHAUSTED:
-        kind = K3C_E_INTERNAL; /* "database space exceeded": an operator must act */
+        /* "database space exceeded" (the NOSPACE alarm): writes are refused
+         * until compaction and defragmentation free space (the maintenance
+         * thread does both); callers see 503 and may retry. */
+        kind = K3C_E_UNAVAILABLE;
         break;
     default:
         break;

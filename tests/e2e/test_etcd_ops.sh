@@ -203,6 +203,14 @@ stop_server server/stop-while-nospace
 start_on "$TMP/data" --disable-agent
 check nospace/restart-logged grep -q 'up with a NOSPACE alarm' "$TMP/k3c.log"
 check nospace/readyz-503-after-restart http_expect 503 'etcd-alarm failed: NOSPACE' --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$API_URL/readyz"
+# An agent joining now cannot register its Node (503, out of space): it
+# waits and retries instead of exiting, and registers once space is back.
+"$K3C_BIN" agent --server "$API_URL" --token "$(cat "$TMP/data/server/token")" \
+    --data-dir "$TMP/waiter" --node-name waiter --node-ip 127.0.0.1 --disable-pods \
+    --kubelet-port "$(free_ports 1)" --config "$TMP/empty.yaml" </dev/null >"$TMP/waiter.log" 2>&1 &
+WAITER=$!
+wait_check nospace/agent-waits-for-space 30 grep -q 'out of space.*retrying in' "$TMP/waiter.log"
+check nospace/agent-still-running kill -0 "$WAITER"
 check nospace/delete ectl del --prefix /k3c-e2e-fill/
 wait_check nospace/readyz-ok 60 http_expect 200 '^ok$' --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$API_URL/readyz"
 check nospace/log-defragmented grep -q 'defragmented (NOSPACE)' "$TMP/k3c.log"
@@ -210,6 +218,9 @@ check nospace/log-disarmed grep -q 'NOSPACE alarm disarmed' "$TMP/k3c.log"
 events_noted() { kc get events -n kube-system 2>/dev/null | grep -q EtcdNoSpaceCleared; }
 wait_check nospace/event 20 events_noted
 check nospace/write-again kc create configmap after-nospace -n e2e --from-literal=k=v
+wait_check nospace/agent-registers-after 60 kc get node waiter
+kill -TERM "$WAITER" 2>/dev/null
+wait "$WAITER" 2>/dev/null
 
 # Leave garbage for the defragmentation at the next start: 8 x 700 kB
 # written, deleted and compacted away.

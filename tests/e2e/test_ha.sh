@@ -67,7 +67,8 @@ server_start() {
     # $! would be that shell, not the server.
     ip netns exec "${LAN_NS_OF[$name]}" env -u K3C_CONFIG "$K3C_BIN" server --node-name "$name" \
         --data-dir "$TMP/$name" --write-kubeconfig "$TMP/$name.yaml" --config "$TMP/empty.yaml" \
-        --disable-pods --node-monitor-grace-period 20 "$@" </dev/null >>"$TMP/$name.log" 2>&1 &
+        --disable-pods --node-monitor-grace-period 20 --etcd-learner-timeout 8 "$@" \
+        </dev/null >>"$TMP/$name.log" 2>&1 &
     PID[$name]=$!
 }
 
@@ -256,6 +257,15 @@ wait_check endpoints/kubernetes-lists-all-servers 30 kubernetes_endpoints_are po
     "192.168.20.221 192.168.20.222 192.168.20.223"
 expect_out endpoints/slice-port-6443 '6443' \
     kh polynode-3 get endpointslice kubernetes -o jsonpath='{.ports[0].port}'
+# A learner that never catches up (added by hand, never started) is removed
+# by the leader after --etcd-learner-timeout (8 s here).
+add_ghost() { ectl polynode-1 member add ghost --learner --peer-urls https://192.168.20.240:2380 >/dev/null 2>&1; }
+wait_check learner/ghost-added 30 add_ghost
+ghost_gone() { ! ectl polynode-1 member list 2>/dev/null | grep -q '192\.168\.20\.240'; }
+wait_check learner/stale-learner-removed 40 ghost_gone
+expect_out learner/removal-logged 'did not catch up in 8 s: removing it' \
+    cat "$TMP/polynode-1.log" "$TMP/polynode-2.log" "$TMP/polynode-3.log"
+check learner/voters-unchanged voters_are polynode-1 "polynode-1 polynode-2 polynode-3"
 check api/write-on-one-read-on-another kh polynode-3 create configmap via-3 --from-literal=k=v
 expect_out api/read-on-another 'v' kh polynode-1 get configmap via-3 -o jsonpath='{.data.k}'
 expect_eq bootstrap/refused-without-the-token 401 lan_exec polynode-2 curl -sk -o /dev/null \
