@@ -492,7 +492,10 @@ setup(void **state)
     f->err_path = k3c_xasprintf("%s/cmd.err", f->dir);
     /* The API server gets a free port and writes its kubeconfig here, so the
      * test touches neither 6443 nor /etc/k3c. */
+    /* In the root namespace: loopback only, and no pods (no bridge, pod
+     * network, service-proxy tables or sysctls touched on the host). */
     config = k3c_xasprintf("# k3c e2e test\netcd-election-timeout: 1000\nnode-ip: 127.0.0.1\n"
+                           "disable-pods: true\n"
                            "https-listen-port: %d\nbind-address: 127.0.0.1\n"
                            "write-kubeconfig: %s/kubeconfig.yaml\n",
                            harness_free_port(), f->dir);
