@@ -26,7 +26,7 @@ static const char lab_usage[] =
     "the host's own addresses or routes.\n\n"
     "Commands:\n"
     "  up [--servers N] [--agents gpu,edge] [--subnet 192.168.20.0/24] [--vip .225|IP|none]\n"
-    "     [--images DIR] [--timeout SECONDS]\n"
+    "     [--images DIR] [--timeout SECONDS] [--server-arg=--FLAG[=VALUE]]...\n"
     "                       create and start the lab (servers polynode-1..N at .221 up,\n"
     "                       agent-only hosts after them, labelled NAME=true); --images\n"
     "                       gives every host the air-gap tarballs (*.tar) of DIR\n"
@@ -53,6 +53,7 @@ enum {
     OPT_SUBNET,
     OPT_VIP,
     OPT_IMAGES,
+    OPT_SERVER_ARG,
     OPT_TIMEOUT,
     OPT_DIR,
     OPT_KUBECONFIG,
@@ -84,6 +85,7 @@ lab_parse(int argc, char **argv, struct lab_args *a)
         {"subnet", required_argument, NULL, OPT_SUBNET},
         {"vip", required_argument, NULL, OPT_VIP},
         {"images", required_argument, NULL, OPT_IMAGES},
+        {"server-arg", required_argument, NULL, OPT_SERVER_ARG},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -115,6 +117,13 @@ lab_parse(int argc, char **argv, struct lab_args *a)
             break;
         case OPT_IMAGES:
             a->o.images = optarg;
+            break;
+        case OPT_SERVER_ARG:
+            if (a->o.n_server_args >= LAB_MAX_SERVER_ARGS) {
+                fprintf(stderr, "k3c lab: at most %d --server-arg\n", LAB_MAX_SERVER_ARGS);
+                return K3C_EXIT_USAGE;
+            }
+            a->o.server_args[a->o.n_server_args++] = optarg;
             break;
         case OPT_TIMEOUT:
             if (parse_int(optarg, "--timeout", &a->o.timeout_s) < 0)

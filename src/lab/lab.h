@@ -16,12 +16,13 @@
 
 #include "base/err.h"
 
-#define LAB_DEFAULT_DIR    "/var/lib/k3c-lab"
-#define LAB_DEFAULT_SUBNET "192.168.20.0/24"
-#define LAB_DEFAULT_VIP    ".225"
-#define LAB_DEFAULT_AGENTS "gpu,edge"
-#define LAB_MAX_HOSTS      16
-#define LAB_API_PORT       6443
+#define LAB_DEFAULT_DIR     "/var/lib/k3c-lab"
+#define LAB_DEFAULT_SUBNET  "192.168.20.0/24"
+#define LAB_DEFAULT_VIP     ".225"
+#define LAB_DEFAULT_AGENTS  "gpu,edge"
+#define LAB_MAX_HOSTS       16
+#define LAB_API_PORT        6443
+#define LAB_MAX_SERVER_ARGS 8
 
 enum lab_role {
     LAB_ROLE_SERVER,
@@ -48,6 +49,10 @@ struct lab {
     bool vip_flag;      /* servers were given --vip (their k3c has it) */
     char secret[40];    /* the cluster's token secret */
     int port;           /* the forwarder's port on 127.0.0.1, 0 until known */
+    /* --server-arg: extra flags for every server ("--event-ttl=10m"), kept
+     * for `start` */
+    char server_args[LAB_MAX_SERVER_ARGS][128];
+    size_t n_server_args;
     size_t n_hosts;
     struct lab_host hosts[LAB_MAX_HOSTS];
 };
@@ -60,6 +65,8 @@ struct lab_options {
     const char *vip;    /* ".225", a full IPv4 address or "none"; NULL: LAB_DEFAULT_VIP */
     const char *images; /* a directory of air-gap *.tar to give every host; NULL: none */
     int timeout_s;      /* how long `up` waits for nodes Ready; <= 0: 180 */
+    const char *server_args[LAB_MAX_SERVER_ARGS]; /* --server-arg, repeatable */
+    size_t n_server_args;
 };
 
 /* ---- the plan and its state (lab_plan.c) ---- */

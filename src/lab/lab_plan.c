@@ -190,6 +190,15 @@ lab_plan(struct lab *l, const struct lab_options *o, struct k3c_err *err)
         return -1;
     if (o->servers < 1 || o->servers > 7)
         return k3c_err_set(err, K3C_E_INVALID, "--servers %d: want 1..7", o->servers);
+    for (size_t i = 0; i < o->n_server_args; i++) {
+        if (strncmp(o->server_args[i], "--", 2) != 0 ||
+            strlen(o->server_args[i]) >= sizeof(l->server_args[0]))
+            return k3c_err_set(err, K3C_E_INVALID,
+                               "--server-arg %s: want one flag, e.g. --server-arg=--event-ttl=10m",
+                               o->server_args[i]);
+        snprintf(l->server_args[l->n_server_args++], sizeof(l->server_args[0]), "%s",
+                 o->server_args[i]);
+    }
 
     addr = net + LAB_FIRST_HOST_OCTET;
     for (int i = 0; i < o->servers; i++) {
@@ -235,10 +244,14 @@ lab_save(const struct lab *l, struct k3c_err *err)
                                                "role", role_names[h->role], "ip", h->ip, "netns",
                                                h->netns, "lan_if", h->lan_if, "label", h->label));
     }
-    j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:s, s:i, s:o}", "dir", l->dir, "prefix",
-                  l->prefix, "subnet", l->subnet, "prefix_len", l->prefix_len, "router_ip",
-                  l->router_ip, "vip", l->vip, "vip_flag", l->vip_flag, "secret", l->secret, "port",
-                  l->port, "hosts", hosts);
+    json_t *sargs = json_array();
+
+    for (size_t i = 0; i < l->n_server_args; i++)
+        json_array_append_new(sargs, json_string(l->server_args[i]));
+    j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:s, s:i, s:o, s:o}", "dir", l->dir,
+                  "prefix", l->prefix, "subnet", l->subnet, "prefix_len", l->prefix_len,
+                  "router_ip", l->router_ip, "vip", l->vip, "vip_flag", l->vip_flag, "secret",
+                  l->secret, "port", l->port, "hosts", hosts, "server_args", sargs);
     text = json_dumps(j, JSON_INDENT(2));
     return k3c_write_file(path, text, strlen(text), 0600, err);
 }
@@ -279,6 +292,14 @@ lab_load(struct lab *l, const char *dir, struct k3c_err *err)
     l->prefix_len = (int)json_integer_value(json_object_get(j, "prefix_len"));
     l->vip_flag = json_is_true(json_object_get(j, "vip_flag"));
     l->port = (int)json_integer_value(json_object_get(j, "port"));
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "server_args")) &&
+                       l->n_server_args < LAB_MAX_SERVER_ARGS;
+         i++) {
+        const char *s = json_string_value(json_array_get(json_object_get(j, "server_args"), i));
+
+        if (s && strlen(s) < sizeof(l->server_args[0]))
+            snprintf(l->server_args[l->n_server_args++], sizeof(l->server_args[0]), "%s", s);
+    }
     hosts = json_object_get(j, "hosts");
     for (size_t i = 0; i < json_array_size(hosts) && i < LAB_MAX_HOSTS; i++) {
         json_t *jh = json_array_get(hosts, i);

@@ -194,6 +194,8 @@ host_argv(const struct lab *l, const struct lab_host *h, struct argv_b *a, struc
         argv_own(a, token);
     }
     if (h->role == LAB_ROLE_SERVER) {
+        for (size_t i = 0; i < l->n_server_args; i++)
+            argv_add(a, l->server_args[i]);
         argv_add(a, "--write-kubeconfig");
         argv_add(a, argv_own(a, lab_host_path(l, h, "kubeconfig.yaml")));
         if (l->vip[0]) {
