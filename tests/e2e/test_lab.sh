@@ -73,7 +73,8 @@ ROOT_ROUTES_BEFORE=$(ip -4 route show | sort)
 
 echo "# 1. lab up"
 T0=$(date +%s%N)
-run lab up --servers "$SERVERS" --agents gpu,edge --images "$TMP/images"
+run lab up --servers "$SERVERS" --agents gpu,edge --images "$TMP/images" \
+    --server-arg=--event-ttl=45m
 UP_MS=$((($(date +%s%N) - T0) / 1000000))
 printf '%s\n' "$OUT" | sed 's/^/     > /'
 if [ "$RC" -eq 0 ]; then pass up/exit-0; else fail up/exit-0 "exit status $RC" lab up; fi
@@ -87,6 +88,16 @@ if matches 'API forwarder on 127\.0\.0\.1:[0-9]+'; then pass up/forwarder-line; 
 NODES=$((SERVERS + 2))
 PREFIX=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prefix"])' "$LAB/lab.json")
 PIDS_BEFORE=$(lab status -o json | python3 -c 'import json,sys; print(" ".join(str(h["pid"]) for h in json.load(sys.stdin)["hosts"]))')
+# --server-arg reaches every server's command line (and only servers').
+server_arg_given() {
+    lab status -o json | python3 -c '
+import json, sys
+for h in json.load(sys.stdin)["hosts"]:
+    args = open("/proc/%d/cmdline" % h["pid"]).read().split("\0")
+    if ("--event-ttl=45m" in args) != (h["role"] == "server"):
+        sys.exit(1)'
+}
+check up/server-arg-on-servers-only server_arg_given
 
 expect_out up/again-changes-nothing 'is up already; nothing changed' lab up
 expect_eq up/again-same-pids "$PIDS_BEFORE" sh -c "timeout 60 '$K3C_BIN' lab status --dir '$LAB' -o json | python3 -c 'import json,sys; print(\" \".join(str(h[\"pid\"]) for h in json.load(sys.stdin)[\"hosts\"]))'"
