@@ -170,8 +170,11 @@ flannel_peer_from_node(const json_t *node, enum flannel_backend backend, struct 
         return k3c_err_wrap(err, "node %s: spec.podCIDR", name);
     if (!ipv4_parse(ip, &addr))
         return k3c_err_set(err, K3C_E_INVALID, "node %s: public IP '%s' is not IPv4", name, ip);
-    snprintf(p->subnet, sizeof(p->subnet), "%s", cidr);
+    /* Written back from what was parsed, never copied: "10.42.2.0/024" or
+     * a long run of leading zeros must not be truncated into something
+     * else (found by fuzz_flannel_node). */
     ipv4_format(p->net, p->gateway);
+    snprintf(p->subnet, sizeof(p->subnet), "%s/%d", p->gateway, p->prefix);
     ipv4_format(addr, p->public_ip);
     if (backend == FLANNEL_BACKEND_VXLAN) {
         const char *data = annotation(node, "backend-data");
