@@ -54,6 +54,5 @@ struct agent {
 /* agent_servers.c: the API servers the agent fails over between. */
 int agent_servers_init(struct agent *a, struct k3c_err *err);
 void agent_servers_refresh(struct agent *a);
-void agent_servers_free(char **v);
 
 #endif

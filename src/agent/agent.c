@@ -38,14 +38,6 @@ strv_dup(char *const *v)
 }
 
 static void
-strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void
 paths_init(struct agent_paths *p, const char *dir)
 {
     p->dir = k3c_xstrdup(dir);
@@ -259,11 +251,11 @@ agent_free(struct agent *a)
     dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
     http_client_free(a->api);
-    agent_servers_free(a->servers);
+    k3c_strv_free(a->servers);
     free(a->servers_file);
     paths_fini(&a->paths);
-    strv_free(a->labels);
-    strv_free(a->taints);
+    k3c_strv_free(a->labels);
+    k3c_strv_free(a->taints);
     free(a->server_url);
     free(a->token);
     free(a->node_name);

@@ -19,7 +19,7 @@
 #define AGENT_MAX_SERVERS 16
 
 /* "https://ip:port" of every address of default/kubernetes, NULL-terminated
- * (caller frees with agent_servers_free); NULL when it cannot be read. */
+ * (caller frees with k3c_strv_free); NULL when it cannot be read. */
 static char **
 servers_from_endpoints(const json_t *ep)
 {
@@ -41,14 +41,6 @@ servers_from_endpoints(const json_t *ep)
             out[n++] = k3c_xasprintf("https://%s:%lld", ip, (long long)port);
     }
     return out;
-}
-
-void
-agent_servers_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* One server per line, as saved. NULL when there is no file. */
@@ -129,12 +121,12 @@ agent_servers_refresh(struct agent *a)
     old = servers_text(a->servers);
     now = servers_text(learned);
     if (strcmp(old, now) == 0 || apply(a, learned, &err) < 0) {
-        agent_servers_free(learned);
+        k3c_strv_free(learned);
         return;
     }
     if (k3c_write_file(a->servers_file, now, strlen(now), 0600, &err) < 0)
         log_warn("(node %s) saving the API server list: %s", a->node_name, err.msg);
-    agent_servers_free(a->servers);
+    k3c_strv_free(a->servers);
     a->servers = learned;
     for (char *p = now; (p = strchr(p, '\n')); p++)
         *p = p[1] ? ' ' : '\0';

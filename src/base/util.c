@@ -65,6 +65,14 @@ k3c_xstrndup(const char *s, size_t n)
     return d;
 }
 
+void
+k3c_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
 char *
 k3c_xasprintf(const char *fmt, ...)
 {

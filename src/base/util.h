@@ -21,6 +21,8 @@ void *k3c_xrealloc(void *p, size_t n);
 char *k3c_xstrdup(const char *s);
 char *k3c_xstrndup(const char *s, size_t n);
 char *k3c_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees a NULL-terminated array of strings and the strings; NULL is a no-op. */
+void k3c_strv_free(char **v);
 
 /* Milliseconds from CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t k3c_now_ms(void);

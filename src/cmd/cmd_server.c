@@ -370,7 +370,7 @@ prepare_join(const struct k3c_config *cfg, const struct server_paths *p,
 }
 
 /* The client URLs of the other voting members (NULL-terminated; caller
- * frees with strv_free), and this member's status in *st. */
+ * frees with k3c_strv_free), and this member's status in *st. */
 static char **
 other_voters(struct etcd *e, const struct etcd_tls_paths *tls, struct etcd_status *st)
 {
@@ -391,14 +391,6 @@ other_voters(struct etcd *e, const struct etcd_tls_paths *tls, struct etcd_statu
             out[n++] = k3c_xstrdup(m.v[i].client_url);
     etcd_members_fini(&m);
     return out;
-}
-
-static void
-strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* The store's endpoints: this member first, then the other voters (the
@@ -495,7 +487,7 @@ start_monitor(const struct k3c_config *cfg, const struct server_paths *p,
     }
     m = cluster_monitor_start(&mc, err);
     api_tls_paths_fini(&tls);
-    strv_free(peers);
+    k3c_strv_free(peers);
     return m;
 }
 
@@ -550,7 +542,7 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
         wait_promoted(*e, tls, join_url, stop);
     eps = store_endpoints(*e, tls, join_url);
     *s = open_store((const char *const *)eps, tls->ca_cert, tls->client_cert, tls->client_key, err);
-    strv_free(eps);
+    k3c_strv_free(eps);
     return *s ? 1 : -1;
 }
 

@@ -580,14 +580,6 @@ strv_len(char **v)
     return n;
 }
 
-static void
-strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* Appends s, taking it. */
 static void
 strv_push(char ***v, char *s)
@@ -823,7 +815,7 @@ static void
 opt_value_fini(struct opt_value *v)
 {
     free(v->s);
-    strv_free(v->list);
+    k3c_strv_free(v->list);
     *v = (struct opt_value){0};
 }
 
@@ -854,7 +846,7 @@ opt_store(struct loader *ld, const struct config_option *o, enum opt_level level
         break;
     case OPT_LIST:
         if (!append || ld->level[idx] != level) {
-            strv_free(*(char ***)field);
+            k3c_strv_free(*(char ***)field);
             *(char ***)field = NULL;
         }
         strv_extend_take((char ***)field, TAKE_PTR(v->list));
@@ -1254,7 +1246,7 @@ config_fini(struct k3c_config *cfg)
         if (options[i].type == OPT_STRING)
             free(*(char **)field);
         else if (options[i].type == OPT_LIST)
-            strv_free(*(char ***)field);
+            k3c_strv_free(*(char ***)field);
     }
     *cfg = (struct k3c_config){.default_config_file = def_file};
 }

@@ -11,14 +11,6 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-static void
-strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* A JSON array of strings as a NULL-terminated vector; NULL if absent or
  * null. -1 if present but not an array of strings. */
 static int
@@ -37,7 +29,7 @@ strv_from_json(json_t *a, char ***out)
     json_array_foreach(a, i, v)
     {
         if (!json_is_string(v)) {
-            strv_free(res);
+            k3c_strv_free(res);
             return -1;
         }
         res[i] = k3c_xstrdup(json_string_value(v));
@@ -57,10 +49,10 @@ opt_string(json_t *obj, const char *key)
 void
 image_config_fini(struct image_config *c)
 {
-    strv_free(c->entrypoint);
-    strv_free(c->cmd);
-    strv_free(c->env);
-    strv_free(c->exposed_ports);
+    k3c_strv_free(c->entrypoint);
+    k3c_strv_free(c->cmd);
+    k3c_strv_free(c->env);
+    k3c_strv_free(c->exposed_ports);
     free(c->working_dir);
     free(c->user);
     free(c->stop_signal);
@@ -130,7 +122,7 @@ image_config_diff_ids(const char *json, size_t len, char ***out, size_t *n_out, 
     json_array_foreach(ids, i, d)
     {
         if (!image_digest_valid(json_string_value(d))) {
-            strv_free(v);
+            k3c_strv_free(v);
             return k3c_err_set(err, K3C_E_INVALID,
                                "image config: diff_ids[%zu] is not a sha256 digest", i);
         }
