@@ -46,6 +46,49 @@ struct http_stream {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
+/* Process shutdown (http_client_shutdown_begin): the generation moves, every
+ * request started under an older one is aborted by its progress callback,
+ * and requests started afterwards get at most SHUTDOWN_REQUEST_MS. Without
+ * it a server that lost quorum sat in one request timeout after another
+ * (its agent's lease, the member monitor, each leader elector) while it
+ * stopped. Streams are stopped by their owners and are not touched. */
+#define SHUTDOWN_REQUEST_MS 2000L
+static atomic_uint shutdown_gen;
+static _Thread_local unsigned request_gen;
+
+void
+http_client_shutdown_begin(void)
+{
+    atomic_fetch_add(&shutdown_gen, 1);
+}
+
+bool
+http_client_stopping(void)
+{
+    return atomic_load(&shutdown_gen) != 0;
+}
+
+static int
+abort_on_shutdown(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                  curl_off_t ulnow)
+{
+    (void)p, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load_explicit(&shutdown_gen, memory_order_relaxed) != request_gen;
+}
+
+/* Per request: remembers the generation it runs under and arms the abort;
+ * returns the timeout to use (0: none). */
+static long
+request_arm(CURL *curl, long timeout_ms)
+{
+    request_gen = atomic_load(&shutdown_gen);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_on_shutdown);
+    if (request_gen != 0 && (timeout_ms == 0 || timeout_ms > SHUTDOWN_REQUEST_MS))
+        timeout_ms = SHUTDOWN_REQUEST_MS;
+    return timeout_ms;
+}
+
 /* libcurl's global init also initialises libssh2 (for scp:// and sftp://,
  * which k3c never speaks), and libssh2 then initialises all of OpenSSL:
  * about 1.5 MiB of libcrypto pages resident in every k3c process, the agent
@@ -345,7 +388,7 @@ http_client_request(struct http_client *c, const char *method, const char *path,
 
         k3c_buf_reset(&resp->body);
         request_setup(curl, method, url, headers, body, body_len);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request_arm(curl, c->request_timeout_ms));
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp->body);
         rc = curl_easy_perform(curl);
@@ -353,6 +396,10 @@ http_client_request(struct http_client *c, const char *method, const char *path,
             curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
             atomic_store(&c->current, idx);
             ret = 0;
+            break;
+        }
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "%s %s: shutting down", method, url);
             break;
         }
         if (!is_transport_error(rc)) {
@@ -444,7 +491,8 @@ http_client_do(struct http_client *c, const struct http_request *req, struct htt
         resp->status = 0;
         ctx.sink_stopped = false;
         request_setup(curl, method, url, headers, req->body, req->body_len);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->no_timeout ? 0L : c->request_timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                         request_arm(curl, req->no_timeout ? 0L : c->request_timeout_ms));
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, req->no_timeout ? 1024L : 0L);
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, req->no_timeout ? 30L : 0L);
         curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
@@ -462,6 +510,10 @@ http_client_do(struct http_client *c, const struct http_request *req, struct htt
         }
         if (ctx.sink_stopped) {
             k3c_err_set(err, K3C_E_INTERNAL, "%s %s: aborted by receiver", method, url);
+            break;
+        }
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "%s %s: shutting down", method, url);
             break;
         }
         if (!is_transport_error(rc)) {

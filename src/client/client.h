@@ -100,6 +100,13 @@ int http_client_do(struct http_client *c, const struct http_request *req,
  * trimmed, as a new string (caller free()s); NULL if absent. */
 char *http_response_header(const struct http_response *resp, const char *name);
 
+/* Thread: any. The process is stopping: requests in flight in any client
+ * are aborted (K3C_E_UNAVAILABLE "shutting down") and later ones are
+ * bounded to 2 s, so a shutdown never waits out request timeouts against
+ * an etcd without quorum or a dead server. Streams are not affected. */
+void http_client_shutdown_begin(void);
+bool http_client_stopping(void);
+
 struct http_stream;
 
 /* Opens a streaming POST/GET (a watch) that the calling thread drives with

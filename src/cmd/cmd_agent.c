@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "client/client.h"
 #include "cmd/cmd.h"
 
 #include <malloc.h>
@@ -152,6 +153,7 @@ cmd_agent(int argc, char **argv, char **envp)
         sig = cmd_wait_signal(&stop, -1);
     }
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
+    http_client_shutdown_begin();
     agent_free(a);
     rc = K3C_EXIT_OK;
 out:

@@ -33,6 +33,7 @@ struct ctl_elector {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool stop;
+    bool last_step_ok; /* the last acquire/renew succeeded (elector thread only) */
     atomic_bool leading;
     /* the last record seen, and when it changed (k3c_now_ms) */
     char *observed;
@@ -176,6 +177,10 @@ release(struct ctl_elector *e)
     const char *holder;
     char now[40];
 
+    /* Only a lease this holder could still renew: after a failed renewal
+     * (no quorum, its API gone) a release would only wait for timeouts. */
+    if (!e->last_step_ok)
+        return;
     micro_time_now(now, sizeof(now));
     if (http_client_json(e->http, "GET", path, NULL, NULL, &lease, &err) != 200)
         return;
@@ -194,6 +199,8 @@ step(struct ctl_elector *e)
     const struct ctl_config *cfg = ctl_manager_config(e->m);
     struct k3c_err err = {0};
     bool ok = try_acquire(e, &err) == 0;
+
+    e->last_step_ok = ok;
 
     if (ok) {
         e->renewed_ms = k3c_now_ms();

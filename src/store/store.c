@@ -164,7 +164,8 @@ store_call_take(struct store *s, const char *path, json_t *req, bool idempotent,
         }
         /* A write that might have reached etcd is not replayed: it could
          * apply twice. One that never left this host is safe to retry. */
-        retry = err->kind == K3C_E_UNAVAILABLE && (idempotent || err->sys_errno == ENOTCONN);
+        retry = err->kind == K3C_E_UNAVAILABLE && (idempotent || err->sys_errno == ENOTCONN) &&
+                !http_client_stopping();
         if (!retry || k3c_now_ms() + backoff > deadline)
             return NULL;
         outage_begin(s, err);

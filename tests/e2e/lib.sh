@@ -88,6 +88,11 @@ stop_pid() {
     done
     if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
         echo "# pid $pid still running ${limit}s after SIGTERM: SIGKILL"
+        # Where it is stuck: every thread's stack, for the log.
+        if command -v gdb >/dev/null; then
+            timeout 30 gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>/dev/null |
+                grep -E '^(Thread|#)' | sed 's/^/#   /' | head -200
+        fi
         kill -KILL "$pid" 2>/dev/null
     fi
     wait "$pid" 2>/dev/null
