@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * api-internal.h - the pieces of the API server and how they meet:
  * the resource table (api_resources.c), selectors (api_selector.c), the
- * watch cache (api_watchcache.c), tables (api_table.c), validation
- * (api_validate.c), Status objects (api_status.c), HTTP (api_http.c),
+ * watch cache (api_watchcache.c), each kind's columns, rows, validation and
+ * defaults (kind_<name>.c, helpers in api-kind.h), Status objects (api_status.c), HTTP (api_http.c),
  * handlers (api_handlers.c), discovery (api_discovery.c), auth (api_auth.c). */
 #ifndef K3C_API_INTERNAL_H
 #define K3C_API_INTERNAL_H
@@ -118,7 +118,7 @@ void api_validate_metadata(const json_t *obj, bool namespaced, bool label_names,
  * NULL if absent or if a step is not an object. */
 const json_t *api_json_path(const json_t *obj, const char *path);
 
-/* ---- per-kind hooks (api_table.c, api_validate.c) ---------------------- */
+/* ---- per-kind hooks (kind_<name>.c; helpers in api-kind.h) ------------- */
 
 /* upstream's duration.HumanDuration ("45s", "3m20s", "5h4m", "2d3h", "3y12d");
  * negative below -1s is "<invalid>". Returns buf. */

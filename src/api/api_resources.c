@@ -2,7 +2,7 @@
  * api_resources.c - the resource table: every kind the API server serves, as
  * `kubectl api-resources` reports it for Kubernetes 1.32 (names, short names,
  * scope, categories, subresources) plus its field selectors, table columns
- * and hooks. Adding a resource is adding a row here. */
+ * and hooks. Adding a kind: a kind_<name>.c and a row here (docs/api.md). */
 #include <stdio.h>
 #include <string.h>
 
