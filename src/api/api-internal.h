@@ -2,8 +2,8 @@
  * api-internal.h - the pieces of the API server and how they meet:
  * the resource table (api_resources.c), selectors (api_selector.c), the
  * watch cache (api_watchcache.c), each kind's columns, rows, validation and
- * defaults (kind_<name>.c, helpers in api-kind.h), Status objects (api_status.c), HTTP (api_http.c),
- * handlers (api_handlers.c), discovery (api_discovery.c), auth (api_auth.c). */
+ * defaults (kind_<name>.c, helpers in api-kind.h), Status objects (api_status.c), HTTP
+ * (api_http.c), handlers (api_handlers.c), discovery (api_discovery.c), auth (api_auth.c). */
 #ifndef K3C_API_INTERNAL_H
 #define K3C_API_INTERNAL_H
 
