@@ -459,4 +459,11 @@ void api_merge_patch(json_t *target, const json_t *patch);
 /* True when anything outside metadata and status differs. */
 bool api_spec_changed(const json_t *old, const json_t *new);
 
+/* ---- workload kinds of issue #16 (kind_cronjob.c, kind_statefulset.c, kind_pdb.c) ---- */
+
+extern const struct api_column api_columns_cronjob[];
+json_t *api_row_cronjob(const json_t *obj, int64_t now_s);
+void api_validate_cronjob(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_cronjob(json_t *obj);
+
 #endif

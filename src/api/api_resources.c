@@ -21,6 +21,7 @@ static const char *const short_ev[] = {"ev", NULL};
 static const char *const short_deploy[] = {"deploy", NULL};
 static const char *const short_rs[] = {"rs", NULL};
 static const char *const short_ds[] = {"ds", NULL};
+static const char *const short_cj[] = {"cj", NULL};
 
 /* Field selectors as upstream's registries' GetAttrs/ToSelectableFields list
  * them (metadata.name and metadata.namespace are implied). */
@@ -291,6 +292,24 @@ const struct api_resource api_resources[] = {
         .columns = api_columns_endpointslice,
         .row = api_row_endpointslice,
         .validate = api_validate_endpointslice,
+    },
+    {
+        .group = "batch",
+        .version = "v1",
+        .kind = "CronJob",
+        .list_kind = "CronJobList",
+        .plural = "cronjobs",
+        .singular = "cronjob",
+        .short_names = short_cj,
+        .categories = categories_all,
+        .namespaced = true,
+        .subresources = API_SUB_STATUS,
+        .field_selectors = fields_none,
+        .columns = api_columns_cronjob,
+        .row = api_row_cronjob,
+        .validate = api_validate_cronjob,
+        .defaults = api_defaults_cronjob,
+        .has_status = true,
     },
     {.kind = NULL},
 };

@@ -543,3 +543,30 @@ wrap:
     }
     return t;
 }
+
+int64_t
+cron_most_recent(const struct cron_schedule *s, const struct cron_tz *tz, int64_t earliest,
+                 int64_t now, int64_t *missed)
+{
+    int64_t t1 = cron_next(s, tz, earliest), t2, between, n, from, recent = -1;
+    int guard = 0;
+
+    *missed = 0;
+    if (t1 < 0 || now < t1)
+        return -1;
+    t2 = cron_next(s, tz, t1);
+    if (t2 < 0 || now < t2) {
+        *missed = t2 < 0 ? 1 : 0;
+        return t1;
+    }
+    between = t2 - t1;
+    n = (now - t1) / between + 1;
+    *missed = n;
+    /* start two intervals before the estimate and let the schedule walk
+     * (irregular schedules such as "30 6-16/4 * * 1-5") */
+    from = t1 + (n - 2) * between;
+    for (int64_t t = cron_next(s, tz, from); t >= 0 && t <= now && guard++ < 100000;
+         t = cron_next(s, tz, t))
+        recent = t;
+    return recent;
+}

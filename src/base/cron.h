@@ -47,4 +47,11 @@ int cron_tz_offset(const struct cron_tz *tz, int64_t t);
  * in zone tz (NULL: UTC); -1 when none within five years (e.g. "0 0 30 2 *"). */
 int64_t cron_next(const struct cron_schedule *s, const struct cron_tz *tz, int64_t after);
 
+/* Upstream's mostRecentScheduleTime for a CronJob: the latest time in
+ * (earliest, now] at which s fires, or -1 when there is none. *missed is
+ * its estimate of the starts missed since earliest (0 when at most the one
+ * returned; upstream warns TooManyMissedTimes above 100). */
+int64_t cron_most_recent(const struct cron_schedule *s, const struct cron_tz *tz, int64_t earliest,
+                         int64_t now, int64_t *missed);
+
 #endif

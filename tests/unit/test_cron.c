@@ -202,13 +202,49 @@ test_zones(void **state)
     cron_tz_free(tz);
 }
 
+/* mostRecentScheduleTime as the CronJob controller uses it. */
+static void
+test_most_recent(void **state)
+{
+    struct cron_schedule s;
+    struct k3c_err err = {0};
+    int64_t missed = -1;
+
+    (void)state;
+    assert_int_equal(cron_parse("*/5 * * * *", &s, &err), 0);
+    /* nothing due yet */
+    assert_int_equal(cron_most_recent(&s, NULL, utc("2024-01-01T10:00:00Z"),
+                                      utc("2024-01-01T10:04:59Z"), &missed),
+                     -1);
+    /* exactly one due */
+    assert_int_equal(cron_most_recent(&s, NULL, utc("2024-01-01T10:00:00Z"),
+                                      utc("2024-01-01T10:05:00Z"), &missed),
+                     utc("2024-01-01T10:05:00Z"));
+    assert_int_equal(missed, 0);
+    /* several missed: the latest, and the count */
+    assert_int_equal(cron_most_recent(&s, NULL, utc("2024-01-01T10:00:00Z"),
+                                      utc("2024-01-01T10:31:00Z"), &missed),
+                     utc("2024-01-01T10:30:00Z"));
+    assert_int_equal(missed, 6);
+    /* a controller down for days: more than 100 */
+    assert_int_equal(cron_most_recent(&s, NULL, utc("2024-01-01T10:00:00Z"),
+                                      utc("2024-01-03T10:02:00Z"), &missed),
+                     utc("2024-01-03T10:00:00Z"));
+    assert_true(missed > 100);
+    /* an irregular schedule */
+    assert_int_equal(cron_parse("30 6-16/4 * * 1-5", &s, &err), 0);
+    assert_int_equal(cron_most_recent(&s, NULL, utc("2024-01-05T06:30:00Z"),
+                                      utc("2024-01-08T12:00:00Z"), &missed),
+                     utc("2024-01-08T10:30:00Z"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_next_utc),     cmocka_unit_test(test_next_zones),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_fields),
-        cmocka_unit_test(test_zones),
+        cmocka_unit_test(test_zones),        cmocka_unit_test(test_most_recent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
