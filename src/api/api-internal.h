@@ -465,5 +465,11 @@ extern const struct api_column api_columns_cronjob[];
 json_t *api_row_cronjob(const json_t *obj, int64_t now_s);
 void api_validate_cronjob(const json_t *obj, const json_t *old, json_t *causes);
 void api_defaults_cronjob(json_t *obj);
+extern const struct api_column api_columns_statefulset[], api_columns_controllerrevision[];
+json_t *api_row_statefulset(const json_t *obj, int64_t now_s);
+json_t *api_row_controllerrevision(const json_t *obj, int64_t now_s);
+void api_validate_statefulset(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_controllerrevision(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_statefulset(json_t *obj);
 
 #endif

@@ -22,6 +22,7 @@ static const char *const short_deploy[] = {"deploy", NULL};
 static const char *const short_rs[] = {"rs", NULL};
 static const char *const short_ds[] = {"ds", NULL};
 static const char *const short_cj[] = {"cj", NULL};
+static const char *const short_sts[] = {"sts", NULL};
 
 /* Field selectors as upstream's registries' GetAttrs/ToSelectableFields list
  * them (metadata.name and metadata.namespace are implied). */
@@ -310,6 +311,37 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_cronjob,
         .defaults = api_defaults_cronjob,
         .has_status = true,
+    },
+    {
+        .group = "apps",
+        .version = "v1",
+        .kind = "StatefulSet",
+        .list_kind = "StatefulSetList",
+        .plural = "statefulsets",
+        .singular = "statefulset",
+        .short_names = short_sts,
+        .categories = categories_all,
+        .namespaced = true,
+        .subresources = API_SUB_STATUS | API_SUB_SCALE,
+        .field_selectors = fields_none,
+        .columns = api_columns_statefulset,
+        .row = api_row_statefulset,
+        .validate = api_validate_statefulset,
+        .defaults = api_defaults_statefulset,
+        .has_status = true,
+    },
+    {
+        .group = "apps",
+        .version = "v1",
+        .kind = "ControllerRevision",
+        .list_kind = "ControllerRevisionList",
+        .plural = "controllerrevisions",
+        .singular = "controllerrevision",
+        .namespaced = true,
+        .field_selectors = fields_none,
+        .columns = api_columns_controllerrevision,
+        .row = api_row_controllerrevision,
+        .validate = api_validate_controllerrevision,
     },
     {.kind = NULL},
 };

@@ -303,6 +303,9 @@ GC_HANDLER(endpointslices)
 GC_HANDLER(nodes)
 GC_HANDLER(namespaces)
 GC_HANDLER(events)
+GC_HANDLER(cronjobs)
+GC_HANDLER(statefulsets)
+GC_HANDLER(controllerrevisions)
 
 static const struct ctl_watch watches[] = {
     {"pods", on_pods},
@@ -320,6 +323,9 @@ static const struct ctl_watch watches[] = {
     {"nodes", on_nodes},
     {"namespaces", on_namespaces},
     {"events", on_events},
+    {"cronjobs", on_cronjobs},
+    {"statefulsets", on_statefulsets},
+    {"controllerrevisions", on_controllerrevisions},
     {NULL, NULL},
 };
 

@@ -155,6 +155,10 @@ wl_object_path(const json_t *obj, const char *plural)
         {"deployments", "/apis/apps/v1"},
         {"daemonsets", "/apis/apps/v1"},
         {"jobs", "/apis/batch/v1"},
+        {"cronjobs", "/apis/batch/v1"},
+        {"statefulsets", "/apis/apps/v1"},
+        {"controllerrevisions", "/apis/apps/v1"},
+        {"poddisruptionbudgets", "/apis/policy/v1"},
     };
     const char *p = "/api/v1";
 
