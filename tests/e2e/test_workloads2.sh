@@ -111,5 +111,108 @@ expect_out cj/suspend-table '^hello +\*/1 \* \* \* \* +<none> +True ' kc get cj 
 check cj/delete kc delete cronjob hello --wait=false
 wait_check cj/gc-jobs 60 gone job "$SCHED"
 
+echo "# 6. StatefulSet: ordered start, stable names, partitioned rolling update, history, undo"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: None, selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: k3c/busybox:test
+        command: [sh, -c, "trap 'exit 0' TERM; echo \$HOSTNAME up; sleep 3600 & wait"]
+EOF
+T0=$(date +%s)
+expect_eq sts/defaults 'OrderedReady RollingUpdate 0 Retain Retain 10' jp sts web \
+    '{.spec.podManagementPolicy} {.spec.updateStrategy.type} {.spec.updateStrategy.rollingUpdate.partition} {.spec.persistentVolumeClaimRetentionPolicy.whenDeleted} {.spec.persistentVolumeClaimRetentionPolicy.whenScaled} {.spec.revisionHistoryLimit}'
+wait_check sts/ready-3 120 field_is sts web '{.status.readyReplicas}' 3
+echo "#    3 pods ready after $(($(date +%s) - T0))s"
+# OrderedReady: web-N was created only once web-(N-1) was Ready
+ready_at() { jp pod "$1" '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}'; }
+created_at() { jp pod "$1" '{.metadata.creationTimestamp}'; }
+ordered() { [ -n "$(ready_at web-0)" ] && [[ ! "$(created_at web-1)" < "$(ready_at web-0)" ]] && [[ ! "$(created_at web-2)" < "$(ready_at web-1)" ]]; }
+check sts/ordered-start ordered
+expect_eq sts/identity 'web-1 web 1 web-1' jp pod web-1 \
+    '{.spec.hostname} {.spec.subdomain} {.metadata.labels.apps\.kubernetes\.io/pod-index} {.metadata.labels.statefulset\.kubernetes\.io/pod-name}'
+expect_out sts/log 'web-2 up' kc logs web-2
+expect_out sts/table '^web +3/3 +' kc get sts web
+expect_out sts/rollout-status 'partitioned roll out complete: 3 new pods have been updated' \
+    kc rollout status sts web --timeout=60s
+REV1=$(jp sts web '{.status.updateRevision}')
+expect_out sts/revision-table "^$REV1 +statefulset.apps/web +1 +" kc get controllerrevisions
+expect_eq sts/pod-revision "$REV1 $REV1 $REV1" kc get pods -l app=web -o \
+    'jsonpath={.items[*].metadata.labels.controller-revision-hash}'
+# partition 2: only web-2 moves to the new template
+check sts/partition kc patch sts web --type=merge -p \
+    '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"metadata":{"annotations":{"v":"2"}}}}}'
+new_revision() { [ "$(jp sts web '{.status.updateRevision}')" != "$REV1" ]; }
+wait_check sts/new-revision 30 new_revision
+REV2=$(jp sts web '{.status.updateRevision}')
+pod_rev_is() { [ "$(jp pod "$1" '{.metadata.labels.controller-revision-hash}')" = "$2" ]; }
+wait_check sts/partition-updates-web-2 90 pod_rev_is web-2 "$REV2"
+wait_check sts/partition-ready 60 field_is sts web '{.status.readyReplicas}' 3
+check sts/partition-keeps-web-1 pod_rev_is web-1 "$REV1"
+check sts/partition-keeps-web-0 pod_rev_is web-0 "$REV1"
+expect_eq sts/partition-status "1 $REV1 $REV2" jp sts web '{.status.updatedReplicas} {.status.currentRevision} {.status.updateRevision}'
+check sts/partition-0 kc patch sts web --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}'
+wait_check sts/rolled-web-0 120 pod_rev_is web-0 "$REV2"
+wait_check sts/current-is-update 60 field_is sts web '{.status.currentRevision}' "$REV2"
+expect_out sts/history '^2 ' kc rollout history sts web
+check sts/undo kc rollout undo sts web
+wait_check sts/undo-template 30 field_is sts web '{.spec.template.metadata.annotations.v}' ''
+wait_check sts/undo-revision 30 field_is sts web '{.status.updateRevision}' "$REV1"
+wait_check sts/undo-rolled 120 field_is sts web '{.status.currentRevision}' "$REV1"
+expect_eq sts/undo-renumbered 3 jp controllerrevision "$REV1" '{.revision}'
+# scale down: the highest ordinals go, one at a time
+check sts/scale kc scale sts web --replicas=1
+wait_check sts/scaled-down 90 gone pod web-1
+check sts/web-0-stays kc get pod web-0
+if kc api-resources 2>/dev/null | grep -q '^persistentvolumeclaims '; then
+    echo "#    (persistentvolumeclaims served: volumeClaimTemplates check)"
+    kc apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: k3c/busybox:test, command: [sh, -c, "date >> /data/log; trap 'exit 0' TERM; sleep 3600 & wait"], volumeMounts: [{name: data, mountPath: /data}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}
+EOF
+    wait_check sts/pvc-created 60 kc get pvc data-db-0
+    expect_eq sts/pod-uses-pvc data-db-0 jp pod db-0 '{.spec.volumes[?(@.name=="data")].persistentVolumeClaim.claimName}'
+    wait_check sts/pvc-pod-ready 120 field_is sts db '{.status.readyReplicas}' 1
+    check sts/pvc-pod-delete kc delete pod db-0 --wait=true
+    wait_check sts/pvc-pod-back 120 field_is sts db '{.status.readyReplicas}' 1
+    two_lines() { [ "$(kc exec db-0 -- cat /data/log | wc -l)" -ge 2 ]; }
+    wait_check sts/pvc-data-kept 30 two_lines
+else
+    echo "#    SKIP volumeClaimTemplates: this API serves no persistentvolumeclaims (the storage part is not merged)"
+fi
+check sts/delete kc delete sts web --wait=false
+wait_check sts/gc-pods 90 gone pod web-0
+no_revisions() { [ -z "$(kc get controllerrevisions -o name 2>/dev/null)" ]; }
+wait_check sts/gc-revisions 60 no_revisions
+
 server_checks
 summary
