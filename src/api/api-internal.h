@@ -471,5 +471,8 @@ json_t *api_row_controllerrevision(const json_t *obj, int64_t now_s);
 void api_validate_statefulset(const json_t *obj, const json_t *old, json_t *causes);
 void api_validate_controllerrevision(const json_t *obj, const json_t *old, json_t *causes);
 void api_defaults_statefulset(json_t *obj);
+extern const struct api_column api_columns_pdb[];
+json_t *api_row_pdb(const json_t *obj, int64_t now_s);
+void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
 
 #endif

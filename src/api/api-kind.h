@@ -198,4 +198,8 @@ json_t *api_ensure_object(json_t *obj, const char *key);
 
 void api_template_defaults(json_t *obj);
 
+/* A LabelSelector JSON object ({matchLabels, matchExpressions}) against a
+ * labels object; an empty selector matches everything. */
+bool api_label_selector_matches(const json_t *sel, const json_t *labels);
+
 #endif

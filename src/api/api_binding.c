@@ -5,13 +5,17 @@
  *                  being deleted (upstream's BindingREST);
  *   pods/eviction  (policy/v1 Eviction) deletes the pod honouring its
  *                  grace period and the Eviction's deleteOptions; 201 with
- *                  a Success Status, as upstream answers when no
- *                  PodDisruptionBudget is in the way (there are none here). */
+ *                  a Success Status; a PodDisruptionBudget covering the pod
+ *                  must allow a disruption (one is taken from its status,
+ *                  the pod noted in disruptedPods), else 429 with upstream's
+ *                  message, which `kubectl drain` retries. */
 #include "api/api-handlers.h"
+#include "api/api-kind.h"
 
 #include "base/cleanup.h"
 #include "base/util.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -169,6 +173,167 @@ handle_binding(struct api_request *r)
                             r->name);
 }
 
+/* ---- eviction and PodDisruptionBudgets (upstream's EvictionREST) ---------- */
+
+#define EVICTION_RETRIES   5
+#define MAX_DISRUPTED_PODS 2000
+
+struct pdb_match {
+    const json_t *labels;
+    json_t *found; /* array of [key, object] */
+};
+
+static void
+collect_pdb(void *ud, struct wc_entry *e)
+{
+    struct pdb_match *m = ud;
+    json_t *pdb = wc_entry_object(e);
+    const json_t *sel = api_json_path(pdb, "spec.selector");
+
+    if (json_is_object(sel) && api_label_selector_matches(sel, m->labels))
+        json_array_append_new(m->found, json_pack("[s,I,o]", e->key, (json_int_t)e->revision, pdb));
+    else
+        json_decref(pdb);
+}
+
+/* 429 with upstream's message and the DisruptionBudget cause. */
+static int
+reply_too_many(struct api_request *r, const char *cause)
+{
+    return api_reply_json_take(
+        r, 429,
+        json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:{s:[{s:s,s:s}]},s:i}", "kind", "Status",
+                  "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                  "Cannot evict pod as it would violate the pod's disruption budget.", "reason",
+                  "TooManyRequests", "details", "causes", "reason", "DisruptionBudget", "message",
+                  cause, "code", 429));
+}
+
+static bool
+pod_ready(const json_t *pod)
+{
+    size_t i;
+    const json_t *c;
+
+    json_array_foreach(api_json_path(pod, "status.conditions"), i, c)
+    {
+        if (strcmp(api_or_empty(json_string_value(json_object_get(c, "type"))), "Ready") == 0)
+            return strcmp(api_or_empty(json_string_value(json_object_get(c, "status"))), "True") ==
+                   0;
+    }
+    return false;
+}
+
+enum budget_result { BUDGET_OK, BUDGET_RETRY, BUDGET_REPLIED };
+
+/* Checks the one budget covering pod and takes one disruption from it
+ * (stored with its revision: a concurrent eviction makes this retry).
+ * BUDGET_OK: the pod may go. */
+static enum budget_result
+take_disruption(struct api_request *r, const json_t *pod, int *reply)
+{
+    const struct api_resource *res = api_resource_find("policy", "v1", "poddisruptionbudgets");
+    struct watch_cache *wc = res ? api_cache_for(r->srv, res) : NULL;
+    struct pdb_match m = {json_object_get(json_object_get(pod, "metadata"), "labels"),
+                          json_array()};
+    _cleanup_json_ json_t *found = m.found;
+    _cleanup_free_ char *prefix = NULL;
+    json_t *pdb, *disrupted;
+    const char *key, *policy;
+    int64_t rev, new_rev, allowed;
+    char now_s[32], cause[512];
+    struct k3c_err err = {0};
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+
+    if (!wc)
+        return BUDGET_OK;
+    prefix = api_list_prefix(res, r->namespace);
+    watch_cache_foreach(wc, prefix, collect_pdb, &m);
+    if (json_array_size(found) == 0)
+        return BUDGET_OK;
+    if (json_array_size(found) > 1) {
+        *reply = api_reply_status(r, K3C_E_INTERNAL, NULL, NULL,
+                                  "This pod has more than one PodDisruptionBudget, which the "
+                                  "eviction subresource does not support.");
+        return BUDGET_REPLIED;
+    }
+    key = json_string_value(json_array_get(json_array_get(found, 0), 0));
+    rev = json_integer_value(json_array_get(json_array_get(found, 0), 1));
+    pdb = json_array_get(json_array_get(found, 0), 2);
+    policy = api_or_empty(json_string_value(api_json_path(pdb, "spec.unhealthyPodEvictionPolicy")));
+    allowed = json_integer_value(api_json_path(pdb, "status.disruptionsAllowed"));
+    /* an unready pod may go while the budget is met (IfHealthyBudget), or always */
+    if (!pod_ready(pod) && (strcmp(policy, "AlwaysAllow") == 0 ||
+                            json_integer_value(api_json_path(pdb, "status.currentHealthy")) >=
+                                json_integer_value(api_json_path(pdb, "status.desiredHealthy"))))
+        return BUDGET_OK;
+    if (json_integer_value(api_json_path(pdb, "status.observedGeneration")) <
+        json_integer_value(api_json_path(pdb, "metadata.generation"))) {
+        snprintf(cause, sizeof(cause),
+                 "The disruption budget %s is still being processed by the server.",
+                 api_or_empty(api_meta_str(pdb, "name")));
+        *reply = reply_too_many(r, cause);
+        return BUDGET_REPLIED;
+    }
+    if (allowed < 0) {
+        *reply = api_reply_status_code(r, 403, "Forbidden", "pdb disruptions allowed is negative");
+        return BUDGET_REPLIED;
+    }
+    disrupted = (json_t *)api_json_path(pdb, "status.disruptedPods");
+    if (json_object_size(disrupted) > MAX_DISRUPTED_PODS) {
+        *reply = api_reply_status_code(r, 403, "Forbidden",
+                                       "DisruptedPods map too big - too many evictions not "
+                                       "confirmed by PDB controller");
+        return BUDGET_REPLIED;
+    }
+    if (allowed == 0) {
+        snprintf(cause, sizeof(cause),
+                 "The disruption budget %s needs %lld healthy pods and has %lld currently",
+                 api_or_empty(api_meta_str(pdb, "name")),
+                 (long long)json_integer_value(api_json_path(pdb, "status.desiredHealthy")),
+                 (long long)json_integer_value(api_json_path(pdb, "status.currentHealthy")));
+        *reply = reply_too_many(r, cause);
+        return BUDGET_REPLIED;
+    }
+    if (strcmp(api_or_empty(api_query(r, "dryRun")), "All") == 0)
+        return BUDGET_OK;
+    json_object_set_new(json_object_get(pdb, "status"), "disruptionsAllowed",
+                        json_integer(allowed - 1));
+    if (!json_is_object(disrupted)) {
+        json_object_set_new(json_object_get(pdb, "status"), "disruptedPods", json_object());
+        disrupted = json_object_get(json_object_get(pdb, "status"), "disruptedPods");
+    }
+    {
+        time_t now = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&now, &tm);
+        strftime(now_s, sizeof(now_s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    json_object_set_new(disrupted, r->name, json_string(now_s));
+    json_object_del(json_object_get(pdb, "metadata"), "resourceVersion");
+    text = api_object_encode(pdb, &len);
+    if (store_update(r->srv->store, key, text, len, rev, 0, &new_rev, NULL, &err) == 0)
+        return BUDGET_OK;
+    if (err.kind == K3C_E_CONFLICT) {
+        watch_cache_sync(wc, 0, 2000, &err);
+        return BUDGET_RETRY;
+    }
+    *reply = api_reply_store_error(r, &err);
+    return BUDGET_REPLIED;
+}
+
+/* canIgnorePDB: pods that are done, not started or going anyway. */
+static bool
+can_ignore_budget(const json_t *pod)
+{
+    const char *phase = api_or_empty(json_string_value(api_json_path(pod, "status.phase")));
+
+    return strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0 ||
+           strcmp(phase, "Pending") == 0 || api_meta_str(pod, "deletionTimestamp");
+}
+
 static int
 handle_eviction(struct api_request *r)
 {
@@ -184,6 +349,20 @@ handle_eviction(struct api_request *r)
         return api_reply_store_error(r, &err);
     if (api_meta_str(pod, "deletionTimestamp"))
         return reply_success(r, 200); /* already terminating: nothing to do */
+    for (int attempt = 0; !can_ignore_budget(pod); attempt++) {
+        int reply = -1;
+        enum budget_result rc = take_disruption(r, pod, &reply);
+
+        if (rc == BUDGET_OK)
+            break;
+        if (rc == BUDGET_REPLIED)
+            return reply;
+        if (attempt + 1 == EVICTION_RETRIES)
+            return api_reply_status(r, K3C_E_CONFLICT, r->name, "pods",
+                                    "Operation cannot be fulfilled on poddisruptionbudgets: the "
+                                    "object has been modified; please apply your changes to the "
+                                    "latest version and try again");
+    }
     if (api_delete_with_options(r, json_is_object(opts) ? opts : NULL, &err) < 0)
         return api_reply_store_error(r, &err);
     return reply_success(r, 201);

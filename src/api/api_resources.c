@@ -23,6 +23,7 @@ static const char *const short_rs[] = {"rs", NULL};
 static const char *const short_ds[] = {"ds", NULL};
 static const char *const short_cj[] = {"cj", NULL};
 static const char *const short_sts[] = {"sts", NULL};
+static const char *const short_pdb[] = {"pdb", NULL};
 
 /* Field selectors as upstream's registries' GetAttrs/ToSelectableFields list
  * them (metadata.name and metadata.namespace are implied). */
@@ -342,6 +343,22 @@ const struct api_resource api_resources[] = {
         .columns = api_columns_controllerrevision,
         .row = api_row_controllerrevision,
         .validate = api_validate_controllerrevision,
+    },
+    {
+        .group = "policy",
+        .version = "v1",
+        .kind = "PodDisruptionBudget",
+        .list_kind = "PodDisruptionBudgetList",
+        .plural = "poddisruptionbudgets",
+        .singular = "poddisruptionbudget",
+        .short_names = short_pdb,
+        .namespaced = true,
+        .subresources = API_SUB_STATUS,
+        .field_selectors = fields_none,
+        .columns = api_columns_pdb,
+        .row = api_row_pdb,
+        .validate = api_validate_pdb,
+        .has_status = true,
     },
     {.kind = NULL},
 };

@@ -688,8 +688,8 @@ requirement_matches(const json_t *expr, const json_t *labels)
     return strcmp(op, "DoesNotExist") == 0 && have == NULL;
 }
 
-static bool
-selector_matches(const json_t *sel, const json_t *labels)
+bool
+api_label_selector_matches(const json_t *sel, const json_t *labels)
 {
     const char *k = NULL;
     json_t *v = NULL;
@@ -718,7 +718,7 @@ api_check_selector_matches_template(const json_t *spec, json_t *causes)
     const json_t *labels = api_json_path(spec, "template.metadata.labels");
     struct k3c_buf b;
 
-    if (selector_matches(json_object_get(spec, "selector"), labels))
+    if (api_label_selector_matches(json_object_get(spec, "selector"), labels))
         return;
     k3c_buf_init(&b);
     append_go_map(&b, labels);

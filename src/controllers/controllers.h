@@ -20,5 +20,6 @@ extern const struct ctl_def ctl_def_servicelb;      /* servicelb.c (issue #13) *
 extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
 extern const struct ctl_def ctl_def_cronjob;        /* cronjob.c (issue #16) */
 extern const struct ctl_def ctl_def_statefulset;    /* statefulset.c (issue #16) */
+extern const struct ctl_def ctl_def_disruption;     /* disruption.c (issue #16) */
 
 #endif

@@ -8,7 +8,11 @@
 # create job --from=cronjob/...` (a job the CronJob owns), a scheduled run
 # every minute (status.active, lastScheduleTime, lastSuccessfulTime, the
 # job's scheduled-timestamp annotation), successfulJobsHistoryLimit
-# deleting the oldest finished job, suspend. Needs root (else exit 77).
+# deleting the oldest finished job, suspend. StatefulSet: ordered start,
+# identity, partitioned rolling update, rollout status/history/undo,
+# scale-down order (volumeClaimTemplates when PVCs are served).
+# PodDisruptionBudget: status, the eviction API's 429, `kubectl drain`
+# retrying until the budget is relaxed. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -213,6 +217,65 @@ check sts/delete kc delete sts web --wait=false
 wait_check sts/gc-pods 90 gone pod web-0
 no_revisions() { [ -z "$(kc get controllerrevisions -o name 2>/dev/null)" ]; }
 wait_check sts/gc-revisions 60 no_revisions
+
+echo "# 7. PodDisruptionBudget: status, the eviction API's 429, kubectl drain waiting for it"
+kc apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: guarded}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: guarded}}
+  template:
+    metadata: {labels: {app: guarded}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: k3c/busybox:test, command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: guard}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: guarded}}
+EOF
+wait_check pdb/status 90 field_is pdb guard \
+    '{.status.currentHealthy} {.status.desiredHealthy} {.status.disruptionsAllowed} {.status.expectedPods}' '2 2 0 2'
+expect_out pdb/table '^guard +2 +N/A +0 +' kc get pdb guard
+expect_eq pdb/condition 'False InsufficientPods' jp pdb guard \
+    '{.status.conditions[?(@.type=="DisruptionAllowed")].status} {.status.conditions[?(@.type=="DisruptionAllowed")].reason}'
+expect_fail_msg pdb/both-set 'minAvailable and maxUnavailable cannot be both set' \
+    kc create -f - <<EOF
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: bad}
+spec: {minAvailable: 1, maxUnavailable: 1, selector: {matchLabels: {app: guarded}}}
+EOF
+GPOD=$(kc get pods -l app=guarded -o 'jsonpath={.items[0].metadata.name}')
+evict() {
+    printf '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"%s","namespace":"default"}}' "$1" |
+        kc create --raw "/api/v1/namespaces/default/pods/$1/eviction" -f -
+}
+expect_fail_msg pdb/evict-429 "Cannot evict pod as it would violate the pod's disruption budget" evict "$GPOD"
+check pdb/pod-kept kc get pod "$GPOD"
+T0=$(date +%s)
+expect_fail_msg pdb/drain-blocked "violate the pod's disruption budget" \
+    kc drain e2e --ignore-daemonsets --delete-emptydir-data --force --timeout=12s
+echo "#    a blocked drain gave up after $(($(date +%s) - T0))s"
+kc drain e2e --ignore-daemonsets --delete-emptydir-data --force --timeout=150s >"$TMP/drain.log" 2>&1 &
+DRAIN_PID=$!
+drain_retrying() { grep -q "will retry after 5s" "$TMP/drain.log"; }
+wait_check pdb/drain-retries 60 drain_retrying
+check pdb/relax kc patch pdb guard --type=merge -p '{"spec":{"minAvailable":0}}'
+drain_done() { ! kill -0 "$DRAIN_PID" 2>/dev/null; }
+wait_check pdb/drain-finishes 120 drain_done
+wait "$DRAIN_PID"
+RC=$?
+OUT=$(cat "$TMP/drain.log")
+if [ "$RC" -eq 0 ] && matches "node/e2e drained"; then pass pdb/drain-ok; else fail pdb/drain-ok "drain failed" kubectl drain; fi
+check pdb/uncordon kc uncordon e2e
+check pdb/cleanup kc delete deploy guarded
 
 server_checks
 summary
