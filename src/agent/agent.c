@@ -335,16 +335,6 @@ read_id(const char *path, char *buf, size_t len)
         fclose(f);
 }
 
-static const char *
-go_arch(const char *machine)
-{
-    if (strcmp(machine, "x86_64") == 0)
-        return "amd64";
-    if (strcmp(machine, "aarch64") == 0)
-        return "arm64";
-    return machine;
-}
-
 static json_t *
 node_status(struct agent *a)
 {
@@ -388,20 +378,17 @@ node_status(struct agent *a)
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
                      "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
                      "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
-                     "architecture", go_arch(u.machine));
+                     "architecture", k3c_arch());
 }
 
 static json_t *
 node_labels(struct agent *a)
 {
-    struct utsname u;
     json_t *labels;
 
-    uname(&u);
-    labels =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
-                  "kubernetes.io/os", "linux", "kubernetes.io/arch", go_arch(u.machine),
-                  "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", go_arch(u.machine));
+    labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
+                       "kubernetes.io/os", "linux", "kubernetes.io/arch", k3c_arch(),
+                       "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", k3c_arch());
     if (a->control_plane) {
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
