@@ -133,8 +133,9 @@ netpol_selecting(const json_t *policies, const json_t *pod, const char *directio
 
         if (!ns || !pns || strcmp(ns, pns) != 0 || !has_type(p, direction))
             continue;
-        if (netpol_selector_matches(sel ? sel : json_object(), pod_labels(pod)))
-            json_array_append((json_t *)out, (json_t *)p);
+        /* an absent podSelector is the empty one: every pod of the namespace */
+        if (!sel || netpol_selector_matches(sel, pod_labels(pod)))
+            json_array_append(out, (json_t *)p);
     }
     return out;
 }

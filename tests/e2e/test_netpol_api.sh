@@ -6,6 +6,7 @@
 # `kubectl explain` and strict field validation from schemas/networking-v1.json.
 # A server with --disable-pods on loopback; no root needed.
 # shellcheck disable=SC2317 # functions are called through run/check
+# shellcheck disable=SC2016 # backquotes are upstream's message text
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
