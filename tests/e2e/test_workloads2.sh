@@ -276,6 +276,8 @@ OUT=$(cat "$TMP/drain.log")
 if [ "$RC" -eq 0 ] && matches "node/e2e drained"; then pass pdb/drain-ok; else fail pdb/drain-ok "drain failed" kubectl drain; fi
 check pdb/uncordon kc uncordon e2e
 check pdb/cleanup kc delete deploy guarded
+no_guarded_pods() { [ -z "$(kc get pods -l app=guarded -o name 2>/dev/null)" ]; }
+wait_check pdb/pods-gone 60 no_guarded_pods
 
 server_checks
 summary
