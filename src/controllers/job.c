@@ -14,7 +14,10 @@
 #include "controllers/workload.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/buf.h"
 
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -73,7 +76,87 @@ struct jstate {
     int64_t restarts; /* container restarts of running pods */
     int64_t now;
     char now_s[32];
+    /* completionMode Indexed: per index 0..n_idx-1, 1 succeeded, 2 running */
+    char *idx;
+    int64_t n_idx;
 };
+
+#define INDEX_ANNOTATION "batch.kubernetes.io/job-completion-index"
+#define MAX_INDEXES      100000
+
+static bool
+is_indexed(const json_t *spec)
+{
+    return strcmp(or_empty(wl_str(spec, "completionMode")), "Indexed") == 0;
+}
+
+/* The completion index a pod of an Indexed job carries, or -1. */
+static int64_t
+pod_index(const json_t *pod, int64_t n_idx)
+{
+    const json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
+    const char *v = json_string_value(json_object_get(ann, INDEX_ANNOTATION));
+    char *end = NULL;
+    long long i;
+
+    if (!v || !*v)
+        return -1;
+    i = strtoll(v, &end, 10);
+    return *end || i < 0 || i >= n_idx ? -1 : i;
+}
+
+/* Marks the indexes of status.completedIndexes ("1,3-5") done. */
+static void
+parse_completed(struct jstate *st)
+{
+    const char *p = wl_str(st->status, "completedIndexes");
+
+    while (p && *p) {
+        char *end = NULL;
+        long long lo = strtoll(p, &end, 10), hi = lo;
+
+        if (end == p)
+            return;
+        p = end;
+        if (*p == '-') {
+            hi = strtoll(p + 1, &end, 10);
+            p = end;
+        }
+        for (long long i = lo; i <= hi && i < st->n_idx; i++)
+            if (i >= 0)
+                st->idx[i] = 1;
+        if (*p == ',')
+            p++;
+        else
+            return;
+    }
+}
+
+/* completedIndexes in upstream's compressed form: "0-2,4". */
+static json_t *
+completed_string(const struct jstate *st)
+{
+    struct k3c_buf b;
+    json_t *out;
+
+    k3c_buf_init(&b);
+    for (int64_t i = 0; i < st->n_idx; i++) {
+        int64_t j = i;
+
+        if (st->idx[i] != 1)
+            continue;
+        while (j + 1 < st->n_idx && st->idx[j + 1] == 1)
+            j++;
+        if (j == i)
+            k3c_buf_appendf(&b, "%s%lld", b.len ? "," : "", (long long)i);
+        else
+            k3c_buf_appendf(&b, "%s%lld-%lld", b.len ? "," : "", (long long)i, (long long)j);
+        i = j;
+    }
+    out = json_stringn(b.data ? b.data : "", b.len);
+    k3c_buf_fini(&b);
+    return out;
+}
 
 static bool
 is_finished(const json_t *status)
@@ -128,6 +211,15 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
             owned = true;
         if (!owned || !matches)
             continue;
+        if (st->idx) {
+            int64_t i = pod_index(p, st->n_idx);
+
+            if (i >= 0 && strcmp(phase, "Succeeded") == 0)
+                st->idx[i] = 1;
+            else if (i >= 0 && st->idx[i] == 0 && strcmp(phase, "Failed") != 0 &&
+                     !ctl_being_deleted(p))
+                st->idx[i] = 2;
+        }
         if (strcmp(phase, "Succeeded") == 0) {
             int64_t t = wl_pod_finished_at(p);
 
@@ -158,6 +250,12 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
     }
     st->n.succeeded = (int)wl_int(st->status, "succeeded", 0);
     st->n.failed = (int)wl_int(st->status, "failed", 0);
+    if (st->idx) {
+        /* an index succeeds once, however many of its pods did */
+        succeeded = 0;
+        for (int64_t i = 0; i < st->n_idx; i++)
+            succeeded += st->idx[i] == 1;
+    }
     if (succeeded > st->n.succeeded)
         st->n.succeeded = succeeded;
     if (failed > st->n.failed)
@@ -189,17 +287,66 @@ delete_active(struct ctl *c, struct jstate *st, int n, struct k3c_err *err)
     return failures;
 }
 
+/* An Indexed job's pod for index i: the annotation and label, the
+ * JOB_COMPLETION_INDEX variable in every container, hostname <job>-<i>. */
+static void
+set_index(json_t *pod, const char *job, int64_t i)
+{
+    json_t *meta = json_object_get(pod, "metadata");
+    json_t *spec = json_object_get(pod, "spec");
+    const char *keys[] = {"initContainers", "containers"};
+    char v[32];
+
+    snprintf(v, sizeof(v), "%lld", (long long)i);
+    if (!json_is_object(json_object_get(meta, "annotations")))
+        json_object_set_new(meta, "annotations", json_object());
+    if (!json_is_object(json_object_get(meta, "labels")))
+        json_object_set_new(meta, "labels", json_object());
+    json_object_set_new(json_object_get(meta, "annotations"), INDEX_ANNOTATION, json_string(v));
+    json_object_set_new(json_object_get(meta, "labels"), INDEX_ANNOTATION, json_string(v));
+    json_object_set_new(meta, "generateName", json_sprintf("%s-%s-", or_empty(job), v));
+    json_object_set_new(spec, "hostname", json_sprintf("%s-%s", or_empty(job), v));
+    for (size_t k = 0; k < 2; k++) {
+        size_t j;
+        json_t *c;
+
+        json_array_foreach(json_object_get(spec, keys[k]), j, c)
+        {
+            if (!json_is_array(json_object_get(c, "env")))
+                json_object_set_new(c, "env", json_array());
+            json_array_append_new(
+                json_object_get(c, "env"),
+                json_pack("{s:s,s:s}", "name", "JOB_COMPLETION_INDEX", "value", v));
+        }
+    }
+}
+
 static int
 create_pods(struct ctl *c, struct jstate *st, int n, struct k3c_err *err)
 {
     const char *uid = wl_str(st->job, "metadata.uid");
     int failures = 0;
 
+    int64_t next_idx = 0;
+
     wl_expect(&job_expect, uid, n, 0, k3c_now_ms());
     for (int i = 0; i < n; i++) {
         json_t *pod = wl_pod_from_template(
             json_object_get(st->spec, "template"), wl_str(st->job, "metadata.namespace"),
             wl_str(st->job, "metadata.name"), ctl_owner_ref(st->job));
+
+        if (st->idx) {
+            while (next_idx < st->n_idx && st->idx[next_idx] != 0)
+                next_idx++;
+            if (next_idx == st->n_idx) {
+                json_decref(pod);
+                for (int k = i; k < n; k++)
+                    wl_expect_observe(&job_expect, uid, true);
+                return failures;
+            }
+            set_index(pod, wl_str(st->job, "metadata.name"), next_idx);
+            st->idx[next_idx++] = 2;
+        }
 
         if (wl_create_pod(c, st->job, pod, err) < 0) {
             for (int k = i; k < n; k++)
@@ -296,6 +443,8 @@ write_counts(struct jstate *st)
     json_object_set_new(st->status, "succeeded", json_integer(st->n.succeeded));
     json_object_set_new(st->status, "failed", json_integer(st->n.failed));
     json_object_set_new(st->status, "terminating", json_integer(st->terminating));
+    if (st->idx)
+        json_object_set_new(st->status, "completedIndexes", completed_string(st));
     if (!json_object_get(st->status, "uncountedTerminatedPods"))
         json_object_set_new(st->status, "uncountedTerminatedPods", json_object());
 }
@@ -369,6 +518,13 @@ job_sync(struct ctl *c, const char *key, struct k3c_err *err)
         json_decref(st.status);
         st.status = json_object();
     }
+    if (is_indexed(st.spec) && json_is_integer(json_object_get(st.spec, "completions"))) {
+        st.n_idx = wl_int(st.spec, "completions", 0);
+        if (st.n_idx > MAX_INDEXES)
+            st.n_idx = MAX_INDEXES;
+        st.idx = k3c_xcalloc(st.n_idx ? (size_t)st.n_idx : 1, 1);
+        parse_completed(&st);
+    }
     count_pods(c, &st, err);
     if (json_is_true(json_object_get(st.spec, "suspend"))) {
         failures = delete_active(c, &st, st.n.active, err);
@@ -389,6 +545,7 @@ job_sync(struct ctl *c, const char *key, struct k3c_err *err)
         ctl_enqueue(c, key); /* the TTL, if any, counts from now */
     json_decref(st.status);
     json_decref(st.active);
+    free(st.idx);
     return failures ? -1 : 0;
 }
 

@@ -12,7 +12,8 @@
 # identity, partitioned rolling update, rollout status/history/undo,
 # scale-down order (volumeClaimTemplates when PVCs are served).
 # PodDisruptionBudget: status, the eviction API's 429, `kubectl drain`
-# retrying until the budget is relaxed. Needs root (else exit 77).
+# retrying until the budget is relaxed. Job completionMode Indexed
+# (JOB_COMPLETION_INDEX, hostname, completedIndexes). Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -278,6 +279,31 @@ check pdb/uncordon kc uncordon e2e
 check pdb/cleanup kc delete deploy guarded
 no_guarded_pods() { [ -z "$(kc get pods -l app=guarded -o name 2>/dev/null)" ]; }
 wait_check pdb/pods-gone 60 no_guarded_pods
+
+echo "# 8. Job completionMode Indexed"
+kc apply -f - >/dev/null <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata: {name: indexed}
+spec:
+  completionMode: Indexed
+  completions: 3
+  parallelism: 3
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: k3c/busybox:test, command: [sh, -c, "echo index \$JOB_COMPLETION_INDEX on \$(hostname)"]}
+EOF
+wait_check idx/complete 120 job_complete indexed
+expect_eq idx/completed-indexes '0-2 3' jp job indexed '{.status.completedIndexes} {.status.succeeded}'
+IDX1=$(kc get pods -l batch.kubernetes.io/job-completion-index=1,job-name=indexed -o 'jsonpath={.items[0].metadata.name}')
+expect_out idx/env '^index 1 on ' kc logs "$IDX1"
+# the agent names the pod's UTS after the pod, not spec.hostname (see docs/workloads.md)
+expect_eq idx/hostname indexed-1 jp pod "$IDX1" '{.spec.hostname}'
+expect_eq idx/annotation 1 jp pod "$IDX1" '{.metadata.annotations.batch\.kubernetes\.io/job-completion-index}'
+check idx/cleanup kc delete job indexed
 
 server_checks
 summary
