@@ -49,6 +49,7 @@ struct agent {
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
+    struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */
