@@ -49,6 +49,12 @@ pv_phase_is() { [ "$(pv_field "$1" '{.status.phase}')" = "$2" ]; }
 gone() { ! kc get "$1" "$2" >/dev/null 2>&1; }
 events_of() { kc get events --field-selector "involvedObject.name=$1" -o 'jsonpath={.items[*].reason}' 2>/dev/null; }
 has_event() { events_of "$1" | grep -qw "$2"; }
+# kl LINE ARGS...: one line of kc's output (1: the header, $: the last).
+kl() {
+    local line=$1
+    shift
+    kc "$@" | sed -n "${line}p"
+}
 
 # pod NAME CLAIM COMMAND [NODE] [READONLY]: a busybox pod mounting CLAIM at /data.
 pod() {
@@ -99,11 +105,11 @@ echo "# 1. the default StorageClass local-path"
 sc_there() { kc get sc local-path >/dev/null 2>&1; }
 check sc/local-path-created wait_for 30 sc_there
 expect_out sc/columns '^NAME +PROVISIONER +RECLAIMPOLICY +VOLUMEBINDINGMODE +ALLOWVOLUMEEXPANSION +AGE$' \
-    sh -c 'kubectl get sc | head -n 1'
+    kl 1 get sc
 expect_out sc/default-row '^local-path \(default\) +rancher\.io/local-path +Delete +WaitForFirstConsumer +false +[0-9]+s$' \
-    sh -c 'kubectl get sc | tail -n 1'
-expect_out api/resources 'persistentvolumeclaims +pvc +v1 +true +PersistentVolumeClaim' kubectl api-resources
-expect_out api/explain 'accessModes' kubectl explain pv.spec
+    kl '$' get sc
+expect_out api/resources 'persistentvolumeclaims +pvc +v1 +true +PersistentVolumeClaim' kc api-resources
+expect_out api/explain 'accessModes' kc explain pv.spec
 
 echo "# 2. a claim of the default class waits for its first consumer"
 t_mark
@@ -113,8 +119,8 @@ expect_out pvc/protection-finalizer 'kubernetes.io/pvc-protection' pvc_field dat
 check pvc/wait-event wait_for 20 has_event data WaitForFirstConsumer
 expect_eq pvc/still-pending Pending pvc_field data '{.status.phase}'
 expect_out pvc/columns '^NAME +STATUS +VOLUME +CAPACITY +ACCESS MODES +STORAGECLASS +VOLUMEATTRIBUTESCLASS +AGE$' \
-    sh -c 'kubectl get pvc | head -n 1'
-expect_out pvc/pending-row '^data +Pending +local-path +<unset> +[0-9]+s$' sh -c 'kubectl get pvc data | tail -n 1'
+    kl 1 get pvc
+expect_out pvc/pending-row '^data +Pending +local-path +<unset> +[0-9]+s$' kl '$' get pvc data
 
 echo "# 3. a pod on st-1 uses it: provisioned there, bound, written"
 check writer/create pod writer data 'echo hello-storage > /data/f && sync && exec sleep 3600' st-1
@@ -130,17 +136,17 @@ expect_eq pv/node-affinity st-1 pv_field "$PV" '{.spec.nodeAffinity.required.nod
 expect_eq pv/reclaim-delete Delete pv_field "$PV" '{.spec.persistentVolumeReclaimPolicy}'
 DIR=$STORAGE_DIR/pvc-${UID_}_default_data
 expect_eq pv/host-path "$DIR" pv_field "$PV" '{.spec.hostPath.path}'
-expect_out pv/claim-ref 'default/data' sh -c "kubectl get pv $PV | tail -n 1"
+expect_out pv/claim-ref 'default/data' kl '$' get pv "$PV"
 expect_out pv/columns '^NAME +CAPACITY +ACCESS MODES +RECLAIM POLICY +STATUS +CLAIM +STORAGECLASS +VOLUMEATTRIBUTESCLASS +REASON +AGE$' \
-    sh -c 'kubectl get pv | head -n 1'
+    kl 1 get pv
 expect_out pv/row "^$PV +64Mi +RWO +Delete +Bound +default/data +local-path +<unset> +[0-9]+s\$" \
-    sh -c "kubectl get pv $PV | tail -n 1"
+    kl '$' get pv "$PV"
 expect_out pvc/bound-row "^data +Bound +$PV +64Mi +RWO +local-path +<unset> +[0-9]+s\$" \
-    sh -c 'kubectl get pvc data | tail -n 1'
+    kl '$' get pvc data
 expect_eq writer/on-st-1 st-1 pod_field writer '{.spec.nodeName}'
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 check writer/file-on-host wait_for 20 file_is "$DIR/f" hello-storage
-expect_out get/pv-pvc-sc 'persistentvolume/' kubectl get pv,pvc,sc -o name
+expect_out get/pv-pvc-sc 'persistentvolume/' kc get pv,pvc,sc -o name
 
 echo "# 4. the pod is deleted; a new one follows the volume to st-1 and reads it"
 t_mark
@@ -200,7 +206,7 @@ t_say "static bind to Released"
 echo "# 7. pvc-protection, then reclaim Delete removes the volume and its directory"
 t_mark
 check protect/delete-used-claim kc delete pvc data --wait=false
-expect_out protect/terminating '^data +Terminating' sh -c 'kubectl get pvc data | tail -n 1'
+expect_out protect/terminating '^data +Terminating' kl '$' get pvc data
 expect_eq protect/still-there data pvc_field data '{.metadata.name}'
 check protect/delete-pods kc delete pod reader ro --grace-period=1 --wait=true --timeout=60s
 check delete/claim-gone wait_for 30 gone pvc data
