@@ -170,6 +170,45 @@ expect_eq nopvc/pending Pending pod_field nopvc '{.status.phase}'
 check nopvc/claim-appears pvc missing 16Mi
 check nopvc/then-runs wait_for 90 pod_phase_is nopvc Running
 
+echo "# 5b. a pod on a claim no provisioner serves waits in ContainerCreating"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: external}
+provisioner: example.com/nfs
+EOF2
+check ext/claim pvc ext 16Mi 'storageClassName: external'
+check ext/external-provisioning wait_for 20 has_event ext ExternalProvisioning
+expect_eq ext/immediate-default Immediate kc get sc external -o 'jsonpath={.volumeBindingMode}'
+# nodeName set: the kubelet gets the pod at once (no scheduler to wait)
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: extpod}
+spec:
+  nodeName: st-1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: k3c/busybox:test, command: [sleep, "3600"], volumeMounts: [{name: d, mountPath: /data}]}
+  volumes: [{name: d, persistentVolumeClaim: {claimName: ext}}]
+EOF2
+check ext/failed-mount wait_for 30 has_event extpod FailedMount
+expect_eq ext/container-creating ContainerCreating pod_field extpod '{.status.containerStatuses[0].state.waiting.reason}'
+mkdir -p "$TMP/static-ext"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: static-ext}
+spec:
+  capacity: {storage: 16Mi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: external
+  hostPath: {path: $TMP/static-ext}
+EOF2
+check ext/bound-to-new-pv wait_for 20 pvc_phase_is ext Bound
+check ext/pod-then-runs wait_for 60 pod_phase_is extpod Running
+expect_out ext/csi-kinds-served 'No resources found' kc get csidrivers,volumeattachments
+
 echo "# 6. static volumes: the matching one binds, Retain keeps it Released"
 t_mark
 mkdir -p "$TMP/static-big" "$TMP/static-small"
