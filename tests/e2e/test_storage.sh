@@ -147,6 +147,8 @@ expect_eq writer/on-st-1 st-1 pod_field writer '{.spec.nodeName}'
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 check writer/file-on-host wait_for 20 file_is "$DIR/f" hello-storage
 expect_out get/pv-pvc-sc 'persistentvolume/' kc get pv,pvc,sc -o name
+expect_all describe/pvc 'Status: +Bound' "Volume: +$PV" 'Used By: +writer' 'ProvisioningSucceeded' -- kc describe pvc data
+expect_all describe/pv 'Source:' 'HostPath' "Path: +$DIR" 'Node Affinity:' -- kc describe pv "$PV"
 
 echo "# 4. the pod is deleted; a new one follows the volume to st-1 and reads it"
 t_mark
