@@ -271,6 +271,16 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     storage_path = cfg->default_local_storage_path && *cfg->default_local_storage_path
                        ? k3c_xstrdup(cfg->default_local_storage_path)
                        : k3c_xasprintf("%s/storage", cfg->data_dir);
+    if (storage_path[0] != '/') { /* the nodes need an absolute path */
+        char cwd[4096];
+
+        if (getcwd(cwd, sizeof(cwd))) {
+            char *abs = k3c_xasprintf("%s/%s", cwd, storage_path);
+
+            free(storage_path);
+            storage_path = abs;
+        }
+    }
     cc.local_storage_path = storage_path;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);

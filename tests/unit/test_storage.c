@@ -5,6 +5,7 @@
  * table rows as kubectl 1.32 prints them, their defaults and validation. */
 #include "api/api-internal.h"
 #include "controllers/pvbinder.h"
+#include "scheduler/scheduler.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,6 +175,45 @@ test_node_affinity(void **state)
     json_decref(c), json_decref(v), json_decref(n1), json_decref(n2);
 }
 
+/* The scheduler's VolumeBinding filter: a bound volume's node affinity. */
+static void
+test_scheduler_volume_filter(void **state)
+{
+    json_t *sel = parse("[{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":"
+                        "\"kubernetes.io/hostname\",\"operator\":\"In\",\"values\":[\"n1\"]}]}]}]");
+    json_t *n1 =
+        parse("{\"metadata\":{\"name\":\"n1\",\"labels\":{\"kubernetes.io/hostname\":"
+              "\"n1\"}},\"status\":{\"allocatable\":{\"cpu\":\"4\",\"memory\":\"4Gi\","
+              "\"pods\":\"110\"},\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+    json_t *n2 =
+        parse("{\"metadata\":{\"name\":\"n2\",\"labels\":{\"kubernetes.io/hostname\":"
+              "\"n2\"}},\"status\":{\"allocatable\":{\"cpu\":\"4\",\"memory\":\"4Gi\","
+              "\"pods\":\"110\"},\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+    json_t *pod = parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\"},\"spec\":{"
+                        "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}");
+    struct sched_node a = {0}, b = {0};
+    struct sched_node *nodes[2] = {&a, &b};
+    struct sched_pod p;
+    const char *reasons[4];
+    char taint[64], msg[512];
+
+    (void)state;
+    assert_true(sched_volumes_fit(sel, n1));
+    assert_false(sched_volumes_fit(sel, n2));
+    sched_node_init(&a, n1);
+    sched_node_init(&b, n2);
+    sched_pod_init(&p, pod);
+    p.volume_selectors = sel;
+    assert_int_equal(sched_filter(&a, &p, reasons, 4, taint, sizeof(taint)), 0);
+    assert_int_equal(sched_filter(&b, &p, reasons, 4, taint, sizeof(taint)), 1);
+    assert_string_equal(reasons[0], "node(s) had volume node affinity conflict");
+    assert_int_equal(sched_pick(nodes, 2, &p, msg, sizeof(msg)), 0);
+    sched_pod_fini(&p);
+    sched_node_fini(&a);
+    sched_node_fini(&b);
+    json_decref(sel), json_decref(n1), json_decref(n2), json_decref(pod);
+}
+
 static void
 test_local_path(void **state)
 {
@@ -315,6 +355,7 @@ main(void)
         cmocka_unit_test(test_claim_ref_and_selector),
         cmocka_unit_test(test_find_smallest_and_named),
         cmocka_unit_test(test_node_affinity),
+        cmocka_unit_test(test_scheduler_volume_filter),
         cmocka_unit_test(test_local_path),
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_validation_and_defaults),
