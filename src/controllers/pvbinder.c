@@ -630,6 +630,15 @@ start(struct ctl *c)
     ctl_list(c, "persistentvolumes", NULL, NULL, enqueue_listed_volume, c);
 }
 
+/* A periodic pass, as upstream's 15 s resync: what a missed event or a
+ * failed write left behind is looked at again. */
+static void
+resync(struct ctl *c)
+{
+    ctl_enqueue(c, "claims");
+    ctl_list(c, "persistentvolumes", NULL, NULL, enqueue_listed_volume, c);
+}
+
 static const struct ctl_watch watches[] = {
     {"persistentvolumeclaims", on_claim},
     {"persistentvolumes", on_volume},
@@ -643,5 +652,7 @@ const struct ctl_def ctl_def_pvbinder = {
     .group = CTL_GROUP_CONTROLLERS,
     .watches = watches,
     .sync = pvb_sync,
+    .period_ms = 15000,
+    .tick = resync,
     .start = start,
 };
