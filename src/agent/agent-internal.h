@@ -51,6 +51,7 @@ struct agent {
     bool stopping;
     bool run_netpol;
     struct netpol *netpol; /* net/netpol.h */
+    struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */

@@ -5,6 +5,7 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
+#include "agent/agent-storage.h"
 #include "kubelet/kubelet_server.h"
 #include "net/proxy.h"
 #include "net/netpol.h"
@@ -241,6 +242,7 @@ agent_free(struct agent *a)
         pthread_join(a->thread, NULL);
     }
     netpol_free(a->netpol);
+    agent_storage_stop(a->storage); /* storage (issue #16) */
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
@@ -717,6 +719,10 @@ agent_start(struct agent *a, struct k3c_err *err)
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        /* storage (issue #16): local-path directories of deleted volumes */
+        a->storage = agent_storage_start(a->api, a->node_name, err);
+        if (!a->storage)
+            return k3c_err_wrap(err, "local-path storage of node %s", a->node_name);
         if (agent_proxy_start(a, err) < 0)
             return -1;
         return agent_netpol_start(a, err);

@@ -449,7 +449,9 @@ static json_t *
 fetch_object(void *ud, const char *plural, const char *ns, const char *name, struct k3c_err *err)
 {
     struct kubelet *k = ud;
-    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/namespaces/%s/%s/%s", ns, plural, name);
+    _cleanup_free_ char *path = ns && *ns
+                                    ? k3c_xasprintf("/api/v1/namespaces/%s/%s/%s", ns, plural, name)
+                                    : k3c_xasprintf("/api/v1/%s/%s", plural, name);
     json_t *obj = NULL;
     long st = kubelet_api(k, "GET", path, NULL, NULL, &obj, err);
 
@@ -675,6 +677,7 @@ start_container(struct kpod *p, struct kctr *c)
     struct image *img;
     char id[29];
     int64_t now = k3c_now_ms();
+    int started;
 
     if (!ensure_sandbox(p))
         return;
@@ -693,7 +696,17 @@ start_container(struct kpod *p, struct kctr *c)
     if (runtime_status(k->rt, id, &st, &err) == 0)
         instance_remove(p, id); /* half-made by an earlier run */
     k3c_err_clear(&err);
-    if (start_instance(p, c, img, id, &err) < 0) {
+    started = start_instance(p, c, img, id, &err);
+    if (started < 0 && err.kind == K3C_E_UNAVAILABLE &&
+        strstr(err.msg, "MountVolume.SetUp failed")) {
+        /* a claim not bound yet (storage, issue #16): wait in ContainerCreating */
+        set_waiting(c, "ContainerCreating", "%s", err.msg);
+        c->next_start_ms = now + 2000;
+        kubelet_event(p, c, "Warning", "FailedMount", "%s", err.msg);
+        image_free(img);
+        return;
+    }
+    if (started < 0) {
         log_warn("(pod %s/%s) start %s: %s", p->ns, p->name, c->name, err.msg);
         set_waiting(c,
                     err.kind == K3C_E_INVALID || err.kind == K3C_E_NOT_FOUND
