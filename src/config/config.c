@@ -548,6 +548,13 @@ static const struct config_option options[] = {
      .flags = OPT_NOFILE,
      .metavar = "FILE",
      .help = "with --cluster-reset: restore this etcd snapshot first (old data moved aside)"},
+    /* devices (issue #18, docs/gpu.md) */
+    {.name = "cdi-spec-dirs",
+     .type = OPT_LIST,
+     .offset = OFF(cdi_spec_dirs),
+     .roles = ROLE_ANY,
+     .metavar = "DIR[:DIR]",
+     .help = "CDI spec directories, later wins (repeatable; default /etc/cdi:/var/run/cdi)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

@@ -102,6 +102,8 @@ struct k3c_config {
     bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
     bool cluster_reset;                /* --cluster-reset */
     char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
+    /* devices (issue #18) */
+    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
 };
 
 enum config_result {
