@@ -117,8 +117,8 @@ struct kubelet {
     struct kadopt *adopt;
     size_t n_adopt;
     /* devices (issue #18, kubelet_devices.c) */
-    struct cdi_registry *cdi;  /* borrowed from the agent; NULL: none */
-    struct cdi_alloc *devalloc; /* <data_dir>/devices/checkpoint.json */
+    struct cdi_registry *cdi;                  /* borrowed from the agent; NULL: none */
+    struct cdi_alloc *devalloc;                /* <data_dir>/devices/checkpoint.json */
     char *nvidia_runtime, *nvidia_cdi_runtime; /* found at start; NULL: not installed */
 };
 
