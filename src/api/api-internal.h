@@ -459,4 +459,9 @@ void api_merge_patch(json_t *target, const json_t *patch);
 /* True when anything outside metadata and status differs. */
 bool api_spec_changed(const json_t *old, const json_t *new);
 
+/* kind_runtimeclass.c: node.k8s.io/v1 RuntimeClass (issue #18) */
+extern const struct api_column api_columns_runtimeclass[];
+json_t *api_row_runtimeclass(const json_t *obj, int64_t now_s);
+void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes);
+
 #endif

@@ -32,11 +32,14 @@ obj_child(json_t *parent, const char *key, bool array)
 static void
 apply_env(json_t *oci, const json_t *env)
 {
-    json_t *proc = obj_child(oci, "process", false);
-    json_t *cur = obj_child(proc, "env", true);
+    json_t *cur;
     size_t i, j;
     const json_t *e;
     json_t *c;
+
+    if (json_array_size(env) == 0)
+        return;
+    cur = obj_child(obj_child(oci, "process", false), "env", true);
 
     json_array_foreach(env, i, e)
     {
@@ -244,10 +247,14 @@ apply_hooks(json_t *oci, const json_t *hooks)
 static void
 apply_gids(json_t *oci, const json_t *gids)
 {
-    json_t *user = obj_child(obj_child(oci, "process", false), "user", false);
-    json_t *cur = obj_child(user, "additionalGids", true);
+    json_t *user, *cur;
     size_t i, j;
     const json_t *g, *c;
+
+    if (json_array_size(gids) == 0)
+        return;
+    user = obj_child(obj_child(oci, "process", false), "user", false);
+    cur = obj_child(user, "additionalGids", true);
 
     json_array_foreach(gids, i, g)
     {

@@ -744,6 +744,7 @@ handle_exit(struct kpod *p, struct kctr *c)
     if (c->init) {
         if (ok) {
             c->done = true;
+            kubelet_devices_release(k, p->uid, c->name);
             return;
         }
         restart = strcmp(policy, "Never") != 0;

@@ -13,8 +13,10 @@
 # "Insufficient nvidia.com/gpu"; the agent restarted keeps the allocations
 # (checkpoint; a container restarted afterwards gets its own device back);
 # a deleted pod's device goes to the pending one; a broken spec file is
-# reported with its file and field and the agent stays up; a pod with an
-# unknown RuntimeClass fails. Needs root (else exit 77).
+# reported with its file and field and the agent stays up; RuntimeClasses
+# nvidia and nvidia-cdi made by the server (table, validation) and a GPU
+# pod of class nvidia runs; a pod with an unknown RuntimeClass fails.
+# Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -187,7 +189,33 @@ check broken/agent-alive kill -0 "${AGENT_PIDS[gpu]}"
 check broken/node-ready node_ready gpu
 expect_eq broken/capacity-kept 2 node_f '{.status.capacity.nvidia\.com/gpu}'
 
-echo "# 6. RuntimeClass: an unknown runtimeClassName fails"
+echo "# 6. RuntimeClass: nvidia and nvidia-cdi made for the GPU node; nvidia runs with CDI"
+expect_all runtimeclass/table '^NAME +HANDLER +AGE' '^nvidia +nvidia +[0-9]' '^nvidia-cdi +nvidia-cdi +[0-9]' \
+    -- kc get runtimeclasses
+expect_out runtimeclass/api-resources '^runtimeclasses +node.k8s.io/v1 +false +RuntimeClass$' kc api-resources --api-group node.k8s.io
+expect_fail runtimeclass/handler-immutable 'field is immutable' kc patch runtimeclass nvidia --type merge -p '{"handler":"runc"}'
+expect_fail runtimeclass/handler-required 'handler: Required value' kc create -f - <<EOF2
+{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "nohandler"}}
+EOF2
+kc delete pod b --timeout=60s >/dev/null
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: rc}
+spec:
+  runtimeClassName: nvidia
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    resources: {limits: {nvidia.com/gpu: 1}}
+    command: [sh, -c, "ls /dev/k3c-gpu*; echo env GPU_ID=\$GPU_ID NVIDIA_VISIBLE_DEVICES=\$NVIDIA_VISIBLE_DEVICES; echo started; exec sleep 3600"]
+EOF2
+check runtimeclass/nvidia-running wait_for 60 pod_phase_is rc Running
+check runtimeclass/nvidia-started wait_for 20 log_has rc 0 started
+expect_eq runtimeclass/nvidia-gets-b-device "$GB" gpu_of rc
+
+echo "# 6b. RuntimeClass: an unknown runtimeClassName fails"
 kc apply -f - >/dev/null <<EOF2
 apiVersion: v1
 kind: Pod
