@@ -463,5 +463,9 @@ bool api_spec_changed(const json_t *old, const json_t *new);
 extern const struct api_column api_columns_runtimeclass[];
 json_t *api_row_runtimeclass(const json_t *obj, int64_t now_s);
 void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes);
+/* Admission of a new pod naming a RuntimeClass: 403 `pod rejected:
+ * RuntimeClass "x" not found`; overhead and scheduling applied. Returns a
+ * reply, or -1 to go on. */
+int api_runtimeclass_admit_pod(struct api_request *r, json_t *pod);
 
 #endif

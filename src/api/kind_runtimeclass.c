@@ -5,7 +5,9 @@
  * quantities and scheduling as given. Table: NAME HANDLER AGE. Agents map
  * the handler to a runtime (docs/gpu.md); the server creates `nvidia` and
  * `nvidia-cdi` once a node advertises nvidia.com/gpu. */
+#include "api/api-handlers.h"
 #include "api/api-internal.h"
+#include "base/cleanup.h"
 #include "base/util.h"
 
 #include <string.h>
@@ -67,4 +69,105 @@ api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes)
     if (sched && !json_is_object(sched))
         api_cause_add(causes, "FieldValueInvalid", "scheduling",
                       "Invalid value: must be an object");
+}
+
+/* ---- admission of pods (upstream's RuntimeClass admission plugin) ---------- */
+
+static int
+forbid_pod(struct api_request *r, const json_t *pod, const char *why)
+{
+    const char *name = json_string_value(api_json_path(pod, "metadata.name"));
+
+    return api_reply_status_code(r, 403, "Forbidden", "pods \"%s\" is forbidden: %s",
+                                 name ? name : "", why);
+}
+
+/* scheduling.nodeSelector merged into the pod's (a different value for one
+ * key is a conflict), scheduling.tolerations added where the pod lacks them. */
+static int
+admit_scheduling(struct api_request *r, json_t *pod, const json_t *sched)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *sel = json_object_get(spec, "nodeSelector");
+    json_t *tols = json_object_get(spec, "tolerations");
+    const char *k;
+    json_t *v;
+    size_t i, j;
+    const json_t *t, *have;
+
+    json_object_foreach(json_object_get(sched, "nodeSelector"), k, v)
+    {
+        const char *cur = json_string_value(json_object_get(sel, k));
+
+        if (cur && !json_equal(json_object_get(sel, k), v)) {
+            char why[600];
+
+            snprintf(why, sizeof(why),
+                     "conflict: runtimeClass.scheduling.nodeSelector[%s] = %s; "
+                     "pod.spec.nodeSelector[%s] = %s",
+                     k, json_string_value(v) ? json_string_value(v) : "", k, cur);
+            return forbid_pod(r, pod, why);
+        }
+        if (!json_is_object(sel)) {
+            sel = json_object();
+            json_object_set_new(spec, "nodeSelector", sel);
+        }
+        json_object_set(sel, k, v);
+    }
+    json_array_foreach(json_object_get(sched, "tolerations"), i, t)
+    {
+        bool present = false;
+
+        json_array_foreach(tols, j, have) present |= json_equal(have, t);
+        if (present)
+            continue;
+        if (!json_is_array(tols)) {
+            tols = json_array();
+            json_object_set_new(spec, "tolerations", tols);
+        }
+        json_array_append(tols, (json_t *)t);
+    }
+    return -1;
+}
+
+int
+api_runtimeclass_admit_pod(struct api_request *r, json_t *pod)
+{
+    const struct api_resource *res = api_resource_find("node.k8s.io", "v1", "runtimeclasses");
+    const char *rc = json_string_value(api_json_path(pod, "spec.runtimeClassName"));
+    _cleanup_free_ char *key = NULL;
+    _cleanup_json_ json_t *obj = NULL;
+    struct store_kv kv = {0};
+    struct k3c_err err = {0};
+    const json_t *fixed;
+
+    if (!rc || !*rc || !res)
+        return -1;
+    key = api_object_key(res, NULL, rc);
+    if (store_get(r->srv->store, key, &kv, &err) < 0) {
+        if (err.kind == K3C_E_NOT_FOUND) {
+            char why[400];
+
+            snprintf(why, sizeof(why), "pod rejected: RuntimeClass \"%s\" not found", rc);
+            return forbid_pod(r, pod, why);
+        }
+        return api_reply_store_error(r, &err);
+    }
+    obj = api_object_from_kv(&kv, &err);
+    store_kv_fini(&kv);
+    if (!obj)
+        return api_reply_store_error(r, &err);
+    fixed = api_json_path(obj, "overhead.podFixed");
+    if (json_object_size(fixed) > 0) {
+        const json_t *cur = api_json_path(pod, "spec.overhead");
+
+        if (cur && !json_equal(cur, fixed))
+            return forbid_pod(r, pod,
+                              "pod rejected: Pod's Overhead doesn't match RuntimeClass's defined "
+                              "Overhead");
+        json_object_set(json_object_get(pod, "spec"), "overhead", (json_t *)fixed);
+    }
+    if (json_is_object(json_object_get(obj, "scheduling")))
+        return admit_scheduling(r, pod, json_object_get(obj, "scheduling"));
+    return -1;
 }

@@ -15,7 +15,9 @@
 # a deleted pod's device goes to the pending one; a broken spec file is
 # reported with its file and field and the agent stays up; RuntimeClasses
 # nvidia and nvidia-cdi made by the server (table, validation) and a GPU
-# pod of class nvidia runs; a pod with an unknown RuntimeClass fails.
+# pod of class nvidia runs; a pod naming a missing RuntimeClass is
+# rejected (upstream's admission message), overhead and scheduling are
+# applied, a handler the node does not have fails the container.
 # Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -215,19 +217,36 @@ check runtimeclass/nvidia-running wait_for 60 pod_phase_is rc Running
 check runtimeclass/nvidia-started wait_for 20 log_has rc 0 started
 expect_eq runtimeclass/nvidia-gets-b-device "$GB" gpu_of rc
 
-echo "# 6b. RuntimeClass: an unknown runtimeClassName fails"
-kc apply -f - >/dev/null <<EOF2
-apiVersion: v1
-kind: Pod
-metadata: {name: norc}
-spec:
-  nodeName: gpu
-  runtimeClassName: no-such-class
-  containers:
-  - {name: c, image: k3c/busybox:test, command: [sleep, "3600"]}
+echo "# 6b. RuntimeClass admission and handlers"
+expect_fail runtimeclass/missing-class-rejected 'pods "norc" is forbidden: pod rejected: RuntimeClass "no-such-class" not found' \
+    kc create -f - <<EOF2
+{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "norc"}, "spec": {"nodeName": "gpu",
+ "runtimeClassName": "no-such-class", "containers": [{"name": "c", "image": "k3c/busybox:test"}]}}
 EOF2
-norc_failed() { [[ "$(pod_field norc '{.status.containerStatuses[0].state.waiting.message}')" == *'RuntimeClass "no-such-class" not found'* ]]; }
-check runtimeclass/unknown-fails wait_for 40 norc_failed
+kc create -f - >/dev/null <<EOF2
+{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "kata"}, "handler": "kata",
+ "overhead": {"podFixed": {"memory": "64Mi"}},
+ "scheduling": {"nodeSelector": {"sandbox": "kata"}, "tolerations": [{"key": "kata", "operator": "Exists"}]}}
+EOF2
+expect_eq runtimeclass/admission-applied '{"memory":"64Mi"} {"sandbox":"kata"} kata' kc create --dry-run=server -o \
+    'jsonpath={.spec.overhead} {.spec.nodeSelector} {.spec.tolerations[?(@.key=="kata")].key}' -f - <<EOF2
+{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "k"}, "spec": {"runtimeClassName": "kata",
+ "containers": [{"name": "c", "image": "k3c/busybox:test"}]}}
+EOF2
+expect_fail runtimeclass/selector-conflict 'conflict: runtimeClass.scheduling.nodeSelector\[sandbox\] = kata; pod.spec.nodeSelector\[sandbox\] = gvisor' \
+    kc create --dry-run=server -f - <<EOF2
+{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "k"}, "spec": {"runtimeClassName": "kata",
+ "nodeSelector": {"sandbox": "gvisor"}, "containers": [{"name": "c", "image": "k3c/busybox:test"}]}}
+EOF2
+kc create -f - >/dev/null <<EOF2
+{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "kata-plain"}, "handler": "kata"}
+EOF2
+kc create -f - >/dev/null <<EOF2
+{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nohandler"}, "spec": {"nodeName": "gpu",
+ "runtimeClassName": "kata-plain", "containers": [{"name": "c", "image": "k3c/busybox:test", "command": ["sleep", "3600"]}]}}
+EOF2
+nohandler_failed() { [[ "$(pod_field nohandler '{.status.containerStatuses[0].state.waiting.message}')" == *'failed to get sandbox runtime: no runtime for "kata" is configured'* ]]; }
+check runtimeclass/unknown-handler-fails wait_for 40 nohandler_failed
 
 echo "# 7. cleanup: every device freed"
 check cleanup/delete-all kc delete pods --all --timeout=90s
