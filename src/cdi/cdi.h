@@ -100,6 +100,9 @@ int cdi_alloc_take(struct cdi_alloc *a, const char *owner, const char *resource,
 /* Frees what owner holds; an owner ending in '/' frees every container of
  * that pod. Returns the number of devices freed. */
 int cdi_alloc_release(struct cdi_alloc *a, const char *owner);
+/* Frees what owners of pods not in uids (NULL-terminated) hold: pods
+ * that went away while the agent was down. Returns the devices freed. */
+int cdi_alloc_retain(struct cdi_alloc *a, char *const *uids);
 /* Devices held (all owners), for logs and tests. */
 size_t cdi_alloc_n_held(struct cdi_alloc *a);
 

@@ -157,6 +157,35 @@ cdi_alloc_release(struct cdi_alloc *a, const char *owner)
     return freed;
 }
 
+int
+cdi_alloc_retain(struct cdi_alloc *a, char *const *uids)
+{
+    const char *o, *res;
+    json_t *byres, *list;
+    void *tmp;
+    int freed = 0;
+    struct k3c_err err = {0};
+
+    pthread_mutex_lock(&a->lock);
+    json_object_foreach_safe(a->owners, tmp, o, byres)
+    {
+        size_t ulen = strcspn(o, "/");
+        bool live = false;
+
+        for (size_t i = 0; uids && uids[i] && !live; i++)
+            live = strlen(uids[i]) == ulen && strncmp(uids[i], o, ulen) == 0;
+        if (live)
+            continue;
+        json_object_foreach(byres, res, list) freed += (int)json_array_size(list);
+        log_info("devices of %s freed: its pod is gone", o);
+        json_object_del(a->owners, o);
+    }
+    if (freed > 0 && checkpoint_write(a, &err) < 0)
+        log_warn("%s", err.msg);
+    pthread_mutex_unlock(&a->lock);
+    return freed;
+}
+
 size_t
 cdi_alloc_n_held(struct cdi_alloc *a)
 {

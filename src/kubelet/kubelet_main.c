@@ -412,6 +412,14 @@ relist(struct kubelet *k, char **rv, bool first, struct k3c_err *err)
     json_array_foreach(items, i, pod) pod_upsert(k, pod);
     if (first)
         orphans_add(k);
+    if (first && k->devalloc) { /* devices of pods that went while the agent was down */
+        char **uids = k3c_xcalloc(k->n_pods + 1, sizeof(char *));
+
+        for (size_t j = 0; j < k->n_pods; j++)
+            uids[j] = k->pods[j]->uid;
+        cdi_alloc_retain(k->devalloc, uids);
+        free(uids);
+    }
     pthread_mutex_unlock(&k->lock);
     free(*rv);
     *rv = k3c_xstrdup(meta_str(list, "resourceVersion") ? meta_str(list, "resourceVersion") : "0");

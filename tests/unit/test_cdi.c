@@ -390,6 +390,10 @@ test_alloc(void **state)
     assert_int_equal(cdi_alloc_take(a, "pod2/c", "v.com/gpu", 1, cands, &again, &err), 0);
     assert_string_equal(again[0], "v.com/gpu=2");
     k3c_strv_free(again);
+    char *live[] = {"pod1", "pod2", NULL}, *only1[] = {"pod1", NULL};
+    assert_int_equal(cdi_alloc_retain(a, live), 0);
+    assert_int_equal(cdi_alloc_retain(a, only1), 1); /* pod2 went while the agent was down */
+    assert_int_equal(cdi_alloc_n_held(a), 2);
     assert_int_equal(cdi_alloc_release(a, "pod1/"), 2);
     assert_int_equal(cdi_alloc_release(a, "pod1/"), 0);
     assert_int_equal(cdi_alloc_take(a, "pod3/c", "v.com/gpu", 2, cands, &got, &err), 0);
