@@ -44,6 +44,7 @@ struct cdi_registry {
     struct cdi_dev *devs;
     size_t n_devs;
     json_t *reported; /* path -> "size:mtime" of a bad file already logged */
+    json_t *kinds;    /* every kind ever seen: one that goes away is reported as 0 */
     int n_errors;
 };
 
@@ -77,6 +78,7 @@ cdi_registry_new(char *const *dirs)
     pthread_mutex_init(&r->lock, NULL);
     r->specs = json_array();
     r->reported = json_object();
+    r->kinds = json_object();
     return r;
 }
 
@@ -99,6 +101,7 @@ cdi_registry_free(struct cdi_registry *r)
     devs_free(r->devs, r->n_devs);
     json_decref(r->specs);
     json_decref(r->reported);
+    json_decref(r->kinds);
     k3c_strv_free(r->dirs);
     free(r->signature);
     pthread_mutex_destroy(&r->lock);
@@ -322,6 +325,8 @@ cdi_registry_refresh(struct cdi_registry *r)
     devs_free(r->devs, r->n_devs);
     r->devs = devs;
     r->n_devs = n;
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(r->kinds, devs[i].kind, json_true());
     json_decref(r->specs);
     r->specs = json_incref(specs);
     free(r->signature);
@@ -397,8 +402,13 @@ json_t *
 cdi_registry_resources(struct cdi_registry *r)
 {
     json_t *out = json_object();
+    const char *kind;
+    json_t *v;
 
     pthread_mutex_lock(&r->lock);
+    /* A kind whose specs were removed stays, at 0: the Node's status is
+     * merge-patched, and a key left out would keep its old count. */
+    json_object_foreach(r->kinds, kind, v) json_object_set_new(out, kind, json_integer(0));
     for (size_t i = 0; i < r->n_devs; i++) {
         if (!countable(r, i))
             continue;

@@ -17,7 +17,8 @@
 # nvidia and nvidia-cdi made by the server (table, validation) and a GPU
 # pod of class nvidia runs; a pod naming a missing RuntimeClass is
 # rejected (upstream's admission message), overhead and scheduling are
-# applied, a handler the node does not have fails the container.
+# applied, a handler the node does not have fails the container; the spec
+# removed, the capacity drops to 0.
 # Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -252,6 +253,9 @@ echo "# 7. cleanup: every device freed"
 check cleanup/delete-all kc delete pods --all --timeout=90s
 none_held() { ! grep -q 'nvidia.com/gpu=' "$CP"; }
 check cleanup/devices-freed wait_for 30 none_held
+rm -f "$CDI/k3c-test-gpu.yaml"
+gpu_capacity_0() { [ "$(node_f '{.status.capacity.nvidia\.com/gpu} {.status.allocatable.nvidia\.com/gpu}')" = "0 0" ]; }
+check spec-removed/capacity-0 wait_for 40 gpu_capacity_0
 agent_stop gpu
 AGENT_RC=$?
 expect_eq agent/sigterm-exit-0 0 echo "$AGENT_RC"

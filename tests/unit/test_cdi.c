@@ -354,6 +354,15 @@ test_registry(void **state)
     json_decref(res);
     res = cdi_registry_resources(r);
     assert_int_equal(json_integer_value(json_object_get(res, "nvidia.com/gpu")), 1);
+    /* every spec removed: the kind stays, at 0 */
+    rm_rf(d2);
+    _cleanup_free_ char *p1 = k3c_xasprintf("%s/nvidia.yaml", d1);
+    assert_int_equal(unlink(p1), 0);
+    assert_true(cdi_registry_refresh(r));
+    json_decref(res);
+    res = cdi_registry_resources(r);
+    assert_true(json_is_integer(json_object_get(res, "nvidia.com/gpu")));
+    assert_int_equal(json_integer_value(json_object_get(res, "nvidia.com/gpu")), 0);
     cdi_registry_free(r);
     rm_rf(d1);
     rm_rf(d2);
