@@ -63,7 +63,8 @@ void cdi_registry_free(struct cdi_registry *r);
  * devices changed. */
 bool cdi_registry_refresh(struct cdi_registry *r);
 /* {"nvidia.com/gpu": 2, ...}: per kind, the devices a container may be
- * given (the "all" alias left out; devices with the same device nodes, as
+ * given (the "all" alias left out unless it is the kind's only device;
+ * devices with the same device nodes, as
  * an index and a UUID of one GPU, counted once); a kind seen before whose
  * devices are gone is 0. New reference. */
 json_t *cdi_registry_resources(struct cdi_registry *r);

@@ -374,15 +374,27 @@ nodes_key(const json_t *dev)
     return out;
 }
 
+/* Whether kind has a device besides "all". */
+static bool
+kind_has_named(const struct cdi_registry *r, const char *kind)
+{
+    for (size_t j = 0; j < r->n_devs; j++)
+        if (strcmp(r->devs[j].kind, kind) == 0 && strcmp(r->devs[j].name, "all") != 0)
+            return true;
+    return false;
+}
+
 /* Whether devs[i] is a device of its own: not the "all" alias, not a
- * second name of an earlier device. */
+ * second name of an earlier device. A kind whose only device is "all" (the
+ * single-device CSV spec nvidia-ctk writes on a Jetson before 1.19) has
+ * that one device. */
 static bool
 countable(const struct cdi_registry *r, size_t i)
 {
     _cleanup_free_ char *key = NULL;
 
     if (strcmp(r->devs[i].name, "all") == 0)
-        return false;
+        return !kind_has_named(r, r->devs[i].kind);
     key = nodes_key(r->devs[i].dev);
     if (!*key)
         return true;

@@ -354,6 +354,20 @@ test_registry(void **state)
     json_decref(res);
     res = cdi_registry_resources(r);
     assert_int_equal(json_integer_value(json_object_get(res, "nvidia.com/gpu")), 1);
+    /* a kind with only "all" (a Jetson's CSV-mode spec) has one device */
+    write_file(d1, "jetson.yaml",
+               "cdiVersion: 0.5.0\nkind: nvidia.com/igpu\ndevices:\n"
+               "- name: all\n  containerEdits:\n    deviceNodes:\n"
+               "    - {path: /dev/nvhost-gpu, hostPath: /dev/null}\n");
+    assert_true(cdi_registry_refresh(r));
+    json_decref(res);
+    res = cdi_registry_resources(r);
+    assert_int_equal(json_integer_value(json_object_get(res, "nvidia.com/igpu")), 1);
+    devs = cdi_registry_devices(r, "nvidia.com/igpu");
+    assert_string_equal(devs[0], "nvidia.com/igpu=all");
+    k3c_strv_free(devs);
+    _cleanup_free_ char *pj = k3c_xasprintf("%s/jetson.yaml", d1);
+    assert_int_equal(unlink(pj), 0);
     /* every spec removed: the kind stays, at 0 */
     rm_rf(d2);
     _cleanup_free_ char *p1 = k3c_xasprintf("%s/nvidia.yaml", d1);
