@@ -60,7 +60,7 @@ kubelet_devices_prepare(struct kpod *p, struct kctr *c, struct kdevices *d, stru
     const char *name;
     json_t *v;
 
-    memset(d, 0, sizeof(*d));
+    d->devices = NULL; /* nvidia_runtime is the handler's, set before */
     d->reg = p->k->cdi;
     /* Extended resources cannot be overcommitted: limits == requests,
      * and either alone names the amount. */
@@ -109,6 +109,28 @@ nvidia_visible(char *const *devices)
     return out;
 }
 
+/* The CDI edits of the devices; under nvidia-container-runtime the NVIDIA
+ * ones are left to it (it injects what NVIDIA_VISIBLE_DEVICES names, from
+ * the same driver files: applying both would mount them twice). */
+static int
+apply_devices(struct kdevices *d, json_t *cfg, struct k3c_err *err)
+{
+    char **mine = k3c_xcalloc(1, sizeof(char *));
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; d->devices[i]; i++) {
+        if (d->nvidia_runtime && strncmp(d->devices[i], "nvidia.com/", 11) == 0)
+            continue;
+        mine = k3c_xrealloc(mine, (n + 2) * sizeof(char *));
+        mine[n++] = d->devices[i];
+        mine[n] = NULL;
+    }
+    rc = n ? cdi_registry_apply(d->reg, cfg, mine, err) : 0;
+    free(mine);
+    return rc;
+}
+
 int
 kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err)
 {
@@ -116,7 +138,7 @@ kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err)
     _cleanup_free_ char *vis = NULL;
     _cleanup_json_ json_t *env = NULL;
 
-    if (d->devices && cdi_registry_apply(d->reg, cfg, d->devices, err) < 0)
+    if (d->devices && apply_devices(d, cfg, err) < 0)
         return -1;
     vis = nvidia_visible(d->devices);
     /* Under nvidia-container-runtime a container without GPUs must not get

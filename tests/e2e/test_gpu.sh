@@ -14,8 +14,9 @@
 # (checkpoint; a container restarted afterwards gets its own device back);
 # a deleted pod's device goes to the pending one; a broken spec file is
 # reported with its file and field and the agent stays up; RuntimeClasses
-# nvidia and nvidia-cdi made by the server (table, validation) and a GPU
-# pod of class nvidia runs; a pod naming a missing RuntimeClass is
+# nvidia and nvidia-cdi made by the server (table, validation), a GPU pod
+# of class nvidia runs with CDI, one of class nvidia-cdi under a stand-in
+# nvidia-container-runtime.cdi (NVIDIA_VISIBLE_DEVICES, =void without GPUs); a pod naming a missing RuntimeClass is
 # rejected (upstream's admission message), overhead and scheduling are
 # applied, a handler the node does not have fails the container; the spec
 # removed, the capacity drops to 0.
@@ -92,8 +93,17 @@ pods_images_start "$NS"
 SERVER_IP=$NS_IP
 pods_airgap_install "$TMP/gpu"
 start_server
+# A stand-in for nvidia-container-runtime.cdi (the handler nvidia-cdi): it
+# records its calls and runs runc.
+mkdir -p "$TMP/bin"
+cat >"$TMP/bin/nvidia-container-runtime.cdi" <<EOF2
+#!/bin/sh
+echo "\$*" >>"$TMP/fake-nvidia-runtime.log"
+exec $(command -v runc) "\$@"
+EOF2
+chmod 755 "$TMP/bin/nvidia-container-runtime.cdi"
 start_gpu_agent() {
-    agent_start gpu "$TMP/gpu" "$NS2" "$NS2_IP" --cni-bridge k3cgpu0 --pod-cidr 10.91.2.0/24 \
+    PATH="$TMP/bin:$PATH" agent_start gpu "$TMP/gpu" "$NS2" "$NS2_IP" --cni-bridge k3cgpu0 --pod-cidr 10.91.2.0/24 \
         --crash-backoff-base-ms 1000 --cdi-spec-dirs "$TMP/cdi-none:$CDI"
 }
 start_gpu_agent
@@ -217,6 +227,32 @@ EOF2
 check runtimeclass/nvidia-running wait_for 60 pod_phase_is rc Running
 check runtimeclass/nvidia-started wait_for 20 log_has rc 0 started
 expect_eq runtimeclass/nvidia-gets-b-device "$GB" gpu_of rc
+kc delete pod rc --timeout=60s >/dev/null
+rc_pod() { # NAME GPUS: class nvidia-cdi, run by the stand-in runtime
+    kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: $1}
+spec:
+  runtimeClassName: nvidia-cdi
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    resources: {limits: {nvidia.com/gpu: $2}}
+    command: [sh, -c, "ls /dev/k3c-gpu* || echo no-cdi-device; echo NVIDIA_VISIBLE_DEVICES=\$NVIDIA_VISIBLE_DEVICES; echo started; exec sleep 3600"]
+EOF2
+}
+rc_pod rccdi 1
+rc_pod rcvoid 0
+check runtimeclass/nvidia-cdi-running wait_for 60 pod_phase_is rccdi Running
+check runtimeclass/nvidia-cdi-started wait_for 20 log_has rccdi 0 started
+expect_out runtimeclass/nvidia-cdi-runtime-used "create .*$(pod_field rccdi '{.status.containerStatuses[0].containerID}' | sed 's|k3c://||')" \
+    cat "$TMP/fake-nvidia-runtime.log"
+expect_out runtimeclass/nvidia-cdi-visible "stdout F NVIDIA_VISIBLE_DEVICES=$GB\$" pod_log rccdi
+expect_out runtimeclass/nvidia-edits-left-to-runtime 'stdout F no-cdi-device' pod_log rccdi
+check runtimeclass/no-gpu-started wait_for 60 log_has rcvoid 0 started
+expect_out runtimeclass/no-gpu-void 'stdout F NVIDIA_VISIBLE_DEVICES=void$' pod_log rcvoid
 
 echo "# 6b. RuntimeClass admission and handlers"
 expect_fail runtimeclass/missing-class-rejected 'pods "norc" is forbidden: pod rejected: RuntimeClass "no-such-class" not found' \
