@@ -27,6 +27,22 @@ agent_devices_fini(struct agent *a)
     a->cdi = NULL;
 }
 
+/* A kind is a resource name (and "<kind>.product" a label key) only with a
+ * lower-case DNS vendor and a short class: CDI allows more (upper case,
+ * '_'), which would get the Node refused; such kinds are left out. */
+static bool
+label_key_ok(const char *kind)
+{
+    const char *slash = strchr(kind, '/');
+
+    if (!slash || slash == kind || slash - kind > 253 || strlen(slash + 1) + 8 > 63)
+        return false;
+    for (const char *p = kind; p < slash; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
 void
 agent_devices_capacity(struct agent *a, json_t *cap)
 {
@@ -41,6 +57,8 @@ agent_devices_capacity(struct agent *a, json_t *cap)
     {
         char buf[32];
 
+        if (!label_key_ok(kind))
+            continue;
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(n));
         json_object_set_new(cap, kind, json_string(buf));
     }
@@ -61,7 +79,7 @@ agent_devices_labels(struct agent *a, json_t *labels)
         _cleanup_free_ char *model = cdi_registry_product(a->cdi, kind);
         _cleanup_free_ char *key = k3c_xasprintf("%s.product", kind);
 
-        if (model)
+        if (model && label_key_ok(kind))
             json_object_set_new(labels, key, json_string(model));
     }
 }
