@@ -507,5 +507,13 @@ void api_storage_check_storage(json_t *causes, const char *field, const json_t *
 void api_storage_add_finalizer(json_t *obj, const char *finalizer);
 /* The storageclass.kubernetes.io/is-default-class (or beta) annotation is "true". */
 bool api_storage_class_is_default(const json_t *sc);
+/* kind_runtimeclass.c: node.k8s.io/v1 RuntimeClass (issue #18) */
+extern const struct api_column api_columns_runtimeclass[];
+json_t *api_row_runtimeclass(const json_t *obj, int64_t now_s);
+void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes);
+/* Admission of a new pod naming a RuntimeClass: 403 `pod rejected:
+ * RuntimeClass "x" not found`; overhead and scheduling applied. Returns a
+ * reply, or -1 to go on. */
+int api_runtimeclass_admit_pod(struct api_request *r, json_t *pod);
 
 #endif

@@ -390,6 +390,18 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_volumeattachment,
         .has_status = true,
     },
+    {
+        .group = "node.k8s.io",
+        .version = "v1",
+        .kind = "RuntimeClass",
+        .list_kind = "RuntimeClassList",
+        .plural = "runtimeclasses",
+        .singular = "runtimeclass",
+        .field_selectors = fields_none,
+        .columns = api_columns_runtimeclass,
+        .row = api_row_runtimeclass,
+        .validate = api_validate_runtimeclass,
+    },
     {.kind = NULL},
 };
 

@@ -562,6 +562,13 @@ static const struct config_option options[] = {
      .metavar = "DIR",
      .help = "where the local-path provisioner puts volumes on the nodes, default "
              "<data-dir>/storage"},
+    /* devices (issue #18, docs/gpu.md) */
+    {.name = "cdi-spec-dirs",
+     .type = OPT_LIST,
+     .offset = OFF(cdi_spec_dirs),
+     .roles = ROLE_ANY,
+     .metavar = "DIR[:DIR]",
+     .help = "CDI spec directories, later wins (repeatable; default /etc/cdi:/var/run/cdi)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

@@ -572,7 +572,12 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
                          NULL};
     const char *cwd = json_string_value(json_object_get(c->spec, "workingDir"));
     struct runtime_spec spec = {0};
+    struct kdevices devs = {0};
     int rc = -1;
+
+    if (kubelet_runtime_handler(p, &spec.runtime_path, &devs.nvidia_runtime, err) < 0 ||
+        kubelet_devices_prepare(p, c, &devs, err) < 0)
+        return -1;
 
     env = podspec_env_build(&ctx, c->spec, (const char *const *)img->config.env, err);
     if (!env)
@@ -624,6 +629,8 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     spec.log_path = logp;
     spec.tty = json_is_true(json_object_get(c->spec, "tty"));
     spec.stdin_open = json_is_true(json_object_get(c->spec, "stdin"));
+    spec.edit_oci = kubelet_devices_edit;
+    spec.edit_oci_ud = &devs;
     rc = runtime_run(k->rt, &spec, err);
 out:
     if (rc < 0 && mounted) {
@@ -638,6 +645,7 @@ out:
     podspec_volumes_fini(&vols);
     podspec_strv_free(env);
     podspec_strv_free(args);
+    kubelet_devices_fini(&devs);
     return rc;
 }
 
@@ -749,6 +757,7 @@ handle_exit(struct kpod *p, struct kctr *c)
     if (c->init) {
         if (ok) {
             c->done = true;
+            kubelet_devices_release(k, p->uid, c->name);
             return;
         }
         restart = strcmp(policy, "Never") != 0;
@@ -759,6 +768,7 @@ handle_exit(struct kpod *p, struct kctr *c)
     }
     if (!restart) {
         c->done = true;
+        kubelet_devices_release(k, p->uid, c->name);
         return;
     }
     json_decref(c->last_state);
@@ -1000,6 +1010,7 @@ terminate(struct kpod *p, json_t *pod, bool gone)
     stop_all(p, grace);
     if (kubelet_stopping(k))
         return;
+    kubelet_devices_release(k, p->uid, NULL);
     if (!pod || !host_network(pod)) {
         if (net_pod_teardown(&k->net, p->uid, &err) < 0)
             log_warn("(pod %s/%s) pod network teardown: %s", p->ns, p->name, err.msg);
