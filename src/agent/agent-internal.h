@@ -50,9 +50,9 @@ struct agent {
     pthread_cond_t wake;
     bool stopping;
     bool run_netpol;
-    struct netpol *netpol; /* net/netpol.h */
+    struct netpol *netpol;         /* net/netpol.h */
     struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
-    struct cdi_registry *cdi; /* devices (issue #18, agent_devices.c); NULL without pods */
+    struct cdi_registry *cdi;      /* devices (issue #18, agent_devices.c); NULL without pods */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */

@@ -172,6 +172,7 @@ namespace_labels(const json_t *index, const char *name)
  * (all but ingress named ports), keyed by policy, direction and rule. */
 struct compile_ctx {
     const json_t *pods;
+    json_t *by_ns;      /* namespace -> its pods that can be peers */
     json_t *namespaces; /* name -> labels */
     json_t *rule_cache; /* "<policy ptr>/<I|E>/<rule index>" -> lines */
     json_t *sets;       /* elements "a, b, ..." -> the named set holding them */
@@ -184,12 +185,13 @@ struct compile_ctx {
 
 /* The pods a podSelector/namespaceSelector peer names (borrowed), in the
  * policy's namespace unless a namespaceSelector picks namespaces. */
+/* Namespace -> its pods that can be peers (an IP, not host network, not
+ * finished), so a peer without a namespaceSelector looks at one namespace
+ * and one with it tests each namespace once. */
 static json_t *
-peer_pods(const json_t *peer, const char *policy_ns, const json_t *pods, const json_t *namespaces)
+pods_by_namespace(const json_t *pods)
 {
-    const json_t *psel = json_object_get(peer, "podSelector");
-    const json_t *nsel = json_object_get(peer, "namespaceSelector");
-    json_t *out = json_array();
+    json_t *ix = json_object();
     size_t i = 0;
     const json_t *pod = NULL;
 
@@ -197,18 +199,52 @@ peer_pods(const json_t *peer, const char *policy_ns, const json_t *pods, const j
     {
         const char *ns = str_at(pod, "metadata", "namespace");
         char ip[INET_ADDRSTRLEN];
+        json_t *list;
 
         if (!ns || !pod_ip(pod, ip))
             continue;
-        if (json_is_object(nsel)) {
-            if (!netpol_selector_matches(nsel, namespace_labels(namespaces, ns)))
-                continue;
-        } else if (strcmp(ns, policy_ns) != 0) {
-            continue;
+        list = json_object_get(ix, ns);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(ix, ns, list);
         }
-        if (json_is_object(psel) && !netpol_selector_matches(psel, pod_labels(pod)))
-            continue;
-        json_array_append(out, (json_t *)pod);
+        json_array_append(list, (json_t *)pod);
+    }
+    return ix;
+}
+
+static void
+append_matching(json_t *out, const json_t *pods, const json_t *psel)
+{
+    size_t i = 0;
+    const json_t *pod = NULL;
+
+    json_array_foreach(pods, i, pod)
+    {
+        if (!json_is_object(psel) || netpol_selector_matches(psel, pod_labels(pod)))
+            json_array_append(out, (json_t *)pod);
+    }
+}
+
+/* The pods a podSelector/namespaceSelector peer names (borrowed), in the
+ * policy's namespace unless a namespaceSelector picks namespaces. */
+static json_t *
+peer_pods(const json_t *peer, const char *policy_ns, const json_t *by_ns, const json_t *namespaces)
+{
+    const json_t *psel = json_object_get(peer, "podSelector");
+    const json_t *nsel = json_object_get(peer, "namespaceSelector");
+    json_t *out = json_array();
+    const char *ns = NULL;
+    json_t *pods = NULL;
+
+    if (!json_is_object(nsel)) {
+        append_matching(out, json_object_get(by_ns, policy_ns), psel);
+        return out;
+    }
+    json_object_foreach((json_t *)by_ns, ns, pods)
+    {
+        if (netpol_selector_matches(nsel, namespace_labels(namespaces, ns)))
+            append_matching(out, pods, psel);
     }
     return out;
 }
@@ -347,7 +383,7 @@ rule_peers(struct compile_ctx *cx, const json_t *list, const char *field, const 
                 out[(*n)++] = (struct peer){.match = m};
             continue;
         }
-        matched = peer_pods(peer, policy_ns, cx->pods, cx->namespaces);
+        matched = peer_pods(peer, policy_ns, cx->by_ns, cx->namespaces);
         m = ip_set_match(cx, field, matched);
         if (m)
             out[(*n)++] = (struct peer){.match = m, .pods = matched};
@@ -576,6 +612,7 @@ static void
 compile_ctx_init(struct compile_ctx *cx, const json_t *pods, const json_t *namespaces)
 {
     cx->pods = pods;
+    cx->by_ns = pods_by_namespace(pods);
     cx->namespaces = namespace_index(namespaces);
     cx->sets = json_object();
     cx->rule_cache = json_object();
@@ -584,6 +621,7 @@ compile_ctx_init(struct compile_ctx *cx, const json_t *pods, const json_t *names
 static void
 compile_ctx_fini(struct compile_ctx *cx)
 {
+    json_decref(cx->by_ns);
     json_decref(cx->namespaces);
     json_decref(cx->sets);
     json_decref(cx->rule_cache);
