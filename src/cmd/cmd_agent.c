@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "client/client.h"
 #include "cmd/cmd.h"
+#include "install/install.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -150,8 +151,10 @@ cmd_agent(int argc, char **argv, char **envp)
     }
     if (sig == 0) {
         log_info("k3c agent ready");
+        install_sd_notify("READY=1\nSTATUS=k3c agent ready");
         sig = cmd_wait_signal(&stop, -1);
     }
+    install_sd_notify("STOPPING=1");
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     http_client_shutdown_begin();
     agent_free(a);

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cmd/cmd.h"
+#include "install/install.h"
 #include "agent/agent.h"
 #include "api/api.h"
 #include "client/client.h"
@@ -601,8 +602,10 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         goto out;
     if (sig == 0) {
         log_info("k3c server ready");
+        install_sd_notify("READY=1\nSTATUS=k3c server ready");
         sig = cmd_wait_signal(stop, -1);
     }
+    install_sd_notify("STOPPING=1");
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     rc = K3C_EXIT_OK;
 out:

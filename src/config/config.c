@@ -1291,3 +1291,22 @@ config_usage(FILE *out, enum config_role role)
     }
     fprintf(out, "%-*s  %s\n", width, "  -h, --help", "show this help");
 }
+
+enum config_opt_kind
+config_option_kind(const char *name, enum config_role role, const char **key)
+{
+    const struct config_option *o =
+        strlen(name) == 1 ? find_short(name[0]) : find_long(name, strlen(name));
+
+    if (!o || !(o->roles & role) || (o->flags & OPT_NOFILE))
+        return CONFIG_OPT_UNKNOWN;
+    *key = o->name;
+    switch (o->type) {
+    case OPT_BOOL:
+        return CONFIG_OPT_BOOL;
+    case OPT_LIST:
+        return CONFIG_OPT_LIST;
+    default:
+        return CONFIG_OPT_VALUE;
+    }
+}

@@ -137,4 +137,16 @@ bool config_route_default_iface(const char *route_table, char *iface, size_t len
 /* Prints the option list for role (flag, env var, default, help) to out. */
 void config_usage(FILE *out, enum config_role role);
 
+/* k3c install (src/install/) writes flags into config.yaml: the kind of the
+ * option NAME (a long name without "--", or a one-letter short name) for
+ * role, and its long name (the file key) in *key. CONFIG_OPT_UNKNOWN for no
+ * such option, one of the other role, or one the file does not accept. */
+enum config_opt_kind {
+    CONFIG_OPT_UNKNOWN = 0,
+    CONFIG_OPT_VALUE, /* string or number: one value */
+    CONFIG_OPT_BOOL,
+    CONFIG_OPT_LIST,
+};
+enum config_opt_kind config_option_kind(const char *name, enum config_role role, const char **key);
+
 #endif
