@@ -588,6 +588,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
             goto out;
         }
     }
+    if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0)
+        goto out;
     api = start_api(cfg, &paths, s, &err);
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
         !(mon = start_monitor(cfg, &paths, &tls, e, s, &err)))

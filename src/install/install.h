@@ -65,4 +65,17 @@ int install_uninstall(const struct install_opts *opts, bool keep_data, struct k3
  * (logged; a service keeps running without its notification). */
 int install_sd_notify(const char *state);
 
+/* ---- the stored data format (install_format.c) ------------------------ */
+
+/* The format this binary writes; raise it with a migration when the layout
+ * of stored objects changes (docs/install.md, Upgrades). */
+#define INSTALL_DATA_FORMAT     1
+#define INSTALL_DATA_FORMAT_KEY "/k3c/data-format"
+
+struct store;
+/* Checks the cluster's data format in the store against current: writes it
+ * when absent, raises an older one, refuses a newer one (-1, err says which
+ * versions and what to do). */
+int install_data_format_check(struct store *s, int current, struct k3c_err *err);
+
 #endif

@@ -166,6 +166,7 @@ start_server
 unset NOTIFY_SOCKET
 wait_check notify/ready 10 grep -q '^READY=1 logged-ready$' "$TMP/notify.log"
 expect_out notify/status '^STATUS=k3c server ready' cat "$TMP/notify.log"
+expect_out format/written 'data format 1 written \(/k3c/data-format\)' cat "$TMP/k3c.log"
 expect_not notify/no-stopping-yet 'STOPPING' cat "$TMP/notify.log"
 expect_all killall/stops-server "k3c process $SERVER_PID stopped" \
     "without --with-net: links and nftables kept" -- k3c killall --root "$TMP"
