@@ -11,6 +11,7 @@
 #include "client/client.h"
 #include "cmd/cmd.h"
 #include "install/install.h"
+#include "podspec/podspec.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -78,15 +79,24 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                                 .crash_backoff_base_ms = cfg->crash_backoff_base_ms,
                                 .cluster_dns = cfg->cluster_dns,
                                 .cluster_domain = cfg->cluster_domain,
-                                .resolv_conf = cfg->resolv_conf};
+                                .resolv_conf = cfg->resolv_conf,
+                                .container_log_max_files = cfg->container_log_max_files,
+                                .container_log_monitor_ms =
+                                    cfg->container_log_monitor_interval_s * 1000};
     struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
                                  .cluster_domain = cfg->cluster_domain,
                                  .resolv_conf = cfg->resolv_conf,
                                  .forward = cfg->dns_forward,
                                  .hosts_file = cfg->dns_hosts_file};
     _cleanup_(agent_freep) struct agent *a = NULL;
+    int64_t log_max = 0;
     int sig;
 
+    if (podspec_quantity_value(cfg->container_log_max_size, &log_max, err) < 0 || log_max < 1024)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--container-log-max-size %s: a size of at least 1Ki wanted",
+                           cfg->container_log_max_size);
+    kc.container_log_max_bytes = log_max;
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
     else if (!cfg->disable_pods)

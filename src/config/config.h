@@ -102,6 +102,10 @@ struct k3c_config {
     bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
     bool cluster_reset;                /* --cluster-reset */
     char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
+    /* node housekeeping (issue #21): the kubelet's container log rotation */
+    char *container_log_max_size;         /* --container-log-max-size, default 10Mi */
+    int container_log_max_files;          /* --container-log-max-files, default 5 */
+    int container_log_monitor_interval_s; /* --container-log-monitor-interval, default 10 */
 };
 
 enum config_result {

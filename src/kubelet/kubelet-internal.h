@@ -115,7 +115,19 @@ struct kubelet {
     size_t n_pods, cap_pods;
     struct kadopt *adopt;
     size_t n_adopt;
+    /* log rotation (kubelet_logrotate.c) */
+    long long log_max_bytes;
+    int log_max_files, log_monitor_ms;
+    pthread_t logrotate;
+    bool logrotate_running;
 };
+
+/* kubelet_logrotate.c: one pass over the logs dir (rotate what is over
+ * max_bytes, keep max_files per container log), and the thread doing it
+ * every log_monitor_ms. */
+void kubelet_logs_rotate(struct runtime *rt, const char *logs_dir, long long max_bytes,
+                         int max_files);
+void *kubelet_logrotate_thread(void *arg);
 
 /* kubelet_main.c */
 bool kubelet_stopping(struct kubelet *k);

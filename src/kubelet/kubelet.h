@@ -36,6 +36,11 @@ struct kubelet_config {
      * May be NULL. */
     void (*before_pod)(void *ud);
     void *before_pod_ud;
+    /* node housekeeping (issue #21): container log rotation, the kubelet's
+     * containerLogMaxSize / containerLogMaxFiles (kubelet_logrotate.c) */
+    long long container_log_max_bytes; /* 0: 10 MiB */
+    int container_log_max_files;       /* 0: 5; at least 2 */
+    int container_log_monitor_ms;      /* how often logs are checked; 0: 10000 */
 };
 
 struct kubelet;

@@ -66,6 +66,10 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    k->log_max_bytes =
+        cfg->container_log_max_bytes > 0 ? cfg->container_log_max_bytes : 10LL * 1024 * 1024;
+    k->log_max_files = cfg->container_log_max_files >= 2 ? cfg->container_log_max_files : 5;
+    k->log_monitor_ms = cfg->container_log_monitor_ms > 0 ? cfg->container_log_monitor_ms : 10000;
     k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
@@ -583,9 +587,12 @@ manager_thread(void *arg)
             return NULL;
     }
     k->exits_running = pthread_create(&k->exits, NULL, exits_thread, k) == 0;
+    k->logrotate_running = pthread_create(&k->logrotate, NULL, kubelet_logrotate_thread, k) == 0;
     watch_loop(k);
     if (k->exits_running)
         pthread_join(k->exits, NULL);
+    if (k->logrotate_running)
+        pthread_join(k->logrotate, NULL);
     return NULL;
 }
 
