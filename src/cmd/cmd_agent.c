@@ -82,7 +82,10 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                                 .resolv_conf = cfg->resolv_conf,
                                 .container_log_max_files = cfg->container_log_max_files,
                                 .container_log_monitor_ms =
-                                    cfg->container_log_monitor_interval_s * 1000};
+                                    cfg->container_log_monitor_interval_s * 1000,
+                                .image_gc_high_pct = cfg->image_gc_high_threshold,
+                                .image_gc_low_pct = cfg->image_gc_low_threshold,
+                                .image_gc_period_ms = cfg->image_gc_period_s * 1000};
     struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
                                  .cluster_domain = cfg->cluster_domain,
                                  .resolv_conf = cfg->resolv_conf,
@@ -97,6 +100,10 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                            "--container-log-max-size %s: a size of at least 1Ki wanted",
                            cfg->container_log_max_size);
     kc.container_log_max_bytes = log_max;
+    if (cfg->image_gc_low_threshold >= cfg->image_gc_high_threshold)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--image-gc-low-threshold %d must be below --image-gc-high-threshold %d",
+                           cfg->image_gc_low_threshold, cfg->image_gc_high_threshold);
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
     else if (!cfg->disable_pods)

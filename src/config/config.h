@@ -106,6 +106,9 @@ struct k3c_config {
     char *container_log_max_size;         /* --container-log-max-size, default 10Mi */
     int container_log_max_files;          /* --container-log-max-files, default 5 */
     int container_log_monitor_interval_s; /* --container-log-monitor-interval, default 10 */
+    int image_gc_high_threshold;          /* --image-gc-high-threshold, percent, default 85 */
+    int image_gc_low_threshold;           /* --image-gc-low-threshold, percent, default 80 */
+    int image_gc_period_s;                /* --image-gc-period, default 300 */
 };
 
 enum config_result {

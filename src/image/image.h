@@ -202,4 +202,14 @@ int image_rootfs_prepare(struct image_store *s, const struct image *img, const c
  * work; the rest of container_dir stays. */
 int image_rootfs_release(const char *container_dir, struct k3c_err *err);
 
+/* ---- garbage collection (issue #21, image_gc.c) ------------------------ */
+
+/* Deletes the blobs and unpacked layers that no record references (after
+ * image_store_remove of unused images), except those modified in the last
+ * grace_s seconds (a pull may be about to record them) and layers an
+ * overlay mount uses. *freed_out (may be NULL): bytes on disk freed.
+ * Returns how many blobs and layers went, or -1. Thread: any. */
+int image_store_prune(struct image_store *s, int64_t grace_s, int64_t *freed_out,
+                      struct k3c_err *err);
+
 #endif

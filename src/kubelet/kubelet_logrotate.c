@@ -7,7 +7,8 @@
  * runtime_reopen_log); rotated files beyond containerLogMaxFiles - 1 are
  * removed, oldest first. conmon's own --log-size-max is not used: it
  * truncates in place and the lines are gone. The log reader follows the
- * path across a rotation (kubelet_server_logs.c). */
+ * path across a rotation (kubelet_server_logs.c). The same housekeeping
+ * thread runs the image GC (kubelet_imagegc.c) every image GC period. */
 #define LOG_COMPONENT "kubelet"
 
 #include "kubelet/kubelet-internal.h"
@@ -167,12 +168,22 @@ kubelet_logrotate_thread(void *arg)
 {
     struct kubelet *k = arg;
 
-    log_info("container logs rotate at %lld bytes, %d files per container (checked every %d ms)",
-             k->log_max_bytes, k->log_max_files, k->log_monitor_ms);
+    int64_t next_gc = k3c_now_ms() + k->gc_period_ms;
+
+    log_info("container logs rotate at %lld bytes, %d files per container (checked every %d ms); "
+             "image GC above %d%% down to %d%% disk use (checked every %d ms)",
+             k->log_max_bytes, k->log_max_files, k->log_monitor_ms, k->gc_high_pct, k->gc_low_pct,
+             k->gc_period_ms);
     while (!kubelet_stopping(k)) {
         int64_t deadline = k3c_now_ms() + k->log_monitor_ms;
 
         kubelet_logs_rotate(k->rt, k->logs_dir, k->log_max_bytes, k->log_max_files);
+        if (k3c_now_ms() >= next_gc) {
+            kubelet_image_gc(k);
+            next_gc = k3c_now_ms() + k->gc_period_ms;
+        }
+        if (next_gc < deadline)
+            deadline = next_gc;
         pthread_mutex_lock(&k->lock);
         while (!k->stopping && k3c_now_ms() < deadline)
             k3c_cond_wait_until(&k->wake, &k->lock, deadline);
