@@ -155,8 +155,8 @@ struct image *image_store_get(struct image_store *s, const char *ref, struct k3c
  * each with image_free and the array with free(). */
 int image_store_list(struct image_store *s, struct image ***out, size_t *n_out,
                      struct k3c_err *err);
-/* Removes the record for ref (blobs and layers stay until a GC, which does
- * not exist yet). K3C_E_NOT_FOUND if absent. */
+/* Removes the record for ref (blobs and layers stay until
+ * image_store_prune). K3C_E_NOT_FOUND if absent. */
 int image_store_remove(struct image_store *s, const char *ref, struct k3c_err *err);
 
 /* Imports every tarball (*.tar, *.tar.gz, *.tgz, *.tar.zst, *.tar.lz4, ...)
