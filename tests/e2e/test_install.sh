@@ -21,12 +21,14 @@ fi
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-LISTEN_PID=
+LISTEN_PIDS=()
+AGENT_PID=
 cleanup_install() {
-    if [ -n "$LISTEN_PID" ]; then
-        kill "$LISTEN_PID" 2>/dev/null
-        wait "$LISTEN_PID" 2>/dev/null
-    fi
+    local p
+    for p in "${LISTEN_PIDS[@]}" $AGENT_PID; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     cleanup
 }
 trap cleanup_install EXIT
@@ -145,8 +147,10 @@ check uninstall/host-untouched test ! -e "/run/netns/k3c-$UID1"
 
 # ---- READY=1 and STOPPING=1 from a real server ----
 echo "# sd_notify: a real server with NOTIFY_SOCKET"
-export NOTIFY_SOCKET=$TMP/notify.sock
-python3 - "$NOTIFY_SOCKET" "$TMP/k3c.log" >"$TMP/notify.log" 2>&1 <<'EOF' &
+# notify_listen SOCKET LOG READY_TEXT: records each datagram's lines and
+# whether LOG already held READY_TEXT when it came (in $SOCKET.log).
+notify_listen() {
+    python3 - "$1" "$2" "$3" >"$1.log" 2>&1 <<'EOF' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -154,23 +158,41 @@ print("listening", flush=True)
 while True:
     msg = s.recv(4096).decode()
     try:
-        logged = "k3c server ready" in open(sys.argv[2]).read()
+        logged = sys.argv[3] in open(sys.argv[2]).read()
     except OSError:
         logged = False
     for line in msg.split("\n"):
         print(line, "logged-ready" if logged else "not-logged-ready", flush=True)
 EOF
-LISTEN_PID=$!
-wait_for 10 grep -q listening "$TMP/notify.log"
+    LISTEN_PIDS+=($!)
+    wait_for 10 grep -q listening "$1.log"
+}
+notify_listen "$TMP/notify.sock" "$TMP/k3c.log" "k3c server ready"
+export NOTIFY_SOCKET=$TMP/notify.sock
 start_server
 unset NOTIFY_SOCKET
-wait_check notify/ready 10 grep -q '^READY=1 logged-ready$' "$TMP/notify.log"
-expect_out notify/status '^STATUS=k3c server ready' cat "$TMP/notify.log"
+wait_check notify/ready 10 grep -q '^READY=1 logged-ready$' "$TMP/notify.sock.log"
+expect_out notify/status '^STATUS=k3c server ready' cat "$TMP/notify.sock.log"
 expect_out format/written 'data format 1 written \(/k3c/data-format\)' cat "$TMP/k3c.log"
-expect_not notify/no-stopping-yet 'STOPPING' cat "$TMP/notify.log"
+expect_not notify/no-stopping-yet 'STOPPING' cat "$TMP/notify.sock.log"
+
+# an agent: READY=1 once it logged "k3c agent ready", STOPPING=1 on SIGTERM
+notify_listen "$TMP/notify-agent.sock" "$TMP/agent.log" "k3c agent ready"
+read -r KPORT <<<"$(free_ports 1)"
+NOTIFY_SOCKET=$TMP/notify-agent.sock "$K3C_BIN" agent --server "$API_URL" \
+    --token "$(cat "$TMP/data/server/token")" --data-dir "$TMP/agent" --node-name notify-agent \
+    --node-ip 127.0.0.1 --disable-pods --kubelet-port "$KPORT" --config "$TMP/empty.yaml" \
+    </dev/null >"$TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+wait_check notify/agent-ready 60 grep -q '^READY=1 logged-ready$' "$TMP/notify-agent.sock.log"
+expect_out notify/agent-status '^STATUS=k3c agent ready' cat "$TMP/notify-agent.sock.log"
+stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
+expect_eq notify/agent-exit-0 0 echo $?
+AGENT_PID=
+wait_check notify/agent-stopping 10 grep -q '^STOPPING=1' "$TMP/notify-agent.sock.log"
 expect_all killall/stops-server "k3c process $SERVER_PID stopped" \
     "without --with-net: links and nftables kept" -- k3c killall --root "$TMP"
-wait_check notify/stopping 10 grep -q '^STOPPING=1' "$TMP/notify.log"
+wait_check notify/stopping 10 grep -q '^STOPPING=1' "$TMP/notify.sock.log"
 wait "$SERVER_PID"
 expect_eq killall/server-exit-0 0 echo $?
 SERVER_PID=
