@@ -17,7 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <arpa/inet.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <net/if.h>
 #include <nftables/libnftables.h>
 #include <signal.h>
 #include <string.h>
@@ -312,6 +315,75 @@ remove_links(const struct install_opts *o, const char *bridge)
     nl_socket_free(sk);
 }
 
+/* The cluster DNS address on lo, where the kernel had no dummy link for
+ * k3c-dns0 (docs/dns.md). */
+static void
+remove_dns_address(const struct install_opts *o, const char *dns)
+{
+    struct nl_sock *sk = nl_socket_alloc();
+    struct rtnl_addr *a = rtnl_addr_alloc();
+    struct nl_addr *local = NULL;
+    _cleanup_free_ char *cidr = dns && *dns ? k3c_xasprintf("%s/32", dns) : NULL;
+    int lo;
+
+    if (sk && a && cidr && nl_connect(sk, NETLINK_ROUTE) == 0 &&
+        nl_addr_parse(cidr, AF_INET, &local) == 0 && (lo = (int)if_nametoindex("lo")) > 0) {
+        rtnl_addr_set_ifindex(a, lo);
+        rtnl_addr_set_local(a, local);
+        rtnl_addr_set_prefixlen(a, 32);
+        if (rtnl_addr_delete(sk, a, 0) == 0)
+            fprintf(o->out, "cluster DNS address %s removed from lo\n", dns);
+    }
+    nl_addr_put(local);
+    rtnl_addr_put(a);
+    nl_socket_free(sk);
+}
+
+/* Jumps from the built-in chains to CNI-* chains (portmap's hostPort
+ * rules), then those chains, in the nat and filter tables: the rules are
+ * replayed with -D from `iptables -S`, which quotes them for a shell. */
+static void
+remove_cni_iptables(const struct install_opts *o)
+{
+    static const char *const tables[] = {"nat", "filter"};
+    _cleanup_free_ char *ipt = k3c_find_in_path("iptables");
+    size_t n = 0;
+
+    if (!ipt)
+        return;
+    for (size_t t = 0; t < K3C_ARRAY_SIZE(tables); t++) {
+        for (int pass = 0; pass < 3; pass++) {
+            _cleanup_free_ char *list = k3c_xasprintf("iptables -t %s -S 2>/dev/null", tables[t]);
+            FILE *f = popen(list, "re");
+            char line[4096];
+
+            while (f && fgets(line, sizeof(line), f)) {
+                _cleanup_free_ char *cmd = NULL;
+                const char *argv[] = {"sh", "-c", NULL, NULL};
+                char chain[256];
+
+                line[strcspn(line, "\n")] = '\0';
+                if (pass == 0 && strncmp(line, "-A ", 3) == 0 && strstr(line, " -j CNI-") &&
+                    strncmp(line + 3, "CNI-", 4) != 0)
+                    cmd = k3c_xasprintf("iptables -t %s -D %s", tables[t], line + 3);
+                else if (pass > 0 && sscanf(line, "-N %255s", chain) == 1 &&
+                         strncmp(chain, "CNI-", 4) == 0)
+                    cmd = k3c_xasprintf("iptables -t %s %s %s", tables[t], pass == 1 ? "-F" : "-X",
+                                        chain);
+                if (!cmd)
+                    continue;
+                argv[2] = cmd;
+                if (install_exec(argv, true) == 0 && pass == 2)
+                    n++;
+            }
+            if (f)
+                pclose(f);
+        }
+    }
+    if (n)
+        fprintf(o->out, "iptables: %zu CNI chains removed\n", n);
+}
+
 static void
 remove_nft_tables(const struct install_opts *o)
 {
@@ -336,7 +408,7 @@ remove_nft_tables(const struct install_opts *o)
 
 /* data dir and bridge from the installed config (server keys, then agent). */
 static void
-read_settings(const struct install_opts *o, char **data_dir, char **bridge)
+read_settings(const struct install_opts *o, char **data_dir, char **bridge, char **dns)
 {
     _cleanup_free_ char *path = install_path(o, INSTALL_CONFIG);
     enum config_role roles[] = {CONFIG_ROLE_SERVER, CONFIG_ROLE_AGENT};
@@ -349,21 +421,23 @@ read_settings(const struct install_opts *o, char **data_dir, char **bridge)
         if (config_load(&cfg, roles[i], 1, argv, envp, &ignore) == CONFIG_OK) {
             *data_dir = install_path(o, cfg.data_dir);
             *bridge = k3c_xstrdup(cfg.cni_bridge);
+            *dns = k3c_xstrdup(cfg.cluster_dns ? cfg.cluster_dns : "");
             config_fini(&cfg);
             return;
         }
     }
     *data_dir = install_path(o, "/var/lib/k3c");
     *bridge = k3c_xstrdup("cni0");
+    *dns = k3c_xstrdup("10.43.0.10");
 }
 
 int
 install_killall(const struct install_opts *o, struct k3c_err *err)
 {
-    _cleanup_free_ char *data_dir = NULL, *bridge = NULL;
+    _cleanup_free_ char *data_dir = NULL, *bridge = NULL, *dns = NULL;
 
     (void)err;
-    read_settings(o, &data_dir, &bridge);
+    read_settings(o, &data_dir, &bridge, &dns);
     if (systemd_here(o)) {
         const char *argv[] = {"systemctl", "stop", "k3c.service", "k3c-agent.service", NULL};
 
@@ -375,7 +449,9 @@ install_killall(const struct install_opts *o, struct k3c_err *err)
     remove_pod_state(o, data_dir);
     if (network_allowed(o)) {
         remove_links(o, bridge);
+        remove_dns_address(o, dns);
         remove_nft_tables(o);
+        remove_cni_iptables(o);
     } else {
         fprintf(o->out, "(--root without --with-net: links and nftables kept)\n");
     }
@@ -424,10 +500,10 @@ remove_path(const struct install_opts *o, const char *rel, bool under_root)
 int
 install_uninstall(const struct install_opts *o, bool keep_data, struct k3c_err *err)
 {
-    _cleanup_free_ char *data_dir = NULL, *bridge = NULL;
+    _cleanup_free_ char *data_dir = NULL, *bridge = NULL, *dns = NULL;
     static const char *const units[] = {"k3c.service", "k3c-agent.service"};
 
-    read_settings(o, &data_dir, &bridge);
+    read_settings(o, &data_dir, &bridge, &dns);
     if (install_killall(o, err) < 0)
         return -1;
     for (size_t i = 0; i < K3C_ARRAY_SIZE(units); i++) {

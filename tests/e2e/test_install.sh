@@ -102,6 +102,14 @@ ip link add keep$$ type bridge
 nft add table ip k3c-proxy
 nft add table ip k3c-flannel
 nft add table ip keep$$
+ip link set lo up
+ip addr add 10.43.0.10/32 dev lo
+if command -v iptables >/dev/null; then
+    iptables -t nat -N CNI-DN-$$
+    iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j CNI-DN-$$
+    iptables -t nat -A CNI-DN-$$ -p tcp --dport 8080 -j DNAT --to-destination 10.42.0.5:80
+    iptables -t nat -N KEEP-$$
+fi
 mount -t tmpfs tmpfs "$D/agent/pods/$UID1/volumes/cache"
 touch "$R/run/netns/k3c-$UID1"
 mount --bind /proc/self/ns/net "$R/run/netns/k3c-$UID1"
@@ -110,6 +118,8 @@ echo "== killall"
 echo "== after"
 ip -o link show | awk -F': ' '{print "link " \$2}'
 nft list tables
+ip -o addr show dev lo
+iptables -t nat -S 2>/dev/null || true
 grep -c " $R/" /proc/self/mountinfo || true
 ls "$R/run/netns"
 echo "== killall again"
@@ -132,10 +142,15 @@ if [ "$RC" -eq 0 ] && matches '^== end$'; then pass killall/ran; else fail killa
 expect_all killall/reports 'link cni0 deleted' 'link flannel.1 deleted' 'link k3c-dns0 deleted' \
     'nftables table ip k3c-proxy deleted' 'nftables table ip k3c-flannel deleted' \
     'mounts unmounted: 2; pod network namespaces removed: 1' "removed $D/agent/pods" \
-    'no k3c process running' -- section killall
+    'no k3c process running' 'cluster DNS address 10.43.0.10 removed from lo' -- section killall
 expect_all killall/after 'link keep' 'table ip keep' '^0$' -- section after
-expect_not killall/links-gone 'link (cni0|flannel.1|k3c-dns0)|k3c-proxy|k3c-flannel|k3c-' \
+expect_not killall/links-gone 'link (cni0|flannel.1|k3c-dns0)|k3c-proxy|k3c-flannel|k3c-|10\.43\.0\.10' \
     section after
+if command -v iptables >/dev/null; then
+    expect_out killall/iptables-reported 'iptables: 1 CNI chains removed' section killall
+    expect_all killall/iptables-after '^-N KEEP-' -- section after
+    expect_not killall/iptables-cni-gone 'CNI-' section after
+fi
 expect_not killall/twice-removes-nothing 'deleted|^removed' section 'killall again'
 expect_all uninstall/keep-data "removed $R/etc/k3c" "removed $R/usr/local/bin/k3c" \
     "removed $R/etc/systemd/system/k3c.service" 'data kept in .*--keep-data' \
