@@ -55,4 +55,11 @@ struct agent {
 int agent_servers_init(struct agent *a, struct k3c_err *err);
 void agent_servers_refresh(struct agent *a);
 
+/* agent_pressure.c (issue #21): the node's pressure conditions, measured. */
+struct agent_pressure {
+    bool memory, disk, pid;
+    char memory_msg[96], disk_msg[96], pid_msg[96]; /* why, when true */
+};
+void agent_pressure_measure(const char *data_dir, struct agent_pressure *p);
+
 #endif

@@ -8,7 +8,8 @@
 # 85 % high threshold: the GC removes never-used images first (gc-b, gc-c,
 # by name at equal first sight) and only as many as it needs to get under
 # 80 %, keeping gc-a (used) and gc-d; pushed up again, gc-d goes before
-# gc-a; the image in use never goes and its pod keeps running. Real
+# gc-a; the image in use never goes and its pod keeps running; the Node's
+# DiskPressure condition turns True (imagefs.available < 15%). Real
 # runc/conmon/CNI in a test-made network namespace. Root only. ~1 minute.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -74,6 +75,9 @@ start_server
 check server/node-ready wait_for 60 node_ready e2e
 wait_check images/imported 60 grep -Eq 'imported [5-9] images' "$TMP/k3c.log"
 echo "# disk use after the import: $(used_pct)%"
+disk_pressure() { pod_field_node '{.status.conditions[?(@.type=="DiskPressure")].status}'; }
+pod_field_node() { kc get node e2e -o "jsonpath=$1" 2>/dev/null; }
+expect_eq node/no-disk-pressure False disk_pressure
 
 kc apply -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -130,8 +134,17 @@ else
 fi
 fill_to 95
 wait_check gc/says-still-above 15 grep -q 'image GC: still above the low threshold' "$TMP/k3c.log"
+disk_pressure_true() { [ "$(disk_pressure)" = True ]; }
+wait_check node/disk-pressure 40 disk_pressure_true
+expect_out node/disk-pressure-why 'imagefs.available [0-9]+% < 15%' \
+    pod_field_node '{.status.conditions[?(@.type=="DiskPressure")].message}'
+expect_eq node/disk-pressure-reason KubeletHasDiskPressure \
+    pod_field_node '{.status.conditions[?(@.type=="DiskPressure")].reason}'
 expect_not gc/in-use-kept 'removed docker.io/k3c/busybox:test ' cat "$TMP/k3c.log"
 expect_eq pod/bb-still-running Running pod_field bb '{.status.phase}'
 check pod/bb-exec kc exec bb -- true
+rm -f "$IMGDIR"/filler-*.bin
+disk_pressure_false() { [ "$(disk_pressure)" = False ]; }
+wait_check node/disk-pressure-gone 40 disk_pressure_false
 
 summary
