@@ -9,7 +9,8 @@
 # by name at equal first sight) and only as many as it needs to get under
 # 80 %, keeping gc-a (used) and gc-d; pushed up again, gc-d goes before
 # gc-a; the image in use never goes and its pod keeps running; the Node's
-# DiskPressure condition turns True (imagefs.available < 15%). Real
+# DiskPressure condition turns True (imagefs.available < 15%) and the node
+# gets the disk-pressure NoSchedule taint, both gone with the filler. Real
 # runc/conmon/CNI in a test-made network namespace. Root only. ~1 minute.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -140,11 +141,14 @@ expect_out node/disk-pressure-why 'imagefs.available [0-9]+% < 15%' \
     pod_field_node '{.status.conditions[?(@.type=="DiskPressure")].message}'
 expect_eq node/disk-pressure-reason KubeletHasDiskPressure \
     pod_field_node '{.status.conditions[?(@.type=="DiskPressure")].reason}'
+pressure_taint() { [ "$(pod_field_node '{.spec.taints[?(@.key=="node.kubernetes.io/disk-pressure")].effect}')" = "$1" ]; }
+wait_check node/disk-pressure-taint 30 pressure_taint NoSchedule
 expect_not gc/in-use-kept 'removed docker.io/k3c/busybox:test ' cat "$TMP/k3c.log"
 expect_eq pod/bb-still-running Running pod_field bb '{.status.phase}'
 check pod/bb-exec kc exec bb -- true
 rm -f "$IMGDIR"/filler-*.bin
 disk_pressure_false() { [ "$(disk_pressure)" = False ]; }
 wait_check node/disk-pressure-gone 40 disk_pressure_false
+wait_check node/disk-pressure-taint-gone 30 pressure_taint ""
 
 summary
