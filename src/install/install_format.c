@@ -47,6 +47,14 @@ install_data_format_check(struct store *s, int current, struct k3c_err *err)
         int stored, rc;
 
         if (store_get(s, INSTALL_DATA_FORMAT_KEY, &kv, err) < 0) {
+            if (err->kind == K3C_E_UNAVAILABLE || err->kind == K3C_E_TIMEOUT) {
+                /* quorum lost right after the store answered: the next
+                 * start checks; refusing to start would not help */
+                log_warn("data format not checked (%s)", err->msg);
+                k3c_err_clear(err);
+                free(value);
+                return 0;
+            }
             if (err->kind != K3C_E_NOT_FOUND) {
                 free(value);
                 return k3c_err_wrap(err, "data format %s", INSTALL_DATA_FORMAT_KEY);
@@ -59,7 +67,11 @@ install_data_format_check(struct store *s, int current, struct k3c_err *err)
             }
             if (err->kind == K3C_E_EXISTS)
                 continue; /* another server wrote it first: read it */
-            return k3c_err_wrap(err, "data format %s", INSTALL_DATA_FORMAT_KEY);
+            /* e.g. etcd's NOSPACE alarm: start anyway, write it next time */
+            log_warn("data format %d not written to %s: %s", current, INSTALL_DATA_FORMAT_KEY,
+                     err->msg);
+            k3c_err_clear(err);
+            return 0;
         }
         stored = format_parse(kv.value, by, sizeof(by));
         if (stored < 0 || stored > current) {
@@ -92,8 +104,12 @@ install_data_format_check(struct store *s, int current, struct k3c_err *err)
             log_info("data format %d raised to %d", stored, current);
             return 0;
         }
-        if (err->kind != K3C_E_CONFLICT)
-            return k3c_err_wrap(err, "data format %s", INSTALL_DATA_FORMAT_KEY);
+        if (err->kind != K3C_E_CONFLICT) {
+            log_warn("data format %s not raised to %d: %s", INSTALL_DATA_FORMAT_KEY, current,
+                     err->msg);
+            k3c_err_clear(err);
+            return 0;
+        }
     }
     return k3c_err_set(err, K3C_E_CONFLICT, "data format %s: changed under us 5 times",
                        INSTALL_DATA_FORMAT_KEY);
