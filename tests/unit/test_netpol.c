@@ -257,35 +257,6 @@ test_script_local_pods_only(void **state)
     assert_non_null(strstr(s, "forward ct state established,related accept"));
 }
 
-static void
-test_large_sets_shared(void **state)
-{
-    _cleanup_json_ json_t *pods = json_array(), *nss = json_array(), *pols = json_array();
-    _cleanup_free_ char *s = NULL;
-
-    (void)state;
-    for (int i = 0; i < 12; i++) {
-        char ip[32], name[16];
-
-        snprintf(ip, sizeof(ip), "10.42.0.%d", 10 + i);
-        snprintf(name, sizeof(name), "p%d", i);
-        json_array_append_new(pods, json_pack("{s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:s, s:s}}",
-                                              "metadata", "namespace", "default", "name", name,
-                                              "labels", "role", "client", "spec", "nodeName", "n1",
-                                              "status", "phase", "Running", "podIP", ip));
-    }
-    json_array_append_new(pols, policy("default", "{\"podSelector\":{},\"policyTypes\":"
-                                                  "[\"Ingress\"],\"ingress\":[{\"from\":"
-                                                  "[{\"podSelector\":{}}]}]}"));
-    s = netpol_script("t", "n1", pols, pods, nss);
-    /* twelve pods: one named set, declared once, used by all twelve chains */
-    assert_non_null(strstr(s, "add set ip t s0 { type ipv4_addr ; }\n"));
-    assert_non_null(strstr(s, "add element ip t s0 { 10.42.0.10, 10.42.0.11,"));
-    assert_null(strstr(s, " s1 "));
-    assert_non_null(strstr(s, "add rule ip t ing-10.42.0.21 ip saddr @s0 return\n"));
-    assert_true(strstr(s, "add set") < strstr(s, "add chain ip t ing-"));
-}
-
 /* The whole script through libnftables, in a private network namespace. */
 static void
 test_script_in_kernel(void **state)
