@@ -70,4 +70,11 @@ void agent_devices_labels(struct agent *a, json_t *labels);
  * are patched then; the caller writes the status). */
 bool agent_devices_refresh(struct agent *a);
 
+/* agent_pressure.c (issue #21): the node's pressure conditions, measured. */
+struct agent_pressure {
+    bool memory, disk, pid;
+    char memory_msg[96], disk_msg[96], pid_msg[96]; /* why, when true */
+};
+void agent_pressure_measure(const char *data_dir, struct agent_pressure *p);
+
 #endif

@@ -351,7 +351,9 @@ node_status(struct agent *a)
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *conds;
+    struct agent_pressure pr;
 
+    agent_pressure_measure(a->paths.dir, &pr);
     uname(&u);
     os_image(os, sizeof(os));
     read_id("/etc/machine-id", mid, sizeof(mid));
@@ -369,12 +371,15 @@ node_status(struct agent *a)
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
-        "type", "MemoryPressure", "status", "False", "reason", "KubeletHasSufficientMemory",
-        "message", "kubelet has sufficient memory", "lastHeartbeatTime", ts, "lastTransitionTime",
-        ts, "type", "DiskPressure", "status", "False", "reason", "KubeletHasNoDiskPressure",
-        "message", "kubelet has no disk pressure", "lastHeartbeatTime", ts, "lastTransitionTime",
-        ts, "type", "PIDPressure", "status", "False", "reason", "KubeletHasSufficientPID",
-        "message", "kubelet has sufficient PID available", "lastHeartbeatTime", ts,
+        "type", "MemoryPressure", "status", pr.memory ? "True" : "False", "reason",
+        pr.memory ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory", "message",
+        pr.memory ? pr.memory_msg : "kubelet has sufficient memory", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts, "type", "DiskPressure", "status", pr.disk ? "True" : "False",
+        "reason", pr.disk ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure", "message",
+        pr.disk ? pr.disk_msg : "kubelet has no disk pressure", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts, "type", "PIDPressure", "status", pr.pid ? "True" : "False",
+        "reason", pr.pid ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID", "message",
+        pr.pid ? pr.pid_msg : "kubelet has sufficient PID available", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts, "type", "Ready", "status", "True", "reason", "KubeletReady",
         "message", "k3c agent is posting ready status", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts);
@@ -574,20 +579,30 @@ heartbeat_thread(void *arg)
     struct agent *a = arg;
     int64_t last_status = k3c_now_ms();
     bool failing = false;
+    unsigned last_pressure = 0;
 
     do {
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
+        struct agent_pressure pr;
+        unsigned pressure;
+
+        agent_pressure_measure(a->paths.dir, &pr);
+        pressure = pr.memory | pr.disk << 1 | pr.pid << 2;
 
         if (rc == 0)
             agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
-         * after an outage, and at least every status_every_s. */
+         * of a pressure condition, after an outage, and at least every
+         * status_every_s. */
         if (rc == 0 && (failing || agent_devices_refresh(a) || !server_sees_ready(a) ||
+                        pressure != last_pressure ||
                         k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000)) {
             rc = update_status(a, &err);
-            if (rc == 0)
+            if (rc == 0) {
                 last_status = k3c_now_ms();
+                last_pressure = pressure;
+            }
         }
         /* Logged once per outage, not on every beat. */
         if (rc < 0 && !failing)

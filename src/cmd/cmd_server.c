@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cmd/cmd.h"
+#include "install/install.h"
 #include "agent/agent.h"
 #include "api/api.h"
 #include "client/client.h"
@@ -605,6 +606,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
             goto out;
         }
     }
+    if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0)
+        goto out;
     api = start_api(cfg, &paths, s, &err);
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
         !(mon = start_monitor(cfg, &paths, &tls, e, s, &err)))
@@ -619,8 +622,10 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         goto out;
     if (sig == 0) {
         log_info("k3c server ready");
+        install_sd_notify("READY=1\nSTATUS=k3c server ready");
         sig = cmd_wait_signal(stop, -1);
     }
+    install_sd_notify("STOPPING=1");
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     rc = K3C_EXIT_OK;
 out:

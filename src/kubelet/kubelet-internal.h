@@ -120,7 +120,42 @@ struct kubelet {
     struct cdi_registry *cdi;                  /* borrowed from the agent; NULL: none */
     struct cdi_alloc *devalloc;                /* <data_dir>/devices/checkpoint.json */
     char *nvidia_runtime, *nvidia_cdi_runtime; /* found at start; NULL: not installed */
+    /* log rotation (kubelet_logrotate.c) */
+    long long log_max_bytes;
+    int log_max_files, log_monitor_ms;
+    pthread_t logrotate;
+    bool logrotate_running;
+    /* image GC (kubelet_imagegc.c), housekeeping thread only */
+    int gc_high_pct, gc_low_pct, gc_period_ms, gc_grace_s;
+    struct kubelet_gc_seen *gc_seen;
+    size_t gc_n_seen;
 };
+
+/* kubelet_imagegc.c */
+struct kubelet_gc_seen {
+    char *ref;
+    int64_t first_seen_ms, last_used_ms; /* wall clock; last_used 0: never in use */
+};
+struct kubelet_gc_image {
+    const char *ref;
+    int64_t size;
+    int64_t last_used_ms, first_seen_ms;
+    bool in_use;
+};
+/* Unused images in the order they go (least recently used first, never
+ * used before used, then first seen, then name) until their sizes reach
+ * want bytes: indices into imgs in order_out (n entries); returns how many. */
+size_t kubelet_image_gc_select(const struct kubelet_gc_image *imgs, size_t n, int64_t want,
+                               size_t *order_out);
+/* One pass: measures the image file system and removes what it must. */
+void kubelet_image_gc(struct kubelet *k);
+
+/* kubelet_logrotate.c: one pass over the logs dir (rotate what is over
+ * max_bytes, keep max_files per container log), and the thread doing it
+ * every log_monitor_ms. */
+void kubelet_logs_rotate(struct runtime *rt, const char *logs_dir, long long max_bytes,
+                         int max_files);
+void *kubelet_logrotate_thread(void *arg);
 
 /* kubelet_main.c */
 bool kubelet_stopping(struct kubelet *k);

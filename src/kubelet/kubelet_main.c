@@ -66,6 +66,15 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    k->log_max_bytes =
+        cfg->container_log_max_bytes > 0 ? cfg->container_log_max_bytes : 10LL * 1024 * 1024;
+    k->log_max_files = cfg->container_log_max_files >= 2 ? cfg->container_log_max_files : 5;
+    k->log_monitor_ms = cfg->container_log_monitor_ms > 0 ? cfg->container_log_monitor_ms : 10000;
+    k->gc_high_pct = cfg->image_gc_high_pct > 0 ? cfg->image_gc_high_pct : 85;
+    k->gc_low_pct = cfg->image_gc_low_pct > 0 ? cfg->image_gc_low_pct : 80;
+    k->gc_period_ms = cfg->image_gc_period_ms > 0 ? cfg->image_gc_period_ms : 300000;
+    /* blobs younger than two periods may belong to a pull in progress */
+    k->gc_grace_s = k->gc_period_ms * 2 / 1000;
     k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
@@ -603,9 +612,12 @@ manager_thread(void *arg)
             return NULL;
     }
     k->exits_running = pthread_create(&k->exits, NULL, exits_thread, k) == 0;
+    k->logrotate_running = pthread_create(&k->logrotate, NULL, kubelet_logrotate_thread, k) == 0;
     watch_loop(k);
     if (k->exits_running)
         pthread_join(k->exits, NULL);
+    if (k->logrotate_running)
+        pthread_join(k->logrotate, NULL);
     return NULL;
 }
 
@@ -650,6 +662,9 @@ kubelet_free(struct kubelet *k)
     cdi_alloc_free(k->devalloc);
     free(k->nvidia_runtime);
     free(k->nvidia_cdi_runtime);
+    for (size_t i = 0; i < k->gc_n_seen; i++)
+        free(k->gc_seen[i].ref);
+    free(k->gc_seen);
     runtime_free(k->rt);
     image_store_free(k->images);
     free(k->data_dir);

@@ -1564,3 +1564,25 @@ runtime_exec_sync(struct runtime *rt, const char *id, const char *const *argv, i
     meta_fini(&m);
     return rc;
 }
+
+int
+runtime_reopen_log(struct runtime *rt, const char *id, struct k3c_err *err)
+{
+    _cleanup_free_ char *dir = NULL, *ctl = NULL;
+    _cleanup_close_ int fd = -1;
+    static const char msg[] = "2 0 0\n"; /* REOPEN_LOGS_EVENT, no size */
+
+    if (!runtime_id_valid(id))
+        return k3c_err_set(err, K3C_E_INVALID, "bad container id");
+    dir = container_dir(rt, id);
+    ctl = k3c_xasprintf("%s/ctl", dir);
+    /* O_NONBLOCK: ENXIO at once when nobody has the FIFO open for reading */
+    fd = open(ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENXIO || errno == ENOENT
+                   ? k3c_err_set(err, K3C_E_NOT_FOUND, "container %s: no conmon reads %s", id, ctl)
+                   : k3c_err_sys(err, errno, "open %s", ctl);
+    if (write(fd, msg, sizeof(msg) - 1) != (ssize_t)(sizeof(msg) - 1))
+        return k3c_err_sys(err, errno, "write %s", ctl);
+    return 0;
+}

@@ -265,4 +265,11 @@ int runtime_exec_wait(struct runtime_exec_proc *p, int64_t timeout_ms, int *exit
 int runtime_exec_sync(struct runtime *rt, const char *id, const char *const *argv,
                       int64_t timeout_ms, int *exit_code, char **output, struct k3c_err *err);
 
+/* Log rotation (issue #21, kubelet_logrotate.c): asks the container's
+ * conmon to reopen its log file (a new, empty file at the log path) through
+ * the control FIFO conmon keeps in the container's bundle dir ("ctl",
+ * message type 2, as CRI-O's ReopenContainerLog). NOT_FOUND when no conmon
+ * reads it (the container is gone). */
+int runtime_reopen_log(struct runtime *rt, const char *id, struct k3c_err *err);
+
 #endif
