@@ -178,6 +178,14 @@ serve_metrics(struct kubelet_server *s, struct MHD_Connection *conn)
                     atomic_load(&s->forbidden_total), atomic_load(&s->log_requests_total),
                     atomic_load(&s->exec_requests_total), atomic_load(&s->exec_active),
                     k3c_rss_bytes());
+    k3c_buf_appendf(&b,
+                    "# TYPE kubelet_port_forward_sessions_total counter\n"
+                    "kubelet_port_forward_sessions_total{protocol=\"spdy\"} %lld\n"
+                    "kubelet_port_forward_sessions_total{protocol=\"websocket\"} %lld\n"
+                    "# TYPE kubelet_port_forward_connections_total counter\n"
+                    "kubelet_port_forward_connections_total %lld\n",
+                    atomic_load(&s->portforward_spdy_total), atomic_load(&s->portforward_ws_total),
+                    atomic_load(&s->portforward_conns_total));
     return reply_text(conn, 200, "text/plain; version=0.0.4", k3c_buf_steal(&b, NULL));
 }
 
@@ -378,6 +386,7 @@ static int
 dispatch(struct kubelet_server *s, struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct ks_target t = {0};
+    _cleanup_free_ char *pf_ns = NULL, *pf_pod = NULL;
     int ret;
 
     if (strcmp(url, "/healthz") == 0)
@@ -390,6 +399,8 @@ dispatch(struct kubelet_server *s, struct MHD_Connection *conn, const char *url,
         return serve_metrics(s, conn);
     if (strcmp(url, "/stats/summary") == 0 || strcmp(url, "/stats/summary/") == 0)
         return serve_stats(s, conn);
+    if (ks_parse_portforward(url, &pf_ns, &pf_pod))
+        return ks_serve_portforward(s, conn, pf_ns, pf_pod);
     if (parse_target(url, "/containerLogs", &t)) {
         atomic_fetch_add(&s->log_requests_total, 1);
         ret = ks_serve_logs(s, conn, &t);
@@ -461,6 +472,7 @@ kubelet_server_new(const struct kubelet_server_config *cfg, struct k3c_err *err)
     s->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
     s->logs_dir = k3c_xstrdup(cfg->logs_dir ? cfg->logs_dir : "/var/log/pods");
     s->node_name = k3c_xstrdup(cfg->node_name ? cfg->node_name : "");
+    s->netns_dir = cfg->netns_dir ? k3c_xstrdup(cfg->netns_dir) : NULL;
     s->runtime = cfg->runtime;
     s->started_ms = k3c_wall_ms();
     pthread_mutex_init(&s->lock, NULL);
@@ -507,6 +519,7 @@ kubelet_server_free(struct kubelet_server *s)
     free(s->bind_address);
     free(s->logs_dir);
     free(s->node_name);
+    free(s->netns_dir);
     free(s->cert_pem);
     free(s->key_pem);
     free(s->ca_pem);
