@@ -89,6 +89,8 @@ struct api_resource {
     const struct api_hooks *hooks; /* may be NULL */
     /* Stored under an etcd lease of --event-ttl (Events, as kube-apiserver). */
     bool ttl_lease;
+    /* Computed on request, never stored (metrics.k8s.io): no watch cache. */
+    bool not_stored;
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -322,6 +324,7 @@ struct api_server {
     int64_t event_ttl_s;
     pthread_mutex_t lease_lock;
     int64_t lease_bucket, lease_id;
+    struct api_metrics *metrics; /* api_metrics.c, made on first use */
 };
 
 /* ---- TTL leases (api_lease.c) ------------------------------------------ */
@@ -458,5 +461,25 @@ void api_generate_name(const char *base, char *out, size_t len);
 void api_merge_patch(json_t *target, const json_t *patch);
 /* True when anything outside metadata and status differs. */
 bool api_spec_changed(const json_t *old, const json_t *new);
+
+/* ---- kubelets and metrics.k8s.io (issue #16) --------------------------- */
+
+/* A node's kubelet endpoint: its InternalIP (new string, NULL when it has
+ * none) and daemonEndpoints port (10250 by default). api_proxy.c. */
+void api_node_kubelet(const json_t *node, char **ip, int *port);
+/* GET path from a kubelet with the API server's client certificate; the
+ * body of a 200 answer appended to body. UNAVAILABLE otherwise. Reads are
+ * bounded by timeout_ms each. api_proxy.c. */
+int api_kubelet_get(struct api_server *srv, const char *ip, int port, const char *path,
+                    int timeout_ms, struct k3c_buf *body, struct k3c_err *err);
+/* metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics (api_metrics.c): served
+ * from the kubelets' /stats/summary, scraped by a thread started on the
+ * first request and stopped by api_metrics_fini. */
+bool api_metrics_handles(const struct api_request *r);
+int api_metrics_serve(struct api_request *r);
+void api_metrics_fini(struct api_server *srv);
+extern const struct api_column api_columns_metrics_node[], api_columns_metrics_pod[];
+json_t *api_row_metrics_node(const json_t *obj, int64_t now_s);
+json_t *api_row_metrics_pod(const json_t *obj, int64_t now_s);
 
 #endif

@@ -576,6 +576,8 @@ api_handle_resource(struct api_request *r)
         return ret;
     if (api_proxy_handles(r))
         return api_proxy_serve(r);
+    if (api_metrics_handles(r))
+        return api_metrics_serve(r);
     if (!r->name) {
         if (strcmp(m, "GET") == 0)
             return handle_list(r);

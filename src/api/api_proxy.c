@@ -34,12 +34,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define PROXY_CONNECT_MS   5000
 #define PROXY_HEADER_MAX   65536
 #define PROXY_POLL_MS      1000
 #define PROXY_ERROR_MAX    65536
+#define PROXY_BODY_MAX     (16 << 20) /* api_kubelet_get */
 #define PROXY_DEFAULT_PORT 10250
 #define PROXY_CLIENT_CN    "system:kube-apiserver"
 
@@ -355,6 +357,29 @@ pick_container(struct api_request *r, const json_t *pod, struct k3c_buf *msg)
     return NULL;
 }
 
+void
+api_node_kubelet(const json_t *node, char **ip, int *port)
+{
+    const json_t *addrs = json_object_get(json_object_get(node, "status"), "addresses");
+    json_t *a;
+    size_t i;
+
+    *ip = NULL;
+    json_array_foreach(addrs, i, a)
+    {
+        const char *type = json_string_value(json_object_get(a, "type"));
+
+        if (type && strcmp(type, "InternalIP") == 0 && !*ip)
+            *ip = k3c_xstrdup(json_string_value(json_object_get(a, "address")) ?: "");
+    }
+    *port = (int)json_integer_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(node, "status"), "daemonEndpoints"),
+                        "kubeletEndpoint"),
+        "Port"));
+    if (*port <= 0 || *port > 65535)
+        *port = PROXY_DEFAULT_PORT;
+}
+
 /* Where the pod's kubelet listens. -1 with the reply queued in *ret. */
 static int
 locate(struct api_request *r, struct target *t, bool need_container, int *ret)
@@ -363,9 +388,6 @@ locate(struct api_request *r, struct target *t, bool need_container, int *ret)
     _cleanup_json_ json_t *node = NULL;
     struct k3c_buf msg;
     const char *node_name;
-    const json_t *addrs;
-    json_t *a;
-    size_t i;
 
     if (!pod) {
         *ret =
@@ -387,20 +409,7 @@ locate(struct api_request *r, struct target *t, bool need_container, int *ret)
         return -1;
     }
     node = load(r, "nodes", NULL, node_name);
-    addrs = json_object_get(json_object_get(node, "status"), "addresses");
-    json_array_foreach(addrs, i, a)
-    {
-        const char *type = json_string_value(json_object_get(a, "type"));
-
-        if (type && strcmp(type, "InternalIP") == 0 && !t->ip)
-            t->ip = k3c_xstrdup(json_string_value(json_object_get(a, "address")) ?: "");
-    }
-    t->port = (int)json_integer_value(json_object_get(
-        json_object_get(json_object_get(json_object_get(node, "status"), "daemonEndpoints"),
-                        "kubeletEndpoint"),
-        "Port"));
-    if (t->port <= 0 || t->port > 65535)
-        t->port = PROXY_DEFAULT_PORT;
+    api_node_kubelet(node, &t->ip, &t->port);
     if (!t->ip) {
         *ret = api_reply_status(r, K3C_E_UNAVAILABLE, NULL, NULL,
                                 "no InternalIP known for node \"%s\"", node_name);
@@ -871,4 +880,55 @@ api_proxy_serve(struct api_request *r)
     ret = log ? serve_log(r, &t) : serve_stream(r, &t);
     target_fini(&t);
     return ret;
+}
+
+/* ---- a plain GET for other parts (metrics.k8s.io's scrapes) --------------- */
+
+int
+api_kubelet_get(struct api_server *srv, const char *ip, int port, const char *path, int timeout_ms,
+                struct k3c_buf *body, struct k3c_err *err)
+{
+    struct kconn k;
+    struct k3c_buf head;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    _cleanup_free_ char *req = NULL;
+    char buf[16384];
+    int status = 0, rc = -1;
+
+    if (kconn_open(srv, ip, port, &k, err) < 0)
+        return -1;
+    /* Bounded reads: a kubelet that stops answering must not hold us. */
+    setsockopt(k.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    k3c_buf_init(&head);
+    req =
+        k3c_xasprintf("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: k3c-apiserver\r\n\r\n", path, ip);
+    if (kconn_write(&k, req, strlen(req)) < 0 || read_head(&k, &head, body, &status, err) < 0)
+        goto out;
+    for (;;) {
+        ssize_t n = gnutls_record_recv(k.tls, buf, sizeof(buf));
+
+        if (n == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
+            break;
+        if (n < 0) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d: %s", ip, port,
+                        gnutls_strerror((int)n));
+            goto out;
+        }
+        k3c_buf_append(body, buf, (size_t)n);
+        if (body->len > PROXY_BODY_MAX) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d: answer too long", ip, port);
+            goto out;
+        }
+    }
+    if (status != 200) {
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d%s: HTTP %d", ip, port, path, status);
+        goto out;
+    }
+    rc = 0;
+out:
+    k3c_buf_fini(&head);
+    kconn_close(&k);
+    return rc;
 }

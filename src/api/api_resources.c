@@ -292,6 +292,32 @@ const struct api_resource api_resources[] = {
         .row = api_row_endpointslice,
         .validate = api_validate_endpointslice,
     },
+    /* metrics.k8s.io (issue #16): computed from the kubelets, never stored. */
+    {
+        .group = "metrics.k8s.io",
+        .version = "v1beta1",
+        .kind = "NodeMetrics",
+        .list_kind = "NodeMetricsList",
+        .plural = "nodes",
+        .singular = "nodemetrics",
+        .field_selectors = fields_none,
+        .columns = api_columns_metrics_node,
+        .row = api_row_metrics_node,
+        .not_stored = true,
+    },
+    {
+        .group = "metrics.k8s.io",
+        .version = "v1beta1",
+        .kind = "PodMetrics",
+        .list_kind = "PodMetricsList",
+        .plural = "pods",
+        .singular = "podmetrics",
+        .namespaced = true,
+        .field_selectors = fields_none,
+        .columns = api_columns_metrics_pod,
+        .row = api_row_metrics_pod,
+        .not_stored = true,
+    },
     {.kind = NULL},
 };
 

@@ -246,12 +246,12 @@ parse_headers(struct spdy_session *s, const uint8_t *block, size_t len, struct s
     k3c_buf_init(&plain);
     if (inflate_block(s, block, len, &plain, err) < 0)
         goto out;
-    p = (const uint8_t *)plain.data;
-    end = p + plain.len;
     if (plain.len < 4) {
         k3c_err_set(err, K3C_E_INVALID, "header block without a count");
         goto out;
     }
+    p = (const uint8_t *)plain.data;
+    end = p + plain.len;
     count = get32(p);
     p += 4;
     if (count > SPDY_MAX_HEADERS) {
