@@ -91,6 +91,9 @@ struct api_resource {
     bool ttl_lease;
     /* Computed on request, never stored (metrics.k8s.io): no watch cache. */
     bool not_stored;
+    /* Turns the stored (storage-version) object into this row's version
+     * for single-object replies (autoscaling/v1 HPA); may be NULL. */
+    void (*convert_out)(json_t *obj);
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -481,5 +484,14 @@ void api_metrics_fini(struct api_server *srv);
 extern const struct api_column api_columns_metrics_node[], api_columns_metrics_pod[];
 json_t *api_row_metrics_node(const json_t *obj, int64_t now_s);
 json_t *api_row_metrics_pod(const json_t *obj, int64_t now_s);
+
+/* ---- autoscaling HorizontalPodAutoscaler (kind_hpa.c, issue #16) ------- */
+
+extern const struct api_column api_columns_hpa[];
+json_t *api_row_hpa(const json_t *obj, int64_t now_s);
+void api_defaults_hpa(json_t *obj);
+void api_defaults_hpa_v1(json_t *obj);
+void api_validate_hpa(const json_t *obj, const json_t *old, json_t *causes);
+void api_hpa_to_v1(json_t *obj);
 
 #endif

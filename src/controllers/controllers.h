@@ -18,5 +18,6 @@ extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
 extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
 extern const struct ctl_def ctl_def_servicelb;      /* servicelb.c (issue #13) */
 extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
+extern const struct ctl_def ctl_def_hpa;            /* hpa.c (issue #16) */
 
 #endif

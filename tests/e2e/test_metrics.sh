@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # test_metrics.sh - metrics.k8s.io served by k3c itself from the kubelet's
 # /stats/summary (cgroup v1 or v2 figures), with a real pod burning CPU
-# under a 200m limit in a test-made network namespace: discovery lists the
+# under a 100m limit in a test-made network namespace: discovery lists the
 # group, `kubectl top nodes|pods [--containers] [-l]` print non-zero
 # figures, the raw API answers NodeMetrics/PodMetrics and NotFound; then a
-# HorizontalPodAutoscaler (`kubectl autoscale`) on that Deployment. Needs
+# HorizontalPodAutoscaler (`kubectl autoscale`) on that Deployment, and a
+# v2 one with `behavior` scaling an idle Deployment down. Needs
 # root.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -44,7 +45,7 @@ spec:
       - name: spin
         image: k3c/busybox:test
         command: [sh, -c, "while :; do :; done"]
-        resources: {requests: {cpu: 100m, memory: 16Mi}, limits: {cpu: 200m}}
+        resources: {requests: {cpu: 50m, memory: 16Mi}, limits: {cpu: 100m}}
       - name: idle
         image: k3c/busybox:test
         command: [sleep, "3600"]
@@ -74,11 +75,77 @@ expect_all raw/pod-list '"kind":"PodMetricsList"' "\"name\":\"$POD\"" '"name":"s
     kc get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods
 expect_out raw/pod-memory '"memory":"[1-9][0-9]*Ki"' kc get --raw "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/$POD"
 expect_fail raw/not-found 'pods.metrics.k8s.io "nope" not found' kc get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope
-# The spinner is held at 200m by its limit: its usage stays near it.
+# The spinner is held at 100m by its limit: its usage stays near it.
 spin_m() { kc top pods --containers 2>/dev/null | awk -v p="$POD" '$1 == p && $2 == "spin" {sub("m", "", $3); print $3}'; }
 SPIN=$(spin_m)
-echo "#    spin container: ${SPIN}m (limit 200m)"
-expect_eq top/spin-under-limit 1 sh -c "[ \"${SPIN:-0}\" -ge 20 ] && [ \"${SPIN:-999}\" -le 260 ] && echo 1"
+echo "#    spin container: ${SPIN}m (limit 100m)"
+expect_eq top/spin-under-limit 1 sh -c "[ \"${SPIN:-0}\" -ge 10 ] && [ \"${SPIN:-999}\" -le 140 ] && echo 1"
+
+echo "# 2. HorizontalPodAutoscaler: kubectl autoscale, scale up under load to max"
+T0=$SECONDS
+expect_out hpa/autoscale 'horizontalpodautoscaler.autoscaling/burn autoscaled' \
+    kc autoscale deploy/burn --cpu-percent=50 --min=1 --max=3
+replicas() { kc get deploy "$1" -o 'jsonpath={.spec.replicas}' 2>/dev/null; }
+at_max() { [ "$(replicas burn)" = 3 ]; }
+check hpa/scaled-to-max wait_for 120 at_max
+echo "#    burn scaled 1 -> 3 in $((SECONDS - T0)) s"
+hpa_cols() { kc get hpa burn 2>/dev/null | grep -Eq '^burn +Deployment/burn +cpu: [0-9]+%/50% +1 +3 +[0-9]+ +[0-9]+'; }
+check hpa/table wait_for 30 hpa_cols
+run kc get hpa burn
+echo "$OUT" | sed 's/^/#    /'
+expect_out hpa/header '^NAME +REFERENCE +TARGETS +MINPODS +MAXPODS +REPLICAS +AGE' kc get hpa
+limited() { kc get hpa burn -o 'jsonpath={.status.conditions[?(@.type=="ScalingLimited")].reason}' 2>/dev/null | grep -q TooManyReplicas; }
+check hpa/limited-too-many wait_for 40 limited
+expect_out hpa/active 'ValidMetricFound' kc get hpa burn -o 'jsonpath={.status.conditions[?(@.type=="ScalingActive")].reason}'
+expect_out hpa/current-metrics '^[1-9][0-9]*$' kc get hpa burn -o 'jsonpath={.status.currentMetrics[0].resource.current.averageUtilization}'
+expect_out hpa/event 'SuccessfulRescale' kc get events --field-selector involvedObject.name=burn,involvedObject.kind=HorizontalPodAutoscaler
+cat >"$TMP/bad-hpa.yaml" <<'EOF2'
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: bad}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burn}
+  minReplicas: 3
+  maxReplicas: 2
+EOF2
+expect_fail hpa/invalid-max 'spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`' kc create -f "$TMP/bad-hpa.yaml"
+check hpa/delete kc delete hpa burn
+check hpa/burn-delete kc delete deploy burn --wait=false
+
+echo "# 3. autoscaling/v2 with behavior: an idle Deployment scales down (no 300 s window)"
+kc apply -f - >/dev/null <<'EOF2'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: idle}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: idle}}
+  template:
+    metadata: {labels: {app: idle}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: sleep, image: k3c/busybox:test, command: [sleep, "3600"], resources: {requests: {cpu: 50m}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: idle}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: idle}
+  minReplicas: 1
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 5}
+EOF2
+expect_all hpa-v2/defaults '"selectPolicy": "Max"' '"periodSeconds": 15' -- kc get hpa idle -o json
+T0=$SECONDS
+at_min() { [ "$(replicas idle)" = 1 ]; }
+check hpa-v2/scaled-down wait_for 120 at_min
+echo "#    idle scaled 3 -> 1 in $((SECONDS - T0)) s"
+check hpa-v2/delete kc delete deploy idle --wait=false
 
 server_checks
 summary
