@@ -8,8 +8,8 @@
  *  - log: GET /containerLogs/... and the body streamed back (follow).
  *  - exec/attach: the client's WebSocket upgrade is forwarded; once the
  *    kubelet answers 101, both sides are spliced byte for byte on a thread
- *    of their own. SPDY is not relayed (kubectl >= 1.30 speaks WebSocket
- *    first and only falls back to SPDY when the upgrade fails).
+ *    of their own. A SPDY/3.1 upgrade (kubectl 1.27-1.29) is relayed the
+ *    same way, with the stream protocols the client offers.
  *  - portforward: the same splice to /portForward/<ns>/<pod>, for a
  *    WebSocket upgrade (SPDY tunnelled, kubectl >= 1.31) and for a plain
  *    SPDY/3.1 upgrade (every kubectl); the kubelet speaks SPDY. */
@@ -780,7 +780,7 @@ serve_stream(struct api_request *r, const struct target *t)
 {
     const char *key = api_header(r, "Sec-WebSocket-Key");
     bool ws = header_has(r, "Upgrade", "websocket") && key;
-    bool spdy = header_has(r, "Upgrade", "SPDY/3.1") && strcmp(r->subresource, "portforward") == 0;
+    bool spdy = header_has(r, "Upgrade", "SPDY/3.1");
     _cleanup_free_ char *path = NULL, *req = NULL, *accept = NULL, *got_proto = NULL,
                         *got_stream = NULL;
     struct splice *sp;
@@ -792,10 +792,8 @@ serve_stream(struct api_request *r, const struct target *t)
     if (!header_has(r, "Connection", "upgrade") || (!ws && !spdy))
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                 "Upgrade request required: this server relays %s over WebSocket "
-                                "(v5.channel.k8s.io)%s",
-                                r->subresource,
-                                strcmp(r->subresource, "portforward") == 0 ? " and SPDY/3.1"
-                                                                           : " only, not SPDY");
+                                "or SPDY/3.1",
+                                r->subresource);
     sp = k3c_xcalloc(1, sizeof(*sp));
     sp->srv = r->srv;
     k3c_buf_init(&sp->to_client);

@@ -6,7 +6,9 @@
 # the forward (several connections at once, two ports at once, pod/, svc/ and
 # deploy/ targets), a closed port's error, and every stock kubectl release on
 # the machine (1.27-1.33: SPDY/3.1 for those before 1.31, SPDY tunnelled in
-# a WebSocket for 1.31+, checked by the kubelet's counters). Needs root.
+# a WebSocket for 1.31+, checked by the kubelet's counters), and `kubectl
+# exec` (output, exit code, stdin) with each release: SPDY/3.1 for 1.27-1.29.
+# Needs root.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -137,6 +139,12 @@ for v in 1.27 1.28 1.29 1.30 1.31 1.33; do
     [ "$ws_after" -gt "$ws_before" ] && got=websocket
     expect_eq "v$v/protocol" "$want" echo "$got"
     stop_forwards
+    # exec too: SPDY/3.1 for 1.27-1.29, WebSocket for 1.30+
+    expect_eq "v$v/exec" "exec-$v" "${NETNS_EXEC[@]}" timeout 60 "$bin" --request-timeout=20s \
+        exec "$POD" -- echo "exec-$v"
+    expect_rc "v$v/exec-exit-code" 3 'command terminated with exit code 3' "${NETNS_EXEC[@]}" \
+        timeout 60 "$bin" --request-timeout=20s exec "$POD" -- sh -c 'echo out; echo err >&2; exit 3'
+    expect_eq "v$v/exec-stdin" "piped-$v" sh -c "echo piped-$v | ${NETNS_EXEC[*]} timeout 60 $bin --request-timeout=20s exec -i $POD -- cat"
 done
 # 1.30 tunnels through a WebSocket when asked to.
 P=$(free_ports 1)
