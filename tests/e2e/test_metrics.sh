@@ -98,6 +98,8 @@ limited() { kc get hpa burn -o 'jsonpath={.status.conditions[?(@.type=="ScalingL
 check hpa/limited-too-many wait_for 40 limited
 expect_out hpa/active 'ValidMetricFound' kc get hpa burn -o 'jsonpath={.status.conditions[?(@.type=="ScalingActive")].reason}'
 expect_out hpa/current-metrics '^[1-9][0-9]*$' kc get hpa burn -o 'jsonpath={.status.currentMetrics[0].resource.current.averageUtilization}'
+expect_all hpa/describe 'resource cpu on pods +\(as a percentage of request\): +[0-9]+% \([0-9]+m\) / 50%' \
+    'ScalingActive +True +ValidMetricFound' 'Deployment pods: +[0-9]+ current / 3 desired' -- kc describe hpa burn
 expect_out hpa/event 'SuccessfulRescale' kc get events --field-selector involvedObject.name=burn,involvedObject.kind=HorizontalPodAutoscaler
 cat >"$TMP/bad-hpa.yaml" <<'EOF2'
 apiVersion: autoscaling/v2

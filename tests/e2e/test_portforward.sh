@@ -21,7 +21,7 @@ SERVER_EXTRA_ARGS=(--cni-bridge k3cpf$$ --pod-cidr 10.89.9.0/24 --kubelet-port 1
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_pods.sh
 . "$HERE/lib_pods.sh"
-pods_need_root_and_tools curl
+pods_need_root_and_tools curl script
 
 PF_PIDS=()
 stop_forwards() {
@@ -146,6 +146,14 @@ for v in 1.27 1.28 1.29 1.30 1.31 1.33; do
         timeout 60 "$bin" --request-timeout=20s exec "$POD" -- sh -c 'echo out; echo err >&2; exit 3'
     expect_eq "v$v/exec-stdin" "piped-$v" sh -c "echo piped-$v | ${NETNS_EXEC[*]} timeout 60 $bin --request-timeout=20s exec -i $POD -- cat"
 done
+# exec -it over SPDY: a pty and the resize stream (script(1) gives kubectl a
+# terminal; --foreground keeps it in the terminal's foreground group).
+TTY_CMD="timeout --foreground 60 ${NETNS_EXEC[*]} $KUBECTL_DIR/kubectl.1.27 --request-timeout=20s exec -it $POD -- sh -c 'tty; echo tty-ok; exit 4'"
+run script -qec "$TTY_CMD" /dev/null </dev/null
+TTY_RC=$RC TTY_OUT=$OUT
+expect_eq v1.27/tty-exit-code 4 echo "$TTY_RC"
+expect_out v1.27/tty-is-a-terminal '/dev/pts/[0-9]+' printf '%s\n' "$TTY_OUT"
+expect_out v1.27/tty-output 'tty-ok' printf '%s\n' "$TTY_OUT"
 # 1.30 tunnels through a WebSocket when asked to.
 P=$(free_ports 1)
 ws_before=$(kubelet_metric 'kubelet_port_forward_sessions_total{protocol="websocket"}')
