@@ -20,7 +20,7 @@ SERVER_EXTRA_ARGS=(--cni-bridge k3cmt$$ --pod-cidr 10.89.10.0/24 --kubelet-port 
 . "$HERE/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=lib_pods.sh
 . "$HERE/lib_pods.sh"
-pods_need_root_and_tools
+pods_need_root_and_tools curl
 
 trap 'pods_cleanup; cleanup' EXIT
 
@@ -64,7 +64,7 @@ check top/nodes wait_for 40 top_nodes_ok
 top_pod_ok() { kc top pods 2>/dev/null | grep -Eq "^$POD +[1-9][0-9]*m +[0-9]+Mi"; }
 check top/pods-nonzero wait_for 40 top_pod_ok
 run kc top pods
-echo "$OUT" | sed 's/^/#    /'
+printf '#    %s\n' "${OUT//$'\n'/$'\n'#    }"
 expect_out top/containers "^$POD +spin +[1-9][0-9]*m" kc top pods --containers
 expect_out top/containers-idle "^$POD +idle +[0-9]+m" kc top pods --containers
 expect_out top/label-selector "^$POD " kc top pods -l app=burn
@@ -92,7 +92,7 @@ echo "#    burn scaled 1 -> 3 in $((SECONDS - T0)) s"
 hpa_cols() { kc get hpa burn 2>/dev/null | grep -Eq '^burn +Deployment/burn +cpu: [0-9]+%/50% +1 +3 +[0-9]+ +[0-9]+'; }
 check hpa/table wait_for 30 hpa_cols
 run kc get hpa burn
-echo "$OUT" | sed 's/^/#    /'
+printf '#    %s\n' "${OUT//$'\n'/$'\n'#    }"
 expect_out hpa/header '^NAME +REFERENCE +TARGETS +MINPODS +MAXPODS +REPLICAS +AGE' kc get hpa
 limited() { kc get hpa burn -o 'jsonpath={.status.conditions[?(@.type=="ScalingLimited")].reason}' 2>/dev/null | grep -q TooManyReplicas; }
 check hpa/limited-too-many wait_for 40 limited
@@ -110,6 +110,7 @@ spec:
   minReplicas: 3
   maxReplicas: 2
 EOF2
+# shellcheck disable=SC2016 # the backquotes are upstream's message
 expect_fail hpa/invalid-max 'spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`' kc create -f "$TMP/bad-hpa.yaml"
 check hpa/delete kc delete hpa burn
 check hpa/burn-delete kc delete deploy burn --wait=false
