@@ -49,6 +49,8 @@ struct agent {
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
+    bool run_netpol;
+    struct netpol *netpol; /* net/netpol.h */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */

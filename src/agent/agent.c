@@ -7,6 +7,7 @@
 #include "agent/agent-internal.h"
 #include "kubelet/kubelet_server.h"
 #include "net/proxy.h"
+#include "net/netpol.h"
 #include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -214,6 +215,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
+    a->run_netpol = cfg->network_policy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
@@ -238,6 +240,7 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    netpol_free(a->netpol);
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
@@ -335,16 +338,6 @@ read_id(const char *path, char *buf, size_t len)
         fclose(f);
 }
 
-static const char *
-go_arch(const char *machine)
-{
-    if (strcmp(machine, "x86_64") == 0)
-        return "amd64";
-    if (strcmp(machine, "aarch64") == 0)
-        return "arm64";
-    return machine;
-}
-
 static json_t *
 node_status(struct agent *a)
 {
@@ -388,20 +381,17 @@ node_status(struct agent *a)
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
                      "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
                      "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
-                     "architecture", go_arch(u.machine));
+                     "architecture", k3c_arch());
 }
 
 static json_t *
 node_labels(struct agent *a)
 {
-    struct utsname u;
     json_t *labels;
 
-    uname(&u);
-    labels =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
-                  "kubernetes.io/os", "linux", "kubernetes.io/arch", go_arch(u.machine),
-                  "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", go_arch(u.machine));
+    labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
+                       "kubernetes.io/os", "linux", "kubernetes.io/arch", k3c_arch(),
+                       "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", k3c_arch());
     if (a->control_plane) {
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
@@ -661,6 +651,24 @@ agent_proxy_start(struct agent *a, struct k3c_err *err)
     return 0;
 }
 
+/* NetworkPolicy enforcement, where pods run (as the proxy). */
+static int
+agent_netpol_start(struct agent *a, struct k3c_err *err)
+{
+    struct netpol_config nc = {.client = a->api, .node_name = a->node_name};
+
+    if (!a->run_netpol) {
+        if (netpol_cleanup(NULL, err) < 0)
+            log_warn("(node %s) network policy table not removed: %s", a->node_name, err->msg);
+        k3c_err_clear(err);
+        return 0;
+    }
+    a->netpol = netpol_new(&nc, err);
+    if (!a->netpol || netpol_start(a->netpol, err) < 0)
+        return k3c_err_wrap(err, "network policy of node %s", a->node_name);
+    return 0;
+}
+
 /* The kubelet's hook before a pod's containers start. */
 static void
 agent_before_pod(void *ud)
@@ -710,7 +718,9 @@ agent_start(struct agent *a, struct k3c_err *err)
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
-        return agent_proxy_start(a, err);
+        if (agent_proxy_start(a, err) < 0)
+            return -1;
+        return agent_netpol_start(a, err);
     }
     return 0;
 }

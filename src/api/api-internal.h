@@ -465,6 +465,23 @@ void api_merge_patch(json_t *target, const json_t *patch);
 /* True when anything outside metadata and status differs. */
 bool api_spec_changed(const json_t *old, const json_t *new);
 
+/* ---- helpers for kinds in their own files (api_validate.c, api_table.c) - */
+
+/* metav1 label selector rules (matchLabels, matchExpressions) at field. */
+void api_validate_label_selector(const json_t *sel, const char *field, json_t *causes);
+/* Table cells: the name, the age, a selector as its string (empty_text
+ * when empty). */
+json_t *api_name_cell(const json_t *obj);
+json_t *api_age_cell(const json_t *obj, int64_t now_s);
+json_t *api_selector_cell(const json_t *sel, const char *empty_text);
+
+/* ---- networking.k8s.io/v1 NetworkPolicy (kind_networkpolicy.c) --------- */
+
+extern const struct api_column api_columns_networkpolicy[];
+json_t *api_row_networkpolicy(const json_t *obj, int64_t now_s);
+void api_validate_networkpolicy(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_networkpolicy(json_t *obj);
+
 /* ---- kubelets and metrics.k8s.io (issue #16) --------------------------- */
 
 /* A node's kubelet endpoint: its InternalIP (new string, NULL when it has

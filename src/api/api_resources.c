@@ -21,6 +21,7 @@ static const char *const short_ev[] = {"ev", NULL};
 static const char *const short_deploy[] = {"deploy", NULL};
 static const char *const short_rs[] = {"rs", NULL};
 static const char *const short_ds[] = {"ds", NULL};
+static const char *const short_netpol[] = {"netpol", NULL};
 static const char *const short_hpa[] = {"hpa", NULL};
 
 /* Field selectors as upstream's registries' GetAttrs/ToSelectableFields list
@@ -292,6 +293,21 @@ const struct api_resource api_resources[] = {
         .columns = api_columns_endpointslice,
         .row = api_row_endpointslice,
         .validate = api_validate_endpointslice,
+    },
+    {
+        .group = "networking.k8s.io",
+        .version = "v1",
+        .kind = "NetworkPolicy",
+        .list_kind = "NetworkPolicyList",
+        .plural = "networkpolicies",
+        .singular = "networkpolicy",
+        .short_names = short_netpol,
+        .namespaced = true,
+        .field_selectors = fields_none,
+        .columns = api_columns_networkpolicy,
+        .row = api_row_networkpolicy,
+        .validate = api_validate_networkpolicy,
+        .defaults = api_defaults_networkpolicy,
     },
     /* metrics.k8s.io (issue #16): computed from the kubelets, never stored. */
     {

@@ -548,6 +548,12 @@ static const struct config_option options[] = {
      .flags = OPT_NOFILE,
      .metavar = "FILE",
      .help = "with --cluster-reset: restore this etcd snapshot first (old data moved aside)"},
+    /* NetworkPolicy enforcement (issue #13, net/netpol.h) */
+    {.name = "disable-network-policy",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_network_policy),
+     .roles = ROLE_ANY,
+     .help = "do not enforce NetworkPolicies (and remove their nftables table)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

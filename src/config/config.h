@@ -80,8 +80,9 @@ struct k3c_config {
     bool disable_kube_proxy; /* --disable-kube-proxy */
     char **disable;          /* --disable servicelb, repeatable */
     /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
-    char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
-    char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
+    char *flannel_backend;       /* --flannel-backend vxlan|host-gw|none, default vxlan */
+    char *flannel_iface;         /* --flannel-iface, default: the interface holding --node-ip */
+    bool disable_network_policy; /* --disable-network-policy (issue #13) */
 
     /* cluster DNS (issue #14); servers and agents must agree on the first two */
     char *cluster_dns;    /* --cluster-dns, default 10.43.0.10 */
