@@ -5,6 +5,7 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
+#include "agent/agent-storage.h"
 #include "kubelet/kubelet_server.h"
 #include "net/proxy.h"
 #include "net/netpol.h"
@@ -221,6 +222,8 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods)
+        agent_devices_init(a, cfg->cdi_spec_dirs);
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -241,6 +244,7 @@ agent_free(struct agent *a)
         pthread_join(a->thread, NULL);
     }
     netpol_free(a->netpol);
+    agent_storage_stop(a->storage); /* storage (issue #16) */
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
@@ -250,6 +254,7 @@ agent_free(struct agent *a)
     free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    agent_devices_fini(a);
     dns_node_stop(a->dns);
     dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
@@ -360,6 +365,7 @@ node_status(struct agent *a)
         snprintf(disk, sizeof(disk), "0");
     cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
                     (json_int_t)MAX_PODS, "ephemeral-storage", disk);
+    agent_devices_capacity(a, cap);
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
@@ -398,6 +404,7 @@ node_labels(struct agent *a)
     }
     if (a->etcd_member)
         json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
+    agent_devices_labels(a, labels);
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');
@@ -576,7 +583,7 @@ heartbeat_thread(void *arg)
             agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
          * after an outage, and at least every status_every_s. */
-        if (rc == 0 && (failing || !server_sees_ready(a) ||
+        if (rc == 0 && (failing || agent_devices_refresh(a) || !server_sees_ready(a) ||
                         k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000)) {
             rc = update_status(a, &err);
             if (rc == 0)
@@ -715,9 +722,14 @@ agent_start(struct agent *a, struct k3c_err *err)
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
+        a->kcfg.cdi = a->cdi;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        /* storage (issue #16): local-path directories of deleted volumes */
+        a->storage = agent_storage_start(a->api, a->node_name, err);
+        if (!a->storage)
+            return k3c_err_wrap(err, "local-path storage of node %s", a->node_name);
         if (agent_proxy_start(a, err) < 0)
             return -1;
         return agent_netpol_start(a, err);

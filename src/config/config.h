@@ -103,6 +103,10 @@ struct k3c_config {
     bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
     bool cluster_reset;                /* --cluster-reset */
     char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
+    /* storage (issue #16) */
+    char *default_local_storage_path; /* --default-local-storage-path, default <data-dir>/storage */
+    /* devices (issue #18) */
+    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
 };
 
 enum config_result {
