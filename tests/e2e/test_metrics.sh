@@ -148,6 +148,12 @@ T0=$SECONDS
 at_min() { [ "$(replicas idle)" = 1 ]; }
 check hpa-v2/scaled-down wait_for 120 at_min
 echo "#    idle scaled 3 -> 1 in $((SECONDS - T0)) s"
+# kubectl 1.33's autoscale (whatever version and encoding it sends) too.
+check hpa-v2/delete-hpa kc delete hpa idle
+expect_out hpa-1.33/autoscale 'horizontalpodautoscaler.autoscaling/idle autoscaled' \
+    "${NETNS_EXEC[@]}" timeout 60 "$KUBECTL_DIR/kubectl.1.33" --request-timeout=20s \
+    autoscale deploy/idle --cpu-percent=60 --min=1 --max=2
+expect_out hpa-1.33/table '^idle +Deployment/idle +cpu: .*/60% +1 +2 ' kc get hpa idle
 check hpa-v2/delete kc delete deploy idle --wait=false
 
 server_checks
