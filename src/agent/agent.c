@@ -629,7 +629,8 @@ kubelet_server_start(struct agent *a)
                                        .key_file = a->paths.serving_key,
                                        .client_ca_file = a->paths.client_ca,
                                        .logs_dir = logs,
-                                       .node_name = a->node_name};
+                                       .node_name = a->node_name,
+                                       .netns_dir = a->kcfg.netns_dir};
     struct k3c_err err = {0};
 
     if (a->kubelet_port <= 0)

@@ -22,6 +22,7 @@ static const char *const short_deploy[] = {"deploy", NULL};
 static const char *const short_rs[] = {"rs", NULL};
 static const char *const short_ds[] = {"ds", NULL};
 static const char *const short_netpol[] = {"netpol", NULL};
+static const char *const short_hpa[] = {"hpa", NULL};
 
 /* Field selectors as upstream's registries' GetAttrs/ToSelectableFields list
  * them (metadata.name and metadata.namespace are implied). */
@@ -401,6 +402,70 @@ const struct api_resource api_resources[] = {
         .columns = api_columns_runtimeclass,
         .row = api_row_runtimeclass,
         .validate = api_validate_runtimeclass,
+    },
+    /* metrics.k8s.io (issue #16): computed from the kubelets, never stored. */
+    {
+        .group = "metrics.k8s.io",
+        .version = "v1beta1",
+        .kind = "NodeMetrics",
+        .list_kind = "NodeMetricsList",
+        .plural = "nodes",
+        .singular = "nodemetrics",
+        .field_selectors = fields_none,
+        .columns = api_columns_metrics_node,
+        .row = api_row_metrics_node,
+        .not_stored = true,
+    },
+    {
+        .group = "metrics.k8s.io",
+        .version = "v1beta1",
+        .kind = "PodMetrics",
+        .list_kind = "PodMetricsList",
+        .plural = "pods",
+        .singular = "podmetrics",
+        .namespaced = true,
+        .field_selectors = fields_none,
+        .columns = api_columns_metrics_pod,
+        .row = api_row_metrics_pod,
+        .not_stored = true,
+    },
+    /* autoscaling (issue #16): stored as v2; v1 is converted on write. */
+    {
+        .group = "autoscaling",
+        .version = "v2",
+        .kind = "HorizontalPodAutoscaler",
+        .list_kind = "HorizontalPodAutoscalerList",
+        .plural = "horizontalpodautoscalers",
+        .singular = "horizontalpodautoscaler",
+        .short_names = short_hpa,
+        .categories = categories_all,
+        .namespaced = true,
+        .subresources = API_SUB_STATUS,
+        .field_selectors = fields_none,
+        .columns = api_columns_hpa,
+        .row = api_row_hpa,
+        .validate = api_validate_hpa,
+        .defaults = api_defaults_hpa,
+        .has_status = true,
+    },
+    {
+        .group = "autoscaling",
+        .version = "v1",
+        .kind = "HorizontalPodAutoscaler",
+        .list_kind = "HorizontalPodAutoscalerList",
+        .plural = "horizontalpodautoscalers",
+        .singular = "horizontalpodautoscaler",
+        .short_names = short_hpa,
+        .categories = categories_all,
+        .namespaced = true,
+        .subresources = API_SUB_STATUS,
+        .field_selectors = fields_none,
+        .columns = api_columns_hpa,
+        .row = api_row_hpa,
+        .validate = api_validate_hpa,
+        .defaults = api_defaults_hpa_v1,
+        .has_status = true,
+        .convert_out = api_hpa_to_v1,
     },
     {.kind = NULL},
 };

@@ -20,5 +20,6 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_servicelb,      /* servicelb.c */
     &ctl_def_pvbinder,       /* pvbinder.c */
     &ctl_def_runtimeclass,   /* runtimeclass.c (issue #18) */
+    &ctl_def_hpa,            /* hpa.c */
     NULL,
 };
