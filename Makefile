@@ -6,7 +6,7 @@ BUILD_FUZZ ?= build-fuzz
 PREFIX ?= /usr/local
 MESON_TEST_ARGS ?=
 
-.PHONY: all arm64 deps test fuzz run clean-run run-server clean-run-server bench install clean format format-check
+.PHONY: all arm64 deps test fuzz run clean-run run-server clean-run-server bench install clean format format-check deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -66,6 +66,11 @@ bench: deps all
 
 install: all
 	install -D -m 0755 $(BUILD)/k3c $(DESTDIR)$(PREFIX)/bin/k3c
+
+# k3c_<version>_<arch>.deb from the optimised build (scripts/build-deb;
+# docs/install.md): binary, units shipped disabled, k3c(8), docs.
+deb: all
+	scripts/build-deb --binary $(BUILD)/k3c --out .
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')

@@ -5,6 +5,7 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
+#include "agent/agent-storage.h"
 #include "kubelet/kubelet_server.h"
 #include "net/proxy.h"
 #include "net/netpol.h"
@@ -221,6 +222,8 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods)
+        agent_devices_init(a, cfg->cdi_spec_dirs);
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -241,6 +244,7 @@ agent_free(struct agent *a)
         pthread_join(a->thread, NULL);
     }
     netpol_free(a->netpol);
+    agent_storage_stop(a->storage); /* storage (issue #16) */
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
@@ -250,6 +254,7 @@ agent_free(struct agent *a)
     free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    agent_devices_fini(a);
     dns_node_stop(a->dns);
     dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
@@ -346,7 +351,9 @@ node_status(struct agent *a)
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *conds;
+    struct agent_pressure pr;
 
+    agent_pressure_measure(a->paths.dir, &pr);
     uname(&u);
     os_image(os, sizeof(os));
     read_id("/etc/machine-id", mid, sizeof(mid));
@@ -360,15 +367,19 @@ node_status(struct agent *a)
         snprintf(disk, sizeof(disk), "0");
     cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
                     (json_int_t)MAX_PODS, "ephemeral-storage", disk);
+    agent_devices_capacity(a, cap);
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
-        "type", "MemoryPressure", "status", "False", "reason", "KubeletHasSufficientMemory",
-        "message", "kubelet has sufficient memory", "lastHeartbeatTime", ts, "lastTransitionTime",
-        ts, "type", "DiskPressure", "status", "False", "reason", "KubeletHasNoDiskPressure",
-        "message", "kubelet has no disk pressure", "lastHeartbeatTime", ts, "lastTransitionTime",
-        ts, "type", "PIDPressure", "status", "False", "reason", "KubeletHasSufficientPID",
-        "message", "kubelet has sufficient PID available", "lastHeartbeatTime", ts,
+        "type", "MemoryPressure", "status", pr.memory ? "True" : "False", "reason",
+        pr.memory ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory", "message",
+        pr.memory ? pr.memory_msg : "kubelet has sufficient memory", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts, "type", "DiskPressure", "status", pr.disk ? "True" : "False",
+        "reason", pr.disk ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure", "message",
+        pr.disk ? pr.disk_msg : "kubelet has no disk pressure", "lastHeartbeatTime", ts,
+        "lastTransitionTime", ts, "type", "PIDPressure", "status", pr.pid ? "True" : "False",
+        "reason", pr.pid ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID", "message",
+        pr.pid ? pr.pid_msg : "kubelet has sufficient PID available", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts, "type", "Ready", "status", "True", "reason", "KubeletReady",
         "message", "k3c agent is posting ready status", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts);
@@ -398,6 +409,7 @@ node_labels(struct agent *a)
     }
     if (a->etcd_member)
         json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
+    agent_devices_labels(a, labels);
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');
@@ -567,20 +579,30 @@ heartbeat_thread(void *arg)
     struct agent *a = arg;
     int64_t last_status = k3c_now_ms();
     bool failing = false;
+    unsigned last_pressure = 0;
 
     do {
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
+        struct agent_pressure pr;
+        unsigned pressure;
+
+        agent_pressure_measure(a->paths.dir, &pr);
+        pressure = pr.memory | pr.disk << 1 | pr.pid << 2;
 
         if (rc == 0)
             agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
-         * after an outage, and at least every status_every_s. */
-        if (rc == 0 && (failing || !server_sees_ready(a) ||
+         * of a pressure condition, after an outage, and at least every
+         * status_every_s. */
+        if (rc == 0 && (failing || agent_devices_refresh(a) || !server_sees_ready(a) ||
+                        pressure != last_pressure ||
                         k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000)) {
             rc = update_status(a, &err);
-            if (rc == 0)
+            if (rc == 0) {
                 last_status = k3c_now_ms();
+                last_pressure = pressure;
+            }
         }
         /* Logged once per outage, not on every beat. */
         if (rc < 0 && !failing)
@@ -607,7 +629,8 @@ kubelet_server_start(struct agent *a)
                                        .key_file = a->paths.serving_key,
                                        .client_ca_file = a->paths.client_ca,
                                        .logs_dir = logs,
-                                       .node_name = a->node_name};
+                                       .node_name = a->node_name,
+                                       .netns_dir = a->kcfg.netns_dir};
     struct k3c_err err = {0};
 
     if (a->kubelet_port <= 0)
@@ -714,9 +737,14 @@ agent_start(struct agent *a, struct k3c_err *err)
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
+        a->kcfg.cdi = a->cdi;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
+        /* storage (issue #16): local-path directories of deleted volumes */
+        a->storage = agent_storage_start(a->api, a->node_name, err);
+        if (!a->storage)
+            return k3c_err_wrap(err, "local-path storage of node %s", a->node_name);
         if (agent_proxy_start(a, err) < 0)
             return -1;
         return agent_netpol_start(a, err);

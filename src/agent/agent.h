@@ -44,6 +44,9 @@ struct agent_config {
     /* NetworkPolicy enforcement (net/netpol.h), with pods only: false
      * (--disable-network-policy) removes what an earlier run left. */
     bool network_policy;
+    /* CDI spec directories (issue #18, cdi/cdi.h), with pods only:
+     * colon-separated lists, NULL-terminated; NULL: /etc/cdi, /var/run/cdi. */
+    char *const *cdi_spec_dirs;
 };
 
 struct agent;

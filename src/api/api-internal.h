@@ -89,6 +89,11 @@ struct api_resource {
     const struct api_hooks *hooks; /* may be NULL */
     /* Stored under an etcd lease of --event-ttl (Events, as kube-apiserver). */
     bool ttl_lease;
+    /* Computed on request, never stored (metrics.k8s.io): no watch cache. */
+    bool not_stored;
+    /* Turns the stored (storage-version) object into this row's version
+     * for single-object replies (autoscaling/v1 HPA); may be NULL. */
+    void (*convert_out)(json_t *obj);
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -322,6 +327,7 @@ struct api_server {
     int64_t event_ttl_s;
     pthread_mutex_t lease_lock;
     int64_t lease_bucket, lease_id;
+    struct api_metrics *metrics; /* api_metrics.c, made on first use */
 };
 
 /* ---- TTL leases (api_lease.c) ------------------------------------------ */
@@ -475,6 +481,75 @@ extern const struct api_column api_columns_networkpolicy[];
 json_t *api_row_networkpolicy(const json_t *obj, int64_t now_s);
 void api_validate_networkpolicy(const json_t *obj, const json_t *old, json_t *causes);
 void api_defaults_networkpolicy(json_t *obj);
+/* ---- storage kinds (kind_persistentvolume.c, kind_persistentvolumeclaim.c,
+ * kind_storageclass.c, kind_csi.c; docs/storage.md) --------------------- */
+
+extern const struct api_column api_columns_persistentvolume[], api_columns_persistentvolumeclaim[],
+    api_columns_storageclass[], api_columns_csidriver[], api_columns_volumeattachment[];
+extern const struct api_hooks api_persistentvolume_hooks, api_persistentvolumeclaim_hooks;
+json_t *api_row_persistentvolume(const json_t *obj, int64_t now_s);
+json_t *api_row_persistentvolumeclaim(const json_t *obj, int64_t now_s);
+json_t *api_row_storageclass(const json_t *obj, int64_t now_s);
+json_t *api_row_csidriver(const json_t *obj, int64_t now_s);
+json_t *api_row_volumeattachment(const json_t *obj, int64_t now_s);
+void api_defaults_persistentvolume(json_t *obj);
+void api_defaults_persistentvolumeclaim(json_t *obj);
+void api_defaults_storageclass(json_t *obj);
+void api_defaults_csidriver(json_t *obj);
+void api_validate_persistentvolume(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_persistentvolumeclaim(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_storageclass(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_csidriver(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_volumeattachment(const json_t *obj, const json_t *old, json_t *causes);
+/* Shared helpers of the storage kinds. */
+json_t *api_storage_age_cell(const json_t *obj, int64_t now_s);
+json_t *api_storage_access_modes_cell(const json_t *modes); /* "RWO,ROX" */
+bool api_storage_quantity_valid(const char *s);
+void api_storage_check_enum(json_t *causes, const char *field, const json_t *v,
+                            const char *const *supported);
+void api_storage_check_access_modes(json_t *causes, const char *field, const json_t *modes);
+void api_storage_check_storage(json_t *causes, const char *field, const json_t *list,
+                               bool only_storage);
+void api_storage_add_finalizer(json_t *obj, const char *finalizer);
+/* The storageclass.kubernetes.io/is-default-class (or beta) annotation is "true". */
+bool api_storage_class_is_default(const json_t *sc);
+/* kind_runtimeclass.c: node.k8s.io/v1 RuntimeClass (issue #18) */
+extern const struct api_column api_columns_runtimeclass[];
+json_t *api_row_runtimeclass(const json_t *obj, int64_t now_s);
+void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes);
+/* Admission of a new pod naming a RuntimeClass: 403 `pod rejected:
+ * RuntimeClass "x" not found`; overhead and scheduling applied. Returns a
+ * reply, or -1 to go on. */
+int api_runtimeclass_admit_pod(struct api_request *r, json_t *pod);
+
+/* ---- kubelets and metrics.k8s.io (issue #16) --------------------------- */
+
+/* A node's kubelet endpoint: its InternalIP (new string, NULL when it has
+ * none) and daemonEndpoints port (10250 by default). api_proxy.c. */
+void api_node_kubelet(const json_t *node, char **ip, int *port);
+/* GET path from a kubelet with the API server's client certificate; the
+ * body of a 200 answer appended to body. UNAVAILABLE otherwise. Reads are
+ * bounded by timeout_ms each. api_proxy.c. */
+int api_kubelet_get(struct api_server *srv, const char *ip, int port, const char *path,
+                    int timeout_ms, struct k3c_buf *body, struct k3c_err *err);
+/* metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics (api_metrics.c): served
+ * from the kubelets' /stats/summary, scraped by a thread started on the
+ * first request and stopped by api_metrics_fini. */
+bool api_metrics_handles(const struct api_request *r);
+int api_metrics_serve(struct api_request *r);
+void api_metrics_fini(struct api_server *srv);
+extern const struct api_column api_columns_metrics_node[], api_columns_metrics_pod[];
+json_t *api_row_metrics_node(const json_t *obj, int64_t now_s);
+json_t *api_row_metrics_pod(const json_t *obj, int64_t now_s);
+
+/* ---- autoscaling HorizontalPodAutoscaler (kind_hpa.c, issue #16) ------- */
+
+extern const struct api_column api_columns_hpa[];
+json_t *api_row_hpa(const json_t *obj, int64_t now_s);
+void api_defaults_hpa(json_t *obj);
+void api_defaults_hpa_v1(json_t *obj);
+void api_validate_hpa(const json_t *obj, const json_t *old, json_t *causes);
+void api_hpa_to_v1(json_t *obj);
 /* ---- workload kinds of issue #16 (kind_cronjob.c, kind_statefulset.c, kind_pdb.c) ---- */
 
 extern const struct api_column api_columns_cronjob[];

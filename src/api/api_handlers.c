@@ -282,6 +282,13 @@ api_reply_object(struct api_request *r, unsigned status, json_t *obj)
     const char *tv = api_table_wanted(r);
     json_t *table;
 
+    if (r->res->convert_out && obj) { /* a copy: obj may be the caller's too */
+        json_t *copy = json_deep_copy(obj);
+
+        json_decref(obj);
+        obj = copy;
+        r->res->convert_out(obj);
+    }
     if (!tv)
         return api_reply_json_take(r, status, obj);
     table = table_new(r, tv, strtoll(api_meta_str(obj, "resourceVersion") ?: "0", NULL, 10), NULL);
@@ -576,6 +583,8 @@ api_handle_resource(struct api_request *r)
         return ret;
     if (api_proxy_handles(r))
         return api_proxy_serve(r);
+    if (api_metrics_handles(r))
+        return api_metrics_serve(r);
     if (!r->name) {
         if (strcmp(m, "GET") == 0)
             return handle_list(r);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define REF_PREFIX     "#/components/schemas/"
-#define MAX_GV_DOCS    16
+#define MAX_GV_DOCS    32
 #define MAX_WALK_DEPTH 64
 
 extern const char api_schemas_json[];

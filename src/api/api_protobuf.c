@@ -1390,6 +1390,39 @@ static const struct pb_field m_endpoint_slice_f[] = {
 };
 PB_MSG(m_endpoint_slice, "EndpointSlice");
 
+/* ---- k8s.io/api/autoscaling/v1 (issue #16: kubectl autoscale sends it) ---- */
+
+static const struct pb_field m_cross_version_object_reference_f[] = {
+    F_STR_K(1, "kind"),
+    F_STR_K(2, "name"),
+    F_STR(3, "apiVersion"),
+};
+PB_MSG(m_cross_version_object_reference, "CrossVersionObjectReference");
+
+static const struct pb_field m_hpa_v1_spec_f[] = {
+    F_MSG(1, "scaleTargetRef", m_cross_version_object_reference),
+    F_I32(2, "minReplicas"),
+    F_I32_K(3, "maxReplicas"),
+    F_I32(4, "targetCPUUtilizationPercentage"),
+};
+PB_MSG(m_hpa_v1_spec, "HorizontalPodAutoscalerSpec");
+
+static const struct pb_field m_hpa_v1_status_f[] = {
+    F_I64(1, "observedGeneration"),
+    F_TIME(2, "lastScaleTime"),
+    F_I32_K(3, "currentReplicas"),
+    F_I32_K(4, "desiredReplicas"),
+    F_I32(5, "currentCPUUtilizationPercentage"),
+};
+PB_MSG(m_hpa_v1_status, "HorizontalPodAutoscalerStatus");
+
+static const struct pb_field m_hpa_v1_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_hpa_v1_spec),
+    F_MSG(3, "status", m_hpa_v1_status),
+};
+PB_MSG(m_hpa_v1, "HorizontalPodAutoscaler");
+
 /* ---- top-level kinds ---- */
 
 struct pb_root {
@@ -1418,6 +1451,7 @@ static const struct pb_root pb_roots[] = {
     {"authentication.k8s.io/v1", "TokenRequest", &m_token_request},
     {"coordination.k8s.io/v1", "Lease", &m_lease},
     {"discovery.k8s.io/v1", "EndpointSlice", &m_endpoint_slice},
+    {"autoscaling/v1", "HorizontalPodAutoscaler", &m_hpa_v1},
     {NULL, "DeleteOptions", &m_delete_options},
 };
 

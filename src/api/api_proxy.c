@@ -8,8 +8,11 @@
  *  - log: GET /containerLogs/... and the body streamed back (follow).
  *  - exec/attach: the client's WebSocket upgrade is forwarded; once the
  *    kubelet answers 101, both sides are spliced byte for byte on a thread
- *    of their own. SPDY is not relayed (kubectl >= 1.30 speaks WebSocket
- *    first and only falls back to SPDY when the upgrade fails). */
+ *    of their own. A SPDY/3.1 upgrade (kubectl 1.27-1.29) is relayed the
+ *    same way, with the stream protocols the client offers.
+ *  - portforward: the same splice to /portForward/<ns>/<pod>, for a
+ *    WebSocket upgrade (SPDY tunnelled, kubectl >= 1.31) and for a plain
+ *    SPDY/3.1 upgrade (every kubectl); the kubelet speaks SPDY. */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
 #include "base/buf.h"
@@ -31,12 +34,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define PROXY_CONNECT_MS   5000
 #define PROXY_HEADER_MAX   65536
 #define PROXY_POLL_MS      1000
 #define PROXY_ERROR_MAX    65536
+#define PROXY_BODY_MAX     (16 << 20) /* api_kubelet_get */
 #define PROXY_DEFAULT_PORT 10250
 #define PROXY_CLIENT_CN    "system:kube-apiserver"
 
@@ -352,17 +357,37 @@ pick_container(struct api_request *r, const json_t *pod, struct k3c_buf *msg)
     return NULL;
 }
 
+void
+api_node_kubelet(const json_t *node, char **ip, int *port)
+{
+    const json_t *addrs = json_object_get(json_object_get(node, "status"), "addresses");
+    json_t *a;
+    size_t i;
+
+    *ip = NULL;
+    json_array_foreach(addrs, i, a)
+    {
+        const char *type = json_string_value(json_object_get(a, "type"));
+
+        if (type && strcmp(type, "InternalIP") == 0 && !*ip)
+            *ip = k3c_xstrdup(json_string_value(json_object_get(a, "address")) ?: "");
+    }
+    *port = (int)json_integer_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(node, "status"), "daemonEndpoints"),
+                        "kubeletEndpoint"),
+        "Port"));
+    if (*port <= 0 || *port > 65535)
+        *port = PROXY_DEFAULT_PORT;
+}
+
 /* Where the pod's kubelet listens. -1 with the reply queued in *ret. */
 static int
-locate(struct api_request *r, struct target *t, int *ret)
+locate(struct api_request *r, struct target *t, bool need_container, int *ret)
 {
     _cleanup_json_ json_t *pod = load(r, "pods", r->namespace, r->name);
     _cleanup_json_ json_t *node = NULL;
     struct k3c_buf msg;
     const char *node_name;
-    const json_t *addrs;
-    json_t *a;
-    size_t i;
 
     if (!pod) {
         *ret =
@@ -370,7 +395,7 @@ locate(struct api_request *r, struct target *t, int *ret)
         return -1;
     }
     k3c_buf_init(&msg);
-    t->container = pick_container(r, pod, &msg);
+    t->container = need_container ? pick_container(r, pod, &msg) : k3c_xstrdup("");
     if (!t->container) {
         *ret = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "%s", msg.data);
         k3c_buf_fini(&msg);
@@ -384,20 +409,7 @@ locate(struct api_request *r, struct target *t, int *ret)
         return -1;
     }
     node = load(r, "nodes", NULL, node_name);
-    addrs = json_object_get(json_object_get(node, "status"), "addresses");
-    json_array_foreach(addrs, i, a)
-    {
-        const char *type = json_string_value(json_object_get(a, "type"));
-
-        if (type && strcmp(type, "InternalIP") == 0 && !t->ip)
-            t->ip = k3c_xstrdup(json_string_value(json_object_get(a, "address")) ?: "");
-    }
-    t->port = (int)json_integer_value(json_object_get(
-        json_object_get(json_object_get(json_object_get(node, "status"), "daemonEndpoints"),
-                        "kubeletEndpoint"),
-        "Port"));
-    if (t->port <= 0 || t->port > 65535)
-        t->port = PROXY_DEFAULT_PORT;
+    api_node_kubelet(node, &t->ip, &t->port);
     if (!t->ip) {
         *ret = api_reply_status(r, K3C_E_UNAVAILABLE, NULL, NULL,
                                 "no InternalIP known for node \"%s\"", node_name);
@@ -448,8 +460,10 @@ kubelet_path(struct api_request *r, const char *kind, const struct target *t)
     url_escape(&b, r->namespace);
     k3c_buf_append(&b, "/", 1);
     url_escape(&b, r->name);
-    k3c_buf_append(&b, "/", 1);
-    url_escape(&b, t->container);
+    if (*t->container) { /* port-forward is about the pod */
+        k3c_buf_append(&b, "/", 1);
+        url_escape(&b, t->container);
+    }
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query, &b);
     return k3c_buf_steal(&b, NULL);
 }
@@ -712,34 +726,81 @@ header_has(struct api_request *r, const char *name, const char *token)
     return v && strcasestr(v, token);
 }
 
+/* Every X-Stream-Protocol-Version the client offers (SPDY), as header lines. */
+static enum MHD_Result
+add_stream_protocol(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct k3c_buf *b = cls;
+
+    (void)kind;
+    if (strcasecmp(key, "X-Stream-Protocol-Version") == 0 && value && !strpbrk(value, "\r\n"))
+        k3c_buf_appendf(b, "X-Stream-Protocol-Version: %s\r\n", value);
+    return MHD_YES;
+}
+
+/* The upgrade request for the kubelet: the client's WebSocket handshake, or
+ * its SPDY/3.1 upgrade with the stream protocols it offers. */
+static char *
+upgrade_request(struct api_request *r, const char *path, const char *host, bool ws)
+{
+    const char *key = api_header(r, "Sec-WebSocket-Key");
+    const char *proto = api_header(r, "Sec-WebSocket-Protocol");
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    k3c_buf_appendf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: k3c-apiserver\r\n",
+                    ws ? "GET" : "POST", path, host);
+    if (ws) {
+        k3c_buf_appendf(&b,
+                        "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
+                        key);
+        if (proto && !strpbrk(proto, "\r\n"))
+            k3c_buf_appendf(&b, "Sec-WebSocket-Protocol: %s\r\n", proto);
+    } else {
+        k3c_buf_appendf(&b, "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nContent-Length: 0\r\n");
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_stream_protocol, &b);
+    }
+    k3c_buf_append(&b, "\r\n", 2);
+    return k3c_buf_steal(&b, NULL);
+}
+
+static const char *
+kubelet_kind(const struct api_request *r)
+{
+    if (strcmp(r->subresource, "exec") == 0)
+        return "exec";
+    if (strcmp(r->subresource, "attach") == 0)
+        return "attach";
+    return "portForward";
+}
+
 static int
 serve_stream(struct api_request *r, const struct target *t)
 {
     const char *key = api_header(r, "Sec-WebSocket-Key");
-    const char *proto = api_header(r, "Sec-WebSocket-Protocol");
-    _cleanup_free_ char *path = NULL, *req = NULL, *accept = NULL, *got_proto = NULL;
+    bool ws = header_has(r, "Upgrade", "websocket") && key;
+    bool spdy = header_has(r, "Upgrade", "SPDY/3.1");
+    _cleanup_free_ char *path = NULL, *req = NULL, *accept = NULL, *got_proto = NULL,
+                        *got_stream = NULL;
     struct splice *sp;
     struct k3c_buf head;
     struct k3c_err err = {0};
     struct MHD_Response *resp;
     int status = 0, ret;
 
-    if (!header_has(r, "Upgrade", "websocket") || !header_has(r, "Connection", "upgrade") || !key)
+    if (!header_has(r, "Connection", "upgrade") || (!ws && !spdy))
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                 "Upgrade request required: this server relays %s over WebSocket "
-                                "(v5.channel.k8s.io) only, not SPDY",
+                                "or SPDY/3.1",
                                 r->subresource);
     sp = k3c_xcalloc(1, sizeof(*sp));
     sp->srv = r->srv;
     k3c_buf_init(&sp->to_client);
     k3c_buf_init(&sp->to_kubelet);
     k3c_buf_init(&head);
-    path = kubelet_path(r, strcmp(r->subresource, "exec") == 0 ? "exec" : "attach", t);
-    req = k3c_xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: k3c-apiserver\r\n"
-                        "Connection: Upgrade\r\nUpgrade: websocket\r\n"
-                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n%s%s%s\r\n",
-                        path, t->ip, key, proto ? "Sec-WebSocket-Protocol: " : "",
-                        proto ? proto : "", proto ? "\r\n" : "");
+    path = kubelet_path(r, kubelet_kind(r), t);
+    req = upgrade_request(r, path, t->ip, ws);
     if (kconn_open(r->srv, t->ip, t->port, &sp->k, &err) < 0 ||
         kconn_write(&sp->k, req, strlen(req)) < 0 ||
         read_head(&sp->k, &head, &sp->to_client, &status, &err) < 0) {
@@ -756,13 +817,16 @@ serve_stream(struct api_request *r, const struct target *t)
     }
     accept = head_value(head.data, "Sec-WebSocket-Accept");
     got_proto = head_value(head.data, "Sec-WebSocket-Protocol");
+    got_stream = head_value(head.data, "X-Stream-Protocol-Version");
     k3c_buf_fini(&head);
     resp = MHD_create_response_for_upgrade(on_upgrade, sp);
-    MHD_add_response_header(resp, "Upgrade", "websocket");
+    MHD_add_response_header(resp, "Upgrade", ws ? "websocket" : "SPDY/3.1");
     if (accept)
         MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
     if (got_proto)
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", got_proto);
+    if (got_stream)
+        MHD_add_response_header(resp, "X-Stream-Protocol-Version", got_stream);
     ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     if (ret != MHD_YES)
@@ -778,7 +842,7 @@ api_proxy_handles(const struct api_request *r)
     return r->res && r->subresource && r->name && strcmp(r->res->plural, "pods") == 0 &&
            !r->res->group[0] &&
            (strcmp(r->subresource, "log") == 0 || strcmp(r->subresource, "exec") == 0 ||
-            strcmp(r->subresource, "attach") == 0);
+            strcmp(r->subresource, "attach") == 0 || strcmp(r->subresource, "portforward") == 0);
 }
 
 static bool
@@ -807,11 +871,62 @@ api_proxy_serve(struct api_request *r)
                                      "\"pods/%s\" in API group \"\" in the namespace \"%s\"",
                                      r->name, r->user.name, log ? "get" : "create", r->subresource,
                                      r->namespace);
-    if (locate(r, &t, &ret) < 0) {
+    if (locate(r, &t, strcmp(r->subresource, "portforward") != 0, &ret) < 0) {
         target_fini(&t);
         return ret;
     }
     ret = log ? serve_log(r, &t) : serve_stream(r, &t);
     target_fini(&t);
     return ret;
+}
+
+/* ---- a plain GET for other parts (metrics.k8s.io's scrapes) --------------- */
+
+int
+api_kubelet_get(struct api_server *srv, const char *ip, int port, const char *path, int timeout_ms,
+                struct k3c_buf *body, struct k3c_err *err)
+{
+    struct kconn k;
+    struct k3c_buf head;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    _cleanup_free_ char *req = NULL;
+    char buf[16384];
+    int status = 0, rc = -1;
+
+    if (kconn_open(srv, ip, port, &k, err) < 0)
+        return -1;
+    /* Bounded reads: a kubelet that stops answering must not hold us. */
+    setsockopt(k.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    k3c_buf_init(&head);
+    req =
+        k3c_xasprintf("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: k3c-apiserver\r\n\r\n", path, ip);
+    if (kconn_write(&k, req, strlen(req)) < 0 || read_head(&k, &head, body, &status, err) < 0)
+        goto out;
+    for (;;) {
+        ssize_t n = gnutls_record_recv(k.tls, buf, sizeof(buf));
+
+        if (n == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
+            break;
+        if (n < 0) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d: %s", ip, port,
+                        gnutls_strerror((int)n));
+            goto out;
+        }
+        k3c_buf_append(body, buf, (size_t)n);
+        if (body->len > PROXY_BODY_MAX) {
+            k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d: answer too long", ip, port);
+            goto out;
+        }
+    }
+    if (status != 200) {
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "kubelet %s:%d%s: HTTP %d", ip, port, path, status);
+        goto out;
+    }
+    rc = 0;
+out:
+    k3c_buf_fini(&head);
+    kconn_close(&k);
+    return rc;
 }

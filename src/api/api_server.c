@@ -40,6 +40,8 @@ start_caches(struct api_server *srv, struct k3c_err *err)
         const struct api_resource *res = &api_resources[i];
         _cleanup_free_ char *prefix = k3c_xasprintf("/registry/%s/", res->plural);
 
+        if (res->not_stored)
+            continue;
         srv->caches[i] = watch_cache_new(srv->store, prefix, res->field_selectors, err);
         if (!srv->caches[i])
             return k3c_err_wrap(err, "watch cache for %s", res->plural);
@@ -132,6 +134,7 @@ api_server_free(struct api_server *srv)
         return;
     atomic_store(&srv->stopping, true);
     proxy_sessions_drain(srv);
+    api_metrics_fini(srv);
     api_http_stop(srv);
     api_proxy_fini(srv);
     for (size_t i = 0; i < srv->n_resources; i++)
@@ -296,8 +299,9 @@ serve_metrics(struct api_request *r)
                     (long long)atomic_load(&r->srv->request_errors_total),
                     (long long)atomic_load(&r->srv->watches_active), k3c_rss_bytes());
     for (size_t i = 0; i < r->srv->n_resources; i++)
-        k3c_buf_appendf(&b, "k3c_watch_cache_revision{resource=\"%s\"} %" PRId64 "\n",
-                        api_resources[i].plural, watch_cache_revision(r->srv->caches[i]));
+        if (r->srv->caches[i])
+            k3c_buf_appendf(&b, "k3c_watch_cache_revision{resource=\"%s\"} %" PRId64 "\n",
+                            api_resources[i].plural, watch_cache_revision(r->srv->caches[i]));
     pthread_mutex_lock(&r->srv->metrics_fn_lock);
     if (r->srv->metrics_fn)
         r->srv->metrics_fn(r->srv->metrics_fn_data, &b);

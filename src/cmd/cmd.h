@@ -21,6 +21,10 @@ int cmd_lab(int argc, char **argv, char **envp);
 int cmd_topology(int argc, char **argv, char **envp);
 int cmd_doctor(int argc, char **argv, char **envp);
 int cmd_etcd_snapshot(int argc, char **argv, char **envp);
+/* cmd_install.c: k3c install, killall, uninstall (src/install/). */
+int cmd_install(int argc, char **argv, char **envp);
+int cmd_killall(int argc, char **argv, char **envp);
+int cmd_uninstall(int argc, char **argv, char **envp);
 
 /* Loads the configuration for a verb and turns config_load's result into an
  * exit code: -1 means "go on", anything else is the code to exit with. */

@@ -10,6 +10,8 @@
 #include "base/util.h"
 #include "client/client.h"
 #include "cmd/cmd.h"
+#include "install/install.h"
+#include "podspec/podspec.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -69,7 +71,8 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .flannel_backend = cfg->flannel_backend,
                               .flannel_iface = cfg->flannel_iface,
                               .cluster_cidr = cfg->cluster_cidr,
-                              .network_policy = !cfg->disable_network_policy};
+                              .network_policy = !cfg->disable_network_policy,
+                              .cdi_spec_dirs = cfg->cdi_spec_dirs};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,
@@ -78,15 +81,31 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                                 .crash_backoff_base_ms = cfg->crash_backoff_base_ms,
                                 .cluster_dns = cfg->cluster_dns,
                                 .cluster_domain = cfg->cluster_domain,
-                                .resolv_conf = cfg->resolv_conf};
+                                .resolv_conf = cfg->resolv_conf,
+                                .container_log_max_files = cfg->container_log_max_files,
+                                .container_log_monitor_ms =
+                                    cfg->container_log_monitor_interval_s * 1000,
+                                .image_gc_high_pct = cfg->image_gc_high_threshold,
+                                .image_gc_low_pct = cfg->image_gc_low_threshold,
+                                .image_gc_period_ms = cfg->image_gc_period_s * 1000};
     struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
                                  .cluster_domain = cfg->cluster_domain,
                                  .resolv_conf = cfg->resolv_conf,
                                  .forward = cfg->dns_forward,
                                  .hosts_file = cfg->dns_hosts_file};
     _cleanup_(agent_freep) struct agent *a = NULL;
+    int64_t log_max = 0;
     int sig;
 
+    if (podspec_quantity_value(cfg->container_log_max_size, &log_max, err) < 0 || log_max < 1024)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--container-log-max-size %s: a size of at least 1Ki wanted",
+                           cfg->container_log_max_size);
+    kc.container_log_max_bytes = log_max;
+    if (cfg->image_gc_low_threshold >= cfg->image_gc_high_threshold)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--image-gc-low-threshold %d must be below --image-gc-high-threshold %d",
+                           cfg->image_gc_low_threshold, cfg->image_gc_high_threshold);
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
     else if (!cfg->disable_pods)
@@ -151,8 +170,10 @@ cmd_agent(int argc, char **argv, char **envp)
     }
     if (sig == 0) {
         log_info("k3c agent ready");
+        install_sd_notify("READY=1\nSTATUS=k3c agent ready");
         sig = cmd_wait_signal(&stop, -1);
     }
+    install_sd_notify("STOPPING=1");
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));
     http_client_shutdown_begin();
     agent_free(a);

@@ -28,6 +28,9 @@ static const struct verb verbs[] = {
     {"lab", "a whole cluster on this host in network namespaces (as root)", cmd_lab, 0},
     {"topology", "draw the cluster: VIP, servers, etcd, agents", cmd_topology, 0},
     {"doctor", "check what an HA cluster needs and say what is wrong", cmd_doctor, 0},
+    {"install", "install server|agent as a systemd service with these flags", cmd_install, 0},
+    {"killall", "stop k3c and its containers, remove pod networks and mounts", cmd_killall, 0},
+    {"uninstall", "killall, then remove the units, config, data and binary", cmd_uninstall, 0},
 };
 
 static void

@@ -429,7 +429,7 @@ static const struct config_option options[] = {
      .offset = OFF(disable),
      .roles = ROLE_S,
      .metavar = "NAME",
-     .help = "do not run a packaged component: servicelb; repeatable"},
+     .help = "do not run a packaged component: servicelb, local-storage; repeatable"},
     /* The pod network across nodes (issue #13, net/flannel.h). */
     {.name = "flannel-backend",
      .type = OPT_STRING,
@@ -554,6 +554,74 @@ static const struct config_option options[] = {
      .offset = OFF(disable_network_policy),
      .roles = ROLE_ANY,
      .help = "do not enforce NetworkPolicies (and remove their nftables table)"},
+    /* storage (issue #16, docs/storage.md) */
+    {.name = "default-local-storage-path",
+     .type = OPT_STRING,
+     .offset = OFF(default_local_storage_path),
+     .roles = ROLE_S,
+     .metavar = "DIR",
+     .help = "where the local-path provisioner puts volumes on the nodes, default "
+             "<data-dir>/storage"},
+    /* devices (issue #18, docs/gpu.md) */
+    {.name = "cdi-spec-dirs",
+     .type = OPT_LIST,
+     .offset = OFF(cdi_spec_dirs),
+     .roles = ROLE_ANY,
+     .metavar = "DIR[:DIR]",
+     .help = "CDI spec directories, later wins (repeatable; default /etc/cdi:/var/run/cdi)"},
+    /* node housekeeping (issue #21) */
+    {.name = "container-log-max-size",
+     .type = OPT_STRING,
+     .offset = OFF(container_log_max_size),
+     .def = "10Mi",
+     .roles = ROLE_ANY,
+     .metavar = "QUANTITY",
+     .help = "a container's log is rotated above this size (kubelet's containerLogMaxSize)"},
+    {.name = "container-log-max-files",
+     .type = OPT_INT,
+     .offset = OFF(container_log_max_files),
+     .def = "5",
+     .min = 2,
+     .max = 1000,
+     .roles = ROLE_ANY,
+     .metavar = "N",
+     .help = "log files kept per container, the current one included"},
+    {.name = "container-log-monitor-interval",
+     .type = OPT_INT,
+     .offset = OFF(container_log_monitor_interval_s),
+     .def = "10",
+     .min = 1,
+     .max = 3600,
+     .roles = ROLE_ANY,
+     .metavar = "SECONDS",
+     .help = "how often container logs are checked for rotation"},
+    {.name = "image-gc-high-threshold",
+     .type = OPT_INT,
+     .offset = OFF(image_gc_high_threshold),
+     .def = "85",
+     .min = 1,
+     .max = 100,
+     .roles = ROLE_ANY,
+     .metavar = "PERCENT",
+     .help = "disk use of the image file system above which unused images are removed"},
+    {.name = "image-gc-low-threshold",
+     .type = OPT_INT,
+     .offset = OFF(image_gc_low_threshold),
+     .def = "80",
+     .min = 1,
+     .max = 100,
+     .roles = ROLE_ANY,
+     .metavar = "PERCENT",
+     .help = "disk use the image GC brings it down to"},
+    {.name = "image-gc-period",
+     .type = OPT_INT,
+     .offset = OFF(image_gc_period_s),
+     .def = "300",
+     .min = 1,
+     .max = 86400,
+     .roles = ROLE_ANY,
+     .metavar = "SECONDS",
+     .help = "how often the image file system's use is checked"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)
@@ -1296,4 +1364,23 @@ config_usage(FILE *out, enum config_role role)
                 o->def ? ", default " : "", o->def ? o->def : "");
     }
     fprintf(out, "%-*s  %s\n", width, "  -h, --help", "show this help");
+}
+
+enum config_opt_kind
+config_option_kind(const char *name, enum config_role role, const char **key)
+{
+    const struct config_option *o =
+        strlen(name) == 1 ? find_short(name[0]) : find_long(name, strlen(name));
+
+    if (!o || !(o->roles & role) || (o->flags & OPT_NOFILE))
+        return CONFIG_OPT_UNKNOWN;
+    *key = o->name;
+    switch (o->type) {
+    case OPT_BOOL:
+        return CONFIG_OPT_BOOL;
+    case OPT_LIST:
+        return CONFIG_OPT_LIST;
+    default:
+        return CONFIG_OPT_VALUE;
+    }
 }

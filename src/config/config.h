@@ -103,6 +103,17 @@ struct k3c_config {
     bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
     bool cluster_reset;                /* --cluster-reset */
     char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
+    /* storage (issue #16) */
+    char *default_local_storage_path; /* --default-local-storage-path, default <data-dir>/storage */
+    /* devices (issue #18) */
+    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
+    /* node housekeeping (issue #21): the kubelet's container log rotation */
+    char *container_log_max_size;         /* --container-log-max-size, default 10Mi */
+    int container_log_max_files;          /* --container-log-max-files, default 5 */
+    int container_log_monitor_interval_s; /* --container-log-monitor-interval, default 10 */
+    int image_gc_high_threshold;          /* --image-gc-high-threshold, percent, default 85 */
+    int image_gc_low_threshold;           /* --image-gc-low-threshold, percent, default 80 */
+    int image_gc_period_s;                /* --image-gc-period, default 300 */
 };
 
 enum config_result {
@@ -137,5 +148,17 @@ bool config_route_default_iface(const char *route_table, char *iface, size_t len
 
 /* Prints the option list for role (flag, env var, default, help) to out. */
 void config_usage(FILE *out, enum config_role role);
+
+/* k3c install (src/install/) writes flags into config.yaml: the kind of the
+ * option NAME (a long name without "--", or a one-letter short name) for
+ * role, and its long name (the file key) in *key. CONFIG_OPT_UNKNOWN for no
+ * such option, one of the other role, or one the file does not accept. */
+enum config_opt_kind {
+    CONFIG_OPT_UNKNOWN = 0,
+    CONFIG_OPT_VALUE, /* string or number: one value */
+    CONFIG_OPT_BOOL,
+    CONFIG_OPT_LIST,
+};
+enum config_opt_kind config_option_kind(const char *name, enum config_role role, const char **key);
 
 #endif

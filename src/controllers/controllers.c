@@ -18,6 +18,9 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_nodeipam,       /* nodeipam.c */
     &ctl_def_nodelifecycle,  /* nodelifecycle.c */
     &ctl_def_servicelb,      /* servicelb.c */
+    &ctl_def_pvbinder,       /* pvbinder.c */
+    &ctl_def_runtimeclass,   /* runtimeclass.c (issue #18) */
+    &ctl_def_hpa,            /* hpa.c */
     &ctl_def_cronjob,        /* cronjob.c (issue #16) */
     &ctl_def_statefulset,    /* statefulset.c (issue #16) */
     &ctl_def_disruption,     /* disruption.c (issue #16) */

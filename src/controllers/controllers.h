@@ -18,6 +18,9 @@ extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
 extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
 extern const struct ctl_def ctl_def_servicelb;      /* servicelb.c (issue #13) */
 extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
+extern const struct ctl_def ctl_def_pvbinder;       /* pvbinder.c (issue #16, storage) */
+extern const struct ctl_def ctl_def_runtimeclass;   /* runtimeclass.c (issue #18) */
+extern const struct ctl_def ctl_def_hpa;            /* hpa.c (issue #16) */
 extern const struct ctl_def ctl_def_cronjob;        /* cronjob.c (issue #16) */
 extern const struct ctl_def ctl_def_statefulset;    /* statefulset.c (issue #16) */
 extern const struct ctl_def ctl_def_disruption;     /* disruption.c (issue #16) */

@@ -88,4 +88,11 @@ json_t *lc_owner_refs_without(const json_t *obj, const char *uid);
  * collection; ns ignored for cluster-scoped kinds). A new string. */
 char *lc_object_path(const struct api_resource *r, const char *ns, const char *name);
 
+/* lifecycle_pressure.c (issue #21): the taints node should carry for its
+ * pressure conditions (status: the Node's status): memory-pressure,
+ * disk-pressure, pid-pressure NoSchedule while MemoryPressure, DiskPressure,
+ * PIDPressure is True; others kept. A new array, or NULL when nothing
+ * changes. */
+json_t *lc_node_pressure_taints_want(const json_t *taints, const json_t *status, const char *now);
+
 #endif

@@ -225,11 +225,20 @@ update_taints(struct ctl *c, const char *name, const json_t *node, struct k3c_er
     const char *ready = ctl_node_ready_status(node);
     _cleanup_json_ json_t *patch = NULL;
     _cleanup_free_ char *path = NULL;
-    json_t *want;
+    json_t *want, *pressure;
+    bool ready_changed;
     char now[32];
 
     ctl_now_rfc3339(now, sizeof(now));
     want = lc_node_taints_want(taints, ready, now);
+    ready_changed = want != NULL;
+    /* and the pressure conditions' taints (lifecycle_pressure.c) */
+    pressure =
+        lc_node_pressure_taints_want(want ? want : taints, json_object_get(node, "status"), now);
+    if (pressure) {
+        json_decref(want);
+        want = pressure;
+    }
     if (!want)
         return 0;
     path = k3c_xasprintf("/api/v1/nodes/%s", name);
@@ -237,6 +246,10 @@ update_taints(struct ctl *c, const char *name, const json_t *node, struct k3c_er
                       meta_str(node, "resourceVersion") ?: "");
     if (ctl_api(c, "PATCH", path, "application/merge-patch+json", patch, NULL, err) != 200)
         return -1;
+    if (!ready_changed) {
+        log_info("(node %s) pressure taints changed", name);
+        return 0;
+    }
     log_info("(node %s) Ready %s: taints now %s", name, ready ? ready : "missing",
              ready && strcmp(ready, "True") != 0 ? "not-ready/unreachable" : "cleared");
     if (ready && strcmp(ready, "True") == 0)

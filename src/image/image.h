@@ -155,8 +155,8 @@ struct image *image_store_get(struct image_store *s, const char *ref, struct k3c
  * each with image_free and the array with free(). */
 int image_store_list(struct image_store *s, struct image ***out, size_t *n_out,
                      struct k3c_err *err);
-/* Removes the record for ref (blobs and layers stay until a GC, which does
- * not exist yet). K3C_E_NOT_FOUND if absent. */
+/* Removes the record for ref (blobs and layers stay until
+ * image_store_prune). K3C_E_NOT_FOUND if absent. */
 int image_store_remove(struct image_store *s, const char *ref, struct k3c_err *err);
 
 /* Imports every tarball (*.tar, *.tar.gz, *.tgz, *.tar.zst, *.tar.lz4, ...)
@@ -201,5 +201,15 @@ int image_rootfs_prepare(struct image_store *s, const struct image *img, const c
 /* Unmounts <container_dir>/rootfs (if mounted) and removes rootfs, upper and
  * work; the rest of container_dir stays. */
 int image_rootfs_release(const char *container_dir, struct k3c_err *err);
+
+/* ---- garbage collection (issue #21, image_gc.c) ------------------------ */
+
+/* Deletes the blobs and unpacked layers that no record references (after
+ * image_store_remove of unused images), except those modified in the last
+ * grace_s seconds (a pull may be about to record them) and layers an
+ * overlay mount uses. *freed_out (may be NULL): bytes on disk freed.
+ * Returns how many blobs and layers went, or -1. Thread: any. */
+int image_store_prune(struct image_store *s, int64_t grace_s, int64_t *freed_out,
+                      struct k3c_err *err);
 
 #endif

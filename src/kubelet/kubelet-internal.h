@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cdi/cdi.h"
 #include "image/image.h"
 #include "kubelet/kubelet.h"
 #include "podspec/podspec.h"
@@ -115,7 +116,46 @@ struct kubelet {
     size_t n_pods, cap_pods;
     struct kadopt *adopt;
     size_t n_adopt;
+    /* devices (issue #18, kubelet_devices.c) */
+    struct cdi_registry *cdi;                  /* borrowed from the agent; NULL: none */
+    struct cdi_alloc *devalloc;                /* <data_dir>/devices/checkpoint.json */
+    char *nvidia_runtime, *nvidia_cdi_runtime; /* found at start; NULL: not installed */
+    /* log rotation (kubelet_logrotate.c) */
+    long long log_max_bytes;
+    int log_max_files, log_monitor_ms;
+    pthread_t logrotate;
+    bool logrotate_running;
+    /* image GC (kubelet_imagegc.c), housekeeping thread only */
+    int gc_high_pct, gc_low_pct, gc_period_ms, gc_grace_s;
+    struct kubelet_gc_seen *gc_seen;
+    size_t gc_n_seen;
 };
+
+/* kubelet_imagegc.c */
+struct kubelet_gc_seen {
+    char *ref;
+    int64_t first_seen_ms, last_used_ms; /* wall clock; last_used 0: never in use */
+};
+struct kubelet_gc_image {
+    const char *ref;
+    int64_t size;
+    int64_t last_used_ms, first_seen_ms;
+    bool in_use;
+};
+/* Unused images in the order they go (least recently used first, never
+ * used before used, then first seen, then name) until their sizes reach
+ * want bytes: indices into imgs in order_out (n entries); returns how many. */
+size_t kubelet_image_gc_select(const struct kubelet_gc_image *imgs, size_t n, int64_t want,
+                               size_t *order_out);
+/* One pass: measures the image file system and removes what it must. */
+void kubelet_image_gc(struct kubelet *k);
+
+/* kubelet_logrotate.c: one pass over the logs dir (rotate what is over
+ * max_bytes, keep max_files per container log), and the thread doing it
+ * every log_monitor_ms. */
+void kubelet_logs_rotate(struct runtime *rt, const char *logs_dir, long long max_bytes,
+                         int max_files);
+void *kubelet_logrotate_thread(void *arg);
 
 /* kubelet_main.c */
 bool kubelet_stopping(struct kubelet *k);
@@ -134,6 +174,25 @@ void *kubelet_pod_thread(void *arg);
 /* "k3c-" + 24 hex of sha256("<uid>/<name>/<restart>"). */
 void kubelet_container_id(const char *uid, const char *name, int restart, char out[29]);
 char *kubelet_pod_dir(struct kubelet *k, const char *uid);
+
+/* kubelet_devices.c: a container's CDI devices and runtime handler */
+struct kdevices {
+    struct cdi_registry *reg;
+    char **devices; /* qualified CDI names; NULL: none */
+    bool nvidia_runtime;
+};
+/* Allocates the devices of c's extended resources (CONFLICT "Insufficient
+ * <resource>" when too few are free). */
+int kubelet_devices_prepare(struct kpod *p, struct kctr *c, struct kdevices *d,
+                            struct k3c_err *err);
+/* runtime_spec.edit_oci: the CDI edits and NVIDIA_VISIBLE_DEVICES. */
+int kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err);
+void kubelet_devices_fini(struct kdevices *d);
+/* Frees what container ctr of pod uid holds (ctr NULL: the whole pod). */
+void kubelet_devices_release(struct kubelet *k, const char *uid, const char *ctr);
+/* The pod's RuntimeClass handler: *path NULL for the node's runtime, else
+ * nvidia-container-runtime's. NOT_FOUND / INVALID with upstream's words. */
+int kubelet_runtime_handler(struct kpod *p, const char **path, bool *nvidia, struct k3c_err *err);
 
 /* kubelet_status.c */
 /* {"terminated": {exitCode, reason, startedAt, finishedAt, containerID}} of

@@ -11,6 +11,7 @@
 #include "base/err.h"
 
 struct http_client;
+struct cdi_registry;
 
 /* Every pointer is borrowed for kubelet_new (copied). NULL/0 take the
  * defaults named. */
@@ -36,6 +37,19 @@ struct kubelet_config {
      * May be NULL. */
     void (*before_pod)(void *ud);
     void *before_pod_ud;
+    /* CDI devices handed to containers (issue #18); borrowed, must outlive
+     * the kubelet. NULL: extended resources cannot be given out. */
+    struct cdi_registry *cdi;
+    /* node housekeeping (issue #21): container log rotation, the kubelet's
+     * containerLogMaxSize / containerLogMaxFiles (kubelet_logrotate.c) */
+    long long container_log_max_bytes; /* 0: 10 MiB */
+    int container_log_max_files;       /* 0: 5; at least 2 */
+    int container_log_monitor_ms;      /* how often logs are checked; 0: 10000 */
+    /* image garbage collection (kubelet_imagegc.c): the kubelet's
+     * imageGCHighThresholdPercent / imageGCLowThresholdPercent */
+    int image_gc_high_pct;  /* 0: 85 */
+    int image_gc_low_pct;   /* 0: 80 */
+    int image_gc_period_ms; /* 0: 300000 (the kubelet's 5 minutes) */
 };
 
 struct kubelet;

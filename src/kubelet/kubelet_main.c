@@ -66,6 +66,15 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    k->log_max_bytes =
+        cfg->container_log_max_bytes > 0 ? cfg->container_log_max_bytes : 10LL * 1024 * 1024;
+    k->log_max_files = cfg->container_log_max_files >= 2 ? cfg->container_log_max_files : 5;
+    k->log_monitor_ms = cfg->container_log_monitor_ms > 0 ? cfg->container_log_monitor_ms : 10000;
+    k->gc_high_pct = cfg->image_gc_high_pct > 0 ? cfg->image_gc_high_pct : 85;
+    k->gc_low_pct = cfg->image_gc_low_pct > 0 ? cfg->image_gc_low_pct : 80;
+    k->gc_period_ms = cfg->image_gc_period_ms > 0 ? cfg->image_gc_period_ms : 300000;
+    /* blobs younger than two periods may belong to a pull in progress */
+    k->gc_grace_s = k->gc_period_ms * 2 / 1000;
     k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
@@ -74,6 +83,18 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->api = api;
     pthread_mutex_init(&k->lock, NULL);
     k3c_cond_init(&k->wake);
+    if (cfg->cdi) {
+        _cleanup_free_ char *dir = k3c_xasprintf("%s/devices", k->data_dir);
+        _cleanup_free_ char *cp = k3c_xasprintf("%s/checkpoint.json", dir);
+
+        k->cdi = cfg->cdi;
+        if (k3c_mkdir_p(dir, 0700, err) < 0 || !(k->devalloc = cdi_alloc_new(cp, err))) {
+            kubelet_free(k);
+            return NULL;
+        }
+        k->nvidia_runtime = k3c_find_in_path("nvidia-container-runtime");
+        k->nvidia_cdi_runtime = k3c_find_in_path("nvidia-container-runtime.cdi");
+    }
     return k;
 }
 
@@ -400,6 +421,14 @@ relist(struct kubelet *k, char **rv, bool first, struct k3c_err *err)
     json_array_foreach(items, i, pod) pod_upsert(k, pod);
     if (first)
         orphans_add(k);
+    if (first && k->devalloc) { /* devices of pods that went while the agent was down */
+        char **uids = k3c_xcalloc(k->n_pods + 1, sizeof(char *));
+
+        for (size_t j = 0; j < k->n_pods; j++)
+            uids[j] = k->pods[j]->uid;
+        cdi_alloc_retain(k->devalloc, uids);
+        free(uids);
+    }
     pthread_mutex_unlock(&k->lock);
     free(*rv);
     *rv = k3c_xstrdup(meta_str(list, "resourceVersion") ? meta_str(list, "resourceVersion") : "0");
@@ -583,9 +612,12 @@ manager_thread(void *arg)
             return NULL;
     }
     k->exits_running = pthread_create(&k->exits, NULL, exits_thread, k) == 0;
+    k->logrotate_running = pthread_create(&k->logrotate, NULL, kubelet_logrotate_thread, k) == 0;
     watch_loop(k);
     if (k->exits_running)
         pthread_join(k->exits, NULL);
+    if (k->logrotate_running)
+        pthread_join(k->logrotate, NULL);
     return NULL;
 }
 
@@ -627,6 +659,12 @@ kubelet_free(struct kubelet *k)
     }
     free(k->adopt);
     free(k->pods);
+    cdi_alloc_free(k->devalloc);
+    free(k->nvidia_runtime);
+    free(k->nvidia_cdi_runtime);
+    for (size_t i = 0; i < k->gc_n_seen; i++)
+        free(k->gc_seen[i].ref);
+    free(k->gc_seen);
     runtime_free(k->rt);
     image_store_free(k->images);
     free(k->data_dir);

@@ -17,6 +17,7 @@ struct MHD_Connection;
 
 struct kubelet_server {
     char *bind_address, *logs_dir, *node_name;
+    char *netns_dir; /* where pods' network namespaces are pinned (port-forward) */
     char *cert_pem, *key_pem, *ca_pem;
     struct runtime *runtime;
     void *daemon; /* struct MHD_Daemon */
@@ -30,6 +31,7 @@ struct kubelet_server {
     /* /metrics */
     atomic_llong requests_total, unauthorized_total, forbidden_total, log_requests_total,
         exec_requests_total, exec_active;
+    atomic_llong portforward_spdy_total, portforward_ws_total, portforward_conns_total;
 };
 
 /* One request: path segments after /containerLogs/ or /exec/. */
@@ -61,6 +63,13 @@ int ks_serve_logs(struct kubelet_server *s, struct MHD_Connection *conn, const s
  * WebSocket upgrade (kubelet_server_exec.c). */
 int ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struct ks_target *t,
                   bool attach);
+
+/* "/portForward/<ns>/<pod>[/<uid>]" into new strings; false if not that. */
+bool ks_parse_portforward(const char *url, char **ns, char **pod);
+/* /portForward/... with an upgrade to SPDY/3.1 or a WebSocket tunnelling it
+ * (kubelet_server_portforward.c). */
+int ks_serve_portforward(struct kubelet_server *s, struct MHD_Connection *conn, const char *ns,
+                         const char *pod);
 
 /* CRI log line parsing (kubelet_server_logs.c), exposed for tests:
  * "<RFC3339Nano> <stream> <P|F> <content>". Fills *ts_ns (UTC), stream,

@@ -178,6 +178,14 @@ serve_metrics(struct kubelet_server *s, struct MHD_Connection *conn)
                     atomic_load(&s->forbidden_total), atomic_load(&s->log_requests_total),
                     atomic_load(&s->exec_requests_total), atomic_load(&s->exec_active),
                     k3c_rss_bytes());
+    k3c_buf_appendf(&b,
+                    "# TYPE kubelet_port_forward_sessions_total counter\n"
+                    "kubelet_port_forward_sessions_total{protocol=\"spdy\"} %lld\n"
+                    "kubelet_port_forward_sessions_total{protocol=\"websocket\"} %lld\n"
+                    "# TYPE kubelet_port_forward_connections_total counter\n"
+                    "kubelet_port_forward_connections_total %lld\n",
+                    atomic_load(&s->portforward_spdy_total), atomic_load(&s->portforward_ws_total),
+                    atomic_load(&s->portforward_conns_total));
     return reply_text(conn, 200, "text/plain; version=0.0.4", k3c_buf_steal(&b, NULL));
 }
 
@@ -200,21 +208,49 @@ read_number(const char *path, const char *key)
     return -1;
 }
 
-/* cpu and memory of a cgroup v2 directory, upstream's CPUStats/MemoryStats
- * shape; empty objects on cgroup v1 hosts. */
-static void
-cgroup_stats(const char *dir, const char *now, json_t *out)
+/* Cumulative CPU nanoseconds of a cgroup (rel: "/k3c/<uid>[/<container>]"):
+ * cgroup v2's cpu.stat, else v1's cpuacct.usage. -1 when neither is there. */
+static long long
+cgroup_cpu_ns(const char *rel)
 {
-    _cleanup_free_ char *cpu = k3c_xasprintf("%s/cpu.stat", dir);
-    _cleanup_free_ char *cur = k3c_xasprintf("%s/memory.current", dir);
-    _cleanup_free_ char *stat = k3c_xasprintf("%s/memory.stat", dir);
-    long long usec = read_number(cpu, "usage_usec"), mem = read_number(cur, NULL);
-    long long inactive = read_number(stat, "inactive_file");
+    _cleanup_free_ char *v2 = k3c_xasprintf("/sys/fs/cgroup%s/cpu.stat", rel);
+    _cleanup_free_ char *v1 = k3c_xasprintf("/sys/fs/cgroup/cpuacct%s/cpuacct.usage", rel);
+    long long usec = read_number(v2, "usage_usec");
 
-    if (usec >= 0)
+    return usec >= 0 ? usec * 1000 : read_number(v1, NULL);
+}
+
+/* Memory usage and the inactive file cache of a cgroup (v2, else v1's
+ * memory controller, whose memory.stat counts the subtree as total_*). */
+static long long
+cgroup_memory(const char *rel, long long *inactive)
+{
+    _cleanup_free_ char *cur = k3c_xasprintf("/sys/fs/cgroup%s/memory.current", rel);
+    _cleanup_free_ char *stat = k3c_xasprintf("/sys/fs/cgroup%s/memory.stat", rel);
+    _cleanup_free_ char *cur1 = k3c_xasprintf("/sys/fs/cgroup/memory%s/memory.usage_in_bytes", rel);
+    _cleanup_free_ char *stat1 = k3c_xasprintf("/sys/fs/cgroup/memory%s/memory.stat", rel);
+    long long mem = read_number(cur, NULL);
+
+    if (mem >= 0) {
+        *inactive = read_number(stat, "inactive_file");
+        return mem;
+    }
+    *inactive = read_number(stat1, "total_inactive_file");
+    return read_number(cur1, NULL);
+}
+
+/* cpu and memory of a pod's or container's cgroup (rel under the cgroup
+ * root), upstream's CPUStats/MemoryStats shape, cgroup v2 or v1; the
+ * objects are left out when the files are not there. */
+static void
+cgroup_stats(const char *rel, const char *now, json_t *out)
+{
+    long long inactive = -1, ns = cgroup_cpu_ns(rel), mem = cgroup_memory(rel, &inactive);
+
+    if (ns >= 0)
         json_object_set_new(
             out, "cpu",
-            json_pack("{s:s, s:I}", "time", now, "usageCoreNanoSeconds", (json_int_t)usec * 1000));
+            json_pack("{s:s, s:I}", "time", now, "usageCoreNanoSeconds", (json_int_t)ns));
     if (mem >= 0)
         json_object_set_new(
             out, "memory",
@@ -259,15 +295,14 @@ pod_stats_add(json_t *pods, const struct runtime_status *st, const json_t *a, co
 {
     const char *uid = annotation(a, "io.kubernetes.pod.uid");
     json_t *pod = json_object_get(pods, uid);
-    _cleanup_free_ char *cg = k3c_xasprintf("/sys/fs/cgroup%s/%s/%s", RUNTIME_CGROUP_PARENT, uid,
+    _cleanup_free_ char *cg = k3c_xasprintf("%s/%s/%s", RUNTIME_CGROUP_PARENT, uid,
                                             annotation(a, "io.kubernetes.container.name"));
     char start[32];
     json_t *c;
 
     k3c_time_rfc3339(st->started_ms / 1000, start, sizeof(start));
     if (!pod) {
-        _cleanup_free_ char *pod_cg =
-            k3c_xasprintf("/sys/fs/cgroup%s/%s", RUNTIME_CGROUP_PARENT, uid);
+        _cleanup_free_ char *pod_cg = k3c_xasprintf("%s/%s", RUNTIME_CGROUP_PARENT, uid);
 
         pod = json_pack("{s:{s:s, s:s, s:s}, s:s, s:[]}", "podRef", "name",
                         annotation(a, "io.kubernetes.pod.name"), "namespace",
@@ -378,6 +413,7 @@ static int
 dispatch(struct kubelet_server *s, struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct ks_target t = {0};
+    _cleanup_free_ char *pf_ns = NULL, *pf_pod = NULL;
     int ret;
 
     if (strcmp(url, "/healthz") == 0)
@@ -390,6 +426,8 @@ dispatch(struct kubelet_server *s, struct MHD_Connection *conn, const char *url,
         return serve_metrics(s, conn);
     if (strcmp(url, "/stats/summary") == 0 || strcmp(url, "/stats/summary/") == 0)
         return serve_stats(s, conn);
+    if (ks_parse_portforward(url, &pf_ns, &pf_pod))
+        return ks_serve_portforward(s, conn, pf_ns, pf_pod);
     if (parse_target(url, "/containerLogs", &t)) {
         atomic_fetch_add(&s->log_requests_total, 1);
         ret = ks_serve_logs(s, conn, &t);
@@ -461,6 +499,7 @@ kubelet_server_new(const struct kubelet_server_config *cfg, struct k3c_err *err)
     s->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
     s->logs_dir = k3c_xstrdup(cfg->logs_dir ? cfg->logs_dir : "/var/log/pods");
     s->node_name = k3c_xstrdup(cfg->node_name ? cfg->node_name : "");
+    s->netns_dir = cfg->netns_dir ? k3c_xstrdup(cfg->netns_dir) : NULL;
     s->runtime = cfg->runtime;
     s->started_ms = k3c_wall_ms();
     pthread_mutex_init(&s->lock, NULL);
@@ -507,6 +546,7 @@ kubelet_server_free(struct kubelet_server *s)
     free(s->bind_address);
     free(s->logs_dir);
     free(s->node_name);
+    free(s->netns_dir);
     free(s->cert_pem);
     free(s->key_pem);
     free(s->ca_pem);

@@ -34,6 +34,7 @@ struct kubelet_server_config {
     const char *logs_dir;       /* <data-dir>/agent/logs */
     struct runtime *runtime;    /* borrowed, outlives the server; NULL: no exec */
     const char *node_name;      /* for /stats/summary */
+    const char *netns_dir;      /* pods' network namespaces (port-forward); NULL: /run/netns */
 };
 
 struct kubelet_server;

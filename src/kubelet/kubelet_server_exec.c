@@ -4,7 +4,11 @@
  * and v4.channel.k8s.io: every binary message starts with its channel byte,
  * 0 stdin, 1 stdout, 2 stderr, 3 the final metav1.Status, 4 terminal
  * resize ({"Width":w,"Height":h}), and in v5 255 = close (payload: the
- * channel, 0 = stdin). SPDY is not spoken: a client that asks for it gets 400.
+ * channel, 0 = stdin). Clients before WebSocket (kubectl 1.27-1.29) speak
+ * SPDY/3.1 with v4.channel.k8s.io instead: one stream per channel, opened
+ * by the client with a streamType header (error, stdin, stdout, stderr,
+ * resize); the command starts once every stream the query asks for is
+ * there, and the streams end with FIN after the status (spdy.c frames).
  * /attach/... is the same session on conmon's attach socket instead of a new
  * process: the container's output from now on, its stdin when it has one.
  *
@@ -13,6 +17,7 @@
  * own: one poll loop over the socket and the process's fds. */
 #define LOG_COMPONENT "kubelet"
 #include "kubelet/kubelet_server-internal.h"
+#include "kubelet/spdy.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -65,6 +70,11 @@ struct exec_session {
     bool exited, status_sent, peer_gone;
     int exit_code;
     wslay_event_context_ptr ws;
+    /* SPDY/3.1 instead of a WebSocket: the client's stream per channel */
+    bool spdy, sp_fin_sent, sp_gone;
+    struct spdy_session *sp;
+    struct k3c_buf sp_in, sp_out;
+    uint32_t sp_stream[CH_RESIZE + 1];
 };
 
 static void
@@ -77,6 +87,9 @@ session_free(struct exec_session *x)
     k3c_buf_fini(&x->stdin_pending);
     if (x->ws)
         wslay_event_context_free(x->ws);
+    spdy_session_free(x->sp);
+    k3c_buf_fini(&x->sp_in);
+    k3c_buf_fini(&x->sp_out);
     free(x);
 }
 
@@ -125,8 +138,16 @@ ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
 static void
 queue_channel(struct exec_session *x, int ch, const void *data, size_t len)
 {
-    uint8_t *msg = k3c_xmalloc(len + 1);
-    struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len + 1};
+    uint8_t *msg;
+    struct wslay_event_msg m;
+
+    if (x->spdy) {
+        if (ch <= CH_RESIZE && x->sp_stream[ch] && len)
+            spdy_write_data(&x->sp_out, x->sp_stream[ch], data, len, false);
+        return;
+    }
+    msg = k3c_xmalloc(len + 1);
+    m = (struct wslay_event_msg){.opcode = WSLAY_BINARY_FRAME, .msg = msg, .msg_length = len + 1};
 
     msg[0] = (uint8_t)ch;
     memcpy(msg + 1, data, len);
@@ -238,6 +259,16 @@ close_after_data(struct exec_session *x)
 static bool
 session_done(struct exec_session *x)
 {
+    if (x->spdy) {
+        if (x->status_sent && !x->sp_fin_sent) {
+            /* Every stream of ours ends after the status, as upstream's. */
+            for (int ch = 0; ch <= CH_RESIZE; ch++)
+                if (x->sp_stream[ch])
+                    spdy_write_data(&x->sp_out, x->sp_stream[ch], NULL, 0, true);
+            x->sp_fin_sent = true;
+        }
+        return x->sp_fin_sent && x->sp_out.len == 0;
+    }
     return x->status_sent && close_after_data(x) && wslay_event_get_close_sent(x->ws) &&
            !wslay_event_want_write(x->ws) && !wslay_event_want_read(x->ws);
 }
@@ -388,16 +419,160 @@ process_end(struct exec_session *x)
     }
 }
 
+/* ---- SPDY/3.1 (kubectl 1.27-1.29) ----------------------------------------- */
+
+static int
+spdy_channel_of(const char *type)
+{
+    static const char *const names[] = {"stdin", "stdout", "stderr", "error", "resize"};
+
+    for (int ch = 0; type && ch <= CH_RESIZE; ch++)
+        if (strcmp(type, names[ch]) == 0)
+            return ch;
+    return -1;
+}
+
+/* Every stream the query asked for is open: the command may start. */
+static bool
+spdy_streams_ready(const struct exec_session *x)
+{
+    return x->sp_stream[CH_ERROR] && (!x->want_stdin || x->sp_stream[CH_STDIN]) &&
+           (!x->want_stdout || x->sp_stream[CH_STDOUT]) &&
+           (!x->want_stderr || x->sp_stream[CH_STDERR]) && (!x->tty || x->sp_stream[CH_RESIZE]);
+}
+
+static void start_or_fail(struct exec_session *x);
+
+static void
+spdy_on_frame(struct exec_session *x, const struct spdy_frame *f)
+{
+    int ch;
+
+    switch (f->type) {
+    case SPDY_SYN_STREAM:
+        ch = spdy_channel_of(spdy_header_get(f, "streamtype"));
+        if (ch < 0 || x->sp_stream[ch]) {
+            spdy_write_rst(&x->sp_out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
+            return;
+        }
+        x->sp_stream[ch] = f->stream_id;
+        spdy_write_syn_reply(x->sp, &x->sp_out, f->stream_id, false);
+        if (!x->started && !x->exited && spdy_streams_ready(x))
+            start_or_fail(x);
+        return;
+    case SPDY_DATA:
+        if (f->stream_id == x->sp_stream[CH_STDIN] && x->sp_stream[CH_STDIN]) {
+            if (x->want_stdin && !x->stdin_close && !x->exited)
+                k3c_buf_append(&x->stdin_pending, f->data, f->len);
+            if (f->flags & SPDY_FLAG_FIN)
+                x->stdin_close = true;
+        } else if (f->stream_id == x->sp_stream[CH_RESIZE] && x->sp_stream[CH_RESIZE]) {
+            on_resize(x, (const char *)f->data, f->len);
+        }
+        return;
+    case SPDY_PING:
+        spdy_write_ping(&x->sp_out, f->value);
+        return;
+    case SPDY_GOAWAY:
+        x->sp_gone = true;
+        return;
+    default:
+        return;
+    }
+}
+
+/* Parses what came; false on a protocol error. */
+static bool
+spdy_consume(struct exec_session *x)
+{
+    size_t off = 0;
+    bool ok = true;
+
+    for (;;) {
+        struct spdy_frame f;
+        struct k3c_err err = {0};
+        size_t used = 0;
+        int rc = spdy_parse(x->sp, (const uint8_t *)x->sp_in.data + off, x->sp_in.len - off, &used,
+                            &f, &err);
+
+        if (rc < 0) {
+            log_debug("exec: SPDY: %s", err.msg);
+            ok = false;
+        }
+        if (rc <= 0)
+            break;
+        spdy_on_frame(x, &f);
+        spdy_frame_fini(&f);
+        off += used;
+    }
+    k3c_buf_consume(&x->sp_in, off);
+    return ok && x->sp_in.len < (4u << 20);
+}
+
+/* ---- the client side, WebSocket or SPDY ------------------------------------ */
+
+static size_t
+out_pending(struct exec_session *x)
+{
+    return x->spdy ? x->sp_out.len : wslay_event_get_queued_msg_length(x->ws);
+}
+
+static bool
+want_write(struct exec_session *x)
+{
+    return x->spdy ? x->sp_out.len > 0 : wslay_event_want_write(x->ws);
+}
+
+static bool
+flush_out(struct exec_session *x)
+{
+    while (x->spdy && x->sp_out.len) {
+        ssize_t n = send(x->sock, x->sp_out.data, x->sp_out.len, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            k3c_buf_consume(&x->sp_out, (size_t)n);
+            continue;
+        }
+        return n < 0 && (errno == EAGAIN || errno == EINTR);
+    }
+    return x->spdy || !wslay_event_want_write(x->ws) || wslay_event_send(x->ws) == 0;
+}
+
+static bool
+client_read(struct exec_session *x)
+{
+    char buf[32768];
+    ssize_t n;
+
+    if (!x->spdy)
+        return wslay_event_recv(x->ws) == 0;
+    n = recv(x->sock, buf, sizeof(buf), 0);
+    if (n > 0) {
+        k3c_buf_append(&x->sp_in, buf, (size_t)n);
+        return spdy_consume(x);
+    }
+    return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+static void
+start_or_fail(struct exec_session *x)
+{
+    struct k3c_err err = {0};
+
+    if (start_process(x, &err) < 0) {
+        queue_status(x, err.msg);
+        x->exited = true;
+    }
+}
+
 /* ---- the session loop --------------------------------------------------- */
 
 static bool
 ws_step(struct exec_session *x, short revents)
 {
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) && wslay_event_recv(x->ws) != 0)
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !client_read(x))
         return false;
-    if (wslay_event_want_write(x->ws) && wslay_event_send(x->ws) != 0)
-        return false;
-    return true;
+    return flush_out(x);
 }
 
 static void
@@ -405,18 +580,24 @@ session_loop(struct exec_session *x)
 {
     int64_t flush_deadline = x->status_sent ? k3c_now_ms() + EXEC_FLUSH_MS : 0;
 
-    if (x->extra_len && wslay_event_recv(x->ws) != 0)
+    if (x->spdy) {
+        k3c_buf_append(&x->sp_in, x->extra, x->extra_len);
+        x->extra_off = x->extra_len;
+        if (!spdy_consume(x) || !flush_out(x))
+            return;
+    } else if (x->extra_len && wslay_event_recv(x->ws) != 0) {
         return;
+    }
     while (!atomic_load(&x->srv->stopping)) {
         struct pollfd p[5] = {{.fd = x->sock},
                               {.fd = -1},
                               {.fd = -1},
                               {.fd = -1},
                               {.fd = x->conn_fd, .events = POLLRDHUP}};
-        bool room = wslay_event_get_queued_msg_length(x->ws) < EXEC_QUEUE_MAX;
+        bool room = out_pending(x) < EXEC_QUEUE_MAX;
 
-        p[0].events = (short)((wslay_event_want_read(x->ws) ? POLLIN : 0) |
-                              (wslay_event_want_write(x->ws) ? POLLOUT : 0));
+        p[0].events = (short)((x->spdy || wslay_event_want_read(x->ws) ? POLLIN : 0) |
+                              (want_write(x) ? POLLOUT : 0));
         if (room && x->out_fd >= 0)
             p[1] = (struct pollfd){.fd = x->out_fd, .events = POLLIN};
         if (room && x->err_fd >= 0)
@@ -440,13 +621,15 @@ session_loop(struct exec_session *x)
             queue_status(x, NULL);
             flush_deadline = k3c_now_ms() + EXEC_FLUSH_MS;
         }
-        if (wslay_event_want_write(x->ws) && wslay_event_send(x->ws) != 0)
+        if (session_done(x) && x->spdy)
+            flush_out(x);
+        if (!flush_out(x))
             break;
         if (session_done(x))
             break;
         if (x->status_sent && k3c_now_ms() > flush_deadline)
             break;
-        if (wslay_event_get_close_received(x->ws) && !x->status_sent) {
+        if ((x->spdy ? x->sp_gone : wslay_event_get_close_received(x->ws)) && !x->status_sent) {
             x->peer_gone = true;
             break;
         }
@@ -460,16 +643,13 @@ session_thread(void *arg)
     struct kubelet_server *s = x->srv;
     struct wslay_event_callbacks cb = {
         .recv_callback = ws_recv, .send_callback = ws_send, .on_msg_recv_callback = ws_on_msg};
-    struct k3c_err err = {0};
-
     set_nonblock(x->sock);
     atomic_fetch_add(&s->exec_active, 1);
-    if (wslay_event_context_server_init(&x->ws, &cb, x) == 0) {
+    if (x->spdy) {
+        session_loop(x); /* starts the command once its streams are open */
+    } else if (wslay_event_context_server_init(&x->ws, &cb, x) == 0) {
         wslay_event_config_set_max_recv_msg_length(x->ws, 1 << 20);
-        if (start_process(x, &err) < 0) {
-            queue_status(x, err.msg);
-            x->exited = true;
-        }
+        start_or_fail(x);
         session_loop(x);
     }
     if (x->peer_gone)
@@ -576,6 +756,32 @@ accept_key(const char *key)
     return k3c_base64_encode(digest, sizeof(digest));
 }
 
+struct offer_search {
+    const char *token;
+    bool found;
+};
+
+static enum MHD_Result
+find_offer(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct offer_search *o = cls;
+
+    (void)kind;
+    if (strcasecmp(key, "X-Stream-Protocol-Version") == 0 && value && strstr(value, o->token))
+        o->found = true;
+    return MHD_YES;
+}
+
+/* The client offers this X-Stream-Protocol-Version (one header per offer). */
+static bool
+offers_stream_protocol(struct MHD_Connection *conn, const char *token)
+{
+    struct offer_search o = {.token = token};
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, find_offer, &o);
+    return o.found;
+}
+
 static bool
 header_has(struct MHD_Connection *conn, const char *name, const char *token)
 {
@@ -597,10 +803,17 @@ ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struc
     _cleanup_free_ char *accept = NULL;
     int ret;
 
-    if (!header_has(conn, "Upgrade", "websocket") || !header_has(conn, "Connection", "upgrade") ||
-        !key)
-        return ks_reply_status(conn, 400, "exec needs a WebSocket upgrade (SPDY is not supported)");
-    if (!proto)
+    bool spdy =
+        header_has(conn, "Upgrade", "SPDY/3.1") && header_has(conn, "Connection", "upgrade");
+
+    if (spdy && !offers_stream_protocol(conn, "v4.channel.k8s.io"))
+        return ks_reply_status(conn, 403,
+                               "unable to upgrade: unable to negotiate protocol: want "
+                               "v4.channel.k8s.io");
+    if (!spdy && (!header_has(conn, "Upgrade", "websocket") ||
+                  !header_has(conn, "Connection", "upgrade") || !key))
+        return ks_reply_status(conn, 400, "exec needs a WebSocket or SPDY/3.1 upgrade");
+    if (!proto && !spdy)
         return ks_reply_status(conn, 400,
                                "no supported subprotocol: want v5.channel.k8s.io or "
                                "v4.channel.k8s.io");
@@ -610,7 +823,13 @@ ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struc
     x->out_fd = x->err_fd = -1;
     x->proc.stdin_fd = x->proc.stdout_fd = x->proc.stderr_fd = -1;
     k3c_buf_init(&x->stdin_pending);
-    x->v5 = strncmp(proto, "v5", 2) == 0;
+    x->v5 = proto && strncmp(proto, "v5", 2) == 0;
+    x->spdy = spdy;
+    if (spdy) {
+        x->sp = spdy_session_new();
+        k3c_buf_init(&x->sp_in);
+        k3c_buf_init(&x->sp_out);
+    }
     x->tty = ks_query_bool(conn, "tty");
     x->want_stdin = ks_query_bool(conn, "input") || ks_query_bool(conn, "stdin");
     x->want_stdout = ks_query_bool(conn, "output") || ks_query_bool(conn, "stdout");
@@ -626,11 +845,16 @@ ks_serve_exec(struct kubelet_server *s, struct MHD_Connection *conn, const struc
         session_free(x);
         return ks_reply_status(conn, 404, "%s", err.msg[0] ? err.msg : "no container runtime");
     }
-    accept = accept_key(key);
     resp = MHD_create_response_for_upgrade(on_upgrade, x);
-    MHD_add_response_header(resp, "Upgrade", "websocket");
-    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
-    MHD_add_response_header(resp, "Sec-WebSocket-Protocol", proto);
+    if (spdy) {
+        MHD_add_response_header(resp, "Upgrade", "SPDY/3.1");
+        MHD_add_response_header(resp, "X-Stream-Protocol-Version", "v4.channel.k8s.io");
+    } else {
+        accept = accept_key(key);
+        MHD_add_response_header(resp, "Upgrade", "websocket");
+        MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", proto);
+    }
     ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     if (ret != MHD_YES)

@@ -246,6 +246,7 @@ struct log_stream {
     size_t line_cap;
     long long sent;
     bool done;
+    bool rotated_drained; /* the rotated-away file was read to its end once more */
 };
 
 static void
@@ -345,8 +346,67 @@ client_gone(struct log_stream *ls, short revents)
     return false;
 }
 
-/* follow at the end of the file: a newer restart, the exit, or new data.
- * Returns false when the stream is over. */
+/* The log path holds another file than the one being read: rotated
+ * (kubelet_logrotate.c); conmon has switched once the new file is there. */
+static bool
+path_rotated(struct log_stream *ls)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("%s/%d.log", ls->dir, ls->n);
+    struct stat a, b;
+
+    return fstat(fileno(ls->f), &a) == 0 && stat(path, &b) == 0 &&
+           (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The file after the one being read, once it was rotated away: the next
+ * rotated "<n>.log.<stamp>" (a reader that fell behind by more than one
+ * rotation reads them in order; one already pruned is gone), else the
+ * log path itself. NULL if none opens. */
+static FILE *
+open_after_rotation(struct log_stream *ls)
+{
+    _cleanup_free_ char *prefix = k3c_xasprintf("%d.log.", ls->n);
+    char *names[64];
+    size_t n = 0, next = 0;
+    struct stat cur, st;
+    DIR *d = opendir(ls->dir);
+    struct dirent *de;
+    FILE *f = NULL;
+
+    if (!d || fstat(fileno(ls->f), &cur) < 0) {
+        if (d)
+            closedir(d);
+        return open_log(ls->dir, ls->n);
+    }
+    while ((de = readdir(d)) && n < K3C_ARRAY_SIZE(names))
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && !strstr(de->d_name, ".tmp"))
+            names[n++] = k3c_xstrdup(de->d_name);
+    closedir(d);
+    qsort(names, n, sizeof(char *), name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *p = k3c_xasprintf("%s/%s", ls->dir, names[i]);
+
+        if (stat(p, &st) == 0 && st.st_ino == cur.st_ino && st.st_dev == cur.st_dev)
+            next = i + 1;
+    }
+    if (next < n) {
+        _cleanup_free_ char *p = k3c_xasprintf("%s/%s", ls->dir, names[next]);
+
+        f = fopen(p, "re");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    return f ? f : open_log(ls->dir, ls->n);
+}
+
+/* follow at the end of the file: a rotation, a newer restart, the exit, or
+ * new data. Returns false when the stream is over. */
 static bool
 follow_wait(struct log_stream *ls)
 {
@@ -355,6 +415,22 @@ follow_wait(struct log_stream *ls)
     char ev[4096];
     int newer = newest_file(ls->dir, INT_MAX);
 
+    if (path_rotated(ls)) {
+        FILE *f;
+
+        /* read the old file to its end once more: conmon wrote its last
+         * lines there before it opened the new one */
+        if (!ls->rotated_drained) {
+            ls->rotated_drained = true;
+            return true;
+        }
+        if ((f = open_after_rotation(ls))) {
+            fclose(ls->f);
+            ls->f = f;
+            ls->rotated_drained = false;
+            return true;
+        }
+    }
     if (newer > ls->n) {
         FILE *f = open_log(ls->dir, newer);
 

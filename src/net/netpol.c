@@ -16,12 +16,16 @@
 #include "client/informer.h"
 #include "net/proxy.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#define NETPOL_RETRY_MS 1000
+#define NETPOL_RETRY_MS  1000
+#define BRIDGE_NF_SYSCTL "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
 struct netpol {
     char *node_name, *table;
@@ -202,11 +206,30 @@ netpol_new(const struct netpol_config *cfg, struct k3c_err *err)
     return np;
 }
 
+/* Pod to pod on one node is a bridged frame on cni0: it reaches the ip
+ * family's forward hook only through br_netfilter. The service proxy turns
+ * this on too; set here as well for --disable-kube-proxy. Per network
+ * namespace. */
+static void
+bridge_nf_on(void)
+{
+    _cleanup_close_ int fd = open(BRIDGE_NF_SYSCTL, O_RDWR | O_CLOEXEC);
+    char v = 0;
+
+    if (fd >= 0 && read(fd, &v, 1) == 1 && v == '1')
+        return;
+    if (fd < 0 || pwrite(fd, "1\n", 2, 0) != 2)
+        log_warn("%s not set (%s; br_netfilter not loaded?): traffic between pods of one node "
+                 "is not policed",
+                 BRIDGE_NF_SYSCTL, strerror(errno));
+}
+
 int
 netpol_start(struct netpol *np, struct k3c_err *err)
 {
     int rc;
 
+    bridge_nf_on();
     if (informer_start(np->policies, err) < 0 || informer_start(np->pods, err) < 0 ||
         informer_start(np->namespaces, err) < 0)
         return k3c_err_wrap(err, "network policy");

@@ -142,30 +142,56 @@ netpol_selecting(const json_t *policies, const json_t *pod, const char *directio
 
 /* ---- peers ---------------------------------------------------------------- */
 
-static const json_t *
-namespace_labels(const json_t *namespaces, const char *name)
+/* Namespace name -> its labels (borrowed), looked up once per pod peer. */
+static json_t *
+namespace_index(const json_t *namespaces)
 {
+    json_t *ix = json_object();
     size_t i = 0;
     const json_t *n = NULL;
 
     json_array_foreach(namespaces, i, n)
     {
-        const char *nn = str_at(n, "metadata", "name");
+        const char *name = str_at(n, "metadata", "name");
+        json_t *labels = json_object_get(json_object_get(n, "metadata"), "labels");
 
-        if (nn && strcmp(nn, name) == 0)
-            return json_object_get(json_object_get(n, "metadata"), "labels");
+        if (name)
+            json_object_set(ix, name, labels ? labels : json_null());
     }
-    return NULL;
+    return ix;
 }
+
+static const json_t *
+namespace_labels(const json_t *index, const char *name)
+{
+    return json_object_get(index, name);
+}
+
+/* What a node's computation shares between its pods: the namespaces by
+ * name, and the lines of each rule that do not depend on the target pod
+ * (all but ingress named ports), keyed by policy, direction and rule. */
+struct compile_ctx {
+    const json_t *pods;
+    json_t *by_ns;      /* namespace -> its pods that can be peers */
+    json_t *namespaces; /* name -> labels */
+    json_t *rule_cache; /* "<policy ptr>/<I|E>/<rule index>" -> lines */
+    json_t *sets;       /* elements "a, b, ..." -> the named set holding them */
+};
+
+/* Pod sets larger than this become named sets, each declared once in the
+ * table and shared by every chain that uses it (a namespaceSelector
+ * peer can name thousands of pods); smaller ones stay inline. */
+#define NETPOL_INLINE_SET_MAX 8
 
 /* The pods a podSelector/namespaceSelector peer names (borrowed), in the
  * policy's namespace unless a namespaceSelector picks namespaces. */
+/* Namespace -> its pods that can be peers (an IP, not host network, not
+ * finished), so a peer without a namespaceSelector looks at one namespace
+ * and one with it tests each namespace once. */
 static json_t *
-peer_pods(const json_t *peer, const char *policy_ns, const json_t *pods, const json_t *namespaces)
+pods_by_namespace(const json_t *pods)
 {
-    const json_t *psel = json_object_get(peer, "podSelector");
-    const json_t *nsel = json_object_get(peer, "namespaceSelector");
-    json_t *out = json_array();
+    json_t *ix = json_object();
     size_t i = 0;
     const json_t *pod = NULL;
 
@@ -173,18 +199,52 @@ peer_pods(const json_t *peer, const char *policy_ns, const json_t *pods, const j
     {
         const char *ns = str_at(pod, "metadata", "namespace");
         char ip[INET_ADDRSTRLEN];
+        json_t *list;
 
         if (!ns || !pod_ip(pod, ip))
             continue;
-        if (json_is_object(nsel)) {
-            if (!netpol_selector_matches(nsel, namespace_labels(namespaces, ns)))
-                continue;
-        } else if (strcmp(ns, policy_ns) != 0) {
-            continue;
+        list = json_object_get(ix, ns);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(ix, ns, list);
         }
-        if (json_is_object(psel) && !netpol_selector_matches(psel, pod_labels(pod)))
-            continue;
-        json_array_append(out, (json_t *)pod);
+        json_array_append(list, (json_t *)pod);
+    }
+    return ix;
+}
+
+static void
+append_matching(json_t *out, const json_t *pods, const json_t *psel)
+{
+    size_t i = 0;
+    const json_t *pod = NULL;
+
+    json_array_foreach(pods, i, pod)
+    {
+        if (!json_is_object(psel) || netpol_selector_matches(psel, pod_labels(pod)))
+            json_array_append(out, (json_t *)pod);
+    }
+}
+
+/* The pods a podSelector/namespaceSelector peer names (borrowed), in the
+ * policy's namespace unless a namespaceSelector picks namespaces. */
+static json_t *
+peer_pods(const json_t *peer, const char *policy_ns, const json_t *by_ns, const json_t *namespaces)
+{
+    const json_t *psel = json_object_get(peer, "podSelector");
+    const json_t *nsel = json_object_get(peer, "namespaceSelector");
+    json_t *out = json_array();
+    const char *ns = NULL;
+    json_t *pods = NULL;
+
+    if (!json_is_object(nsel)) {
+        append_matching(out, json_object_get(by_ns, policy_ns), psel);
+        return out;
+    }
+    json_object_foreach((json_t *)by_ns, ns, pods)
+    {
+        if (netpol_selector_matches(nsel, namespace_labels(namespaces, ns)))
+            append_matching(out, pods, psel);
     }
     return out;
 }
@@ -230,7 +290,7 @@ peers_fini(struct peer *p, size_t n)
 
 /* "ip saddr { a, b }" for the pods' IPs; NULL when there are none. */
 static char *
-ip_set_match(const char *field, const json_t *pods)
+ip_set_match(struct compile_ctx *cx, const char *field, const json_t *pods)
 {
     struct k3c_buf b;
     size_t i = 0, n = 0;
@@ -243,17 +303,32 @@ ip_set_match(const char *field, const json_t *pods)
 
         if (!pod_ip(pod, ip))
             continue;
-        if (n++ == 0)
-            k3c_buf_appendf(&b, "ip %s { %s", field, ip);
-        else
-            k3c_buf_appendf(&b, ", %s", ip);
+        k3c_buf_appendf(&b, "%s%s", n++ ? ", " : "", ip);
     }
     if (n == 0) {
         k3c_buf_fini(&b);
         return NULL;
     }
-    k3c_buf_appendf(&b, " }");
-    return k3c_buf_steal(&b, NULL);
+    if (n > NETPOL_INLINE_SET_MAX) {
+        json_t *name = json_object_get(cx->sets, b.data);
+        char *m;
+
+        if (!name) {
+            _cleanup_free_ char *fresh = k3c_xasprintf("s%zu", json_object_size(cx->sets));
+
+            name = json_string(fresh);
+            json_object_set_new(cx->sets, b.data, name);
+        }
+        m = k3c_xasprintf("ip %s @%s", field, json_string_value(name));
+        k3c_buf_fini(&b);
+        return m;
+    }
+    {
+        char *m = k3c_xasprintf("ip %s { %s }", field, b.data);
+
+        k3c_buf_fini(&b);
+        return m;
+    }
 }
 
 static char *
@@ -284,8 +359,8 @@ ip_block_match(const json_t *block, const char *field)
 
 /* The peers of one rule; *n out. NULL peers list: one "anyone" peer. */
 static struct peer *
-rule_peers(const json_t *list, const char *field, const char *policy_ns, const json_t *pods,
-           const json_t *namespaces, size_t *n)
+rule_peers(struct compile_ctx *cx, const json_t *list, const char *field, const char *policy_ns,
+           size_t *n)
 {
     struct peer *out = k3c_xcalloc(json_array_size(list) + 1, sizeof(*out));
     size_t i = 0;
@@ -308,8 +383,8 @@ rule_peers(const json_t *list, const char *field, const char *policy_ns, const j
                 out[(*n)++] = (struct peer){.match = m};
             continue;
         }
-        matched = peer_pods(peer, policy_ns, pods, namespaces);
-        m = ip_set_match(field, matched);
+        matched = peer_pods(peer, policy_ns, cx->by_ns, cx->namespaces);
+        m = ip_set_match(cx, field, matched);
         if (m)
             out[(*n)++] = (struct peer){.match = m, .pods = matched};
         else
@@ -375,10 +450,10 @@ emit(struct k3c_buf *out, const char *peer, const char *port)
  * selector peer's pods, or every pod for ipBlock and "anyone"), grouped by
  * number. */
 static void
-emit_egress_named(struct k3c_buf *out, const struct peer *peer, const json_t *all_pods,
+emit_egress_named(struct k3c_buf *out, struct compile_ctx *cx, const struct peer *peer,
                   const char *name, const char *l4)
 {
-    const json_t *cands = peer->pods ? peer->pods : all_pods;
+    const json_t *cands = peer->pods ? peer->pods : cx->pods;
     _cleanup_json_ json_t *by_port = json_object();
     const char *num = NULL;
     json_t *group = NULL;
@@ -403,7 +478,7 @@ emit_egress_named(struct k3c_buf *out, const struct peer *peer, const json_t *al
     }
     json_object_foreach(by_port, num, group)
     {
-        _cleanup_free_ char *dst = ip_set_match("daddr", group);
+        _cleanup_free_ char *dst = ip_set_match(cx, "daddr", group);
         _cleanup_free_ char *port = k3c_xasprintf("meta l4proto %s th dport %s", l4, num);
         _cleanup_free_ char *both = NULL;
 
@@ -418,14 +493,14 @@ emit_egress_named(struct k3c_buf *out, const struct peer *peer, const json_t *al
 
 /* The rules of one NetworkPolicy{Ingress,Egress}Rule for pod. */
 static void
-rule_lines(struct k3c_buf *out, const json_t *rule, bool ingress, const char *policy_ns,
-           const json_t *pods, const json_t *namespaces, const json_t *pod)
+rule_lines(struct k3c_buf *out, struct compile_ctx *cx, const json_t *rule, bool ingress,
+           const char *policy_ns, const json_t *pod)
 {
     const char *field = ingress ? "saddr" : "daddr";
     const json_t *ports = json_object_get(rule, "ports"), *port = NULL;
     size_t np = 0, i = 0;
-    struct peer *peers = rule_peers(json_object_get(rule, ingress ? "from" : "to"), field,
-                                    policy_ns, pods, namespaces, &np);
+    struct peer *peers =
+        rule_peers(cx, json_object_get(rule, ingress ? "from" : "to"), field, policy_ns, &np);
 
     for (size_t k = 0; k < np; k++) {
         if (json_array_size(ports) == 0) {
@@ -460,7 +535,7 @@ rule_lines(struct k3c_buf *out, const json_t *rule, bool ingress, const char *po
                     continue; /* the pod has no such port: nothing allowed by it */
                 m = k3c_xasprintf("meta l4proto %s th dport %d", l4, n);
             } else if (json_is_string(p)) {
-                emit_egress_named(out, &peers[k], pods, json_string_value(p), l4);
+                emit_egress_named(out, cx, &peers[k], json_string_value(p), l4);
                 continue;
             } else {
                 continue;
@@ -471,9 +546,31 @@ rule_lines(struct k3c_buf *out, const json_t *rule, bool ingress, const char *po
     peers_fini(peers, np);
 }
 
-char *
-netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t *namespaces,
-                 const json_t *pod, const char *direction)
+/* The cache key of a rule's lines for pod: the rule, plus on ingress the
+ * numbers its named ports resolve to on pod (the pods of one workload share
+ * them, so they share the lines). */
+static char *
+rule_key(const json_t *policy, const json_t *rule, size_t index, bool ingress, const json_t *pod)
+{
+    struct k3c_buf b;
+    size_t i = 0;
+    const json_t *port = NULL;
+
+    k3c_buf_init(&b);
+    k3c_buf_appendf(&b, "%p/%c/%zu", (const void *)policy, ingress ? 'I' : 'E', index);
+    json_array_foreach(json_object_get(rule, "ports"), i, port)
+    {
+        const json_t *p = json_object_get(port, "port");
+        const char *l4 = l4proto(port);
+
+        if (ingress && l4 && json_is_string(p))
+            k3c_buf_appendf(&b, "/%d", named_port(pod, json_string_value(p), upper_proto(l4)));
+    }
+    return k3c_buf_steal(&b, NULL);
+}
+
+static char *
+pod_rules(struct compile_ctx *cx, const json_t *policies, const json_t *pod, const char *direction)
 {
     _cleanup_json_ json_t *sel = netpol_selecting(policies, pod, direction);
     bool ingress = strcmp(direction, "Ingress") == 0;
@@ -492,10 +589,55 @@ netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t *names
 
         json_array_foreach(rules, j, rule)
         {
-            rule_lines(&out, rule, ingress, pns, pods, namespaces, pod);
+            _cleanup_free_ char *key = NULL;
+            const char *cached;
+            struct k3c_buf one;
+
+            key = rule_key(p, rule, j, ingress, pod);
+            cached = json_string_value(json_object_get(cx->rule_cache, key));
+            if (!cached) {
+                k3c_buf_init(&one);
+                rule_lines(&one, cx, rule, ingress, pns, pod);
+                json_object_set_new(cx->rule_cache, key, json_string(one.data ? one.data : ""));
+                k3c_buf_fini(&one);
+                cached = json_string_value(json_object_get(cx->rule_cache, key));
+            }
+            k3c_buf_appendf(&out, "%s", cached);
         }
     }
     return k3c_buf_steal(&out, NULL);
+}
+
+static void
+compile_ctx_init(struct compile_ctx *cx, const json_t *pods, const json_t *namespaces)
+{
+    cx->pods = pods;
+    cx->by_ns = pods_by_namespace(pods);
+    cx->namespaces = namespace_index(namespaces);
+    cx->sets = json_object();
+    cx->rule_cache = json_object();
+}
+
+static void
+compile_ctx_fini(struct compile_ctx *cx)
+{
+    json_decref(cx->by_ns);
+    json_decref(cx->namespaces);
+    json_decref(cx->sets);
+    json_decref(cx->rule_cache);
+}
+
+char *
+netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t *namespaces,
+                 const json_t *pod, const char *direction)
+{
+    struct compile_ctx cx;
+    char *out;
+
+    compile_ctx_init(&cx, pods, namespaces);
+    out = pod_rules(&cx, policies, pod, direction);
+    compile_ctx_fini(&cx);
+    return out;
 }
 
 /* ---- the table ------------------------------------------------------------ */
@@ -524,11 +666,16 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
               const json_t *namespaces)
 {
     _cleanup_json_ json_t *seen = json_object();
-    struct k3c_buf b;
+    struct compile_ctx cx;
+    struct k3c_buf b, chains;
+    const char *elements = NULL;
+    json_t *name = NULL;
     size_t i = 0;
     const json_t *pod = NULL;
 
+    compile_ctx_init(&cx, pods, namespaces);
     k3c_buf_init(&b);
+    k3c_buf_init(&chains);
     k3c_buf_appendf(&b,
                     "add table ip %s\ndelete table ip %s\nadd table ip %s\n"
                     "add map ip %s ingress { type ipv4_addr : verdict ; }\n"
@@ -549,12 +696,23 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
             json_object_get(seen, ip))
             continue;
         json_object_set_new(seen, ip, json_true());
-        ing = netpol_pod_rules(policies, pods, namespaces, pod, "Ingress");
-        egr = netpol_pod_rules(policies, pods, namespaces, pod, "Egress");
+        ing = pod_rules(&cx, policies, pod, "Ingress");
+        egr = pod_rules(&cx, policies, pod, "Egress");
         if (ing)
-            pod_chain(&b, table, "ingress", "ing", ip, ing);
+            pod_chain(&chains, table, "ingress", "ing", ip, ing);
         if (egr)
-            pod_chain(&b, table, "egress", "egr", ip, egr);
+            pod_chain(&chains, table, "egress", "egr", ip, egr);
     }
+    /* the shared sets before the chains that use them */
+    json_object_foreach(cx.sets, elements, name)
+    {
+        k3c_buf_appendf(&b, "add set ip %s %s { type ipv4_addr ; }\n", table,
+                        json_string_value(name));
+        k3c_buf_appendf(&b, "add element ip %s %s { %s }\n", table, json_string_value(name),
+                        elements);
+    }
+    k3c_buf_appendf(&b, "%s", chains.data ? chains.data : "");
+    k3c_buf_fini(&chains);
+    compile_ctx_fini(&cx);
     return k3c_buf_steal(&b, NULL);
 }

@@ -101,6 +101,13 @@ struct runtime_spec {
     uint64_t nofile;
     const char *const *annotations; /* key, value, key, value, ..., NULL */
     const char *log_path;           /* CRI log file; NULL = containers/<id>/container.log */
+    /* Devices (issue #18): called by runtime_create on the finished
+     * config.json before it is written (CDI edits); NULL: none. */
+    int (*edit_oci)(json_t *cfg, void *ud, struct k3c_err *err);
+    void *edit_oci_ud;
+    /* This container's OCI runtime binary (a RuntimeClass handler such as
+     * nvidia-container-runtime, runc-compatible); NULL: the runtime's own. */
+    const char *runtime_path;
 };
 
 /* True if id is usable as a runtime id and a file name. Thread: any. */
@@ -257,5 +264,12 @@ int runtime_exec_wait(struct runtime_exec_proc *p, int64_t timeout_ms, int *exit
  * be NULL; caller free()s), bounded by timeout_ms (exec probes). */
 int runtime_exec_sync(struct runtime *rt, const char *id, const char *const *argv,
                       int64_t timeout_ms, int *exit_code, char **output, struct k3c_err *err);
+
+/* Log rotation (issue #21, kubelet_logrotate.c): asks the container's
+ * conmon to reopen its log file (a new, empty file at the log path) through
+ * the control FIFO conmon keeps in the container's bundle dir ("ctl",
+ * message type 2, as CRI-O's ReopenContainerLog). NOT_FOUND when no conmon
+ * reads it (the container is gone). */
+int runtime_reopen_log(struct runtime *rt, const char *id, struct k3c_err *err);
 
 #endif

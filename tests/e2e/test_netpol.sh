@@ -58,6 +58,7 @@ blocked() { ! reach "$@"; }
 reach_host() { in_ns "$1" curl -s --connect-timeout 3 --max-time 4 "http://$2:$3/" | grep -q 'k3c test page'; }
 blocked_host() { ! reach_host "$@"; }
 np() { kc apply -f - >/dev/null; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # ---- 0. the LAN, its hosts, the cluster ----
 
@@ -253,11 +254,14 @@ echo "# 8. the table goes: --disable-network-policy after a SIGKILL, and SIGTERM
 kc delete pod -n other ocli --grace-period=1 >/dev/null 2>&1
 kc delete pods --all --grace-period=1 --wait=false >/dev/null 2>&1
 wait_for 60 pods_containers_gone
+RSS_WITH=$(rss_kib "${AGENT_PIDS[n2]}")
 agent_kill n2
 check n2/table-left-after-sigkill table_has "$NS2" 'chain forward'
 agent_start n2 "$TMP/n2" "$NS2" "$NS2_IP" --cni-bridge k3cnp1 --cluster-cidr "$CLUSTER_CIDR" \
     --node-taint dedicated=none:NoSchedule --disable-network-policy
 check n2/disable-network-policy-removes wait_for 60 no_table "$NS2"
+wait_for 20 node_ready n2
+echo "# n2 agent RSS (no pods): $((RSS_WITH / 1024)) MiB enforcing, $(($(rss_kib "${AGENT_PIDS[n2]}") / 1024)) MiB with --disable-network-policy (K3C_BIN=$K3C_BIN)"
 agent_stop n2
 agent_log_checks n2
 server_checks
