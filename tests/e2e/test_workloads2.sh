@@ -211,12 +211,15 @@ EOF
     wait_check sts/pvc-pod-back 120 field_is sts db '{.status.readyReplicas}' 1
     two_lines() { [ "$(kc exec db-0 -- cat /data/log | wc -l)" -ge 2 ]; }
     wait_check sts/pvc-data-kept 30 two_lines
+    check sts/pvc-delete-set kc delete sts db --wait=false
+    wait_check sts/pvc-set-pods-gone 90 gone pod db-0
+    check sts/pvc-retained kc get pvc data-db-0
 else
     echo "#    SKIP volumeClaimTemplates: this API serves no persistentvolumeclaims (the storage part is not merged)"
 fi
 check sts/delete kc delete sts web --wait=false
 wait_check sts/gc-pods 90 gone pod web-0
-no_revisions() { [ -z "$(kc get controllerrevisions -o name 2>/dev/null)" ]; }
+no_revisions() { [ -z "$(kc get controllerrevisions -l app=web -o name 2>/dev/null)" ]; }
 wait_check sts/gc-revisions 60 no_revisions
 
 echo "# 7. PodDisruptionBudget: status, the eviction API's 429, kubectl drain waiting for it"
