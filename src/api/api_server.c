@@ -3,6 +3,7 @@
  * per resource, the built-in namespaces, health and metrics endpoints. */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
+#include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -106,6 +107,8 @@ api_server_start(struct api_server *srv, struct k3c_err *err)
 {
     if (api_ensure_namespaces(srv, err) < 0)
         return -1;
+    if (api_rbac_bootstrap(srv, err) < 0) /* issue #15 */
+        return -1;
     if (api_http_start(srv, err) < 0)
         return -1;
     log_info("listening on https://%s:%d", srv->bind_address, srv->cfg.port);
@@ -138,6 +141,7 @@ api_server_free(struct api_server *srv)
         watch_cache_free(srv->caches[i]);
     free(srv->caches);
     api_tokens_free(srv);
+    api_rbac_free(srv);
     free((char *)srv->cfg.server_ca_cert_file);
     free((char *)srv->cfg.server_ca_key_file);
     free((char *)srv->cfg.client_ca_file);
