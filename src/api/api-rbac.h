@@ -58,6 +58,16 @@ int api_review_serve(struct api_request *r);
 /* The upstream 403 for a. */
 int api_reply_forbidden(struct api_request *r, const struct rbac_attrs *a);
 void api_rbac_free(struct api_server *srv);
+
+/* Service-account tokens (api_satoken.c). The signing key, kept with the
+ * RBAC state (NULL until api_satoken.c loads it; set takes ownership). */
+struct jwt_key;
+const struct jwt_key *api_rbac_sa_key(struct api_server *srv);
+void api_rbac_set_sa_key(struct api_server *srv, struct jwt_key *key);
+/* Whether token is a valid service-account JWT of this cluster; fills u. */
+bool api_satoken_authenticate(struct api_server *srv, const char *token, struct api_user *u);
+/* TokenRequest, TokenReview, OIDC discovery: -1 when r is none of them. */
+int api_satoken_serve(struct api_request *r);
 /* Creates or reconciles the bootstrap policy (api_rbac_bootstrap.c). */
 int api_rbac_bootstrap(struct api_server *srv, struct k3c_err *err);
 

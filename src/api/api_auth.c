@@ -63,6 +63,20 @@ user_from_token(struct api_server *srv, const char *auth, struct api_user *u)
     return false;
 }
 
+/* A service-account token (api_satoken.c). */
+static bool
+bearer_jwt(struct api_request *r, struct api_user *u)
+{
+    const char *auth = api_header(r, "Authorization");
+
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return api_satoken_authenticate(r->srv, auth, u);
+}
+
 /* The certificate of a connection does not change: verify it once (the
  * verification was a third of the server's CPU per request) and keep the
  * user in the connection's context. */
@@ -98,6 +112,8 @@ api_authenticate(struct api_request *r)
     if (cert_user(r, &u))
         u.authenticated = true;
     else if (user_from_token(r->srv, api_header(r, "Authorization"), &u))
+        u.authenticated = true;
+    else if (bearer_jwt(r, &u))
         u.authenticated = true;
     if (u.authenticated) {
         user_add_group(&u, "system:authenticated");

@@ -9,6 +9,7 @@
  * they have the escalate or bind verb. */
 #define LOG_COMPONENT "rbac"
 #include "api/api-internal.h"
+#include "api/api-jwt.h"
 #include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -166,6 +167,7 @@ struct rbac_index {
 struct api_rbac {
     pthread_mutex_t lock;
     struct rbac_index *idx;
+    struct jwt_key *sa_key; /* api_satoken.c's, set once */
 };
 
 static pthread_mutex_t rbac_create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -204,9 +206,25 @@ api_rbac_free(struct api_server *srv)
     if (!srv->rbac)
         return;
     index_unref(srv->rbac->idx);
+    jwt_key_free(srv->rbac->sa_key);
     pthread_mutex_destroy(&srv->rbac->lock);
     free(srv->rbac);
     srv->rbac = NULL;
+}
+
+const struct jwt_key *
+api_rbac_sa_key(struct api_server *srv)
+{
+    return rbac_of(srv)->sa_key;
+}
+
+void
+api_rbac_set_sa_key(struct api_server *srv, struct jwt_key *key)
+{
+    struct api_rbac *rb = rbac_of(srv);
+
+    jwt_key_free(rb->sa_key);
+    rb->sa_key = key;
 }
 
 struct collect {

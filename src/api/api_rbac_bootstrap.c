@@ -58,6 +58,12 @@ static const struct brule rules_monitoring[] = {
      "/healthz,/healthz/*,/livez,/livez/*,/metrics,/metrics/slis,/readyz,/readyz/*"},
     RULES_END,
 };
+static const struct brule rules_issuer_discovery[] = {
+    {NULL, NULL, "get",
+     "/.well-known/openid-configuration,/.well-known/openid-configuration/,/openid/v1/jwks,"
+     "/openid/v1/jwks/"},
+    RULES_END,
+};
 static const struct brule rules_basic_user[] = {
     {"authorization.k8s.io", "selfsubjectaccessreviews,selfsubjectrulesreviews", "create", NULL},
     {"authentication.k8s.io", "selfsubjectreviews", "create", NULL},
@@ -125,6 +131,7 @@ static const struct brole bootstrap_roles[] = {
     {"system:public-info-viewer", rules_public_info, NULL, NULL},
     {"system:monitoring", rules_monitoring, NULL, NULL},
     {"system:basic-user", rules_basic_user, NULL, NULL},
+    {"system:service-account-issuer-discovery", rules_issuer_discovery, NULL, NULL},
     {"admin", NULL, NULL, "admin"},
     {"edit", NULL, "admin", "edit"},
     {"view", NULL, "edit", "view"},
@@ -144,6 +151,8 @@ static const struct bbinding bootstrap_bindings[] = {
     {"system:public-info-viewer", "system:public-info-viewer",
      "system:authenticated,system:unauthenticated"},
     {"system:monitoring", "system:monitoring", "system:monitoring"},
+    {"system:service-account-issuer-discovery", "system:service-account-issuer-discovery",
+     "system:serviceaccounts"},
 };
 
 static json_t *

@@ -324,6 +324,8 @@ api_review_serve(struct api_request *r)
     char ns[254] = "";
     int ret;
 
+    if ((ret = api_satoken_serve(r)) >= 0)
+        return ret;
     if (strncmp(url, AUTHN_PREFIX, strlen(AUTHN_PREFIX)) == 0) {
         if (strcmp(url + strlen(AUTHN_PREFIX), "selfsubjectreviews") != 0)
             return -1;

@@ -206,5 +206,30 @@ check revoke/delete-binding kc delete rolebinding alice-reads alice-edit -n "$NS
 wait_check revoke/refused-again 20 sh -c \
     "$KUBECTL --kubeconfig=$TMP/alice.yaml --request-timeout=20s auth can-i create pods -n $NS | grep -qx no"
 
+echo "# 13. service-account tokens"
+check sa/create kc create serviceaccount robot -n "$NS"
+run kc create token robot -n "$NS"
+SA_TOKEN=$OUT
+if [ "$RC" -eq 0 ] && [ "$(printf '%s' "$SA_TOKEN" | tr -cd . | wc -c)" -eq 2 ]; then pass sa/token-request; else fail sa/token-request "no JWT" "kc create token robot"; fi
+as_robot() { kc --kubeconfig=/dev/null --server="$API_URL" --certificate-authority="$TMP/ca.crt" --token="$1" "${@:2}"; }
+expect_all sa/whoami '^Username +system:serviceaccount:team:robot$' 'system:serviceaccounts:team' \
+    -- as_robot "$SA_TOKEN" auth whoami
+expect_fail sa/forbidden 'pods is forbidden: User "system:serviceaccount:team:robot" cannot list resource "pods" in API group "" in the namespace "team"' \
+    as_robot "$SA_TOKEN" get pods -n "$NS"
+check sa/bind kc create rolebinding robot-reads --role=pod-reader --serviceaccount="$NS:robot" -n "$NS"
+wait_check sa/allowed 20 as_robot "$SA_TOKEN" get pods -n "$NS"
+expect_fail sa/short-duration 'may not specify a duration less than 10 minutes' kc create token robot -n "$NS" --duration=1m
+expect_out sa/oidc-config '"issuer": *"https://kubernetes.default.svc.cluster.local"' \
+    curl -sS --max-time 20 --cacert "$TMP/ca.crt" -H "Authorization: Bearer $SA_TOKEN" "$API_URL/.well-known/openid-configuration"
+expect_out sa/jwks '"kty": *"EC"' \
+    curl -sS --max-time 20 --cacert "$TMP/ca.crt" -H "Authorization: Bearer $SA_TOKEN" "$API_URL/openid/v1/jwks"
+REVIEW='{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"'$SA_TOKEN'"}}'
+expect_out sa/token-review '"username": *"system:serviceaccount:team:robot"' \
+    acurl -X POST -H 'Content-Type: application/json' -d "$REVIEW" "$API_URL/apis/authentication.k8s.io/v1/tokenreviews"
+expect_eq sa/tampered-401 401 curl -sS --max-time 20 -o /dev/null -w '%{http_code}' --cacert "$TMP/ca.crt" \
+    -H "Authorization: Bearer ${SA_TOKEN%?}A" "$API_URL/api/v1/namespaces/$NS/pods"
+check sa/delete kc delete serviceaccount robot -n "$NS"
+wait_check sa/deleted-401 20 sh -c "[ \"\$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' --cacert $TMP/ca.crt -H 'Authorization: Bearer $SA_TOKEN' $API_URL/api/v1/namespaces/$NS/pods)\" = 401 ]"
+
 server_checks
 summary
