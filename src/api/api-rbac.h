@@ -68,6 +68,12 @@ void api_rbac_set_sa_key(struct api_server *srv, struct jwt_key *key);
 bool api_satoken_authenticate(struct api_server *srv, const char *token, struct api_user *u);
 /* TokenRequest, TokenReview, OIDC discovery: -1 when r is none of them. */
 int api_satoken_serve(struct api_request *r);
+/* ServiceAccount admission of a new pod: serviceAccountName defaults to
+ * "default"; unless automountServiceAccountToken is false (pod, then
+ * service account) the projected kube-api-access-XXXXX volume (token,
+ * ca.crt from kube-root-ca.crt, namespace) is added and mounted read-only
+ * at /var/run/secrets/kubernetes.io/serviceaccount in every container. */
+void api_sa_admit_pod(struct api_server *srv, json_t *pod);
 /* Creates or reconciles the bootstrap policy (api_rbac_bootstrap.c). */
 int api_rbac_bootstrap(struct api_server *srv, struct k3c_err *err);
 

@@ -237,8 +237,20 @@ k8s_claim(struct api_server *srv, const char *ns, const json_t *sa, const json_t
     return c;
 }
 
+/* A node (system:node:<name>) may ask tokens only for the service account
+ * of a pod bound to it, bound to that pod (upstream's Node authorizer and
+ * NodeRestriction). NULL: not a node request. */
+static const char *
+node_user(const struct api_user *u)
+{
+    for (int i = 0; i < u->n_groups; i++)
+        if (strcmp(u->groups[i], "system:nodes") == 0 && strncmp(u->name, "system:node:", 12) == 0)
+            return u->name + 12;
+    return NULL;
+}
+
 static int
-token_request(struct api_request *r, const char *ns, const char *name)
+token_request(struct api_request *r, const char *ns, const char *name, const char *node)
 {
     int reply = -1;
     _cleanup_json_ json_t *req = request_body(r, &reply);
@@ -248,6 +260,7 @@ token_request(struct api_request *r, const char *ns, const char *name)
     const struct jwt_key *k = sa_key(r->srv);
     struct k3c_err err = {0};
     int64_t now = k3c_wall_ms() / 1000, exp_s = SA_DEFAULT_EXPIRY;
+    bool extended = false;
     char jti[37], ts[32];
 
     if (!req)
@@ -286,14 +299,29 @@ token_request(struct api_request *r, const char *ns, const char *name)
             return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                     "the bound pod does not exist (or has another uid)");
     }
+    if (node && (!pod || !str_eq(json_string_value(api_json_path(pod, "spec.nodeName")), node) ||
+                 !str_eq(json_string_value(api_json_path(pod, "spec.serviceAccountName")), name)))
+        return api_reply_status_code(r, 403, "Forbidden",
+                                     "serviceaccounts \"%s\" is forbidden: node \"%s\" may only "
+                                     "request tokens bound to a pod bound to it that uses the "
+                                     "service account",
+                                     name, node);
+    /* Upstream's --service-account-extend-token-expiration: the kubelet's
+     * 3607 s pod tokens are valid a year, with a warnafter claim. */
+    if (pod && exp_s == 3607)
+        extended = true;
     aud = json_array_size(json_object_get(spec, "audiences"))
               ? json_deep_copy(json_object_get(spec, "audiences"))
               : default_audiences();
     k3c_uuid_new(jti);
-    claims = json_pack("{s:O, s:I, s:I, s:s, s:s, s:o, s:I, s:o}", "aud", aud, "exp",
-                       (json_int_t)(now + exp_s), "iat", (json_int_t)now, "iss", SA_ISSUER, "jti",
-                       jti, "kubernetes.io", k8s_claim(r->srv, ns, sa, pod), "nbf", (json_int_t)now,
-                       "sub", json_sprintf(SA_PREFIX "%s:%s", ns, name));
+    claims =
+        json_pack("{s:O, s:I, s:I, s:s, s:s, s:o, s:I, s:o}", "aud", aud, "exp",
+                  (json_int_t)(now + (extended ? 365 * 24 * 3600 : exp_s)), "iat", (json_int_t)now,
+                  "iss", SA_ISSUER, "jti", jti, "kubernetes.io", k8s_claim(r->srv, ns, sa, pod),
+                  "nbf", (json_int_t)now, "sub", json_sprintf(SA_PREFIX "%s:%s", ns, name));
+    if (extended)
+        json_object_set_new(json_object_get(claims, "kubernetes.io"), "warnafter",
+                            json_integer(now + exp_s));
     token = jwt_sign(k, claims, &err);
     if (!token)
         return api_reply_status(r, K3C_E_INTERNAL, NULL, NULL, "%s", err.msg);
@@ -381,21 +409,18 @@ oidc_jwks(struct api_request *r)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
-static int
-may(struct api_request *r, const char *group, const char *resource, const char *sub,
-    const char *name, const char *ns)
+static bool
+allowed(struct api_request *r, struct rbac_attrs *a, const char *group, const char *resource,
+        const char *sub, const char *name, const char *ns)
 {
-    struct rbac_attrs a = {.verb = "create",
-                           .resource_request = true,
-                           .group = group,
-                           .resource = resource,
-                           .subresource = sub,
-                           .name = name,
-                           .namespace = ns};
-
-    if (api_authz_allows(r->srv, &r->user, &a))
-        return -1;
-    return api_reply_forbidden(r, &a);
+    *a = (struct rbac_attrs){.verb = "create",
+                             .resource_request = true,
+                             .group = group,
+                             .resource = resource,
+                             .subresource = sub,
+                             .name = name,
+                             .namespace = ns};
+    return api_authz_allows(r->srv, &r->user, a);
 }
 
 int
@@ -403,7 +428,8 @@ api_satoken_serve(struct api_request *r)
 {
     const char *url = r->url;
     char ns[254], name[254];
-    int n = 0, ret;
+    struct rbac_attrs a;
+    int n = 0;
 
     if (strcmp(url, "/.well-known/openid-configuration") == 0 ||
         strcmp(url, "/.well-known/openid-configuration/") == 0)
@@ -413,15 +439,97 @@ api_satoken_serve(struct api_request *r)
     if (strcmp(url, "/apis/authentication.k8s.io/v1/tokenreviews") == 0) {
         if (strcmp(r->method, "POST") != 0)
             return -1;
-        if ((ret = may(r, "authentication.k8s.io", "tokenreviews", NULL, NULL, NULL)) >= 0)
-            return ret;
+        if (!allowed(r, &a, "authentication.k8s.io", "tokenreviews", NULL, NULL, NULL))
+            return api_reply_forbidden(r, &a);
         return token_review(r);
     }
     if (sscanf(url, "/api/v1/namespaces/%253[^/]/serviceaccounts/%253[^/]/token%n", ns, name, &n) !=
             2 ||
         n == 0 || url[n] != '\0' || strcmp(r->method, "POST") != 0)
         return -1;
-    if ((ret = may(r, "", "serviceaccounts", "token", name, ns)) >= 0)
-        return ret;
-    return token_request(r, ns, name);
+    if (allowed(r, &a, "", "serviceaccounts", "token", name, ns))
+        return token_request(r, ns, name, NULL);
+    if (node_user(&r->user))
+        return token_request(r, ns, name, node_user(&r->user));
+    return api_reply_forbidden(r, &a);
+}
+
+/* ---- ServiceAccount admission ---------------------------------------------- */
+
+#define SA_MOUNT_PATH "/var/run/secrets/kubernetes.io/serviceaccount"
+
+static bool
+mounts_path(const json_t *container, const char *path)
+{
+    size_t i = 0;
+    const json_t *m = NULL;
+
+    json_array_foreach(json_object_get(container, "volumeMounts"), i, m)
+    {
+        if (str_eq(json_string_value(json_object_get(m, "mountPath")), path))
+            return true;
+    }
+    return false;
+}
+
+static void
+add_mount(json_t *spec, const char *list, const char *volume)
+{
+    size_t i = 0;
+    json_t *c = NULL;
+
+    json_array_foreach(json_object_get(spec, list), i, c)
+    {
+        json_t *mounts = json_object_get(c, "volumeMounts");
+
+        if (!json_is_object(c) || mounts_path(c, SA_MOUNT_PATH))
+            continue;
+        if (!json_is_array(mounts)) {
+            mounts = json_array();
+            json_object_set_new(c, "volumeMounts", mounts);
+        }
+        json_array_append_new(mounts, json_pack("{s:s, s:b, s:s}", "name", volume, "readOnly", 1,
+                                                "mountPath", SA_MOUNT_PATH));
+    }
+}
+
+void
+api_sa_admit_pod(struct api_server *srv, json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec"), *volumes = NULL;
+    const char *ns = json_string_value(api_json_path(pod, "metadata.namespace"));
+    const char *sa_name = NULL;
+    _cleanup_json_ json_t *sa = NULL;
+    char name[64];
+
+    if (!json_is_object(spec) || !ns)
+        return;
+    sa_name = json_string_value(json_object_get(spec, "serviceAccountName"));
+    if (!sa_name || !*sa_name) {
+        sa_name = "default";
+        json_object_set_new(spec, "serviceAccountName", json_string(sa_name));
+    }
+    if (!json_object_get(spec, "serviceAccount"))
+        json_object_set_new(spec, "serviceAccount", json_string(sa_name));
+    sa = cached_object(srv, "serviceaccounts", ns, sa_name);
+    if (json_is_false(json_object_get(spec, "automountServiceAccountToken")) ||
+        (!json_object_get(spec, "automountServiceAccountToken") && sa &&
+         json_is_false(json_object_get(sa, "automountServiceAccountToken"))))
+        return;
+    volumes = json_object_get(spec, "volumes");
+    if (!json_is_array(volumes)) {
+        volumes = json_array();
+        json_object_set_new(spec, "volumes", volumes);
+    }
+    api_generate_name("kube-api-access-", name, sizeof(name));
+    json_array_append_new(
+        volumes, json_pack("{s:s, s:{s:i, s:[{s:{s:i, s:s}}, {s:{s:s, s:[{s:s, s:s}]}}, "
+                           "{s:{s:[{s:s, s:{s:s, s:s}}]}}]}}",
+                           "name", name, "projected", "defaultMode", 420, "sources",
+                           "serviceAccountToken", "expirationSeconds", 3607, "path", "token",
+                           "configMap", "name", "kube-root-ca.crt", "items", "key", "ca.crt",
+                           "path", "ca.crt", "downwardAPI", "items", "path", "namespace",
+                           "fieldRef", "apiVersion", "v1", "fieldPath", "metadata.namespace"));
+    add_mount(spec, "initContainers", name);
+    add_mount(spec, "containers", name);
 }

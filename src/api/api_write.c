@@ -445,6 +445,8 @@ admit_create(struct api_request *r, json_t *obj)
     if (strcmp(r->res->plural, "pods") == 0)
         api_pod_default_tolerations(obj, r->srv->cfg.default_not_ready_toleration_s,
                                     r->srv->cfg.default_unreachable_toleration_s);
+    if (strcmp(r->res->plural, "pods") == 0)
+        api_sa_admit_pod(r->srv, obj); /* ServiceAccount admission (api_satoken.c) */
 }
 
 int

@@ -18,7 +18,8 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_nodeipam,       /* nodeipam.c */
     &ctl_def_nodelifecycle,  /* nodelifecycle.c */
     &ctl_def_servicelb,      /* servicelb.c */
-    /* rbac_aggregation.c (issue #15) */
+    /* rbac_aggregation.c, rootca.c (issue #15) */
     &ctl_def_clusterrole_aggregation,
+    &ctl_def_root_ca_publisher,
     NULL,
 };

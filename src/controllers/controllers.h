@@ -18,7 +18,8 @@ extern const struct ctl_def ctl_def_endpoints;      /* endpoints.c */
 extern const struct ctl_def ctl_def_nodeipam;       /* nodeipam.c */
 extern const struct ctl_def ctl_def_servicelb;      /* servicelb.c (issue #13) */
 extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
-/* rbac_aggregation.c (issue #15) */
+/* rbac_aggregation.c, rootca.c (issue #15) */
 extern const struct ctl_def ctl_def_clusterrole_aggregation;
+extern const struct ctl_def ctl_def_root_ca_publisher;
 
 #endif
