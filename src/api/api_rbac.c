@@ -472,7 +472,6 @@ int
 api_reply_forbidden(struct api_request *r, const struct rbac_attrs *a)
 {
     char scope[160], resource[256], qualified[256];
-    json_t *st;
 
     if (!a->resource_request)
         return api_reply_status_code(r, 403, "Forbidden",
@@ -486,7 +485,6 @@ api_reply_forbidden(struct api_request *r, const struct rbac_attrs *a)
              a->subresource && *a->subresource ? "/" : "",
              a->subresource && *a->subresource ? a->subresource : "");
     snprintf(qualified, sizeof(qualified), "%s%s%s", a->resource, a->group[0] ? "." : "", a->group);
-    (void)st;
     if (a->name && *a->name)
         return api_reply_status_code(r, 403, "Forbidden",
                                      "%s \"%s\" is forbidden: User \"%s\" cannot %s resource "
@@ -678,8 +676,10 @@ api_rbac_admit(struct api_request *r, const json_t *obj)
         if (json_is_object(json_object_get(obj, "aggregationRule"))) {
             full = json_pack("[{s:[s], s:[s], s:[s]}, {s:[s], s:[s]}]", "apiGroups", "*",
                              "resources", "*", "verbs", "*", "nonResourceURLs", "*", "verbs", "*");
-            if (check_rules(r, name, full, NULL) >= 0)
-                return 0;
+            int ret = check_rules(r, name, full, NULL);
+
+            if (ret >= 0)
+                return ret;
         }
         return check_rules(r, name, json_object_get(obj, "rules"), ns);
     }

@@ -482,8 +482,10 @@ request_token(void *ud, const json_t *pod, const char *audience, int64_t expirat
     const char *token;
     long st;
 
-    if (!ns || !name || !uid)
-        return k3c_err_set(err, K3C_E_INVALID, "pod without namespace, name or uid"), NULL;
+    if (!ns || !name || !uid) {
+        k3c_err_set(err, K3C_E_INVALID, "pod without namespace, name or uid");
+        return NULL;
+    }
     path = k3c_xasprintf("/api/v1/namespaces/%s/serviceaccounts/%s/token", ns,
                          sa && *sa ? sa : "default");
     body = json_pack("{s:s, s:s, s:{s:I, s:{s:s, s:s, s:s, s:s}}}", "apiVersion",
