@@ -346,8 +346,12 @@ api_health_serve(struct api_request *r)
     const char *u = r->url;
     struct k3c_err err = {0};
 
-    if (strcmp(u, "/metrics") == 0)
-        return r->user.authenticated ? serve_metrics(r) : -1;
+    if (strcmp(u, "/metrics") == 0) {
+        /* RBAC: system:monitoring, cluster-admin (api_rbac_bootstrap.c) */
+        int denied = r->user.authenticated ? api_authorize_path(r) : -1;
+
+        return !r->user.authenticated ? -1 : denied >= 0 ? denied : serve_metrics(r);
+    }
     if (strcmp(u, "/livez") == 0 || strncmp(u, "/livez/", 7) == 0)
         return reply_text(r, 200, "ok", "text/plain");
     if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||

@@ -114,6 +114,7 @@ expect_eq can-i/subresource-log yes answer as_alice auth can-i get pods --subres
 expect_eq can-i/subresource-exec no answer as_alice auth can-i get pods --subresource=exec -n "$NS"
 expect_eq can-i/nonresource-healthz yes as_alice auth can-i get /healthz
 expect_eq can-i/nonresource-metrics no answer as_alice auth can-i get /metrics
+expect_fail metrics/refused 'forbidden: User "alice" cannot get path "/metrics"' as_alice get --raw /metrics
 expect_all can-i/list 'pods +\[\] +\[\] +\[get list watch\]' 'configmaps +\[\] +\[allowed\] +\[get\]' \
     -- as_alice auth can-i --list -n "$NS"
 check configmap/allowed kc create configmap allowed --from-literal=a=b -n "$NS"
