@@ -6,7 +6,7 @@ BUILD_FUZZ ?= build-fuzz
 PREFIX ?= /usr/local
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps test fuzz run clean-run run-server clean-run-server bench install clean format format-check
+.PHONY: all arm64 deps test fuzz run clean-run run-server clean-run-server bench install clean format format-check
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -16,6 +16,11 @@ $(BUILD)/build.ninja:
 
 deps:
 	scripts/install-deps
+
+# k3c for arm64 (the edge node), cross-built against an arm64 sysroot
+# (scripts/arm64-sysroot; the host's packages stay untouched): build-arm64/k3c.
+arm64: deps
+	scripts/build-arm64 build-arm64
 
 # Tests build separately with ASan + UBSan.
 $(BUILD_TEST)/build.ninja:

@@ -49,10 +49,25 @@ struct agent {
     pthread_mutex_t lock; /* with wake: stop request */
     pthread_cond_t wake;
     bool stopping;
+    bool run_netpol;
+    struct netpol *netpol; /* net/netpol.h */
+    struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
+    struct cdi_registry *cdi; /* devices (issue #18, agent_devices.c); NULL without pods */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */
 int agent_servers_init(struct agent *a, struct k3c_err *err);
 void agent_servers_refresh(struct agent *a);
+
+/* agent_devices.c: CDI devices as extended resources (issue #18). */
+void agent_devices_init(struct agent *a, char *const *spec_dirs);
+void agent_devices_fini(struct agent *a);
+/* Adds {"nvidia.com/gpu": "2", ...} to a capacity object. */
+void agent_devices_capacity(struct agent *a, json_t *cap);
+/* Adds the GPU model label(s) (nvidia.com/gpu.product) to labels. */
+void agent_devices_labels(struct agent *a, json_t *labels);
+/* Rereads the spec directories; true when the devices changed (the labels
+ * are patched then; the caller writes the status). */
+bool agent_devices_refresh(struct agent *a);
 
 #endif

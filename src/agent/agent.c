@@ -5,8 +5,10 @@
  * least every status_every_s (5 min), as the kubelet does. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
+#include "agent/agent-storage.h"
 #include "kubelet/kubelet_server.h"
 #include "net/proxy.h"
+#include "net/netpol.h"
 #include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -214,11 +216,14 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
+    a->run_netpol = cfg->network_policy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
     a->kubelet_port = cfg->kubelet_port ? cfg->kubelet_port : 10250;
     pthread_mutex_init(&a->lock, NULL);
     k3c_cond_init(&a->wake);
+    if (a->run_pods)
+        agent_devices_init(a, cfg->cdi_spec_dirs);
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -238,6 +243,8 @@ agent_free(struct agent *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
+    netpol_free(a->netpol);
+    agent_storage_stop(a->storage); /* storage (issue #16) */
     proxy_free(a->proxy);
     free(a->cluster_cidr);
     kubelet_server_free(a->kserver);
@@ -247,6 +254,7 @@ agent_free(struct agent *a)
     free((char *)a->fcfg.state_dir);
     runtime_free(a->kserver_runtime);
     kubelet_free(a->kubelet);
+    agent_devices_fini(a);
     dns_node_stop(a->dns);
     dns_node_config_free(a->dns_cfg);
     kubelet_config_fini(&a->kcfg);
@@ -335,16 +343,6 @@ read_id(const char *path, char *buf, size_t len)
         fclose(f);
 }
 
-static const char *
-go_arch(const char *machine)
-{
-    if (strcmp(machine, "x86_64") == 0)
-        return "amd64";
-    if (strcmp(machine, "aarch64") == 0)
-        return "arm64";
-    return machine;
-}
-
 static json_t *
 node_status(struct agent *a)
 {
@@ -367,6 +365,7 @@ node_status(struct agent *a)
         snprintf(disk, sizeof(disk), "0");
     cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
                     (json_int_t)MAX_PODS, "ephemeral-storage", disk);
+    agent_devices_capacity(a, cap);
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
@@ -388,26 +387,24 @@ node_status(struct agent *a)
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
                      "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
                      "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
-                     "architecture", go_arch(u.machine));
+                     "architecture", k3c_arch());
 }
 
 static json_t *
 node_labels(struct agent *a)
 {
-    struct utsname u;
     json_t *labels;
 
-    uname(&u);
-    labels =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
-                  "kubernetes.io/os", "linux", "kubernetes.io/arch", go_arch(u.machine),
-                  "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", go_arch(u.machine));
+    labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kubernetes.io/hostname", a->node_name,
+                       "kubernetes.io/os", "linux", "kubernetes.io/arch", k3c_arch(),
+                       "beta.kubernetes.io/os", "linux", "beta.kubernetes.io/arch", k3c_arch());
     if (a->control_plane) {
         json_object_set_new(labels, "node-role.kubernetes.io/control-plane", json_string("true"));
         json_object_set_new(labels, "node-role.kubernetes.io/master", json_string("true"));
     }
     if (a->etcd_member)
         json_object_set_new(labels, "node-role.kubernetes.io/etcd", json_string("true"));
+    agent_devices_labels(a, labels);
     for (size_t i = 0; a->labels[i]; i++) {
         _cleanup_free_ char *kv = k3c_xstrdup(a->labels[i]);
         char *eq = strchr(kv, '=');
@@ -586,7 +583,7 @@ heartbeat_thread(void *arg)
             agent_servers_refresh(a);
         /* Like the kubelet: status on change of what the server believes,
          * after an outage, and at least every status_every_s. */
-        if (rc == 0 && (failing || !server_sees_ready(a) ||
+        if (rc == 0 && (failing || agent_devices_refresh(a) || !server_sees_ready(a) ||
                         k3c_now_ms() - last_status >= (int64_t)a->status_every_s * 1000)) {
             rc = update_status(a, &err);
             if (rc == 0)
@@ -660,6 +657,24 @@ agent_proxy_start(struct agent *a, struct k3c_err *err)
     return 0;
 }
 
+/* NetworkPolicy enforcement, where pods run (as the proxy). */
+static int
+agent_netpol_start(struct agent *a, struct k3c_err *err)
+{
+    struct netpol_config nc = {.client = a->api, .node_name = a->node_name};
+
+    if (!a->run_netpol) {
+        if (netpol_cleanup(NULL, err) < 0)
+            log_warn("(node %s) network policy table not removed: %s", a->node_name, err->msg);
+        k3c_err_clear(err);
+        return 0;
+    }
+    a->netpol = netpol_new(&nc, err);
+    if (!a->netpol || netpol_start(a->netpol, err) < 0)
+        return k3c_err_wrap(err, "network policy of node %s", a->node_name);
+    return 0;
+}
+
 /* The kubelet's hook before a pod's containers start. */
 static void
 agent_before_pod(void *ud)
@@ -706,10 +721,17 @@ agent_start(struct agent *a, struct k3c_err *err)
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
+        a->kcfg.cdi = a->cdi;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
-        return agent_proxy_start(a, err);
+        /* storage (issue #16): local-path directories of deleted volumes */
+        a->storage = agent_storage_start(a->api, a->node_name, err);
+        if (!a->storage)
+            return k3c_err_wrap(err, "local-path storage of node %s", a->node_name);
+        if (agent_proxy_start(a, err) < 0)
+            return -1;
+        return agent_netpol_start(a, err);
     }
     return 0;
 }

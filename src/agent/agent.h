@@ -41,6 +41,12 @@ struct agent_config {
     /* This node's cluster DNS (dns/dns.h, issue #14), with pods only.
      * NULL: none. */
     const struct dns_node_config *dns;
+    /* NetworkPolicy enforcement (net/netpol.h), with pods only: false
+     * (--disable-network-policy) removes what an earlier run left. */
+    bool network_policy;
+    /* CDI spec directories (issue #18, cdi/cdi.h), with pods only:
+     * colon-separated lists, NULL-terminated; NULL: /etc/cdi, /var/run/cdi. */
+    char *const *cdi_spec_dirs;
 };
 
 struct agent;

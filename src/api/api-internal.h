@@ -463,6 +463,62 @@ void api_merge_patch(json_t *target, const json_t *patch);
 /* True when anything outside metadata and status differs. */
 bool api_spec_changed(const json_t *old, const json_t *new);
 
+/* ---- helpers for kinds in their own files (api_validate.c, api_table.c) - */
+
+/* metav1 label selector rules (matchLabels, matchExpressions) at field. */
+void api_validate_label_selector(const json_t *sel, const char *field, json_t *causes);
+/* Table cells: the name, the age, a selector as its string (empty_text
+ * when empty). */
+json_t *api_name_cell(const json_t *obj);
+json_t *api_age_cell(const json_t *obj, int64_t now_s);
+json_t *api_selector_cell(const json_t *sel, const char *empty_text);
+
+/* ---- networking.k8s.io/v1 NetworkPolicy (kind_networkpolicy.c) --------- */
+
+extern const struct api_column api_columns_networkpolicy[];
+json_t *api_row_networkpolicy(const json_t *obj, int64_t now_s);
+void api_validate_networkpolicy(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_networkpolicy(json_t *obj);
+/* ---- storage kinds (kind_persistentvolume.c, kind_persistentvolumeclaim.c,
+ * kind_storageclass.c, kind_csi.c; docs/storage.md) --------------------- */
+
+extern const struct api_column api_columns_persistentvolume[], api_columns_persistentvolumeclaim[],
+    api_columns_storageclass[], api_columns_csidriver[], api_columns_volumeattachment[];
+extern const struct api_hooks api_persistentvolume_hooks, api_persistentvolumeclaim_hooks;
+json_t *api_row_persistentvolume(const json_t *obj, int64_t now_s);
+json_t *api_row_persistentvolumeclaim(const json_t *obj, int64_t now_s);
+json_t *api_row_storageclass(const json_t *obj, int64_t now_s);
+json_t *api_row_csidriver(const json_t *obj, int64_t now_s);
+json_t *api_row_volumeattachment(const json_t *obj, int64_t now_s);
+void api_defaults_persistentvolume(json_t *obj);
+void api_defaults_persistentvolumeclaim(json_t *obj);
+void api_defaults_storageclass(json_t *obj);
+void api_defaults_csidriver(json_t *obj);
+void api_validate_persistentvolume(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_persistentvolumeclaim(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_storageclass(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_csidriver(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_volumeattachment(const json_t *obj, const json_t *old, json_t *causes);
+/* Shared helpers of the storage kinds. */
+json_t *api_storage_age_cell(const json_t *obj, int64_t now_s);
+json_t *api_storage_access_modes_cell(const json_t *modes); /* "RWO,ROX" */
+bool api_storage_quantity_valid(const char *s);
+void api_storage_check_enum(json_t *causes, const char *field, const json_t *v,
+                            const char *const *supported);
+void api_storage_check_access_modes(json_t *causes, const char *field, const json_t *modes);
+void api_storage_check_storage(json_t *causes, const char *field, const json_t *list,
+                               bool only_storage);
+void api_storage_add_finalizer(json_t *obj, const char *finalizer);
+/* The storageclass.kubernetes.io/is-default-class (or beta) annotation is "true". */
+bool api_storage_class_is_default(const json_t *sc);
+/* kind_runtimeclass.c: node.k8s.io/v1 RuntimeClass (issue #18) */
+extern const struct api_column api_columns_runtimeclass[];
+json_t *api_row_runtimeclass(const json_t *obj, int64_t now_s);
+void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *causes);
+/* Admission of a new pod naming a RuntimeClass: 403 `pod rejected:
+ * RuntimeClass "x" not found`; overhead and scheduling applied. Returns a
+ * reply, or -1 to go on. */
+int api_runtimeclass_admit_pod(struct api_request *r, json_t *pod);
 /* ---- RBAC kinds (kind_rbac.c; issue #15) --------------------------------- */
 extern const struct api_column api_columns_role[], api_columns_rolebinding[];
 json_t *api_row_role(const json_t *obj, int64_t now_s);

@@ -425,6 +425,25 @@ node_may_read_ref(struct api_request *r, const char *node, bool secret)
     return ok;
 }
 
+/* storage (issue #16): whether the stored PersistentVolume r names is a
+ * local-path volume of node (its agent drops the cleanup finalizer). */
+static bool
+node_owns_local_volume(const struct api_request *r, const char *node)
+{
+    _cleanup_free_ char *key = api_object_key(r->res, NULL, r->name);
+    _cleanup_json_ json_t *pv = NULL;
+    struct store_kv kv = {0};
+    struct k3c_err err = {0};
+    const json_t *ann;
+
+    if (store_get(r->srv->store, key, &kv, &err) < 0)
+        return false;
+    pv = json_loadb(kv.value, kv.value_len, 0, NULL);
+    store_kv_fini(&kv);
+    ann = json_object_get(json_object_get(pv, "metadata"), "annotations");
+    return json_name_is(ann, "local.path.provisioner/selected-node", node);
+}
+
 /* What a node may do (upstream's Node authorizer and NodeRestriction, in
  * the parts k3c needs): read (configmaps and secrets only those its pods
  * use), manage its own Node and Lease, report the status of and delete the
@@ -439,6 +458,8 @@ node_may(struct api_request *r, const char *node)
 
     if (core && (strcmp(plural, "secrets") == 0 || strcmp(plural, "configmaps") == 0))
         return !write && node_may_read_ref(r, node, plural[0] == 's');
+    if (!write && strcmp(plural, "networkpolicies") == 0) /* the agents' policy enforcement */
+        return true;
     if (!write)
         return true;
     if (strcmp(plural, "nodes") == 0) {
@@ -461,6 +482,9 @@ node_may(struct api_request *r, const char *node)
     }
     if (strcmp(plural, "events") == 0)
         return strcmp(r->method, "POST") == 0 || strcmp(r->method, "PATCH") == 0;
+    if (strcmp(plural, "persistentvolumes") == 0 && r->name && !r->subresource &&
+        strcmp(r->method, "PATCH") == 0)
+        return node_owns_local_volume(r, node);
     return false;
 }
 

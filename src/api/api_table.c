@@ -1411,3 +1411,23 @@ api_row_job(const json_t *obj, int64_t now_s)
                      containers_cell(obj, "name"), containers_cell(obj, "image"),
                      selector_cell(api_json_path(obj, "spec.selector"), "<none>"));
 }
+
+/* ---- for the kinds in their own files (kind_*.c) ------------------------ */
+
+json_t *
+api_name_cell(const json_t *obj)
+{
+    return name_cell(obj);
+}
+
+json_t *
+api_age_cell(const json_t *obj, int64_t now_s)
+{
+    return age_cell(obj, now_s);
+}
+
+json_t *
+api_selector_cell(const json_t *sel, const char *empty_text)
+{
+    return selector_cell(sel, empty_text);
+}

@@ -1466,3 +1466,11 @@ api_defaults_job(json_t *obj)
                             json_deep_copy(api_json_path(spec, "template.metadata.labels")));
     template_defaults(obj);
 }
+
+/* ---- for the kinds in their own files (kind_*.c) ------------------------ */
+
+void
+api_validate_label_selector(const json_t *sel, const char *field, json_t *causes)
+{
+    validate_label_selector(sel, field, causes);
+}

@@ -466,6 +466,8 @@ api_handle_create(struct api_request *r)
     if (r->res->has_status && !r->res->status_on_create)
         json_object_del(obj, "status");
     admit_create(r, obj);
+    if (strcmp(r->res->plural, "pods") == 0 && (reply = api_runtimeclass_admit_pod(r, obj)) >= 0)
+        return reply;
     if ((reply = prepare_write(r, obj, NULL)) >= 0 || (reply = allocate(r, obj)) >= 0)
         return reply;
     return store_create_reply(r, obj);

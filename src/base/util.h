@@ -24,6 +24,14 @@ char *k3c_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Frees a NULL-terminated array of strings and the strings; NULL is a no-op. */
 void k3c_strv_free(char **v);
 
+/* The platform this binary was built for, in the OCI/GOARCH spelling that
+ * node labels and image indexes use: "amd64" (variant NULL), "arm64"
+ * ("v8"), "arm" ("v7"/"v6"), ... Taken from the compiler, not uname: an arm64
+ * k3c under qemu-user or a 32-bit userland on a 64-bit kernel runs the
+ * binary's platform, whatever the kernel reports. */
+const char *k3c_arch(void);
+const char *k3c_arch_variant(void);
+
 /* Milliseconds from CLOCK_MONOTONIC / CLOCK_REALTIME. */
 int64_t k3c_now_ms(void);
 int64_t k3c_wall_ms(void);

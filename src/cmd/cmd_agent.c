@@ -68,7 +68,9 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .proxy = !cfg->disable_kube_proxy,
                               .flannel_backend = cfg->flannel_backend,
                               .flannel_iface = cfg->flannel_iface,
-                              .cluster_cidr = cfg->cluster_cidr};
+                              .cluster_cidr = cfg->cluster_cidr,
+                              .network_policy = !cfg->disable_network_policy,
+                              .cdi_spec_dirs = cfg->cdi_spec_dirs};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,

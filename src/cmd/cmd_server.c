@@ -240,7 +240,7 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
 {
     struct api_tls_paths tls;
     _cleanup_free_ char *url = k3c_xasprintf("https://127.0.0.1:%d", cfg->https_listen_port);
-    _cleanup_free_ char *identity = NULL;
+    _cleanup_free_ char *identity = NULL, *storage_path = NULL;
     unsigned char rnd[4];
     struct ctl_config cc = {0};
     struct ctl_manager *m;
@@ -264,6 +264,24 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     cc.disable_controllers = cfg->disable_controller_manager;
     for (size_t i = 0; cfg->disable && cfg->disable[i]; i++)
         cc.disable_servicelb = cc.disable_servicelb || strcmp(cfg->disable[i], "servicelb") == 0;
+    /* storage (issue #16): the local-path provisioner */
+    for (size_t i = 0; cfg->disable && cfg->disable[i]; i++)
+        cc.disable_local_storage =
+            cc.disable_local_storage || strcmp(cfg->disable[i], "local-storage") == 0;
+    storage_path = cfg->default_local_storage_path && *cfg->default_local_storage_path
+                       ? k3c_xstrdup(cfg->default_local_storage_path)
+                       : k3c_xasprintf("%s/storage", cfg->data_dir);
+    if (storage_path[0] != '/') { /* the nodes need an absolute path */
+        char cwd[4096];
+
+        if (getcwd(cwd, sizeof(cwd))) {
+            char *abs = k3c_xasprintf("%s/%s", cwd, storage_path);
+
+            free(storage_path);
+            storage_path = abs;
+        }
+    }
+    cc.local_storage_path = storage_path;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {

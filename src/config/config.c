@@ -429,7 +429,7 @@ static const struct config_option options[] = {
      .offset = OFF(disable),
      .roles = ROLE_S,
      .metavar = "NAME",
-     .help = "do not run a packaged component: servicelb; repeatable"},
+     .help = "do not run a packaged component: servicelb, local-storage; repeatable"},
     /* The pod network across nodes (issue #13, net/flannel.h). */
     {.name = "flannel-backend",
      .type = OPT_STRING,
@@ -548,6 +548,27 @@ static const struct config_option options[] = {
      .flags = OPT_NOFILE,
      .metavar = "FILE",
      .help = "with --cluster-reset: restore this etcd snapshot first (old data moved aside)"},
+    /* NetworkPolicy enforcement (issue #13, net/netpol.h) */
+    {.name = "disable-network-policy",
+     .type = OPT_BOOL,
+     .offset = OFF(disable_network_policy),
+     .roles = ROLE_ANY,
+     .help = "do not enforce NetworkPolicies (and remove their nftables table)"},
+    /* storage (issue #16, docs/storage.md) */
+    {.name = "default-local-storage-path",
+     .type = OPT_STRING,
+     .offset = OFF(default_local_storage_path),
+     .roles = ROLE_S,
+     .metavar = "DIR",
+     .help = "where the local-path provisioner puts volumes on the nodes, default "
+             "<data-dir>/storage"},
+    /* devices (issue #18, docs/gpu.md) */
+    {.name = "cdi-spec-dirs",
+     .type = OPT_LIST,
+     .offset = OFF(cdi_spec_dirs),
+     .roles = ROLE_ANY,
+     .metavar = "DIR[:DIR]",
+     .help = "CDI spec directories, later wins (repeatable; default /etc/cdi:/var/run/cdi)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

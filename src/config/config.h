@@ -80,8 +80,9 @@ struct k3c_config {
     bool disable_kube_proxy; /* --disable-kube-proxy */
     char **disable;          /* --disable servicelb, repeatable */
     /* pod network across nodes (issue #13; --cluster-cidr above is also the agent's) */
-    char *flannel_backend; /* --flannel-backend vxlan|host-gw|none, default vxlan */
-    char *flannel_iface;   /* --flannel-iface, default: the interface holding --node-ip */
+    char *flannel_backend;       /* --flannel-backend vxlan|host-gw|none, default vxlan */
+    char *flannel_iface;         /* --flannel-iface, default: the interface holding --node-ip */
+    bool disable_network_policy; /* --disable-network-policy (issue #13) */
 
     /* cluster DNS (issue #14); servers and agents must agree on the first two */
     char *cluster_dns;    /* --cluster-dns, default 10.43.0.10 */
@@ -102,6 +103,10 @@ struct k3c_config {
     bool disable_etcd_snapshots;       /* --disable-etcd-snapshots */
     bool cluster_reset;                /* --cluster-reset */
     char *cluster_reset_restore_path;  /* --cluster-reset-restore-path FILE */
+    /* storage (issue #16) */
+    char *default_local_storage_path; /* --default-local-storage-path, default <data-dir>/storage */
+    /* devices (issue #18) */
+    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
 };
 
 enum config_result {

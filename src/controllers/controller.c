@@ -23,6 +23,7 @@
 struct ctl_manager {
     struct ctl_config cfg;
     char *api_url, *ca_file, *cert_file, *key_file, *identity, *cluster_cidr;
+    char *local_storage_path;
     struct api_server *srv;
     struct http_client *http;
     struct ctl_events *events;
@@ -318,6 +319,8 @@ config_copy(struct ctl_manager *m, const struct ctl_config *cfg)
     m->cfg.key_file = m->key_file;
     m->cfg.identity = m->identity;
     m->cfg.cluster_cidr = m->cluster_cidr;
+    m->local_storage_path = cfg->local_storage_path ? k3c_xstrdup(cfg->local_storage_path) : NULL;
+    m->cfg.local_storage_path = m->local_storage_path;
 #define DEFAULT(f, v)                                                                              \
     if (m->cfg.f <= 0)                                                                             \
     m->cfg.f = (v)
@@ -435,5 +438,6 @@ ctl_manager_free(struct ctl_manager *m)
     free(m->key_file);
     free(m->identity);
     free(m->cluster_cidr);
+    free(m->local_storage_path);
     free(m);
 }

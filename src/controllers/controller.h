@@ -52,6 +52,8 @@ struct ctl_config {
     bool disable_scheduler;               /* --disable-scheduler */
     bool disable_controllers;             /* --disable-controller-manager */
     bool disable_servicelb;               /* --disable servicelb */
+    bool disable_local_storage;           /* --disable local-storage */
+    const char *local_storage_path; /* --default-local-storage-path (NULL: /var/lib/k3c/storage) */
 };
 
 struct ctl_manager;

@@ -18,6 +18,8 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_nodeipam,       /* nodeipam.c */
     &ctl_def_nodelifecycle,  /* nodelifecycle.c */
     &ctl_def_servicelb,      /* servicelb.c */
+    &ctl_def_pvbinder,       /* pvbinder.c */
+    &ctl_def_runtimeclass,   /* runtimeclass.c (issue #18) */
     /* rbac_aggregation.c, rootca.c (issue #15) */
     &ctl_def_clusterrole_aggregation,
     &ctl_def_root_ca_publisher,

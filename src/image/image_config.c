@@ -9,7 +9,6 @@
 #include "base/util.h"
 
 #include <string.h>
-#include <sys/utsname.h>
 
 /* A JSON array of strings as a NULL-terminated vector; NULL if absent or
  * null. -1 if present but not an array of strings. */
@@ -233,27 +232,8 @@ image_manifest_parse(json_t *body, struct image_manifest *out, struct k3c_err *e
 void
 image_platform_current(const char **arch, const char **variant)
 {
-    /* uname's machine names -> GOARCH names, as the OCI platform uses them. */
-    static const struct {
-        const char *machine, *arch, *variant;
-    } map[] = {
-        {"x86_64", "amd64", NULL},    {"aarch64", "arm64", "v8"}, {"arm64", "arm64", "v8"},
-        {"armv7l", "arm", "v7"},      {"armv6l", "arm", "v6"},    {"i686", "386", NULL},
-        {"ppc64le", "ppc64le", NULL}, {"s390x", "s390x", NULL},   {"riscv64", "riscv64", NULL},
-    };
-    struct utsname u;
-
-    *arch = "amd64";
-    *variant = NULL;
-    if (uname(&u) < 0)
-        return;
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(map); i++) {
-        if (strcmp(u.machine, map[i].machine) == 0) {
-            *arch = map[i].arch;
-            *variant = map[i].variant;
-            return;
-        }
-    }
+    *arch = k3c_arch();
+    *variant = k3c_arch_variant();
 }
 
 int

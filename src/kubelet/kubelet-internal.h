@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cdi/cdi.h"
 #include "image/image.h"
 #include "kubelet/kubelet.h"
 #include "podspec/podspec.h"
@@ -115,6 +116,10 @@ struct kubelet {
     size_t n_pods, cap_pods;
     struct kadopt *adopt;
     size_t n_adopt;
+    /* devices (issue #18, kubelet_devices.c) */
+    struct cdi_registry *cdi;                  /* borrowed from the agent; NULL: none */
+    struct cdi_alloc *devalloc;                /* <data_dir>/devices/checkpoint.json */
+    char *nvidia_runtime, *nvidia_cdi_runtime; /* found at start; NULL: not installed */
 };
 
 /* kubelet_main.c */
@@ -134,6 +139,25 @@ void *kubelet_pod_thread(void *arg);
 /* "k3c-" + 24 hex of sha256("<uid>/<name>/<restart>"). */
 void kubelet_container_id(const char *uid, const char *name, int restart, char out[29]);
 char *kubelet_pod_dir(struct kubelet *k, const char *uid);
+
+/* kubelet_devices.c: a container's CDI devices and runtime handler */
+struct kdevices {
+    struct cdi_registry *reg;
+    char **devices; /* qualified CDI names; NULL: none */
+    bool nvidia_runtime;
+};
+/* Allocates the devices of c's extended resources (CONFLICT "Insufficient
+ * <resource>" when too few are free). */
+int kubelet_devices_prepare(struct kpod *p, struct kctr *c, struct kdevices *d,
+                            struct k3c_err *err);
+/* runtime_spec.edit_oci: the CDI edits and NVIDIA_VISIBLE_DEVICES. */
+int kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err);
+void kubelet_devices_fini(struct kdevices *d);
+/* Frees what container ctr of pod uid holds (ctr NULL: the whole pod). */
+void kubelet_devices_release(struct kubelet *k, const char *uid, const char *ctr);
+/* The pod's RuntimeClass handler: *path NULL for the node's runtime, else
+ * nvidia-container-runtime's. NOT_FOUND / INVALID with upstream's words. */
+int kubelet_runtime_handler(struct kpod *p, const char **path, bool *nvidia, struct k3c_err *err);
 
 /* kubelet_status.c */
 /* {"terminated": {exitCode, reason, startedAt, finishedAt, containerID}} of

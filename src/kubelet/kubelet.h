@@ -11,6 +11,7 @@
 #include "base/err.h"
 
 struct http_client;
+struct cdi_registry;
 
 /* Every pointer is borrowed for kubelet_new (copied). NULL/0 take the
  * defaults named. */
@@ -36,6 +37,9 @@ struct kubelet_config {
      * May be NULL. */
     void (*before_pod)(void *ud);
     void *before_pod_ud;
+    /* CDI devices handed to containers (issue #18); borrowed, must outlive
+     * the kubelet. NULL: extended resources cannot be given out. */
+    struct cdi_registry *cdi;
 };
 
 struct kubelet;

@@ -74,6 +74,18 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->api = api;
     pthread_mutex_init(&k->lock, NULL);
     k3c_cond_init(&k->wake);
+    if (cfg->cdi) {
+        _cleanup_free_ char *dir = k3c_xasprintf("%s/devices", k->data_dir);
+        _cleanup_free_ char *cp = k3c_xasprintf("%s/checkpoint.json", dir);
+
+        k->cdi = cfg->cdi;
+        if (k3c_mkdir_p(dir, 0700, err) < 0 || !(k->devalloc = cdi_alloc_new(cp, err))) {
+            kubelet_free(k);
+            return NULL;
+        }
+        k->nvidia_runtime = k3c_find_in_path("nvidia-container-runtime");
+        k->nvidia_cdi_runtime = k3c_find_in_path("nvidia-container-runtime.cdi");
+    }
     return k;
 }
 
@@ -400,6 +412,14 @@ relist(struct kubelet *k, char **rv, bool first, struct k3c_err *err)
     json_array_foreach(items, i, pod) pod_upsert(k, pod);
     if (first)
         orphans_add(k);
+    if (first && k->devalloc) { /* devices of pods that went while the agent was down */
+        char **uids = k3c_xcalloc(k->n_pods + 1, sizeof(char *));
+
+        for (size_t j = 0; j < k->n_pods; j++)
+            uids[j] = k->pods[j]->uid;
+        cdi_alloc_retain(k->devalloc, uids);
+        free(uids);
+    }
     pthread_mutex_unlock(&k->lock);
     free(*rv);
     *rv = k3c_xstrdup(meta_str(list, "resourceVersion") ? meta_str(list, "resourceVersion") : "0");
@@ -627,6 +647,9 @@ kubelet_free(struct kubelet *k)
     }
     free(k->adopt);
     free(k->pods);
+    cdi_alloc_free(k->devalloc);
+    free(k->nvidia_runtime);
+    free(k->nvidia_cdi_runtime);
     runtime_free(k->rt);
     image_store_free(k->images);
     free(k->data_dir);

@@ -449,7 +449,9 @@ static json_t *
 fetch_object(void *ud, const char *plural, const char *ns, const char *name, struct k3c_err *err)
 {
     struct kubelet *k = ud;
-    _cleanup_free_ char *path = k3c_xasprintf("/api/v1/namespaces/%s/%s/%s", ns, plural, name);
+    _cleanup_free_ char *path = ns && *ns
+                                    ? k3c_xasprintf("/api/v1/namespaces/%s/%s/%s", ns, plural, name)
+                                    : k3c_xasprintf("/api/v1/%s/%s", plural, name);
     json_t *obj = NULL;
     long st = kubelet_api(k, "GET", path, NULL, NULL, &obj, err);
 
@@ -644,7 +646,12 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
                          NULL};
     const char *cwd = json_string_value(json_object_get(c->spec, "workingDir"));
     struct runtime_spec spec = {0};
+    struct kdevices devs = {0};
     int rc = -1;
+
+    if (kubelet_runtime_handler(p, &spec.runtime_path, &devs.nvidia_runtime, err) < 0 ||
+        kubelet_devices_prepare(p, c, &devs, err) < 0)
+        return -1;
 
     env = podspec_env_build(&ctx, c->spec, (const char *const *)img->config.env, err);
     if (!env)
@@ -697,6 +704,8 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     spec.log_path = logp;
     spec.tty = json_is_true(json_object_get(c->spec, "tty"));
     spec.stdin_open = json_is_true(json_object_get(c->spec, "stdin"));
+    spec.edit_oci = kubelet_devices_edit;
+    spec.edit_oci_ud = &devs;
     rc = runtime_run(k->rt, &spec, err);
 out:
     if (rc < 0 && mounted) {
@@ -711,6 +720,7 @@ out:
     podspec_volumes_fini(&vols);
     podspec_strv_free(env);
     podspec_strv_free(args);
+    kubelet_devices_fini(&devs);
     return rc;
 }
 
@@ -750,6 +760,7 @@ start_container(struct kpod *p, struct kctr *c)
     struct image *img;
     char id[29];
     int64_t now = k3c_now_ms();
+    int started;
 
     if (!ensure_sandbox(p))
         return;
@@ -768,7 +779,17 @@ start_container(struct kpod *p, struct kctr *c)
     if (runtime_status(k->rt, id, &st, &err) == 0)
         instance_remove(p, id); /* half-made by an earlier run */
     k3c_err_clear(&err);
-    if (start_instance(p, c, img, id, &err) < 0) {
+    started = start_instance(p, c, img, id, &err);
+    if (started < 0 && err.kind == K3C_E_UNAVAILABLE &&
+        strstr(err.msg, "MountVolume.SetUp failed")) {
+        /* a claim not bound yet (storage, issue #16): wait in ContainerCreating */
+        set_waiting(c, "ContainerCreating", "%s", err.msg);
+        c->next_start_ms = now + 2000;
+        kubelet_event(p, c, "Warning", "FailedMount", "%s", err.msg);
+        image_free(img);
+        return;
+    }
+    if (started < 0) {
         log_warn("(pod %s/%s) start %s: %s", p->ns, p->name, c->name, err.msg);
         set_waiting(c,
                     err.kind == K3C_E_INVALID || err.kind == K3C_E_NOT_FOUND
@@ -811,6 +832,7 @@ handle_exit(struct kpod *p, struct kctr *c)
     if (c->init) {
         if (ok) {
             c->done = true;
+            kubelet_devices_release(k, p->uid, c->name);
             return;
         }
         restart = strcmp(policy, "Never") != 0;
@@ -821,6 +843,7 @@ handle_exit(struct kpod *p, struct kctr *c)
     }
     if (!restart) {
         c->done = true;
+        kubelet_devices_release(k, p->uid, c->name);
         return;
     }
     json_decref(c->last_state);
@@ -1062,6 +1085,7 @@ terminate(struct kpod *p, json_t *pod, bool gone)
     stop_all(p, grace);
     if (kubelet_stopping(k))
         return;
+    kubelet_devices_release(k, p->uid, NULL);
     if (!pod || !host_network(pod)) {
         if (net_pod_teardown(&k->net, p->uid, &err) < 0)
             log_warn("(pod %s/%s) pod network teardown: %s", p->ns, p->name, err.msg);

@@ -3,6 +3,7 @@
  * libnftables (Debian libnftables1): one context per call, so an idle agent
  * keeps no nftables state in memory; each script is one transaction. */
 #include "net/flannel-internal.h"
+#include "net/net.h"
 
 #include <nftables/libnftables.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 int
 flannel_nft_run(const char *script, struct k3c_err *err)
 {
-    struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+    struct nft_ctx *nft;
     int rc;
 
+    if (!net_nft_library_usable())
+        return net_nft_program_run(script, NULL, err);
+    nft = nft_ctx_new(NFT_CTX_DEFAULT);
     if (!nft)
         return k3c_err_set(err, K3C_E_SYSTEM, "nftables: cannot create a context");
     nft_ctx_buffer_output(nft);

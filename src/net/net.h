@@ -80,6 +80,15 @@ int net_run(const struct net_run_opts *o, struct net_run_result *r, struct k3c_e
 void net_run_result_fini(struct net_run_result *r);
 
 /* ---------------------------------------------------------------------------
+ * nftables (net_nft.c). libnftables exit()s the process when it cannot open
+ * a netfilter netlink socket (as under qemu-user emulation): callers ask
+ * net_nft_library_usable() first and otherwise hand the same script to
+ * net_nft_program_run (the nft program, one transaction; *out, may be NULL,
+ * gets its output). Thread: any. */
+bool net_nft_library_usable(void);
+int net_nft_program_run(const char *script, char **out, struct k3c_err *err);
+
+/* ---------------------------------------------------------------------------
  * CNI 1.0 (net_cni.c): https://www.cni.dev/docs/spec/ (SPEC.md v1.0.0). */
 
 #define NET_CNI_SPEC_VERSION "1.0.0"

@@ -3,6 +3,7 @@
  * libnftables1): nft parses a whole script and commits it as one netlink
  * batch, so every sync is one atomic transaction. It acts on the calling
  * thread's network namespace. Thread: one at a time per proxy_nft. */
+#include "net/net.h"
 #include "net/proxy.h"
 
 #include "base/cleanup.h"
@@ -25,8 +26,11 @@ struct proxy_nft {
 struct proxy_nft *
 proxy_nft_new(struct k3c_err *err)
 {
-    struct nft_ctx *probe = nft_ctx_new(NFT_CTX_DEFAULT);
+    struct nft_ctx *probe;
 
+    if (!net_nft_library_usable())
+        return k3c_xcalloc(1, sizeof(struct proxy_nft)); /* the nft program runs the scripts */
+    probe = nft_ctx_new(NFT_CTX_DEFAULT);
     if (!probe) {
         k3c_err_set(err, K3C_E_SYSTEM, "nftables: cannot make a context");
         return NULL;
@@ -77,6 +81,8 @@ nft_error(struct nft_ctx *ctx, struct k3c_err *err, const char *what)
 static int
 run(struct proxy_nft *n, const char *cmd, const char *what, char **out, struct k3c_err *err)
 {
+    if (!net_nft_library_usable())
+        return net_nft_program_run(cmd, out, err);
     if (!n->ctx) {
         n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
         if (!n->ctx)

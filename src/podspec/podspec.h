@@ -188,6 +188,10 @@ void podspec_mounts_free(struct runtime_mount *mounts, size_t n);
  * Missing is fine. K3C_E_SYSTEM if something stays. */
 int podspec_volumes_cleanup(const char *pod_dir, struct k3c_err *err);
 
+/* rm -rf of path that neither follows symlinks nor crosses mount points
+ * (the agent's removal of local-path volumes). Missing is fine. */
+int podspec_rm_tree(const char *path, struct k3c_err *err);
+
 /* ---- probes ----------------------------------------------------------------*/
 
 enum podspec_probe_result {

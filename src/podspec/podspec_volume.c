@@ -139,6 +139,12 @@ rm_tree(const char *path, struct k3c_err *err)
     return 0;
 }
 
+int
+podspec_rm_tree(const char *path, struct k3c_err *err)
+{
+    return rm_tree(path, err);
+}
+
 static bool
 is_mountpoint(const char *path)
 {
@@ -616,14 +622,81 @@ vol_projected(struct vol_job *j, struct k3c_err *err)
     return vol_payload(j, PODSPEC_VOL_PROJECTED, err);
 }
 
+/* persistentVolumeClaim: claim -> bound volume -> its hostPath or local
+ * directory on this node, used in place. A claim not bound yet is
+ * K3C_E_UNAVAILABLE (the kubelet waits in ContainerCreating). */
+static int
+vol_pvc(struct vol_job *j, struct k3c_err *err)
+{
+    const char *claim = json_string_value(json_object_get(j->spec, "claimName"));
+    const char *ns =
+        json_string_value(json_object_get(json_object_get(j->ctx->pod, "metadata"), "namespace"));
+    _cleanup_json_ json_t *pvc = NULL, *pv = NULL;
+    const json_t *spec, *src;
+    const char *vol, *phase, *uid, *ref_uid;
+
+    if (!claim || !*claim)
+        return k3c_err_set(err, K3C_E_INVALID, "persistentVolumeClaim: claimName is required");
+    if (!j->ctx->fetch)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "persistentvolumeclaim \"%s\" not found", claim);
+    pvc =
+        j->ctx->fetch(j->ctx->fetch_ud, "persistentvolumeclaims", ns ? ns : "default", claim, err);
+    if (!pvc) {
+        if (err->kind == K3C_E_NOT_FOUND)
+            err->kind = K3C_E_UNAVAILABLE; /* it may be created yet */
+        return -1;
+    }
+    vol = json_string_value(json_object_get(json_object_get(pvc, "spec"), "volumeName"));
+    phase = json_string_value(json_object_get(json_object_get(pvc, "status"), "phase"));
+    if (!vol || !*vol || !phase || strcmp(phase, "Bound") != 0)
+        return k3c_err_set(err, K3C_E_UNAVAILABLE, "persistentvolumeclaim \"%s\" is not bound",
+                           claim);
+    pv = j->ctx->fetch(j->ctx->fetch_ud, "persistentvolumes", NULL, vol, err);
+    if (!pv) {
+        if (err->kind == K3C_E_NOT_FOUND)
+            err->kind = K3C_E_UNAVAILABLE;
+        return -1;
+    }
+    spec = json_object_get(pv, "spec");
+    uid = json_string_value(json_object_get(json_object_get(pvc, "metadata"), "uid"));
+    ref_uid = json_string_value(json_object_get(json_object_get(spec, "claimRef"), "uid"));
+    if (!uid || !ref_uid || strcmp(uid, ref_uid) != 0)
+        return k3c_err_set(err, K3C_E_UNAVAILABLE,
+                           "persistentvolume \"%s\" is not bound to claim \"%s\"", vol, claim);
+    if ((src = json_object_get(spec, "hostPath"))) {
+        struct vol_job hj = {j->ctx, src, j->dir, j->fsgroup, j->vol};
+
+        if (vol_hostpath(&hj, err) < 0)
+            return -1;
+    } else if ((src = json_object_get(spec, "local"))) {
+        const char *path = json_string_value(json_object_get(src, "path"));
+        struct stat st;
+
+        if (!path || path[0] != '/' || stat(path, &st) < 0)
+            return k3c_err_set(err, K3C_E_INVALID, "local volume %s: path %s does not exist", vol,
+                               path ? path : "");
+        j->vol->kind = PODSPEC_VOL_HOSTPATH;
+        j->vol->host_path = k3c_xstrdup(path);
+    } else {
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "persistentvolume \"%s\": only hostPath and local volumes can be "
+                           "mounted by this kubelet",
+                           vol);
+    }
+    j->vol->readonly = json_is_true(json_object_get(j->spec, "readOnly"));
+    return 0;
+}
+
 struct vol_type {
     const char *key;
     int (*prepare)(struct vol_job *j, struct k3c_err *err);
 };
 
 static const struct vol_type vol_types[] = {
-    {"emptyDir", vol_emptydir}, {"hostPath", vol_hostpath},    {"configMap", vol_configmap},
-    {"secret", vol_secret},     {"downwardAPI", vol_downward}, {"projected", vol_projected},
+    {"emptyDir", vol_emptydir},         {"hostPath", vol_hostpath},
+    {"configMap", vol_configmap},       {"secret", vol_secret},
+    {"downwardAPI", vol_downward},      {"projected", vol_projected},
+    {"persistentVolumeClaim", vol_pvc},
 };
 
 static int

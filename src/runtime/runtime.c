@@ -938,7 +938,7 @@ conmon_argv(const struct runtime *rt, const struct runtime_spec *spec, const cha
     argv[n++] = "-n";
     argv[n++] = spec->name ? spec->name : spec->id;
     argv[n++] = "-r";
-    argv[n++] = rt->path;
+    argv[n++] = spec->runtime_path ? spec->runtime_path : rt->path;
     argv[n++] = "-b";
     argv[n++] = dir;
     argv[n++] = "-p";
@@ -1056,7 +1056,7 @@ create_undo(struct runtime *rt, const char *id, const struct meta *m)
     const char *del[] = {"delete", "--force", id, NULL};
     struct k3c_err ignored = {0};
 
-    runtime_cmd(rt, rt->path, rt->root_dir, del, &ignored);
+    runtime_cmd(rt, m->runtime_path ? m->runtime_path : rt->path, rt->root_dir, del, &ignored);
     if (proc_alive(m->conmon_pid, m->conmon_start)) {
         kill(m->conmon_pid, SIGKILL);
         conmon_wait_gone(m, k3c_now_ms() + 2000);
@@ -1078,6 +1078,8 @@ runtime_create(struct runtime *rt, const struct runtime_spec *spec, struct k3c_e
     cfg = runtime_spec_to_oci(&with_nofile, err);
     if (!cfg)
         return -1;
+    if (spec->edit_oci && spec->edit_oci(cfg, spec->edit_oci_ud, err) < 0)
+        return -1;
     if (spec->log_path && spec->log_path[0] != '/')
         return k3c_err_set(err, K3C_E_INVALID, "(container %s) log path must be absolute", id);
     dir = container_dir(rt, id);
@@ -1087,7 +1089,7 @@ runtime_create(struct runtime *rt, const struct runtime_spec *spec, struct k3c_e
             return k3c_err_set(err, K3C_E_EXISTS, "container %s already exists", id);
         return k3c_err_sys(err, errno, "mkdir %s", dir);
     }
-    m.runtime_path = k3c_xstrdup(rt->path);
+    m.runtime_path = k3c_xstrdup(spec->runtime_path ? spec->runtime_path : rt->path);
     m.runtime_root = k3c_xstrdup(rt->root_dir);
     m.cgroups_path = runtime_spec_cgroup_path(spec);
     m.log_path =

@@ -101,6 +101,13 @@ struct runtime_spec {
     uint64_t nofile;
     const char *const *annotations; /* key, value, key, value, ..., NULL */
     const char *log_path;           /* CRI log file; NULL = containers/<id>/container.log */
+    /* Devices (issue #18): called by runtime_create on the finished
+     * config.json before it is written (CDI edits); NULL: none. */
+    int (*edit_oci)(json_t *cfg, void *ud, struct k3c_err *err);
+    void *edit_oci_ud;
+    /* This container's OCI runtime binary (a RuntimeClass handler such as
+     * nvidia-container-runtime, runc-compatible); NULL: the runtime's own. */
+    const char *runtime_path;
 };
 
 /* True if id is usable as a runtime id and a file name. Thread: any. */

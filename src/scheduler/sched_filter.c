@@ -632,6 +632,10 @@ sched_filter(const struct sched_node *n, const struct sched_pod *p, const char *
         reasons[0] = "node(s) didn't match Pod's node affinity/selector";
         return 1;
     }
+    if (p->volume_selectors && !sched_volumes_fit(p->volume_selectors, n->node)) {
+        reasons[0] = "node(s) had volume node affinity conflict";
+        return 1;
+    }
     if (ports_conflict(n, p)) {
         reasons[0] = "node(s) didn't have free ports for the requested pod ports";
         return 1;

@@ -581,8 +581,8 @@ binder_pool_free(struct binder_pool *p)
 /* Decides under the lock; *node gets the winner (assumed there), or *msg
  * why none. Returns false when there is nothing to do. */
 static bool
-decide(struct ctl *c, const char *key, const json_t *pod, char **node, char *msg, size_t len,
-       struct binder_pool **pool)
+decide(struct ctl *c, const char *key, const json_t *pod, const json_t *volume_selectors,
+       char **node, char *msg, size_t len, struct binder_pool **pool)
 {
     struct sched_state *st;
     struct sched_pod sp;
@@ -595,6 +595,7 @@ decide(struct ctl *c, const char *key, const json_t *pod, char **node, char *msg
         todo = true;
         *pool = st->pool;
         sched_pod_init(&sp, pod);
+        sp.volume_selectors = json_array_size(volume_selectors) ? volume_selectors : NULL;
         best = sched_pick(st->nodes, st->n_nodes, &sp, msg, len);
         if (best >= 0) {
             *node = k3c_xstrdup(st->nodes[best]->name);
@@ -635,6 +636,7 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     char ns[256], name[256], msg[2048];
     _cleanup_json_ json_t *pod = NULL;
     _cleanup_free_ char *node = NULL;
+    _cleanup_json_ json_t *vol_sel = NULL, *vol_delayed = NULL;
     struct binder_pool *pool = NULL;
     struct bind_job *j;
     long long t0 = now_ns(), t1;
@@ -645,7 +647,15 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     pod = ctl_get(c, "pods", ns, name);
     if (!pod || !sched_pod_is_ours(pod))
         return 0;
-    if (!decide(c, key, pod, &node, msg, sizeof(msg), &pool))
+    /* volume binding (sched_volume.c): claims that keep the pod waiting */
+    if (sched_pod_volumes(c, pod, &vol_sel, &vol_delayed, msg, sizeof(msg)) > 0) {
+        pthread_mutex_lock(&sched_mu);
+        if (ctl_data(c))
+            unsched_add(ctl_data(c), key);
+        pthread_mutex_unlock(&sched_mu);
+        return report_unschedulable(c, pod, ns, name, msg, err);
+    }
+    if (!decide(c, key, pod, vol_sel, &node, msg, sizeof(msg), &pool))
         return 0;
     t1 = now_ns();
     atomic_fetch_add(&st_decide, t1 - t0);
@@ -653,6 +663,11 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
         rc = report_unschedulable(c, pod, ns, name, msg, err);
         atomic_fetch_add(&st_status, now_ns() - t1);
         return rc;
+    }
+    if (json_array_size(vol_delayed) > 0 &&
+        sched_volumes_select_node(c, ns, vol_delayed, node, err) < 0) {
+        forget_assumed(c, key, ns, name);
+        return -1;
     }
     j = k3c_xcalloc(1, sizeof(*j));
     j->key = k3c_xstrdup(key);
@@ -662,9 +677,24 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     return 0;
 }
 
+/* A claim changed (created, bound): pods waiting on one may fit now. */
+static void
+on_claim(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
+{
+    struct sched_state *st;
+
+    (void)ev, (void)old, (void)obj;
+    pthread_mutex_lock(&sched_mu);
+    st = ctl_data(c);
+    if (st)
+        requeue_unsched(c, st);
+    pthread_mutex_unlock(&sched_mu);
+}
+
 static const struct ctl_watch sched_watches[] = {
     {"nodes", on_node},
     {"pods", on_pod},
+    {"persistentvolumeclaims", on_claim},
     {NULL, NULL},
 };
 

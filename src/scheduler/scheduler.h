@@ -70,6 +70,9 @@ struct sched_pod {
     struct sched_port *ports;
     size_t n_ports;
     char owner_uid[64]; /* "" when no controller */
+    /* The node affinities (NodeSelectors) of the volumes bound to the pod's
+     * claims (sched_pod_volumes), borrowed; NULL: none. */
+    const json_t *volume_selectors;
 };
 
 /* Parses a resource quantity ("100m", "2", "1.5", "128Mi", "1G", "2e3")
@@ -115,5 +118,17 @@ void sched_stats_get(struct sched_stats *out);
 bool sched_pod_is_ours(const json_t *pod); /* default-scheduler, unbound, alive */
 bool sched_tolerates(const json_t *tolerations, const json_t *taint);
 bool sched_node_affinity_matches(const json_t *pod, const json_t *node);
+
+/* Volume binding (sched_volume.c): the pod's claims. 0 with *selectors
+ * (the bound volumes' node affinities) and *delayed (names of unbound
+ * WaitForFirstConsumer claims), both new arrays; 1 with msg when the pod
+ * cannot be scheduled yet (a missing claim, an unbound Immediate one). */
+int sched_pod_volumes(struct ctl *c, const json_t *pod, json_t **selectors, json_t **delayed,
+                      char *msg, size_t len);
+/* Whether node satisfies every selector (VolumeBinding's filter). */
+bool sched_volumes_fit(const json_t *selectors, const json_t *node);
+/* Writes volume.kubernetes.io/selected-node=node on each delayed claim. */
+int sched_volumes_select_node(struct ctl *c, const char *ns, const json_t *delayed,
+                              const char *node, struct k3c_err *err);
 
 #endif

@@ -66,7 +66,7 @@ etcd_pids() {
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [ "$(cat "$d/comm" 2>/dev/null)" = etcd ] || continue
-        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
         case $cmd in
         *"$TMP/"*) echo "$pid" ;;
         esac

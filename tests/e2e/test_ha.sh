@@ -291,7 +291,7 @@ ip netns exec "${LAN_NS_OF[worker]}" env -u K3C_CONFIG "$K3C_BIN" agent --node-n
     --data-dir "$TMP/worker" --config "$TMP/empty.yaml" --disable-pods \
     --server "https://${IP[$LEADER]}:6443" --token "$(token)" </dev/null >"$TMP/worker.log" 2>&1 &
 PID[worker]=$!
-servers_learned() { [ "$(wc -l <"$TMP/worker/agent/servers" 2>/dev/null)" -eq 3 ]; }
+servers_learned() { [ "$(cat "$TMP/worker/agent/servers" 2>/dev/null | wc -l)" -eq 3 ]; }
 wait_check agent/learns-every-server 60 servers_learned
 wait_check agent/node-ready 30 node_is_ready "$SURVIVOR" worker
 lease_renew_time() { kh "$SURVIVOR" -n kube-node-lease get lease worker -o jsonpath='{.spec.renewTime}'; }

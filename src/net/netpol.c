@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * netpol.c - the agent's NetworkPolicy enforcement: three informers
+ * (NetworkPolicies, Pods, Namespaces) mark the state dirty; one thread
+ * gathers changes for batch_ms, computes the node's whole table
+ * (netpol_rules.c) and, when it differs from the one applied, replaces it
+ * in one nft transaction (proxy_nft.c runs it). A failed transaction is
+ * retried from nothing a second later; the table is deleted at stop. The
+ * table is small (a chain per isolated pod of this node), so rebuilding it
+ * whole keeps the kernel's state exactly the computed one. */
+#define LOG_COMPONENT "netpol"
+#include "net/netpol.h"
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "client/informer.h"
+#include "net/proxy.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NETPOL_RETRY_MS 1000
+
+struct netpol {
+    char *node_name, *table;
+    int batch_ms;
+    struct http_client *client;
+    struct informer *policies, *pods, *namespaces;
+
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t lock; /* dirty, stopping */
+    pthread_cond_t wake;
+    bool dirty, stopping;
+
+    /* owned by the thread */
+    struct proxy_nft *nft;
+    char *applied; /* the script last applied; NULL after an error */
+};
+
+static void
+mark(struct netpol *np)
+{
+    pthread_mutex_lock(&np->lock);
+    np->dirty = true;
+    pthread_cond_signal(&np->wake);
+    pthread_mutex_unlock(&np->lock);
+}
+
+static void
+on_upsert(void *ud, const json_t *obj, const json_t *old)
+{
+    (void)obj;
+    (void)old;
+    mark(ud);
+}
+
+static void
+on_delete(void *ud, const json_t *obj)
+{
+    (void)obj;
+    mark(ud);
+}
+
+static const struct informer_ops ops = {on_upsert, on_delete, NULL};
+
+static void
+collect(void *ud, const json_t *obj)
+{
+    json_array_append(ud, (json_t *)obj);
+}
+
+static json_t *
+snapshot(struct informer *inf)
+{
+    json_t *all = json_array();
+
+    informer_foreach(inf, collect, all);
+    return all;
+}
+
+static int
+sync_table(struct netpol *np, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *policies = snapshot(np->policies), *pods = snapshot(np->pods),
+                          *namespaces = snapshot(np->namespaces);
+    int64_t t0 = k3c_now_ms();
+    char *script = netpol_script(np->table, np->node_name, policies, pods, namespaces);
+
+    if (np->applied && strcmp(np->applied, script) == 0) {
+        free(script);
+        return 0;
+    }
+    free(np->applied);
+    np->applied = NULL;
+    if (proxy_nft_run(np->nft, script, err) < 0) {
+        free(script);
+        return k3c_err_wrap(err, "table %s", np->table);
+    }
+    proxy_nft_drop_cache(np->nft);
+    np->applied = script;
+    log_info("(table %s) %zu policies, %zu pods: applied in %" PRId64 " ms", np->table,
+             json_array_size(policies), json_array_size(pods), k3c_now_ms() - t0);
+    return 0;
+}
+
+static bool
+stopping(struct netpol *np)
+{
+    bool stop;
+
+    pthread_mutex_lock(&np->lock);
+    stop = np->stopping;
+    pthread_mutex_unlock(&np->lock);
+    return stop;
+}
+
+static bool
+wait_synced(struct netpol *np)
+{
+    struct informer *all[] = {np->policies, np->pods, np->namespaces};
+
+    for (size_t i = 0; i < 3; i++)
+        while (!informer_wait_synced(all[i], 500))
+            if (stopping(np))
+                return false;
+    return true;
+}
+
+static void *
+netpol_thread(void *arg)
+{
+    struct netpol *np = arg;
+
+    if (!wait_synced(np))
+        return NULL;
+    pthread_mutex_lock(&np->lock);
+    np->dirty = true;
+    while (!np->stopping) {
+        struct k3c_err err = {0};
+        int rc;
+
+        if (!np->dirty) {
+            pthread_cond_wait(&np->wake, &np->lock);
+            continue;
+        }
+        /* gather what else arrives for a moment: one transaction per batch */
+        k3c_cond_wait_until(&np->wake, &np->lock, k3c_now_ms() + np->batch_ms);
+        if (np->stopping)
+            break;
+        np->dirty = false;
+        pthread_mutex_unlock(&np->lock);
+        rc = sync_table(np, &err);
+        pthread_mutex_lock(&np->lock);
+        if (rc < 0) {
+            log_warn("%s; retrying from nothing in %d ms", err.msg, NETPOL_RETRY_MS);
+            np->dirty = true;
+            k3c_cond_wait_until(&np->wake, &np->lock, k3c_now_ms() + NETPOL_RETRY_MS);
+        }
+    }
+    pthread_mutex_unlock(&np->lock);
+    return NULL;
+}
+
+static struct informer *
+informer_for(struct netpol *np, const char *path, const char *name, struct k3c_err *err)
+{
+    struct informer_config ic = {
+        .client = np->client, .path = path, .name = name, .ops = &ops, .userdata = np};
+
+    return informer_new(&ic, err);
+}
+
+struct netpol *
+netpol_new(const struct netpol_config *cfg, struct k3c_err *err)
+{
+    struct netpol *np;
+
+    if (!cfg->client || !cfg->node_name)
+        return k3c_err_set(err, K3C_E_INVALID, "netpol: client and node name required"), NULL;
+    np = k3c_xcalloc(1, sizeof(*np));
+    np->client = cfg->client;
+    np->node_name = k3c_xstrdup(cfg->node_name);
+    np->table = k3c_xstrdup(cfg->table ? cfg->table : NETPOL_TABLE);
+    np->batch_ms = cfg->batch_ms > 0 ? cfg->batch_ms : 50;
+    pthread_mutex_init(&np->lock, NULL);
+    k3c_cond_init(&np->wake);
+    np->nft = proxy_nft_new(err);
+    if (np->nft)
+        np->policies =
+            informer_for(np, "/apis/networking.k8s.io/v1/networkpolicies", "networkpolicies", err);
+    if (np->policies)
+        np->pods = informer_for(np, "/api/v1/pods", "pods", err);
+    if (np->pods)
+        np->namespaces = informer_for(np, "/api/v1/namespaces", "namespaces", err);
+    if (!np->namespaces) {
+        netpol_free(np);
+        return NULL;
+    }
+    return np;
+}
+
+int
+netpol_start(struct netpol *np, struct k3c_err *err)
+{
+    int rc;
+
+    if (informer_start(np->policies, err) < 0 || informer_start(np->pods, err) < 0 ||
+        informer_start(np->namespaces, err) < 0)
+        return k3c_err_wrap(err, "network policy");
+    rc = pthread_create(&np->thread, NULL, netpol_thread, np);
+    if (rc != 0)
+        return k3c_err_sys(err, rc, "network policy thread");
+    np->running = true;
+    log_info("(table %s) network policy enforced for node %s", np->table, np->node_name);
+    return 0;
+}
+
+void
+netpol_free(struct netpol *np)
+{
+    struct k3c_err err = {0};
+
+    if (!np)
+        return;
+    if (np->running) {
+        pthread_mutex_lock(&np->lock);
+        np->stopping = true;
+        pthread_cond_broadcast(&np->wake);
+        pthread_mutex_unlock(&np->lock);
+        pthread_join(np->thread, NULL);
+    }
+    informer_free(np->namespaces);
+    informer_free(np->pods);
+    informer_free(np->policies);
+    if (np->running && proxy_nft_delete_table(np->nft, np->table, &err) < 0)
+        log_warn("(table %s) not removed: %s", np->table, err.msg);
+    proxy_nft_free(np->nft);
+    free(np->applied);
+    pthread_cond_destroy(&np->wake);
+    pthread_mutex_destroy(&np->lock);
+    free(np->node_name);
+    free(np->table);
+    free(np);
+}
+
+int
+netpol_cleanup(const char *table, struct k3c_err *err)
+{
+    return proxy_cleanup(table ? table : NETPOL_TABLE, err);
+}
