@@ -21,5 +21,8 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_pvbinder,       /* pvbinder.c */
     &ctl_def_runtimeclass,   /* runtimeclass.c (issue #18) */
     &ctl_def_hpa,            /* hpa.c */
+    /* rbac_aggregation.c, rootca.c (issue #15) */
+    &ctl_def_clusterrole_aggregation,
+    &ctl_def_root_ca_publisher,
     NULL,
 };
