@@ -328,7 +328,7 @@ struct api_server {
     pthread_mutex_t lease_lock;
     int64_t lease_bucket, lease_id;
     struct api_metrics *metrics; /* api_metrics.c, made on first use */
-    struct api_rbac *rbac; /* the RBAC index (api_rbac.c), made on first use */
+    struct api_rbac *rbac;       /* the RBAC index (api_rbac.c), made on first use */
 };
 
 /* ---- TTL leases (api_lease.c) ------------------------------------------ */
