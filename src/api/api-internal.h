@@ -328,6 +328,7 @@ struct api_server {
     pthread_mutex_t lease_lock;
     int64_t lease_bucket, lease_id;
     struct api_metrics *metrics; /* api_metrics.c, made on first use */
+    struct api_rbac *rbac;       /* the RBAC index (api_rbac.c), made on first use */
 };
 
 /* ---- TTL leases (api_lease.c) ------------------------------------------ */
@@ -397,7 +398,10 @@ int api_reply_watch(struct api_request *r, struct api_watch_stream *ws);
 /* Authentication (api_auth.c): fills r->user from the client certificate or
  * the bearer token. */
 void api_authenticate(struct api_request *r);
-bool api_authorize(const struct api_request *r);
+/* Non-resource paths (discovery, /openapi, /version): -1 when the user may,
+ * else the 403 reply (queued). Resource paths are left to
+ * api_authorize_resource. */
+int api_authorize_path(struct api_request *r);
 /* After the path is parsed: -1 when the user may do this, else the 403
  * reply (queued). */
 int api_authorize_resource(struct api_request *r);
@@ -521,6 +525,15 @@ void api_validate_runtimeclass(const json_t *obj, const json_t *old, json_t *cau
  * RuntimeClass "x" not found`; overhead and scheduling applied. Returns a
  * reply, or -1 to go on. */
 int api_runtimeclass_admit_pod(struct api_request *r, json_t *pod);
+/* ---- RBAC kinds (kind_rbac.c; issue #15) --------------------------------- */
+extern const struct api_column api_columns_role[], api_columns_rolebinding[];
+json_t *api_row_role(const json_t *obj, int64_t now_s);
+json_t *api_row_rolebinding(const json_t *obj, int64_t now_s);
+void api_validate_role(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_clusterrole(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_rolebinding(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_clusterrolebinding(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_rolebinding(json_t *obj);
 
 /* ---- kubelets and metrics.k8s.io (issue #16) --------------------------- */
 

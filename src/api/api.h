@@ -64,4 +64,8 @@ struct k3c_buf;
 typedef void (*api_metrics_fn)(void *data, struct k3c_buf *b);
 void api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data);
 
+/* The service-account signing key <tls_dir>/service.key, made when missing
+ * (api_satoken.c; issue #15). */
+int api_sa_key_ensure(const char *tls_dir, struct k3c_err *err);
+
 #endif

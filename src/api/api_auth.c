@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  * api_auth.c - who is asking: a client certificate that chains to the
  * client CA (CN = user, O = groups, as kube-apiserver reads them) or a
- * bearer token from the static token file. Authorization is coarse for now:
- * system:masters may do everything, everyone else nothing (node rules come
- * with the agent).
- * Nodes (system:node:<name> in system:nodes) get upstream's Node authorizer
- * rules, in the parts k3c needs. */
+ * bearer token from the static token file. Authorization: system:masters may
+ * do everything; nodes (system:node:<name> in system:nodes) get upstream's
+ * Node authorizer rules, in the parts k3c needs; everyone (nodes too, for
+ * what the Node rules do not cover) then gets what RBAC grants (api_rbac.c). */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
+#include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -63,6 +63,20 @@ user_from_token(struct api_server *srv, const char *auth, struct api_user *u)
     return false;
 }
 
+/* A service-account token (api_satoken.c). */
+static bool
+bearer_jwt(struct api_request *r, struct api_user *u)
+{
+    const char *auth = api_header(r, "Authorization");
+
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return api_satoken_authenticate(r->srv, auth, u);
+}
+
 /* The certificate of a connection does not change: verify it once (the
  * verification was a third of the server's CPU per request) and keep the
  * user in the connection's context. */
@@ -99,18 +113,60 @@ api_authenticate(struct api_request *r)
         u.authenticated = true;
     else if (user_from_token(r->srv, api_header(r, "Authorization"), &u))
         u.authenticated = true;
-    if (u.authenticated)
+    else if (bearer_jwt(r, &u))
+        u.authenticated = true;
+    if (u.authenticated) {
         user_add_group(&u, "system:authenticated");
+    } else {
+        /* Upstream's anonymous identity; k3c serves it only the paths the
+         * bootstrap policy's system:public-info-viewer allows (api_http.c). */
+        snprintf(u.name, sizeof(u.name), "system:anonymous");
+        user_add_group(&u, "system:unauthenticated");
+    }
     r->user = u;
 }
 
-bool
-api_authorize(const struct api_request *r)
+/* /api/v1/<...> and /apis/<group>/<version>/<...> are resource requests
+ * (authorized by api_authorize_resource once parsed); everything else
+ * (discovery, /openapi, /version, /metrics) is a non-resource path. */
+static bool
+is_resource_path(const char *url)
 {
-    /* Discovery, OpenAPI and /version are for every authenticated user, as
-     * upstream's system:discovery role grants; resources are checked by
-     * api_authorize_resource once the path is parsed. */
-    return r->user.authenticated;
+    int want = strncmp(url, "/api/", 5) == 0 ? 3 : strncmp(url, "/apis/", 6) == 0 ? 4 : 0;
+    int segments = 0;
+
+    if (!want)
+        return false;
+    for (const char *p = url; *p; p++)
+        if (*p == '/' && p[1] && p[1] != '/')
+            segments++;
+    return segments >= want;
+}
+
+static void
+lower_verb(const char *method, char *out, size_t len)
+{
+    size_t i = 0;
+
+    for (; method[i] && i + 1 < len; i++)
+        out[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] - 'A' + 'a' : method[i]);
+    out[i] = '\0';
+}
+
+int
+api_authorize_path(struct api_request *r)
+{
+    char verb[16];
+    struct rbac_attrs a = {.verb = verb, .path = r->url};
+
+    if (is_resource_path(r->url))
+        return -1;
+    lower_verb(r->method, verb, sizeof(verb));
+    if (strcmp(verb, "head") == 0)
+        snprintf(verb, sizeof(verb), "get");
+    if (api_authz_allows(r->srv, &r->user, &a))
+        return -1;
+    return api_reply_forbidden(r, &a);
 }
 
 /* One CSV field, with "quoted, fields" as kube-apiserver's token file has. */
@@ -218,11 +274,19 @@ node_of(const struct api_user *u)
     return u->name + 12;
 }
 
-static const char *
-verb_of(const struct api_request *r)
+static bool
+query_true(struct api_request *r, const char *key)
 {
-    if (strcmp(r->method, "GET") == 0)
-        return r->name ? "get" : "list";
+    const char *v = api_query(r, key);
+
+    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+static const char *
+verb_of(struct api_request *r)
+{
+    if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+        return r->name ? "get" : query_true(r, "watch") ? "watch" : "list";
     if (strcmp(r->method, "POST") == 0)
         return "create";
     if (strcmp(r->method, "PUT") == 0)
@@ -424,26 +488,26 @@ node_may(struct api_request *r, const char *node)
     return false;
 }
 
+/* The order upstream's kube-apiserver uses (--authorization-mode=Node,RBAC,
+ * with system:masters before both). */
 int
 api_authorize_resource(struct api_request *r)
 {
+    struct rbac_attrs a = {.verb = verb_of(r),
+                           .resource_request = true,
+                           .group = r->res->group,
+                           .resource = r->res->plural,
+                           .subresource = r->subresource,
+                           .name = r->name,
+                           .namespace = r->namespace};
     const char *node;
-    char scope[160];
 
     if (in_group(&r->user, "system:masters"))
         return -1;
     node = node_of(&r->user);
     if (node && node_may(r, node))
         return -1;
-    if (r->namespace)
-        snprintf(scope, sizeof(scope), " in the namespace \"%.100s\"", r->namespace);
-    else
-        snprintf(scope, sizeof(scope), " at the cluster scope");
-    return api_reply_status_code(r, 403, "Forbidden",
-                                 "%s%s%s \"%s\" is forbidden: User \"%s\" cannot %s resource "
-                                 "\"%s%s%s\" in API group \"%s\"%s",
-                                 r->res->plural, r->res->group[0] ? "." : "", r->res->group,
-                                 r->name ? r->name : "", r->user.name, verb_of(r), r->res->plural,
-                                 r->subresource ? "/" : "", r->subresource ? r->subresource : "",
-                                 r->res->group, scope);
+    if (api_rbac_allows(r->srv, &r->user, &a))
+        return -1;
+    return api_reply_forbidden(r, &a);
 }

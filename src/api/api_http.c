@@ -4,6 +4,7 @@
  * reply helpers that every handler uses (JSON and Kubernetes Status). */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
+#include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -206,18 +207,20 @@ dispatch(struct api_request *r)
     api_authenticate(r);
     if (!r->user.authenticated && !is_public_path(r->url))
         return api_reply_status_code(r, 401, "Unauthorized", "Unauthorized");
+    if ((ret = api_impersonate(r)) >= 0) /* RBAC (issue #15): api_review.c */
+        return ret;
     ret = api_health_serve(r);
     if (ret >= 0)
         return ret;
-    if (!api_authorize(r))
-        return api_reply_status_code(r, 403, "Forbidden",
-                                     "forbidden: User \"%s\" cannot %s path \"%s\"", r->user.name,
-                                     r->method, r->url);
+    if ((ret = api_authorize_path(r)) >= 0)
+        return ret;
     ret = api_discovery_serve(r);
     if (ret >= 0)
         return ret;
     ret = api_openapi_serve(r);
     if (ret >= 0)
+        return ret;
+    if ((ret = api_review_serve(r)) >= 0)
         return ret;
     return api_handle_resource(r);
 }

@@ -1422,6 +1422,90 @@ static const struct pb_field m_hpa_v1_f[] = {
     F_MSG(3, "status", m_hpa_v1_status),
 };
 PB_MSG(m_hpa_v1, "HorizontalPodAutoscaler");
+/* ---- rbac.authorization.k8s.io, authorization.k8s.io (issue #15) ---- */
+
+static const struct pb_field m_policy_rule_f[] = {
+    F_STRS(1, "verbs"),         F_STRS(2, "apiGroups"),       F_STRS(3, "resources"),
+    F_STRS(4, "resourceNames"), F_STRS(5, "nonResourceURLs"),
+};
+PB_MSG(m_policy_rule, "PolicyRule");
+
+static const struct pb_field m_aggregation_rule_f[] = {
+    F_MSGS(1, "clusterRoleSelectors", m_label_selector),
+};
+PB_MSG(m_aggregation_rule, "AggregationRule");
+
+static const struct pb_field m_role_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSGS(2, "rules", m_policy_rule),
+    F_MSG(3, "aggregationRule", m_aggregation_rule),
+};
+PB_MSG(m_role, "Role");
+
+static const struct pb_field m_rbac_subject_f[] = {
+    F_STR_K(1, "kind"),
+    F_STR(2, "apiGroup"),
+    F_STR_K(3, "name"),
+    F_STR(4, "namespace"),
+};
+PB_MSG(m_rbac_subject, "Subject");
+
+static const struct pb_field m_role_ref_f[] = {
+    F_STR_K(1, "apiGroup"),
+    F_STR_K(2, "kind"),
+    F_STR_K(3, "name"),
+};
+PB_MSG(m_role_ref, "RoleRef");
+
+static const struct pb_field m_role_binding_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSGS(2, "subjects", m_rbac_subject),
+    F_MSG(3, "roleRef", m_role_ref),
+};
+PB_MSG(m_role_binding, "RoleBinding");
+
+static const struct pb_field m_resource_attributes_f[] = {
+    F_STR(1, "namespace"), F_STR(2, "verb"),        F_STR(3, "group"), F_STR(4, "version"),
+    F_STR(5, "resource"),  F_STR(6, "subresource"), F_STR(7, "name"),
+};
+PB_MSG(m_resource_attributes, "ResourceAttributes");
+
+static const struct pb_field m_non_resource_attributes_f[] = {
+    F_STR(1, "path"),
+    F_STR(2, "verb"),
+};
+PB_MSG(m_non_resource_attributes, "NonResourceAttributes");
+
+static const struct pb_field m_access_review_spec_f[] = {
+    F_MSG(1, "resourceAttributes", m_resource_attributes),
+    F_MSG(2, "nonResourceAttributes", m_non_resource_attributes),
+    F_STR(3, "user"),
+    F_STRS(4, "groups"),
+    F_STR(6, "uid"),
+};
+PB_MSG(m_access_review_spec, "SubjectAccessReviewSpec");
+
+static const struct pb_field m_access_review_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_access_review_spec),
+};
+PB_MSG(m_access_review, "SubjectAccessReview");
+
+static const struct pb_field m_rules_review_spec_f[] = {
+    F_STR(1, "namespace"),
+};
+PB_MSG(m_rules_review_spec, "SelfSubjectRulesReviewSpec");
+
+static const struct pb_field m_rules_review_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_rules_review_spec),
+};
+PB_MSG(m_rules_review, "SelfSubjectRulesReview");
+
+static const struct pb_field m_self_subject_review_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+};
+PB_MSG(m_self_subject_review, "SelfSubjectReview");
 
 /* ---- top-level kinds ---- */
 
@@ -1452,6 +1536,15 @@ static const struct pb_root pb_roots[] = {
     {"coordination.k8s.io/v1", "Lease", &m_lease},
     {"discovery.k8s.io/v1", "EndpointSlice", &m_endpoint_slice},
     {"autoscaling/v1", "HorizontalPodAutoscaler", &m_hpa_v1},
+    {"rbac.authorization.k8s.io/v1", "Role", &m_role},
+    {"rbac.authorization.k8s.io/v1", "ClusterRole", &m_role},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding", &m_role_binding},
+    {"rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &m_role_binding},
+    {"authorization.k8s.io/v1", "SelfSubjectAccessReview", &m_access_review},
+    {"authorization.k8s.io/v1", "SubjectAccessReview", &m_access_review},
+    {"authorization.k8s.io/v1", "LocalSubjectAccessReview", &m_access_review},
+    {"authorization.k8s.io/v1", "SelfSubjectRulesReview", &m_rules_review},
+    {"authentication.k8s.io/v1", "SelfSubjectReview", &m_self_subject_review},
     {NULL, "DeleteOptions", &m_delete_options},
 };
 

@@ -3,6 +3,7 @@
  * per resource, the built-in namespaces, health and metrics endpoints. */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
+#include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -108,6 +109,8 @@ api_server_start(struct api_server *srv, struct k3c_err *err)
 {
     if (api_ensure_namespaces(srv, err) < 0)
         return -1;
+    if (api_rbac_bootstrap(srv, err) < 0) /* issue #15 */
+        return -1;
     if (api_http_start(srv, err) < 0)
         return -1;
     log_info("listening on https://%s:%d", srv->bind_address, srv->cfg.port);
@@ -141,6 +144,7 @@ api_server_free(struct api_server *srv)
         watch_cache_free(srv->caches[i]);
     free(srv->caches);
     api_tokens_free(srv);
+    api_rbac_free(srv);
     free((char *)srv->cfg.server_ca_cert_file);
     free((char *)srv->cfg.server_ca_key_file);
     free((char *)srv->cfg.client_ca_file);
@@ -346,8 +350,12 @@ api_health_serve(struct api_request *r)
     const char *u = r->url;
     struct k3c_err err = {0};
 
-    if (strcmp(u, "/metrics") == 0)
-        return r->user.authenticated ? serve_metrics(r) : -1;
+    if (strcmp(u, "/metrics") == 0) {
+        /* RBAC: system:monitoring, cluster-admin (api_rbac_bootstrap.c) */
+        int denied = r->user.authenticated ? api_authorize_path(r) : -1;
+
+        return !r->user.authenticated ? -1 : denied >= 0 ? denied : serve_metrics(r);
+    }
     if (strcmp(u, "/livez") == 0 || strncmp(u, "/livez/", 7) == 0)
         return reply_text(r, 200, "ok", "text/plain");
     if (strcmp(u, "/healthz") == 0 || strcmp(u, "/readyz") == 0 || strncmp(u, "/readyz/", 8) == 0 ||

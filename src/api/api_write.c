@@ -7,6 +7,7 @@
 #include "api/api-handlers.h"
 #include "api/api-patch.h"
 #include "api/api-protobuf.h"
+#include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -246,7 +247,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
         r->res->validate(obj, old, causes);
     if (json_array_size(causes) == 0) {
         json_decref(causes);
-        return -1;
+        return api_rbac_admit(r, obj); /* escalation prevention (api_rbac.c) */
     }
     return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
 }
@@ -444,6 +445,8 @@ admit_create(struct api_request *r, json_t *obj)
     if (strcmp(r->res->plural, "pods") == 0)
         api_pod_default_tolerations(obj, r->srv->cfg.default_not_ready_toleration_s,
                                     r->srv->cfg.default_unreachable_toleration_s);
+    if (strcmp(r->res->plural, "pods") == 0)
+        api_sa_admit_pod(r->srv, obj); /* ServiceAccount admission (api_satoken.c) */
 }
 
 int

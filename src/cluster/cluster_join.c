@@ -19,7 +19,7 @@
 
 /* The files of tls_dir every server shares: the CAs and their keys. */
 static const char *const shared_files[] = {"server-ca.crt", "server-ca.key", "client-ca.crt",
-                                           "client-ca.key"};
+                                           "client-ca.key", "service.key"};
 
 json_t *
 cluster_settings_new(const char *cluster_cidr, const char *service_cidr, const char *cluster_dns,

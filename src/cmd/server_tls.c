@@ -7,6 +7,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "api/api.h"
 #include "pki/pki.h"
 
 #include <arpa/inet.h>
@@ -86,6 +87,18 @@ serving_sans(const struct k3c_config *cfg, const char **dns, size_t *n_dns, cons
     ips[*n_ips] = NULL;
 }
 
+/* The service-account signing key beside the CA keys (issue #15). */
+static int
+sa_key_ensure(const struct api_tls_paths *p, struct k3c_err *err)
+{
+    _cleanup_free_ char *dir = k3c_xstrdup(p->client_ca_key);
+    char *slash = strrchr(dir, '/');
+
+    if (slash)
+        *slash = '\0';
+    return api_sa_key_ensure(slash ? dir : ".", err);
+}
+
 int
 api_certs_ensure(const struct api_tls_paths *p, const struct k3c_config *cfg, struct k3c_err *err)
 {
@@ -108,7 +121,7 @@ api_certs_ensure(const struct api_tls_paths *p, const struct k3c_config *cfg, st
         pki_ensure_leaf(p->client_ca_cert, p->client_ca_key, p->admin_cert, p->admin_key, &admin,
                         err) < 0)
         return k3c_err_wrap(err, "API server certificates");
-    return 0;
+    return sa_key_ensure(p, err);
 }
 
 static char *

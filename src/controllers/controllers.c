@@ -21,8 +21,11 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_pvbinder,       /* pvbinder.c */
     &ctl_def_runtimeclass,   /* runtimeclass.c (issue #18) */
     &ctl_def_hpa,            /* hpa.c */
-    &ctl_def_cronjob,        /* cronjob.c (issue #16) */
-    &ctl_def_statefulset,    /* statefulset.c (issue #16) */
-    &ctl_def_disruption,     /* disruption.c (issue #16) */
+    /* rbac_aggregation.c, rootca.c (issue #15) */
+    &ctl_def_clusterrole_aggregation,
+    &ctl_def_root_ca_publisher,
+    &ctl_def_cronjob,     /* cronjob.c (issue #16) */
+    &ctl_def_statefulset, /* statefulset.c (issue #16) */
+    &ctl_def_disruption,  /* disruption.c (issue #16) */
     NULL,
 };

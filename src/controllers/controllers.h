@@ -21,8 +21,11 @@ extern const struct ctl_def ctl_def_nodelifecycle;  /* nodelifecycle.c */
 extern const struct ctl_def ctl_def_pvbinder;       /* pvbinder.c (issue #16, storage) */
 extern const struct ctl_def ctl_def_runtimeclass;   /* runtimeclass.c (issue #18) */
 extern const struct ctl_def ctl_def_hpa;            /* hpa.c (issue #16) */
-extern const struct ctl_def ctl_def_cronjob;        /* cronjob.c (issue #16) */
-extern const struct ctl_def ctl_def_statefulset;    /* statefulset.c (issue #16) */
-extern const struct ctl_def ctl_def_disruption;     /* disruption.c (issue #16) */
+/* rbac_aggregation.c, rootca.c (issue #15) */
+extern const struct ctl_def ctl_def_clusterrole_aggregation;
+extern const struct ctl_def ctl_def_root_ca_publisher;
+extern const struct ctl_def ctl_def_cronjob;     /* cronjob.c (issue #16) */
+extern const struct ctl_def ctl_def_statefulset; /* statefulset.c (issue #16) */
+extern const struct ctl_def ctl_def_disruption;  /* disruption.c (issue #16) */
 
 #endif

@@ -466,6 +466,78 @@ fetch_object(void *ud, const char *plural, const char *ns, const char *name, str
     return NULL;
 }
 
+/* A token for the pod's service account, bound to the pod (TokenRequest as
+ * the node; issue #15). */
+static char *
+request_token(void *ud, const json_t *pod, const char *audience, int64_t expiration_s,
+              struct k3c_err *err)
+{
+    struct kubelet *k = ud;
+    const json_t *meta = json_object_get(pod, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *uid = json_string_value(json_object_get(meta, "uid"));
+    const char *sa =
+        json_string_value(json_object_get(json_object_get(pod, "spec"), "serviceAccountName"));
+    _cleanup_free_ char *path = NULL;
+    _cleanup_json_ json_t *body = NULL, *out = NULL;
+    const char *token;
+    long st;
+
+    if (!ns || !name || !uid) {
+        k3c_err_set(err, K3C_E_INVALID, "pod without namespace, name or uid");
+        return NULL;
+    }
+    path = k3c_xasprintf("/api/v1/namespaces/%s/serviceaccounts/%s/token", ns,
+                         sa && *sa ? sa : "default");
+    body = json_pack("{s:s, s:s, s:{s:I, s:{s:s, s:s, s:s, s:s}}}", "apiVersion",
+                     "authentication.k8s.io/v1", "kind", "TokenRequest", "spec",
+                     "expirationSeconds", (json_int_t)expiration_s, "boundObjectRef", "kind", "Pod",
+                     "apiVersion", "v1", "name", name, "uid", uid);
+    if (audience && *audience)
+        json_object_set_new(json_object_get(body, "spec"), "audiences", json_pack("[s]", audience));
+    st = kubelet_api(k, "POST", path, NULL, body, &out, err);
+    token = json_string_value(json_object_get(json_object_get(out, "status"), "token"));
+    if (st == 201 && token)
+        return k3c_xstrdup(token);
+    if (st >= 0 && !err->kind)
+        k3c_err_set(err, K3C_E_UNAVAILABLE, "service account token: HTTP %ld", st);
+    return NULL;
+}
+
+/* The API's own Service in every container, as upstream's kubelet adds it
+ * for the master service (the official clients' in-cluster config reads
+ * KUBERNETES_SERVICE_HOST/PORT). Not added where the container sets them. */
+static char **
+env_with_kubernetes_service(char **env)
+{
+    static const char *const vars[] = {
+        "KUBERNETES_SERVICE_HOST=10.43.0.1",
+        "KUBERNETES_SERVICE_PORT=443",
+        "KUBERNETES_SERVICE_PORT_HTTPS=443",
+        "KUBERNETES_PORT=tcp://10.43.0.1:443",
+        "KUBERNETES_PORT_443_TCP=tcp://10.43.0.1:443",
+        "KUBERNETES_PORT_443_TCP_PROTO=tcp",
+        "KUBERNETES_PORT_443_TCP_PORT=443",
+        "KUBERNETES_PORT_443_TCP_ADDR=10.43.0.1",
+    };
+    size_t n = podspec_strv_len((const char *const *)env);
+
+    for (size_t v = 0; v < K3C_ARRAY_SIZE(vars); v++) {
+        size_t klen = strcspn(vars[v], "=") + 1;
+        bool set = false;
+
+        for (size_t i = 0; i < n && !set; i++)
+            set = strncmp(env[i], vars[v], klen) == 0;
+        if (set)
+            continue;
+        env = k3c_xrealloc(env, (n + 2) * sizeof(char *));
+        env[n++] = k3c_xstrdup(vars[v]);
+        env[n] = NULL;
+    }
+    return env;
+}
+
 /* HOSTNAME=<pod name> unless the container sets it (as containerd does). */
 static char **
 env_with_hostname(char **env, const char *name)
@@ -550,7 +622,9 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
                               .host_ip = k->node_ip,
                               .node_name = k->node_name,
                               .fetch = fetch_object,
-                              .fetch_ud = k};
+                              .fetch_ud = k,
+                              .token = request_token,
+                              .token_ud = k};
     struct podspec_volumes vols = {0};
     struct podspec_security sec = {0};
     struct runtime_mount *mounts = NULL;
@@ -583,6 +657,7 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
     if (!env)
         goto out;
     env = env_with_hostname(env, p->name);
+    env = env_with_kubernetes_service(env);
     args =
         podspec_container_args(c->spec, (const char *const *)img->config.entrypoint,
                                (const char *const *)img->config.cmd, (const char *const *)env, err);

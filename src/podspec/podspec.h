@@ -68,6 +68,12 @@ struct podspec_ctx {
      * by $(VAR) and are added when not defined by the container (upstream's
      * enableServiceLinks environment). */
     const char *const *service_env;
+    /* A service-account token for the pod (projected serviceAccountToken
+     * sources; issue #15): audience NULL for the API's, a new string or
+     * NULL with err. NULL: such sources are skipped with a log line. */
+    char *(*token)(void *ud, const json_t *pod, const char *audience, int64_t expiration_s,
+                   struct k3c_err *err);
+    void *token_ud;
 };
 
 /* NULL-terminated string vectors returned below; NULL is a no-op. */

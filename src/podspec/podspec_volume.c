@@ -411,6 +411,27 @@ downward_payload(const struct podspec_ctx *ctx, const json_t *src, mode_t def_mo
     return 0;
 }
 
+/* A serviceAccountToken source: the kubelet's TokenRequest (issue #15). */
+static int
+sa_token_payload(const struct podspec_ctx *ctx, const json_t *src, mode_t def_mode,
+                 struct payload *p, struct k3c_err *err)
+{
+    const char *path = json_string_value(json_object_get(src, "path"));
+    const json_t *exp = json_object_get(src, "expirationSeconds");
+    char *token = NULL;
+
+    if (!ctx->token) {
+        log_info("(pod %s) projected serviceAccountToken source skipped (no token source)",
+                 json_string_value(json_object_get(json_object_get(ctx->pod, "metadata"), "name")));
+        return 0;
+    }
+    token = ctx->token(ctx->token_ud, ctx->pod, json_string_value(json_object_get(src, "audience")),
+                       json_is_integer(exp) ? json_integer_value(exp) : 3607, err);
+    if (!token)
+        return -1;
+    return payload_add(p, path ? path : "token", token, strlen(token), def_mode, err);
+}
+
 static int
 projected_payload(const struct podspec_ctx *ctx, const json_t *src, struct payload *p,
                   struct k3c_err *err)
@@ -430,10 +451,9 @@ projected_payload(const struct podspec_ctx *ctx, const json_t *src, struct paylo
         } else if ((x = json_object_get(s, "downwardAPI"))) {
             if (downward_payload(ctx, x, def_mode, p, err) < 0)
                 return -1;
-        } else if (json_object_get(s, "serviceAccountToken")) {
-            log_info(
-                "(pod %s) projected serviceAccountToken source skipped (not supported yet)",
-                json_string_value(json_object_get(json_object_get(ctx->pod, "metadata"), "name")));
+        } else if ((x = json_object_get(s, "serviceAccountToken"))) {
+            if (sa_token_payload(ctx, x, def_mode, p, err) < 0)
+                return -1;
         } else {
             return k3c_err_set(err, K3C_E_INVALID, "projected volume: unsupported source");
         }

@@ -234,7 +234,9 @@ expect_eq scale/deployment-get 1 kc get deploy gen-web -n "$NS" -o 'jsonpath={.s
 echo "# 6b. pagination (limit/continue)"
 kc create namespace pages >/dev/null
 for i in 1 2 3 4 5; do kc create configmap "page-$i" -n pages --from-literal=i="$i" >/dev/null; done
-expect_eq pages/chunked 'page-1 page-2 page-3 page-4 page-5' \
+# Every namespace gets ConfigMap kube-root-ca.crt (root-ca-publisher, as upstream).
+wait_for 20 kc get cm kube-root-ca.crt -n pages >/dev/null 2>&1
+expect_eq pages/chunked 'kube-root-ca.crt page-1 page-2 page-3 page-4 page-5' \
     kc get cm -n pages --chunk-size=2 -o 'jsonpath={.items[*].metadata.name}'
 # A list is one snapshot: a write between pages does not show up in later
 # pages (the next pages come from the cache while nothing changed, from etcd
@@ -255,10 +257,10 @@ for line in sys.stdin:
         names += [i["metadata"]["name"] for i in json.loads(line)["items"]]
 print(" ".join(names))')
     echo "$names"
-    [ "$names" = 'page-1 page-2 page-3 page-4 page-5' ]
+    [ "$names" = 'kube-root-ca.crt page-1 page-2 page-3 page-4 page-5' ]
 }
 check pages/snapshot-across-write page_walk
-expect_eq pages/after-write 6 bash -c "KUBECONFIG=$KUBECONFIG $KUBECTL --request-timeout=20s get cm -n pages --no-headers | wc -l"
+expect_eq pages/after-write 7 bash -c "KUBECONFIG=$KUBECONFIG $KUBECTL --request-timeout=20s get cm -n pages --no-headers | wc -l"
 
 # ---- 7. conflict ----
 
