@@ -24,10 +24,6 @@
 
 /* ---- rules (netpol_rules.c), pure ---------------------------------------- */
 
-/* True when the label selector JSON object matches labels (an object or
- * NULL); an empty selector matches everything, NULL nothing. */
-bool netpol_selector_matches(const json_t *selector, const json_t *labels);
-
 /* The policies of one direction ("Ingress" or "Egress") that isolate pod
  * (a Pod object): an array of borrowed policies, empty when the pod is not
  * isolated in that direction. policies: every NetworkPolicy. */

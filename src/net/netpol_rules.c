@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/labels.h"
 #include "base/util.h"
 
 #include <arpa/inet.h>
@@ -26,65 +27,6 @@ str_at(const json_t *obj, const char *a, const char *b)
     if (b)
         v = json_object_get(v, b);
     return json_string_value(v);
-}
-
-/* ---- selectors ------------------------------------------------------------ */
-
-static bool
-value_in(const json_t *values, const char *v)
-{
-    size_t i = 0;
-    const json_t *x = NULL;
-
-    json_array_foreach(values, i, x)
-    {
-        if (v && json_string_value(x) && strcmp(json_string_value(x), v) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool
-requirement_matches(const json_t *expr, const json_t *labels)
-{
-    const char *op = str_at(expr, "operator", NULL), *key = str_at(expr, "key", NULL);
-    const json_t *have = key ? json_object_get(labels, key) : NULL;
-    bool in = value_in(json_object_get(expr, "values"), json_string_value(have));
-
-    if (!op)
-        return false;
-    if (strcmp(op, "In") == 0)
-        return in;
-    if (strcmp(op, "NotIn") == 0)
-        return !in;
-    if (strcmp(op, "Exists") == 0)
-        return have != NULL;
-    return strcmp(op, "DoesNotExist") == 0 && have == NULL;
-}
-
-bool
-netpol_selector_matches(const json_t *selector, const json_t *labels)
-{
-    const char *k = NULL;
-    json_t *v = NULL;
-    size_t i = 0;
-    const json_t *e = NULL;
-
-    if (!json_is_object(selector))
-        return false;
-    json_object_foreach((json_t *)json_object_get(selector, "matchLabels"), k, v)
-    {
-        const char *have = json_string_value(json_object_get(labels, k));
-
-        if (!have || !json_is_string(v) || strcmp(have, json_string_value(v)) != 0)
-            return false;
-    }
-    json_array_foreach(json_object_get(selector, "matchExpressions"), i, e)
-    {
-        if (!requirement_matches(e, labels))
-            return false;
-    }
-    return true;
 }
 
 /* ---- pods ----------------------------------------------------------------- */
@@ -104,6 +46,21 @@ pod_ip(const json_t *pod, char out[INET_ADDRSTRLEN])
     if (!ip || inet_pton(AF_INET, ip, &a) != 1)
         return false;
     return inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN) != NULL;
+}
+
+/* True when the JSON array values holds the string v. */
+static bool
+value_in(const json_t *values, const char *v)
+{
+    size_t i = 0;
+    const json_t *x = NULL;
+
+    json_array_foreach(values, i, x)
+    {
+        if (v && json_string_value(x) && strcmp(json_string_value(x), v) == 0)
+            return true;
+    }
+    return false;
 }
 
 static const json_t *
@@ -134,7 +91,7 @@ netpol_selecting(const json_t *policies, const json_t *pod, const char *directio
         if (!ns || !pns || strcmp(ns, pns) != 0 || !has_type(p, direction))
             continue;
         /* an absent podSelector is the empty one: every pod of the namespace */
-        if (!sel || netpol_selector_matches(sel, pod_labels(pod)))
+        if (!sel || k3c_label_selector_matches(sel, pod_labels(pod)))
             json_array_append(out, (json_t *)p);
     }
     return out;
@@ -221,7 +178,7 @@ append_matching(json_t *out, const json_t *pods, const json_t *psel)
 
     json_array_foreach(pods, i, pod)
     {
-        if (!json_is_object(psel) || netpol_selector_matches(psel, pod_labels(pod)))
+        if (!json_is_object(psel) || k3c_label_selector_matches(psel, pod_labels(pod)))
             json_array_append(out, (json_t *)pod);
     }
 }
@@ -243,7 +200,7 @@ peer_pods(const json_t *peer, const char *policy_ns, const json_t *by_ns, const 
     }
     json_object_foreach((json_t *)by_ns, ns, pods)
     {
-        if (netpol_selector_matches(nsel, namespace_labels(namespaces, ns)))
+        if (k3c_label_selector_matches(nsel, namespace_labels(namespaces, ns)))
             append_matching(out, pods, psel);
     }
     return out;

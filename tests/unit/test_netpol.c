@@ -9,6 +9,7 @@
 #include "net/netpol.h"
 #include "net/proxy.h"
 #include "base/cleanup.h"
+#include "base/labels.h"
 
 #include <sched.h>
 #include <setjmp.h>
@@ -83,11 +84,11 @@ test_selector(void **state)
     _cleanup_json_ json_t *empty = json_object();
 
     (void)state;
-    assert_true(netpol_selector_matches(s1, labels));
-    assert_true(netpol_selector_matches(s2, labels));
-    assert_false(netpol_selector_matches(s3, labels));
-    assert_true(netpol_selector_matches(empty, NULL));
-    assert_false(netpol_selector_matches(NULL, labels));
+    assert_true(k3c_label_selector_matches(s1, labels));
+    assert_true(k3c_label_selector_matches(s2, labels));
+    assert_false(k3c_label_selector_matches(s3, labels));
+    assert_true(k3c_label_selector_matches(empty, NULL));
+    assert_false(k3c_label_selector_matches(NULL, labels));
 }
 
 static void
