@@ -267,7 +267,10 @@ session_done(struct exec_session *x)
                     spdy_write_data(&x->sp_out, x->sp_stream[ch], NULL, 0, true);
             x->sp_fin_sent = true;
         }
-        return x->sp_fin_sent && x->sp_out.len == 0;
+        /* As upstream's spdystream: the connection stays until the client
+         * closes it. kubectl takes a close before it has read the status
+         * for an empty error stream, which it reports as exit code 0. */
+        return x->sp_fin_sent && x->sp_out.len == 0 && x->sp_gone;
     }
     return x->status_sent && close_after_data(x) && wslay_event_get_close_sent(x->ws) &&
            !wslay_event_want_write(x->ws) && !wslay_event_want_read(x->ws);
