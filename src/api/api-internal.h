@@ -579,4 +579,16 @@ extern const struct api_column api_columns_pdb[];
 json_t *api_row_pdb(const json_t *obj, int64_t now_s);
 void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
 
+/* ---- issue #16, workloads3 (docs/workloads.md) ------------------------- */
+/* kind_ingress.c: networking.k8s.io/v1 Ingress and IngressClass */
+extern const struct api_column api_columns_ingress[], api_columns_ingressclass[];
+extern const struct api_hooks api_ingress_hooks; /* DefaultIngressClass admission */
+json_t *api_row_ingress(const json_t *obj, int64_t now_s);
+json_t *api_row_ingressclass(const json_t *obj, int64_t now_s);
+void api_validate_ingress(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_ingressclass(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_ingressclass(json_t *obj);
+/* The ingressclass.kubernetes.io/is-default-class annotation is "true". */
+bool api_ingressclass_is_default(const json_t *cls);
+
 #endif

@@ -1507,6 +1507,160 @@ static const struct pb_field m_self_subject_review_f[] = {
 };
 PB_MSG(m_self_subject_review, "SelfSubjectReview");
 
+/* ---- networking.k8s.io/v1 Ingress, IngressClass; scheduling.k8s.io/v1
+ * PriorityClass; v1 ResourceQuota (issue #16: kubectl create ingress,
+ * priorityclass and quota send them) ---- */
+
+static const struct pb_field m_typed_local_object_reference_f[] = {
+    F_STR_K(1, "apiGroup"),
+    F_STR_K(2, "kind"),
+    F_STR_K(3, "name"),
+};
+PB_MSG(m_typed_local_object_reference, "TypedLocalObjectReference");
+
+static const struct pb_field m_service_backend_port_f[] = {
+    F_STR(1, "name"),
+    F_I32(2, "number"),
+};
+PB_MSG(m_service_backend_port, "ServiceBackendPort");
+
+static const struct pb_field m_ingress_service_backend_f[] = {
+    F_STR_K(1, "name"),
+    F_MSG(2, "port", m_service_backend_port),
+};
+PB_MSG(m_ingress_service_backend, "IngressServiceBackend");
+
+static const struct pb_field m_ingress_backend_f[] = {
+    F_MSG(3, "resource", m_typed_local_object_reference),
+    F_MSG(4, "service", m_ingress_service_backend),
+};
+PB_MSG(m_ingress_backend, "IngressBackend");
+
+static const struct pb_field m_http_ingress_path_f[] = {
+    F_STR(1, "path"),
+    F_MSG(2, "backend", m_ingress_backend),
+    F_STR_K(3, "pathType"),
+};
+PB_MSG(m_http_ingress_path, "HTTPIngressPath");
+
+static const struct pb_field m_http_ingress_rule_value_f[] = {
+    F_MSGS(1, "paths", m_http_ingress_path),
+};
+PB_MSG(m_http_ingress_rule_value, "HTTPIngressRuleValue");
+
+static const struct pb_field m_ingress_rule_value_f[] = {
+    F_MSG(1, "http", m_http_ingress_rule_value),
+};
+PB_MSG(m_ingress_rule_value, "IngressRuleValue");
+
+static const struct pb_field m_ingress_rule_f[] = {
+    F_STR(1, "host"),
+    F_INLINE(2, m_ingress_rule_value),
+};
+PB_MSG(m_ingress_rule, "IngressRule");
+
+static const struct pb_field m_ingress_tls_f[] = {
+    F_STRS(1, "hosts"),
+    F_STR(2, "secretName"),
+};
+PB_MSG(m_ingress_tls, "IngressTLS");
+
+static const struct pb_field m_ingress_spec_f[] = {
+    F_MSG(1, "defaultBackend", m_ingress_backend),
+    F_MSGS(2, "tls", m_ingress_tls),
+    F_MSGS(3, "rules", m_ingress_rule),
+    F_STR_K(4, "ingressClassName"),
+};
+PB_MSG(m_ingress_spec, "IngressSpec");
+
+static const struct pb_field m_ingress_port_status_f[] = {
+    F_I32_K(1, "port"),
+    F_STR_K(2, "protocol"),
+    F_STR_K(3, "error"),
+};
+PB_MSG(m_ingress_port_status, "IngressPortStatus");
+
+static const struct pb_field m_ingress_lb_ingress_f[] = {
+    F_STR(1, "ip"),
+    F_STR(2, "hostname"),
+    F_MSGS(4, "ports", m_ingress_port_status),
+};
+PB_MSG(m_ingress_lb_ingress, "IngressLoadBalancerIngress");
+
+static const struct pb_field m_ingress_lb_status_f[] = {
+    F_MSGS(1, "ingress", m_ingress_lb_ingress),
+};
+PB_MSG(m_ingress_lb_status, "IngressLoadBalancerStatus");
+
+static const struct pb_field m_ingress_status_f[] = {
+    F_MSG(1, "loadBalancer", m_ingress_lb_status),
+};
+PB_MSG(m_ingress_status, "IngressStatus");
+
+static const struct pb_field m_ingress_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_ingress_spec),
+    F_MSG(3, "status", m_ingress_status),
+};
+PB_MSG(m_ingress, "Ingress");
+
+static const struct pb_field m_ingress_class_params_f[] = {
+    F_STR_K(1, "apiGroup"), F_STR_K(2, "kind"),      F_STR_K(3, "name"),
+    F_STR_K(4, "scope"),    F_STR_K(5, "namespace"),
+};
+PB_MSG(m_ingress_class_params, "IngressClassParametersReference");
+
+static const struct pb_field m_ingress_class_spec_f[] = {
+    F_STR(1, "controller"),
+    F_MSG(2, "parameters", m_ingress_class_params),
+};
+PB_MSG(m_ingress_class_spec, "IngressClassSpec");
+
+static const struct pb_field m_ingress_class_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_ingress_class_spec),
+};
+PB_MSG(m_ingress_class, "IngressClass");
+
+static const struct pb_field m_priority_class_f[] = {
+    F_MSG(1, "metadata", m_object_meta), F_I32_K(2, "value"),
+    F_BOOL(3, "globalDefault"),          F_STR(4, "description"),
+    F_STR_K(5, "preemptionPolicy"),
+};
+PB_MSG(m_priority_class, "PriorityClass");
+
+static const struct pb_field m_scoped_requirement_f[] = {
+    F_STR_K(1, "scopeName"),
+    F_STR_K(2, "operator"),
+    F_STRS(3, "values"),
+};
+PB_MSG(m_scoped_requirement, "ScopedResourceSelectorRequirement");
+
+static const struct pb_field m_scope_selector_f[] = {
+    F_MSGS(1, "matchExpressions", m_scoped_requirement),
+};
+PB_MSG(m_scope_selector, "ScopeSelector");
+
+static const struct pb_field m_quota_spec_f[] = {
+    F_MAP_QTY(1, "hard"),
+    F_STRS(2, "scopes"),
+    F_MSG(3, "scopeSelector", m_scope_selector),
+};
+PB_MSG(m_quota_spec, "ResourceQuotaSpec");
+
+static const struct pb_field m_quota_status_f[] = {
+    F_MAP_QTY(1, "hard"),
+    F_MAP_QTY(2, "used"),
+};
+PB_MSG(m_quota_status, "ResourceQuotaStatus");
+
+static const struct pb_field m_quota_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_quota_spec),
+    F_MSG(3, "status", m_quota_status),
+};
+PB_MSG(m_quota, "ResourceQuota");
+
 /* ---- top-level kinds ---- */
 
 struct pb_root {
@@ -1545,6 +1699,10 @@ static const struct pb_root pb_roots[] = {
     {"authorization.k8s.io/v1", "LocalSubjectAccessReview", &m_access_review},
     {"authorization.k8s.io/v1", "SelfSubjectRulesReview", &m_rules_review},
     {"authentication.k8s.io/v1", "SelfSubjectReview", &m_self_subject_review},
+    {"networking.k8s.io/v1", "Ingress", &m_ingress},
+    {"networking.k8s.io/v1", "IngressClass", &m_ingress_class},
+    {"scheduling.k8s.io/v1", "PriorityClass", &m_priority_class},
+    {"v1", "ResourceQuota", &m_quota},
     {NULL, "DeleteOptions", &m_delete_options},
 };
 
