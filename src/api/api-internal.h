@@ -591,4 +591,20 @@ void api_defaults_ingressclass(json_t *obj);
 /* The ingressclass.kubernetes.io/is-default-class annotation is "true". */
 bool api_ingressclass_is_default(const json_t *cls);
 
+/* kind_quota.c, kind_limitrange.c: v1 ResourceQuota and LimitRange */
+extern const struct api_column api_columns_resourcequota[], api_columns_limitrange[];
+json_t *api_row_resourcequota(const json_t *obj, int64_t now_s);
+json_t *api_row_limitrange(const json_t *obj, int64_t now_s);
+void api_validate_resourcequota(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_limitrange(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_limitrange(json_t *obj);
+/* ValidateResourceQuantityValue over a resource list at field at. */
+void api_check_resource_list(const json_t *list, const char *at, json_t *causes);
+/* LimitRanger admission of a new pod: defaults set, min/max checked (403).
+ * Returns a reply, or -1 to go on. */
+int api_limitrange_admit_pod(struct api_request *r, json_t *pod);
+/* ResourceQuota admission of a new namespaced object, after validation:
+ * 403 "exceeded quota" or status.used raised. Returns a reply, or -1. */
+int api_quota_admit(struct api_request *r, const json_t *obj, bool dry_run);
+
 #endif

@@ -27,5 +27,7 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_cronjob,     /* cronjob.c (issue #16) */
     &ctl_def_statefulset, /* statefulset.c (issue #16) */
     &ctl_def_disruption,  /* disruption.c (issue #16) */
+    /* issue #16, workloads3 */
+    &ctl_def_resourcequota, /* resourcequota.c */
     NULL,
 };

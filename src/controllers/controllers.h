@@ -27,5 +27,7 @@ extern const struct ctl_def ctl_def_root_ca_publisher;
 extern const struct ctl_def ctl_def_cronjob;     /* cronjob.c (issue #16) */
 extern const struct ctl_def ctl_def_statefulset; /* statefulset.c (issue #16) */
 extern const struct ctl_def ctl_def_disruption;  /* disruption.c (issue #16) */
+/* issue #16, workloads3 */
+extern const struct ctl_def ctl_def_resourcequota; /* resourcequota.c */
 
 #endif

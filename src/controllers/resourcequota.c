@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * resourcequota.c - the ResourceQuota status controller, after upstream's
+ * pkg/controller/resourcequota (Kubernetes 1.32): for each quota,
+ * status.hard is spec.hard and status.used what the namespace's objects
+ * use of each name (src/quota/quota.c). A quota is recomputed when it
+ * changes, when a pod, service, configmap, secret or claim of its
+ * namespace changes, and every 30 s (object counts of other kinds). The
+ * admission side (src/api/kind_quota.c) raises status.used on each create;
+ * this loop brings it back down when objects go. */
+#define LOG_COMPONENT "resourcequota"
+#include "controllers/controller.h"
+#include "controllers/controllers.h"
+#include "controllers/workload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api-internal.h"
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "quota/quota.h"
+
+#define QUOTA_RESYNC_MS 30000
+
+static void
+on_quota(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
+{
+    (void)ev, (void)old;
+    ctl_enqueue_object(c, obj);
+}
+
+static bool
+enqueue_quota(void *ud, const json_t *quota)
+{
+    ctl_enqueue_object(ud, quota);
+    return true;
+}
+
+/* Any counted object changed: recompute the quotas of its namespace. */
+static void
+on_object(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
+{
+    (void)ev, (void)old;
+    ctl_list(c, "resourcequotas", wl_str(obj, "metadata.namespace"), NULL, enqueue_quota, c);
+}
+
+static void
+quota_start(struct ctl *c)
+{
+    ctl_enqueue_all(c, "resourcequotas");
+}
+
+static void
+quota_tick(struct ctl *c)
+{
+    ctl_enqueue_all(c, "resourcequotas");
+}
+
+struct usage_ctx {
+    const json_t *quota, *hard;
+    const struct api_resource *res;
+    json_t *usage;
+};
+
+static bool
+add_object(void *ud, const json_t *obj)
+{
+    struct usage_ctx *x = ud;
+
+    if (!ctl_being_deleted(obj) || strcmp(x->res->plural, "pods") == 0)
+        if (quota_counts(x->quota, x->res->plural, obj))
+            quota_usage_add(x->usage, x->hard, x->res->plural, x->res->group, obj);
+    return true;
+}
+
+/* The namespaced kinds whose objects the names in hard count. */
+static bool
+resource_needed(const struct api_resource *r, const json_t *hard)
+{
+    _cleanup_json_ json_t *probe = json_object();
+    _cleanup_json_ json_t *pod = json_pack("{s:{s:[{s:s}]}}", "spec", "containers", "name", "x");
+    _cleanup_json_ json_t *svc =
+        json_pack("{s:{s:s,s:[{}]}}", "spec", "type", "LoadBalancer", "ports");
+
+    if (!r->namespaced || r->not_stored)
+        return false;
+    for (const struct api_resource *e = api_resources; e != r; e++)
+        if (strcmp(e->plural, r->plural) == 0 && strcmp(e->group, r->group) == 0)
+            return false; /* served in several versions: count once */
+    /* an object of this kind would use some name of hard */
+    quota_usage_add(probe, hard, r->plural, r->group,
+                    strcmp(r->plural, "services") == 0 ? svc : pod);
+    return json_object_size(probe) > 0;
+}
+
+static int
+quota_sync(struct ctl *c, const char *key, struct k3c_err *err)
+{
+    char ns[256], name[256];
+    _cleanup_json_ json_t *quota = NULL, *usage = json_object();
+    const json_t *hard;
+    json_t *status, *used_out, *hard_out;
+    const char *k;
+    json_t *v;
+
+    ctl_key_split(key, ns, sizeof(ns), name, sizeof(name));
+    quota = ctl_get(c, "resourcequotas", ns, name);
+    if (!quota || ctl_being_deleted(quota))
+        return 0;
+    hard = json_object_get(json_object_get(quota, "spec"), "hard");
+    for (const struct api_resource *r = api_resources; r->kind; r++) {
+        struct usage_ctx x = {quota, hard, r, usage};
+
+        if (json_object_size(hard) && resource_needed(r, hard))
+            ctl_list(c, r->plural, ns, NULL, add_object, &x);
+    }
+    status = json_object();
+    hard_out = json_object();
+    used_out = json_object();
+    json_object_foreach((json_t *)hard, k, v)
+    {
+        int64_t h = 0;
+        _cleanup_free_ char *hs = NULL, *us = NULL;
+
+        if (!quota_parse(v, &h))
+            continue;
+        hs = quota_format(h, json_string_value(v));
+        us = quota_format(json_integer_value(json_object_get(usage, k)), hs);
+        json_object_set_new(hard_out, k, json_string(hs));
+        json_object_set_new(used_out, k, json_string(us));
+    }
+    json_object_set_new(status, "hard", hard_out);
+    json_object_set_new(status, "used", used_out);
+    return wl_put_status(c, quota, "resourcequotas", status, err);
+}
+
+static const struct ctl_watch quota_watches[] = {
+    {"resourcequotas", on_quota},
+    {"pods", on_object},
+    {"services", on_object},
+    {"configmaps", on_object},
+    {"secrets", on_object},
+    {"persistentvolumeclaims", on_object},
+    {NULL, NULL},
+};
+
+const struct ctl_def ctl_def_resourcequota = {
+    .name = "resourcequota",
+    .group = CTL_GROUP_CONTROLLERS,
+    .watches = quota_watches,
+    .sync = quota_sync,
+    .start = quota_start,
+    .period_ms = QUOTA_RESYNC_MS,
+    .tick = quota_tick,
+};
