@@ -607,4 +607,20 @@ int api_limitrange_admit_pod(struct api_request *r, json_t *pod);
  * 403 "exceeded quota" or status.used raised. Returns a reply, or -1. */
 int api_quota_admit(struct api_request *r, const json_t *obj, bool dry_run);
 
+/* kind_priorityclass.c: scheduling.k8s.io/v1 PriorityClass */
+struct api_system_priority {
+    const char *name;
+    int32_t value;
+    const char *description;
+};
+extern const struct api_system_priority api_system_priorities[]; /* {NULL}-terminated */
+extern const struct api_column api_columns_priorityclass[];
+json_t *api_row_priorityclass(const json_t *obj, int64_t now_s);
+void api_validate_priorityclass(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_priorityclass(json_t *obj);
+/* Priority admission of a new pod (spec.priority from its class or the
+ * global default; 403 for an unknown class) or PriorityClass (one global
+ * default). Returns a reply, or -1 to go on. */
+int api_priority_admit(struct api_request *r, json_t *obj);
+
 #endif

@@ -652,6 +652,20 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_limitrange,
         .defaults = api_defaults_limitrange,
     },
+    {
+        .group = "scheduling.k8s.io",
+        .version = "v1",
+        .kind = "PriorityClass",
+        .list_kind = "PriorityClassList",
+        .plural = "priorityclasses",
+        .singular = "priorityclass",
+        .short_names = (const char *const[]){"pc", NULL},
+        .field_selectors = fields_none,
+        .columns = api_columns_priorityclass,
+        .row = api_row_priorityclass,
+        .validate = api_validate_priorityclass,
+        .defaults = api_defaults_priorityclass,
+    },
     {.kind = NULL},
 };
 

@@ -468,7 +468,8 @@ api_handle_create(struct api_request *r)
     admit_create(r, obj);
     if (strcmp(r->res->plural, "pods") == 0 && (reply = api_runtimeclass_admit_pod(r, obj)) >= 0)
         return reply;
-    if ((reply = api_limitrange_admit_pod(r, obj)) >= 0) /* kind_limitrange.c */
+    if ((reply = api_limitrange_admit_pod(r, obj)) >= 0 || /* kind_limitrange.c */
+        (reply = api_priority_admit(r, obj)) >= 0)         /* kind_priorityclass.c */
         return reply;
     if ((reply = prepare_write(r, obj, NULL)) >= 0 ||
         (reply = api_quota_admit(r, obj, dry_run(r))) >= 0 || /* kind_quota.c */

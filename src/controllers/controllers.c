@@ -29,5 +29,6 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_disruption,  /* disruption.c (issue #16) */
     /* issue #16, workloads3 */
     &ctl_def_resourcequota, /* resourcequota.c */
+    &ctl_def_priorityclass, /* priorityclass.c */
     NULL,
 };

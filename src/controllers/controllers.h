@@ -29,5 +29,6 @@ extern const struct ctl_def ctl_def_statefulset; /* statefulset.c (issue #16) */
 extern const struct ctl_def ctl_def_disruption;  /* disruption.c (issue #16) */
 /* issue #16, workloads3 */
 extern const struct ctl_def ctl_def_resourcequota; /* resourcequota.c */
+extern const struct ctl_def ctl_def_priorityclass; /* priorityclass.c */
 
 #endif
