@@ -49,7 +49,8 @@ round_up(long double m, int64_t *out)
     if (!(m == m) || m > 9.2e18L || m < -9.2e18L)
         return false;
     t = (int64_t)m;
-    if ((long double)t < m - 1e-6L)
+    /* up, but not for the last bits of a decimal fraction ("0.1") */
+    if (m - (long double)t > (m < 0 ? -m : m) * 1e-15L)
         t++;
     *out = t;
     return true;
@@ -156,7 +157,9 @@ quota_pod_amount(const json_t *pod, const char *resource, bool want_limits)
     }
     if (init_max > sum)
         sum = init_max;
-    if (quota_parse(json_object_get(json_object_get(spec, "overhead"), resource), &o))
+    /* the overhead adds to requests, and to limits only where some are set */
+    if ((!want_limits || sum > 0) &&
+        quota_parse(json_object_get(json_object_get(spec, "overhead"), resource), &o))
         sum += o;
     return sum;
 }

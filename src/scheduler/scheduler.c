@@ -660,6 +660,10 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     t1 = now_ns();
     atomic_fetch_add(&st_decide, t1 - t0);
     if (!node) {
+        if (sched_preempt(c, pod, msg, sizeof(msg), err) < 0) { /* sched_preempt.c */
+            log_warn("%s/%s: preemption: %s", ns, name, err->msg);
+            k3c_err_clear(err);
+        }
         rc = report_unschedulable(c, pod, ns, name, msg, err);
         atomic_fetch_add(&st_status, now_ns() - t1);
         return rc;

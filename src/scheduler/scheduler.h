@@ -131,4 +131,35 @@ bool sched_volumes_fit(const json_t *selectors, const json_t *node);
 int sched_volumes_select_node(struct ctl *c, const char *ns, const json_t *delayed,
                               const char *node, struct k3c_err *err);
 
+/* ---- preemption (sched_preempt.c, issue #16) ---------------------------- */
+
+/* A pod of lower priority on a node, a possible victim. */
+struct sched_victim {
+    const json_t *pod; /* borrowed */
+    struct sched_pod sp;
+    int32_t priority;
+    bool pdb_violation; /* its eviction would break a PodDisruptionBudget */
+    bool victim;        /* out: to be evicted */
+};
+/* On n (counting every pod of the node, the candidates too) the victims
+ * among cands that let p fit, fewest first by reprieving from the highest
+ * priority down (budget-violating pods first). False when p does not fit
+ * even without every candidate. n is left as it was; *violations counts
+ * the victims whose eviction breaks a budget. */
+bool sched_select_victims(struct sched_node *n, const struct sched_pod *p,
+                          struct sched_victim *cands, size_t n_cands, size_t *violations);
+struct sched_preempt_score {
+    size_t violations, n_victims;
+    int32_t max_priority;
+    int64_t sum_priority;
+};
+void sched_preempt_score(const struct sched_victim *cands, size_t n_cands, size_t violations,
+                         struct sched_preempt_score *out);
+/* a is the better node to preempt on (pickOneNodeForPreemption's order). */
+bool sched_preempt_better(const struct sched_preempt_score *a, const struct sched_preempt_score *b);
+/* For a pod that fits nowhere: 1 when it was nominated to a node whose
+ * victims are (or are being) evicted, 0 when preemption cannot help (msg's
+ * preemption part then says why), -1 with err when the API failed. */
+int sched_preempt(struct ctl *c, const json_t *pod, char *msg, size_t msg_len, struct k3c_err *err);
+
 #endif
