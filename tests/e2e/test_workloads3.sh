@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_workloads3.sh - the policy kinds of issue #16 end to end with stock
+# kubectl and real pods (a server with its own agent in a network namespace
+# the test makes, as test_workloads2.sh). Ingress and IngressClass: the
+# default class filled in, `kubectl create ingress`, the table, validation
+# messages. ResourceQuota and LimitRange: default requests and limits on a
+# real pod (and the limit-ranger annotation), max refused, quota status
+# kept by the controller, a create over quota refused with upstream's
+# message, the quota freed when a pod goes. PriorityClass: the built-in
+# classes, spec.priority from a class and from the global default, an
+# unknown class refused. Preemption: a high-priority pod that does not fit
+# evicts a low-priority one through the real kubelet and runs in its place
+# (nominatedNodeName, the Preempted event). Needs root (else exit 77).
+# shellcheck disable=SC2317 # functions are called through run/check
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NS=k3c-e2e-wl3-$$
+NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
+E2E_NAME=workloads3
+SERVER_EXTRA_ARGS=(--cni-bridge "k3cw3$$" --cluster-cidr 10.92.0.0/16 --pod-cidr 10.92.1.0/24)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_pods.sh
+. "$HERE/lib_pods.sh"
+# shellcheck disable=SC2119 # no extra tools
+pods_need_root_and_tools
+
+echo "# 0. namespace, images, server with its agent"
+pods_netns_make "$NS"
+pods_images_start "$NS"
+SERVER_EXTRA_ARGS+=(--registry-config "$TMP/registries.yaml")
+pods_airgap_install "$TMP/data"
+start_server
+check server/node-ready wait_for 60 node_ready e2e
+T0=$SECONDS
+
+jp() { kc get "$@" 2>/dev/null; }
+gone() { ! kc get "$@" >/dev/null 2>&1; }
+
+echo "# 1. Ingress and IngressClass"
+kc apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: traefik
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec:
+  controller: traefik.io/ingress-controller
+EOF
+expect_out ing/class-table '^traefik +traefik.io/ingress-controller +<none> ' kc get ingressclass
+check ing/create kc create ingress web --rule='web.example.com/app*=web:80,tls=web-cert' \
+    --rule='api.example.com/=api:http'
+expect_eq ing/default-class traefik jp ingress web -o 'jsonpath={.spec.ingressClassName}'
+expect_eq ing/path-types 'Prefix Exact' jp ingress web -o 'jsonpath={.spec.rules[*].http.paths[*].pathType}'
+expect_out ing/table '^web +traefik +web.example.com,api.example.com +80, 443 ' kc get ingress
+expect_out ing/describe 'web-cert terminates web.example.com' kc describe ingress web
+bad_ingress() {
+    kc apply -f - <<EOF
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bad}
+spec:
+  rules:
+  - host: 10.1.2.3
+    http:
+      paths:
+      - path: relative
+        pathType: Prefix
+        backend: {service: {name: s, port: {number: 80}}, resource: {kind: X, name: y}}
+      - path: /x
+        backend: {service: {name: s, port: {number: 80}}}
+EOF
+}
+expect_fail ing/invalid-host 'spec.rules\[0\].host: Invalid value: "10.1.2.3": must be a DNS name, not an IP address' bad_ingress
+expect_fail ing/invalid-path 'spec.rules\[0\].http.paths\[0\].path: Invalid value: "relative": must be an absolute path' bad_ingress
+expect_fail ing/invalid-backend 'cannot set both resource and service backends' bad_ingress
+expect_fail ing/invalid-pathtype 'paths\[1\].pathType: Required value: pathType must be specified' bad_ingress
+empty_ingress() {
+    printf '%s\n' '{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"empty"},"spec":{}}' |
+        kc apply -f -
+}
+# shellcheck disable=SC2016 # backquotes are upstream's words
+expect_fail ing/no-rules 'spec: Invalid value: .*either `defaultBackend` or `rules` must be specified' empty_ingress
+check ing/delete kc delete ingress web
+
+echo "# 2. LimitRange and ResourceQuota"
+check quota/ns kc create namespace quota-e2e
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults, namespace: quota-e2e}
+spec:
+  limits:
+  - type: Container
+    default: {cpu: 100m, memory: 64Mi}
+    defaultRequest: {cpu: 50m, memory: 32Mi}
+    max: {cpu: 500m}
+EOF
+expect_out quota/limits-describe 'Container +cpu +- +500m +50m +100m' kc -n quota-e2e describe limitrange defaults
+check quota/create kc -n quota-e2e create quota compute --hard=pods=2,requests.cpu=1,limits.memory=1Gi,configmaps=5
+quota_used_is() { [ "$(jp -n quota-e2e quota compute -o 'jsonpath={.status.used.pods}')" = "$1" ]; }
+wait_check quota/status 30 quota_used_is 0
+qpod() {
+    kc -n quota-e2e run "$1" --image=k3c/busybox:test --restart=Never \
+        --overrides='{"spec":{"terminationGracePeriodSeconds":1}}' -- sleep 600
+}
+check quota/pod1 qpod q1
+expect_eq quota/defaults '{"limits":{"cpu":"100m","memory":"64Mi"},"requests":{"cpu":"50m","memory":"32Mi"}}' \
+    jp -n quota-e2e pod q1 -o 'jsonpath={.spec.containers[0].resources}'
+expect_eq quota/annotation 'LimitRanger plugin set: cpu, memory request for container q1; cpu, memory limit for container q1' \
+    jp -n quota-e2e pod q1 -o 'jsonpath={.metadata.annotations.kubernetes\.io/limit-ranger}'
+q1_running() { [ "$(jp -n quota-e2e pod q1 -o 'jsonpath={.status.phase}')" = Running ]; }
+wait_check quota/pod1-runs 90 q1_running
+expect_fail quota/limit-max 'pods "big" is forbidden: maximum cpu usage per Container is 500m, but limit is 2' \
+    kc -n quota-e2e run big --image=k3c/busybox:test --restart=Never \
+    --overrides='{"spec":{"containers":[{"name":"big","image":"k3c/busybox:test","resources":{"limits":{"cpu":"2"}}}]}}'
+check quota/pod2 qpod q2
+expect_fail quota/exceeded 'pods "q3" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2' qpod q3
+expect_out quota/table '^compute +[0-9a-z]+ +configmaps: 1/5, pods: 2/2, requests.cpu: 100m/1 +limits.memory: 128Mi/1Gi' \
+    kc -n quota-e2e get quota
+expect_all quota/describe 'pods +2 +2' 'requests.cpu +100m +1' 'limits.memory +128Mi +1Gi' -- \
+    kc -n quota-e2e describe quota compute
+check quota/free kc -n quota-e2e delete pod q2 --wait=false
+wait_check quota/used-down 90 quota_used_is 1
+check quota/pod3 qpod q3
+check quota/ns-delete kc delete namespace quota-e2e --wait=false
+
+echo "# 3. PriorityClass"
+expect_out pc/system '^system-node-critical +2000001000 +false ' kc get priorityclass
+check pc/create-low kc create priorityclass low --value=100 --description=low --global-default
+check pc/create-high kc create priorityclass high --value=100000 --preemption-policy=PreemptLowerPriority
+check pc/create-polite kc create priorityclass polite --value=100000 --preemption-policy=Never
+expect_out pc/table '^polite +100000 +false +[0-9a-z]+ +Never$' kc get priorityclass
+expect_fail pc/one-default 'PriorityClass low is already marked as default. Only one default can exist' \
+    kc create priorityclass other --value=5 --global-default
+expect_fail pc/reserved "priority class names with 'system-' prefix are reserved for system use only" \
+    kc create priorityclass system-mine --value=5
+expect_fail pc/unknown 'pods "nope" is forbidden: no PriorityClass with name missing was found' \
+    kc run nope --image=k3c/busybox:test --overrides='{"spec":{"priorityClassName":"missing"}}'
+
+echo "# 4. preemption with real pods"
+ALLOC=$(jp node e2e -o 'jsonpath={.status.allocatable.cpu}')
+case $ALLOC in
+*m) ALLOC_M=${ALLOC%m} ;;
+*) ALLOC_M=$((ALLOC * 1000)) ;;
+esac
+# each asks 60% of the node: one fits, two do not
+WANT_M=$((ALLOC_M * 6 / 10))
+echo "# node cpu ${ALLOC_M}m; each pod requests ${WANT_M}m"
+ppod() {
+    kc run "$1" --image=k3c/busybox:test --restart=Never --overrides="{\"spec\":{${2}\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"c\",\"image\":\"k3c/busybox:test\",\"command\":[\"sleep\",\"600\"],\"resources\":{\"requests\":{\"cpu\":\"${WANT_M}m\"}}}]}}"
+}
+check pre/low ppod victim ''
+expect_eq pre/default-priority 'low 100' jp pod victim -o 'jsonpath={.spec.priorityClassName} {.spec.priority}'
+victim_running() { [ "$(jp pod victim -o 'jsonpath={.status.phase}')" = Running ]; }
+wait_check pre/low-runs 90 victim_running
+check pre/high ppod preemptor '"priorityClassName":"high",'
+expect_eq pre/high-priority 100000 jp pod preemptor -o 'jsonpath={.spec.priority}'
+nominated() { [ "$(jp pod preemptor -o 'jsonpath={.status.nominatedNodeName}')" = e2e ]; }
+preemptor_running() { [ "$(jp pod preemptor -o 'jsonpath={.status.phase}')" = Running ]; }
+wait_check pre/nominated 60 nominated
+wait_check pre/victim-gone 90 gone pod victim
+wait_check pre/high-runs 90 preemptor_running
+expect_out pre/event 'Preempted by pod .* on node e2e' kc get events --field-selector reason=Preempted
+check pre/never ppod patient '"priorityClassName":"polite",'
+expect_fail pre/policy-given 'the string value of PreemptionPolicy \(Never\) must not be provided in pod spec' \
+    kc run impatient --image=k3c/busybox:test --overrides='{"spec":{"priorityClassName":"low","preemptionPolicy":"Never"}}'
+patient_pending() {
+    jp pod patient -o 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].message}' |
+        grep -q 'Insufficient cpu'
+}
+wait_check pre/never-waits 60 patient_pending
+expect_eq pre/never-not-nominated '' jp pod patient -o 'jsonpath={.status.nominatedNodeName}'
+check pre/cleanup kc delete pod preemptor patient --wait=false
+echo "# checks took $((SECONDS - T0))s after the node was ready"
+
+server_checks
+summary
