@@ -623,4 +623,7 @@ void api_defaults_priorityclass(json_t *obj);
  * default). Returns a reply, or -1 to go on. */
 int api_priority_admit(struct api_request *r, json_t *obj);
 
+/* kind_job_policy.c: a Job spec's podFailurePolicy (issue #16) */
+void api_validate_pod_failure_policy(const json_t *spec, json_t *causes);
+
 #endif

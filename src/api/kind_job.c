@@ -115,6 +115,7 @@ api_validate_job(const json_t *obj, const json_t *old, json_t *causes)
             api_check_selector_matches_template(spec, causes);
     }
     api_validate_pod_template(spec, restart_job, causes);
+    api_validate_pod_failure_policy(spec, causes); /* kind_job_policy.c */
     api_check_enum(causes, "spec.completionMode", api_str_at(spec, "completionMode"),
                    completion_modes, false);
     if (!old)

@@ -73,7 +73,8 @@ struct jstate {
     int terminating;  /* pods being deleted, not finished */
     int new_failures; /* failed pods that finished after the last success */
     int64_t last_failure;
-    int64_t restarts; /* container restarts of running pods */
+    int64_t restarts;   /* container restarts of running pods */
+    char fail_job[512]; /* a podFailurePolicy FailJob rule's message, or "" */
     int64_t now;
     char now_s[32];
     /* completionMode Indexed: per index 0..n_idx-1, 1 succeeded, 2 running */
@@ -227,6 +228,14 @@ count_pods(struct ctl *c, struct jstate *st, struct k3c_err *err)
             if (t > last_success)
                 last_success = t;
         } else if (strcmp(phase, "Failed") == 0) {
+            char why[512];
+            const char *action = wl_pod_failure_action(
+                json_object_get(st->spec, "podFailurePolicy"), p, why, sizeof(why));
+
+            if (action && strcmp(action, "Ignore") == 0)
+                continue; /* not counted toward backoffLimit (job_failure_policy.c) */
+            if (action && strcmp(action, "FailJob") == 0 && !st->fail_job[0])
+                snprintf(st->fail_job, sizeof(st->fail_job), "%s", why);
             failed++;
             if (n_fail_at < 64)
                 fail_at[n_fail_at++] = wl_pod_finished_at(p);
@@ -369,6 +378,10 @@ failure_reason(const struct jstate *st, const char **msg)
     bool on_failure =
         strcmp(or_empty(wl_str(st->spec, "template.spec.restartPolicy")), "OnFailure") == 0;
 
+    if (st->fail_job[0]) {
+        *msg = st->fail_job;
+        return "PodFailurePolicy";
+    }
     if (st->n.failed > backoff ||
         (on_failure && (backoff == 0 ? st->restarts > 0 : st->restarts >= backoff))) {
         *msg = "Job has reached the specified backoff limit";

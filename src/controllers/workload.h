@@ -234,4 +234,9 @@ const char *wl_enqueue_controller(struct ctl *c, const json_t *obj, const char *
 /* Seconds since the epoch (wall clock). */
 int64_t wl_now(void);
 
+/* Job podFailurePolicy (job_failure_policy.c, issue #16): the action of
+ * the first rule failed pod matches ("FailJob", "Ignore", "Count",
+ * "FailIndex"), or NULL when none does; msg gets upstream's message. */
+const char *wl_pod_failure_action(const json_t *policy, const json_t *pod, char *msg, size_t len);
+
 #endif

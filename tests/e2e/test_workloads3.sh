@@ -11,7 +11,9 @@
 # classes, spec.priority from a class and from the global default, an
 # unknown class refused. Preemption: a high-priority pod that does not fit
 # evicts a low-priority one through the real kubelet and runs in its place
-# (nominatedNodeName, the Preempted event). Needs root (else exit 77).
+# (nominatedNodeName, the Preempted event). Job podFailurePolicy: FailJob
+# on an exit code with upstream's message, Ignore not counted toward
+# backoffLimit, restartPolicy validation. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -174,6 +176,53 @@ patient_pending() {
 wait_check pre/never-waits 60 patient_pending
 expect_eq pre/never-not-nominated '' jp pod patient -o 'jsonpath={.status.nominatedNodeName}'
 check pre/cleanup kc delete pod preemptor patient --wait=false
+echo "# 5. Job podFailurePolicy"
+pfp_job() {
+    kc apply -f - <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata: {name: $1}
+spec:
+  backoffLimit: 0
+  podFailurePolicy:
+    rules:
+    - {action: Ignore, onExitCodes: {operator: In, values: [3]}}
+    - {action: FailJob, onExitCodes: {containerName: main, operator: In, values: [42]}}
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: k3c/busybox:test, command: [sh, -c, "exit $2"]}
+EOF
+}
+check pfp/failjob pfp_job fatal 42
+job_failed_by_policy() {
+    [ "$(jp job "$1" -o 'jsonpath={.status.conditions[?(@.type=="Failed")].reason}')" = PodFailurePolicy ]
+}
+wait_check pfp/failed 90 job_failed_by_policy fatal
+expect_out pfp/message '^Container main for pod default/fatal-[a-z0-9]+ failed with exit code 42 matching FailJob rule at index 1$' \
+    jp job fatal -o 'jsonpath={.status.conditions[?(@.type=="Failed")].message}'
+check pfp/ignore pfp_job retried 3
+two_ignored() { [ "$(kc get pods -l job-name=retried --field-selector=status.phase=Failed -o name 2>/dev/null | wc -l)" -ge 2 ]; }
+# backoffLimit 0: a counted failure would have failed the job at the first pod
+wait_check pfp/replaced 90 two_ignored
+expect_eq pfp/not-counted ' 0' jp job retried -o 'jsonpath={.status.conditions[?(@.type=="Failed")].status} {.status.failed}'
+bad_policy() {
+    kc create -f - <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata: {name: badpolicy}
+spec:
+  podFailurePolicy: {rules: [{action: FailJob, onExitCodes: {operator: In, values: [1]}}]}
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{name: c, image: k3c/busybox:test}]
+EOF
+}
+expect_fail pfp/validation 'spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is supported when podFailurePolicy is specified' bad_policy
+check pfp/cleanup kc delete job fatal retried --wait=false
 echo "# checks took $((SECONDS - T0))s after the node was ready"
 
 server_checks

@@ -7,6 +7,7 @@
  * preemption: minimal victims reprieved from the highest priority down,
  * budget-violating pods spared first, and the choice between nodes. */
 #include "quota/quota.h"
+#include "controllers/workload.h"
 #include "scheduler/scheduler.h"
 
 #include <setjmp.h>
@@ -301,14 +302,63 @@ test_node_choice(void **state)
     assert_false(sched_preempt_better(&x, &x));
 }
 
+/* ---- Job podFailurePolicy ---------------------------------------------------------- */
+
+static void
+test_pod_failure_policy(void **state)
+{
+    json_t *policy =
+        parse("{\"rules\":[{\"action\":\"Ignore\",\"onPodConditions\":[{\"type\":"
+              "\"DisruptionTarget\"}]},"
+              "{\"action\":\"FailJob\",\"onExitCodes\":{\"containerName\":\"main\",\"operator\":"
+              "\"In\",\"values\":[42]}},"
+              "{\"action\":\"Count\",\"onExitCodes\":{\"operator\":\"NotIn\",\"values\":[1]}}]}");
+    json_t *exit42 = parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"status\":{"
+                           "\"containerStatuses\":[{\"name\":\"main\",\"state\":{\"terminated\":"
+                           "{\"exitCode\":42}}}]}}");
+    json_t *side42 = parse("{\"status\":{\"containerStatuses\":[{\"name\":\"side\",\"state\":{"
+                           "\"terminated\":{\"exitCode\":42}}}]}}");
+    json_t *exit1 = parse("{\"status\":{\"containerStatuses\":[{\"name\":\"main\",\"state\":{"
+                          "\"terminated\":{\"exitCode\":1}}}]}}");
+    json_t *evicted = parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"status\":{"
+                            "\"conditions\":[{\"type\":\"DisruptionTarget\",\"status\":\"True\"}],"
+                            "\"containerStatuses\":[{\"name\":\"main\",\"state\":{\"terminated\":"
+                            "{\"exitCode\":42}}}]}}");
+    char msg[256];
+
+    (void)state;
+    assert_string_equal(wl_pod_failure_action(policy, exit42, msg, sizeof(msg)), "FailJob");
+    assert_string_equal(msg,
+                        "Container main for pod d/p failed with exit code 42 matching FailJob rule "
+                        "at index 1");
+    /* another container's 42: only the NotIn [1] rule matches */
+    assert_string_equal(wl_pod_failure_action(policy, side42, msg, sizeof(msg)), "Count");
+    assert_null(wl_pod_failure_action(policy, exit1, msg, sizeof(msg)));
+    /* the first matching rule wins */
+    assert_string_equal(wl_pod_failure_action(policy, evicted, msg, sizeof(msg)), "Ignore");
+    assert_string_equal(msg,
+                        "Pod d/p has condition DisruptionTarget matching Ignore rule at index 0");
+    assert_null(wl_pod_failure_action(NULL, exit42, msg, sizeof(msg)));
+    json_decref(policy);
+    json_decref(exit42);
+    json_decref(side42);
+    json_decref(exit1);
+    json_decref(evicted);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),       cmocka_unit_test(test_format),
-        cmocka_unit_test(test_pod_amounts), cmocka_unit_test(test_usage),
-        cmocka_unit_test(test_scopes),      cmocka_unit_test(test_missing),
-        cmocka_unit_test(test_victims),     cmocka_unit_test(test_node_choice),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_pod_amounts),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_scopes),
+        cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_victims),
+        cmocka_unit_test(test_node_choice),
+        cmocka_unit_test(test_pod_failure_policy),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
