@@ -6,7 +6,8 @@
  * matchFields metadata.name affinity upstream uses. RollingUpdate replaces
  * pods whose controller-revision-hash differs, at most maxUnavailable at a
  * time; OnDelete waits for the user. Status as `kubectl rollout status ds`
- * reads it. */
+ * reads it. Each template is kept in a ControllerRevision (revisions.c)
+ * for `kubectl rollout history/undo ds`. */
 #define LOG_COMPONENT "daemonset"
 #include "controllers/controller.h"
 #include "controllers/controllers.h"
@@ -309,6 +310,40 @@ ds_status(struct dsstate *st, int *desired_out)
     return status;
 }
 
+/* ---- revisions (revisions.c): `kubectl rollout history/undo ds` ------------------ */
+
+struct owned {
+    const char *uid;
+    json_t *out;
+};
+
+static bool
+collect_owned(void *ud, const json_t *obj)
+{
+    struct owned *o = ud;
+
+    if (ctl_is_controlled_by(obj, o->uid))
+        json_array_append(o->out, (json_t *)obj);
+    return true;
+}
+
+/* The revision of the current template exists (a rollback renumbers the
+ * older one); the oldest beyond revisionHistoryLimit go. */
+static int
+revisions_sync(struct ctl *c, const json_t *ds, struct k3c_err *err)
+{
+    struct owned o = {or_empty(wl_str(ds, "metadata.uid")), json_array()};
+    _cleanup_json_ json_t *revisions = o.out;
+    char current[320];
+    const char *keep[] = {current, NULL};
+
+    ctl_list(c, "controllerrevisions", wl_str(ds, "metadata.namespace"), NULL, collect_owned, &o);
+    if (wl_revision_ensure(c, ds, revisions, WL_DS_HASH_LABEL, current, sizeof(current), err) < 0)
+        return -1;
+    wl_revisions_trim(c, ds, revisions, keep);
+    return 0;
+}
+
 /* ---- sync ---------------------------------------------------------------------- */
 
 static int
@@ -338,7 +373,8 @@ ds_sync(struct ctl *c, const char *key, struct k3c_err *err)
     ctl_list(c, "nodes", NULL, NULL, collect, st.nodes);
     st.pods = claim_pods(c, ds, err);
     if (!ctl_being_deleted(ds)) {
-        failures = manage_nodes(c, &st, err);
+        failures = revisions_sync(c, ds, err) < 0;
+        failures += manage_nodes(c, &st, err);
         status = ds_status(&st, &desired);
         json_decref(status);
         if (strcmp(or_empty(wl_str(ds, "spec.updateStrategy.type")), "RollingUpdate") == 0)

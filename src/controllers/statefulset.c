@@ -135,139 +135,39 @@ pod_healthy(const json_t *pod)
 
 /* ---- revisions -------------------------------------------------------------------- */
 
-static json_t *
-revision_data(const json_t *tmpl)
-{
-    json_t *t = json_deep_copy(tmpl);
-
-    json_object_set_new(t, "$patch", json_string("replace"));
-    return json_pack("{s:{s:o}}", "spec", "template", t);
-}
-
-/* The template a revision holds (borrowed), or NULL. */
-static json_t *
-revision_template(const json_t *rev)
-{
-    return json_object_get(json_object_get(json_object_get(rev, "data"), "spec"), "template");
-}
-
-static bool
-same_template(const json_t *rev, const json_t *tmpl)
-{
-    json_t *t = json_deep_copy(revision_template(rev));
-    bool same;
-
-    json_object_del(t, "$patch");
-    same = json_equal(t, (json_t *)tmpl);
-    json_decref(t);
-    return same;
-}
-
+/* The update revision (revisions.c makes or renumbers it) and the current
+ * one status names, with their templates. */
 static int
 revisions_sync(struct ctl *c, struct ststate *st, struct k3c_err *err)
 {
-    const json_t *tmpl = json_object_get(st->spec, "template");
     const char *current = wl_str(st->set, "status.currentRevision");
-    int64_t max = 0;
-    json_t *match = NULL, *rev;
+    json_t *rev;
     size_t i;
-    char hash[11], path[512];
 
-    json_array_foreach(st->revisions, i, rev)
-    {
-        if (wl_int(rev, "revision", 0) > max)
-            max = wl_int(rev, "revision", 0);
-        if (same_template(rev, tmpl))
-            match = rev;
-    }
-    if (match && wl_int(match, "revision", 0) != max) {
-        /* a rollback to an older template: it becomes the newest revision */
-        _cleanup_json_ json_t *patch = json_pack("{s:I}", "revision", (json_int_t)(max + 1));
-
-        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/controllerrevisions/%s", st->ns,
-                 wl_str(match, "metadata.name"));
-        if (ctl_api(c, "PATCH", path, "application/merge-patch+json", patch, NULL, err) >= 300)
-            return -1;
-        json_object_set_new(match, "revision", json_integer(max + 1));
-    }
-    if (!match) {
-        _cleanup_json_ json_t *out = NULL;
-        json_t *labels =
-            json_deep_copy(json_object_get(json_object_get(tmpl, "metadata"), "labels"));
-        json_t *body;
-        long code;
-
-        wl_template_hash(tmpl, hash);
-        if (!json_is_object(labels)) {
-            json_decref(labels);
-            labels = json_object();
-        }
-        json_object_set_new(labels, "controller.kubernetes.io/hash", json_string(hash));
-        body =
-            json_pack("{s:s,s:s,s:{s:s++,s:s,s:o,s:[o]},s:o,s:I}", "apiVersion", "apps/v1", "kind",
-                      "ControllerRevision", "metadata", "name", st->name, "-", hash, "namespace",
-                      st->ns, "labels", labels, "ownerReferences", ctl_owner_ref(st->set), "data",
-                      revision_data(tmpl), "revision", (json_int_t)(max + 1));
-        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/controllerrevisions", st->ns);
-        code = ctl_api(c, "POST", path, NULL, body, &out, err);
-        json_decref(body);
-        if (code == 409) { /* made in an earlier sync the informer has not shown yet */
-            k3c_err_clear(err);
-            out = NULL;
-        } else if (code < 200 || code >= 300) {
-            return -1;
-        }
-        snprintf(st->update_rev, sizeof(st->update_rev), "%s-%s", st->name, hash);
-        if (out)
-            json_array_append(st->revisions, out);
-    } else {
-        snprintf(st->update_rev, sizeof(st->update_rev), "%s", wl_str(match, "metadata.name"));
-    }
-    st->update_tmpl = (json_t *)tmpl;
+    if (wl_revision_ensure(c, st->set, st->revisions, "controller.kubernetes.io/hash",
+                           st->update_rev, sizeof(st->update_rev), err) < 0)
+        return -1;
+    st->update_tmpl = json_object_get(st->spec, "template");
     snprintf(st->current_rev, sizeof(st->current_rev), "%s", st->update_rev);
     st->current_tmpl = st->update_tmpl;
     json_array_foreach(st->revisions, i, rev)
     {
         if (current && strcmp(or_empty(wl_str(rev, "metadata.name")), current) == 0) {
             snprintf(st->current_rev, sizeof(st->current_rev), "%s", current);
-            st->current_tmpl = revision_template(rev);
+            st->current_tmpl = wl_revision_template(rev);
         }
     }
     return 0;
 }
 
-/* Deletes the oldest revisions no pod uses beyond revisionHistoryLimit. */
+/* Deletes the oldest revisions neither current nor update beyond
+ * revisionHistoryLimit. */
 static void
 revisions_trim(struct ctl *c, struct ststate *st)
 {
-    int64_t limit = wl_int(st->spec, "revisionHistoryLimit", 10);
-    size_t n = json_array_size(st->revisions);
-    struct k3c_err err = {0};
+    const char *keep[] = {st->update_rev, st->current_rev, NULL};
 
-    while (n > 0 && (int64_t)n - 2 > limit) {
-        json_t *oldest = NULL, *rev;
-        size_t i;
-        char path[512];
-
-        json_array_foreach(st->revisions, i, rev)
-        {
-            const char *name = or_empty(wl_str(rev, "metadata.name"));
-
-            if (strcmp(name, st->update_rev) == 0 || strcmp(name, st->current_rev) == 0)
-                continue;
-            if (!oldest || wl_int(rev, "revision", 0) < wl_int(oldest, "revision", 0))
-                oldest = rev;
-        }
-        if (!oldest)
-            return;
-        snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/controllerrevisions/%s", st->ns,
-                 wl_str(oldest, "metadata.name"));
-        ctl_api(c, "DELETE", path, NULL, NULL, NULL, &err);
-        for (i = 0; i < json_array_size(st->revisions); i++)
-            if (json_array_get(st->revisions, i) == oldest)
-                json_array_remove(st->revisions, i);
-        n--;
-    }
+    wl_revisions_trim(c, st->set, st->revisions, keep);
 }
 
 /* ---- pods and claims ------------------------------------------------------------------ */

@@ -239,4 +239,18 @@ int64_t wl_now(void);
  * "FailIndex"), or NULL when none does; msg gets upstream's message. */
 const char *wl_pod_failure_action(const json_t *policy, const json_t *pod, char *msg, size_t len);
 
+/* ControllerRevision history of StatefulSets and DaemonSets (revisions.c,
+ * issue #16). wl_revision_ensure: the revision holding owner's
+ * spec.template among revisions (owned array; a new one is appended), made
+ * (labelled hash_label=<hash>) or renumbered to the newest; its name in
+ * name_out. wl_revisions_trim: deletes the oldest revisions not named in
+ * keep (NULL-terminated) beyond spec.revisionHistoryLimit (10).
+ * wl_revision_template: the template a revision holds (borrowed). */
+int wl_revision_ensure(struct ctl *c, const json_t *owner, json_t *revisions,
+                       const char *hash_label, char *name_out, size_t name_len,
+                       struct k3c_err *err);
+void wl_revisions_trim(struct ctl *c, const json_t *owner, json_t *revisions,
+                       const char *const *keep);
+json_t *wl_revision_template(const json_t *rev);
+
 #endif

@@ -13,7 +13,8 @@
 # evicts a low-priority one through the real kubelet and runs in its place
 # (nominatedNodeName, the Preempted event). Job podFailurePolicy: FailJob
 # on an exit code with upstream's message, Ignore not counted toward
-# backoffLimit, restartPolicy validation. Needs root (else exit 77).
+# backoffLimit, restartPolicy validation. DaemonSet ControllerRevisions:
+# `kubectl rollout history/undo ds`. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -223,6 +224,35 @@ EOF
 }
 expect_fail pfp/validation 'spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is supported when podFailurePolicy is specified' bad_policy
 check pfp/cleanup kc delete job fatal retried --wait=false
+echo "# 6. DaemonSet revision history"
+kc apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: nodeagent}
+spec:
+  selector: {matchLabels: {app: nodeagent}}
+  template:
+    metadata: {labels: {app: nodeagent}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: k3c/busybox:test, command: [sleep, "600"], env: [{name: V, value: "1"}]}]
+EOF
+check ds/v2 kc set env ds/nodeagent V=2
+check ds/cause kc annotate ds nodeagent kubernetes.io/change-cause=v3
+check ds/v3 kc set env ds/nodeagent V=3
+three_revisions() { [ "$(kc get controllerrevisions -l app=nodeagent -o name 2>/dev/null | wc -l)" -eq 3 ]; }
+wait_check ds/revisions 30 three_revisions
+expect_all ds/history '^1 +<none>$' '^2 +<none>$' '^3 +v3$' -- kc rollout history ds/nodeagent
+expect_out ds/history-revision 'V:[[:space:]]+2' kc rollout history ds/nodeagent --revision=2
+check ds/undo kc rollout undo ds/nodeagent --to-revision=1
+expect_eq ds/undone 1 jp ds nodeagent -o 'jsonpath={.spec.template.spec.containers[0].env[0].value}'
+renumbered() { kc rollout history ds/nodeagent 2>/dev/null | grep -Eq '^4 '; }
+wait_check ds/renumbered 30 renumbered
+pod_at_v1() {
+    [ "$(kc get pods -l app=nodeagent -o 'jsonpath={.items[*].spec.containers[0].env[0].value}' 2>/dev/null)" = 1 ]
+}
+wait_check ds/pod-rolled-back 90 pod_at_v1
+check ds/cleanup kc delete ds nodeagent --wait=false
 echo "# checks took $((SECONDS - T0))s after the node was ready"
 
 server_checks
