@@ -322,6 +322,51 @@ new_pod(struct ststate *st, int64_t ord)
 
 /* ---- the update loop (updateStatefulSet) ------------------------------------------------ */
 
+/* rollingUpdate.maxUnavailable of the replicas, rounded down, at least 1
+ * (getStatefulSetMaxUnavailable). */
+static int
+max_unavailable(const struct ststate *st, const json_t *ru)
+{
+    int n = wl_scaled_value(json_object_get(ru, "maxUnavailable"), (int)st->replicas, false, 1);
+
+    return n < 1 ? 1 : n;
+}
+
+/* maxUnavailable > 1 (upstream's MaxUnavailableStatefulSet): with the
+ * pods already unhealthy counted, delete up to maxUnavailable pods not at
+ * the update revision at once, highest ordinal first, down to the
+ * partition. */
+static int
+rolling_update_many(struct ctl *c, struct ststate *st, const json_t *ru, int64_t end,
+                    struct k3c_err *err)
+{
+    int budget = max_unavailable(st, ru);
+    int64_t partition = wl_int(ru, "partition", 0);
+    char key[32];
+
+    for (int64_t ord = st->start; ord < end; ord++) {
+        json_t *pod;
+
+        snprintf(key, sizeof(key), "%lld", (long long)ord);
+        pod = json_object_get(st->pods, key);
+        if (!pod || !pod_healthy(pod))
+            budget--;
+    }
+    for (int64_t ord = end - 1; budget > 0 && ord >= st->start && ord >= partition; ord--) {
+        json_t *pod;
+
+        snprintf(key, sizeof(key), "%lld", (long long)ord);
+        pod = json_object_get(st->pods, key);
+        if (!pod || ctl_being_deleted(pod) ||
+            strcmp(or_empty(wl_str(pod, "metadata.labels." REVISION_LABEL)), st->update_rev) == 0)
+            continue;
+        if (wl_delete_pod(c, st->set, pod, err) < 0)
+            return -1;
+        budget--;
+    }
+    return 0;
+}
+
 /* Returns 0 (done or waiting) or -1 with err. */
 static int
 pods_sync(struct ctl *c, struct ststate *st, struct k3c_err *err)
@@ -384,6 +429,8 @@ pods_sync(struct ctl *c, struct ststate *st, struct k3c_err *err)
     (void)i;
     if (strcmp(or_empty(wl_str(st->spec, "updateStrategy.type")), "RollingUpdate") != 0)
         return 0;
+    if (max_unavailable(st, ru) > 1)
+        return rolling_update_many(c, st, ru, end, err);
     /* rolling update: the highest ordinal not at the update revision */
     for (int64_t ord = end - 1; ord >= st->start && ord >= wl_int(ru, "partition", 0); ord--) {
         json_t *pod;

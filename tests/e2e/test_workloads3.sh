@@ -14,7 +14,8 @@
 # (nominatedNodeName, the Preempted event). Job podFailurePolicy: FailJob
 # on an exit code with upstream's message, Ignore not counted toward
 # backoffLimit, restartPolicy validation. DaemonSet ControllerRevisions:
-# `kubectl rollout history/undo ds`. Needs root (else exit 77).
+# `kubectl rollout history/undo ds`. StatefulSet maxUnavailable 2: two pods
+# replaced at once. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -253,6 +254,41 @@ pod_at_v1() {
 }
 wait_check ds/pod-rolled-back 90 pod_at_v1
 check ds/cleanup kc delete ds nodeagent --wait=false
+echo "# 7. StatefulSet maxUnavailable 2"
+sts_manifest() {
+    cat <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: quorum}
+spec:
+  serviceName: quorum
+  replicas: 3
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: quorum}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 2}}
+  template:
+    metadata: {labels: {app: quorum}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: k3c/busybox:test
+        command: [sleep, "600"]
+        env: [{name: V, value: "$1"}]
+$2
+EOF
+}
+apply_sts() { sts_manifest "$@" | kc apply -f -; }
+check sts/create apply_sts 1 ''
+sts_ready() { [ "$(jp sts quorum -o 'jsonpath={.status.readyReplicas}')" = 3 ]; }
+wait_check sts/ready 90 sts_ready
+# the new revision never gets ready: only maxUnavailable pods may be replaced
+check sts/update apply_sts 2 '        readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}'
+sts_updated() { [ "$(jp sts quorum -o 'jsonpath={.status.updatedReplicas}')" = "$1" ]; }
+wait_check sts/two-at-once 90 sts_updated 2
+expect_eq sts/ordinal-0-kept "$(jp sts quorum -o 'jsonpath={.status.currentRevision}')" \
+    jp pod quorum-0 -o 'jsonpath={.metadata.labels.controller-revision-hash}'
+check sts/cleanup kc delete sts quorum --wait=false
 echo "# checks took $((SECONDS - T0))s after the node was ready"
 
 server_checks
