@@ -600,7 +600,8 @@ void api_validate_limitrange(const json_t *obj, const json_t *old, json_t *cause
 void api_defaults_limitrange(json_t *obj);
 /* ValidateResourceQuantityValue over a resource list at field at. */
 void api_check_resource_list(const json_t *list, const char *at, json_t *causes);
-/* LimitRanger admission of a new pod: defaults set, min/max checked (403).
+/* LimitRanger admission of a new pod (defaults set; min, max and ratio
+ * checked) or claim (min and max of its requests): 403 when out of range.
  * Returns a reply, or -1 to go on. */
 int api_limitrange_admit_pod(struct api_request *r, json_t *pod);
 /* ResourceQuota admission of a new namespaced object, after validation:

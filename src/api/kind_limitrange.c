@@ -6,7 +6,8 @@
  * and the LimitRanger admission plugin for new pods: containers get the
  * default requests and limits they lack (recorded in the
  * kubernetes.io/limit-ranger annotation), then Container and Pod min/max
- * are checked with upstream's messages (403 Forbidden). */
+ * and maxLimitRequestRatio are checked with upstream's messages (403
+ * Forbidden); new claims against PersistentVolumeClaim min/max. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,64 @@ check_bounds(const json_t *item, const char *kind, const json_t *requests, const
     }
 }
 
+/* limitRequestRatioConstraint: limit / request at most maxLimitRequestRatio. */
+static void
+check_ratio(const json_t *item, const char *kind, const json_t *requests, const json_t *limits,
+            struct k3c_buf *errs, size_t *n_errs)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(json_object_get(item, "maxLimitRequestRatio"), k, v)
+    {
+        int64_t e = 0, rv = 0, lv = 0;
+        const char *es = api_or_empty(json_string_value(v));
+
+        quota_parse(v, &e);
+        if (!quota_parse(json_object_get(requests, k), &rv) || rv == 0)
+            k3c_buf_appendf(errs,
+                            "%s%s max limit to request ratio per %s is %s, but no request is "
+                            "specified or request is 0",
+                            (*n_errs)++ ? ", " : "", k, kind, es);
+        else if (!quota_parse(json_object_get(limits, k), &lv) || lv == 0)
+            k3c_buf_appendf(errs,
+                            "%s%s max limit to request ratio per %s is %s, but no limit is "
+                            "specified or limit is 0",
+                            (*n_errs)++ ? ", " : "", k, kind, es);
+        else if ((double)lv / (double)rv * 1000.0 > (double)e)
+            k3c_buf_appendf(errs,
+                            "%s%s max limit to request ratio per %s is %s, but provided ratio is "
+                            "%f",
+                            (*n_errs)++ ? ", " : "", k, kind, es, (double)lv / (double)rv);
+    }
+}
+
+/* PersistentVolumeClaimValidateLimitFunc: min and max against the claim's
+ * requests (its limits are not user input). */
+static void
+check_claim(const json_t *item, const json_t *pvc, struct k3c_buf *errs, size_t *n_errs)
+{
+    const json_t *requests = api_json_path(pvc, "spec.resources.requests");
+    _cleanup_json_ json_t *min_only = json_pack("{s:O*}", "min", json_object_get(item, "min"));
+    _cleanup_json_ json_t *no_limits = json_object();
+    const char *k;
+    json_t *v;
+
+    check_bounds(min_only, "PersistentVolumeClaim", requests, no_limits, errs, n_errs);
+    json_object_foreach(json_object_get(item, "max"), k, v)
+    {
+        int64_t e = 0, rv = 0;
+        const json_t *req = json_object_get(requests, k);
+
+        quota_parse(v, &e);
+        if (req && quota_parse(req, &rv) && rv > e)
+            k3c_buf_appendf(errs,
+                            "%smaximum %s usage per PersistentVolumeClaim is %s, but request is %s",
+                            (*n_errs)++ ? ", " : "", k, api_or_empty(json_string_value(v)),
+                            api_or_empty(json_string_value(req)));
+    }
+}
+
 /* The pod's total request or limit of each resource an item bounds. */
 static json_t *
 pod_totals(const json_t *pod, const json_t *item, bool want_limits)
@@ -271,6 +330,8 @@ admit_item(json_t *pod, const json_t *item, struct k3c_buf *set, struct k3c_buf 
                 res = json_object_get(c, "resources");
                 check_bounds(item, "Container", json_object_get(res, "requests"),
                              json_object_get(res, "limits"), errs, n_errs);
+                check_ratio(item, "Container", json_object_get(res, "requests"),
+                            json_object_get(res, "limits"), errs, n_errs);
             }
         }
     } else if (strcmp(type, "Pod") == 0) {
@@ -288,6 +349,7 @@ admit_item(json_t *pod, const json_t *item, struct k3c_buf *set, struct k3c_buf 
                 json_object_del(lim, k);
         }
         check_bounds(item, "Pod", req, lim, errs, n_errs);
+        check_ratio(item, "Pod", req, lim, errs, n_errs);
     }
 }
 
@@ -318,7 +380,10 @@ api_limitrange_admit_pod(struct api_request *r, json_t *pod)
     const json_t *lr, *item;
     int reply = -1;
 
-    if (!wc || !r->namespace || strcmp(r->res->plural, "pods") != 0 || r->res->group[0])
+    bool is_claim = strcmp(r->res->plural, "persistentvolumeclaims") == 0;
+
+    if (!wc || !r->namespace || r->res->group[0] ||
+        (strcmp(r->res->plural, "pods") != 0 && !is_claim))
         return -1;
     prefix = api_list_prefix(res, r->namespace);
     watch_cache_foreach(wc, prefix, collect_lr, &l);
@@ -329,14 +394,20 @@ api_limitrange_admit_pod(struct api_request *r, json_t *pod)
     json_array_foreach(items, i, lr)
     {
         json_array_foreach(api_json_path(lr, "spec.limits"), j, item)
-            admit_item(pod, item, &set, &errs, &n_errs);
+        {
+            if (!is_claim)
+                admit_item(pod, item, &set, &errs, &n_errs);
+            else if (strcmp(api_or_empty(api_str_at(item, "type")), "PersistentVolumeClaim") == 0)
+                check_claim(item, pod, &errs, &n_errs);
+        }
     }
     if (n_errs) {
         _cleanup_free_ char *why =
             k3c_xasprintf("%s%s%s", n_errs > 1 ? "[" : "", errs.data, n_errs > 1 ? "]" : "");
 
-        reply = api_reply_status_code(r, 403, "Forbidden", "pods \"%s\" is forbidden: %s",
-                                      api_or_empty(api_str_at(pod, "metadata.name")), why);
+        reply =
+            api_reply_status_code(r, 403, "Forbidden", "%s \"%s\" is forbidden: %s", r->res->plural,
+                                  api_or_empty(api_str_at(pod, "metadata.name")), why);
     } else if (set.len) {
         json_t *ann = api_ensure_object(api_meta(pod), "annotations");
         _cleanup_free_ char *v = k3c_xasprintf("LimitRanger plugin set: %s", set.data);

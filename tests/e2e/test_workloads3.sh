@@ -101,8 +101,11 @@ spec:
     default: {cpu: 100m, memory: 64Mi}
     defaultRequest: {cpu: 50m, memory: 32Mi}
     max: {cpu: 500m}
+    maxLimitRequestRatio: {cpu: "2"}
+  - type: PersistentVolumeClaim
+    max: {storage: 1Gi}
 EOF
-expect_out quota/limits-describe 'Container +cpu +- +500m +50m +100m' kc -n quota-e2e describe limitrange defaults
+expect_out quota/limits-describe 'Container +cpu +- +500m +50m +100m +2' kc -n quota-e2e describe limitrange defaults
 check quota/create kc -n quota-e2e create quota compute --hard=pods=2,requests.cpu=1,limits.memory=1Gi,configmaps=5
 quota_used_is() { [ "$(jp -n quota-e2e quota compute -o 'jsonpath={.status.used.pods}')" = "$1" ]; }
 wait_check quota/status 30 quota_used_is 0
@@ -120,6 +123,14 @@ wait_check quota/pod1-runs 90 q1_running
 expect_fail quota/limit-max 'pods "big" is forbidden: maximum cpu usage per Container is 500m, but limit is 2' \
     kc -n quota-e2e run big --image=k3c/busybox:test --restart=Never \
     --overrides='{"spec":{"containers":[{"name":"big","image":"k3c/busybox:test","resources":{"limits":{"cpu":"2"}}}]}}'
+expect_fail quota/limit-ratio 'pods "ratio" is forbidden: cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000' \
+    kc -n quota-e2e run ratio --image=k3c/busybox:test --restart=Never \
+    --overrides='{"spec":{"containers":[{"name":"ratio","image":"k3c/busybox:test","resources":{"requests":{"cpu":"100m"},"limits":{"cpu":"400m"}}}]}}'
+big_claim() {
+    printf '%s\n' '{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"big","namespace":"quota-e2e"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"5Gi"}}}}' |
+        kc apply -f -
+}
+expect_fail quota/limit-claim 'persistentvolumeclaims "big" is forbidden: maximum storage usage per PersistentVolumeClaim is 1Gi, but request is 5Gi' big_claim
 check quota/pod2 qpod q2
 expect_fail quota/exceeded 'pods "q3" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2' qpod q3
 expect_out quota/table '^compute +[0-9a-z]+ +configmaps: 1/5, pods: 2/2, requests.cpu: 100m/1 +limits.memory: 128Mi/1Gi' \
