@@ -255,14 +255,25 @@ charge_one(struct api_request *r, const json_t *obj, const char *key, bool dry_r
 
 struct quota_keys {
     json_t *keys;
+    const struct api_request *r;
+    const json_t *obj;
 };
 
+/* The keys of the quotas whose cached copy says they count obj: only those
+ * are read from etcd (Events and the like pass without a round trip). */
 static void
 collect_key(void *ud, struct wc_entry *e)
 {
     struct quota_keys *q = ud;
+    _cleanup_json_ json_t *quota = wc_entry_object(e);
+    _cleanup_json_ json_t *delta = json_object();
 
-    json_array_append_new(q->keys, json_string(e->key));
+    if (!quota || !quota_counts(quota, q->r->res->plural, q->obj))
+        return;
+    quota_usage_add(delta, api_json_path(quota, "spec.hard"), q->r->res->plural, q->r->res->group,
+                    q->obj);
+    if (json_object_size(delta) > 0)
+        json_array_append_new(q->keys, json_string(e->key));
 }
 
 int
@@ -270,7 +281,7 @@ api_quota_admit(struct api_request *r, const json_t *obj, bool dry_run)
 {
     const struct api_resource *res = api_resource_find("", "v1", "resourcequotas");
     struct watch_cache *wc = res ? api_cache_for(r->srv, res) : NULL;
-    struct quota_keys q = {json_array()};
+    struct quota_keys q = {json_array(), r, obj};
     _cleanup_free_ char *prefix = NULL;
     _cleanup_json_ json_t *keys = q.keys;
     struct k3c_err err = {0};
