@@ -15,6 +15,7 @@
 #define LOG_COMPONENT "scheduler"
 #include "scheduler/scheduler.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,10 @@ sched_preempt_better(const struct sched_preempt_score *a, const struct sched_pre
 }
 
 /* ---- against the cluster --------------------------------------------------------------- */
+
+/* Set once this scheduler nominated a pod: until then no pod can be
+ * nominated and sched_nominated_pods need not look. */
+static atomic_bool nominated_any;
 
 static int32_t
 pod_priority(const json_t *pod)
@@ -366,6 +371,7 @@ sched_preempt(struct ctl *c, const json_t *pod, char *msg, size_t msg_len, struc
     if (best >= 0) {
         const char *node = plans[best].sim.name;
 
+        atomic_store(&nominated_any, true);
         rc = nominate(c, pod, node, err) < 0 ? -1 : 1;
         for (size_t i = 0; rc > 0 && i < plans[best].n_cands; i++)
             if (plans[best].cands[i].victim &&
@@ -387,4 +393,76 @@ sched_preempt(struct ctl *c, const json_t *pod, char *msg, size_t msg_len, struc
     free(plans);
     sched_pod_fini(&p);
     return rc;
+}
+
+/* ---- the room kept for nominated pods (upstream's addNominatedPods) --------------------- */
+
+struct nominated_ctx {
+    const json_t *pod;
+    int32_t prio;
+    json_t *out;
+};
+
+static bool
+collect_nominated(void *ud, const json_t *q)
+{
+    struct nominated_ctx *x = ud;
+    const char *node = str_at(q, "status", "nominatedNodeName");
+    const char *bound = str_at(q, "spec", "nodeName");
+
+    if (!node || !*node || (bound && *bound) || deleting(q) || terminal(q) ||
+        pod_priority(q) < x->prio)
+        return true;
+    if (strcmp(str_at(q, "metadata", "namespace") ?: "",
+               str_at(x->pod, "metadata", "namespace") ?: "") == 0 &&
+        strcmp(str_at(q, "metadata", "name") ?: "", str_at(x->pod, "metadata", "name") ?: "") == 0)
+        return true;
+    json_array_append(x->out, (json_t *)q);
+    return true;
+}
+
+json_t *
+sched_nominated_pods(struct ctl *c, const json_t *pod)
+{
+    struct nominated_ctx x = {pod, pod_priority(pod), json_array()};
+
+    if (atomic_load(&nominated_any))
+        ctl_list(c, "pods", NULL, NULL, collect_nominated, &x);
+    return x.out;
+}
+
+size_t
+sched_reserve(struct sched_node *const *nodes, size_t n, const json_t *nominated,
+              struct sched_reservation **out)
+{
+    size_t k = 0, i;
+    const json_t *q;
+
+    *out = k3c_xcalloc(json_array_size(nominated) + 1, sizeof(**out));
+    json_array_foreach(nominated, i, q)
+    {
+        const char *node = str_at(q, "status", "nominatedNodeName");
+
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(nodes[j]->name, node) != 0)
+                continue;
+            (*out)[k].node = nodes[j];
+            sched_pod_init(&(*out)[k].sp, q);
+            (*out)[k].sp.pod = NULL;
+            sched_node_add_pod(nodes[j], &(*out)[k].sp);
+            k++;
+            break;
+        }
+    }
+    return k;
+}
+
+void
+sched_unreserve(struct sched_reservation *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sched_node_remove_pod(r[i].node, &r[i].sp);
+        sched_pod_fini(&r[i].sp);
+    }
+    free(r);
 }

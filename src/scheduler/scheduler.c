@@ -582,8 +582,10 @@ binder_pool_free(struct binder_pool *p)
  * why none. Returns false when there is nothing to do. */
 static bool
 decide(struct ctl *c, const char *key, const json_t *pod, const json_t *volume_selectors,
-       char **node, char *msg, size_t len, struct binder_pool **pool)
+       const json_t *nominated, char **node, char *msg, size_t len, struct binder_pool **pool)
 {
+    struct sched_reservation *held = NULL;
+    size_t n_held;
     struct sched_state *st;
     struct sched_pod sp;
     bool todo = false;
@@ -596,7 +598,9 @@ decide(struct ctl *c, const char *key, const json_t *pod, const json_t *volume_s
         *pool = st->pool;
         sched_pod_init(&sp, pod);
         sp.volume_selectors = json_array_size(volume_selectors) ? volume_selectors : NULL;
+        n_held = sched_reserve(st->nodes, st->n_nodes, nominated, &held); /* sched_preempt.c */
         best = sched_pick(st->nodes, st->n_nodes, &sp, msg, len);
+        sched_unreserve(held, n_held);
         if (best >= 0) {
             *node = k3c_xstrdup(st->nodes[best]->name);
             rec_add(st, key, *node, pod);
@@ -636,7 +640,7 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
     char ns[256], name[256], msg[2048];
     _cleanup_json_ json_t *pod = NULL;
     _cleanup_free_ char *node = NULL;
-    _cleanup_json_ json_t *vol_sel = NULL, *vol_delayed = NULL;
+    _cleanup_json_ json_t *vol_sel = NULL, *vol_delayed = NULL, *nominated = NULL;
     struct binder_pool *pool = NULL;
     struct bind_job *j;
     long long t0 = now_ns(), t1;
@@ -655,7 +659,8 @@ sched_sync(struct ctl *c, const char *key, struct k3c_err *err)
         pthread_mutex_unlock(&sched_mu);
         return report_unschedulable(c, pod, ns, name, msg, err);
     }
-    if (!decide(c, key, pod, vol_sel, &node, msg, sizeof(msg), &pool))
+    nominated = sched_nominated_pods(c, pod);
+    if (!decide(c, key, pod, vol_sel, nominated, &node, msg, sizeof(msg), &pool))
         return 0;
     t1 = now_ns();
     atomic_fetch_add(&st_decide, t1 - t0);

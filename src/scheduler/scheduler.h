@@ -162,4 +162,18 @@ bool sched_preempt_better(const struct sched_preempt_score *a, const struct sche
  * preemption part then says why), -1 with err when the API failed. */
 int sched_preempt(struct ctl *c, const json_t *pod, char *msg, size_t msg_len, struct k3c_err *err);
 
+/* The room preemption made is kept for the pods nominated to a node:
+ * sched_nominated_pods lists the pending pods nominated somewhere with a
+ * priority >= pod's (new array; empty until this scheduler nominated
+ * one); sched_reserve counts them on their nodes for one decision,
+ * sched_unreserve takes them off again. */
+struct sched_reservation {
+    struct sched_node *node;
+    struct sched_pod sp;
+};
+json_t *sched_nominated_pods(struct ctl *c, const json_t *pod);
+size_t sched_reserve(struct sched_node *const *nodes, size_t n, const json_t *nominated,
+                     struct sched_reservation **out);
+void sched_unreserve(struct sched_reservation *r, size_t n);
+
 #endif

@@ -165,9 +165,10 @@ esac
 WANT_M=$((ALLOC_M * 6 / 10))
 echo "# node cpu ${ALLOC_M}m; each pod requests ${WANT_M}m"
 ppod() {
-    kc run "$1" --image=k3c/busybox:test --restart=Never --overrides="{\"spec\":{${2}\"terminationGracePeriodSeconds\":1,\"containers\":[{\"name\":\"c\",\"image\":\"k3c/busybox:test\",\"command\":[\"sleep\",\"600\"],\"resources\":{\"requests\":{\"cpu\":\"${WANT_M}m\"}}}]}}"
+    kc run "$1" --image=k3c/busybox:test --restart=Never --overrides="{\"spec\":{${2}\"terminationGracePeriodSeconds\":${3:-1},\"containers\":[{\"name\":\"c\",\"image\":\"k3c/busybox:test\",\"command\":[\"sleep\",\"600\"],\"resources\":{\"requests\":{\"cpu\":\"${WANT_M}m\"}}}]}}"
 }
-check pre/low ppod victim ''
+# the victim's sleep (PID 1) ignores SIGTERM: it stays terminating for its 5 s grace
+check pre/low ppod victim '' 5
 expect_eq pre/default-priority 'low 100' jp pod victim -o 'jsonpath={.spec.priorityClassName} {.spec.priority}'
 victim_running() { [ "$(jp pod victim -o 'jsonpath={.status.phase}')" = Running ]; }
 wait_check pre/low-runs 90 victim_running
@@ -176,9 +177,12 @@ expect_eq pre/high-priority 100000 jp pod preemptor -o 'jsonpath={.spec.priority
 nominated() { [ "$(jp pod preemptor -o 'jsonpath={.status.nominatedNodeName}')" = e2e ]; }
 preemptor_running() { [ "$(jp pod preemptor -o 'jsonpath={.status.phase}')" = Running ]; }
 wait_check pre/nominated 60 nominated
+# the room the eviction makes is kept for the nominated pod, not given to a later one
+check pre/latecomer ppod latecomer ''
 wait_check pre/victim-gone 90 gone pod victim
 wait_check pre/high-runs 90 preemptor_running
 expect_out pre/event 'Preempted by pod .* on node e2e' kc get events --field-selector reason=Preempted
+expect_eq pre/latecomer-waits '' jp pod latecomer -o 'jsonpath={.spec.nodeName}'
 check pre/never ppod patient '"priorityClassName":"polite",'
 expect_fail pre/policy-given 'the string value of PreemptionPolicy \(Never\) must not be provided in pod spec' \
     kc run impatient --image=k3c/busybox:test --overrides='{"spec":{"priorityClassName":"low","preemptionPolicy":"Never"}}'
@@ -188,7 +192,7 @@ patient_pending() {
 }
 wait_check pre/never-waits 60 patient_pending
 expect_eq pre/never-not-nominated '' jp pod patient -o 'jsonpath={.status.nominatedNodeName}'
-check pre/cleanup kc delete pod preemptor patient --wait=false
+check pre/cleanup kc delete pod preemptor patient latecomer --wait=false
 echo "# 5. Job podFailurePolicy"
 pfp_job() {
     kc apply -f - <<EOF
