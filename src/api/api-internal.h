@@ -623,6 +623,10 @@ void api_defaults_priorityclass(json_t *obj);
  * global default; 403 for an unknown class) or PriorityClass (one global
  * default). Returns a reply, or -1 to go on. */
 int api_priority_admit(struct api_request *r, json_t *obj);
+/* An update of a PriorityClass to globalDefault while another is (403). */
+int api_priority_admit_update(struct api_request *r, const json_t *obj);
+/* A DELETE of a built-in PriorityClass (403). */
+int api_priority_admit_delete(struct api_request *r);
 
 /* kind_job_policy.c: a Job spec's podFailurePolicy (issue #16) */
 void api_validate_pod_failure_policy(const json_t *spec, json_t *causes);

@@ -629,7 +629,11 @@ prepare_update(struct api_request *r, json_t *next, const json_t *old, int64_t r
 
     if (want && *want && strtoll(want, NULL, 10) != rev)
         return reply_conflict(r);
+    int reply;
+
     *out = merge_for_update(r, next, old);
+    if ((reply = api_priority_admit_update(r, *out)) >= 0) /* kind_priorityclass.c */
+        return reply;
     return prepare_write(r, *out, old);
 }
 
@@ -1065,6 +1069,8 @@ api_handle_delete(struct api_request *r)
     struct delete_options o;
     int ret;
 
+    if ((ret = api_priority_admit_delete(r)) >= 0) /* kind_priorityclass.c */
+        return ret;
     delete_options_read(r, &o);
     if ((ret = check_propagation(r, &o)) >= 0) {
         json_decref(o.body);

@@ -9,7 +9,8 @@
  * spec.priority (and preemptionPolicy) from its priorityClassName or the
  * global default (0 when there is none). The built-in classes
  * system-cluster-critical and system-node-critical are created by the
- * priorityclass controller (src/controllers/priorityclass.c). */
+ * priorityclass controller (src/controllers/priorityclass.c) and cannot be
+ * deleted. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,28 +203,62 @@ admit_pod(struct api_request *r, json_t *pod, const json_t *all)
     return -1;
 }
 
+/* Every PriorityClass by name (new object). */
+static json_t *
+all_classes(struct api_request *r, const struct api_resource *res)
+{
+    struct watch_cache *wc = res ? api_cache_for(r->srv, res) : NULL;
+    struct classes c = {json_object()};
+
+    if (wc)
+        watch_cache_foreach(wc, "/registry/priorityclasses/", collect_class, &c);
+    return c.all;
+}
+
 int
-api_priority_admit(struct api_request *r, json_t *obj)
+api_priority_admit_update(struct api_request *r, const json_t *obj)
 {
     const struct api_resource *res =
         api_resource_find("scheduling.k8s.io", "v1", "priorityclasses");
-    struct watch_cache *wc = res ? api_cache_for(r->srv, res) : NULL;
-    struct classes c = {json_object()};
-    _cleanup_json_ json_t *all = c.all;
-    bool is_pod = strcmp(r->res->plural, "pods") == 0 && !r->res->group[0];
-    bool is_class = r->res == res;
+    _cleanup_json_ json_t *all = NULL;
     const json_t *other;
 
-    if (!wc || (!is_pod && !is_class))
+    if (r->res != res || !api_true_at(obj, "globalDefault") || (r->subresource && *r->subresource))
         return -1;
-    watch_cache_foreach(wc, "/registry/priorityclasses/", collect_class, &c);
-    if (is_pod)
-        return admit_pod(r, obj, all);
-    if (api_true_at(obj, "globalDefault") &&
-        (other = global_default(all, api_str_at(obj, "metadata.name"))))
+    all = all_classes(r, res);
+    if ((other = global_default(all, api_str_at(obj, "metadata.name"))))
         return forbid(r, obj,
                       "PriorityClass %s is already marked as default. Only one default "
                       "can exist",
                       api_or_empty(api_str_at(other, "metadata.name")));
     return -1;
+}
+
+int
+api_priority_admit_delete(struct api_request *r)
+{
+    const struct api_resource *res =
+        api_resource_find("scheduling.k8s.io", "v1", "priorityclasses");
+
+    if (r->res != res || !system_class(r->name))
+        return -1;
+    return api_reply_status_code(r, 403, "Forbidden",
+                                 "priorityclasses.scheduling.k8s.io \"%s\" is forbidden: this is "
+                                 "a system priority class and cannot be deleted",
+                                 r->name);
+}
+
+int
+api_priority_admit(struct api_request *r, json_t *obj)
+{
+    const struct api_resource *res =
+        api_resource_find("scheduling.k8s.io", "v1", "priorityclasses");
+    _cleanup_json_ json_t *all = NULL;
+
+    if (r->res == res)
+        return api_priority_admit_update(r, obj); /* the same rule as an update */
+    if (strcmp(r->res->plural, "pods") != 0 || r->res->group[0] || !res)
+        return -1;
+    all = all_classes(r, res);
+    return admit_pod(r, obj, all);
 }

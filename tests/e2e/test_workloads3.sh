@@ -150,6 +150,10 @@ check pc/create-polite kc create priorityclass polite --value=100000 --preemptio
 expect_out pc/table '^polite +100000 +false +[0-9a-z]+ +Never$' kc get priorityclass
 expect_fail pc/one-default 'PriorityClass low is already marked as default. Only one default can exist' \
     kc create priorityclass other --value=5 --global-default
+expect_fail pc/one-default-update 'PriorityClass low is already marked as default' \
+    kc patch priorityclass high -p '{"globalDefault":true}'
+expect_fail pc/system-kept 'this is a system priority class and cannot be deleted' \
+    kc delete priorityclass system-cluster-critical
 expect_fail pc/reserved "priority class names with 'system-' prefix are reserved for system use only" \
     kc create priorityclass system-mine --value=5
 expect_fail pc/unknown 'pods "nope" is forbidden: no PriorityClass with name missing was found' \
