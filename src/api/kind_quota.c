@@ -151,9 +151,10 @@ enum charge { CHARGE_SKIP, CHARGE_DONE, CHARGE_RETRY };
 /* Checks obj against one stored quota and, when it fits, writes the raised
  * status.used with the quota's revision. *reply is set when refused. */
 static enum charge
-charge_one(struct api_request *r, const json_t *obj, const char *key, bool dry_run, int *reply,
-           struct k3c_err *err)
+charge_one(struct api_request *r, const json_t *obj, const json_t *cached, bool dry_run,
+           bool use_cache, int *reply, struct k3c_err *err)
 {
+    const char *key = json_string_value(json_object_get(cached, "key"));
     struct store_kv kv = {0};
     _cleanup_json_ json_t *quota = NULL, *delta = json_object(), *exceeded = json_object();
     _cleanup_free_ char *missing = NULL, *text = NULL;
@@ -164,17 +165,24 @@ charge_one(struct api_request *r, const json_t *obj, const char *key, bool dry_r
     int64_t rev;
     size_t len = 0;
 
-    if (store_get(r->srv->store, key, &kv, err) < 0) {
-        if (err->kind != K3C_E_NOT_FOUND)
-            return CHARGE_DONE; /* reply with err */
-        k3c_err_clear(err);
-        return CHARGE_SKIP;
+    if (use_cache) {
+        /* the cached copy and its revision: the compare-and-swap tells
+         * whether it was current, saving a read when it was */
+        quota = json_deep_copy(json_object_get(cached, "quota"));
+        rev = json_integer_value(json_object_get(cached, "revision"));
+    } else {
+        if (store_get(r->srv->store, key, &kv, err) < 0) {
+            if (err->kind != K3C_E_NOT_FOUND)
+                return CHARGE_DONE; /* reply with err */
+            k3c_err_clear(err);
+            return CHARGE_SKIP;
+        }
+        rev = kv.mod_revision;
+        quota = api_object_from_kv(&kv, err);
+        store_kv_fini(&kv);
+        if (!quota)
+            return CHARGE_DONE;
     }
-    rev = kv.mod_revision;
-    quota = api_object_from_kv(&kv, err);
-    store_kv_fini(&kv);
-    if (!quota)
-        return CHARGE_DONE;
     if (!quota_counts(quota, r->res->plural, obj))
         return CHARGE_SKIP;
     spec_hard = api_json_path(quota, "spec.hard");
@@ -259,8 +267,8 @@ struct quota_keys {
     const json_t *obj;
 };
 
-/* The keys of the quotas whose cached copy says they count obj: only those
- * are read from etcd (Events and the like pass without a round trip). */
+/* The quotas whose cached copy says they count obj ({key, quota, revision}):
+ * only those are charged (Events and the like pass without etcd). */
 static void
 collect_key(void *ud, struct wc_entry *e)
 {
@@ -273,7 +281,8 @@ collect_key(void *ud, struct wc_entry *e)
     quota_usage_add(delta, api_json_path(quota, "spec.hard"), q->r->res->plural, q->r->res->group,
                     q->obj);
     if (json_object_size(delta) > 0)
-        json_array_append_new(q->keys, json_string(e->key));
+        json_array_append_new(q->keys, json_pack("{s:s, s:O, s:I}", "key", e->key, "quota", quota,
+                                                 "revision", (json_int_t)e->revision));
 }
 
 int
@@ -296,7 +305,7 @@ api_quota_admit(struct api_request *r, const json_t *obj, bool dry_run)
     {
         for (int attempt = 0;; attempt++) {
             int reply = -1;
-            enum charge c = charge_one(r, obj, json_string_value(k), dry_run, &reply, &err);
+            enum charge c = charge_one(r, obj, k, dry_run, attempt == 0, &reply, &err);
 
             if (reply >= 0)
                 return reply;
