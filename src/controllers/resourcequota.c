@@ -2,9 +2,10 @@
  * resourcequota.c - the ResourceQuota status controller, after upstream's
  * pkg/controller/resourcequota (Kubernetes 1.32): for each quota,
  * status.hard is spec.hard and status.used what the namespace's objects
- * use of each name (src/quota/quota.c). A quota is recomputed when it
- * changes, when a pod, service, configmap, secret or claim of its
- * namespace changes, and every 30 s (object counts of other kinds). The
+ * use of each name (src/quota/quota.c). A quota is recomputed when it is
+ * made or its spec changes, when a pod, service, configmap, secret or
+ * claim of its namespace goes (or a pod finishes, or a spec changes), and
+ * every 60 s (object counts of other kinds). The
  * admission side (src/api/kind_quota.c) raises status.used on each create;
  * this loop brings it back down when objects go. */
 #define LOG_COMPONENT "resourcequota"
@@ -22,12 +23,17 @@
 #include "base/util.h"
 #include "quota/quota.h"
 
-#define QUOTA_RESYNC_MS 30000
+#define QUOTA_RESYNC_MS 60000
 
+/* A new quota or a changed spec. Not status updates: each admitted create
+ * writes one, and a recount from the cache then could miss the object
+ * still being written (upstream ignores them too). */
 static void
 on_quota(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
-    (void)ev, (void)old;
+    if (ev == CTL_MODIFIED &&
+        json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")))
+        return;
     ctl_enqueue_object(c, obj);
 }
 
@@ -38,11 +44,27 @@ enqueue_quota(void *ud, const json_t *quota)
     return true;
 }
 
-/* Any counted object changed: recompute the quotas of its namespace. */
+static bool
+finished(const json_t *pod)
+{
+    const char *phase = wl_str(pod, "status.phase");
+
+    return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+}
+
+/* Replenishment, as upstream: the quotas of the namespace are recomputed
+ * when a counted object goes, a pod finishes or a spec changes (a claim
+ * resized, a service's type). Not on creates: the admission charged those
+ * already, and a recount from the cache could miss one still being
+ * written and hand its room out twice. */
 static void
 on_object(struct ctl *c, enum ctl_event ev, const json_t *old, const json_t *obj)
 {
-    (void)ev, (void)old;
+    if (ev == CTL_ADDED)
+        return;
+    if (ev == CTL_MODIFIED && !(finished(obj) && !finished(old)) &&
+        json_equal(json_object_get(old, "spec"), json_object_get(obj, "spec")))
+        return;
     ctl_list(c, "resourcequotas", wl_str(obj, "metadata.namespace"), NULL, enqueue_quota, c);
 }
 

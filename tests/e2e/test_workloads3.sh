@@ -140,7 +140,22 @@ expect_all quota/describe 'pods +2 +2' 'requests.cpu +100m +1' 'limits.memory +1
 check quota/free kc -n quota-e2e delete pod q2 --wait=false
 wait_check quota/used-down 90 quota_used_is 1
 check quota/pod3 qpod q3
-check quota/ns-delete kc delete namespace quota-e2e --wait=false
+# six creates at once against room for two: the compare-and-swap on the
+# quota lets exactly two through
+check quota/race-ns kc create namespace quota-race
+check quota/race-quota kc -n quota-race create quota cm --hard=configmaps=3
+race_ready() { [ "$(jp -n quota-race quota cm -o 'jsonpath={.status.used.configmaps}')" = 1 ]; }
+wait_check quota/race-status 30 race_ready
+RACERS=()
+for i in 1 2 3 4 5 6; do
+    kc -n quota-race create configmap "race-$i" >/dev/null 2>&1 &
+    RACERS+=($!)
+done
+wait "${RACERS[@]}" # only these: a bare wait would wait for the server too
+race_cms() { kc -n quota-race get configmaps -o name | grep -c race-; }
+expect_eq quota/race-exact 2 race_cms
+expect_eq quota/race-used 3 jp -n quota-race quota cm -o 'jsonpath={.status.used.configmaps}'
+check quota/ns-delete kc delete namespace quota-e2e quota-race --wait=false
 
 echo "# 3. PriorityClass"
 expect_out pc/system '^system-node-critical +2000001000 +false ' kc get priorityclass
