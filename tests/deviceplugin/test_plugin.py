@@ -10,7 +10,7 @@ It serves the DevicePlugin service on <dir>/<socket>, registers
 kubelet.sock is made anew, as upstream plugins watch for), advertises
 devices dev-0..dev-N-1 and reports dev-0 Unhealthy while the file
 --unhealthy-file exists. Allocate answers with an env, a read-only mount,
-a device node and an annotation; GetPreferredAllocation prefers the
+a device node, an annotation and the --cdi-device names; GetPreferredAllocation prefers the
 highest-numbered devices; PreStartContainer is asked for and logged.
 Every call is logged as one line to --log.
 
@@ -105,6 +105,8 @@ class Plugin:
                          read_only=True)
             r.devices.add(container_path="/dev/foo0", host_path=self.args.dev_node,
                           permissions="rw")
+            for name in self.args.cdi_device or []:
+                r.cdi_devices.add(name=name)
         return out
 
     def pre_start(self, request, context):
@@ -164,6 +166,8 @@ def main():
     p.add_argument("--mount-src", required=True)
     p.add_argument("--dev-node", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--cdi-device", action="append",
+                   help="a CDI device name to return from Allocate (repeatable)")
     p.add_argument("--register-once", action="store_true",
                    help="register, print the outcome and exit (bad registrations)")
     args = p.parse_args()

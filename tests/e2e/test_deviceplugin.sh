@@ -9,7 +9,7 @@
 # allocatable 3; a pod asking for 1 gets the device the plugin preferred,
 # and the Allocate answer inside its container (env, the read-only mount,
 # the device node, writable through the cgroup rule) and its annotation in
-# the OCI config; PreStartContainer was called; a pod asking for more than
+# the OCI config, the edits of the CDI device it named; PreStartContainer was called; a pod asking for more than
 # is free stays Pending with "Insufficient example.com/foo"; a device the
 # plugin reports Unhealthy leaves allocatable (not capacity) and comes
 # back; the plugin killed leaves nothing allocatable, started again it
@@ -42,7 +42,7 @@ PLUGIN_PID=
 plugin_start() {
     /usr/bin/python3 "$REPO/tests/deviceplugin/test_plugin.py" --dir "$DPDIR" --log "$TMP/plugin.log" \
         --unhealthy-file "$TMP/dev-0-unhealthy" --mount-src "$TMP/foo-share" \
-        --dev-node "$TMP/dev/foo" </dev/null >>"$TMP/plugin.out" 2>&1 &
+        --dev-node "$TMP/dev/foo" --cdi-device example.com/foo-cdi=extra </dev/null >>"$TMP/plugin.out" 2>&1 &
     PLUGIN_PID=$!
 }
 plugin_stop() {
@@ -57,6 +57,16 @@ echo "# 0. what the plugin hands out: a char device (1:3) and a directory"
 mkdir -p "$TMP/dev" "$TMP/foo-share"
 mknod "$TMP/dev/foo" c 1 3
 echo hello-from-the-plugin >"$TMP/foo-share/greeting"
+# a CDI device the plugin's Allocate names in cdi_devices
+mkdir -p "$TMP/cdi"
+cat >"$TMP/cdi/foo-cdi.yaml" <<EOF2
+cdiVersion: 0.6.0
+kind: example.com/foo-cdi
+devices:
+- name: extra
+  containerEdits:
+    env: [FOO_CDI=from-the-plugins-cdi-device]
+EOF2
 DPDIR=$TMP/node/agent/device-plugins
 
 echo "# 1. server, the agent-only node foo, the plugin"
@@ -67,7 +77,7 @@ pods_airgap_install "$TMP/node"
 start_server
 start_foo_agent() {
     agent_start foo "$TMP/node" "$NS2" "$NS2_IP" --cni-bridge k3cdp$$ --pod-cidr 10.92.2.0/24 \
-        --crash-backoff-base-ms 1000 --cdi-spec-dirs "$TMP/cdi-none"
+        --crash-backoff-base-ms 1000 --cdi-spec-dirs "$TMP/cdi"
 }
 start_foo_agent
 check node/ready wait_for 60 node_ready foo
@@ -95,6 +105,7 @@ spec:
     - -c
     - |
       echo "env FOO_DEVICES=\$FOO_DEVICES"
+      echo "env FOO_CDI=\$FOO_CDI"
       cat /var/run/foo/greeting
       ls -l /dev/foo0
       echo x > /dev/foo0 && echo dev-writable
@@ -111,6 +122,7 @@ foo_pod a 1
 check a/running wait_for 60 pod_phase_is a Running
 check a/started wait_for 20 log_has a started
 expect_out a/env-preferred-device 'env FOO_DEVICES=dev-2$' pod_log a
+expect_out a/cdi-device-edits 'env FOO_CDI=from-the-plugins-cdi-device$' pod_log a
 expect_out a/mount 'hello-from-the-plugin' pod_log a
 expect_out a/mount-read-only 'mount-read-only' pod_log a
 expect_out a/device-node ' c.* /dev/foo0$' pod_log a
