@@ -41,7 +41,8 @@ bool deviceplugin_serves(struct deviceplugin *dp, const char *resource);
  * then calls Allocate (and PreStartContainer when the plugin asked for it)
  * and merges the answer into edits, a CDI containerEdits object ("env",
  * "mounts", "deviceNodes") plus "annotations"; CDI device names the plugin
- * returned are appended to *cdi_devices (NULL-terminated, k3c_strv_free).
+ * returned (cdi_devices, or CDI's "cdi.k8s.io/..." annotations) are appended
+ * to *cdi_devices (NULL-terminated, k3c_strv_free).
  * CONFLICT "Insufficient <resource>: ..." when too few are free. */
 int deviceplugin_allocate(struct deviceplugin *dp, struct cdi_alloc *alloc, const char *owner,
                           const char *resource, int64_t n, json_t *edits, char ***cdi_devices,

@@ -13,7 +13,8 @@
 
 #include <string.h>
 
-#define CALL_TIMEOUT_MS 30000 /* upstream gives PreStartContainer 30 s */
+#define CALL_TIMEOUT_MS       30000
+#define CDI_ANNOTATION_PREFIX "cdi.k8s.io/" /* upstream gives PreStartContainer 30 s */
 
 /* ---- the answer as edits (pure) ----------------------------------------- */
 
@@ -46,6 +47,40 @@ abs_path(const char *p)
     size_t n = p ? strlen(p) : 0;
 
     return n > 0 && p[0] == '/' && !strstr(p, "/../") && !(n >= 3 && strcmp(p + n - 3, "/..") == 0);
+}
+
+/* Appends a qualified CDI device name (vendor/class=name) to *names. */
+static int
+add_cdi_name(const char *name, const char *where, char ***names, struct k3c_err *err)
+{
+    const char *eq = name ? strchr(name, '=') : NULL;
+    _cleanup_free_ char *kind = eq ? k3c_xstrndup(name, (size_t)(eq - name)) : NULL;
+    size_t have = 0;
+
+    if (!kind || !cdi_kind_valid(kind, true) || !cdi_device_name_valid(eq + 1, true))
+        return k3c_err_set(err, K3C_E_INVALID, "%s: \"%s\" is not vendor/class=name", where,
+                           name ? name : "");
+    while (*names && (*names)[have])
+        have++;
+    *names = k3c_xrealloc(*names, (have + 2) * sizeof(char *));
+    (*names)[have] = k3c_xstrdup(name);
+    (*names)[have + 1] = NULL;
+    return 0;
+}
+
+/* CDI's annotation form (what NVIDIA's plugin sends with
+ * --device-list-strategy=cdi-annotations, and containerd and CRI-O read):
+ * "cdi.k8s.io/<anything>": "vendor/class=a,vendor/class=b". */
+static int
+add_cdi_names(const char *list, const char *where, char ***names, struct k3c_err *err)
+{
+    _cleanup_free_ char *copy = k3c_xstrdup(list);
+    char *save = NULL;
+
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (add_cdi_name(tok, where, names, err) < 0)
+            return -1;
+    return 0;
 }
 
 static int
@@ -100,23 +135,13 @@ add_container_response(const V1beta1__ContainerAllocateResponse *r, json_t *edit
         }
         if (json_object_set_new(ann, k, json_string(v ? v : "")) < 0)
             return k3c_err_set(err, K3C_E_INVALID, "annotations: not UTF-8");
+        if (strncmp(k, CDI_ANNOTATION_PREFIX, strlen(CDI_ANNOTATION_PREFIX)) == 0 &&
+            add_cdi_names(v ? v : "", k, cdi_devices, err) < 0)
+            return -1;
     }
-    for (size_t i = 0; i < r->n_cdi_devices; i++) {
-        const char *name = r->cdi_devices[i]->name;
-        const char *eq = name ? strchr(name, '=') : NULL;
-        _cleanup_free_ char *kind = eq ? k3c_xstrndup(name, (size_t)(eq - name)) : NULL;
-        size_t have = 0;
-
-        if (!kind || !cdi_kind_valid(kind, true) || !cdi_device_name_valid(eq + 1, true))
-            return k3c_err_set(err, K3C_E_INVALID,
-                               "cdi_devices[%zu]: \"%s\" is not vendor/class=name", i,
-                               name ? name : "");
-        while (*cdi_devices && (*cdi_devices)[have])
-            have++;
-        *cdi_devices = k3c_xrealloc(*cdi_devices, (have + 2) * sizeof(char *));
-        (*cdi_devices)[have] = k3c_xstrdup(name);
-        (*cdi_devices)[have + 1] = NULL;
-    }
+    for (size_t i = 0; i < r->n_cdi_devices; i++)
+        if (add_cdi_name(r->cdi_devices[i]->name, "cdi_devices", cdi_devices, err) < 0)
+            return -1;
     return 0;
 }
 

@@ -385,6 +385,29 @@ test_response_checks(void **state)
     assert_string_equal(cdi[0], "vendor.com/gpu=gpu0");
     assert_null(cdi[1]);
     k3c_strv_free(cdi);
+    cdi = NULL;
+    c.n_cdi_devices = 0;
+    /* CDI's annotation form: the names go with the CDI devices */
+    {
+        V1beta1__ContainerAllocateResponse__AnnotationsEntry a =
+            V1BETA1__CONTAINER_ALLOCATE_RESPONSE__ANNOTATIONS_ENTRY__INIT;
+        V1beta1__ContainerAllocateResponse__AnnotationsEntry *as[] = {&a};
+
+        a.key = "cdi.k8s.io/nvidia-device-plugin_x";
+        a.value = "nvidia.com/gpu=GPU-1,nvidia.com/gpu=GPU-2";
+        c.n_annotations = 1;
+        c.annotations = as;
+        assert_int_equal(edits_of(&c, edits, &cdi, &err), 0);
+        assert_string_equal(cdi[0], "nvidia.com/gpu=GPU-1");
+        assert_string_equal(cdi[1], "nvidia.com/gpu=GPU-2");
+        assert_null(cdi[2]);
+        k3c_strv_free(cdi);
+        cdi = NULL;
+        a.value = "no-kind";
+        assert_int_equal(edits_of(&c, edits, &cdi, &err), -1);
+        assert_non_null(strstr(err.msg, "is not vendor/class=name"));
+        c.n_annotations = 0;
+    }
     /* two container answers for one container, and junk */
     {
         V1beta1__ContainerAllocateResponse *cs[] = {&c, &c};
