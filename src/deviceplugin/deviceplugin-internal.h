@@ -31,13 +31,15 @@ struct dp_endpoint {
 struct deviceplugin {
     pthread_mutex_t lock;
     char *dir, *sock;
+    char *checkpoint; /* <dir>/k3c_checkpoint.json */
     int listen_fd, wake_fd;
     pthread_t thread;
     bool running, stopping;
     struct grpc_conn *clients[DP_MAX_CLIENTS]; /* Registration connections */
     size_t n_clients;
     struct dp_endpoint *eps;
-    bool changed;
+    bool changed; /* for the agent: the Node's counts */
+    bool dirty;   /* for the checkpoint */
 };
 
 /* What a pod start needs of one endpoint, copied out under the lock. */

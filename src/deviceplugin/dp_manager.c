@@ -6,7 +6,10 @@
  * endpoint; a plugin whose stream ends keeps its devices in capacity with
  * none allocatable until it registers again (upstream keeps them for a
  * grace period, then drops them). A new kubelet.sock (an agent restart) is
- * what upstream plugins watch for to register again. */
+ * what upstream plugins watch for to register again. The registered
+ * resources and their devices are kept in <dir>/k3c_checkpoint.json (as
+ * upstream's kubelet_internal_checkpoint): after a restart they are in
+ * capacity, with nothing allocatable, until their plugins register again. */
 #define LOG_COMPONENT "deviceplugin"
 #include "deviceplugin/deviceplugin-internal.h"
 #include "base/cleanup.h"
@@ -63,7 +66,7 @@ stream_devices(void *ud, const uint8_t *msg, size_t len)
     v1beta1__list_and_watch_response__free_unpacked(r, NULL);
     pthread_mutex_lock(&dp->lock);
     if (!json_equal(devs, ep->devices) || !ep->connected)
-        dp->changed = true;
+        dp->changed = dp->dirty = true;
     json_decref(ep->devices);
     ep->devices = devs;
     ep->connected = true;
@@ -81,7 +84,7 @@ stream_end(void *ud, int status, const char *message)
     pthread_mutex_lock(&dp->lock);
     ep->over = true;
     if (ep->connected)
-        dp->changed = true;
+        dp->changed = dp->dirty = true;
     ep->connected = false;
     pthread_mutex_unlock(&dp->lock);
     if (!ep->replaced)
@@ -156,7 +159,7 @@ endpoint_install(struct deviceplugin *dp, struct dp_endpoint *ep)
         }
     ep->next = dp->eps;
     dp->eps = ep;
-    dp->changed = true;
+    dp->changed = dp->dirty = true;
     if (old)
         old->replaced = true;
     pthread_mutex_unlock(&dp->lock);
@@ -230,6 +233,71 @@ dp_registration_handler(void *ud, const char *method, const uint8_t *req, size_t
     return st;
 }
 
+/* ---- the checkpoint ------------------------------------------------------ */
+
+/* {"version": 1, "resources": {"<name>": {"endpoint": "<sock>",
+ * "devices": ["<id>", ...]}}}, written by the manager thread after a change. */
+static void
+checkpoint_write(struct deviceplugin *dp)
+{
+    _cleanup_json_ json_t *res = json_object(), *cp = NULL;
+    _cleanup_free_ char *text = NULL;
+    struct k3c_err err = {0};
+
+    pthread_mutex_lock(&dp->lock);
+    dp->dirty = false;
+    for (struct dp_endpoint *ep = dp->eps; ep; ep = ep->next) {
+        json_t *ids = json_array();
+        const char *id;
+        json_t *h;
+
+        json_object_foreach(ep->devices, id, h) json_array_append_new(ids, json_string(id));
+        json_object_set_new(res, ep->resource,
+                            json_pack("{s:s, s:o}", "endpoint", ep->sock, "devices", ids));
+    }
+    pthread_mutex_unlock(&dp->lock);
+    cp = json_pack("{s:i, s:O}", "version", 1, "resources", res);
+    text = json_dumps(cp, JSON_INDENT(1) | JSON_SORT_KEYS);
+    if (k3c_write_file(dp->checkpoint, text, strlen(text), 0600, &err) < 0)
+        log_warn("device plugin checkpoint: %s", err.msg);
+}
+
+/* The resources of the last run, not allocatable until registered again. */
+static void
+checkpoint_load(struct deviceplugin *dp)
+{
+    json_error_t jerr;
+    _cleanup_json_ json_t *cp =
+        k3c_file_exists(dp->checkpoint) ? json_load_file(dp->checkpoint, 0, &jerr) : NULL;
+    const char *name;
+    json_t *r;
+
+    json_object_foreach(json_object_get(cp, "resources"), name, r)
+    {
+        const char *sock = json_string_value(json_object_get(r, "endpoint"));
+        struct dp_endpoint *ep;
+        size_t i;
+        json_t *id;
+
+        if (!sock || !dp_resource_name_valid(name))
+            continue;
+        ep = k3c_xcalloc(1, sizeof(*ep));
+        ep->dp = dp;
+        ep->resource = k3c_xstrdup(name);
+        ep->sock = k3c_xstrdup(sock);
+        ep->devices = json_object();
+        ep->over = true;
+        json_array_foreach(json_object_get(r, "devices"), i, id) if (json_is_string(id))
+            json_object_set_new(ep->devices, json_string_value(id), json_false());
+        ep->next = dp->eps;
+        dp->eps = ep;
+        dp->changed = true;
+        log_info("(resource %s) %zu devices from the last run: none allocatable until its "
+                 "plugin registers again",
+                 name, json_object_size(ep->devices));
+    }
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 static void
@@ -296,6 +364,8 @@ serve_once(struct deviceplugin *dp)
     }
     if (pfd[1].revents)
         accept_clients(dp);
+    if (dp->dirty)
+        checkpoint_write(dp);
 }
 
 static void *
@@ -320,6 +390,8 @@ deviceplugin_new(const char *dir, struct k3c_err *err)
     pthread_mutex_init(&dp->lock, NULL);
     dp->dir = k3c_xstrdup(dir);
     dp->sock = k3c_xasprintf("%s/kubelet.sock", dir);
+    dp->checkpoint = k3c_xasprintf("%s/k3c_checkpoint.json", dir);
+    checkpoint_load(dp);
     dp->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     dp->listen_fd = grpc_unix_listen(dp->sock, err);
     if (dp->listen_fd < 0 || dp->wake_fd < 0) {
@@ -370,6 +442,7 @@ deviceplugin_free(struct deviceplugin *dp)
     pthread_mutex_destroy(&dp->lock);
     free(dp->dir);
     free(dp->sock);
+    free(dp->checkpoint);
     free(dp);
 }
 

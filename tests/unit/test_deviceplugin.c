@@ -4,7 +4,8 @@
  * the real gRPC library (python3-grpcio): registration, the devices and
  * their health from ListAndWatch, GetPreferredAllocation + Allocate +
  * PreStartContainer through the CDI allocator, a plugin killed and
- * started again, the kubelet's socket made anew (re-registration), bad
+ * started again, the kubelet's socket made anew (re-registration; the
+ * last run's devices in capacity until then: its checkpoint), bad
  * registrations refused with gRPC's codes; and the Allocate answer's
  * checks (pure). No root needed. */
 #include "deviceplugin/deviceplugin.h"
@@ -275,8 +276,18 @@ test_kubelet_restart(void **state)
     deviceplugin_free(dp);
     dp = deviceplugin_new(dir, &err);
     assert_non_null(dp);
-    assert_int_equal(count(false, "example.com/foo"), -1);
     /* the plugin sees kubelet.sock made anew and registers again */
+    assert_true(wait_counts(3, 3));
+    /* with the plugin down: the last run's devices in capacity (the
+     * checkpoint), none allocatable, until it registers */
+    plugin_stop(SIGKILL);
+    deviceplugin_free(dp);
+    dp = deviceplugin_new(dir, &err);
+    assert_non_null(dp);
+    assert_int_equal(count(false, "example.com/foo"), 3);
+    assert_int_equal(count(true, "example.com/foo"), 0);
+    assert_true(deviceplugin_take_changed(dp));
+    plugin_pid = plugin_run(NULL, -1);
     assert_true(wait_counts(3, 3));
 }
 
