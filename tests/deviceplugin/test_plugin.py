@@ -20,6 +20,7 @@ start into a temporary directory.
 import argparse
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,11 @@ def load_api():
     subprocess.run(["protoc", "--python_out=" + out, "--proto_path=" + PROTO_DIR,
                     os.path.join(PROTO_DIR, "api.proto")], check=True)
     sys.path.insert(0, out)
-    return importlib.import_module("api_pb2")
+    try:
+        return importlib.import_module("api_pb2")
+    finally:
+        sys.path.remove(out)
+        shutil.rmtree(out, ignore_errors=True)  # the module is loaded
 
 
 class Plugin:
