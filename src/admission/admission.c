@@ -150,16 +150,93 @@ hook_matches(struct admission_ctx *c, const json_t *hook, const json_t *obj, con
            admission_object_selector_matches(hook, obj, old);
 }
 
-/* Where to send the review: a URL, or a Service at its ClusterIP. */
+/* A cached object (parsed), or NULL. */
+static json_t *
+cached_object(struct api_server *srv, const char *plural, const char *ns, const char *name)
+{
+    const struct api_resource *res = api_resource_find("", "v1", plural);
+    _cleanup_free_ char *key = api_object_key(res, ns, name);
+    struct wc_entry *e = watch_cache_get(api_cache_for(srv, res), key);
+    json_t *obj = e ? wc_entry_object(e) : NULL;
+
+    wc_entry_unref(e);
+    return obj;
+}
+
+/* The name of the Service's port number port ("" when unnamed), or NULL
+ * when the Service has no such port. */
+static const char *
+service_port_name(const json_t *svc, long port)
+{
+    size_t i;
+    const json_t *p;
+
+    json_array_foreach(api_json_path(svc, "spec.ports"), i, p)
+    {
+        if (json_integer_value(json_object_get(p, "port")) == port) {
+            const char *n = json_string_value(json_object_get(p, "name"));
+
+            return n ? n : "";
+        }
+    }
+    return NULL;
+}
+
+/* A ready endpoint of the Service port named port_name: *ip and *port.
+ * A random one among them, so calls spread over the webhook's pods. */
+static bool
+pick_endpoint(const json_t *eps, const char *port_name, const char **ip, long *port)
+{
+    const json_t *subset, *p, *addr;
+    size_t i, j, n = 0;
+
+    json_array_foreach(json_object_get(eps, "subsets"), i, subset)
+    {
+        long num = -1;
+
+        json_array_foreach(json_object_get(subset, "ports"), j, p)
+        {
+            const char *pn = json_string_value(json_object_get(p, "name"));
+
+            if (strcmp(pn ? pn : "", port_name) == 0 ||
+                json_array_size(json_object_get(subset, "ports")) == 1)
+                num = (long)json_integer_value(json_object_get(p, "port"));
+        }
+        if (num <= 0)
+            continue;
+        json_array_foreach(json_object_get(subset, "addresses"), j, addr)
+        {
+            /* reservoir sampling: each address is kept with chance 1/n */
+            if (json_string_value(json_object_get(addr, "ip")) && rand() % (int)++n == 0) {
+                *ip = json_string_value(json_object_get(addr, "ip"));
+                *port = num;
+            }
+        }
+    }
+    return n > 0;
+}
+
+/* Where to send the review: a URL, or a ready endpoint of a Service. The
+ * endpoint is resolved here (upstream's endpoint resolver) rather than
+ * through the ClusterIP, so a call needs neither the service proxy on
+ * this node nor a route to the Service range; TLS still checks the name
+ * <service>.<namespace>.svc, as upstream. */
 static int
 target_for(struct admission_ctx *c, const json_t *hook, struct admission_target *t, char **ca_out,
-           struct k3c_err *err)
+           json_t **eps_out, struct k3c_err *err)
 {
     const json_t *cc = json_object_get(hook, "clientConfig");
     const char *url = json_string_value(json_object_get(cc, "url"));
     const char *ca = json_string_value(json_object_get(cc, "caBundle"));
-    const json_t *svc = json_object_get(cc, "service");
+    const json_t *svc_ref = json_object_get(cc, "service");
     const json_t *t_s = json_object_get(hook, "timeoutSeconds");
+    const char *name = json_string_value(json_object_get(svc_ref, "name"));
+    const char *ns = json_string_value(json_object_get(svc_ref, "namespace"));
+    const char *path = json_string_value(json_object_get(svc_ref, "path"));
+    const json_t *jp = json_object_get(svc_ref, "port");
+    long svc_port = json_is_integer(jp) ? (long)json_integer_value(jp) : 443, port = 0;
+    _cleanup_json_ json_t *svc = NULL;
+    const char *port_name, *ip = NULL;
 
     memset(t, 0, sizeof(*t));
     t->timeout_s = json_is_integer(t_s) ? (int)json_integer_value(t_s) : 10;
@@ -173,36 +250,22 @@ target_for(struct admission_ctx *c, const json_t *hook, struct admission_target 
     }
     if (url)
         return admission_target_from_url(url, t, err);
-    {
-        const char *name = json_string_value(json_object_get(svc, "name"));
-        const char *ns = json_string_value(json_object_get(svc, "namespace"));
-        const char *path = json_string_value(json_object_get(svc, "path"));
-        const json_t *jp = json_object_get(svc, "port");
-        long port = json_is_integer(jp) ? (long)json_integer_value(jp) : 443;
-        const struct api_resource *svc_res = api_resource_find("", "v1", "services");
-        _cleanup_free_ char *key = NULL;
-        _cleanup_json_ json_t *obj = NULL;
-        const char *ip;
-        struct wc_entry *e;
-
-        if (!name || !ns)
-            return k3c_err_set(err, K3C_E_INVALID, "clientConfig has neither url nor service");
-        key = api_object_key(svc_res, ns, name);
-        e = watch_cache_get(api_cache_for(c->r->srv, svc_res), key);
-        if (e) {
-            obj = wc_entry_object(e);
-            wc_entry_unref(e);
-        }
-        if (!obj)
-            return k3c_err_set(err, K3C_E_NOT_FOUND, "service \"%s/%s\" not found", ns, name);
-        ip = json_string_value(api_json_path(obj, "spec.clusterIP"));
-        if (!ip || !*ip || strcmp(ip, "None") == 0)
-            return k3c_err_set(err, K3C_E_UNAVAILABLE, "service \"%s/%s\" has no cluster IP", ns,
-                               name);
-        snprintf(t->base, sizeof(t->base), "https://%s.%s.svc:%ld", name, ns, port);
-        snprintf(t->path, sizeof(t->path), "%s", path && *path ? path : "/");
-        snprintf(t->resolve, sizeof(t->resolve), "%s.%s.svc:%ld:%s", name, ns, port, ip);
-    }
+    if (!name || !ns)
+        return k3c_err_set(err, K3C_E_INVALID, "clientConfig has neither url nor service");
+    svc = cached_object(c->r->srv, "services", ns, name);
+    if (!svc)
+        return k3c_err_set(err, K3C_E_NOT_FOUND, "service \"%s/%s\" not found", ns, name);
+    port_name = service_port_name(svc, svc_port);
+    if (!port_name)
+        return k3c_err_set(err, K3C_E_UNAVAILABLE, "service \"%s/%s\" has no port %ld", ns, name,
+                           svc_port);
+    *eps_out = cached_object(c->r->srv, "endpoints", ns, name);
+    if (!pick_endpoint(*eps_out, port_name, &ip, &port))
+        return k3c_err_set(err, K3C_E_UNAVAILABLE, "no endpoints available for service \"%s/%s\"",
+                           ns, name);
+    snprintf(t->base, sizeof(t->base), "https://%s.%s.svc:%ld", name, ns, port);
+    snprintf(t->path, sizeof(t->path), "%s", path && *path ? path : "/");
+    snprintf(t->resolve, sizeof(t->resolve), "%s.%s.svc:%ld:%s", name, ns, port, ip);
     return 0;
 }
 
@@ -213,13 +276,13 @@ call_hook(struct admission_ctx *c, const json_t *hook, const json_t *obj, const 
           struct admission_response *resp, struct k3c_err *err)
 {
     _cleanup_free_ char *ca = NULL, *reply = NULL;
-    _cleanup_json_ json_t *review = NULL;
+    _cleanup_json_ json_t *review = NULL, *eps = NULL;
     struct admission_target t;
     size_t reply_len = 0;
     char uid[37];
     int64_t t0 = k3c_now_ms();
 
-    if (target_for(c, hook, &t, &ca, err) < 0)
+    if (target_for(c, hook, &t, &ca, &eps, err) < 0)
         return -1;
     k3c_uuid_new(uid);
     review = admission_review_new(uid, &c->a, c->r->res->kind, c->r->name, c->r->user.name,
