@@ -204,8 +204,42 @@ expect_eq mutate/label-stored yes label_of cm wt plain mutated
 expect_eq mutate/annotation-stored false annotation_of cm wt plain dry-run
 expect_fail deny/update 'admission webhook "deny.webhook-test.k3c.io" denied the request: object carries label webhook-test/deny=later' \
     kc label cm -n wt plain webhook-test/deny=later
-expect_out warnings/kubectl 'Warning: webhook-test: CREATE configmaps warned' cm wt warned webhook-test/warn=1
+# The validating webhook sees the mutated object (mutating runs first).
+expect_out warnings/kubectl 'Warning: webhook-test: CREATE configmaps warned \(mutated=yes\)' \
+    cm wt warned webhook-test/warn=1
 t_say deny-mutate
+# Figures (printed, not asserted): 10 creates through both webhooks, and 10
+# in a namespace the webhooks skip, each a kubectl process.
+t_mark
+for i in $(seq 10); do cm wt "timed-$i" >/dev/null 2>&1; done
+t_say "10 creates through a mutating and a validating webhook"
+t_mark
+for i in $(seq 10); do cm wt-off "timed-$i" >/dev/null 2>&1; done
+t_say "10 creates without webhooks"
+
+echo "# 2b. reinvocationPolicy IfNeeded: a later webhook changes the object"
+t_mark
+webhook_config MutatingWebhookConfiguration mutate-zz-extra extra.webhook-test.k3c.io /mutate-extra Ignore '"configmaps"' |
+    sed 's/, "reinvocationPolicy": "IfNeeded"//' | kc apply -f - >/dev/null
+extra_on() {
+    local out
+    out=$(cm wt "probe-$RANDOM" -- --dry-run=server -o 'jsonpath={.metadata.labels}' 2>&1)
+    [[ $out == *extra* ]]
+}
+wait_check reinvoke/extra-on 30 extra_on
+check reinvoke/create cm wt reinvoked
+expect_eq reinvoke/both-labels 'yes yes' kc get cm -n wt reinvoked \
+    -o 'jsonpath={.metadata.labels.webhook-test/mutated} {.metadata.labels.webhook-test/extra}'
+# calls_of PATH NAME: how many times the webhook pod logged PATH for NAME.
+calls_of() {
+    local pod
+    pod=$(kc get pods -n wh -l app=webhook -o 'jsonpath={.items[0].metadata.name}')
+    kc logs -n wh "$pod" | grep -c "^$1 CREATE configmaps/$2 "
+}
+expect_eq reinvoke/first-called-twice 2 calls_of /mutate reinvoked
+expect_eq reinvoke/second-called-once 1 calls_of /mutate-extra reinvoked
+kc delete mutatingwebhookconfiguration mutate-zz-extra >/dev/null
+t_say reinvocation
 
 echo "# 3. selectors, dry run"
 t_mark

@@ -8,6 +8,8 @@
  *              object is labelled webhook-test/warn, allows the rest
  *   /mutate    adds label webhook-test/mutated=yes and annotation
  *              webhook-test/dry-run=<request.dryRun> with a JSON patch
+ *   /mutate-extra  adds label webhook-test/extra=yes (a second mutating
+ *              webhook, for reinvocation)
  *   both       sleep N seconds first when the object is labelled
  *              webhook-test/sleep=N (timeout tests)
  * Usage: webhook_server PORT (certificate and key PEM in $TLS_CERT and
@@ -16,6 +18,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,13 +86,15 @@ review_reply(const char *path, const char *body, size_t len)
             char w[256];
 
             snprintf(
-                w, sizeof(w), "webhook-test: %s %s %s",
+                w, sizeof(w), "webhook-test: %s %s %s (mutated=%s)",
                 json_string_value(json_object_get(req, "operation")),
                 json_string_value(json_object_get(json_object_get(req, "resource"), "resource")),
-                json_string_value(json_object_get(req, "name")));
+                json_string_value(json_object_get(req, "name")),
+                label(obj, "webhook-test/mutated") ? label(obj, "webhook-test/mutated") : "no");
             json_object_set_new(resp, "warnings", json_pack("[s]", w));
         }
-    } else if (strcmp(path, "/mutate") == 0 && json_is_object(obj)) {
+    } else if (strncmp(path, "/mutate", 7) == 0 && json_is_object(obj)) {
+        bool extra = strcmp(path, "/mutate-extra") == 0;
         json_t *meta = json_object_get(obj, "metadata");
         json_t *ops = json_array();
         char *text, *b64;
@@ -100,13 +105,15 @@ review_reply(const char *path, const char *body, size_t len)
         if (!json_is_object(json_object_get(meta, "annotations")))
             json_array_append_new(ops, json_pack("{s:s, s:s, s:{}}", "op", "add", "path",
                                                  "/metadata/annotations", "value"));
-        json_array_append_new(ops,
-                              json_pack("{s:s, s:s, s:s}", "op", "add", "path",
-                                        "/metadata/labels/webhook-test~1mutated", "value", "yes"));
-        json_array_append_new(
-            ops, json_pack("{s:s, s:s, s:s}", "op", "add", "path",
-                           "/metadata/annotations/webhook-test~1dry-run", "value",
-                           json_is_true(json_object_get(req, "dryRun")) ? "true" : "false"));
+        json_array_append_new(ops, json_pack("{s:s, s:s, s:s}", "op", "add", "path",
+                                             extra ? "/metadata/labels/webhook-test~1extra"
+                                                   : "/metadata/labels/webhook-test~1mutated",
+                                             "value", "yes"));
+        if (!extra)
+            json_array_append_new(
+                ops, json_pack("{s:s, s:s, s:s}", "op", "add", "path",
+                               "/metadata/annotations/webhook-test~1dry-run", "value",
+                               json_is_true(json_object_get(req, "dryRun")) ? "true" : "false"));
         text = json_dumps(ops, JSON_COMPACT);
         b64 = base64(text);
         json_object_set_new(resp, "patchType", json_string("JSONPatch"));
