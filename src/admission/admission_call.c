@@ -9,9 +9,11 @@
 #include "admission/admission-internal.h"
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "client/client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +35,28 @@ admission_target_from_url(const char *url, struct admission_target *t, struct k3
         return k3c_err_set(err, K3C_E_INVALID, "webhook url %s is too long", url);
     snprintf(t->base, sizeof(t->base), "%.*s", (int)(slash ? slash - url : (long)strlen(url)), url);
     snprintf(t->path, sizeof(t->path), "%s", slash ? slash : "/");
+    return 0;
+}
+
+/* A webhook is a pod: its reply is read into memory only up to this size
+ * (a larger one fails the call instead of growing the API server). */
+#define MAX_REPLY_BYTES (8 * 1024 * 1024)
+
+struct reply_sink {
+    struct k3c_buf body;
+    bool too_large;
+};
+
+static int
+reply_sink_cb(void *userdata, const char *data, size_t len)
+{
+    struct reply_sink *s = userdata;
+
+    if (s->body.len + len > MAX_REPLY_BYTES) {
+        s->too_large = true;
+        return 1; /* stop the transfer */
+    }
+    k3c_buf_append(&s->body, data, len);
     return 0;
 }
 
@@ -75,7 +99,12 @@ admission_call(const struct admission_target *t, const json_t *review, char **re
         .connect_timeout_ms = t->timeout_s * 1000L < 2000 ? t->timeout_s * 1000L : 2000,
         .request_timeout_ms = t->timeout_s * 1000L,
     };
-    struct http_request req = {.method = "POST", .path = t->path, .headers = headers};
+    struct reply_sink sink = {0};
+    struct http_request req = {.method = "POST",
+                               .path = t->path,
+                               .headers = headers,
+                               .sink = reply_sink_cb,
+                               .sink_data = &sink};
     struct http_response resp;
     struct http_client *c;
     int rc;
@@ -95,22 +124,25 @@ admission_call(const struct admission_target *t, const json_t *review, char **re
     body = json_dumps(review, JSON_COMPACT);
     req.body = body;
     req.body_len = strlen(body);
+    k3c_buf_init(&sink.body);
     http_response_init(&resp);
     rc = http_client_do(c, &req, &resp, err);
     http_client_free(c);
-    if (rc < 0) {
-        http_response_fini(&resp);
-        return -1;
+    if (rc < 0 && sink.too_large) {
+        k3c_err_clear(err);
+        k3c_err_set(err, K3C_E_INVALID, "POST %s%s: the reply is larger than %d bytes", t->base,
+                    t->path, MAX_REPLY_BYTES);
+    } else if (rc == 0 && resp.status != 200) {
+        rc = k3c_err_set(err, K3C_E_INTERNAL, "POST %s%s: the webhook answered HTTP %ld: %.200s",
+                         t->base, t->path, resp.status, resp.body.data ? resp.body.data : "");
     }
-    if (resp.status != 200) {
-        k3c_err_set(err, K3C_E_INTERNAL, "POST %s%s: the webhook answered HTTP %ld: %.200s",
-                    t->base, t->path, resp.status, resp.body.data ? resp.body.data : "");
-        http_response_fini(&resp);
-        return -1;
-    }
-    *reply = k3c_buf_steal(&resp.body, reply_len);
     http_response_fini(&resp);
+    if (rc < 0) {
+        k3c_buf_fini(&sink.body);
+        return -1;
+    }
+    *reply = k3c_buf_steal(&sink.body, reply_len);
     if (!*reply)
-        *reply = strdup("");
+        *reply = k3c_xstrdup("");
     return 0;
 }
