@@ -1037,8 +1037,8 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
         return reply ? api_reply_store_error(r, &err) : -1;
     if (reply && (pre = check_preconditions(r, o, old)) >= 0)
         return pre;
-    {
-        struct admission_denial d; /* admission webhooks (src/admission/) */
+    if (!r->subresource) { /* admission webhooks (src/admission/); not for pods/eviction */
+        struct admission_denial d;
 
         if (admission_mutate(r, ADMISSION_DELETE, NULL, old, &d) < 0 ||
             admission_validate(r, ADMISSION_DELETE, NULL, old, &d) < 0)
