@@ -21,13 +21,16 @@ struct admission_attrs {
     const char *resource;    /* "pods" */
     const char *subresource; /* "" for the main resource */
     const char *namespace;   /* "" for cluster-scoped objects */
+    /* The kind of the object sent (a subresource's: Scale, PodExecOptions),
+     * with its group and version; NULL group/version: the resource's. */
+    const char *kind, *kind_group, *kind_version;
     /* Every version the server serves this group and resource in (for
      * matchPolicy Equivalent), NULL-terminated; NULL: only version. */
     const char *const *served_versions;
     bool dry_run;
 };
 
-/* "CREATE", "UPDATE", "DELETE". */
+/* "CREATE", "UPDATE", "DELETE", "CONNECT". */
 const char *admission_op_name(enum admission_op op);
 
 /* One RuleWithOperations against the request (operations, apiGroups,
@@ -40,7 +43,8 @@ bool admission_rule_matches(const json_t *rule, const struct admission_attrs *a,
  * resource. */
 bool admission_rules_match(const json_t *hook, const struct admission_attrs *a);
 /* objectSelector: matches when the new or the old object's labels match
- * (an absent object does not); an empty or absent selector matches. */
+ * (an absent object, or one without metadata, does not); an empty or
+ * absent selector matches. */
 bool admission_object_selector_matches(const json_t *hook, const json_t *obj, const json_t *old);
 /* namespaceSelector against labels (the namespace's, or a Namespace
  * object's own); an empty or absent selector matches. */
@@ -57,12 +61,12 @@ struct admission_response {
 };
 
 /* The AdmissionReview v1 request for a call (caller json_decref()s).
- * user is "name" plus groups (a JSON array of strings, borrowed); kind is
- * {group, version, kind}; obj/old may be NULL; options is the operation's
- * Create/Update/DeleteOptions (borrowed, may be NULL). */
-json_t *admission_review_new(const char *uid, const struct admission_attrs *a, const char *kind,
-                             const char *name, const char *user, const json_t *groups,
-                             const json_t *obj, const json_t *old, const json_t *options);
+ * user is "name" plus groups (a JSON array of strings, borrowed); the kind
+ * is a->kind in a->kind_group/kind_version; obj/old may be NULL; options is
+ * the operation's Create/Update/DeleteOptions (borrowed, may be NULL). */
+json_t *admission_review_new(const char *uid, const struct admission_attrs *a, const char *name,
+                             const char *user, const json_t *groups, const json_t *obj,
+                             const json_t *old, const json_t *options);
 /* Reads a webhook's reply: an AdmissionReview v1 whose response.uid is
  * uid, allowed a boolean, patch (with patchType JSONPatch) base64 of a JSON
  * array, warnings strings. Anything else is INVALID with the reason in err

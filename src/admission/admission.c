@@ -69,10 +69,24 @@ struct admission_ctx {
     json_t *options; /* Create/Update/DeleteOptions */
 };
 
+/* The kind of a CONNECT's options object. */
+static const char *
+connect_kind(const char *subresource)
+{
+    if (strcmp(subresource, "exec") == 0)
+        return "PodExecOptions";
+    if (strcmp(subresource, "attach") == 0)
+        return "PodAttachOptions";
+    if (strcmp(subresource, "portforward") == 0)
+        return "PodPortForwardOptions";
+    return "PodProxyOptions";
+}
+
 static void
 ctx_init(struct admission_ctx *c, struct api_request *r, enum admission_op op)
 {
-    static const char *const option_kinds[] = {"CreateOptions", "UpdateOptions", "DeleteOptions"};
+    static const char *const option_kinds[] = {"CreateOptions", "UpdateOptions", "DeleteOptions",
+                                               NULL};
     const char *dry = api_query(r, "dryRun");
     size_t n = 0;
 
@@ -94,8 +108,18 @@ ctx_init(struct admission_ctx *c, struct api_request *r, enum admission_op op)
     c->groups = json_array();
     for (int i = 0; i < r->user.n_groups; i++)
         json_array_append_new(c->groups, json_string(r->user.groups[i]));
-    c->options = json_pack("{s:s, s:s}", "kind", option_kinds[op], "apiVersion", "meta.k8s.io/v1");
-    if (c->a.dry_run)
+    c->a.kind = r->res->kind;
+    if (op == ADMISSION_CONNECT) {
+        c->a.kind = connect_kind(c->a.subresource);
+    } else if (strcmp(c->a.subresource, "scale") == 0) {
+        c->a.kind = "Scale";
+        c->a.kind_group = "autoscaling";
+        c->a.kind_version = "v1";
+    }
+    if (option_kinds[op])
+        c->options =
+            json_pack("{s:s, s:s}", "kind", option_kinds[op], "apiVersion", "meta.k8s.io/v1");
+    if (c->a.dry_run && c->options)
         json_object_set_new(c->options, "dryRun", json_pack("[s]", "All"));
 }
 
@@ -285,8 +309,8 @@ call_hook(struct admission_ctx *c, const json_t *hook, const json_t *obj, const 
     if (target_for(c, hook, &t, &ca, &eps, err) < 0)
         return -1;
     k3c_uuid_new(uid);
-    review = admission_review_new(uid, &c->a, c->r->res->kind, c->r->name, c->r->user.name,
-                                  c->groups, obj, old, c->options);
+    review = admission_review_new(uid, &c->a, c->r->name, c->r->user.name, c->groups, obj, old,
+                                  c->options);
     if (admission_call(&t, review, &reply, &reply_len, err) < 0)
         return -1;
     log_debug("webhook %s %s %s/%s: %lld ms", json_string_value(json_object_get(hook, "name")),

@@ -16,6 +16,7 @@ enum admission_op {
     ADMISSION_CREATE,
     ADMISSION_UPDATE,
     ADMISSION_DELETE,
+    ADMISSION_CONNECT, /* pods/exec, attach, portforward */
 };
 
 /* Why a request was refused: the Status to answer with. */
@@ -37,5 +38,11 @@ int admission_mutate(struct api_request *r, enum admission_op op, json_t *obj, c
  * DELETE. */
 int admission_validate(struct api_request *r, enum admission_op op, const json_t *obj,
                        const json_t *old, struct admission_denial *d);
+
+/* pods/exec, pods/attach and pods/portforward (CONNECT, with the
+ * PodExecOptions/PodAttachOptions/PodPortForwardOptions of the query as
+ * the object): the mutating webhooks' patches are ignored (there is
+ * nothing to patch), then the validating webhooks run. Same contract. */
+int admission_connect(struct api_request *r, struct admission_denial *d);
 
 #endif

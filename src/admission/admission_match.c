@@ -17,6 +17,8 @@ admission_op_name(enum admission_op op)
         return "UPDATE";
     case ADMISSION_DELETE:
         return "DELETE";
+    case ADMISSION_CONNECT:
+        return "CONNECT";
     }
     return "";
 }
@@ -138,9 +140,12 @@ admission_object_selector_matches(const json_t *hook, const json_t *obj, const j
 
     if (!sel || json_is_null(sel) || json_object_size(sel) == 0)
         return true;
-    if (obj && selector_matches(sel, json_object_get(json_object_get(obj, "metadata"), "labels")))
+    /* an object that cannot have labels (no metadata: a CONNECT's options)
+     * does not match, as upstream */
+    if (json_is_object(json_object_get(obj, "metadata")) &&
+        selector_matches(sel, json_object_get(json_object_get(obj, "metadata"), "labels")))
         return true;
-    return old &&
+    return json_is_object(json_object_get(old, "metadata")) &&
            selector_matches(sel, json_object_get(json_object_get(old, "metadata"), "labels"));
 }
 

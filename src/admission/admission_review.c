@@ -15,9 +15,11 @@
 #define MAX_WARNINGS    64
 
 static json_t *
-group_version_kind(const struct admission_attrs *a, const char *kind)
+group_version_kind(const struct admission_attrs *a)
 {
-    return json_pack("{s:s, s:s, s:s}", "group", a->group, "version", a->version, "kind", kind);
+    return json_pack("{s:s, s:s, s:s}", "group", a->kind_group ? a->kind_group : a->group,
+                     "version", a->kind_version ? a->kind_version : a->version, "kind",
+                     a->kind ? a->kind : "");
 }
 
 static json_t *
@@ -28,16 +30,16 @@ group_version_resource(const struct admission_attrs *a)
 }
 
 json_t *
-admission_review_new(const char *uid, const struct admission_attrs *a, const char *kind,
-                     const char *name, const char *user, const json_t *groups, const json_t *obj,
-                     const json_t *old, const json_t *options)
+admission_review_new(const char *uid, const struct admission_attrs *a, const char *name,
+                     const char *user, const json_t *groups, const json_t *obj, const json_t *old,
+                     const json_t *options)
 {
     json_t *req = json_object();
 
     json_object_set_new(req, "uid", json_string(uid));
-    json_object_set_new(req, "kind", group_version_kind(a, kind));
+    json_object_set_new(req, "kind", group_version_kind(a));
     json_object_set_new(req, "resource", group_version_resource(a));
-    json_object_set_new(req, "requestKind", group_version_kind(a, kind));
+    json_object_set_new(req, "requestKind", group_version_kind(a));
     json_object_set_new(req, "requestResource", group_version_resource(a));
     if (a->subresource[0]) {
         json_object_set_new(req, "subResource", json_string(a->subresource));

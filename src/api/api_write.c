@@ -1254,6 +1254,20 @@ api_handle_get_subresource(struct api_request *r)
     return api_reply_json_take(r, 200, scale);
 }
 
+/* Admission webhooks (src/admission/) on /scale: the Scale object. -1 to
+ * go on, else the reply. */
+static int
+admit_scale(struct api_request *r, json_t *scale, const json_t *obj)
+{
+    _cleanup_json_ json_t *old = scale_of(obj);
+    struct admission_denial d;
+
+    if (admission_mutate(r, ADMISSION_UPDATE, scale, old, &d) < 0 ||
+        admission_validate(r, ADMISSION_UPDATE, scale, old, &d) < 0)
+        return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    return -1;
+}
+
 /* PUT or PATCH of /scale: only spec.replicas of the object changes. */
 int
 api_handle_scale(struct api_request *r)
@@ -1281,6 +1295,8 @@ api_handle_scale(struct api_request *r)
         want = api_meta_str(strcmp(r->method, "PATCH") == 0 ? scale : body, "resourceVersion");
         if (want && *want && strtoll(want, NULL, 10) != rev)
             return reply_conflict(r);
+        if ((reply = admit_scale(r, scale, obj)) >= 0)
+            return reply;
         replicas = json_object_get(json_object_get(scale, "spec"), "replicas");
         if (!json_is_integer(replicas) || json_integer_value(replicas) < 0) {
             json_t *causes = json_array();

@@ -320,5 +320,34 @@ not_enforced() { cm wt "after-$RANDOM" webhook-test/deny=yes >/dev/null 2>&1; }
 wait_check delete/not-enforced 30 not_enforced
 t_say delete
 
+echo "# 8. subresources: CONNECT pods/exec, deployments/scale"
+t_mark
+kc apply -f - >/dev/null <<EOF
+{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+ "metadata": {"name": "subresources"},
+ "webhooks": [{"name": "sub.webhook-test.k3c.io",
+   "clientConfig": {"service": {"namespace": "wh", "name": "webhook", "path": "/validate"},
+                    "caBundle": "$CA_B64"},
+   "rules": [{"operations": ["CONNECT"], "apiGroups": [""], "apiVersions": ["v1"],
+              "resources": ["pods/exec"]},
+             {"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
+              "resources": ["deployments/scale"]}],
+   "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}
+EOF
+webhook_pod() { kc get pods -n wh -l app=webhook -o 'jsonpath={.items[0].metadata.name}'; }
+exec_denied() {
+    local out
+    out=$(kc exec -n wh "$(webhook_pod)" -- webhook-test-deny 2>&1)
+    [[ $out == *'admission webhook "sub.webhook-test.k3c.io" denied the request: command webhook-test-deny is not allowed'* ]]
+}
+wait_check connect/exec-denied 30 exec_denied
+# An allowed exec runs: the webhook binary without arguments prints its usage.
+expect_fail connect/exec-allowed 'usage: TLS_CERT' kc exec -n wh "$(webhook_pod)" -- /bin/webhook_server
+expect_fail scale/denied 'admission webhook "sub.webhook-test.k3c.io" denied the request: 13 replicas are unlucky' \
+    kc scale deployment -n wh webhook --replicas=13
+expect_eq scale/unchanged 1 kc get deployment -n wh webhook -o 'jsonpath={.spec.replicas}'
+kc delete validatingwebhookconfiguration subresources >/dev/null
+t_say subresources
+
 server_checks
 summary

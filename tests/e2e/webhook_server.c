@@ -4,6 +4,8 @@
  * alive). Answers AdmissionReview v1:
  *   /validate  denies an object labelled webhook-test/deny (status 403,
  *              message "object carries label webhook-test/deny=<value>"),
+ *              an exec whose command has the word webhook-test-deny, a
+ *              Scale to 13 replicas,
  *              warns "webhook-test: <OPERATION> <resource> <name>" when the
  *              object is labelled webhook-test/warn, allows the rest
  *   /mutate    adds label webhook-test/mutated=yes and annotation
@@ -35,6 +37,30 @@ label(const json_t *obj, const char *key)
 {
     return json_string_value(
         json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), key));
+}
+
+/* request.kind.kind */
+static const char *
+kind_of(const json_t *req)
+{
+    const char *k = json_string_value(json_object_get(json_object_get(req, "kind"), "kind"));
+
+    return k ? k : "";
+}
+
+/* Whether a PodExecOptions' command has word. */
+static bool
+command_has(const json_t *obj, const char *word)
+{
+    size_t i;
+    const json_t *v;
+
+    json_array_foreach(json_object_get(obj, "command"), i, v)
+    {
+        if (json_string_value(v) && strcmp(json_string_value(v), word) == 0)
+            return true;
+    }
+    return false;
 }
 
 static char *
@@ -72,11 +98,18 @@ review_reply(const char *path, const char *body, size_t len)
         sleep((unsigned)atoi(sleep_s));
     resp = json_pack("{s:s, s:b}", "uid", uid ? uid : "", "allowed", 1);
     if (strcmp(path, "/validate") == 0) {
-        deny = label(obj, "webhook-test/deny");
-        if (deny) {
-            char msg[256];
+        char msg[256] = "";
 
+        deny = label(obj, "webhook-test/deny");
+        if (deny)
             snprintf(msg, sizeof(msg), "object carries label webhook-test/deny=%s", deny);
+        else if (command_has(obj, "webhook-test-deny"))
+            snprintf(msg, sizeof(msg), "command webhook-test-deny is not allowed");
+        else if (strcmp(kind_of(req), "Scale") == 0 &&
+                 json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas")) ==
+                     13)
+            snprintf(msg, sizeof(msg), "13 replicas are unlucky");
+        if (msg[0]) {
             json_object_set_new(resp, "allowed", json_false());
             json_object_set_new(
                 resp, "status",

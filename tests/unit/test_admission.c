@@ -168,6 +168,15 @@ test_selectors(void **state)
     assert_true(admission_object_selector_matches(hook, NULL, a));
     assert_false(admission_object_selector_matches(hook, NULL, NULL));
     assert_true(admission_object_selector_matches(empty, NULL, NULL));
+    {
+        /* no metadata (a CONNECT's options): never matches a selector */
+        _cleanup_json_ json_t *opts = js("{\"kind\":\"PodExecOptions\",\"command\":[\"sh\"]}");
+        _cleanup_json_ json_t *absent = js("{\"objectSelector\":{\"matchExpressions\":[{\"key\":"
+                                           "\"x\",\"operator\":\"DoesNotExist\"}]}}");
+
+        assert_false(admission_object_selector_matches(absent, opts, NULL));
+        assert_true(admission_object_selector_matches(absent, a, NULL));
+    }
     assert_false(admission_namespace_selector_matches(hook, skip));
     assert_true(admission_namespace_selector_matches(hook, other));
     assert_true(admission_namespace_selector_matches(hook, NULL));
@@ -185,7 +194,8 @@ test_review_request(void **state)
 
     (void)state;
     a.dry_run = true;
-    review = admission_review_new("u-1", &a, "Pod", "p", "admin", groups, obj, NULL, NULL);
+    a.kind = "Pod";
+    review = admission_review_new("u-1", &a, "p", "admin", groups, obj, NULL, NULL);
     req = json_object_get(review, "request");
     assert_string_equal(json_string_value(json_object_get(review, "apiVersion")),
                         "admission.k8s.io/v1");
