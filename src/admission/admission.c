@@ -3,7 +3,8 @@
  * and ValidatingAdmissionWebhook plugins): for each write, the webhooks of
  * every configuration (read from the watch caches, in the order of the
  * configurations' names, then their position) whose rules and selectors
- * match are called one after the other. Mutating webhooks patch the object
+ * match are called: mutating ones one after the other, validating ones in
+ * parallel (their answers read in order). Mutating webhooks patch the object
  * (reinvocationPolicy IfNeeded: once more when a later webhook changed it);
  * validating webhooks may only refuse. A failed call counts as a refusal
  * under failurePolicy Fail and is logged and skipped under Ignore. Requests
@@ -17,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,20 +409,40 @@ check_dry_run(struct admission_ctx *c, const json_t *hook, struct admission_deni
     return -1;
 }
 
+static int apply_answer(struct admission_ctx *c, const json_t *hook, bool mutating, json_t *obj,
+                        int rc, struct admission_response *resp, struct k3c_err *err, bool *changed,
+                        struct admission_denial *d);
+
 /* Calls hook and applies its answer. *changed says whether obj changed.
  * 0 to go on, -1 with *d to refuse. */
 static int
 run_hook(struct admission_ctx *c, const json_t *hook, bool mutating, json_t *obj, const json_t *old,
          bool *changed, struct admission_denial *d)
 {
-    struct admission_response resp;
+    struct admission_response resp = {0};
     struct k3c_err err = {0};
-    json_t *patched;
 
     *changed = false;
     if (check_dry_run(c, hook, d) < 0)
         return -1;
-    if (call_hook(c, hook, obj, old, &resp, &err) < 0)
+    return apply_answer(c, hook, mutating, obj, call_hook(c, hook, obj, old, &resp, &err), &resp,
+                        &err, changed, d);
+}
+
+/* What a call (rc, *resp or *err) means for the request: warnings passed
+ * on, a denial or failed call judged, a patch applied to obj. Consumes
+ * *resp. 0 to go on, -1 with *d. */
+static int
+apply_answer(struct admission_ctx *c, const json_t *hook, bool mutating, json_t *obj, int rc,
+             struct admission_response *respp, struct k3c_err *errp, bool *changed,
+             struct admission_denial *d)
+{
+    struct admission_response resp = *respp;
+    struct k3c_err err = *errp;
+    json_t *patched;
+
+    *changed = false;
+    if (rc < 0)
         return call_failed(hook, &err, d);
     pass_warnings(c, &resp);
     if (!resp.allowed) {
@@ -518,14 +540,71 @@ admission_mutate(struct api_request *r, enum admission_op op, json_t *obj, const
     return rc;
 }
 
+/* One validating webhook's call, run on its own thread. */
+struct validate_call {
+    struct admission_ctx *c;
+    const json_t *hook;
+    const json_t *obj, *old;
+    struct admission_response resp;
+    struct k3c_err err;
+    int rc;
+    pthread_t thread;
+    bool threaded;
+};
+
+static void *
+validate_call_run(void *arg)
+{
+    struct validate_call *v = arg;
+
+    v->rc = call_hook(v->c, v->hook, v->obj, v->old, &v->resp, &v->err);
+    return NULL;
+}
+
+/* The calls run in parallel, as upstream's; their answers are then read
+ * in the webhooks' order, so the first denial (and its message) does not
+ * depend on which webhook answered first. */
+static int
+validate_parallel(struct admission_ctx *c, struct validate_call *calls, size_t n,
+                  struct admission_denial *d)
+{
+    bool changed;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        if (check_dry_run(c, calls[i].hook, d) < 0)
+            return -1;
+    for (i = 1; i < n; i++)
+        calls[i].threaded =
+            pthread_create(&calls[i].thread, NULL, validate_call_run, &calls[i]) == 0;
+    validate_call_run(&calls[0]);
+    for (i = 1; i < n; i++) {
+        if (calls[i].threaded)
+            pthread_join(calls[i].thread, NULL);
+        else
+            validate_call_run(&calls[i]);
+    }
+    for (i = 0; i < n; i++) {
+        if (rc < 0) { /* already refused: only release the rest */
+            if (calls[i].rc == 0)
+                admission_response_fini(&calls[i].resp);
+            continue;
+        }
+        rc = apply_answer(c, calls[i].hook, false, NULL, calls[i].rc, &calls[i].resp, &calls[i].err,
+                          &changed, d);
+    }
+    return rc;
+}
+
 int
 admission_validate(struct api_request *r, enum admission_op op, const json_t *obj,
                    const json_t *old, struct admission_denial *d)
 {
     _cleanup_json_ json_t *hooks = NULL;
+    struct validate_call *calls;
     struct admission_ctx c;
-    bool changed;
-    size_t i;
+    size_t i, n = 0;
     json_t *item;
     int rc = 0;
 
@@ -535,15 +614,17 @@ admission_validate(struct api_request *r, enum admission_op op, const json_t *ob
     if (json_array_size(hooks) == 0)
         return 0;
     ctx_init(&c, r, op);
+    calls = k3c_xcalloc(json_array_size(hooks), sizeof(*calls));
     json_array_foreach(hooks, i, item)
     {
         const json_t *hook = json_object_get(item, "hook");
 
-        if (!hook_matches(&c, hook, obj, old))
-            continue;
-        if ((rc = run_hook(&c, hook, false, (json_t *)obj, old, &changed, d)) < 0)
-            break;
+        if (hook_matches(&c, hook, obj, old))
+            calls[n++] = (struct validate_call){.c = &c, .hook = hook, .obj = obj, .old = old};
     }
+    if (n > 0)
+        rc = validate_parallel(&c, calls, n, d);
+    free(calls);
     ctx_fini(&c);
     return rc;
 }

@@ -33,9 +33,10 @@ struct admission_denial {
  * denial, or a failed call under failurePolicy Fail). */
 int admission_mutate(struct api_request *r, enum admission_op op, json_t *obj, const json_t *old,
                      struct admission_denial *d);
-/* Runs the validating webhooks that match, one after the other in the
- * order of their configurations' names. Same contract; obj is NULL on
- * DELETE. */
+/* Runs the validating webhooks that match, in parallel (one thread per
+ * call beyond the first); their answers are judged in the order of their
+ * configurations' names, so the first denial in that order answers. Same
+ * contract; obj is NULL on DELETE. */
 int admission_validate(struct api_request *r, enum admission_op op, const json_t *obj,
                        const json_t *old, struct admission_denial *d);
 

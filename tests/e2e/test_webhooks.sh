@@ -236,6 +236,27 @@ EOF
 echo "# figure: ms per create through a mutating and a validating webhook: $(time_creates wt)"
 echo "# figure: ms per create without webhooks: $(time_creates wt-off)"
 
+echo "# 2a. two validating webhooks: called in parallel, the first in order answers"
+t_mark
+webhook_config ValidatingWebhookConfiguration deny-zz-second second.webhook-test.k3c.io /validate Fail '"configmaps"' |
+    kc apply -f - >/dev/null
+second_on() {
+    local pod
+    pod=$(kc get pods -n wh -l app=webhook -o 'jsonpath={.items[0].metadata.name}')
+    cm wt "probe-second-$RANDOM" -- --dry-run=server >/dev/null 2>&1
+    [ "$(kc logs -n wh "$pod" | grep -c '^/validate CREATE configmaps/probe-second-')" -ge 2 ]
+}
+wait_check parallel/second-on 30 second_on
+for i in 1 2 3; do
+    expect_fail "parallel/first-denies-$i" 'admission webhook "deny.webhook-test.k3c.io" denied the request' \
+        cm wt "both-$i" webhook-test/deny=yes
+done
+t_mark
+cm wt slow-both webhook-test/sleep=1 >/dev/null 2>&1
+t_say "a create through a mutating and two validating webhooks that each take 1 s"
+kc delete validatingwebhookconfiguration deny-zz-second >/dev/null
+t_say parallel
+
 echo "# 2b. reinvocationPolicy IfNeeded: a later webhook changes the object"
 t_mark
 webhook_config MutatingWebhookConfiguration mutate-zz-extra extra.webhook-test.k3c.io /mutate-extra Ignore '"configmaps"' |
