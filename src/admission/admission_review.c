@@ -51,8 +51,8 @@ admission_review_new(const char *uid, const struct admission_attrs *a, const cha
         json_object_set_new(req, "namespace", json_string(a->namespace));
     json_object_set_new(req, "operation", json_string(admission_op_name(a->op)));
     json_object_set_new(req, "userInfo",
-                        json_pack("{s:s, s:O}", "username", user ? user : "", "groups",
-                                  groups ? groups : json_array()));
+                        json_pack("{s:s, s:o}", "username", user ? user : "", "groups",
+                                  groups ? json_deep_copy(groups) : json_array()));
     json_object_set_new(req, "object", obj ? json_deep_copy(obj) : json_null());
     json_object_set_new(req, "oldObject", old ? json_deep_copy(old) : json_null());
     json_object_set_new(req, "dryRun", json_boolean(a->dry_run));
