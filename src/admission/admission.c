@@ -117,6 +117,12 @@ ctx_init(struct admission_ctx *c, struct api_request *r, enum admission_op op)
         c->a.kind = "Scale";
         c->a.kind_group = "autoscaling";
         c->a.kind_version = "v1";
+    } else if (strcmp(c->a.subresource, "eviction") == 0) {
+        c->a.kind = "Eviction";
+        c->a.kind_group = "policy";
+        c->a.kind_version = "v1";
+    } else if (strcmp(c->a.subresource, "binding") == 0) {
+        c->a.kind = "Binding";
     }
     if (option_kinds[op])
         c->options =

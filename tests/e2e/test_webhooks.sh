@@ -352,7 +352,9 @@ kc apply -f - >/dev/null <<EOF
    "rules": [{"operations": ["CONNECT"], "apiGroups": [""], "apiVersions": ["v1"],
               "resources": ["pods/exec"]},
              {"operations": ["UPDATE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
-              "resources": ["deployments/scale"]}],
+              "resources": ["deployments/scale"]},
+             {"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+              "resources": ["pods/eviction"]}],
    "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"]}]}
 EOF
 webhook_pod() { kc get pods -n wh -l app=webhook -o 'jsonpath={.items[0].metadata.name}'; }
@@ -367,6 +369,18 @@ expect_fail connect/exec-allowed 'usage: TLS_CERT' kc exec -n wh "$(webhook_pod)
 expect_fail scale/denied 'admission webhook "sub.webhook-test.k3c.io" denied the request: 13 replicas are unlucky' \
     kc scale deployment -n wh webhook --replicas=13
 expect_eq scale/unchanged 1 kc get deployment -n wh webhook -o 'jsonpath={.spec.replicas}'
+evict() {
+    local code
+    code=$(acurl -o "$TMP/evict.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -d "{\"apiVersion\": \"policy/v1\", \"kind\": \"Eviction\", \"metadata\": {\"name\": \"$1\", \"namespace\": \"wh\"}}" \
+        "$API_URL/api/v1/namespaces/wh/pods/$1/eviction")
+    cat "$TMP/evict.body"
+    echo
+    echo "HTTP $code"
+}
+expect_all eviction/denied '^HTTP 403$' 'sub.webhook-test.k3c.io.* denied the request: evictions are not allowed by webhook-test' \
+    -- evict "$(webhook_pod)"
+check eviction/pod-stays webhook_ready
 kc delete validatingwebhookconfiguration subresources >/dev/null
 t_say subresources
 

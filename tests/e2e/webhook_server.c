@@ -5,7 +5,7 @@
  *   /validate  denies an object labelled webhook-test/deny (status 403,
  *              message "object carries label webhook-test/deny=<value>"),
  *              an exec whose command has the word webhook-test-deny, a
- *              Scale to 13 replicas,
+ *              Scale to 13 replicas, any Eviction,
  *              warns "webhook-test: <OPERATION> <resource> <name>" when the
  *              object is labelled webhook-test/warn, allows the rest
  *   /mutate    adds label webhook-test/mutated=yes and annotation
@@ -109,6 +109,8 @@ review_reply(const char *path, const char *body, size_t len)
                  json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas")) ==
                      13)
             snprintf(msg, sizeof(msg), "13 replicas are unlucky");
+        else if (strcmp(kind_of(req), "Eviction") == 0)
+            snprintf(msg, sizeof(msg), "evictions are not allowed by webhook-test");
         if (msg[0]) {
             json_object_set_new(resp, "allowed", json_false());
             json_object_set_new(
