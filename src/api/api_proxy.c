@@ -14,6 +14,7 @@
  *    WebSocket upgrade (SPDY tunnelled, kubectl >= 1.31) and for a plain
  *    SPDY/3.1 upgrade (every kubectl); the kubelet speaks SPDY. */
 #define LOG_COMPONENT "api"
+#include "admission/admission.h"
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -871,6 +872,12 @@ api_proxy_serve(struct api_request *r)
                                      "\"pods/%s\" in API group \"\" in the namespace \"%s\"",
                                      r->name, r->user.name, log ? "get" : "create", r->subresource,
                                      r->namespace);
+    if (!log) { /* CONNECT admission webhooks (src/admission/) */
+        struct admission_denial d;
+
+        if (admission_connect(r, &d) < 0)
+            return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    }
     if (locate(r, &t, strcmp(r->subresource, "portforward") != 0, &ret) < 0) {
         target_fini(&t);
         return ret;
