@@ -40,6 +40,7 @@ struct agent {
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     bool run_proxy;
+    bool proxy_without_pods; /* a --vip server: LoadBalancer addresses */
     char *cluster_cidr;
     struct proxy *proxy; /* net/proxy.h */
     char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */

@@ -216,6 +216,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
+    a->proxy_without_pods = cfg->proxy_without_pods;
     a->run_netpol = cfg->network_policy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
@@ -749,5 +750,7 @@ agent_start(struct agent *a, struct k3c_err *err)
             return -1;
         return agent_netpol_start(a, err);
     }
+    if (a->proxy_without_pods)
+        return agent_proxy_start(a, err);
     return 0;
 }

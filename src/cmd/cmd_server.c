@@ -246,6 +246,8 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     struct ctl_config cc = {0};
     struct ctl_manager *m;
 
+    if (server_lb_pool_check(cfg, err) < 0)
+        return NULL;
     k3c_random_bytes(rnd, sizeof(rnd));
     identity = k3c_xasprintf("%s_%02x%02x%02x%02x", cfg->node_name, rnd[0], rnd[1], rnd[2], rnd[3]);
     api_tls_paths_init(&tls, p->tls_dir);
@@ -283,6 +285,9 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
         }
     }
     cc.local_storage_path = storage_path;
+    /* ServiceLB addresses held with the VIP (issue #13) */
+    cc.servicelb_vip = cfg->vip;
+    cc.servicelb_pool = cfg->servicelb_pool;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {

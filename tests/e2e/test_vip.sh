@@ -50,6 +50,23 @@ only_annotated() { local o; o=$(annotated); [[ " $o" == *" $1=$VIP "* ]] && [ "$
 wait_check vip/annotation-on-holder-only 20 only_annotated "$H"
 expect_out vip/event "VIPAcquired.*VIP $VIP" kc get events -n default
 expect_out vip/metrics-holder "k3c_vip_holder\\{vip=\"$VIP\"\\} 1" kc get --raw /metrics
+
+echo "# LoadBalancer addresses (--servicelb-pool $LB_POOL) held with the VIP"
+lb_backend_start
+lb_services | kc apply -f - >/dev/null || fail lb/apply "kubectl apply failed" true
+lb_ingress() { kc get svc "$1" -o 'jsonpath={.status.loadBalancer.ingress[*].ip}' 2>/dev/null; }
+ingress_is() { [ "$(lb_ingress "$1")" = "$2" ]; }
+wait_check lb/ingress-pool-address 30 ingress_is lb-pool "$LB_IP"
+wait_check lb/ingress-vip 30 ingress_is lb-vip "$VIP"
+lb_refused() { kc get events -n default 2>/dev/null | grep -q "AllocationFailed.*10.99.0.1 is neither"; }
+wait_check lb/outside-pool-refused 30 lb_refused
+expect_eq lb/outside-pool-no-ingress "" lb_ingress lb-outside
+lb_holder_is() { [ "$(lb_holders)" = "$1" ]; }
+wait_check lb/holder-has-pool-address 30 lb_holder_is "$H"
+wait_check lb/client-reaches-pool-address 30 lb_answers "$LB_IP" 80
+wait_check lb/client-reaches-vip-port 30 lb_answers "$VIP" 8080
+lb_neigh_mac() { ip -n "$CLIENT_NS" neigh show "$LB_IP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
+expect_eq lb/client-neigh-is-holder "$(host_mac "$H")" lb_neigh_mac
 probe_start
 # Standbys stay standbys over several lease periods.
 sleep $((LEASE_MS * 3 / 1000))
@@ -63,6 +80,8 @@ unset "VPIDS[$H]"
 dropped() { ! host_has_vip "$1"; }
 if wait_for 5 dropped "$H"; then pass crash/guard-drops; else fail crash/guard-drops "the dead k3c's host still has the VIP" ip -n "$(ns_of "$H")" addr; fi
 echo "# crash: the guard removed the VIP from the dead k3c's host after $(($(now_ms) - T0)) ms (or less)"
+lb_dropped() { [[ " $(lb_holders) " != *" $1 "* ]]; }
+if wait_for 5 lb_dropped "$H"; then pass crash/guard-drops-lb-address; else fail crash/guard-drops-lb-address "the dead k3c's host still has $LB_IP" ip -n "$(ns_of "$H")" addr; fi
 if measure_failover "$H" "$T0"; then pass crash/failover; else fail crash/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}, holders '$(holders)'" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
 echo "# crash: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour entry -> $NEW_HOLDER after ${ARP_MS:-?} ms"
 : >"$TMP/$H.log"
@@ -81,6 +100,10 @@ echo "# power cut: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour
 N=$NEW_HOLDER
 export KUBECONFIG=$TMP/$N.yaml
 wait_check cut/annotation-moved 20 only_annotated "$N"
+wait_check cut/lb-address-moved 20 lb_holder_is "$N"
+wait_check cut/lb-address-answers 20 lb_answers "$LB_IP" 80
+echo "# power cut: LoadBalancer address $LB_IP answers from $N $(($(now_ms) - T0)) ms after the cut"
+wait_check cut/lb-vip-port-answers 20 lb_answers "$VIP" 8080
 event_moved() {
     local m
     m=$(kc get events -n default -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}')
