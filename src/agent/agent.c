@@ -735,6 +735,13 @@ agent_start(struct agent *a, struct k3c_err *err)
                       derr.msg);
     }
     if (a->run_pods) {
+        /* old kernels (issue #19): one clear line per missing feature */
+        agent_probe_log(a->node_name,
+                        (a->fcfg.backend == FLANNEL_BACKEND_VXLAN ? AGENT_PROBE_VXLAN : 0) |
+                            (a->run_proxy || a->run_netpol
+                                 ? AGENT_PROBE_NFTABLES | AGENT_PROBE_BR_NETFILTER
+                                 : 0) |
+                            AGENT_PROBE_CGROUPS | AGENT_PROBE_OVERLAY);
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
