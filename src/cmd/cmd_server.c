@@ -246,8 +246,6 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
     struct ctl_config cc = {0};
     struct ctl_manager *m;
 
-    if (server_lb_pool_check(cfg, err) < 0)
-        return NULL;
     k3c_random_bytes(rnd, sizeof(rnd));
     identity = k3c_xasprintf("%s_%02x%02x%02x%02x", cfg->node_name, rnd[0], rnd[1], rnd[2], rnd[3]);
     api_tls_paths_init(&tls, p->tls_dir);
@@ -591,6 +589,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     etcd_tls_paths_init(&tls, paths.tls_dir);
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
+    if (server_lb_pool_check(cfg, &err) < 0) /* bad input: before anything starts */
+        goto out;
     if (cfg->datastore_endpoint) {
         log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
         if (make_dirs(&paths, &err) < 0 ||

@@ -89,5 +89,10 @@ server_lb_pool_check(const struct k3c_config *cfg, struct k3c_err *err)
         return k3c_err_set(err, K3C_E_INVALID,
                            "--servicelb-pool needs --vip: the VIP's holder announces the pool's "
                            "addresses");
+    if (cfg->disable_agent || cfg->disable_kube_proxy)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--servicelb-pool with %s: this server may hold the pool's addresses "
+                           "and its service proxy must answer on them",
+                           cfg->disable_agent ? "--disable-agent" : "--disable-kube-proxy");
     return 0;
 }
