@@ -50,6 +50,9 @@ struct agent_config {
     /* The service proxy also without pods: a --vip server may hold
      * LoadBalancer addresses (--servicelb-pool) and must answer on them. */
     bool proxy_without_pods;
+    /* Where device plugins register (kubelet.sock), with pods only; NULL:
+     * <data_dir>/device-plugins. */
+    const char *device_plugin_dir;
 };
 
 struct agent;
