@@ -444,7 +444,8 @@ lb_apply(struct vip *v, bool keep)
         pthread_mutex_lock(&v->mu);
         n_want = v->lb_n_want;
         want = k3c_xcalloc(n_want ? n_want : 1, sizeof(*want));
-        memcpy(want, v->lb_want, n_want * sizeof(*want));
+        if (n_want)
+            memcpy(want, v->lb_want, n_want * sizeof(*want));
         pthread_mutex_unlock(&v->mu);
     }
     for (size_t i = 0; i < v->lb_n_held; i++) {
@@ -503,7 +504,8 @@ on_lb_changed(void *ud, const char (*addrs)[16], size_t n)
     pthread_mutex_lock(&v->mu);
     free(v->lb_want);
     v->lb_want = k3c_xcalloc(n ? n : 1, sizeof(*v->lb_want));
-    memcpy(v->lb_want, addrs, n * sizeof(*addrs));
+    if (n)
+        memcpy(v->lb_want, addrs, n * sizeof(*addrs));
     v->lb_n_want = n;
     v->lb_gen++;
     pthread_cond_broadcast(&v->cond);
