@@ -341,3 +341,12 @@ spec:
   ports: [{port: 80, targetPort: $LB_BACKEND_PORT}]
 EOF
 }
+# lb_sampler_start: the sampler for LB_IP ($TMP/lb-samples), as for the VIP.
+LB_SAMPLER_PID=
+lb_sampler_start() {
+    local h args=()
+    : >"$TMP/lb-samples"
+    for h in "${HOSTS[@]}"; do args+=("$h=$(ns_of "$h")"); done
+    python3 "$VIP_LIB_DIR/vip_sampler.py" "$LB_IP" "$TMP/lb-samples" 50 "${args[@]}" &
+    LB_SAMPLER_PID=$!
+}

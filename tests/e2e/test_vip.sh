@@ -54,6 +54,7 @@ expect_out vip/metrics-holder "k3c_vip_holder\\{vip=\"$VIP\"\\} 1" kc get --raw 
 echo "# LoadBalancer addresses (--servicelb-pool $LB_POOL) held with the VIP"
 lb_backend_start
 lb_services | kc apply -f - >/dev/null || fail lb/apply "kubectl apply failed" true
+lb_sampler_start
 lb_ingress() { kc get svc "$1" -o 'jsonpath={.status.loadBalancer.ingress[*].ip}' 2>/dev/null; }
 ingress_is() { [ "$(lb_ingress "$1")" = "$2" ]; }
 wait_check lb/ingress-pool-address 30 ingress_is lb-pool "$LB_IP"
@@ -169,6 +170,14 @@ SAMPLER_PID=
 read -r MEAN_MS MAX_MS <<<"$(sample_intervals)"
 echo "# $(sample_count) samples (every $MEAN_MS ms on average, largest gap $MAX_MS ms), $(dual_samples) with two holders"
 expect_eq sampler/no-dual-holder 0 dual_samples
+kill "$LB_SAMPLER_PID" 2>/dev/null
+wait "$LB_SAMPLER_PID" 2>/dev/null
+lb_dual() { awk 'NF >= 3' "$TMP/lb-samples" | wc -l; }
+lb_held_samples() { awk 'NF == 2' "$TMP/lb-samples" | wc -l; }
+echo "# LoadBalancer address: $(wc -l <"$TMP/lb-samples") samples, $(lb_held_samples) with one holder, $(lb_dual) with two"
+expect_eq lb/no-dual-holder 0 lb_dual
+lb_sampled() { [ "$(lb_held_samples)" -gt 100 ]; }
+check lb/sampled-held lb_sampled
 sampled_often() { [ "$(sample_count)" -gt 100 ] && [ "$MEAN_MS" -le 100 ]; }
 check sampler/every-100ms sampled_often
 run grep -s -E -A 30 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP"/h?.log "$TMP/etcd.log"
