@@ -134,7 +134,13 @@ expect_out part/fenced-logged 'renewal overdue \(fenced\)' grep "removed from" "
 P=$NEW_HOLDER
 heal "$N"
 sleep $((LEASE_MS * 3 / 1000))
-expect_eq part/healed-one-holder "$P" holders
+# Usually P still holds. With embedded etcd (3.4, no pre-vote) the healed
+# member returns with a higher raft term and forces an election; renewals
+# stall, P may fence and another server take over: one holder is the claim
+# (the sampler checks there were never two).
+wait_check part/healed-one-holder 10 one_holder
+[ "$(holders)" = "$P" ] || echo "# heal: the VIP moved from $P to $(holders) (an etcd election on the heal)"
+P=$(holders)
 export KUBECONFIG=$TMP/$P.yaml
 
 echo "# 3. SIGTERM of the holder $P"
