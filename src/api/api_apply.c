@@ -243,7 +243,7 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
     now_rfc3339(now, sizeof(now));
     if (ssa_apply(old, owned, json_object_get(json_object_get(old, "metadata"), "managedFields"),
                   &m, force && strcmp(force, "true") == 0, &s, &res, &err) < 0) {
-        *reply = api_reply_status(r, K3C_E_INVALID, r->name, r->res->plural,
+        *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                   "failed to create typed patch object (%s/%s; %s, Kind=%s): %s",
                                   r->namespace ? r->namespace : "", r->name ? r->name : "",
                                   m.api_version, r->res->kind, err.msg);

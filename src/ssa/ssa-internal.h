@@ -40,6 +40,8 @@ char *ssa_item_element(const struct ssa_schema *s, const struct ssa_type *t, con
 
 /* Adds the path el[0..n) to set as a member. */
 void ssa_set_insert(json_t *set, char *const *el, int n);
+/* Appends el in upstream's path notation (".f", "[name=\"x\"]", "[=v]"). */
+void ssa_element_string(struct k3c_buf *b, const char *el);
 /* Compact JSON of any value, keys sorted; caller frees. */
 char *ssa_json_text(const json_t *v);
 /* The keys of obj, sorted (caller frees the array, not the strings). */

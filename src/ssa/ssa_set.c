@@ -261,8 +261,8 @@ ssa_set_insert(json_t *set, char *const *el, int n)
 /* ---- path notation ------------------------------------------------------- */
 
 /* One element as upstream's fieldpath.PathElement.String() writes it. */
-static void
-element_string(struct k3c_buf *b, const char *el)
+void
+ssa_element_string(struct k3c_buf *b, const char *el)
 {
     if (strncmp(el, "f:", 2) == 0) {
         k3c_buf_appendf(b, ".%s", el + 2);
@@ -302,7 +302,7 @@ foreach_path(const json_t *set, struct k3c_buf *prefix, int depth,
     for (size_t i = 0; i < n; i++) {
         if (strcmp(keys[i], ".") == 0)
             continue;
-        element_string(prefix, keys[i]);
+        ssa_element_string(prefix, keys[i]);
         foreach_path(json_object_get(set, keys[i]), prefix, depth + 1, fn, ud);
         prefix->len = len;
         if (prefix->data)

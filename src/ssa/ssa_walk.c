@@ -338,31 +338,47 @@ copy_without_nulls(const json_t *v, int depth)
     return json_deep_copy(v);
 }
 
-static json_t *merge_value(const struct ssa_schema *s, const json_t *schema, const json_t *live,
+/* The merge keeps the path it is at for its messages (upstream's
+ * ".spec.template.spec.containers: duplicate entries for key ..."). */
+struct merge_walk {
+    const struct ssa_schema *s;
+    struct k3c_buf where;
+};
+
+static json_t *merge_value(struct merge_walk *w, const json_t *schema, const json_t *live,
                            const json_t *config, int depth, struct k3c_err *err);
 
+static const char *
+where(struct merge_walk *w)
+{
+    return w->where.data && *w->where.data ? w->where.data : ".";
+}
+
 static json_t *
-merge_map(const struct ssa_schema *s, const struct ssa_type *t, const json_t *live,
-          const json_t *config, int depth, struct k3c_err *err)
+merge_map(struct merge_walk *w, const struct ssa_type *t, const json_t *live, const json_t *config,
+          int depth, struct k3c_err *err)
 {
     json_t *out = json_is_object(live) ? json_deep_copy(live) : json_object();
+    size_t len = w->where.len;
     const char *key;
     json_t *v;
 
     json_object_foreach((json_t *)config, key, v)
     {
         bool declared;
-        const json_t *cs = ssa_child_schema(s, t, key, &declared);
+        const json_t *cs = ssa_child_schema(w->s, t, key, &declared);
         json_t *m;
 
         if (json_is_null(v)) {
             json_object_del(out, key);
             continue;
         }
-        m = merge_value(s, cs, json_object_get(live, key), v, depth + 1, err);
+        k3c_buf_appendf(&w->where, ".%s", key);
+        m = merge_value(w, cs, json_object_get(live, key), v, depth + 1, err);
+        w->where.len = len;
+        w->where.data[len] = '\0';
         if (!m) {
             json_decref(out);
-            k3c_err_wrap(err, ".%s", key);
             return NULL;
         }
         json_object_set_new(out, key, m);
@@ -388,12 +404,39 @@ find_item(const struct ssa_schema *s, const struct ssa_type *t, const json_t *li
     return -1;
 }
 
-static json_t *
-merge_list(const struct ssa_schema *s, const struct ssa_type *t, const json_t *live,
-           const json_t *config, int depth, struct k3c_err *err)
+static int
+merge_item(struct merge_walk *w, const struct ssa_type *t, json_t *out, const json_t *item,
+           const char *el, int depth, struct k3c_err *err)
 {
     bool declared;
-    const json_t *items = ssa_child_schema(s, t, NULL, &declared);
+    const json_t *items = ssa_child_schema(w->s, t, NULL, &declared);
+    long at = find_item(w->s, t, out, el);
+    size_t len = w->where.len;
+    json_t *m;
+
+    if (t->kind == SSA_LIST_SET) {
+        if (at < 0)
+            json_array_append_new(out, json_deep_copy(item));
+        return 0;
+    }
+    if (at < 0) {
+        json_array_append_new(out, copy_without_nulls(item, depth));
+        return 0;
+    }
+    ssa_element_string(&w->where, el);
+    m = merge_value(w, items, json_array_get(out, (size_t)at), item, depth + 1, err);
+    w->where.len = len;
+    w->where.data[len] = '\0';
+    if (!m)
+        return -1;
+    json_array_set_new(out, (size_t)at, m);
+    return 0;
+}
+
+static json_t *
+merge_list(struct merge_walk *w, const struct ssa_type *t, const json_t *live, const json_t *config,
+           int depth, struct k3c_err *err)
+{
     _cleanup_json_ json_t *seen = json_object();
     json_t *out = json_is_array(live) ? json_deep_copy(live) : json_array();
     size_t i;
@@ -401,64 +444,59 @@ merge_list(const struct ssa_schema *s, const struct ssa_type *t, const json_t *l
 
     json_array_foreach(config, i, item)
     {
-        _cleanup_free_ char *el = ssa_item_element(s, t, item, err);
-        long at;
+        _cleanup_free_ char *el = ssa_item_element(w->s, t, item, err);
 
         if (!el) {
             json_decref(out);
-            k3c_err_wrap(err, ": element %zu", i);
+            k3c_err_wrap(err, "%s: element %zu", where(w), i);
             return NULL;
         }
         if (json_object_get(seen, el)) {
+            struct k3c_buf key;
+
+            k3c_buf_init(&key);
+            ssa_element_string(&key, el);
+            k3c_err_set(err, K3C_E_INVALID, "%s: duplicate entries for key %s", where(w), key.data);
+            k3c_buf_fini(&key);
             json_decref(out);
-            k3c_err_set(err, K3C_E_INVALID, ": duplicate entries for key %s", el + 2);
             return NULL;
         }
         json_object_set_new(seen, el, json_true());
-        at = find_item(s, t, out, el);
-        if (t->kind == SSA_LIST_SET) {
-            if (at < 0)
-                json_array_append_new(out, json_deep_copy(item));
-            continue;
-        }
-        if (at < 0) {
-            json_array_append_new(out, copy_without_nulls(item, depth));
-        } else {
-            json_t *m =
-                merge_value(s, items, json_array_get(out, (size_t)at), item, depth + 1, err);
-
-            if (!m) {
-                json_decref(out);
-                return NULL;
-            }
-            json_array_set_new(out, (size_t)at, m);
+        if (merge_item(w, t, out, item, el, depth, err) < 0) {
+            json_decref(out);
+            return NULL;
         }
     }
     return out;
 }
 
 static json_t *
-merge_value(const struct ssa_schema *s, const json_t *schema, const json_t *live,
-            const json_t *config, int depth, struct k3c_err *err)
+merge_value(struct merge_walk *w, const json_t *schema, const json_t *live, const json_t *config,
+            int depth, struct k3c_err *err)
 {
-    struct ssa_type t = ssa_type_of(s, schema, config);
+    struct ssa_type t = ssa_type_of(w->s, schema, config);
 
     if (depth > SSA_MAX_DEPTH) {
         k3c_err_set(err, K3C_E_INVALID, "nested deeper than %d levels", SSA_MAX_DEPTH);
         return NULL;
     }
     if (is_map_kind(t.kind) && json_is_object(config))
-        return json_is_object(live) ? merge_map(s, &t, live, config, depth, err)
-                                    : merge_map(s, &t, NULL, config, depth, err);
+        return merge_map(w, &t, live, config, depth, err);
     if (is_list_kind(t.kind) && json_is_array(config))
-        return merge_list(s, &t, live, config, depth, err);
+        return merge_list(w, &t, live, config, depth, err);
     return copy_without_nulls(config, depth);
 }
 
 json_t *
 ssa_merge(const json_t *live, const json_t *config, const struct ssa_schema *s, struct k3c_err *err)
 {
-    return merge_value(s, s->root, live, config, 0, err);
+    struct merge_walk w = {.s = s};
+    json_t *out;
+
+    k3c_buf_init(&w.where);
+    out = merge_value(&w, s->root, live, config, 0, err);
+    k3c_buf_fini(&w.where);
+    return out;
 }
 
 /* ---- removal ------------------------------------------------------------- */
