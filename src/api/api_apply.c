@@ -270,9 +270,13 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
     if (strcmp(m.manager, "kubectl") == 0 &&
         json_object_get(json_object_get(json_object_get(old, "metadata"), "annotations"),
                         LAST_APPLIED)) {
+        _cleanup_json_ json_t *last = json_deep_copy(config);
         json_t *ann = json_object_get(api_meta(out), "annotations");
-        char *text = json_dumps(config, JSON_COMPACT);
+        char *text;
 
+        json_object_del(json_object_get(json_object_get(last, "metadata"), "annotations"),
+                        LAST_APPLIED);
+        text = json_dumps(last, JSON_COMPACT);
         if (json_is_object(ann) && text)
             json_object_set_new(ann, LAST_APPLIED, json_string(text));
         free(text);

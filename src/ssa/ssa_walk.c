@@ -42,6 +42,18 @@ path_clear(struct path *p)
         path_pop(p);
 }
 
+/* "f:<key>" (without printf: this runs for every field of every write). */
+static char *
+field_element(const char *key)
+{
+    size_t n = strlen(key);
+    char *el = k3c_xmalloc(n + 3);
+
+    memcpy(el, "f:", 2);
+    memcpy(el + 2, key, n + 1);
+    return el;
+}
+
 static bool
 is_map_kind(enum ssa_kind k)
 {
@@ -75,8 +87,7 @@ fs_map(struct fs_walk *w, const struct ssa_type *t, const json_t *v, struct k3c_
         bool declared;
         const json_t *cs = ssa_child_schema(w->s, t, key, &declared);
 
-        if (path_push(&w->path, k3c_xasprintf("f:%s", key), err) < 0 ||
-            fs_value(w, cs, child, err) < 0)
+        if (path_push(&w->path, field_element(key), err) < 0 || fs_value(w, cs, child, err) < 0)
             return -1;
         if (json_is_null(child) || (json_is_object(child) && json_object_size(child) == 0) ||
             !declared)
@@ -167,7 +178,7 @@ cmp_field(struct cmp_walk *w, const struct ssa_type *t, const char *key, const j
     bool declared;
     const json_t *cs = ssa_child_schema(w->s, t, key, &declared);
 
-    if (path_push(&w->path, k3c_xasprintf("f:%s", key), err) < 0 || cmp_value(w, cs, l, r, err) < 0)
+    if (path_push(&w->path, field_element(key), err) < 0 || cmp_value(w, cs, l, r, err) < 0)
         return -1;
     path_pop(&w->path);
     return 0;
