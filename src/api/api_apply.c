@@ -140,16 +140,16 @@ api_apply_read(struct api_request *r, int *reply)
     return cfg;
 }
 
-/* What an applier may own here: the main resource's status and the status
- * subresource's everything else are reset (upstream's ResetFieldsStrategy). */
+/* What an applier may own here: the main resource's status, and on /status
+ * everything but status, are reset (upstream's ResetFieldsStrategy). */
 static json_t *
 owned_part(struct api_request *r, const json_t *config)
 {
     json_t *c = json_deep_copy(config);
 
     if (r->subresource && strcmp(r->subresource, "status") == 0) {
+        json_t *meta = json_object_get(c, "metadata"), *v;
         const char *key;
-        json_t *v;
         void *tmp;
 
         json_object_foreach_safe(c, tmp, key, v)
@@ -157,6 +157,11 @@ owned_part(struct api_request *r, const json_t *config)
             if (strcmp(key, "apiVersion") != 0 && strcmp(key, "kind") != 0 &&
                 strcmp(key, "metadata") != 0 && strcmp(key, "status") != 0)
                 json_object_del(c, key);
+        }
+        json_object_foreach_safe(meta, tmp, key, v)
+        {
+            if (strcmp(key, "name") != 0 && strcmp(key, "namespace") != 0)
+                json_object_del(meta, key);
         }
     } else if (r->res->has_status) {
         json_object_del(c, "status");

@@ -532,6 +532,9 @@ merge_for_update(struct api_request *r, json_t *next, const json_t *old)
             json_object_set(out, "status", json_object_get(next, "status"));
         else
             json_object_del(out, "status");
+        if (api_apply_requested(r)) /* its managedFields: api_apply.c */
+            json_object_set(api_meta(out), "managedFields",
+                            json_object_get(json_object_get(next, "metadata"), "managedFields"));
         return out;
     }
     out = json_incref(next);

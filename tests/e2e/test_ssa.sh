@@ -168,6 +168,23 @@ expect_eq deploy/containers 'app nginx:1.28' \
     kc get deploy web -n "$NS" -o 'jsonpath={range .spec.template.spec.containers[*]}{.name} {.image}{end}'
 expect_eq deploy/env-gone '' kc get deploy web -n "$NS" -o 'jsonpath={.spec.template.spec.containers[0].env}'
 
+# An apply to /status owns status fields under subresource "status".
+status_apply() {
+    acurl -X PATCH -H 'Content-Type: application/apply-patch+yaml' \
+        -d '{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"status":{"observedGeneration":99}}' \
+        "$API_URL/apis/apps/v1/namespaces/$NS/deployments/web/status?fieldManager=status-writer&force=true" >"$TMP/status.json" || return 1
+    "$PY" - "$TMP/status.json" <<'PYEOF2'
+import json, sys
+obj = json.load(open(sys.argv[1]))
+mine = [e for e in obj["metadata"]["managedFields"] if e["manager"] == "status-writer"]
+print(obj.get("status"), mine)
+assert obj["status"]["observedGeneration"] == 99
+assert len(mine) == 1 and mine[0]["subresource"] == "status" and mine[0]["operation"] == "Apply"
+assert mine[0]["fieldsV1"] == {"f:status": {"f:observedGeneration": {}}}, mine
+PYEOF2
+}
+check deploy/status-apply status_apply
+
 # ---- 3. dry run and diff ----
 
 echo "# 3. --dry-run=server, diff --server-side"
