@@ -422,6 +422,53 @@ test_update_create_and_reset(void **state)
 }
 
 static void
+test_apply_set_and_atomic(void **state)
+{
+    json_t *live = NULL, *managed = NULL;
+    _cleanup_json_ json_t *before = NULL;
+
+    (void)state;
+    /* finalizers is a set: each value is a field; dropping one removes it. */
+    assert_null(apply(&live, &managed,
+                      "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','finalizers':"
+                      "['a','b']}}",
+                      "alice", false));
+    expect_json("set owned", owned_by(managed, "alice", "Apply"),
+                "{'f:metadata':{'f:finalizers':{'v:\\'a\\'':{},'v:\\'b\\'':{}}}}");
+    assert_null(apply(&live, &managed,
+                      "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','finalizers':"
+                      "['a']}}",
+                      "alice", false));
+    expect_json("set pruned", json_object_get(json_object_get(live, "metadata"), "finalizers"),
+                "['a']");
+    /* The same configuration again changes nothing, not even the time. */
+    before = json_deep_copy(managed);
+    assert_null(apply(&live, &managed,
+                      "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','finalizers':"
+                      "['a']}}",
+                      "alice", false));
+    assert_true(json_equal(before, managed));
+    json_decref(live);
+    json_decref(managed);
+}
+
+static void
+test_merge_atomic_and_deduced(void **state)
+{
+    struct ssa_schema s = schema_of("apps", "deployments");
+    struct ssa_schema none = {NULL, NULL, NULL};
+    /* selector is x-kubernetes-map-type: atomic: replaced, not merged. */
+    _cleanup_json_ json_t *m = merged("{'spec':{'selector':{'matchLabels':{'app':'web'}}}}",
+                                      "{'spec':{'selector':{'matchLabels':{'x':'1'}}}}", &s);
+    /* Without a schema: maps merge, lists are replaced. */
+    _cleanup_json_ json_t *d = merged("{'a':{'b':1,'l':[1,2]}}", "{'a':{'c':2,'l':[3]}}", &none);
+
+    (void)state;
+    expect_json("atomic map", m, "{'spec':{'selector':{'matchLabels':{'x':'1'}}}}");
+    expect_json("deduced", d, "{'a':{'b':1,'c':2,'l':[3]}}");
+}
+
+static void
 test_depth_bounded(void **state)
 {
     struct k3c_err err = {0};
@@ -456,6 +503,8 @@ main(void)
         cmocka_unit_test(test_apply_removes_dropped_fields),
         cmocka_unit_test(test_update_takes_ownership),
         cmocka_unit_test(test_update_create_and_reset),
+        cmocka_unit_test(test_apply_set_and_atomic),
+        cmocka_unit_test(test_merge_atomic_and_deduced),
         cmocka_unit_test(test_depth_bounded),
     };
 
