@@ -195,39 +195,19 @@ entries_encode(struct entries *es, const struct ssa_manager *m)
 
 /* The fields no manager owns, as upstream's managedfields strip them from
  * every set: type and identity, and what the server sets. */
-static json_t *
-unowned_fields(void)
-{
-    static const char *const meta[] = {"name",       "namespace",     "creationTimestamp",
-                                       "selfLink",   "uid",           "clusterName",
-                                       "generation", "managedFields", "resourceVersion"};
-    json_t *set = json_object(), *m = json_object();
-
-    json_object_set_new(set, "f:apiVersion", json_pack("{s:{}}", "."));
-    json_object_set_new(set, "f:kind", json_pack("{s:{}}", "."));
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(meta); i++) {
-        char el[64];
-
-        snprintf(el, sizeof(el), "f:%s", meta[i]);
-        json_object_set_new(m, el, json_pack("{s:{}}", "."));
-    }
-    json_object_set_new(set, "f:metadata", m);
-    return set;
-}
+static const char *const unowned_meta[] = {
+    "f:name",        "f:namespace",  "f:creationTimestamp", "f:selfLink",        "f:uid",
+    "f:clusterName", "f:generation", "f:managedFields",     "f:resourceVersion",
+};
 
 /* set less the unowned fields and everything under them. */
 static json_t *
 strip_unowned(json_t *set)
 {
-    _cleanup_json_ json_t *unowned = unowned_fields();
     json_t *meta = json_object_get(set, "f:metadata");
-    const char *key;
-    json_t *v;
 
-    json_object_foreach(json_object_get(unowned, "f:metadata"), key, v)
-    {
-        json_object_del(meta, key);
-    }
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(unowned_meta); i++)
+        json_object_del(meta, unowned_meta[i]);
     json_object_del(set, "f:apiVersion");
     json_object_del(set, "f:kind");
     if (meta && json_object_size(meta) == 0)

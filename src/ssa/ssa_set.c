@@ -320,11 +320,76 @@ ssa_set_foreach_path(const json_t *set, void (*fn)(const char *path, void *ud), 
     k3c_buf_fini(&prefix);
 }
 
+/* A string jansson writes as it is, between quotes. */
+static bool
+plain_string(const char *str)
+{
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++)
+        if (*c == '"' || *c == '\\' || *c < 0x20)
+            return false;
+    return true;
+}
+
+/* Appends a scalar as jansson writes it; false for what needs jansson
+ * (escapes, reals, containers). */
+static bool
+append_scalar(struct k3c_buf *b, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (!plain_string(json_string_value(v)))
+            return false;
+        k3c_buf_appendf(b, "\"%s\"", json_string_value(v));
+        return true;
+    case JSON_INTEGER:
+        k3c_buf_appendf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return true;
+    case JSON_TRUE:
+    case JSON_FALSE:
+    case JSON_NULL:
+        k3c_buf_appendf(b, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The common cases (scalars, and objects of scalars such as list keys)
+ * without json_dumps: this runs for every list item of every write. */
+static bool
+fast_text(struct k3c_buf *b, const json_t *v)
+{
+    size_t n, i;
+
+    if (!json_is_object(v))
+        return append_scalar(b, v);
+    {
+        _cleanup_free_ const char **keys = ssa_sorted_keys(v, &n);
+
+        k3c_buf_appendf(b, "{");
+        for (i = 0; i < n; i++) {
+            if (!plain_string(keys[i]))
+                return false;
+            k3c_buf_appendf(b, "%s\"%s\":", i ? "," : "", keys[i]);
+            if (!append_scalar(b, json_object_get(v, keys[i])))
+                return false;
+        }
+        k3c_buf_appendf(b, "}");
+    }
+    return true;
+}
+
 /* Compact JSON of any value, keys sorted; caller frees. */
 char *
 ssa_json_text(const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    struct k3c_buf b;
+    char *s;
 
+    k3c_buf_init(&b);
+    if (fast_text(&b, v))
+        return k3c_buf_steal(&b, NULL);
+    k3c_buf_fini(&b);
+    s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     return s ? s : k3c_xstrdup("null");
 }

@@ -397,50 +397,53 @@ merge_map(struct merge_walk *w, const struct ssa_type *t, const json_t *live, co
     return out;
 }
 
-/* The index of the item of list whose element is el, or -1. */
-static long
-find_item(const struct ssa_schema *s, const struct ssa_type *t, const json_t *list, const char *el)
+/* The path elements of a list's items, as an object element -> index (the
+ * first of duplicates; items without a key are left out). */
+static json_t *
+item_index(const struct ssa_schema *s, const struct ssa_type *t, const json_t *list)
 {
+    json_t *idx = json_object();
     size_t i;
     json_t *item;
 
     json_array_foreach(list, i, item)
     {
         struct k3c_err ignore = {0};
-        _cleanup_free_ char *mine = ssa_item_element(s, t, item, &ignore);
+        _cleanup_free_ char *el = ssa_item_element(s, t, item, &ignore);
 
-        if (mine && strcmp(mine, el) == 0)
-            return (long)i;
+        if (el && !json_object_get(idx, el))
+            json_object_set_new(idx, el, json_integer((json_int_t)i));
     }
-    return -1;
+    return idx;
 }
 
+/* Merges one configuration item into out (whose items idx indexes). */
 static int
-merge_item(struct merge_walk *w, const struct ssa_type *t, json_t *out, const json_t *item,
-           const char *el, int depth, struct k3c_err *err)
+merge_item(struct merge_walk *w, const struct ssa_type *t, json_t *out, json_t *idx,
+           const json_t *item, const char *el, int depth, struct k3c_err *err)
 {
     bool declared;
     const json_t *items = ssa_child_schema(w->s, t, NULL, &declared);
-    long at = find_item(w->s, t, out, el);
+    const json_t *at = json_object_get(idx, el);
     size_t len = w->where.len;
     json_t *m;
 
-    if (t->kind == SSA_LIST_SET) {
-        if (at < 0)
-            json_array_append_new(out, json_deep_copy(item));
+    if (!at) {
+        json_object_set_new(idx, el, json_integer((json_int_t)json_array_size(out)));
+        json_array_append_new(out, t->kind == SSA_LIST_SET ? json_deep_copy(item)
+                                                           : copy_without_nulls(item, depth));
         return 0;
     }
-    if (at < 0) {
-        json_array_append_new(out, copy_without_nulls(item, depth));
+    if (t->kind == SSA_LIST_SET)
         return 0;
-    }
     ssa_element_string(&w->where, el);
-    m = merge_value(w, items, json_array_get(out, (size_t)at), item, depth + 1, err);
+    m = merge_value(w, items, json_array_get(out, (size_t)json_integer_value(at)), item, depth + 1,
+                    err);
     w->where.len = len;
     w->where.data[len] = '\0';
     if (!m)
         return -1;
-    json_array_set_new(out, (size_t)at, m);
+    json_array_set_new(out, (size_t)json_integer_value(at), m);
     return 0;
 }
 
@@ -450,6 +453,7 @@ merge_list(struct merge_walk *w, const struct ssa_type *t, const json_t *live, c
 {
     _cleanup_json_ json_t *seen = json_object();
     json_t *out = json_is_array(live) ? json_deep_copy(live) : json_array();
+    _cleanup_json_ json_t *idx = item_index(w->s, t, out);
     size_t i;
     json_t *item;
 
@@ -473,7 +477,7 @@ merge_list(struct merge_walk *w, const struct ssa_type *t, const json_t *live, c
             return NULL;
         }
         json_object_set_new(seen, el, json_true());
-        if (merge_item(w, t, out, item, el, depth, err) < 0) {
+        if (merge_item(w, t, out, idx, item, el, depth, err) < 0) {
             json_decref(out);
             return NULL;
         }
@@ -511,6 +515,25 @@ ssa_merge(const json_t *live, const json_t *config, const struct ssa_schema *s, 
 }
 
 /* ---- removal ------------------------------------------------------------- */
+
+/* The index of the item of list whose element is el, or -1 (a search per
+ * removed item: removals are few and shift the indices). */
+static long
+find_item(const struct ssa_schema *s, const struct ssa_type *t, const json_t *list, const char *el)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(list, i, item)
+    {
+        struct k3c_err ignore = {0};
+        _cleanup_free_ char *mine = ssa_item_element(s, t, item, &ignore);
+
+        if (mine && strcmp(mine, el) == 0)
+            return (long)i;
+    }
+    return -1;
+}
 
 static void remove_value(const struct ssa_schema *s, const json_t *schema, json_t *v,
                          const json_t *set, int depth);
