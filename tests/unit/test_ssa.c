@@ -9,7 +9,7 @@
 #include "api/api-internal.h"
 #include "base/cleanup.h"
 #include "base/util.h"
-#include "ssa/ssa.h"
+#include "ssa/ssa-internal.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +113,37 @@ test_fieldsv1_rejects(void **state)
         if (set)
             fail_msg("accepted bad fieldsV1 %s", bad[i]);
         assert_int_equal(err.kind, K3C_E_INVALID);
+    }
+}
+
+/* Keys compare as text: the writer must give jansson's bytes. */
+static void
+test_canonical_json(void **state)
+{
+    static const char *const values[] = {
+        "'plain'",
+        "'with \\'quote\\''",
+        "'back\\\\slash'",
+        "'tab\\t'",
+        "'ünï/cödé'",
+        "42",
+        "-7",
+        "true",
+        "null",
+        "1.5",
+        "{'b':1,'a':'x','c':null}",
+        "{'k':{'n':1}}",
+        "[1,'a']",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(values); i++) {
+        _cleanup_json_ json_t *v = J(values[i]);
+        _cleanup_free_ char *mine = ssa_json_text(v);
+        _cleanup_free_ char *theirs =
+            json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+        assert_string_equal(mine, theirs);
     }
 }
 
@@ -493,6 +524,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fieldsv1_roundtrip),
         cmocka_unit_test(test_fieldsv1_rejects),
+        cmocka_unit_test(test_canonical_json),
         cmocka_unit_test(test_set_operations),
         cmocka_unit_test(test_path_strings),
         cmocka_unit_test(test_fieldset_deployment),
