@@ -4,9 +4,9 @@
  * updates its status, the time to compute the managedFields of a create
  * (an Update entry), of a status update and of a server-side apply, next to
  * the time to encode the object for etcd; and the bytes managedFields add.
- * Prints figures, asserts nothing.
+ * Prints figures (the best of 5 rounds), asserts nothing.
  *
- *   build-release/bench/bench_ssa [iterations]   (default 2000) */
+ *   build-release/bench/bench_ssa [iterations per round]   (default 2000) */
 #include "api/api-internal.h"
 #include "base/cleanup.h"
 #include "ssa/ssa.h"
@@ -43,6 +43,14 @@ now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+#define ROUNDS 5
+
+static double
+best(double a, double b)
+{
+    return a < b ? a : b;
+}
+
 static size_t
 json_bytes(const json_t *v)
 {
@@ -67,40 +75,44 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_ssa: setup failed\n");
         return 1;
     }
-    t = now_us();
-    for (int i = 0; i < n; i++) {
-        size_t len;
-        char *text = api_object_encode(obj, &len);
-
-        free(text);
-    }
-    encode_us = (now_us() - t) / n;
-    t = now_us();
-    for (int i = 0; i < n; i++) {
-        json_decref(mf);
-        mf = ssa_update(NULL, obj, NULL, &m, &s, &err);
-    }
-    create_us = (now_us() - t) / n;
     scaled = json_deep_copy(obj);
     json_object_set_new(json_object_get(scaled, "spec"), "replicas", json_integer(5));
-    m.manager = "kubectl-scale";
-    t = now_us();
-    for (int i = 0; i < n; i++) {
-        json_t *next = ssa_update(obj, scaled, mf, &m, &s, &err);
+    /* The best of ROUNDS rounds: the machine is shared, the minimum is the
+     * figure least disturbed by other work. */
+    encode_us = create_us = update_us = apply_us = 1e30;
+    for (int round = 0; round < ROUNDS; round++) {
+        t = now_us();
+        for (int i = 0; i < n; i++) {
+            size_t len;
+            char *text = api_object_encode(obj, &len);
 
-        json_decref(next);
-    }
-    update_us = (now_us() - t) / n;
-    m.manager = "kubectl";
-    t = now_us();
-    for (int i = 0; i < n; i++) {
-        struct ssa_apply_result res;
+            free(text);
+        }
+        encode_us = best(encode_us, (now_us() - t) / n);
+        m.manager = "kubectl-create";
+        t = now_us();
+        for (int i = 0; i < n; i++) {
+            json_decref(mf);
+            mf = ssa_update(NULL, obj, NULL, &m, &s, &err);
+        }
+        create_us = best(create_us, (now_us() - t) / n);
+        m.manager = "kubectl-scale";
+        t = now_us();
+        for (int i = 0; i < n; i++)
+            json_decref(ssa_update(obj, scaled, mf, &m, &s, &err));
+        update_us = best(update_us, (now_us() - t) / n);
+        m.manager = "kubectl";
+        t = now_us();
+        for (int i = 0; i < n; i++) {
+            struct ssa_apply_result res;
 
-        if (ssa_apply(obj, scaled, NULL, &m, true, &s, &res, &err) == 0)
-            ssa_apply_result_fini(&res);
+            if (ssa_apply(obj, scaled, NULL, &m, true, &s, &res, &err) == 0)
+                ssa_apply_result_fini(&res);
+        }
+        apply_us = best(apply_us, (now_us() - t) / n);
     }
-    apply_us = (now_us() - t) / n;
-    printf("bench_ssa: Deployment of %zu bytes, %d iterations\n", json_bytes(obj), n);
+    printf("bench_ssa: Deployment of %zu bytes, best of %d rounds of %d\n", json_bytes(obj), ROUNDS,
+           n);
     printf("  encode for etcd (reference)   %8.1f us\n", encode_us);
     printf("  managedFields of a create     %8.1f us  (%.2fx the encode)\n", create_us,
            create_us / encode_us);
