@@ -232,6 +232,23 @@ migrating_from_client_side(struct api_request *r, const json_t *old, struct ssa_
     return json_array_size(left) == 0;
 }
 
+/* The managedFields an apply starts from. A stored object without any (one
+ * written before k3c kept them, or reset) has all its fields owned by
+ * "before-first-apply", as upstream does, so that the first apply conflicts
+ * with what is there rather than silently taking it. */
+static json_t *
+managed_before_apply(const json_t *old, const struct ssa_schema *s, const char *now)
+{
+    const json_t *managed = json_object_get(json_object_get(old, "metadata"), "managedFields");
+    struct ssa_manager b = {"before-first-apply", NULL,
+                            json_string_value(json_object_get(old, "apiVersion")), now};
+    struct k3c_err err = {0};
+
+    if (!old || json_array_size(managed) > 0)
+        return json_incref((json_t *)managed);
+    return ssa_update(NULL, old, NULL, &b, s, &err);
+}
+
 json_t *
 api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, int *reply)
 {
@@ -243,11 +260,13 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
     char now[32];
     struct ssa_manager m = {api_query(r, "fieldManager"), r->subresource,
                             json_string_value(json_object_get(config, "apiVersion")), now};
+    _cleanup_json_ json_t *managed = NULL;
     json_t *out;
 
     now_rfc3339(now, sizeof(now));
-    if (ssa_apply(old, owned, json_object_get(json_object_get(old, "metadata"), "managedFields"),
-                  &m, force && strcmp(force, "true") == 0, &s, &res, &err) < 0) {
+    managed = managed_before_apply(old, &s, now);
+    if (ssa_apply(old, owned, managed, &m, force && strcmp(force, "true") == 0, &s, &res, &err) <
+        0) {
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                   "failed to create typed patch object (%s/%s; %s, Kind=%s): %s",
                                   r->namespace ? r->namespace : "", r->name ? r->name : "",
@@ -256,9 +275,7 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
     }
     if (res.conflicts && migrating_from_client_side(r, old, &res, &s)) {
         ssa_apply_result_fini(&res);
-        if (ssa_apply(old, owned,
-                      json_object_get(json_object_get(old, "metadata"), "managedFields"), &m, true,
-                      &s, &res, &err) < 0) {
+        if (ssa_apply(old, owned, managed, &m, true, &s, &res, &err) < 0) {
             *reply = api_reply_status(r, K3C_E_INTERNAL, NULL, NULL, "%s", err.msg);
             return NULL;
         }

@@ -234,6 +234,10 @@ expect_fail upd/bad-entry 'managedFields.*operation: must be Apply or Update' \
     kc patch cm plain -n "$NS" --type=merge -p '{"metadata":{"managedFields":[{}]}}'
 check upd/reset-empty kc patch cm plain -n "$NS" --type=json -p '[{"op":"replace","path":"/metadata/managedFields","value":[]}]'
 expect_eq upd/reset-gone '' mf cm plain
+# An object without managedFields: its fields are "before-first-apply"'s.
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: %s}\ndata: {k: x}\n' "$NS" >"$TMP/plain.yaml"
+expect_fail upd/before-first-apply 'conflict with "before-first-apply" using v1: \.data\.k' \
+    kc apply --server-side -f "$TMP/plain.yaml"
 
 # ---- 6. options and errors ----
 
