@@ -844,7 +844,10 @@ api_handle_patch(struct api_request *r)
         if ((reply = check_type(r, next)) >= 0 || (reply = check_fields(r, next)) >= 0 ||
             (reply = prepare_update(r, next, old, rev, &out)) >= 0)
             return reply;
-        if (dry_run(r) || store_write(r, out, rev, &err) == 0)
+        /* An apply that changes nothing writes nothing (no new revision, no
+         * watch event), as upstream: controllers apply on every resync. */
+        if (dry_run(r) || (api_apply_requested(r) && json_equal(out, old)) ||
+            store_write(r, out, rev, &err) == 0)
             return api_reply_object(r, 200, json_incref(out));
         if (err.kind != K3C_E_CONFLICT)
             return reply_write_error(r, &err);

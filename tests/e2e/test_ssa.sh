@@ -67,7 +67,10 @@ expect_eq cm/fields '{"f:data":{"f:color":{},"f:shared":{},"f:size":{}},"f:metad
 expect_all cm/show-managed-fields 'managedFields:' 'manager: kubectl' 'operation: Apply' 'fieldsType: FieldsV1' \
     -- kc get cm settings -n "$NS" -o yaml --show-managed-fields
 expect_not cm/hidden-by-default 'managedFields' kc get cm settings -n "$NS" -o yaml
+# The same apply again writes nothing: no new resourceVersion.
+rv_before=$(kc get cm settings -n "$NS" -o 'jsonpath={.metadata.resourceVersion}')
 expect_out cm/unchanged '^configmap/settings serverside-applied$' kc apply --server-side -f "$TMP/cm.yaml"
+expect_eq cm/unchanged-no-write "$rv_before" kc get cm settings -n "$NS" -o 'jsonpath={.metadata.resourceVersion}'
 
 # A second manager: the same value is shared, another value conflicts.
 yaml cm-other.yaml <<'EOF'
