@@ -268,6 +268,8 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
                           !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
     if (r->res->validate)
         r->res->validate(obj, old, causes);
+    if (json_array_size(causes) == 0)
+        api_managed_fields_track(r, obj, old, causes); /* api_apply.c */
     if (json_array_size(causes) == 0) {
         json_decref(causes);
         if ((reply = api_rbac_admit(r, obj)) >= 0) /* escalation prevention (api_rbac.c) */
@@ -474,6 +476,8 @@ admit_create(struct api_request *r, json_t *obj)
         api_sa_admit_pod(r->srv, obj); /* ServiceAccount admission (api_satoken.c) */
 }
 
+static int create_object(struct api_request *r, json_t *obj);
+
 int
 api_handle_create(struct api_request *r)
 {
@@ -483,6 +487,14 @@ api_handle_create(struct api_request *r)
     obj = body_object(r, &reply);
     if (!obj)
         return reply;
+    return create_object(r, obj);
+}
+
+static int
+create_object(struct api_request *r, json_t *obj)
+{
+    int reply = -1;
+
     if ((reply = check_type(r, obj)) >= 0 || (reply = check_fields(r, obj)) >= 0 ||
         (reply = check_namespace(r, obj)) >= 0 || (reply = assign_name(r, obj)) >= 0 ||
         (reply = check_namespace_alive(r)) >= 0)
@@ -545,6 +557,9 @@ merge_for_update(struct api_request *r, json_t *next, const json_t *old)
             json_object_set(out, "status", json_object_get(next, "status"));
         else
             json_object_del(out, "status");
+        if (api_apply_requested(r)) /* its managedFields: api_apply.c */
+            json_object_set(api_meta(out), "managedFields",
+                            json_object_get(json_object_get(next, "metadata"), "managedFields"));
         return out;
     }
     out = json_incref(next);
@@ -747,13 +762,10 @@ read_patch(struct api_request *r, int *reply)
     bool ok = false;
     json_t *patch;
 
-    if (content_type_is(ct, "application/apply-patch+yaml") ||
-        content_type_is(ct, "application/apply-patch+cbor")) {
-        *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
-                                       "server-side apply is not supported by k3c: use "
-                                       "client-side `kubectl apply` (without --server-side)");
+    if ((*reply = api_apply_check_options(r)) >= 0)
         return NULL;
-    }
+    if (api_apply_requested(r)) /* server-side apply: api_apply.c */
+        return api_apply_read(r, reply);
     for (size_t i = 0; i < K3C_ARRAY_SIZE(served); i++)
         ok = ok || content_type_is(ct, served[i]);
     if (!ok) {
@@ -784,6 +796,8 @@ apply_patch(struct api_request *r, const json_t *patch, const json_t *old, int *
     struct k3c_err err = {0};
     json_t *out = NULL;
 
+    if (api_apply_requested(r))
+        return api_apply_patch(r, patch, old, reply);
     if (content_type_is(ct, "application/json-patch+json")) {
         out = api_json_patch(old, patch, &err);
     } else if (content_type_is(ct, "application/strategic-merge-patch+json")) {
@@ -841,6 +855,11 @@ api_handle_patch(struct api_request *r)
 
         warnings_truncate(r, n_warnings);
         old = api_read_object(r, &rev, &err);
+        if (!old && err.kind == K3C_E_NOT_FOUND && api_apply_requested(r)) {
+            /* Server-side apply creates what does not exist. */
+            next = api_apply_patch(r, patch, NULL, &reply);
+            return next ? create_object(r, next) : reply;
+        }
         if (!old)
             return api_reply_store_error(r, &err);
         next = apply_patch(r, patch, old, &reply);
@@ -850,7 +869,10 @@ api_handle_patch(struct api_request *r)
         if ((reply = check_type(r, next)) >= 0 || (reply = check_fields(r, next)) >= 0 ||
             (reply = prepare_update(r, next, old, rev, &out)) >= 0)
             return reply;
-        if (dry_run(r) || store_write(r, out, rev, &err) == 0)
+        /* An apply that changes nothing writes nothing (no new revision, no
+         * watch event), as upstream: controllers apply on every resync. */
+        if (dry_run(r) || (api_apply_requested(r) && json_equal(out, old)) ||
+            store_write(r, out, rev, &err) == 0)
             return api_reply_object(r, 200, json_incref(out));
         if (err.kind != K3C_E_CONFLICT)
             return reply_write_error(r, &err);
@@ -1307,12 +1329,14 @@ api_handle_scale(struct api_request *r)
         }
         if (json_integer_value(replicas) !=
             json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas"))) {
+            _cleanup_json_ json_t *before = json_deep_copy(obj);
             json_t *meta = api_meta(obj);
 
             json_object_set(json_object_get(obj, "spec"), "replicas", replicas);
             json_object_set_new(
                 meta, "generation",
                 json_integer(json_integer_value(json_object_get(meta, "generation")) + 1));
+            api_managed_fields_track(r, obj, before, NULL); /* api_apply.c */
         }
         if (dry_run(r) || store_write(r, obj, rev, &err) == 0)
             return api_reply_json_take(r, 200, scale_of(obj));
