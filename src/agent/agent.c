@@ -351,9 +351,9 @@ node_status(struct agent *a)
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *conds;
-    struct agent_pressure pr;
+    struct kevict_pressure pr;
 
-    agent_pressure_measure(a->paths.dir, &pr);
+    agent_pressure_measure(a, &pr);
     uname(&u);
     os_image(os, sizeof(os));
     read_id("/etc/machine-id", mid, sizeof(mid));
@@ -584,10 +584,10 @@ heartbeat_thread(void *arg)
     do {
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
-        struct agent_pressure pr;
+        struct kevict_pressure pr;
         unsigned pressure;
 
-        agent_pressure_measure(a->paths.dir, &pr);
+        agent_pressure_measure(a, &pr);
         pressure = pr.memory | pr.disk << 1 | pr.pid << 2;
 
         if (rc == 0)

@@ -83,4 +83,9 @@ struct cri_line {
 };
 int cri_line_parse(const char *line, size_t len, struct cri_line *out);
 
+/* The working set (usage minus inactive file cache) of a cgroup under the
+ * cgroup root (rel "/k3c/<uid>[/<container>]"), v2 or v1; -1 when absent.
+ * Also the eviction manager's memory usage (kubelet_eviction.c). */
+long long kubelet_cgroup_working_set(const char *rel);
+
 #endif

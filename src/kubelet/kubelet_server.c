@@ -239,6 +239,14 @@ cgroup_memory(const char *rel, long long *inactive)
     return read_number(cur1, NULL);
 }
 
+long long
+kubelet_cgroup_working_set(const char *rel)
+{
+    long long inactive = -1, mem = cgroup_memory(rel, &inactive);
+
+    return inactive > 0 && inactive < mem ? mem - inactive : mem;
+}
+
 /* cpu and memory of a pod's or container's cgroup (rel under the cgroup
  * root), upstream's CPUStats/MemoryStats shape, cgroup v2 or v1; the
  * objects are left out when the files are not there. */
