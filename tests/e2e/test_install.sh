@@ -191,6 +191,21 @@ expect_out notify/status '^STATUS=k3c server ready' cat "$TMP/notify.sock.log"
 expect_out format/written 'data format 1 written \(/k3c/data-format\)' cat "$TMP/k3c.log"
 expect_not notify/no-stopping-yet 'STOPPING' cat "$TMP/notify.sock.log"
 
+# ---- operational metrics and certificates (issue #21) ----
+echo "# /metrics: certificate expiry, data dir free space, etcd DB size"
+expect_all metrics/node-lines \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/serving-kube-apiserver.crt",ca="false"\} [0-9]{7,}$' \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/server-ca.crt",ca="true"\} [0-9]{8,}$' \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/etcd/server-client.crt",ca="false"\} [0-9]+$' \
+    '^k3c_data_dir_available_bytes [1-9][0-9]*$' '^k3c_data_dir_capacity_bytes [1-9][0-9]*$' \
+    '^etcd_mvcc_db_total_size_in_bytes [1-9][0-9]*$' \
+    '^etcd_mvcc_db_total_size_in_use_in_bytes [1-9][0-9]*$' -- acurl "$API_URL/metrics"
+expect_all cert/check '^FILE +CA +COMMON NAME' \
+    '^server/tls/serving-kube-apiserver.crt +no .* (36[45]d)$' '^server/tls/server-ca.crt +yes ' \
+    -- k3c certificate check --data-dir "$TMP/data"
+expect_fail cert/rotate-refused-while-running 'k3c is running on' \
+    k3c certificate rotate --data-dir "$TMP/data"
+
 # an agent: READY=1 once it logged "k3c agent ready", STOPPING=1 on SIGTERM
 notify_listen "$TMP/notify-agent.sock" "$TMP/agent.log" "k3c agent ready"
 read -r KPORT <<<"$(free_ports 1)"
@@ -214,5 +229,26 @@ SERVER_PID=
 run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/k3c.log"
 if [ "$RC" -ne 0 ]; then pass server/no-sanitizer-reports; else fail server/no-sanitizer-reports "sanitizer report" grep; fi
 expect_out killall/again 'no k3c process running' k3c killall --root "$TMP"
+
+echo "# certificate rotate: new leaves from the same CAs at the next start"
+sha() { sha256sum "$TMP/data/server/tls/$1" | cut -c1-64; }
+ca_before=$(sha server-ca.crt)
+leaf_before=$(sha serving-kube-apiserver.crt)
+expect_all cert/rotate 'moved server/tls/serving-kube-apiserver.crt' \
+    'moved server/tls/etcd/server-client.crt' 'leaf certificates moved to .*/server/tls-backup-' \
+    -- k3c certificate rotate --data-dir "$TMP/data"
+check cert/cas-kept test -e "$TMP/data/server/tls/server-ca.crt" -a -e "$TMP/data/server/tls/client-ca.crt" \
+    -a -e "$TMP/data/server/tls/server-ca.key"
+expect_fail cert/rotate-twice 'no leaf certificates' k3c certificate rotate --data-dir "$TMP/data"
+check cert/leaf-gone test ! -e "$TMP/data/server/tls/serving-kube-apiserver.crt"
+start_server
+check cert/restarted-server-serves kc get --raw /readyz
+expect_eq cert/ca-kept "$ca_before" sha server-ca.crt
+run sha serving-kube-apiserver.crt
+if [ "$OUT" != "$leaf_before" ]; then pass cert/leaf-new; else fail cert/leaf-new "same serving certificate" true; fi
+expect_all killall/stops-rotated-server "k3c process $SERVER_PID stopped" -- k3c killall --root "$TMP"
+wait "$SERVER_PID"
+expect_eq killall/rotated-server-exit-0 0 echo $?
+SERVER_PID=
 
 summary
