@@ -64,7 +64,12 @@ run mmdebstrap --quiet --variant=apt --include="$DEPENDS" bookworm "$ROOT" \
 if [ "$RC" -eq 0 ]; then pass chroot/made; else fail chroot/made "mmdebstrap failed" mmdebstrap; fi
 echo "# chroot made in $((SECONDS - start))s: $(du -sm "$ROOT" | cut -f1) MB"
 cp "$DEB" "$ROOT/tmp/k3c.deb"
-in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+# In the chroot with its own /proc (k3c reads it; ASan builds need it), in a
+# mount and PID namespace of its own: nothing to unmount afterwards.
+in_root() {
+    unshare --mount --pid --fork --mount-proc="$ROOT/proc" \
+        chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
 check deb/dpkg-install in_root dpkg -i /tmp/k3c.deb
 expect_out deb/installed '^ii +k3c +'"$VERSION"' ' in_root dpkg -l k3c
 expect_eq deb/version-in-chroot "k3c version v$VERSION" in_root k3c --version

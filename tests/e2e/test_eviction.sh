@@ -159,4 +159,9 @@ expect_not evict/only-one 'evicting pod default/guaranteed' cat "$TMP/k3c.log"
 echo "# evicted pods: $(grep -c 'eviction manager: evicting pod' "$TMP/k3c.log")"
 rm -f "$AGENT_DIR/filler.bin"
 
+echo "# stop everything: no sanitizer report from the server"
+pods_cleanup
+run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/k3c.log"
+if [ "$RC" -ne 0 ]; then pass server/no-sanitizer-reports; else fail server/no-sanitizer-reports "sanitizer report" grep; fi
+
 summary
