@@ -625,27 +625,23 @@ eviction_message(enum kevict_signal s, int64_t threshold, const struct kevict_ob
 
 /* ---- the manager -------------------------------------------------------------------------- */
 
-/* The first signal (in reclaim order) whose hard threshold is met, or whose
- * soft one has been for its grace period; -1 when none. Updates the
- * manager's memory of what was met (minimum reclaim) and since when. */
-static int
-threshold_met(struct kubelet *k, const struct kevict_obs *o, bool *hard, int64_t *threshold)
+int
+kevict_thresholds_met(const struct kevict_config *c, const struct kevict_obs *o, bool met[KEVICT_N],
+                      int64_t soft_since[KEVICT_N], int64_t now, bool *hard, int64_t *threshold)
 {
-    const struct kevict_config *c = &k->evict_cfg;
-    int64_t now = k3c_now_ms();
     int found = -1;
 
     for (int i = 0; i < KEVICT_N; i++) {
         enum kevict_signal s = (enum kevict_signal)i;
-        bool h = crossed(&c->hard[s], &c->min_reclaim[s], o, s, k->evict_met[s]);
-        bool soft = crossed(&c->soft[s], &c->min_reclaim[s], o, s, k->evict_met[s]);
+        bool h = crossed(&c->hard[s], &c->min_reclaim[s], o, s, met[s]);
+        bool soft = crossed(&c->soft[s], &c->min_reclaim[s], o, s, met[s]);
 
         if (!soft)
-            k->evict_soft_since[s] = 0;
-        else if (!k->evict_soft_since[s])
-            k->evict_soft_since[s] = now;
-        soft = soft && now - k->evict_soft_since[s] >= c->soft_grace_ms[s];
-        k->evict_met[s] = h || soft;
+            soft_since[s] = 0;
+        else if (!soft_since[s])
+            soft_since[s] = now;
+        soft = soft && now - soft_since[s] >= c->soft_grace_ms[s];
+        met[s] = h || soft;
         if (found < 0 && (h || soft)) {
             found = i;
             *hard = h;
@@ -653,6 +649,13 @@ threshold_met(struct kubelet *k, const struct kevict_obs *o, bool *hard, int64_t
         }
     }
     return found;
+}
+
+static int
+threshold_met(struct kubelet *k, const struct kevict_obs *o, bool *hard, int64_t *threshold)
+{
+    return kevict_thresholds_met(&k->evict_cfg, o, k->evict_met, k->evict_soft_since, k3c_now_ms(),
+                                 hard, threshold);
 }
 
 /* True while a pod asked to go has not gone yet (one eviction at a time,

@@ -69,6 +69,15 @@ struct kevict_pressure {
 void kevict_pressure_eval(const struct kevict_config *c, const struct kevict_obs *o,
                           bool prev[KEVICT_N], struct kevict_pressure *out);
 
+/* The eviction manager's test: the first signal (in reclaim order) whose
+ * hard threshold is met, or whose soft one has been crossed since
+ * soft_since (set here, 0: not crossed) for its grace period; -1 when none.
+ * met: the last evaluation's (the minimum reclaim), updated. *hard and
+ * *threshold (the threshold's quantity) describe the signal returned. */
+int kevict_thresholds_met(const struct kevict_config *c, const struct kevict_obs *o,
+                          bool met[KEVICT_N], int64_t soft_since[KEVICT_N], int64_t now, bool *hard,
+                          int64_t *threshold);
+
 /* The node's pressure now, with the kubelet's thresholds (the agent's Node
  * conditions). */
 struct kubelet;

@@ -130,6 +130,50 @@ test_pressure_and_min_reclaim(void **state)
 }
 
 static void
+test_thresholds_met(void **state)
+{
+    struct kevict_config c;
+    struct k3c_err err = {0};
+    struct kevict_obs o = {0};
+    bool met[KEVICT_N] = {0}, hard = false;
+    int64_t since[KEVICT_N] = {0}, threshold = 0;
+
+    (void)state;
+    assert_int_equal(kevict_config_parse(&c, "nodefs.available<10%", "memory.available<1Gi",
+                                         "memory.available=30s", "memory.available=100Mi", 0, &err),
+                     0);
+    o.have[KEVICT_MEMORY] = o.have[KEVICT_NODEFS] = true;
+    o.cap[KEVICT_MEMORY] = o.cap[KEVICT_NODEFS] = 10240 * MI;
+    o.avail[KEVICT_MEMORY] = 900 * MI; /* below the soft 1Gi */
+    o.avail[KEVICT_NODEFS] = 5000 * MI;
+    /* soft: not before its grace period */
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 1000, &hard, &threshold), -1);
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 30999, &hard, &threshold), -1);
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 31000, &hard, &threshold),
+                     KEVICT_MEMORY);
+    assert_false(hard);
+    assert_int_equal(threshold, 1024 * MI);
+    /* met: stays met up to the threshold plus the minimum reclaim */
+    o.avail[KEVICT_MEMORY] = 1100 * MI;
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 32000, &hard, &threshold),
+                     KEVICT_MEMORY);
+    o.avail[KEVICT_MEMORY] = 1200 * MI;
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 33000, &hard, &threshold), -1);
+    /* crossed again: the grace period starts over */
+    o.avail[KEVICT_MEMORY] = 900 * MI;
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 34000, &hard, &threshold), -1);
+    /* hard: at once; memory comes before disk when both are met */
+    o.avail[KEVICT_NODEFS] = 1000 * MI;
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 35000, &hard, &threshold),
+                     KEVICT_NODEFS);
+    assert_true(hard);
+    assert_int_equal(threshold, 1024 * MI);
+    assert_int_equal(kevict_thresholds_met(&c, &o, met, since, 64000, &hard, &threshold),
+                     KEVICT_MEMORY);
+    assert_false(hard);
+}
+
+static void
 test_rank(void **state)
 {
     struct kubelet_evict_pod v[] = {
@@ -162,7 +206,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_defaults), cmocka_unit_test(test_parse_soft_and_reclaim),
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_pressure_and_min_reclaim),
-        cmocka_unit_test(test_rank),
+        cmocka_unit_test(test_thresholds_met), cmocka_unit_test(test_rank),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
