@@ -11,7 +11,8 @@
 # enough), then evicts the BestEffort pod, whose usage exceeds its request,
 # although the other pod uses more: phase Failed, reason Evicted, upstream's
 # message, the DisruptionTarget condition, an Evicted event, its emptyDir
-# freed; the pressure ends and the Guaranteed pod keeps running.
+# freed; the pressure ends and the Guaranteed pod keeps running. After a
+# restart of k3c the evicted pod stays evicted (nothing of it starts again).
 # Real runc/conmon/CNI in a test-made network namespace. Root only. ~1 minute.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -57,7 +58,12 @@ make_image() {
 df_field() { df -B1 --output="$1" "$AGENT_DIR" | tail -n 1 | tr -dc 0-9; }
 node_field() { kc get node e2e -o "jsonpath=$1" 2>/dev/null; }
 disk_pressure_is() { [ "$(node_field '{.status.conditions[?(@.type=="DiskPressure")].status}')" = "$1" ]; }
-pod_written() { kc exec "$1" -- test -f /data/done >/dev/null 2>&1; }
+# The pod's emptyDir, seen from the host (no exec while the pod starts).
+pod_written() {
+    local uid
+    uid=$(pod_field "$1" '{.metadata.uid}')
+    [ -n "$uid" ] && find "$AGENT_DIR/pods/$uid/volumes" -name 'done' 2>/dev/null | grep -q .
+}
 
 echo "# a 160 MiB tmpfs as the agent's data dir, images, server"
 pods_netns_make "$NS"
@@ -158,6 +164,19 @@ check pod/guaranteed-exec kc exec guaranteed -- test -f /data/done
 expect_not evict/only-one 'evicting pod default/guaranteed' cat "$TMP/k3c.log"
 echo "# evicted pods: $(grep -c 'eviction manager: evicting pod' "$TMP/k3c.log")"
 rm -f "$AGENT_DIR/filler.bin"
+
+echo "# a restart of k3c: the evicted pod stays evicted, the other one is adopted"
+stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
+SERVER_PID=
+mv "$TMP/k3c.log" "$TMP/k3c-1.log"
+start_server
+check restart/node-ready wait_for 60 node_ready e2e
+wait_check restart/guaranteed-adopted 60 grep -q '(pod default/guaranteed) adopted container c' "$TMP/k3c.log"
+check restart/guaranteed-exec kc exec guaranteed -- test -f /data/done
+expect_eq restart/besteffort-still-failed Failed pod_field besteffort '{.status.phase}'
+expect_eq restart/besteffort-still-evicted Evicted pod_field besteffort '{.status.reason}'
+run grep -c '(pod default/besteffort) started' "$TMP/k3c.log"
+if [ "$OUT" = 0 ]; then pass restart/besteffort-not-started; else fail restart/besteffort-not-started "its container started again" grep; fi
 
 echo "# stop everything: no sanitizer report from the server"
 pods_cleanup
