@@ -11,8 +11,12 @@
 # enough), then evicts the BestEffort pod, whose usage exceeds its request,
 # although the other pod uses more: phase Failed, reason Evicted, upstream's
 # message, the DisruptionTarget condition, an Evicted event, its emptyDir
-# freed; the pressure ends and the Guaranteed pod keeps running. After a
-# restart of k3c the evicted pod stays evicted (nothing of it starts again).
+# freed; the pressure ends and the Guaranteed pod keeps running. Then k3c
+# restarts with memory.available<(the node's memory) as a hard threshold
+# (pressure as configured, not a real shortage): the evicted pod stays
+# evicted (nothing of it starts again), and the BestEffort pod "hog" holding
+# 32 MiB goes before the Guaranteed pod within its request, with upstream's
+# message naming the container's usage.
 # Real runc/conmon/CNI in a test-made network namespace. Root only. ~1 minute.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -165,18 +169,58 @@ expect_not evict/only-one 'evicting pod default/guaranteed' cat "$TMP/k3c.log"
 echo "# evicted pods: $(grep -c 'eviction manager: evicting pod' "$TMP/k3c.log")"
 rm -f "$AGENT_DIR/filler.bin"
 
-echo "# a restart of k3c: the evicted pod stays evicted, the other one is adopted"
+echo "# a BestEffort pod holding 32 MiB of memory (/dev/shm), for the memory phase"
+kc apply -f - >/dev/null <<'EOY'
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: k3c/busybox:test
+    command: [sh, -c, "head -c 33554432 /dev/zero >/dev/shm/x && touch /data/done && exec sleep 3600"]
+    volumeMounts: [{name: d, mountPath: /data}]
+  volumes: [{name: d, emptyDir: {}}]
+EOY
+wait_check pod/hog-written 120 pod_written hog
+
+# Restarted with memory.available below the node's whole memory as a hard
+# threshold: memory pressure as configured, not a real shortage (that would
+# endanger the other work on the machine); the usage ranked is real (the
+# pods' cgroups).
+MEM_KI=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)
+echo "# a restart of k3c with memory.available<${MEM_KI}Ki (the node's memory)"
 stop_pid "$SERVER_PID" "$STOP_TIMEOUT_S"
 SERVER_PID=
 mv "$TMP/k3c.log" "$TMP/k3c-1.log"
+SERVER_EXTRA_ARGS=(--cni-bridge "k3cev$$" --pod-cidr 10.89.9.0/24 --kubelet-port 10250
+    --eviction-hard "nodefs.available<30%,memory.available<${MEM_KI}Ki")
 start_server
 check restart/node-ready wait_for 60 node_ready e2e
 wait_check restart/guaranteed-adopted 60 grep -q '(pod default/guaranteed) adopted container c' "$TMP/k3c.log"
-check restart/guaranteed-exec kc exec guaranteed -- test -f /data/done
 expect_eq restart/besteffort-still-failed Failed pod_field besteffort '{.status.phase}'
 expect_eq restart/besteffort-still-evicted Evicted pod_field besteffort '{.status.reason}'
 run grep -c '(pod default/besteffort) started' "$TMP/k3c.log"
 if [ "$OUT" = 0 ]; then pass restart/besteffort-not-started; else fail restart/besteffort-not-started "its container started again" grep; fi
+
+echo "# memory pressure: the pod over its request (hog, BestEffort) goes first"
+memory_pressure_is() { [ "$(node_field '{.status.conditions[?(@.type=="MemoryPressure")].status}')" = "$1" ]; }
+wait_check memory/node-pressure 40 memory_pressure_is True
+wait_check memory/hog-evicted 60 pod_phase_is hog Failed
+expect_eq memory/hog-reason Evicted pod_field hog '{.status.reason}'
+expect_out memory/hog-message '^The node was low on resource: memory\. Threshold quantity: [0-9]+(Ki|Mi|Gi)?, available: [0-9]+(Ki|Mi|Gi)?\. Container c was using [0-9]+(Ki|Mi)?, request is 0, has larger consumption of memory\. $' \
+    pod_field hog '{.status.message}'
+grep -E 'eviction manager: evicting pod' "$TMP/k3c.log" | sed 's/^/#   /'
+line_hog=$(line_of 'eviction manager: evicting pod default/hog ')
+line_g=$(line_of 'eviction manager: evicting pod default/guaranteed ')
+if [ -n "$line_hog" ] && { [ -z "$line_g" ] || [ "$line_hog" -lt "$line_g" ]; }; then
+    pass memory/hog-before-guaranteed
+else
+    OUT="hog at line ${line_hog:-none}, guaranteed at line ${line_g:-none}"
+    fail memory/hog-before-guaranteed "the Guaranteed pod within its request went first" true
+fi
 
 echo "# stop everything: no sanitizer report from the server"
 pods_cleanup
