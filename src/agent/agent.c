@@ -15,6 +15,7 @@
 #include "base/util.h"
 
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -621,6 +622,7 @@ kubelet_server_start(struct agent *a)
 {
     _cleanup_free_ char *state = k3c_xasprintf("%s/containers", a->paths.dir);
     _cleanup_free_ char *logs = k3c_xasprintf("%s/logs", a->paths.dir);
+    _cleanup_free_ char *node_dir = k3c_xstrdup(a->paths.dir); /* <data-dir>/agent */
     const char *name =
         a->kcfg.runtime && strcmp(a->kcfg.runtime, "auto") ? a->kcfg.runtime : "runc";
     struct runtime_config rc = {.runtime = name, .state_dir = state};
@@ -630,7 +632,8 @@ kubelet_server_start(struct agent *a)
                                        .client_ca_file = a->paths.client_ca,
                                        .logs_dir = logs,
                                        .node_name = a->node_name,
-                                       .netns_dir = a->kcfg.netns_dir};
+                                       .netns_dir = a->kcfg.netns_dir,
+                                       .data_dir = dirname(node_dir)};
     struct k3c_err err = {0};
 
     if (a->kubelet_port <= 0)

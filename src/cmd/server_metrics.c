@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * server_metrics.c - the server's operational lines on /metrics (issue
  * #21): each certificate's time to expiry and the data dir's free space
- * (install_metrics_write), and the embedded etcd member's database size and
+ * (pki_node_metrics_write), and the embedded etcd member's database size and
  * the part in use. A thread gathers them every SERVER_METRICS_PERIOD_MS
  * (a scrape must not wait on etcd); a scrape copies the last text. */
 #define LOG_COMPONENT "server"
@@ -15,7 +15,7 @@
 #include "base/util.h"
 #include "cmd/server_etcdops.h"
 #include "etcd/etcd_ops.h"
-#include "install/install.h"
+#include "pki/pki.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ gather(struct server_metrics *m)
     char *old;
 
     k3c_buf_init(&b);
-    install_metrics_write(m->data_dir, &b);
+    pki_node_metrics_write(m->data_dir, &b);
     if (m->etcd && etcd_db_sizes(m->etcd_cfg.client_url, m->etcd_cfg.ca_file, m->etcd_cfg.cert_file,
                                  m->etcd_cfg.key_file, &size, &in_use, &err) == 0)
         k3c_buf_appendf(&b,

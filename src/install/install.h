@@ -81,25 +81,10 @@ int install_data_format_check(struct store *s, int current, struct k3c_err *err)
 
 /* ---- certificates and node metrics (install_certs.c) ------------------- */
 
-/* One certificate under <data-dir>/server/tls, server/tls/etcd or agent. */
-struct install_cert {
-    char *file; /* relative to the data dir */
-    char *common_name;
-    bool ca;
-    int64_t not_after; /* Unix seconds */
-};
-int install_certs_list(const char *data_dir, struct install_cert **out, size_t *n_out,
-                       struct k3c_err *err);
-void install_certs_free(struct install_cert *v, size_t n);
 /* `k3c certificate check`: one line per certificate, expiry and residual. */
 int install_certs_check(const char *data_dir, FILE *out, struct k3c_err *err);
 /* `k3c certificate rotate`: refuses while k3c runs on data_dir (CONFLICT);
  * moves every leaf certificate and key to server/tls-backup-<time>/ and
  * keeps the CAs; the next start issues new leaves. */
 int install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err);
-struct k3c_buf;
-/* /metrics lines: k3c_certificate_expiration_seconds{file,ca} per
- * certificate and the data dir's free space. */
-void install_metrics_write(const char *data_dir, struct k3c_buf *b);
-
 #endif

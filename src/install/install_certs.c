@@ -5,116 +5,21 @@
  * stopped, every leaf certificate and its key move to a backup directory,
  * the CAs stay; the next start issues new leaves from the same CAs (the
  * server's pki_ensure_leaf, the agent's join), so clients that trust the
- * CAs keep working. Also the data dir's free space for /metrics. */
+ * CAs keep working. The listing is pki_certs_list (pki_expiry.c). */
 #define LOG_COMPONENT "install"
 
 #include "install/install-internal.h"
 
-#include "base/buf.h"
+#include "pki/pki.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <gnutls/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Where k3c keeps certificates, relative to the data dir. */
-static const char *const cert_dirs[] = {"server/tls", "server/tls/etcd", "agent"};
-
-static int
-cert_read(const char *path, struct install_cert *c, struct k3c_err *err)
-{
-    _cleanup_free_ char *pem = NULL;
-    size_t len = 0;
-    gnutls_x509_crt_t crt;
-    gnutls_datum_t d;
-    unsigned critical = 0;
-    char cn[256];
-    size_t cn_len = sizeof(cn);
-    int rc;
-
-    if (k3c_read_file(path, &pem, &len, err) < 0)
-        return -1;
-    if (gnutls_x509_crt_init(&crt) < 0)
-        return k3c_err_set(err, K3C_E_INTERNAL, "%s: gnutls_x509_crt_init failed", path);
-    d = (gnutls_datum_t){.data = (unsigned char *)pem, .size = (unsigned)len};
-    rc = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
-    if (rc < 0) {
-        gnutls_x509_crt_deinit(crt);
-        return k3c_err_set(err, K3C_E_INVALID, "%s: not a PEM certificate: %s", path,
-                           gnutls_strerror(rc));
-    }
-    c->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
-    c->ca = gnutls_x509_crt_get_ca_status(crt, &critical) > 0;
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) < 0)
-        cn[0] = '\0';
-    c->common_name = k3c_xstrdup(cn);
-    gnutls_x509_crt_deinit(crt);
-    return 0;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct install_cert *)a)->file, ((const struct install_cert *)b)->file);
-}
-
-int
-install_certs_list(const char *data_dir, struct install_cert **out, size_t *n_out,
-                   struct k3c_err *err)
-{
-    struct install_cert *v = NULL;
-    size_t n = 0;
-
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(cert_dirs); i++) {
-        _cleanup_free_ char *dir = k3c_xasprintf("%s/%s", data_dir, cert_dirs[i]);
-        DIR *d = opendir(dir);
-        struct dirent *e;
-
-        while (d && (e = readdir(d))) {
-            size_t l = strlen(e->d_name);
-            struct install_cert c = {0};
-            _cleanup_free_ char *path = NULL;
-            struct k3c_err cerr = {0};
-
-            if (l < 5 || strcmp(e->d_name + l - 4, ".crt") != 0)
-                continue;
-            path = k3c_xasprintf("%s/%s", dir, e->d_name);
-            if (cert_read(path, &c, &cerr) < 0) {
-                closedir(d);
-                install_certs_free(v, n);
-                *err = cerr;
-                return -1;
-            }
-            c.file = k3c_xasprintf("%s/%s", cert_dirs[i], e->d_name);
-            v = k3c_xrealloc(v, (n + 1) * sizeof(*v));
-            v[n++] = c;
-        }
-        if (d)
-            closedir(d);
-    }
-    if (n > 1)
-        qsort(v, n, sizeof(*v), name_cmp);
-    *out = v;
-    *n_out = n;
-    return 0;
-}
-
-void
-install_certs_free(struct install_cert *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].file);
-        free(v[i].common_name);
-    }
-    free(v);
-}
 
 /* "364d", "23h", "-2d" (expired). */
 static void
@@ -133,14 +38,14 @@ residual(int64_t s, char *out, size_t len)
 int
 install_certs_check(const char *data_dir, FILE *out, struct k3c_err *err)
 {
-    struct install_cert *v = NULL;
+    struct pki_cert_info *v = NULL;
     size_t n = 0;
     int64_t now = k3c_wall_ms() / 1000;
 
-    if (install_certs_list(data_dir, &v, &n, err) < 0)
+    if (pki_certs_list(data_dir, &v, &n, err) < 0)
         return -1;
     if (n == 0) {
-        install_certs_free(v, n);
+        pki_certs_free(v, n);
         return k3c_err_set(err, K3C_E_NOT_FOUND, "no certificates under %s", data_dir);
     }
     fprintf(out, "%-40s %-4s %-28s %-20s %s\n", "FILE", "CA", "COMMON NAME", "NOT AFTER",
@@ -155,7 +60,7 @@ install_certs_check(const char *data_dir, FILE *out, struct k3c_err *err)
                 v[i].not_after - now < 90 * 86400 && !v[i].ca ? " (renewed at the next start)"
                                                               : "");
     }
-    install_certs_free(v, n);
+    pki_certs_free(v, n);
     return 0;
 }
 
@@ -183,7 +88,7 @@ int
 install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err)
 {
     struct install_opts o = {.root = data_dir};
-    struct install_cert *v = NULL;
+    struct pki_cert_info *v = NULL;
     size_t n = 0, moved = 0;
     pid_t pids[8];
     char stamp[32];
@@ -201,7 +106,7 @@ install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err)
                            "k3c is running on %s (pid %d): stop it first (systemctl stop k3c, "
                            "or k3c killall), then rotate and start it again",
                            data_dir, (int)pids[0]);
-    if (install_certs_list(data_dir, &v, &n, err) < 0)
+    if (pki_certs_list(data_dir, &v, &n, err) < 0)
         return -1;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
@@ -218,7 +123,7 @@ install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err)
             rc = move_to_backup(data_dir, backup, key, out, err);
         moved++;
     }
-    install_certs_free(v, n);
+    pki_certs_free(v, n);
     if (rc < 0)
         return -1;
     if (moved == 0)
@@ -228,38 +133,4 @@ install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err)
             "Start k3c again: it issues new certificates from the same CAs.\n",
             moved, backup);
     return 0;
-}
-
-void
-install_metrics_write(const char *data_dir, struct k3c_buf *b)
-{
-    struct install_cert *v = NULL;
-    size_t n = 0;
-    struct k3c_err err = {0};
-    struct statvfs fs;
-    int64_t now = k3c_wall_ms() / 1000;
-
-    if (install_certs_list(data_dir, &v, &n, &err) == 0 && n > 0) {
-        k3c_buf_appendf(b, "# HELP k3c_certificate_expiration_seconds Seconds until the "
-                           "certificate's notAfter (negative: expired).\n"
-                           "# TYPE k3c_certificate_expiration_seconds gauge\n");
-        for (size_t i = 0; i < n; i++)
-            k3c_buf_appendf(b, "k3c_certificate_expiration_seconds{file=\"%s\",ca=\"%s\"} %lld\n",
-                            v[i].file, v[i].ca ? "true" : "false",
-                            (long long)(v[i].not_after - now));
-    }
-    install_certs_free(v, n);
-    if (statvfs(data_dir, &fs) == 0)
-        k3c_buf_appendf(b,
-                        "# HELP k3c_data_dir_available_bytes Free space of the data dir's file "
-                        "system for unprivileged users.\n"
-                        "# TYPE k3c_data_dir_available_bytes gauge\n"
-                        "k3c_data_dir_available_bytes %llu\n"
-                        "# TYPE k3c_data_dir_capacity_bytes gauge\n"
-                        "k3c_data_dir_capacity_bytes %llu\n"
-                        "# TYPE k3c_data_dir_inodes_free gauge\n"
-                        "k3c_data_dir_inodes_free %llu\n",
-                        (unsigned long long)fs.f_bavail * fs.f_frsize,
-                        (unsigned long long)fs.f_blocks * fs.f_frsize,
-                        (unsigned long long)fs.f_favail);
 }

@@ -18,6 +18,7 @@ struct MHD_Connection;
 struct kubelet_server {
     char *bind_address, *logs_dir, *node_name;
     char *netns_dir; /* where pods' network namespaces are pinned (port-forward) */
+    char *data_dir;  /* the node's, for /metrics (issue #21); NULL: none */
     char *cert_pem, *key_pem, *ca_pem;
     struct runtime *runtime;
     void *daemon; /* struct MHD_Daemon */

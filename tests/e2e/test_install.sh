@@ -216,6 +216,9 @@ NOTIFY_SOCKET=$TMP/notify-agent.sock "$K3C_BIN" agent --server "$API_URL" \
 AGENT_PID=$!
 wait_check notify/agent-ready 60 grep -q '^READY=1 logged-ready$' "$TMP/notify-agent.sock.log"
 expect_out notify/agent-status '^STATUS=k3c agent ready' cat "$TMP/notify-agent.sock.log"
+expect_all metrics/kubelet-lines \
+    '^k3c_certificate_expiration_seconds\{file="agent/client-kubelet.crt",ca="false"\} [0-9]{7,}$' \
+    '^k3c_data_dir_available_bytes [1-9][0-9]*$' -- acurl "https://127.0.0.1:$KPORT/metrics"
 stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
 expect_eq notify/agent-exit-0 0 echo $?
 AGENT_PID=
