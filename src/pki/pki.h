@@ -83,6 +83,8 @@ struct pki_cert_info {
 int pki_certs_list(const char *data_dir, struct pki_cert_info **out, size_t *n_out,
                    struct k3c_err *err);
 void pki_certs_free(struct pki_cert_info *v, size_t n);
+/* The notAfter (Unix seconds) of the PEM certificate at cert_path. */
+int pki_cert_not_after(const char *cert_path, int64_t *not_after, struct k3c_err *err);
 struct k3c_buf;
 /* /metrics lines: k3c_certificate_expiration_seconds{file,ca} per
  * certificate and the data dir's free space (k3c_data_dir_*). */

@@ -139,3 +139,15 @@ pki_node_metrics_write(const char *data_dir, struct k3c_buf *b)
                         (unsigned long long)fs.f_blocks * fs.f_frsize,
                         (unsigned long long)fs.f_favail);
 }
+
+int
+pki_cert_not_after(const char *cert_path, int64_t *not_after, struct k3c_err *err)
+{
+    struct pki_cert_info c = {0};
+
+    if (cert_read(cert_path, &c, err) < 0)
+        return -1;
+    *not_after = c.not_after;
+    free(c.common_name);
+    return 0;
+}

@@ -223,6 +223,24 @@ stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
 expect_eq notify/agent-exit-0 0 echo $?
 AGENT_PID=
 wait_check notify/agent-stopping 10 grep -q '^STOPPING=1' "$TMP/notify-agent.sock.log"
+
+echo "# a node certificate that expires within 90 days is renewed at the agent's start"
+ACRT=$TMP/agent/agent/client-kubelet.crt
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=expiring \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$TMP/expiring.key" -out "$ACRT" >/dev/null 2>&1
+expect_out cert/agent-expiring '^agent/client-kubelet.crt +no +expiring .* (9|10)d \(renewed at the next start\)$' \
+    k3c certificate check --data-dir "$TMP/agent"
+"$K3C_BIN" agent --server "$API_URL" --token "$(cat "$TMP/data/server/token")" \
+    --data-dir "$TMP/agent" --node-name notify-agent --node-ip 127.0.0.1 --disable-pods \
+    --kubelet-port "$KPORT" --config "$TMP/empty.yaml" </dev/null >"$TMP/agent2.log" 2>&1 &
+AGENT_PID=$!
+wait_check cert/agent-rejoined 60 grep -q 'k3c agent ready' "$TMP/agent2.log"
+expect_out cert/agent-renewal-logged 'expires in [0-9]+ days: joining again' cat "$TMP/agent2.log"
+expect_out cert/agent-renewed '^agent/client-kubelet.crt +no +system:node:notify-agent .* 36[45]d' \
+    k3c certificate check --data-dir "$TMP/agent"
+stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
+AGENT_PID=
 expect_all killall/stops-server "k3c process $SERVER_PID stopped" \
     "without --with-net: links and nftables kept" -- k3c killall --root "$TMP"
 wait_check notify/stopping 10 grep -q '^STOPPING=1' "$TMP/notify.sock.log"
