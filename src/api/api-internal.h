@@ -321,6 +321,10 @@ struct api_server {
     pthread_mutex_t metrics_fn_lock;
     api_metrics_fn metrics_fn;
     void *metrics_fn_data;
+    struct {
+        api_metrics_fn fn;
+        void *data;
+    } metrics_more[4]; /* api_server_add_metrics_fn */
     /* --event-ttl leases (api_lease.c): one lease per time bucket, shared by
      * every object written in it; lease_lock protects the two fields and
      * is never held across a store call. */

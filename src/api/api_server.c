@@ -309,6 +309,9 @@ serve_metrics(struct api_request *r)
     pthread_mutex_lock(&r->srv->metrics_fn_lock);
     if (r->srv->metrics_fn)
         r->srv->metrics_fn(r->srv->metrics_fn_data, &b);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(r->srv->metrics_more); i++)
+        if (r->srv->metrics_more[i].fn)
+            r->srv->metrics_more[i].fn(r->srv->metrics_more[i].data, &b);
     pthread_mutex_unlock(&r->srv->metrics_fn_lock);
     ret = reply_text(r, 200, b.data, "text/plain; version=0.0.4");
     k3c_buf_fini(&b);
@@ -340,6 +343,29 @@ api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
     pthread_mutex_lock(&srv->metrics_fn_lock);
     srv->metrics_fn = fn;
     srv->metrics_fn_data = data;
+    pthread_mutex_unlock(&srv->metrics_fn_lock);
+}
+
+void
+api_server_add_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
+{
+    pthread_mutex_lock(&srv->metrics_fn_lock);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(srv->metrics_more); i++)
+        if (!srv->metrics_more[i].fn) {
+            srv->metrics_more[i].fn = fn;
+            srv->metrics_more[i].data = data;
+            break;
+        }
+    pthread_mutex_unlock(&srv->metrics_fn_lock);
+}
+
+void
+api_server_remove_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
+{
+    pthread_mutex_lock(&srv->metrics_fn_lock);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(srv->metrics_more); i++)
+        if (srv->metrics_more[i].fn == fn && srv->metrics_more[i].data == data)
+            srv->metrics_more[i].fn = NULL;
     pthread_mutex_unlock(&srv->metrics_fn_lock);
 }
 
