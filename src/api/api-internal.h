@@ -94,6 +94,9 @@ struct api_resource {
     /* Turns the stored (storage-version) object into this row's version
      * for single-object replies (autoscaling/v1 HPA); may be NULL. */
     void (*convert_out)(json_t *obj);
+    /* The etcd directory under /registry/ when it is not plural (custom
+     * resources: "<group>/<plural>", as upstream stores them). */
+    const char *store_dir;
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -578,5 +581,36 @@ void api_defaults_statefulset(json_t *obj);
 extern const struct api_column api_columns_pdb[];
 json_t *api_row_pdb(const json_t *obj, int64_t now_s);
 void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
+
+/* ---- CustomResourceDefinitions (kind_crd.c, api_crd.c, api_crd_serve.c;
+ * docs/crd.md). Custom resources are api_resource rows made at run time:
+ * api_resource_next walks the table and then them; the hooks below are no-ops
+ * for built-ins. */
+extern const struct api_column api_columns_crd[];
+json_t *api_row_crd(const json_t *obj, int64_t now_s);
+void api_validate_crd(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_crd(json_t *obj);
+/* Every served resource: NULL starts; returns NULL after the last. */
+const struct api_resource *api_resource_next(const struct api_resource *r);
+bool api_resource_is_custom(const struct api_resource *r);
+bool api_resource_is_custom_served(void);
+/* A served custom resource by group, version, plural, or NULL. */
+const struct api_resource *api_crd_find(const char *group, const char *version, const char *plural);
+struct watch_cache *api_crd_cache(const struct api_resource *r);
+const json_t *api_crd_kind_schema(const struct api_resource *r);
+/* Defaulting and structural validation of a custom object being written. */
+void api_crd_prepare(const struct api_resource *r, json_t *obj, const json_t *old, json_t *causes);
+json_t *api_crd_row(const struct api_resource *r, const json_t *obj, int64_t now_s);
+void api_crd_convert_out(const struct api_resource *r, json_t *obj);
+/* Deprecation warnings of the version a request names. */
+void api_crd_request_started(struct api_request *r);
+/* /openapi/v3 with custom group-versions; -1 when not for us. */
+int api_crd_openapi_serve(struct api_request *r, const char *static_index);
+/* api_openapi.c: the document of custom resources' group-version (new text). */
+char *api_openapi_custom_doc(const struct api_resource *const *res, const json_t *const *schemas,
+                             const char *const *names, size_t n);
+/* The registry's controller (establishing, finalizer, garbage collection). */
+int api_crd_start(struct api_server *srv, struct k3c_err *err);
+void api_crd_stop(struct api_server *srv);
 
 #endif

@@ -194,7 +194,9 @@ json_t *
 api_table_row(struct api_request *r, const json_t *obj)
 {
     const char *include = api_query(r, "includeObject");
-    json_t *row = json_pack("{s:o}", "cells", r->res->row(obj, k3c_wall_ms() / 1000));
+    json_t *cells = api_resource_is_custom(r->res) ? api_crd_row(r->res, obj, k3c_wall_ms() / 1000)
+                                                   : r->res->row(obj, k3c_wall_ms() / 1000);
+    json_t *row = json_pack("{s:o}", "cells", cells);
 
     if (include && strcmp(include, "None") == 0)
         return row;
@@ -282,12 +284,14 @@ api_reply_object(struct api_request *r, unsigned status, json_t *obj)
     const char *tv = api_table_wanted(r);
     json_t *table;
 
-    if (r->res->convert_out && obj) { /* a copy: obj may be the caller's too */
-        json_t *copy = json_deep_copy(obj);
+    if ((r->res->convert_out || api_resource_is_custom(r->res)) && obj) {
+        json_t *copy = json_deep_copy(obj); /* a copy: obj may be the caller's too */
 
         json_decref(obj);
         obj = copy;
-        r->res->convert_out(obj);
+        if (r->res->convert_out)
+            r->res->convert_out(obj);
+        api_crd_convert_out(r->res, obj);
     }
     if (!tv)
         return api_reply_json_take(r, status, obj);
@@ -581,6 +585,7 @@ api_handle_resource(struct api_request *r)
                                 "the server could not find the requested resource");
     if ((ret = api_authorize_resource(r)) >= 0)
         return ret;
+    api_crd_request_started(r);
     if (api_proxy_handles(r))
         return api_proxy_serve(r);
     if (api_metrics_handles(r))

@@ -245,6 +245,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
                           !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
     if (r->res->validate)
         r->res->validate(obj, old, causes);
+    api_crd_prepare(r->res, obj, old, causes); /* custom resources' schemas (api_crd_serve.c) */
     if (json_array_size(causes) == 0) {
         json_decref(causes);
         return api_rbac_admit(r, obj); /* escalation prevention (api_rbac.c) */
