@@ -43,7 +43,9 @@ static struct {
     _Atomic(struct crd_entry *) head;
     struct crd_entry *tail;
     struct crd_dir *dirs;
-    json_t *known; /* CRD name -> fingerprint of what is registered */
+    json_t *known;     /* CRD name -> fingerprint of what is registered */
+    json_t *revs;      /* CRD name -> the revision reconciled (unchanged: not parsed again) */
+    json_t *status_ok; /* CRD name -> the revision whose status was right (thread only) */
     struct api_server *srv;
     struct watch_cache *crd_wc;
     int64_t synced_rev;
@@ -436,14 +438,20 @@ reconcile(void)
     pthread_mutex_lock(&reg.mu);
     rev = watch_cache_foreach(reg.crd_wc, CRD_PREFIX, snap_add, &s);
     for (size_t i = 0; i < s.n; i++) {
-        _cleanup_json_ json_t *crd = wc_entry_object(s.v[i]);
-        _cleanup_free_ char *f = crd ? fingerprint(crd) : NULL;
-        const char *n = crd ? api_meta_str(crd, "name") : NULL;
+        _cleanup_json_ json_t *crd = NULL;
+        _cleanup_free_ char *f = NULL;
+        const char *n = s.v[i]->name;
         const char *was;
 
-        if (!n)
-            continue;
         json_object_set_new(seen, n, json_true());
+        if (json_object_get(reg.known, n) &&
+            json_integer_value(json_object_get(reg.revs, n)) == s.v[i]->revision)
+            continue; /* registered from this very revision */
+        crd = wc_entry_object(s.v[i]);
+        if (!crd)
+            continue;
+        f = fingerprint(crd);
+        json_object_set_new(reg.revs, n, json_integer(s.v[i]->revision));
         was = s_at(reg.known, n);
         if (was && strcmp(was, f) == 0)
             continue;
@@ -459,6 +467,7 @@ reconcile(void)
         if (!json_object_get(seen, name)) {
             retire(name);
             json_object_del(reg.known, name);
+            json_object_del(reg.revs, name);
             log_info("(%s) no longer served", name);
         }
     }
@@ -675,10 +684,12 @@ sync_status(void)
 
     watch_cache_foreach(reg.crd_wc, CRD_PREFIX, snap_add, &s);
     for (size_t i = 0; i < s.n && !atomic_load(&reg.stop); i++) {
-        _cleanup_json_ json_t *crd = wc_entry_object(s.v[i]);
-        const char *name = crd ? api_meta_str(crd, "name") : NULL;
+        _cleanup_json_ json_t *crd = NULL;
+        const char *name = s.v[i]->name;
 
-        if (!name)
+        if (json_integer_value(json_object_get(reg.status_ok, name)) == s.v[i]->revision)
+            continue;
+        if (!(crd = wc_entry_object(s.v[i])))
             continue;
         if (api_meta_str(crd, "deletionTimestamp")) {
             bool ours = false;
@@ -696,7 +707,10 @@ sync_status(void)
         {
             _cleanup_json_ json_t *want = desired_status(crd);
 
-            crd_write(name, set_status, want, false);
+            if (json_equal(want, json_object_get(crd, "status")))
+                json_object_set_new(reg.status_ok, name, json_integer(s.v[i]->revision));
+            else
+                crd_write(name, set_status, want, false);
         }
     }
     snap_fini(&s);
@@ -847,8 +861,11 @@ api_crd_start(struct api_server *srv, struct k3c_err *err)
 
     reg.srv = srv;
     reg.crd_wc = res ? api_cache_for(srv, res) : NULL;
-    if (!reg.known)
+    if (!reg.known) {
         reg.known = json_object();
+        reg.revs = json_object();
+        reg.status_ok = json_object();
+    }
     if (!reg.crd_wc)
         return 0;
     atomic_store(&reg.stop, false);
@@ -889,7 +906,9 @@ api_crd_stop(struct api_server *srv)
         free(d);
     }
     json_decref(reg.known);
-    reg.known = NULL;
+    json_decref(reg.revs);
+    json_decref(reg.status_ok);
+    reg.known = reg.revs = reg.status_ok = NULL;
     reg.crd_wc = NULL;
     reg.srv = NULL;
     reg.synced_rev = 0;
