@@ -250,6 +250,13 @@ api_validate_crd(const json_t *obj, const json_t *old, json_t *causes)
     else if (!strchr(group, '.') || !api_is_dns1123_subdomain(group))
         api_cause_invalid_str(causes, "spec.group", group,
                               "should be a domain with at least one dot");
+    for (const struct api_resource *r = api_resources; group && r->kind; r++) {
+        if (strcmp(r->group, group) == 0) { /* built-in groups stay the server's own */
+            api_cause_invalid_str(causes, "spec.group", group,
+                                  "is a group the API server serves itself");
+            break;
+        }
+    }
     if (group && plural && name) {
         _cleanup_free_ char *want = k3c_xasprintf("%s.%s", plural, group);
 

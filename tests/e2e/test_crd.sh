@@ -152,6 +152,11 @@ expect_eq crd/scaled '3 2' kc get wd w1 -o 'jsonpath={.spec.replicas} {.metadata
 expect_out crd/scale-subresource '"spec":\{"replicas":3\},"status":\{"replicas":2' \
     kc get --raw /apis/e2e.k3c.io/v1/namespaces/default/widgets/w1/scale
 expect_all crd/widget-columns '^NAME +COLOR +REPLICAS +READY +AGE$' '^w1 +red +3 ' -- kc get wd
+# A CRD update is served at once: one more printer column.
+check crd/update-crd kc patch crd widgets.e2e.k3c.io --type=json -p \
+    '[{"op":"add","path":"/spec/versions/0/additionalPrinterColumns/-","value":{"name":"Size","type":"string","jsonPath":".spec.size"}}]'
+has_size_column() { kc get wd 2>/dev/null | grep -Eq '^NAME +COLOR +REPLICAS +READY +AGE +SIZE$'; }
+wait_check crd/updated-columns 30 has_size_column
 expect_all crd/get-all 'widget.e2e.k3c.io/w1' 'widget.e2e.k3c.io/w2' -- kc get all
 expect_all crd/field-selector '^w2 ' -- kc get wd --field-selector spec.color=blue
 expect_not crd/field-selector-excludes '^w1 ' kc get wd --field-selector spec.color=blue
