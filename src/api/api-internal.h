@@ -602,6 +602,9 @@ const json_t *api_crd_kind_schema(const struct api_resource *r);
 void api_crd_prepare(const struct api_resource *r, json_t *obj, const json_t *old, json_t *causes);
 json_t *api_crd_row(const struct api_resource *r, const json_t *obj, int64_t now_s);
 void api_crd_convert_out(const struct api_resource *r, json_t *obj);
+/* A cached custom object as r's version serves it (new text, *len set), or
+ * NULL when the cached JSON is already that (built-ins: always NULL). */
+char *api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_t *len);
 /* Deprecation warnings of the version a request names. */
 void api_crd_request_started(struct api_request *r);
 /* /openapi/v3 with custom group-versions; -1 when not for us. */

@@ -175,6 +175,25 @@ api_crd_convert_out(const struct api_resource *r, json_t *obj)
                             json_string(api_resource_api_version(r, apiv, sizeof(apiv))));
 }
 
+char *
+api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_t *len)
+{
+    char apiv[256], want[300];
+    _cleanup_json_ json_t *obj = NULL;
+    char *text;
+
+    if (!crd_entry_of(r))
+        return NULL;
+    snprintf(want, sizeof(want), "\"apiVersion\":\"%s\"",
+             api_resource_api_version(r, apiv, sizeof(apiv)));
+    if (strstr(e->json, want) || !(obj = wc_entry_object(e)))
+        return NULL;
+    api_crd_convert_out(r, obj);
+    text = json_dumps(obj, JSON_COMPACT);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
 /* ---- JSONPath ---------------------------------------------------------------- */
 
 static void eval(const json_t *v, const char *p, json_t *out, int depth);

@@ -353,9 +353,15 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const ch
         cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "");
     /* The cache keeps each object serialised: a list is concatenation. */
     for (size_t i = 0; i < c->n; i++) {
+        size_t n = 0;
+        _cleanup_free_ char *converted = api_crd_entry_json(r->res, c->items[i], &n);
+
         if (i)
             k3c_buf_append(&b, ",", 1);
-        k3c_buf_append(&b, c->items[i]->json, c->items[i]->json_len);
+        if (converted) /* a custom object stored in another version */
+            k3c_buf_append(&b, converted, n);
+        else
+            k3c_buf_append(&b, c->items[i]->json, c->items[i]->json_len);
     }
     k3c_buf_append(&b, "]}", 2);
     text = k3c_buf_steal(&b, &len);
@@ -520,6 +526,7 @@ list_from_store(struct api_request *r, const struct api_selectors *sel, int64_t 
 
         if (!obj || !match_object(sel, obj))
             continue;
+        api_crd_convert_out(r->res, obj);
         json_array_append_new(items, tv ? api_table_row(r, obj) : json_incref(obj));
     }
     store_list_fini(&page);

@@ -99,6 +99,8 @@ expect_out crd/deprecated-warning 'Warning: cert-manager.io/v1beta1 Certificate 
     kc get certificates.v1beta1.cert-manager.io web
 expect_out crd/other-version-apiversion '^cert-manager.io/v1alpha3$' \
     kc get certificates.v1alpha3.cert-manager.io web -o 'jsonpath={.apiVersion}'
+expect_out crd/other-version-list '^cert-manager.io/v1alpha3$' \
+    kc get certificates.v1alpha3.cert-manager.io -o 'jsonpath={.items[0].apiVersion}'
 
 # ---- 3. defaults, pruning, strict fields, subresources ----
 
