@@ -24,6 +24,7 @@ struct crd_entry {
     json_t *printer_columns;    /* additionalPrinterColumns (NULL: Age only) */
     struct api_column *columns; /* Name + the printer columns */
     char *deprecation;          /* the Warning for a deprecated version, or NULL */
+    json_t *scale;              /* subresources.scale (its paths), or NULL */
     struct watch_cache *wc;     /* shared by the CRD's versions (borrowed) */
     atomic_bool active;
     _Atomic(struct crd_entry *) next;

@@ -605,6 +605,11 @@ void api_crd_convert_out(const struct api_resource *r, json_t *obj);
 /* A cached custom object as r's version serves it (new text, *len set), or
  * NULL when the cached JSON is already that (built-ins: always NULL). */
 char *api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_t *len);
+/* The autoscaling/v1 Scale of a custom object by its CRD's scale paths (new),
+ * or NULL for built-ins; the object holding the replicas at
+ * specReplicasPath (created as needed; *key its last step), or NULL. */
+json_t *api_crd_scale_of(const struct api_resource *r, const json_t *obj);
+json_t *api_crd_replicas_parent(const struct api_resource *r, json_t *obj, const char **key);
 /* Deprecation warnings of the version a request names. */
 void api_crd_request_started(struct api_request *r);
 /* /openapi/v3 with custom group-versions; -1 when not for us. */

@@ -235,6 +235,7 @@ entry_free(struct crd_entry *e)
     json_decref(e->schema);
     free(e->schema_name);
     json_decref(e->printer_columns);
+    json_decref(e->scale);
     free(e->columns);
     free(e->deprecation);
     free(e);
@@ -285,6 +286,7 @@ entry_new(const json_t *crd, const json_t *version)
                 ? k3c_xstrdup(s_at(version, "deprecationWarning"))
                 : k3c_xasprintf("%s/%s %s is deprecated", e->strings[0], e->strings[1], kind);
     e->printer_columns = json_incref(json_object_get(version, "additionalPrinterColumns"));
+    e->scale = json_incref(json_object_get(subs, "scale"));
     crd_entry_build_schema(e, version);
     atomic_init(&e->active, true);
     atomic_init(&e->next, NULL);

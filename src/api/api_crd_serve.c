@@ -194,6 +194,73 @@ api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_
     return text;
 }
 
+/* ---- scale ---------------------------------------------------------------- */
+
+/* The first value at a simple path (".spec.replicas") as a new reference, or NULL. */
+static json_t *
+at_path(const json_t *obj, const char *path)
+{
+    _cleanup_json_ json_t *found = json_array();
+
+    crd_jsonpath(obj, path, found);
+    return json_incref(json_array_get(found, 0));
+}
+
+static const char *
+scale_path(const struct crd_entry *e, const char *which)
+{
+    return json_string_value(json_object_get(e->scale, which));
+}
+
+json_t *
+api_crd_scale_of(const struct api_resource *r, const json_t *obj)
+{
+    struct crd_entry *e = crd_entry_of(r);
+    const json_t *meta = json_object_get(obj, "metadata");
+    _cleanup_json_ json_t *spec_n = NULL, *status_n = NULL, *sel = NULL;
+
+    if (!e || !e->scale)
+        return NULL;
+    spec_n = at_path(obj, scale_path(e, "specReplicasPath"));
+    status_n = at_path(obj, scale_path(e, "statusReplicasPath"));
+    if (scale_path(e, "labelSelectorPath"))
+        sel = at_path(obj, scale_path(e, "labelSelectorPath"));
+    return json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*, s:O*, s:O*}, s:{s:I}, s:{s:I, s:s}}", "kind",
+                     "Scale", "apiVersion", "autoscaling/v1", "metadata", "name",
+                     json_object_get(meta, "name"), "namespace", json_object_get(meta, "namespace"),
+                     "uid", json_object_get(meta, "uid"), "resourceVersion",
+                     json_object_get(meta, "resourceVersion"), "creationTimestamp",
+                     json_object_get(meta, "creationTimestamp"), "spec", "replicas",
+                     (json_int_t)json_integer_value(spec_n), "status", "replicas",
+                     (json_int_t)json_integer_value(status_n), "selector",
+                     json_is_string(sel) ? json_string_value(sel) : "");
+}
+
+json_t *
+api_crd_replicas_parent(const struct api_resource *r, json_t *obj, const char **key)
+{
+    struct crd_entry *e = crd_entry_of(r);
+    const char *path = e && e->scale ? scale_path(e, "specReplicasPath") : NULL;
+    json_t *at = obj;
+
+    if (!path || path[0] != '.')
+        return NULL;
+    /* ".spec.a.replicas": objects made along the way; the last step is the key */
+    for (const char *p = path + 1;;) {
+        const char *dot = strchr(p, '.');
+        _cleanup_free_ char *step = NULL;
+
+        if (!dot) {
+            *key = p;
+            return at;
+        }
+        step = k3c_xstrndup(p, (size_t)(dot - p));
+        if (!(at = api_ensure_object(at, step)))
+            return NULL;
+        p = dot + 1;
+    }
+}
+
 /* ---- JSONPath ---------------------------------------------------------------- */
 
 static void eval(const json_t *v, const char *p, json_t *out, int depth);

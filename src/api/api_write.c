@@ -1218,7 +1218,7 @@ api_handle_get_subresource(struct api_request *r)
         return api_reply_store_error(r, &err);
     if (strcmp(r->subresource, "scale") != 0)
         return api_reply_object(r, 200, obj);
-    scale = scale_of(obj);
+    scale = api_crd_scale_of(r->res, obj) ?: scale_of(obj); /* custom: the CRD's paths */
     json_decref(obj);
     return api_reply_json_take(r, 200, scale);
 }
@@ -1242,7 +1242,7 @@ api_handle_scale(struct api_request *r)
         obj = api_read_object(r, &rev, &err);
         if (!obj)
             return api_reply_store_error(r, &err);
-        scale = scale_of(obj);
+        scale = api_crd_scale_of(r->res, obj) ?: scale_of(obj);
         if (strcmp(r->method, "PATCH") == 0)
             api_merge_patch(scale, body);
         else
@@ -1258,17 +1258,19 @@ api_handle_scale(struct api_request *r)
                           "Invalid value: must be greater than or equal to 0");
             return api_reply_invalid_take(r, "Scale", r->name, causes);
         }
-        if (json_integer_value(replicas) !=
-            json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas"))) {
+        const char *key = "replicas";
+        json_t *at = api_crd_replicas_parent(r->res, obj, &key) ?: json_object_get(obj, "spec");
+
+        if (json_integer_value(replicas) != json_integer_value(json_object_get(at, key))) {
             json_t *meta = api_meta(obj);
 
-            json_object_set(json_object_get(obj, "spec"), "replicas", replicas);
+            json_object_set(at, key, replicas);
             json_object_set_new(
                 meta, "generation",
                 json_integer(json_integer_value(json_object_get(meta, "generation")) + 1));
         }
         if (dry_run(r) || store_write(r, obj, rev, &err) == 0)
-            return api_reply_json_take(r, 200, scale_of(obj));
+            return api_reply_json_take(r, 200, api_crd_scale_of(r->res, obj) ?: scale_of(obj));
         if (err.kind != K3C_E_CONFLICT)
             return reply_write_error(r, &err);
     }

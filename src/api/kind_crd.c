@@ -177,6 +177,48 @@ validate_columns(const json_t *cols, const char *field, json_t *causes)
     }
 }
 
+/* The structural-schema rules upstream checks first: every specified field
+ * has a type (but int-or-string and preserve-unknown-fields ones), and
+ * properties and additionalProperties do not come together. */
+static void
+validate_structural(const json_t *s, const char *field, json_t *causes, int depth)
+{
+    const json_t *props = json_object_get(s, "properties");
+    const json_t *items = json_object_get(s, "items");
+    const json_t *addl = json_object_get(s, "additionalProperties");
+    struct fpath f;
+    const char *key;
+    json_t *child;
+
+    if (!json_is_object(s) || depth > 64)
+        return;
+    if (!api_str_at(s, "type") && !api_true_at(s, "x-kubernetes-int-or-string") &&
+        !api_true_at(s, "x-kubernetes-preserve-unknown-fields"))
+        api_cause_required(causes, api_fpath(&f, "%s.type", field),
+                           "must not be empty for specified object fields");
+    if (json_is_object(props) && json_object_size(props) > 0 && json_is_object(addl))
+        api_cause_forbidden(causes, api_fpath(&f, "%s.additionalProperties", field),
+                            "additionalProperties and properties are mutual exclusive");
+    json_object_foreach((json_t *)props, key, child)
+    {
+        struct fpath sub;
+
+        validate_structural(child, api_fpath(&sub, "%s.properties[%s]", field, key), causes,
+                            depth + 1);
+    }
+    if (json_is_object(items)) {
+        struct fpath sub;
+
+        validate_structural(items, api_fpath(&sub, "%s.items", field), causes, depth + 1);
+    }
+    if (json_is_object(addl)) {
+        struct fpath sub;
+
+        validate_structural(addl, api_fpath(&sub, "%s.additionalProperties", field), causes,
+                            depth + 1);
+    }
+}
+
 static void
 validate_version(const json_t *v, size_t i, json_t *causes)
 {
@@ -198,6 +240,12 @@ validate_version(const json_t *v, size_t i, json_t *causes)
         api_cause_invalid_str(
             causes, api_fpath(&f, "spec.versions[%zu].schema.openAPIV3Schema.type", i),
             api_or_empty(api_str_at(schema, "type")), "must be object at the root");
+    if (json_is_object(schema)) {
+        struct fpath sf;
+
+        validate_structural(schema, api_fpath(&sf, "spec.versions[%zu].schema.openAPIV3Schema", i),
+                            causes, 0);
+    }
     validate_scale(api_json_path(v, "subresources.scale"),
                    api_fpath(&f, "spec.versions[%zu].subresources.scale", i), causes);
     validate_columns(json_object_get(v, "additionalPrinterColumns"),

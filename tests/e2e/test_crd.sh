@@ -43,6 +43,25 @@ echo "# figure: apply to Established of the $(wc -c <"$CERTS")-byte Certificate 
 check crd/apply-widgets kc apply -f "$WIDGETS"
 wait_check crd/widgets-established 30 established widgets.e2e.k3c.io
 wait_check crd/gadgets-established 30 established gadgets.e2e.k3c.io
+expect_fail crd/not-structural 'spec.versions\[0\].schema.openAPIV3Schema.properties\[spec\].type: Required value: must not be empty for specified object fields' \
+    kc create -f - <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.e2e.k3c.io}
+spec:
+  group: e2e.k3c.io
+  scope: Namespaced
+  names: {kind: Thing, plural: things}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {description: no type}
+EOF
 expect_all crd/status-conditions 'NamesAccepted=True' 'Established=True' 'storedVersions=v1' -- \
     kc get crd certificates.cert-manager.io \
     -o 'jsonpath={range .status.conditions[*]}{.type}={.status} {end}storedVersions={.status.storedVersions[*]}'
@@ -147,11 +166,11 @@ EOF
 check crd/status-via-main kc patch wd w1 --type=merge -p '{"status":{"replicas":7}}'
 expect_eq crd/main-ignores-status '' kc get wd w1 -o 'jsonpath={.status.replicas}'
 check crd/status-subresource kc patch wd w1 --subresource=status --type=merge \
-    -p '{"status":{"replicas":2},"spec":{"color":"green"}}'
+    -p '{"status":{"replicas":2,"selector":"app=w1"},"spec":{"color":"green"}}'
 expect_eq crd/status-ignores-spec '2 red' kc get wd w1 -o 'jsonpath={.status.replicas} {.spec.color}'
 check crd/scale kc scale wd w1 --replicas=3
 expect_eq crd/scaled '3 2' kc get wd w1 -o 'jsonpath={.spec.replicas} {.metadata.generation}'
-expect_out crd/scale-subresource '"spec":\{"replicas":3\},"status":\{"replicas":2' \
+expect_out crd/scale-subresource '"spec":\{"replicas":3\},"status":\{"replicas":2,"selector":"app=w1"' \
     kc get --raw /apis/e2e.k3c.io/v1/namespaces/default/widgets/w1/scale
 expect_all crd/widget-columns '^NAME +COLOR +REPLICAS +READY +AGE$' '^w1 +red +3 ' -- kc get wd
 # A CRD update is served at once: one more printer column.
