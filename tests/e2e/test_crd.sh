@@ -4,7 +4,9 @@
 # docs/crd.md) with stock kubectl (/usr/bin/kubectl, v1.32) against a real
 # `k3c server` (--disable-pods): cert-manager's Certificate CRD (four
 # versions, an 86 KB schema, printer columns, status subresource;
-# manifests/crd-certificates.yaml) and a test CRD (manifests/crd-widgets.yaml:
+# manifests/crd-certificates.yaml), external-snapshotter's VolumeSnapshotClass
+# CRD as published (manifests/crd-volumesnapshotclasses.yaml) and a test CRD
+# (manifests/crd-widgets.yaml:
 # scale, defaults, category all, selectable fields, list-map, a cluster-
 # scoped kind). Checks: established conditions, discovery, custom objects,
 # `kubectl get` columns, explain, schema violations naming the field,
@@ -120,6 +122,30 @@ expect_out crd/other-version-apiversion '^cert-manager.io/v1alpha3$' \
     kc get certificates.v1alpha3.cert-manager.io web -o 'jsonpath={.apiVersion}'
 expect_out crd/other-version-list '^cert-manager.io/v1alpha3$' \
     kc get certificates.v1alpha3.cert-manager.io -o 'jsonpath={.items[0].apiVersion}'
+
+# external-snapshotter's VolumeSnapshotClass: published as is, top-level fields.
+VSC=$MANIFESTS/crd-volumesnapshotclasses.yaml
+check crd/apply-vsclass kc apply -f "$VSC"
+wait_check crd/vsclass-established 30 established volumesnapshotclasses.snapshot.storage.k8s.io
+check crd/create-vsclass kc create -f - <<'EOF'
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: csi-hostpath}
+driver: hostpath.csi.k8s.io
+deletionPolicy: Delete
+parameters: {a: b}
+EOF
+expect_all crd/vsclass-columns '^NAME +DRIVER +DELETIONPOLICY +AGE$' '^csi-hostpath +hostpath.csi.k8s.io +Delete +' -- \
+    kc get vsclass
+expect_all crd/vsclass-violations 'deletionPolicy: Unsupported value: "Keep": supported values: "Delete", "Retain"' \
+    'driver: Required value' -- fails kc create -f - <<'EOF'
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: bad}
+deletionPolicy: Keep
+EOF
+expect_fail crd/unserved-version 'the server doesn.t have a resource type|could not find the requested resource' \
+    kc get volumesnapshotclasses.v1beta1.snapshot.storage.k8s.io
 
 # ---- 3. defaults, pruning, strict fields, subresources ----
 
