@@ -617,6 +617,11 @@ int api_crd_openapi_serve(struct api_request *r, const char *static_index);
 /* api_openapi.c: the document of custom resources' group-version (new text). */
 char *api_openapi_custom_doc(const struct api_resource *const *res, const json_t *const *schemas,
                              const char *const *names, size_t n);
+/* Told the uid of every custom object deleted, so that the garbage
+ * collector looks at its dependents (controllers/gc.c; fn NULL: none).
+ * Called on the CRD controller's thread, never after this returns. */
+typedef void (*api_owner_deleted_fn)(void *ud, const char *uid);
+void api_crd_set_owner_deleted_fn(api_owner_deleted_fn fn, void *ud);
 /* The registry's controller (establishing, finalizer, garbage collection). */
 int api_crd_start(struct api_server *srv, struct k3c_err *err);
 void api_crd_stop(struct api_server *srv);

@@ -27,7 +27,9 @@
 
 #define CRD_FINALIZER   "customresourcecleanup.apiextensions.k8s.io"
 #define CRD_PREFIX      "/registry/customresourcedefinitions/"
-#define CRD_POLL_MS     1000
+#define CRD_POLL_MS     250
+#define FIN_ORPHAN      "orphan"
+#define FIN_FOREGROUND  "foregroundDeletion"
 #define CRD_GC_EVERY_MS 3000
 
 /* One etcd directory of custom objects and its watch cache, kept for the
@@ -35,6 +37,7 @@
 struct crd_dir {
     char *dir;
     struct watch_cache *wc;
+    struct wc_watcher *w; /* the controller thread's: deletions for the GC */
     struct crd_dir *next;
 };
 
@@ -49,11 +52,14 @@ static struct {
     struct api_server *srv;
     struct watch_cache *crd_wc;
     int64_t synced_rev;
+    pthread_mutex_t fn_mu; /* owner_deleted_fn and its data */
+    api_owner_deleted_fn owner_deleted_fn;
+    void *owner_deleted_ud;
     pthread_t thread;
     bool started;
     atomic_bool stop;
     size_t n_static;
-} reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} reg = {.mu = PTHREAD_MUTEX_INITIALIZER, .fn_mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- lookups (any thread) -------------------------------------------------- */
 
@@ -217,6 +223,8 @@ dir_cache(const char *dir, char *const *fields)
     d->wc = watch_cache_new(reg.srv->store, prefix, (const char *const *)fields, &err);
     if (!d->wc)
         log_warn("(%s) watch cache: %s", dir, err.msg);
+    else if (!(d->w = watch_cache_subscribe(d->wc, 0, &err)))
+        log_warn("(%s) watch: %s", dir, err.msg);
     d->next = reg.dirs;
     reg.dirs = d;
     return d->wc;
@@ -792,10 +800,21 @@ collect_one(struct wc_entry *we)
         log_info("%s: owners gone; deleted", we->key);
 }
 
+static struct crd_dir *
+dirs_head(void)
+{
+    struct crd_dir *d;
+
+    pthread_mutex_lock(&reg.mu); /* dirs are only ever prepended */
+    d = reg.dirs;
+    pthread_mutex_unlock(&reg.mu);
+    return d;
+}
+
 static void
 collect_garbage(void)
 {
-    for (struct crd_dir *d = reg.dirs; d && !atomic_load(&reg.stop); d = d->next) {
+    for (struct crd_dir *d = dirs_head(); d && !atomic_load(&reg.stop); d = d->next) {
         _cleanup_free_ char *prefix = k3c_xasprintf("/registry/%s/", d->dir);
         struct snap s = {0};
 
@@ -806,6 +825,95 @@ collect_garbage(void)
             if (strstr(s.v[i]->json, "\"ownerReferences\""))
                 collect_one(s.v[i]);
         snap_fini(&s);
+    }
+}
+
+void
+api_crd_set_owner_deleted_fn(api_owner_deleted_fn fn, void *ud)
+{
+    pthread_mutex_lock(&reg.fn_mu);
+    reg.owner_deleted_fn = fn;
+    reg.owner_deleted_ud = ud;
+    pthread_mutex_unlock(&reg.fn_mu);
+}
+
+static bool
+drop_cascade_finalizers(json_t *obj)
+{
+    json_t *fins = json_object_get(api_meta(obj), "finalizers"), *left = json_array();
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(fins, i, f)
+    {
+        const char *s = json_string_value(f) ?: "";
+
+        if (strcmp(s, FIN_ORPHAN) != 0 && strcmp(s, FIN_FOREGROUND) != 0)
+            json_array_append(left, f);
+    }
+    if (json_array_size(left) == json_array_size(fins)) {
+        json_decref(left);
+        return false;
+    }
+    json_object_set_new(api_meta(obj), "finalizers", left);
+    return true;
+}
+
+/* A custom object deleted: the garbage collector looks at its dependents.
+ * One being deleted with propagationPolicy Orphan or Foreground: the
+ * in-process garbage collector does not follow custom kinds, so the policy
+ * becomes Background (the finalizer is dropped; docs/crd.md). */
+static void
+on_custom_event(const struct wc_event *ev)
+{
+    _cleanup_json_ json_t *obj = wc_entry_object(ev->entry);
+    const char *uid = obj ? api_meta_str(obj, "uid") : NULL;
+    struct k3c_err err = {0};
+
+    if (!uid)
+        return;
+    if (ev->type == WC_DELETED) {
+        pthread_mutex_lock(&reg.fn_mu);
+        if (reg.owner_deleted_fn)
+            reg.owner_deleted_fn(reg.owner_deleted_ud, uid);
+        pthread_mutex_unlock(&reg.fn_mu);
+        return;
+    }
+    if (api_meta_str(obj, "deletionTimestamp") && drop_cascade_finalizers(obj)) {
+        if (json_array_size(json_object_get(api_meta(obj), "finalizers")) == 0) {
+            store_delete(reg.srv->store, ev->entry->key, ev->entry->revision, NULL, NULL, &err);
+        } else {
+            size_t len = 0;
+            _cleanup_free_ char *text = api_object_encode(obj, &len);
+
+            store_update(reg.srv->store, ev->entry->key, text, len, ev->entry->revision, 0, NULL,
+                         NULL, &err);
+        }
+    }
+}
+
+/* Drains the custom objects' events (without waiting). */
+static void
+poll_dirs(void)
+{
+    for (struct crd_dir *d = dirs_head(); d && !atomic_load(&reg.stop); d = d->next) {
+        struct k3c_err err = {0};
+        struct wc_event ev;
+        int rc;
+
+        for (int n = 0; d->w && n < 1000; n++) {
+            rc = wc_watcher_next(d->w, 0, &ev, &err);
+            if (rc == 1) {
+                on_custom_event(&ev);
+                wc_event_fini(&ev);
+                continue;
+            }
+            if (rc < 0) { /* fell behind: start again from now */
+                wc_watcher_free(d->w);
+                d->w = watch_cache_subscribe(d->wc, 0, &err);
+            }
+            break;
+        }
     }
 }
 
@@ -844,6 +952,7 @@ crd_thread(void *arg)
             reconcile();
             sync_status();
         }
+        poll_dirs();
         if (k3c_now_ms() >= next_gc) {
             sync_status(); /* retries a finalizer or status that failed */
             collect_garbage();
@@ -903,6 +1012,7 @@ api_crd_stop(struct api_server *srv)
         struct crd_dir *d = reg.dirs;
 
         reg.dirs = d->next;
+        wc_watcher_free(d->w);
         watch_cache_free(d->wc);
         free(d->dir);
         free(d);

@@ -240,6 +240,33 @@ EOF
 check crd/delete-owner kc delete cm owner
 owned_gone() { ! kc get wd owned >/dev/null 2>&1; }
 wait_check crd/gc-collects-owned 30 owned_gone
+# A built-in object owned by a custom one goes with it (the garbage collector).
+check crd/custom-owner kc create -f - <<'EOF'
+apiVersion: e2e.k3c.io/v1
+kind: Widget
+metadata: {name: parent}
+spec: {color: blue}
+EOF
+parent_uid=$(kc get wd parent -o 'jsonpath={.metadata.uid}')
+check crd/builtin-dependent kc create -f - <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: child
+  ownerReferences: [{apiVersion: e2e.k3c.io/v1, kind: Widget, name: parent, uid: "$parent_uid"}]
+EOF
+check crd/delete-custom-owner kc delete wd parent
+child_gone() { ! kc get cm child >/dev/null 2>&1; }
+wait_check crd/gc-collects-builtin-dependent 30 child_gone
+check crd/orphan-cascade-not-stuck kc apply -f - <<'EOF'
+apiVersion: e2e.k3c.io/v1
+kind: Widget
+metadata: {name: orphaner}
+spec: {color: green}
+EOF
+check crd/delete-orphan kc delete wd orphaner --cascade=orphan
+orphaner_gone() { ! kc get wd orphaner >/dev/null 2>&1; }
+wait_check crd/orphan-policy-deletes 30 orphaner_gone
 check crd/deletecollection kc delete wd --all
 expect_rc crd/deletecollection-empty 0 'No resources found' kc get wd
 check crd/delete-crd kc delete crd certificates.cert-manager.io
