@@ -198,6 +198,9 @@ check crd/scale kc scale wd w1 --replicas=3
 expect_eq crd/scaled '3 2' kc get wd w1 -o 'jsonpath={.spec.replicas} {.metadata.generation}'
 expect_out crd/scale-subresource '"spec":\{"replicas":3\},"status":\{"replicas":2,"selector":"app=w1"' \
     kc get --raw /apis/e2e.k3c.io/v1/namespaces/default/widgets/w1/scale
+expect_all crd/describe 'Name: +w1' 'Kind: +Widget' 'Color: +red' -- kc describe wd w1
+expect_out crd/cel-rule-stored 'self.replicas <= 10' \
+    kc get crd widgets.e2e.k3c.io -o 'jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.spec.x-kubernetes-validations[0].rule}'
 expect_all crd/widget-columns '^NAME +COLOR +REPLICAS +READY +AGE$' '^w1 +red +3 ' -- kc get wd
 # A CRD update is served at once: one more printer column.
 check crd/update-crd kc patch crd widgets.e2e.k3c.io --type=json -p \
