@@ -224,10 +224,14 @@ expect_eq crd/cluster-scoped-get 'me' kc get gadget g1 -o 'jsonpath={.spec.owner
 echo "# 4. watch and deletion"
 kc get wd --watch-only --output-watch-events >"$TMP/watch.out" 2>&1 &
 WATCH_PID=$!
-sleep 1 # the watch is open before the change (a late watch misses nothing: the check polls)
-check crd/label kc label wd w1 seen=yes
-watch_saw() { grep -Eq '^MODIFIED +w1 ' "$TMP/watch.out"; }
-wait_check crd/watch-event "$WAIT_TIMEOUT_S" watch_saw
+# watch_saw: changes w1 (again: the watch may not be open yet) and looks
+# for the event.
+watch_saw() {
+    kc label wd w1 --overwrite "seen=n$RANDOM" >/dev/null 2>&1
+    sleep 0.5
+    grep -Eq '^MODIFIED +w1 ' "$TMP/watch.out"
+}
+wait_check crd/watch-event 30 watch_saw
 kill "$WATCH_PID" 2>/dev/null
 WATCH_PID=
 check crd/owner kc create configmap owner
