@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OBJECT_META_REF "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-#define MAX_PATH_DEPTH  32
+#define OBJECT_META_REF  "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+#define MAX_PATH_DEPTH   32
+#define MAX_SCHEMA_DEPTH 64
 
 /* ---- the served schema ----------------------------------------------------- */
 
@@ -34,39 +35,43 @@ type_meta_props(void)
         "Kind is a string value representing the REST resource this object represents.");
 }
 
-/* Embedded resources carry their own apiVersion, kind and metadata. */
+/* Walks the schema's structure (properties, items, additionalProperties):
+ * an object that lists no fields and does not preserve unknown ones gets an
+ * empty property list, so that pruning drops what it holds (upstream's
+ * structural pruning); embedded resources get apiVersion, kind and
+ * metadata. */
 static void
-decorate_embedded(json_t *s, int depth)
+prepare_node(json_t *s, int depth)
 {
-    const char *key;
-    json_t *v;
-    size_t i;
+    json_t *props, *v;
+    const char *key, *type;
 
-    if (depth > MAX_PATH_DEPTH)
+    if (!json_is_object(s) || depth > MAX_SCHEMA_DEPTH)
         return;
-    if (json_is_object(s)) {
-        json_t *props = json_object_get(s, "properties");
-
-        if (json_is_true(json_object_get(s, "x-kubernetes-embedded-resource")) &&
-            json_is_object(props)) {
-            _cleanup_json_ json_t *tm = type_meta_props();
-
-            json_object_update_missing(props, tm);
-            if (!json_object_get(props, "metadata"))
-                json_object_set_new(props, "metadata",
-                                    json_pack("{s:s, s:b}", "type", "object",
-                                              "x-kubernetes-preserve-unknown-fields", 1));
-        }
-        json_object_foreach(s, key, v)
-        {
-            decorate_embedded(v, depth + 1);
-        }
-    } else if (json_is_array(s)) {
-        json_array_foreach(s, i, v)
-        {
-            decorate_embedded(v, depth + 1);
-        }
+    props = json_object_get(s, "properties");
+    type = json_string_value(json_object_get(s, "type"));
+    if (!props && type && strcmp(type, "object") == 0 &&
+        !json_object_get(s, "additionalProperties") &&
+        !json_is_true(json_object_get(s, "x-kubernetes-preserve-unknown-fields"))) {
+        props = json_object();
+        json_object_set_new(s, "properties", props);
     }
+    if (json_is_true(json_object_get(s, "x-kubernetes-embedded-resource")) &&
+        json_is_object(props)) {
+        _cleanup_json_ json_t *tm = type_meta_props();
+
+        json_object_update_missing(props, tm);
+        if (!json_object_get(props, "metadata"))
+            json_object_set_new(props, "metadata",
+                                json_pack("{s:s, s:b}", "type", "object",
+                                          "x-kubernetes-preserve-unknown-fields", 1));
+    }
+    json_object_foreach(props, key, v)
+    {
+        prepare_node(v, depth + 1);
+    }
+    prepare_node(json_object_get(s, "items"), depth + 1);
+    prepare_node(json_object_get(s, "additionalProperties"), depth + 1);
 }
 
 /* "cert-manager.io" -> "io.cert-manager" (upstream's schema names). */
@@ -127,7 +132,7 @@ crd_entry_build_schema(struct crd_entry *e, const json_t *version)
         props = json_object();
         json_object_set_new(s, "properties", props);
     }
-    decorate_embedded(s, 0);
+    prepare_node(s, 0);
     json_object_update_missing(props, tm);
     json_object_set_new(props, "metadata",
                         json_pack("{s:[{s:s}], s:s}", "allOf", "$ref", OBJECT_META_REF,

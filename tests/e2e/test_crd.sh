@@ -171,9 +171,9 @@ check crd/pruned-create kc create --validate=false -f - <<'EOF'
 apiVersion: e2e.k3c.io/v1
 kind: Widget
 metadata: {name: w2}
-spec: {color: blue, bogus: 1}
+spec: {color: blue, bogus: 1, settings: {dropped: 1}}
 EOF
-expect_eq crd/pruned '{"color":"blue","replicas":1,"size":"medium"}' kc get wd w2 -o 'jsonpath={.spec}'
+expect_eq crd/pruned '{"color":"blue","replicas":1,"settings":{},"size":"medium"}' kc get wd w2 -o 'jsonpath={.spec}'
 expect_all crd/violations 'spec.size: Invalid value: "huge": spec.size in body should match' \
     'spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10' \
     'spec.ports\[1\]: Duplicate value' 'spec.ports\[2\].name: Too long: may not be more than 15 bytes' \
