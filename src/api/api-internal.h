@@ -582,6 +582,15 @@ extern const struct api_column api_columns_pdb[];
 json_t *api_row_pdb(const json_t *obj, int64_t now_s);
 void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
 
+/* ---- admissionregistration.k8s.io/v1 webhook configurations
+ * (kind_webhookconfig.c; the dispatcher is src/admission/, docs/webhooks.md) */
+
+extern const struct api_column api_columns_webhookconfig[];
+json_t *api_row_webhookconfig(const json_t *obj, int64_t now_s);
+void api_defaults_mutatingwebhookconfig(json_t *obj);
+void api_defaults_validatingwebhookconfig(json_t *obj);
+void api_validate_mutatingwebhookconfig(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_validatingwebhookconfig(const json_t *obj, const json_t *old, json_t *causes);
 /* ---- CustomResourceDefinitions (kind_crd.c, api_crd.c, api_crd_serve.c;
  * docs/crd.md). Custom resources are api_resource rows made at run time:
  * api_resource_next walks the table and then them; the hooks below are no-ops

@@ -4,6 +4,7 @@
  * goes through prepare_write (defaults, validation) and one compare-and-swap
  * on the object's revision, so concurrent writers get 409 Conflict. */
 #define LOG_COMPONENT "api"
+#include "admission/admission.h"
 #include "api/api-handlers.h"
 #include "api/api-patch.h"
 #include "api/api-protobuf.h"
@@ -233,12 +234,34 @@ check_namespace(struct api_request *r, json_t *obj)
     return -1;
 }
 
-/* Defaults, then validation; replies 422 with causes when invalid. */
+/* Admission webhooks (src/admission/): -1 when admitted, else the reply. */
+static int
+admit_webhooks(struct api_request *r, bool mutating, json_t *obj, const json_t *old)
+{
+    enum admission_op op = old ? ADMISSION_UPDATE : ADMISSION_CREATE;
+    struct admission_denial d;
+
+    if ((mutating ? admission_mutate(r, op, obj, old, &d)
+                  : admission_validate(r, op, obj, old, &d)) == 0)
+        return -1;
+    return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+}
+
+/* Defaults, mutating webhooks (then defaults again, as upstream decodes
+ * their result), validation, validating webhooks; 422 with causes when
+ * invalid. */
 static int
 prepare_write(struct api_request *r, json_t *obj, const json_t *old)
 {
     json_t *causes = json_array();
+    int reply;
 
+    if (r->res->defaults)
+        r->res->defaults(obj);
+    if ((reply = admit_webhooks(r, true, obj, old)) >= 0) {
+        json_decref(causes);
+        return reply;
+    }
     if (r->res->defaults)
         r->res->defaults(obj);
     api_validate_metadata(obj, r->res->namespaced,
@@ -248,7 +271,9 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
     api_crd_prepare(r->res, obj, old, causes); /* custom resources' schemas (api_crd_serve.c) */
     if (json_array_size(causes) == 0) {
         json_decref(causes);
-        return api_rbac_admit(r, obj); /* escalation prevention (api_rbac.c) */
+        if ((reply = api_rbac_admit(r, obj)) >= 0) /* escalation prevention (api_rbac.c) */
+            return reply;
+        return admit_webhooks(r, false, obj, old);
     }
     return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
 }
@@ -1013,6 +1038,13 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
         return reply ? api_reply_store_error(r, &err) : -1;
     if (reply && (pre = check_preconditions(r, o, old)) >= 0)
         return pre;
+    if (!r->subresource) { /* admission webhooks (src/admission/); not for pods/eviction */
+        struct admission_denial d;
+
+        if (admission_mutate(r, ADMISSION_DELETE, NULL, old, &d) < 0 ||
+            admission_validate(r, ADMISSION_DELETE, NULL, old, &d) < 0)
+            return reply ? api_reply_status_code(r, d.code, d.reason, "%s", d.message) : -1;
+    }
     grace = pod_grace(r, o, old);
     /* Orphan and Foreground leave the object to the garbage collector
      * behind a finalizer; Background deletes it now (the collector then
@@ -1223,6 +1255,20 @@ api_handle_get_subresource(struct api_request *r)
     return api_reply_json_take(r, 200, scale);
 }
 
+/* Admission webhooks (src/admission/) on /scale: the Scale object. -1 to
+ * go on, else the reply. */
+static int
+admit_scale(struct api_request *r, json_t *scale, const json_t *obj)
+{
+    _cleanup_json_ json_t *old = scale_of(obj);
+    struct admission_denial d;
+
+    if (admission_mutate(r, ADMISSION_UPDATE, scale, old, &d) < 0 ||
+        admission_validate(r, ADMISSION_UPDATE, scale, old, &d) < 0)
+        return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    return -1;
+}
+
 /* PUT or PATCH of /scale: only spec.replicas of the object changes. */
 int
 api_handle_scale(struct api_request *r)
@@ -1250,6 +1296,8 @@ api_handle_scale(struct api_request *r)
         want = api_meta_str(strcmp(r->method, "PATCH") == 0 ? scale : body, "resourceVersion");
         if (want && *want && strtoll(want, NULL, 10) != rev)
             return reply_conflict(r);
+        if ((reply = admit_scale(r, scale, obj)) >= 0)
+            return reply;
         replicas = json_object_get(json_object_get(scale, "spec"), "replicas");
         if (!json_is_integer(replicas) || json_integer_value(replicas) < 0) {
             json_t *causes = json_array();
