@@ -219,6 +219,27 @@ spec: {owner: me}
 EOF
 expect_eq crd/cluster-scoped-get 'me' kc get gadget g1 -o 'jsonpath={.spec.owner}'
 
+# Server-side apply on a custom object: the list-map keys come from the
+# CRD's schema (x-kubernetes-list-map-keys: [name]), so two managers'
+# ports entries merge; a field one manager owns conflicts for another.
+printf '%s\n' 'apiVersion: e2e.k3c.io/v1' 'kind: Widget' 'metadata: {name: w-ssa}' \
+    'spec: {color: red, ports: [{name: a, number: 1}]}' >"$TMP/w-ssa-m1.yaml"
+printf '%s\n' 'apiVersion: e2e.k3c.io/v1' 'kind: Widget' 'metadata: {name: w-ssa}' \
+    'spec: {color: red, ports: [{name: b, number: 2}]}' >"$TMP/w-ssa-m2.yaml"
+printf '%s\n' 'apiVersion: e2e.k3c.io/v1' 'kind: Widget' 'metadata: {name: w-ssa}' \
+    'spec: {color: blue}' >"$TMP/w-ssa-m3.yaml"
+check crd/ssa-create kc apply --server-side --field-manager=m1 -f "$TMP/w-ssa-m1.yaml"
+check crd/ssa-second-manager kc apply --server-side --field-manager=m2 -f "$TMP/w-ssa-m2.yaml"
+expect_eq crd/ssa-list-map-merged 'a=1 b=2 ' \
+    kc get wd w-ssa -o 'jsonpath={range .spec.ports[*]}{.name}={.number} {end}'
+expect_out crd/ssa-owned-by-key 'k:\{\\"name\\":\\"b\\"\}' \
+    kc get wd w-ssa -o 'jsonpath={.metadata.managedFields[?(@.manager=="m2")].fieldsV1}'
+expect_fail crd/ssa-conflict 'conflicts with "m1"' \
+    kc apply --server-side --field-manager=m3 -f "$TMP/w-ssa-m3.yaml"
+expect_eq crd/ssa-conflict-kept red kc get wd w-ssa -o 'jsonpath={.spec.color}'
+check crd/ssa-force kc apply --server-side --force-conflicts --field-manager=m3 -f "$TMP/w-ssa-m3.yaml"
+expect_eq crd/ssa-forced blue kc get wd w-ssa -o 'jsonpath={.spec.color}'
+
 # ---- 4. watch, garbage collection, deletion ----
 
 echo "# 4. watch and deletion"
