@@ -8,7 +8,9 @@
 #include <pthread.h>
 
 #include "agent/agent.h"
+#include "base/buf.h"
 #include "client/client.h"
+#include "kubelet/kubelet_eviction.h"
 #include "net/flannel.h"
 
 struct agent_paths {
@@ -40,6 +42,7 @@ struct agent {
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     bool run_proxy;
+    bool proxy_without_pods; /* a --vip server: LoadBalancer addresses */
     char *cluster_cidr;
     struct proxy *proxy; /* net/proxy.h */
     char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
@@ -53,6 +56,7 @@ struct agent {
     struct netpol *netpol;         /* net/netpol.h */
     struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
     struct cdi_registry *cdi;      /* devices (issue #18, agent_devices.c); NULL without pods */
+    struct deviceplugin *dp;       /* device plugins (agent_devices.c); NULL without pods */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */
@@ -66,15 +70,36 @@ void agent_devices_fini(struct agent *a);
 void agent_devices_capacity(struct agent *a, json_t *cap);
 /* Adds the GPU model label(s) (nvidia.com/gpu.product) to labels. */
 void agent_devices_labels(struct agent *a, json_t *labels);
+/* Device plugins (deviceplugin/deviceplugin.h) registering in dir (NULL:
+ * <data-dir>/agent/device-plugins); a failure is logged, not fatal. */
+void agent_devices_plugins_init(struct agent *a, const char *dir);
+/* Sets the device plugins' healthy counts in an allocatable object. */
+void agent_devices_allocatable(struct agent *a, json_t *alloc);
 /* Rereads the spec directories; true when the devices changed (the labels
  * are patched then; the caller writes the status). */
 bool agent_devices_refresh(struct agent *a);
 
-/* agent_pressure.c (issue #21): the node's pressure conditions, measured. */
-struct agent_pressure {
-    bool memory, disk, pid;
-    char memory_msg[96], disk_msg[96], pid_msg[96]; /* why, when true */
+/* agent_pressure.c (issue #21): the node's pressure conditions, measured
+ * against the kubelet's eviction thresholds (the defaults when the node
+ * runs no pods). */
+void agent_pressure_measure(struct agent *a, struct kevict_pressure *p);
+
+/* ---- kernel feature probes (agent_probe.c, issue #19) ---- */
+enum {
+    AGENT_PROBE_VXLAN = 1 << 0,
+    AGENT_PROBE_NFTABLES = 1 << 1,
+    AGENT_PROBE_BR_NETFILTER = 1 << 2,
+    AGENT_PROBE_CGROUPS = 1 << 3,
+    AGENT_PROBE_OVERLAY = 1 << 4,
 };
-void agent_pressure_measure(const char *data_dir, struct agent_pressure *p);
+struct agent_probe_env {
+    const char *root;           /* prefix of every path read; NULL: "/" */
+    const char *kernel_release; /* NULL: uname -r */
+};
+/* Appends one line "<feature>: <what is missing and what to do>" per
+ * missing feature of what to report; returns how many. */
+int agent_probe_kernel(const struct agent_probe_env *env, unsigned what, struct k3c_buf *report);
+/* The probes on this system, each missing feature logged as an error. */
+void agent_probe_log(const char *node_name, unsigned what);
 
 #endif

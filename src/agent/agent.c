@@ -15,6 +15,7 @@
 #include "base/util.h"
 
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -216,6 +217,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
+    a->proxy_without_pods = cfg->proxy_without_pods;
     a->run_netpol = cfg->network_policy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
@@ -224,6 +226,8 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     k3c_cond_init(&a->wake);
     if (a->run_pods)
         agent_devices_init(a, cfg->cdi_spec_dirs);
+    if (a->run_pods)
+        agent_devices_plugins_init(a, cfg->device_plugin_dir);
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -350,10 +354,10 @@ node_status(struct agent *a)
     struct statvfs fs;
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    json_t *cap, *conds;
-    struct agent_pressure pr;
+    json_t *cap, *alloc, *conds;
+    struct kevict_pressure pr;
 
-    agent_pressure_measure(a->paths.dir, &pr);
+    agent_pressure_measure(a, &pr);
     uname(&u);
     os_image(os, sizeof(os));
     read_id("/etc/machine-id", mid, sizeof(mid));
@@ -368,6 +372,8 @@ node_status(struct agent *a)
     cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
                     (json_int_t)MAX_PODS, "ephemeral-storage", disk);
     agent_devices_capacity(a, cap);
+    alloc = json_deep_copy(cap);
+    agent_devices_allocatable(a, alloc);
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
@@ -383,10 +389,10 @@ node_status(struct agent *a)
         "lastTransitionTime", ts, "type", "Ready", "status", "True", "reason", "KubeletReady",
         "message", "k3c agent is posting ready status", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts);
-    return json_pack("{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}},"
+    return json_pack("{s:o, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}},"
                      " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
-                     "capacity", cap, "allocatable", cap, "conditions", conds, "addresses", "type",
-                     "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
+                     "capacity", cap, "allocatable", alloc, "conditions", conds, "addresses",
+                     "type", "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
                      a->node_name, "daemonEndpoints", "kubeletEndpoint", "Port",
                      a->kubelet_port > 0 ? a->kubelet_port : 0, "nodeInfo", "machineID", mid,
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
@@ -584,10 +590,10 @@ heartbeat_thread(void *arg)
     do {
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
-        struct agent_pressure pr;
+        struct kevict_pressure pr;
         unsigned pressure;
 
-        agent_pressure_measure(a->paths.dir, &pr);
+        agent_pressure_measure(a, &pr);
         pressure = pr.memory | pr.disk << 1 | pr.pid << 2;
 
         if (rc == 0)
@@ -621,6 +627,7 @@ kubelet_server_start(struct agent *a)
 {
     _cleanup_free_ char *state = k3c_xasprintf("%s/containers", a->paths.dir);
     _cleanup_free_ char *logs = k3c_xasprintf("%s/logs", a->paths.dir);
+    _cleanup_free_ char *node_dir = k3c_xstrdup(a->paths.dir); /* <data-dir>/agent */
     const char *name =
         a->kcfg.runtime && strcmp(a->kcfg.runtime, "auto") ? a->kcfg.runtime : "runc";
     struct runtime_config rc = {.runtime = name, .state_dir = state};
@@ -630,7 +637,8 @@ kubelet_server_start(struct agent *a)
                                        .client_ca_file = a->paths.client_ca,
                                        .logs_dir = logs,
                                        .node_name = a->node_name,
-                                       .netns_dir = a->kcfg.netns_dir};
+                                       .netns_dir = a->kcfg.netns_dir,
+                                       .data_dir = dirname(node_dir)};
     struct k3c_err err = {0};
 
     if (a->kubelet_port <= 0)
@@ -734,10 +742,18 @@ agent_start(struct agent *a, struct k3c_err *err)
                       derr.msg);
     }
     if (a->run_pods) {
+        /* old kernels (issue #19): one clear line per missing feature */
+        agent_probe_log(a->node_name,
+                        (a->fcfg.backend == FLANNEL_BACKEND_VXLAN ? AGENT_PROBE_VXLAN : 0) |
+                            (a->run_proxy || a->run_netpol
+                                 ? AGENT_PROBE_NFTABLES | AGENT_PROBE_BR_NETFILTER
+                                 : 0) |
+                            AGENT_PROBE_CGROUPS | AGENT_PROBE_OVERLAY);
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
         a->kcfg.cdi = a->cdi;
+        a->kcfg.deviceplugins = a->dp;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);
@@ -749,5 +765,7 @@ agent_start(struct agent *a, struct k3c_err *err)
             return -1;
         return agent_netpol_start(a, err);
     }
+    if (a->proxy_without_pods)
+        return agent_proxy_start(a, err);
     return 0;
 }

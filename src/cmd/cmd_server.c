@@ -283,6 +283,9 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
         }
     }
     cc.local_storage_path = storage_path;
+    /* ServiceLB addresses held with the VIP (issue #13) */
+    cc.servicelb_vip = cfg->vip;
+    cc.servicelb_pool = cfg->servicelb_pool;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {
@@ -580,12 +583,15 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct cluster_monitor *mon = NULL;
     struct vip *vip = NULL;
     struct etcd_maint *maint = NULL;
+    struct server_metrics *metrics = NULL;
     int rc = K3C_EXIT_FAIL, sig;
 
     server_paths_init(&paths, cfg->data_dir);
     etcd_tls_paths_init(&tls, paths.tls_dir);
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
+    if (server_lb_pool_check(cfg, &err) < 0) /* bad input: before anything starts */
+        goto out;
     if (cfg->datastore_endpoint) {
         log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
         if (make_dirs(&paths, &err) < 0 ||
@@ -617,6 +623,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         goto out;
     if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
+    metrics = server_metrics_start(cfg, e != NULL, api);
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
     if (sig < 0)
         goto out;
@@ -636,6 +643,7 @@ out:
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);
+    server_metrics_stop(metrics);
     ctl_manager_free(ctl);
     api_server_free(api);
     store_free(s);

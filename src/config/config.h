@@ -93,8 +93,9 @@ struct k3c_config {
     bool disable_dns;     /* --disable-dns: this node answers no cluster DNS */
 
     /* the API's virtual IP (issue #11, src/vip/) */
-    char *vip;           /* --vip ADDR[/PREFIX], may be NULL */
-    char *vip_interface; /* --vip-interface; NULL: the one holding --node-ip */
+    char *vip;            /* --vip ADDR[/PREFIX], may be NULL */
+    char *vip_interface;  /* --vip-interface; NULL: the one holding --node-ip */
+    char *servicelb_pool; /* --servicelb-pool: LoadBalancer IPs held with the VIP (issue #13) */
     /* etcd operations (issue #10) */
     char *event_ttl;         /* --event-ttl, default "1h" */
     char *etcd_snapshot_dir; /* --etcd-snapshot-dir, default <data-dir>/server/db/snapshots */
@@ -106,7 +107,8 @@ struct k3c_config {
     /* storage (issue #16) */
     char *default_local_storage_path; /* --default-local-storage-path, default <data-dir>/storage */
     /* devices (issue #18) */
-    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
+    char **cdi_spec_dirs;    /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
+    char *device_plugin_dir; /* --device-plugin-dir; NULL: <data-dir>/agent/device-plugins */
     /* node housekeeping (issue #21): the kubelet's container log rotation */
     char *container_log_max_size;         /* --container-log-max-size, default 10Mi */
     int container_log_max_files;          /* --container-log-max-files, default 5 */
@@ -114,6 +116,12 @@ struct k3c_config {
     int image_gc_high_threshold;          /* --image-gc-high-threshold, percent, default 85 */
     int image_gc_low_threshold;           /* --image-gc-low-threshold, percent, default 80 */
     int image_gc_period_s;                /* --image-gc-period, default 300 */
+    /* eviction under node pressure (issue #21, kubelet/kubelet_eviction.h) */
+    char *eviction_hard;               /* --eviction-hard, default the kubelet's */
+    char *eviction_soft;               /* --eviction-soft; NULL: none */
+    char *eviction_soft_grace_period;  /* --eviction-soft-grace-period */
+    char *eviction_minimum_reclaim;    /* --eviction-minimum-reclaim */
+    int eviction_max_pod_grace_period; /* --eviction-max-pod-grace-period, 0: the pod's */
 };
 
 enum config_result {

@@ -12,6 +12,7 @@
 
 struct http_client;
 struct cdi_registry;
+struct deviceplugin;
 
 /* Every pointer is borrowed for kubelet_new (copied). NULL/0 take the
  * defaults named. */
@@ -40,6 +41,9 @@ struct kubelet_config {
     /* CDI devices handed to containers (issue #18); borrowed, must outlive
      * the kubelet. NULL: extended resources cannot be given out. */
     struct cdi_registry *cdi;
+    /* Device plugins (deviceplugin/deviceplugin.h); borrowed like cdi.
+     * NULL: none. */
+    struct deviceplugin *deviceplugins;
     /* node housekeeping (issue #21): container log rotation, the kubelet's
      * containerLogMaxSize / containerLogMaxFiles (kubelet_logrotate.c) */
     long long container_log_max_bytes; /* 0: 10 MiB */
@@ -50,6 +54,12 @@ struct kubelet_config {
     int image_gc_high_pct;  /* 0: 85 */
     int image_gc_low_pct;   /* 0: 80 */
     int image_gc_period_ms; /* 0: 300000 (the kubelet's 5 minutes) */
+    /* eviction under node pressure (kubelet_eviction.h): the kubelet's
+     * flags of the same names; borrowed for kubelet_new only */
+    const char *eviction_hard; /* NULL: KEVICT_DEFAULT_HARD; "": none */
+    const char *eviction_soft, *eviction_soft_grace_period, *eviction_minimum_reclaim;
+    int eviction_max_pod_grace_s; /* soft evictions; 0: the pod's own */
+    int eviction_period_ms;       /* how often; 0: 10000 (the kubelet's) */
 };
 
 struct kubelet;
