@@ -80,6 +80,7 @@ struct kpod {
     char *sandbox_error; /* why the pod network is not there yet */
     json_t *events;      /* queued for kubelet_events_flush */
     int64_t next_sandbox_ms;
+    int64_t token_refresh_ms; /* projected service-account tokens written again (0: none) */
 };
 
 /* An existing container found at start (adoption). */
@@ -97,7 +98,8 @@ struct kubelet {
     void (*before_pod)(void *ud);
     void *before_pod_ud;
     int backoff_base_ms, sync_period_ms;
-    int mtu; /* pods' eth0; 0: the CNI default */
+    int64_t token_max_age_s; /* upstream's maxTTL (24 h); K3C_KUBELET_TOKEN_MAX_AGE_S */
+    int mtu;                 /* pods' eth0; 0: the CNI default */
     char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
     struct http_client *api;
     struct image_store *images;

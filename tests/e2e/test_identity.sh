@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# test_identity.sh - identity from inside pods and for new users (issue #15,
+# docs/auth.md): a busybox pod calls the API at https://10.43.0.1 (the
+# `kubernetes` Service) with its projected token and is confined by RBAC
+# (200 for what a RoleBinding allows, 403 for the rest); the kubelet writes
+# a fresh token into the running pod before the old one ages out (upstream's
+# token manager; K3C_KUBELET_TOKEN_MAX_AGE_S shortens its 24 h to seconds);
+# the official Python client's in-cluster config (Debian's
+# python3-kubernetes, run from the host inside the pod's network namespace
+# with the pod's token and ca.crt files: no Python image is built) lists
+# pods and gets 403 for secrets. One server with its own agent in a network
+# namespace the test makes (lib_pods.sh). Needs root (else exit 77).
+# shellcheck disable=SC2317 # functions are called through run/check
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NS=k3c-e2e-ident-$$
+NS2=k3c-e2e-ident2-$$
+NETNS_EXEC=(nsenter "--net=/run/netns/$NS")
+NS_IP=192.168.253.1
+NS2_IP=192.168.253.2
+E2E_NAME=identity
+# --node-ip: the `kubernetes` endpoint pods are sent to (a loopback node IP
+# is unreachable from a pod)
+SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --node-ip "$NS_IP" --tls-san "$NS_IP"
+    --cni-bridge k3cid$$ --cluster-cidr 10.87.0.0/16 --pod-cidr 10.87.1.0/24)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib_pods.sh
+. "$HERE/lib_pods.sh"
+# shellcheck disable=SC2119 # no extra tools
+pods_need_root_and_tools
+T0=$SECONDS
+
+echo "# 0. namespaces, images, server"
+pods_netns_make "$NS" "$NS2" "$NS_IP" "$NS2_IP"
+pods_images_start "$NS"
+SERVER_EXTRA_ARGS+=(--registry-config "$TMP/registries.yaml")
+pods_airgap_install "$TMP/data"
+# start_server drops K3C_* from the environment: the kubelet's token max age
+# (upstream's 24 h) goes through the command prefix
+NETNS_EXEC=(env K3C_KUBELET_TOKEN_MAX_AGE_S=15 "${NETNS_EXEC[@]}")
+start_server
+NETNS_EXEC=("${NETNS_EXEC[@]:2}")
+check server/node-ready wait_for 60 node_ready e2e
+expect_out server/kubernetes-endpoint "^$NS_IP:" kc get endpoints kubernetes -o 'jsonpath={.subsets[0].addresses[0].ip}:'
+
+SA_DIR=/var/run/secrets/kubernetes.io/serviceaccount
+echo "# 1. a pod calls the API with its token"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: caller}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: main, image: k3c/busybox:test, command: [sleep, "3600"]}
+EOF2
+check caller/running wait_for 60 pod_phase_is caller Running
+# busybox wget has no CA option: --no-check-certificate (the Python client
+# below verifies the server with the pod's ca.crt); no -T either: Debian's
+# busybox 1.35 wget crashes with it
+in_pod_get() {
+    kc exec caller -- sh -c "wget -q -O- --no-check-certificate \
+        --header \"Authorization: Bearer \$(cat $SA_DIR/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT$1 2>&1"
+}
+expect_out pod/version '"gitVersion"' in_pod_get /version
+expect_rc pod/pods-forbidden 1 'HTTP/1.1 403' in_pod_get /api/v1/namespaces/default/pods
+check pod/bind kc create rolebinding caller-reads --clusterrole=view --serviceaccount=default:default
+pod_lists_pods() { in_pod_get /api/v1/namespaces/default/pods | grep -q '"kind":"PodList"'; }
+wait_check pod/pods-allowed 20 pod_lists_pods
+expect_rc pod/secrets-forbidden 1 'HTTP/1.1 403' in_pod_get /api/v1/namespaces/default/secrets
+expect_rc pod/other-namespace-forbidden 1 'HTTP/1.1 403' in_pod_get /api/v1/namespaces/kube-system/pods
+
+echo "# 2. the kubelet refreshes the token in the running pod"
+pod_token() { kc exec caller -- cat $SA_DIR/token 2>/dev/null; }
+TOKEN1=$(pod_token)
+token_changed() { local t; t=$(pod_token) && [ -n "$t" ] && [ "$t" != "$TOKEN1" ]; }
+wait_check refresh/new-token 60 token_changed
+wait_check refresh/new-token-works 20 pod_lists_pods
+expect_out refresh/atomic-writer ' token -> \.\.data/token$' kc exec caller -- ls -l $SA_DIR/
+
+echo "# 3. the Python client's in-cluster config in the pod's network namespace"
+UID_CALLER=$(pod_field caller '{.metadata.uid}')
+VOL=$(pod_field caller '{.spec.volumes[0].name}')
+VOL_DIR=$(find "$TMP/data" -maxdepth 6 -type d -path "*/$UID_CALLER/volumes/$VOL" | head -n1)
+in_cluster_python() {
+    nsenter "--net=/run/netns/k3c-$UID_CALLER" env -i PATH=/usr/bin:/bin KUBERNETES_SERVICE_HOST=10.43.0.1 \
+        KUBERNETES_SERVICE_PORT=443 timeout 60 /usr/bin/python3 - "$VOL_DIR" <<'PY'
+import sys
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from kubernetes.config.incluster_config import InClusterConfigLoader
+d = sys.argv[1]
+InClusterConfigLoader(token_filename=d + "/token", cert_filename=d + "/ca.crt").load_and_set()
+v1 = client.CoreV1Api()
+print("pods:", " ".join(p.metadata.name for p in v1.list_namespaced_pod("default").items))
+try:
+    v1.list_namespaced_secret("default")
+    print("secrets: allowed")
+except ApiException as e:
+    print("secrets:", e.status)
+PY
+}
+if [ -n "$VOL_DIR" ] && /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
+    expect_all python/in-cluster '^pods: .*caller' '^secrets: 403$' -- in_cluster_python
+else
+    echo "# skipped: python3-kubernetes or the pod's volume directory not found"
+fi
+
+echo "# ran $((SECONDS - T0)) s"
+server_checks
+summary
