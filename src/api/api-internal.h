@@ -579,4 +579,15 @@ extern const struct api_column api_columns_pdb[];
 json_t *api_row_pdb(const json_t *obj, int64_t now_s);
 void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
 
+/* ---- certificates.k8s.io CertificateSigningRequest (kind_csr.c, issue #15) ---- */
+extern const struct api_column api_columns_csr[];
+json_t *api_row_csr(const json_t *obj, int64_t now_s);
+void api_validate_csr(const json_t *obj, const json_t *old, json_t *causes);
+/* The /approval subresource and the signing check on /status: a reply, or
+ * -1 for the generic path. */
+int api_csr_serve(struct api_request *r);
+/* On create: spec.username/groups from the requesting user (upstream's
+ * PrepareForCreate); uid and extra dropped. */
+void api_csr_admit_create(struct api_request *r, json_t *obj);
+
 #endif

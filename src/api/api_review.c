@@ -326,6 +326,8 @@ api_review_serve(struct api_request *r)
 
     if ((ret = api_satoken_serve(r)) >= 0)
         return ret;
+    if ((ret = api_csr_serve(r)) >= 0) /* kind_csr.c */
+        return ret;
     if (strncmp(url, AUTHN_PREFIX, strlen(AUTHN_PREFIX)) == 0) {
         if (strcmp(url + strlen(AUTHN_PREFIX), "selfsubjectreviews") != 0)
             return -1;

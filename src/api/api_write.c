@@ -447,6 +447,8 @@ admit_create(struct api_request *r, json_t *obj)
                                     r->srv->cfg.default_unreachable_toleration_s);
     if (strcmp(r->res->plural, "pods") == 0)
         api_sa_admit_pod(r->srv, obj); /* ServiceAccount admission (api_satoken.c) */
+    if (strcmp(r->res->plural, "certificatesigningrequests") == 0)
+        api_csr_admit_create(r, obj); /* the requestor into spec (kind_csr.c) */
 }
 
 int

@@ -110,6 +110,97 @@ else
     echo "# skipped: python3-kubernetes or the pod's volume directory not found"
 fi
 
+echo "# 4. CertificateSigningRequest: a new user with a client certificate"
+new_csr() { # NAME CN ORG [SIGNER [EXPIRATION]]
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/$1.key" \
+        -subj "/CN=$2/O=$3" -out "$TMP/$1.csr" 2>/dev/null || return 1
+    kc apply -f - <<EOF2
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: $1}
+spec:
+  request: $(base64 -w0 <"$TMP/$1.csr")
+  signerName: ${4:-kubernetes.io/kube-apiserver-client}
+  expirationSeconds: ${5:-86400}
+  usages: [client auth, digital signature]
+  username: spoofed
+EOF2
+}
+check csr/create new_csr carol carol devs
+expect_eq csr/requestor-from-auth 'system:admin' kc get csr carol -o 'jsonpath={.spec.username}'
+expect_all csr/table '^NAME +AGE +SIGNERNAME +REQUESTOR +REQUESTEDDURATION +CONDITION$' \
+    '^carol +[0-9a-z]+ +kubernetes.io/kube-apiserver-client +system:admin +24h +Pending$' -- kc get csr carol
+as_viewer() { kc --kubeconfig=/dev/null --server="$API_URL" --certificate-authority="$TMP/ca.crt" \
+    --token=e2e-viewer-token "$@"; }
+kc apply -f - >/dev/null <<EOF2
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: csr-approval}
+rules:
+- apiGroups: [certificates.k8s.io]
+  resources: [certificatesigningrequests, certificatesigningrequests/approval, certificatesigningrequests/status]
+  verbs: [get, list, update, patch]
+EOF2
+kc create clusterrolebinding viewer-csr-approval --clusterrole=csr-approval --user=e2e-viewer >/dev/null
+expect_fail csr/approve-needs-signer 'user not permitted to approve requests with signerName "kubernetes.io/kube-apiserver-client"' \
+    as_viewer certificate approve carol
+kc apply -f - >/dev/null <<EOF2
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: csr-signer-approve}
+rules:
+- apiGroups: [certificates.k8s.io]
+  resources: [signers]
+  resourceNames: [kubernetes.io/kube-apiserver-client]
+  verbs: [approve]
+EOF2
+kc create clusterrolebinding viewer-csr-signer --clusterrole=csr-signer-approve --user=e2e-viewer >/dev/null
+csr_issued() { [ -n "$(kc get csr "$1" -o 'jsonpath={.status.certificate}' 2>/dev/null)" ]; }
+approve_carol() { as_viewer certificate approve carol >/dev/null 2>&1 && csr_issued carol; }
+wait_check csr/approved-and-issued 20 approve_carol
+expect_out csr/table-issued ' Approved,Issued$' kc get csr carol --no-headers
+kc get csr carol -o 'jsonpath={.status.certificate}' | base64 -d >"$TMP/carol.crt"
+expect_all csr/certificate 'subject=CN ?= ?carol, O ?= ?devs|subject=O ?= ?devs, CN ?= ?carol' 'TLS Web Client Authentication' \
+    -- openssl x509 -in "$TMP/carol.crt" -noout -subject -ext extendedKeyUsage
+cert_lifetime_ok() { # issued for expirationSeconds (24 h), not the default year
+    local end
+    end=$(date -d "$(openssl x509 -in "$TMP/carol.crt" -noout -enddate | cut -d= -f2)" +%s) &&
+        [ "$end" -gt "$(($(date +%s) + 23 * 3600))" ] && [ "$end" -lt "$(($(date +%s) + 25 * 3600))" ]
+}
+check csr/expiration-seconds cert_lifetime_ok
+as_carol() { kc --kubeconfig=/dev/null --server="$API_URL" --certificate-authority="$TMP/ca.crt" \
+    --client-certificate="$TMP/carol.crt" --client-key="$TMP/carol.key" "$@"; }
+expect_all csr/cert-authenticates '^Username +carol$' '^Groups +\[devs system:authenticated\]$' -- as_carol auth whoami
+expect_fail csr/cert-user-rbac 'User "carol" cannot list resource "secrets"' as_carol get secrets
+check csr/deny-create new_csr dave dave devs
+check csr/deny kc certificate deny dave
+expect_eq csr/denied-not-issued 'Denied:' kc get csr dave -o 'jsonpath={.status.conditions[0].type}:{.status.certificate}'
+approve_raw() { # kubectl refuses to approve a denied request itself: PUT /approval directly
+    kc get csr "$1" -o json | python3 -c 'import json,sys; o=json.load(sys.stdin)
+o["status"]["conditions"].append({"type":"Approved","status":"True","reason":"Test","message":"x"})
+print(json.dumps(o))' | kc replace --raw "/apis/certificates.k8s.io/v1/certificatesigningrequests/$1/approval" -f -
+}
+expect_fail csr/approve-after-deny 'Approved and Denied conditions are mutually exclusive' approve_raw dave
+check csr/kubelet-bad-cn new_csr badnode mallory system:nodes kubernetes.io/kube-apiserver-client-kubelet
+check csr/kubelet-approve kc certificate approve badnode
+expect_out csr/kubelet-bad-cn-failed '^Failed SignerValidationFailure subject CN must begin with "system:node:"$' \
+    kc get csr badnode -o 'jsonpath={.status.conditions[1].type} {.status.conditions[1].reason} {.status.conditions[1].message}'
+expect_fail csr/short-expiration 'may not specify a duration less than 600 seconds' \
+    new_csr short short devs kubernetes.io/kube-apiserver-client 300
+bad_request() {
+    kc apply -f - <<EOF2
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: junk}
+spec: {request: $(printf 'not a csr' | base64 -w0), signerName: example.com/x, usages: [client auth]}
+EOF2
+}
+expect_fail csr/bad-request 'PEM block type must be CERTIFICATE REQUEST' bad_request
+expect_fail csr/spec-immutable 'updates to spec are forbidden' \
+    kc patch csr carol --type=merge -p '{"spec":{"signerName":"example.com/other"}}'
+expect_fail csr/sign-needs-permission 'user not permitted to sign requests' \
+    as_viewer patch csr dave --subresource=status --type=merge -p '{"status":{"certificate":"eA=="}}'
+
 echo "# ran $((SECONDS - T0)) s"
 server_checks
 summary
