@@ -622,6 +622,11 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "SECONDS",
      .help = "how often the image file system's use is checked"},
+    {.name = "secrets-encryption",
+     .type = OPT_BOOL,
+     .offset = OFF(secrets_encryption),
+     .roles = ROLE_S,
+     .help = "encrypt Secrets at rest in etcd (aescbc, key shared by the servers)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

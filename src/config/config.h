@@ -114,6 +114,8 @@ struct k3c_config {
     int image_gc_high_threshold;          /* --image-gc-high-threshold, percent, default 85 */
     int image_gc_low_threshold;           /* --image-gc-low-threshold, percent, default 80 */
     int image_gc_period_s;                /* --image-gc-period, default 300 */
+    /* identity (issue #15) */
+    bool secrets_encryption; /* --secrets-encryption: Secrets encrypted at rest (aescbc) */
 };
 
 enum config_result {

@@ -23,7 +23,7 @@ NS2_IP=192.168.253.2
 E2E_NAME=identity
 # --node-ip: the `kubernetes` endpoint pods are sent to (a loopback node IP
 # is unreachable from a pod)
-SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --node-ip "$NS_IP" --tls-san "$NS_IP"
+SERVER_EXTRA_ARGS=(--secrets-encryption --bind-address 0.0.0.0 --node-ip "$NS_IP" --tls-san "$NS_IP"
     --cni-bridge k3cid$$ --cluster-cidr 10.87.0.0/16 --pod-cidr 10.87.1.0/24)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
@@ -200,6 +200,28 @@ expect_fail csr/spec-immutable 'updates to spec are forbidden' \
     kc patch csr carol --type=merge -p '{"spec":{"signerName":"example.com/other"}}'
 expect_fail csr/sign-needs-permission 'user not permitted to sign requests' \
     as_viewer patch csr dave --subresource=status --type=merge -p '{"status":{"certificate":"eA=="}}'
+
+echo "# 5. --secrets-encryption: Secrets encrypted at rest in etcd"
+ectl() {
+    "${NETNS_EXEC[@]}" env ETCDCTL_API=3 timeout -k 5 "$CMD_TIMEOUT_S" etcdctl \
+        --endpoints "https://127.0.0.1:$ETCD_CLIENT_PORT" --cacert "$TMP/data/server/tls/server-ca.crt" \
+        --cert "$TMP/data/server/tls/etcd/client.crt" --key "$TMP/data/server/tls/etcd/client.key" "$@"
+}
+stored_head() { ectl get --print-value-only "$1" | head -c "$2"; }
+secret_value() { kc get secret sealed -o 'jsonpath={.data.password}' | base64 -d; }
+check enc/create kc create secret generic sealed --from-literal=password=plaintext-s3cret-$$
+if command -v etcdctl >/dev/null; then
+    expect_eq enc/stored-encrypted 'k8s:enc:aescbc:v1:aescbckey:' stored_head /registry/secrets/default/sealed 28
+    expect_not enc/no-plaintext "plaintext-s3cret-$$|$(printf 'plaintext-s3cret-%s' $$ | base64)" \
+        ectl get --print-value-only /registry/secrets/default/sealed
+    expect_eq enc/configmap-not-encrypted '{' stored_head /registry/configmaps/default/kube-root-ca.crt 1
+else
+    echo "# skipped the etcd checks: etcdctl (Debian etcd-client) not found"
+fi
+expect_eq enc/read-back "plaintext-s3cret-$$" secret_value
+expect_out enc/listed '^sealed ' kc get secrets --no-headers
+expect_out enc/key-file '"aescbc"' cat "$TMP/data/server/tls/encryption-config.json"
+expect_eq enc/key-file-mode 600 stat -c %a "$TMP/data/server/tls/encryption-config.json"
 
 echo "# ran $((SECONDS - T0)) s"
 server_checks
