@@ -220,6 +220,8 @@ else
 fi
 expect_eq enc/read-back "plaintext-s3cret-$$" secret_value
 expect_out enc/listed '^sealed ' kc get secrets --no-headers
+expect_all enc/status '^Encryption Status: Enabled$' '^ \* +AES-CBC +aescbckey$' -- \
+    "$K3C_BIN" secrets-encrypt status --config "$TMP/empty.yaml" --data-dir "$TMP/data" --secrets-encryption
 expect_out enc/key-file '"aescbc"' cat "$TMP/data/server/tls/encryption-config.json"
 expect_eq enc/key-file-mode 600 stat -c %a "$TMP/data/server/tls/encryption-config.json"
 
