@@ -589,5 +589,8 @@ int api_csr_serve(struct api_request *r);
 /* On create: spec.username/groups from the requesting user (upstream's
  * PrepareForCreate); uid and extra dropped. */
 void api_csr_admit_create(struct api_request *r, json_t *obj);
+/* Quantity fields of the built-in kinds in canonical form ("0.5" -> "500m",
+ * 110 -> "110"), on every write before validation (api_quantity.c). */
+void api_quantities_canonicalize(const struct api_resource *res, json_t *obj);
 
 #endif

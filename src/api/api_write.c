@@ -239,6 +239,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
 {
     json_t *causes = json_array();
 
+    api_quantities_canonicalize(r->res, obj); /* api_quantity.c (issue #15) */
     if (r->res->defaults)
         r->res->defaults(obj);
     api_validate_metadata(obj, r->res->namespaced,

@@ -208,12 +208,13 @@ ectl() {
         --cert "$TMP/data/server/tls/etcd/client.crt" --key "$TMP/data/server/tls/etcd/client.key" "$@"
 }
 stored_head() { ectl get --print-value-only "$1" | head -c "$2"; }
+stored_text() { ectl get --print-value-only "$1" | tr -d '\0'; } # ciphertext may hold NULs
 secret_value() { kc get secret sealed -o 'jsonpath={.data.password}' | base64 -d; }
 check enc/create kc create secret generic sealed --from-literal=password=plaintext-s3cret-$$
 if command -v etcdctl >/dev/null; then
     expect_eq enc/stored-encrypted 'k8s:enc:aescbc:v1:aescbckey:' stored_head /registry/secrets/default/sealed 28
     expect_not enc/no-plaintext "plaintext-s3cret-$$|$(printf 'plaintext-s3cret-%s' $$ | base64)" \
-        ectl get --print-value-only /registry/secrets/default/sealed
+        stored_text /registry/secrets/default/sealed
     expect_eq enc/configmap-not-encrypted '{' stored_head /registry/configmaps/default/kube-root-ca.crt 1
 else
     echo "# skipped the etcd checks: etcdctl (Debian etcd-client) not found"
@@ -224,6 +225,37 @@ expect_all enc/status '^Encryption Status: Enabled$' '^ \* +AES-CBC +aescbckey$'
     "$K3C_BIN" secrets-encrypt status --config "$TMP/empty.yaml" --data-dir "$TMP/data" --secrets-encryption
 expect_out enc/key-file '"aescbc"' cat "$TMP/data/server/tls/encryption-config.json"
 expect_eq enc/key-file-mode 600 stat -c %a "$TMP/data/server/tls/encryption-config.json"
+
+echo "# 6. canonical quantities, as kube-apiserver returns them"
+kc apply -f - >/dev/null <<EOF2
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: quant}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: quant}}
+  template:
+    metadata: {labels: {app: quant}}
+    spec:
+      containers:
+      - name: main
+        image: k3c/busybox:test
+        resources:
+          requests: {cpu: 0.5, memory: 1024Mi}
+          limits: {cpu: "2000m", memory: 1.5Gi, ephemeral-storage: 1000}
+EOF2
+expect_eq quantity/requests '500m 1Gi' kc get deploy quant -o \
+    'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu} {.spec.template.spec.containers[0].resources.requests.memory}'
+expect_eq quantity/limits '2 1536Mi 1k' kc get deploy quant -o \
+    'jsonpath={.spec.template.spec.containers[0].resources.limits.cpu} {.spec.template.spec.containers[0].resources.limits.memory} {.spec.template.spec.containers[0].resources.limits.ephemeral-storage}'
+check quantity/patch kc patch deploy quant \
+    -p '{"spec":{"template":{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":0.25}}}]}}}}'
+expect_eq quantity/patched '250m' kc get deploy quant -o 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}'
+node_pods_is_string() {
+    kc get node e2e -o json | python3 -c 'import json,sys; c=json.load(sys.stdin)["status"]["capacity"]
+sys.exit(0 if isinstance(c["pods"], str) and isinstance(c["cpu"], str) else 1)'
+}
+wait_check quantity/node-capacity-strings 30 node_pods_is_string
 
 echo "# ran $((SECONDS - T0)) s"
 server_checks
