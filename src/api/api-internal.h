@@ -592,5 +592,12 @@ void api_csr_admit_create(struct api_request *r, json_t *obj);
 /* Quantity fields of the built-in kinds in canonical form ("0.5" -> "500m",
  * 110 -> "110"), on every write before validation (api_quantity.c). */
 void api_quantities_canonicalize(const struct api_resource *res, json_t *obj);
+/* The review kinds (api_review.c, api_satoken.c): listed in discovery with
+ * the verb create; answered, never stored. Terminated by plural == NULL. */
+struct api_review_resource {
+    const char *group, *version, *plural, *singular, *kind;
+    bool namespaced;
+};
+extern const struct api_review_resource api_review_resources[];
 
 #endif

@@ -317,6 +317,21 @@ may_create(struct api_request *r, const char *group, const char *resource, const
     return api_reply_forbidden(r, &a);
 }
 
+const struct api_review_resource api_review_resources[] = {
+    {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+     false},
+    {"authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false},
+    {"authorization.k8s.io", "v1", "localsubjectaccessreviews", "localsubjectaccessreview",
+     "LocalSubjectAccessReview", true},
+    {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+     "SelfSubjectAccessReview", false},
+    {"authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview",
+     "SelfSubjectRulesReview", false},
+    {"authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview",
+     "SubjectAccessReview", false},
+    {NULL, NULL, NULL, NULL, NULL, false},
+};
+
 int
 api_review_serve(struct api_request *r)
 {
