@@ -284,6 +284,12 @@ struct api_user {
     char groups[8][128];
     int n_groups;
     bool authenticated;
+    /* issue #15: set by impersonation (Impersonate-Uid, Impersonate-Extra-*) */
+    char uid[128];
+    struct {
+        char key[64], value[192];
+    } extra[8];
+    int n_extra;
 };
 
 struct api_token; /* one line of the static token file */
@@ -586,8 +592,9 @@ void api_validate_csr(const json_t *obj, const json_t *old, json_t *causes);
 /* The /approval subresource and the signing check on /status: a reply, or
  * -1 for the generic path. */
 int api_csr_serve(struct api_request *r);
-/* On create: spec.username/groups from the requesting user (upstream's
- * PrepareForCreate); uid and extra dropped. */
+/* On create: spec.username/groups, and uid/extra when impersonated, from the
+ * requesting user (upstream's PrepareForCreate); what the client sent there
+ * is replaced. */
 void api_csr_admit_create(struct api_request *r, json_t *obj);
 /* Quantity fields of the built-in kinds in canonical form ("0.5" -> "500m",
  * 110 -> "110"), on every write before validation (api_quantity.c). */
@@ -599,5 +606,7 @@ struct api_review_resource {
     bool namespaced;
 };
 extern const struct api_review_resource api_review_resources[];
+/* The user's extra (from impersonation) as upstream's map of lists. */
+json_t *api_user_extra_json(const struct api_user *u);
 
 #endif

@@ -597,6 +597,10 @@ api_csr_admit_create(struct api_request *r, json_t *obj)
     json_object_set_new(spec, "groups", groups);
     json_object_del(spec, "uid");
     json_object_del(spec, "extra");
+    if (r->user.uid[0])
+        json_object_set_new(spec, "uid", json_string(r->user.uid));
+    if (r->user.n_extra)
+        json_object_set_new(spec, "extra", api_user_extra_json(&r->user));
 }
 
 int

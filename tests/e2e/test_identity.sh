@@ -277,6 +277,37 @@ EOF2
 }
 expect_eq discovery/create-ssar true ssar
 
+echo "# 8. Impersonate-Extra-* and Impersonate-Uid"
+as_viewer_raw() { # PATH, then curl -H arguments
+    local path=$1
+    shift
+    "${NETNS_EXEC[@]}" curl -sS --max-time 20 --cacert "$TMP/ca.crt" -H "Authorization: Bearer e2e-viewer-token" \
+        -H 'Content-Type: application/json' "$@" -X POST \
+        -d '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}' "$API_URL$path"
+}
+whoami_extra() { as_viewer_raw /apis/authentication.k8s.io/v1/selfsubjectreviews -H 'Impersonate-User: erin' \
+    -H 'Impersonate-Uid: u-123' -H 'Impersonate-Extra-Scopes: view' -H 'Impersonate-Extra-Scopes: edit' \
+    -H 'Impersonate-Extra-acme.com%2Fproject: p1'; }
+expect_out impersonate/extra-forbidden 'cannot impersonate resource ..users' whoami_extra
+kc apply -f - >/dev/null <<EOF2
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-erin}
+rules:
+- {apiGroups: [""], resources: [users], verbs: [impersonate], resourceNames: [erin]}
+- {apiGroups: [authentication.k8s.io], resources: [uids], verbs: [impersonate]}
+- {apiGroups: [authentication.k8s.io], resources: [userextras/scopes], verbs: [impersonate], resourceNames: [view, edit]}
+EOF2
+kc create clusterrolebinding viewer-impersonate-erin --clusterrole=impersonate-erin --user=e2e-viewer >/dev/null
+extra_needs_key() { whoami_extra | grep -q 'cannot impersonate resource ..userextras/acme.com/project'; }
+wait_check impersonate/extra-key-checked 20 extra_needs_key
+kc patch clusterrole impersonate-erin --type=json -p '[{"op":"add","path":"/rules/-","value":{"apiGroups":["authentication.k8s.io"],"resources":["userextras/acme.com/project"],"verbs":["impersonate"]}}]' >/dev/null
+extra_allowed() { whoami_extra | python3 -c 'import json,sys; u=json.load(sys.stdin)["status"]["userInfo"]
+sys.exit(0 if u["username"]=="erin" and u["uid"]=="u-123" and u["extra"]=={"scopes":["view","edit"],"acme.com/project":["p1"]} else 1)'; }
+wait_check impersonate/extra-and-uid 20 extra_allowed
+expect_out impersonate/extra-needs-user 'without impersonating a user' \
+    as_viewer_raw /apis/authentication.k8s.io/v1/selfsubjectreviews -H 'Impersonate-Extra-Scopes: view'
+
 echo "# ran $((SECONDS - T0)) s"
 server_checks
 summary
