@@ -53,6 +53,7 @@ struct agent {
     struct netpol *netpol;         /* net/netpol.h */
     struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
     struct cdi_registry *cdi;      /* devices (issue #18, agent_devices.c); NULL without pods */
+    struct deviceplugin *dp;       /* device plugins (agent_devices.c); NULL without pods */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */
@@ -66,6 +67,11 @@ void agent_devices_fini(struct agent *a);
 void agent_devices_capacity(struct agent *a, json_t *cap);
 /* Adds the GPU model label(s) (nvidia.com/gpu.product) to labels. */
 void agent_devices_labels(struct agent *a, json_t *labels);
+/* Device plugins (deviceplugin/deviceplugin.h) registering in dir (NULL:
+ * <data-dir>/agent/device-plugins); a failure is logged, not fatal. */
+void agent_devices_plugins_init(struct agent *a, const char *dir);
+/* Sets the device plugins' healthy counts in an allocatable object. */
+void agent_devices_allocatable(struct agent *a, json_t *alloc);
 /* Rereads the spec directories; true when the devices changed (the labels
  * are patched then; the caller writes the status). */
 bool agent_devices_refresh(struct agent *a);

@@ -224,6 +224,8 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     k3c_cond_init(&a->wake);
     if (a->run_pods)
         agent_devices_init(a, cfg->cdi_spec_dirs);
+    if (a->run_pods)
+        agent_devices_plugins_init(a, cfg->device_plugin_dir);
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -350,7 +352,7 @@ node_status(struct agent *a)
     struct statvfs fs;
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    json_t *cap, *conds;
+    json_t *cap, *alloc, *conds;
     struct agent_pressure pr;
 
     agent_pressure_measure(a->paths.dir, &pr);
@@ -368,6 +370,8 @@ node_status(struct agent *a)
     cap = json_pack("{s:I, s:s, s:I, s:s}", "cpu", (json_int_t)cpus, "memory", mem, "pods",
                     (json_int_t)MAX_PODS, "ephemeral-storage", disk);
     agent_devices_capacity(a, cap);
+    alloc = json_deep_copy(cap);
+    agent_devices_allocatable(a, alloc);
     conds = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s},"
         " {s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s}]",
@@ -383,10 +387,10 @@ node_status(struct agent *a)
         "lastTransitionTime", ts, "type", "Ready", "status", "True", "reason", "KubeletReady",
         "message", "k3c agent is posting ready status", "lastHeartbeatTime", ts,
         "lastTransitionTime", ts);
-    return json_pack("{s:O, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}},"
+    return json_pack("{s:o, s:o, s:o, s:[{s:s, s:s}, {s:s, s:s}], s:{s:{s:i}},"
                      " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}",
-                     "capacity", cap, "allocatable", cap, "conditions", conds, "addresses", "type",
-                     "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
+                     "capacity", cap, "allocatable", alloc, "conditions", conds, "addresses",
+                     "type", "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
                      a->node_name, "daemonEndpoints", "kubeletEndpoint", "Port",
                      a->kubelet_port > 0 ? a->kubelet_port : 0, "nodeInfo", "machineID", mid,
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
@@ -738,6 +742,7 @@ agent_start(struct agent *a, struct k3c_err *err)
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
         a->kcfg.cdi = a->cdi;
+        a->kcfg.deviceplugins = a->dp;
         a->kubelet = kubelet_new(&a->kcfg, a->api, err);
         if (!a->kubelet || kubelet_start(a->kubelet, err) < 0)
             return k3c_err_wrap(err, "pods of node %s", a->node_name);

@@ -3,10 +3,13 @@
  * extended resource per CDI kind in capacity and allocatable (the kubelet
  * hands the devices out, kubelet_devices.c), and the GPU model as the
  * label GPU feature discovery uses (nvidia.com/gpu.product). The spec
- * directories are checked on every heartbeat; a change is written at once. */
+ * directories are checked on every heartbeat; a change is written at once.
+ * Device plugins' resources (deviceplugin.h) too: all their devices in
+ * capacity, the healthy ones of a live plugin in allocatable. */
 #define LOG_COMPONENT "agent"
 #include "agent/agent-internal.h"
 #include "cdi/cdi.h"
+#include "deviceplugin/deviceplugin.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -21,8 +24,21 @@ agent_devices_init(struct agent *a, char *const *spec_dirs)
 }
 
 void
+agent_devices_plugins_init(struct agent *a, const char *dir)
+{
+    _cleanup_free_ char *def = k3c_xasprintf("%s/device-plugins", a->paths.dir);
+    struct k3c_err err = {0};
+
+    a->dp = deviceplugin_new(dir ? dir : def, &err);
+    if (!a->dp)
+        log_error("(node %s) device plugins cannot register: %s", a->node_name, err.msg);
+}
+
+void
 agent_devices_fini(struct agent *a)
 {
+    deviceplugin_free(a->dp);
+    a->dp = NULL;
     cdi_registry_free(a->cdi);
     a->cdi = NULL;
 }
@@ -43,13 +59,31 @@ label_key_ok(const char *kind)
     return true;
 }
 
+/* {"res": n} into a capacity/allocatable object as quantities. */
+static void
+set_counts(json_t *obj, json_t *counts)
+{
+    const char *res;
+    json_t *n;
+
+    json_object_foreach(counts, res, n)
+    {
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(n));
+        json_object_set_new(obj, res, json_string(buf));
+    }
+}
+
 void
 agent_devices_capacity(struct agent *a, json_t *cap)
 {
     _cleanup_json_ json_t *res = NULL;
+    _cleanup_json_ json_t *plugins = deviceplugin_resources(a->dp, false);
     const char *kind;
     json_t *n;
 
+    set_counts(cap, plugins);
     if (!a->cdi)
         return;
     res = cdi_registry_resources(a->cdi);
@@ -57,11 +91,19 @@ agent_devices_capacity(struct agent *a, json_t *cap)
     {
         char buf[32];
 
-        if (!label_key_ok(kind))
-            continue;
+        if (!label_key_ok(kind) || json_object_get(plugins, kind))
+            continue; /* a device plugin's resource of the same name wins */
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(n));
         json_object_set_new(cap, kind, json_string(buf));
     }
+}
+
+void
+agent_devices_allocatable(struct agent *a, json_t *alloc)
+{
+    _cleanup_json_ json_t *healthy = deviceplugin_resources(a->dp, true);
+
+    set_counts(alloc, healthy);
 }
 
 void
@@ -92,8 +134,10 @@ agent_devices_refresh(struct agent *a)
     struct http_response resp;
     struct k3c_err err = {0};
 
+    bool plugins = deviceplugin_take_changed(a->dp);
+
     if (!a->cdi || !cdi_registry_refresh(a->cdi))
-        return false;
+        return plugins;
     labels = json_object();
     agent_devices_labels(a, labels);
     if (json_object_size(labels) == 0)

@@ -15,6 +15,7 @@
 #include "api/api-kind.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/labels.h"
 #include "base/util.h"
 
 #define MAX_LABEL_LEN        63
@@ -658,57 +659,11 @@ api_selector_is_empty(const json_t *sel)
            json_array_size(json_object_get(sel, "matchExpressions")) == 0;
 }
 
-static bool
-value_in(const json_t *values, const char *v)
-{
-    size_t i = 0;
-    const json_t *x = NULL;
-
-    json_array_foreach(values, i, x)
-    {
-        if (v && json_string_value(x) && strcmp(json_string_value(x), v) == 0)
-            return true;
-    }
-    return false;
-}
-
-static bool
-requirement_matches(const json_t *expr, const json_t *labels)
-{
-    const char *op = api_or_empty(api_str_at(expr, "operator"));
-    const json_t *have = json_object_get(labels, api_or_empty(api_str_at(expr, "key")));
-    bool in = value_in(json_object_get(expr, "values"), json_string_value(have));
-
-    if (strcmp(op, "In") == 0)
-        return in;
-    if (strcmp(op, "NotIn") == 0)
-        return !in;
-    if (strcmp(op, "Exists") == 0)
-        return have != NULL;
-    return strcmp(op, "DoesNotExist") == 0 && have == NULL;
-}
-
+/* The one matcher (base/labels.c); here a missing selector matches all. */
 bool
 api_label_selector_matches(const json_t *sel, const json_t *labels)
 {
-    const char *k = NULL;
-    json_t *v = NULL;
-    size_t i = 0;
-    const json_t *e = NULL;
-
-    json_object_foreach(json_object_get(sel, "matchLabels"), k, v)
-    {
-        const char *have = json_string_value(json_object_get(labels, k));
-
-        if (!have || !json_is_string(v) || strcmp(have, json_string_value(v)) != 0)
-            return false;
-    }
-    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
-    {
-        if (!requirement_matches(e, labels))
-            return false;
-    }
-    return true;
+    return !json_is_object(sel) || k3c_label_selector_matches(sel, labels);
 }
 
 /* "`selector` does not match template `labels`" at spec.template.metadata.labels. */

@@ -99,6 +99,9 @@ void cdi_alloc_free(struct cdi_alloc *a);
  * <resource>: want N, M free" when there are too few. */
 int cdi_alloc_take(struct cdi_alloc *a, const char *owner, const char *resource, int64_t n,
                    char *const *candidates, char ***out, struct k3c_err *err);
+/* Those of candidates that no owner but owner holds, in order: an array
+ * of candidates' own strings (free() only the array). */
+char **cdi_alloc_unheld(struct cdi_alloc *a, const char *owner, char *const *candidates);
 /* Frees what owner holds; an owner ending in '/' frees every container of
  * that pod. Returns the number of devices freed. */
 int cdi_alloc_release(struct cdi_alloc *a, const char *owner);

@@ -132,6 +132,23 @@ cdi_alloc_take(struct cdi_alloc *a, const char *owner, const char *resource, int
     return rc;
 }
 
+char **
+cdi_alloc_unheld(struct cdi_alloc *a, const char *owner, char *const *candidates)
+{
+    size_t n = 0, k = 0;
+    char **out;
+
+    while (candidates && candidates[n])
+        n++;
+    out = k3c_xcalloc(n + 1, sizeof(char *));
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < n; i++)
+        if (!held_by_other(a, owner, candidates[i]))
+            out[k++] = candidates[i];
+    pthread_mutex_unlock(&a->lock);
+    return out;
+}
+
 int
 cdi_alloc_release(struct cdi_alloc *a, const char *owner)
 {

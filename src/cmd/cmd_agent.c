@@ -72,7 +72,8 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .flannel_iface = cfg->flannel_iface,
                               .cluster_cidr = cfg->cluster_cidr,
                               .network_policy = !cfg->disable_network_policy,
-                              .cdi_spec_dirs = cfg->cdi_spec_dirs};
+                              .cdi_spec_dirs = cfg->cdi_spec_dirs,
+                              .device_plugin_dir = cfg->device_plugin_dir};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,

@@ -569,6 +569,14 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "DIR[:DIR]",
      .help = "CDI spec directories, later wins (repeatable; default /etc/cdi:/var/run/cdi)"},
+    {.name = "device-plugin-dir",
+     .type = OPT_STRING,
+     .offset = OFF(device_plugin_dir),
+     .roles = ROLE_ANY,
+     .metavar = "DIR",
+     .help = "where device plugins register (kubelet.sock), default "
+             "<data-dir>/agent/device-plugins; /var/lib/kubelet/device-plugins for upstream "
+             "DaemonSets"},
     /* node housekeeping (issue #21) */
     {.name = "container-log-max-size",
      .type = OPT_STRING,

@@ -106,7 +106,8 @@ struct k3c_config {
     /* storage (issue #16) */
     char *default_local_storage_path; /* --default-local-storage-path, default <data-dir>/storage */
     /* devices (issue #18) */
-    char **cdi_spec_dirs; /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
+    char **cdi_spec_dirs;    /* --cdi-spec-dirs, repeatable; NULL: /etc/cdi:/var/run/cdi */
+    char *device_plugin_dir; /* --device-plugin-dir; NULL: <data-dir>/agent/device-plugins */
     /* node housekeeping (issue #21): the kubelet's container log rotation */
     char *container_log_max_size;         /* --container-log-max-size, default 10Mi */
     int container_log_max_files;          /* --container-log-max-files, default 5 */

@@ -121,6 +121,7 @@ struct kubelet {
     /* devices (issue #18, kubelet_devices.c) */
     struct cdi_registry *cdi;                  /* borrowed from the agent; NULL: none */
     struct cdi_alloc *devalloc;                /* <data_dir>/devices/checkpoint.json */
+    struct deviceplugin *dp;                   /* borrowed from the agent; NULL: none */
     char *nvidia_runtime, *nvidia_cdi_runtime; /* found at start; NULL: not installed */
     /* log rotation (kubelet_logrotate.c) */
     long long log_max_bytes;
@@ -182,6 +183,7 @@ struct kdevices {
     struct cdi_registry *reg;
     char **devices; /* qualified CDI names; NULL: none */
     bool nvidia_runtime;
+    json_t *dp_edits; /* device plugins' answers as CDI edits + "annotations"; NULL: none */
 };
 /* Allocates the devices of c's extended resources (CONFLICT "Insufficient
  * <resource>" when too few are free). */

@@ -12,6 +12,7 @@
 
 struct http_client;
 struct cdi_registry;
+struct deviceplugin;
 
 /* Every pointer is borrowed for kubelet_new (copied). NULL/0 take the
  * defaults named. */
@@ -40,6 +41,9 @@ struct kubelet_config {
     /* CDI devices handed to containers (issue #18); borrowed, must outlive
      * the kubelet. NULL: extended resources cannot be given out. */
     struct cdi_registry *cdi;
+    /* Device plugins (deviceplugin/deviceplugin.h); borrowed like cdi.
+     * NULL: none. */
+    struct deviceplugin *deviceplugins;
     /* node housekeeping (issue #21): container log rotation, the kubelet's
      * containerLogMaxSize / containerLogMaxFiles (kubelet_logrotate.c) */
     long long container_log_max_bytes; /* 0: 10 MiB */

@@ -7,12 +7,15 @@
  * applied to its config.json when the runtime builds it, with
  * NVIDIA_VISIBLE_DEVICES naming the GPUs. Also the RuntimeClass handler:
  * runc/crun take the node's runtime, nvidia takes nvidia-container-runtime
- * when installed (else the node's runtime: CDI already injects the GPUs). */
+ * when installed (else the node's runtime: CDI already injects the GPUs).
+ * A resource a device plugin serves goes to the plugin instead
+ * (deviceplugin.h): same allocator, its answer applied as CDI edits. */
 #define LOG_COMPONENT "kubelet"
 #include "kubelet/kubelet-internal.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "deviceplugin/deviceplugin.h"
 
 #include <string.h>
 
@@ -34,6 +37,12 @@ take_resource(struct kpod *p, struct kctr *c, const char *res, int64_t n, struct
     size_t have = 0, add = 0;
     int rc;
 
+    if (k->devalloc && deviceplugin_serves(k->dp, res)) {
+        if (!d->dp_edits)
+            d->dp_edits = json_object();
+        return deviceplugin_allocate(k->dp, k->devalloc, owner, res, n, d->dp_edits, &d->devices,
+                                     err);
+    }
     if (!k->cdi || !k->devalloc)
         return k3c_err_set(err, K3C_E_CONFLICT, "Insufficient %s: this node has no CDI devices",
                            res);
@@ -61,6 +70,7 @@ kubelet_devices_prepare(struct kpod *p, struct kctr *c, struct kdevices *d, stru
     json_t *v;
 
     d->devices = NULL; /* nvidia_runtime is the handler's, set before */
+    d->dp_edits = NULL;
     d->reg = p->k->cdi;
     /* Extended resources cannot be overcommitted: limits == requests,
      * and either alone names the amount. */
@@ -131,6 +141,27 @@ apply_devices(struct kdevices *d, json_t *cfg, struct k3c_err *err)
     return rc;
 }
 
+/* What device plugins answered: CDI edits, and annotations for the OCI
+ * config (as CRI runtimes pass a container's annotations on). */
+static int
+apply_plugin_edits(const json_t *dp_edits, json_t *cfg, struct k3c_err *err)
+{
+    _cleanup_json_ json_t *edits = json_deep_copy(dp_edits);
+    json_t *ann = json_object_get(edits, "annotations");
+
+    if (ann) {
+        json_t *cur = json_object_get(cfg, "annotations");
+
+        if (!json_is_object(cur)) {
+            cur = json_object();
+            json_object_set_new(cfg, "annotations", cur);
+        }
+        json_object_update(cur, ann);
+        json_object_del(edits, "annotations");
+    }
+    return cdi_edits_apply(cfg, edits, err);
+}
+
 int
 kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err)
 {
@@ -139,6 +170,8 @@ kubelet_devices_edit(json_t *cfg, void *ud, struct k3c_err *err)
     _cleanup_json_ json_t *env = NULL;
 
     if (d->devices && apply_devices(d, cfg, err) < 0)
+        return -1;
+    if (d->dp_edits && apply_plugin_edits(d->dp_edits, cfg, err) < 0)
         return -1;
     vis = nvidia_visible(d->devices);
     /* Under nvidia-container-runtime a container without GPUs must not get
@@ -156,6 +189,8 @@ kubelet_devices_fini(struct kdevices *d)
 {
     k3c_strv_free(d->devices);
     d->devices = NULL;
+    json_decref(d->dp_edits);
+    d->dp_edits = NULL;
 }
 
 void

@@ -95,6 +95,7 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
         _cleanup_free_ char *cp = k3c_xasprintf("%s/checkpoint.json", dir);
 
         k->cdi = cfg->cdi;
+        k->dp = cfg->deviceplugins;
         if (k3c_mkdir_p(dir, 0700, err) < 0 || !(k->devalloc = cdi_alloc_new(cp, err))) {
             kubelet_free(k);
             return NULL;
