@@ -138,6 +138,8 @@ decimal_out(struct qvalue *q, char out[K3C_QUANTITY_MAX])
             return false;
         e--;
     }
+    if (m >= 1000000000000000000LL)
+        return false; /* more digits than the parser takes back */
     if (q->format == Q_DECIMAL_EXPONENT) {
         if (e == 0)
             snprintf(out, K3C_QUANTITY_MAX, "%s%lld", q->negative ? "-" : "", (long long)m);
@@ -146,7 +148,7 @@ decimal_out(struct qvalue *q, char out[K3C_QUANTITY_MAX])
         return true;
     }
     while (e > 18) { /* past E: more digits */
-        if (!mul_add(&m, 1000, 0))
+        if (!mul_add(&m, 1000, 0) || m >= 1000000000000000000LL)
             return false;
         e -= 3;
     }
@@ -191,6 +193,8 @@ k3c_quantity_canonical(const char *s, char out[K3C_QUANTITY_MAX])
 
         for (int i = 0; fits && i < q.scale; i++)
             fits = mul_add(&v, 10, 0);
+        if (q.scale >= 0 && !fits)
+            return false; /* a whole number past 64 bits: kept as written */
         if (!fits || v < 1024)
             q.format = Q_DECIMAL_SI;
         else
