@@ -616,8 +616,9 @@ token_refresh_schedule(struct kpod *p)
 }
 
 /* Writes the tokens again in a running pod: the atomic writer swaps ..data,
- * so containers see the new token file (issue #15). On failure it tries again
- * after a sync period, as the old token stays valid meanwhile. */
+ * so containers see the new token file (issue #15). On failure (the API
+ * away, the service account gone) it tries again in 30 s: the old token
+ * stays valid meanwhile, and a failing pod must not log every second. */
 static void
 token_refresh(struct kpod *p)
 {
@@ -636,7 +637,7 @@ token_refresh(struct kpod *p)
         return;
     if (podspec_volumes_refresh_tokens(&ctx, pod_dir, &err) < 0) {
         log_warn("(pod %s/%s) service-account token refresh: %s", p->ns, p->name, err.msg);
-        p->token_refresh_ms = k3c_now_ms() + p->k->sync_period_ms;
+        p->token_refresh_ms = k3c_now_ms() + 30000;
         return;
     }
     log_info("(pod %s/%s) service-account token refreshed", p->ns, p->name);
