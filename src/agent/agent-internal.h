@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "agent/agent.h"
+#include "base/buf.h"
 #include "client/client.h"
 #include "net/flannel.h"
 
@@ -40,6 +41,7 @@ struct agent {
 
     struct http_client *api; /* node credentials; used by the heartbeat thread */
     bool run_proxy;
+    bool proxy_without_pods; /* a --vip server: LoadBalancer addresses */
     char *cluster_cidr;
     struct proxy *proxy; /* net/proxy.h */
     char *servers_file;  /* <dir>/servers: the API servers learned (agent_servers.c) */
@@ -82,5 +84,23 @@ struct agent_pressure {
     char memory_msg[96], disk_msg[96], pid_msg[96]; /* why, when true */
 };
 void agent_pressure_measure(const char *data_dir, struct agent_pressure *p);
+
+/* ---- kernel feature probes (agent_probe.c, issue #19) ---- */
+enum {
+    AGENT_PROBE_VXLAN = 1 << 0,
+    AGENT_PROBE_NFTABLES = 1 << 1,
+    AGENT_PROBE_BR_NETFILTER = 1 << 2,
+    AGENT_PROBE_CGROUPS = 1 << 3,
+    AGENT_PROBE_OVERLAY = 1 << 4,
+};
+struct agent_probe_env {
+    const char *root;           /* prefix of every path read; NULL: "/" */
+    const char *kernel_release; /* NULL: uname -r */
+};
+/* Appends one line "<feature>: <what is missing and what to do>" per
+ * missing feature of what to report; returns how many. */
+int agent_probe_kernel(const struct agent_probe_env *env, unsigned what, struct k3c_buf *report);
+/* The probes on this system, each missing feature logged as an error. */
+void agent_probe_log(const char *node_name, unsigned what);
 
 #endif

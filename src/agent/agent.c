@@ -216,6 +216,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
         kubelet_config_copy(&a->kcfg, cfg->pods, a);
     a->run_pods = cfg->pods != NULL;
     a->run_proxy = cfg->proxy;
+    a->proxy_without_pods = cfg->proxy_without_pods;
     a->run_netpol = cfg->network_policy;
     a->cluster_cidr = cfg->cluster_cidr ? k3c_xstrdup(cfg->cluster_cidr) : NULL;
     a->dns_cfg = cfg->pods && cfg->dns ? dns_node_config_dup(cfg->dns) : NULL;
@@ -738,6 +739,13 @@ agent_start(struct agent *a, struct k3c_err *err)
                       derr.msg);
     }
     if (a->run_pods) {
+        /* old kernels (issue #19): one clear line per missing feature */
+        agent_probe_log(a->node_name,
+                        (a->fcfg.backend == FLANNEL_BACKEND_VXLAN ? AGENT_PROBE_VXLAN : 0) |
+                            (a->run_proxy || a->run_netpol
+                                 ? AGENT_PROBE_NFTABLES | AGENT_PROBE_BR_NETFILTER
+                                 : 0) |
+                            AGENT_PROBE_CGROUPS | AGENT_PROBE_OVERLAY);
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;
@@ -754,5 +762,7 @@ agent_start(struct agent *a, struct k3c_err *err)
             return -1;
         return agent_netpol_start(a, err);
     }
+    if (a->proxy_without_pods)
+        return agent_proxy_start(a, err);
     return 0;
 }

@@ -47,6 +47,9 @@ struct agent_config {
     /* CDI spec directories (issue #18, cdi/cdi.h), with pods only:
      * colon-separated lists, NULL-terminated; NULL: /etc/cdi, /var/run/cdi. */
     char *const *cdi_spec_dirs;
+    /* The service proxy also without pods: a --vip server may hold
+     * LoadBalancer addresses (--servicelb-pool) and must answer on them. */
+    bool proxy_without_pods;
     /* Where device plugins register (kubelet.sock), with pods only; NULL:
      * <data_dir>/device-plugins. */
     const char *device_plugin_dir;

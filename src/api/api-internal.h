@@ -585,6 +585,28 @@ extern const struct api_column api_columns_pdb[];
 json_t *api_row_pdb(const json_t *obj, int64_t now_s);
 void api_validate_pdb(const json_t *obj, const json_t *old, json_t *causes);
 
+/* ---- admissionregistration.k8s.io/v1 webhook configurations
+ * (kind_webhookconfig.c; the dispatcher is src/admission/, docs/webhooks.md) */
+
+extern const struct api_column api_columns_webhookconfig[];
+json_t *api_row_webhookconfig(const json_t *obj, int64_t now_s);
+void api_defaults_mutatingwebhookconfig(json_t *obj);
+void api_defaults_validatingwebhookconfig(json_t *obj);
+void api_validate_mutatingwebhookconfig(const json_t *obj, const json_t *old, json_t *causes);
+void api_validate_validatingwebhookconfig(const json_t *obj, const json_t *old, json_t *causes);
+/* Server-side apply and managedFields (api_apply.c, issue #17). */
+bool api_apply_requested(struct api_request *r);
+/* PATCH options: -1 to go on, else the reply (fieldManager, force). */
+int api_apply_check_options(struct api_request *r);
+/* The applied configuration in the body; NULL with *reply set. */
+json_t *api_apply_read(struct api_request *r, int *reply);
+/* old (NULL: create) with config applied, managedFields updated; NULL with
+ * *reply set (409 on conflicts). */
+json_t *api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, int *reply);
+/* Records the Update by the request's manager in obj's managedFields
+ * (after defaults and validation); a cause when the client's are bad. */
+void api_managed_fields_track(struct api_request *r, json_t *obj, const json_t *old,
+                              json_t *causes);
 /* ---- certificates.k8s.io CertificateSigningRequest (kind_csr.c, issue #15) ---- */
 extern const struct api_column api_columns_csr[];
 json_t *api_row_csr(const json_t *obj, int64_t now_s);

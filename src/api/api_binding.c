@@ -9,6 +9,7 @@
  *                  must allow a disruption (one is taken from its status,
  *                  the pod noted in disruptedPods), else 429 with upstream's
  *                  message, which `kubectl drain` retries. */
+#include "admission/admission.h"
 #include "api/api-handlers.h"
 #include "api/api-kind.h"
 
@@ -368,9 +369,29 @@ handle_eviction(struct api_request *r)
     return reply_success(r, 201);
 }
 
+/* Admission webhooks (src/admission/): a CREATE of pods/binding or
+ * pods/eviction with the posted object; what mutating webhooks change is
+ * not used. -1 to go on, else the reply. */
+static int
+admit_post(struct api_request *r)
+{
+    _cleanup_json_ json_t *body = request_body(r);
+    _cleanup_json_ json_t *obj = json_is_object(body) ? json_deep_copy(body) : json_object();
+    struct admission_denial d;
+
+    if (admission_mutate(r, ADMISSION_CREATE, obj, NULL, &d) < 0 ||
+        admission_validate(r, ADMISSION_CREATE, body ? body : obj, NULL, &d) < 0)
+        return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    return -1;
+}
+
 int
 api_handle_pod_post(struct api_request *r)
 {
+    int reply = admit_post(r);
+
+    if (reply >= 0)
+        return reply;
     if (strcmp(r->subresource, "binding") == 0)
         return handle_binding(r);
     return handle_eviction(r);

@@ -14,6 +14,7 @@
  *    WebSocket upgrade (SPDY tunnelled, kubectl >= 1.31) and for a plain
  *    SPDY/3.1 upgrade (every kubectl); the kubelet speaks SPDY. */
 #define LOG_COMPONENT "api"
+#include "admission/admission.h"
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -468,14 +469,29 @@ kubelet_path(struct api_request *r, const char *kind, const struct target *t)
     return k3c_buf_steal(&b, NULL);
 }
 
-/* Relays a kubelet error reply (status + body up to PROXY_ERROR_MAX). */
+/* The Content-Length of a response head; -1 when it has none. */
+static long
+head_content_length(const char *head)
+{
+    _cleanup_free_ char *v = head_value(head, "Content-Length");
+    char *end = NULL;
+    long n = v ? strtol(v, &end, 10) : -1;
+
+    return v && end != v && n >= 0 ? n : -1;
+}
+
+/* Relays a kubelet error reply (status + body up to PROXY_ERROR_MAX). The
+ * body ends at its Content-Length when the head has one: on an HTTP/1.1
+ * connection (an exec's upgrade request) the kubelet keeps the connection
+ * open after it, and reading to EOF hung the client's exec into a container
+ * that was not running for as long as the kubelet's connection lived. */
 static int
-relay_error(struct api_request *r, struct kconn *k, int status, struct k3c_buf *body)
+relay_error(struct api_request *r, struct kconn *k, int status, long length, struct k3c_buf *body)
 {
     char buf[4096];
     _cleanup_json_ json_t *st = NULL;
 
-    while (body->len < PROXY_ERROR_MAX) {
+    while (body->len < PROXY_ERROR_MAX && (length < 0 || (long)body->len < length)) {
         ssize_t n = gnutls_record_recv(k->tls, buf, sizeof(buf));
 
         if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -559,6 +575,7 @@ serve_log(struct api_request *r, const struct target *t)
     struct k3c_err err = {0};
     struct MHD_Response *resp;
     int status = 0, ret;
+    long length;
 
     lr->srv = r->srv;
     lr->client_fd = ci ? ci->connect_fd : -1;
@@ -575,9 +592,10 @@ serve_log(struct api_request *r, const struct target *t)
         return api_reply_status(r, K3C_E_UNAVAILABLE, NULL, NULL, "%s",
                                 err.msg[0] ? err.msg : "kubelet unreachable");
     }
+    length = head_content_length(head.data ? head.data : "");
     k3c_buf_fini(&head);
     if (status != 200) {
-        ret = relay_error(r, &lr->k, status, &lr->pending);
+        ret = relay_error(r, &lr->k, status, length, &lr->pending);
         log_relay_free(lr);
         return ret;
     }
@@ -810,8 +828,10 @@ serve_stream(struct api_request *r, const struct target *t)
                                 err.msg[0] ? err.msg : "kubelet unreachable");
     }
     if (status != 101) {
+        long length = head_content_length(head.data ? head.data : "");
+
         k3c_buf_fini(&head);
-        ret = relay_error(r, &sp->k, status, &sp->to_client);
+        ret = relay_error(r, &sp->k, status, length, &sp->to_client);
         splice_free(sp);
         return ret;
     }
@@ -871,6 +891,12 @@ api_proxy_serve(struct api_request *r)
                                      "\"pods/%s\" in API group \"\" in the namespace \"%s\"",
                                      r->name, r->user.name, log ? "get" : "create", r->subresource,
                                      r->namespace);
+    if (!log) { /* CONNECT admission webhooks (src/admission/) */
+        struct admission_denial d;
+
+        if (admission_connect(r, &d) < 0)
+            return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    }
     if (locate(r, &t, strcmp(r->subresource, "portforward") != 0, &ret) < 0) {
         target_fini(&t);
         return ret;

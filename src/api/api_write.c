@@ -4,6 +4,7 @@
  * goes through prepare_write (defaults, validation) and one compare-and-swap
  * on the object's revision, so concurrent writers get 409 Conflict. */
 #define LOG_COMPONENT "api"
+#include "admission/admission.h"
 #include "api/api-handlers.h"
 #include "api/api-patch.h"
 #include "api/api-protobuf.h"
@@ -233,22 +234,48 @@ check_namespace(struct api_request *r, json_t *obj)
     return -1;
 }
 
-/* Defaults, then validation; replies 422 with causes when invalid. */
+/* Admission webhooks (src/admission/): -1 when admitted, else the reply. */
+static int
+admit_webhooks(struct api_request *r, bool mutating, json_t *obj, const json_t *old)
+{
+    enum admission_op op = old ? ADMISSION_UPDATE : ADMISSION_CREATE;
+    struct admission_denial d;
+
+    if ((mutating ? admission_mutate(r, op, obj, old, &d)
+                  : admission_validate(r, op, obj, old, &d)) == 0)
+        return -1;
+    return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+}
+
+/* Defaults, mutating webhooks (then defaults again, as upstream decodes
+ * their result), validation, validating webhooks; 422 with causes when
+ * invalid. */
 static int
 prepare_write(struct api_request *r, json_t *obj, const json_t *old)
 {
     json_t *causes = json_array();
+    int reply;
 
     api_quantities_canonicalize(r->res, obj); /* api_quantity.c (issue #15) */
+    if (r->res->defaults)
+        r->res->defaults(obj);
+    if ((reply = admit_webhooks(r, true, obj, old)) >= 0) {
+        json_decref(causes);
+        return reply;
+    }
     if (r->res->defaults)
         r->res->defaults(obj);
     api_validate_metadata(obj, r->res->namespaced,
                           !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
     if (r->res->validate)
         r->res->validate(obj, old, causes);
+    if (json_array_size(causes) == 0)
+        api_managed_fields_track(r, obj, old, causes); /* api_apply.c */
     if (json_array_size(causes) == 0) {
         json_decref(causes);
-        return api_rbac_admit(r, obj); /* escalation prevention (api_rbac.c) */
+        if ((reply = api_rbac_admit(r, obj)) >= 0) /* escalation prevention (api_rbac.c) */
+            return reply;
+        return admit_webhooks(r, false, obj, old);
     }
     return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
 }
@@ -452,6 +479,8 @@ admit_create(struct api_request *r, json_t *obj)
         api_csr_admit_create(r, obj); /* the requestor into spec (kind_csr.c) */
 }
 
+static int create_object(struct api_request *r, json_t *obj);
+
 int
 api_handle_create(struct api_request *r)
 {
@@ -461,6 +490,14 @@ api_handle_create(struct api_request *r)
     obj = body_object(r, &reply);
     if (!obj)
         return reply;
+    return create_object(r, obj);
+}
+
+static int
+create_object(struct api_request *r, json_t *obj)
+{
+    int reply = -1;
+
     if ((reply = check_type(r, obj)) >= 0 || (reply = check_fields(r, obj)) >= 0 ||
         (reply = check_namespace(r, obj)) >= 0 || (reply = assign_name(r, obj)) >= 0 ||
         (reply = check_namespace_alive(r)) >= 0)
@@ -523,6 +560,9 @@ merge_for_update(struct api_request *r, json_t *next, const json_t *old)
             json_object_set(out, "status", json_object_get(next, "status"));
         else
             json_object_del(out, "status");
+        if (api_apply_requested(r)) /* its managedFields: api_apply.c */
+            json_object_set(api_meta(out), "managedFields",
+                            json_object_get(json_object_get(next, "metadata"), "managedFields"));
         return out;
     }
     out = json_incref(next);
@@ -725,13 +765,10 @@ read_patch(struct api_request *r, int *reply)
     bool ok = false;
     json_t *patch;
 
-    if (content_type_is(ct, "application/apply-patch+yaml") ||
-        content_type_is(ct, "application/apply-patch+cbor")) {
-        *reply = api_reply_status_code(r, 415, "UnsupportedMediaType",
-                                       "server-side apply is not supported by k3c: use "
-                                       "client-side `kubectl apply` (without --server-side)");
+    if ((*reply = api_apply_check_options(r)) >= 0)
         return NULL;
-    }
+    if (api_apply_requested(r)) /* server-side apply: api_apply.c */
+        return api_apply_read(r, reply);
     for (size_t i = 0; i < K3C_ARRAY_SIZE(served); i++)
         ok = ok || content_type_is(ct, served[i]);
     if (!ok) {
@@ -762,6 +799,8 @@ apply_patch(struct api_request *r, const json_t *patch, const json_t *old, int *
     struct k3c_err err = {0};
     json_t *out = NULL;
 
+    if (api_apply_requested(r))
+        return api_apply_patch(r, patch, old, reply);
     if (content_type_is(ct, "application/json-patch+json")) {
         out = api_json_patch(old, patch, &err);
     } else if (content_type_is(ct, "application/strategic-merge-patch+json")) {
@@ -819,6 +858,11 @@ api_handle_patch(struct api_request *r)
 
         warnings_truncate(r, n_warnings);
         old = api_read_object(r, &rev, &err);
+        if (!old && err.kind == K3C_E_NOT_FOUND && api_apply_requested(r)) {
+            /* Server-side apply creates what does not exist. */
+            next = api_apply_patch(r, patch, NULL, &reply);
+            return next ? create_object(r, next) : reply;
+        }
         if (!old)
             return api_reply_store_error(r, &err);
         next = apply_patch(r, patch, old, &reply);
@@ -828,7 +872,10 @@ api_handle_patch(struct api_request *r)
         if ((reply = check_type(r, next)) >= 0 || (reply = check_fields(r, next)) >= 0 ||
             (reply = prepare_update(r, next, old, rev, &out)) >= 0)
             return reply;
-        if (dry_run(r) || store_write(r, out, rev, &err) == 0)
+        /* An apply that changes nothing writes nothing (no new revision, no
+         * watch event), as upstream: controllers apply on every resync. */
+        if (dry_run(r) || (api_apply_requested(r) && json_equal(out, old)) ||
+            store_write(r, out, rev, &err) == 0)
             return api_reply_object(r, 200, json_incref(out));
         if (err.kind != K3C_E_CONFLICT)
             return reply_write_error(r, &err);
@@ -1015,6 +1062,13 @@ delete_one(struct api_request *r, const struct delete_options *o, bool reply)
         return reply ? api_reply_store_error(r, &err) : -1;
     if (reply && (pre = check_preconditions(r, o, old)) >= 0)
         return pre;
+    if (!r->subresource) { /* admission webhooks (src/admission/); not for pods/eviction */
+        struct admission_denial d;
+
+        if (admission_mutate(r, ADMISSION_DELETE, NULL, old, &d) < 0 ||
+            admission_validate(r, ADMISSION_DELETE, NULL, old, &d) < 0)
+            return reply ? api_reply_status_code(r, d.code, d.reason, "%s", d.message) : -1;
+    }
     grace = pod_grace(r, o, old);
     /* Orphan and Foreground leave the object to the garbage collector
      * behind a finalizer; Background deletes it now (the collector then
@@ -1225,6 +1279,20 @@ api_handle_get_subresource(struct api_request *r)
     return api_reply_json_take(r, 200, scale);
 }
 
+/* Admission webhooks (src/admission/) on /scale: the Scale object. -1 to
+ * go on, else the reply. */
+static int
+admit_scale(struct api_request *r, json_t *scale, const json_t *obj)
+{
+    _cleanup_json_ json_t *old = scale_of(obj);
+    struct admission_denial d;
+
+    if (admission_mutate(r, ADMISSION_UPDATE, scale, old, &d) < 0 ||
+        admission_validate(r, ADMISSION_UPDATE, scale, old, &d) < 0)
+        return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
+    return -1;
+}
+
 /* PUT or PATCH of /scale: only spec.replicas of the object changes. */
 int
 api_handle_scale(struct api_request *r)
@@ -1252,6 +1320,8 @@ api_handle_scale(struct api_request *r)
         want = api_meta_str(strcmp(r->method, "PATCH") == 0 ? scale : body, "resourceVersion");
         if (want && *want && strtoll(want, NULL, 10) != rev)
             return reply_conflict(r);
+        if ((reply = admit_scale(r, scale, obj)) >= 0)
+            return reply;
         replicas = json_object_get(json_object_get(scale, "spec"), "replicas");
         if (!json_is_integer(replicas) || json_integer_value(replicas) < 0) {
             json_t *causes = json_array();
@@ -1262,12 +1332,14 @@ api_handle_scale(struct api_request *r)
         }
         if (json_integer_value(replicas) !=
             json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas"))) {
+            _cleanup_json_ json_t *before = json_deep_copy(obj);
             json_t *meta = api_meta(obj);
 
             json_object_set(json_object_get(obj, "spec"), "replicas", replicas);
             json_object_set_new(
                 meta, "generation",
                 json_integer(json_integer_value(json_object_get(meta, "generation")) + 1));
+            api_managed_fields_track(r, obj, before, NULL); /* api_apply.c */
         }
         if (dry_run(r) || store_write(r, obj, rev, &err) == 0)
             return api_reply_json_take(r, 200, scale_of(obj));

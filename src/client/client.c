@@ -31,6 +31,7 @@ struct http_client {
     char *ca_file, *cert_file, *key_file, *basic_auth;
     bool insecure;
     long connect_timeout_ms, request_timeout_ms;
+    struct curl_slist *resolve; /* CURLOPT_RESOLVE entries, or NULL */
 
     pthread_mutex_t pool_lock; /* protects idle */
     struct pooled_handle *idle;
@@ -183,6 +184,8 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     c->insecure = cfg->insecure;
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
     c->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000;
+    for (size_t i = 0; cfg->resolve && cfg->resolve[i]; i++)
+        c->resolve = curl_slist_append(c->resolve, cfg->resolve[i]);
     pthread_mutex_init(&c->pool_lock, NULL);
     return c;
 }
@@ -205,6 +208,7 @@ http_client_free(struct http_client *c)
     free(c->cert_file);
     free(c->key_file);
     free(c->basic_auth);
+    curl_slist_free_all(c->resolve);
     pthread_mutex_destroy(&c->pool_lock);
     free(c);
 }
@@ -271,6 +275,8 @@ handle_setup(struct http_client *c, CURL *curl)
         curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(curl, CURLOPT_USERPWD, c->basic_auth);
     }
+    if (c->resolve)
+        curl_easy_setopt(curl, CURLOPT_RESOLVE, c->resolve);
     if (c->insecure) {
         curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);

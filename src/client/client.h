@@ -24,6 +24,10 @@ struct http_client_config {
                                      registry configured insecure_skip_verify */
     long connect_timeout_ms;      /* 0: 2000 */
     long request_timeout_ms;      /* 0: 10000; not applied to streams */
+    /* "host:port:address" entries (CURLOPT_RESOLVE): connect to address
+     * while TLS still checks host (an admission webhook's Service name at
+     * its ClusterIP); NULL-terminated, may be NULL */
+    const char *const *resolve;
 };
 
 struct http_client;

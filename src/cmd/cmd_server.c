@@ -284,6 +284,9 @@ start_controllers(const struct k3c_config *cfg, const struct server_paths *p,
         }
     }
     cc.local_storage_path = storage_path;
+    /* ServiceLB addresses held with the VIP (issue #13) */
+    cc.servicelb_vip = cfg->vip;
+    cc.servicelb_pool = cfg->servicelb_pool;
     m = ctl_manager_new(&cc, api, err);
     api_tls_paths_fini(&tls);
     if (m && ctl_manager_start(m, err) < 0) {
@@ -604,6 +607,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     etcd_tls_paths_init(&tls, paths.tls_dir);
     log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
              cfg->node_ip, cfg->data_dir);
+    if (server_lb_pool_check(cfg, &err) < 0) /* bad input: before anything starts */
+        goto out;
     if (cfg->datastore_endpoint) {
         log_info("external datastore %s: no embedded etcd", cfg->datastore_endpoint);
         if (make_dirs(&paths, &err) < 0 ||

@@ -46,5 +46,9 @@ struct vip *server_vip_start(const struct k3c_config *cfg, const char *tls_dir,
                              const char *etcd_url, const struct etcd_tls_paths *etls,
                              struct api_server *api, struct k3c_err *err);
 void server_vip_stop(struct vip *v, struct api_server *api);
+/* --servicelb-pool (server_vip.c): INVALID unless it parses, --vip is set
+ * (the VIP holder announces the pool's addresses) and this server runs the
+ * service proxy (no --disable-agent, --disable-kube-proxy). */
+int server_lb_pool_check(const struct k3c_config *cfg, struct k3c_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "cmd/server.h"
 #include "etcd/etcd.h"
+#include "base/ip4pool.h"
 #include "vip/vip.h"
 
 #include <string.h>
@@ -47,6 +48,7 @@ server_vip_start(const struct k3c_config *cfg, const char *tls_dir, const char *
     vc.api_ca = tls.server_ca_cert;
     vc.api_cert = tls.admin_cert;
     vc.api_key = tls.admin_key;
+    vc.lb_pool = cfg->servicelb_pool;
     v = vip_new(&vc, err);
     if (v && vip_start(v, err) < 0) {
         vip_free(v);
@@ -72,4 +74,25 @@ server_vip_stop(struct vip *v, struct api_server *api)
     if (api)
         api_server_set_metrics_fn(api, NULL, NULL);
     vip_free(v);
+}
+
+int
+server_lb_pool_check(const struct k3c_config *cfg, struct k3c_err *err)
+{
+    struct ip4pool pool;
+
+    if (!cfg->servicelb_pool || !*cfg->servicelb_pool)
+        return 0;
+    if (ip4pool_parse(cfg->servicelb_pool, &pool, err) < 0)
+        return k3c_err_wrap(err, "--servicelb-pool");
+    if (!cfg->vip)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--servicelb-pool needs --vip: the VIP's holder announces the pool's "
+                           "addresses");
+    if (cfg->disable_agent || cfg->disable_kube_proxy)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "--servicelb-pool with %s: this server may hold the pool's addresses "
+                           "and its service proxy must answer on them",
+                           cfg->disable_agent ? "--disable-agent" : "--disable-kube-proxy");
+    return 0;
 }

@@ -499,6 +499,13 @@ static const struct config_option options[] = {
      .roles = ROLE_S,
      .metavar = "IFACE",
      .help = "interface for --vip, default the one holding --node-ip"},
+    /* ServiceLB addresses held with the VIP (issue #13, docs/vip.md) */
+    {.name = "servicelb-pool",
+     .type = OPT_STRING,
+     .offset = OFF(servicelb_pool),
+     .roles = ROLE_S,
+     .metavar = "CIDR|A-B[,...]",
+     .help = "addresses a LoadBalancer Service may ask for (loadBalancerIP), held with --vip"},
     /* etcd operations (issue #10): Event TTL, snapshots, cluster reset. */
     {.name = "event-ttl",
      .type = OPT_STRING,

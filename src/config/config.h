@@ -93,8 +93,9 @@ struct k3c_config {
     bool disable_dns;     /* --disable-dns: this node answers no cluster DNS */
 
     /* the API's virtual IP (issue #11, src/vip/) */
-    char *vip;           /* --vip ADDR[/PREFIX], may be NULL */
-    char *vip_interface; /* --vip-interface; NULL: the one holding --node-ip */
+    char *vip;            /* --vip ADDR[/PREFIX], may be NULL */
+    char *vip_interface;  /* --vip-interface; NULL: the one holding --node-ip */
+    char *servicelb_pool; /* --servicelb-pool: LoadBalancer IPs held with the VIP (issue #13) */
     /* etcd operations (issue #10) */
     char *event_ttl;         /* --event-ttl, default "1h" */
     char *etcd_snapshot_dir; /* --etcd-snapshot-dir, default <data-dir>/server/db/snapshots */

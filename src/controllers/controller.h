@@ -52,6 +52,8 @@ struct ctl_config {
     bool disable_scheduler;               /* --disable-scheduler */
     bool disable_controllers;             /* --disable-controller-manager */
     bool disable_servicelb;               /* --disable servicelb */
+    const char *servicelb_vip;            /* --vip ADDR[/PREFIX], may be NULL (borrowed) */
+    const char *servicelb_pool;           /* --servicelb-pool, may be NULL (borrowed) */
     bool disable_local_storage;           /* --disable local-storage */
     const char *local_storage_path; /* --default-local-storage-path (NULL: /var/lib/k3c/storage) */
 };

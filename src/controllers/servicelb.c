@@ -11,11 +11,16 @@
  *   - externalTrafficPolicy Local: only nodes with a ready endpoint.
  * A node's ExternalIP is used when it has one, else its InternalIP. A
  * Service with spec.loadBalancerClass is left to that class's controller.
+ * A Service that asks for an address (spec.loadBalancerIP, or kube-vip's
+ * annotation kube-vip.io/loadbalancerIPs) gets exactly that one when it is
+ * the server's --vip or in --servicelb-pool (the VIP's holder announces it,
+ * vip/vip_lb.c), and none otherwise (a Warning Event says why).
  * `--disable servicelb` turns it off. Keys are "namespace/name". */
 #define LOG_COMPONENT "servicelb"
 #include "controllers/controllers.h"
 
 #include "base/cleanup.h"
+#include "base/ip4pool.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -25,6 +30,7 @@
 #define LABEL_ENABLELB "svccontroller.k3s.cattle.io/enablelb"
 #define LABEL_LBPOOL   "svccontroller.k3s.cattle.io/lbpool"
 #define LABEL_SERVICE  "kubernetes.io/service-name"
+#define ANNOT_LB_IPS   "kube-vip.io/loadbalancerIPs"
 
 static const char *
 label(const json_t *obj, const char *key)
@@ -205,6 +211,47 @@ wanted_ingress(struct ctl *c, const json_t *svc, const char *ns, const char *nam
     return out;
 }
 
+/* The address the Service asks for: kube-vip's annotation (its first
+ * entry), else spec.loadBalancerIP; "" when none. */
+static void
+requested_ip(const json_t *svc, char out[64])
+{
+    const char *a = json_string_value(json_object_get(
+        json_object_get(json_object_get(svc, "metadata"), "annotations"), ANNOT_LB_IPS));
+    const char *spec = spec_str(svc, "loadBalancerIP");
+    const char *src = a && *a ? a : spec ? spec : "";
+    size_t n = strcspn(src, ", ");
+
+    snprintf(out, 64, "%.*s", (int)(n < 63 ? n : 63), src);
+}
+
+/* Whether ip is --vip's address or in --servicelb-pool. */
+static bool
+lb_ip_allowed(const struct ctl_config *cfg, const char *ip)
+{
+    struct ip4pool pool;
+    struct k3c_err err = {0};
+    const char *vip = cfg->servicelb_vip;
+    size_t n = vip ? strcspn(vip, "/") : 0;
+
+    if (vip && strlen(ip) == n && strncmp(vip, ip, n) == 0)
+        return true;
+    /* checked when the server started (server_lb_pool_check) */
+    return ip4pool_parse(cfg->servicelb_pool, &pool, &err) == 0 && ip4pool_contains(&pool, ip);
+}
+
+/* The ingress of a Service that asks for an address: that address, or
+ * nothing when it may not have it. */
+static json_t *
+requested_ingress(struct ctl *c, const json_t *svc, const char *ip)
+{
+    if (lb_ip_allowed(ctl_manager_config(ctl_manager(c)), ip))
+        return json_pack("[{s:s, s:s}]", "ip", ip, "ipMode", "VIP");
+    ctl_event(c, svc, "Warning", "AllocationFailed",
+              "loadBalancerIP %s is neither the server's --vip nor in --servicelb-pool", ip);
+    return json_array();
+}
+
 static int
 sync_service(struct ctl *c, const char *key, struct k3c_err *err)
 {
@@ -230,7 +277,10 @@ sync_service(struct ctl *c, const char *key, struct k3c_err *err)
             return 0;
         want = json_array();
     } else {
-        want = wanted_ingress(c, svc, ns, name);
+        char ip[64];
+
+        requested_ip(svc, ip);
+        want = *ip ? requested_ingress(c, svc, ip) : wanted_ingress(c, svc, ns, name);
     }
     if ((have && json_equal(want, have)) ||
         (json_array_size(want) == 0 && json_array_size(have) == 0))
@@ -244,7 +294,7 @@ sync_service(struct ctl *c, const char *key, struct k3c_err *err)
     }
     if (code < 200 || code >= 300)
         return -1;
-    log_info("(service %s) load balancer ingress: %zu node IPs", key, json_array_size(want));
+    log_info("(service %s) load balancer ingress: %zu IPs", key, json_array_size(want));
     if (json_array_size(want))
         ctl_event(c, svc, "Normal", "UpdatedLoadBalancer", "Updated LoadBalancer with new IPs");
     return 0;

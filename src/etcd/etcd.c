@@ -153,6 +153,10 @@ build_argv(struct etcd *e)
     ARG("--peer-key-file=%s", t->peer_key);
     ARG("--heartbeat-interval=%d", c->heartbeat_interval_ms);
     ARG("--election-timeout=%d", c->election_timeout_ms);
+    /* A member back from a partition asks before it campaigns, so it cannot
+     * depose a healthy leader (and with it the VIP holder's lease) by a term
+     * bump alone. etcd 3.5 has this on by default; Debian 12 ships 3.4. */
+    ARG("--pre-vote=true");
     ARG("--quota-backend-bytes=%lld", c->quota_backend_bytes);
     ARG("--auto-compaction-mode=%s", c->auto_compaction_mode);
     ARG("--auto-compaction-retention=%s", c->auto_compaction_retention);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * netpol.c - the agent's NetworkPolicy enforcement: three informers
  * (NetworkPolicies, Pods, Namespaces) mark the state dirty; one thread
- * gathers changes for batch_ms, computes the node's whole table
+ * gathers changes for batch_ms (a Pod or Namespace update counts only when
+ * it changes what the rules read, netpol_relevant), computes the node's whole table
  * (netpol_rules.c) and, when it differs from the one applied, replaces it
  * in one nft transaction (proxy_nft.c runs it). A failed transaction is
  * retried from nothing a second later; the table is deleted at stop. The
@@ -61,6 +62,18 @@ on_upsert(void *ud, const json_t *obj, const json_t *old)
     mark(ud);
 }
 
+/* Pods and Namespaces: only a change the rules read (netpol_relevant)
+ * recomputes the table; a Pod's status churn (conditions, restarts) does
+ * not. */
+static void
+on_upsert_relevant(void *ud, const json_t *obj, const json_t *old)
+{
+    _cleanup_json_ json_t *a = netpol_relevant(obj), *b = netpol_relevant(old);
+
+    if (!old || !json_equal(a, b))
+        mark(ud);
+}
+
 static void
 on_delete(void *ud, const json_t *obj)
 {
@@ -69,6 +82,7 @@ on_delete(void *ud, const json_t *obj)
 }
 
 static const struct informer_ops ops = {on_upsert, on_delete, NULL};
+static const struct informer_ops relevant_ops = {on_upsert_relevant, on_delete, NULL};
 
 static void
 collect(void *ud, const json_t *obj)
@@ -171,8 +185,11 @@ netpol_thread(void *arg)
 static struct informer *
 informer_for(struct netpol *np, const char *path, const char *name, struct k3c_err *err)
 {
-    struct informer_config ic = {
-        .client = np->client, .path = path, .name = name, .ops = &ops, .userdata = np};
+    struct informer_config ic = {.client = np->client,
+                                 .path = path,
+                                 .name = name,
+                                 .ops = strcmp(name, "networkpolicies") == 0 ? &ops : &relevant_ops,
+                                 .userdata = np};
 
     return informer_new(&ic, err);
 }

@@ -43,6 +43,14 @@ char *netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t 
 char *netpol_script(const char *table, const char *node_name, const json_t *policies,
                     const json_t *pods, const json_t *namespaces);
 
+/* What of a Pod (or Namespace) the rules read: namespace, name, labels,
+ * whether it has a usable IPv4 address and which, nodeName, hostNetwork and
+ * the containers' ports (named ports). Two versions with equal projections
+ * compute the same table, so the runner skips the recomputation for the
+ * rest (status conditions, restarts, annotations: most Pod updates). A new
+ * object; NULL obj gives null. */
+json_t *netpol_relevant(const json_t *obj);
+
 /* ---- the runner (netpol.c) ------------------------------------------------ */
 
 struct netpol_config {

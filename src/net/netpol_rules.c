@@ -48,6 +48,28 @@ pod_ip(const json_t *pod, char out[INET_ADDRSTRLEN])
     return inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN) != NULL;
 }
 
+json_t *
+netpol_relevant(const json_t *obj)
+{
+    const json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
+    json_t *out, *ports = json_array(), *c;
+    char ip[INET_ADDRSTRLEN];
+    size_t i;
+
+    if (!obj) {
+        json_decref(ports);
+        return json_null();
+    }
+    json_array_foreach(json_object_get(spec, "containers"), i, c)
+        json_array_append(ports, json_object_get(c, "ports") ?: json_null());
+    out = json_pack("{s:O?, s:O?, s:O?, s:s?, s:O?, s:O?, s:o}", "namespace",
+                    json_object_get(md, "namespace"), "name", json_object_get(md, "name"), "labels",
+                    json_object_get(md, "labels"), "ip", pod_ip(obj, ip) ? ip : NULL, "nodeName",
+                    json_object_get(spec, "nodeName"), "hostNetwork",
+                    json_object_get(spec, "hostNetwork"), "ports", ports);
+    return out;
+}
+
 /* True when the JSON array values holds the string v. */
 static bool
 value_in(const json_t *values, const char *v)

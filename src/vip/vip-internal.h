@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "vip/vip.h"
 
 /* ---- timing and fencing (pure) ---- */
@@ -82,6 +84,29 @@ int vip_net_guard_start(struct vip_net *n, struct k3c_err *err);
 void vip_net_guard_stop(struct vip_net *n);
 /* Sends one gratuitous ARP request (sender = target = the VIP) from the MAC. */
 int vip_net_garp(struct vip_net *n, struct k3c_err *err);
+/* LoadBalancer addresses held with the VIP ("a.b.c.d", /32 on the same
+ * interface): add (or renew the lifetime), remove, announce. The crash
+ * guard removes the ones held when k3c dies. */
+int vip_net_extra_add(struct vip_net *n, const char *ip, struct k3c_err *err);
+int vip_net_extra_del(struct vip_net *n, const char *ip, struct k3c_err *err);
+int vip_net_extra_garp(struct vip_net *n, const char *ip, struct k3c_err *err);
+
+/* ---- LoadBalancer addresses (vip_lb.c) ----
+ * An informer on Services: the addresses of --servicelb-pool that
+ * ServiceLB gave LoadBalancer Services (status.loadBalancer.ingress; the
+ * VIP itself is held anyway). changed() gets the whole sorted set after
+ * every change, on the informer's thread. */
+struct ip4pool;
+struct vip_lb;
+typedef void vip_lb_changed_fn(void *ud, const char (*addrs)[16], size_t n);
+struct vip_lb *vip_lb_new(const struct vip_config *cfg, const char *vip_addr,
+                          vip_lb_changed_fn *changed, void *ud, struct k3c_err *err);
+int vip_lb_start(struct vip_lb *l, struct k3c_err *err);
+void vip_lb_free(struct vip_lb *l);
+/* Pure: the pool's addresses in svc's ingress, when svc is a LoadBalancer
+ * (not vip_addr); a new array of strings. */
+json_t *vip_lb_service_addresses(const json_t *svc, const struct ip4pool *pool,
+                                 const char *vip_addr);
 
 /* ---- Kubernetes status (vip_kube.c) ---- */
 

@@ -34,6 +34,7 @@ struct vip_config {
     const char *store_ca, *store_cert, *store_key;
     const char *api_url;                     /* this server's API, e.g. https://127.0.0.1:6443 */
     const char *api_ca, *api_cert, *api_key; /* admin client: /readyz, Events, annotations */
+    const char *lb_pool; /* --servicelb-pool: LoadBalancer addresses held with the VIP; NULL none */
 };
 
 struct vip;

@@ -45,6 +45,14 @@ struct vip {
     bool held;           /* the address is on the interface (address thread) */
     uint64_t holder_gen; /* bumped on each acquisition; the status thread publishes it */
 
+    /* LoadBalancer addresses held with the VIP (vip_lb.c; --servicelb-pool) */
+    struct vip_lb *lb;
+    char (*lb_want)[16]; /* under mu: what the Services ask for */
+    size_t lb_n_want;
+    uint64_t lb_gen;     /* under mu: bumped when lb_want changes */
+    char (*lb_held)[16]; /* address thread only: on the interface now */
+    size_t lb_n_held;
+
     atomic_llong acquisitions, fences, renew_failures;
     atomic_bool holding;
     struct store_watch *watch;
@@ -407,6 +415,101 @@ announce(struct vip *v)
 
     if (vip_net_garp(v->net, &err) < 0)
         log_warn("(vip %s) %s", v->addr, err.msg);
+    for (size_t i = 0; i < v->lb_n_held; i++) {
+        k3c_err_clear(&err);
+        if (vip_net_extra_garp(v->net, v->lb_held[i], &err) < 0)
+            log_warn("(vip %s) %s", v->addr, err.msg);
+    }
+}
+
+static bool
+lb_in(const char (*set)[16], size_t n, const char *ip)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(set[i], ip) == 0)
+            return true;
+    return false;
+}
+
+/* Makes the LoadBalancer addresses on the interface what the Services ask
+ * for (keep) or none (!keep). Address thread, v->mu not held. */
+static void
+lb_apply(struct vip *v, bool keep)
+{
+    char(*want)[16] = NULL;
+    size_t n_want = 0, n_held = 0;
+    struct k3c_err err = {0};
+
+    if (keep) {
+        pthread_mutex_lock(&v->mu);
+        n_want = v->lb_n_want;
+        want = k3c_xcalloc(n_want ? n_want : 1, sizeof(*want));
+        if (n_want)
+            memcpy(want, v->lb_want, n_want * sizeof(*want));
+        pthread_mutex_unlock(&v->mu);
+    }
+    for (size_t i = 0; i < v->lb_n_held; i++) {
+        if (lb_in((const char(*)[16])want, n_want, v->lb_held[i])) {
+            memmove(v->lb_held[n_held++], v->lb_held[i], sizeof(v->lb_held[0]));
+            continue;
+        }
+        k3c_err_clear(&err);
+        if (vip_net_extra_del(v->net, v->lb_held[i], &err) < 0) {
+            log_error("(vip %s) %s", v->addr, err.msg);
+            memmove(v->lb_held[n_held++], v->lb_held[i], sizeof(v->lb_held[0]));
+        } else {
+            log_info("(vip %s) load balancer address %s removed from %s", v->addr, v->lb_held[i],
+                     vip_net_ifname(v->net));
+        }
+    }
+    v->lb_n_held = n_held;
+    for (size_t i = 0; i < n_want; i++) {
+        if (lb_in((const char(*)[16])v->lb_held, v->lb_n_held, want[i]))
+            continue;
+        k3c_err_clear(&err);
+        if (vip_net_extra_add(v->net, want[i], &err) < 0) {
+            log_error("(vip %s) %s", v->addr, err.msg);
+            continue;
+        }
+        v->lb_held = k3c_xrealloc(v->lb_held, (v->lb_n_held + 1) * sizeof(*v->lb_held));
+        memcpy(v->lb_held[v->lb_n_held++], want[i], sizeof(want[0]));
+        k3c_err_clear(&err);
+        if (vip_net_extra_garp(v->net, want[i], &err) < 0)
+            log_warn("(vip %s) %s", v->addr, err.msg);
+        log_info("(vip %s) load balancer address %s added to %s, gratuitous ARP sent", v->addr,
+                 want[i], vip_net_ifname(v->net));
+    }
+    free(want);
+}
+
+/* Renews the kernel lifetime of the held LoadBalancer addresses. */
+static void
+lb_refresh(struct vip *v)
+{
+    struct k3c_err err = {0};
+
+    for (size_t i = 0; i < v->lb_n_held; i++) {
+        k3c_err_clear(&err);
+        if (vip_net_extra_add(v->net, v->lb_held[i], &err) < 0)
+            log_warn("(vip %s) renew address lifetime: %s", v->addr, err.msg);
+    }
+}
+
+/* vip_lb.c's informer: what the Services ask for now. */
+static void
+on_lb_changed(void *ud, const char (*addrs)[16], size_t n)
+{
+    struct vip *v = ud;
+
+    pthread_mutex_lock(&v->mu);
+    free(v->lb_want);
+    v->lb_want = k3c_xcalloc(n ? n : 1, sizeof(*v->lb_want));
+    if (n)
+        memcpy(v->lb_want, addrs, n * sizeof(*addrs));
+    v->lb_n_want = n;
+    v->lb_gen++;
+    pthread_cond_broadcast(&v->cond);
+    pthread_mutex_unlock(&v->mu);
 }
 
 static void *
@@ -416,6 +519,7 @@ address_thread(void *arg)
     struct k3c_err err = {0};
     int64_t garp_t0 = 0, garp_next = 0, refresh_next = 0;
     int garp_n = 0;
+    uint64_t lb_applied = 0; /* lb_gen last applied while holding */
 
     /* A VIP left behind by a crashed k3c: we hold nothing yet. */
     if (vip_net_del(v->net, &err) < 0)
@@ -438,6 +542,7 @@ address_thread(void *arg)
             }
             v->held = true;
             atomic_store(&v->holding, true);
+            lb_applied = v->lb_gen - 1; /* the LoadBalancer addresses follow */
             refresh_next = now + VIP_ADDR_REFRESH_MS;
             garp_t0 = now;
             garp_n = 0;
@@ -454,6 +559,7 @@ address_thread(void *arg)
             bool fenced = v->hold.elected && !v->hold.stopping;
 
             pthread_mutex_unlock(&v->mu);
+            lb_apply(v, false);
             k3c_err_clear(&err);
             if (vip_net_del(v->net, &err) < 0)
                 log_error("(vip %s) %s", v->addr, err.msg);
@@ -469,11 +575,19 @@ address_thread(void *arg)
         }
         if (v->hold.stopping && !v->held)
             break;
+        if (v->held && lb_applied != v->lb_gen) {
+            lb_applied = v->lb_gen;
+            pthread_mutex_unlock(&v->mu);
+            lb_apply(v, true);
+            pthread_mutex_lock(&v->mu);
+            continue;
+        }
         if (v->held && now >= refresh_next) {
             pthread_mutex_unlock(&v->mu);
             k3c_err_clear(&err);
             if (vip_net_add(v->net, &err) < 0)
                 log_warn("(vip %s) renew address lifetime: %s", v->addr, err.msg);
+            lb_refresh(v);
             pthread_mutex_lock(&v->mu);
             refresh_next = now + VIP_ADDR_REFRESH_MS;
             continue;
@@ -629,6 +743,8 @@ vip_new(const struct vip_config *cfg, struct k3c_err *err)
     v->api = http_client_new(&hc, err);
     if (!v->api)
         goto fail;
+    if (cfg->lb_pool && *cfg->lb_pool && !(v->lb = vip_lb_new(cfg, v->addr, on_lb_changed, v, err)))
+        goto fail;
     log_info("(vip %s/%d) on %s (%s): lease %" PRId64 " ms, renew every %" PRId64
              " ms, fence after %" PRId64 " ms without renewal, etcd lease %" PRId64 " s",
              v->addr, v->prefix, vip_net_ifname(v->net), vip_net_mac(v->net), v->t.lease_ms,
@@ -664,6 +780,8 @@ vip_start(struct vip *v, struct k3c_err *err)
         return k3c_err_set(err, K3C_E_SYSTEM, "vip: cannot start a thread");
     }
     v->started = true;
+    if (v->lb && vip_lb_start(v->lb, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -676,6 +794,8 @@ vip_stop(struct vip *v)
     if (!v || !v->started || v->stopped)
         return;
     v->stopped = true;
+    vip_lb_free(v->lb); /* no more changes from the Services */
+    v->lb = NULL;
     pthread_mutex_lock(&v->mu);
     v->hold.stopping = true;
     v->changes++;
@@ -710,6 +830,9 @@ vip_free(struct vip *v)
     if (!v)
         return;
     vip_stop(v);
+    vip_lb_free(v->lb);
+    free(v->lb_want);
+    free(v->lb_held);
     http_client_free(v->api);
     store_free(v->store);
     vip_net_free(v->net);

@@ -162,30 +162,31 @@ vip_net_mac(const struct vip_net *n)
     return n->mac_str;
 }
 
-/* An rtnl_addr for the VIP on the interface (caller rtnl_addr_put()s). */
+/* An rtnl_addr for addr/prefix on the interface (caller rtnl_addr_put()s). */
 static struct rtnl_addr *
-vip_rtnl_addr(const struct vip_net *n)
+vip_rtnl_addr(const struct vip_net *n, const struct in_addr *addr, int prefix)
 {
     struct rtnl_addr *a = rtnl_addr_alloc();
-    struct nl_addr *local = nl_addr_build(AF_INET, &n->addr, sizeof(n->addr));
+    struct nl_addr *local = nl_addr_build(AF_INET, addr, sizeof(*addr));
 
     if (!a || !local) {
         rtnl_addr_put(a);
         nl_addr_put(local);
         return NULL;
     }
-    nl_addr_set_prefixlen(local, n->prefix);
+    nl_addr_set_prefixlen(local, prefix);
     rtnl_addr_set_ifindex(a, n->ifindex);
     rtnl_addr_set_local(a, local);
-    rtnl_addr_set_prefixlen(a, n->prefix);
+    rtnl_addr_set_prefixlen(a, prefix);
     nl_addr_put(local);
     return a;
 }
 
-int
-vip_net_add(struct vip_net *n, struct k3c_err *err)
+static int
+addr_add(struct vip_net *n, const struct in_addr *addr, int prefix, struct k3c_err *err)
 {
-    struct rtnl_addr *a = vip_rtnl_addr(n);
+    struct rtnl_addr *a = vip_rtnl_addr(n, addr, prefix);
+    char ip[INET_ADDRSTRLEN];
     int rc;
 
     if (!a)
@@ -198,14 +199,16 @@ vip_net_add(struct vip_net *n, struct k3c_err *err)
     rc = rtnl_addr_add(n->sock, a, NLM_F_REPLACE);
     rtnl_addr_put(a);
     if (rc < 0 && rc != -NLE_EXIST)
-        return k3c_err_set(err, K3C_E_SYSTEM, "add VIP to %s: %s", n->ifname, nl_geterror(rc));
+        return k3c_err_set(err, K3C_E_SYSTEM, "add %s to %s: %s",
+                           inet_ntop(AF_INET, addr, ip, sizeof(ip)), n->ifname, nl_geterror(rc));
     return 0;
 }
 
-int
-vip_net_del(struct vip_net *n, struct k3c_err *err)
+static int
+addr_del(struct vip_net *n, const struct in_addr *addr, int prefix, struct k3c_err *err)
 {
-    struct rtnl_addr *a = vip_rtnl_addr(n);
+    struct rtnl_addr *a = vip_rtnl_addr(n, addr, prefix);
+    char ip[INET_ADDRSTRLEN];
     int rc;
 
     if (!a)
@@ -213,8 +216,21 @@ vip_net_del(struct vip_net *n, struct k3c_err *err)
     rc = rtnl_addr_delete(n->sock, a, 0);
     rtnl_addr_put(a);
     if (rc < 0 && rc != -NLE_NOADDR && rc != -NLE_OBJ_NOTFOUND && rc != -NLE_NODEV)
-        return k3c_err_set(err, K3C_E_SYSTEM, "remove VIP from %s: %s", n->ifname, nl_geterror(rc));
+        return k3c_err_set(err, K3C_E_SYSTEM, "remove %s from %s: %s",
+                           inet_ntop(AF_INET, addr, ip, sizeof(ip)), n->ifname, nl_geterror(rc));
     return 0;
+}
+
+int
+vip_net_add(struct vip_net *n, struct k3c_err *err)
+{
+    return addr_add(n, &n->addr, n->prefix, err);
+}
+
+int
+vip_net_del(struct vip_net *n, struct k3c_err *err)
+{
+    return addr_del(n, &n->addr, n->prefix, err);
 }
 
 int
@@ -230,8 +246,8 @@ vip_net_present(struct vip_net *n, bool *present, struct k3c_err *err)
 
 /* RFC 5227 §3 ARP Announcement: a request with sender and target protocol
  * address both the VIP; Linux neighbours override their entry on it. */
-int
-vip_net_garp(struct vip_net *n, struct k3c_err *err)
+static int
+garp(struct vip_net *n, const struct in_addr *addr, struct k3c_err *err)
 {
     struct {
         struct arphdr h;
@@ -249,20 +265,75 @@ vip_net_garp(struct vip_net *n, struct k3c_err *err)
     pkt.h.ar_pln = 4;
     pkt.h.ar_op = htons(ARPOP_REQUEST);
     memcpy(pkt.sha, n->mac, ETH_ALEN);
-    memcpy(pkt.spa, &n->addr, 4);
-    memcpy(pkt.tpa, &n->addr, 4);
+    memcpy(pkt.spa, addr, 4);
+    memcpy(pkt.tpa, addr, 4);
     memset(to.sll_addr, 0xff, ETH_ALEN);
     if (sendto(n->arp_fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
         return k3c_err_sys(err, errno, "gratuitous ARP on %s", n->ifname);
     return 0;
 }
 
+int
+vip_net_garp(struct vip_net *n, struct k3c_err *err)
+{
+    return garp(n, &n->addr, err);
+}
+
+/* ---- LoadBalancer addresses held with the VIP (/32 each) ---- */
+
+static void guard_tell(struct vip_net *n, char op, const struct in_addr *addr);
+
+static int
+extra_addr(const char *ip, struct in_addr *out, struct k3c_err *err)
+{
+    if (inet_pton(AF_INET, ip, out) != 1)
+        return k3c_err_set(err, K3C_E_INVALID, "load balancer address %s is not IPv4", ip);
+    return 0;
+}
+
+int
+vip_net_extra_add(struct vip_net *n, const char *ip, struct k3c_err *err)
+{
+    struct in_addr a;
+
+    if (extra_addr(ip, &a, err) < 0 || addr_add(n, &a, 32, err) < 0)
+        return -1;
+    guard_tell(n, '+', &a);
+    return 0;
+}
+
+int
+vip_net_extra_del(struct vip_net *n, const char *ip, struct k3c_err *err)
+{
+    struct in_addr a;
+
+    if (extra_addr(ip, &a, err) < 0 || addr_del(n, &a, 32, err) < 0)
+        return -1;
+    guard_tell(n, '-', &a);
+    return 0;
+}
+
+int
+vip_net_extra_garp(struct vip_net *n, const char *ip, struct k3c_err *err)
+{
+    struct in_addr a;
+
+    if (extra_addr(ip, &a, err) < 0)
+        return -1;
+    return garp(n, &a, err);
+}
+
 /* ---- the crash guard ----
  * A child process that removes the VIP when k3c dies without stopping
  * (SIGKILL, a crash): it blocks reading a pipe whose only write end k3c
  * holds; EOF means k3c is gone (or stopping), and it sends one RTM_DELADDR
- * prepared before the fork. fork() in a threaded process: the child uses
- * only async-signal-safe system calls and _exit. */
+ * prepared before the fork, and one more for each LoadBalancer address k3c
+ * said it holds: k3c sends a record ('+' or '-' and the address) on the
+ * "pipe" (a SOCK_SEQPACKET pair) when it adds or removes one. fork() in a
+ * threaded process: the child uses only async-signal-safe system calls and
+ * _exit. */
+
+#define GUARD_MAX_EXTRA 256
 
 struct vip_delmsg {
     struct nlmsghdr nh;
@@ -273,21 +344,66 @@ struct vip_delmsg {
     struct in_addr address;
 };
 
+struct guard_rec {
+    char op; /* '+' added, '-' removed */
+    struct in_addr addr;
+} __attribute__((packed));
+
+/* The records until EOF into extra (the addresses held at the end). */
+static size_t
+guard_follow(int fd, struct in_addr *extra)
+{
+    struct guard_rec rec;
+    size_t n = 0;
+    ssize_t r;
+
+    for (;;) {
+        r = read(fd, &rec, sizeof(rec));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != (ssize_t)sizeof(rec))
+            return n; /* EOF (or a broken pipe): k3c is gone */
+        for (size_t i = 0; i < n; i++)
+            if (extra[i].s_addr == rec.addr.s_addr) {
+                extra[i] = extra[--n];
+                break;
+            }
+        if (rec.op == '+' && n < GUARD_MAX_EXTRA)
+            extra[n++] = rec.addr;
+    }
+}
+
 static void
-guard_child(int rfd, int nlfd, const struct vip_delmsg *msg)
+guard_child(int rfd, int nlfd, struct vip_delmsg *msg)
 {
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    char c;
+    static struct in_addr extra[GUARD_MAX_EXTRA];
+    size_t n;
 
     /* Keep only the pipe and the netlink socket: the API's listening
      * socket and the rest must not outlive k3c in here. */
     if (dup2(rfd, 0) < 0 || dup2(nlfd, 1) < 0)
         _exit(1);
     syscall(SYS_close_range, 3U, ~0U, 0U);
-    while (read(0, &c, 1) < 0 && errno == EINTR)
-        ;
+    n = guard_follow(0, extra);
     sendto(1, msg, sizeof(*msg), 0, (struct sockaddr *)&kernel, sizeof(kernel));
+    msg->ifa.ifa_prefixlen = 32;
+    for (size_t i = 0; i < n; i++) {
+        msg->local = msg->address = extra[i];
+        sendto(1, msg, sizeof(*msg), 0, (struct sockaddr *)&kernel, sizeof(kernel));
+    }
     _exit(0);
+}
+
+static void
+guard_tell(struct vip_net *n, char op, const struct in_addr *addr)
+{
+    struct guard_rec rec = {.op = op, .addr = *addr};
+
+    if (n->guard_fd < 0)
+        return;
+    while (send(n->guard_fd, &rec, sizeof(rec), MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
 }
 
 int
@@ -313,9 +429,11 @@ vip_net_guard_start(struct vip_net *n, struct k3c_err *err)
     nlfd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (nlfd < 0)
         return k3c_err_sys(err, errno, "vip guard: netlink socket");
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+    /* A socket pair, not a pipe: records keep their bounds, and a write to
+     * a guard that died raises no SIGPIPE (MSG_NOSIGNAL). */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pipefd) < 0) {
         close(nlfd);
-        return k3c_err_sys(err, errno, "vip guard: pipe");
+        return k3c_err_sys(err, errno, "vip guard: socketpair");
     }
     pid = fork();
     if (pid == 0)

@@ -12,6 +12,8 @@
 
 VIP_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VIP=192.168.20.225
+# ServiceLB addresses the servers may hand out and the VIP holder announces
+LB_POOL=192.168.20.226-192.168.20.228
 ETCD_IP=192.168.20.230
 CLIENT_IP=192.168.20.240
 HOSTS=(h1 h2 h3)
@@ -119,10 +121,10 @@ start_host() {
     local h=$1 tls=$TMP/$1/server/tls etls=$TMP/etcd/server/tls f
     if [ "$VIP_DATASTORE" = embedded ]; then
         if [ "$h" = h1 ]; then
-            k3c_in "$(ns_of h1)" h1 --node-ip "${HOST_IP[h1]}" --vip "$VIP/32" --disable-pods \
+            k3c_in "$(ns_of h1)" h1 --node-ip "${HOST_IP[h1]}" --vip "$VIP/32" --servicelb-pool "$LB_POOL" --disable-pods \
                 --cluster-init --token "$VIP_SECRET"
         else
-            k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --disable-pods \
+            k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --servicelb-pool "$LB_POOL" --disable-pods \
                 --server "https://${HOST_IP[h1]}:6443" --token "$(cat "$TMP/h1/server/token")"
         fi
         return 0
@@ -131,7 +133,7 @@ start_host() {
     for f in server-ca.crt server-ca.key client-ca.crt client-ca.key; do
         cp "$etls/$f" "$tls/$f"
     done
-    k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --disable-pods \
+    k3c_in "$(ns_of "$h")" "$h" --node-ip "${HOST_IP[$h]}" --vip "$VIP/32" --servicelb-pool "$LB_POOL" --disable-pods \
         --datastore-endpoint "https://$ETCD_IP:2379" --datastore-cafile "$etls/server-ca.crt" \
         --datastore-certfile "$etls/etcd/client.crt" --datastore-keyfile "$etls/etcd/client.key"
 }
@@ -275,3 +277,76 @@ power_on() {
 }
 partition() { ip -n "$(ns_of "$1")" link set eth0 down; }
 heal() { ip -n "$(ns_of "$1")" link set eth0 up; }
+
+# ---- ServiceLB addresses held with the VIP (issue #13) ----
+LB_IP=192.168.20.226
+LB_BACKEND_PORT=$((20000 + $$ % 10000))
+# lb_holders: the hosts whose eth0 has LB_IP now.
+lb_holders() {
+    local h out=()
+    for h in "${HOSTS[@]}"; do
+        ip -n "$(ns_of "$h")" -4 -o addr show dev eth0 2>/dev/null | grep -q " $LB_IP/32" && out+=("$h")
+    done
+    echo "${out[*]}"
+}
+# lb_backend_start: an HTTP server in the etcd namespace answering "backend-$$".
+lb_backend_start() {
+    mkdir -p "$TMP/www"
+    echo "backend-$$" >"$TMP/www/index.html"
+    in_ns "$ETCD_NS" python3 -m http.server --bind "$ETCD_IP" --directory "$TMP/www" \
+        "$LB_BACKEND_PORT" >"$TMP/www.log" 2>&1 &
+}
+# lb_get IP PORT: the client's GET of http://IP:PORT/ (fresh connection).
+lb_get() { in_ns "$CLIENT_NS" curl -sS --connect-timeout 1 --max-time 3 "http://$1:$2/" 2>/dev/null; }
+lb_answers() { [ "$(lb_get "$1" "$2")" = "backend-$$" ]; }
+# lb_services: a Service asking for LB_IP (spec.loadBalancerIP), one asking
+# for the VIP itself (kube-vip's annotation), one asking for an address
+# outside the pool; selectorless, with EndpointSlices naming the backend.
+lb_services() {
+    local s
+    for s in lb-pool lb-vip lb-outside; do
+        cat <<EOF
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $s-1, labels: {kubernetes.io/service-name: $s}}
+addressType: IPv4
+ports: [{port: $LB_BACKEND_PORT, protocol: TCP}]
+endpoints: [{addresses: ["$ETCD_IP"], conditions: {ready: true}}]
+EOF
+    done
+    cat <<EOF
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb-pool}
+spec:
+  type: LoadBalancer
+  loadBalancerIP: $LB_IP
+  ports: [{port: 80, targetPort: $LB_BACKEND_PORT}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb-vip, annotations: {kube-vip.io/loadbalancerIPs: "$VIP"}}
+spec:
+  type: LoadBalancer
+  ports: [{port: 8080, targetPort: $LB_BACKEND_PORT}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb-outside}
+spec:
+  type: LoadBalancer
+  loadBalancerIP: 10.99.0.1
+  ports: [{port: 80, targetPort: $LB_BACKEND_PORT}]
+EOF
+}
+# lb_sampler_start: the sampler for LB_IP ($TMP/lb-samples), as for the VIP.
+LB_SAMPLER_PID=
+lb_sampler_start() {
+    local h args=()
+    : >"$TMP/lb-samples"
+    for h in "${HOSTS[@]}"; do args+=("$h=$(ns_of "$h")"); done
+    python3 "$VIP_LIB_DIR/vip_sampler.py" "$LB_IP" "$TMP/lb-samples" 50 "${args[@]}" &
+    LB_SAMPLER_PID=$!
+}

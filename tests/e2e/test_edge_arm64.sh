@@ -14,7 +14,10 @@
 # variant on the edge node (uname -m: aarch64) and its amd64 variant on
 # the server's node (x86_64), imageID the chosen platform's manifest,
 # nodeSelector kubernetes.io/arch=arm64 landing on the edge node, and an amd64-only index refused on the edge node with a clear
-# message. Prints the arm64 agent's RSS under emulation and the binary
+# message; kubectl exec (WebSocket) into an arm64 pod of the emulated agent
+# (output, exit code, stdin) and into a container that is not running
+# (refused at once); the same index as an air-gap tarball in both nodes'
+# <data-dir>/agent/images/, each node importing and running its platform. Prints the arm64 agent's RSS under emulation and the binary
 # sizes. Needs root (else exit 77); skips with a reason without the arm64
 # build (tests/arm64/test_arm64_unit.sh makes it), qemu or binfmt_misc.
 # shellcheck disable=SC2317 # functions are called through run/check
@@ -53,6 +56,8 @@ fi
 
 # ---- binfmt_misc: arm64 executables run by qemu-aarch64-static ----
 BINFMT=/proc/sys/fs/binfmt_misc
+# Debian's wrapper that hands qemu-aarch64-static the preserved argv[0]
+QEMU_BINFMT_P=/usr/libexec/qemu-binfmt/aarch64-binfmt-P
 BINFMT_MOUNTED=
 BINFMT_OURS=
 binfmt_setup() {
@@ -62,16 +67,21 @@ binfmt_setup() {
         BINFMT_MOUNTED=1
     fi
     # A handler someone else registered with the F flag (the interpreter
-    # opened at registration, so it works inside containers) will do.
+    # opened at registration, so it works inside containers) and the P flag
+    # (argv[0] preserved: busybox's `exec sleep` re-executes itself by
+    # applet name, and without P it ran as `sh` and the container exited
+    # with 2) will do: Debian's own registration (qemu-user-static's
+    # binfmt.d, OPF, through the aarch64-binfmt-P wrapper) is one.
     for f in "$BINFMT"/*; do
         case ${f##*/} in register | status) continue ;; esac
         [ -f "$f" ] || continue
-        grep -q "^interpreter .*qemu-aarch64" "$f" && grep -q "^enabled" "$f" &&
-            grep -q "^flags: .*F" "$f" && return 0
+        grep -q "^interpreter .*aarch64" "$f" && grep -q "^enabled" "$f" &&
+            grep -q "^flags: .*P.*F" "$f" && return 0
     done
+    [ -x "$QEMU_BINFMT_P" ] || return 1
     BINFMT_OURS=k3c-e2e-aarch64-$$
-    printf ':%s:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:%s:F\n' \
-        "$BINFMT_OURS" "$(command -v qemu-aarch64-static)" >"$BINFMT/register" 2>/dev/null ||
+    printf ':%s:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:%s:PF\n' \
+        "$BINFMT_OURS" "$QEMU_BINFMT_P" >"$BINFMT/register" 2>/dev/null ||
         { BINFMT_OURS=; return 1; }
 }
 binfmt_cleanup() {
@@ -99,7 +109,7 @@ edge_cleanup() {
 trap edge_cleanup EXIT
 
 if ! binfmt_setup; then
-    echo "SKIP: cannot register qemu-aarch64 in binfmt_misc here (arm64 containers cannot run)"
+    echo "SKIP: cannot register qemu-aarch64 in binfmt_misc here, or no $QEMU_BINFMT_P (Debian qemu-user-static): arm64 containers cannot run"
     exit 77
 fi
 echo "# binfmt_misc: ${BINFMT_OURS:-an existing qemu-aarch64 handler with the F flag}"
@@ -172,6 +182,26 @@ image_add "$LAY" amd64 amd64 /bin/busybox >"$TMP/images.log" 2>&1 &&
     { echo "FAIL: building the images"; cat "$TMP/images.log"; exit 1; }
 index_add "$LAY" multi amd64:amd64 arm64:arm64/v8 >"$TMP/digests.txt" || exit 1
 index_add "$LAY" amd64only amd64:amd64 >/dev/null || exit 1
+# The same index as an air-gap tarball (OCI layout, one entry named by
+# containerd's annotation) in both nodes' <data-dir>/agent/images/: each
+# imports its own platform's image at start.
+AIRGAP_IMAGE=docker.io/k3c/airgap-multi:test
+airgap_make() {
+    local out=$TMP/airgap
+    mkdir -p "$out" && cp -al "$LAY/blobs" "$out/" && cp "$LAY/oci-layout" "$out/" &&
+        python3 - "$LAY/index.json" "$out/index.json" "$AIRGAP_IMAGE" <<'EOF' &&
+import json, sys
+idx = json.load(open(sys.argv[1]))
+multi = [m for m in idx["manifests"]
+         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "multi"][0]
+multi["annotations"] = {"io.containerd.image.name": sys.argv[3]}
+json.dump({"schemaVersion": 2, "manifests": [multi]}, open(sys.argv[2], "w"))
+EOF
+        mkdir -p "$TMP/edge/agent/images" "$TMP/data/agent/images" &&
+        tar -C "$out" -cf "$TMP/edge/agent/images/multi-airgap.tar" . &&
+        cp "$TMP/edge/agent/images/multi-airgap.tar" "$TMP/data/agent/images/"
+}
+airgap_make || { echo "FAIL: making the air-gap tarball"; exit 1; }
 DIGEST_AMD64=$(awk '$1 == "amd64" {print $2}' "$TMP/digests.txt")
 DIGEST_ARM64=$(awk '$1 == "arm64" {print $2}' "$TMP/digests.txt")
 mkdir -p "$TMP/registry"
@@ -262,8 +292,46 @@ expect_out ds/edge-imageid-is-the-arm64-manifest "$DIGEST_ARM64" \
     kc get pod "$EDGE_POD" -o 'jsonpath={.status.containerStatuses[0].imageID}'
 expect_out ds/server-imageid-is-the-amd64-manifest "$DIGEST_AMD64" \
     kc get pod "$SRV_POD" -o 'jsonpath={.status.containerStatuses[0].imageID}'
-# Not checked: `kubectl exec` into a pod of the emulated agent hangs (the
-# same exec works on a native agent; not diagnosed yet, see docs/edge.md).
+
+# ---- kubectl exec into a pod of the emulated agent (WebSocket, kubectl 1.32) ----
+echo "# 1b. kubectl exec on the arm64 agent"
+t_mark
+kx() { timeout 90 "${NETNS_EXEC[@]}" "$KUBECTL" --request-timeout=60s "$@"; }
+expect_eq exec/edge-uname-m aarch64 kx exec "$EDGE_POD" -- uname -m
+expect_rc exec/edge-exit-code-3 3 'command terminated with exit code 3' kx exec "$EDGE_POD" -- sh -c 'exit 3'
+expect_eq exec/edge-stdin 'piped-in' sh -c "echo piped-in | timeout 90 ${NETNS_EXEC[*]} $KUBECTL --request-timeout=60s exec -i $EDGE_POD -- cat"
+t_say "three execs on the arm64 agent"
+
+# ---- 1c. the multi-platform air-gap tarball, imported at start ----
+echo "# 1c. air-gap tarball with amd64 and arm64 images"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: airgap-edge}
+spec:
+  nodeName: edge
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: "$AIRGAP_IMAGE", imagePullPolicy: Never, command: ["sh", "-c", "uname -m; exec sleep 3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: airgap-srv}
+spec:
+  nodeName: e2e
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: "$AIRGAP_IMAGE", imagePullPolicy: Never, command: ["sh", "-c", "uname -m; exec sleep 3600"]}
+EOF
+expect_out airgap/edge-imported-its-platform "imported from .*multi-airgap.tar" grep "airgap-multi" "$TMP/agent-edge.log"
+check airgap/edge-pod-running wait_for 180 pod_running airgap-edge
+check airgap/server-pod-running wait_for 120 pod_running airgap-srv
+check airgap/edge-runs-arm64 wait_for 30 logs_are airgap-edge aarch64
+check airgap/server-runs-amd64 wait_for 30 logs_are airgap-srv x86_64
+expect_out airgap/edge-imageid-is-the-arm64-manifest "$DIGEST_ARM64" \
+    kc get pod airgap-edge -o 'jsonpath={.status.containerStatuses[0].imageID}'
+expect_out airgap/server-imageid-is-the-amd64-manifest "$DIGEST_AMD64" \
+    kc get pod airgap-srv -o 'jsonpath={.status.containerStatuses[0].imageID}'
 
 # ---- 2. scheduling by architecture; an index with no arm64 entry ----
 
@@ -297,10 +365,17 @@ pull_refused() {
 check pull/amd64-only-index-refused-on-arm64 wait_for 120 pull_refused
 expect_out pull/refusal-reason '^(ErrImagePull|ImagePullBackOff)$' \
     kc get pod amd64only -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}'
+# exec into a container that is not running answers at once (it used to
+# hang: the API server read the kubelet's 404 until a close that never came)
+expect_fail exec/not-running-refused-at-once 'container "c" in pod "amd64only" is not running' \
+    kx exec amd64only -- true
 
 # ---- figures ----
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
-echo "# figures: arm64 agent (qemu-aarch64 process, emulator included) RSS $(($(rss_kib "${AGENT_PIDS[edge]}") / 1024)) MiB with 2 pods"
+EDGE_PODS=$(kc get pods --field-selector spec.nodeName=edge -o name 2>/dev/null | wc -l)
+echo "# figures: arm64 agent (qemu-aarch64 process, emulator included) RSS $(($(rss_kib "${AGENT_PIDS[edge]}") / 1024)) MiB with $EDGE_PODS pods"
+echo "# kernel probes on the edge agent: $(grep -c 'kernel feature missing' "$TMP/agent-edge.log") missing"
+grep 'kernel feature missing' "$TMP/agent-edge.log" | sed 's/^/#   /'
 echo "# figures: k3c binary sizes: amd64 (this test build) $(stat -c %s "$K3C_BIN") bytes; arm64 $(stat -c %s "$ARM64_BIN") bytes"
 
 summary

@@ -304,7 +304,7 @@ check http/405-method http_expect 405 '"reason": *"MethodNotAllowed"' \
     -H 'Content-Type: application/json' -d '{}' "$API_URL/api/v1/namespaces/default/configmaps/x"
 check http/415-protobuf-patch http_expect 415 '"reason": *"UnsupportedMediaType"' \
     --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X PATCH \
-    -H 'Content-Type: application/apply-patch+yaml' -d 'a: b' \
+    -H 'Content-Type: application/apply-patch+cbor' -d 'a: b' \
     "$API_URL/api/v1/namespaces/default/services/kubernetes"
 check http/200-admin-cert http_expect 200 '"kind": *"NamespaceList"' \
     --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" "$API_URL/api/v1/namespaces"

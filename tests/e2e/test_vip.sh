@@ -50,6 +50,24 @@ only_annotated() { local o; o=$(annotated); [[ " $o" == *" $1=$VIP "* ]] && [ "$
 wait_check vip/annotation-on-holder-only 20 only_annotated "$H"
 expect_out vip/event "VIPAcquired.*VIP $VIP" kc get events -n default
 expect_out vip/metrics-holder "k3c_vip_holder\\{vip=\"$VIP\"\\} 1" kc get --raw /metrics
+
+echo "# LoadBalancer addresses (--servicelb-pool $LB_POOL) held with the VIP"
+lb_backend_start
+lb_services | kc apply -f - >/dev/null || fail lb/apply "kubectl apply failed" true
+lb_sampler_start
+lb_ingress() { kc get svc "$1" -o 'jsonpath={.status.loadBalancer.ingress[*].ip}' 2>/dev/null; }
+ingress_is() { [ "$(lb_ingress "$1")" = "$2" ]; }
+wait_check lb/ingress-pool-address 30 ingress_is lb-pool "$LB_IP"
+wait_check lb/ingress-vip 30 ingress_is lb-vip "$VIP"
+lb_refused() { kc get events -n default 2>/dev/null | grep -q "AllocationFailed.*10.99.0.1 is neither"; }
+wait_check lb/outside-pool-refused 30 lb_refused
+expect_eq lb/outside-pool-no-ingress "" lb_ingress lb-outside
+lb_holder_is() { [ "$(lb_holders)" = "$1" ]; }
+wait_check lb/holder-has-pool-address 30 lb_holder_is "$H"
+wait_check lb/client-reaches-pool-address 30 lb_answers "$LB_IP" 80
+wait_check lb/client-reaches-vip-port 30 lb_answers "$VIP" 8080
+lb_neigh_mac() { ip -n "$CLIENT_NS" neigh show "$LB_IP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
+expect_eq lb/client-neigh-is-holder "$(host_mac "$H")" lb_neigh_mac
 probe_start
 # Standbys stay standbys over several lease periods.
 sleep $((LEASE_MS * 3 / 1000))
@@ -63,6 +81,8 @@ unset "VPIDS[$H]"
 dropped() { ! host_has_vip "$1"; }
 if wait_for 5 dropped "$H"; then pass crash/guard-drops; else fail crash/guard-drops "the dead k3c's host still has the VIP" ip -n "$(ns_of "$H")" addr; fi
 echo "# crash: the guard removed the VIP from the dead k3c's host after $(($(now_ms) - T0)) ms (or less)"
+lb_dropped() { [[ " $(lb_holders) " != *" $1 "* ]]; }
+if wait_for 5 lb_dropped "$H"; then pass crash/guard-drops-lb-address; else fail crash/guard-drops-lb-address "the dead k3c's host still has $LB_IP" ip -n "$(ns_of "$H")" addr; fi
 if measure_failover "$H" "$T0"; then pass crash/failover; else fail crash/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}, holders '$(holders)'" tail -n 20 "$TMP/h1.log" "$TMP/h2.log" "$TMP/h3.log"; fi
 echo "# crash: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour entry -> $NEW_HOLDER after ${ARP_MS:-?} ms"
 : >"$TMP/$H.log"
@@ -81,6 +101,10 @@ echo "# power cut: /readyz via the VIP after ${READY_MS:-?} ms, client neighbour
 N=$NEW_HOLDER
 export KUBECONFIG=$TMP/$N.yaml
 wait_check cut/annotation-moved 20 only_annotated "$N"
+wait_check cut/lb-address-moved 20 lb_holder_is "$N"
+wait_check cut/lb-address-answers 20 lb_answers "$LB_IP" 80
+echo "# power cut: LoadBalancer address $LB_IP answers from $N $(($(now_ms) - T0)) ms after the cut"
+wait_check cut/lb-vip-port-answers 20 lb_answers "$VIP" 8080
 event_moved() {
     local m
     m=$(kc get events -n default -o 'jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}')
@@ -110,7 +134,13 @@ expect_out part/fenced-logged 'renewal overdue \(fenced\)' grep "removed from" "
 P=$NEW_HOLDER
 heal "$N"
 sleep $((LEASE_MS * 3 / 1000))
-expect_eq part/healed-one-holder "$P" holders
+# Usually P still holds. With embedded etcd (3.4, no pre-vote) the healed
+# member returns with a higher raft term and forces an election; renewals
+# stall, P may fence and another server take over: one holder is the claim
+# (the sampler checks there were never two).
+wait_check part/healed-one-holder 10 one_holder
+[ "$(holders)" = "$P" ] || echo "# heal: the VIP moved from $P to $(holders) (an etcd election on the heal)"
+P=$(holders)
 export KUBECONFIG=$TMP/$P.yaml
 
 echo "# 3. SIGTERM of the holder $P"
@@ -146,6 +176,14 @@ SAMPLER_PID=
 read -r MEAN_MS MAX_MS <<<"$(sample_intervals)"
 echo "# $(sample_count) samples (every $MEAN_MS ms on average, largest gap $MAX_MS ms), $(dual_samples) with two holders"
 expect_eq sampler/no-dual-holder 0 dual_samples
+kill "$LB_SAMPLER_PID" 2>/dev/null
+wait "$LB_SAMPLER_PID" 2>/dev/null
+lb_dual() { awk 'NF >= 3' "$TMP/lb-samples" | wc -l; }
+lb_held_samples() { awk 'NF == 2' "$TMP/lb-samples" | wc -l; }
+echo "# LoadBalancer address: $(wc -l <"$TMP/lb-samples") samples, $(lb_held_samples) with one holder, $(lb_dual) with two"
+expect_eq lb/no-dual-holder 0 lb_dual
+lb_sampled() { [ "$(lb_held_samples)" -gt 100 ]; }
+check lb/sampled-held lb_sampled
 sampled_often() { [ "$(sample_count)" -gt 100 ] && [ "$MEAN_MS" -le 100 ]; }
 check sampler/every-100ms sampled_often
 run grep -s -E -A 30 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP"/h?.log "$TMP/etcd.log"

@@ -5,7 +5,8 @@
  * IPs (ExternalIP before InternalIP, a NotReady node left out), the
  * enablelb allow-list, lbpool, externalTrafficPolicy Local (nodes with a
  * ready endpoint), a loadBalancerClass left alone, the ingress removed when
- * the type changes, and nothing at all with --disable servicelb. */
+ * the type changes, and nothing at all with --disable servicelb; a Service
+ * asking for the VIP or a --servicelb-pool address gets exactly it. */
 #include "harness_api.h"
 
 #include "base/util.h"
@@ -50,7 +51,7 @@ api(const char *method, const char *path, const char *ctype, const char *body_js
 }
 
 static struct ctl_manager *
-manager_new(bool disable)
+manager_new_with_pool(bool disable, const char *vip, const char *pool)
 {
     struct ctl_config cfg = harness_api_ctl_config(H, "servicelb-test");
     struct k3c_err err = {0};
@@ -58,10 +59,18 @@ manager_new(bool disable)
 
     cfg.disable_scheduler = true;
     cfg.disable_servicelb = disable;
+    cfg.servicelb_vip = vip;
+    cfg.servicelb_pool = pool;
     m = ctl_manager_new_with(&cfg, H->srv, table, &err);
     assert_non_null(m);
     assert_int_equal(ctl_manager_start(m, &err), 0);
     return m;
+}
+
+static struct ctl_manager *
+manager_new(bool disable)
+{
+    return manager_new_with_pool(disable, NULL, NULL);
 }
 
 static void
@@ -213,6 +222,53 @@ test_servicelb(void **state)
     ctl_manager_free(m);
 }
 
+/* --vip and --servicelb-pool: a Service asking for the VIP or a pool
+ * address (spec.loadBalancerIP or kube-vip's annotation) gets exactly it; one
+ * outside gets nothing and a Warning Event. */
+static void
+test_requested_ip(void **state)
+{
+    struct ctl_manager *m =
+        manager_new_with_pool(false, "192.0.2.100/32", "192.0.2.200-192.0.2.210");
+    json_t *events = NULL;
+    char *text;
+
+    (void)state;
+    service("want-pool", ",\"loadBalancerIP\":\"192.0.2.205\"");
+    wait_ingress("want-pool", "192.0.2.205");
+    assert_int_equal(
+        api("POST", "/api/v1/namespaces/default/services", NULL,
+            "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"want-vip\","
+            "\"annotations\":{\"kube-vip.io/loadbalancerIPs\":\"192.0.2.100\"}},\"spec\":{"
+            "\"type\":\"LoadBalancer\",\"ports\":[{\"port\":81}]}}",
+            NULL),
+        201);
+    wait_ingress("want-vip", "192.0.2.100");
+    service("want-outside", ",\"loadBalancerIP\":\"192.0.2.211\"");
+    /* a Service that asks for nothing still gets the node IPs */
+    service("want-none", "");
+    wait_ingress("want-none", "192.0.2.1 192.0.2.3 198.51.100.2");
+    for (int64_t until = k3c_now_ms() + WAIT_MS;; k3c_sleep_ms(100)) {
+        assert_int_equal(api("GET", "/api/v1/namespaces/default/events", NULL, NULL, &events), 200);
+        text = json_dumps(events, 0);
+        json_decref(events);
+        if (strstr(text, "loadBalancerIP 192.0.2.211 is neither the server's --vip nor in "
+                         "--servicelb-pool")) {
+            free(text);
+            break;
+        }
+        free(text);
+        if (k3c_now_ms() > until)
+            fail_msg("no AllocationFailed Event for want-outside");
+    }
+    wait_ingress("want-outside", "");
+    /* the annotation wins over spec.loadBalancerIP; a change moves the ingress */
+    patch("/api/v1/namespaces/default/services/want-pool",
+          "{\"metadata\":{\"annotations\":{\"kube-vip.io/loadbalancerIPs\":\"192.0.2.210\"}}}");
+    wait_ingress("want-pool", "192.0.2.210");
+    ctl_manager_free(m);
+}
+
 static int
 setup(void **state)
 {
@@ -240,6 +296,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_servicelb),
+        cmocka_unit_test(test_requested_ip),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -297,6 +297,37 @@ test_script_in_kernel(void **state)
     proxy_nft_free(n);
 }
 
+/* A Pod's status churn leaves the projection alone; what the rules read
+ * changes it. */
+static void
+test_relevant(void **state)
+{
+    _cleanup_json_ json_t *a = parse(P_WEB), *b = parse(P_WEB);
+    _cleanup_json_ json_t *pa = NULL, *pb = NULL, *pn = NULL;
+
+    (void)state;
+    pa = netpol_relevant(a);
+    json_object_set_new(json_object_get(b, "status"), "conditions",
+                        parse("[{\"type\":\"Ready\"}]"));
+    json_object_set_new(json_object_get(b, "metadata"), "resourceVersion", json_string("9"));
+    pb = netpol_relevant(b);
+    assert_true(json_equal(pa, pb));
+    json_decref(pb);
+    json_object_set_new(json_object_get(json_object_get(b, "metadata"), "labels"), "app",
+                        json_string("other"));
+    pb = netpol_relevant(b);
+    assert_false(json_equal(pa, pb));
+    json_decref(pb);
+    json_decref(b);
+    b = parse(P_WEB);
+    json_object_set_new(json_object_get(b, "status"), "phase", json_string("Succeeded"));
+    pb = netpol_relevant(b); /* a finished pod has no address in the rules */
+    assert_false(json_equal(pa, pb));
+    assert_true(json_is_null(json_object_get(pb, "ip")));
+    pn = netpol_relevant(NULL);
+    assert_true(json_is_null(pn));
+}
+
 int
 main(void)
 {
@@ -306,7 +337,7 @@ main(void)
         cmocka_unit_test(test_namespace_selector), cmocka_unit_test(test_ip_block),
         cmocka_unit_test(test_named_ports),        cmocka_unit_test(test_union_of_policies),
         cmocka_unit_test(test_hostile_strings),    cmocka_unit_test(test_script_local_pods_only),
-        cmocka_unit_test(test_script_in_kernel),
+        cmocka_unit_test(test_script_in_kernel),   cmocka_unit_test(test_relevant),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

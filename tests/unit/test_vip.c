@@ -2,7 +2,9 @@
  * test_vip.c - the VIP's pure fencing and timing rules (vip_timing.c): the
  * holder always stops holding at least margin before any follower may
  * replace it, whatever the renewal latencies; the checks on the timing,
- * the ARP schedule and --vip parsing. */
+ * the ARP schedule and --vip parsing; --servicelb-pool's address pools and
+ * which LoadBalancer addresses the holder announces (vip_lb.c). */
+#include "base/ip4pool.h"
 #include "base/util.h"
 #include "vip/vip-internal.h"
 
@@ -162,6 +164,73 @@ test_parse_address(void **state)
     }
 }
 
+static void
+test_lb_pool_parse(void **state)
+{
+    struct ip4pool p;
+    struct k3c_err err = {0};
+    const char *bad[] = {"10.0.0.1/33", "10.0.0.9-10.0.0.1", "10.0.0", "fe80::1", "10.0.0.1/x",
+                         "a-b",         "10.0.0.1/"};
+
+    (void)state;
+    assert_int_equal(ip4pool_parse("192.168.20.226-192.168.20.228, 10.1.0.0/30,10.9.9.9", &p, &err),
+                     0);
+    assert_int_equal(p.n, 3);
+    assert_true(ip4pool_contains(&p, "192.168.20.226"));
+    assert_true(ip4pool_contains(&p, "192.168.20.228"));
+    assert_false(ip4pool_contains(&p, "192.168.20.229"));
+    assert_false(ip4pool_contains(&p, "192.168.20.225"));
+    assert_true(ip4pool_contains(&p, "10.1.0.0"));
+    assert_true(ip4pool_contains(&p, "10.1.0.3"));
+    assert_false(ip4pool_contains(&p, "10.1.0.4"));
+    assert_true(ip4pool_contains(&p, "10.9.9.9"));
+    assert_false(ip4pool_contains(&p, "not-an-ip"));
+    assert_false(ip4pool_contains(&p, NULL));
+    assert_int_equal(ip4pool_parse("10.1.2.3/24", &p, &err), 0); /* host bits ignored */
+    assert_true(ip4pool_contains(&p, "10.1.2.0") && ip4pool_contains(&p, "10.1.2.255"));
+    assert_int_equal(ip4pool_parse("0.0.0.0/0", &p, &err), 0);
+    assert_true(ip4pool_contains(&p, "255.255.255.255"));
+    assert_int_equal(ip4pool_parse(NULL, &p, &err), 0);
+    assert_false(ip4pool_contains(&p, "10.9.9.9"));
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(bad); i++) {
+        k3c_err_clear(&err);
+        assert_int_equal(ip4pool_parse(bad[i], &p, &err), -1);
+        assert_int_equal(err.kind, K3C_E_INVALID);
+    }
+    k3c_err_clear(&err);
+    assert_int_equal(
+        ip4pool_parse("1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9,"
+                      "1.1.1.10,1.1.1.11,1.1.1.12,1.1.1.13,1.1.1.14,1.1.1.15,1.1.1.16,1.1.1.17",
+                      &p, &err),
+        -1);
+    assert_non_null(strstr(err.msg, "more than"));
+}
+
+static void
+test_lb_service_addresses(void **state)
+{
+    struct ip4pool p;
+    struct k3c_err err = {0};
+    json_t *svc, *got;
+
+    (void)state;
+    assert_int_equal(ip4pool_parse("192.168.20.224/29", &p, &err), 0);
+    /* the pool's ingress addresses, not the VIP (held anyway), not a node IP */
+    svc = json_pack("{s:{s:s}, s:{s:{s:[{s:s},{s:s},{s:s}]}}}", "spec", "type", "LoadBalancer",
+                    "status", "loadBalancer", "ingress", "ip", "192.168.20.226", "ip",
+                    "192.168.20.225", "ip", "192.168.20.221");
+    got = vip_lb_service_addresses(svc, &p, "192.168.20.225");
+    assert_int_equal(json_array_size(got), 1);
+    assert_string_equal(json_string_value(json_array_get(got, 0)), "192.168.20.226");
+    json_decref(got);
+    /* no longer a LoadBalancer (its ingress not emptied yet): nothing */
+    json_object_set_new(json_object_get(svc, "spec"), "type", json_string("ClusterIP"));
+    got = vip_lb_service_addresses(svc, &p, "192.168.20.225");
+    assert_int_equal(json_array_size(got), 0);
+    json_decref(got);
+    json_decref(svc);
+}
+
 int
 main(void)
 {
@@ -173,6 +242,8 @@ main(void)
         cmocka_unit_test(test_never_two_holders_random_schedules),
         cmocka_unit_test(test_garp_burst_then_periodic),
         cmocka_unit_test(test_parse_address),
+        cmocka_unit_test(test_lb_pool_parse),
+        cmocka_unit_test(test_lb_service_addresses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
