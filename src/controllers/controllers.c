@@ -27,5 +27,6 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_cronjob,     /* cronjob.c (issue #16) */
     &ctl_def_statefulset, /* statefulset.c (issue #16) */
     &ctl_def_disruption,  /* disruption.c (issue #16) */
+    &ctl_def_csrcleaner,  /* csrcleaner.c (issue #15) */
     NULL,
 };

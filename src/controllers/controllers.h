@@ -27,5 +27,8 @@ extern const struct ctl_def ctl_def_root_ca_publisher;
 extern const struct ctl_def ctl_def_cronjob;     /* cronjob.c (issue #16) */
 extern const struct ctl_def ctl_def_statefulset; /* statefulset.c (issue #16) */
 extern const struct ctl_def ctl_def_disruption;  /* disruption.c (issue #16) */
+extern const struct ctl_def ctl_def_csrcleaner;  /* csrcleaner.c (issue #15) */
+/* When csrcleaner deletes a CertificateSigningRequest (Unix seconds), -1 never. */
+int64_t csr_cleanup_at(const json_t *csr);
 
 #endif

@@ -187,6 +187,17 @@ expect_out csr/kubelet-bad-cn-failed '^Failed SignerValidationFailure subject CN
     kc get csr badnode -o 'jsonpath={.status.conditions[1].type} {.status.conditions[1].reason} {.status.conditions[1].message}'
 expect_fail csr/short-expiration 'may not specify a duration less than 600 seconds' \
     new_csr short short devs kubernetes.io/kube-apiserver-client 300
+approve_old() { # approved "in 2020": the csrcleaner deletes it (1 h after approval)
+    kc get csr old -o json | python3 -c 'import json,sys; o=json.load(sys.stdin)
+o.setdefault("status",{}).setdefault("conditions",[]).append({"type":"Approved","status":"True",
+    "reason":"Test","message":"x","lastUpdateTime":"2020-01-01T00:00:00Z"})
+print(json.dumps(o))' | kc replace --raw "/apis/certificates.k8s.io/v1/certificatesigningrequests/old/approval" -f -
+}
+csr_gone() { ! kc get csr old >/dev/null 2>&1; }
+check csr/cleaner-create new_csr old old devs
+check csr/cleaner-approve-long-ago approve_old
+wait_check csr/cleaner-deleted 30 csr_gone
+expect_out csr/cleaner-keeps-recent '^carol ' kc get csr --no-headers
 bad_request() {
     kc apply -f - <<EOF2
 apiVersion: certificates.k8s.io/v1
