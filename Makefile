@@ -69,8 +69,14 @@ install: all
 
 # k3c_<version>_<arch>.deb from the optimised build (scripts/build-deb;
 # docs/install.md): binary, units shipped disabled, k3c(8), docs.
+# ARCH=arm64: the cross build (make arm64) packaged for arm64.
 deb: all
+ifeq ($(ARCH),arm64)
+	scripts/build-arm64 build-arm64
+	scripts/build-deb --binary build-arm64/k3c --arch arm64 --shlibs-from $(BUILD)/k3c --out .
+else
 	scripts/build-deb --binary $(BUILD)/k3c --out .
+endif
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')

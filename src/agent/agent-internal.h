@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "base/buf.h"
 #include "client/client.h"
+#include "kubelet/kubelet_eviction.h"
 #include "net/flannel.h"
 
 struct agent_paths {
@@ -78,12 +79,10 @@ void agent_devices_allocatable(struct agent *a, json_t *alloc);
  * are patched then; the caller writes the status). */
 bool agent_devices_refresh(struct agent *a);
 
-/* agent_pressure.c (issue #21): the node's pressure conditions, measured. */
-struct agent_pressure {
-    bool memory, disk, pid;
-    char memory_msg[96], disk_msg[96], pid_msg[96]; /* why, when true */
-};
-void agent_pressure_measure(const char *data_dir, struct agent_pressure *p);
+/* agent_pressure.c (issue #21): the node's pressure conditions, measured
+ * against the kubelet's eviction thresholds (the defaults when the node
+ * runs no pods). */
+void agent_pressure_measure(struct agent *a, struct kevict_pressure *p);
 
 /* ---- kernel feature probes (agent_probe.c, issue #19) ---- */
 enum {

@@ -15,6 +15,7 @@
 #include "base/util.h"
 
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -354,9 +355,9 @@ node_status(struct agent *a)
     char ts[32], os[128], mid[64], boot[64], mem[32], disk[32];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *alloc, *conds;
-    struct agent_pressure pr;
+    struct kevict_pressure pr;
 
-    agent_pressure_measure(a->paths.dir, &pr);
+    agent_pressure_measure(a, &pr);
     uname(&u);
     os_image(os, sizeof(os));
     read_id("/etc/machine-id", mid, sizeof(mid));
@@ -589,10 +590,10 @@ heartbeat_thread(void *arg)
     do {
         struct k3c_err err = {0};
         int rc = renew_lease(a, &err);
-        struct agent_pressure pr;
+        struct kevict_pressure pr;
         unsigned pressure;
 
-        agent_pressure_measure(a->paths.dir, &pr);
+        agent_pressure_measure(a, &pr);
         pressure = pr.memory | pr.disk << 1 | pr.pid << 2;
 
         if (rc == 0)
@@ -626,6 +627,7 @@ kubelet_server_start(struct agent *a)
 {
     _cleanup_free_ char *state = k3c_xasprintf("%s/containers", a->paths.dir);
     _cleanup_free_ char *logs = k3c_xasprintf("%s/logs", a->paths.dir);
+    _cleanup_free_ char *node_dir = k3c_xstrdup(a->paths.dir); /* <data-dir>/agent */
     const char *name =
         a->kcfg.runtime && strcmp(a->kcfg.runtime, "auto") ? a->kcfg.runtime : "runc";
     struct runtime_config rc = {.runtime = name, .state_dir = state};
@@ -635,7 +637,8 @@ kubelet_server_start(struct agent *a)
                                        .client_ca_file = a->paths.client_ca,
                                        .logs_dir = logs,
                                        .node_name = a->node_name,
-                                       .netns_dir = a->kcfg.netns_dir};
+                                       .netns_dir = a->kcfg.netns_dir,
+                                       .data_dir = dirname(node_dir)};
     struct k3c_err err = {0};
 
     if (a->kubelet_port <= 0)

@@ -145,25 +145,67 @@ write_kubeconfig(struct agent *a, struct k3c_err *err)
     return write_str(a->paths.kubeconfig, text, 0600, err);
 }
 
+/* Node certificates are renewed at start within this of their expiry (as
+ * a server's own leaves, pki_ensure_leaf; issue #21). */
+#define AGENT_RENEW_BEFORE_S (90LL * 86400)
+
+/* True when the earlier join's client certificate expires soon (then the
+ * node joins again for new ones). */
+static bool
+agent_certs_expiring(struct agent *a)
+{
+    struct k3c_err err = {0};
+    int64_t not_after = 0, left;
+
+    if (pki_cert_not_after(a->paths.client_cert, &not_after, &err) < 0) {
+        log_warn("(node %s) %s: keeping the credentials of the earlier join", a->node_name,
+                 err.msg);
+        return false;
+    }
+    left = not_after - k3c_wall_ms() / 1000;
+    if (left > AGENT_RENEW_BEFORE_S) {
+        log_info("(node %s) using the credentials of an earlier join", a->node_name);
+        return false;
+    }
+    log_info("(node %s) the node certificate expires in %lld days: joining again for new ones",
+             a->node_name, (long long)(left / 86400));
+    return true;
+}
+
+/* A renewal that failed: the old certificates are still valid, go on. */
+static int
+agent_keep_certs(struct agent *a, struct k3c_err *err)
+{
+    log_warn("(node %s) certificate renewal failed (%s): keeping the old ones until the next "
+             "start",
+             a->node_name, err->msg);
+    k3c_err_clear(err);
+    return 0;
+}
+
 int
 agent_join(struct agent *a, struct k3c_err *err)
 {
     _cleanup_free_ char *ca = NULL, *user = NULL, *secret = NULL, *ckey = NULL, *skey = NULL;
     _cleanup_json_ json_t *answer = NULL;
     char hash[65];
+    bool renewing = false;
 
     if (agent_token_parse(a->token, hash, &user, &secret, err) < 0)
         return -1;
     if (k3c_file_exists(a->paths.client_cert) && k3c_file_exists(a->paths.kubeconfig)) {
-        log_info("(node %s) using the credentials of an earlier join", a->node_name);
-        return 0;
+        if (!agent_certs_expiring(a))
+            return 0;
+        renewing = true;
     }
     if (agent_fetch_ca(a->server_url, hash, &ca, err) < 0)
-        return -1;
+        return renewing ? agent_keep_certs(a, err) : -1;
     if (k3c_mkdir_p(a->paths.dir, 0700, err) < 0 ||
         write_str(a->paths.server_ca, ca, 0644, err) < 0)
         return -1;
     if (request_certs(a, user, secret, &ckey, &skey, &answer, err) < 0) {
+        if (renewing)
+            return agent_keep_certs(a, err);
         /* A refused join leaves nothing behind. */
         unlink(a->paths.server_ca);
         rmdir(a->paths.dir);

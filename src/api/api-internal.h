@@ -94,6 +94,9 @@ struct api_resource {
     /* Turns the stored (storage-version) object into this row's version
      * for single-object replies (autoscaling/v1 HPA); may be NULL. */
     void (*convert_out)(json_t *obj);
+    /* The etcd directory under /registry/ when it is not plural (custom
+     * resources: "<group>/<plural>", as upstream stores them). */
+    const char *store_dir;
 };
 
 extern const struct api_hooks api_service_hooks; /* api_service.c */
@@ -327,6 +330,10 @@ struct api_server {
     pthread_mutex_t metrics_fn_lock;
     api_metrics_fn metrics_fn;
     void *metrics_fn_data;
+    struct {
+        api_metrics_fn fn;
+        void *data;
+    } metrics_more[4]; /* api_server_add_metrics_fn */
     /* --event-ttl leases (api_lease.c): one lease per time bucket, shared by
      * every object written in it; lease_lock protects the two fields and
      * is never held across a store call. */
@@ -607,6 +614,49 @@ json_t *api_apply_patch(struct api_request *r, const json_t *config, const json_
  * (after defaults and validation); a cause when the client's are bad. */
 void api_managed_fields_track(struct api_request *r, json_t *obj, const json_t *old,
                               json_t *causes);
+/* ---- CustomResourceDefinitions (kind_crd.c, api_crd.c, api_crd_serve.c;
+ * docs/crd.md). Custom resources are api_resource rows made at run time:
+ * api_resource_next walks the table and then them; the hooks below are no-ops
+ * for built-ins. */
+extern const struct api_column api_columns_crd[];
+json_t *api_row_crd(const json_t *obj, int64_t now_s);
+void api_validate_crd(const json_t *obj, const json_t *old, json_t *causes);
+void api_defaults_crd(json_t *obj);
+/* Every served resource: NULL starts; returns NULL after the last. */
+const struct api_resource *api_resource_next(const struct api_resource *r);
+bool api_resource_is_custom(const struct api_resource *r);
+bool api_resource_is_custom_served(void);
+/* A served custom resource by group, version, plural, or NULL. */
+const struct api_resource *api_crd_find(const char *group, const char *version, const char *plural);
+struct watch_cache *api_crd_cache(const struct api_resource *r);
+const json_t *api_crd_kind_schema(const struct api_resource *r);
+/* Defaulting and structural validation of a custom object being written. */
+void api_crd_prepare(const struct api_resource *r, json_t *obj, const json_t *old, json_t *causes);
+json_t *api_crd_row(const struct api_resource *r, const json_t *obj, int64_t now_s);
+void api_crd_convert_out(const struct api_resource *r, json_t *obj);
+/* A cached custom object as r's version serves it (new text, *len set), or
+ * NULL when the cached JSON is already that (built-ins: always NULL). */
+char *api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_t *len);
+/* The autoscaling/v1 Scale of a custom object by its CRD's scale paths (new),
+ * or NULL for built-ins; the object holding the replicas at
+ * specReplicasPath (created as needed; *key its last step), or NULL. */
+json_t *api_crd_scale_of(const struct api_resource *r, const json_t *obj);
+json_t *api_crd_replicas_parent(const struct api_resource *r, json_t *obj, const char **key);
+/* Deprecation warnings of the version a request names. */
+void api_crd_request_started(struct api_request *r);
+/* /openapi/v3 with custom group-versions; -1 when not for us. */
+int api_crd_openapi_serve(struct api_request *r, const char *static_index);
+/* api_openapi.c: the document of custom resources' group-version (new text). */
+char *api_openapi_custom_doc(const struct api_resource *const *res, const json_t *const *schemas,
+                             const char *const *names, size_t n);
+/* Told the uid of every custom object deleted, so that the garbage
+ * collector looks at its dependents (controllers/gc.c; fn NULL: none).
+ * Called on the CRD controller's thread, never after this returns. */
+typedef void (*api_owner_deleted_fn)(void *ud, const char *uid);
+void api_crd_set_owner_deleted_fn(api_owner_deleted_fn fn, void *ud);
+/* The registry's controller (establishing, finalizer, garbage collection). */
+int api_crd_start(struct api_server *srv, struct k3c_err *err);
+void api_crd_stop(struct api_server *srv);
 /* ---- certificates.k8s.io CertificateSigningRequest (kind_csr.c, issue #15) ---- */
 extern const struct api_column api_columns_csr[];
 json_t *api_row_csr(const json_t *obj, int64_t now_s);

@@ -63,6 +63,10 @@ void api_server_free(struct api_server *srv);
 struct k3c_buf;
 typedef void (*api_metrics_fn)(void *data, struct k3c_buf *b);
 void api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data);
+/* More of them, independent of that one (at most 4; issue #21's node
+ * metrics): added, and removed by (fn, data) under the same lock. */
+void api_server_add_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data);
+void api_server_remove_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data);
 
 /* The service-account signing key <tls_dir>/service.key, made when missing
  * (api_satoken.c; issue #15). */

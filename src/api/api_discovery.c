@@ -15,6 +15,7 @@
 
 #define K8S_MAJOR "1"
 #define K8S_MINOR "32"
+#define MAX_GVS   512 /* group-versions, custom ones included */
 
 static const char *const all_verbs[] = {"create", "delete", "deletecollection", "get",
                                         "list",   "patch",  "update",           "watch"};
@@ -53,7 +54,7 @@ group_versions(const char *groups[], const char *versions[], size_t max, bool co
 {
     size_t n = 0;
 
-    for (const struct api_resource *r = api_resources; r->kind; r++) {
+    for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r)) {
         bool seen = false;
 
         if ((r->group[0] == '\0') != core)
@@ -222,7 +223,7 @@ resource_list(const char *group, const char *version)
         group[0] ? k3c_xasprintf("%s/%s", group, version) : k3c_xstrdup(version);
     json_t *resources = json_array();
 
-    for (const struct api_resource *r = api_resources; r->kind; r++)
+    for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r))
         if (strcmp(r->group, group) == 0 && strcmp(r->version, version) == 0)
             add_legacy_resource(resources, r);
     add_review_resources(resources, group, version, false);
@@ -237,8 +238,8 @@ resource_list(const char *group, const char *version)
 static json_t *
 api_group_json(const char *group)
 {
-    const char *groups[32], *versions[32];
-    size_t n = group_versions(groups, versions, 32, false);
+    const char *groups[MAX_GVS], *versions[MAX_GVS];
+    size_t n = group_versions(groups, versions, MAX_GVS, false);
     json_t *vs = json_array(), *preferred = NULL;
 
     for (size_t i = 0; i < n; i++) {
@@ -263,8 +264,8 @@ api_group_json(const char *group)
 static json_t *
 api_group_list(void)
 {
-    const char *groups[32], *versions[32];
-    size_t n = group_versions(groups, versions, 32, false);
+    const char *groups[MAX_GVS], *versions[MAX_GVS];
+    size_t n = group_versions(groups, versions, MAX_GVS, false);
     json_t *list = json_array();
 
     for (size_t i = 0; i < n; i++) {
@@ -320,8 +321,8 @@ aggregated_resource(const struct api_resource *r)
 static json_t *
 aggregated_list(bool core, const char *api_version)
 {
-    const char *groups[32], *versions[32];
-    size_t n = group_versions(groups, versions, 32, core);
+    const char *groups[MAX_GVS], *versions[MAX_GVS];
+    size_t n = group_versions(groups, versions, MAX_GVS, core);
     json_t *items = json_array();
 
     for (size_t i = 0; i < n; i++) {
@@ -340,7 +341,8 @@ aggregated_list(bool core, const char *api_version)
         for (size_t v = i; v < n; v++) {
             if (strcmp(groups[v], groups[i]) != 0)
                 continue;
-            for (const struct api_resource *r = api_resources; r->kind; r++)
+            for (const struct api_resource *r = api_resource_next(NULL); r;
+                 r = api_resource_next(r))
                 if (strcmp(r->group, groups[v]) == 0 && strcmp(r->version, versions[v]) == 0)
                     json_array_append_new(resources, aggregated_resource(r));
             add_review_resources(resources, groups[v], versions[v], true);
@@ -399,6 +401,7 @@ api_discovery_serve(struct api_request *r)
     char group[128], version[64], extra;
     const char *agg;
     json_t *j;
+    int reply;
 
     if (strcmp(r->method, "GET") != 0)
         return -1;
@@ -426,11 +429,13 @@ api_discovery_serve(struct api_request *r)
         if (!j)
             return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                     "the server could not find the requested resource");
-        return api_reply_json_take(
+        reply = api_reply_json_take(
             r, 200,
             json_pack("{s:s, s:s, s:O, s:O, s:O}", "kind", "APIGroup", "apiVersion", "v1", "name",
                       json_object_get(j, "name"), "versions", json_object_get(j, "versions"),
                       "preferredVersion", json_object_get(j, "preferredVersion")));
+        json_decref(j); /* the group's JSON: the reply holds its own references */
+        return reply;
     }
     return -1;
 }

@@ -194,7 +194,9 @@ json_t *
 api_table_row(struct api_request *r, const json_t *obj)
 {
     const char *include = api_query(r, "includeObject");
-    json_t *row = json_pack("{s:o}", "cells", r->res->row(obj, k3c_wall_ms() / 1000));
+    json_t *cells = api_resource_is_custom(r->res) ? api_crd_row(r->res, obj, k3c_wall_ms() / 1000)
+                                                   : r->res->row(obj, k3c_wall_ms() / 1000);
+    json_t *row = json_pack("{s:o}", "cells", cells);
 
     if (include && strcmp(include, "None") == 0)
         return row;
@@ -282,12 +284,14 @@ api_reply_object(struct api_request *r, unsigned status, json_t *obj)
     const char *tv = api_table_wanted(r);
     json_t *table;
 
-    if (r->res->convert_out && obj) { /* a copy: obj may be the caller's too */
-        json_t *copy = json_deep_copy(obj);
+    if ((r->res->convert_out || api_resource_is_custom(r->res)) && obj) {
+        json_t *copy = json_deep_copy(obj); /* a copy: obj may be the caller's too */
 
         json_decref(obj);
         obj = copy;
-        r->res->convert_out(obj);
+        if (r->res->convert_out)
+            r->res->convert_out(obj);
+        api_crd_convert_out(r->res, obj);
     }
     if (!tv)
         return api_reply_json_take(r, status, obj);
@@ -349,9 +353,15 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const ch
         cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "");
     /* The cache keeps each object serialised: a list is concatenation. */
     for (size_t i = 0; i < c->n; i++) {
+        size_t n = 0;
+        _cleanup_free_ char *converted = api_crd_entry_json(r->res, c->items[i], &n);
+
         if (i)
             k3c_buf_append(&b, ",", 1);
-        k3c_buf_append(&b, c->items[i]->json, c->items[i]->json_len);
+        if (converted) /* a custom object stored in another version */
+            k3c_buf_append(&b, converted, n);
+        else
+            k3c_buf_append(&b, c->items[i]->json, c->items[i]->json_len);
     }
     k3c_buf_append(&b, "]}", 2);
     text = k3c_buf_steal(&b, &len);
@@ -516,6 +526,7 @@ list_from_store(struct api_request *r, const struct api_selectors *sel, int64_t 
 
         if (!obj || !match_object(sel, obj))
             continue;
+        api_crd_convert_out(r->res, obj);
         json_array_append_new(items, tv ? api_table_row(r, obj) : json_incref(obj));
     }
     store_list_fini(&page);
@@ -581,6 +592,7 @@ api_handle_resource(struct api_request *r)
                                 "the server could not find the requested resource");
     if ((ret = api_authorize_resource(r)) >= 0)
         return ret;
+    api_crd_request_started(r);
     if (api_proxy_handles(r))
         return api_proxy_serve(r);
     if (api_metrics_handles(r))

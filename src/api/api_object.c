@@ -67,17 +67,21 @@ api_object_encode(const json_t *obj, size_t *len)
 char *
 api_object_key(const struct api_resource *res, const char *ns, const char *name)
 {
+    const char *dir = res->store_dir ? res->store_dir : res->plural;
+
     if (res->namespaced)
-        return k3c_xasprintf("/registry/%s/%s/%s", res->plural, ns, name);
-    return k3c_xasprintf("/registry/%s/%s", res->plural, name);
+        return k3c_xasprintf("/registry/%s/%s/%s", dir, ns, name);
+    return k3c_xasprintf("/registry/%s/%s", dir, name);
 }
 
 char *
 api_list_prefix(const struct api_resource *res, const char *ns)
 {
+    const char *dir = res->store_dir ? res->store_dir : res->plural;
+
     if (res->namespaced && ns)
-        return k3c_xasprintf("/registry/%s/%s/", res->plural, ns);
-    return k3c_xasprintf("/registry/%s/", res->plural);
+        return k3c_xasprintf("/registry/%s/%s/", dir, ns);
+    return k3c_xasprintf("/registry/%s/", dir);
 }
 
 void

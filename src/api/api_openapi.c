@@ -112,6 +112,8 @@ api_openapi_resolve(const char *ref, void *ud)
 const json_t *
 api_openapi_kind_schema(const struct api_resource *r)
 {
+    if (api_resource_is_custom(r)) /* a CRD version's schema (api_crd_serve.c) */
+        return api_crd_kind_schema(r);
     api_openapi_schemas();
     return oa.kind_schema[r - api_resources];
 }
@@ -465,6 +467,7 @@ api_openapi_serve(struct api_request *r)
 {
     const char *u = r->url;
     char hash[65];
+    int ret;
 
     if (strcmp(r->method, "GET") != 0 || strncmp(u, "/openapi/", 9) != 0)
         return -1;
@@ -472,6 +475,8 @@ api_openapi_serve(struct api_request *r)
         return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                                 "the server serves OpenAPI v3 only: /openapi/v3");
     pthread_once(&oa_docs_once, docs_build);
+    if ((ret = api_crd_openapi_serve(r, oa.index_text)) >= 0) /* custom group-versions */
+        return ret;
     if (strcmp(u, "/openapi/v3") == 0 || strcmp(u, "/openapi/v3/") == 0) {
         pki_sha256_hex(oa.index_text, strlen(oa.index_text), hash);
         return reply_doc(r, oa.index_text, hash);
@@ -481,4 +486,25 @@ api_openapi_serve(struct api_request *r)
             return reply_doc(r, oa.docs[k].text, oa.docs[k].hash);
     return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                             "the server could not find the requested resource");
+}
+
+/* Custom resources (api_crd_serve.c): their schemas are not embedded, so
+ * their documents are made on request from the schemas given. */
+char *
+api_openapi_custom_doc(const struct api_resource *const *res, const json_t *const *schemas,
+                       const char *const *names, size_t n)
+{
+    json_t *paths = json_object(), *comps = json_object();
+    _cleanup_json_ json_t *doc = NULL;
+
+    api_openapi_schemas();
+    for (size_t i = 0; i < n; i++) {
+        add_resource_paths(paths, res[i], names[i]);
+        json_object_set(comps, names[i], (json_t *)schemas[i]);
+    }
+    json_object_update_missing_new(comps, reachable_components(comps));
+    doc = json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title",
+                    "Kubernetes CRD Swagger", "version", "v0.1.0", "paths", paths, "components",
+                    "schemas", comps);
+    return json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 }

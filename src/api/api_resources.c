@@ -632,6 +632,25 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_validatingwebhookconfig,
         .defaults = api_defaults_validatingwebhookconfig,
     },
+    /* CustomResourceDefinitions (kind_crd.c; the resources they define: api_crd.c) */
+    {
+        .group = "apiextensions.k8s.io",
+        .version = "v1",
+        .kind = "CustomResourceDefinition",
+        .list_kind = "CustomResourceDefinitionList",
+        .plural = "customresourcedefinitions",
+        .singular = "customresourcedefinition",
+        .short_names = (const char *const[]){"crd", "crds", NULL},
+        .categories = (const char *const[]){"api-extensions", NULL},
+        .namespaced = false,
+        .subresources = API_SUB_STATUS,
+        .field_selectors = fields_none,
+        .columns = api_columns_crd,
+        .row = api_row_crd,
+        .validate = api_validate_crd,
+        .defaults = api_defaults_crd,
+        .has_status = true,
+    },
     {.kind = NULL},
 };
 
@@ -647,7 +666,7 @@ api_resource_find(const char *group, const char *version, const char *plural)
             strcmp(r->plural, plural) == 0)
             return r;
     }
-    return NULL;
+    return api_crd_find(group, version, plural); /* custom resources (api_crd.c) */
 }
 
 const char *

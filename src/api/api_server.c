@@ -111,6 +111,8 @@ api_server_start(struct api_server *srv, struct k3c_err *err)
         return -1;
     if (api_rbac_bootstrap(srv, err) < 0) /* issue #15 */
         return -1;
+    if (api_crd_start(srv, err) < 0) /* custom resources (api_crd.c) */
+        return -1;
     if (api_http_start(srv, err) < 0)
         return -1;
     log_info("listening on https://%s:%d", srv->bind_address, srv->cfg.port);
@@ -140,6 +142,7 @@ api_server_free(struct api_server *srv)
     api_metrics_fini(srv);
     api_http_stop(srv);
     api_proxy_fini(srv);
+    api_crd_stop(srv);
     for (size_t i = 0; i < srv->n_resources; i++)
         watch_cache_free(srv->caches[i]);
     free(srv->caches);
@@ -166,8 +169,11 @@ api_server_free(struct api_server *srv)
 struct watch_cache *
 api_cache_for(struct api_server *srv, const struct api_resource *res)
 {
-    size_t i = (size_t)(res - api_resources);
+    size_t i;
 
+    if (api_resource_is_custom(res))
+        return api_crd_cache(res);
+    i = (size_t)(res - api_resources);
     return i < srv->n_resources ? srv->caches[i] : NULL;
 }
 
@@ -309,6 +315,9 @@ serve_metrics(struct api_request *r)
     pthread_mutex_lock(&r->srv->metrics_fn_lock);
     if (r->srv->metrics_fn)
         r->srv->metrics_fn(r->srv->metrics_fn_data, &b);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(r->srv->metrics_more); i++)
+        if (r->srv->metrics_more[i].fn)
+            r->srv->metrics_more[i].fn(r->srv->metrics_more[i].data, &b);
     pthread_mutex_unlock(&r->srv->metrics_fn_lock);
     ret = reply_text(r, 200, b.data, "text/plain; version=0.0.4");
     k3c_buf_fini(&b);
@@ -340,6 +349,29 @@ api_server_set_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
     pthread_mutex_lock(&srv->metrics_fn_lock);
     srv->metrics_fn = fn;
     srv->metrics_fn_data = data;
+    pthread_mutex_unlock(&srv->metrics_fn_lock);
+}
+
+void
+api_server_add_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
+{
+    pthread_mutex_lock(&srv->metrics_fn_lock);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(srv->metrics_more); i++)
+        if (!srv->metrics_more[i].fn) {
+            srv->metrics_more[i].fn = fn;
+            srv->metrics_more[i].data = data;
+            break;
+        }
+    pthread_mutex_unlock(&srv->metrics_fn_lock);
+}
+
+void
+api_server_remove_metrics_fn(struct api_server *srv, api_metrics_fn fn, void *data)
+{
+    pthread_mutex_lock(&srv->metrics_fn_lock);
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(srv->metrics_more); i++)
+        if (srv->metrics_more[i].fn == fn && srv->metrics_more[i].data == data)
+            srv->metrics_more[i].fn = NULL;
     pthread_mutex_unlock(&srv->metrics_fn_lock);
 }
 

@@ -53,8 +53,14 @@ static void
 append_event(struct api_watch_stream *ws, const char *type, const struct wc_entry *e)
 {
     if (!ws->table_version) {
+        size_t n = 0;
+        _cleanup_free_ char *converted = api_crd_entry_json(ws->res, e, &n);
+
         k3c_buf_appendf(&ws->out, "{\"type\":\"%s\",\"object\":", type);
-        k3c_buf_append(&ws->out, e->json, e->json_len);
+        if (converted) /* a custom object stored in another version */
+            k3c_buf_append(&ws->out, converted, n);
+        else
+            k3c_buf_append(&ws->out, e->json, e->json_len);
         k3c_buf_append(&ws->out, "}\n", 2);
         return;
     }

@@ -269,6 +269,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
                           !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
     if (r->res->validate)
         r->res->validate(obj, old, causes);
+    api_crd_prepare(r->res, obj, old, causes); /* custom resources' schemas (api_crd_serve.c) */
     if (json_array_size(causes) == 0)
         api_managed_fields_track(r, obj, old, causes); /* api_apply.c */
     if (json_array_size(causes) == 0) {
@@ -1274,7 +1275,7 @@ api_handle_get_subresource(struct api_request *r)
         return api_reply_store_error(r, &err);
     if (strcmp(r->subresource, "scale") != 0)
         return api_reply_object(r, 200, obj);
-    scale = scale_of(obj);
+    scale = api_crd_scale_of(r->res, obj) ?: scale_of(obj); /* custom: the CRD's paths */
     json_decref(obj);
     return api_reply_json_take(r, 200, scale);
 }
@@ -1312,7 +1313,7 @@ api_handle_scale(struct api_request *r)
         obj = api_read_object(r, &rev, &err);
         if (!obj)
             return api_reply_store_error(r, &err);
-        scale = scale_of(obj);
+        scale = api_crd_scale_of(r->res, obj) ?: scale_of(obj);
         if (strcmp(r->method, "PATCH") == 0)
             api_merge_patch(scale, body);
         else
@@ -1330,19 +1331,21 @@ api_handle_scale(struct api_request *r)
                           "Invalid value: must be greater than or equal to 0");
             return api_reply_invalid_take(r, "Scale", r->name, causes);
         }
-        if (json_integer_value(replicas) !=
-            json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas"))) {
-            _cleanup_json_ json_t *before = json_deep_copy(obj);
+        _cleanup_json_ json_t *before = json_deep_copy(obj);
+        const char *key = "replicas";
+        json_t *at = api_crd_replicas_parent(r->res, obj, &key) ?: json_object_get(obj, "spec");
+
+        if (json_integer_value(replicas) != json_integer_value(json_object_get(at, key))) {
             json_t *meta = api_meta(obj);
 
-            json_object_set(json_object_get(obj, "spec"), "replicas", replicas);
+            json_object_set(at, key, replicas);
             json_object_set_new(
                 meta, "generation",
                 json_integer(json_integer_value(json_object_get(meta, "generation")) + 1));
             api_managed_fields_track(r, obj, before, NULL); /* api_apply.c */
         }
         if (dry_run(r) || store_write(r, obj, rev, &err) == 0)
-            return api_reply_json_take(r, 200, scale_of(obj));
+            return api_reply_json_take(r, 200, api_crd_scale_of(r->res, obj) ?: scale_of(obj));
         if (err.kind != K3C_E_CONFLICT)
             return reply_write_error(r, &err);
     }

@@ -25,6 +25,8 @@ int cmd_etcd_snapshot(int argc, char **argv, char **envp);
 int cmd_install(int argc, char **argv, char **envp);
 int cmd_killall(int argc, char **argv, char **envp);
 int cmd_uninstall(int argc, char **argv, char **envp);
+/* cmd_certificate.c: k3c certificate check|rotate (issue #21). */
+int cmd_certificate(int argc, char **argv, char **envp);
 /* cmd_secrets_encrypt.c: k3c secrets-encrypt status (issue #15). */
 int cmd_secrets_encrypt(int argc, char **argv, char **envp);
 

@@ -11,6 +11,7 @@
 #include "client/client.h"
 #include "cmd/cmd.h"
 #include "install/install.h"
+#include "kubelet/kubelet_eviction.h"
 #include "podspec/podspec.h"
 
 #include <malloc.h>
@@ -89,7 +90,12 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                                     cfg->container_log_monitor_interval_s * 1000,
                                 .image_gc_high_pct = cfg->image_gc_high_threshold,
                                 .image_gc_low_pct = cfg->image_gc_low_threshold,
-                                .image_gc_period_ms = cfg->image_gc_period_s * 1000};
+                                .image_gc_period_ms = cfg->image_gc_period_s * 1000,
+                                .eviction_hard = cfg->eviction_hard ? cfg->eviction_hard : "",
+                                .eviction_soft = cfg->eviction_soft,
+                                .eviction_soft_grace_period = cfg->eviction_soft_grace_period,
+                                .eviction_minimum_reclaim = cfg->eviction_minimum_reclaim,
+                                .eviction_max_pod_grace_s = cfg->eviction_max_pod_grace_period};
     struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
                                  .cluster_domain = cfg->cluster_domain,
                                  .resolv_conf = cfg->resolv_conf,
@@ -108,6 +114,10 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
         return k3c_err_set(err, K3C_E_INVALID,
                            "--image-gc-low-threshold %d must be below --image-gc-high-threshold %d",
                            cfg->image_gc_low_threshold, cfg->image_gc_high_threshold);
+    if (kevict_config_parse(&(struct kevict_config){0}, kc.eviction_hard, kc.eviction_soft,
+                            kc.eviction_soft_grace_period, kc.eviction_minimum_reclaim,
+                            kc.eviction_max_pod_grace_s, err) < 0)
+        return -1;
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;
     else if (!cfg->disable_pods)

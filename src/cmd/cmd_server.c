@@ -601,6 +601,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct cluster_monitor *mon = NULL;
     struct vip *vip = NULL;
     struct etcd_maint *maint = NULL;
+    struct server_metrics *metrics = NULL;
     int rc = K3C_EXIT_FAIL, sig;
 
     server_paths_init(&paths, cfg->data_dir);
@@ -641,6 +642,7 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         goto out;
     if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
+    metrics = server_metrics_start(cfg, e != NULL, api);
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
     if (sig < 0)
         goto out;
@@ -660,6 +662,7 @@ out:
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);
+    server_metrics_stop(metrics);
     ctl_manager_free(ctl);
     api_server_free(api);
     store_free(s);

@@ -31,6 +31,8 @@ static const struct verb verbs[] = {
     {"install", "install server|agent as a systemd service with these flags", cmd_install, 0},
     {"killall", "stop k3c and its containers, remove pod networks and mounts", cmd_killall, 0},
     {"uninstall", "killall, then remove the units, config, data and binary", cmd_uninstall, 0},
+    {"certificate", "check the certificates' expiry, or rotate them (k3c stopped)", cmd_certificate,
+     0},
     {"secrets-encrypt", "status of Secrets encryption at rest", cmd_secrets_encrypt, 0},
 };
 

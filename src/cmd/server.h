@@ -51,4 +51,12 @@ void server_vip_stop(struct vip *v, struct api_server *api);
  * service proxy (no --disable-agent, --disable-kube-proxy). */
 int server_lb_pool_check(const struct k3c_config *cfg, struct k3c_err *err);
 
+/* /metrics lines of the node (server_metrics.c, issue #21): certificate
+ * expiry, the data dir's free space, the embedded etcd's database size.
+ * Stop before api_server_free. */
+struct server_metrics;
+struct server_metrics *server_metrics_start(const struct k3c_config *cfg, bool embedded_etcd,
+                                            struct api_server *api);
+void server_metrics_stop(struct server_metrics *m);
+
 #endif

@@ -568,9 +568,24 @@ scan_one(void *ud, const json_t *obj)
     return true;
 }
 
+/* A custom object is gone (api_crd.c): its dependents are looked at. */
+static void
+on_custom_owner_deleted(void *ud, const char *uid)
+{
+    enqueue_dependents(ud, uid);
+}
+
+static void
+stop(struct ctl *c)
+{
+    (void)c;
+    api_crd_set_owner_deleted_fn(NULL, NULL);
+}
+
 static void
 start(struct ctl *c)
 {
+    api_crd_set_owner_deleted_fn(on_custom_owner_deleted, c);
     index_clear();
     for (const struct ctl_watch *w = watches; w->resource; w++) {
         struct start_scan s = {c, w->resource};
@@ -585,4 +600,5 @@ const struct ctl_def ctl_def_gc = {
     .watches = watches,
     .sync = sync_object,
     .start = start,
+    .stop = stop,
 };

@@ -505,7 +505,7 @@ lc_resource_for_kind(const char *api_version, const char *kind)
         snprintf(group, sizeof(group), "%.*s", (int)(slash - api_version), api_version);
         version = slash + 1;
     }
-    for (const struct api_resource *r = api_resources; r->kind; r++) {
+    for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r)) {
         if (strcmp(r->kind, kind) == 0 && strcmp(r->group, group) == 0 &&
             strcmp(r->version, version) == 0)
             return r;

@@ -65,7 +65,8 @@ empty_kind(struct ctl *c, const struct api_resource *res, const char *ns)
     struct k3c_err err = {0};
 
     ctl_list(c, res->plural, ns, NULL, count_one, &n);
-    if (n.live > 0) {
+    /* Custom resources have no informer here: the API deletes what is left. */
+    if (n.live > 0 || api_resource_is_custom(res)) {
         path = lc_object_path(res, ns, NULL);
         opts = json_pack("{s:s, s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
                          "propagationPolicy", "Background");
@@ -79,7 +80,7 @@ empty_kind(struct ctl *c, const struct api_resource *res, const char *ns)
 static bool
 api_empty(struct ctl *c, const char *ns, struct k3c_err *err)
 {
-    for (const struct api_resource *r = api_resources; r->kind; r++) {
+    for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r)) {
         _cleanup_free_ char *path = NULL, *q = NULL;
         _cleanup_json_ json_t *list = NULL;
 
@@ -128,7 +129,7 @@ sync_namespace(struct ctl *c, const char *key, struct k3c_err *err)
 
     if (!ns || !ctl_being_deleted(ns) || !spec_has_finalizer(ns, "kubernetes"))
         return 0;
-    for (const struct api_resource *r = api_resources; r->kind; r++)
+    for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r))
         if (r->namespaced)
             left += empty_kind(c, r, key);
     if (left > 0 || !api_empty(c, key, err)) {

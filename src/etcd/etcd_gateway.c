@@ -87,3 +87,19 @@ etcd_gw_defrag(struct http_client *c, struct k3c_err *err)
 
     return r ? 0 : -1;
 }
+
+/* ---- for /metrics (issue #21) ----------------------------------------------- */
+
+int
+etcd_db_sizes(const char *client_url, const char *ca, const char *cert, const char *key,
+              int64_t *size, int64_t *in_use, struct k3c_err *err)
+{
+    struct http_client *c = etcd_gw_client_new(client_url, ca, cert, key, 2000, err);
+    int rc;
+
+    if (!c)
+        return -1;
+    rc = etcd_gw_db_size(c, size, in_use, NULL, err);
+    http_client_free(c);
+    return rc;
+}

@@ -126,4 +126,11 @@ int etcd_restore_snapshot(const char *file, const char *data_dir, const char *me
 int etcd_token_hash_check(const char *client_url, const char *ca, const char *cert, const char *key,
                           const char *secret, struct k3c_err *err);
 
+/* ---- /metrics (issue #21, etcd_gateway.c) ------------------------------ */
+
+/* The member's database file size and the part of it in use (etcd's
+ * etcd_mvcc_db_total_size_in_bytes / _in_use_in_bytes), asked within 2 s. */
+int etcd_db_sizes(const char *client_url, const char *ca, const char *cert, const char *key,
+                  int64_t *size, int64_t *in_use, struct k3c_err *err);
+
 #endif

@@ -5,6 +5,8 @@
 
 #include "install/install.h"
 
+#include <sys/types.h>
+
 #define INSTALL_BIN        "/usr/local/bin/k3c"
 #define INSTALL_PKG_BIN    "/usr/bin/k3c" /* Debian's package (make deb) */
 #define INSTALL_CONFIG_DIR "/etc/k3c"
@@ -19,5 +21,11 @@ int install_exec(const char *const *argv, bool quiet);
 
 /* rm -rf path, staying on its file system; refuses "/". 0 when gone. */
 int install_rm_rf(const char *path);
+
+/* k3c server/agent processes (with a root: those whose command line names
+ * it), or with conmon the conmons of the data dir: pids into out (at most
+ * max); returns how many. */
+size_t install_find_procs(const struct install_opts *o, const char *data_dir, bool conmon,
+                          pid_t *out, size_t max);
 
 #endif

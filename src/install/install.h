@@ -10,6 +10,7 @@
 #define K3C_INSTALL_INSTALL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "base/err.h"
@@ -78,4 +79,12 @@ struct store;
  * versions and what to do). */
 int install_data_format_check(struct store *s, int current, struct k3c_err *err);
 
+/* ---- certificates and node metrics (install_certs.c) ------------------- */
+
+/* `k3c certificate check`: one line per certificate, expiry and residual. */
+int install_certs_check(const char *data_dir, FILE *out, struct k3c_err *err);
+/* `k3c certificate rotate`: refuses while k3c runs on data_dir (CONFLICT);
+ * moves every leaf certificate and key to server/tls-backup-<time>/ and
+ * keeps the CAs; the next start issues new leaves. */
+int install_certs_rotate(const char *data_dir, FILE *out, struct k3c_err *err);
 #endif

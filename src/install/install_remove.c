@@ -97,8 +97,9 @@ proc_cmdline(const char *pid)
 
 /* k3c server/agent processes (with a root: those whose command line names
  * it) or conmons of the data dir; pids into out (at most max). */
-static size_t
-find_procs(const struct install_opts *o, const char *data_dir, bool conmon, pid_t *out, size_t max)
+size_t
+install_find_procs(const struct install_opts *o, const char *data_dir, bool conmon, pid_t *out,
+                   size_t max)
 {
     _cleanup_(closedirp) DIR *d = opendir("/proc");
     struct dirent *de;
@@ -148,7 +149,7 @@ static void
 stop_k3c(const struct install_opts *o, const char *data_dir)
 {
     pid_t pids[256];
-    size_t n = find_procs(o, data_dir, false, pids, K3C_ARRAY_SIZE(pids));
+    size_t n = install_find_procs(o, data_dir, false, pids, K3C_ARRAY_SIZE(pids));
     int64_t deadline = k3c_now_ms() + STOP_WAIT_MS;
 
     for (size_t i = 0; i < n; i++)
@@ -196,7 +197,7 @@ remove_containers(const struct install_opts *o, const char *data_dir)
         n += deleted;
     }
     /* each conmon exits with its container; one left is ours by its arguments */
-    nc = find_procs(o, data_dir, true, pids, K3C_ARRAY_SIZE(pids));
+    nc = install_find_procs(o, data_dir, true, pids, K3C_ARRAY_SIZE(pids));
     for (size_t i = 0; i < nc; i++)
         kill(pids[i], SIGKILL);
     fprintf(o->out, "containers removed: %zu (conmon processes killed: %zu)\n", n, nc);

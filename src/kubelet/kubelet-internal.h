@@ -18,6 +18,7 @@
 #include "cdi/cdi.h"
 #include "image/image.h"
 #include "kubelet/kubelet.h"
+#include "kubelet/kubelet_eviction.h"
 #include "podspec/podspec.h"
 #include "runtime/runtime.h"
 #include "client/client.h"
@@ -80,6 +81,12 @@ struct kpod {
     char *sandbox_error; /* why the pod network is not there yet */
     json_t *events;      /* queued for kubelet_events_flush */
     int64_t next_sandbox_ms;
+    /* eviction (kubelet_eviction.c): evict_* under k->lock; evict_state 0
+     * none, 1 asked (evict_msg for the worker to take), 2 evicted */
+    int evict_state, evict_grace_s;
+    char *evict_msg;
+    char *evicted_msg;    /* worker-owned: the status message once evicted */
+    bool evicted_adopted; /* evicted before a restart: its status is left alone */
     int64_t token_refresh_ms; /* projected service-account tokens written again (0: none) */
 };
 
@@ -132,6 +139,12 @@ struct kubelet {
     int gc_high_pct, gc_low_pct, gc_period_ms, gc_grace_s;
     struct kubelet_gc_seen *gc_seen;
     size_t gc_n_seen;
+    /* eviction (kubelet_eviction.c): evict_* housekeeping thread only,
+     * cond_met under lock */
+    struct kevict_config evict_cfg;
+    bool evict_met[KEVICT_N], cond_met[KEVICT_N];
+    int64_t evict_soft_since[KEVICT_N];
+    int evict_period_ms;
 };
 
 /* kubelet_imagegc.c */
@@ -152,6 +165,10 @@ size_t kubelet_image_gc_select(const struct kubelet_gc_image *imgs, size_t n, in
                                size_t *order_out);
 /* One pass: measures the image file system and removes what it must. */
 void kubelet_image_gc(struct kubelet *k);
+
+/* One housekeeping pass of the image GC that removes every unused image
+ * (the eviction manager's reclaim before it evicts for disk). */
+void kubelet_image_gc_unused(struct kubelet *k);
 
 /* kubelet_logrotate.c: one pass over the logs dir (rotate what is over
  * max_bytes, keep max_files per container log), and the thread doing it
@@ -214,5 +231,22 @@ int kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *
 void kubelet_event(struct kpod *p, const struct kctr *c, const char *type, const char *reason,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void kubelet_events_flush(struct kpod *p);
+
+/* kubelet_eviction.c: the eviction manager (issue #21) */
+struct kubelet_evict_pod {
+    char *uid, *ns, *name;
+    json_t *pod;
+    int64_t priority;
+    int64_t usage, request; /* of the resource being reclaimed */
+};
+/* Orders v as the kubelet evicts for signal s: usage above requests
+ * first (not for PIDs), lower priority, larger usage over the request. */
+void kubelet_eviction_rank(struct kubelet_evict_pod *v, size_t n, enum kevict_signal s);
+/* One pass of the manager: observe, reclaim, evict at most one pod. */
+void kubelet_eviction_pass(struct kubelet *k);
+/* The pod's worker: the message when the manager asked to evict the pod
+ * (caller frees), with the grace period to use; NULL when not. */
+char *kubelet_eviction_take(struct kpod *p, int *grace_s);
+void kubelet_eviction_done(struct kpod *p);
 
 #endif

@@ -54,6 +54,12 @@ struct kubelet_config {
     int image_gc_high_pct;  /* 0: 85 */
     int image_gc_low_pct;   /* 0: 80 */
     int image_gc_period_ms; /* 0: 300000 (the kubelet's 5 minutes) */
+    /* eviction under node pressure (kubelet_eviction.h): the kubelet's
+     * flags of the same names; borrowed for kubelet_new only */
+    const char *eviction_hard; /* NULL: KEVICT_DEFAULT_HARD; "": none */
+    const char *eviction_soft, *eviction_soft_grace_period, *eviction_minimum_reclaim;
+    int eviction_max_pod_grace_s; /* soft evictions; 0: the pod's own */
+    int eviction_period_ms;       /* how often; 0: 10000 (the kubelet's) */
 };
 
 struct kubelet;

@@ -115,8 +115,10 @@ strv_has(char **v, size_t n, const char *s)
     return false;
 }
 
-void
-kubelet_image_gc(struct kubelet *k)
+/* all: remove every unused image whatever the disk use (the eviction
+ * manager's reclaim), else only above the high threshold down to the low. */
+static void
+image_gc(struct kubelet *k, bool all)
 {
     struct statvfs fs;
     struct image **imgs = NULL;
@@ -150,12 +152,15 @@ kubelet_image_gc(struct kubelet *k)
     cap = (int64_t)fs.f_blocks * (int64_t)fs.f_frsize;
     used = cap - (int64_t)fs.f_bavail * (int64_t)fs.f_frsize;
     pct = (int)(used * 100 / cap);
-    if (pct >= k->gc_high_pct) {
-        want = used - cap * k->gc_low_pct / 100;
+    if (pct >= k->gc_high_pct || all) {
+        want = all ? INT64_MAX : used - cap * k->gc_low_pct / 100;
         picked = kubelet_image_gc_select(gi, n, want, order);
-        log_info("image GC: the image file system is %d%% full (high threshold %d%%): freeing "
-                 "%lld bytes, %zu unused image(s) of %zu",
-                 pct, k->gc_high_pct, (long long)want, picked, n);
+        if (all)
+            log_info("image GC: disk pressure: removing all %zu unused image(s) of %zu", picked, n);
+        else
+            log_info("image GC: the image file system is %d%% full (high threshold %d%%): freeing "
+                     "%lld bytes, %zu unused image(s) of %zu",
+                     pct, k->gc_high_pct, (long long)want, picked, n);
         for (size_t i = 0; i < picked; i++) {
             if (image_store_remove(k->images, gi[order[i]].ref, &err) == 0)
                 log_info("image GC: removed %s (%lld bytes)", gi[order[i]].ref,
@@ -167,7 +172,7 @@ kubelet_image_gc(struct kubelet *k)
             log_warn("image GC: %s", err.msg);
         else if (picked > 0)
             log_info("image GC: %lld bytes freed", (long long)freed);
-        if (used - freed > cap * k->gc_low_pct / 100)
+        if (!all && used - freed > cap * k->gc_low_pct / 100)
             log_warn("image GC: still above the low threshold %d%% (images in use, or other "
                      "files on the file system)",
                      k->gc_low_pct);
@@ -180,4 +185,16 @@ kubelet_image_gc(struct kubelet *k)
     free(use);
     free(gi);
     free(order);
+}
+
+void
+kubelet_image_gc(struct kubelet *k)
+{
+    image_gc(k, false);
+}
+
+void
+kubelet_image_gc_unused(struct kubelet *k)
+{
+    image_gc(k, true);
 }

@@ -169,6 +169,7 @@ kubelet_logrotate_thread(void *arg)
     struct kubelet *k = arg;
 
     int64_t next_gc = k3c_now_ms() + k->gc_period_ms;
+    int64_t next_evict = k3c_now_ms() + k->evict_period_ms;
 
     log_info("container logs rotate at %lld bytes, %d files per container (checked every %d ms); "
              "image GC above %d%% down to %d%% disk use (checked every %d ms)",
@@ -182,8 +183,14 @@ kubelet_logrotate_thread(void *arg)
             kubelet_image_gc(k);
             next_gc = k3c_now_ms() + k->gc_period_ms;
         }
+        if (k3c_now_ms() >= next_evict) {
+            kubelet_eviction_pass(k);
+            next_evict = k3c_now_ms() + k->evict_period_ms;
+        }
         if (next_gc < deadline)
             deadline = next_gc;
+        if (next_evict < deadline)
+            deadline = next_evict;
         pthread_mutex_lock(&k->lock);
         while (!k->stopping && k3c_now_ms() < deadline)
             k3c_cond_wait_until(&k->wake, &k->lock, deadline);

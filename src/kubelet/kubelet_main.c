@@ -83,6 +83,7 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     /* blobs younger than two periods may belong to a pull in progress */
     k->gc_grace_s = k->gc_period_ms * 2 / 1000;
     k->mtu = cfg->mtu > 0 ? cfg->mtu : 0;
+    k->evict_period_ms = cfg->eviction_period_ms > 0 ? cfg->eviction_period_ms : 10000;
     k->pods_dir = k3c_xasprintf("%s/pods", k->data_dir);
     k->logs_dir = k3c_xasprintf("%s/logs", k->data_dir);
     k->images_dir = k3c_xasprintf("%s/images", k->data_dir);
@@ -90,6 +91,12 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->api = api;
     pthread_mutex_init(&k->lock, NULL);
     k3c_cond_init(&k->wake);
+    if (kevict_config_parse(&k->evict_cfg, cfg->eviction_hard, cfg->eviction_soft,
+                            cfg->eviction_soft_grace_period, cfg->eviction_minimum_reclaim,
+                            cfg->eviction_max_pod_grace_s, err) < 0) {
+        kubelet_free(k);
+        return NULL;
+    }
     if (cfg->cdi) {
         _cleanup_free_ char *dir = k3c_xasprintf("%s/devices", k->data_dir);
         _cleanup_free_ char *cp = k3c_xasprintf("%s/checkpoint.json", dir);

@@ -1154,6 +1154,66 @@ terminate(struct kpod *p, json_t *pod, bool gone)
     log_info("(pod %s/%s) removed", p->ns, p->name);
 }
 
+/* ---- eviction (kubelet_eviction.c asks) ----------------------------------------------- */
+
+/* Kills the pod as the kubelet's killPodFunc does for an eviction (grace 0
+ * for a hard threshold), frees its local storage (writable layers,
+ * emptyDir volumes) and its network; the pod stays in the API as Failed,
+ * reason Evicted, and nothing of it runs again on this node. */
+static void
+pod_evict(struct kpod *p, char *msg, int grace_s)
+{
+    _cleanup_free_ char *dir = kubelet_pod_dir(p->k, p->uid);
+    struct k3c_err err = {0};
+    int64_t now = k3c_wall_ms();
+
+    log_warn("(pod %s/%s) evicted: %s", p->ns, p->name, msg);
+    kubelet_event(p, NULL, "Warning", "Evicted", "%s", msg);
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        struct kctr *c = &p->ctrs[i];
+
+        if (c->id[0] && runtime_status(p->k->rt, c->id, &c->st, &err) == 0)
+            c->have_st = true;
+        k3c_err_clear(&err);
+    }
+    stop_all(p, grace_s);
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        struct kctr *c = &p->ctrs[i];
+
+        if (c->id[0] && c->have_st && c->st.state != RUNTIME_STATE_STOPPED) {
+            c->st.state = RUNTIME_STATE_STOPPED;
+            c->st.exit_code = 137; /* killed */
+            c->st.finished_ms = now;
+        }
+        c->done = true;
+    }
+    if (podspec_volumes_cleanup(dir, &err) < 0)
+        log_warn("(pod %s/%s) volumes: %s", p->ns, p->name, err.msg);
+    sandbox_release(p);
+    p->evicted_msg = msg;
+    kubelet_eviction_done(p);
+}
+
+/* A pod evicted before the agent restarted stays evicted: it runs nothing
+ * and its status (Failed, Evicted) is the API's. */
+static void
+adopt_evicted(struct kpod *p, const json_t *pod)
+{
+    json_t *st = json_object_get(pod, "status");
+    const char *phase = json_string_value(json_object_get(st, "phase"));
+    const char *reason = json_string_value(json_object_get(st, "reason"));
+    const char *msg = json_string_value(json_object_get(st, "message"));
+
+    if (!phase || strcmp(phase, "Failed") != 0 || !reason || strcmp(reason, "Evicted") != 0)
+        return;
+    p->evicted_msg = k3c_xstrdup(msg ? msg : "");
+    p->evicted_adopted = true;
+    p->sandbox_released = true;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        p->ctrs[i].done = true;
+    kubelet_eviction_done(p);
+}
+
 /* ---- the worker ------------------------------------------------------------------------- */
 
 static json_t *
@@ -1188,6 +1248,8 @@ pod_finish(struct kpod *p)
     json_decref(p->cond_times);
     json_decref(p->events);
     free(p->sandbox_error);
+    free(p->evict_msg);
+    free(p->evicted_msg);
     free(p->uid);
     free(p->ns);
     free(p->name);
@@ -1272,6 +1334,7 @@ kubelet_pod_thread(void *arg)
         ctrs_build(p, pod);
         adopt(p);
         adopt_status(p, pod);
+        adopt_evicted(p, pod);
         if (!host_network(pod))
             sandbox_adopt(p);
     }
@@ -1283,8 +1346,15 @@ kubelet_pod_thread(void *arg)
             kubelet_events_flush(p);
             break;
         }
+        if (!p->evicted_msg) {
+            int grace = 0;
+            char *msg = kubelet_eviction_take(p, &grace);
+
+            if (msg)
+                pod_evict(p, msg, grace);
+        }
         sync_pod(p);
-        if (kubelet_status_write(p, pod, &err) < 0)
+        if (!p->evicted_adopted && kubelet_status_write(p, pod, &err) < 0)
             log_debug("(pod %s/%s) status: %s", p->ns, p->name, err.msg);
         kubelet_events_flush(p);
         if (kubelet_pod_wait(p, next_wake(p)))

@@ -18,6 +18,7 @@ struct MHD_Connection;
 struct kubelet_server {
     char *bind_address, *logs_dir, *node_name;
     char *netns_dir; /* where pods' network namespaces are pinned (port-forward) */
+    char *data_dir;  /* the node's, for /metrics (issue #21); NULL: none */
     char *cert_pem, *key_pem, *ca_pem;
     struct runtime *runtime;
     void *daemon; /* struct MHD_Daemon */
@@ -82,5 +83,10 @@ struct cri_line {
     size_t content_len;
 };
 int cri_line_parse(const char *line, size_t len, struct cri_line *out);
+
+/* The working set (usage minus inactive file cache) of a cgroup under the
+ * cgroup root (rel "/k3c/<uid>[/<container>]"), v2 or v1; -1 when absent.
+ * Also the eviction manager's memory usage (kubelet_eviction.c). */
+long long kubelet_cgroup_working_set(const char *rel);
 
 #endif

@@ -186,6 +186,8 @@ serve_metrics(struct kubelet_server *s, struct MHD_Connection *conn)
                     "kubelet_port_forward_connections_total %lld\n",
                     atomic_load(&s->portforward_spdy_total), atomic_load(&s->portforward_ws_total),
                     atomic_load(&s->portforward_conns_total));
+    if (s->data_dir) /* a few small files and a statvfs: no thread needed */
+        pki_node_metrics_write(s->data_dir, &b);
     return reply_text(conn, 200, "text/plain; version=0.0.4", k3c_buf_steal(&b, NULL));
 }
 
@@ -237,6 +239,14 @@ cgroup_memory(const char *rel, long long *inactive)
     }
     *inactive = read_number(stat1, "total_inactive_file");
     return read_number(cur1, NULL);
+}
+
+long long
+kubelet_cgroup_working_set(const char *rel)
+{
+    long long inactive = -1, mem = cgroup_memory(rel, &inactive);
+
+    return inactive > 0 && inactive < mem ? mem - inactive : mem;
 }
 
 /* cpu and memory of a pod's or container's cgroup (rel under the cgroup
@@ -499,6 +509,7 @@ kubelet_server_new(const struct kubelet_server_config *cfg, struct k3c_err *err)
     s->bind_address = k3c_xstrdup(cfg->bind_address ? cfg->bind_address : "0.0.0.0");
     s->logs_dir = k3c_xstrdup(cfg->logs_dir ? cfg->logs_dir : "/var/log/pods");
     s->node_name = k3c_xstrdup(cfg->node_name ? cfg->node_name : "");
+    s->data_dir = cfg->data_dir ? k3c_xstrdup(cfg->data_dir) : NULL;
     s->netns_dir = cfg->netns_dir ? k3c_xstrdup(cfg->netns_dir) : NULL;
     s->runtime = cfg->runtime;
     s->started_ms = k3c_wall_ms();
@@ -546,6 +557,7 @@ kubelet_server_free(struct kubelet_server *s)
     free(s->bind_address);
     free(s->logs_dir);
     free(s->node_name);
+    free(s->data_dir);
     free(s->netns_dir);
     free(s->cert_pem);
     free(s->key_pem);

@@ -35,6 +35,8 @@ struct kubelet_server_config {
     struct runtime *runtime;    /* borrowed, outlives the server; NULL: no exec */
     const char *node_name;      /* for /stats/summary */
     const char *netns_dir;      /* pods' network namespaces (port-forward); NULL: /run/netns */
+    const char
+        *data_dir; /* the node's: certificate expiry and free space on /metrics; NULL: none */
 };
 
 struct kubelet_server;

@@ -107,7 +107,7 @@ pod_phase(const struct kpod *p, bool init_pending)
         json_string_value(json_object_get(json_object_get(p->spec_pod, "spec"), "restartPolicy"));
     size_t waiting = 0, running = 0, succeeded = 0, failed = 0, stopped = 0;
 
-    if (p->failed_init)
+    if (p->failed_init || p->evicted_msg)
         return "Failed";
     if (init_pending)
         return "Pending";
@@ -237,6 +237,16 @@ kubelet_pod_status(struct kpod *p)
                    "hostIP", p->k->node_ip, "hostIPs", "ip", p->k->node_ip, "startTime",
                    p->start_time, "containerStatuses", app);
     json_object_set_new(st, "qosClass", json_string(qos_class(p)));
+    if (p->evicted_msg) {
+        /* upstream's eviction status: reason, message, DisruptionTarget */
+        json_t *c = condition(p, "DisruptionTarget", true, NULL, NULL);
+
+        json_object_set_new(c, "reason", json_string("TerminationByKubelet"));
+        json_object_set_new(c, "message", json_string(p->evicted_msg));
+        json_array_append_new(conds, c);
+        json_object_set_new(st, "reason", json_string("Evicted"));
+        json_object_set_new(st, "message", json_string(p->evicted_msg));
+    }
     if (p->pod_ip[0]) {
         json_object_set_new(st, "podIP", json_string(p->pod_ip));
         json_object_set_new(st, "podIPs", json_pack("[{s:s}]", "ip", p->pod_ip));

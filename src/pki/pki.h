@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 
@@ -86,5 +87,25 @@ struct pki_subject {
     int n_organizations;
 };
 bool pki_peer_subject(void *tls_session, struct pki_subject *out);
+
+/* ---- the node's certificates and their expiry (pki_expiry.c, issue #21) ---- */
+
+/* One certificate under <data-dir>/server/tls, server/tls/etcd or agent. */
+struct pki_cert_info {
+    char *file; /* relative to the data dir */
+    char *common_name;
+    bool ca;
+    int64_t not_after; /* Unix seconds */
+};
+/* Every *.crt there, sorted by file; an unreadable one fails the list. */
+int pki_certs_list(const char *data_dir, struct pki_cert_info **out, size_t *n_out,
+                   struct k3c_err *err);
+void pki_certs_free(struct pki_cert_info *v, size_t n);
+/* The notAfter (Unix seconds) of the PEM certificate at cert_path. */
+int pki_cert_not_after(const char *cert_path, int64_t *not_after, struct k3c_err *err);
+struct k3c_buf;
+/* /metrics lines: k3c_certificate_expiration_seconds{file,ca} per
+ * certificate and the data dir's free space (k3c_data_dir_*). */
+void pki_node_metrics_write(const char *data_dir, struct k3c_buf *b);
 
 #endif

@@ -7,7 +7,10 @@
 # shipped disabled (no maintainer script, ExecStart=/usr/bin/k3c), the
 # extracted binary running, systemd-analyze verify on the shipped units
 # when present, lintian clean when lintian is installed (skipped with the
-# reason otherwise). About 1-2 minutes (strip, xz, lintian).
+# reason otherwise). With an arm64 build (build-arm64/k3c, `make arm64`) the
+# same for the arm64 package of `make deb ARCH=arm64`: control, files, an
+# aarch64 binary running under qemu-user, lintian. About 1-2 minutes
+# (strip, xz, lintian).
 # Harness: lib.sh ("N passed, M failed" last).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -70,6 +73,35 @@ if command -v lintian >/dev/null; then
         hardening-no-fortify-functions "$DEB"
 else
     echo "# SKIP lintian: not installed (apt-get install lintian to check the package)"
+fi
+
+# ---- the arm64 package (make deb ARCH=arm64), when an arm64 build is there ----
+ARM64_BIN=${K3C_ARM64_BIN:-$REPO/build-arm64/k3c}
+SYSROOT=${K3C_ARM64_SYSROOT:-/var/cache/k3c/sysroot-arm64}
+if [ -x "$ARM64_BIN" ] && [ -d "$SYSROOT/usr/lib/aarch64-linux-gnu" ] &&
+    command -v qemu-aarch64-static aarch64-linux-gnu-objdump >/dev/null; then
+    echo "# arm64: $ARM64_BIN (library dependencies from $K3C_BIN)"
+    mkdir -p "$TMP/arm64"
+    run "$REPO/scripts/build-deb" --binary "$ARM64_BIN" --arch arm64 --shlibs-from "$K3C_BIN" \
+        --out "$TMP/arm64"
+    DEB64=$TMP/arm64/k3c_${VERSION}_arm64.deb
+    if [ "$RC" -eq 0 ] && [ "$OUT" = "$DEB64" ]; then pass arm64/built; else fail arm64/built "wanted $DEB64" build-deb; fi
+    expect_all arm64/control '^ Architecture: arm64$' '^ Depends: .*libc6' \
+        '^ Depends: .*etcd-server' -- dpkg-deb -I "$DEB64"
+    expect_all arm64/files ' \./usr/bin/k3c$' ' \./usr/lib/systemd/system/k3c\.service$' \
+        -- dpkg-deb -c "$DEB64"
+    check arm64/extract dpkg-deb -x "$DEB64" "$TMP/x64"
+    expect_out arm64/binary-is-aarch64 'ARM aarch64.*stripped' file "$TMP/x64/usr/bin/k3c"
+    expect_eq arm64/binary-runs-under-qemu "k3c version v$VERSION" \
+        qemu-aarch64-static -L "$SYSROOT" "$TMP/x64/usr/bin/k3c" --version
+    expect_out arm64/unit '^ExecStart=/usr/bin/k3c server$' \
+        cat "$TMP/x64/usr/lib/systemd/system/k3c.service"
+    if command -v lintian >/dev/null; then
+        expect_not arm64/lintian '^[EW]: ' lintian --fail-on error,warning --suppress-tags \
+            hardening-no-fortify-functions "$DEB64"
+    fi
+else
+    echo "# SKIP arm64 package: no $ARM64_BIN (make arm64) or no sysroot/qemu-user"
 fi
 
 summary

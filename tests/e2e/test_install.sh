@@ -191,6 +191,21 @@ expect_out notify/status '^STATUS=k3c server ready' cat "$TMP/notify.sock.log"
 expect_out format/written 'data format 1 written \(/k3c/data-format\)' cat "$TMP/k3c.log"
 expect_not notify/no-stopping-yet 'STOPPING' cat "$TMP/notify.sock.log"
 
+# ---- operational metrics and certificates (issue #21) ----
+echo "# /metrics: certificate expiry, data dir free space, etcd DB size"
+expect_all metrics/node-lines \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/serving-kube-apiserver.crt",ca="false"\} [0-9]{7,}$' \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/server-ca.crt",ca="true"\} [0-9]{8,}$' \
+    '^k3c_certificate_expiration_seconds\{file="server/tls/etcd/server-client.crt",ca="false"\} [0-9]+$' \
+    '^k3c_data_dir_available_bytes [1-9][0-9]*$' '^k3c_data_dir_capacity_bytes [1-9][0-9]*$' \
+    '^etcd_mvcc_db_total_size_in_bytes [1-9][0-9]*$' \
+    '^etcd_mvcc_db_total_size_in_use_in_bytes [1-9][0-9]*$' -- acurl "$API_URL/metrics"
+expect_all cert/check '^FILE +CA +COMMON NAME' \
+    '^server/tls/serving-kube-apiserver.crt +no .* (36[45]d)$' '^server/tls/server-ca.crt +yes ' \
+    -- k3c certificate check --data-dir "$TMP/data"
+expect_fail cert/rotate-refused-while-running 'k3c is running on' \
+    k3c certificate rotate --data-dir "$TMP/data"
+
 # an agent: READY=1 once it logged "k3c agent ready", STOPPING=1 on SIGTERM
 notify_listen "$TMP/notify-agent.sock" "$TMP/agent.log" "k3c agent ready"
 read -r KPORT <<<"$(free_ports 1)"
@@ -201,10 +216,31 @@ NOTIFY_SOCKET=$TMP/notify-agent.sock "$K3C_BIN" agent --server "$API_URL" \
 AGENT_PID=$!
 wait_check notify/agent-ready 60 grep -q '^READY=1 logged-ready$' "$TMP/notify-agent.sock.log"
 expect_out notify/agent-status '^STATUS=k3c agent ready' cat "$TMP/notify-agent.sock.log"
+expect_all metrics/kubelet-lines \
+    '^k3c_certificate_expiration_seconds\{file="agent/client-kubelet.crt",ca="false"\} [0-9]{7,}$' \
+    '^k3c_data_dir_available_bytes [1-9][0-9]*$' -- acurl "https://127.0.0.1:$KPORT/metrics"
 stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
 expect_eq notify/agent-exit-0 0 echo $?
 AGENT_PID=
 wait_check notify/agent-stopping 10 grep -q '^STOPPING=1' "$TMP/notify-agent.sock.log"
+
+echo "# a node certificate that expires within 90 days is renewed at the agent's start"
+ACRT=$TMP/agent/agent/client-kubelet.crt
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=expiring \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$TMP/expiring.key" -out "$ACRT" >/dev/null 2>&1
+expect_out cert/agent-expiring '^agent/client-kubelet.crt +no +expiring .* (9|10)d \(renewed at the next start\)$' \
+    k3c certificate check --data-dir "$TMP/agent"
+"$K3C_BIN" agent --server "$API_URL" --token "$(cat "$TMP/data/server/token")" \
+    --data-dir "$TMP/agent" --node-name notify-agent --node-ip 127.0.0.1 --disable-pods \
+    --kubelet-port "$KPORT" --config "$TMP/empty.yaml" </dev/null >"$TMP/agent2.log" 2>&1 &
+AGENT_PID=$!
+wait_check cert/agent-rejoined 60 grep -q 'k3c agent ready' "$TMP/agent2.log"
+expect_out cert/agent-renewal-logged 'expires in [0-9]+ days: joining again' cat "$TMP/agent2.log"
+expect_out cert/agent-renewed '^agent/client-kubelet.crt +no +system:node:notify-agent .* 36[45]d' \
+    k3c certificate check --data-dir "$TMP/agent"
+stop_pid "$AGENT_PID" "$STOP_TIMEOUT_S"
+AGENT_PID=
 expect_all killall/stops-server "k3c process $SERVER_PID stopped" \
     "without --with-net: links and nftables kept" -- k3c killall --root "$TMP"
 wait_check notify/stopping 10 grep -q '^STOPPING=1' "$TMP/notify.sock.log"
@@ -214,5 +250,26 @@ SERVER_PID=
 run grep -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/k3c.log"
 if [ "$RC" -ne 0 ]; then pass server/no-sanitizer-reports; else fail server/no-sanitizer-reports "sanitizer report" grep; fi
 expect_out killall/again 'no k3c process running' k3c killall --root "$TMP"
+
+echo "# certificate rotate: new leaves from the same CAs at the next start"
+sha() { sha256sum "$TMP/data/server/tls/$1" | cut -c1-64; }
+ca_before=$(sha server-ca.crt)
+leaf_before=$(sha serving-kube-apiserver.crt)
+expect_all cert/rotate 'moved server/tls/serving-kube-apiserver.crt' \
+    'moved server/tls/etcd/server-client.crt' 'leaf certificates moved to .*/server/tls-backup-' \
+    -- k3c certificate rotate --data-dir "$TMP/data"
+check cert/cas-kept test -e "$TMP/data/server/tls/server-ca.crt" -a -e "$TMP/data/server/tls/client-ca.crt" \
+    -a -e "$TMP/data/server/tls/server-ca.key"
+expect_fail cert/rotate-twice 'no leaf certificates' k3c certificate rotate --data-dir "$TMP/data"
+check cert/leaf-gone test ! -e "$TMP/data/server/tls/serving-kube-apiserver.crt"
+start_server
+check cert/restarted-server-serves kc get --raw /readyz
+expect_eq cert/ca-kept "$ca_before" sha server-ca.crt
+run sha serving-kube-apiserver.crt
+if [ "$OUT" != "$leaf_before" ]; then pass cert/leaf-new; else fail cert/leaf-new "same serving certificate" true; fi
+expect_all killall/stops-rotated-server "k3c process $SERVER_PID stopped" -- k3c killall --root "$TMP"
+wait "$SERVER_PID"
+expect_eq killall/rotated-server-exit-0 0 echo $?
+SERVER_PID=
 
 summary
