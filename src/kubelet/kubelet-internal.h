@@ -85,8 +85,8 @@ struct kpod {
      * none, 1 asked (evict_msg for the worker to take), 2 evicted */
     int evict_state, evict_grace_s;
     char *evict_msg;
-    char *evicted_msg;    /* worker-owned: the status message once evicted */
-    bool evicted_adopted; /* evicted before a restart: its status is left alone */
+    char *evicted_msg;        /* worker-owned: the status message once evicted */
+    bool evicted_adopted;     /* evicted before a restart: its status is left alone */
     int64_t token_refresh_ms; /* projected service-account tokens written again (0: none) */
 };
 
