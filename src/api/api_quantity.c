@@ -113,7 +113,13 @@ api_quantities_canonicalize(const struct api_resource *res, json_t *obj)
     size_t i;
     json_t *t;
 
-    if (strcmp(res->group, "metrics.k8s.io") == 0)
+    /* built-in kinds only: a custom resource may reuse a plural */
+    static const char *const groups[] = {"", "apps", "batch", "node.k8s.io"};
+    bool builtin = false;
+
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+        builtin = builtin || strcmp(res->group, groups[g]) == 0;
+    if (!builtin)
         return;
     if (strcmp(p, "pods") == 0) {
         canonical_pod_spec(spec);
