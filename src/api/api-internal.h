@@ -287,6 +287,12 @@ struct api_user {
     char groups[8][128];
     int n_groups;
     bool authenticated;
+    /* issue #15: set by impersonation (Impersonate-Uid, Impersonate-Extra-*) */
+    char uid[128];
+    struct {
+        char key[64], value[192];
+    } extra[8];
+    int n_extra;
 };
 
 struct api_token; /* one line of the static token file */
@@ -702,5 +708,28 @@ void api_crd_set_owner_deleted_fn(api_owner_deleted_fn fn, void *ud);
 /* The registry's controller (establishing, finalizer, garbage collection). */
 int api_crd_start(struct api_server *srv, struct k3c_err *err);
 void api_crd_stop(struct api_server *srv);
+/* ---- certificates.k8s.io CertificateSigningRequest (kind_csr.c, issue #15) ---- */
+extern const struct api_column api_columns_csr[];
+json_t *api_row_csr(const json_t *obj, int64_t now_s);
+void api_validate_csr(const json_t *obj, const json_t *old, json_t *causes);
+/* The /approval subresource and the signing check on /status: a reply, or
+ * -1 for the generic path. */
+int api_csr_serve(struct api_request *r);
+/* On create: spec.username/groups, and uid/extra when impersonated, from the
+ * requesting user (upstream's PrepareForCreate); what the client sent there
+ * is replaced. */
+void api_csr_admit_create(struct api_request *r, json_t *obj);
+/* Quantity fields of the built-in kinds in canonical form ("0.5" -> "500m",
+ * 110 -> "110"), on every write before validation (api_quantity.c). */
+void api_quantities_canonicalize(const struct api_resource *res, json_t *obj);
+/* The review kinds (api_review.c, api_satoken.c): listed in discovery with
+ * the verb create; answered, never stored. Terminated by plural == NULL. */
+struct api_review_resource {
+    const char *group, *version, *plural, *singular, *kind;
+    bool namespaced;
+};
+extern const struct api_review_resource api_review_resources[];
+/* The user's extra (from impersonation) as upstream's map of lists. */
+json_t *api_user_extra_json(const struct api_user *u);
 
 #endif

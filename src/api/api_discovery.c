@@ -68,6 +68,19 @@ group_versions(const char *groups[], const char *versions[], size_t max, bool co
             n++;
         }
     }
+    /* the review kinds' groups (api_review.c): create-only, never stored */
+    for (const struct api_review_resource *v = api_review_resources; !core && v->plural; v++) {
+        bool seen = false;
+
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(groups[i], v->group) == 0 && strcmp(versions[i], v->version) == 0)
+                seen = true;
+        if (!seen && n < max) {
+            groups[n] = v->group;
+            versions[n] = v->version;
+            n++;
+        }
+    }
     return n;
 }
 
@@ -89,25 +102,38 @@ sub_name(unsigned sub)
 /* pods/binding and pods/eviction: POST only; kubectl drain looks for
  * pods/eviction (kind Eviction, group policy) before it evicts. */
 struct post_sub {
-    const char *name, *group, *version, *kind;
+    const char *plural, *name, *group, *version, *kind;
+    bool update; /* get, patch, update (else create) */
 };
 static const struct post_sub pod_post_subs[] = {
-    {"binding", "", "v1", "Binding"},
-    {"eviction", "policy", "v1", "Eviction"},
+    {"pods", "binding", "", "v1", "Binding", false},
+    {"pods", "eviction", "policy", "v1", "Eviction", false},
+    /* issue #15: TokenRequest and the CSR approval subresource */
+    {"serviceaccounts", "token", "authentication.k8s.io", "v1", "TokenRequest", false},
+    {"certificatesigningrequests", "approval", "", "", "CertificateSigningRequest", true},
 };
 static const char *const create_verb[] = {"create"};
+
+static json_t *
+post_sub_verbs(const struct post_sub *p)
+{
+    return p->update ? string_array(sub_verbs, K3C_ARRAY_SIZE(sub_verbs))
+                     : string_array(create_verb, 1);
+}
 
 static void
 add_legacy_post_subs(json_t *list, const struct api_resource *r)
 {
-    if (strcmp(r->plural, "pods") != 0)
-        return;
     for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
         const struct post_sub *p = &pod_post_subs[i];
-        _cleanup_free_ char *name = k3c_xasprintf("pods/%s", p->name);
-        json_t *e =
-            json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", name, "singularName", "", "namespaced",
-                      1, "kind", p->kind, "verbs", string_array(create_verb, 1));
+        _cleanup_free_ char *name = NULL;
+        json_t *e;
+
+        if (strcmp(r->plural, p->plural) != 0)
+            continue;
+        name = k3c_xasprintf("%s/%s", r->plural, p->name);
+        e = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", name, "singularName", "", "namespaced",
+                      r->namespaced, "kind", p->kind, "verbs", post_sub_verbs(p));
 
         if (*p->group) {
             json_object_set_new(e, "group", json_string(p->group));
@@ -120,15 +146,38 @@ add_legacy_post_subs(json_t *list, const struct api_resource *r)
 static void
 add_aggregated_post_subs(json_t *subs, const struct api_resource *r)
 {
-    if (strcmp(r->plural, "pods") != 0)
-        return;
     for (size_t i = 0; i < K3C_ARRAY_SIZE(pod_post_subs); i++) {
         const struct post_sub *p = &pod_post_subs[i];
 
+        if (strcmp(r->plural, p->plural) != 0)
+            continue;
         json_array_append_new(subs,
                               json_pack("{s:s, s:{s:s, s:s, s:s}, s:o}", "subresource", p->name,
-                                        "responseKind", "group", p->group, "version", p->version,
-                                        "kind", p->kind, "verbs", string_array(create_verb, 1)));
+                                        "responseKind", "group", *p->version ? p->group : r->group,
+                                        "version", *p->version ? p->version : r->version, "kind",
+                                        p->kind, "verbs", post_sub_verbs(p)));
+    }
+}
+
+/* The review kinds of group/version (api_review.c): create only. */
+static void
+add_review_resources(json_t *list, const char *group, const char *version, bool aggregated)
+{
+    for (const struct api_review_resource *v = api_review_resources; v->plural; v++) {
+        if (strcmp(v->group, group) != 0 || strcmp(v->version, version) != 0)
+            continue;
+        if (aggregated)
+            json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:o}",
+                                                  "resource", v->plural, "responseKind", "group",
+                                                  v->group, "version", v->version, "kind", v->kind,
+                                                  "scope", v->namespaced ? "Namespaced" : "Cluster",
+                                                  "singularResource", v->singular, "verbs",
+                                                  string_array(create_verb, 1)));
+        else
+            json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", v->plural,
+                                                  "singularName", v->singular, "namespaced",
+                                                  v->namespaced, "kind", v->kind, "verbs",
+                                                  string_array(create_verb, 1)));
     }
 }
 
@@ -177,6 +226,7 @@ resource_list(const char *group, const char *version)
     for (const struct api_resource *r = api_resource_next(NULL); r; r = api_resource_next(r))
         if (strcmp(r->group, group) == 0 && strcmp(r->version, version) == 0)
             add_legacy_resource(resources, r);
+    add_review_resources(resources, group, version, false);
     if (json_array_size(resources) == 0) {
         json_decref(resources);
         return NULL;
@@ -295,6 +345,7 @@ aggregated_list(bool core, const char *api_version)
                  r = api_resource_next(r))
                 if (strcmp(r->group, groups[v]) == 0 && strcmp(r->version, versions[v]) == 0)
                     json_array_append_new(resources, aggregated_resource(r));
+            add_review_resources(resources, groups[v], versions[v], true);
             json_array_append_new(json_object_get(item, "versions"),
                                   json_pack("{s:s, s:O, s:s}", "version", versions[v], "resources",
                                             resources, "freshness", "Current"));

@@ -337,6 +337,36 @@ gv_path_of(const struct api_resource *r, char *buf, size_t len)
         snprintf(buf, len, "api/%s", r->version);
 }
 
+/* The review kinds of this group/version (api_review.c): POST only. */
+static void
+add_review_paths(json_t *paths, const char *gv_path)
+{
+    for (const struct api_review_resource *v = api_review_resources; v->plural; v++) {
+        struct api_resource r = {.group = v->group,
+                                 .version = v->version,
+                                 .kind = v->kind,
+                                 .plural = v->plural,
+                                 .namespaced = v->namespaced};
+        _cleanup_free_ char *gv = k3c_xasprintf("apis/%s/%s", v->group, v->version);
+        _cleanup_free_ char *path = NULL;
+        const char *name;
+        json_t *s;
+
+        if (strcmp(gv, gv_path) != 0)
+            continue;
+        json_object_foreach(oa.schemas, name, s)
+        {
+            if (!gvk_matches(s, &r))
+                continue;
+            path = r.namespaced ? k3c_xasprintf("/%s/namespaces/{namespace}/%s", gv, r.plural)
+                                : k3c_xasprintf("/%s/%s", gv, r.plural);
+            json_object_set_new(paths, path,
+                                json_pack("{s:o}", "post", op(&r, "post", name, true)));
+            break;
+        }
+    }
+}
+
 static void
 build_doc(struct gv_doc *d)
 {
@@ -359,6 +389,7 @@ build_doc(struct gv_doc *d)
             }
         }
     }
+    add_review_paths(paths, d->gv_path);
     doc = json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:o}}", "openapi", "3.0.0", "info", "title",
                     "Kubernetes", "version", "v1.32.0", "paths", paths, "components", "schemas",
                     reachable_components(paths));
@@ -377,6 +408,15 @@ docs_build(void)
         bool seen = false;
 
         gv_path_of(&api_resources[i], gv, sizeof(gv));
+        for (size_t k = 0; k < oa.n_docs; k++)
+            seen = seen || strcmp(oa.docs[k].gv_path, gv) == 0;
+        if (!seen && oa.n_docs < MAX_GV_DOCS)
+            snprintf(oa.docs[oa.n_docs++].gv_path, sizeof(oa.docs[0].gv_path), "%s", gv);
+    }
+    for (const struct api_review_resource *v = api_review_resources; v->plural; v++) {
+        _cleanup_free_ char *gv = k3c_xasprintf("apis/%s/%s", v->group, v->version);
+        bool seen = false;
+
         for (size_t k = 0; k < oa.n_docs; k++)
             seen = seen || strcmp(oa.docs[k].gv_path, gv) == 0;
         if (!seen && oa.n_docs < MAX_GV_DOCS)

@@ -1660,6 +1660,41 @@ static const struct pb_field m_quota_f[] = {
     F_MSG(3, "status", m_quota_status),
 };
 PB_MSG(m_quota, "ResourceQuota");
+/* ---- certificates.k8s.io/v1 (issue #15; kubectl certificate approve) ---- */
+
+static const struct pb_field m_csr_spec_f[] = {
+    PB_FIELD(1, "request", PB_BYTES, 0, NULL),
+    F_STR(2, "username"),
+    F_STR(3, "uid"),
+    F_STRS(4, "groups"),
+    F_STRS(5, "usages"),
+    F_STR_K(7, "signerName"),
+    F_I32(8, "expirationSeconds"),
+};
+PB_MSG(m_csr_spec, "CertificateSigningRequestSpec");
+
+static const struct pb_field m_csr_condition_f[] = {
+    F_STR_K(1, "type"),
+    F_STR(2, "reason"),
+    F_STR(3, "message"),
+    F_TIME(4, "lastUpdateTime"),
+    F_TIME(5, "lastTransitionTime"),
+    F_STR_K(6, "status"),
+};
+PB_MSG(m_csr_condition, "CertificateSigningRequestCondition");
+
+static const struct pb_field m_csr_status_f[] = {
+    F_MSGS(1, "conditions", m_csr_condition),
+    PB_FIELD(2, "certificate", PB_BYTES, 0, NULL),
+};
+PB_MSG(m_csr_status, "CertificateSigningRequestStatus");
+
+static const struct pb_field m_csr_f[] = {
+    F_MSG(1, "metadata", m_object_meta),
+    F_MSG(2, "spec", m_csr_spec),
+    F_MSG(3, "status", m_csr_status),
+};
+PB_MSG(m_csr, "CertificateSigningRequest");
 
 /* ---- top-level kinds ---- */
 
@@ -1703,6 +1738,7 @@ static const struct pb_root pb_roots[] = {
     {"networking.k8s.io/v1", "IngressClass", &m_ingress_class},
     {"scheduling.k8s.io/v1", "PriorityClass", &m_priority_class},
     {"v1", "ResourceQuota", &m_quota},
+    {"certificates.k8s.io/v1", "CertificateSigningRequest", &m_csr},
     {NULL, "DeleteOptions", &m_delete_options},
 };
 

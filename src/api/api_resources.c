@@ -666,6 +666,22 @@ const struct api_resource api_resources[] = {
         .validate = api_validate_priorityclass,
         .defaults = api_defaults_priorityclass,
     },
+    /* certificates.k8s.io (issue #15, kind_csr.c); /approval is served by api_csr_serve */
+    {
+        .group = "certificates.k8s.io",
+        .version = "v1",
+        .kind = "CertificateSigningRequest",
+        .list_kind = "CertificateSigningRequestList",
+        .plural = "certificatesigningrequests",
+        .singular = "certificatesigningrequest",
+        .short_names = (const char *const[]){"csr", NULL},
+        .subresources = API_SUB_STATUS,
+        .field_selectors = (const char *const[]){"spec.signerName", NULL},
+        .columns = api_columns_csr,
+        .row = api_row_csr,
+        .validate = api_validate_csr,
+        .has_status = true,
+    },
     {
         .group = "admissionregistration.k8s.io",
         .version = "v1",

@@ -19,6 +19,8 @@
 
 #include <microhttpd.h>
 #include <string.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <strings.h>
 
 #define AUTHZ_PREFIX "/apis/authorization.k8s.io/v1/"
@@ -54,12 +56,61 @@ user_add_implied_groups(struct api_user *u)
 
 /* ---- impersonation ------------------------------------------------------ */
 
+json_t *
+api_user_extra_json(const struct api_user *u)
+{
+    json_t *extra = json_object();
+
+    for (int i = 0; i < u->n_extra; i++) {
+        json_t *vals = json_object_get(extra, u->extra[i].key);
+
+        if (!vals) {
+            vals = json_array();
+            json_object_set_new(extra, u->extra[i].key, vals);
+        }
+        json_array_append_new(vals, json_string(u->extra[i].value));
+    }
+    return extra;
+}
+
 struct imp_headers {
     const char *user, *uid;
     const char *groups[8];
     int n_groups;
+    const char *extra_keys[8], *extra_values[8]; /* keys as sent, after the prefix */
+    int n_extra;
     bool too_many;
 };
+
+#define EXTRA_PREFIX "Impersonate-Extra-"
+
+/* An Impersonate-Extra-<key> header's key: percent-decoded and lower-cased
+ * (upstream unescapes it; HTTP header names are case-insensitive). False
+ * when it is empty, malformed or too long. */
+static bool
+extra_key(const char *raw, char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (const char *p = raw; *p; p++) {
+        unsigned c = (unsigned char)*p;
+
+        if (c == '%') {
+            unsigned v;
+
+            if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+                sscanf(p + 1, "%2x", &v) != 1)
+                return false;
+            c = v;
+            p += 2;
+        }
+        if (n + 1 >= len || c < 0x20 || c == 0x7f)
+            return false;
+        out[n++] = (char)tolower((int)c);
+    }
+    out[n] = '\0';
+    return n > 0;
+}
 
 static enum MHD_Result
 imp_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -78,6 +129,13 @@ imp_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
             h->groups[h->n_groups++] = value;
         else
             h->too_many = true;
+    } else if (strncasecmp(key, EXTRA_PREFIX, strlen(EXTRA_PREFIX)) == 0) {
+        if (h->n_extra < (int)K3C_ARRAY_SIZE(h->extra_keys)) {
+            h->extra_keys[h->n_extra] = key + strlen(EXTRA_PREFIX);
+            h->extra_values[h->n_extra++] = value;
+        } else {
+            h->too_many = true;
+        }
     }
     return MHD_YES;
 }
@@ -85,18 +143,50 @@ imp_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
 /* May the real user impersonate `name` as a `resource` (users, groups, uids,
  * serviceaccounts)? Replies 403 when not. */
 static int
-may_impersonate(struct api_request *r, const char *resource, const char *name, const char *ns)
+may_impersonate_sub(struct api_request *r, const char *group, const char *resource, const char *sub,
+                    const char *name, const char *ns)
 {
     struct rbac_attrs a = {.verb = "impersonate",
                            .resource_request = true,
-                           .group = "",
+                           .group = group,
                            .resource = resource,
+                           .subresource = sub,
                            .name = name,
                            .namespace = ns};
 
     if (api_authz_allows(r->srv, &r->user, &a))
         return -1;
     return api_reply_forbidden(r, &a);
+}
+
+static int
+may_impersonate(struct api_request *r, const char *resource, const char *name, const char *ns)
+{
+    return may_impersonate_sub(r, "", resource, NULL, name, ns);
+}
+
+/* Impersonate-Extra-<key>: `impersonate` on userextras/<key> named by the
+ * value (group authentication.k8s.io, as upstream); copied into u. */
+static int
+impersonate_extras(struct api_request *r, const struct imp_headers *h, struct api_user *u)
+{
+    int ret;
+
+    for (int i = 0; i < h->n_extra; i++) {
+        char key[sizeof(u->extra[0].key)];
+
+        if (!extra_key(h->extra_keys[i], key, sizeof(key)) ||
+            strlen(h->extra_values[i]) >= sizeof(u->extra[0].value))
+            return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
+                                    "invalid Impersonate-Extra header \"%.64s\"", h->extra_keys[i]);
+        if ((ret = may_impersonate_sub(r, "authentication.k8s.io", "userextras", key,
+                                       h->extra_values[i], NULL)) >= 0)
+            return ret;
+        snprintf(u->extra[u->n_extra].key, sizeof(u->extra[0].key), "%s", key);
+        snprintf(u->extra[u->n_extra].value, sizeof(u->extra[0].value), "%s", h->extra_values[i]);
+        u->n_extra++;
+    }
+    return -1;
 }
 
 int
@@ -107,17 +197,17 @@ api_impersonate(struct api_request *r)
     int ret;
 
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, imp_header, &h);
-    if (!h.user && (h.n_groups || h.uid))
+    if (!h.user && (h.n_groups || h.uid || h.n_extra))
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
-                                "requested impersonation of groups or uid without impersonating a "
-                                "user");
+                                "requested impersonation of groups, uid or extra without "
+                                "impersonating a user");
     if (!h.user)
         return -1;
     if (!r->user.authenticated)
         return api_reply_status_code(r, 401, "Unauthorized", "Unauthorized");
     if (h.too_many)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
-                                "too many impersonated groups (at most %zu)",
+                                "too many impersonated groups or extras (at most %zu each)",
                                 K3C_ARRAY_SIZE(h.groups));
     if (strncmp(h.user, "system:serviceaccount:", 22) == 0 && strchr(h.user + 22, ':')) {
         const char *ns = h.user + 22, *name = strchr(ns, ':') + 1;
@@ -132,10 +222,16 @@ api_impersonate(struct api_request *r)
     for (int i = 0; i < h.n_groups; i++)
         if ((ret = may_impersonate(r, "groups", h.groups[i], NULL)) >= 0)
             return ret;
-    if (h.uid && (ret = may_impersonate(r, "uids", h.uid, NULL)) >= 0)
+    /* uids and userextras are in group authentication.k8s.io upstream */
+    if (h.uid &&
+        (ret = may_impersonate_sub(r, "authentication.k8s.io", "uids", NULL, h.uid, NULL)) >= 0)
+        return ret;
+    if ((ret = impersonate_extras(r, &h, &u)) >= 0)
         return ret;
     log_debug("%s impersonates %s", r->user.name, h.user);
     snprintf(u.name, sizeof(u.name), "%s", h.user);
+    if (h.uid)
+        snprintf(u.uid, sizeof(u.uid), "%s", h.uid);
     for (int i = 0; i < h.n_groups; i++)
         user_add_group(&u, h.groups[i]);
     user_add_implied_groups(&u);
@@ -298,6 +394,12 @@ self_subject_review(struct api_request *r)
     json_object_set_new(
         obj, "status",
         json_pack("{s:{s:s, s:o}}", "userInfo", "username", r->user.name, "groups", groups));
+    if (r->user.uid[0])
+        json_object_set_new(json_object_get(json_object_get(obj, "status"), "userInfo"), "uid",
+                            json_string(r->user.uid));
+    if (r->user.n_extra)
+        json_object_set_new(json_object_get(json_object_get(obj, "status"), "userInfo"), "extra",
+                            api_user_extra_json(&r->user));
     return api_reply_json_take(r, 201, json_incref(obj));
 }
 
@@ -317,6 +419,21 @@ may_create(struct api_request *r, const char *group, const char *resource, const
     return api_reply_forbidden(r, &a);
 }
 
+const struct api_review_resource api_review_resources[] = {
+    {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+     false},
+    {"authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", false},
+    {"authorization.k8s.io", "v1", "localsubjectaccessreviews", "localsubjectaccessreview",
+     "LocalSubjectAccessReview", true},
+    {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+     "SelfSubjectAccessReview", false},
+    {"authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview",
+     "SelfSubjectRulesReview", false},
+    {"authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview",
+     "SubjectAccessReview", false},
+    {NULL, NULL, NULL, NULL, NULL, false},
+};
+
 int
 api_review_serve(struct api_request *r)
 {
@@ -325,6 +442,8 @@ api_review_serve(struct api_request *r)
     int ret;
 
     if ((ret = api_satoken_serve(r)) >= 0)
+        return ret;
+    if ((ret = api_csr_serve(r)) >= 0) /* kind_csr.c */
         return ret;
     if (strncmp(url, AUTHN_PREFIX, strlen(AUTHN_PREFIX)) == 0) {
         if (strcmp(url + strlen(AUTHN_PREFIX), "selfsubjectreviews") != 0)

@@ -256,6 +256,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
     json_t *causes = json_array();
     int reply;
 
+    api_quantities_canonicalize(r->res, obj); /* api_quantity.c (issue #15) */
     if (r->res->defaults)
         r->res->defaults(obj);
     if ((reply = admit_webhooks(r, true, obj, old)) >= 0) {
@@ -475,6 +476,8 @@ admit_create(struct api_request *r, json_t *obj)
                                     r->srv->cfg.default_unreachable_toleration_s);
     if (strcmp(r->res->plural, "pods") == 0)
         api_sa_admit_pod(r->srv, obj); /* ServiceAccount admission (api_satoken.c) */
+    if (strcmp(r->res->plural, "certificatesigningrequests") == 0)
+        api_csr_admit_create(r, obj); /* the requestor into spec (kind_csr.c) */
 }
 
 static int create_object(struct api_request *r, json_t *obj);

@@ -18,8 +18,16 @@
 #include <unistd.h>
 
 /* The files of tls_dir every server shares: the CAs and their keys. */
-static const char *const shared_files[] = {"server-ca.crt", "server-ca.key", "client-ca.crt",
-                                           "client-ca.key", "service.key"};
+static const char *const shared_files[] = {"server-ca.crt", "server-ca.key",
+                                           "client-ca.crt", "client-ca.key",
+                                           "service.key",   "encryption-config.json"};
+
+/* Files a server of an older k3c may lack (issue #15's secrets key). */
+static bool
+shared_file_optional(const char *name)
+{
+    return strcmp(name, "encryption-config.json") == 0;
+}
 
 json_t *
 cluster_settings_new(const char *cluster_cidr, const char *service_cidr, const char *cluster_dns,
@@ -48,6 +56,8 @@ cluster_bootstrap_json(const char *tls_dir, const json_t *settings, const char *
         _cleanup_free_ char *path = k3c_xasprintf("%s/%s", tls_dir, shared_files[i]);
         _cleanup_free_ char *text = NULL;
 
+        if (shared_file_optional(shared_files[i]) && !k3c_file_exists(path))
+            continue;
         if (k3c_read_file(path, &text, NULL, err) < 0)
             return NULL;
         json_object_set_new(files, shared_files[i], json_string(text));
@@ -216,8 +226,10 @@ cluster_bootstrap_apply(const json_t *bootstrap, const char *tls_dir, const json
         const char *text = json_string_value(json_object_get(files, shared_files[i]));
         _cleanup_free_ char *path = k3c_xasprintf("%s/%s", tls_dir, shared_files[i]);
         _cleanup_free_ char *old = NULL;
-        bool key = strstr(shared_files[i], ".key") != NULL;
+        bool key = strstr(shared_files[i], ".key") != NULL || shared_file_optional(shared_files[i]);
 
+        if (!text && shared_file_optional(shared_files[i]))
+            continue;
         if (!text)
             return k3c_err_set(err, K3C_E_INTERNAL, "server bootstrap lacks %s", shared_files[i]);
         if (k3c_file_exists(path) && k3c_read_file(path, &old, NULL, err) == 0) {

@@ -27,6 +27,8 @@ int cmd_killall(int argc, char **argv, char **envp);
 int cmd_uninstall(int argc, char **argv, char **envp);
 /* cmd_certificate.c: k3c certificate check|rotate (issue #21). */
 int cmd_certificate(int argc, char **argv, char **envp);
+/* cmd_secrets_encrypt.c: k3c secrets-encrypt status (issue #15). */
+int cmd_secrets_encrypt(int argc, char **argv, char **envp);
 
 /* Loads the configuration for a verb and turns config_load's result into an
  * exit code: -1 means "go on", anything else is the code to exit with. */

@@ -18,6 +18,7 @@
 #include "controllers/controller.h"
 #include "etcd/etcd.h"
 #include "store/store.h"
+#include "store/store_encrypt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -568,6 +569,23 @@ start_embedded_store(const struct k3c_config *cfg, const struct server_paths *pa
     return *s ? 1 : -1;
 }
 
+/* Secrets at rest (issue #15): every server keeps the key file (made by the
+ * first, shared through the bootstrap material); --secrets-encryption turns
+ * on encrypting writes, and without it the key still decrypts. */
+static int
+server_secrets_encryption(const struct k3c_config *cfg, const struct server_paths *p,
+                          struct k3c_err *err)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("%s/" STORE_ENC_CONFIG_FILE, p->tls_dir);
+    const char *key = NULL;
+
+    if (store_encryption_setup(path, true, cfg->secrets_encryption, err) < 0)
+        return -1;
+    if (store_encryption_active(&key))
+        log_info("secrets encryption: aescbc with key %s", key);
+    return 0;
+}
+
 /* Runs until a stop signal. Returns the exit code. */
 static int
 server_run(const struct k3c_config *cfg, const sigset_t *stop)
@@ -612,7 +630,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
             goto out;
         }
     }
-    if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0)
+    if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0 ||
+        server_secrets_encryption(cfg, &paths, &err) < 0)
         goto out;
     api = start_api(cfg, &paths, s, &err);
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||

@@ -33,6 +33,7 @@ static const struct verb verbs[] = {
     {"uninstall", "killall, then remove the units, config, data and binary", cmd_uninstall, 0},
     {"certificate", "check the certificates' expiry, or rotate them (k3c stopped)", cmd_certificate,
      0},
+    {"secrets-encrypt", "status of Secrets encryption at rest", cmd_secrets_encrypt, 0},
 };
 
 static void

@@ -673,6 +673,11 @@ static const struct config_option options[] = {
      .roles = ROLE_ANY,
      .metavar = "SECONDS",
      .help = "the longest grace period a soft eviction gives (0: the pod's own)"},
+    {.name = "secrets-encryption",
+     .type = OPT_BOOL,
+     .offset = OFF(secrets_encryption),
+     .roles = ROLE_S,
+     .help = "encrypt Secrets at rest in etcd (aescbc, key shared by the servers)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

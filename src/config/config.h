@@ -122,6 +122,8 @@ struct k3c_config {
     char *eviction_soft_grace_period;  /* --eviction-soft-grace-period */
     char *eviction_minimum_reclaim;    /* --eviction-minimum-reclaim */
     int eviction_max_pod_grace_period; /* --eviction-max-pod-grace-period, 0: the pod's */
+    /* identity (issue #15) */
+    bool secrets_encryption; /* --secrets-encryption: Secrets encrypted at rest (aescbc) */
 };
 
 enum config_result {

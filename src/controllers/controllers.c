@@ -30,5 +30,6 @@ const struct ctl_def *const ctl_def_table[] = {
     /* issue #16, workloads3 */
     &ctl_def_resourcequota, /* resourcequota.c */
     &ctl_def_priorityclass, /* priorityclass.c */
+    &ctl_def_csrcleaner,    /* csrcleaner.c (issue #15) */
     NULL,
 };

@@ -85,8 +85,9 @@ struct kpod {
      * none, 1 asked (evict_msg for the worker to take), 2 evicted */
     int evict_state, evict_grace_s;
     char *evict_msg;
-    char *evicted_msg;    /* worker-owned: the status message once evicted */
-    bool evicted_adopted; /* evicted before a restart: its status is left alone */
+    char *evicted_msg;        /* worker-owned: the status message once evicted */
+    bool evicted_adopted;     /* evicted before a restart: its status is left alone */
+    int64_t token_refresh_ms; /* projected service-account tokens written again (0: none) */
 };
 
 /* An existing container found at start (adoption). */
@@ -104,7 +105,8 @@ struct kubelet {
     void (*before_pod)(void *ud);
     void *before_pod_ud;
     int backoff_base_ms, sync_period_ms;
-    int mtu; /* pods' eth0; 0: the CNI default */
+    int64_t token_max_age_s; /* upstream's maxTTL (24 h); K3C_KUBELET_TOKEN_MAX_AGE_S */
+    int mtu;                 /* pods' eth0; 0: the CNI default */
     char *pods_dir, *logs_dir, *images_dir, *cni_state_dir;
     struct http_client *api;
     struct image_store *images;

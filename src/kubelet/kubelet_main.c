@@ -66,6 +66,13 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k->before_pod_ud = cfg->before_pod_ud;
     k->backoff_base_ms = cfg->crash_backoff_base_ms > 0 ? cfg->crash_backoff_base_ms : 10000;
     k->sync_period_ms = cfg->sync_period_ms > 0 ? cfg->sync_period_ms : 1000;
+    /* upstream's token manager maxTTL; the environment variable lets tests
+     * see a refresh within seconds (docs/auth.md) */
+    k->token_max_age_s = getenv("K3C_KUBELET_TOKEN_MAX_AGE_S")
+                             ? strtoll(getenv("K3C_KUBELET_TOKEN_MAX_AGE_S"), NULL, 10)
+                             : 0;
+    if (k->token_max_age_s <= 0)
+        k->token_max_age_s = 24 * 3600;
     k->log_max_bytes =
         cfg->container_log_max_bytes > 0 ? cfg->container_log_max_bytes : 10LL * 1024 * 1024;
     k->log_max_files = cfg->container_log_max_files >= 2 ? cfg->container_log_max_files : 5;

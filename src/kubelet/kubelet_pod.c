@@ -605,6 +605,45 @@ pod_etc_files(struct kpod *p, char **hostname_file, char **hosts_file, char **re
     return 0;
 }
 
+/* When the pod's projected service-account tokens are written again
+ * (upstream's token manager: 80% of their TTL, at most token_max_age_s). */
+static void
+token_refresh_schedule(struct kpod *p)
+{
+    int64_t after = podspec_token_refresh_after_s(p->spec_pod, p->k->token_max_age_s);
+
+    p->token_refresh_ms = after < 0 ? 0 : k3c_now_ms() + after * 1000;
+}
+
+/* Writes the tokens again in a running pod: the atomic writer swaps ..data,
+ * so containers see the new token file (issue #15). On failure (the API
+ * away, the service account gone) it tries again in 30 s: the old token
+ * stays valid meanwhile, and a failing pod must not log every second. */
+static void
+token_refresh(struct kpod *p)
+{
+    struct podspec_ctx ctx = {.pod = p->spec_pod,
+                              .pod_ip = p->pod_ip,
+                              .host_ip = p->k->node_ip,
+                              .node_name = p->k->node_name,
+                              .fetch = fetch_object,
+                              .fetch_ud = p->k,
+                              .token = request_token,
+                              .token_ud = p->k};
+    _cleanup_free_ char *pod_dir = kubelet_pod_dir(p->k, p->uid);
+    struct k3c_err err = {0};
+
+    if (!p->token_refresh_ms || k3c_now_ms() < p->token_refresh_ms)
+        return;
+    if (podspec_volumes_refresh_tokens(&ctx, pod_dir, &err) < 0) {
+        log_warn("(pod %s/%s) service-account token refresh: %s", p->ns, p->name, err.msg);
+        p->token_refresh_ms = k3c_now_ms() + 30000;
+        return;
+    }
+    log_info("(pod %s/%s) service-account token refreshed", p->ns, p->name);
+    token_refresh_schedule(p);
+}
+
 /* Volumes, mounts, environment, argv, resources and securityContext of one
  * instance, then create + start. */
 static int
@@ -667,6 +706,7 @@ start_instance(struct kpod *p, struct kctr *c, struct image *img, const char *id
         k3c_err_wrap(err, "MountVolume.SetUp failed");
         goto out;
     }
+    token_refresh_schedule(p);
     if (podspec_volume_mounts(&vols, c->spec, (const char *const *)env, &mounts, &n_mounts, err) <
             0 ||
         !(logp = log_path(p, c, err)) ||
@@ -994,6 +1034,8 @@ sync_pod(struct kpod *p)
         return;
     for (size_t i = p->n_init; i < p->n_ctrs && !kubelet_stopping(k); i++)
         step_container(p, &p->ctrs[i]);
+    if (p->sandbox_ready)
+        token_refresh(p);
     if (pod_finished(p))
         sandbox_release(p);
 }
@@ -1268,6 +1310,9 @@ static int64_t
 next_wake(struct kpod *p)
 {
     int64_t now = k3c_now_ms(), at = now + p->k->sync_period_ms;
+
+    if (p->token_refresh_ms > now && p->token_refresh_ms < at)
+        at = p->token_refresh_ms;
 
     for (size_t i = 0; i < p->n_ctrs; i++) {
         const struct kctr *c = &p->ctrs[i];

@@ -667,9 +667,14 @@ crt_from_csr(const char *csr_pem, const struct pki_leaf_spec *spec, gnutls_x509_
     if (rc >= 0)
         rc = gnutls_x509_crt_set_activation_time(crt, now - PKI_BACKDATE_S);
     if (rc >= 0)
-        rc = gnutls_x509_crt_set_expiration_time(crt, now + (time_t)leaf_days(spec) * PKI_DAY_S);
+        rc = gnutls_x509_crt_set_expiration_time(
+            crt, now + (spec->valid_seconds ? (time_t)spec->valid_seconds
+                                            : (time_t)leaf_days(spec) * PKI_DAY_S));
     if (rc >= 0)
         rc = set_subject(crt, spec->common_name, spec->organization);
+    for (const char *const *o = spec->more_organizations; rc >= 0 && o && *o; o++)
+        rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, *o,
+                                           (unsigned)strlen(*o));
     if (rc >= 0)
         rc = gnutls_x509_crt_set_pubkey(crt, pub);
     if (rc >= 0)
@@ -743,4 +748,40 @@ pki_peer_subject(void *tls_session, struct pki_subject *out)
 out:
     gnutls_x509_crt_deinit(crt);
     return ok;
+}
+
+int
+pki_csr_parse(const char *pem, size_t len, struct pki_csr_info *out, struct k3c_err *err)
+{
+    _cleanup_(gnutls_x509_crq_deinitp) gnutls_x509_crq_t crq = NULL;
+    gnutls_datum_t in = {(unsigned char *)pem, (unsigned)len};
+    char buf[256];
+    size_t n;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len > 64 * 1024)
+        return k3c_err_set(err, K3C_E_BAD_REQUEST, "certificate request larger than 64 KiB");
+    rc = gnutls_x509_crq_init(&crq);
+    if (rc >= 0)
+        rc = gnutls_x509_crq_import(crq, &in, GNUTLS_X509_FMT_PEM);
+    if (rc >= 0)
+        rc = gnutls_x509_crq_verify(crq, 0);
+    if (rc < 0)
+        return k3c_err_set(err, K3C_E_BAD_REQUEST, "certificate request: %s", gnutls_strerror(rc));
+    n = sizeof(buf);
+    if (gnutls_x509_crq_get_dn_by_oid(crq, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &n) >= 0)
+        snprintf(out->common_name, sizeof(out->common_name), "%s", buf);
+    for (unsigned i = 0; out->n_organizations < (int)K3C_ARRAY_SIZE(out->organizations); i++) {
+        n = sizeof(buf);
+        if (gnutls_x509_crq_get_dn_by_oid(crq, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0, buf, &n) <
+            0)
+            break;
+        snprintf(out->organizations[out->n_organizations++], sizeof(out->organizations[0]),
+                 "%.127s", buf);
+    }
+    n = sizeof(buf);
+    rc = gnutls_x509_crq_get_subject_alt_name(crq, 0, buf, &n, NULL, NULL);
+    out->has_sans = rc >= 0 || rc == GNUTLS_E_SHORT_MEMORY_BUFFER;
+    return 0;
 }

@@ -25,6 +25,11 @@ struct pki_leaf_spec {
     const char *const *dns_sans; /* NULL-terminated, may be NULL */
     const char *const *ip_sans;  /* NULL-terminated IPv4/IPv6 literals, may be NULL */
     unsigned valid_days;         /* 0 means 365 */
+    /* CertificateSigningRequest signing (issue #15): more O values after
+     * organization (NULL-terminated, may be NULL), and a lifetime in
+     * seconds that overrides valid_days when not 0 (pki_sign_csr only). */
+    const char *const *more_organizations;
+    unsigned valid_seconds;
 };
 
 /* Makes sure a CA exists at cert_path/key_path: loads it if both files are
@@ -58,6 +63,19 @@ int pki_csr_new(const char *common_name, const char *organization, char **key_pe
  * CSR: the caller decides the identity. BAD_REQUEST for a bad CSR. */
 int pki_sign_csr(const char *ca_cert_path, const char *ca_key_path, const char *csr_pem,
                  const struct pki_leaf_spec *spec, char **cert_pem, struct k3c_err *err);
+
+/* What a PEM certificate request (PKCS#10) asks for, after its
+ * self-signature verified: subject CN and O values, and whether it names
+ * any subjectAltName. For CertificateSigningRequest validation and signers;
+ * the input is untrusted (fuzzed: tests/fuzz/fuzz_csr.c). BAD_REQUEST with
+ * the reason when it is not a valid request. */
+struct pki_csr_info {
+    char common_name[256];
+    char organizations[8][128];
+    int n_organizations;
+    bool has_sans;
+};
+int pki_csr_parse(const char *pem, size_t len, struct pki_csr_info *out, struct k3c_err *err);
 
 /* The verified TLS peer of a server session (a gnutls_session_t): its
  * certificate must chain to the session's trusted CAs. CN and every O, as

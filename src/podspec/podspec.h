@@ -167,6 +167,17 @@ struct podspec_volumes {
 int podspec_volumes_prepare(const struct podspec_ctx *ctx, const char *pod_dir,
                             struct podspec_volumes *out, struct k3c_err *err);
 void podspec_volumes_fini(struct podspec_volumes *vols);
+
+/* Service-account token refresh (issue #15): seconds after writing the
+ * pod's projected serviceAccountToken sources when the kubelet writes them
+ * again, as upstream's token manager: at 80% of the shortest
+ * expirationSeconds, or max_age_s (upstream's 24 h) if sooner; -1 when the
+ * pod has no such source. */
+int64_t podspec_token_refresh_after_s(const json_t *pod, int64_t max_age_s);
+/* Rewrites (atomic writer) every projected volume of ctx->pod that holds a
+ * serviceAccountToken source, with new tokens. Returns how many, -1 on error. */
+int podspec_volumes_refresh_tokens(const struct podspec_ctx *ctx, const char *pod_dir,
+                                   struct k3c_err *err);
 /* The prepared volume called name, or NULL. */
 const struct podspec_volume *podspec_volumes_find(const struct podspec_volumes *vols,
                                                   const char *name);

@@ -904,3 +904,82 @@ podspec_volumes_cleanup(const char *pod_dir, struct k3c_err *err)
         return k3c_err_set(err, K3C_E_SYSTEM, "%s: could not remove everything", vol_dir);
     return 0;
 }
+
+/* ---- service-account token refresh (issue #15) -------------------------------------- */
+
+static bool
+projected_has_token(const json_t *projected)
+{
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(json_object_get(projected, "sources"), i, s)
+    {
+        if (json_object_get(s, "serviceAccountToken"))
+            return true;
+    }
+    return false;
+}
+
+int64_t
+podspec_token_refresh_after_s(const json_t *pod, int64_t max_age_s)
+{
+    const json_t *vols = json_object_get(json_object_get(pod, "spec"), "volumes");
+    int64_t best = -1;
+    size_t i, j;
+    json_t *v, *s;
+
+    json_array_foreach(vols, i, v)
+    {
+        json_array_foreach(json_object_get(json_object_get(v, "projected"), "sources"), j, s)
+        {
+            const json_t *src = json_object_get(s, "serviceAccountToken");
+            const json_t *exp = json_object_get(src, "expirationSeconds");
+            int64_t ttl = json_is_integer(exp) ? json_integer_value(exp) : 3607, after;
+
+            if (!src)
+                continue;
+            /* upstream's token manager: refresh within 20% of the TTL of
+             * expiry, or once the token is older than maxTTL (24 h) */
+            after = ttl - ttl / 5;
+            if (max_age_s > 0 && after > max_age_s)
+                after = max_age_s;
+            if (after < 1)
+                after = 1;
+            if (best < 0 || after < best)
+                best = after;
+        }
+    }
+    return best;
+}
+
+int
+podspec_volumes_refresh_tokens(const struct podspec_ctx *ctx, const char *pod_dir,
+                               struct k3c_err *err)
+{
+    const json_t *spec = json_object_get(ctx->pod, "spec");
+    const json_t *fsg = json_object_get(json_object_get(spec, "securityContext"), "fsGroup");
+    gid_t fsgroup = json_is_integer(fsg) ? (gid_t)json_integer_value(fsg) : (gid_t)-1;
+    int n = 0;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(spec, "volumes"), i, v)
+    {
+        const json_t *proj = json_object_get(v, "projected");
+        const char *name = json_string_value(json_object_get(v, "name"));
+        struct podspec_volume vol = {0};
+
+        if (!proj || !projected_has_token(proj) || !name || !rel_path_valid(name) ||
+            strchr(name, '/'))
+            continue;
+        _cleanup_free_ char *dir = k3c_xasprintf("%s/volumes/%s", pod_dir, name);
+        struct vol_job j = {ctx, proj, dir, fsgroup, &vol};
+        int rc = vol_projected(&j, err);
+        free(vol.host_path);
+        if (rc < 0)
+            return k3c_err_wrap(err, "volume %s", name);
+        n++;
+    }
+    return n;
+}

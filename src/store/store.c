@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "store/store-internal.h"
+#include "store/store_encrypt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -281,7 +282,10 @@ store_list(struct store *s, const char *prefix, int64_t limit, const char *conti
 static json_t *
 put_request(const char *key, const void *value, size_t len, int64_t lease, bool prev_kv)
 {
-    _cleanup_free_ char *v = k3c_base64_encode(value, len);
+    size_t sealed_len = 0;
+    _cleanup_free_ char *sealed = store_value_seal(key, value, len, &sealed_len); /* Secrets */
+    _cleanup_free_ char *v =
+        sealed ? k3c_base64_encode(sealed, sealed_len) : k3c_base64_encode(value, len);
     json_t *put =
         json_pack("{s:o, s:o}", "key", store_json_b64(key), "value", json_string_nocheck(v));
 

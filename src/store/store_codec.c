@@ -4,6 +4,7 @@
 #include "base/cleanup.h"
 #include "base/util.h"
 #include "store/store-internal.h"
+#include "store/store_encrypt.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ store_kv_from_json(const json_t *j, struct store_kv *kv, struct k3c_err *err)
     if (!kv->key)
         return -1;
     kv->value = b64_field(j, "value", &kv->value_len, err);
-    if (!kv->value) {
+    if (!kv->value || store_value_open(kv->key, &kv->value, &kv->value_len, err) < 0) {
         store_kv_fini(kv);
         return -1;
     }

@@ -80,7 +80,7 @@ check agent/ready wait_for 30 node_ready
 expect_eq agent/labels 'true false' kc get node gpu-1 -o 'jsonpath={.metadata.labels.gpu} {.metadata.labels.edge}'
 expect_eq agent/taint 'nvidia.com/gpu true NoSchedule' \
     kc get node gpu-1 -o 'jsonpath={.spec.taints[0].key} {.spec.taints[0].value} {.spec.taints[0].effect}'
-expect_out agent/capacity '^[0-9]+ [0-9]+Ki 110$' \
+expect_out agent/capacity '^[0-9]+ [0-9]+(Ki|Mi|Gi) 110$' \
     kc get node gpu-1 -o 'jsonpath={.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods}'
 expect_out agent/node-info 'linux (amd64|arm64)' \
     kc get node gpu-1 -o 'jsonpath={.status.nodeInfo.operatingSystem} {.status.nodeInfo.architecture}'

@@ -497,19 +497,63 @@ test_sign_csr_takes_identity_from_spec(void **state)
     assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
 }
 
+/* CertificateSigningRequest: the request's subject is read back, and the
+ * signer can issue for several O values and a lifetime in seconds. */
+static void
+test_csr_parse_and_sign_for_seconds(void **state)
+{
+    _cleanup_free_ char *ca = tpath(state, "ca.crt");
+    _cleanup_free_ char *ca_key = tpath(state, "ca.crt.key");
+    _cleanup_free_ char *key_pem = NULL, *csr_pem = NULL, *cert_pem = NULL;
+    const char *more[] = {"ops", NULL};
+    const struct pki_leaf_spec spec = {.common_name = "carol",
+                                       .organization = "devs",
+                                       .more_organizations = more,
+                                       .usage = PKI_USAGE_CLIENT,
+                                       .valid_seconds = 3600};
+    struct pki_csr_info info;
+    struct k3c_err err = {0};
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t d;
+    char o[128];
+    size_t size = sizeof(o);
+    time_t left;
+
+    make_ca(state, "ca.crt");
+    assert_int_equal(pki_csr_new("carol", "devs", &key_pem, &csr_pem, &err), 0);
+    assert_int_equal(pki_csr_parse(csr_pem, strlen(csr_pem), &info, &err), 0);
+    assert_string_equal(info.common_name, "carol");
+    assert_int_equal(info.n_organizations, 1);
+    assert_string_equal(info.organizations[0], "devs");
+    assert_false(info.has_sans);
+    assert_int_equal(pki_csr_parse("junk", 4, &info, &err), -1);
+    assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
+    assert_int_equal(pki_sign_csr(ca, ca_key, csr_pem, &spec, &cert_pem, &err), 0);
+    d = (gnutls_datum_t){(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
+    assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+    assert_int_equal(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM), 0);
+    assert_int_equal(
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 1, 0, o, &size), 0);
+    assert_true(strcmp(o, "ops") == 0 || strcmp(o, "devs") == 0);
+    left = gnutls_x509_crt_get_expiration_time(crt) - time(NULL);
+    assert_true(left > 3500 && left <= 3600);
+    gnutls_x509_crt_deinit(crt);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_ca_created_then_reused),      T(test_sign_csr_takes_identity_from_spec),
-        T(test_ca_replaced_when_unparsable), T(test_leaf_issued_then_reused),
-        T(test_leaf_client_only_usage),      T(test_leaf_reissued_for_new_san),
-        T(test_leaf_reissued_for_new_cn),    T(test_leaf_reissued_when_ca_changes),
-        T(test_leaf_reissued_when_expiring), T(test_leaf_reissued_when_key_replaced),
-        T(test_bad_ip_san_is_invalid),       T(test_missing_ca_is_an_error),
-        T(test_unwritable_dir_errors),       T(test_sha256_hex),
+        T(test_ca_created_then_reused),         T(test_sign_csr_takes_identity_from_spec),
+        T(test_ca_replaced_when_unparsable),    T(test_leaf_issued_then_reused),
+        T(test_leaf_client_only_usage),         T(test_leaf_reissued_for_new_san),
+        T(test_leaf_reissued_for_new_cn),       T(test_leaf_reissued_when_ca_changes),
+        T(test_leaf_reissued_when_expiring),    T(test_leaf_reissued_when_key_replaced),
+        T(test_bad_ip_san_is_invalid),          T(test_missing_ca_is_an_error),
+        T(test_unwritable_dir_errors),          T(test_sha256_hex),
+        T(test_csr_parse_and_sign_for_seconds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -504,6 +504,32 @@ test_volume_mounts(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* When the kubelet writes a pod's projected service-account tokens again:
+ * 80% of the shortest expirationSeconds, capped by the max age. */
+static void
+test_token_refresh(void **state)
+{
+    (void)state;
+    _cleanup_json_ json_t *none = json_loads("{\"spec\":{\"volumes\":[{\"name\":\"a\","
+                                             "\"emptyDir\":{}}]}}",
+                                             0, NULL);
+    _cleanup_json_ json_t *two = json_loads(
+        "{\"spec\":{\"volumes\":[{\"name\":\"a\",\"projected\":{\"sources\":["
+        "{\"serviceAccountToken\":{\"path\":\"token\"}}]}},{\"name\":\"b\",\"projected\":"
+        "{\"sources\":[{\"configMap\":{\"name\":\"x\"}},{\"serviceAccountToken\":"
+        "{\"path\":\"t\",\"expirationSeconds\":600}}]}}]}}",
+        0, NULL);
+
+    assert_non_null(none);
+    assert_non_null(two);
+    assert_int_equal(podspec_token_refresh_after_s(none, 86400), -1);
+    assert_int_equal(podspec_token_refresh_after_s(two, 86400), 480); /* 600 - 20% */
+    assert_int_equal(podspec_token_refresh_after_s(two, 15), 15);
+    json_object_del(json_array_get(json_object_get(json_object_get(two, "spec"), "volumes"), 1),
+                    "projected");
+    assert_int_equal(podspec_token_refresh_after_s(two, 86400), 3607 - 3607 / 5);
+}
+
 int
 main(void)
 {
@@ -512,7 +538,7 @@ main(void)
         cmocka_unit_test(test_expand),        cmocka_unit_test(test_env_build),
         cmocka_unit_test(test_field_refs),    cmocka_unit_test(test_args),
         cmocka_unit_test(test_probe_state),   cmocka_unit_test(test_security),
-        cmocka_unit_test(test_volume_mounts),
+        cmocka_unit_test(test_volume_mounts), cmocka_unit_test(test_token_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
