@@ -7,12 +7,12 @@
  * kubernetes.io/pv-protection finalizer added at create (upstream's
  * StorageObjectInUseProtection admission). Also the helpers the claim's
  * file shares: access modes and storage quantities. */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api-internal.h"
 #include "base/buf.h"
+#include "base/quantity.h"
 #include "base/util.h"
 
 #define DESC_NAME                                                                                  \
@@ -108,36 +108,14 @@ api_storage_access_modes_cell(const json_t *modes)
     return json_string(buf);
 }
 
-/* A resource.Quantity's syntax: sign, digits with an optional fraction, then
- * a suffix (Ki..Ei, n u m k M G T P E) or a decimal exponent. */
+/* A resource.Quantity's syntax (base/quantity.c's parser; a value past
+ * int64 is still a quantity). */
 bool
 api_storage_quantity_valid(const char *s)
 {
-    static const char *const suffixes[] = {"",  "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u",
-                                           "m", "k",  "M",  "G",  "T",  "P",  "E",  NULL};
-    bool digits = false;
+    int64_t v;
 
-    if (!s)
-        return false;
-    if (*s == '+' || *s == '-')
-        s++;
-    for (; isdigit((unsigned char)*s); s++)
-        digits = true;
-    if (*s == '.')
-        for (s++; isdigit((unsigned char)*s); s++)
-            digits = true;
-    if (!digits)
-        return false;
-    if ((*s == 'e' || *s == 'E') && s[1]) {
-        const char *e = s + 1 + (s[1] == '+' || s[1] == '-');
-
-        if (*e && strspn(e, "0123456789") == strlen(e))
-            return true;
-    }
-    for (size_t i = 0; suffixes[i]; i++)
-        if (strcmp(s, suffixes[i]) == 0)
-            return true;
-    return false;
+    return k3c_quantity_scaled(s, 0, &v) != K3C_QUANTITY_SYNTAX;
 }
 
 static void

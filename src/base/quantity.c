@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum qformat { Q_DECIMAL_SI, Q_BINARY_SI, Q_DECIMAL_EXPONENT };
@@ -201,4 +202,143 @@ k3c_quantity_canonical(const char *s, char out[K3C_QUANTITY_MAX])
             return binary_out(&q, out);
     }
     return decimal_out(&q, out);
+}
+
+/* ---- exact values (k3c_quantity_scaled) ------------------------------------
+ * The value is kept as mantissa * 10^exp * 1024^k in 128-bit arithmetic and
+ * rounded up at the end, like resource.Quantity's MilliValue/Value. */
+
+struct exact_suffix {
+    const char *name;
+    int dec_exp; /* power of ten */
+    int bin_exp; /* power of 1024 */
+};
+
+static const struct exact_suffix exact_suffixes[] = {
+    {"Ki", 0, 1}, {"Mi", 0, 2}, {"Gi", 0, 3}, {"Ti", 0, 4}, {"Pi", 0, 5}, {"Ei", 0, 6},
+    {"n", -9, 0}, {"u", -6, 0}, {"m", -3, 0}, {"", 0, 0},   {"k", 3, 0},  {"M", 6, 0},
+    {"G", 9, 0},  {"T", 12, 0}, {"P", 15, 0}, {"E", 18, 0},
+};
+
+/* A parsed quantity: value = sign * mant * 10^dec * 1024^bin; `inexact`
+ * when digits beyond the mantissa's precision were dropped (they only ever
+ * make the magnitude larger, which rounding up accounts for). */
+struct qexact {
+    bool neg, inexact;
+    __int128 mant;
+    int dec, bin;
+};
+
+#define QEXACT_MAX_DIGITS 20
+
+static int
+exact_number(const char **pp, struct qexact *q)
+{
+    const char *p = *pp;
+    int digits = 0, frac = 0;
+    bool any = false, in_frac = false;
+
+    if (*p == '+' || *p == '-') {
+        q->neg = *p == '-';
+        p++;
+    }
+    for (;; p++) {
+        if (*p == '.' && !in_frac) {
+            in_frac = true;
+            continue;
+        }
+        if (!isdigit((unsigned char)*p))
+            break;
+        any = true;
+        if (digits >= QEXACT_MAX_DIGITS) {
+            if (*p != '0')
+                q->inexact = true;
+            if (!in_frac)
+                q->dec++;
+            continue;
+        }
+        if (digits > 0 || *p != '0')
+            digits++;
+        q->mant = q->mant * 10 + (*p - '0');
+        if (in_frac)
+            frac++;
+    }
+    if (!any)
+        return -1;
+    q->dec -= frac;
+    *pp = p;
+    return 0;
+}
+
+static int
+exact_suffix_of(const char *p, struct qexact *q)
+{
+    const char *d = (*p == 'e' || *p == 'E') ? p + 1 : NULL;
+
+    if (d && (*d == '+' || *d == '-'))
+        d++;
+    if (d && isdigit((unsigned char)*d)) {
+        /* decimal exponent: e<int> ("1e3"); a bare "E" is exa */
+        char *end = NULL;
+        long e = strtol(p + 1, &end, 10);
+        if (*end != '\0' || end == p + 1 || e > 100 || e < -100)
+            return -1;
+        q->dec += (int)e;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(exact_suffixes) / sizeof(exact_suffixes[0]); i++) {
+        if (strcmp(p, exact_suffixes[i].name) == 0) {
+            q->dec += exact_suffixes[i].dec_exp;
+            q->bin = exact_suffixes[i].bin_exp;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* value * 10^scale, rounded up, into *out. Intermediate values may exceed
+ * int64 (a long mantissa with a negative exponent); only the result must fit. */
+static int
+exact_scaled(const struct qexact *q, int scale, int64_t *out)
+{
+    const __int128 big = (__int128)1 << 124, limit = (__int128)INT64_MAX;
+    __int128 v = q->mant;
+    int dec = q->dec + scale;
+    bool remainder = q->inexact;
+
+    for (int i = 0; i < q->bin && v != 0; i++) {
+        v *= 1024;
+        if (v > big)
+            return -1;
+    }
+    for (; dec > 0 && v != 0; dec--) {
+        v *= 10;
+        if (v > big)
+            return -1;
+    }
+    for (; dec < 0 && v != 0; dec++) {
+        if (v % 10 != 0)
+            remainder = true;
+        v /= 10;
+    }
+    /* rounding up toward +inf: for negatives, truncation already did that */
+    if (remainder && !q->neg && q->mant != 0)
+        v++;
+    if (v > limit)
+        return -1;
+    *out = q->neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+int
+k3c_quantity_scaled(const char *s, int scale, int64_t *out)
+{
+    struct qexact q = {0};
+    const char *p = s;
+
+    if (!s || !*s || exact_number(&p, &q) < 0 || exact_suffix_of(p, &q) < 0)
+        return K3C_QUANTITY_SYNTAX;
+    if (exact_scaled(&q, scale, out) < 0)
+        return K3C_QUANTITY_RANGE;
+    return 0;
 }

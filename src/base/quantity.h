@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define K3C_QUANTITY_MAX 64 /* bytes, NUL included, of any canonical form */
 
@@ -20,5 +21,13 @@
  * when s is not a quantity, or is one whose canonical form needs more than
  * 64-bit precision (the caller keeps what it has). */
 bool k3c_quantity_canonical(const char *s, char out[K3C_QUANTITY_MAX]);
+
+/* s * 10^scale as an integer, rounded up as resource.Quantity's MilliValue
+ * (scale 3) and Value (scale 0) round: 0, or K3C_QUANTITY_SYNTAX when s is
+ * not a quantity, K3C_QUANTITY_RANGE when the result is past int64. The one
+ * quantity parser: the kubelet, scheduler, quota, HPA and eviction use it. */
+#define K3C_QUANTITY_SYNTAX (-1)
+#define K3C_QUANTITY_RANGE  (-2)
+int k3c_quantity_scaled(const char *s, int scale, int64_t *out);
 
 #endif

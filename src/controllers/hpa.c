@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/quantity.h"
 #include "base/util.h"
 
 #include <stdio.h>
@@ -62,29 +63,15 @@ forget(struct ctl *c, const char *key)
 
 /* ---- quantities ---------------------------------------------------------- */
 
-/* A Kubernetes quantity in milli-units ("250m" -> 250, "1" -> 1000,
- * "64Mi" -> 64*2^20*1000, "123456n" -> 0.123456 -> 0). -1 if unreadable. */
+/* A Kubernetes quantity in milli-units, rounded up as MilliValue does
+ * ("250m" -> 250, "1" -> 1000, "123456n" -> 1; base/quantity.c). -1 if
+ * unreadable. */
 static int64_t
 quantity_milli(const char *q)
 {
-    static const struct {
-        const char *suffix;
-        double factor;
-    } units[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
-                 {"n", 1e-9},    {"u", 1e-6},       {"m", 1e-3},          {"k", 1e3},
-                 {"M", 1e6},     {"G", 1e9},        {"T", 1e12},          {"", 1.0}};
-    char *end = NULL;
-    double v;
+    int64_t m;
 
-    if (!q || !*q)
-        return -1;
-    v = strtod(q, &end);
-    if (end == q)
-        return -1;
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(units); i++)
-        if (strcmp(end, units[i].suffix) == 0)
-            return (int64_t)(v * units[i].factor * 1000.0 + 0.5);
-    return -1;
+    return k3c_quantity_scaled(q, 3, &m) == 0 ? m : -1;
 }
 
 static void

@@ -10,34 +10,10 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/quantity.h"
 #include "base/util.h"
 
-/* ---- quantities -------------------------------------------------------------
- * The API server library cannot link the agent's podspec parser
- * (podspec_quantity.c sits in a library built after it), so quotas read
- * quantities here: a decimal number, an optional exponent or suffix. */
-
-static const struct {
-    const char *suffix;
-    long double scale;
-} suffixes[] = {
-    {"Ki", 1024.0L},
-    {"Mi", 1048576.0L},
-    {"Gi", 1073741824.0L},
-    {"Ti", 1099511627776.0L},
-    {"Pi", 1125899906842624.0L},
-    {"Ei", 1152921504606846976.0L},
-    {"n", 1e-9L},
-    {"u", 1e-6L},
-    {"m", 1e-3L},
-    {"k", 1e3L},
-    {"M", 1e6L},
-    {"G", 1e9L},
-    {"T", 1e12L},
-    {"P", 1e15L},
-    {"E", 1e18L},
-    {"", 1.0L},
-};
+/* ---- quantities (base/quantity.c) ------------------------------------------ */
 
 /* Rounds m up to an integer (MilliValue rounds up), without libm: the API
  * server library links no maths library. */
@@ -56,27 +32,6 @@ round_up(long double m, int64_t *out)
     return true;
 }
 
-static bool
-parse_string(const char *s, int64_t *milli)
-{
-    char *end = NULL;
-    long double v;
-
-    if (!s || !*s || isspace((unsigned char)*s))
-        return false;
-    v = strtold(s, &end);
-    if (end == s)
-        return false;
-    if (*end == 'e' || *end == 'E')
-        return false; /* strtold took a valid exponent already; "1E" is no quantity */
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(suffixes); i++) {
-        if (strcmp(end, suffixes[i].suffix) == 0) {
-            return round_up(v * suffixes[i].scale * 1000.0L, milli);
-        }
-    }
-    return false;
-}
-
 bool
 quota_parse(const json_t *v, int64_t *milli)
 {
@@ -86,7 +41,7 @@ quota_parse(const json_t *v, int64_t *milli)
     }
     if (json_is_real(v))
         return round_up((long double)json_real_value(v) * 1000.0L, milli);
-    return parse_string(json_string_value(v), milli);
+    return k3c_quantity_scaled(json_string_value(v), 3, milli) == 0;
 }
 
 char *

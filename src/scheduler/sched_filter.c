@@ -3,10 +3,9 @@
  * node summaries, filters, scores and upstream's FitError message. */
 #include "scheduler/scheduler.h"
 
+#include "base/quantity.h"
 #include "base/util.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,77 +17,21 @@
 
 /* ---- quantities ----------------------------------------------------------- */
 
-static bool
-suffix_multiplier(const char *s, long double *mul)
-{
-    static const struct {
-        const char *s;
-        long double m;
-    } tab[] = {
-        {"", 1},
-        {"n", 1e-9L},
-        {"u", 1e-6L},
-        {"m", 1e-3L},
-        {"k", 1e3L},
-        {"M", 1e6L},
-        {"G", 1e9L},
-        {"T", 1e12L},
-        {"P", 1e15L},
-        {"E", 1e18L},
-        {"Ki", 1024.0L},
-        {"Mi", 1048576.0L},
-        {"Gi", 1073741824.0L},
-        {"Ti", 1099511627776.0L},
-        {"Pi", 1125899906842624.0L},
-        {"Ei", 1152921504606846976.0L},
-    };
-
-    for (size_t i = 0; i < K3C_ARRAY_SIZE(tab); i++)
-        if (strcmp(s, tab[i].s) == 0) {
-            *mul = tab[i].m;
-            return true;
-        }
-    return false;
-}
-
+/* base/quantity.c's parser, saturating: a request past half the int64
+ * range fits nowhere, and sums of such stay in range. */
 bool
 sched_quantity_milli(const char *s, int64_t *out)
 {
-    long double v = 0, mul = 1, frac = 0.1L;
-    bool digits = false, neg = false;
-    const char *p = s;
+    int rc = k3c_quantity_scaled(s, 3, out);
 
-    if (!s)
+    if (rc == K3C_QUANTITY_RANGE)
+        *out = s[0] == '-' ? -(INT64_MAX / 2) : INT64_MAX / 2;
+    else if (rc < 0)
         return false;
-    if (*p == '+' || *p == '-')
-        neg = *p++ == '-';
-    for (; isdigit((unsigned char)*p); p++, digits = true)
-        v = v * 10 + (*p - '0');
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++, digits = true, frac /= 10)
-            v += (*p - '0') * frac;
-    if (!digits)
-        return false;
-    /* An exponent "e3"/"E-2" (not the exa suffix "E" alone). */
-    if ((*p == 'e' || *p == 'E') &&
-        (isdigit((unsigned char)p[1]) ||
-         ((p[1] == '-' || p[1] == '+') && isdigit((unsigned char)p[2])))) {
-        char *end;
-        long e = strtol(p + 1, &end, 10);
-
-        v *= powl(10, e);
-        p = end;
-    } else if (!suffix_multiplier(p, &mul)) {
-        return false;
-    } else {
-        p += strlen(p);
-    }
-    if (*p)
-        return false;
-    v = ceill(v * mul * 1000 - 1e-9L);
-    if (v > (long double)INT64_MAX / 2)
-        v = (long double)INT64_MAX / 2;
-    *out = (int64_t)(neg ? -v : v);
+    if (*out > INT64_MAX / 2)
+        *out = INT64_MAX / 2;
+    if (*out < -(INT64_MAX / 2))
+        *out = -(INT64_MAX / 2);
     return true;
 }
 
