@@ -697,6 +697,9 @@ json_t *api_crd_replicas_parent(const struct api_resource *r, json_t *obj, const
 void api_crd_request_started(struct api_request *r);
 /* /openapi/v3 with custom group-versions; -1 when not for us. */
 int api_crd_openapi_serve(struct api_request *r, const char *static_index);
+/* api_openapi.c: an OpenAPI document with its ETag (304 for If-None-Match);
+ * text copied unless persistent. */
+int api_openapi_reply(struct api_request *r, const char *text, const char *hash, bool persistent);
 /* api_openapi.c: the document of custom resources' group-version (new text). */
 char *api_openapi_custom_doc(const struct api_resource *const *res, const json_t *const *schemas,
                              const char *const *names, size_t n);

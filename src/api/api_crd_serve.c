@@ -14,7 +14,6 @@
 #include "pki/pki.h"
 #include "schema/schema.h"
 
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,27 +498,10 @@ gv_doc(const char *want)
 static int
 reply_text(struct api_request *r, const char *text)
 {
-    char hash[65], etag[80];
-    const char *inm = api_header(r, "If-None-Match");
-    struct MHD_Response *resp;
-    int ret;
+    char hash[65];
 
     pki_sha256_hex(text, strlen(text), hash);
-    snprintf(etag, sizeof(etag), "\"%s\"", hash);
-    if (inm && strcmp(inm, etag) == 0) {
-        resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, "ETag", etag);
-        ret = MHD_queue_response(r->conn, 304, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
-    resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "ETag", etag);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
-    ret = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return api_openapi_reply(r, text, hash, false);
 }
 
 /* The index: the built-in group-versions plus each served custom one. */

@@ -433,8 +433,10 @@ docs_build(void)
     oa.index_text = k3c_buf_steal(&idx, NULL);
 }
 
-static int
-reply_doc(struct api_request *r, const char *text, const char *hash)
+/* An OpenAPI document with its ETag (304 for If-None-Match); text is
+ * copied unless it outlives the response (persistent). */
+int
+api_openapi_reply(struct api_request *r, const char *text, const char *hash, bool persistent)
 {
     const char *want = api_query(r, "hash");
     const char *inm = api_header(r, "If-None-Match");
@@ -450,7 +452,8 @@ reply_doc(struct api_request *r, const char *text, const char *hash)
         MHD_destroy_response(resp);
         return ret;
     }
-    resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    resp = MHD_create_response_from_buffer(
+        strlen(text), (void *)text, persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "ETag", etag);
     /* A URL that carries the document's hash never changes. */
@@ -479,11 +482,11 @@ api_openapi_serve(struct api_request *r)
         return ret;
     if (strcmp(u, "/openapi/v3") == 0 || strcmp(u, "/openapi/v3/") == 0) {
         pki_sha256_hex(oa.index_text, strlen(oa.index_text), hash);
-        return reply_doc(r, oa.index_text, hash);
+        return api_openapi_reply(r, oa.index_text, hash, true);
     }
     for (size_t k = 0; k < oa.n_docs; k++)
         if (strncmp(u, "/openapi/v3/", 12) == 0 && strcmp(u + 12, oa.docs[k].gv_path) == 0)
-            return reply_doc(r, oa.docs[k].text, oa.docs[k].hash);
+            return api_openapi_reply(r, oa.docs[k].text, oa.docs[k].hash, true);
     return api_reply_status(r, K3C_E_NOT_FOUND, NULL, NULL,
                             "the server could not find the requested resource");
 }
