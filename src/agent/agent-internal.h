@@ -57,6 +57,7 @@ struct agent {
     struct agent_storage *storage; /* local-path volumes' removal (agent-storage.h) */
     struct cdi_registry *cdi;      /* devices (issue #18, agent_devices.c); NULL without pods */
     struct deviceplugin *dp;       /* device plugins (agent_devices.c); NULL without pods */
+    char *device_plugin_dir;       /* NULL: <data-dir>/agent/device-plugins */
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */

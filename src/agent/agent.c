@@ -226,8 +226,7 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     k3c_cond_init(&a->wake);
     if (a->run_pods)
         agent_devices_init(a, cfg->cdi_spec_dirs);
-    if (a->run_pods)
-        agent_devices_plugins_init(a, cfg->device_plugin_dir);
+    a->device_plugin_dir = cfg->device_plugin_dir ? k3c_xstrdup(cfg->device_plugin_dir) : NULL;
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -251,6 +250,7 @@ agent_free(struct agent *a)
     agent_storage_stop(a->storage); /* storage (issue #16) */
     proxy_free(a->proxy);
     free(a->cluster_cidr);
+    free(a->device_plugin_dir);
     kubelet_server_free(a->kserver);
     flannel_free(a->flannel);
     free((char *)a->fcfg.iface);
@@ -723,6 +723,9 @@ agent_start(struct agent *a, struct k3c_err *err)
     a->api = http_client_new(&hc, err);
     if (!a->api || agent_servers_init(a, err) < 0)
         return -1;
+    /* After the join: a node that could not join leaves nothing behind. */
+    if (a->run_pods)
+        agent_devices_plugins_init(a, a->device_plugin_dir);
     kubelet_server_start(a);
     if (register_node(a, err) < 0 || renew_lease(a, err) < 0)
         return k3c_err_wrap(err, "register node %s", a->node_name);
