@@ -543,7 +543,7 @@ admission_mutate(struct api_request *r, enum admission_op op, json_t *obj, const
     }
     free(called);
     ctx_fini(&c);
-    return rc;
+    return rc < 0 ? rc : any_change;
 }
 
 /* One validating webhook's call, run on its own thread. */

@@ -29,8 +29,9 @@ struct admission_denial {
 /* Runs the mutating webhooks that match the request on obj (changed in
  * place by their JSON patches; reinvocationPolicy IfNeeded honoured); old
  * is the stored object on UPDATE and DELETE, NULL on CREATE. Warnings go
- * to r->warnings. Returns 0 when admitted, -1 with *d when refused (a
- * denial, or a failed call under failurePolicy Fail). */
+ * to r->warnings. Returns 0 when admitted unchanged, 1 when admitted and
+ * patched, -1 with *d when refused (a denial, or a failed call under
+ * failurePolicy Fail). */
 int admission_mutate(struct api_request *r, enum admission_op op, json_t *obj, const json_t *old,
                      struct admission_denial *d);
 /* Runs the validating webhooks that match, in parallel (one thread per

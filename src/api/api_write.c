@@ -234,36 +234,41 @@ check_namespace(struct api_request *r, json_t *obj)
     return -1;
 }
 
-/* Admission webhooks (src/admission/): -1 when admitted, else the reply. */
+/* Admission webhooks (src/admission/): -1 when admitted (*patched: a
+ * mutating webhook changed obj), else the reply. */
 static int
-admit_webhooks(struct api_request *r, bool mutating, json_t *obj, const json_t *old)
+admit_webhooks(struct api_request *r, bool mutating, json_t *obj, const json_t *old, bool *patched)
 {
     enum admission_op op = old ? ADMISSION_UPDATE : ADMISSION_CREATE;
     struct admission_denial d;
+    int rc =
+        mutating ? admission_mutate(r, op, obj, old, &d) : admission_validate(r, op, obj, old, &d);
 
-    if ((mutating ? admission_mutate(r, op, obj, old, &d)
-                  : admission_validate(r, op, obj, old, &d)) == 0)
+    if (patched)
+        *patched = rc > 0;
+    if (rc >= 0)
         return -1;
     return api_reply_status_code(r, d.code, d.reason, "%s", d.message);
 }
 
-/* Defaults, mutating webhooks (then defaults again, as upstream decodes
- * their result), validation, validating webhooks; 422 with causes when
- * invalid. */
+/* Defaults, mutating webhooks (then defaults again on what they patched,
+ * as upstream decodes their result), validation, validating webhooks; 422
+ * with causes when invalid. */
 static int
 prepare_write(struct api_request *r, json_t *obj, const json_t *old)
 {
     json_t *causes = json_array();
+    bool patched = false;
     int reply;
 
     api_quantities_canonicalize(r->res, obj); /* api_quantity.c (issue #15) */
     if (r->res->defaults)
         r->res->defaults(obj);
-    if ((reply = admit_webhooks(r, true, obj, old)) >= 0) {
+    if ((reply = admit_webhooks(r, true, obj, old, &patched)) >= 0) {
         json_decref(causes);
         return reply;
     }
-    if (r->res->defaults)
+    if (patched && r->res->defaults)
         r->res->defaults(obj);
     api_validate_metadata(obj, r->res->namespaced,
                           !r->res->namespaced && strcmp(r->res->plural, "namespaces") == 0, causes);
@@ -276,7 +281,7 @@ prepare_write(struct api_request *r, json_t *obj, const json_t *old)
         json_decref(causes);
         if ((reply = api_rbac_admit(r, obj)) >= 0) /* escalation prevention (api_rbac.c) */
             return reply;
-        return admit_webhooks(r, false, obj, old);
+        return admit_webhooks(r, false, obj, old, NULL);
     }
     return api_reply_invalid_take(r, r->res->kind, display_name(r, obj), causes);
 }

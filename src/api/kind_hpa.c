@@ -195,7 +195,8 @@ api_defaults_hpa_v1(json_t *obj)
     const json_t *pct = json_object_get(spec, "targetCPUUtilizationPercentage");
     int target = json_is_integer(pct) ? (int)json_integer_value(pct) : HPA_DEFAULT_CPU_UTILIZATION;
 
-    if (json_is_object(spec)) {
+    /* Idempotent: an object converted already keeps its metrics. */
+    if (json_is_object(spec) && (pct || !json_array_size(json_object_get(spec, "metrics")))) {
         json_object_set_new(spec, "metrics",
                             json_pack("[{s:s, s:{s:s, s:{s:s, s:i}}}]", "type", "Resource",
                                       "resource", "name", "cpu", "target", "type", "Utilization",
