@@ -66,7 +66,11 @@ holds_both() { [ "$(holder k3c-controllers)" = "$1" ] && [ "$(holder k3c-schedul
 held_by_one() { local h; h=$(holder k3c-controllers); [ "$h" = s1 ] || [ "$h" = s2 ]; }
 
 echo "# 1. two servers on one etcd"
+# s1 first, so that it holds both leases before s2 campaigns: the two
+# leases are separate elections, and two servers started together may each
+# win one (as kube-scheduler and kube-controller-manager may upstream).
 start_member s1
+wait_for 60 member_ready s1 && wait_for 30 holds_both s1
 start_member s2
 if wait_for 60 member_ready s1 && wait_for 60 member_ready s2; then pass members/ready; else fail members/ready "not ready" tail -n 20 "$TMP/s1.log" "$TMP/s2.log"; fi
 expect_out members/external-datastore 'external datastore https://127.0.0.1' cat "$TMP/s1.log"
