@@ -17,33 +17,7 @@
 
 #include <cmocka.h>
 
-/* Parses JSON written with ' for ". */
-static json_t *
-J(const char *s)
-{
-    _cleanup_free_ char *t = k3c_xstrdup(s);
-    json_error_t jerr;
-    json_t *v;
-
-    for (char *c = t; *c; c++)
-        if (*c == '\'')
-            *c = '"';
-    v = json_loads(t, JSON_DECODE_ANY, &jerr);
-    if (!v)
-        fail_msg("bad test JSON (%s): %s", jerr.text, s);
-    return v;
-}
-
-static void
-expect_json(const char *name, const json_t *got, const char *want)
-{
-    _cleanup_json_ json_t *w = J(want);
-    _cleanup_free_ char *g = got ? json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    _cleanup_free_ char *ws = json_dumps(w, JSON_COMPACT | JSON_ENCODE_ANY);
-
-    if (!got || !json_equal((json_t *)got, w))
-        fail_msg("%s:\n  want: %s\n  got:  %s", name, ws, g ? g : "(null)");
-}
+#include "unit/test_json.h"
 
 /* ---- JSON Patch ------------------------------------------------------------ */
 
