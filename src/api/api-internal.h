@@ -390,6 +390,9 @@ void api_warn(struct api_request *r, const char *fmt, ...) __attribute__((format
 const char *api_query(struct api_request *r, const char *key);
 /* An Accept/Content-Type header; NULL if absent. */
 const char *api_header(struct api_request *r, const char *name);
+/* The request body as a JSON object, from JSON or (kubectl's typed clients)
+ * protobuf; NULL when it is neither (err says why for protobuf). */
+json_t *api_body_object(struct api_request *r, struct k3c_err *err);
 
 /* Queues a JSON reply (consumes body in every case). Returns an MHD_Result. */
 int api_reply_json_take(struct api_request *r, unsigned status, json_t *body);

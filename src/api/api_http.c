@@ -4,6 +4,7 @@
  * reply helpers that every handler uses (JSON and Kubernetes Status). */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
+#include "api/api-protobuf.h"
 #include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -27,6 +28,23 @@ const char *
 api_header(struct api_request *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *
+api_body_object(struct api_request *r, struct k3c_err *err)
+{
+    const char *ct = api_header(r, "Content-Type");
+    json_t *obj = NULL;
+
+    if (ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0)
+        obj = api_protobuf_decode(r->body.data, r->body.len, err);
+    else
+        obj = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
 }
 
 void

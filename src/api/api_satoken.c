@@ -12,7 +12,6 @@
 #include "api/api-handlers.h"
 #include "api/api-internal.h"
 #include "api/api-jwt.h"
-#include "api/api-protobuf.h"
 #include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -194,16 +193,10 @@ api_satoken_authenticate(struct api_server *srv, const char *token, struct api_u
 static json_t *
 request_body(struct api_request *r, int *reply)
 {
-    const char *ct = api_header(r, "Content-Type");
     struct k3c_err err = {0};
-    json_t *obj = NULL;
+    json_t *obj = api_body_object(r, &err);
 
-    if (ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0)
-        obj = api_protobuf_decode(r->body.data, r->body.len, &err);
-    else
-        obj = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
+    if (!obj) {
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                   "the body of the request was in an unknown format%s%s",
                                   err.kind ? ": " : "", err.kind ? err.msg : "");

@@ -24,7 +24,6 @@
 #include "api/api-handlers.h"
 #include "api/api-internal.h"
 #include "api/api-kind.h"
-#include "api/api-protobuf.h"
 #include "api/api-rbac.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -400,26 +399,6 @@ sign_if_ours(struct api_server *srv, json_t *obj)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
-/* The request body as JSON: JSON as sent, or client-go's protobuf decoded
- * (kubectl's typed client sends protobuf). NULL when it is neither. */
-static json_t *
-body_json(struct api_request *r)
-{
-    const char *ct = api_header(r, "Content-Type");
-    struct k3c_err err = {0};
-    json_t *obj;
-
-    if (ct && strncmp(ct, "application/vnd.kubernetes.protobuf", 35) == 0)
-        obj = api_protobuf_decode(r->body.data, r->body.len, &err);
-    else
-        obj = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        return NULL;
-    }
-    return obj;
-}
-
 /* IsAuthorizedForSignerName: verb on signers/<signerName>, or on
  * signers/<domain>/ followed by a star. */
 static bool
@@ -514,7 +493,8 @@ approval_invalid(struct api_request *r, const json_t *obj, const json_t *old)
 static int
 serve_approval(struct api_request *r)
 {
-    _cleanup_json_ json_t *next = body_json(r);
+    struct k3c_err err = {0};
+    _cleanup_json_ json_t *next = api_body_object(r, &err);
     int ret;
 
     if (strcmp(r->method, "PUT") != 0)
