@@ -48,6 +48,22 @@ struct proxy_rules_config {
  * nft script. Thread: any (pure). */
 bool proxy_service_ignored(const json_t *svc);
 
+/* The model both backends render (nftables here, iptables in proxy_ipt.c):
+ * what one Service and its EndpointSlices ask of the node, or NULL for an
+ * ignored Service. A new object:
+ *   {"cluster_ip": "10.43.0.20", "affinity": <ClientIP timeout s, 0: none>,
+ *    "internal_local": bool, "external_local": bool,
+ *    "external_ips": [externalIPs and LoadBalancer ingress IPs],
+ *    "ports": [{"base": "<ns>/<name>/<proto>/<port name or number>",
+ *               "proto": "tcp"|"udp"|"sctp", "port": n, "node_port": n or 0,
+ *               "cluster":  [[ip, port], ...]  ClusterIP traffic's endpoints,
+ *               "external": [...]  traffic from outside (policy Cluster),
+ *               "local":    [...]  this node's (policy Local)}]}
+ * Endpoint lists are sorted: ready ones, else serving-terminating ones.
+ * Thread: any (pure). */
+json_t *proxy_service_model(const struct proxy_rules_config *cfg, const json_t *svc,
+                            const json_t *slices);
+
 /* The objects of one Service: svc and its EndpointSlices (an array; may be
  * NULL; default/kubernetes' slice comes from the servers' cluster monitor).
  * Returns a new JSON object (empty for an ignored Service). Thread: any
