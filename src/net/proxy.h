@@ -120,8 +120,37 @@ int proxy_nft_run(struct proxy_nft *n, const char *script, struct k3c_err *err);
 void proxy_nft_drop_cache(struct proxy_nft *n);
 /* "delete table ip <table>" when it exists; 0 when it did not. */
 int proxy_nft_delete_table(struct proxy_nft *n, const char *table, struct k3c_err *err);
+/* Whether nf_tables works here (issue #19): adds and deletes an empty
+ * table in one transaction. 0, or K3C_E_SYSTEM with nft's message. */
+int proxy_nft_probe(struct k3c_err *err);
 /* "list table ip <table>" as text (caller free()s), or NULL with err. */
 char *proxy_nft_list(struct proxy_nft *n, const char *table, struct k3c_err *err);
+
+/* ---------------------------------------------------------------------------
+ * iptables (proxy_ipt.c, issue #19): the same model as K3C- chains through
+ * iptables-restore --noflush (net/ipt.h), for kernels without nf_tables. */
+
+/* Pure. The whole restore text (tables nat and filter) for models (service
+ * key -> proxy_service_model): the proxy's K3C- chains rewritten, the
+ * per-service chains of nat_save that are gone deleted, the jumps from the
+ * built-in chains that nat_save/filter_save lack inserted. */
+void proxy_ipt_render(struct k3c_buf *out, const json_t *models, const char *cluster_cidr,
+                      bool random_fully, const char *nat_save, const char *filter_save);
+
+struct proxy_ipt;
+
+struct proxy_ipt *proxy_ipt_new(const char *cluster_cidr);
+void proxy_ipt_free(struct proxy_ipt *x);
+/* Records key's model (borrowed; NULL: the service is gone). */
+void proxy_ipt_set(struct proxy_ipt *x, const char *key, json_t *model);
+/* Forgets every model (before a full sync sets them all again). */
+void proxy_ipt_reset(struct proxy_ipt *x);
+size_t proxy_ipt_services(const struct proxy_ipt *x);
+/* Applies the models when they changed since the last sync (always when
+ * full): iptables-save, render, iptables-restore --noflush. */
+int proxy_ipt_sync(struct proxy_ipt *x, bool full, struct k3c_err *err);
+/* Removes the proxy's K3C- chains and the jumps to them. */
+int proxy_ipt_cleanup(struct k3c_err *err);
 
 /* ---------------------------------------------------------------------------
  * The runner (proxy.c). */
