@@ -75,8 +75,9 @@ void ipt_save_chains(const char *save, const char *prefix, json_t *out);
  * Appends nothing when there is none. */
 void ipt_remove_script(struct k3c_buf *b, const char *save, const char *prefix, const char *except);
 
-/* The same on the node's nat and filter tables. 0 when there was nothing
- * (or no iptables program: nothing can have been made). */
+/* The same on the node's nat and filter tables. Returns the number of
+ * chains removed (0 also without an iptables program: nothing can have been
+ * made), or -1 with err. */
 int ipt_remove_chains(const char *prefix, const char *except, struct k3c_err *err);
 
 #endif

@@ -276,7 +276,7 @@ ipt_remove_chains(const char *prefix, const char *except, struct k3c_err *err)
     static const char *const tables[] = {"nat", "filter"};
     struct k3c_err none = {0};
     struct k3c_buf all;
-    int rc = 0;
+    int rc = 0, removed = 0;
 
     if (!ipt_program("restore", &none))
         return 0;
@@ -293,10 +293,14 @@ ipt_remove_chains(const char *prefix, const char *except, struct k3c_err *err)
         ipt_remove_script(&one, save, prefix, except);
         if (one.len)
             k3c_buf_appendf(&all, "*%s\n%.*sCOMMIT\n", tables[t], (int)one.len, one.data);
+        for (const char *p = one.data; one.len && (p = strstr(p, "\n-X ")); p++)
+            removed++;
+        if (one.len && strncmp(one.data, "-X ", 3) == 0)
+            removed++;
         k3c_buf_fini(&one);
     }
     if (rc == 0 && all.len)
         rc = ipt_restore(all.data, err);
     k3c_buf_fini(&all);
-    return rc;
+    return rc < 0 ? -1 : removed;
 }
