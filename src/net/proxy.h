@@ -130,12 +130,23 @@ char *proxy_nft_list(struct proxy_nft *n, const char *table, struct k3c_err *err
  * iptables (proxy_ipt.c, issue #19): the same model as K3C- chains through
  * iptables-restore --noflush (net/ipt.h), for kernels without nf_tables. */
 
-/* Pure. The whole restore text (tables nat and filter) for models (service
- * key -> proxy_service_model): the proxy's K3C- chains rewritten, the
- * per-service chains of nat_save that are gone deleted, the jumps from the
- * built-in chains that nat_save/filter_save lack inserted. */
-void proxy_ipt_render(struct k3c_buf *out, const json_t *models, const char *cluster_cidr,
-                      bool random_fully, const char *nat_save, const char *filter_save);
+struct proxy_ipt_input {
+    const json_t *models;     /* service key -> proxy_service_model */
+    const char *cluster_cidr; /* NULL: PROXY_CLUSTER_CIDR */
+    bool random_fully;        /* MASQUERADE --random-fully (iptables >= 1.6.2) */
+    /* iptables-save text of nat and filter: their per-service chains no
+     * service has are deleted, the jumps they lack inserted. NULL: neither
+     * (a partial sync trusts what the last one made). */
+    const char *nat_save, *filter_save;
+    const json_t *changed; /* keys whose own chains are rewritten; NULL: all */
+    const json_t *applied; /* chains of the last sync (may be NULL); those gone are deleted */
+    json_t *chains_out;    /* may be NULL; gets every per-service chain */
+};
+
+/* Pure. The restore text (tables nat and filter): the proxy's shared K3C-
+ * chains and the changed services' chains rewritten, the chains gone
+ * deleted, the missing jumps from the built-in chains inserted. */
+void proxy_ipt_render(struct k3c_buf *out, const struct proxy_ipt_input *in);
 
 struct proxy_ipt;
 
@@ -147,7 +158,8 @@ void proxy_ipt_set(struct proxy_ipt *x, const char *key, json_t *model);
 void proxy_ipt_reset(struct proxy_ipt *x);
 size_t proxy_ipt_services(const struct proxy_ipt *x);
 /* Applies the models when they changed since the last sync (always when
- * full): iptables-save, render, iptables-restore --noflush. */
+ * full, which also reads iptables-save for stale chains and missing jumps):
+ * render, iptables-restore --noflush. */
 int proxy_ipt_sync(struct proxy_ipt *x, bool full, struct k3c_err *err);
 /* Removes the proxy's K3C- chains and the jumps to them. */
 int proxy_ipt_cleanup(struct k3c_err *err);

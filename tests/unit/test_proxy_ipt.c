@@ -79,9 +79,12 @@ render(struct rendered *r, const json_t *svc, const json_t *sl, const char *nat_
     json_t *cur = NULL;
     char *save = NULL;
 
+    struct proxy_ipt_input in = {
+        .models = models, .random_fully = true, .nat_save = nat_save, .filter_save = filter_save};
+
     json_object_set_new(models, "default/web", proxy_service_model(&cfg, svc, sl));
     k3c_buf_init(&b);
-    proxy_ipt_render(&b, models, NULL, true, nat_save, filter_save);
+    proxy_ipt_render(&b, &in);
     r->nat = json_array();
     r->filter = json_array();
     for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -301,11 +304,59 @@ test_same_models_same_text(void **state)
     json_object_set_new(models, "default/web2", proxy_service_model(&cfg, svc, sl));
     k3c_buf_init(&a);
     k3c_buf_init(&b);
-    proxy_ipt_render(&a, models, NULL, false, "", "");
-    proxy_ipt_render(&b, models, NULL, false, "", "");
+    struct proxy_ipt_input in = {.models = models, .nat_save = "", .filter_save = ""};
+
+    proxy_ipt_render(&a, &in);
+    proxy_ipt_render(&b, &in);
     assert_string_equal(a.data, b.data);
     assert_null(strstr(a.data, "--random-fully"));
     k3c_buf_fini(&a);
+    k3c_buf_fini(&b);
+}
+
+/* A partial sync: only the changed service's chains declared (flushed) and
+ * rewritten, the shared chains whole, what the last sync made and no
+ * service has now deleted, no jump inserted (nothing was read). */
+static void
+test_partial_sync(void **state)
+{
+    _cleanup_json_ json_t *models = json_object(), *svc = service("");
+    _cleanup_json_ json_t *sl = slices("10.42.0.5@n1"), *changed = json_object();
+    _cleanup_json_ json_t *applied = json_object(), *chains = json_object();
+    struct proxy_ipt_input in = {
+        .models = models, .changed = changed, .applied = applied, .chains_out = chains};
+    struct k3c_buf b;
+
+    (void)state;
+    json_object_set_new(models, "default/web", proxy_service_model(&cfg, svc, sl));
+    json_object_set_new(json_object_get(svc, "metadata"), "name", json_string("web2"));
+    json_object_set_new(models, "default/web2", proxy_service_model(&cfg, svc, sl));
+    json_object_set_new(changed, "default/web2", json_true());
+    json_object_set_new(applied, "K3C-SEP-00000000000000aa", json_true());
+    k3c_buf_init(&b);
+    proxy_ipt_render(&b, &in);
+    /* web2's chains declared, web's not; both in the result */
+    assert_int_equal(json_object_size(chains), 6); /* svc, ext, sep of each */
+    {
+        size_t declared = 0;
+        const char *name;
+        json_t *v;
+
+        json_object_foreach(chains, name, v)
+        {
+            _cleanup_free_ char *decl = NULL;
+
+            if (asprintf(&decl, "\n:%s - [0:0]\n", name) < 0)
+                fail();
+            declared += strstr(b.data, decl) != NULL;
+        }
+        assert_int_equal(declared, 3);
+    }
+    assert_non_null(strstr(b.data, ":K3C-SEP-00000000000000aa - [0:0]\n"));
+    assert_non_null(strstr(b.data, "-X K3C-SEP-00000000000000aa\n"));
+    assert_null(strstr(b.data, "-I "));
+    /* the shared chain still sends both services' cluster IP */
+    assert_non_null(strstr(b.data, ":K3C-SERVICES - [0:0]\n"));
     k3c_buf_fini(&b);
 }
 
@@ -404,6 +455,7 @@ main(void)
         cmocka_unit_test(test_no_endpoints_reject),
         cmocka_unit_test(test_affinity_and_local_policy),
         cmocka_unit_test(test_same_models_same_text),
+        cmocka_unit_test(test_partial_sync),
         cmocka_unit_test(test_remove_script),
         cmocka_unit_test(test_has_jump),
         cmocka_unit_test(test_flannel_script),
