@@ -7,7 +7,9 @@
 # Checks: the backend chosen and logged; iptables-legacy-save in each node's
 # namespace shows the K3C- chains and their jumps, `nft list ruleset` no k3c
 # table; a ClusterIP and a NodePort Service answer from a pod and from the
-# other node's namespace (across flannel's VXLAN); cluster DNS from a pod;
+# other node's namespace (across flannel's VXLAN); sessionAffinity, a
+# Service without endpoints refused, externalTrafficPolicy Local; cluster
+# DNS from a pod;
 # pod egress masqueraded to the node's address; a restarted agent (after
 # SIGTERM and after SIGKILL) leaves exactly one jump per chain and answers
 # again; SIGTERM removes the proxy's chains; `k3c killall --with-net` in the
@@ -52,6 +54,13 @@ jumps() { save "$1" "$2" | grep -Ec -- "^-A $3 (.* )?-j $4\$"; }
 no_k3c_chains() { ! save "$1" nat | grep -q '^:K3C-' && ! save "$1" filter | grep -q '^:K3C-'; }
 no_proxy_chains() { ! save "$1" nat | grep -q '^:K3C-SERVICES'; }
 no_nft_table() { ! in_ns "$1" nft list ruleset | grep -q 'k3c'; }
+# refused NS URL: the connection is refused (REJECT), not timed out
+refused() {
+    local out
+    out=$(in_ns "$1" curl -sS --connect-timeout 3 --max-time 5 "$2" 2>&1)
+    echo "$out"
+    [[ $out == *"Connection refused"* || $out == *"Couldn't connect"* ]]
+}
 svc_ip() { kc get svc "$1" -o 'jsonpath={.spec.clusterIP}' 2>/dev/null; }
 node_port() { kc get svc "$1" -o 'jsonpath={.spec.ports[0].nodePort}' 2>/dev/null; }
 web_ready() { [ "$(kc get deploy web -o 'jsonpath={.status.readyReplicas}' 2>/dev/null)" = 2 ]; }
@@ -158,6 +167,44 @@ expect_out web/statistic-rule 'statistic --mode random --probability 0.5' save "
 wait_check nodeport/from-other-node 30 get "$NS2" "http://$NS_IP:$NP/"
 expect_out nodeport/via-n2-from-pod 'k3c test page' pod_get client "$NS2_IP" "$NP" /
 expect_out nodeport/in-chains "K3C-NODEPORTS -p tcp -m tcp --dport $NP -j K3C-EXT-" save "$NS2" nat
+
+echo "# 1a. sessionAffinity, a Service without endpoints, externalTrafficPolicy Local"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty}
+spec:
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+EOF
+STICKY=$(svc_ip sticky)
+EMPTY=$(svc_ip empty)
+LOCAL_NP=$(node_port local)
+wait_check affinity/answers 30 get "$NS2" "http://$STICKY/"
+STICKY_HOSTS=$(for _ in $(seq 8); do get "$NS2" "http://$STICKY/host"; echo; done | sort -u | grep -c '^web-')
+expect_eq affinity/one-backend 1 echo "$STICKY_HOSTS"
+expect_out affinity/recent-rule 'recent --rcheck --seconds 60 --reap' save "$NS2" nat
+check empty/reject-rule wait_for 30 save_has "$NS2" filter "^-A K3C-SERVICES -d $EMPTY/32 -p tcp -m tcp --dport 80 -j REJECT"
+check empty/refused refused "$NS2" "http://$EMPTY/"
+wait_check etp-local/node-with-endpoints 30 get "$NS2" "http://$NS_IP:$LOCAL_NP/"
+expect_out etp-local/no-local-endpoint-drops 'K3C-MARK-DROP' save "$NS2" nat
 
 echo "# 2. cluster DNS and egress masquerade from a pod"
 expect_out dns/service-name "$WEB" kc exec client -- busybox nslookup web.default.svc.cluster.local
