@@ -692,11 +692,6 @@ agent_netpol_start(struct agent *a, struct k3c_err *err)
 {
     struct netpol_config nc = {.client = a->api, .node_name = a->node_name};
 
-    if (a->run_netpol && net_netfilter() == NET_NETFILTER_IPTABLES)
-        return k3c_err_set(err, K3C_E_INVALID,
-                           "NetworkPolicy enforcement needs nftables, and this node uses the "
-                           "iptables backend (--netfilter-backend): start it with "
-                           "--disable-network-policy (policies are then not enforced here)");
     if (!a->run_netpol) {
         if (netpol_cleanup(NULL, err) < 0)
             log_warn("(node %s) network policy table not removed: %s", a->node_name, err->msg);

@@ -13,7 +13,8 @@
 # pod egress masqueraded to the node's address; a restarted agent (after
 # SIGTERM and after SIGKILL) leaves exactly one jump per chain and answers
 # again; SIGTERM removes the proxy's chains; `k3c killall --with-net` in the
-# node's namespace removes every K3C- chain. Nothing touches the root
+# node's namespace removes every K3C- chain; an agent that would enforce
+# NetworkPolicy under iptables stops at once, saying why. Nothing touches the root
 # namespace's tables. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -250,6 +251,14 @@ expect_out killall/reports 'K3C- chains removed' in_ns "$NS2" "$K3C_BIN" killall
 check killall/no-k3c-chains no_k3c_chains "$NS2"
 check killall/no-jumps-left sh -c "! nsenter --net=/run/netns/$NS2 iptables-legacy-save | grep -q 'K3C-'"
 agent_log_checks n2
+# NetworkPolicy is nftables-only: an agent that would enforce it stops at once
+agent_start n3 "$TMP/n3" "$NS2" "$NS2_IP" --cni-bridge k3cit1 --cluster-cidr "$CLUSTER_CIDR" \
+    --netfilter-backend iptables
+N3_PID=${AGENT_PIDS[n3]}
+check netpol/refused-exits wait_for 60 sh -c "! kill -0 $N3_PID 2>/dev/null"
+AGENT_PIDS[n3]=
+expect_out netpol/refused-says-why 'needs nftables.*--disable-network-policy' cat "$TMP/agent-n3.log"
+check netpol/refused-made-no-chains no_k3c_chains "$NS2"
 
 echo "# 5. the root namespace untouched; the server stops cleanly"
 check root/no-k3c-chains sh -c "! iptables-legacy-save 2>/dev/null | grep -q K3C-"
