@@ -306,6 +306,13 @@ check_namespace_alive(struct api_request *r)
     {
         struct wc_entry *e = watch_cache_get(api_cache_for(r->srv, ns_res), key);
 
+        /* Most namespaces are not terminating: when the key's name is
+         * nowhere in the stored text, it is not in metadata either, and the
+         * parse (a tenth of a create's CPU) is not needed. */
+        if (e && !memmem(e->json, e->json_len, "\"deletionTimestamp\"", 19)) {
+            wc_entry_unref(e);
+            return -1;
+        }
         if (e) {
             ns = wc_entry_object(e);
             wc_entry_unref(e);
@@ -448,6 +455,14 @@ store_update_leased(struct api_request *r, const char *key, const char *text, si
     }
 }
 
+/* api_reply_object's reply for a new object is its stored text plus the
+ * resourceVersion, unless a conversion or a Table changes what is sent. */
+static bool
+reply_is_stored_text(struct api_request *r)
+{
+    return !r->res->convert_out && !api_resource_is_custom(r->res) && !api_table_wanted(r);
+}
+
 static int
 store_create_reply(struct api_request *r, json_t *obj)
 {
@@ -455,11 +470,14 @@ store_create_reply(struct api_request *r, json_t *obj)
     _cleanup_free_ char *text = NULL;
     struct k3c_err err = {0};
     int64_t rev = 0;
-    size_t len = 0;
+    size_t len = 0, meta_end = 0;
 
     if (dry_run(r))
         return api_reply_object(r, 201, json_incref(obj));
-    text = api_object_encode(obj, &len);
+    if (reply_is_stored_text(r))
+        text = api_object_encode_marked(obj, &len, &meta_end);
+    if (!text)
+        text = api_object_encode(obj, &len);
     if (store_create_leased(r, key, text, len, &rev, &err) < 0) {
         release_allocations(r, obj);
         if (err.kind == K3C_E_EXISTS)
@@ -469,6 +487,12 @@ store_create_reply(struct api_request *r, json_t *obj)
         return api_reply_store_error(r, &err);
     }
     api_set_resource_version(obj, rev);
+    if (meta_end) {
+        size_t reply_len = 0;
+        char *reply = api_object_text_with_version(text, len, meta_end, rev, &reply_len);
+
+        return api_reply_json_text_take(r, 201, reply, reply_len);
+    }
     return api_reply_object(r, 201, json_incref(obj));
 }
 

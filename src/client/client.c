@@ -29,7 +29,7 @@ struct http_client {
     size_t n_endpoints;
     atomic_size_t current; /* index of the endpoint that last worked */
     char *ca_file, *cert_file, *key_file, *basic_auth;
-    bool insecure;
+    bool insecure, http1;
     long connect_timeout_ms, request_timeout_ms;
     struct curl_slist *resolve; /* CURLOPT_RESOLVE entries, or NULL */
 
@@ -182,6 +182,7 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     c->key_file = cfg->key_file ? k3c_xstrdup(cfg->key_file) : NULL;
     c->basic_auth = cfg->basic_auth ? k3c_xstrdup(cfg->basic_auth) : NULL;
     c->insecure = cfg->insecure;
+    c->http1 = cfg->http1;
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
     c->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000;
     for (size_t i = 0; cfg->resolve && cfg->resolve[i]; i++)
@@ -259,6 +260,8 @@ handle_setup(struct http_client *c, CURL *curl)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->http1)
+        curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (c->ca_file) {
         /* Trust only our CA. Without clearing CAPATH, libcurl/GnuTLS also
          * loads all of /etc/ssl/certs on every new connection: ~6 MB RSS and

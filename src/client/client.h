@@ -28,6 +28,11 @@ struct http_client_config {
      * while TLS still checks host (an admission webhook's Service name at
      * its ClusterIP); NULL-terminated, may be NULL */
     const char *const *resolve;
+    /* HTTP/1.1 even over TLS (no ALPN h2): for a peer whose HTTP/1.1 path is
+     * cheaper and whose requests never share a connection (etcd's JSON
+     * gateway: each pooled handle or stream has its own connection, so h2's
+     * multiplexing buys nothing and its framing costs CPU on both sides) */
+    bool http1;
 };
 
 struct http_client;
