@@ -637,8 +637,11 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         server_secrets_encryption(cfg, &paths, &err) < 0)
         goto out;
     api = start_api(cfg, &paths, s, &err);
-    if (api && !(keyring = server_secrets_keyring_start(cfg, s, &err)))
-        goto out;
+    if (api && !(keyring = server_secrets_keyring_start(cfg, s, &err))) {
+        /* not fatal: this server keeps its own keys, as before rotation existed */
+        log_error("secrets encryption keys not shared through etcd: %s", err.msg);
+        k3c_err_clear(&err);
+    }
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
         !(mon = start_monitor(cfg, &paths, &tls, e, s, &err)))
         goto out;

@@ -23,6 +23,10 @@
 struct store_keyring {
     struct store *s;
     char *path, *node, *secret;
+    /* the configuration this server's keys were loaded from (not the file:
+     * rotate-keys, on the same host, writes the file before this server
+     * has reloaded) */
+    char *loaded;
     bool encrypt;
     pthread_mutex_t mu; /* one reload at a time */
     struct store_watch *watch;
@@ -64,7 +68,7 @@ report_key(struct store_keyring *k, struct k3c_err *err)
     return put_any(k->s, key, name ? name : "", name ? strlen(name) : 0, err);
 }
 
-/* Takes the configuration text as this server's: the file, then the keys. */
+/* Takes the configuration text as this server's: the keys, then the file. */
 static int
 adopt(struct store_keyring *k, const char *text, struct k3c_err *err)
 {
@@ -73,12 +77,15 @@ adopt(struct store_keyring *k, const char *text, struct k3c_err *err)
     struct k3c_err ignored = {0};
 
     pthread_mutex_lock(&k->mu);
-    if (k3c_read_file(k->path, &local, NULL, &ignored) < 0 || strcmp(local, text) != 0) {
+    if (!k->loaded || strcmp(k->loaded, text) != 0) {
         if (store_encryption_load_json(text, STORE_KEYRING_CONFIG_KEY, k->encrypt, err) < 0 ||
-            k3c_write_file(k->path, text, strlen(text), 0600, err) < 0) {
+            ((k3c_read_file(k->path, &local, NULL, &ignored) < 0 || strcmp(local, text) != 0) &&
+             k3c_write_file(k->path, text, strlen(text), 0600, err) < 0)) {
             pthread_mutex_unlock(&k->mu);
             return -1;
         }
+        free(k->loaded);
+        k->loaded = k3c_xstrdup(text);
         store_encryption_active(&name);
         log_info("secrets encryption: keys reloaded from etcd, writing with %s",
                  name ? name : "(none)");
@@ -162,8 +169,10 @@ store_keyring_start(struct store *s, const char *path, const char *node, const c
     k->encrypt = encrypt;
     pthread_mutex_init(&k->mu, NULL);
     /* the watch starts at the revision before the first read: a rotation
-     * in between is seen twice, which is harmless */
-    if (store_revision(s, &rev, err) < 0 || sync_at_start(k, err) < 0 ||
+     * in between is seen twice, which is harmless; k->loaded is what
+     * store_encryption_setup read */
+    if (k3c_read_file(path, &k->loaded, NULL, err) < 0 || store_revision(s, &rev, err) < 0 ||
+        sync_at_start(k, err) < 0 ||
         !(k->watch = store_watch_start(s, STORE_KEYRING_CONFIG_KEY, rev + 1, &ops, k, err))) {
         store_keyring_stop(k);
         return NULL;
@@ -180,6 +189,7 @@ store_keyring_stop(struct store_keyring *k)
         store_watch_stop(k->watch);
     pthread_mutex_destroy(&k->mu);
     free(k->path);
+    free(k->loaded);
     free(k->node);
     if (k->secret)
         memset(k->secret, 0, strlen(k->secret));

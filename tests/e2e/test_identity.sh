@@ -6,10 +6,9 @@
 # (200 for what a RoleBinding allows, 403 for the rest); the kubelet writes
 # a fresh token into the running pod before the old one ages out (upstream's
 # token manager; K3C_KUBELET_TOKEN_MAX_AGE_S shortens its 24 h to seconds);
-# the official Python client's in-cluster config (Debian's
-# python3-kubernetes, run from the host inside the pod's network namespace
-# with the pod's token and ca.crt files: no Python image is built) lists
-# pods and gets 403 for secrets. One server with its own agent in a network
+# the official Python client (Debian's python3-kubernetes, packed into an
+# image by scripts/build-python-image) runs load_incluster_config() in a
+# real pod, lists pods and gets 403 for secrets. One server with its own agent in a network
 # namespace the test makes (lib_pods.sh). Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -82,32 +81,59 @@ wait_check refresh/new-token 60 token_changed
 wait_check refresh/new-token-works 20 pod_lists_pods
 expect_out refresh/atomic-writer ' token -> \.\.data/token$' kc exec caller -- ls -l $SA_DIR/
 
-echo "# 3. the Python client's in-cluster config in the pod's network namespace"
-UID_CALLER=$(pod_field caller '{.metadata.uid}')
-VOL=$(pod_field caller '{.spec.volumes[0].name}')
-VOL_DIR=$(find "$TMP/data" -maxdepth 6 -type d -path "*/$UID_CALLER/volumes/$VOL" | head -n1)
-in_cluster_python() {
-    nsenter "--net=/run/netns/k3c-$UID_CALLER" env -i PATH=/usr/bin:/bin KUBERNETES_SERVICE_HOST=10.43.0.1 \
-        KUBERNETES_SERVICE_PORT=443 timeout 60 /usr/bin/python3 - "$VOL_DIR" <<'PY'
-import sys
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from kubernetes.config.incluster_config import InClusterConfigLoader
-d = sys.argv[1]
-InClusterConfigLoader(token_filename=d + "/token", cert_filename=d + "/ca.crt").load_and_set()
-v1 = client.CoreV1Api()
-print("pods:", " ".join(p.metadata.name for p in v1.list_namespaced_pod("default").items))
-try:
-    v1.list_namespaced_secret("default")
-    print("secrets: allowed")
-except ApiException as e:
-    print("secrets:", e.status)
-PY
-}
-if [ -n "$VOL_DIR" ] && /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
-    expect_all python/in-cluster '^pods: .*caller' '^secrets: 403$' -- in_cluster_python
+echo "# 3. the official Python client in a real pod (image built from the host's Debian packages)"
+t=$SECONDS
+if nsenter "--net=/run/netns/$NS" "$REPO/scripts/build-python-image" "$TMP/pyimg" "$REG" >"$TMP/pyimg.log" 2>&1; then
+    echo "# python image: $(du -sh "$TMP/pyimg/oci" | cut -f1) compressed, built and pushed in $((SECONDS - t)) s"
+    kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: pyclient}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-lister}
+rules: [{apiGroups: [""], resources: [pods], verbs: [list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: pyclient-pod-lister}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-lister}
+subjects: [{kind: ServiceAccount, name: pyclient, namespace: default}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pyclient}
+spec:
+  nodeName: e2e
+  serviceAccountName: pyclient
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: $REG/k3c/python-k8s:test
+    command:
+    - python3
+    - -c
+    - |
+      from kubernetes import client, config
+      from kubernetes.client.rest import ApiException
+      config.load_incluster_config()
+      ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+      v1 = client.CoreV1Api()
+      print("pods:", " ".join(p.metadata.name for p in v1.list_namespaced_pod(ns).items))
+      try:
+          v1.list_namespaced_secret(ns)
+          print("secrets: allowed")
+      except ApiException as e:
+          print("secrets:", e.status)
+EOF2
+    wait_check python/pod-succeeded 90 pod_phase_is pyclient Succeeded
+    expect_all python/in-pod '^pods: .*caller' '^pods: .*pyclient' '^secrets: 403$' -- kc logs pyclient
 else
-    echo "# skipped: python3-kubernetes or the pod's volume directory not found"
+    RC=$?
+    if [ "$RC" -eq 77 ]; then echo "# skipped the Python pod: $(tail -n1 "$TMP/pyimg.log")"; else
+        fail python/image "build-python-image exit $RC" "$(tail -n5 "$TMP/pyimg.log")"
+    fi
 fi
 
 echo "# 4. CertificateSigningRequest: a new user with a client certificate"
