@@ -636,8 +636,12 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0 ||
         server_secrets_encryption(cfg, &paths, &err) < 0)
         goto out;
+    /* the keys of the last rotation (etcd's copy) before the API reads a
+     * Secret; the very first start has no token yet: after start_api */
+    keyring = server_secrets_keyring_start(cfg, s, &err);
+    k3c_err_clear(&err);
     api = start_api(cfg, &paths, s, &err);
-    if (api && !(keyring = server_secrets_keyring_start(cfg, s, &err))) {
+    if (api && !keyring && !(keyring = server_secrets_keyring_start(cfg, s, &err))) {
         /* not fatal: this server keeps its own keys, as before rotation existed */
         log_error("secrets encryption keys not shared through etcd: %s", err.msg);
         k3c_err_clear(&err);

@@ -9,7 +9,9 @@
 # encryption-config.json, its log, the key it reports), etcdctl shows every
 # Secret under the new key's prefix, both servers read every Secret, a
 # Secret written through polynode-2 is sealed with the new key; a second
-# rotation on polynode-2. Needs root.
+# rotation on polynode-2. Then certificates: polynode-2's admin leaf
+# re-signed to expire in 30 days gets a CertificateExpirationWarning Event
+# on its Node, and is renewed (a year) when polynode-2 restarts. Needs root.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
 
@@ -31,7 +33,9 @@ for t in ip etcd etcdctl; do
     fi
 done
 
-declare -A PID=()
+declare -A PID=() FLAGS=()
+# the certificate monitor's hour, shortened (the servers inherit it)
+export K3C_CERT_CHECK_INTERVAL_S=3
 declare -A IP=([polynode-1]=192.168.20.221 [polynode-2]=192.168.20.222)
 ha_cleanup() {
     local n
@@ -46,6 +50,7 @@ T0=$SECONDS
 server_start() {
     local name=$1
     shift
+    FLAGS[$name]="$*"
     ip netns exec "${LAN_NS_OF[$name]}" env -u K3C_CONFIG "$K3C_BIN" server --node-name "$name" \
         --data-dir "$TMP/$name" --write-kubeconfig "$TMP/$name.yaml" --config "$TMP/empty.yaml" \
         --disable-pods --secrets-encryption "$@" </dev/null >>"$TMP/$name.log" 2>&1 &
@@ -133,6 +138,38 @@ done
 check after/write-on-polynode-1 kh polynode-1 create secret generic late --from-literal=v=ha-value-late
 expect_eq after/sealed-with-new-key "k8s:enc:aescbc:v1:$KEY:" stored_head /registry/secrets/default/late $((19 + ${#KEY}))
 expect_out after/etcd-copy-wrapped '^k8s:enc:aescbc:v1:k3c-token:' stored_head /k3c/secrets-encryption/config 28
+
+echo "# certificates: an expiring leaf, the Event, renewal at restart"
+TLS2=$TMP/polynode-2/server/tls
+short_admin_cert() { # polynode-2's admin leaf again, same key and CA, valid 30 days
+    openssl x509 -x509toreq -in "$TLS2/client-admin.crt" -signkey "$TLS2/client-admin.key" \
+        -out "$TMP/admin.csr" 2>/dev/null &&
+        printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$TMP/ext.cnf" &&
+        openssl x509 -req -in "$TMP/admin.csr" -CA "$TLS2/client-ca.crt" -CAkey "$TLS2/client-ca.key" \
+            -days 30 -set_serial "$$" -extfile "$TMP/ext.cnf" -out "$TMP/short.crt" 2>/dev/null &&
+        cp "$TMP/short.crt" "$TLS2/client-admin.crt"
+}
+cert_event() {
+    kh polynode-1 get events -o json | python3 -c 'import json, sys
+ok = [e for e in json.load(sys.stdin)["items"] if e.get("reason") == "CertificateExpirationWarning"
+      and e.get("type") == "Warning" and e["involvedObject"].get("name") == "polynode-2"
+      and "client-admin.crt: certificate system:admin will expire at" in e.get("message", "")]
+sys.exit(0 if ok else 1)'
+}
+valid_days_over() { openssl x509 -noout -checkend $(($2 * 86400)) -in "$1" >/dev/null; }
+check cert/short-leaf short_admin_cert
+check cert/expires-within-120-days bash -c "! openssl x509 -noout -checkend $((120 * 86400)) -in '$TLS2/client-admin.crt'"
+wait_check cert/expiration-warning-event 40 cert_event
+stop_pid "${PID[polynode-2]}" 20
+expect_eq cert/stopped 0 echo $?
+echo "=== restart ===" >>"$TMP/polynode-2.log"
+# shellcheck disable=SC2086 # the flags were words
+server_start polynode-2 ${FLAGS[polynode-2]}
+# shellcheck disable=SC2016 # sed's $ address, not a shell variable
+host_ready_again() { sed -n '/=== restart ===/h; /=== restart ===/!H; ${x;p}' "$TMP/polynode-2.log" | grep -q "k3c server ready"; }
+check cert/restarted wait_for 90 host_ready_again
+check cert/renewed-at-start valid_days_over "$TLS2/client-admin.crt" 300
+check cert/secrets-readable-after-restart all_readable_on polynode-2
 
 echo "# ran $((SECONDS - T0)) s"
 run grep -E -A 30 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/polynode-1.log" "$TMP/polynode-2.log"
