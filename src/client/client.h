@@ -28,6 +28,11 @@ struct http_client_config {
      * while TLS still checks host (an admission webhook's Service name at
      * its ClusterIP); NULL-terminated, may be NULL */
     const char *const *resolve;
+    /* Idle handles kept for reuse, each with its open connection (curl's
+     * buffers and a TLS session: ~150 KiB); beyond it a finished request's
+     * handle is closed. 0: no limit (a server's etcd client, whose
+     * concurrency is bounded by its request threads). */
+    size_t max_idle;
 };
 
 struct http_client;
