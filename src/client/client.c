@@ -578,6 +578,24 @@ http_response_header(const struct http_response *resp, const char *name)
     return NULL;
 }
 
+void *
+http_client_stream_handle(struct http_client *c, const char *method, const char *path,
+                          const char *body, size_t body_len, size_t attempt, void *headers)
+{
+    size_t idx;
+    _cleanup_free_ char *url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx);
+    CURL *curl;
+
+    if (!url)
+        return NULL;
+    curl = curl_easy_init();
+    if (!curl)
+        abort();
+    handle_setup(c, curl);
+    request_setup(curl, method, url, headers, body, body_len);
+    return curl;
+}
+
 struct http_stream *
 http_stream_new(struct http_client *c)
 {

@@ -118,6 +118,15 @@ bool http_client_stopping(void);
 
 struct http_stream;
 
+/* For a caller that drives many streams on one thread in its own curl multi
+ * (store_watch.c): a new easy handle (a CURL *) with this client's settings
+ * and the request to endpoint `attempt`, counted from the one that last
+ * worked; NULL once attempt is past the last endpoint. body and headers (a
+ * struct curl_slist *) must outlive the transfer; curl_easy_cleanup frees
+ * the handle. */
+void *http_client_stream_handle(struct http_client *c, const char *method, const char *path,
+                                const char *body, size_t body_len, size_t attempt, void *headers);
+
 /* Opens a streaming POST/GET (a watch) that the calling thread drives with
  * http_stream_run. Not bound by request_timeout_ms. */
 struct http_stream *http_stream_new(struct http_client *c);
