@@ -51,11 +51,17 @@ def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def settle(pid, secs=4.0):
-    """The thread count once it has not changed for 2 s (bounded)."""
-    deadline = time.monotonic() + secs + 10
+# Threads that exist only while there is work (a controller's runner, a
+# scheduler binder) end after 5-10 s without any: an idle count is taken
+# once the count held for longer than that.
+STABLE_S = 11.0
+
+
+def settle(pid):
+    """The thread count once it has not changed for STABLE_S (bounded)."""
+    deadline = time.monotonic() + 60
     last, since = threads(pid), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - since < 2.0:
+    while time.monotonic() < deadline and time.monotonic() - since < STABLE_S:
         time.sleep(0.25)
         now = threads(pid)
         if now != last:
