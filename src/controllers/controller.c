@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define CTL_SYNC_WAIT_MS      30000
+#define CTL_HTTP_MAX_IDLE     2
 #define CTL_LEASE_CONTROLLERS "k3c-controllers"
 #define CTL_LEASE_SCHEDULER   "k3c-scheduler"
 
@@ -478,6 +479,9 @@ ctl_manager_new_with(const struct ctl_config *cfg, struct api_server *srv,
     hc.cert_file = m->cert_file;
     hc.key_file = m->key_file;
     hc.request_timeout_ms = 30000;
+    /* Each connection kept open is a thread of the API server: keep a few
+     * (the pool kept one per concurrent write ever seen, ~8 idle). */
+    hc.max_idle = CTL_HTTP_MAX_IDLE;
     m->http = http_client_new(&hc, err);
     if (m->http)
         m->events = ctl_events_new(m->http);
