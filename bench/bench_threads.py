@@ -106,7 +106,9 @@ class Server:
                  "the server's node")
             # It runs no pods: keep the churn's pods Pending (a bound pod's
             # deletion would wait for a kubelet that never confirms it).
-            self.kubectl("cordon", "bench-threads")
+            wait(lambda: self.kubectl("cordon", "bench-threads").returncode == 0 and self.kubectl(
+                "get", "node", "bench-threads", "-o", "jsonpath={.spec.unschedulable}").stdout
+                 == "true", 60, "the node cordoned")
 
     def kubectl(self, *args):
         if not os.path.exists(self.kubeconfig):
@@ -128,7 +130,11 @@ class Server:
             wait(lambda: self.pods() >= REPLICAS, 120, f"{REPLICAS} pods")
             self.kubectl("delete", "deployment", "churn", "--wait=true")
             # Pods of a deleted Deployment go by the garbage collector.
-            wait(lambda: self.pods() == 0, 180, "the pods to go")
+            try:
+                wait(lambda: self.pods() == 0, 180, "the pods to go")
+            except SystemExit:
+                print(self.kubectl("get", "deploy,rs,pods", "-o", "wide").stdout[:2000])
+                raise
 
     def stop(self):
         if self.proc.poll() is None:
@@ -161,7 +167,10 @@ def measure(k3c, with_agent):
         if srv:
             srv.stop()
         subprocess.run(["ip", "netns", "del", ns], check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("K3C_KEEP_TEST_DIRS"):
+            print(f"# kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
