@@ -47,6 +47,14 @@ def wait(pred, secs, what):
     raise SystemExit(f"bench_threads: timed out waiting for {what}")
 
 
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -156,13 +164,15 @@ def measure(k3c, with_agent):
         srv = Server(k3c, tmp, ns, with_agent)
         time.sleep(3)  # start-up work (first syncs, lease campaigns) ends
         idle = settle(srv.proc.pid)
+        idle_rss = rss_mib(srv.proc.pid)
         if os.environ.get("BENCH_THREADS_DUMP"):
             dump(srv.proc.pid, "idle")
         srv.churn()
         after = settle(srv.proc.pid)
+        after_rss = rss_mib(srv.proc.pid)
         if os.environ.get("BENCH_THREADS_DUMP"):
             dump(srv.proc.pid, "after the churn")
-        return idle, after
+        return idle, after, idle_rss, after_rss
     finally:
         if srv:
             srv.stop()
@@ -185,14 +195,15 @@ def main():
     k3c = os.path.abspath(sys.argv[1])
     print(f"threads of an idle k3c server; churn: a {REPLICAS}-replica Deployment created and "
           f"deleted {CHURN_ROUNDS} times")
-    print(f"{'server':28s} {'idle':>6s} {'after churn':>12s}  goal")
+    print(f"{'server':28s} {'idle':>6s} {'after churn':>12s}  goal     "
+          "(RSS idle / after churn, MiB)")
     worst = 0
     for with_agent in (False, True):
-        idle, after = measure(k3c, with_agent)
+        idle, after, idle_rss, after_rss = measure(k3c, with_agent)
         worst = max(worst, idle, after)
         name = "with its agent (no pods)" if with_agent else "without its agent"
         print(f"{name:28s} {idle:6d} {after:12d}  < {GOAL} "
-              f"{'ok' if max(idle, after) < GOAL else 'MISS'}")
+              f"{'ok' if max(idle, after) < GOAL else 'MISS':4s}  ({idle_rss:.1f} / {after_rss:.1f})")
     print(f"goal: threads in an idle server < {GOAL}: {worst} "
           f"{'ok' if worst < GOAL else 'MISS'}")
 
