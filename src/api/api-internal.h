@@ -748,5 +748,11 @@ struct api_review_resource {
 extern const struct api_review_resource api_review_resources[];
 /* The user's extra (from impersonation) as upstream's map of lists. */
 json_t *api_user_extra_json(const struct api_user *u);
+/* ---- watch cache change hook (issue #20, perfthreads) ---- */
+/* fn runs (on the thread that changed it, without the cache's locks) after
+ * any watch cache applied events, relisted or stopped: one loop following
+ * many caches (the controllers' informers) waits for it instead of a thread
+ * per cache. Process-wide; set once, before the caches change. */
+void watch_cache_set_change_hook(void (*fn)(void));
 
 #endif
