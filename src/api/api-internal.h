@@ -131,6 +131,13 @@ const json_t *api_json_path(const json_t *obj, const char *path);
 /* upstream's duration.HumanDuration ("45s", "3m20s", "5h4m", "2d3h", "3y12d");
  * negative below -1s is "<invalid>". Returns buf. */
 const char *api_human_duration(int64_t seconds, char *buf, size_t len);
+/* A row's cells computed once per object version (the watch cache keeps it
+ * with the entry): the JSON text of row(obj, ...) with each duration up to
+ * "now" left as a marker; NULL if row gives no array. */
+char *api_table_row_template(api_row_fn row, const json_t *obj, size_t *len);
+struct k3c_buf;
+/* Appends a template's cells as row(obj, now_s) would give them. */
+void api_table_render_cells(struct k3c_buf *out, const char *tmpl, size_t len, int64_t now_s);
 
 /* Columns and rows as kube-apiserver's printers give them; the row always
  * carries every column (kubectl drops priority 1 without -o wide). */
@@ -222,7 +229,10 @@ struct wc_entry {
     int64_t revision; /* mod_revision */
     json_t *labels;   /* metadata.labels, or NULL */
     char **fields;    /* values of the cache's index_fields, same order; NULL entries when absent */
-    int refs;         /* atomic */
+    size_t meta_off, meta_len; /* metadata's value inside json */
+    char *row;                 /* the table row's cells (api_table_row_template), or NULL */
+    size_t row_len;
+    int refs; /* atomic */
 };
 
 struct wc_entry *wc_entry_ref(struct wc_entry *e);
@@ -246,6 +256,11 @@ struct watch_cache;
  * dotted paths extracted into entry->fields (NULL-terminated, may be NULL). */
 struct watch_cache *watch_cache_new(struct store *s, const char *prefix,
                                     const char *const *index_fields, struct k3c_err *err);
+/* The same, keeping each object's table row (row: the resource's row
+ * function; NULL: none) with its entry. */
+struct watch_cache *watch_cache_new_with_rows(struct store *s, const char *prefix,
+                                              const char *const *index_fields, api_row_fn row,
+                                              struct k3c_err *err);
 void watch_cache_free(struct watch_cache *wc);
 /* Waits until the cache holds etcd's state at revision rev or later
  * (rev 0: the store's current revision, read now). TIMEOUT/UNAVAILABLE. */
@@ -396,6 +411,8 @@ json_t *api_body_object(struct api_request *r, struct k3c_err *err);
 
 /* Queues a JSON reply (consumes body in every case). Returns an MHD_Result. */
 int api_reply_json_take(struct api_request *r, unsigned status, json_t *body);
+/* The same for JSON already serialised (text: malloc'ed, taken). */
+int api_reply_text_take(struct api_request *r, unsigned status, char *text, size_t len);
 /* Queues a Kubernetes Status for an error kind: code and reason from the
  * kind, message as given; details.name/kind when name/kind are not NULL. */
 int api_reply_status(struct api_request *r, enum k3c_errkind kind, const char *name,

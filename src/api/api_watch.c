@@ -17,6 +17,9 @@
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_MS 30000
 #define WATCH_POLL_MS           1000
+/* A stream that is behind takes the events already there up to about this
+ * many bytes per send: one TLS record and one write for many events. */
+#define WATCH_BATCH_BYTES (32 * 1024)
 
 /* Owned by the connection's thread once the reply is queued. */
 struct api_watch_stream {
@@ -148,7 +151,9 @@ emit(struct api_watch_stream *ws, const struct wc_event *ev)
 static void
 fill(struct api_watch_stream *ws)
 {
-    while (ws->out.len == 0 && !ws->ended) {
+    bool took = false;
+
+    while ((ws->out.len == 0 || (took && ws->out.len < WATCH_BATCH_BYTES)) && !ws->ended) {
         struct wc_event ev;
         struct k3c_err err = {0};
         int64_t now = k3c_now_ms();
@@ -158,7 +163,9 @@ fill(struct api_watch_stream *ws)
             ws->ended = true;
             return;
         }
-        rc = wc_watcher_next(ws->watcher, WATCH_POLL_MS, &ev, &err);
+        /* Once something is to be sent, only what is already there. */
+        rc = wc_watcher_next(ws->watcher, ws->out.len ? 0 : WATCH_POLL_MS, &ev, &err);
+        took = rc > 0;
         if (rc > 0) {
             emit(ws, &ev);
             wc_event_fini(&ev);
@@ -169,7 +176,8 @@ fill(struct api_watch_stream *ws)
                 k3c_err_set(&err, K3C_E_COMPACTED, "watch closed");
             append_error(ws, &err);
             ws->ended = true;
-        } else if (ws->bookmarks && now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS) {
+        } else if (ws->out.len == 0 && ws->bookmarks &&
+                   now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS) {
             /* The revision this watcher has seen every event up to, not the
              * cache's: a bookmark must not skip events still on the way. */
             append_bookmark(ws);

@@ -7,6 +7,7 @@
  * watch before it relists and starts a new one after. Readers: any thread. */
 #define LOG_COMPONENT "watchcache"
 #include "api/api-internal.h"
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -58,6 +59,7 @@ struct watch_cache {
     char *prefix;
     char **index_fields;
     size_t n_fields;
+    api_row_fn row; /* NULL: entries keep no table row */
     atomic_int refs;
 
     pthread_rwlock_t map_lock;
@@ -110,6 +112,7 @@ entry_destroy(struct wc_entry *e)
     free(e->namespace);
     free(e->name);
     free(e->json);
+    free(e->row);
     json_decref(e->labels);
     for (size_t i = 0; e->fields && i < box->n_fields; i++)
         free(e->fields[i]);
@@ -171,6 +174,71 @@ entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *ob
     }
 }
 
+static int
+buf_dump(const char *text, size_t len, void *ud)
+{
+    k3c_buf_append(ud, text, len);
+    return 0;
+}
+
+/* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
+ * metadata's value is (table rows splice it in). NULL on failure. */
+static char *
+entry_serialise(struct wc_entry *e, const json_t *obj)
+{
+    const char *k = NULL;
+    json_t *v = NULL;
+    struct k3c_buf b;
+    bool first = true;
+    char *text;
+
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, "{", 1);
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        _cleanup_json_ json_t *key = json_string(k);
+        size_t at;
+
+        if (!first)
+            k3c_buf_append(&b, ",", 1);
+        first = false;
+        if (!key || json_dump_callback(key, buf_dump, &b, JSON_ENCODE_ANY) < 0)
+            goto fail;
+        k3c_buf_append(&b, ":", 1);
+        at = b.len;
+        if (json_dump_callback(v, buf_dump, &b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+            goto fail;
+        if (strcmp(k, "metadata") == 0) {
+            e->meta_off = at;
+            e->meta_len = b.len - at;
+        }
+    }
+    k3c_buf_append(&b, "}", 1);
+    text = k3c_buf_steal(&b, &e->json_len);
+    /* The buffer grew by doubling; entries live long. */
+    return k3c_xrealloc(text, e->json_len + 1);
+fail:
+    k3c_buf_fini(&b);
+    return NULL;
+}
+
+/* The row's cells, unless a string of the object holds the character the
+ * row markers use (then tables compute the row at read time). */
+static void
+entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+{
+    char *row;
+    size_t len = 0;
+
+    if (!wc->row || memmem(e->json, e->json_len, "\\u0001", 6))
+        return;
+    row = api_table_row_template(wc->row, obj, &len);
+    if (!row)
+        return;
+    e->row = k3c_xrealloc(row, len + 1);
+    e->row_len = len;
+}
+
 /* Builds the entry for obj at key as of revision rev. obj is modified: its
  * metadata.resourceVersion becomes rev. NULL if it cannot be serialised. */
 static struct wc_entry *
@@ -191,13 +259,13 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     e->refs = 1;
     e->revision = rev;
     e->key = k3c_xstrdup(key);
-    e->json = json_dumps(obj, JSON_COMPACT);
+    e->json = entry_serialise(e, obj);
     if (!e->json) {
         entry_destroy(e);
         return NULL;
     }
-    e->json_len = strlen(e->json);
     entry_extract(wc, e, obj);
+    entry_row(wc, e, obj);
     return e;
 }
 
@@ -689,12 +757,13 @@ cache_unref(struct watch_cache *wc)
 }
 
 static struct watch_cache *
-cache_alloc(struct store *s, const char *prefix, const char *const *index_fields)
+cache_alloc(struct store *s, const char *prefix, const char *const *index_fields, api_row_fn row)
 {
     struct watch_cache *wc = k3c_xcalloc(1, sizeof(*wc));
     pthread_rwlockattr_t rwa;
 
     wc->store = s;
+    wc->row = row;
     wc->prefix = k3c_xstrdup(prefix);
     while (index_fields && index_fields[wc->n_fields])
         wc->n_fields++;
@@ -716,7 +785,14 @@ struct watch_cache *
 watch_cache_new(struct store *s, const char *prefix, const char *const *index_fields,
                 struct k3c_err *err)
 {
-    struct watch_cache *wc = cache_alloc(s, prefix, index_fields);
+    return watch_cache_new_with_rows(s, prefix, index_fields, NULL, err);
+}
+
+struct watch_cache *
+watch_cache_new_with_rows(struct store *s, const char *prefix, const char *const *index_fields,
+                          api_row_fn row, struct k3c_err *err)
+{
+    struct watch_cache *wc = cache_alloc(s, prefix, index_fields, row);
     int rc = -1;
 
     /* A list can lose its revision to a compaction between two pages. */
