@@ -197,6 +197,9 @@ struct label_selector;
 struct label_selector *label_selector_parse(const char *s, struct k3c_err *err);
 /* labels is the object's metadata.labels (a JSON object) or NULL. */
 bool label_selector_matches(const struct label_selector *sel, const json_t *labels);
+struct wc_entry;
+/* The same against a watch cache entry's labels. */
+bool label_selector_matches_entry(const struct label_selector *sel, const struct wc_entry *e);
 void label_selector_free(struct label_selector *sel);
 
 struct field_selector;
@@ -227,8 +230,9 @@ struct wc_entry {
     char *json; /* compact serialised object */
     size_t json_len;
     int64_t revision; /* mod_revision */
-    json_t *labels;   /* metadata.labels, or NULL */
-    char **fields;    /* values of the cache's index_fields, same order; NULL entries when absent */
+    char *labels;     /* metadata.labels as n_labels "key\0value\0" pairs (use wc_entry_label) */
+    size_t n_labels;
+    char **fields; /* values of the cache's index_fields, same order; NULL entries when absent */
     size_t meta_off, meta_len; /* metadata's value inside json */
     char *row;                 /* the table row's cells (api_table_row_template), or NULL */
     size_t row_len;
@@ -239,6 +243,10 @@ struct wc_entry *wc_entry_ref(struct wc_entry *e);
 struct wc_entry *wc_entry_unref(struct wc_entry *e); /* always returns NULL */
 /* Parses e->json into a new tree (caller json_decref()s). */
 json_t *wc_entry_object(const struct wc_entry *e);
+/* The value of label key ("" for a value that is not a string), or NULL. */
+const char *wc_entry_label(const struct wc_entry *e, const char *key);
+/* metadata.labels as a new object (caller json_decref()s), NULL when none. */
+json_t *wc_entry_labels(const struct wc_entry *e);
 
 enum wc_event_type { WC_ADDED, WC_MODIFIED, WC_DELETED };
 

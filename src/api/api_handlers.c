@@ -131,7 +131,7 @@ api_selectors_match_entry(const struct api_selectors *sel, const struct wc_entry
 
     if (sel->namespace && sel->res->namespaced && strcmp(e->namespace, sel->namespace) != 0)
         return false;
-    if (sel->labels && !label_selector_matches(sel->labels, e->labels))
+    if (sel->labels && !label_selector_matches_entry(sel->labels, e))
         return false;
     return !sel->fields || field_selector_matches(sel->fields, entry_field, &f);
 }

@@ -113,10 +113,8 @@ entry_destroy(struct wc_entry *e)
     free(e->name);
     free(e->json);
     free(e->row);
-    json_decref(e->labels);
-    for (size_t i = 0; e->fields && i < box->n_fields; i++)
-        free(e->fields[i]);
-    free(e->fields);
+    free(e->labels);
+    free(e->fields); /* one block with the strings */
     free(box);
 }
 
@@ -151,27 +149,98 @@ key_basename(const char *key)
     return slash ? slash + 1 : key;
 }
 
+const char *
+wc_entry_label(const struct wc_entry *e, const char *key)
+{
+    const char *p = e->labels;
+
+    for (size_t i = 0; i < e->n_labels; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        if (strcmp(p, key) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+json_t *
+wc_entry_labels(const struct wc_entry *e)
+{
+    const char *p = e->labels;
+    json_t *o;
+
+    if (!e->labels)
+        return NULL;
+    o = json_object();
+    for (size_t i = 0; i < e->n_labels; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        json_object_set_new(o, p, json_string(v));
+        p = v + strlen(v) + 1;
+    }
+    return o;
+}
+
+/* metadata.labels packed into one block: "key\0value\0" per label. */
+static void
+entry_pack_labels(struct wc_entry *e, const json_t *labels)
+{
+    const char *k = NULL;
+    json_t *v = NULL;
+    struct k3c_buf b;
+
+    if (!json_is_object(labels))
+        return;
+    k3c_buf_init(&b);
+    json_object_foreach((json_t *)labels, k, v)
+    {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+        k3c_buf_append(&b, k, strlen(k) + 1);
+        k3c_buf_append(&b, s, strlen(s) + 1);
+        e->n_labels++;
+    }
+    /* An empty object still gets a block: labels present, none set. */
+    e->labels = k3c_xmalloc(b.len + 1);
+    memcpy(e->labels, b.data ? b.data : "", b.len + (b.data ? 0 : 1));
+    k3c_buf_fini(&b);
+}
+
+/* The index fields' values packed into one block: the pointers, then the
+ * strings they point at. */
+static void
+entry_pack_fields(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+{
+    const char *vals[wc->n_fields + 1];
+    char bufs[wc->n_fields + 1][64];
+    size_t bytes = wc->n_fields * sizeof(char *);
+    char *w;
+
+    for (size_t i = 0; i < wc->n_fields; i++) {
+        vals[i] = api_json_path_string(obj, wc->index_fields[i], bufs[i], sizeof(bufs[i]));
+        bytes += vals[i] ? strlen(vals[i]) + 1 : 0;
+    }
+    e->fields = k3c_xmalloc(bytes);
+    w = (char *)(e->fields + wc->n_fields);
+    for (size_t i = 0; i < wc->n_fields; i++) {
+        e->fields[i] = vals[i] ? memcpy(w, vals[i], strlen(vals[i]) + 1) : NULL;
+        w += vals[i] ? strlen(vals[i]) + 1 : 0;
+    }
+}
+
 static void
 entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
 {
     const json_t *md = json_object_get(obj, "metadata");
-    const json_t *labels = json_object_get(md, "labels");
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
 
     e->namespace = k3c_xstrdup(ns ? ns : "");
     e->name = k3c_xstrdup(name ? name : key_basename(e->key));
-    if (json_is_object(labels))
-        e->labels = json_incref((json_t *)labels);
-    if (wc->n_fields == 0)
-        return;
-    e->fields = k3c_xcalloc(wc->n_fields, sizeof(*e->fields));
-    for (size_t i = 0; i < wc->n_fields; i++) {
-        char buf[64];
-        const char *v = api_json_path_string(obj, wc->index_fields[i], buf, sizeof(buf));
-
-        e->fields[i] = v ? k3c_xstrdup(v) : NULL;
-    }
+    entry_pack_labels(e, json_object_get(md, "labels"));
+    if (wc->n_fields > 0)
+        entry_pack_fields(wc, e, obj);
 }
 
 static int

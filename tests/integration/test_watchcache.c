@@ -298,7 +298,8 @@ test_initial_list(void **state)
     assert_rv(e, revs[1]);
     assert_string_equal(e->namespace, "ns-a");
     assert_string_equal(e->name, "a");
-    assert_string_equal(json_string_value(json_object_get(e->labels, "app")), "db");
+    assert_string_equal(wc_entry_label(e, "app"), "db");
+    assert_null(wc_entry_label(e, "ap"));
     assert_string_equal(e->fields[0], "n1");
     assert_string_equal(e->fields[1], "7");
     assert_null(e->fields[2]);
