@@ -51,6 +51,34 @@ watch_stream_free(void *cls)
     free(ws);
 }
 
+/* A Table event from the entry's cached row, as the tree below would print
+ * it; false if the entry keeps no row. */
+static bool
+append_table_event_text(struct api_watch_stream *ws, const char *type, const struct wc_entry *e)
+{
+    struct k3c_buf row;
+    _cleanup_json_ json_t *cols = NULL;
+    _cleanup_free_ char *cols_text = NULL;
+
+    k3c_buf_init(&row);
+    if (!api_table_row_text(ws->req, e, k3c_wall_ms() / 1000, &row)) {
+        k3c_buf_fini(&row);
+        return false;
+    }
+    /* Column definitions go with the first event only, as upstream does. */
+    cols = ws->columns_sent ? json_array() : api_table_columns(ws->res);
+    cols_text = json_dumps(cols, JSON_COMPACT);
+    ws->columns_sent = true;
+    k3c_buf_appendf(&ws->out,
+                    "{\"type\":\"%s\",\"object\":{\"kind\":\"Table\",\"apiVersion\":\"%s\","
+                    "\"metadata\":{\"resourceVersion\":\"%" PRId64 "\"},\"rows\":[",
+                    type, ws->table_version, e->revision);
+    k3c_buf_append(&ws->out, row.data, row.len);
+    k3c_buf_appendf(&ws->out, "],\"columnDefinitions\":%s}}\n", cols_text ? cols_text : "[]");
+    k3c_buf_fini(&row);
+    return true;
+}
+
 /* Appends one event. Plain watches splice the cached JSON in as it is. */
 static void
 append_event(struct api_watch_stream *ws, const char *type, const struct wc_entry *e)
@@ -67,6 +95,8 @@ append_event(struct api_watch_stream *ws, const char *type, const struct wc_entr
         k3c_buf_append(&ws->out, "}\n", 2);
         return;
     }
+    if (append_table_event_text(ws, type, e))
+        return;
     {
         _cleanup_json_ json_t *obj = wc_entry_object(e);
         _cleanup_json_ json_t *ev = NULL;
