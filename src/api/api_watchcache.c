@@ -99,6 +99,7 @@ struct wc_watcher {
 struct entry_box {
     struct wc_entry e;
     size_t n_fields;
+    bool name_owned; /* e.name is its own string, not the end of e.key */
 };
 
 /* ---- entries ----------------------------------------------------------- */
@@ -108,9 +109,10 @@ entry_destroy(struct wc_entry *e)
 {
     struct entry_box *box = (struct entry_box *)e;
 
+    if (box->name_owned)
+        free(e->name);
     free(e->key);
     free(e->namespace);
-    free(e->name);
     free(e->json);
     free(e->row);
     free(e->labels);
@@ -235,9 +237,13 @@ entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *ob
     const json_t *md = json_object_get(obj, "metadata");
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
+    char *base = (char *)key_basename(e->key);
+    struct entry_box *box = (struct entry_box *)e;
 
     e->namespace = k3c_xstrdup(ns ? ns : "");
-    e->name = k3c_xstrdup(name ? name : key_basename(e->key));
+    /* The name is almost always the key's last segment: share it. */
+    box->name_owned = name && strcmp(name, base) != 0;
+    e->name = box->name_owned ? k3c_xstrdup(name) : base;
     entry_pack_labels(e, json_object_get(md, "labels"));
     if (wc->n_fields > 0)
         entry_pack_fields(wc, e, obj);
