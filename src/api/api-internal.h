@@ -419,8 +419,8 @@ json_t *api_body_object(struct api_request *r, struct k3c_err *err);
 
 /* Queues a JSON reply (consumes body in every case). Returns an MHD_Result. */
 int api_reply_json_take(struct api_request *r, unsigned status, json_t *body);
-/* The same for JSON already serialised (text: malloc'ed, taken). */
-int api_reply_text_take(struct api_request *r, unsigned status, char *text, size_t len);
+/* The same for JSON text already serialised (len bytes; consumes text). */
+int api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len);
 /* Queues a Kubernetes Status for an error kind: code and reason from the
  * kind, message as given; details.name/kind when name/kind are not NULL. */
 int api_reply_status(struct api_request *r, enum k3c_errkind kind, const char *name,

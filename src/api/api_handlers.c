@@ -440,7 +440,7 @@ reply_list_table_text(struct api_request *r, const char *tv, struct list_ctx *c,
     }
     k3c_buf_append(&b, "]}", 2);
     text = k3c_buf_steal(&b, &len);
-    return api_reply_text_take(r, 200, text, len);
+    return api_reply_json_text_take(r, 200, text, len);
 }
 
 static int

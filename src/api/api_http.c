@@ -94,11 +94,11 @@ api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
 
     if (!text)
         text = k3c_xstrdup("{}");
-    return api_reply_text_take(r, status, text, strlen(text));
+    return api_reply_json_text_take(r, status, text, strlen(text));
 }
 
 int
-api_reply_text_take(struct api_request *r, unsigned status, char *text, size_t len)
+api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len)
 {
     struct MHD_Response *resp;
     int ret;
