@@ -36,7 +36,14 @@
 #define BENCH_GETS         2000
 #define BENCH_LISTS        5 /* runs of each unpaginated list */
 #define BENCH_POKES        3 /* lists after an unrelated write */
-#define BENCH_WALKS        2 /* runs of the paginated walk */
+#define BENCH_TABLES       3 /* runs of the Table list */
+#define BENCH_WATCHERS     100
+#define BENCH_FAN_WRITES   1000
+#define BENCH_FAN_WAIT_S   120.0
+#define BENCH_FAN_OPEN_S   120.0 /* for the watches to open (TLS handshakes on a busy box) */
+#define BENCH_GOAL_FAN_MS  50.0
+#define BENCH_LINE_HEAD    2048 /* bytes of a watch event kept to read it */
+#define BENCH_WALKS        2    /* runs of the paginated walk */
 #define BENCH_PAGE         500
 #define BENCH_POD_NS       4 /* pods are spread over bench-0..bench-3 */
 #define BENCH_VALUE_SIZE   1024
@@ -1109,7 +1116,7 @@ bench_lists(struct bench *b, size_t pods)
     print_series("GET /api/v1/pods?resourceVersion=0", &rv0, pods, false);
     print_series("GET /api/v1/pods after an unrelated etcd put", &poked, pods, false);
     bench_walks(b, pods);
-    if (list_series(b, "/api/v1/pods", BENCH_TABLE_ACCEPT, 1, false, &table, &err) < 0)
+    if (list_series(b, "/api/v1/pods", BENCH_TABLE_ACCEPT, BENCH_TABLES, false, &table, &err) < 0)
         printf("table list failed: %s\n", err.msg);
     else
         print_series("GET /api/v1/pods as Table (kubectl get)", &table, pods, false);
@@ -1118,6 +1125,294 @@ bench_lists(struct bench *b, size_t pods)
                (double)plain.bytes / (double)plain.items);
     fflush(stdout);
     return series_median(&plain);
+}
+
+static size_t env_count(const char *name, size_t dflt);
+
+/* ---- watch fan-out --------------------------------------------------------- */
+
+/* One watch stream: what arrived when, by resourceVersion. */
+struct watcher {
+    struct conn c;
+    struct k3c_buf line; /* the event line being received */
+    long long *rv;
+    double *at;
+    size_t n, cap;
+};
+
+/* The resourceVersion of the first "resourceVersion" in text: an event's
+ * object's metadata, or a created object's. */
+static long long
+first_rv(const char *text)
+{
+    const char *p = strstr(text, "\"resourceVersion\":\"");
+
+    return p ? strtoll(p + 19, NULL, 10) : -1;
+}
+
+static size_t
+watcher_data(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    static const char added[] = "{\"type\":\"ADDED\"";
+    struct watcher *w = userdata;
+    size_t len = size * nmemb;
+    double t = now_s();
+
+    /* Only a line's head is kept: the type and the object's metadata.resourceVersion. */
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t part = nl ? (size_t)(nl - (data + i)) : len - i;
+
+        if (w->line.len < BENCH_LINE_HEAD)
+            k3c_buf_append(&w->line, data + i,
+                           part < BENCH_LINE_HEAD - w->line.len ? part
+                                                                : BENCH_LINE_HEAD - w->line.len);
+        i += part + (nl ? 1 : 0);
+        if (!nl)
+            break;
+        if (w->line.data && strncmp(w->line.data, added, sizeof(added) - 1) == 0) {
+            if (w->n == w->cap) {
+                w->cap = w->cap ? w->cap * 2 : 1024;
+                w->rv = k3c_xrealloc(w->rv, w->cap * sizeof(*w->rv));
+                w->at = k3c_xrealloc(w->at, w->cap * sizeof(*w->at));
+            }
+            w->rv[w->n] = first_rv(w->line.data);
+            w->at[w->n++] = t;
+        }
+        k3c_buf_reset(&w->line);
+    }
+    return len;
+}
+
+/* The writes: pod creates at c=1, each with its resourceVersion and the
+ * time its response arrived. */
+struct fan_writes {
+    long long *rv;
+    double *at;
+    size_t n;
+};
+
+static double
+write_time(const struct fan_writes *fw, long long rv)
+{
+    for (size_t lo = 0, hi = fw->n; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (fw->rv[mid] == rv)
+            return fw->at[mid];
+        if (fw->rv[mid] < rv)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static size_t
+watchers_events(const struct watcher *ws, int n)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < n; i++)
+        total += ws[i].n;
+    return total;
+}
+
+/* Drives the streams until every watcher has want events or the deadline. */
+static void
+watchers_pump(CURLM *m, struct watcher *ws, int n, size_t want, double deadline)
+{
+    int running = 1;
+
+    while (running && now_s() < deadline && watchers_events(ws, n) < want * (size_t)n) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 50, NULL);
+    }
+}
+
+/* The writer: creates the pods while a thread pumps the streams. */
+struct pump {
+    CURLM *m;
+    struct watcher *ws;
+    int n;
+    size_t want;
+    double deadline;
+};
+
+static void *
+pump_thread(void *arg)
+{
+    struct pump *p = arg;
+
+    watchers_pump(p->m, p->ws, p->n, p->want, p->deadline);
+    return NULL;
+}
+
+static int
+fan_create(struct bench *b, size_t i, struct fan_writes *fw, struct k3c_err *err)
+{
+    char body[BENCH_BODY_MAX], url[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"fan-%05zu\","
+                     "\"labels\":{\"app\":\"fan\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+                     "\"image\":\"registry.k8s.io/pause:3.10\"}]}}",
+                     i);
+
+    snprintf(url, sizeof(url), "%s/api/v1/namespaces/bench-0/pods", b->srv.api_url);
+    if (conn_expect(&b->api[0], url, body, (size_t)n, 201, NULL, err) < 0)
+        return -1;
+    fw->at[fw->n] = now_s();
+    fw->rv[fw->n++] = first_rv(b->api[0].body.data);
+    return 0;
+}
+
+/* Sorts the writes by resourceVersion (they are, but be sure) keeping the pairs. */
+static void
+fan_writes_sort(struct fan_writes *fw)
+{
+    for (size_t i = 1; i < fw->n; i++)
+        for (size_t j = i; j > 0 && fw->rv[j - 1] > fw->rv[j]; j--) {
+            long long r = fw->rv[j];
+            double t = fw->at[j];
+
+            fw->rv[j] = fw->rv[j - 1];
+            fw->at[j] = fw->at[j - 1];
+            fw->rv[j - 1] = r;
+            fw->at[j - 1] = t;
+        }
+}
+
+static void
+fan_report(const struct watcher *ws, int n, const struct fan_writes *fw, double secs, double all,
+           double cpu)
+{
+    size_t total = watchers_events(ws, n), k = 0, early = 0, unknown = 0;
+    double *lat = k3c_xcalloc(total + 1, sizeof(*lat));
+
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < ws[i].n; j++) {
+            double t = write_time(fw, ws[i].rv[j]);
+
+            if (t < 0) {
+                unknown++;
+                continue;
+            }
+            if (ws[i].at[j] < t)
+                early++; /* the event beat the response: 0 ms */
+            lat[k++] = ws[i].at[j] > t ? (ws[i].at[j] - t) * 1e3 : 0;
+        }
+    qsort(lat, k, sizeof(*lat), cmp_double);
+    printf("watch fan-out: %d watchers of /api/v1/pods, %zu pod creates at c=1 in %.1f s "
+           "(%.0f/s), every event delivered %.1f s after the first create\n",
+           n, fw->n, secs, secs > 0 ? (double)fw->n / secs : 0, all);
+    printf("   events delivered %zu of %zu (%zu before the create's response, %zu unmatched)\n",
+           total, fw->n * (size_t)n, early, unknown);
+    printf("   delivery after the create's response: p50 %.2f ms, p99 %.2f ms, max %.2f ms  "
+           "goal p99 < %.0f ms %s\n",
+           quantile(lat, k, 0.50), quantile(lat, k, 0.99), k ? lat[k - 1] : 0, BENCH_GOAL_FAN_MS,
+           verdict(k && quantile(lat, k, 0.99) < BENCH_GOAL_FAN_MS));
+    printf("   k3c CPU %.2f s: %.0f us per write, %.1f us per event delivered\n", cpu,
+           fw->n ? cpu * 1e6 / (double)fw->n : 0, total ? cpu * 1e6 / (double)total : 0);
+    free(lat);
+}
+
+/* The server's apiserver_watches gauge (/metrics), or -1. A watch counts
+ * there once it is subscribed; its response headers may wait for its first
+ * event, so the client cannot tell. */
+static long long
+server_watches(struct bench *b)
+{
+    _cleanup_free_ char *url = k3c_xasprintf("%s/metrics", b->srv.api_url);
+    struct k3c_err err = {0};
+    static const char gauge[] = "\napiserver_watches ";
+    const char *p;
+
+    if (conn_expect(&b->api[0], url, NULL, 0, 200, NULL, &err) < 0)
+        return -1;
+    p = strstr(b->api[0].body.data, gauge);
+    return p ? strtoll(p + sizeof(gauge) - 1, NULL, 10) : -1;
+}
+
+/* BENCH_WATCHERS watches of every pod from the current revision, then
+ * BENCH_FAN_WRITES creates; latency from each create's response to each
+ * watcher's receipt of its ADDED event, and k3c's CPU meanwhile. */
+static void
+bench_fanout(struct bench *b)
+{
+    int n = (int)env_count("K3C_BENCH_WATCHERS", BENCH_WATCHERS);
+    size_t writes = env_count("K3C_BENCH_FAN_WRITES", BENCH_FAN_WRITES);
+    struct watcher *ws = k3c_xcalloc((size_t)n, sizeof(*ws));
+    struct fan_writes fw = {k3c_xcalloc(writes, sizeof(long long)),
+                            k3c_xcalloc(writes, sizeof(double)), 0};
+    _cleanup_free_ char *list_url =
+        k3c_xasprintf("%s/api/v1/namespaces/bench-0/pods?limit=1", b->srv.api_url);
+    _cleanup_free_ char *watch_url = NULL;
+    struct k3c_err err = {0};
+    CURLM *m = curl_multi_init();
+    struct pump p = {m, ws, n, writes, 0};
+    pthread_t thread;
+    double t0, t1, cpu0, opened = now_s(), deadline = opened + BENCH_FAN_OPEN_S;
+    long long open = 0, before = server_watches(b);
+
+    printf("\n");
+    if (conn_expect(&b->api[0], list_url, NULL, 0, 200, NULL, &err) < 0) {
+        printf("watch fan-out: list failed: %s\n", err.msg);
+        goto out;
+    }
+    watch_url = k3c_xasprintf("%s/api/v1/pods?watch=1&resourceVersion=%lld", b->srv.api_url,
+                              first_rv(b->api[0].body.data));
+    for (int i = 0; i < n; i++) {
+        conn_init(&ws[i].c, b->srv.ca, b->srv.admin_cert, b->srv.admin_key);
+        k3c_buf_init(&ws[i].line);
+        curl_easy_setopt(ws[i].c.curl, CURLOPT_URL, watch_url);
+        curl_easy_setopt(ws[i].c.curl, CURLOPT_TIMEOUT_MS, 0L);
+        curl_easy_setopt(ws[i].c.curl, CURLOPT_WRITEFUNCTION, watcher_data);
+        curl_easy_setopt(ws[i].c.curl, CURLOPT_WRITEDATA, &ws[i]);
+        curl_multi_add_handle(m, ws[i].c.curl);
+    }
+    while (open < n && now_s() < deadline) {
+        int running = 0;
+        double until = now_s() + 0.2;
+
+        while (now_s() < until) {
+            curl_multi_perform(m, &running);
+            curl_multi_poll(m, NULL, 0, 50, NULL);
+        }
+        open = server_watches(b) - before;
+    }
+    if (open < n) {
+        printf("watch fan-out: only %lld of %d watches opened in %.0f s\n", open, n,
+               BENCH_FAN_OPEN_S);
+        goto out;
+    }
+    printf("watch fan-out: %d watches opened in %.1f s\n", n, now_s() - opened);
+    t0 = now_s();
+    cpu0 = proc_cpu_s(b->srv.pid);
+    p.deadline = t0 + BENCH_FAN_WAIT_S;
+    pthread_create(&thread, NULL, pump_thread, &p);
+    for (size_t i = 0; i < writes; i++)
+        if (fan_create(b, i, &fw, &err) < 0) {
+            printf("watch fan-out: create %zu failed: %s\n", i, err.msg);
+            break;
+        }
+    t1 = now_s();
+    pthread_join(thread, NULL);
+    fan_writes_sort(&fw);
+    fan_report(ws, n, &fw, t1 - t0, now_s() - t0, proc_cpu_s(b->srv.pid) - cpu0);
+out:
+    for (int i = 0; i < n; i++) {
+        if (ws[i].c.curl)
+            curl_multi_remove_handle(m, ws[i].c.curl);
+        conn_fini(&ws[i].c);
+        k3c_buf_fini(&ws[i].line);
+        free(ws[i].rv);
+        free(ws[i].at);
+    }
+    curl_multi_cleanup(m);
+    free(ws);
+    free(fw.rv);
+    free(fw.at);
+    fflush(stdout);
 }
 
 static void
@@ -1211,6 +1506,16 @@ run_all(struct bench *b, size_t ops, size_t pods)
 {
     double ratio[2] = {0}, get_ms[4] = {0}, list_ms;
     long rss = -1;
+    struct k3c_err err = {0};
+
+    /* K3C_BENCH_FANOUT_ONLY=1: the watch fan-out alone, on an empty cluster. */
+    if (getenv("K3C_BENCH_FANOUT_ONLY")) {
+        if (create_namespaces(b, &err) < 0)
+            printf("fan-out: cannot create namespaces: %s\n", err.msg);
+        else
+            bench_fanout(b);
+        return 0;
+    }
 
     bench_configmaps(b, ops, ratio, get_ms);
     printf("\nget latency (c=1, %d GETs each)      p50 ms    p99 ms\n", BENCH_GETS);
@@ -1225,6 +1530,7 @@ run_all(struct bench *b, size_t ops, size_t pods)
     printf("\n%-34s %9s %9s  %s\n", "rss", "now MB", "peak MB", "goal");
     print_rss("k3c after the lists", b->srv.pid, false, NULL);
     print_rss("etcd after the lists", b->srv.etcd_pid, false, NULL);
+    bench_fanout(b);
     return print_goals(ratio, list_ms, rss);
 }
 

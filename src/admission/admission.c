@@ -155,6 +155,7 @@ namespace_matches(struct admission_ctx *c, const json_t *hook, const json_t *obj
     const struct api_resource *ns_res;
     _cleanup_free_ char *key = NULL;
     struct wc_entry *e;
+    json_t *labels;
     bool ok;
 
     if (!sel || json_object_size(sel) == 0)
@@ -170,7 +171,9 @@ namespace_matches(struct admission_ctx *c, const json_t *hook, const json_t *obj
     ns_res = api_resource_find("", "v1", "namespaces");
     key = api_object_key(ns_res, NULL, c->a.namespace);
     e = watch_cache_get(api_cache_for(c->r->srv, ns_res), key);
-    ok = admission_namespace_selector_matches(hook, e ? e->labels : NULL);
+    labels = e ? wc_entry_labels(e) : NULL;
+    ok = admission_namespace_selector_matches(hook, labels);
+    json_decref(labels);
     wc_entry_unref(e);
     return ok;
 }

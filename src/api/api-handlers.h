@@ -22,6 +22,11 @@ bool api_selectors_match_entry(const struct api_selectors *sel, const struct wc_
 const char *api_table_wanted(struct api_request *r);
 json_t *api_table_columns(const struct api_resource *res);
 json_t *api_table_row(struct api_request *r, const json_t *obj);
+struct k3c_buf;
+/* Appends api_table_row's row as text from e's cached cells (no parse);
+ * false if e has none (a custom resource, or a row not kept). */
+bool api_table_row_text(struct api_request *r, const struct wc_entry *e, int64_t now_s,
+                        struct k3c_buf *out);
 
 /* Replies with obj (consumed), as a one-row Table when asked. */
 int api_reply_object(struct api_request *r, unsigned status, json_t *obj);

@@ -131,6 +131,13 @@ const json_t *api_json_path(const json_t *obj, const char *path);
 /* upstream's duration.HumanDuration ("45s", "3m20s", "5h4m", "2d3h", "3y12d");
  * negative below -1s is "<invalid>". Returns buf. */
 const char *api_human_duration(int64_t seconds, char *buf, size_t len);
+/* A row's cells computed once per object version (the watch cache keeps it
+ * with the entry): the JSON text of row(obj, ...) with each duration up to
+ * "now" left as a marker; NULL if row gives no array. */
+char *api_table_row_template(api_row_fn row, const json_t *obj, size_t *len);
+struct k3c_buf;
+/* Appends a template's cells as row(obj, now_s) would give them. */
+void api_table_render_cells(struct k3c_buf *out, const char *tmpl, size_t len, int64_t now_s);
 
 /* Columns and rows as kube-apiserver's printers give them; the row always
  * carries every column (kubectl drops priority 1 without -o wide). */
@@ -190,6 +197,9 @@ struct label_selector;
 struct label_selector *label_selector_parse(const char *s, struct k3c_err *err);
 /* labels is the object's metadata.labels (a JSON object) or NULL. */
 bool label_selector_matches(const struct label_selector *sel, const json_t *labels);
+struct wc_entry;
+/* The same against a watch cache entry's labels. */
+bool label_selector_matches_entry(const struct label_selector *sel, const struct wc_entry *e);
 void label_selector_free(struct label_selector *sel);
 
 struct field_selector;
@@ -220,15 +230,23 @@ struct wc_entry {
     char *json; /* compact serialised object */
     size_t json_len;
     int64_t revision; /* mod_revision */
-    json_t *labels;   /* metadata.labels, or NULL */
-    char **fields;    /* values of the cache's index_fields, same order; NULL entries when absent */
-    int refs;         /* atomic */
+    char *labels;     /* metadata.labels as n_labels "key\0value\0" pairs (use wc_entry_label) */
+    size_t n_labels;
+    char **fields; /* values of the cache's index_fields, same order; NULL entries when absent */
+    size_t meta_off, meta_len; /* metadata's value inside json */
+    char *row;                 /* the table row's cells (api_table_row_template), or NULL */
+    size_t row_len;
+    int refs; /* atomic */
 };
 
 struct wc_entry *wc_entry_ref(struct wc_entry *e);
 struct wc_entry *wc_entry_unref(struct wc_entry *e); /* always returns NULL */
 /* Parses e->json into a new tree (caller json_decref()s). */
 json_t *wc_entry_object(const struct wc_entry *e);
+/* The value of label key ("" for a value that is not a string), or NULL. */
+const char *wc_entry_label(const struct wc_entry *e, const char *key);
+/* metadata.labels as a new object (caller json_decref()s), NULL when none. */
+json_t *wc_entry_labels(const struct wc_entry *e);
 
 enum wc_event_type { WC_ADDED, WC_MODIFIED, WC_DELETED };
 
@@ -246,6 +264,11 @@ struct watch_cache;
  * dotted paths extracted into entry->fields (NULL-terminated, may be NULL). */
 struct watch_cache *watch_cache_new(struct store *s, const char *prefix,
                                     const char *const *index_fields, struct k3c_err *err);
+/* The same, keeping each object's table row (row: the resource's row
+ * function; NULL: none) with its entry. */
+struct watch_cache *watch_cache_new_with_rows(struct store *s, const char *prefix,
+                                              const char *const *index_fields, api_row_fn row,
+                                              struct k3c_err *err);
 void watch_cache_free(struct watch_cache *wc);
 /* Waits until the cache holds etcd's state at revision rev or later
  * (rev 0: the store's current revision, read now). TIMEOUT/UNAVAILABLE. */

@@ -131,7 +131,7 @@ api_selectors_match_entry(const struct api_selectors *sel, const struct wc_entry
 
     if (sel->namespace && sel->res->namespaced && strcmp(e->namespace, sel->namespace) != 0)
         return false;
-    if (sel->labels && !label_selector_matches(sel->labels, e->labels))
+    if (sel->labels && !label_selector_matches_entry(sel->labels, e))
         return false;
     return !sel->fields || field_selector_matches(sel->fields, entry_field, &f);
 }
@@ -208,6 +208,33 @@ api_table_row(struct api_request *r, const json_t *obj)
                                       "apiVersion", "meta.k8s.io/v1", "metadata",
                                       json_object_get(obj, "metadata")));
     return row;
+}
+
+bool
+api_table_row_text(struct api_request *r, const struct wc_entry *e, int64_t now_s,
+                   struct k3c_buf *out)
+{
+    const char *include = api_query(r, "includeObject");
+
+    if (!e->row || api_resource_is_custom(r->res))
+        return false;
+    k3c_buf_append(out, "{\"cells\":", 9);
+    api_table_render_cells(out, e->row, e->row_len, now_s);
+    if (include && strcmp(include, "None") == 0) {
+        k3c_buf_append(out, "}", 1);
+    } else if (include && strcmp(include, "Object") == 0) {
+        k3c_buf_append(out, ",\"object\":", 10);
+        k3c_buf_append(out, e->json, e->json_len);
+        k3c_buf_append(out, "}", 1);
+    } else {
+        static const char partial[] = ",\"object\":{\"kind\":\"PartialObjectMetadata\","
+                                      "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":";
+
+        k3c_buf_append(out, partial, sizeof(partial) - 1);
+        k3c_buf_append(out, e->json + e->meta_off, e->meta_len);
+        k3c_buf_append(out, "}}", 2);
+    }
+    return true;
 }
 
 static json_t *
@@ -373,13 +400,60 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const ch
     return ret;
 }
 
+/* The Table as text: each row from the entry's cached cells (no parse), or
+ * computed from the object when the entry has none. */
+static int
+reply_list_table_text(struct api_request *r, const char *tv, struct list_ctx *c, int64_t rev,
+                      const char *cont)
+{
+    _cleanup_json_ json_t *head = table_new(r, tv, rev, cont);
+    _cleanup_free_ char *head_text = json_dumps(head, JSON_COMPACT);
+    int64_t now_s = k3c_wall_ms() / 1000;
+    size_t head_len = head_text ? strlen(head_text) : 0;
+    struct k3c_buf b;
+    size_t len;
+    char *text;
+
+    /* head ends in "rows":[]} */
+    if (head_len < 3 || strcmp(head_text + head_len - 3, "[]}") != 0)
+        return api_reply_json_take(r, 200, json_incref(head));
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, head_text, head_len - 2);
+    for (size_t i = 0, n = 0; i < c->n; i++) {
+        size_t mark = b.len;
+
+        if (n)
+            k3c_buf_append(&b, ",", 1);
+        if (!api_table_row_text(r, c->items[i], now_s, &b)) {
+            _cleanup_json_ json_t *obj = wc_entry_object(c->items[i]);
+            _cleanup_json_ json_t *row = obj ? api_table_row(r, obj) : NULL;
+            _cleanup_free_ char *row_text = row ? json_dumps(row, JSON_COMPACT) : NULL;
+
+            if (!row_text) {
+                b.len = mark;
+                b.data[mark] = '\0';
+                continue;
+            }
+            k3c_buf_append(&b, row_text, strlen(row_text));
+        }
+        n++;
+    }
+    k3c_buf_append(&b, "]}", 2);
+    text = k3c_buf_steal(&b, &len);
+    return api_reply_json_text_take(r, 200, text, len);
+}
+
 static int
 reply_list_table(struct api_request *r, const char *tv, struct list_ctx *c, int64_t rev,
                  const char *cont)
 {
-    json_t *table = table_new(r, tv, rev, cont);
-    json_t *rows = json_object_get(table, "rows");
+    json_t *table;
+    json_t *rows;
 
+    if (!api_resource_is_custom(r->res))
+        return reply_list_table_text(r, tv, c, rev, cont);
+    table = table_new(r, tv, rev, cont);
+    rows = json_object_get(table, "rows");
     for (size_t i = 0; i < c->n; i++) {
         _cleanup_json_ json_t *obj = wc_entry_object(c->items[i]);
 

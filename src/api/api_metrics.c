@@ -406,13 +406,14 @@ add_nodes(struct api_metrics *m, struct query *q)
     {
         struct sample_pair p;
         struct wc_entry *e;
+        _cleanup_json_ json_t *labels = NULL;
         json_t *item;
 
         if ((q->r->name && strcmp(q->r->name, name) != 0) || !sample_pair_of(slot, &p))
             continue;
         e = live_entry(m->srv, "nodes", NULL, name);
-        if (e && (!q->sel || label_selector_matches(q->sel, e->labels)) &&
-            (item = node_item(name, &p, e->labels)))
+        if (e && (!q->sel || label_selector_matches_entry(q->sel, e)) &&
+            (item = node_item(name, &p, labels = wc_entry_labels(e))))
             json_array_append_new(q->items, item);
         wc_entry_unref(e);
     }
@@ -439,14 +440,15 @@ add_pods(struct api_metrics *m, struct query *q)
             const char *uid = json_string_value(json_object_get(ref, "uid"));
             const json_t *prev = uid ? find_pod(p.prev, uid) : NULL;
             struct wc_entry *e;
+            _cleanup_json_ json_t *labels = NULL;
             json_t *item;
 
             if (!ns || !name || !prev || (q->r->namespace && strcmp(q->r->namespace, ns) != 0) ||
                 (q->r->name && strcmp(q->r->name, name) != 0))
                 continue;
             e = live_entry(m->srv, "pods", ns, name);
-            if (e && (!q->sel || label_selector_matches(q->sel, e->labels)) &&
-                (item = pod_item(pod, prev, &p, e->labels)))
+            if (e && (!q->sel || label_selector_matches_entry(q->sel, e)) &&
+                (item = pod_item(pod, prev, &p, labels = wc_entry_labels(e))))
                 json_array_append_new(q->items, item);
             wc_entry_unref(e);
         }

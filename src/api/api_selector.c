@@ -607,28 +607,35 @@ int_compare(const struct label_req *r, const char *label_value)
     return r->op == LABEL_OP_GT ? have > want : have < want;
 }
 
+/* v: the label's value ("" for a value that is not a string), NULL when
+ * the label is absent. */
+static bool
+req_matches_value(const struct label_req *r, const char *v)
+{
+    switch (r->op) {
+    case LABEL_OP_IN:
+    case LABEL_OP_EQ:
+        return v && req_has_value(r, v);
+    case LABEL_OP_NOTIN:
+    case LABEL_OP_NEQ:
+        return !v || !req_has_value(r, v);
+    case LABEL_OP_EXISTS:
+        return v != NULL;
+    case LABEL_OP_NOT_EXISTS:
+        return v == NULL;
+    case LABEL_OP_GT:
+    case LABEL_OP_LT:
+        return v && int_compare(r, v);
+    }
+    return false;
+}
+
 static bool
 req_matches(const struct label_req *r, const json_t *labels)
 {
     const json_t *lv = labels ? json_object_get(labels, r->key) : NULL;
-    const char *v = json_is_string(lv) ? json_string_value(lv) : "";
 
-    switch (r->op) {
-    case LABEL_OP_IN:
-    case LABEL_OP_EQ:
-        return lv && req_has_value(r, v);
-    case LABEL_OP_NOTIN:
-    case LABEL_OP_NEQ:
-        return !lv || !req_has_value(r, v);
-    case LABEL_OP_EXISTS:
-        return lv != NULL;
-    case LABEL_OP_NOT_EXISTS:
-        return lv == NULL;
-    case LABEL_OP_GT:
-    case LABEL_OP_LT:
-        return lv && int_compare(r, v);
-    }
-    return false;
+    return req_matches_value(r, lv ? (json_is_string(lv) ? json_string_value(lv) : "") : NULL);
 }
 
 bool
@@ -636,6 +643,16 @@ label_selector_matches(const struct label_selector *sel, const json_t *labels)
 {
     for (size_t i = 0; i < sel->n; i++) {
         if (!req_matches(&sel->reqs[i], labels))
+            return false;
+    }
+    return true;
+}
+
+bool
+label_selector_matches_entry(const struct label_selector *sel, const struct wc_entry *e)
+{
+    for (size_t i = 0; i < sel->n; i++) {
+        if (!req_matches_value(&sel->reqs[i], wc_entry_label(e, sel->reqs[i].key)))
             return false;
     }
     return true;

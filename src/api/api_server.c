@@ -43,7 +43,8 @@ start_caches(struct api_server *srv, struct k3c_err *err)
 
         if (res->not_stored)
             continue;
-        srv->caches[i] = watch_cache_new(srv->store, prefix, res->field_selectors, err);
+        srv->caches[i] =
+            watch_cache_new_with_rows(srv->store, prefix, res->field_selectors, res->row, err);
         if (!srv->caches[i])
             return k3c_err_wrap(err, "watch cache for %s", res->plural);
     }

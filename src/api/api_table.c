@@ -88,12 +88,24 @@ api_parse_time(const char *s, int64_t *out)
     return true;
 }
 
+/* Row templates: a row computed once per object version and cached with it
+ * (api_table_row_template). The row function runs at a "now" far in the
+ * future, TEMPLATE_NOW; every duration it measures up to now comes out as the
+ * marker \x01<t>\x02 naming the instant t it was measured from, which
+ * api_table_render_cells replaces with the duration at the time of the read.
+ * Durations between two stored instants (a finished Job's) are far smaller
+ * than TEMPLATE_NOW / 2 and are printed as they are. */
+#define TEMPLATE_NOW ((int64_t)1 << 40)
+static _Thread_local bool template_mode;
+
 const char *
 api_human_duration(int64_t seconds, char *buf, size_t len)
 {
     int64_t minutes = seconds / 60, hours = seconds / 3600, days = hours / 24;
 
-    if (seconds < -1)
+    if (template_mode && seconds > TEMPLATE_NOW / 2)
+        snprintf(buf, len, "\x01%" PRId64 "\x02", TEMPLATE_NOW - seconds);
+    else if (seconds < -1)
         snprintf(buf, len, "<invalid>");
     else if (seconds < 0)
         snprintf(buf, len, "0s");
@@ -308,4 +320,50 @@ api_condition_true(const json_t *conditions, const char *type)
     const char *s = api_condition_status(conditions, type);
 
     return s && strcmp(s, "True") == 0;
+}
+
+/* ---- row templates ------------------------------------------------------ */
+
+char *
+api_table_row_template(api_row_fn row, const json_t *obj, size_t *len)
+{
+    json_t *cells;
+    char *text;
+
+    template_mode = true;
+    cells = row(obj, TEMPLATE_NOW);
+    template_mode = false;
+    text = json_is_array(cells) ? json_dumps(cells, JSON_COMPACT) : NULL;
+    json_decref(cells);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+/* The markers as JSON escapes them. */
+#define MARK_OPEN  "\\u0001"
+#define MARK_CLOSE "\\u0002"
+#define MARK_LEN   6
+
+void
+api_table_render_cells(struct k3c_buf *out, const char *tmpl, size_t len, int64_t now_s)
+{
+    const char *p = tmpl, *end = tmpl + len, *mark;
+
+    while ((mark = memmem(p, (size_t)(end - p), MARK_OPEN, MARK_LEN))) {
+        const char *digits = mark + MARK_LEN;
+        char *after = NULL, buf[32];
+        long long t = strtoll(digits, &after, 10);
+
+        if (after == digits || after + MARK_LEN > end ||
+            memcmp(after, MARK_CLOSE, MARK_LEN) != 0) { /* not ours: copy it */
+            k3c_buf_append(out, p, (size_t)(digits - p));
+            p = digits;
+            continue;
+        }
+        k3c_buf_append(out, p, (size_t)(mark - p));
+        api_human_duration(now_s - (int64_t)t, buf, sizeof(buf));
+        k3c_buf_append(out, buf, strlen(buf));
+        p = after + MARK_LEN;
+    }
+    k3c_buf_append(out, p, (size_t)(end - p));
 }

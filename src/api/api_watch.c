@@ -17,6 +17,9 @@
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_MS 30000
 #define WATCH_POLL_MS           1000
+/* A stream that is behind takes the events already there up to about this
+ * many bytes per send: one TLS record and one write for many events. */
+#define WATCH_BATCH_BYTES (32 * 1024)
 
 /* Owned by the connection's thread once the reply is queued. */
 struct api_watch_stream {
@@ -48,6 +51,34 @@ watch_stream_free(void *cls)
     free(ws);
 }
 
+/* A Table event from the entry's cached row, as the tree below would print
+ * it; false if the entry keeps no row. */
+static bool
+append_table_event_text(struct api_watch_stream *ws, const char *type, const struct wc_entry *e)
+{
+    struct k3c_buf row;
+    _cleanup_json_ json_t *cols = NULL;
+    _cleanup_free_ char *cols_text = NULL;
+
+    k3c_buf_init(&row);
+    if (!api_table_row_text(ws->req, e, k3c_wall_ms() / 1000, &row)) {
+        k3c_buf_fini(&row);
+        return false;
+    }
+    /* Column definitions go with the first event only, as upstream does. */
+    cols = ws->columns_sent ? json_array() : api_table_columns(ws->res);
+    cols_text = json_dumps(cols, JSON_COMPACT);
+    ws->columns_sent = true;
+    k3c_buf_appendf(&ws->out,
+                    "{\"type\":\"%s\",\"object\":{\"kind\":\"Table\",\"apiVersion\":\"%s\","
+                    "\"metadata\":{\"resourceVersion\":\"%" PRId64 "\"},\"rows\":[",
+                    type, ws->table_version, e->revision);
+    k3c_buf_append(&ws->out, row.data, row.len);
+    k3c_buf_appendf(&ws->out, "],\"columnDefinitions\":%s}}\n", cols_text ? cols_text : "[]");
+    k3c_buf_fini(&row);
+    return true;
+}
+
 /* Appends one event. Plain watches splice the cached JSON in as it is. */
 static void
 append_event(struct api_watch_stream *ws, const char *type, const struct wc_entry *e)
@@ -64,6 +95,8 @@ append_event(struct api_watch_stream *ws, const char *type, const struct wc_entr
         k3c_buf_append(&ws->out, "}\n", 2);
         return;
     }
+    if (append_table_event_text(ws, type, e))
+        return;
     {
         _cleanup_json_ json_t *obj = wc_entry_object(e);
         _cleanup_json_ json_t *ev = NULL;
@@ -148,7 +181,9 @@ emit(struct api_watch_stream *ws, const struct wc_event *ev)
 static void
 fill(struct api_watch_stream *ws)
 {
-    while (ws->out.len == 0 && !ws->ended) {
+    bool took = false;
+
+    while ((ws->out.len == 0 || (took && ws->out.len < WATCH_BATCH_BYTES)) && !ws->ended) {
         struct wc_event ev;
         struct k3c_err err = {0};
         int64_t now = k3c_now_ms();
@@ -158,7 +193,9 @@ fill(struct api_watch_stream *ws)
             ws->ended = true;
             return;
         }
-        rc = wc_watcher_next(ws->watcher, WATCH_POLL_MS, &ev, &err);
+        /* Once something is to be sent, only what is already there. */
+        rc = wc_watcher_next(ws->watcher, ws->out.len ? 0 : WATCH_POLL_MS, &ev, &err);
+        took = rc > 0;
         if (rc > 0) {
             emit(ws, &ev);
             wc_event_fini(&ev);
@@ -169,7 +206,8 @@ fill(struct api_watch_stream *ws)
                 k3c_err_set(&err, K3C_E_COMPACTED, "watch closed");
             append_error(ws, &err);
             ws->ended = true;
-        } else if (ws->bookmarks && now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS) {
+        } else if (ws->out.len == 0 && ws->bookmarks &&
+                   now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS) {
             /* The revision this watcher has seen every event up to, not the
              * cache's: a bookmark must not skip events still on the way. */
             append_bookmark(ws);

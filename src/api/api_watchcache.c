@@ -7,6 +7,7 @@
  * before it relists and starts a new one after. Readers: any thread. */
 #define LOG_COMPONENT "watchcache"
 #include "api/api-internal.h"
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -58,6 +59,7 @@ struct watch_cache {
     char *prefix;
     char **index_fields;
     size_t n_fields;
+    api_row_fn row; /* NULL: entries keep no table row */
     atomic_int refs;
 
     pthread_rwlock_t map_lock;
@@ -104,6 +106,7 @@ struct wc_watcher {
 struct entry_box {
     struct wc_entry e;
     size_t n_fields;
+    bool name_owned; /* e.name is its own string, not the end of e.key */
 };
 
 /* ---- entries ----------------------------------------------------------- */
@@ -113,14 +116,14 @@ entry_destroy(struct wc_entry *e)
 {
     struct entry_box *box = (struct entry_box *)e;
 
+    if (box->name_owned)
+        free(e->name);
     free(e->key);
     free(e->namespace);
-    free(e->name);
     free(e->json);
-    json_decref(e->labels);
-    for (size_t i = 0; e->fields && i < box->n_fields; i++)
-        free(e->fields[i]);
-    free(e->fields);
+    free(e->row);
+    free(e->labels);
+    free(e->fields); /* one block with the strings */
     free(box);
 }
 
@@ -155,27 +158,167 @@ key_basename(const char *key)
     return slash ? slash + 1 : key;
 }
 
+const char *
+wc_entry_label(const struct wc_entry *e, const char *key)
+{
+    const char *p = e->labels;
+
+    for (size_t i = 0; i < e->n_labels; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        if (strcmp(p, key) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+json_t *
+wc_entry_labels(const struct wc_entry *e)
+{
+    const char *p = e->labels;
+    json_t *o;
+
+    if (!e->labels)
+        return NULL;
+    o = json_object();
+    for (size_t i = 0; i < e->n_labels; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        json_object_set_new(o, p, json_string(v));
+        p = v + strlen(v) + 1;
+    }
+    return o;
+}
+
+/* metadata.labels packed into one block: "key\0value\0" per label. */
+static void
+entry_pack_labels(struct wc_entry *e, const json_t *labels)
+{
+    const char *k = NULL;
+    json_t *v = NULL;
+    struct k3c_buf b;
+
+    if (!json_is_object(labels))
+        return;
+    k3c_buf_init(&b);
+    json_object_foreach((json_t *)labels, k, v)
+    {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+        k3c_buf_append(&b, k, strlen(k) + 1);
+        k3c_buf_append(&b, s, strlen(s) + 1);
+        e->n_labels++;
+    }
+    /* An empty object still gets a block: labels present, none set. */
+    e->labels = k3c_xmalloc(b.len + 1);
+    memcpy(e->labels, b.data ? b.data : "", b.len + (b.data ? 0 : 1));
+    k3c_buf_fini(&b);
+}
+
+/* The index fields' values packed into one block: the pointers, then the
+ * strings they point at. */
+static void
+entry_pack_fields(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+{
+    const char *vals[wc->n_fields + 1];
+    char bufs[wc->n_fields + 1][64];
+    size_t bytes = wc->n_fields * sizeof(char *);
+    char *w;
+
+    for (size_t i = 0; i < wc->n_fields; i++) {
+        vals[i] = api_json_path_string(obj, wc->index_fields[i], bufs[i], sizeof(bufs[i]));
+        bytes += vals[i] ? strlen(vals[i]) + 1 : 0;
+    }
+    e->fields = k3c_xmalloc(bytes);
+    w = (char *)(e->fields + wc->n_fields);
+    for (size_t i = 0; i < wc->n_fields; i++) {
+        e->fields[i] = vals[i] ? memcpy(w, vals[i], strlen(vals[i]) + 1) : NULL;
+        w += vals[i] ? strlen(vals[i]) + 1 : 0;
+    }
+}
+
 static void
 entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
 {
     const json_t *md = json_object_get(obj, "metadata");
-    const json_t *labels = json_object_get(md, "labels");
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
+    char *base = (char *)key_basename(e->key);
+    struct entry_box *box = (struct entry_box *)e;
 
     e->namespace = k3c_xstrdup(ns ? ns : "");
-    e->name = k3c_xstrdup(name ? name : key_basename(e->key));
-    if (json_is_object(labels))
-        e->labels = json_incref((json_t *)labels);
-    if (wc->n_fields == 0)
-        return;
-    e->fields = k3c_xcalloc(wc->n_fields, sizeof(*e->fields));
-    for (size_t i = 0; i < wc->n_fields; i++) {
-        char buf[64];
-        const char *v = api_json_path_string(obj, wc->index_fields[i], buf, sizeof(buf));
+    /* The name is almost always the key's last segment: share it. */
+    box->name_owned = name && strcmp(name, base) != 0;
+    e->name = box->name_owned ? k3c_xstrdup(name) : base;
+    entry_pack_labels(e, json_object_get(md, "labels"));
+    if (wc->n_fields > 0)
+        entry_pack_fields(wc, e, obj);
+}
 
-        e->fields[i] = v ? k3c_xstrdup(v) : NULL;
+static int
+buf_dump(const char *text, size_t len, void *ud)
+{
+    k3c_buf_append(ud, text, len);
+    return 0;
+}
+
+/* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
+ * metadata's value is (table rows splice it in). NULL on failure. */
+static char *
+entry_serialise(struct wc_entry *e, const json_t *obj)
+{
+    const char *k = NULL;
+    json_t *v = NULL;
+    struct k3c_buf b;
+    bool first = true;
+    char *text;
+
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, "{", 1);
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        _cleanup_json_ json_t *key = json_string(k);
+        size_t at;
+
+        if (!first)
+            k3c_buf_append(&b, ",", 1);
+        first = false;
+        if (!key || json_dump_callback(key, buf_dump, &b, JSON_ENCODE_ANY) < 0)
+            goto fail;
+        k3c_buf_append(&b, ":", 1);
+        at = b.len;
+        if (json_dump_callback(v, buf_dump, &b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+            goto fail;
+        if (strcmp(k, "metadata") == 0) {
+            e->meta_off = at;
+            e->meta_len = b.len - at;
+        }
     }
+    k3c_buf_append(&b, "}", 1);
+    text = k3c_buf_steal(&b, &e->json_len);
+    /* The buffer grew by doubling; entries live long. */
+    return k3c_xrealloc(text, e->json_len + 1);
+fail:
+    k3c_buf_fini(&b);
+    return NULL;
+}
+
+/* The row's cells, unless a string of the object holds the character the
+ * row markers use (then tables compute the row at read time). */
+static void
+entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+{
+    char *row;
+    size_t len = 0;
+
+    if (!wc->row || memmem(e->json, e->json_len, "\\u0001", 6))
+        return;
+    row = api_table_row_template(wc->row, obj, &len);
+    if (!row)
+        return;
+    e->row = k3c_xrealloc(row, len + 1);
+    e->row_len = len;
 }
 
 /* Builds the entry for obj at key as of revision rev. obj is modified: its
@@ -198,13 +341,13 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     e->refs = 1;
     e->revision = rev;
     e->key = k3c_xstrdup(key);
-    e->json = json_dumps(obj, JSON_COMPACT);
+    e->json = entry_serialise(e, obj);
     if (!e->json) {
         entry_destroy(e);
         return NULL;
     }
-    e->json_len = strlen(e->json);
     entry_extract(wc, e, obj);
+    entry_row(wc, e, obj);
     return e;
 }
 
@@ -828,12 +971,13 @@ cache_unref(struct watch_cache *wc)
 }
 
 static struct watch_cache *
-cache_alloc(struct store *s, const char *prefix, const char *const *index_fields)
+cache_alloc(struct store *s, const char *prefix, const char *const *index_fields, api_row_fn row)
 {
     struct watch_cache *wc = k3c_xcalloc(1, sizeof(*wc));
     pthread_rwlockattr_t rwa;
 
     wc->store = s;
+    wc->row = row;
     wc->prefix = k3c_xstrdup(prefix);
     while (index_fields && index_fields[wc->n_fields])
         wc->n_fields++;
@@ -855,7 +999,14 @@ struct watch_cache *
 watch_cache_new(struct store *s, const char *prefix, const char *const *index_fields,
                 struct k3c_err *err)
 {
-    struct watch_cache *wc = cache_alloc(s, prefix, index_fields);
+    return watch_cache_new_with_rows(s, prefix, index_fields, NULL, err);
+}
+
+struct watch_cache *
+watch_cache_new_with_rows(struct store *s, const char *prefix, const char *const *index_fields,
+                          api_row_fn row, struct k3c_err *err)
+{
+    struct watch_cache *wc = cache_alloc(s, prefix, index_fields, row);
     int rc = -1;
 
     /* A list can lose its revision to a compaction between two pages. */

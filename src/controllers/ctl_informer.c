@@ -533,10 +533,11 @@ ctl_list(struct ctl *c, const char *resource, const char *ns, const json_t *sele
     watch_cache_foreach(api_cache_for(ctl_manager_server(ctl_manager(c)), res), prefix,
                         snapshot_add, &s);
     for (i = 0; i < s.n; i++) {
-        json_t *obj;
-        bool more = true;
+        json_t *obj, *labels = selector ? wc_entry_labels(s.v[i]) : NULL;
+        bool more = true, skip = selector && !ctl_selector_matches(selector, labels);
 
-        if (selector && !ctl_selector_matches(selector, s.v[i]->labels))
+        json_decref(labels);
+        if (skip)
             continue;
         obj = wc_entry_object(s.v[i]);
         if (obj)

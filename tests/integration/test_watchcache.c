@@ -234,6 +234,20 @@ sync_ok(struct watch_cache *wc, int64_t rev)
 
 /* ---- tests ------------------------------------------------------------ */
 
+/* The entry's text is json_dumps of its object, and meta_off/meta_len
+ * frame metadata's value in it. */
+static void
+assert_entry_text(const struct wc_entry *e)
+{
+    _cleanup_json_ json_t *o = wc_entry_object(e);
+    _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);
+    _cleanup_free_ char *meta = json_dumps(json_object_get(o, "metadata"), JSON_COMPACT);
+
+    assert_string_equal(e->json, text);
+    assert_int_equal(e->meta_len, strlen(meta));
+    assert_memory_equal(e->json + e->meta_off, meta, e->meta_len);
+}
+
 static void
 test_initial_list(void **state)
 {
@@ -284,12 +298,15 @@ test_initial_list(void **state)
     assert_rv(e, revs[1]);
     assert_string_equal(e->namespace, "ns-a");
     assert_string_equal(e->name, "a");
-    assert_string_equal(json_string_value(json_object_get(e->labels, "app")), "db");
+    assert_string_equal(wc_entry_label(e, "app"), "db");
+    assert_null(wc_entry_label(e, "ap"));
     assert_string_equal(e->fields[0], "n1");
     assert_string_equal(e->fields[1], "7");
     assert_null(e->fields[2]);
     assert_int_equal(e->json_len, strlen(e->json));
     assert_null(strchr(e->json, ' ')); /* compact */
+    assert_entry_text(e);
+    assert_null(e->row); /* this cache keeps no table rows */
     wc_entry_unref(e);
 
     e = watch_cache_get(wc, order[0]);
