@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 
 #include <inttypes.h>
 #include <libgen.h>
@@ -356,7 +357,11 @@ node_status(struct agent *a)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *alloc, *conds;
     struct kevict_pressure pr;
+    char kubelet_version[128];
 
+    /* The release and the commit (base/version.h): nodes of a rolling
+     * upgrade show which build each runs. */
+    snprintf(kubelet_version, sizeof(kubelet_version), "v1.32.0+k3c%s", k3c_version_full());
     agent_pressure_measure(a, &pr);
     uname(&u);
     os_image(os, sizeof(os));
@@ -397,7 +402,7 @@ node_status(struct agent *a)
                      a->kubelet_port > 0 ? a->kubelet_port : 0, "nodeInfo", "machineID", mid,
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
                      "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
-                     "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
+                     kubelet_version, "kubeProxyVersion", "", "operatingSystem", "linux",
                      "architecture", k3c_arch());
 }
 
