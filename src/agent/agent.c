@@ -443,6 +443,8 @@ node_object(struct agent *a)
                      taints, "status", node_status(a));
 }
 
+static int update_status(struct agent *a, struct k3c_err *err);
+
 /* Creates the Node; after a restart it exists, so its labels are merged and
  * its status replaced. */
 static int
@@ -473,8 +475,11 @@ register_node(struct agent *a, struct k3c_err *err)
                             json_object_get(json_object_get(node, "metadata"), "labels"));
         json_object_set(cur, "status", json_object_get(node, "status"));
         st = api_call(a, "PUT", path, cur, &ans, err);
+        /* A PUT of the Node keeps its old status (as upstream's strategy):
+         * the status subresource gets this binary's nodeInfo (kubeletVersion
+         * after an upgrade) and conditions now, not at the next change. */
         if (st == 200)
-            return 0;
+            return update_status(a, err);
         if (st != 409)
             return -1;
     }

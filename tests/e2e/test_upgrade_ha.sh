@@ -12,7 +12,7 @@
 # kubeletVersion, uncordon. After each step, with servers of both versions
 # together: `kubectl get nodes -o wide` shows both versions, a write through
 # each server is read back through every other, the Deployment has its 3
-# pods Running, the scheduler and controller-manager leases are held and
+# pods Running, the k3c-scheduler and k3c-controllers leases are held and
 # renewed, etcd has 3 voters. The agent last. At the end: the longest API
 # gap of each step (through the VIP), no acknowledged write lost, and the
 # older binary refuses a data format newer than its own with its message
@@ -28,13 +28,11 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_NAME=upgrade-ha
 REPO=$(cd "$HERE/../.." && pwd)
-# The previous landed commit (the main branch at the stop before this test):
-# bump it to the last release (or landed commit) when the next one lands.
-PREV_COMMIT=8cdec949f755c37499ac38fe08c0696771c12d1a
-CACHE_DIR=${K3C_PREV_CACHE:-/var/cache/k3c}/prev-k3c-$PREV_COMMIT
+# shellcheck source-path=SCRIPTDIR source=lib_prev.sh
+. "$HERE/lib_prev.sh"
 
 if [ -z "${K3C_TEST_UPGRADE_HA:-}" ]; then
-    echo "SKIP: opt-in (K3C_TEST_UPGRADE_HA=1): builds k3c $PREV_COMMIT (~2.5 min on 2 cores, then cached in $CACHE_DIR) and rolls a 4-node lab (~3 min)"
+    echo "SKIP: opt-in (K3C_TEST_UPGRADE_HA=1): builds k3c $PREV_COMMIT (~2.5 min on 2 cores, then cached in $PREV_CACHE) and rolls a 4-node lab (~4 min)"
     exit 77
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,46 +49,7 @@ done
 . "$HERE/lib.sh"
 NEW_BIN=$K3C_BIN
 
-# prev_build: the k3c of $PREV_COMMIT, built once into $CACHE_DIR (a lock
-# keeps two runs from building it at once).
-prev_build() {
-    if [ -x "$CACHE_DIR/k3c" ]; then
-        echo "# older k3c: cached $CACHE_DIR/k3c"
-        return 0
-    fi
-    if ! git -C "$REPO" cat-file -e "$PREV_COMMIT^{commit}" 2>/dev/null; then
-        echo "SKIP: commit $PREV_COMMIT is not in $REPO's history (a shallow clone?); set K3C_PREV_BIN"
-        exit 77
-    fi
-    mkdir -p "$(dirname "$CACHE_DIR")"
-    (
-        flock -w 900 9 || exit 1
-        [ -x "$CACHE_DIR/k3c" ] && exit 0
-        src=$(mktemp -d "$(dirname "$CACHE_DIR")/prev-src.XXXXXX") || exit 1
-        t0=$(date +%s)
-        git -C "$REPO" archive "$PREV_COMMIT" | tar -x -C "$src" &&
-            meson setup "$src/build" "$src" -Dtests=false >"$src/setup.log" 2>&1 &&
-            nice ninja -C "$src/build" k3c >"$src/build.log" 2>&1 || {
-            tail -n 20 "$src/setup.log" "$src/build.log" 2>/dev/null
-            rm -rf "$src"
-            exit 1
-        }
-        mkdir -p "$CACHE_DIR.tmp" && cp "$src/build/k3c" "$CACHE_DIR.tmp/k3c" &&
-            mv "$CACHE_DIR.tmp" "$CACHE_DIR"
-        echo "# older k3c built in $(($(date +%s) - t0)) s into $CACHE_DIR"
-        rm -rf "$src"
-    ) 9>"$CACHE_DIR.lock" || {
-        echo "FAIL: could not build k3c $PREV_COMMIT"
-        exit 1
-    }
-}
-
-if [ -n "${K3C_PREV_BIN:-}" ]; then
-    PREV_BIN=$K3C_PREV_BIN
-else
-    prev_build
-    PREV_BIN=$CACHE_DIR/k3c
-fi
+prev_bin 1
 PREV_VERSION=$("$PREV_BIN" --version | sed -n 's/^k3c version v//p')
 NEW_VERSION=$("$NEW_BIN" --version | sed -n 's/^k3c version v//p')
 echo "# older: k3c v$PREV_VERSION ($PREV_BIN); newer: k3c v$NEW_VERSION ($NEW_BIN)"
@@ -192,8 +151,8 @@ mixed_checks() {
     local tag=$1
     write_read "$tag"
     wait_check "$tag/workload-running" 180 web_running
-    wait_check "$tag/lease-scheduler" 60 lease_fresh kube-scheduler
-    wait_check "$tag/lease-controller-manager" 60 lease_fresh kube-controller-manager
+    wait_check "$tag/lease-scheduler" 60 lease_fresh k3c-scheduler
+    wait_check "$tag/lease-controllers" 60 lease_fresh k3c-controllers
     wait_check "$tag/etcd-3-voters" 60 voters3
 }
 
@@ -234,7 +193,8 @@ python3 "$HERE/ha_writer.py" "$API" "$LAB/hosts/polynode-1/data/server/tls" 1200
 WRITER_PID=$!
 WRITER_T0=$(date +%s%N)
 writer_ms() { echo "$((($(date +%s%N) - WRITER_T0) / 1000000))"; }
-wait_for 30 grep -q ' 201$' "$TMP/writes.txt"
+writer_acked() { grep -q ' 201$' "$TMP/writes.txt" 2>/dev/null; }
+wait_for 30 writer_acked
 STEPS=()
 
 # ---- 2. one server at a time ----
