@@ -20,7 +20,7 @@
 # build's: the old binary is real, the newer format is faked, as no release
 # has a newer one yet).
 # Opt-in (K3C_TEST_UPGRADE_HA=1): building the older k3c takes ~2.5 min on
-# a 2-core machine (then cached) and the roll ~3 min. K3C_PREV_BIN=<k3c>
+# a 2-core machine (then cached) and the test ~5 min. K3C_PREV_BIN=<k3c>
 # uses that binary instead of building. Root only.
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
