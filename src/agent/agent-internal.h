@@ -12,6 +12,7 @@
 #include "client/client.h"
 #include "kubelet/kubelet_eviction.h"
 #include "net/flannel.h"
+#include "net/ipt.h"
 
 struct agent_paths {
     char *dir;
@@ -58,6 +59,9 @@ struct agent {
     struct cdi_registry *cdi;      /* devices (issue #18, agent_devices.c); NULL without pods */
     struct deviceplugin *dp;       /* device plugins (agent_devices.c); NULL without pods */
     char *device_plugin_dir;       /* NULL: <data-dir>/agent/device-plugins */
+    /* the netfilter backend (issue #19, agent_netfilter.c) */
+    enum net_netfilter netfilter; /* the one asked for, unless netfilter_auto */
+    bool netfilter_auto;
 };
 
 /* agent_servers.c: the API servers the agent fails over between. */
@@ -92,6 +96,7 @@ enum {
     AGENT_PROBE_BR_NETFILTER = 1 << 2,
     AGENT_PROBE_CGROUPS = 1 << 3,
     AGENT_PROBE_OVERLAY = 1 << 4,
+    AGENT_PROBE_IPTABLES = 1 << 5, /* the iptables backend's modules */
 };
 struct agent_probe_env {
     const char *root;           /* prefix of every path read; NULL: "/" */
@@ -102,5 +107,11 @@ struct agent_probe_env {
 int agent_probe_kernel(const struct agent_probe_env *env, unsigned what, struct k3c_buf *report);
 /* The probes on this system, each missing feature logged as an error. */
 void agent_probe_log(const char *node_name, unsigned what);
+
+/* ---- the netfilter backend (agent_netfilter.c, issue #19) ---- */
+/* Sets the process's backend (net/ipt.h): the one asked for, or under auto
+ * nftables when a probe transaction works, else iptables; one log line
+ * says which and why. NOT_FOUND when neither can work. */
+int agent_netfilter_choose(struct agent *a, struct k3c_err *err);
 
 #endif

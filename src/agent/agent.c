@@ -228,6 +228,11 @@ agent_new(const struct agent_config *cfg, struct k3c_err *err)
     if (a->run_pods)
         agent_devices_init(a, cfg->cdi_spec_dirs);
     a->device_plugin_dir = cfg->device_plugin_dir ? k3c_xstrdup(cfg->device_plugin_dir) : NULL;
+    if (net_netfilter_parse(cfg->netfilter_backend, &a->netfilter, &a->netfilter_auto, err) < 0) {
+        k3c_err_wrap(err, "--netfilter-backend");
+        agent_free(a);
+        return NULL;
+    }
     if (a->run_pods && agent_flannel_config(a, cfg, err) < 0) {
         agent_free(a);
         return NULL;
@@ -754,14 +759,19 @@ agent_start(struct agent *a, struct k3c_err *err)
             log_error("(node %s) %s: pods on this node cannot resolve names", a->node_name,
                       derr.msg);
     }
+    if ((a->run_pods || a->proxy_without_pods) && agent_netfilter_choose(a, err) < 0)
+        return k3c_err_wrap(err, "node %s", a->node_name);
     if (a->run_pods) {
         /* old kernels (issue #19): one clear line per missing feature */
-        agent_probe_log(a->node_name,
-                        (a->fcfg.backend == FLANNEL_BACKEND_VXLAN ? AGENT_PROBE_VXLAN : 0) |
-                            (a->run_proxy || a->run_netpol
-                                 ? AGENT_PROBE_NFTABLES | AGENT_PROBE_BR_NETFILTER
-                                 : 0) |
-                            AGENT_PROBE_CGROUPS | AGENT_PROBE_OVERLAY);
+        agent_probe_log(
+            a->node_name,
+            (a->fcfg.backend == FLANNEL_BACKEND_VXLAN ? AGENT_PROBE_VXLAN : 0) |
+                (a->run_proxy || a->run_netpol
+                     ? (net_netfilter() == NET_NETFILTER_IPTABLES ? AGENT_PROBE_IPTABLES
+                                                                  : AGENT_PROBE_NFTABLES) |
+                           AGENT_PROBE_BR_NETFILTER
+                     : 0) |
+                AGENT_PROBE_CGROUPS | AGENT_PROBE_OVERLAY);
         agent_flannel_start(a);
         a->kcfg.before_pod = agent_before_pod;
         a->kcfg.before_pod_ud = a;

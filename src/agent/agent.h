@@ -53,6 +53,9 @@ struct agent_config {
     /* Where device plugins register (kubelet.sock), with pods only; NULL:
      * <data_dir>/device-plugins. */
     const char *device_plugin_dir;
+    /* The netfilter backend (issue #19, net/ipt.h): "auto" (NULL),
+     * "nftables" or "iptables". */
+    const char *netfilter_backend;
 };
 
 struct agent;

@@ -125,9 +125,26 @@ probe_nftables(struct probe *p)
     if (module_available(p, "nf_tables") == AVAIL_NO)
         missing(p, "nf_tables",
                 "kernel %s has no nftables (module nf_tables, CONFIG_NF_TABLES): Services, "
-                "masquerade and NetworkPolicy cannot be programmed (k3c has no iptables "
-                "fallback; L4T R32's kernel 4.9 has nf_tables as a module)",
+                "masquerade and NetworkPolicy cannot be programmed; use "
+                "--netfilter-backend iptables (or auto), without NetworkPolicy",
                 p->release);
+}
+
+/* The iptables backend's tables and matches (net/proxy_ipt.c): the ones a
+ * trimmed kernel is likeliest to lack. */
+static void
+probe_iptables(struct probe *p)
+{
+    static const char *const need[] = {"ip_tables",    "iptable_nat",  "iptable_filter",
+                                       "xt_addrtype",  "xt_conntrack", "xt_mark",
+                                       "xt_statistic", "xt_recent"};
+
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(need); i++)
+        if (module_available(p, need[i]) == AVAIL_NO)
+            missing(p, "iptables",
+                    "kernel %s has no module %s: the iptables backend's Service rules fail "
+                    "to load (CONFIG_IP_NF_*/CONFIG_NETFILTER_XT_*)",
+                    p->release, need[i]);
 }
 
 static void
@@ -234,6 +251,8 @@ agent_probe_kernel(const struct agent_probe_env *env, unsigned what, struct k3c_
         probe_vxlan(&p);
     if (what & AGENT_PROBE_NFTABLES)
         probe_nftables(&p);
+    if (what & AGENT_PROBE_IPTABLES)
+        probe_iptables(&p);
     if (what & AGENT_PROBE_BR_NETFILTER)
         probe_br_netfilter(&p);
     if (what & AGENT_PROBE_CGROUPS)

@@ -75,7 +75,8 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .network_policy = !cfg->disable_network_policy,
                               .cdi_spec_dirs = cfg->cdi_spec_dirs,
                               .proxy_without_pods = control_plane && cfg->vip && geteuid() == 0,
-                              .device_plugin_dir = cfg->device_plugin_dir};
+                              .device_plugin_dir = cfg->device_plugin_dir,
+                              .netfilter_backend = cfg->netfilter_backend};
     struct kubelet_config kc = {.runtime = cfg->runtime,
                                 .pod_cidr = cfg->pod_cidr,
                                 .cni_bridge = cfg->cni_bridge,

@@ -63,6 +63,7 @@ static char *default_node_ip(void);
 static const char *const compaction_modes[] = {"revision", "periodic", NULL};
 static const char *const runtimes[] = {"auto", "runc", "crun", NULL};
 static const char *const flannel_backends[] = {"vxlan", "host-gw", "none", NULL};
+static const char *const netfilter_backends[] = {"auto", "nftables", "iptables", NULL};
 
 #define OFF(field) offsetof(struct k3c_config, field)
 #define ROLE_S     CONFIG_ROLE_SERVER
@@ -678,6 +679,16 @@ static const struct config_option options[] = {
      .offset = OFF(secrets_encryption),
      .roles = ROLE_S,
      .help = "encrypt Secrets at rest in etcd (aescbc, key shared by the servers)"},
+    /* edge nodes (issue #19, net/ipt.h) */
+    {.name = "netfilter-backend",
+     .type = OPT_STRING,
+     .offset = OFF(netfilter_backend),
+     .def = "auto",
+     .roles = ROLE_ANY,
+     .choices = netfilter_backends,
+     .metavar = "NAME",
+     .help = "Service, masquerade and NetworkPolicy rules: nftables, iptables (legacy, for "
+             "kernels without nf_tables; no NetworkPolicy) or auto (nftables when it works)"},
 };
 
 #define N_OPTIONS K3C_ARRAY_SIZE(options)

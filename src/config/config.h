@@ -124,6 +124,8 @@ struct k3c_config {
     int eviction_max_pod_grace_period; /* --eviction-max-pod-grace-period, 0: the pod's */
     /* identity (issue #15) */
     bool secrets_encryption; /* --secrets-encryption: Secrets encrypted at rest (aescbc) */
+    /* edge nodes (issue #19): the rules' backend, auto|nftables|iptables */
+    char *netfilter_backend; /* --netfilter-backend, default auto */
 };
 
 enum config_result {

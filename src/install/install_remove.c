@@ -10,6 +10,7 @@
 
 #include "base/cleanup.h"
 #include "base/util.h"
+#include "net/ipt.h"
 #include "net/net.h"
 #include "runtime/runtime.h"
 
@@ -385,6 +386,20 @@ remove_cni_iptables(const struct install_opts *o)
         fprintf(o->out, "iptables: %zu CNI chains removed\n", n);
 }
 
+/* The iptables backend's chains (issue #19, net/ipt.h): every K3C- chain
+ * of the nat and filter tables and the jumps to them. */
+static void
+remove_k3c_iptables(const struct install_opts *o)
+{
+    struct k3c_err err = {0};
+    int n = ipt_remove_chains(IPT_PREFIX, NULL, &err);
+
+    if (n < 0)
+        fprintf(o->out, "iptables: K3C- chains not removed: %s\n", err.msg);
+    else if (n > 0)
+        fprintf(o->out, "iptables: %d K3C- chains removed\n", n);
+}
+
 static void
 remove_nft_tables(const struct install_opts *o)
 {
@@ -453,6 +468,7 @@ install_killall(const struct install_opts *o, struct k3c_err *err)
         remove_dns_address(o, dns);
         remove_nft_tables(o);
         remove_cni_iptables(o);
+        remove_k3c_iptables(o);
     } else {
         fprintf(o->out, "(--root without --with-net: links and nftables kept)\n");
     }

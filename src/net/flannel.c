@@ -6,6 +6,7 @@
  * the netlink socket and the peer table (one callback at a time). */
 #define LOG_COMPONENT "flannel"
 #include "net/flannel-internal.h"
+#include "net/ipt.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -174,14 +175,23 @@ self_update(struct flannel *f, const json_t *node)
         log_error("(node %s) %s", f->node_name, err.msg);
         return;
     }
-    script = flannel_nft_script(f->cluster_cidr, cidr);
-    if (flannel_nft_run(script, &err) < 0) {
-        log_error("(node %s) masquerade rules: %s", f->node_name, err.msg);
-        return;
+    if (net_netfilter() == NET_NETFILTER_IPTABLES) { /* issue #19 */
+        if (flannel_ipt_apply(f->cluster_cidr, cidr, &err) < 0) {
+            log_error("(node %s) masquerade rules: %s", f->node_name, err.msg);
+            return;
+        }
+    } else {
+        script = flannel_nft_script(f->cluster_cidr, cidr);
+        if (flannel_nft_run(script, &err) < 0) {
+            log_error("(node %s) masquerade rules: %s", f->node_name, err.msg);
+            return;
+        }
     }
     snprintf(f->pod_cidr, sizeof(f->pod_cidr), "%s", cidr);
-    log_info("(node %s) pod subnet %s of %s (%s), masquerade in table ip %s", f->node_name, cidr,
-             f->cluster_cidr, flannel_backend_name(f->backend), FLANNEL_NFT_TABLE);
+    log_info("(node %s) pod subnet %s of %s (%s), masquerade in %s", f->node_name, cidr,
+             f->cluster_cidr, flannel_backend_name(f->backend),
+             net_netfilter() == NET_NETFILTER_IPTABLES ? "iptables chains K3C-FLANNEL-*"
+                                                       : "table ip " FLANNEL_NFT_TABLE);
 }
 
 /* ---- informer callbacks (informer thread) -------------------------------------------- */

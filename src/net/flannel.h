@@ -113,4 +113,14 @@ void flannel_mac_format(const uint8_t mac[6], char out[18]);
  * string (caller free()s). Thread: any (pure). */
 char *flannel_nft_script(const char *cluster_cidr, const char *pod_cidr);
 
+/* The same rules under the iptables backend (issue #19, flannel_ipt.c), as
+ * iptables-restore --noflush text: chains K3C-FLANNEL-POSTRTG (nat) and
+ * K3C-FLANNEL-FWD (filter) rewritten, the jumps to them from POSTROUTING
+ * and FORWARD inserted when nat_save/filter_save (iptables-save text) lack
+ * them. A new string. Thread: any (pure). */
+char *flannel_ipt_script(const char *cluster_cidr, const char *pod_cidr, bool random_fully,
+                         const char *nat_save, const char *filter_save);
+/* Reads the tables, renders and applies flannel_ipt_script. */
+int flannel_ipt_apply(const char *cluster_cidr, const char *pod_cidr, struct k3c_err *err);
+
 #endif

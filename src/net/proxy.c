@@ -7,6 +7,7 @@
  */
 #define LOG_COMPONENT "proxy"
 #include "net/proxy.h"
+#include "net/ipt.h"
 
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -41,7 +42,8 @@ struct proxy {
 
     /* owned by the thread */
     struct proxy_state *st;
-    struct proxy_nft *nft;
+    struct proxy_nft *nft; /* NULL under the iptables backend */
+    struct proxy_ipt *ipt; /* the iptables backend (issue #19), else NULL */
 };
 
 /* ---- informer callbacks (under the informer's lock: mark and wake only) ---- */
@@ -162,11 +164,41 @@ compute(struct proxy *p, json_t *keys, bool all)
         snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
         snprintf(name, sizeof(name), "%s", slash + 1);
         svc = informer_get(p->services, ns, name);
+        if (p->ipt) {
+            _cleanup_json_ json_t *model =
+                svc ? proxy_service_model(&rc, svc, json_object_get(ix.by_service, key)) : NULL;
+
+            proxy_ipt_set(p->ipt, key, model);
+            continue;
+        }
         if (svc)
             objs = proxy_service_objects(&rc, svc, json_object_get(ix.by_service, key));
         proxy_state_set(p->st, key, objs);
     }
     json_decref(ix.by_service);
+}
+
+/* The iptables backend: every sync rewrites the proxy's chains. */
+static int
+ipt_sync(struct proxy *p, json_t *keys, bool full, struct k3c_err *err)
+{
+    int64_t t0 = k3c_now_ms();
+
+    if (full) {
+        _cleanup_json_ json_t *all = json_object();
+
+        informer_foreach(p->services, collect_service_key, all);
+        proxy_ipt_reset(p->ipt);
+        compute(p, all, true);
+    } else {
+        compute(p, keys, false);
+    }
+    if (proxy_ipt_sync(p->ipt, full, err) < 0)
+        return k3c_err_wrap(err, "%s sync", full ? "full" : "partial");
+    if (full)
+        log_info("(iptables) full sync: %zu services in %" PRId64 " ms", proxy_ipt_services(p->ipt),
+                 k3c_now_ms() - t0);
+    return 0;
 }
 
 static int
@@ -273,7 +305,8 @@ proxy_thread(void *arg)
             } else if (!k3c_cond_wait_until(&p->wake, &p->lock, idle_since + PROXY_IDLE_MS)) {
                 idle_since = -1;
                 pthread_mutex_unlock(&p->lock);
-                proxy_nft_drop_cache(p->nft);
+                if (p->nft)
+                    proxy_nft_drop_cache(p->nft);
                 pthread_mutex_lock(&p->lock);
             }
             continue;
@@ -286,7 +319,10 @@ proxy_thread(void *arg)
         p->dirty = json_object();
         p->full = false;
         pthread_mutex_unlock(&p->lock);
-        rc = full ? full_sync(p, &err) : partial_sync(p, keys, &err);
+        if (p->ipt)
+            rc = ipt_sync(p, keys, full, &err);
+        else
+            rc = full ? full_sync(p, &err) : partial_sync(p, keys, &err);
         idle_since = k3c_now_ms();
         pthread_mutex_lock(&p->lock);
         if (rc < 0) {
@@ -329,8 +365,11 @@ proxy_new(const struct proxy_config *cfg, struct k3c_err *err)
     pthread_mutex_init(&p->lock, NULL);
     k3c_cond_init(&p->wake);
     p->st = proxy_state_new(p->table, p->cidr);
-    p->nft = proxy_nft_new(err);
-    if (p->nft)
+    if (net_netfilter() == NET_NETFILTER_IPTABLES)
+        p->ipt = proxy_ipt_new(p->cidr);
+    else
+        p->nft = proxy_nft_new(err);
+    if (p->nft || p->ipt)
         p->services = informer_for(p, "/api/v1/services", "services", &service_ops, err);
     if (p->services)
         p->slices = informer_for(p, "/apis/discovery.k8s.io/v1/endpointslices", "endpointslices",
@@ -354,7 +393,10 @@ proxy_start(struct proxy *p, struct k3c_err *err)
     if (rc != 0)
         return k3c_err_sys(err, rc, "service proxy thread");
     p->running = true;
-    log_info("(table %s) service proxy started for node %s", p->table, p->node_name);
+    if (p->ipt)
+        log_info("(iptables) service proxy started for node %s", p->node_name);
+    else
+        log_info("(table %s) service proxy started for node %s", p->table, p->node_name);
     return 0;
 }
 
@@ -374,9 +416,12 @@ proxy_free(struct proxy *p)
     }
     informer_free(p->slices);
     informer_free(p->services);
-    if (p->running && proxy_nft_delete_table(p->nft, p->table, &err) < 0)
+    if (p->running && p->ipt && proxy_ipt_cleanup(&err) < 0)
+        log_warn("(iptables) K3C- chains not removed: %s", err.msg);
+    else if (p->running && p->nft && proxy_nft_delete_table(p->nft, p->table, &err) < 0)
         log_warn("(table %s) not removed: %s", p->table, err.msg);
     proxy_nft_free(p->nft);
+    proxy_ipt_free(p->ipt);
     proxy_state_free(p->st);
     json_decref(p->dirty);
     pthread_cond_destroy(&p->wake);

@@ -48,6 +48,22 @@ struct proxy_rules_config {
  * nft script. Thread: any (pure). */
 bool proxy_service_ignored(const json_t *svc);
 
+/* The model both backends render (nftables here, iptables in proxy_ipt.c):
+ * what one Service and its EndpointSlices ask of the node, or NULL for an
+ * ignored Service. A new object:
+ *   {"cluster_ip": "10.43.0.20", "affinity": <ClientIP timeout s, 0: none>,
+ *    "internal_local": bool, "external_local": bool,
+ *    "external_ips": [externalIPs and LoadBalancer ingress IPs],
+ *    "ports": [{"base": "<ns>/<name>/<proto>/<port name or number>",
+ *               "proto": "tcp"|"udp"|"sctp", "port": n, "node_port": n or 0,
+ *               "cluster":  [[ip, port], ...]  ClusterIP traffic's endpoints,
+ *               "external": [...]  traffic from outside (policy Cluster),
+ *               "local":    [...]  this node's (policy Local)}]}
+ * Endpoint lists are sorted: ready ones, else serving-terminating ones.
+ * Thread: any (pure). */
+json_t *proxy_service_model(const struct proxy_rules_config *cfg, const json_t *svc,
+                            const json_t *slices);
+
 /* The objects of one Service: svc and its EndpointSlices (an array; may be
  * NULL; default/kubernetes' slice comes from the servers' cluster monitor).
  * Returns a new JSON object (empty for an ignored Service). Thread: any
@@ -104,8 +120,49 @@ int proxy_nft_run(struct proxy_nft *n, const char *script, struct k3c_err *err);
 void proxy_nft_drop_cache(struct proxy_nft *n);
 /* "delete table ip <table>" when it exists; 0 when it did not. */
 int proxy_nft_delete_table(struct proxy_nft *n, const char *table, struct k3c_err *err);
+/* Whether nf_tables works here (issue #19): adds and deletes an empty
+ * table in one transaction. 0, or K3C_E_SYSTEM with nft's message. */
+int proxy_nft_probe(struct k3c_err *err);
 /* "list table ip <table>" as text (caller free()s), or NULL with err. */
 char *proxy_nft_list(struct proxy_nft *n, const char *table, struct k3c_err *err);
+
+/* ---------------------------------------------------------------------------
+ * iptables (proxy_ipt.c, issue #19): the same model as K3C- chains through
+ * iptables-restore --noflush (net/ipt.h), for kernels without nf_tables. */
+
+struct proxy_ipt_input {
+    const json_t *models;     /* service key -> proxy_service_model */
+    const char *cluster_cidr; /* NULL: PROXY_CLUSTER_CIDR */
+    bool random_fully;        /* MASQUERADE --random-fully (iptables >= 1.6.2) */
+    /* iptables-save text of nat and filter: their per-service chains no
+     * service has are deleted, the jumps they lack inserted. NULL: neither
+     * (a partial sync trusts what the last one made). */
+    const char *nat_save, *filter_save;
+    const json_t *changed; /* keys whose own chains are rewritten; NULL: all */
+    const json_t *applied; /* chains of the last sync (may be NULL); those gone are deleted */
+    json_t *chains_out;    /* may be NULL; gets every per-service chain */
+};
+
+/* Pure. The restore text (tables nat and filter): the proxy's shared K3C-
+ * chains and the changed services' chains rewritten, the chains gone
+ * deleted, the missing jumps from the built-in chains inserted. */
+void proxy_ipt_render(struct k3c_buf *out, const struct proxy_ipt_input *in);
+
+struct proxy_ipt;
+
+struct proxy_ipt *proxy_ipt_new(const char *cluster_cidr);
+void proxy_ipt_free(struct proxy_ipt *x);
+/* Records key's model (borrowed; NULL: the service is gone). */
+void proxy_ipt_set(struct proxy_ipt *x, const char *key, json_t *model);
+/* Forgets every model (before a full sync sets them all again). */
+void proxy_ipt_reset(struct proxy_ipt *x);
+size_t proxy_ipt_services(const struct proxy_ipt *x);
+/* Applies the models when they changed since the last sync (always when
+ * full, which also reads iptables-save for stale chains and missing jumps):
+ * render, iptables-restore --noflush. */
+int proxy_ipt_sync(struct proxy_ipt *x, bool full, struct k3c_err *err);
+/* Removes the proxy's K3C- chains and the jumps to them. */
+int proxy_ipt_cleanup(struct k3c_err *err);
 
 /* ---------------------------------------------------------------------------
  * The runner (proxy.c). */

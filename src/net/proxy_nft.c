@@ -3,6 +3,7 @@
  * libnftables1): nft parses a whole script and commits it as one netlink
  * batch, so every sync is one atomic transaction. It acts on the calling
  * thread's network namespace. Thread: one at a time per proxy_nft. */
+#include "net/ipt.h"
 #include "net/net.h"
 #include "net/proxy.h"
 
@@ -13,6 +14,7 @@
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The context keeps nft's copy of the ruleset between transactions: with
  * it, a change to a table of 1,000 Services costs ~5 ms instead of ~18 ms
@@ -125,12 +127,29 @@ proxy_nft_list(struct proxy_nft *n, const char *table, struct k3c_err *err)
 int
 proxy_cleanup(const char *table, struct k3c_err *err)
 {
+    struct proxy_nft *n;
+    int rc;
+
+    if (net_netfilter() == NET_NETFILTER_IPTABLES) /* issue #19: no nftables to clean */
+        return !table || strcmp(table, PROXY_TABLE) == 0 ? proxy_ipt_cleanup(err) : 0;
+    n = proxy_nft_new(err);
+    if (!n)
+        return -1;
+    rc = proxy_nft_delete_table(n, table ? table : PROXY_TABLE, err);
+    proxy_nft_free(n);
+    return rc;
+}
+
+int
+proxy_nft_probe(struct k3c_err *err)
+{
+    _cleanup_free_ char *table = k3c_xasprintf("k3c-probe-%d", (int)getpid());
     struct proxy_nft *n = proxy_nft_new(err);
     int rc;
 
     if (!n)
         return -1;
-    rc = proxy_nft_delete_table(n, table ? table : PROXY_TABLE, err);
+    rc = proxy_nft_delete_table(n, table, err); /* adds it, then deletes it */
     proxy_nft_free(n);
     return rc;
 }

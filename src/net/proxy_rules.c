@@ -331,33 +331,91 @@ external_chain(struct svc_ctx *s, const char *base, const char *proto,
     k3c_buf_fini(&b);
 }
 
+/* ---- the model (shared by the nft rules below and proxy_ipt.c) ---------------- */
+
+static json_t *
+endpoints_json(const struct endpoints *e)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < e->n; i++)
+        json_array_append_new(a, json_pack("[si]", e->v[i].ip, e->v[i].port));
+    return a;
+}
+
 static void
-service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const json_t *slices)
+endpoints_from_json(const json_t *a, struct endpoints *out)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(a, i, e)
+    {
+        const char *ip = json_string_value(json_array_get(e, 0));
+
+        if (ip)
+            endpoints_add(out, ip, (int)json_integer_value(json_array_get(e, 1)), true, true, false,
+                          false);
+    }
+}
+
+/* One service port's model, or NULL for a port the proxy cannot serve. */
+static json_t *
+port_model(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *port,
+           const json_t *slices, bool internal_local)
 {
     const char *ns = str_at(svc, "metadata", "namespace");
     const char *name = str_at(svc, "metadata", "name");
     const char *pname = str_at(port, "name", NULL);
-    const char *node = s->cfg->node_name;
     int number = (int)json_integer_value(json_object_get(port, "port"));
     int node_port = (int)json_integer_value(json_object_get(port, "nodePort"));
     char proto[8];
     struct endpoints all = {0}, cluster = {0}, ext_all = {0}, local = {0};
-    _cleanup_free_ char *base = NULL, *key = NULL, *svc_goto = NULL, *ext_goto = NULL;
+    _cleanup_free_ char *base = NULL;
+    json_t *m;
     size_t i;
-    json_t *sl, *ip;
+    json_t *sl;
 
     snprintf(proto, sizeof(proto), "%s", protocol_of(port));
     if (strcmp(proto, "TCP") != 0 && strcmp(proto, "UDP") != 0 && strcmp(proto, "SCTP") != 0)
-        return;
+        return NULL;
     if (number <= 0 || number > 65535 || (pname && *pname && !dns_label(pname)))
-        return;
-    json_array_foreach(slices, i, sl) slice_endpoints(sl, pname, proto, node, &all);
+        return NULL;
+    json_array_foreach(slices, i, sl) slice_endpoints(sl, pname, proto, cfg->node_name, &all);
     lower(proto);
     base = pname && *pname ? k3c_xasprintf("%s/%s/%s/%s", ns, name, proto, pname)
                            : k3c_xasprintf("%s/%s/%s/%d", ns, name, proto, number);
-    endpoints_select(&all, s->internal_local, &cluster);
+    endpoints_select(&all, internal_local, &cluster);
     endpoints_select(&all, false, &ext_all);
     endpoints_select(&all, true, &local);
+    m = json_pack("{ss ss si si so so so}", "base", base, "proto", proto, "port", number,
+                  "node_port", node_port > 0 && node_port <= 65535 ? node_port : 0, "cluster",
+                  endpoints_json(&cluster), "external", endpoints_json(&ext_all), "local",
+                  endpoints_json(&local));
+    free(all.v);
+    free(cluster.v);
+    free(ext_all.v);
+    free(local.v);
+    return m;
+}
+
+/* ---- nftables objects from the model ------------------------------------------ */
+
+static void
+service_port(struct svc_ctx *s, const json_t *pm)
+{
+    const char *base = json_string_value(json_object_get(pm, "base"));
+    const char *proto = json_string_value(json_object_get(pm, "proto"));
+    int number = (int)json_integer_value(json_object_get(pm, "port"));
+    int node_port = (int)json_integer_value(json_object_get(pm, "node_port"));
+    struct endpoints cluster = {0}, ext_all = {0}, local = {0};
+    _cleanup_free_ char *key = NULL, *svc_goto = NULL, *ext_goto = NULL;
+    size_t i;
+    json_t *ip;
+
+    endpoints_from_json(json_object_get(pm, "cluster"), &cluster);
+    endpoints_from_json(json_object_get(pm, "external"), &ext_all);
+    endpoints_from_json(json_object_get(pm, "local"), &local);
     svc_goto = k3c_xasprintf("goto svc-%s", base);
     ext_goto = k3c_xasprintf("goto ext-%s", base);
 
@@ -403,7 +461,6 @@ service_port(struct svc_ctx *s, const json_t *svc, const json_t *port, const jso
         else
             elem_set(s->objs, "no-endpoint-nodeports", k, "goto reject-chain");
     }
-    free(all.v);
     free(cluster.v);
     free(ext_all.v);
     free(local.v);
@@ -441,7 +498,7 @@ external_ips(const json_t *svc)
 }
 
 json_t *
-proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *slices)
+proxy_service_model(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *slices)
 {
     const json_t *spec = json_object_get(svc, "spec");
     const json_t *timeout =
@@ -450,29 +507,54 @@ proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, c
     const char *aff = str_at(spec, "sessionAffinity", NULL);
     const char *itp = str_at(spec, "internalTrafficPolicy", NULL);
     const char *etp = str_at(spec, "externalTrafficPolicy", NULL);
-    const char *type = str_at(spec, "type", NULL);
-    struct svc_ctx s = {.cfg = cfg, .objs = json_object()};
+    bool internal_local = itp && strcmp(itp, "Local") == 0;
+    long affinity = 0;
+    json_t *ports, *m, *port;
     size_t i;
-    json_t *port;
 
     if (proxy_service_ignored(svc))
+        return NULL;
+    if (aff && strcmp(aff, "ClientIP") == 0)
+        affinity = json_is_integer(timeout) && json_integer_value(timeout) > 0
+                       ? (long)json_integer_value(timeout)
+                       : PROXY_AFFINITY_DEFS;
+    ports = json_array();
+    json_array_foreach(json_object_get(spec, "ports"), i, port)
+    {
+        json_t *pm = port_model(cfg, svc, port, slices, internal_local);
+
+        if (pm)
+            json_array_append_new(ports, pm);
+    }
+    /* externalTrafficPolicy applies to NodePort and LoadBalancer services
+     * only (and to externalIPs, as upstream reads it). */
+    m = json_pack("{ss sI sb sb so so}", "cluster_ip", str_at(spec, "clusterIP", NULL), "affinity",
+                  (json_int_t)affinity, "internal_local", internal_local, "external_local",
+                  etp && strcmp(etp, "Local") == 0, "external_ips", external_ips(svc), "ports",
+                  ports);
+    return m;
+}
+
+json_t *
+proxy_service_objects(const struct proxy_rules_config *cfg, const json_t *svc, const json_t *slices)
+{
+    _cleanup_json_ json_t *m = proxy_service_model(cfg, svc, slices);
+    struct svc_ctx s = {.cfg = cfg, .objs = json_object()};
+    size_t i;
+    json_t *pm;
+
+    if (!m)
         return s.objs;
     s.table = cfg->table ? cfg->table : PROXY_TABLE;
     s.cidr = cfg->cluster_cidr ? cfg->cluster_cidr : PROXY_CLUSTER_CIDR;
-    s.cluster_ip = str_at(spec, "clusterIP", NULL);
-    s.affinity = aff && strcmp(aff, "ClientIP") == 0;
-    s.affinity_timeout = json_is_integer(timeout) && json_integer_value(timeout) > 0
-                             ? (long)json_integer_value(timeout)
-                             : PROXY_AFFINITY_DEFS;
-    s.internal_local = itp && strcmp(itp, "Local") == 0;
-    /* externalTrafficPolicy applies to NodePort and LoadBalancer services
-     * only (and to externalIPs, as upstream reads it). */
-    s.external_local = etp && (strcmp(etp, "Local") == 0);
-    (void)type;
-    s.external_ips = external_ips(svc);
-    json_array_foreach(json_object_get(spec, "ports"), i, port) service_port(&s, svc, port, slices);
+    s.cluster_ip = json_string_value(json_object_get(m, "cluster_ip"));
+    s.affinity_timeout = (long)json_integer_value(json_object_get(m, "affinity"));
+    s.affinity = s.affinity_timeout > 0;
+    s.internal_local = json_is_true(json_object_get(m, "internal_local"));
+    s.external_local = json_is_true(json_object_get(m, "external_local"));
+    s.external_ips = json_object_get(m, "external_ips");
+    json_array_foreach(json_object_get(m, "ports"), i, pm) service_port(&s, pm);
     elem_set(s.objs, "cluster-ips", s.cluster_ip, "");
-    json_decref(s.external_ips);
     return s.objs;
 }
 

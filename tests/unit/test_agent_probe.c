@@ -117,6 +117,30 @@ test_old_kernel_names_what_is_missing(void **state)
     k3c_buf_fini(&r);
 }
 
+/* The iptables backend's modules (issue #19): an L4T-like 4.9 with the
+ * tables but without xt_recent (sessionAffinity) is told so, by name. */
+static void
+test_iptables_modules(void **state)
+{
+    struct k3c_buf r;
+
+    (void)state;
+    put("/lib/modules/" REL "/modules.dep",
+        "kernel/net/ipv4/netfilter/ip_tables.ko: kernel/net/netfilter/x_tables.ko\n"
+        "kernel/net/ipv4/netfilter/iptable_nat.ko: kernel/net/ipv4/netfilter/ip_tables.ko\n"
+        "kernel/net/ipv4/netfilter/iptable_filter.ko:\n"
+        "kernel/net/netfilter/xt_addrtype.ko:\nkernel/net/netfilter/xt_conntrack.ko:\n"
+        "kernel/net/netfilter/xt_mark.ko:\nkernel/net/netfilter/xt_statistic.ko:\n");
+    put("/lib/modules/" REL "/modules.builtin", "");
+    assert_int_equal(probe(AGENT_PROBE_IPTABLES, &r), 1);
+    assert_non_null(strstr(r.data, "iptables: kernel " REL " has no module xt_recent"));
+    k3c_buf_fini(&r);
+    /* the nftables message points at the iptables backend */
+    assert_int_equal(probe(AGENT_PROBE_NFTABLES, &r), 1);
+    assert_non_null(strstr(r.data, "--netfilter-backend iptables"));
+    k3c_buf_fini(&r);
+}
+
 static void
 test_loaded_module_counts(void **state)
 {
@@ -155,6 +179,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_everything_present, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_kernel_names_what_is_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iptables_modules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loaded_module_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_modules_dir_tells_nothing, setup, teardown),
     };

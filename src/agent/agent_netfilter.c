@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * agent_netfilter.c - the node's netfilter backend (issue #19): nftables
+ * where nf_tables works, iptables (legacy) on kernels without it, such as
+ * a trimmed L4T R32 (Linux 4.9). Under auto the probe is one real
+ * transaction (an empty table added and deleted), so a kernel that lists
+ * the module but cannot load it, or a netns without the permission, counts
+ * as what it is. */
+#define LOG_COMPONENT "agent"
+#include "agent/agent-internal.h"
+#include "base/log.h"
+#include "net/ipt.h"
+#include "net/proxy.h"
+
+/* NetworkPolicy exists only as nftables rules (net/netpol.h): a node that
+ * would enforce it under iptables stops before it makes anything. */
+static int
+netpol_possible(const struct agent *a, struct k3c_err *err)
+{
+    if (a->run_pods && a->run_netpol && net_netfilter() == NET_NETFILTER_IPTABLES)
+        return k3c_err_set(err, K3C_E_INVALID,
+                           "NetworkPolicy enforcement needs nftables, and this node uses the "
+                           "iptables backend (--netfilter-backend): start it with "
+                           "--disable-network-policy (policies are then not enforced here)");
+    return 0;
+}
+
+int
+agent_netfilter_choose(struct agent *a, struct k3c_err *err)
+{
+    struct k3c_err nft = {0}, ipt = {0};
+
+    if (!a->netfilter_auto) {
+        if (a->netfilter == NET_NETFILTER_IPTABLES && !ipt_program("restore", err))
+            return -1;
+        net_netfilter_set(a->netfilter);
+        log_info("(node %s) netfilter backend %s (--netfilter-backend %s)", a->node_name,
+                 net_netfilter_name(a->netfilter), net_netfilter_name(a->netfilter));
+        return netpol_possible(a, err);
+    }
+    if (proxy_nft_probe(&nft) == 0) {
+        net_netfilter_set(NET_NETFILTER_NFTABLES);
+        log_info("(node %s) netfilter backend nftables (auto: an nftables transaction works)",
+                 a->node_name);
+        return 0;
+    }
+    if (!ipt_program("restore", &ipt))
+        return k3c_err_set(err, K3C_E_NOT_FOUND,
+                           "no netfilter backend: nftables does not work (%s) and %s", nft.msg,
+                           ipt.msg);
+    net_netfilter_set(NET_NETFILTER_IPTABLES);
+    log_warn("(node %s) netfilter backend iptables (auto: nftables does not work here: %s); "
+             "Services and masquerade use %s chains K3C-*",
+             a->node_name, nft.msg, ipt_program("restore", &ipt));
+    return netpol_possible(a, err);
+}
