@@ -73,6 +73,20 @@ pod_written() {
     [ -n "$uid" ] && find "$AGENT_DIR/pods/$uid/volumes" -name 'done' 2>/dev/null | grep -q .
 }
 
+# pressure_or_evicted CONDITION POD: true once the Node shows CONDITION
+# (PRESSURE_SEEN is set then) or POD is evicted. The agent reports the
+# conditions at its 10 s heartbeat and k3c keeps no pressure transition
+# period (docs/install.md): when the eviction manager's pass ends the
+# pressure between two heartbeats, the Node never shows it, which is not
+# what these tests are about (the eviction and its order are).
+pressure_or_evicted() {
+    if [ "$(node_field "{.status.conditions[?(@.type==\"$1\")].status}")" = True ]; then
+        PRESSURE_SEEN=1
+        return 0
+    fi
+    pod_phase_is "$2" Failed
+}
+
 # ---- the memory phase ----
 
 # A real shortage (cgroup v1's memory controller, as on the CI machines):
@@ -173,10 +187,16 @@ spec:
   volumes: [{name: m, emptyDir: {medium: Memory}}]
 EOY
     t0=$SECONDS
-    wait_check memory/node-pressure 150 memory_pressure_is True
-    echo "# MemoryPressure $((SECONDS - t0)) s after the grower was created"
-    expect_out memory/pressure-why 'memory.available [0-9]+(Ki|Mi)? < 100Mi' \
-        node_field '{.status.conditions[?(@.type=="MemoryPressure")].message}'
+    PRESSURE_SEEN=
+    wait_check memory/pressure-or-evicted 150 pressure_or_evicted MemoryPressure grower
+    if [ -n "$PRESSURE_SEEN" ]; then
+        echo "# MemoryPressure $((SECONDS - t0)) s after the grower was created"
+        expect_out memory/pressure-why 'memory.available [0-9]+(Ki|Mi)? < 100Mi' \
+            node_field '{.status.conditions[?(@.type=="MemoryPressure")].message}'
+    else
+        echo "# MemoryPressure not seen on the Node: the eviction ended it between two heartbeats (see pressure_or_evicted)"
+    fi
+    check memory/threshold-crossed grep -q 'eviction manager: attempting to reclaim memory (hard threshold memory.available crossed)' "$TMP/k3c.log"
     wait_check memory/grower-evicted 120 pod_phase_is grower Failed
     echo "# grower evicted $((SECONDS - t0)) s after it was created; the cgroup's peak usage $(($(memcg_get memory.max_usage_in_bytes) / MI)) MiB of $((limit / MI))"
     run kc logs grower
@@ -304,9 +324,14 @@ threshold=$((size * 30 / 100))
 head -c $((avail - threshold + 6 * MI)) /dev/zero >"$AGENT_DIR/filler.bin"
 echo "# size $((size / MI)) MiB, threshold $((threshold / MI)) MiB, available now $(($(df_field avail) / MI)) MiB"
 echo "# filler at ${SECONDS}s"
-wait_check node/disk-pressure 40 disk_pressure_is True
-expect_out node/disk-pressure-why 'nodefs.available [0-9]+% < 30%' \
-    node_field '{.status.conditions[?(@.type=="DiskPressure")].message}'
+PRESSURE_SEEN=
+wait_check node/disk-pressure-or-evicted 60 pressure_or_evicted DiskPressure besteffort
+if [ -n "$PRESSURE_SEEN" ]; then
+    expect_out node/disk-pressure-why 'nodefs.available [0-9]+% < 30%' \
+        node_field '{.status.conditions[?(@.type=="DiskPressure")].message}'
+else
+    echo "# DiskPressure not seen on the Node: the eviction ended it between two heartbeats (see pressure_or_evicted)"
+fi
 wait_check evict/besteffort-failed 60 pod_phase_is besteffort Failed
 echo "# evicted at ${SECONDS}s"
 expect_eq evict/reason Evicted pod_field besteffort '{.status.reason}'
