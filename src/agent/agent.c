@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 
 #include <inttypes.h>
 #include <libgen.h>
@@ -365,7 +366,11 @@ node_status(struct agent *a)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     json_t *cap, *alloc, *conds;
     struct kevict_pressure pr;
+    char kubelet_version[128];
 
+    /* The release and the commit (base/version.h): nodes of a rolling
+     * upgrade show which build each runs. */
+    snprintf(kubelet_version, sizeof(kubelet_version), "v1.32.0+k3c%s", k3c_version_full());
     agent_pressure_measure(a, &pr);
     uname(&u);
     os_image(os, sizeof(os));
@@ -406,7 +411,7 @@ node_status(struct agent *a)
                      a->kubelet_port > 0 ? a->kubelet_port : 0, "nodeInfo", "machineID", mid,
                      "systemUUID", mid, "bootID", boot, "kernelVersion", u.release, "osImage", os,
                      "containerRuntimeVersion", "k3c://" K3C_VERSION, "kubeletVersion",
-                     "v1.32.0+k3c" K3C_VERSION, "kubeProxyVersion", "", "operatingSystem", "linux",
+                     kubelet_version, "kubeProxyVersion", "", "operatingSystem", "linux",
                      "architecture", k3c_arch());
 }
 
@@ -447,6 +452,8 @@ node_object(struct agent *a)
                      taints, "status", node_status(a));
 }
 
+static int update_status(struct agent *a, struct k3c_err *err);
+
 /* Creates the Node; after a restart it exists, so its labels are merged and
  * its status replaced. */
 static int
@@ -477,8 +484,11 @@ register_node(struct agent *a, struct k3c_err *err)
                             json_object_get(json_object_get(node, "metadata"), "labels"));
         json_object_set(cur, "status", json_object_get(node, "status"));
         st = api_call(a, "PUT", path, cur, &ans, err);
+        /* A PUT of the Node keeps its old status (as upstream's strategy):
+         * the status subresource gets this binary's nodeInfo (kubeletVersion
+         * after an upgrade) and conditions now, not at the next change. */
         if (st == 200)
-            return 0;
+            return update_status(a, err);
         if (st != 409)
             return -1;
     }

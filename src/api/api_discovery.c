@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 
 #include <microhttpd.h>
 #include <string.h>
@@ -35,17 +36,19 @@ static json_t *
 serve_version_json(void)
 {
     struct utsname u;
-    char platform[64];
+    char platform[64], git_version[128];
 
     uname(&u);
     snprintf(platform, sizeof(platform), "linux/%.32s",
              strcmp(u.machine, "x86_64") == 0    ? "amd64"
              : strcmp(u.machine, "aarch64") == 0 ? "arm64"
                                                  : u.machine);
+    snprintf(git_version, sizeof(git_version), "v%s.%s.0+k3c%s", K8S_MAJOR, K8S_MINOR,
+             k3c_version_full());
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", K8S_MAJOR, "minor",
-                     K8S_MINOR, "gitVersion", "v" K8S_MAJOR "." K8S_MINOR ".0+k3c" K3C_VERSION,
-                     "gitCommit", "", "gitTreeState", "clean", "buildDate", __DATE__, "goVersion",
-                     "none (k3c is C)", "compiler", "gcc", "platform", platform);
+                     K8S_MINOR, "gitVersion", git_version, "gitCommit", k3c_commit, "gitTreeState",
+                     "clean", "buildDate", __DATE__, "goVersion", "none (k3c is C)", "compiler",
+                     "gcc", "platform", platform);
 }
 
 /* The distinct "group/version" pairs in table order; returns the count. */

@@ -7,6 +7,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 #include "cmd/cmd.h"
 #include "install/install.h"
 #include "agent/agent.h"
@@ -609,8 +610,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
 
     server_paths_init(&paths, cfg->data_dir);
     etcd_tls_paths_init(&tls, paths.tls_dir);
-    log_info("k3c v%s server starting: node %s, ip %s, data dir %s", K3C_VERSION, cfg->node_name,
-             cfg->node_ip, cfg->data_dir);
+    log_info("k3c v%s server starting: node %s, ip %s, data dir %s", k3c_version_full(),
+             cfg->node_name, cfg->node_ip, cfg->data_dir);
     if (server_lb_pool_check(cfg, &err) < 0) /* bad input: before anything starts */
         goto out;
     if (cfg->datastore_endpoint) {

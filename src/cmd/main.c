@@ -2,6 +2,7 @@
  * main.c - entry point and verb table of the one k3c binary. */
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 #include "cmd/cmd.h"
 
 #include <errno.h>
@@ -136,7 +137,7 @@ main(int argc, char **argv, char **envp)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0 ||
         strcmp(argv[1], "-v") == 0) {
-        printf("k3c version v%s\n", K3C_VERSION);
+        printf("k3c version v%s\n", k3c_version_full());
         return K3C_EXIT_OK;
     }
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||

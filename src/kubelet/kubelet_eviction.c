@@ -259,6 +259,25 @@ observe_fs(const char *path, struct kevict_obs *o, enum kevict_signal bytes,
     }
 }
 
+/* A node confined in a cgroup whose memory limit is below the machine's
+ * memory (a container with its own cgroup namespace: the root it sees is its
+ * cgroup) runs out at that limit, not at MemTotal: memory.available is the
+ * limit minus the root's working set (usage minus inactive file cache), as
+ * the kubelet computes it from the root cgroup (capacity - workingSet). */
+static void
+observe_memory_confined(struct kevict_obs *o)
+{
+    long long limit = kubelet_cgroup_memory_limit(), ws;
+
+    if (limit <= 0 || limit >= o->cap[KEVICT_MEMORY])
+        return;
+    ws = kubelet_cgroup_working_set("");
+    if (ws < 0)
+        return;
+    o->cap[KEVICT_MEMORY] = limit;
+    o->avail[KEVICT_MEMORY] = ws < limit ? limit - ws : 0;
+}
+
 void
 kevict_observe(const char *data_dir, struct kevict_obs *o)
 {
@@ -272,6 +291,7 @@ kevict_observe(const char *data_dir, struct kevict_obs *o)
         o->have[KEVICT_MEMORY] = true;
         o->avail[KEVICT_MEMORY] = avail * 1024;
         o->cap[KEVICT_MEMORY] = total * 1024;
+        observe_memory_confined(o);
     }
     observe_fs(data_dir, o, KEVICT_NODEFS, KEVICT_NODEFS_INODES);
     observe_fs(k3c_file_exists(images) ? images : data_dir, o, KEVICT_IMAGEFS,

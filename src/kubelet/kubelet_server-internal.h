@@ -89,4 +89,13 @@ int cri_line_parse(const char *line, size_t len, struct cri_line *out);
  * Also the eviction manager's memory usage (kubelet_eviction.c). */
 long long kubelet_cgroup_working_set(const char *rel);
 
+/* The memory limit (bytes) of the cgroup root this process sees, -1 when
+ * it has none: v2's memory.max (absent at the real root, "max" when
+ * unlimited), else v1's memory.limit_in_bytes (a huge number when
+ * unlimited). A node confined in a cgroup of its own with a cgroup
+ * namespace (a container, or e2e_eviction's memory phase) sees that
+ * cgroup's limit: the eviction manager measures memory.available against
+ * it (kubelet_eviction.c). */
+long long kubelet_cgroup_memory_limit(void);
+
 #endif

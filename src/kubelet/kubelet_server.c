@@ -13,6 +13,7 @@
 #include "pki/pki.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -247,6 +248,31 @@ kubelet_cgroup_working_set(const char *rel)
     long long inactive = -1, mem = cgroup_memory(rel, &inactive);
 
     return inactive > 0 && inactive < mem ? mem - inactive : mem;
+}
+
+/* A limit file's number; -1 for "max", a missing file or no number. */
+static long long
+read_limit(const char *path)
+{
+    _cleanup_free_ char *text = NULL;
+    struct k3c_err ignore = {0};
+    char *end;
+    long long v;
+
+    if (k3c_read_file(path, &text, NULL, &ignore) < 0 || !isdigit((unsigned char)text[0]))
+        return -1;
+    v = strtoll(text, &end, 10);
+    return end != text && v > 0 ? v : -1;
+}
+
+long long
+kubelet_cgroup_memory_limit(void)
+{
+    long long v2 = read_limit("/sys/fs/cgroup/memory.max");
+
+    if (v2 > 0 || k3c_file_exists("/sys/fs/cgroup/memory.max"))
+        return v2;
+    return read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
 }
 
 /* cpu and memory of a pod's or container's cgroup (rel under the cgroup

@@ -49,7 +49,9 @@ cleanup_chroot() {
 }
 trap 'cleanup_chroot; cleanup' EXIT
 
-VERSION=$("$K3C_BIN" --version | sed -n 's/^k3c version v//p')
+# The release (the package's version); `--version` adds the git commit.
+VERSION=$("$K3C_BIN" --version | sed -n 's/^k3c version v\([0-9.]*\).*/\1/p')
+FULL_VERSION=$("$K3C_BIN" --version)
 run "$REPO/scripts/build-deb" --binary "$K3C_BIN" --out "$TMP"
 DEB=$OUT
 if [ "$RC" -eq 0 ] && [ -f "$DEB" ]; then pass deb/built; else fail deb/built "no .deb" build-deb; fi
@@ -72,7 +74,7 @@ in_root() {
 }
 check deb/dpkg-install in_root dpkg -i /tmp/k3c.deb
 expect_out deb/installed '^ii +k3c +'"$VERSION"' ' in_root dpkg -l k3c
-expect_eq deb/version-in-chroot "k3c version v$VERSION" in_root k3c --version
+expect_eq deb/version-in-chroot "$FULL_VERSION" in_root k3c --version
 check deb/runs-help in_root k3c certificate --help
 check deb/unit-server test -f "$ROOT/usr/lib/systemd/system/k3c.service"
 check deb/unit-agent test -f "$ROOT/usr/lib/systemd/system/k3c-agent.service"
