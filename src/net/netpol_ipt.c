@@ -242,26 +242,29 @@ netpol_ipt_forward_first(const char *filter_save)
 char *
 netpol_ipt_payload(const char *rules, const char *filter_save)
 {
-    _cleanup_json_ json_t *old = json_object();
+    _cleanup_json_ json_t *old = json_object(), *stale = json_array();
     struct k3c_buf b;
     const char *name = NULL;
     json_t *v = NULL;
+    size_t i = 0;
 
     k3c_buf_init(&b);
     k3c_buf_appendf(&b, "*filter\n%s", rules);
-    /* chains of pods no longer isolated (declared ones were just flushed,
-     * so nothing jumps to these any more) */
+    /* chains of pods no longer isolated: nothing jumps to them any more
+     * (the declared forward chain was just flushed); -X needs them empty */
     ipt_save_chains(filter_save ? filter_save : "", NETPOL_IPT_PREFIX, old);
     json_object_foreach(old, name, v)
     {
         _cleanup_free_ char *decl = k3c_xasprintf("\n:%s ", name);
 
-        (void)v;
-        if (!strstr(rules, decl) && strncmp(rules, decl + 1, strlen(decl + 1)) != 0)
-            k3c_buf_appendf(&b, "-X %s\n", name);
+        if (!strstr(rules, decl) && strncmp(rules, decl + 1, strlen(decl + 1)) != 0) {
+            k3c_buf_appendf(&b, "-F %s\n", name);
+            json_array_append_new(stale, json_string(name));
+        }
     }
+    json_array_foreach(stale, i, v) k3c_buf_appendf(&b, "-X %s\n", json_string_value(v));
     if (!netpol_ipt_forward_first(filter_save)) {
-        for (int i = count_forward_jumps(filter_save); i > 0; i--)
+        for (int n = count_forward_jumps(filter_save); n > 0; n--)
             k3c_buf_appendf(&b, "-D FORWARD -j %s\n", NETPOL_IPT_CHAIN);
         k3c_buf_appendf(&b, "-I FORWARD 1 -j %s\n", NETPOL_IPT_CHAIN);
     }

@@ -223,7 +223,9 @@ test_payload(void **state)
 
     (void)state;
     assert_int_equal(strncmp(p, "*filter\n", 8), 0);
+    assert_line(p, "-F K3C-NP-I-10.42.0.9");
     assert_line(p, "-X K3C-NP-I-10.42.0.9");
+    assert_true(pos(p, "-F K3C-NP-I-10.42.0.9") < pos(p, "-X K3C-NP-I-10.42.0.9"));
     assert_null(strstr(p, "-X K3C-NP-I-10.42.0.5"));
     assert_null(strstr(p, "-X K3C-NP-FORWARD"));
     assert_null(strstr(p, "K3C-SERVICES"));
