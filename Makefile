@@ -58,6 +58,7 @@ bench: deps all
 	$(BUILD)/bench/bench_store
 	$(BUILD)/bench/bench_api $(BUILD)/k3c
 	python3 bench/bench_agent.py $(BUILD)/k3c
+	python3 bench/bench_threads.py $(BUILD)/k3c
 	bench/bench_ha.sh $(BUILD)/k3c
 	$(BUILD)/bench/bench_scheduler
 	K3C_BIN=$(BUILD)/k3c bash bench/bench_flannel.sh vxlan

@@ -147,7 +147,7 @@ write_kubeconfig(struct agent *a, struct k3c_err *err)
 
 /* Node certificates are renewed at start within this of their expiry (as
  * a server's own leaves, pki_ensure_leaf; issue #21). */
-#define AGENT_RENEW_BEFORE_S (90LL * 86400)
+#define AGENT_RENEW_BEFORE_S ((long long)PKI_RENEW_WINDOW_DAYS * 86400)
 
 /* True when the earlier join's client certificate expires soon (then the
  * node joins again for new ones). */

@@ -396,6 +396,8 @@ json_t *api_body_object(struct api_request *r, struct k3c_err *err);
 
 /* Queues a JSON reply (consumes body in every case). Returns an MHD_Result. */
 int api_reply_json_take(struct api_request *r, unsigned status, json_t *body);
+/* The same for JSON text already serialised (len bytes; consumes text). */
+int api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len);
 /* Queues a Kubernetes Status for an error kind: code and reason from the
  * kind, message as given; details.name/kind when name/kind are not NULL. */
 int api_reply_status(struct api_request *r, enum k3c_errkind kind, const char *name,
@@ -474,6 +476,15 @@ void api_set_resource_version(json_t *obj, int64_t rev);
 json_t *api_object_from_kv(const struct store_kv *kv, struct k3c_err *err);
 /* Serialises obj for storage (without resourceVersion); caller frees. */
 char *api_object_encode(const json_t *obj, size_t *len);
+/* api_object_encode's text for an object whose metadata is an object without
+ * resourceVersion, with *meta_end the offset of metadata's closing brace;
+ * NULL when obj is not such an object or cannot be serialised. */
+char *api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end);
+/* What json_dumps(JSON_COMPACT) gives for obj after
+ * api_set_resource_version(obj, rev), from api_object_encode_marked's text
+ * of obj before it; caller frees. */
+char *api_object_text_with_version(const char *text, size_t len, size_t meta_end, int64_t rev,
+                                   size_t *len_out);
 /* /registry/<plural>/[<ns>/]<name>; caller frees. */
 char *api_object_key(const struct api_resource *res, const char *ns, const char *name);
 /* /registry/<plural>/[<ns>/]; caller frees. */
@@ -737,5 +748,11 @@ struct api_review_resource {
 extern const struct api_review_resource api_review_resources[];
 /* The user's extra (from impersonation) as upstream's map of lists. */
 json_t *api_user_extra_json(const struct api_user *u);
+/* ---- watch cache change hook (issue #20, perfthreads) ---- */
+/* fn runs (on the thread that changed it, without the cache's locks) after
+ * any watch cache applied events, relisted or stopped: one loop following
+ * many caches (the controllers' informers) waits for it instead of a thread
+ * per cache. Process-wide; set once, before the caches change. */
+void watch_cache_set_change_hook(void (*fn)(void));
 
 #endif

@@ -66,6 +66,13 @@ const struct jwt_key *api_rbac_sa_key(struct api_server *srv);
 void api_rbac_set_sa_key(struct api_server *srv, struct jwt_key *key);
 /* Whether token is a valid service-account JWT of this cluster; fills u. */
 bool api_satoken_authenticate(struct api_server *srv, const char *token, struct api_user *u);
+/* A legacy service-account token (upstream's, iss kubernetes/serviceaccount,
+ * no expiry) for the Secret secret of service account sa (uid sa_uid) in
+ * ns, signed with the service-account key; caller frees. It authenticates
+ * while the Secret holds it and the service account exists
+ * (src/controllers/legacytoken.c fills the Secrets). */
+char *api_legacy_token_sign(struct api_server *srv, const char *ns, const char *sa,
+                            const char *sa_uid, const char *secret, struct k3c_err *err);
 /* TokenRequest, TokenReview, OIDC discovery: -1 when r is none of them. */
 int api_satoken_serve(struct api_request *r);
 /* ServiceAccount admission of a new pod: serviceAccountName defaults to

@@ -91,12 +91,19 @@ api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
 {
     _cleanup_json_ json_t *owned = body;
     char *text = json_dumps(owned, JSON_COMPACT);
-    struct MHD_Response *resp;
-    int ret;
 
     if (!text)
         text = k3c_xstrdup("{}");
-    r->reply_bytes = strlen(text);
+    return api_reply_json_text_take(r, status, text, strlen(text));
+}
+
+int
+api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len)
+{
+    struct MHD_Response *resp;
+    int ret;
+
+    r->reply_bytes = len;
     resp = MHD_create_response_from_buffer(r->reply_bytes, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-cache, private");

@@ -54,14 +54,93 @@ api_object_from_kv(const struct store_kv *kv, struct k3c_err *err)
 char *
 api_object_encode(const json_t *obj, size_t *len)
 {
-    _cleanup_json_ json_t *copy = json_deep_copy(obj);
+    _cleanup_json_ json_t *copy = NULL;
+    const json_t *meta = json_object_get(obj, "metadata");
     char *text;
 
-    /* The revision is etcd's to keep; storing it would only go stale. */
-    json_object_del(api_meta(copy), "resourceVersion");
-    text = json_dumps(copy, JSON_COMPACT);
+    /* The revision is etcd's to keep; storing it would only go stale. A
+     * copy of the top level and of metadata (the rest shared, keys in their
+     * order) drops it without a deep copy of the whole object; a new object
+     * has none and needs no copy. */
+    if (!json_is_object(meta)) { /* as before: an empty metadata is written */
+        copy = json_deep_copy(obj);
+        api_meta(copy);
+        obj = copy;
+    } else if (json_object_get(meta, "resourceVersion")) {
+        json_t *meta_copy = json_copy((json_t *)meta);
+
+        copy = json_copy((json_t *)obj);
+        json_object_del(meta_copy, "resourceVersion");
+        json_object_set_new(copy, "metadata", meta_copy);
+        obj = copy;
+    }
+    text = json_dumps(obj, JSON_COMPACT);
     *len = strlen(text);
     return text;
+}
+
+/* One member of a compact object dump: "key":value, as json_dumps writes it. */
+static bool
+append_member(struct k3c_buf *b, const char *key, const json_t *v)
+{
+    _cleanup_json_ json_t *k = json_string(key);
+    _cleanup_free_ char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+    _cleanup_free_ char *vt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    if (!kt || !vt)
+        return false;
+    k3c_buf_append(b, kt, strlen(kt));
+    k3c_buf_append(b, ":", 1);
+    k3c_buf_append(b, vt, strlen(vt));
+    return true;
+}
+
+/* The object member by member (json_dumps keeps the keys in their order),
+ * noting where metadata ends: a create's reply is then the stored text
+ * with the new resourceVersion put in there, not a second serialisation of
+ * the whole object. */
+char *
+api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    const char *key;
+    json_t *v;
+    struct k3c_buf b;
+    bool first = true;
+
+    if (!json_is_object(meta) || json_object_get(meta, "resourceVersion"))
+        return NULL;
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, "{", 1);
+    *meta_end = 0;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (!first)
+            k3c_buf_append(&b, ",", 1);
+        first = false;
+        if (!append_member(&b, key, v)) {
+            k3c_buf_fini(&b);
+            return NULL;
+        }
+        if (v == meta)
+            *meta_end = b.len - 1;
+    }
+    k3c_buf_append(&b, "}", 1);
+    return k3c_buf_steal(&b, len);
+}
+
+char *
+api_object_text_with_version(const char *text, size_t len, size_t meta_end, int64_t rev,
+                             size_t *len_out)
+{
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, text, meta_end);
+    k3c_buf_appendf(&b, "%s\"resourceVersion\":\"%" PRId64 "\"",
+                    text[meta_end - 1] == '{' ? "" : ",", rev);
+    k3c_buf_append(&b, text + meta_end, len - meta_end);
+    return k3c_buf_steal(&b, len_out);
 }
 
 char *

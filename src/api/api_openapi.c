@@ -158,7 +158,9 @@ walk_object(const json_t *schema, json_t *v, struct k3c_buf *path, json_t *out, 
 
         if (!cs && json_is_object(addl))
             cs = addl;
-        k3c_buf_appendf(path, "%s%s", path->len ? "." : "", key);
+        if (path->len) /* appends, not a printf per field: this runs on every write */
+            k3c_buf_append(path, ".", 1);
+        k3c_buf_append(path, key, strlen(key));
         if (cs) {
             walk(cs, child, path, out, prune, depth + 1);
         } else if (props || json_is_false(addl)) {

@@ -166,6 +166,80 @@ claims_user(struct api_server *srv, const json_t *claims, const json_t *audience
     return true;
 }
 
+/* ---- legacy service-account token Secrets -------------------------------- */
+
+/* Upstream's legacy token (pkg/serviceaccount/legacy.go): no expiry, no
+ * audience, valid while its Secret (holding exactly this token) and the
+ * service account exist. */
+#define LEGACY_ISSUER   "kubernetes/serviceaccount"
+#define LEGACY_CLAIM(x) "kubernetes.io/serviceaccount/" x
+#define LEGACY_TYPE     "kubernetes.io/service-account-token"
+
+char *
+api_legacy_token_sign(struct api_server *srv, const char *ns, const char *sa, const char *sa_uid,
+                      const char *secret, struct k3c_err *err)
+{
+    const struct jwt_key *k = sa_key(srv);
+    _cleanup_json_ json_t *claims = NULL;
+
+    if (!k) {
+        k3c_err_set(err, K3C_E_INTERNAL, "no service-account signing key");
+        return NULL;
+    }
+    claims =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "iss", LEGACY_ISSUER, LEGACY_CLAIM("namespace"),
+                  ns, LEGACY_CLAIM("secret.name"), secret, LEGACY_CLAIM("service-account.name"), sa,
+                  LEGACY_CLAIM("service-account.uid"), sa_uid, "sub",
+                  json_sprintf(SA_PREFIX "%s:%s", ns, sa));
+    if (!claims) {
+        k3c_err_set(err, K3C_E_INVALID, "bad names for a legacy token");
+        return NULL;
+    }
+    return jwt_sign(k, claims, err);
+}
+
+static bool
+being_deleted(const json_t *obj)
+{
+    return json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") != NULL;
+}
+
+/* Upstream's legacy validator: the Secret still holds this very token and
+ * the service account still has the uid the token names. */
+static bool
+legacy_user(struct api_server *srv, const json_t *claims, const char *token, struct api_user *u)
+{
+    const char *ns = json_string_value(json_object_get(claims, LEGACY_CLAIM("namespace")));
+    const char *sec = json_string_value(json_object_get(claims, LEGACY_CLAIM("secret.name")));
+    const char *sa =
+        json_string_value(json_object_get(claims, LEGACY_CLAIM("service-account.name")));
+    const char *uid =
+        json_string_value(json_object_get(claims, LEGACY_CLAIM("service-account.uid")));
+    _cleanup_json_ json_t *sec_obj = NULL, *sa_obj = NULL;
+    _cleanup_free_ char *stored = NULL;
+    const char *b64;
+    size_t len = 0;
+
+    if (!ns || !*ns || !sec || !*sec || !sa || !*sa || !uid || !*uid)
+        return false;
+    sec_obj = cached_object(srv, "secrets", ns, sec);
+    b64 = json_string_value(json_object_get(json_object_get(sec_obj, "data"), "token"));
+    if (!sec_obj || being_deleted(sec_obj) ||
+        !str_eq(json_string_value(json_object_get(sec_obj, "type")), LEGACY_TYPE) || !b64 ||
+        !(stored = k3c_base64_decode(b64, &len)) || len != strlen(token) ||
+        !k3c_secret_equal(token, stored))
+        return false;
+    sa_obj = cached_object(srv, "serviceaccounts", ns, sa);
+    if (!sa_obj || being_deleted(sa_obj) || !str_eq(uid_of(sa_obj), uid))
+        return false;
+    memset(u, 0, sizeof(*u));
+    snprintf(u->name, sizeof(u->name), SA_PREFIX "%.100s:%.100s", ns, sa);
+    snprintf(u->groups[u->n_groups++], sizeof(u->groups[0]), "system:serviceaccounts");
+    snprintf(u->groups[u->n_groups++], sizeof(u->groups[0]), "system:serviceaccounts:%.100s", ns);
+    u->authenticated = true;
+    return true;
+}
+
 static json_t *
 default_audiences(void)
 {
@@ -184,6 +258,8 @@ api_satoken_authenticate(struct api_server *srv, const char *token, struct api_u
     claims = jwt_verify(k, token, &err);
     if (!claims)
         return false;
+    if (str_eq(json_string_value(json_object_get(claims, "iss")), LEGACY_ISSUER))
+        return legacy_user(srv, claims, token, u);
     aud = default_audiences();
     return claims_user(srv, claims, aud, u);
 }
@@ -355,7 +431,9 @@ token_review(struct api_request *r)
                ? json_deep_copy(api_json_path(req, "spec.audiences"))
                : default_audiences();
     claims = k && token ? jwt_verify(k, token, &err) : NULL;
-    if (claims && claims_user(r->srv, claims, want, &u)) {
+    if (claims && (str_eq(json_string_value(json_object_get(claims, "iss")), LEGACY_ISSUER)
+                       ? legacy_user(r->srv, claims, token, &u)
+                       : claims_user(r->srv, claims, want, &u))) {
         json_t *groups = json_array();
 
         for (int i = 0; i < u.n_groups; i++)

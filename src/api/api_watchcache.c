@@ -2,9 +2,9 @@
  * api_watchcache.c - an in-memory mirror of one etcd prefix for the API
  * server's reads and watches: a key-sorted map of immutable, refcounted
  * entries plus a ring of recent events, fed by one store watch.
- * Writers are the store watch thread (events) and the cache thread (the
- * relist after a compaction); they never overlap: the cache thread stops the
- * watch before it relists and starts a new one after. Readers: any thread. */
+ * Writers are the store watch thread (events) and the relister (the relist
+ * after a compaction); they never overlap: the relister stops the watch
+ * before it relists and starts a new one after. Readers: any thread. */
 #define LOG_COMPONENT "watchcache"
 #include "api/api-internal.h"
 #include "base/cleanup.h"
@@ -76,12 +76,19 @@ struct watch_cache {
     uint64_t gen;          /* bumped on each relist; closes older watchers */
     int64_t verified_rev;  /* sync found the map equal to etcd at this revision */
     uint64_t verified_seq; /* ...while map_seq was this (see synced_locked) */
-    bool relist_wanted;
     bool stopping;
 
-    /* Owned by the cache thread (by watch_cache_new until it starts it). */
+    /* Owned by the relister while relist is RELIST_RUNNING, else by
+     * watch_cache_new / watch_cache_free. */
     struct store_watch *watch;
-    pthread_t thread;
+
+    /* Guarded by relister.mu. */
+    enum { RELIST_NONE, RELIST_QUEUED, RELIST_RUNNING } relist;
+    bool relist_again;  /* the new watch ended while the relist ran */
+    bool relist_closed; /* watch_cache_free has begun: queue no more */
+    bool relist_logged; /* this outage's failure is logged */
+    int64_t relist_due_ms, relist_backoff_ms;
+    struct watch_cache *relist_next; /* in relister.queue */
 };
 
 /* Used by one thread at a time (the HTTP handler serving the watch). */
@@ -444,6 +451,23 @@ cache_apply(struct watch_cache *wc, struct cache_change *c)
     wc_event_fini(&evicted);
 }
 
+static void (*_Atomic change_hook)(void);
+
+void
+watch_cache_set_change_hook(void (*fn)(void))
+{
+    atomic_store(&change_hook, fn);
+}
+
+static void
+cache_changed(void)
+{
+    void (*fn)(void) = atomic_load(&change_hook);
+
+    if (fn)
+        fn();
+}
+
 /* Thread: the store watch's. The map, not etcd's prev_kv, decides between
  * ADDED and MODIFIED and provides prev, so watchers always agree with it. */
 static void
@@ -479,20 +503,20 @@ cache_on_event(void *userdata, const struct store_event *sev)
         c.ev.prev = wc_entry_ref(old);
     }
     cache_apply(wc, &c);
+    cache_changed();
 }
 
+static void relist_request(struct watch_cache *wc);
+
 /* Thread: the store watch's. Its watch has ended; it must not stop itself,
- * so it hands the relist to the cache thread. */
+ * so it hands the relist to the relister. */
 static void
 cache_on_error(void *userdata, const struct k3c_err *err)
 {
     struct watch_cache *wc = userdata;
 
     log_warn("(watchcache %s) watch ended (%s); relisting", wc->prefix, err->msg);
-    pthread_mutex_lock(&wc->mu);
-    wc->relist_wanted = true;
-    pthread_cond_broadcast(&wc->changed);
-    pthread_mutex_unlock(&wc->mu);
+    relist_request(wc);
 }
 
 static const struct store_watch_ops cache_watch_ops = {
@@ -575,7 +599,7 @@ cache_install(struct watch_cache *wc, struct cache_snapshot *snap)
 }
 
 /* Lists and installs the prefix, then watches it from the list's revision.
- * Thread: the cache thread (watch_cache_new's caller before it starts). */
+ * Thread: the relister (watch_cache_new's caller the first time). */
 static int
 cache_load(struct watch_cache *wc, struct k3c_err *err)
 {
@@ -589,6 +613,7 @@ cache_load(struct watch_cache *wc, struct k3c_err *err)
     rev = snap.revision;
     cache_install(wc, &snap);
     cache_snapshot_fini(&snap);
+    cache_changed();
     wc->watch = store_watch_start(wc->store, wc->prefix, rev + 1, &cache_watch_ops, wc, err);
     if (!wc->watch)
         return -1;
@@ -596,70 +621,184 @@ cache_load(struct watch_cache *wc, struct k3c_err *err)
     return 0;
 }
 
-/* Blocks until the watch asks for a relist (true) or the cache stops. */
-static bool
-cache_wait_relist(struct watch_cache *wc)
-{
-    bool relist;
+/* ---- relists ------------------------------------------------------------ */
 
-    pthread_mutex_lock(&wc->mu);
-    while (!wc->relist_wanted && !wc->stopping)
-        pthread_cond_wait(&wc->changed, &wc->mu);
-    relist = !wc->stopping;
-    wc->relist_wanted = false;
-    pthread_mutex_unlock(&wc->mu);
-    return relist;
-}
+/* One thread relists every cache whose watch ended (a compaction; etcd lost
+ * the history). It exists only while a relist is queued or running, so an
+ * idle server has none (it used to be one thread per cache, all waiting).
+ * A cache whose relist failed goes back in the queue with its backoff; the
+ * queue is short (a few caches at most relist at once), so it is a list.
+ * Lock order: relister.mu is never held while a cache's locks are taken
+ * or a watch is stopped. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* CLOCK_MONOTONIC: queued, or a relist ended */
+    struct watch_cache *queue;
+    bool thread_running;
+} relister = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Sleeps ms unless the cache stops; returns false if it is stopping. */
-static bool
-cache_backoff(struct watch_cache *wc, int64_t ms)
-{
-    int64_t deadline = k3c_now_ms() + ms;
-    bool running;
-
-    pthread_mutex_lock(&wc->mu);
-    while (!wc->stopping && cache_wait_locked(wc, deadline))
-        ;
-    running = !wc->stopping;
-    pthread_mutex_unlock(&wc->mu);
-    return running;
-}
-
-/* Thread: the cache thread. Retries until it succeeds or the cache stops. */
 static void
+relister_init(void)
+{
+    k3c_cond_init(&relister.wake);
+}
+
+static void *relister_thread(void *arg);
+
+/* relister.mu held. */
+static void
+relist_enqueue_locked(struct watch_cache *wc, int64_t due_ms)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+
+    wc->relist = RELIST_QUEUED;
+    wc->relist_due_ms = due_ms;
+    wc->relist_next = relister.queue;
+    relister.queue = wc;
+    pthread_cond_broadcast(&relister.wake);
+    if (relister.thread_running)
+        return;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Without a thread the cache stays queued; the next request retries. */
+    if (pthread_create(&t, &attr, relister_thread, NULL) == 0)
+        relister.thread_running = true;
+    else
+        log_error("(watchcache %s) cannot start the relist thread", wc->prefix);
+    pthread_attr_destroy(&attr);
+}
+
+/* relister.mu held. */
+static void
+relist_dequeue_locked(struct watch_cache *wc)
+{
+    for (struct watch_cache **p = &relister.queue; *p; p = &(*p)->relist_next)
+        if (*p == wc) {
+            *p = wc->relist_next;
+            break;
+        }
+    wc->relist_next = NULL;
+    wc->relist = RELIST_NONE;
+}
+
+/* Thread: any (the store watch's, from cache_on_error). */
+static void
+relist_request(struct watch_cache *wc)
+{
+    pthread_once(&relister.once, relister_init);
+    pthread_mutex_lock(&relister.mu);
+    if (wc->relist_closed)
+        ;
+    else if (wc->relist == RELIST_RUNNING)
+        wc->relist_again = true;
+    else if (wc->relist == RELIST_NONE)
+        relist_enqueue_locked(wc, k3c_now_ms());
+    pthread_mutex_unlock(&relister.mu);
+}
+
+/* Thread: the relister. Replaces the ended watch by a list and a new watch.
+ * Returns false if that failed (the cache is then without a watch). */
+static bool
 cache_relist(struct watch_cache *wc)
 {
-    int64_t backoff = WC_RELIST_BACKOFF_MIN_MS;
-    bool logged = false;
+    struct k3c_err err = {0};
 
     store_watch_stop(wc->watch);
     wc->watch = NULL;
-    do {
-        struct k3c_err err = {0};
+    /* The old watch may have asked again before it stopped. */
+    pthread_mutex_lock(&relister.mu);
+    wc->relist_again = false;
+    pthread_mutex_unlock(&relister.mu);
+    if (cache_load(wc, &err) == 0)
+        return true;
+    store_watch_stop(wc->watch);
+    wc->watch = NULL;
+    /* Once per outage; the success is logged at info by cache_load. */
+    if (!wc->relist_logged)
+        log_warn("(watchcache %s) relist failed (%s); retrying", wc->prefix, err.msg);
+    wc->relist_logged = true;
+    return false;
+}
 
-        if (cache_load(wc, &err) == 0)
-            return;
-        store_watch_stop(wc->watch);
-        wc->watch = NULL;
-        /* Once per outage; the success is logged at info by cache_load. */
-        if (!logged)
-            log_warn("(watchcache %s) relist failed (%s); retrying", wc->prefix, err.msg);
-        logged = true;
-        backoff = backoff * 2 > WC_RELIST_BACKOFF_MAX_MS ? WC_RELIST_BACKOFF_MAX_MS : backoff * 2;
-    } while (cache_backoff(wc, backoff));
+/* relister.mu held. The queued cache due first, or NULL. */
+static struct watch_cache *
+relist_next_due_locked(void)
+{
+    struct watch_cache *first = NULL;
+
+    for (struct watch_cache *wc = relister.queue; wc; wc = wc->relist_next)
+        if (!first || wc->relist_due_ms < first->relist_due_ms)
+            first = wc;
+    return first;
+}
+
+/* relister.mu held. Files the result of wc's relist and wakes
+ * watch_cache_free, which may be waiting for it. */
+static void
+relist_done_locked(struct watch_cache *wc, bool ok)
+{
+    int64_t now = k3c_now_ms();
+
+    wc->relist = RELIST_NONE;
+    if (wc->relist_closed) {
+        ;
+    } else if (!ok) {
+        int64_t b =
+            wc->relist_backoff_ms ? wc->relist_backoff_ms * 2 : WC_RELIST_BACKOFF_MIN_MS * 2;
+
+        wc->relist_backoff_ms = b > WC_RELIST_BACKOFF_MAX_MS ? WC_RELIST_BACKOFF_MAX_MS : b;
+        relist_enqueue_locked(wc, now + wc->relist_backoff_ms);
+    } else {
+        wc->relist_backoff_ms = 0;
+        wc->relist_logged = false;
+        if (wc->relist_again)
+            relist_enqueue_locked(wc, now);
+    }
+    pthread_cond_broadcast(&relister.wake);
 }
 
 static void *
-cache_thread(void *arg)
+relister_thread(void *arg)
 {
-    struct watch_cache *wc = arg;
+    (void)arg;
+    pthread_mutex_lock(&relister.mu);
+    for (;;) {
+        struct watch_cache *wc = relist_next_due_locked();
+        bool ok;
 
-    while (cache_wait_relist(wc))
-        cache_relist(wc);
-    store_watch_stop(wc->watch);
-    wc->watch = NULL;
+        if (!wc)
+            break;
+        if (wc->relist_due_ms > k3c_now_ms()) {
+            k3c_cond_wait_until(&relister.wake, &relister.mu, wc->relist_due_ms);
+            continue;
+        }
+        relist_dequeue_locked(wc);
+        wc->relist = RELIST_RUNNING;
+        pthread_mutex_unlock(&relister.mu);
+        ok = cache_relist(wc);
+        pthread_mutex_lock(&relister.mu);
+        relist_done_locked(wc, ok);
+    }
+    relister.thread_running = false;
+    pthread_mutex_unlock(&relister.mu);
     return NULL;
+}
+
+/* Takes wc out of the relister's hands: after it returns no relist runs or
+ * starts, and wc->watch is the caller's. */
+static void
+relist_close(struct watch_cache *wc)
+{
+    pthread_once(&relister.once, relister_init);
+    pthread_mutex_lock(&relister.mu);
+    wc->relist_closed = true;
+    if (wc->relist == RELIST_QUEUED)
+        relist_dequeue_locked(wc);
+    while (wc->relist == RELIST_RUNNING)
+        pthread_cond_wait(&relister.wake, &relister.mu);
+    pthread_mutex_unlock(&relister.mu);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -726,11 +865,6 @@ watch_cache_new(struct store *s, const char *prefix, const char *const *index_fi
         if (rc < 0 && err->kind != K3C_E_COMPACTED)
             break;
     }
-    if (rc == 0) {
-        rc = pthread_create(&wc->thread, NULL, cache_thread, wc);
-        if (rc != 0)
-            rc = k3c_err_sys(err, rc, "start thread");
-    }
     if (rc < 0) {
         store_watch_stop(wc->watch);
         cache_unref(wc);
@@ -749,8 +883,11 @@ watch_cache_free(struct watch_cache *wc)
     wc->stopping = true;
     pthread_cond_broadcast(&wc->changed);
     pthread_mutex_unlock(&wc->mu);
-    /* The thread stops the store watch: no callback runs after this. */
-    pthread_join(wc->thread, NULL);
+    cache_changed();
+    relist_close(wc);
+    /* No callback runs after this. */
+    store_watch_stop(wc->watch);
+    wc->watch = NULL;
     cache_unref(wc);
 }
 

@@ -180,8 +180,10 @@ api_validate_secret(const json_t *obj, const json_t *old, json_t *causes)
         api_cause_required(causes, f, NULL);
     }
     if (strcmp(type, "kubernetes.io/service-account-token") == 0 &&
-        api_is_empty(api_str_at(json_object_get(json_object_get(obj, "metadata"), "annotations"),
-                                "kubernetes.io/service-account.name")))
+        /* a plain lookup: api_str_at would split the key at its dots */
+        api_is_empty(json_string_value(
+            json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                            "kubernetes.io/service-account.name"))))
         api_cause_required(causes, "metadata.annotations[kubernetes.io/service-account.name]",
                            NULL);
     if (old && strcmp(type, api_or_empty(api_str_at(old, "type"))) != 0)

@@ -29,12 +29,13 @@ struct http_client {
     size_t n_endpoints;
     atomic_size_t current; /* index of the endpoint that last worked */
     char *ca_file, *cert_file, *key_file, *basic_auth;
-    bool insecure;
+    bool insecure, http1;
     long connect_timeout_ms, request_timeout_ms;
     struct curl_slist *resolve; /* CURLOPT_RESOLVE entries, or NULL */
 
-    pthread_mutex_t pool_lock; /* protects idle */
+    pthread_mutex_t pool_lock; /* protects idle, n_idle */
     struct pooled_handle *idle;
+    size_t n_idle, max_idle;
 };
 
 struct http_stream {
@@ -182,10 +183,12 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     c->key_file = cfg->key_file ? k3c_xstrdup(cfg->key_file) : NULL;
     c->basic_auth = cfg->basic_auth ? k3c_xstrdup(cfg->basic_auth) : NULL;
     c->insecure = cfg->insecure;
+    c->http1 = cfg->http1;
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
     c->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000;
     for (size_t i = 0; cfg->resolve && cfg->resolve[i]; i++)
         c->resolve = curl_slist_append(c->resolve, cfg->resolve[i]);
+    c->max_idle = cfg->max_idle;
     pthread_mutex_init(&c->pool_lock, NULL);
     return c;
 }
@@ -259,6 +262,8 @@ handle_setup(struct http_client *c, CURL *curl)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->http1)
+        curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (c->ca_file) {
         /* Trust only our CA. Without clearing CAPATH, libcurl/GnuTLS also
          * loads all of /etc/ssl/certs on every new connection: ~6 MB RSS and
@@ -291,8 +296,10 @@ pool_take(struct http_client *c)
 
     pthread_mutex_lock(&c->pool_lock);
     h = c->idle;
-    if (h)
+    if (h) {
         c->idle = h->next;
+        c->n_idle--;
+    }
     pthread_mutex_unlock(&c->pool_lock);
     if (h) {
         curl = h->curl;
@@ -309,12 +316,19 @@ pool_take(struct http_client *c)
 static void
 pool_give(struct http_client *c, CURL *curl)
 {
-    struct pooled_handle *h = k3c_xmalloc(sizeof(*h));
+    struct pooled_handle *h;
 
-    h->curl = curl;
     pthread_mutex_lock(&c->pool_lock);
+    if (c->max_idle > 0 && c->n_idle >= c->max_idle) {
+        pthread_mutex_unlock(&c->pool_lock);
+        curl_easy_cleanup(curl); /* closes its connection */
+        return;
+    }
+    h = k3c_xmalloc(sizeof(*h));
+    h->curl = curl;
     h->next = c->idle;
     c->idle = h;
+    c->n_idle++;
     pthread_mutex_unlock(&c->pool_lock);
 }
 
@@ -565,6 +579,24 @@ http_response_header(const struct http_response *resp, const char *name)
         p = eol ? eol + 1 : end;
     }
     return NULL;
+}
+
+void *
+http_client_stream_handle(struct http_client *c, const char *method, const char *path,
+                          const char *body, size_t body_len, size_t attempt, void *headers)
+{
+    size_t idx;
+    _cleanup_free_ char *url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx);
+    CURL *curl;
+
+    if (!url)
+        return NULL;
+    curl = curl_easy_init();
+    if (!curl)
+        abort();
+    handle_setup(c, curl);
+    request_setup(curl, method, url, headers, body, body_len);
+    return curl;
 }
 
 struct http_stream *

@@ -28,6 +28,16 @@ struct http_client_config {
      * while TLS still checks host (an admission webhook's Service name at
      * its ClusterIP); NULL-terminated, may be NULL */
     const char *const *resolve;
+    /* HTTP/1.1 even over TLS (no ALPN h2): for a peer whose HTTP/1.1 path is
+     * cheaper and whose requests never share a connection (etcd's JSON
+     * gateway: each pooled handle or stream has its own connection, so h2's
+     * multiplexing buys nothing and its framing costs CPU on both sides) */
+    bool http1;
+    /* Idle handles kept for reuse, each with its open connection (curl's
+     * buffers and a TLS session: ~150 KiB); beyond it a finished request's
+     * handle is closed. 0: no limit (a server's etcd client, whose
+     * concurrency is bounded by its request threads). */
+    size_t max_idle;
 };
 
 struct http_client;
@@ -112,6 +122,15 @@ void http_client_shutdown_begin(void);
 bool http_client_stopping(void);
 
 struct http_stream;
+
+/* For a caller that drives many streams on one thread in its own curl multi
+ * (store_watch.c): a new easy handle (a CURL *) with this client's settings
+ * and the request to endpoint `attempt`, counted from the one that last
+ * worked; NULL once attempt is past the last endpoint. body and headers (a
+ * struct curl_slist *) must outlive the transfer; curl_easy_cleanup frees
+ * the handle. */
+void *http_client_stream_handle(struct http_client *c, const char *method, const char *path,
+                                const char *body, size_t body_len, size_t attempt, void *headers);
 
 /* Opens a streaming POST/GET (a watch) that the calling thread drives with
  * http_stream_run. Not bound by request_timeout_ms. */

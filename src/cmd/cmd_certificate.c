@@ -14,7 +14,7 @@ usage(FILE *out)
 {
     fprintf(out, "Usage: k3c certificate check|rotate [--data-dir DIR]\n\n"
                  "  check   list the node's certificates (server/tls, server/tls/etcd, agent)\n"
-                 "          with their expiry; leaves expiring within 90 days are renewed at\n"
+                 "          with their expiry; leaves expiring within 120 days are renewed at\n"
                  "          the next start\n"
                  "  rotate  with k3c stopped: move every leaf certificate and key to\n"
                  "          <data-dir>/server/tls-backup-<time>/, keep the CAs; the next start\n"

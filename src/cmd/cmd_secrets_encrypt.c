@@ -2,12 +2,21 @@
  * cmd_secrets_encrypt.c - `k3c secrets-encrypt status`, K3s's verb (issue
  * #15, docs/auth.md): whether this server encrypts Secrets at rest
  * (--secrets-encryption, read from the server's own flags and config file)
- * and the keys of <data-dir>/server/tls/encryption-config.json. Rotation
- * (prepare/rotate/reencrypt) is not built. */
+ * and the keys of <data-dir>/server/tls/encryption-config.json;
+ * `k3c secrets-encrypt rotate-keys` (K3s's one-step rotation): a new key
+ * writes, every Secret is re-encrypted with it, every server reloads it
+ * (store_keyring.h). Also the server's side of it: server_secrets_keyring_start.
+ * K3s's staged verbs (prepare/rotate/reencrypt) are not built. */
+#define LOG_COMPONENT "server"
 #include "base/cleanup.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "cmd/cmd.h"
+#include "cmd/server.h"
+#include "etcd/etcd_ops.h"
+#include "store/store.h"
 #include "store/store_encrypt.h"
+#include "store/store_keyring.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -16,8 +25,11 @@
 static void
 secrets_encrypt_usage(FILE *out)
 {
-    fprintf(out, "Usage: k3c secrets-encrypt status [server flags]\n\n"
-                 "Whether Secrets are encrypted at rest, and the keys.\n\n"
+    fprintf(out, "Usage: k3c secrets-encrypt status|rotate-keys [server flags]\n\n"
+                 "  status       whether Secrets are encrypted at rest, and the keys\n"
+                 "  rotate-keys  on a server: a new key encrypts from now on (the old one\n"
+                 "               still decrypts), every server loads it, every Secret is\n"
+                 "               re-encrypted with it (online)\n\n"
                  "Flags: every `k3c server` flag, read as the server reads them\n"
                  "  (--data-dir DIR, --secrets-encryption, --config FILE)\n");
 }
@@ -39,7 +51,9 @@ print_status(const struct k3c_config *cfg)
     }
     store_encryption_active(&active);
     printf("Encryption Status: %s\n", cfg->secrets_encryption && active ? "Enabled" : "Disabled");
-    printf("Current Rotation Stage: start\n");
+    /* rotate-keys runs every stage at once: a second key means it ran */
+    printf("Current Rotation Stage: %s\n",
+           store_encryption_key_count() > 1 ? "reencrypt_finished" : "start");
     doc = json_load_file(path, 0, NULL);
     if (!doc) {
         printf("No encryption keys (%s does not exist yet)\n", path);
@@ -66,6 +80,83 @@ print_status(const struct k3c_config *cfg)
     return K3C_EXIT_OK;
 }
 
+/* The cluster token's secret: --token, else <data-dir>/server/token. */
+static char *
+token_secret(const struct k3c_config *cfg, struct k3c_err *err)
+{
+    _cleanup_free_ char *path = k3c_xasprintf("%s/server/token", cfg->data_dir);
+    _cleanup_free_ char *text = NULL;
+
+    if (cfg->token && cfg->token[0])
+        return etcd_token_secret(cfg->token);
+    if (k3c_read_file(path, &text, NULL, err) < 0)
+        return NULL;
+    text[strcspn(text, "\r\n")] = '\0';
+    return etcd_token_secret(text);
+}
+
+struct store_keyring *
+server_secrets_keyring_start(const struct k3c_config *cfg, struct store *s, struct k3c_err *err)
+{
+    _cleanup_free_ char *path =
+        k3c_xasprintf("%s/server/tls/" STORE_ENC_CONFIG_FILE, cfg->data_dir);
+    _cleanup_free_ char *secret = token_secret(cfg, err);
+
+    if (!secret)
+        return NULL;
+    return store_keyring_start(s, path, cfg->node_name, secret, cfg->secrets_encryption, err);
+}
+
+/* The store the server uses: the embedded etcd on loopback, or --datastore-endpoint. */
+static struct store *
+cli_store(const struct k3c_config *cfg, struct k3c_err *err)
+{
+    _cleanup_free_ char *url = k3c_xasprintf("https://127.0.0.1:%d", cfg->etcd_client_port);
+    _cleanup_free_ char *ca = k3c_xasprintf("%s/server/tls/server-ca.crt", cfg->data_dir);
+    _cleanup_free_ char *cert = k3c_xasprintf("%s/server/tls/etcd/client.crt", cfg->data_dir);
+    _cleanup_free_ char *key = k3c_xasprintf("%s/server/tls/etcd/client.key", cfg->data_dir);
+    const char *endpoints[] = {cfg->datastore_endpoint ? cfg->datastore_endpoint : url, NULL};
+    struct store_config sc = {.endpoints = endpoints,
+                              .ca_file = cfg->datastore_endpoint ? cfg->datastore_cafile : ca,
+                              .cert_file = cfg->datastore_endpoint ? cfg->datastore_certfile : cert,
+                              .key_file = cfg->datastore_endpoint ? cfg->datastore_keyfile : key,
+                              .retry_timeout_ms = 10000};
+
+    return store_new(&sc, err);
+}
+
+static int
+rotate_keys(const struct k3c_config *cfg)
+{
+    _cleanup_free_ char *path =
+        k3c_xasprintf("%s/server/tls/" STORE_ENC_CONFIG_FILE, cfg->data_dir);
+    _cleanup_free_ char *secret = NULL;
+    struct store_keyring_rotation r = {0};
+    struct k3c_err err = {0};
+    struct store *s = NULL;
+    int rc = K3C_EXIT_FAIL;
+
+    if (!cfg->secrets_encryption) {
+        fprintf(stderr, "k3c secrets-encrypt: secrets encryption is disabled on this server "
+                        "(start it with --secrets-encryption)\n");
+        return K3C_EXIT_FAIL;
+    }
+    if (!(secret = token_secret(cfg, &err)) || !(s = cli_store(cfg, &err)) ||
+        store_keyring_rotate(s, path, secret, 60000, stdout, &r, &err) < 0) {
+        fprintf(stderr, "k3c secrets-encrypt rotate-keys: %s\n", err.msg);
+        goto out;
+    }
+    printf("rotated to key %s: %zu server(s) loaded it in %lld ms, %zu Secret(s) re-encrypted "
+           "in %lld ms\n",
+           r.key_name, r.servers, (long long)r.publish_ms, r.secrets, (long long)r.reencrypt_ms);
+    rc = r.lagging ? K3C_EXIT_FAIL : K3C_EXIT_OK;
+out:
+    store_keyring_rotation_fini(&r);
+    store_free(s);
+    store_encryption_reset();
+    return rc;
+}
+
 int
 cmd_secrets_encrypt(int argc, char **argv, char **envp)
 {
@@ -79,7 +170,7 @@ cmd_secrets_encrypt(int argc, char **argv, char **envp)
             return K3C_EXIT_OK;
         }
     }
-    if (argc < 2 || strcmp(argv[1], "status") != 0) {
+    if (argc < 2 || (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "rotate-keys") != 0)) {
         if (argc >= 2)
             fprintf(stderr, "k3c secrets-encrypt: unknown or unsupported command \"%s\"\n",
                     argv[1]);
@@ -92,7 +183,7 @@ cmd_secrets_encrypt(int argc, char **argv, char **envp)
         rest[n++] = argv[i];
     rc = cmd_load_config(&cfg, CONFIG_ROLE_SERVER, "secrets-encrypt", n, rest, envp);
     if (rc < 0)
-        rc = print_status(&cfg);
+        rc = strcmp(argv[1], "status") == 0 ? print_status(&cfg) : rotate_keys(&cfg);
     config_fini(&cfg);
     return rc;
 }

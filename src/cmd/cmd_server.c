@@ -19,6 +19,7 @@
 #include "etcd/etcd.h"
 #include "store/store.h"
 #include "store/store_encrypt.h"
+#include "store/store_keyring.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -602,6 +603,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     struct vip *vip = NULL;
     struct etcd_maint *maint = NULL;
     struct server_metrics *metrics = NULL;
+    struct store_keyring *keyring = NULL;  /* issue #15: rotated secrets keys */
+    struct server_certmon *certmon = NULL; /* issue #15: certificate expiry Events */
     int rc = K3C_EXIT_FAIL, sig;
 
     server_paths_init(&paths, cfg->data_dir);
@@ -633,7 +636,16 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     if (install_data_format_check(s, INSTALL_DATA_FORMAT, &err) < 0 ||
         server_secrets_encryption(cfg, &paths, &err) < 0)
         goto out;
+    /* the keys of the last rotation (etcd's copy) before the API reads a
+     * Secret; the very first start has no token yet: after start_api */
+    keyring = server_secrets_keyring_start(cfg, s, &err);
+    k3c_err_clear(&err);
     api = start_api(cfg, &paths, s, &err);
+    if (api && !keyring && !(keyring = server_secrets_keyring_start(cfg, s, &err))) {
+        /* not fatal: this server keeps its own keys, as before rotation existed */
+        log_error("secrets encryption keys not shared through etcd: %s", err.msg);
+        k3c_err_clear(&err);
+    }
     if (!api || !(ctl = start_controllers(cfg, &paths, api, &err)) ||
         !(mon = start_monitor(cfg, &paths, &tls, e, s, &err)))
         goto out;
@@ -643,6 +655,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
     if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
     metrics = server_metrics_start(cfg, e != NULL, api);
+    if (!(certmon = server_certmon_start(cfg, &err)))
+        goto out;
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
     if (sig < 0)
         goto out;
@@ -659,12 +673,14 @@ out:
         log_error("%s", err.msg);
     server_vip_stop(vip, api);    /* first: the next holder takes over at once */
     http_client_shutdown_begin(); /* no part waits out a request timeout from here */
+    server_certmon_stop(certmon);
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);
     server_metrics_stop(metrics);
     ctl_manager_free(ctl);
     api_server_free(api);
+    store_keyring_stop(keyring);
     store_free(s);
     etcd_free(e);
     etcd_tls_paths_fini(&tls);

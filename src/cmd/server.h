@@ -59,4 +59,18 @@ struct server_metrics *server_metrics_start(const struct k3c_config *cfg, bool e
                                             struct api_server *api);
 void server_metrics_stop(struct server_metrics *m);
 
+/* Secrets encryption keys kept in step through etcd (issue #15,
+ * cmd_secrets_encrypt.c, store_keyring.h): after the API server made the
+ * token; stop with store_keyring_stop before the store is freed. */
+struct store;
+struct store_keyring;
+struct store_keyring *server_secrets_keyring_start(const struct k3c_config *cfg, struct store *s,
+                                                   struct k3c_err *err);
+/* The certificate monitor (server_certmon.c): a Warning Event
+ * CertificateExpirationWarning on this node while a certificate of the data
+ * dir expires within PKI_RENEW_WINDOW_DAYS. Stop is NULL-safe. */
+struct server_certmon;
+struct server_certmon *server_certmon_start(const struct k3c_config *cfg, struct k3c_err *err);
+void server_certmon_stop(struct server_certmon *m);
+
 #endif

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * controller.c - the manager: one informer per watched resource, one
- * worker thread and work queue per running controller, and a leader
- * elector per group that starts and stops the group's controllers.
+ * work queue per running controller with a runner thread while it has work,
+ * and a leader elector per group that starts and stops the group's
+ * controllers.
  *
- * A controller's worker runs sync() for one key at a time and its tick()
+ * A controller's runner runs sync() for one key at a time and its tick()
  * between keys, so a controller never races itself. */
 #define LOG_COMPONENT "controllers"
 #include "controllers/ctl-internal.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #define CTL_SYNC_WAIT_MS      30000
+#define CTL_HTTP_MAX_IDLE     2
 #define CTL_LEASE_CONTROLLERS "k3c-controllers"
 #define CTL_LEASE_SCHEDULER   "k3c-scheduler"
 
@@ -160,35 +162,112 @@ run_sync(struct ctl *c, struct ctl_queue *q, const char *key)
     ctl_queue_done(q, key);
 }
 
-static void *
-worker_thread(void *arg)
-{
-    struct ctl *c = arg;
-    struct ctl_queue *q = c->q;
-    int64_t next_tick;
+/* ---- runners ------------------------------------------------------------------
+ * A controller's work runs on its runner: a thread that exists while the
+ * queue has keys (ready or delayed) and ends after CTL_RUNNER_LINGER_MS
+ * without any; the queue's notify hook starts the next one. A controller
+ * with a tick keeps its runner. At most one runner per controller at a
+ * time, so a controller still never races itself. An idle server held a
+ * thread per controller (23), each waiting on its empty queue. */
+#define CTL_RUNNER_LINGER_MS 5000
 
+static void *runner_thread(void *arg);
+
+/* run_mu held. */
+static void
+runner_spawn_locked(struct ctl *c)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, runner_thread, c);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        /* The key waits for the next add or the next start. */
+        log_error("(%s) cannot start its runner: %s", c->def->name, strerror(rc));
+        return;
+    }
+    c->run_active = true;
+}
+
+/* The queue's notify hook (its lock held): a key came. */
+static void
+runner_kick(void *ud)
+{
+    struct ctl *c = ud;
+
+    pthread_mutex_lock(&c->run_mu);
+    if (c->run_active)
+        c->run_wanted = true;
+    else if (!c->run_closed)
+        runner_spawn_locked(c);
+    pthread_mutex_unlock(&c->run_mu);
+}
+
+/* The runner ends unless a key came since it last looked. */
+static bool
+runner_try_end(struct ctl *c, bool stopping)
+{
+    bool end = true;
+
+    pthread_mutex_lock(&c->run_mu);
+    if (c->run_wanted && !stopping && !c->run_closed) {
+        c->run_wanted = false;
+        end = false;
+    } else {
+        c->run_active = false;
+        pthread_cond_broadcast(&c->run_cond); /* ctl_stop waits for it */
+    }
+    pthread_mutex_unlock(&c->run_mu);
+    return end;
+}
+
+/* The first runner of a start: waits for the informers, runs start(). */
+static void
+runner_first(struct ctl *c, struct ctl_queue *q)
+{
     if (!ctl_manager_wait_synced(c->m, CTL_SYNC_WAIT_MS))
         log_warn("(%s) informers not synced after %d s; starting anyway", c->def->name,
                  CTL_SYNC_WAIT_MS / 1000);
     if (c->def->start && !ctl_queue_shutting_down(q))
         c->def->start(c);
-    next_tick = k3c_now_ms() + c->def->period_ms;
-    while (!ctl_queue_shutting_down(q)) {
-        int64_t deadline = c->def->tick && c->def->period_ms > 0 ? next_tick : INT64_MAX;
-        char *key = ctl_queue_get(q, deadline);
+    c->run_next_tick = k3c_now_ms() + c->def->period_ms;
+    c->run_started = true;
+}
 
+static void *
+runner_thread(void *arg)
+{
+    struct ctl *c = arg;
+    struct ctl_queue *q = c->q; /* freed only after the runner ended */
+    bool ticks = c->def->tick && c->def->period_ms > 0;
+
+    if (!c->run_started)
+        runner_first(c, q);
+    for (;;) {
+        int64_t deadline = ticks ? c->run_next_tick : k3c_now_ms() + CTL_RUNNER_LINGER_MS;
+        char *key;
+
+        if (ctl_queue_shutting_down(q)) {
+            if (runner_try_end(c, true))
+                break;
+            continue;
+        }
+        key = ctl_queue_get(q, deadline);
         if (key) {
             run_sync(c, q, key);
             free(key);
         }
-        if (c->def->tick && c->def->period_ms > 0 && k3c_now_ms() >= next_tick &&
-            !ctl_queue_shutting_down(q)) {
+        if (ticks && k3c_now_ms() >= c->run_next_tick && !ctl_queue_shutting_down(q)) {
             c->def->tick(c);
-            next_tick = k3c_now_ms() + c->def->period_ms;
+            c->run_next_tick = k3c_now_ms() + c->def->period_ms;
         }
+        if (!key && !ticks && ctl_queue_len(q) == 0 && runner_try_end(c, false))
+            break;
     }
-    if (c->def->stop)
-        c->def->stop(c);
     return NULL;
 }
 
@@ -207,14 +286,26 @@ ctl_start(struct ctl *c)
 
     if (c->has_worker)
         return;
+    struct ctl_queue *q = ctl_queue_new();
+
+    ctl_queue_set_notify(q, runner_kick, c);
     pthread_mutex_lock(&c->q_mu);
-    c->q = ctl_queue_new();
+    c->q = q;
     pthread_mutex_unlock(&c->q_mu);
     atomic_store(&c->running, true);
-    rc = pthread_create(&c->worker, NULL, worker_thread, c);
+    pthread_mutex_lock(&c->run_mu);
+    c->run_closed = false;
+    c->run_started = false;
+    c->run_wanted = false;
+    runner_spawn_locked(c);
+    rc = c->run_active ? 0 : -1;
+    pthread_mutex_unlock(&c->run_mu);
     if (rc != 0) {
-        log_error("(%s) cannot start its worker: %s", c->def->name, strerror(rc));
         atomic_store(&c->running, false);
+        pthread_mutex_lock(&c->q_mu);
+        c->q = NULL;
+        pthread_mutex_unlock(&c->q_mu);
+        ctl_queue_free(q);
         return;
     }
     c->has_worker = true;
@@ -229,8 +320,16 @@ ctl_stop(struct ctl *c)
     atomic_store(&c->running, false);
     if (!c->has_worker)
         return;
+    pthread_mutex_lock(&c->run_mu);
+    c->run_closed = true; /* no new runner from here */
+    pthread_mutex_unlock(&c->run_mu);
     ctl_queue_shutdown(c->q);
-    pthread_join(c->worker, NULL);
+    pthread_mutex_lock(&c->run_mu);
+    while (c->run_active)
+        pthread_cond_wait(&c->run_cond, &c->run_mu);
+    pthread_mutex_unlock(&c->run_mu);
+    if (c->def->stop)
+        c->def->stop(c);
     c->has_worker = false;
     pthread_mutex_lock(&c->q_mu);
     q = c->q;
@@ -349,6 +448,8 @@ build_ctls(struct ctl_manager *m, const struct ctl_def *const *defs, struct k3c_
         c->def = defs[i];
         c->m = m;
         pthread_mutex_init(&c->q_mu, NULL);
+        pthread_mutex_init(&c->run_mu, NULL);
+        pthread_cond_init(&c->run_cond, NULL);
         for (const struct ctl_watch *w = defs[i]->watches; w && w->resource; w++) {
             struct ctl_informer *inf = informer_for(m, w->resource, err);
 
@@ -378,6 +479,9 @@ ctl_manager_new_with(const struct ctl_config *cfg, struct api_server *srv,
     hc.cert_file = m->cert_file;
     hc.key_file = m->key_file;
     hc.request_timeout_ms = 30000;
+    /* Each connection kept open is a thread of the API server: keep a few
+     * (the pool kept one per concurrent write ever seen, ~8 idle). */
+    hc.max_idle = CTL_HTTP_MAX_IDLE;
     m->http = http_client_new(&hc, err);
     if (m->http)
         m->events = ctl_events_new(m->http);
@@ -425,8 +529,11 @@ ctl_manager_free(struct ctl_manager *m)
         ctl_stop(&m->ctls[i]);
     for (size_t i = 0; i < m->n_informers; i++)
         ctl_informer_free(m->informers[i]);
-    for (size_t i = 0; i < m->n_ctls; i++)
+    for (size_t i = 0; i < m->n_ctls; i++) {
         pthread_mutex_destroy(&m->ctls[i].q_mu);
+        pthread_mutex_destroy(&m->ctls[i].run_mu);
+        pthread_cond_destroy(&m->ctls[i].run_cond);
+    }
     free(m->informers);
     free(m->ctls);
     ctl_events_free(m->events);

@@ -31,5 +31,6 @@ const struct ctl_def *const ctl_def_table[] = {
     &ctl_def_resourcequota, /* resourcequota.c */
     &ctl_def_priorityclass, /* priorityclass.c */
     &ctl_def_csrcleaner,    /* csrcleaner.c (issue #15) */
+    &ctl_def_legacy_token,  /* legacytoken.c (issue #15) */
     NULL,
 };

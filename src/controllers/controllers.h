@@ -31,6 +31,7 @@ extern const struct ctl_def ctl_def_disruption;  /* disruption.c (issue #16) */
 extern const struct ctl_def ctl_def_resourcequota; /* resourcequota.c */
 extern const struct ctl_def ctl_def_priorityclass; /* priorityclass.c */
 extern const struct ctl_def ctl_def_csrcleaner;    /* csrcleaner.c (issue #15) */
+extern const struct ctl_def ctl_def_legacy_token;  /* legacytoken.c (issue #15) */
 /* When csrcleaner deletes a CertificateSigningRequest (Unix seconds), -1 never. */
 int64_t csr_cleanup_at(const json_t *csr);
 

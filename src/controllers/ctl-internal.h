@@ -46,6 +46,10 @@ void ctl_queue_shutdown(struct ctl_queue *q);
 bool ctl_queue_shutting_down(struct ctl_queue *q);
 /* Keys ready now plus delayed ones (for tests). */
 size_t ctl_queue_len(struct ctl_queue *q);
+/* fn(ud) runs whenever a key is added (now or delayed), with the queue's
+ * lock held: it may only note the fact (take its own lock, start a
+ * thread), never call back into the queue. Set before any add. */
+void ctl_queue_set_notify(struct ctl_queue *q, void (*fn)(void *ud), void *ud);
 
 /* ---- informers (ctl_informer.c) ------------------------------------------- */
 
@@ -73,8 +77,13 @@ struct ctl {
     struct ctl_queue *q;  /* while running; NULL otherwise */
     pthread_mutex_t q_mu; /* guards q against start/stop */
     atomic_bool running;  /* informer events are delivered */
-    pthread_t worker;
-    bool has_worker;
+    bool has_worker;      /* started (ctl_start) and not stopped */
+    /* The runner: a thread that exists only while the queue has work (and
+     * always for a controller with a tick); see controller.c. */
+    pthread_mutex_t run_mu; /* guards the run_* fields; after the queue's lock */
+    pthread_cond_t run_cond;
+    bool run_active, run_wanted, run_closed, run_started;
+    int64_t run_next_tick;
     void *data;
 };
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * ctl_informer.c - informers over the API server's watch caches: one
- * dispatcher thread per watched resource, shared by every controller that
- * watches it. The dispatcher follows the cache's event ring, parses each
- * object once and hands it to the handlers of the controllers that run.
+ * informer per watched resource, shared by every controller that watches it,
+ * and one thread (the loop) for all of them. The loop follows each cache's
+ * event ring, parses each object once and hands it to the handlers of the
+ * controllers that run; it sleeps until some cache changes (the watch
+ * cache's change hook). It was a thread per resource (27), each waiting.
  *
  * The informer keeps a reference to each entry it has seen (no copy: the
  * cache's entries are immutable and reference counted), so that after the
@@ -38,7 +40,10 @@ struct ctl_informer {
     struct wc_entry **known;
     size_t n_known, cap_known;
     int64_t rev;
-    pthread_t thread;
+    /* Owned by the loop thread while the informer is in loop.v. */
+    enum { INF_SYNC, INF_RESYNC, INF_FOLLOW } state;
+    struct wc_watcher *watcher; /* INF_FOLLOW */
+    int64_t due_ms;             /* INF_RESYNC: not before */
     bool started;
     atomic_bool stop;
     pthread_mutex_t mu;
@@ -229,51 +234,184 @@ set_synced(struct ctl_informer *inf)
     pthread_mutex_unlock(&inf->mu);
 }
 
-/* Follows the cache from inf->rev until it closes the watcher or we stop. */
+/* ---- the loop --------------------------------------------------------------- */
+
+/* Events one informer handles before the loop moves to the next. */
+#define INFORMER_BATCH 256
+/* Pause after a cache closed its watcher (a relist, a slow reader). */
+#define INFORMER_RESUBSCRIBE_MS 50
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC: a cache changed, v changed, busy done */
+    uint64_t seq;        /* bumped by every change hook call */
+    uint64_t v_gen;      /* bumped when v changes */
+    struct ctl_informer **v;
+    size_t n, cap;
+    struct ctl_informer *busy; /* the one the loop is running now */
+    bool thread_running;
+} loop = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
+
 static void
-follow(struct ctl_informer *inf)
+loop_init(void)
 {
-    struct k3c_err err = {0};
-    struct wc_watcher *w = watch_cache_subscribe(inf->wc, inf->rev, &err);
-
-    if (!w) {
-        log_warn("(%s) %s", inf->res->plural, err.msg);
-        return;
-    }
-    while (!atomic_load(&inf->stop)) {
-        struct wc_event ev = {0};
-        int rc = wc_watcher_next(w, INFORMER_POLL_MS, &ev, &err);
-
-        if (rc < 0) {
-            if (!atomic_load(&inf->stop))
-                log_info("(%s) %s", inf->res->plural, err.msg);
-            break;
-        }
-        if (rc > 0) {
-            apply_event(inf, &ev);
-            wc_event_fini(&ev);
-        }
-    }
-    wc_watcher_free(w);
+    k3c_cond_init(&loop.cond);
 }
 
-static void *
-informer_thread(void *arg)
+/* The watch cache's change hook: any thread, no cache lock held. */
+static void
+loop_cache_changed(void)
 {
-    struct ctl_informer *inf = arg;
+    pthread_mutex_lock(&loop.mu);
+    loop.seq++;
+    pthread_cond_broadcast(&loop.cond);
+    pthread_mutex_unlock(&loop.mu);
+}
+
+static void
+informer_subscribe(struct ctl_informer *inf)
+{
     struct k3c_err err = {0};
 
-    while (!atomic_load(&inf->stop) &&
-           watch_cache_sync(inf->wc, 0, INFORMER_SYNC_STEP_MS, &err) < 0)
-        k3c_err_clear(&err);
-    while (!atomic_load(&inf->stop)) {
-        resync(inf);
-        set_synced(inf);
-        follow(inf);
-        if (!atomic_load(&inf->stop))
-            k3c_sleep_ms(50);
+    resync(inf);
+    set_synced(inf);
+    inf->watcher = watch_cache_subscribe(inf->wc, inf->rev, &err);
+    if (inf->watcher) {
+        inf->state = INF_FOLLOW;
+        return;
     }
+    log_warn("(%s) %s", inf->res->plural, err.msg);
+    inf->state = INF_RESYNC;
+    inf->due_ms = k3c_now_ms() + INFORMER_RESUBSCRIBE_MS;
+}
+
+/* Handles the events the cache has for inf, up to a batch. Returns true if
+ * inf may have more to do at once; lowers *wake_ms to when it wants to run
+ * again otherwise. Thread: the loop. */
+static bool
+informer_step(struct ctl_informer *inf, int64_t *wake_ms)
+{
+    struct k3c_err err = {0};
+
+    switch (inf->state) {
+    case INF_SYNC:
+        /* Once, at the start: the cache has caught up with etcd. */
+        if (watch_cache_sync(inf->wc, 0, INFORMER_POLL_MS, &err) < 0)
+            return true;
+        informer_subscribe(inf);
+        return true;
+    case INF_RESYNC:
+        if (k3c_now_ms() < inf->due_ms) {
+            if (inf->due_ms < *wake_ms)
+                *wake_ms = inf->due_ms;
+            return false;
+        }
+        informer_subscribe(inf);
+        return true;
+    case INF_FOLLOW:
+        break;
+    }
+    for (int i = 0; i < INFORMER_BATCH; i++) {
+        struct wc_event ev = {0};
+        int rc = wc_watcher_next(inf->watcher, 0, &ev, &err);
+
+        if (rc == 0)
+            return false;
+        if (rc < 0) {
+            log_info("(%s) %s", inf->res->plural, err.msg);
+            wc_watcher_free(inf->watcher);
+            inf->watcher = NULL;
+            inf->state = INF_RESYNC;
+            inf->due_ms = k3c_now_ms() + INFORMER_RESUBSCRIBE_MS;
+            return true;
+        }
+        apply_event(inf, &ev);
+        wc_event_fini(&ev);
+    }
+    return true;
+}
+
+/* Runs every informer until none is left (the thread then ends; the next
+ * ctl_informer_start starts another). */
+static void *
+loop_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&loop.mu);
+    while (loop.n > 0) {
+        uint64_t seq = loop.seq, gen = loop.v_gen;
+        int64_t wake = k3c_now_ms() + INFORMER_POLL_MS;
+        bool more = false;
+
+        for (size_t i = 0; i < loop.n; i++) {
+            struct ctl_informer *inf = loop.v[i];
+
+            loop.busy = inf;
+            pthread_mutex_unlock(&loop.mu);
+            more |= informer_step(inf, &wake);
+            pthread_mutex_lock(&loop.mu);
+            loop.busy = NULL;
+            pthread_cond_broadcast(&loop.cond); /* ctl_informer_free may wait */
+        }
+        /* A change while we ran, or v changed under the walk: go again. */
+        if (more || seq != loop.seq || gen != loop.v_gen)
+            continue;
+        k3c_cond_wait_until(&loop.cond, &loop.mu, wake);
+    }
+    loop.thread_running = false;
+    pthread_mutex_unlock(&loop.mu);
     return NULL;
+}
+
+/* loop.mu held. */
+static int
+loop_add_locked(struct ctl_informer *inf, struct k3c_err *err)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = 0;
+
+    if (!loop.thread_running) {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &attr, loop_thread, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
+            return k3c_err_sys(err, rc, "informer %s: pthread_create", inf->res->plural);
+        loop.thread_running = true;
+    }
+    if (loop.n == loop.cap) {
+        loop.cap = loop.cap ? loop.cap * 2 : 32;
+        loop.v = k3c_xrealloc(loop.v, loop.cap * sizeof(*loop.v));
+    }
+    loop.v[loop.n++] = inf;
+    loop.v_gen++;
+    pthread_cond_broadcast(&loop.cond);
+    return 0;
+}
+
+/* Takes inf out of the loop; after it returns the loop no longer runs it. */
+static void
+loop_remove(struct ctl_informer *inf)
+{
+    pthread_mutex_lock(&loop.mu);
+    for (size_t i = 0; i < loop.n; i++)
+        if (loop.v[i] == inf) {
+            memmove(&loop.v[i], &loop.v[i + 1], (loop.n - i - 1) * sizeof(*loop.v));
+            loop.n--;
+            loop.v_gen++;
+            break;
+        }
+    while (loop.busy == inf)
+        pthread_cond_wait(&loop.cond, &loop.mu);
+    if (loop.n == 0) {
+        free(loop.v);
+        loop.v = NULL;
+        loop.cap = 0;
+    }
+    pthread_cond_broadcast(&loop.cond);
+    pthread_mutex_unlock(&loop.mu);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -306,10 +444,15 @@ ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn f
 int
 ctl_informer_start(struct ctl_informer *inf, struct k3c_err *err)
 {
-    int rc = pthread_create(&inf->thread, NULL, informer_thread, inf);
+    int rc;
 
-    if (rc != 0)
-        return k3c_err_sys(err, rc, "informer %s: pthread_create", inf->res->plural);
+    pthread_once(&loop.once, loop_init);
+    watch_cache_set_change_hook(loop_cache_changed);
+    pthread_mutex_lock(&loop.mu);
+    rc = loop_add_locked(inf, err);
+    pthread_mutex_unlock(&loop.mu);
+    if (rc < 0)
+        return -1;
     inf->started = true;
     return 0;
 }
@@ -345,7 +488,8 @@ ctl_informer_free(struct ctl_informer *inf)
     pthread_cond_broadcast(&inf->synced_cond);
     pthread_mutex_unlock(&inf->mu);
     if (inf->started)
-        pthread_join(inf->thread, NULL);
+        loop_remove(inf);
+    wc_watcher_free(inf->watcher);
     known_clear(inf);
     free(inf->subs);
     pthread_cond_destroy(&inf->synced_cond);

@@ -40,6 +40,8 @@ struct ctl_queue {
     struct delayed *heap;
     size_t heap_len, heap_cap;
     bool shutdown;
+    void (*notify)(void *ud);
+    void *notify_ud;
 };
 
 static uint64_t
@@ -125,6 +127,8 @@ fifo_push(struct ctl_queue *q, struct item *it)
     q->tail = it;
     q->n_queued++;
     pthread_cond_signal(&q->cond);
+    if (q->notify)
+        q->notify(q->notify_ud);
 }
 
 static struct item *
@@ -210,6 +214,8 @@ add_after_locked(struct ctl_queue *q, const char *key, int64_t delay_ms)
     it->due = due;
     heap_push(q, due, it);
     pthread_cond_signal(&q->cond);
+    if (q->notify)
+        q->notify(q->notify_ud);
 }
 
 /* Moves delayed items that are due into the FIFO. */
@@ -353,6 +359,15 @@ ctl_queue_done(struct ctl_queue *q, const char *key)
         }
         item_release(q, it);
     }
+    pthread_mutex_unlock(&q->mu);
+}
+
+void
+ctl_queue_set_notify(struct ctl_queue *q, void (*fn)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&q->mu);
+    q->notify = fn;
+    q->notify_ud = ud;
     pthread_mutex_unlock(&q->mu);
 }
 

@@ -57,8 +57,9 @@ install_certs_check(const char *data_dir, FILE *out, struct k3c_err *err)
         residual(v[i].not_after - now, left, sizeof(left));
         fprintf(out, "%-40s %-4s %-28s %-20s %s%s\n", v[i].file, v[i].ca ? "yes" : "no",
                 v[i].common_name, when, left,
-                v[i].not_after - now < 90 * 86400 && !v[i].ca ? " (renewed at the next start)"
-                                                              : "");
+                v[i].not_after - now < PKI_RENEW_WINDOW_DAYS * 86400 && !v[i].ca
+                    ? " (renewed at the next start)"
+                    : "");
     }
     pki_certs_free(v, n);
     return 0;

@@ -23,7 +23,7 @@
 #define PKI_DAY_S      (24 * 60 * 60)
 #define PKI_CA_DAYS    3650
 #define PKI_LEAF_DAYS  365
-#define PKI_RENEW_DAYS 90
+#define PKI_RENEW_DAYS PKI_RENEW_WINDOW_DAYS
 #define PKI_BACKDATE_S (60 * 60) /* tolerate clock skew between nodes */
 #define PKI_SERIAL_LEN 16
 #define PKI_KEY_ID_MAX 64
@@ -230,7 +230,7 @@ leaf_days(const struct pki_leaf_spec *spec)
     return spec->valid_days ? spec->valid_days : PKI_LEAF_DAYS;
 }
 
-/* Renew 90 days before expiry, or half-way through a shorter life, so that a
+/* Renew 120 days before expiry, or half-way through a shorter life, so that a
  * short-lived leaf is not reissued on every call. */
 static time_t
 renew_window(const struct pki_leaf_spec *spec)

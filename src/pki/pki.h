@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * pki.h - the cluster's certificates (GnuTLS). A cluster CA is made once and
  * kept; leaf certificates are signed by it and renewed when they are missing,
- * expire within 90 days, or lack a SAN that is asked for. Keys are ECDSA
+ * expire within 120 days (K3s's window), or lack a SAN that is asked for. Keys are ECDSA
  * P-256, written mode 0600; certificates 0644. All files are PEM.
  * Thread: any (no shared state). */
 #ifndef K3C_PKI_PKI_H
@@ -39,7 +39,7 @@ int pki_ensure_ca(const char *cert_path, const char *key_path, const char *commo
                   struct k3c_err *err);
 
 /* Makes sure a leaf signed by the CA exists at cert_path/key_path and fits
- * spec (CN, every SAN, not expiring within 90 days, signed by this CA);
+ * spec (CN, every SAN, not expiring within 120 days, signed by this CA);
  * otherwise (re)issues it, reusing nothing. Returns 1 if issued, 0 if
  * reused, -1 on error. */
 int pki_ensure_leaf(const char *ca_cert_path, const char *ca_key_path, const char *cert_path,
@@ -91,6 +91,10 @@ bool pki_peer_subject(void *tls_session, struct pki_subject *out);
 /* ---- the node's certificates and their expiry (pki_expiry.c, issue #21) ---- */
 
 /* One certificate under <data-dir>/server/tls, server/tls/etcd or agent. */
+/* A leaf certificate this close to expiry is renewed at the next start
+ * (K3s's window, issue #15). */
+#define PKI_RENEW_WINDOW_DAYS 120
+
 struct pki_cert_info {
     char *file; /* relative to the data dir */
     char *common_name;

@@ -441,6 +441,9 @@ bind(struct ctl *c, const char *ns, const char *name, const char *node, struct k
  * goes on deciding for the next pods (they already see this one assumed). */
 
 #define SCHED_BINDERS 16
+/* A binder idle this long exits; the pool starts binders as jobs come, so an
+ * idle scheduler holds no binder threads (it held 16). */
+#define SCHED_BINDER_IDLE_MS 10000
 
 struct bind_job {
     struct bind_job *next;
@@ -451,11 +454,11 @@ struct bind_job {
 struct binder_pool {
     struct ctl *c;
     pthread_mutex_t mu;
-    pthread_cond_t cond;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC: a job, stop, or a binder exited */
     struct bind_job *head, *tail;
     bool stop;
-    pthread_t threads[SCHED_BINDERS];
-    int n_threads;
+    int n_jobs;         /* queued */
+    int n_live, n_idle; /* binder threads (detached), and those waiting */
 };
 
 static void forget_assumed(struct ctl *c, const char *key, const char *ns, const char *name);
@@ -503,12 +506,17 @@ binder_thread(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct bind_job *j;
+        int64_t idle_until = k3c_now_ms() + SCHED_BINDER_IDLE_MS;
+        bool timed_out = false;
 
-        while (!p->stop && !p->head)
-            pthread_cond_wait(&p->cond, &p->mu);
-        if (p->stop)
+        p->n_idle++;
+        while (!p->stop && !p->head && !timed_out)
+            timed_out = !k3c_cond_wait_until(&p->cond, &p->mu, idle_until);
+        p->n_idle--;
+        if (p->stop || !p->head)
             break;
         j = p->head;
+        p->n_jobs--;
         p->head = j->next;
         if (!p->head)
             p->tail = NULL;
@@ -517,6 +525,8 @@ binder_thread(void *arg)
         bind_job_free(j);
         pthread_mutex_lock(&p->mu);
     }
+    p->n_live--;
+    pthread_cond_broadcast(&p->cond); /* binder_pool_free waits for n_live 0 */
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
@@ -528,28 +538,51 @@ binder_pool_new(struct ctl *c)
 
     p->c = c;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cond, NULL);
-    for (int i = 0; i < SCHED_BINDERS; i++)
-        if (pthread_create(&p->threads[p->n_threads], NULL, binder_thread, p) == 0)
-            p->n_threads++;
+    k3c_cond_init(&p->cond);
     return p;
+}
+
+/* Starts a binder when none waits and the pool is not full. mu held.
+ * Returns false when no binder exists to take a job. */
+static bool
+binder_ensure_locked(struct binder_pool *p)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (p->n_idle > p->n_jobs || p->n_live >= SCHED_BINDERS)
+        return true;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, binder_thread, p) == 0)
+        p->n_live++;
+    pthread_attr_destroy(&attr);
+    return p->n_live > 0;
 }
 
 /* Runs j on a binder (inline when there is none). */
 static void
 binder_submit(struct binder_pool *p, struct bind_job *j)
 {
-    if (!p || p->n_threads == 0) {
-        bind_run(p ? p->c : NULL, j);
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (!binder_ensure_locked(p)) {
+            pthread_mutex_unlock(&p->mu);
+            bind_run(p->c, j);
+            bind_job_free(j);
+            return;
+        }
+    } else {
+        bind_run(NULL, j);
         bind_job_free(j);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     if (p->tail)
         p->tail->next = j;
     else
         p->head = j;
     p->tail = j;
+    p->n_jobs++;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->mu);
 }
@@ -566,9 +599,9 @@ binder_pool_free(struct binder_pool *p)
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cond);
+    while (p->n_live > 0)
+        pthread_cond_wait(&p->cond, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
     for (j = p->head; j; j = next) {
         next = j->next;
         bind_job_free(j);

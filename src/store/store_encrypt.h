@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "base/err.h"
 
@@ -29,6 +30,15 @@
  * and writes plaintext again). A missing file without create is not an
  * error (nothing to decrypt with). */
 int store_encryption_setup(const char *path, bool create, bool encrypt, struct k3c_err *err);
+/* The same from the configuration's JSON text (origin names it in errors);
+ * replaces the keys in use (a reload after a rotation: threads sealing or
+ * opening at that moment finish with the old keys, which stay allocated). */
+int store_encryption_load_json(const char *text, const char *origin, bool encrypt,
+                               struct k3c_err *err);
+/* How many keys are loaded. */
+size_t store_encryption_key_count(void);
+/* Whether new Secret writes are encrypted. */
+bool store_encryption_encrypting(void);
 /* Forgets the keys (tests). */
 void store_encryption_reset(void);
 /* Whether new Secret writes are encrypted, and the name of the key that does it. */
@@ -41,5 +51,22 @@ char *store_value_seal(const char *key, const void *value, size_t len, size_t *o
  * encrypted. INTERNAL when no key of that name is loaded or it does not
  * decrypt. */
 int store_value_open(const char *key, char **value, size_t *len, struct k3c_err *err);
+
+/* ---- key rotation (store_keyring.h) ---- */
+
+/* The configuration text with a new random 32-byte key named
+ * aescbckey-<UTC time> in front (it encrypts from now on), the key that was
+ * first kept after it (it still decrypts), any older key dropped. *new_name
+ * gets the new key's name; *all_keys the same configuration that still holds
+ * every older key (to read what is re-encrypted). All newly allocated. */
+char *store_encryption_config_rotate(const char *text, time_t now, char **new_name, char **all_keys,
+                                     struct k3c_err *err);
+/* The configuration sealed for etcd with a key derived from the cluster
+ * token's secret (PBKDF2-SHA256), in the aescbc format with key name
+ * k3c-token, and back. */
+char *store_encryption_wrap(const char *secret, const char *text, size_t *out_len,
+                            struct k3c_err *err);
+char *store_encryption_unwrap(const char *secret, const char *data, size_t len,
+                              struct k3c_err *err);
 
 #endif

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
- * store_watch.c - one thread per watch, streaming etcd's /v3/watch. The
- * thread owns everything in struct store_watch except the atomics; it
- * resumes from next_rev after any break, so delivery is exactly once and in
- * order. Messages are newline-delimited JSON objects. */
+ * store_watch.c - etcd's /v3/watch streams, every watch of the process on
+ * one thread (the loop) driving one curl multi; each watch still has its own
+ * connection. A watch resumes from next_rev after any break, so delivery is
+ * exactly once and in order. Messages are newline-delimited JSON objects.
+ * It was a thread per watch (42 in an idle server, each waiting in poll).
+ * Callbacks run on the loop: they must not block for long (a slow one
+ * delays every watch) and must never stop a watch. */
 #define LOG_COMPONENT "store"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -10,6 +13,7 @@
 #include "base/util.h"
 #include "store/store-internal.h"
 
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -20,19 +24,40 @@ struct store_watch {
     char *prefix;
     struct store_watch_ops ops;
     void *userdata;
-    struct http_stream *stream;
-    pthread_t thread;
 
-    /* Owned by the watch thread. */
+    /* Owned by the loop thread. */
     struct k3c_buf pending; /* bytes of a message not complete yet */
     bool ended;             /* a terminal error was reported */
     bool broken;            /* the connection broke and has not come back yet */
+    CURL *curl;             /* the transfer in the multi, or NULL */
+    struct curl_slist *headers;
+    char *req;                 /* the body of the running request */
+    long status;               /* of the running request; 0: no answer yet */
+    struct k3c_buf error_body; /* the body of a non-2xx answer */
+    bool stopped_by_cb;
+    size_t attempt; /* endpoint, counted from the client's current one */
+    int64_t due_ms; /* when not running: the next start */
+    int64_t started_ms, backoff_ms;
 
-    atomic_llong next_rev; /* written by the watch thread, read by any */
-    atomic_bool stopping;
-    pthread_mutex_t lock; /* with wake: interrupts the backoff sleep */
-    pthread_cond_t wake;
+    /* Under loop.mu. */
+    bool stop_req, reset_req, stopped;
+    struct store_watch *next;
+
+    atomic_llong next_rev; /* written by the loop thread, read by any */
 };
+
+/* The loop: every watch of the process, on one thread that exists while
+ * there is a watch. Lock: loop.mu, never held while a callback runs. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    pthread_cond_t stopped; /* a stop request was carried out */
+    CURLM *multi;           /* the loop thread's; curl_multi_wakeup: any */
+    struct store_watch *list;
+    bool running;
+    pthread_t thread;
+    int64_t next_due; /* loop thread: earliest restart seen this round */
+} loop = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void
 deliver_event(struct store_watch *w, const json_t *ev, struct k3c_err *err)
@@ -162,46 +187,173 @@ watch_request(const struct store_watch *w)
     return json_dumps(req, JSON_COMPACT);
 }
 
-/* Sleeps up to ms unless the watch is being stopped. */
 static void
-watch_backoff(struct store_watch *w, int64_t ms)
+loop_init(void)
 {
-    int64_t deadline = k3c_now_ms() + ms;
+    loop.multi = curl_multi_init();
+    if (!loop.multi)
+        abort();
+    pthread_cond_init(&loop.stopped, NULL);
+}
 
-    pthread_mutex_lock(&w->lock);
-    while (!atomic_load(&w->stopping) && k3c_cond_wait_until(&w->wake, &w->lock, deadline))
-        ;
-    pthread_mutex_unlock(&w->lock);
+static size_t
+stream_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct store_watch *w = userdata;
+    size_t n = size * nmemb;
+
+    if (w->status == 0)
+        curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &w->status);
+    if (w->status >= 300) {
+        if (w->error_body.len < 4096)
+            k3c_buf_append(&w->error_body, data, n);
+        return n;
+    }
+    if (on_stream_data(w, data, n) != 0) {
+        w->stopped_by_cb = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    return n;
+}
+
+/* Starts a request from next_rev. Loop thread. */
+static void
+attempt_start(struct store_watch *w)
+{
+    free(w->req);
+    w->req = watch_request(w);
+    k3c_buf_reset(&w->pending);
+    k3c_buf_reset(&w->error_body);
+    w->status = 0;
+    w->stopped_by_cb = false;
+    if (!w->headers) {
+        w->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        w->headers = curl_slist_append(w->headers, "Expect:");
+    }
+    w->curl = http_client_stream_handle(w->store->http, "POST", "/v3/watch", w->req, strlen(w->req),
+                                        w->attempt, w->headers);
+    if (!w->curl) {
+        w->attempt = 0; /* past the last endpoint: from the current one again */
+        w->curl = http_client_stream_handle(w->store->http, "POST", "/v3/watch", w->req,
+                                            strlen(w->req), 0, w->headers);
+    }
+    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, stream_write);
+    curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(w->curl, CURLOPT_PRIVATE, w);
+    w->started_ms = k3c_now_ms();
+    curl_multi_add_handle(loop.multi, w->curl);
+}
+
+static void
+attempt_detach(struct store_watch *w)
+{
+    curl_multi_remove_handle(loop.multi, w->curl);
+    curl_easy_cleanup(w->curl);
+    w->curl = NULL;
+}
+
+/* The request ended (result), or was cut (reset): schedules the resume
+ * after the backoff. Loop thread. */
+static void
+attempt_end(struct store_watch *w, CURLcode result, bool reset)
+{
+    char why[512];
+    int64_t now = k3c_now_ms();
+
+    attempt_detach(w);
+    if (w->ended)
+        return;
+    if (reset) {
+        /* Removed half-way: its connection is closed, the next dials anew. */
+        snprintf(why, sizeof(why), "connection reset");
+    } else if (w->stopped_by_cb) {
+        snprintf(why, sizeof(why), "stream ended");
+    } else if (result != CURLE_OK) {
+        snprintf(why, sizeof(why), "%s", curl_easy_strerror(result));
+        w->attempt++; /* the next endpoint */
+    } else if (w->status >= 300) {
+        snprintf(why, sizeof(why), "HTTP %ld: %.200s", w->status,
+                 w->error_body.data ? w->error_body.data : "");
+        if (w->status >= 500)
+            w->attempt++;
+    } else {
+        snprintf(why, sizeof(why), "stream ended");
+    }
+    /* Logged once per outage; handle_message logs the recovery. */
+    if (!w->broken)
+        log_warn("(watch %s) interrupted (%s); resuming from revision %" PRId64, w->prefix, why,
+                 (int64_t)atomic_load(&w->next_rev));
+    w->broken = true;
+    /* A stream that ran a while was healthy: start the backoff over. */
+    if (now - w->started_ms > 5000)
+        w->backoff_ms = 50;
+    w->due_ms = now + w->backoff_ms;
+    w->backoff_ms = w->backoff_ms * 2 > 2000 ? 2000 : w->backoff_ms * 2;
+    if (w->due_ms < loop.next_due)
+        loop.next_due = w->due_ms;
+}
+
+/* Carries out the requests of other threads and starts what is due.
+ * loop.mu held. */
+static void
+loop_service_locked(int64_t now)
+{
+    for (struct store_watch **pp = &loop.list; *pp;) {
+        struct store_watch *w = *pp;
+
+        if (w->stop_req) {
+            *pp = w->next;
+            if (w->curl)
+                attempt_detach(w);
+            w->stopped = true;
+            pthread_cond_broadcast(&loop.stopped);
+            continue;
+        }
+        if (w->reset_req) {
+            w->reset_req = false;
+            if (w->curl)
+                attempt_end(w, CURLE_OK, true);
+        }
+        if (!w->curl && !w->ended) {
+            if (w->due_ms <= now)
+                attempt_start(w);
+            else if (w->due_ms < loop.next_due)
+                loop.next_due = w->due_ms;
+        }
+        pp = &w->next;
+    }
 }
 
 static void *
-watch_thread(void *arg)
+loop_thread(void *arg)
 {
-    struct store_watch *w = arg;
-    int64_t backoff = 50;
+    (void)arg;
+    pthread_mutex_lock(&loop.mu);
+    while (loop.list) {
+        int64_t now = k3c_now_ms();
+        int running = 0, queued = 0, timeout;
+        CURLMsg *msg;
 
-    while (!atomic_load(&w->stopping) && !w->ended) {
-        _cleanup_free_ char *req = watch_request(w);
-        struct k3c_err err = {0};
-        int64_t started = k3c_now_ms();
-        int rc;
+        loop.next_due = now + 1000;
+        loop_service_locked(now);
+        pthread_mutex_unlock(&loop.mu);
+        curl_multi_perform(loop.multi, &running);
+        while ((msg = curl_multi_info_read(loop.multi, &queued))) {
+            if (msg->msg == CURLMSG_DONE) {
+                CURLcode result = msg->data.result;
+                struct store_watch *w = NULL;
 
-        k3c_buf_reset(&w->pending);
-        rc = http_stream_run(w->stream, "POST", "/v3/watch", req, strlen(req), on_stream_data, w,
-                             &err);
-        if (atomic_load(&w->stopping) || w->ended)
-            break;
-        /* Logged once per outage; handle_message logs the recovery. */
-        if (!w->broken)
-            log_warn("(watch %s) interrupted (%s); resuming from revision %" PRId64, w->prefix,
-                     rc < 0 ? err.msg : "stream ended", (int64_t)atomic_load(&w->next_rev));
-        w->broken = true;
-        /* A stream that ran a while was healthy: start the backoff over. */
-        if (k3c_now_ms() - started > 5000)
-            backoff = 50;
-        watch_backoff(w, backoff);
-        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+                attempt_end(w, result, false);
+            }
+        }
+        timeout = (int)(loop.next_due - k3c_now_ms());
+        if (timeout > 0)
+            curl_multi_poll(loop.multi, NULL, 0, timeout > 1000 ? 1000 : timeout, NULL);
+        pthread_mutex_lock(&loop.mu);
     }
+    loop.running = false;
+    pthread_mutex_unlock(&loop.mu);
     return NULL;
 }
 
@@ -210,54 +362,68 @@ store_watch_start(struct store *s, const char *prefix, int64_t from_rev,
                   const struct store_watch_ops *ops, void *userdata, struct k3c_err *err)
 {
     struct store_watch *w;
-    int rc;
+    int rc = 0;
 
-    /* "From now" is pinned to a revision before the thread starts, so even a
+    /* "From now" is pinned to a revision before the watch starts, so even a
      * connection that breaks before etcd confirms the watch loses nothing. */
     if (from_rev <= 0) {
         if (store_revision(s, &from_rev, err) < 0)
             return NULL;
         from_rev++;
     }
+    pthread_once(&loop.once, loop_init);
     w = k3c_xcalloc(1, sizeof(*w));
     w->store = s;
     w->prefix = k3c_xstrdup(prefix);
     w->ops = *ops;
     w->userdata = userdata;
-    w->stream = http_stream_new(s->http);
+    w->backoff_ms = 50;
     k3c_buf_init(&w->pending);
+    k3c_buf_init(&w->error_body);
     atomic_init(&w->next_rev, from_rev);
-    atomic_init(&w->stopping, false);
-    pthread_mutex_init(&w->lock, NULL);
-    k3c_cond_init(&w->wake);
-    rc = pthread_create(&w->thread, NULL, watch_thread, w);
+    pthread_mutex_lock(&loop.mu);
+    if (!loop.running) {
+        pthread_attr_t attr;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&loop.thread, &attr, loop_thread, NULL);
+        pthread_attr_destroy(&attr);
+        loop.running = rc == 0;
+    }
+    if (rc == 0) {
+        w->next = loop.list;
+        loop.list = w;
+    }
+    pthread_mutex_unlock(&loop.mu);
     if (rc != 0) {
         k3c_err_sys(err, rc, "watch %s: start thread", prefix);
-        http_stream_free(w->stream);
-        pthread_cond_destroy(&w->wake);
-        pthread_mutex_destroy(&w->lock);
+        k3c_buf_fini(&w->pending);
+        k3c_buf_fini(&w->error_body);
         free(w->prefix);
         free(w);
         return NULL;
     }
+    curl_multi_wakeup(loop.multi);
     return w;
 }
 
+/* Never from a watch callback (the loop would wait for itself). */
 void
 store_watch_stop(struct store_watch *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->lock);
-    atomic_store(&w->stopping, true);
-    pthread_cond_broadcast(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-    http_stream_cancel(w->stream);
-    pthread_join(w->thread, NULL);
-    http_stream_free(w->stream);
+    pthread_mutex_lock(&loop.mu);
+    w->stop_req = true;
+    curl_multi_wakeup(loop.multi);
+    while (!w->stopped)
+        pthread_cond_wait(&loop.stopped, &loop.mu);
+    pthread_mutex_unlock(&loop.mu);
+    curl_slist_free_all(w->headers);
+    free(w->req);
     k3c_buf_fini(&w->pending);
-    pthread_cond_destroy(&w->wake);
-    pthread_mutex_destroy(&w->lock);
+    k3c_buf_fini(&w->error_body);
     free(w->prefix);
     free(w);
 }
@@ -265,7 +431,10 @@ store_watch_stop(struct store_watch *w)
 void
 store_watch_reset_connection(struct store_watch *w)
 {
-    http_stream_reset(w->stream);
+    pthread_mutex_lock(&loop.mu);
+    w->reset_req = true;
+    pthread_mutex_unlock(&loop.mu);
+    curl_multi_wakeup(loop.multi);
 }
 
 int64_t

@@ -6,10 +6,9 @@
 # (200 for what a RoleBinding allows, 403 for the rest); the kubelet writes
 # a fresh token into the running pod before the old one ages out (upstream's
 # token manager; K3C_KUBELET_TOKEN_MAX_AGE_S shortens its 24 h to seconds);
-# the official Python client's in-cluster config (Debian's
-# python3-kubernetes, run from the host inside the pod's network namespace
-# with the pod's token and ca.crt files: no Python image is built) lists
-# pods and gets 403 for secrets. One server with its own agent in a network
+# the official Python client (Debian's python3-kubernetes, packed into an
+# image by scripts/build-python-image) runs load_incluster_config() in a
+# real pod, lists pods and gets 403 for secrets. One server with its own agent in a network
 # namespace the test makes (lib_pods.sh). Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -40,9 +39,9 @@ SERVER_EXTRA_ARGS+=(--registry-config "$TMP/registries.yaml")
 pods_airgap_install "$TMP/data"
 # start_server drops K3C_* from the environment: the kubelet's token max age
 # (upstream's 24 h) goes through the command prefix
-NETNS_EXEC=(env K3C_KUBELET_TOKEN_MAX_AGE_S=15 "${NETNS_EXEC[@]}")
+NETNS_EXEC=(env K3C_KUBELET_TOKEN_MAX_AGE_S=15 K3C_CERT_CHECK_INTERVAL_S=3 "${NETNS_EXEC[@]}")
 start_server
-NETNS_EXEC=("${NETNS_EXEC[@]:2}")
+NETNS_EXEC=("${NETNS_EXEC[@]:3}")
 check server/node-ready wait_for 60 node_ready e2e
 expect_out server/kubernetes-endpoint "^$NS_IP:" kc get endpoints kubernetes -o 'jsonpath={.subsets[0].addresses[0].ip}:'
 
@@ -82,32 +81,59 @@ wait_check refresh/new-token 60 token_changed
 wait_check refresh/new-token-works 20 pod_lists_pods
 expect_out refresh/atomic-writer ' token -> \.\.data/token$' kc exec caller -- ls -l $SA_DIR/
 
-echo "# 3. the Python client's in-cluster config in the pod's network namespace"
-UID_CALLER=$(pod_field caller '{.metadata.uid}')
-VOL=$(pod_field caller '{.spec.volumes[0].name}')
-VOL_DIR=$(find "$TMP/data" -maxdepth 6 -type d -path "*/$UID_CALLER/volumes/$VOL" | head -n1)
-in_cluster_python() {
-    nsenter "--net=/run/netns/k3c-$UID_CALLER" env -i PATH=/usr/bin:/bin KUBERNETES_SERVICE_HOST=10.43.0.1 \
-        KUBERNETES_SERVICE_PORT=443 timeout 60 /usr/bin/python3 - "$VOL_DIR" <<'PY'
-import sys
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from kubernetes.config.incluster_config import InClusterConfigLoader
-d = sys.argv[1]
-InClusterConfigLoader(token_filename=d + "/token", cert_filename=d + "/ca.crt").load_and_set()
-v1 = client.CoreV1Api()
-print("pods:", " ".join(p.metadata.name for p in v1.list_namespaced_pod("default").items))
-try:
-    v1.list_namespaced_secret("default")
-    print("secrets: allowed")
-except ApiException as e:
-    print("secrets:", e.status)
-PY
-}
-if [ -n "$VOL_DIR" ] && /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
-    expect_all python/in-cluster '^pods: .*caller' '^secrets: 403$' -- in_cluster_python
+echo "# 3. the official Python client in a real pod (image built from the host's Debian packages)"
+t=$SECONDS
+if nsenter "--net=/run/netns/$NS" "$REPO/scripts/build-python-image" "$TMP/pyimg" "$REG" >"$TMP/pyimg.log" 2>&1; then
+    echo "# python image: $(du -sh "$TMP/pyimg/oci" | cut -f1) compressed, built and pushed in $((SECONDS - t)) s"
+    kc apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: pyclient}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-lister}
+rules: [{apiGroups: [""], resources: [pods], verbs: [list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: pyclient-pod-lister}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-lister}
+subjects: [{kind: ServiceAccount, name: pyclient, namespace: default}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pyclient}
+spec:
+  nodeName: e2e
+  serviceAccountName: pyclient
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: $REG/k3c/python-k8s:test
+    command:
+    - python3
+    - -c
+    - |
+      from kubernetes import client, config
+      from kubernetes.client.rest import ApiException
+      config.load_incluster_config()
+      ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+      v1 = client.CoreV1Api()
+      print("pods:", " ".join(p.metadata.name for p in v1.list_namespaced_pod(ns).items))
+      try:
+          v1.list_namespaced_secret(ns)
+          print("secrets: allowed")
+      except ApiException as e:
+          print("secrets:", e.status)
+EOF2
+    wait_check python/pod-succeeded 90 pod_phase_is pyclient Succeeded
+    expect_all python/in-pod '^pods: .*caller' '^pods: .*pyclient' '^secrets: 403$' -- kc logs pyclient
 else
-    echo "# skipped: python3-kubernetes or the pod's volume directory not found"
+    RC=$?
+    if [ "$RC" -eq 77 ]; then echo "# skipped the Python pod: $(tail -n1 "$TMP/pyimg.log")"; else
+        fail python/image "build-python-image exit $RC" "$(tail -n5 "$TMP/pyimg.log")"
+    fi
 fi
 
 echo "# 4. CertificateSigningRequest: a new user with a client certificate"
@@ -237,6 +263,65 @@ expect_all enc/status '^Encryption Status: Enabled$' '^ \* +AES-CBC +aescbckey$'
 expect_out enc/key-file '"aescbc"' cat "$TMP/data/server/tls/encryption-config.json"
 expect_eq enc/key-file-mode 600 stat -c %a "$TMP/data/server/tls/encryption-config.json"
 
+echo "# 5b. secrets-encrypt rotate-keys: a new key, every Secret re-encrypted online"
+ROT_N=30
+for i in $(seq 1 "$ROT_N"); do
+    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: rot-%s}\nstringData: {v: rot-value-%s-%s}\n' "$i" "$i" $$
+done >"$TMP/rot.yaml"
+check rotate/create-secrets kc apply -f "$TMP/rot.yaml"
+ENC_FILE=$TMP/data/server/tls/encryption-config.json
+write_key() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["resources"][0]["providers"][0]["aescbc"]["keys"][0]["name"])' "$ENC_FILE"; }
+key_names() { python3 -c 'import json,sys; print(" ".join(k["name"] for k in json.load(open(sys.argv[1]))["resources"][0]["providers"][0]["aescbc"]["keys"]))' "$ENC_FILE"; }
+rotate_keys() {
+    "${NETNS_EXEC[@]}" timeout -k 5 120 "$K3C_BIN" secrets-encrypt rotate-keys --config "$TMP/empty.yaml" \
+        --data-dir "$TMP/data" --secrets-encryption --etcd-client-port "$ETCD_CLIENT_PORT"
+}
+# every Secret in etcd under key $1's prefix, none with a value in the clear
+all_under_key() {
+    ectl get --prefix /registry/secrets/ -w json | python3 -c '
+import base64, json, sys
+kvs = json.load(sys.stdin).get("kvs", [])
+want = ("k8s:enc:aescbc:v1:" + sys.argv[1] + ":").encode()
+vals = {base64.b64decode(k["key"]).decode(): base64.b64decode(k["value"]) for k in kvs}
+bad = [k for k, v in vals.items() if not v.startswith(want)]
+plain = [k for k, v in vals.items() if b"rot-value-" in v]
+print(len(vals), "secrets; not under the key:", bad[:3], "in the clear:", plain[:3])
+sys.exit(0 if len(vals) >= int(sys.argv[2]) and not bad and not plain else 1)' "$1" "$ROT_N"
+}
+all_readable() {
+    kc get secrets -o json | python3 -c '
+import base64, json, sys
+items = {i["metadata"]["name"]: i.get("data", {}) for i in json.load(sys.stdin)["items"]}
+n, pid = int(sys.argv[1]), sys.argv[2]
+ok = all(base64.b64decode(items.get("rot-%d" % i, {}).get("v", "")).decode() == "rot-value-%d-%s" % (i, pid)
+         for i in range(1, n + 1))
+sys.exit(0 if ok else 1)' "$ROT_N" $$
+}
+KEY0=$(write_key)
+for round in 1 2; do
+    t=$SECONDS
+    expect_out "rotate/round$round" '^rotated to key aescbckey-[0-9TZ-]+: 1 server\(s\) loaded it' rotate_keys
+    echo "# rotation $round of $ROT_N+ Secrets: $((SECONDS - t)) s ($(grep -o 'loaded it in [0-9]* ms, [0-9]* Secret(s) re-encrypted in [0-9]* ms' <<<"$OUT"))"
+    KEY=$(write_key)
+    expect_out "rotate/round$round-new-key" "^aescbckey-.* $KEY0\$" key_names
+    if command -v etcdctl >/dev/null; then
+        expect_out "rotate/round$round-etcd" ' not under the key: \[\] in the clear: \[\]' all_under_key "$KEY"
+    fi
+    check "rotate/round$round-readable" all_readable
+    expect_eq "rotate/round$round-sealed-readable" "plaintext-s3cret-$$" secret_value
+    expect_all "rotate/round$round-status" '^Encryption Status: Enabled$' '^Current Rotation Stage: reencrypt_finished$' \
+        "^ \\* +AES-CBC +$KEY\$" "^   +AES-CBC +$KEY0\$" -- \
+        "$K3C_BIN" secrets-encrypt status --config "$TMP/empty.yaml" --data-dir "$TMP/data" --secrets-encryption
+    KEY0=$KEY
+done
+expect_out rotate/server-reloaded 'keys reloaded from etcd, writing with aescbckey-' cat "$TMP/k3c.log"
+check rotate/new-secret kc create secret generic after-rotation --from-literal=v=x
+if command -v etcdctl >/dev/null; then
+    expect_eq rotate/server-writes-new-key "k8s:enc:aescbc:v1:$KEY:" stored_head /registry/secrets/default/after-rotation $((19 + ${#KEY}))
+fi
+expect_fail rotate/needs-encryption 'secrets encryption is disabled' \
+    "${NETNS_EXEC[@]}" "$K3C_BIN" secrets-encrypt rotate-keys --config "$TMP/empty.yaml" --data-dir "$TMP/data"
+
 echo "# 6. canonical quantities, as kube-apiserver returns them"
 kc apply -f - >/dev/null <<EOF2
 apiVersion: apps/v1
@@ -323,6 +408,78 @@ sys.exit(0 if u["username"]=="erin" and u["uid"]=="u-123" and u["extra"]=={"scop
 wait_check impersonate/extra-and-uid 20 extra_allowed
 expect_out impersonate/extra-needs-user 'without impersonating a user' \
     as_viewer_raw /apis/authentication.k8s.io/v1/selfsubjectreviews -H 'Impersonate-Extra-Scopes: view'
+
+echo "# 9. legacy service-account token Secrets (upstream's token controller)"
+kc create serviceaccount legacy-sa >/dev/null
+legacy_secret() { # NAME SA
+    kc apply -f - <<EOF2
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata:
+  name: $1
+  annotations: {kubernetes.io/service-account.name: $2}
+EOF2
+}
+check legacy/create legacy_secret legacy-tok legacy-sa
+legacy_field() { kc get secret legacy-tok -o "jsonpath={.data.$1}" | base64 -d; }
+legacy_filled() { [ -n "$(legacy_field token)" ]; }
+wait_check legacy/token-filled 30 legacy_filled
+LEGACY_TOKEN=$(legacy_field token)
+legacy_claims() {
+    python3 -c 'import base64, json, sys
+p = sys.argv[1].split(".")[1]; c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+print(c["iss"], c["sub"], c["kubernetes.io/serviceaccount/secret.name"],
+      c["kubernetes.io/serviceaccount/service-account.name"], "exp" in c)' "$LEGACY_TOKEN"
+}
+expect_eq legacy/claims 'kubernetes/serviceaccount system:serviceaccount:default:legacy-sa legacy-tok legacy-sa False' legacy_claims
+expect_eq legacy/namespace default legacy_field namespace
+expect_eq legacy/ca-crt "$(cat "$TMP/ca.crt")" legacy_field 'ca\.crt'
+expect_eq legacy/uid-annotation "$(kc get sa legacy-sa -o 'jsonpath={.metadata.uid}')" \
+    kc get secret legacy-tok -o 'jsonpath={.metadata.annotations.kubernetes\.io/service-account\.uid}'
+as_legacy() { kc --kubeconfig=/dev/null --server="$API_URL" --certificate-authority="$TMP/ca.crt" \
+    --token="$LEGACY_TOKEN" "$@"; }
+expect_out legacy/whoami 'system:serviceaccount:default:legacy-sa' as_legacy auth whoami
+expect_fail legacy/rbac-confines 'User "system:serviceaccount:default:legacy-sa" cannot list resource "secrets"' \
+    as_legacy get secrets
+legacy_review() {
+    kc create --validate=false -o 'jsonpath={.status.authenticated} {.status.user.username}' -f - <<EOF2
+apiVersion: authentication.k8s.io/v1
+kind: TokenReview
+spec: {token: "$LEGACY_TOKEN"}
+EOF2
+}
+expect_eq legacy/tokenreview 'true system:serviceaccount:default:legacy-sa' legacy_review
+check legacy/missing-sa-create legacy_secret legacy-orphan no-such-sa
+orphan_gone() { ! kc get secret legacy-orphan >/dev/null 2>&1; }
+wait_check legacy/missing-sa-deleted 30 orphan_gone
+check legacy/delete-sa kc delete serviceaccount legacy-sa
+legacy_gone() { ! kc get secret legacy-tok >/dev/null 2>&1; }
+wait_check legacy/secret-deleted-with-sa 30 legacy_gone
+expect_fail legacy/revoked 'Unauthorized|must be logged in' as_legacy auth whoami
+
+echo "# 10. certificates: a leaf within 120 days of expiry gets a Warning Event on the Node"
+TLS_DIR=$TMP/data/server/tls
+short_admin_cert() { # the admin leaf again, same key and CA, valid 30 days
+    openssl x509 -x509toreq -in "$TLS_DIR/client-admin.crt" -signkey "$TLS_DIR/client-admin.key" \
+        -out "$TMP/admin-renew.csr" 2>/dev/null &&
+        printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >"$TMP/admin-ext.cnf" &&
+        openssl x509 -req -in "$TMP/admin-renew.csr" -CA "$TLS_DIR/client-ca.crt" -CAkey "$TLS_DIR/client-ca.key" \
+            -days 30 -set_serial "$$" -extfile "$TMP/admin-ext.cnf" -out "$TMP/admin-short.crt" 2>/dev/null &&
+        cp "$TMP/admin-short.crt" "$TLS_DIR/client-admin.crt"
+}
+check cert/short-leaf short_admin_cert
+expect_out cert/check-renewed-next-start 'client-admin.crt.*renewed at the next start' \
+    "$K3C_BIN" certificate check --data-dir "$TMP/data"
+cert_event() {
+    kc get events -o json | python3 -c 'import json, sys
+ok = [e for e in json.load(sys.stdin)["items"] if e.get("reason") == "CertificateExpirationWarning"
+      and e.get("type") == "Warning" and e["involvedObject"].get("kind") == "Node"
+      and e["involvedObject"].get("name") == "e2e"
+      and "server/tls/client-admin.crt: certificate system:admin will expire at" in e.get("message", "")]
+sys.exit(0 if ok else 1)'
+}
+wait_check cert/expiration-warning-event 40 cert_event
 
 echo "# ran $((SECONDS - T0)) s"
 server_checks

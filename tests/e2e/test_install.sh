@@ -224,7 +224,7 @@ expect_eq notify/agent-exit-0 0 echo $?
 AGENT_PID=
 wait_check notify/agent-stopping 10 grep -q '^STOPPING=1' "$TMP/notify-agent.sock.log"
 
-echo "# a node certificate that expires within 90 days is renewed at the agent's start"
+echo "# a node certificate that expires within 120 days is renewed at the agent's start"
 ACRT=$TMP/agent/agent/client-kubelet.crt
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=expiring \
     -addext basicConstraints=critical,CA:FALSE \

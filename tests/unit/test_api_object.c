@@ -59,6 +59,48 @@ test_encode_drops_resource_version(void **state)
     assert_string_equal(api_meta_str(obj, "resourceVersion"), "7");
 }
 
+/* The split encoding gives json_dumps' bytes, with and without the version. */
+static void
+check_marked(const char *json)
+{
+    _cleanup_json_ json_t *obj = json_loads(json, 0, NULL);
+    _cleanup_free_ char *plain = NULL, *marked = NULL, *with = NULL, *want = NULL;
+    size_t len = 0, plain_len = 0, meta_end = 0, with_len = 0;
+
+    assert_non_null(obj);
+    plain = api_object_encode(obj, &plain_len);
+    marked = api_object_encode_marked(obj, &len, &meta_end);
+    assert_non_null(marked);
+    assert_string_equal(marked, plain);
+    assert_int_equal(len, plain_len);
+    assert_int_equal(marked[meta_end], '}');
+    with = api_object_text_with_version(marked, len, meta_end, 12345, &with_len);
+    api_set_resource_version(obj, 12345);
+    want = json_dumps(obj, JSON_COMPACT);
+    assert_string_equal(with, want);
+    assert_int_equal(with_len, strlen(want));
+}
+
+static void
+test_encode_marked(void **state)
+{
+    _cleanup_json_ json_t *versioned =
+        json_loads("{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"7\"}}", 0, NULL);
+    _cleanup_json_ json_t *no_meta = json_loads("{\"kind\":\"A\"}", 0, NULL);
+    size_t len = 0, meta_end = 0;
+
+    (void)state;
+    check_marked(
+        "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"y\"}},"
+        "\"data\":{\"k\":\"v\\n\\\"q\\u0001\\u00e9/\",\"n\":1.5,\"i\":-3,\"b\":[true,null,{}]}}");
+    check_marked("{\"metadata\":{},\"spec\":{\"a\\\"b\":\"c\"}}");
+    check_marked(
+        "{\"spec\":{\"metadata\":{\"name\":\"inner\"}},\"metadata\":{\"name\":\"outer\"}}");
+    /* Not for objects that carry a version or have no metadata. */
+    assert_null(api_object_encode_marked(versioned, &len, &meta_end));
+    assert_null(api_object_encode_marked(no_meta, &len, &meta_end));
+}
+
 static void
 test_from_kv_sets_resource_version(void **state)
 {
@@ -133,6 +175,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_patch_rfc7386),
         cmocka_unit_test(test_encode_drops_resource_version),
+        cmocka_unit_test(test_encode_marked),
         cmocka_unit_test(test_from_kv_sets_resource_version),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_generate_name),

@@ -19,6 +19,7 @@
 #include <gnutls/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -350,14 +351,23 @@ test_leaf_reissued_when_ca_changes(void **state)
 static void
 test_leaf_reissued_when_expiring(void **state)
 {
+    _cleanup_free_ char *crt_path = tpath(state, "leaf/leaf.crt");
     struct pki_leaf_spec spec = server_spec;
     struct k3c_err err = {0};
 
     make_ca(state, "ca.crt");
-    /* 60 days left: inside the 90-day window of a default (365-day) leaf. */
+    /* 60 days left: inside the 120-day window of a default (365-day) leaf. */
     spec.valid_days = 60;
     assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 1);
     /* ...but a leaf asked to live 60 days renews only half-way through. */
+    assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 0);
+    spec.valid_days = 0;
+    assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 1);
+    assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 0);
+    /* 100 days left: inside K3s's 120-day window (issue #15), renewed at start */
+    unlink(crt_path);
+    spec.valid_days = 100;
+    assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 1);
     assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 0);
     spec.valid_days = 0;
     assert_int_equal(ensure_leaf(state, "ca.crt", &spec, &err), 1);

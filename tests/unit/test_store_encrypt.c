@@ -140,13 +140,94 @@ test_bad_config(void **state)
     assert_false(store_encryption_active(NULL));
 }
 
+/* Sealed with the key state currently loaded, opened after switching. */
+static char *
+seal_now(const char *text, size_t *n)
+{
+    return store_value_seal("/registry/secrets/ns/s", text, strlen(text), n);
+}
+
+static void
+assert_opens(char *sealed, size_t n, const char *want)
+{
+    struct k3c_err err = {0};
+    char *v = k3c_xmalloc(n);
+    size_t len = n;
+
+    memcpy(v, sealed, n);
+    assert_int_equal(store_value_open("/registry/secrets/ns/s", &v, &len, &err), 0);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(v, want, len);
+    free(v);
+}
+
+/* rotate-keys (issue #15): the new key first, the old one kept for reading,
+ * older ones dropped; what the old key sealed still opens after the reload */
+static void
+test_rotate(void **state)
+{
+    _cleanup_free_ char *path = path_in("rot.json"), *text = NULL, *r1 = NULL, *all1 = NULL;
+    _cleanup_free_ char *n1 = NULL, *r2 = NULL, *all2 = NULL, *n2 = NULL, *old = NULL, *mid = NULL;
+    struct k3c_err err = {0};
+    const char *name = NULL;
+    size_t on = 0, mn = 0;
+
+    (void)state;
+    assert_int_equal(store_encryption_setup(path, true, true, &err), 0);
+    old = seal_now("sealed with the first key", &on);
+    assert_int_equal(k3c_read_file(path, &text, NULL, &err), 0);
+    r1 = store_encryption_config_rotate(text, 1786000000, &n1, &all1, &err);
+    assert_non_null(r1);
+    assert_string_equal(n1, "aescbckey-20260806T070640Z");
+    assert_int_equal(store_encryption_load_json(r1, "r1", true, &err), 0);
+    assert_int_equal(store_encryption_key_count(), 2);
+    assert_true(store_encryption_active(&name));
+    assert_string_equal(name, n1);
+    assert_opens(old, on, "sealed with the first key");
+    mid = seal_now("sealed with the second key", &mn);
+    assert_memory_equal(mid, "k8s:enc:aescbc:v1:aescbckey-20260806T070640Z:", 45);
+    /* the same second again: another name */
+    r2 = store_encryption_config_rotate(r1, 1786000000, &n2, &all2, &err);
+    assert_non_null(r2);
+    assert_string_equal(n2, "aescbckey-20260806T070640Z-2");
+    assert_non_null(strstr(all2, "\"aescbckey\"")); /* every key while re-encrypting */
+    assert_null(strstr(r2, "\"aescbckey\""));       /* then only the last two */
+    assert_int_equal(store_encryption_load_json(r2, "r2", true, &err), 0);
+    assert_int_equal(store_encryption_key_count(), 2);
+    assert_opens(mid, mn, "sealed with the second key");
+    store_encryption_reset();
+    unlink(path);
+}
+
+/* The configuration in etcd: sealed with the token's secret */
+static void
+test_wrap(void **state)
+{
+    struct k3c_err err = {0};
+    size_t n = 0;
+    _cleanup_free_ char *w = store_encryption_wrap("s3cret", "{\"k\":1}", &n, &err);
+    _cleanup_free_ char *back = NULL, *bad = NULL;
+
+    (void)state;
+    assert_non_null(w);
+    assert_memory_equal(w, "k8s:enc:aescbc:v1:k3c-token:", 28);
+    back = store_encryption_unwrap("s3cret", w, n, &err);
+    assert_non_null(back);
+    assert_string_equal(back, "{\"k\":1}");
+    bad = store_encryption_unwrap("other", w, n, &err); /* a wrong key: padding check fails */
+    if (bad)
+        assert_string_not_equal(bad, "{\"k\":1}");
+    assert_null(store_encryption_unwrap("s3cret", "{\"k\":1}", 7, &err));
+    assert_null(store_encryption_wrap("", "x", &n, &err));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_reload_and_decrypt_only),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_reload_and_decrypt_only),
+        cmocka_unit_test(test_bad_config), cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_wrap),
     };
     int rc;
 
