@@ -11,19 +11,6 @@
 #include "net/ipt.h"
 #include "net/proxy.h"
 
-/* NetworkPolicy exists only as nftables rules (net/netpol.h): a node that
- * would enforce it under iptables stops before it makes anything. */
-static int
-netpol_possible(const struct agent *a, struct k3c_err *err)
-{
-    if (a->run_pods && a->run_netpol && net_netfilter() == NET_NETFILTER_IPTABLES)
-        return k3c_err_set(err, K3C_E_INVALID,
-                           "NetworkPolicy enforcement needs nftables, and this node uses the "
-                           "iptables backend (--netfilter-backend): start it with "
-                           "--disable-network-policy (policies are then not enforced here)");
-    return 0;
-}
-
 int
 agent_netfilter_choose(struct agent *a, struct k3c_err *err)
 {
@@ -35,7 +22,7 @@ agent_netfilter_choose(struct agent *a, struct k3c_err *err)
         net_netfilter_set(a->netfilter);
         log_info("(node %s) netfilter backend %s (--netfilter-backend %s)", a->node_name,
                  net_netfilter_name(a->netfilter), net_netfilter_name(a->netfilter));
-        return netpol_possible(a, err);
+        return 0;
     }
     if (proxy_nft_probe(&nft) == 0) {
         net_netfilter_set(NET_NETFILTER_NFTABLES);
@@ -49,7 +36,7 @@ agent_netfilter_choose(struct agent *a, struct k3c_err *err)
                            ipt.msg);
     net_netfilter_set(NET_NETFILTER_IPTABLES);
     log_warn("(node %s) netfilter backend iptables (auto: nftables does not work here: %s); "
-             "Services and masquerade use %s chains K3C-*",
+             "Services, masquerade and NetworkPolicy use %s chains K3C-*",
              a->node_name, nft.msg, ipt_program("restore", &ipt));
-    return netpol_possible(a, err);
+    return 0;
 }

@@ -126,7 +126,7 @@ probe_nftables(struct probe *p)
         missing(p, "nf_tables",
                 "kernel %s has no nftables (module nf_tables, CONFIG_NF_TABLES): Services, "
                 "masquerade and NetworkPolicy cannot be programmed; use "
-                "--netfilter-backend iptables (or auto), without NetworkPolicy",
+                "--netfilter-backend iptables (or auto)",
                 p->release);
 }
 

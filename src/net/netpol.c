@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "client/informer.h"
+#include "net/ipt.h"
 #include "net/proxy.h"
 
 #include <errno.h>
@@ -25,8 +26,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NETPOL_RETRY_MS  1000
-#define BRIDGE_NF_SYSCTL "/proc/sys/net/bridge/bridge-nf-call-iptables"
+#define NETPOL_RETRY_MS 1000
+/* Under iptables another program (flannel's chains at a later podCIDR, an
+ * administrator) may insert an ACCEPT above FORWARD's jump: checked this
+ * often, the jump put back first. */
+#define NETPOL_IPT_CHECK_MS 10000
+#define BRIDGE_NF_SYSCTL    "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
 struct netpol {
     char *node_name, *table;
@@ -41,8 +46,8 @@ struct netpol {
     bool dirty, stopping;
 
     /* owned by the thread */
-    struct proxy_nft *nft;
-    char *applied; /* the script last applied; NULL after an error */
+    struct proxy_nft *nft; /* NULL under the iptables backend */
+    char *applied;         /* the script last applied; NULL after an error */
 };
 
 static void
@@ -99,13 +104,48 @@ snapshot(struct informer *inf)
     return all;
 }
 
+/* Under iptables: the K3C-NP- chains of the filter table, rewritten in one
+ * iptables-restore commit when they changed. */
+static int
+sync_chains(struct netpol *np, const json_t *policies, const json_t *pods, const json_t *namespaces,
+            struct k3c_err *err)
+{
+    int64_t t0 = k3c_now_ms();
+    char *rules = netpol_ipt_rules(np->node_name, policies, pods, namespaces);
+    _cleanup_free_ char *save = ipt_save("filter", err), *payload = NULL;
+
+    if (!save) {
+        free(rules);
+        return k3c_err_wrap(err, "chains %s*", NETPOL_IPT_PREFIX);
+    }
+    if (np->applied && strcmp(np->applied, rules) == 0 && netpol_ipt_forward_first(save)) {
+        free(rules);
+        return 0;
+    }
+    free(np->applied);
+    np->applied = NULL;
+    payload = netpol_ipt_payload(rules, save);
+    if (ipt_restore(payload, err) < 0) {
+        free(rules);
+        return k3c_err_wrap(err, "chains %s*", NETPOL_IPT_PREFIX);
+    }
+    np->applied = rules;
+    log_info("(iptables %s*) %zu policies, %zu pods: applied in %" PRId64 " ms", NETPOL_IPT_PREFIX,
+             json_array_size(policies), json_array_size(pods), k3c_now_ms() - t0);
+    return 0;
+}
+
 static int
 sync_table(struct netpol *np, struct k3c_err *err)
 {
     _cleanup_json_ json_t *policies = snapshot(np->policies), *pods = snapshot(np->pods),
                           *namespaces = snapshot(np->namespaces);
     int64_t t0 = k3c_now_ms();
-    char *script = netpol_script(np->table, np->node_name, policies, pods, namespaces);
+    char *script;
+
+    if (!np->nft)
+        return sync_chains(np, policies, pods, namespaces, err);
+    script = netpol_script(np->table, np->node_name, policies, pods, namespaces);
 
     if (np->applied && strcmp(np->applied, script) == 0) {
         free(script);
@@ -160,8 +200,13 @@ netpol_thread(void *arg)
         struct k3c_err err = {0};
         int rc;
 
-        if (!np->dirty) {
+        if (!np->dirty && np->nft) {
             pthread_cond_wait(&np->wake, &np->lock);
+            continue;
+        }
+        if (!np->dirty) {
+            if (!k3c_cond_wait_until(&np->wake, &np->lock, k3c_now_ms() + NETPOL_IPT_CHECK_MS))
+                np->dirty = true;
             continue;
         }
         /* gather what else arrives for a moment: one transaction per batch */
@@ -208,8 +253,9 @@ netpol_new(const struct netpol_config *cfg, struct k3c_err *err)
     np->batch_ms = cfg->batch_ms > 0 ? cfg->batch_ms : 50;
     pthread_mutex_init(&np->lock, NULL);
     k3c_cond_init(&np->wake);
-    np->nft = proxy_nft_new(err);
-    if (np->nft)
+    if (net_netfilter() == NET_NETFILTER_NFTABLES)
+        np->nft = proxy_nft_new(err);
+    if (np->nft || net_netfilter() == NET_NETFILTER_IPTABLES)
         np->policies =
             informer_for(np, "/apis/networking.k8s.io/v1/networkpolicies", "networkpolicies", err);
     if (np->policies)
@@ -275,8 +321,10 @@ netpol_free(struct netpol *np)
     informer_free(np->namespaces);
     informer_free(np->pods);
     informer_free(np->policies);
-    if (np->running && proxy_nft_delete_table(np->nft, np->table, &err) < 0)
+    if (np->running && np->nft && proxy_nft_delete_table(np->nft, np->table, &err) < 0)
         log_warn("(table %s) not removed: %s", np->table, err.msg);
+    if (np->running && !np->nft && ipt_remove_chains(NETPOL_IPT_PREFIX, NULL, &err) < 0)
+        log_warn("(iptables %s*) not removed: %s", NETPOL_IPT_PREFIX, err.msg);
     proxy_nft_free(np->nft);
     free(np->applied);
     pthread_cond_destroy(&np->wake);
@@ -289,5 +337,7 @@ netpol_free(struct netpol *np)
 int
 netpol_cleanup(const char *table, struct k3c_err *err)
 {
+    if (net_netfilter() == NET_NETFILTER_IPTABLES)
+        return ipt_remove_chains(NETPOL_IPT_PREFIX, NULL, err) < 0 ? -1 : 0;
     return proxy_cleanup(table ? table : NETPOL_TABLE, err);
 }

@@ -43,6 +43,25 @@ char *netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t 
 char *netpol_script(const char *table, const char *node_name, const json_t *policies,
                     const json_t *pods, const json_t *namespaces);
 
+/* The model both renderers (nft here, iptables in netpol_ipt.c) read: a
+ * pod's allowed traffic of one direction as entries, each an object
+ *   {"ips": ["a.b.c.d", ...]?, "cidr": "a.b.c.d/n"?, "except": [cidr...]?,
+ *    "proto": "tcp"|"udp"|"sctp"?, "dport": "80"|"80-90"?}
+ * whose present fields all have to match (ips: the peer, source on
+ * ingress, destination on egress, one of them; cidr and not any except).
+ * ctx: what the computation for one node shares between its pods (peer
+ * indexes, the per-rule cache). */
+struct netpol_ctx;
+struct netpol_ctx *netpol_ctx_new(const json_t *pods, const json_t *namespaces);
+void netpol_ctx_free(struct netpol_ctx *cx);
+/* The entries of pod for direction ("Ingress"/"Egress"), a new array, or
+ * NULL when the pod is not isolated that way. */
+json_t *netpol_pod_model(struct netpol_ctx *cx, const json_t *policies, const json_t *pod,
+                         const char *direction);
+/* The pod's IPv4 address (dotted), or false: none yet, host network,
+ * finished. */
+bool netpol_pod_ip(const json_t *pod, char out[16]);
+
 /* What of a Pod (or Namespace) the rules read: namespace, name, labels,
  * whether it has a usable IPv4 address and which, nodeName, hostNetwork and
  * the containers' ports (named ports). Two versions with equal projections
@@ -50,6 +69,25 @@ char *netpol_script(const char *table, const char *node_name, const json_t *poli
  * rest (status conditions, restarts, annotations: most Pod updates). A new
  * object; NULL obj gives null. */
 json_t *netpol_relevant(const json_t *obj);
+
+/* ---- the iptables backend (netpol_ipt.c), pure ---------------------------- */
+
+#define NETPOL_IPT_PREFIX "K3C-NP-"
+#define NETPOL_IPT_CHAIN  "K3C-NP-FORWARD"
+
+/* The filter-table chains for the pods of node_name: the declarations
+ * (":K3C-NP-... - [0:0]") then the rules ("-A ..."). Caller free()s. */
+char *netpol_ipt_rules(const char *node_name, const json_t *policies, const json_t *pods,
+                       const json_t *namespaces);
+/* The whole `iptables-restore --noflush` payload: "*filter", rules, the
+ * deletion of the K3C-NP- chains of filter_save (iptables-save -t filter)
+ * that rules no longer declares, FORWARD's jump made its first rule when it
+ * is not (an ACCEPT above it, such as flannel's, would bypass policies),
+ * "COMMIT". Caller free()s. */
+char *netpol_ipt_payload(const char *rules, const char *filter_save);
+/* Pure. Whether the first rule of FORWARD in filter_save is the jump to
+ * K3C-NP-FORWARD. */
+bool netpol_ipt_forward_first(const char *filter_save);
 
 /* ---- the runner (netpol.c) ------------------------------------------------ */
 

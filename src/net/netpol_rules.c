@@ -149,12 +149,13 @@ namespace_labels(const json_t *index, const char *name)
 /* What a node's computation shares between its pods: the namespaces by
  * name, and the lines of each rule that do not depend on the target pod
  * (all but ingress named ports), keyed by policy, direction and rule. */
-struct compile_ctx {
+struct netpol_ctx {
     const json_t *pods;
-    json_t *by_ns;      /* namespace -> its pods that can be peers */
-    json_t *namespaces; /* name -> labels */
-    json_t *rule_cache; /* "<policy ptr>/<I|E>/<rule index>" -> lines */
-    json_t *sets;       /* elements "a, b, ..." -> the named set holding them */
+    json_t *by_ns;       /* namespace -> its pods that can be peers */
+    json_t *namespaces;  /* name -> labels */
+    json_t *model_cache; /* "<policy ptr>/<I|E>/<rule index>[/<port>]" -> entries */
+    json_t *rule_cache;  /* the same key -> the entries as nft rule bodies */
+    json_t *sets;        /* elements "a, b, ..." -> the named set holding them */
 };
 
 /* Pod sets larger than this become named sets, each declared once in the
@@ -250,10 +251,11 @@ cidr_text(const char *s, char *out, size_t len)
     return true;
 }
 
-/* A peer: its match text ("" for anyone), and for selector peers the pods
- * (for egress named ports); ipBlock and "anyone" leave pods NULL. */
+/* A peer, as the fields of the model entries it yields (netpol.h): {} for
+ * anyone, {"ips"} for a selector, {"cidr", "except"} for an ipBlock; for
+ * selector peers also its pods (for egress named ports). */
 struct peer {
-    char *match;
+    json_t *match;
     json_t *pods;
 };
 
@@ -261,36 +263,48 @@ static void
 peers_fini(struct peer *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(p[i].match);
+        json_decref(p[i].match);
         json_decref(p[i].pods);
     }
     free(p);
 }
 
-/* "ip saddr { a, b }" for the pods' IPs; NULL when there are none. */
-static char *
-ip_set_match(struct compile_ctx *cx, const char *field, const json_t *pods)
+/* The pods' IPv4 addresses as strings; NULL when none has one. */
+static json_t *
+pod_ips(const json_t *pods)
 {
-    struct k3c_buf b;
-    size_t i = 0, n = 0;
+    json_t *out = json_array();
+    size_t i = 0;
     const json_t *pod = NULL;
 
-    k3c_buf_init(&b);
     json_array_foreach(pods, i, pod)
     {
         char ip[INET_ADDRSTRLEN];
 
-        if (!pod_ip(pod, ip))
-            continue;
-        k3c_buf_appendf(&b, "%s%s", n++ ? ", " : "", ip);
+        if (pod_ip(pod, ip))
+            json_array_append_new(out, json_string(ip));
     }
-    if (n == 0) {
-        k3c_buf_fini(&b);
+    if (json_array_size(out) == 0) {
+        json_decref(out);
         return NULL;
     }
-    if (n > NETPOL_INLINE_SET_MAX) {
+    return out;
+}
+
+/* "ip saddr { a, b }" (or "@sN", a shared named set) for the IPs. */
+static char *
+ip_set_match(struct netpol_ctx *cx, const char *field, const json_t *ips)
+{
+    struct k3c_buf b;
+    size_t i = 0;
+    const json_t *ip = NULL;
+    char *m;
+
+    k3c_buf_init(&b);
+    json_array_foreach(ips, i, ip)
+        k3c_buf_appendf(&b, "%s%s", i ? ", " : "", json_string_value(ip));
+    if (json_array_size(ips) > NETPOL_INLINE_SET_MAX) {
         json_t *name = json_object_get(cx->sets, b.data);
-        char *m;
 
         if (!name) {
             _cleanup_free_ char *fresh = k3c_xasprintf("s%zu", json_object_size(cx->sets));
@@ -299,47 +313,43 @@ ip_set_match(struct compile_ctx *cx, const char *field, const json_t *pods)
             json_object_set_new(cx->sets, b.data, name);
         }
         m = k3c_xasprintf("ip %s @%s", field, json_string_value(name));
-        k3c_buf_fini(&b);
-        return m;
+    } else {
+        m = k3c_xasprintf("ip %s { %s }", field, b.data);
     }
-    {
-        char *m = k3c_xasprintf("ip %s { %s }", field, b.data);
-
-        k3c_buf_fini(&b);
-        return m;
-    }
+    k3c_buf_fini(&b);
+    return m;
 }
 
-static char *
-ip_block_match(const json_t *block, const char *field)
+/* {"cidr", "except"?} of an ipBlock, or NULL (IPv6 or bad: not policed
+ * here, the table is IPv4). */
+static json_t *
+ip_block_peer(const json_t *block)
 {
     char cidr[64], ex[64];
-    struct k3c_buf b;
-    size_t i = 0, n = 0;
+    json_t *out, *excepts = json_array();
+    size_t i = 0;
     const json_t *e = NULL;
 
-    if (!cidr_text(str_at(block, "cidr", NULL), cidr, sizeof(cidr)))
-        return NULL; /* IPv6 or bad: not in this table */
-    k3c_buf_init(&b);
-    k3c_buf_appendf(&b, "ip %s %s", field, cidr);
+    if (!cidr_text(str_at(block, "cidr", NULL), cidr, sizeof(cidr))) {
+        json_decref(excepts);
+        return NULL;
+    }
+    out = json_pack("{s:s}", "cidr", cidr);
     json_array_foreach(json_object_get(block, "except"), i, e)
     {
-        if (!cidr_text(json_string_value(e), ex, sizeof(ex)))
-            continue;
-        if (n++ == 0)
-            k3c_buf_appendf(&b, " ip %s != { %s", field, ex);
-        else
-            k3c_buf_appendf(&b, ", %s", ex);
+        if (cidr_text(json_string_value(e), ex, sizeof(ex)))
+            json_array_append_new(excepts, json_string(ex));
     }
-    if (n)
-        k3c_buf_appendf(&b, " }");
-    return k3c_buf_steal(&b, NULL);
+    if (json_array_size(excepts))
+        json_object_set_new(out, "except", excepts);
+    else
+        json_decref(excepts);
+    return out;
 }
 
 /* The peers of one rule; *n out. NULL peers list: one "anyone" peer. */
 static struct peer *
-rule_peers(struct compile_ctx *cx, const json_t *list, const char *field, const char *policy_ns,
-           size_t *n)
+rule_peers(struct netpol_ctx *cx, const json_t *list, const char *policy_ns, size_t *n)
 {
     struct peer *out = k3c_xcalloc(json_array_size(list) + 1, sizeof(*out));
     size_t i = 0;
@@ -347,25 +357,24 @@ rule_peers(struct compile_ctx *cx, const json_t *list, const char *field, const 
 
     *n = 0;
     if (json_array_size(list) == 0) {
-        out[(*n)++] = (struct peer){.match = k3c_xstrdup("")};
+        out[(*n)++] = (struct peer){.match = json_object()};
         return out;
     }
     json_array_foreach(list, i, peer)
     {
         const json_t *block = json_object_get(peer, "ipBlock");
-        json_t *matched;
-        char *m;
+        json_t *matched, *ips, *m;
 
         if (json_is_object(block)) {
-            m = ip_block_match(block, field);
+            m = ip_block_peer(block);
             if (m)
                 out[(*n)++] = (struct peer){.match = m};
             continue;
         }
         matched = peer_pods(peer, policy_ns, cx->by_ns, cx->namespaces);
-        m = ip_set_match(cx, field, matched);
-        if (m)
-            out[(*n)++] = (struct peer){.match = m, .pods = matched};
+        ips = pod_ips(matched);
+        if (ips)
+            out[(*n)++] = (struct peer){.match = json_pack("{s:o}", "ips", ips), .pods = matched};
         else
             json_decref(matched);
     }
@@ -418,19 +427,26 @@ upper_proto(const char *l4)
     return strcmp(l4, "tcp") == 0 ? "TCP" : strcmp(l4, "udp") == 0 ? "UDP" : "SCTP";
 }
 
-/* One allowed line: "<peer> <port> return". */
+/* One model entry: the peer's fields plus the port's. */
 static void
-emit(struct k3c_buf *out, const char *peer, const char *port)
+add_entry(json_t *out, const json_t *peer, const char *l4, const char *dport)
 {
-    k3c_buf_appendf(out, "%s%s%s%sreturn\n", peer, *peer ? " " : "", port, *port ? " " : "");
+    json_t *e = json_copy((json_t *)peer);
+
+    if (l4)
+        json_object_set_new(e, "proto", json_string(l4));
+    if (dport)
+        json_object_set_new(e, "dport", json_string(dport));
+    json_array_append_new(out, e);
 }
 
 /* An egress rule's named port: resolved on each destination pod (the
  * selector peer's pods, or every pod for ipBlock and "anyone"), grouped by
- * number. */
+ * number; each group's IPs replace a selector's (they are among them) and
+ * narrow an ipBlock. */
 static void
-emit_egress_named(struct k3c_buf *out, struct compile_ctx *cx, const struct peer *peer,
-                  const char *name, const char *l4)
+add_egress_named(json_t *out, struct netpol_ctx *cx, const struct peer *peer, const char *name,
+                 const char *l4)
 {
     const json_t *cands = peer->pods ? peer->pods : cx->pods;
     _cleanup_json_ json_t *by_port = json_object();
@@ -457,33 +473,30 @@ emit_egress_named(struct k3c_buf *out, struct compile_ctx *cx, const struct peer
     }
     json_object_foreach(by_port, num, group)
     {
-        _cleanup_free_ char *dst = ip_set_match(cx, "daddr", group);
-        _cleanup_free_ char *port = k3c_xasprintf("meta l4proto %s th dport %s", l4, num);
-        _cleanup_free_ char *both = NULL;
+        json_t *ips = pod_ips(group);
+        _cleanup_json_ json_t *m = NULL;
 
-        if (!dst)
+        if (!ips)
             continue;
-        /* a selector peer's set is already the group; an ipBlock keeps its cidr */
-        both = peer->pods || !*peer->match ? k3c_xstrdup(dst)
-                                           : k3c_xasprintf("%s %s", dst, peer->match);
-        emit(out, both, port);
+        m = json_copy(peer->match);
+        json_object_set_new(m, "ips", ips);
+        add_entry(out, m, l4, num);
     }
 }
 
-/* The rules of one NetworkPolicy{Ingress,Egress}Rule for pod. */
+/* The model entries of one NetworkPolicy{Ingress,Egress}Rule for pod. */
 static void
-rule_lines(struct k3c_buf *out, struct compile_ctx *cx, const json_t *rule, bool ingress,
+rule_model(json_t *out, struct netpol_ctx *cx, const json_t *rule, bool ingress,
            const char *policy_ns, const json_t *pod)
 {
-    const char *field = ingress ? "saddr" : "daddr";
     const json_t *ports = json_object_get(rule, "ports"), *port = NULL;
     size_t np = 0, i = 0;
     struct peer *peers =
-        rule_peers(cx, json_object_get(rule, ingress ? "from" : "to"), field, policy_ns, &np);
+        rule_peers(cx, json_object_get(rule, ingress ? "from" : "to"), policy_ns, &np);
 
     for (size_t k = 0; k < np; k++) {
         if (json_array_size(ports) == 0) {
-            emit(out, peers[k].match, "");
+            add_entry(out, peers[k].match, NULL, NULL);
             continue;
         }
         json_array_foreach(ports, i, port)
@@ -491,43 +504,44 @@ rule_lines(struct k3c_buf *out, struct compile_ctx *cx, const json_t *rule, bool
             const char *l4 = l4proto(port);
             const json_t *p = json_object_get(port, "port");
             const json_t *end = json_object_get(port, "endPort");
-            _cleanup_free_ char *m = NULL;
+            char dport[48];
 
             if (!l4)
                 continue;
             if (!p || json_is_null(p)) {
-                m = k3c_xasprintf("meta l4proto %s", l4);
-            } else if (json_is_integer(p)) {
+                add_entry(out, peers[k].match, l4, NULL);
+                continue;
+            }
+            if (json_is_integer(p)) {
                 json_int_t a = json_integer_value(p), b = json_integer_value(end);
 
                 if (a < 1 || a > 65535)
                     continue;
                 if (json_is_integer(end) && b > a && b <= 65535)
-                    m = k3c_xasprintf("meta l4proto %s th dport %lld-%lld", l4, (long long)a,
-                                      (long long)b);
+                    snprintf(dport, sizeof(dport), "%lld-%lld", (long long)a, (long long)b);
                 else
-                    m = k3c_xasprintf("meta l4proto %s th dport %lld", l4, (long long)a);
+                    snprintf(dport, sizeof(dport), "%lld", (long long)a);
             } else if (json_is_string(p) && ingress) {
                 int n = named_port(pod, json_string_value(p), upper_proto(l4));
 
                 if (!n)
                     continue; /* the pod has no such port: nothing allowed by it */
-                m = k3c_xasprintf("meta l4proto %s th dport %d", l4, n);
+                snprintf(dport, sizeof(dport), "%d", n);
             } else if (json_is_string(p)) {
-                emit_egress_named(out, cx, &peers[k], json_string_value(p), l4);
+                add_egress_named(out, cx, &peers[k], json_string_value(p), l4);
                 continue;
             } else {
                 continue;
             }
-            emit(out, peers[k].match, m);
+            add_entry(out, peers[k].match, l4, dport);
         }
     }
     peers_fini(peers, np);
 }
 
-/* The cache key of a rule's lines for pod: the rule, plus on ingress the
+/* The cache key of a rule's entries for pod: the rule, plus on ingress the
  * numbers its named ports resolve to on pod (the pods of one workload share
- * them, so they share the lines). */
+ * them, so they share the entries). */
 static char *
 rule_key(const json_t *policy, const json_t *rule, size_t index, bool ingress, const json_t *pod)
 {
@@ -548,18 +562,62 @@ rule_key(const json_t *policy, const json_t *rule, size_t index, bool ingress, c
     return k3c_buf_steal(&b, NULL);
 }
 
-static char *
-pod_rules(struct compile_ctx *cx, const json_t *policies, const json_t *pod, const char *direction)
+/* One allowed line: "<peer> <port> return". */
+static void
+emit(struct k3c_buf *out, const char *peer, const char *port)
+{
+    k3c_buf_appendf(out, "%s%s%s%sreturn\n", peer, *peer ? " " : "", port, *port ? " " : "");
+}
+
+/* The nft rule body of one entry: "<peer> <port> return". */
+static void
+nft_entry(struct k3c_buf *out, struct netpol_ctx *cx, const json_t *e, const char *field)
+{
+    const json_t *ips = json_object_get(e, "ips"), *ex = NULL;
+    const char *cidr = str_at(e, "cidr", NULL), *l4 = str_at(e, "proto", NULL);
+    const char *dport = str_at(e, "dport", NULL);
+    struct k3c_buf peer;
+    _cleanup_free_ char *port = NULL;
+    size_t i = 0;
+
+    k3c_buf_init(&peer);
+    if (ips) {
+        _cleanup_free_ char *m = ip_set_match(cx, field, ips);
+
+        k3c_buf_appendf(&peer, "%s", m);
+    }
+    if (cidr)
+        k3c_buf_appendf(&peer, "%sip %s %s", ips ? " " : "", field, cidr);
+    json_array_foreach(json_object_get(e, "except"), i, ex)
+    {
+        if (i == 0)
+            k3c_buf_appendf(&peer, " ip %s != { %s", field, json_string_value(ex));
+        else
+            k3c_buf_appendf(&peer, ", %s", json_string_value(ex));
+    }
+    if (json_array_size(json_object_get(e, "except")))
+        k3c_buf_appendf(&peer, " }");
+    if (l4 && dport)
+        port = k3c_xasprintf("meta l4proto %s th dport %s", l4, dport);
+    else if (l4)
+        port = k3c_xasprintf("meta l4proto %s", l4);
+    emit(out, peer.data ? peer.data : "", port ? port : "");
+    k3c_buf_fini(&peer);
+}
+
+/* The entries of pod for direction (borrowed from the cache per rule),
+ * appended to out; false when the pod is not isolated that way. */
+static bool
+pod_model(struct netpol_ctx *cx, const json_t *policies, const json_t *pod, const char *direction,
+          json_t *out_keys)
 {
     _cleanup_json_ json_t *sel = netpol_selecting(policies, pod, direction);
     bool ingress = strcmp(direction, "Ingress") == 0;
-    struct k3c_buf out;
     size_t i = 0, j = 0;
     const json_t *p = NULL, *rule = NULL;
 
     if (json_array_size(sel) == 0)
-        return NULL;
-    k3c_buf_init(&out);
+        return false;
     json_array_foreach(sel, i, p)
     {
         const char *pns = str_at(p, "metadata", "namespace");
@@ -568,54 +626,112 @@ pod_rules(struct compile_ctx *cx, const json_t *policies, const json_t *pod, con
 
         json_array_foreach(rules, j, rule)
         {
-            _cleanup_free_ char *key = NULL;
-            const char *cached;
+            _cleanup_free_ char *key = rule_key(p, rule, j, ingress, pod);
+
+            if (!json_object_get(cx->model_cache, key)) {
+                json_t *m = json_array();
+
+                rule_model(m, cx, rule, ingress, pns, pod);
+                json_object_set_new(cx->model_cache, key, m);
+            }
+            json_array_append_new(out_keys, json_string(key));
+        }
+    }
+    return true;
+}
+
+json_t *
+netpol_pod_model(struct netpol_ctx *cx, const json_t *policies, const json_t *pod,
+                 const char *direction)
+{
+    _cleanup_json_ json_t *keys = json_array();
+    json_t *out;
+    size_t i = 0;
+    const json_t *key = NULL;
+
+    if (!pod_model(cx, policies, pod, direction, keys))
+        return NULL;
+    out = json_array();
+    json_array_foreach(keys, i, key)
+        json_array_extend(out, json_object_get(cx->model_cache, json_string_value(key)));
+    return out;
+}
+
+/* The nft rule bodies of pod's chain for direction, or NULL; each rule's
+ * text is rendered once per node and shared by the pods it applies to. */
+static char *
+pod_rules(struct netpol_ctx *cx, const json_t *policies, const json_t *pod, const char *direction)
+{
+    _cleanup_json_ json_t *keys = json_array();
+    const char *field = strcmp(direction, "Ingress") == 0 ? "saddr" : "daddr";
+    struct k3c_buf out;
+    size_t i = 0, j = 0;
+    const json_t *key = NULL, *e = NULL;
+
+    if (!pod_model(cx, policies, pod, direction, keys))
+        return NULL;
+    k3c_buf_init(&out);
+    json_array_foreach(keys, i, key)
+    {
+        const char *k = json_string_value(key);
+        const char *cached = json_string_value(json_object_get(cx->rule_cache, k));
+
+        if (!cached) {
             struct k3c_buf one;
 
-            key = rule_key(p, rule, j, ingress, pod);
-            cached = json_string_value(json_object_get(cx->rule_cache, key));
-            if (!cached) {
-                k3c_buf_init(&one);
-                rule_lines(&one, cx, rule, ingress, pns, pod);
-                json_object_set_new(cx->rule_cache, key, json_string(one.data ? one.data : ""));
-                k3c_buf_fini(&one);
-                cached = json_string_value(json_object_get(cx->rule_cache, key));
-            }
-            k3c_buf_appendf(&out, "%s", cached);
+            k3c_buf_init(&one);
+            json_array_foreach(json_object_get(cx->model_cache, k), j, e)
+                nft_entry(&one, cx, e, field);
+            json_object_set_new(cx->rule_cache, k, json_string(one.data ? one.data : ""));
+            k3c_buf_fini(&one);
+            cached = json_string_value(json_object_get(cx->rule_cache, k));
         }
+        k3c_buf_appendf(&out, "%s", cached);
     }
     return k3c_buf_steal(&out, NULL);
 }
 
-static void
-compile_ctx_init(struct compile_ctx *cx, const json_t *pods, const json_t *namespaces)
+struct netpol_ctx *
+netpol_ctx_new(const json_t *pods, const json_t *namespaces)
 {
+    struct netpol_ctx *cx = k3c_xcalloc(1, sizeof(*cx));
+
     cx->pods = pods;
     cx->by_ns = pods_by_namespace(pods);
     cx->namespaces = namespace_index(namespaces);
     cx->sets = json_object();
     cx->rule_cache = json_object();
+    cx->model_cache = json_object();
+    return cx;
 }
 
-static void
-compile_ctx_fini(struct compile_ctx *cx)
+void
+netpol_ctx_free(struct netpol_ctx *cx)
 {
+    if (!cx)
+        return;
     json_decref(cx->by_ns);
     json_decref(cx->namespaces);
     json_decref(cx->sets);
     json_decref(cx->rule_cache);
+    json_decref(cx->model_cache);
+    free(cx);
+}
+
+bool
+netpol_pod_ip(const json_t *pod, char out[INET_ADDRSTRLEN])
+{
+    return pod_ip(pod, out);
 }
 
 char *
 netpol_pod_rules(const json_t *policies, const json_t *pods, const json_t *namespaces,
                  const json_t *pod, const char *direction)
 {
-    struct compile_ctx cx;
-    char *out;
+    struct netpol_ctx *cx = netpol_ctx_new(pods, namespaces);
+    char *out = pod_rules(cx, policies, pod, direction);
 
-    compile_ctx_init(&cx, pods, namespaces);
-    out = pod_rules(&cx, policies, pod, direction);
-    compile_ctx_fini(&cx);
+    netpol_ctx_free(cx);
     return out;
 }
 
@@ -645,14 +761,13 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
               const json_t *namespaces)
 {
     _cleanup_json_ json_t *seen = json_object();
-    struct compile_ctx cx;
+    struct netpol_ctx *cx = netpol_ctx_new(pods, namespaces);
     struct k3c_buf b, chains;
     const char *elements = NULL;
     json_t *name = NULL;
     size_t i = 0;
     const json_t *pod = NULL;
 
-    compile_ctx_init(&cx, pods, namespaces);
     k3c_buf_init(&b);
     k3c_buf_init(&chains);
     k3c_buf_appendf(&b,
@@ -675,15 +790,15 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
             json_object_get(seen, ip))
             continue;
         json_object_set_new(seen, ip, json_true());
-        ing = pod_rules(&cx, policies, pod, "Ingress");
-        egr = pod_rules(&cx, policies, pod, "Egress");
+        ing = pod_rules(cx, policies, pod, "Ingress");
+        egr = pod_rules(cx, policies, pod, "Egress");
         if (ing)
             pod_chain(&chains, table, "ingress", "ing", ip, ing);
         if (egr)
             pod_chain(&chains, table, "egress", "egr", ip, egr);
     }
     /* the shared sets before the chains that use them */
-    json_object_foreach(cx.sets, elements, name)
+    json_object_foreach(cx->sets, elements, name)
     {
         k3c_buf_appendf(&b, "add set ip %s %s { type ipv4_addr ; }\n", table,
                         json_string_value(name));
@@ -692,6 +807,6 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
     }
     k3c_buf_appendf(&b, "%s", chains.data ? chains.data : "");
     k3c_buf_fini(&chains);
-    compile_ctx_fini(&cx);
+    netpol_ctx_free(cx);
     return k3c_buf_steal(&b, NULL);
 }

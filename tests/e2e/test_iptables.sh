@@ -3,18 +3,21 @@
 # test_iptables.sh - issue #19's iptables backend end to end: the server
 # (node "e2e", runs the pods) and an agent "n2" (tainted) in test-made
 # network namespaces on a test-made LAN, both started with
-# --netfilter-backend iptables (NetworkPolicy off: the backend has none).
+# --netfilter-backend iptables (NetworkPolicy enforced in K3C-NP- chains).
 # Checks: the backend chosen and logged; iptables-legacy-save in each node's
 # namespace shows the K3C- chains and their jumps, `nft list ruleset` no k3c
 # table; a ClusterIP and a NodePort Service answer from a pod and from the
 # other node's namespace (across flannel's VXLAN); sessionAffinity, a
 # Service without endpoints refused, externalTrafficPolicy Local; cluster
 # DNS from a pod;
-# pod egress masqueraded to the node's address; a restarted agent (after
+# pod egress masqueraded to the node's address; NetworkPolicy: a
+# default-deny ingress policy blocks pod to pod, an allow from a labelled
+# pod lets it in and keeps another out, an egress policy (ipBlock with
+# except) lets a pod reach only what it allows, the chains follow the policies (FORWARD's jump
+# first, chains gone with the policies); a restarted agent (after
 # SIGTERM and after SIGKILL) leaves exactly one jump per chain and answers
 # again; SIGTERM removes the proxy's chains; `k3c killall --with-net` in the
-# node's namespace removes every K3C- chain; an agent that would enforce
-# NetworkPolicy under iptables stops at once, saying why. Nothing touches the root
+# node's namespace removes every K3C- chain. Nothing touches the root
 # namespace's tables. Needs root (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
 set -u
@@ -29,7 +32,7 @@ NS_IP=192.168.252.10
 NS2_IP=192.168.252.11
 CLUSTER_CIDR=10.96.0.0/16
 E2E_NAME=iptables
-BACKEND=(--netfilter-backend iptables --disable-network-policy)
+BACKEND=(--netfilter-backend iptables)
 SERVER_EXTRA_ARGS=(--bind-address 0.0.0.0 --tls-san "$NS_IP" --node-ip "$NS_IP"
     --cni-bridge k3cit0 --cluster-cidr "$CLUSTER_CIDR" --crash-backoff-base-ms 1000 "${BACKEND[@]}")
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -54,6 +57,13 @@ save_has() { save "$1" "$2" 2>/dev/null | grep -Eq -- "$3"; }
 jumps() { save "$1" "$2" | grep -Ec -- "^-A $3 (.* )?-j $4\$"; }
 no_k3c_chains() { ! save "$1" nat | grep -q '^:K3C-' && ! save "$1" filter | grep -q '^:K3C-'; }
 no_proxy_chains() { ! save "$1" nat | grep -q '^:K3C-SERVICES'; }
+no_np_chains() { ! save "$1" filter | grep -q 'K3C-NP-'; }
+# FORWARD's first rule is the jump to NetworkPolicy's chain
+np_first() { save "$1" filter | grep -m1 '^-A FORWARD ' | grep -qx -- '-A FORWARD -j K3C-NP-FORWARD'; }
+pod_ip() { kc get pod "$1" -o 'jsonpath={.status.podIP}' 2>/dev/null; }
+# reaches POD IP PORT: an HTTP answer from IP:PORT in pod POD's network
+reaches() { pod_get "$1" "$2" "$3" / 2>/dev/null | grep -q 'k3c test page'; }
+blocked() { ! reaches "$@"; }
 no_nft_table() { ! in_ns "$1" nft list ruleset | grep -q 'k3c'; }
 # refused NS URL: the connection is refused (REJECT), not timed out
 refused() {
@@ -70,7 +80,7 @@ one_jump_each() {
     local t c target n
     for t in "nat PREROUTING K3C-SERVICES" "nat OUTPUT K3C-SERVICES" "nat POSTROUTING K3C-POSTROUTING" \
         "nat POSTROUTING K3C-FLANNEL-POSTRTG" "filter FORWARD K3C-FLANNEL-FWD" \
-        "filter FORWARD K3C-SERVICES" "filter INPUT K3C-FIREWALL"; do
+        "filter FORWARD K3C-SERVICES" "filter INPUT K3C-FIREWALL" "filter FORWARD K3C-NP-FORWARD"; do
         read -r tbl c target <<<"$t"
         n=$(jumps "$1" "$tbl" "$c" "$target")
         if [ "$n" != 1 ]; then
@@ -226,10 +236,64 @@ wait_for 30 egress_once
 expect_out egress/masqueraded-to-node-ip "^$NS_IP\$" cat "$TMP/peer.txt"
 stop_sink
 
+echo "# 2a. NetworkPolicy in K3C-NP- chains"
+kc run friend --image=k3c/busybox:test --restart=Never --labels=role=friend \
+    --overrides='{"spec":{"terminationGracePeriodSeconds":1}}' --command -- sleep 3600 >/dev/null
+check friend/running wait_for 60 pod_phase_is friend Running
+WEB1=$(kc get pods -l app=web -o 'jsonpath={.items[0].status.podIP}')
+WEB2=$(kc get pods -l app=web -o 'jsonpath={.items[1].status.podIP}')
+check netpol/forward-jump-first wait_for 30 np_first "$NS"
+check netpol/open-before reaches client "$WEB1" 8080
+kc apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-deny}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+EOF
+check netpol/deny-chain wait_for 30 save_has "$NS" filter "^-A K3C-NP-FORWARD -d $WEB1/32 -j K3C-NP-I-$WEB1\$"
+check netpol/deny-blocks-client wait_for 30 blocked client "$WEB1" 8080
+check netpol/deny-blocks-friend blocked friend "$WEB1" 8080
+kc apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-friend}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: friend}}}]
+    ports: [{protocol: TCP, port: 8080}]
+EOF
+FRIEND=$(pod_ip friend)
+check netpol/allow-rule wait_for 30 save_has "$NS" filter "^-A K3C-NP-I-$WEB1 -s $FRIEND/32 -p tcp -m tcp --dport 8080 -j RETURN\$"
+check netpol/allow-lets-friend-in wait_for 30 reaches friend "$WEB1" 8080
+check netpol/allow-keeps-client-out blocked client "$WEB1" 8080
+# friend may reach the pod network on 8080 but for the second web pod
+check netpol/egress-open-before reaches friend "$WEB2" 8080
+kc apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: friend-egress}
+spec:
+  podSelector: {matchLabels: {role: friend}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: $CLUSTER_CIDR, except: [$WEB2/32]}}]
+    ports: [{port: 8080}]
+EOF
+check netpol/egress-except-rule wait_for 30 save_has "$NS" filter "-m iprange ! --dst-range $WEB2-$WEB2 .*--dport 8080 -j RETURN\$"
+check netpol/egress-blocks-except wait_for 30 blocked friend "$WEB2" 8080
+check netpol/egress-allows-web reaches friend "$WEB1" 8080
+kc delete networkpolicy web-deny web-from-friend friend-egress >/dev/null
+check netpol/pod-chains-gone wait_for 30 sh -c "! nsenter --net=/run/netns/$NS iptables-legacy-save -t filter | grep -q '^:K3C-NP-[IE]-'"
+check netpol/open-after wait_for 30 reaches client "$WEB1" 8080
+
 echo "# 3. restarts keep one jump per chain"
 check jumps/one-each-n2 one_jump_each "$NS2"
 agent_stop n2
 check sigterm/proxy-chains-gone wait_for 10 no_proxy_chains "$NS2"
+check sigterm/netpol-chains-gone no_np_chains "$NS2"
 check sigterm/flannel-chains-kept save_has "$NS2" nat '^:K3C-FLANNEL-POSTRTG'
 start_n2
 check restart/n2-ready wait_for 60 node_ready n2
@@ -251,14 +315,6 @@ expect_out killall/reports 'K3C- chains removed' in_ns "$NS2" "$K3C_BIN" killall
 check killall/no-k3c-chains no_k3c_chains "$NS2"
 check killall/no-jumps-left sh -c "! nsenter --net=/run/netns/$NS2 iptables-legacy-save | grep -q 'K3C-'"
 agent_log_checks n2
-# NetworkPolicy is nftables-only: an agent that would enforce it stops at once
-agent_start n3 "$TMP/n3" "$NS2" "$NS2_IP" --cni-bridge k3cit1 --cluster-cidr "$CLUSTER_CIDR" \
-    --netfilter-backend iptables
-N3_PID=${AGENT_PIDS[n3]}
-check netpol/refused-exits wait_for 60 sh -c "! kill -0 $N3_PID 2>/dev/null"
-AGENT_PIDS[n3]=
-expect_out netpol/refused-says-why 'needs nftables.*--disable-network-policy' cat "$TMP/agent-n3.log"
-check netpol/refused-made-no-chains no_k3c_chains "$NS2"
 
 echo "# 5. the root namespace untouched; the server stops cleanly"
 check root/no-k3c-chains sh -c "! iptables-legacy-save 2>/dev/null | grep -q K3C-"
@@ -266,5 +322,6 @@ kc delete deployments,pods --all --grace-period=1 --wait=false >/dev/null 2>&1
 wait_for 60 pods_containers_gone
 server_checks
 check server/proxy-chains-gone-after-sigterm no_proxy_chains "$NS"
+check server/netpol-chains-gone-after-sigterm no_np_chains "$NS"
 echo "# total: $((SECONDS - T0)) s"
 summary
