@@ -11,6 +11,21 @@
 #include "net/ipt.h"
 #include "net/proxy.h"
 
+#include <stdlib.h>
+
+/* The auto probe. K3C_TEST_NFTABLES_UNUSABLE=<why> makes it fail as it does
+ * on a kernel without nf_tables: the one fault the tests cannot cause on a
+ * kernel that has it (e2e_iptables starts one node so, to run the fallback). */
+static int
+nftables_probe(struct k3c_err *err)
+{
+    const char *why = getenv("K3C_TEST_NFTABLES_UNUSABLE");
+
+    if (why && *why)
+        return k3c_err_set(err, K3C_E_UNAVAILABLE, "%s (K3C_TEST_NFTABLES_UNUSABLE)", why);
+    return proxy_nft_probe(err);
+}
+
 int
 agent_netfilter_choose(struct agent *a, struct k3c_err *err)
 {
@@ -24,7 +39,7 @@ agent_netfilter_choose(struct agent *a, struct k3c_err *err)
                  net_netfilter_name(a->netfilter), net_netfilter_name(a->netfilter));
         return 0;
     }
-    if (proxy_nft_probe(&nft) == 0) {
+    if (nftables_probe(&nft) == 0) {
         net_netfilter_set(NET_NETFILTER_NFTABLES);
         log_info("(node %s) netfilter backend nftables (auto: an nftables transaction works)",
                  a->node_name);
