@@ -77,26 +77,27 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                               .proxy_without_pods = control_plane && cfg->vip && geteuid() == 0,
                               .device_plugin_dir = cfg->device_plugin_dir,
                               .netfilter_backend = cfg->netfilter_backend};
-    struct kubelet_config kc = {.runtime = cfg->runtime,
-                                .pod_cidr = cfg->pod_cidr,
-                                .cni_bridge = cfg->cni_bridge,
-                                .cni_bin_dir = cfg->cni_bin_dir,
-                                .registry_config = cfg->registry_config,
-                                .crash_backoff_base_ms = cfg->crash_backoff_base_ms,
-                                .cluster_dns = cfg->cluster_dns,
-                                .cluster_domain = cfg->cluster_domain,
-                                .resolv_conf = cfg->resolv_conf,
-                                .container_log_max_files = cfg->container_log_max_files,
-                                .container_log_monitor_ms =
-                                    cfg->container_log_monitor_interval_s * 1000,
-                                .image_gc_high_pct = cfg->image_gc_high_threshold,
-                                .image_gc_low_pct = cfg->image_gc_low_threshold,
-                                .image_gc_period_ms = cfg->image_gc_period_s * 1000,
-                                .eviction_hard = cfg->eviction_hard ? cfg->eviction_hard : "",
-                                .eviction_soft = cfg->eviction_soft,
-                                .eviction_soft_grace_period = cfg->eviction_soft_grace_period,
-                                .eviction_minimum_reclaim = cfg->eviction_minimum_reclaim,
-                                .eviction_max_pod_grace_s = cfg->eviction_max_pod_grace_period};
+    struct kubelet_config kc = {
+        .runtime = cfg->runtime,
+        .pod_cidr = cfg->pod_cidr,
+        .cni_bridge = cfg->cni_bridge,
+        .cni_bin_dir = cfg->cni_bin_dir,
+        .registry_config = cfg->registry_config,
+        .crash_backoff_base_ms = cfg->crash_backoff_base_ms,
+        .cluster_dns = cfg->cluster_dns,
+        .cluster_domain = cfg->cluster_domain,
+        .resolv_conf = cfg->resolv_conf,
+        .container_log_max_files = cfg->container_log_max_files,
+        .container_log_monitor_ms = cfg->container_log_monitor_interval_s * 1000,
+        .image_gc_high_pct = cfg->image_gc_high_threshold,
+        .image_gc_low_pct = cfg->image_gc_low_threshold,
+        .image_gc_period_ms = cfg->image_gc_period_s * 1000,
+        .eviction_hard = cfg->eviction_hard ? cfg->eviction_hard : "",
+        .eviction_soft = cfg->eviction_soft,
+        .eviction_soft_grace_period = cfg->eviction_soft_grace_period,
+        .eviction_minimum_reclaim = cfg->eviction_minimum_reclaim,
+        .eviction_pressure_transition_period = cfg->eviction_pressure_transition_period,
+        .eviction_max_pod_grace_s = cfg->eviction_max_pod_grace_period};
     struct dns_node_config dc = {.cluster_dns = cfg->cluster_dns,
                                  .cluster_domain = cfg->cluster_domain,
                                  .resolv_conf = cfg->resolv_conf,
@@ -117,7 +118,8 @@ cmd_run_agent(const struct k3c_config *cfg, const char *server_url, const char *
                            cfg->image_gc_low_threshold, cfg->image_gc_high_threshold);
     if (kevict_config_parse(&(struct kevict_config){0}, kc.eviction_hard, kc.eviction_soft,
                             kc.eviction_soft_grace_period, kc.eviction_minimum_reclaim,
-                            kc.eviction_max_pod_grace_s, err) < 0)
+                            kc.eviction_max_pod_grace_s, err) < 0 ||
+        kevict_transition_parse(kc.eviction_pressure_transition_period, &(int64_t){0}, err) < 0)
         return -1;
     if (!cfg->disable_pods && geteuid() == 0)
         ac.pods = &kc;

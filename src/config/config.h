@@ -117,11 +117,12 @@ struct k3c_config {
     int image_gc_low_threshold;           /* --image-gc-low-threshold, percent, default 80 */
     int image_gc_period_s;                /* --image-gc-period, default 300 */
     /* eviction under node pressure (issue #21, kubelet/kubelet_eviction.h) */
-    char *eviction_hard;               /* --eviction-hard, default the kubelet's */
-    char *eviction_soft;               /* --eviction-soft; NULL: none */
-    char *eviction_soft_grace_period;  /* --eviction-soft-grace-period */
-    char *eviction_minimum_reclaim;    /* --eviction-minimum-reclaim */
-    int eviction_max_pod_grace_period; /* --eviction-max-pod-grace-period, 0: the pod's */
+    char *eviction_hard;                       /* --eviction-hard, default the kubelet's */
+    char *eviction_soft;                       /* --eviction-soft; NULL: none */
+    char *eviction_soft_grace_period;          /* --eviction-soft-grace-period */
+    char *eviction_minimum_reclaim;            /* --eviction-minimum-reclaim */
+    char *eviction_pressure_transition_period; /* --eviction-pressure-transition-period */
+    int eviction_max_pod_grace_period;         /* --eviction-max-pod-grace-period, 0: the pod's */
     /* identity (issue #15) */
     bool secrets_encryption; /* --secrets-encryption: Secrets encrypted at rest (aescbc) */
     /* edge nodes (issue #19): the rules' backend, auto|nftables|iptables */

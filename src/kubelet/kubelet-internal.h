@@ -143,6 +143,8 @@ struct kubelet {
      * cond_met under lock */
     struct kevict_config evict_cfg;
     bool evict_met[KEVICT_N], cond_met[KEVICT_N];
+    struct kevict_transition pressure_hold; /* under lock */
+    int64_t pressure_transition_ms;
     int64_t evict_soft_since[KEVICT_N];
     int evict_period_ms;
 };

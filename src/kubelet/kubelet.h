@@ -58,8 +58,9 @@ struct kubelet_config {
      * flags of the same names; borrowed for kubelet_new only */
     const char *eviction_hard; /* NULL: KEVICT_DEFAULT_HARD; "": none */
     const char *eviction_soft, *eviction_soft_grace_period, *eviction_minimum_reclaim;
-    int eviction_max_pod_grace_s; /* soft evictions; 0: the pod's own */
-    int eviction_period_ms;       /* how often; 0: 10000 (the kubelet's) */
+    const char *eviction_pressure_transition_period; /* NULL: 5m (the kubelet's) */
+    int eviction_max_pod_grace_s;                    /* soft evictions; 0: the pod's own */
+    int eviction_period_ms;                          /* how often; 0: 10000 (the kubelet's) */
 };
 
 struct kubelet;

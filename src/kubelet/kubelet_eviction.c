@@ -387,6 +387,40 @@ kevict_pressure_eval(const struct kevict_config *c, const struct kevict_obs *o, 
     }
 }
 
+int
+kevict_transition_parse(const char *s, int64_t *ms, struct k3c_err *err)
+{
+    if (duration_parse(s ? s : KEVICT_DEFAULT_TRANSITION, ms, err) < 0)
+        return k3c_err_wrap(err, "--eviction-pressure-transition-period");
+    return 0;
+}
+
+static void
+hold_one(int64_t *seen, char *last_msg, size_t len, int64_t period_ms, int64_t now, bool *flag,
+         char *msg)
+{
+    if (*flag) {
+        *seen = now;
+        snprintf(last_msg, len, "%s", msg);
+    } else if (*seen && now - *seen < period_ms) {
+        *flag = true;
+        snprintf(msg, len, "%s", last_msg);
+    }
+}
+
+void
+kevict_pressure_hold(struct kevict_transition *t, int64_t period_ms, int64_t now,
+                     struct kevict_pressure *p)
+{
+    struct kevict_pressure *l = &t->last;
+
+    hold_one(&t->seen_ms[0], l->memory_msg, sizeof(l->memory_msg), period_ms, now, &p->memory,
+             p->memory_msg);
+    hold_one(&t->seen_ms[1], l->disk_msg, sizeof(l->disk_msg), period_ms, now, &p->disk,
+             p->disk_msg);
+    hold_one(&t->seen_ms[2], l->pid_msg, sizeof(l->pid_msg), period_ms, now, &p->pid, p->pid_msg);
+}
+
 /* ---- ranking ---------------------------------------------------------------------------- */
 
 static int
@@ -722,6 +756,17 @@ soft_grace(const struct kevict_config *c, const json_t *pod)
     return c->max_pod_grace_s > 0 && c->max_pod_grace_s < grace ? c->max_pod_grace_s : grace;
 }
 
+/* The pressure in o, held for the transition period (both the eviction
+ * pass and the heartbeat observe; either one's sighting counts). */
+static void
+pressure_note(struct kubelet *k, const struct kevict_obs *o, struct kevict_pressure *out)
+{
+    pthread_mutex_lock(&k->lock);
+    kevict_pressure_eval(&k->evict_cfg, o, k->cond_met, out);
+    kevict_pressure_hold(&k->pressure_hold, k->pressure_transition_ms, k3c_now_ms(), out);
+    pthread_mutex_unlock(&k->lock);
+}
+
 void
 kubelet_eviction_pass(struct kubelet *k)
 {
@@ -732,9 +777,10 @@ kubelet_eviction_pass(struct kubelet *k)
     bool hard = false;
     int s;
 
+    kevict_observe(k->data_dir, &o);
+    pressure_note(k, &o, &(struct kevict_pressure){0});
     if (eviction_pending(k))
         return;
-    kevict_observe(k->data_dir, &o);
     s = threshold_met(k, &o, &hard, &threshold);
     if (s < 0)
         return;
@@ -794,7 +840,5 @@ kubelet_node_pressure(struct kubelet *k, struct kevict_pressure *out)
     struct kevict_obs o;
 
     kevict_observe(k->data_dir, &o);
-    pthread_mutex_lock(&k->lock);
-    kevict_pressure_eval(&k->evict_cfg, &o, k->cond_met, out);
-    pthread_mutex_unlock(&k->lock);
+    pressure_note(k, &o, out);
 }

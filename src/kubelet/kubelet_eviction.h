@@ -69,6 +69,23 @@ struct kevict_pressure {
 void kevict_pressure_eval(const struct kevict_config *c, const struct kevict_obs *o,
                           bool prev[KEVICT_N], struct kevict_pressure *out);
 
+/* Upstream's evictionPressureTransitionPeriod: a pressure condition stays
+ * on until the period has passed since the pressure was last observed (by
+ * the eviction manager's pass or by a heartbeat), so a pass that ends the
+ * pressure between two heartbeats still shows on the Node, and a node at
+ * the edge of a threshold does not flap. */
+#define KEVICT_DEFAULT_TRANSITION "5m"
+struct kevict_transition {
+    int64_t seen_ms[3];          /* memory, disk, pid: last observed; 0: never */
+    struct kevict_pressure last; /* the messages of that observation */
+};
+/* Parses --eviction-pressure-transition-period (NULL: the default). */
+int kevict_transition_parse(const char *s, int64_t *ms, struct k3c_err *err);
+/* Records what p observed at now and turns on in p what was observed less
+ * than period_ms ago, with its message. */
+void kevict_pressure_hold(struct kevict_transition *t, int64_t period_ms, int64_t now,
+                          struct kevict_pressure *p);
+
 /* The eviction manager's test: the first signal (in reclaim order) whose
  * hard threshold is met, or whose soft one has been crossed since
  * soft_since (set here, 0: not crossed) for its grace period; -1 when none.

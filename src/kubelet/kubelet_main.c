@@ -93,7 +93,9 @@ kubelet_new(const struct kubelet_config *cfg, struct http_client *api, struct k3
     k3c_cond_init(&k->wake);
     if (kevict_config_parse(&k->evict_cfg, cfg->eviction_hard, cfg->eviction_soft,
                             cfg->eviction_soft_grace_period, cfg->eviction_minimum_reclaim,
-                            cfg->eviction_max_pod_grace_s, err) < 0) {
+                            cfg->eviction_max_pod_grace_s, err) < 0 ||
+        kevict_transition_parse(cfg->eviction_pressure_transition_period,
+                                &k->pressure_transition_ms, err) < 0) {
         kubelet_free(k);
         return NULL;
     }

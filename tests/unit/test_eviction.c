@@ -129,6 +129,45 @@ test_pressure_and_min_reclaim(void **state)
     assert_string_equal(p.memory_msg, "memory.available 50Mi < 100Mi");
 }
 
+/* The transition period: a condition stays until the period has passed
+ * since the pressure was last seen, with that sighting's message. */
+static void
+test_pressure_transition(void **state)
+{
+    struct kevict_transition t = {0};
+    struct kevict_pressure p = {.memory = true};
+    struct k3c_err err = {0};
+    int64_t period = 0;
+
+    (void)state;
+    assert_int_equal(kevict_transition_parse(NULL, &period, &err), 0);
+    assert_int_equal(period, 5 * 60 * 1000); /* the kubelet's 5m */
+    assert_int_equal(kevict_transition_parse("15s", &period, &err), 0);
+    assert_int_equal(period, 15000);
+    assert_int_equal(kevict_transition_parse("soon", &period, &err), -1);
+    assert_non_null(strstr(err.msg, "--eviction-pressure-transition-period"));
+
+    snprintf(p.memory_msg, sizeof(p.memory_msg), "memory.available 50Mi < 100Mi");
+    kevict_pressure_hold(&t, 15000, 1000, &p); /* seen at 1 s */
+    assert_true(p.memory);
+    p = (struct kevict_pressure){0};
+    kevict_pressure_hold(&t, 15000, 15999, &p); /* gone, 14.999 s later: held */
+    assert_true(p.memory);
+    assert_false(p.disk);
+    assert_false(p.pid);
+    assert_string_equal(p.memory_msg, "memory.available 50Mi < 100Mi");
+    p = (struct kevict_pressure){0};
+    kevict_pressure_hold(&t, 15000, 16000, &p); /* 15 s later: over */
+    assert_false(p.memory);
+    /* a period of 0 shows only what is observed */
+    p = (struct kevict_pressure){.disk = true};
+    kevict_pressure_hold(&t, 0, 20000, &p);
+    assert_true(p.disk);
+    p = (struct kevict_pressure){0};
+    kevict_pressure_hold(&t, 0, 20000, &p);
+    assert_false(p.disk);
+}
+
 static void
 test_thresholds_met(void **state)
 {
@@ -206,7 +245,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_defaults), cmocka_unit_test(test_parse_soft_and_reclaim),
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_pressure_and_min_reclaim),
-        cmocka_unit_test(test_thresholds_met), cmocka_unit_test(test_rank),
+        cmocka_unit_test(test_thresholds_met), cmocka_unit_test(test_pressure_transition),
+        cmocka_unit_test(test_rank),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
