@@ -193,7 +193,7 @@ jptr_walk(json_t *root, const struct jptr *p, size_t n, struct k3c_err *err)
 
     for (size_t i = 0; i < n; i++) {
         json_t *next = NULL;
-        size_t idx;
+        size_t idx = 0;
 
         if (json_is_object(cur))
             next = json_object_get(cur, p->tok[i]);

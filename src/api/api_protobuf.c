@@ -70,6 +70,7 @@ pb_read_varint(struct pb_reader *r, uint64_t *out, struct k3c_err *err)
 {
     uint64_t v = 0;
 
+    *out = 0; /* also on error: gcc -O3 cannot see that k3c_err_set returns -1 */
     /* At most 10 bytes; bits past 64 are dropped, as gogo-protobuf does. */
     for (unsigned shift = 0; shift < 64; shift += 7) {
         uint8_t b;

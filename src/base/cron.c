@@ -94,7 +94,7 @@ get_range(const char *expr_in, const struct bounds *b, uint64_t *bits, struct k3
 {
     _cleanup_free_ char *copy = k3c_xstrdup(expr_in);
     const char *expr = expr_in;
-    char *rs[3], *lh[3];
+    char *rs[3] = {0}, *lh[3] = {0}; /* zeroed: gcc -O3 cannot see that split fills [0, n) */
     size_t n_rs = split(copy, '/', rs, 2), n_lh;
     unsigned start, end, step = 1;
     uint64_t extra = 0;

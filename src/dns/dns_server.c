@@ -119,7 +119,7 @@ static int
 bind_both(struct dns_server *s, const char *ip, int port, struct k3c_err *err)
 {
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = 0;
 
     for (int attempt = 0; attempt < 20; attempt++) {
         if (listen_addr(ip, port, &ss, &len, err) < 0)
@@ -205,7 +205,9 @@ truncated(const uint8_t *msg, size_t len, uint8_t *out)
     return off;
 }
 
-static void
+/* noinline: inlined, gcc 12 -O3 sees the free() on paths that the hold in
+ * tcp_event rules out and fails the release build with -Wuse-after-free. */
+static __attribute__((noinline)) void
 conn_unref(struct dns_server *s, struct dns_tcp_conn *c)
 {
     (void)s;
