@@ -363,8 +363,9 @@ struct api_server {
     int64_t event_ttl_s;
     pthread_mutex_t lease_lock;
     int64_t lease_bucket, lease_id;
-    struct api_metrics *metrics; /* api_metrics.c, made on first use */
-    struct api_rbac *rbac;       /* the RBAC index (api_rbac.c), made on first use */
+    struct api_metrics *metrics;     /* api_metrics.c, made on first use */
+    struct api_rbac *rbac;           /* the RBAC index (api_rbac.c), made on first use */
+    struct api_http_loop *http_loop; /* workers and parked streams (api_http_loop.c) */
 };
 
 /* ---- TTL leases (api_lease.c) ------------------------------------------ */
@@ -401,6 +402,10 @@ struct api_request {
     char *subresource;  /* "status", "scale", NULL */
     json_t *warnings;   /* strings sent as "Warning: 299 - ..." headers, or NULL */
     size_t reply_bytes; /* size of the reply body, when known */
+    /* api_http_loop.c: the handler ran on a worker (its MHD result), and
+     * whether the client hung up while its stream was parked. */
+    bool dispatched, client_gone;
+    int dispatch_ret;
 };
 
 /* Replies at least this large give their memory back when they are done. */
@@ -777,5 +782,28 @@ json_t *api_user_extra_json(const struct api_user *u);
  * many caches (the controllers' informers) waits for it instead of a thread
  * per cache. Process-wide; set once, before the caches change. */
 void watch_cache_set_change_hook(void (*fn)(void));
+/* ---- watch fan-out (issue #20, perffanout) ---- */
+/* A second hook, for the API server's parked watch streams (api_http_loop.c). */
+void watch_cache_set_watch_hook(void (*fn)(void));
+/* Whether wc_watcher_next would return at once (an event, or closed). */
+bool wc_watcher_ready(struct wc_watcher *w);
+/* The API server's connections are served by a small fixed pool of
+ * libmicrohttpd threads; handlers run on workers (api_http_loop.c). A content
+ * reader with nothing to send parks its connection (suspends it) and returns
+ * what this returns: the connection resumes when ready(ud) says so (checked
+ * after each watch cache change and every second), when wake_fd (>= 0) is
+ * readable, or when the client hangs up (r->client_gone is then true). */
+ssize_t api_http_park(struct api_request *r, int wake_fd, bool (*ready)(void *ud), void *ud);
+struct api_http_loop *api_http_loop_new(struct api_server *srv);
+/* Runs dispatch(r) on a worker with r's connection suspended (MHD_YES), or
+ * here when the loop is stopping (its result). */
+int api_http_loop_submit(struct api_http_loop *l, struct api_request *r,
+                         int (*dispatch)(struct api_request *r));
+/* Refuses new parks and work, resumes every parked connection and waits for
+ * the workers: before MHD_stop_daemon. */
+void api_http_loop_stop(struct api_http_loop *l);
+void api_http_loop_free(struct api_http_loop *l);
+/* Thread counts for /metrics-free diagnostics: workers alive, parked streams. */
+void api_http_loop_counts(struct api_http_loop *l, int *workers, int *parked);
 
 #endif

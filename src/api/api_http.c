@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
- * api_http.c - libmicrohttpd glue: one thread per connection (a watch may
- * block its thread), request bodies capped at max_body_bytes (413), and the
- * reply helpers that every handler uses (JSON and Kubernetes Status). */
+ * api_http.c - libmicrohttpd glue: a small pool of MHD threads polls every
+ * connection; each request's handler runs on a worker and a stream with
+ * nothing to send is parked (api_http_loop.c). Request bodies are capped at
+ * max_body_bytes (413); the reply helpers that every handler uses (JSON and
+ * Kubernetes Status). */
 #define LOG_COMPONENT "api"
 #include "api/api-internal.h"
 #include "api/api-protobuf.h"
@@ -17,6 +19,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* MHD threads polling the connections (the handlers run on workers). */
+#define API_HTTP_POLL_THREADS 2
 
 const char *
 api_query(struct api_request *r, const char *key)
@@ -279,8 +284,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_size = 0;
         return MHD_YES;
     }
+    /* Called again after the worker resumed the connection without a
+     * reply queued: the handler failed. */
+    if (r->dispatched)
+        return MHD_NO;
     log_debug("%s %s (%s)", method, url, r->user.name[0] ? r->user.name : "-");
-    return dispatch(r) == MHD_YES ? MHD_YES : MHD_NO;
+    return api_http_loop_submit(srv->http_loop, r, dispatch) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
 static void
@@ -325,25 +334,32 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 int
 api_http_start(struct api_server *srv, struct k3c_err *err)
 {
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE; /* pods/exec (api_proxy.c) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_TLS | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE; /* pods/exec (api_proxy.c) */
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->cfg.port)};
     struct MHD_Daemon *d;
 
     if (inet_pton(AF_INET, srv->bind_address, &sa.sin_addr) != 1)
         return k3c_err_set(err, K3C_E_INVALID, "bind address %s is not an IPv4 address",
                            srv->bind_address);
+    srv->http_loop = api_http_loop_new(srv);
+    if (!srv->http_loop)
+        return k3c_err_set(err, K3C_E_SYSTEM, "cannot start the API server's threads");
     d = MHD_start_daemon(
         flags, (uint16_t)srv->cfg.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
         srv->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->client_ca_pem, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)0, MHD_OPTION_EXTERNAL_LOGGER, k3c_log_mhd, (void *)LOG_COMPONENT,
-        MHD_OPTION_END);
-    if (!d)
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_HTTP_POLL_THREADS, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+        MHD_OPTION_EXTERNAL_LOGGER, k3c_log_mhd, (void *)LOG_COMPONENT, MHD_OPTION_END);
+    if (!d) {
+        api_http_loop_free(srv->http_loop);
+        srv->http_loop = NULL;
         return k3c_err_set(err, K3C_E_SYSTEM, "cannot listen on %s:%d (in use, or bad TLS files?)",
                            srv->bind_address, srv->cfg.port);
+    }
     srv->daemon = d;
     return 0;
 }
@@ -351,7 +367,12 @@ api_http_start(struct api_server *srv, struct k3c_err *err)
 void
 api_http_stop(struct api_server *srv)
 {
+    /* MHD must not stop with suspended connections: the loop resumes them
+     * (their readers see `stopping` and end) and lets the workers finish. */
+    api_http_loop_stop(srv->http_loop);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    api_http_loop_free(srv->http_loop);
+    srv->http_loop = NULL;
 }

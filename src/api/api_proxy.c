@@ -511,8 +511,8 @@ relay_error(struct api_request *r, struct kconn *k, int status, long length, str
 
 struct log_relay {
     struct kconn k;
-    struct k3c_buf pending; /* body bytes that came with the header */
-    int client_fd;
+    struct k3c_buf pending;  /* body bytes that came with the header */
+    struct api_request *req; /* valid while the reader may run */
     struct api_server *srv;
 };
 
@@ -526,41 +526,38 @@ log_relay_free(void *cls)
     free(lr);
 }
 
+/* Runs on an MHD polling thread: never waits. With nothing from the
+ * kubelet yet it parks the connection until the kubelet's socket is
+ * readable or the client hangs up. */
 static ssize_t
 log_relay_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct log_relay *lr = cls;
+    struct pollfd p = {.fd = lr->k.fd, .events = POLLIN};
+    ssize_t n;
 
     (void)pos;
     if (lr->pending.len) {
-        size_t n = lr->pending.len < max ? lr->pending.len : max;
-
-        memcpy(buf, lr->pending.data, n);
-        k3c_buf_consume(&lr->pending, n);
-        return (ssize_t)n;
+        n = (ssize_t)(lr->pending.len < max ? lr->pending.len : max);
+        memcpy(buf, lr->pending.data, (size_t)n);
+        k3c_buf_consume(&lr->pending, (size_t)n);
+        return n;
     }
-    while (!atomic_load(&lr->srv->stopping)) {
-        struct pollfd p[2] = {{.fd = lr->k.fd, .events = POLLIN},
-                              {.fd = lr->client_fd, .events = POLLRDHUP}};
-        ssize_t n;
-
-        if (!gnutls_record_check_pending(lr->k.tls)) {
-            if (poll(p, lr->client_fd >= 0 ? 2 : 1, PROXY_POLL_MS) < 0 && errno != EINTR)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
-                return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left */
-            if (!p[0].revents)
-                continue;
-        }
-        n = gnutls_record_recv(lr->k.tls, buf, max);
-        if (n > 0)
-            return n;
-        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-            continue;
-        return n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION ? MHD_CONTENT_READER_END_OF_STREAM
-                                                             : MHD_CONTENT_READER_END_WITH_ERROR;
+    if (atomic_load(&lr->srv->stopping) || lr->req->client_gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* the client left */
+    if (!gnutls_record_check_pending(lr->k.tls)) {
+        if (poll(&p, 1, 0) < 0 && errno != EINTR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (!p.revents)
+            return api_http_park(lr->req, lr->k.fd, NULL, NULL);
     }
-    return MHD_CONTENT_READER_END_WITH_ERROR;
+    n = gnutls_record_recv(lr->k.tls, buf, max);
+    if (n > 0)
+        return n;
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+        return api_http_park(lr->req, lr->k.fd, NULL, NULL);
+    return n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION ? MHD_CONTENT_READER_END_OF_STREAM
+                                                         : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static int
@@ -569,8 +566,6 @@ serve_log(struct api_request *r, const struct target *t)
     struct log_relay *lr = k3c_xcalloc(1, sizeof(*lr));
     _cleanup_free_ char *path = kubelet_path(r, "containerLogs", t);
     _cleanup_free_ char *req = NULL;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct k3c_buf head;
     struct k3c_err err = {0};
     struct MHD_Response *resp;
@@ -578,7 +573,7 @@ serve_log(struct api_request *r, const struct target *t)
     long length;
 
     lr->srv = r->srv;
-    lr->client_fd = ci ? ci->connect_fd : -1;
+    lr->req = r;
     k3c_buf_init(&lr->pending);
     k3c_buf_init(&head);
     /* HTTP/1.0: the body comes unchunked and ends with the connection. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * api_watch.c - watch streams: a chunked HTTP response of newline-separated
- * {"type","object"} events fed by the resource's watch cache. libmicrohttpd
- * runs each connection on its own thread, so the content reader may block
- * on the cache (for at most a second at a time, to notice shutdown). */
+ * {"type","object"} events fed by the resource's watch cache. The content
+ * reader runs on one of libmicrohttpd's few polling threads, so it never
+ * waits: with nothing to send it parks the connection (api_http_park) until
+ * the cache has something for it, a bookmark or the timeout is due, or the
+ * client hangs up. */
 #define LOG_COMPONENT "api"
 #include "api/api-handlers.h"
 #include "base/cleanup.h"
@@ -16,12 +18,12 @@
 
 #define WATCH_DEFAULT_TIMEOUT_S 1800
 #define WATCH_BOOKMARK_EVERY_MS 30000
-#define WATCH_POLL_MS           1000
 /* A stream that is behind takes the events already there up to about this
  * many bytes per send: one TLS record and one write for many events. */
 #define WATCH_BATCH_BYTES (32 * 1024)
 
-/* Owned by the connection's thread once the reply is queued. */
+/* Used by whichever MHD thread serves the connection once the reply is
+ * queued; the hub only calls watch_ready while the connection is parked. */
 struct api_watch_stream {
     struct api_server *srv;
     const struct api_resource *res;
@@ -177,25 +179,28 @@ emit(struct api_watch_stream *ws, const struct wc_event *ev)
     }
 }
 
-/* Fills ws->out with at least one line, or marks the stream ended. */
+static bool
+bookmark_due(const struct api_watch_stream *ws, int64_t now)
+{
+    return ws->bookmarks && now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS;
+}
+
+/* Fills ws->out with what is there now (up to about WATCH_BATCH_BYTES), or
+ * marks the stream ended; never waits. */
 static void
 fill(struct api_watch_stream *ws)
 {
-    bool took = false;
-
-    while ((ws->out.len == 0 || (took && ws->out.len < WATCH_BATCH_BYTES)) && !ws->ended) {
+    while (ws->out.len < WATCH_BATCH_BYTES && !ws->ended) {
         struct wc_event ev;
         struct k3c_err err = {0};
         int64_t now = k3c_now_ms();
         int rc;
 
-        if (atomic_load(&ws->srv->stopping) || now >= ws->deadline_ms) {
+        if (atomic_load(&ws->srv->stopping) || now >= ws->deadline_ms || ws->req->client_gone) {
             ws->ended = true;
             return;
         }
-        /* Once something is to be sent, only what is already there. */
-        rc = wc_watcher_next(ws->watcher, ws->out.len ? 0 : WATCH_POLL_MS, &ev, &err);
-        took = rc > 0;
+        rc = wc_watcher_next(ws->watcher, 0, &ev, &err);
         if (rc > 0) {
             emit(ws, &ev);
             wc_event_fini(&ev);
@@ -206,13 +211,25 @@ fill(struct api_watch_stream *ws)
                 k3c_err_set(&err, K3C_E_COMPACTED, "watch closed");
             append_error(ws, &err);
             ws->ended = true;
-        } else if (ws->out.len == 0 && ws->bookmarks &&
-                   now - ws->last_send_ms >= WATCH_BOOKMARK_EVERY_MS) {
+        } else {
             /* The revision this watcher has seen every event up to, not the
              * cache's: a bookmark must not skip events still on the way. */
-            append_bookmark(ws);
+            if (ws->out.len == 0 && bookmark_due(ws, now))
+                append_bookmark(ws);
+            return;
         }
     }
+}
+
+/* Thread: the hub's, while the connection is parked. */
+static bool
+watch_ready(void *ud)
+{
+    struct api_watch_stream *ws = ud;
+    int64_t now = k3c_now_ms();
+
+    return atomic_load(&ws->srv->stopping) || now >= ws->deadline_ms || bookmark_due(ws, now) ||
+           wc_watcher_ready(ws->watcher);
 }
 
 static ssize_t
@@ -226,8 +243,12 @@ watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
         k3c_buf_reset(&ws->out);
         ws->out_off = 0;
         fill(ws);
-        if (ws->out.len == 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (ws->out.len == 0) {
+            if (ws->ended)
+                return ws->req->client_gone ? MHD_CONTENT_READER_END_WITH_ERROR
+                                            : MHD_CONTENT_READER_END_OF_STREAM;
+            return api_http_park(ws->req, -1, watch_ready, ws);
+        }
     }
     n = ws->out.len - ws->out_off;
     if (n > max)

@@ -602,13 +602,24 @@ watch_cache_set_change_hook(void (*fn)(void))
     atomic_store(&change_hook, fn);
 }
 
+static void (*_Atomic watch_hook)(void); /* the API server's parked watches */
+
+void
+watch_cache_set_watch_hook(void (*fn)(void))
+{
+    atomic_store(&watch_hook, fn);
+}
+
 static void
 cache_changed(void)
 {
     void (*fn)(void) = atomic_load(&change_hook);
+    void (*wfn)(void) = atomic_load(&watch_hook);
 
     if (fn)
         fn();
+    if (wfn)
+        wfn();
 }
 
 /* Thread: the store watch's. The map, not etcd's prev_kv, decides between
@@ -1324,4 +1335,17 @@ wc_watcher_free(struct wc_watcher *w)
         return;
     cache_unref(w->wc);
     free(w);
+}
+
+bool
+wc_watcher_ready(struct wc_watcher *w)
+{
+    struct watch_cache *wc = w->wc;
+    bool ready;
+
+    pthread_mutex_lock(&wc->mu);
+    watcher_check_locked(w);
+    ready = w->closed.kind != K3C_E_NONE || w->cursor < wc->head_seq;
+    pthread_mutex_unlock(&wc->mu);
+    return ready;
 }
