@@ -416,6 +416,8 @@ void api_warn(struct api_request *r, const char *fmt, ...) __attribute__((format
 
 /* Looks up a query parameter; NULL if absent. */
 const char *api_query(struct api_request *r, const char *key);
+/* Whether a query parameter is true as Go's strconv.ParseBool reads it. */
+bool api_query_true(struct api_request *r, const char *key);
 /* An Accept/Content-Type header; NULL if absent. */
 const char *api_header(struct api_request *r, const char *name);
 /* The request body as a JSON object, from JSON or (kubectl's typed clients)

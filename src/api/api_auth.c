@@ -274,19 +274,11 @@ node_of(const struct api_user *u)
     return u->name + 12;
 }
 
-static bool
-query_true(struct api_request *r, const char *key)
-{
-    const char *v = api_query(r, key);
-
-    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 static const char *
 verb_of(struct api_request *r)
 {
     if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
-        return r->name ? "get" : query_true(r, "watch") ? "watch" : "list";
+        return r->name ? "get" : api_query_true(r, "watch") ? "watch" : "list";
     if (strcmp(r->method, "POST") == 0)
         return "create";
     if (strcmp(r->method, "PUT") == 0)

@@ -607,14 +607,6 @@ list_from_store(struct api_request *r, const struct api_selectors *sel, int64_t 
     return api_reply_json_take(r, 200, out);
 }
 
-static bool
-query_true(struct api_request *r, const char *key)
-{
-    const char *v = api_query(r, key);
-
-    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 static int
 handle_list(struct api_request *r)
 {
@@ -626,7 +618,7 @@ handle_list(struct api_request *r)
 
     if (api_selectors_parse(r, &sel, &err) < 0)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "%s", err.msg);
-    if (query_true(r, "watch"))
+    if (api_query_true(r, "watch"))
         return api_handle_watch(r, &sel);
     if (lim < 0)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL, "limit must not be negative");

@@ -29,6 +29,20 @@ api_query(struct api_request *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* Go's strconv.ParseBool, as kube-apiserver parses watch=, allowWatchBookmarks=
+ * (the Python client sends "True"). */
+bool
+api_query_true(struct api_request *r, const char *key)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    const char *v = api_query(r, key);
+
+    for (size_t i = 0; v && i < K3C_ARRAY_SIZE(yes); i++)
+        if (strcmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
 const char *
 api_header(struct api_request *r, const char *name)
 {

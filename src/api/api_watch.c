@@ -304,7 +304,6 @@ api_handle_watch(struct api_request *r, const struct api_selectors *sel)
 {
     struct api_watch_stream *ws = k3c_xcalloc(1, sizeof(*ws));
     const char *timeout = api_query(r, "timeoutSeconds");
-    const char *bm = api_query(r, "allowWatchBookmarks");
     struct k3c_err err = {0};
     struct MHD_Response *resp;
     long long t = timeout ? strtoll(timeout, NULL, 10) : WATCH_DEFAULT_TIMEOUT_S;
@@ -320,7 +319,7 @@ api_handle_watch(struct api_request *r, const struct api_selectors *sel)
     ((struct api_selectors *)sel)->labels = NULL;
     ((struct api_selectors *)sel)->fields = NULL;
     ws->table_version = api_table_wanted(r);
-    ws->bookmarks = bm && strcmp(bm, "true") == 0;
+    ws->bookmarks = api_query_true(r, "allowWatchBookmarks");
     ws->deadline_ms = k3c_now_ms() + (t > 0 ? t : WATCH_DEFAULT_TIMEOUT_S) * 1000;
     ws->last_send_ms = k3c_now_ms();
     k3c_buf_init(&ws->out);
