@@ -168,6 +168,44 @@ proc_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The threads of pid now, and (if ctxsw) the context switches of those
+ * threads so far (voluntary + involuntary, from each task's status). */
+static long
+proc_threads(pid_t pid, unsigned long long *ctxsw)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *de;
+    long n = 0;
+
+    if (ctxsw)
+        *ctxsw = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    if (pid <= 0 || !(d = opendir(path)))
+        return -1;
+    while ((de = readdir(d))) {
+        char spath[400], line[256];
+        FILE *f;
+
+        if (de->d_name[0] == '.')
+            continue;
+        n++;
+        snprintf(spath, sizeof(spath), "%s/%s/status", path, de->d_name);
+        if (!ctxsw || !(f = fopen(spath, "re")))
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            unsigned long long v;
+
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+                *ctxsw += v;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
 /* The value of a "Name:   N kB" line of /proc/<pid>/status, in KiB; -1 if none. */
 static long
 proc_status_kib(pid_t pid, const char *name)
@@ -1284,7 +1322,7 @@ fan_writes_sort(struct fan_writes *fw)
 
 static void
 fan_report(const struct watcher *ws, int n, const struct fan_writes *fw, double secs, double all,
-           double cpu)
+           double cpu, unsigned long long ctxsw)
 {
     size_t total = watchers_events(ws, n), k = 0, early = 0, unknown = 0;
     double *lat = k3c_xcalloc(total + 1, sizeof(*lat));
@@ -1313,6 +1351,8 @@ fan_report(const struct watcher *ws, int n, const struct fan_writes *fw, double 
            verdict(k && quantile(lat, k, 0.99) < BENCH_GOAL_FAN_MS));
     printf("   k3c CPU %.2f s: %.0f us per write, %.1f us per event delivered\n", cpu,
            fw->n ? cpu * 1e6 / (double)fw->n : 0, total ? cpu * 1e6 / (double)total : 0);
+    printf("   k3c context switches %llu: %.0f per write (threads alive at both ends)\n", ctxsw,
+           fw->n ? (double)ctxsw / (double)fw->n : 0);
     free(lat);
 }
 
@@ -1353,6 +1393,8 @@ bench_fanout(struct bench *b)
     pthread_t thread;
     double t0, t1, cpu0, opened = now_s(), deadline = opened + BENCH_FAN_OPEN_S;
     long long open = 0, before = server_watches(b);
+    long threads0 = proc_threads(b->srv.pid, NULL);
+    unsigned long long sw0 = 0, sw1 = 0;
 
     printf("\n");
     if (conn_expect(&b->api[0], list_url, NULL, 0, 200, NULL, &err) < 0) {
@@ -1385,9 +1427,11 @@ bench_fanout(struct bench *b)
                BENCH_FAN_OPEN_S);
         goto out;
     }
-    printf("watch fan-out: %d watches opened in %.1f s\n", n, now_s() - opened);
+    printf("watch fan-out: %d watches opened in %.1f s; k3c threads: %ld (%ld before)\n", n,
+           now_s() - opened, proc_threads(b->srv.pid, NULL), threads0);
     t0 = now_s();
     cpu0 = proc_cpu_s(b->srv.pid);
+    proc_threads(b->srv.pid, &sw0);
     p.deadline = t0 + BENCH_FAN_WAIT_S;
     pthread_create(&thread, NULL, pump_thread, &p);
     for (size_t i = 0; i < writes; i++)
@@ -1398,7 +1442,9 @@ bench_fanout(struct bench *b)
     t1 = now_s();
     pthread_join(thread, NULL);
     fan_writes_sort(&fw);
-    fan_report(ws, n, &fw, t1 - t0, now_s() - t0, proc_cpu_s(b->srv.pid) - cpu0);
+    proc_threads(b->srv.pid, &sw1);
+    fan_report(ws, n, &fw, t1 - t0, now_s() - t0, proc_cpu_s(b->srv.pid) - cpu0,
+               sw1 > sw0 ? sw1 - sw0 : 0);
 out:
     for (int i = 0; i < n; i++) {
         if (ws[i].c.curl)
