@@ -33,7 +33,8 @@ PORT=${API_URL##*:}
 # A watch with bookmarks, started first: its BOOKMARK comes after 30 s of
 # quiet, checked at the end (the namespace below is its own, left alone).
 kc create namespace quiet >/dev/null
-acurl -N --max-time 60 "$API_URL/api/v1/namespaces/quiet/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=50" \
+# It stays open (counted by apiserver_watches) until it is stopped after its check.
+acurl -N --max-time 600 "$API_URL/api/v1/namespaces/quiet/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=600" \
     >"$TMP/bookmark.out" 2>&1 &
 WATCH_PID=$!
 kc create namespace "$NS" >/dev/null
@@ -86,7 +87,10 @@ elif what == "rv":
     print(seen)
     assert seen == [("MODIFIED", "2"), ("MODIFIED", "3")], seen
 elif what == "labels":
-    # A label selector: ADDED on match, DELETED when it stops matching.
+    # A label selector: ADDED on match, DELETED when it stops matching. From
+    # the list's resourceVersion, so writes that beat the watch still count.
+    rv = v1.list_namespaced_config_map(ns).metadata.resource_version
+
     def writes():
         v1.create_namespaced_config_map(ns, cm("sel-1", {"app": "x"}))
         v1.create_namespaced_config_map(ns, cm("sel-2", {"app": "y"}))
@@ -94,15 +98,17 @@ elif what == "labels":
     later(writes)
     seen = [(e["type"], e["object"].metadata.name)
             for e in watch.Watch().stream(v1.list_namespaced_config_map, ns, label_selector="app=x",
-                                          timeout_seconds=4)]
+                                          resource_version=rv, timeout_seconds=5)]
     print(seen)
     assert seen == [("ADDED", "sel-1"), ("DELETED", "sel-1")], seen
 elif what == "fields":
+    rv = v1.list_namespaced_config_map(ns).metadata.resource_version
     later(lambda: (v1.create_namespaced_config_map(ns, cm("fld-1")),
                    v1.create_namespaced_config_map(ns, cm("fld-2"))))
     seen = [(e["type"], e["object"].metadata.name)
             for e in watch.Watch().stream(v1.list_namespaced_config_map, ns,
-                                          field_selector="metadata.name=fld-2", timeout_seconds=4)]
+                                          field_selector="metadata.name=fld-2", resource_version=rv,
+                                          timeout_seconds=5)]
     print(seen)
     assert seen == [("ADDED", "fld-2")], seen
 elif what == "gone":
@@ -246,6 +252,9 @@ wait_check fanout/watches-gauge-back 30 test "$(watches)" -le 1
 echo "# 3. bookmarks and shutdown"
 wait_check bookmark/after-30s-quiet 45 grep -q '"type":"BOOKMARK"' "$TMP/bookmark.out"
 run cat "$TMP/bookmark.out"
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+WATCH_PID=
 # A watch still parked at SIGTERM: server_checks wants exit 0, no sanitizer report.
 acurl -N --max-time 60 "$API_URL/api/v1/namespaces/quiet/configmaps?watch=1" >/dev/null 2>&1 &
 WATCH2_PID=$!
