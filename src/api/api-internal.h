@@ -805,7 +805,7 @@ int api_http_loop_submit(struct api_http_loop *l, struct api_request *r,
  * the workers: before MHD_stop_daemon. */
 void api_http_loop_stop(struct api_http_loop *l);
 void api_http_loop_free(struct api_http_loop *l);
-/* Thread counts for /metrics-free diagnostics: workers alive, parked streams. */
+/* For /metrics: workers alive (busy or idle), parked streams. */
 void api_http_loop_counts(struct api_http_loop *l, int *workers, int *parked);
 
 #endif

@@ -309,6 +309,18 @@ serve_metrics(struct api_request *r)
                     (long long)atomic_load(&r->srv->requests_total),
                     (long long)atomic_load(&r->srv->request_errors_total),
                     (long long)atomic_load(&r->srv->watches_active), k3c_rss_bytes());
+    if (r->srv->http_loop) { /* api_http_loop.c (issue #20) */
+        int workers, parked;
+
+        api_http_loop_counts(r->srv->http_loop, &workers, &parked);
+        k3c_buf_appendf(&b,
+                        "# HELP k3c_api_workers Threads running API handlers, or idle "
+                        "briefly after.\n# TYPE k3c_api_workers gauge\nk3c_api_workers %d\n"
+                        "# HELP k3c_api_parked_streams Watch and log streams waiting with "
+                        "nothing to send.\n# TYPE k3c_api_parked_streams gauge\n"
+                        "k3c_api_parked_streams %d\n",
+                        workers, parked);
+    }
     for (size_t i = 0; i < r->srv->n_resources; i++)
         if (r->srv->caches[i])
             k3c_buf_appendf(&b, "k3c_watch_cache_revision{resource=\"%s\"} %" PRId64 "\n",

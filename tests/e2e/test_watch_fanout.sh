@@ -158,10 +158,10 @@ def req(method, path, body=None):
     return r.status, data
 
 
-def gauge():
+def gauge(name="apiserver_watches"):
     _, text = req("GET", "/metrics")
     for line in text.decode().splitlines():
-        if line.startswith("apiserver_watches "):
+        if line.startswith(name + " "):
             return int(line.split()[1])
     return -1
 
@@ -192,6 +192,8 @@ for _ in range(20):
     c.request("GET", path)
     quitters.append(c)
 wait(lambda: gauge() >= base + FAST + 21, 60, "watches open")
+# Idle watches hold no thread: they are parked (suspended) for the hub.
+wait(lambda: gauge("k3c_api_parked_streams") >= FAST + 21, 30, "idle watches parked")
 threads = len(os.listdir(f"/proc/{sys.argv[4]}/task"))
 print(f"threads with {FAST + 21} watches open: {threads}")
 for c in quitters:
