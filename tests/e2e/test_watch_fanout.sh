@@ -9,6 +9,8 @@
 # reads; watchers that hang up are cleaned up (apiserver_watches); BOOKMARK
 # events with allowWatchBookmarks; few threads with 40 watchers open; a
 # clean SIGTERM exit with watches parked. kubectl get -w is in e2e_kubectl.
+# K3C_TEST_WATCH_OVERFLOW=1 (opt-in, +1,400 writes of 20 KB): a watcher that
+# stays stalled past the cache's 1,024-event ring is closed with an ERROR 410.
 # One server; ~45 s (the bookmark comes after 30 s of quiet). Needs stock
 # kubectl and python3-kubernetes (else exit 77).
 # shellcheck disable=SC2317 # functions are called through run/check
@@ -139,13 +141,30 @@ cat >"$TMP/fan.py" <<'EOF'
 import http.client, json, os, socket, ssl, sys, time
 
 host, port, tmp, ns = "127.0.0.1", int(sys.argv[1]), sys.argv[2], sys.argv[3]
-FAST, WRITES, BIG = 40, 120, 20000
+FAST, WRITES, BIG = 40, 120, 50000
 ctx = ssl.create_default_context(cafile=f"{tmp}/ca.crt")
 ctx.load_cert_chain(f"{tmp}/admin.crt", f"{tmp}/admin.key")
 
 
 def conn():
     return http.client.HTTPSConnection(host, port, context=ctx, timeout=60)
+
+
+class StalledConn(http.client.HTTPSConnection):
+    """A client that stops reading: a fixed 4 KiB receive buffer (no
+    autotuning), so what it does not read stays in the server's send buffer
+    (4 MiB at most: tcp_wmem) and then in the server itself."""
+
+    def connect(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(self.timeout)
+        sock.connect((self.host, self.port))
+        self.sock = ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+def stalled_conn():
+    return StalledConn(host, port, context=ctx, timeout=60)
 
 
 def req(method, path, body=None):
@@ -180,11 +199,12 @@ status, data = req("GET", f"/api/v1/namespaces/{ns}/configmaps?limit=1")
 rv = json.loads(data)["metadata"]["resourceVersion"]
 path = f"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&labelSelector=fan%3Dyes"
 watchers = []
-for _ in range(FAST + 1):
+for _ in range(FAST):
     c = conn()
     c.request("GET", path)
     watchers.append(c)
-stalled = watchers.pop()  # never reads until the writes are done
+stalled = stalled_conn()  # never reads until the writes are done
+stalled.request("GET", path)
 # Hang-ups: 20 more watches, closed at once without a word.
 quitters = []
 for _ in range(20):
@@ -228,7 +248,7 @@ def drain(c, n):
 
 want = [f"fan-{i:04d}" for i in range(WRITES)]
 # The fast watchers get everything while the stalled one has not read a
-# byte (its socket buffers filled long ago: 120 x 20 KB).
+# byte (120 x 50 KB: more than its socket buffers hold).
 for c in watchers:
     got = drain(c, WRITES)
     assert got == want, (len(got), got[:3])
@@ -238,6 +258,42 @@ assert got == want, (len(got), got[:3])
 print("the stalled watcher got every event in order once it read")
 for c in watchers + [stalled]:
     c.close()
+
+if os.environ.get("K3C_TEST_WATCH_OVERFLOW") == "1":
+    # A watcher that stays stalled while more than the cache's ring (1,024
+    # events) goes by is closed: it reads what was sent, then an ERROR 410
+    # (upstream closes such a watcher too), while a reading one gets all.
+    MANY = 1400  # the ring, plus what the socket buffers hold (4 MiB: ~200)
+    status, data = req("GET", f"/api/v1/namespaces/{ns}/configmaps?limit=1")
+    rv = json.loads(data)["metadata"]["resourceVersion"]
+    path = f"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&labelSelector=many%3Dyes"
+    slow, fast = stalled_conn(), conn()
+    slow.request("GET", path)
+    fast.request("GET", path)
+    wait(lambda: gauge("k3c_api_parked_streams") >= 2, 30, "overflow watches parked")
+    fr = None
+    got_fast = 0
+    for i in range(MANY):
+        status, _ = req("POST", f"/api/v1/namespaces/{ns}/configmaps",
+                        {"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": f"many-{i:04d}", "labels": {"many": "yes"}},
+                         "data": {"big": "x" * 20000}})
+        assert status == 201, status
+        if i == 0:
+            fr = fast.getresponse()
+        while got_fast < i and json.loads(fr.readline())["type"] == "ADDED":
+            got_fast += 1
+    r = slow.getresponse()
+    types = []
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        ev = json.loads(line)
+        types.append(ev["type"] if ev["type"] != "ERROR" else ev["object"].get("code"))
+    print(f"stalled watcher: {types.count('ADDED')} events, then {types[-1]!r}")
+    assert types[-1] == 410 and types.count("ADDED") < MANY, types[-3:]
+    print(f"overflow: the reading watcher kept up ({got_fast} of {MANY} read during the writes)")
 print("ok")
 EOF
 run timeout -k 5 180 "$PY" "$TMP/fan.py" "$PORT" "$TMP" "$NS" "$SERVER_PID"
