@@ -36,7 +36,7 @@ struct http_client {
     pthread_mutex_t pool_lock; /* protects idle, n_idle */
     struct pooled_handle *idle;
     size_t n_idle, max_idle;
-    long upload_buffer_size; /* 0: curl's default */
+    long upload_buffer_size, download_buffer_size; /* 0: curl's defaults */
 };
 
 struct http_stream {
@@ -191,6 +191,7 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
         c->resolve = curl_slist_append(c->resolve, cfg->resolve[i]);
     c->max_idle = cfg->max_idle;
     c->upload_buffer_size = cfg->upload_buffer_size;
+    c->download_buffer_size = cfg->download_buffer_size;
     pthread_mutex_init(&c->pool_lock, NULL);
     return c;
 }
@@ -268,6 +269,8 @@ handle_setup(struct http_client *c, CURL *curl)
         curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (c->upload_buffer_size > 0)
         curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, c->upload_buffer_size);
+    if (c->download_buffer_size > 0)
+        curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, c->download_buffer_size);
     if (c->ca_file) {
         /* Trust only our CA. Without clearing CAPATH, libcurl/GnuTLS also
          * loads all of /etc/ssl/certs on every new connection: ~6 MB RSS and

@@ -43,6 +43,10 @@ struct http_client_config {
      * stream and kept connection holds one, so the agent asks for 16 KiB,
      * the least curl takes (its bodies are small). */
     long upload_buffer_size;
+    /* curl's receive buffer per handle (CURLOPT_BUFFERSIZE): 0 is curl's
+     * 16 KiB. The agent's watch streams and kept connections take 4 KiB
+     * (TLS has its own record buffer; a large reply is read in more calls). */
+    long download_buffer_size;
 };
 
 struct http_client;

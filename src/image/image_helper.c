@@ -3,7 +3,7 @@
  * Layer unpacking and tarball staging run in `k3c __image-archive` (the
  * same binary, /proc/self/exe), which loads libarchive with dlopen, does
  * one job and exits: the long-running agent and server never map
- * libarchive, libxml2, ICU or libstdc++ (docs/agent.md, "Session 8").
+ * libarchive, libxml2, ICU or libstdc++ (docs/agent.md, "Memory, session 8").
  *
  * The child's stdout is the protocol, one line each:
  *   FILE <digest> <size> <name>   a staged archive member (stage only)
