@@ -149,9 +149,10 @@ store_continue_decode(const char *token, int64_t *revision, char **start_relativ
  * decoded here with a scanner that looks for the end of a string with
  * memchr; the rest of the message (header, created, canceled, compaction,
  * errors) is still parsed by jansson, with "events":[] in place of the
- * array. Anything not in the shape etcd's gateway writes (an escape in a
- * member name, a revision that is not an integer, a member twice, base64
- * that does not decode) makes the split fail, and the caller parses the
+ * array. Anything not in the shape etcd's gateway writes (an escape or a
+ * byte past ASCII in a string, a revision that is not an integer, a number
+ * with a fraction, a member twice, base64 that does not decode) makes the
+ * split fail, and the caller parses the
  * whole message with jansson as before: the result is the same either way
  * (fuzz_store_watch checks it against the jansson path). */
 
@@ -176,42 +177,68 @@ scan_char(struct scan *s, char c)
     return true;
 }
 
-/* A string token: its contents in [*start, *start + *len). *escaped tells
- * whether it holds a backslash (its bytes are then not its value). Control
- * characters are refused, as jansson refuses them. */
+/* A string token: its contents in [*start, *start + *len). Only what etcd
+ * writes is taken: printable ASCII without escapes (base64, digits, member
+ * names). Anything else (an escape, UTF-8, a control character) fails, and
+ * jansson, which validates all of it, reads the message instead. */
 static bool
-scan_string(struct scan *s, const char **start, size_t *len, bool *escaped)
+scan_string(struct scan *s, const char **start, size_t *len)
 {
     const char *q;
 
     if (!scan_char(s, '"'))
         return false;
+    q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (!q)
+        return false;
+    for (const char *c = s->p; c < q; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x80 || *c == '\\')
+            return false;
     *start = s->p;
-    *escaped = false;
-    for (;;) {
-        q = memchr(s->p, '"', (size_t)(s->end - s->p));
-        if (!q)
-            return false;
-        /* a backslash before the quote: count them */
-        if (memchr(s->p, '\\', (size_t)(q - s->p))) {
-            const char *b = q;
-
-            *escaped = true;
-            while (b > *start && b[-1] == '\\')
-                b--;
-            if ((q - b) % 2 == 1) { /* the quote is escaped: go on after it */
-                s->p = q + 1;
-                continue;
-            }
-        }
-        break;
-    }
-    for (const char *c = *start; c < q; c++)
-        if ((unsigned char)*c < 0x20)
-            return false;
-    *len = (size_t)(q - *start);
+    *len = (size_t)(q - s->p);
     s->p = q + 1;
     return true;
+}
+
+/* A JSON integer that fits an int64 with room to spare:
+ * -?(0|[1-9][0-9]{0,17}). Fractions, exponents and longer numbers fail
+ * (jansson decides on those). */
+static bool
+scan_integer(struct scan *s, const char **start, size_t *len)
+{
+    const char *p;
+
+    scan_ws(s);
+    p = s->p;
+    if (p < s->end && *p == '-')
+        p++;
+    if (p >= s->end || !isdigit((unsigned char)*p))
+        return false;
+    if (*p == '0') {
+        p++;
+    } else {
+        const char *digits = p;
+
+        while (p < s->end && isdigit((unsigned char)*p) && p - digits < 18)
+            p++;
+    }
+    if (p < s->end && (isdigit((unsigned char)*p) || *p == '.' || *p == 'e' || *p == 'E'))
+        return false;
+    *start = s->p;
+    *len = (size_t)(p - s->p);
+    s->p = p;
+    return true;
+}
+
+static bool
+scan_word(struct scan *s, const char *word)
+{
+    size_t n = strlen(word);
+
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return false;
+    s->p += n;
+    return s->p == s->end || !isalnum((unsigned char)*s->p);
 }
 
 static bool
@@ -226,13 +253,12 @@ scan_skip(struct scan *s, int depth)
 {
     const char *str;
     size_t len;
-    bool esc;
 
     scan_ws(s);
     if (s->p >= s->end || depth > 64)
         return false;
     if (*s->p == '"')
-        return scan_string(s, &str, &len, &esc);
+        return scan_string(s, &str, &len);
     if (*s->p == '{' || *s->p == '[') {
         char close = *s->p == '{' ? '}' : ']';
 
@@ -240,19 +266,15 @@ scan_skip(struct scan *s, int depth)
         if (scan_char(s, close))
             return true;
         do {
-            if (close == '}' && (!scan_string(s, &str, &len, &esc) || !scan_char(s, ':')))
+            if (close == '}' && (!scan_string(s, &str, &len) || !scan_char(s, ':')))
                 return false;
             if (!scan_skip(s, depth + 1))
                 return false;
         } while (scan_char(s, ','));
         return scan_char(s, close);
     }
-    /* a number or a literal */
-    str = s->p;
-    while (s->p < s->end &&
-           (isalnum((unsigned char)*s->p) || *s->p == '-' || *s->p == '+' || *s->p == '.'))
-        s->p++;
-    return s->p > str;
+    return scan_word(s, "true") || scan_word(s, "false") || scan_word(s, "null") ||
+           scan_integer(s, &str, &len);
 }
 
 /* An int64 written as a JSON integer or as a string of digits (proto3 JSON
@@ -262,24 +284,16 @@ scan_int64(struct scan *s, int64_t *out)
 {
     const char *str;
     size_t len;
-    bool esc, quoted;
     char buf[24], *end;
 
     scan_ws(s);
-    quoted = s->p < s->end && *s->p == '"';
-    if (quoted) {
-        if (!scan_string(s, &str, &len, &esc) || esc)
-            return false;
-    } else {
-        str = s->p;
-        while (s->p < s->end && (isdigit((unsigned char)*s->p) || *s->p == '-'))
-            s->p++;
-        len = (size_t)(s->p - str);
-    }
+    if (s->p < s->end && *s->p == '"' ? !scan_string(s, &str, &len) : !scan_integer(s, &str, &len))
+        return false;
     if (len == 0 || len >= sizeof(buf))
         return false;
     memcpy(buf, str, len);
     buf[len] = '\0';
+    /* what store_json_int64 reads, as long as it reads all of it */
     errno = 0;
     *out = strtoll(buf, &end, 10);
     return errno == 0 && *end == '\0' && (isdigit((unsigned char)buf[0]) || buf[0] == '-');
@@ -291,10 +305,9 @@ scan_b64(struct scan *s, char **out, size_t *len)
 {
     const char *str;
     size_t n;
-    bool esc;
     _cleanup_free_ char *copy = NULL;
 
-    if (!scan_string(s, &str, &n, &esc) || esc)
+    if (!scan_string(s, &str, &n))
         return false;
     copy = k3c_xstrndup(str, n);
     *out = k3c_base64_decode(copy, len);
@@ -319,9 +332,9 @@ scan_kv(struct scan *s, struct store_kv *kv)
                            &kv->version, &kv->lease};
         const char *name;
         size_t len, i;
-        bool esc, ok;
+        bool ok;
 
-        if (!scan_string(s, &name, &len, &esc) || esc || !scan_char(s, ':'))
+        if (!scan_string(s, &name, &len) || !scan_char(s, ':'))
             goto fail;
         for (i = 0; i < K3C_ARRAY_SIZE(names) && !scan_name_is(name, len, names[i]); i++)
             ;
@@ -366,13 +379,13 @@ scan_event(struct scan *s, struct store_watch_event *ev)
     do {
         const char *name, *type;
         size_t len, tlen;
-        bool esc, ok;
+        bool ok;
 
-        if (!scan_string(s, &name, &len, &esc) || esc || !scan_char(s, ':'))
+        if (!scan_string(s, &name, &len) || !scan_char(s, ':'))
             goto fail;
         if (scan_name_is(name, len, "type") && !seen_type) {
             seen_type = true;
-            ok = scan_string(s, &type, &tlen, &esc) && !esc;
+            ok = scan_string(s, &type, &tlen);
             ev->deleted = ok && scan_name_is(type, tlen, "DELETE");
         } else if (scan_name_is(name, len, "kv") && !seen_kv) {
             seen_kv = ok = scan_kv(s, &ev->kv);
@@ -460,9 +473,9 @@ scan_message_object(struct scan *s, int level, struct events_find *f)
     do {
         const char *name;
         size_t len;
-        bool esc, ok;
+        bool ok;
 
-        if (!scan_string(s, &name, &len, &esc) || esc || !scan_char(s, ':'))
+        if (!scan_string(s, &name, &len) || !scan_char(s, ':'))
             return false;
         if (level == 0 && scan_name_is(name, len, "result")) {
             ok = !f->seen_result;

@@ -213,8 +213,8 @@ test_watch_split_events(void **state)
         "{ \"kv\" : { \"key\" : \"" K_K "\" , \"create_revision\" : 3 , \"mod_revision\" : "
         "\"8\", \"version\": \"2\", \"value\": \"" V_AB "\", \"lease\": \"-5\" } , "
         "\"prev_kv\": {\"key\":\"" K_K "\",\"create_revision\":\"3\",\"mod_revision\":\"3\","
-        "\"version\":\"1\",\"value\":\"" V_OLD "\"}, \"extra\": {\"a\": [1, 2.5e3, true, null, "
-        "\"q\\\"uo\\\\\"], \"b\": {}} },"
+        "\"version\":\"1\",\"value\":\"" V_OLD "\"}, \"extra\": {\"a\": [1, -20, true, false, "
+        "null, \"q\"], \"b\": {}} },"
         "{\"type\":\"DELETE\",\"kv\":{\"key\":\"" K_K "\",\"mod_revision\":\"9\"},"
         "\"prev_kv\":{\"key\":\"" K_K "\",\"value\":\"" V_AB "\"}} ] , \"watch_id\": \"0\" } }\n");
 }
@@ -238,6 +238,14 @@ test_watch_split_falls_back(void **state)
     assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K
                     "\",\"mod_revision\":7.5}}]}}");
     assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}");
+    /* strings and numbers jansson would have to judge */
+    assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K "\"},\"x\":\"q\\\"\"}]}}");
+    assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K
+                    "\"},\"x\":\"\xc3\xa9\"}]}}");
+    assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K "\"},\"x\":2.5e3}]}}");
+    assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K "\"},\"x\":01}]}}");
+    assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K
+                    "\"},\"x\":12345678901234567890123}]}}");
     assert_no_split("{\"result\":{\"events\":[{\"kv\":\"x\"}]}}");
     assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K "\"}}]}} x");
     assert_no_split("{\"result\":{\"events\":[{\"kv\":{\"key\":\"" K_K "\"}}]}");
