@@ -458,6 +458,42 @@ supervisor_thread(void *arg)
     return NULL;
 }
 
+/* True when a unix socket can be made in run_dir (not on every file system:
+ * a shared folder of a VM, some network file systems). */
+static bool
+run_dir_takes_sockets(const struct etcd *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.k3c-probe-%d.sock", e->run_dir,
+                     (int)getpid());
+    bool ok;
+
+    if (fd < 0 || n < 0 || (size_t)n >= sizeof(sa.sun_path))
+        return false;
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (ok)
+        unlink(sa.sun_path);
+    return ok;
+}
+
+/* Without a socket the server reaches its member over TLS on loopback. */
+static void
+drop_local_socket(struct etcd *e)
+{
+    log_warn("(member %s) no unix socket can be made in %s: %s; the server uses %s", e->member_name,
+             e->run_dir, strerror(errno), e->client_url);
+    free(e->socket_path);
+    e->socket_path = NULL;
+    free(e->local_url);
+    e->local_url = k3c_xstrdup(e->client_url);
+    for (size_t i = 0; e->argv[i]; i++) {
+        free(e->argv[i]);
+        e->argv[i] = NULL;
+    }
+    build_argv(e);
+}
+
 int
 etcd_start(struct etcd *e, struct k3c_err *err)
 {
@@ -467,6 +503,8 @@ etcd_start(struct etcd *e, struct k3c_err *err)
         return k3c_err_wrap(err, "etcd data dir");
     if (e->thread_started)
         return k3c_err_set(err, K3C_E_INTERNAL, "etcd already started");
+    if (e->socket_path && !run_dir_takes_sockets(e))
+        drop_local_socket(e);
     rc = pthread_create(&e->thread, NULL, supervisor_thread, e);
     if (rc != 0)
         return k3c_err_sys(err, rc, "etcd supervisor thread");

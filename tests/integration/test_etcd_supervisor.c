@@ -195,6 +195,17 @@ test_local_socket(void **state)
     /* A clean stop removes the socket. */
     etcd_free(e);
     assert_int_equal(lstat(sock, &st), -1);
+
+    /* A data dir whose socket path would not fit sun_path: TLS on loopback. */
+    {
+        char deep[200];
+
+        snprintf(deep, sizeof(deep), "%s/%0120d", dir, 0);
+        e = etcd_in(deep, &tls, harness_free_port(), harness_free_port(), "etcd", &err);
+        assert_non_null(e);
+        assert_string_equal(etcd_local_url(e), etcd_client_url(e));
+        etcd_free(e);
+    }
     etcd_tls_paths_fini(&tls);
     harness_rm_rf(dir);
 }
