@@ -147,17 +147,29 @@ endpoints_free(char **v, size_t n)
 }
 
 /* The URL of attempt i of a request that started at endpoint start, and
- * the number of endpoints in *n (taken under the lock: the list may be
- * replaced between attempts). NULL once i is past the end. */
+ * the index of that endpoint in *idx_out (taken under the lock: the list may
+ * be replaced between attempts); NULL once i is past the end. Points curl at
+ * the endpoint's unix socket for a "unix:/path" endpoint (plain HTTP to
+ * "localhost" over it), at no socket otherwise. */
 static char *
-endpoint_url(struct http_client *c, size_t start, size_t i, const char *path, size_t *idx_out)
+endpoint_url(struct http_client *c, size_t start, size_t i, const char *path, size_t *idx_out,
+             CURL *curl)
 {
     char *url = NULL;
 
     pthread_mutex_lock(&c->endpoints_lock);
     if (i < c->n_endpoints) {
+        const char *ep;
+
         *idx_out = (start + i) % c->n_endpoints;
-        url = k3c_xasprintf("%s%s", c->endpoints[*idx_out], path);
+        ep = c->endpoints[*idx_out];
+        if (strncmp(ep, HTTP_UNIX_PREFIX, strlen(HTTP_UNIX_PREFIX)) == 0) {
+            curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ep + strlen(HTTP_UNIX_PREFIX));
+            url = k3c_xasprintf("http://localhost%s", path);
+        } else {
+            curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, NULL);
+            url = k3c_xasprintf("%s%s", ep, path);
+        }
     }
     pthread_mutex_unlock(&c->endpoints_lock);
     return url;
@@ -408,7 +420,7 @@ http_client_request(struct http_client *c, const char *method, const char *path,
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx, curl);
 
         if (!url)
             break;
@@ -508,7 +520,7 @@ http_client_do(struct http_client *c, const struct http_request *req, struct htt
         headers = curl_slist_append(headers, req->headers[i]);
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, req->path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, req->path, &idx, curl);
 
         if (!url)
             break;
@@ -593,14 +605,16 @@ http_client_stream_handle(struct http_client *c, const char *method, const char 
                           const char *body, size_t body_len, size_t attempt, void *headers)
 {
     size_t idx;
-    _cleanup_free_ char *url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx);
-    CURL *curl;
+    CURL *curl = curl_easy_init();
+    _cleanup_free_ char *url = NULL;
 
-    if (!url)
-        return NULL;
-    curl = curl_easy_init();
     if (!curl)
         abort();
+    url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx, curl);
+    if (!url) {
+        curl_easy_cleanup(curl);
+        return NULL;
+    }
     handle_setup(c, curl);
     request_setup(curl, method, url, headers, body, body_len);
     return curl;
@@ -749,7 +763,7 @@ http_stream_run(struct http_stream *s, const char *method, const char *path, con
 
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx, s->curl);
 
         if (!url)
             break;

@@ -13,8 +13,13 @@
 #include "base/buf.h"
 #include "base/err.h"
 
+/* An endpoint "unix:/abs/path" is plain HTTP over that unix socket (the
+ * server's own etcd member, docs/etcd.md "The local socket"). */
+#define HTTP_UNIX_PREFIX "unix:"
+
 struct http_client_config {
-    const char *const *endpoints; /* "https://127.0.0.1:2379", NULL-terminated, >= 1 */
+    const char *const *endpoints; /* "https://127.0.0.1:2379" or "unix:/path", NULL-terminated,
+                                     >= 1 */
     const char *ca_file;          /* trust anchors; NULL: system default */
     const char *cert_file;        /* client certificate, may be NULL */
     const char *key_file;         /* its key, may be NULL */

@@ -433,14 +433,14 @@ store_endpoints(struct etcd *e, const struct etcd_tls_paths *tls, const char *jo
     while (others[n])
         n++;
     out = k3c_xcalloc(n + 3, sizeof(*out));
-    if (!st.learner)
-        out[k++] = k3c_xstrdup(etcd_client_url(e));
+    if (!st.learner) /* the local member over its unix socket: no TLS on either side */
+        out[k++] = k3c_xstrdup(etcd_local_url(e));
     for (size_t i = 0; i < n; i++)
         out[k++] = others[i];
     if (n == 0 && st.learner && join_url)
         out[k++] = k3c_xstrdup(join_url);
     if (st.learner)
-        out[k++] = k3c_xstrdup(etcd_client_url(e));
+        out[k++] = k3c_xstrdup(etcd_local_url(e));
     free(others);
     return out;
 }
@@ -655,9 +655,9 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
         goto out;
     if (e && !(maint = server_etcd_maint_start(cfg, e, &err)))
         goto out;
-    metrics = server_metrics_start(cfg, e != NULL, api);
-    if (!(certmon = server_certmon_start(cfg, &err)))
+    if (!(certmon = server_certmon_new(cfg, &err)))
         goto out;
+    metrics = server_metrics_start(cfg, e != NULL, api, certmon);
     sig = cfg->disable_agent ? 0 : start_own_agent(cfg, &paths, stop, &agent, &err);
     if (sig < 0)
         goto out;
@@ -674,11 +674,11 @@ out:
         log_error("%s", err.msg);
     server_vip_stop(vip, api);    /* first: the next holder takes over at once */
     http_client_shutdown_begin(); /* no part waits out a request timeout from here */
-    server_certmon_stop(certmon);
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);
     server_metrics_stop(metrics);
+    server_certmon_free(certmon);
     ctl_manager_free(ctl);
     api_server_free(api);
     store_keyring_stop(keyring);

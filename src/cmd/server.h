@@ -7,6 +7,8 @@
 #include "base/err.h"
 #include "config/config.h"
 
+#include <stdint.h>
+
 struct api_tls_paths {
     char *server_ca_cert, *server_ca_key; /* signs serving certificates (also etcd's) */
     char *client_ca_cert, *client_ca_key; /* signs client certificates */
@@ -55,8 +57,11 @@ int server_lb_pool_check(const struct k3c_config *cfg, struct k3c_err *err);
  * expiry, the data dir's free space, the embedded etcd's database size.
  * Stop before api_server_free. */
 struct server_metrics;
+struct server_certmon;
+/* certmon (borrowed, may be NULL) runs as a step of the same thread; free it
+ * after server_metrics_stop. */
 struct server_metrics *server_metrics_start(const struct k3c_config *cfg, bool embedded_etcd,
-                                            struct api_server *api);
+                                            struct api_server *api, struct server_certmon *certmon);
 void server_metrics_stop(struct server_metrics *m);
 
 /* Secrets encryption keys kept in step through etcd (issue #15,
@@ -68,9 +73,11 @@ struct store_keyring *server_secrets_keyring_start(const struct k3c_config *cfg,
                                                    struct k3c_err *err);
 /* The certificate monitor (server_certmon.c): a Warning Event
  * CertificateExpirationWarning on this node while a certificate of the data
- * dir expires within PKI_RENEW_WINDOW_DAYS. Stop is NULL-safe. */
-struct server_certmon;
-struct server_certmon *server_certmon_start(const struct k3c_config *cfg, struct k3c_err *err);
-void server_certmon_stop(struct server_certmon *m);
+ * dir expires within PKI_RENEW_WINDOW_DAYS. The metrics thread runs its
+ * step: a check when one is due (now_ms on k3c_now_ms's clock); returns
+ * when the next is due. Free is NULL-safe. */
+struct server_certmon *server_certmon_new(const struct k3c_config *cfg, struct k3c_err *err);
+int64_t server_certmon_step(struct server_certmon *m, int64_t now_ms);
+void server_certmon_free(struct server_certmon *m);
 
 #endif

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  * server_certmon.c - the node's certificate monitor (issue #15, K3s's
- * certmonitor): every hour (K3C_CERT_CHECK_INTERVAL_S overrides it, for
- * tests) it lists the certificates of the data dir (pki_certs_list) and,
- * when one expires within PKI_RENEW_WINDOW_DAYS, records a Warning Event
- * CertificateExpirationWarning on this node's Node object, as K3s does:
- * leaves are renewed at the next start (pki_ensure_leaf), CAs are not
- * renewed automatically. At most one Event per node and day. */
+ * certmonitor), a periodic step of the metrics thread (server_metrics.c):
+ * every hour (K3C_CERT_CHECK_INTERVAL_S overrides it, for tests) it lists the certificates of the
+ * data dir (pki_certs_list) and, when one expires within PKI_RENEW_WINDOW_DAYS, records a Warning
+ * Event CertificateExpirationWarning on this node's Node object, as K3s does: leaves are renewed at
+ * the next start (pki_ensure_leaf), CAs are not renewed automatically. At most one Event per node
+ * and day. */
 #define LOG_COMPONENT "certmon"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -15,7 +15,6 @@
 #include "cmd/server.h"
 #include "pki/pki.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,11 +24,7 @@
 struct server_certmon {
     char *data_dir, *node;
     struct http_client *http;
-    int64_t period_ms;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
+    int64_t period_ms, next_ms;
 };
 
 /* One line per certificate in the window; empty when none. */
@@ -95,32 +90,24 @@ record_event(struct server_certmon *m, const char *text)
         log_warn("cannot record the certificate expiration Event: %s", err.msg);
 }
 
-static void *
-certmon_thread(void *arg)
+int64_t
+server_certmon_step(struct server_certmon *m, int64_t now_ms)
 {
-    struct server_certmon *m = arg;
-    bool stop = false;
+    struct k3c_buf msg;
 
-    while (!stop) {
-        int64_t deadline = k3c_now_ms() + m->period_ms;
-        struct k3c_buf msg;
-
-        k3c_buf_init(&msg);
-        expiring(m->data_dir, &msg);
-        if (msg.len)
-            record_event(m, msg.data);
-        k3c_buf_fini(&msg);
-        pthread_mutex_lock(&m->lock);
-        while (!m->stopping && k3c_cond_wait_until(&m->wake, &m->lock, deadline))
-            ;
-        stop = m->stopping;
-        pthread_mutex_unlock(&m->lock);
-    }
-    return NULL;
+    if (now_ms < m->next_ms)
+        return m->next_ms;
+    k3c_buf_init(&msg);
+    expiring(m->data_dir, &msg);
+    if (msg.len)
+        record_event(m, msg.data);
+    k3c_buf_fini(&msg);
+    m->next_ms = now_ms + m->period_ms;
+    return m->next_ms;
 }
 
 struct server_certmon *
-server_certmon_start(const struct k3c_config *cfg, struct k3c_err *err)
+server_certmon_new(const struct k3c_config *cfg, struct k3c_err *err)
 {
     struct server_certmon *m = k3c_xcalloc(1, sizeof(*m));
     _cleanup_free_ char *url = k3c_xasprintf("https://127.0.0.1:%d", cfg->https_listen_port);
@@ -143,29 +130,15 @@ server_certmon_start(const struct k3c_config *cfg, struct k3c_err *err)
     m->data_dir = k3c_xstrdup(cfg->data_dir);
     m->node = k3c_xstrdup(cfg->node_name);
     m->period_ms = (env && atoi(env) > 0 ? atoi(env) : CHECK_PERIOD_S) * 1000LL;
-    pthread_mutex_init(&m->lock, NULL);
-    k3c_cond_init(&m->wake);
-    if (pthread_create(&m->thread, NULL, certmon_thread, m) != 0) {
-        log_warn("no certificate monitor thread");
-        m->thread = 0;
-    }
-    return m;
+    return m; /* next_ms 0: the first step checks at once */
 }
 
 void
-server_certmon_stop(struct server_certmon *m)
+server_certmon_free(struct server_certmon *m)
 {
     if (!m)
         return;
-    pthread_mutex_lock(&m->lock);
-    m->stopping = true;
-    pthread_cond_broadcast(&m->wake);
-    pthread_mutex_unlock(&m->lock);
-    if (m->thread)
-        pthread_join(m->thread, NULL);
     http_client_free(m->http);
-    pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->wake);
     free(m->data_dir);
     free(m->node);
     free(m);

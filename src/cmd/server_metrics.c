@@ -3,7 +3,8 @@
  * #21): each certificate's time to expiry and the data dir's free space
  * (pki_node_metrics_write), and the embedded etcd member's database size and
  * the part in use. A thread gathers them every SERVER_METRICS_PERIOD_MS
- * (a scrape must not wait on etcd); a scrape copies the last text. */
+ * (a scrape must not wait on etcd); a scrape copies the last text. The same
+ * thread runs the certificate monitor's hourly step (server_certmon.c). */
 #define LOG_COMPONENT "server"
 
 #include "cmd/server.h"
@@ -27,6 +28,8 @@ struct server_metrics {
     bool etcd; /* embedded etcd to ask */
     struct etcd_snapshot_config etcd_cfg;
     struct api_server *api;
+    struct server_certmon *certmon; /* borrowed, may be NULL */
+    int64_t next_gather_ms;
     pthread_t thread;
     pthread_mutex_t lock; /* text, stopping */
     pthread_cond_t wake;
@@ -71,9 +74,18 @@ metrics_thread(void *arg)
     bool stop = false;
 
     while (!stop) {
-        int64_t deadline = k3c_now_ms() + SERVER_METRICS_PERIOD_MS;
+        int64_t now = k3c_now_ms(), deadline;
 
-        gather(m);
+        if (now >= m->next_gather_ms) {
+            gather(m);
+            m->next_gather_ms = now + SERVER_METRICS_PERIOD_MS;
+        }
+        deadline = m->next_gather_ms;
+        if (m->certmon) {
+            int64_t due = server_certmon_step(m->certmon, now);
+
+            deadline = due < deadline ? due : deadline;
+        }
         pthread_mutex_lock(&m->lock);
         while (!m->stopping && k3c_cond_wait_until(&m->wake, &m->lock, deadline))
             ;
@@ -95,7 +107,8 @@ write_metrics(void *data, struct k3c_buf *b)
 }
 
 struct server_metrics *
-server_metrics_start(const struct k3c_config *cfg, bool embedded_etcd, struct api_server *api)
+server_metrics_start(const struct k3c_config *cfg, bool embedded_etcd, struct api_server *api,
+                     struct server_certmon *certmon)
 {
     struct server_metrics *m = k3c_xcalloc(1, sizeof(*m));
 
@@ -104,9 +117,11 @@ server_metrics_start(const struct k3c_config *cfg, bool embedded_etcd, struct ap
     if (embedded_etcd)
         server_snapshot_config_init(&m->etcd_cfg, cfg);
     m->api = api;
+    m->certmon = certmon;
     pthread_mutex_init(&m->lock, NULL);
     k3c_cond_init(&m->wake);
     gather(m);
+    m->next_gather_ms = k3c_now_ms() + SERVER_METRICS_PERIOD_MS;
     if (pthread_create(&m->thread, NULL, metrics_thread, m) != 0) {
         log_warn("metrics: no thread; certificate and disk figures stay as at start");
         m->thread = 0;

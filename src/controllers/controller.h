@@ -179,6 +179,9 @@ void ctl_event(struct ctl *c, const json_t *obj, const char *type, const char *r
 void ctl_now_rfc3339(char *buf, size_t len);
 /* An ownerReference (controller: true, blockOwnerDeletion: true) to owner. */
 json_t *ctl_owner_ref(const json_t *owner);
+/* The value of obj's annotation name, or NULL (borrowed). Annotation keys
+ * have dots and slashes, so a dotted path (wl_str) cannot name them. */
+const char *ctl_annotation(const json_t *obj, const char *name);
 /* The ownerReference with controller=true in obj, or NULL (borrowed). */
 const json_t *ctl_controller_ref(const json_t *obj);
 /* True if obj's controller ownerReference has uid. */

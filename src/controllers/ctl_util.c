@@ -24,6 +24,12 @@ meta_of(const json_t *obj)
     return json_object_get(obj, "metadata");
 }
 
+const char *
+ctl_annotation(const json_t *obj, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(meta_of(obj), "annotations"), name));
+}
+
 json_t *
 ctl_owner_ref(const json_t *owner)
 {

@@ -91,9 +91,7 @@ dep_start(struct ctl *c)
 static int64_t
 revision_of(const json_t *rs)
 {
-    /* the key has dots: wl_str's path cannot name it */
-    const char *r = json_string_value(json_object_get(
-        json_object_get(json_object_get(rs, "metadata"), "annotations"), WL_ANN_REVISION));
+    const char *r = ctl_annotation(rs, WL_ANN_REVISION);
     return r ? strtoll(r, NULL, 10) : 0;
 }
 
@@ -833,8 +831,7 @@ new_rs_saturated(const struct dstate *st)
 
     if (!st->new_rs)
         return false;
-    desired = json_string_value(json_object_get(
-        json_object_get(json_object_get(st->new_rs, "metadata"), "annotations"), WL_ANN_DESIRED));
+    desired = ctl_annotation(st->new_rs, WL_ANN_DESIRED);
     return rs_spec(st->new_rs) == st->replicas && desired && atoi(desired) == st->replicas &&
            wl_int(st->new_rs, "status.availableReplicas", 0) == st->replicas;
 }
@@ -852,8 +849,7 @@ scale_proportionally(struct ctl *c, struct dstate *st, struct k3c_err *err)
 
     json_array_foreach(st->rss, i, rs)
     {
-        const char *max = json_string_value(json_object_get(
-            json_object_get(json_object_get(rs, "metadata"), "annotations"), WL_ANN_MAX));
+        const char *max = ctl_annotation(rs, WL_ANN_MAX);
 
         if (rs_spec(rs) <= 0)
             continue;
@@ -920,8 +916,7 @@ scaling_event(const struct dstate *st)
     snprintf(want, sizeof(want), "%d", st->replicas);
     json_array_foreach(st->rss, i, rs)
     {
-        const char *have = json_string_value(json_object_get(
-            json_object_get(json_object_get(rs, "metadata"), "annotations"), WL_ANN_DESIRED));
+        const char *have = ctl_annotation(rs, WL_ANN_DESIRED);
 
         if (rs_spec(rs) > 0 && have && strcmp(have, want) != 0)
             return true;

@@ -23,13 +23,6 @@
 #define SA_NAME_ANN "kubernetes.io/service-account.name"
 #define SA_UID_ANN  "kubernetes.io/service-account.uid"
 
-static const char *
-annotation(const json_t *obj, const char *name)
-{
-    return json_string_value(
-        json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), name));
-}
-
 static bool
 is_token_secret(const json_t *obj)
 {
@@ -55,7 +48,7 @@ static bool
 enqueue_if_names(void *ud, const json_t *secret)
 {
     const struct sa_ref *ref = ud;
-    const char *sa = annotation(secret, SA_NAME_ANN);
+    const char *sa = ctl_annotation(secret, SA_NAME_ANN);
 
     if (is_token_secret(secret) && sa && strcmp(sa, ref->name) == 0)
         ctl_enqueue_object(ref->c, secret);
@@ -136,11 +129,11 @@ sync_secret(struct ctl *c, const char *key, struct k3c_err *err)
     ctl_key_split(key, ns, sizeof(ns), name, sizeof(name));
     secret = ctl_get(c, "secrets", ns, name);
     if (!secret || !is_token_secret(secret) || ctl_being_deleted(secret) ||
-        !(sa_name = annotation(secret, SA_NAME_ANN)) || !*sa_name)
+        !(sa_name = ctl_annotation(secret, SA_NAME_ANN)) || !*sa_name)
         return 0;
     if (service_account(c, ns, sa_name, &sa, err) < 0)
         return -1;
-    want_uid = annotation(secret, SA_UID_ANN);
+    want_uid = ctl_annotation(secret, SA_UID_ANN);
     uid = json_string_value(json_object_get(json_object_get(sa, "metadata"), "uid"));
     if (!sa || !uid || (want_uid && *want_uid && strcmp(want_uid, uid) != 0))
         return delete_secret(

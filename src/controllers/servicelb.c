@@ -216,8 +216,7 @@ wanted_ingress(struct ctl *c, const json_t *svc, const char *ns, const char *nam
 static void
 requested_ip(const json_t *svc, char out[64])
 {
-    const char *a = json_string_value(json_object_get(
-        json_object_get(json_object_get(svc, "metadata"), "annotations"), ANNOT_LB_IPS));
+    const char *a = ctl_annotation(svc, ANNOT_LB_IPS);
     const char *spec = spec_str(svc, "loadBalancerIP");
     const char *src = a && *a ? a : spec ? spec : "";
     size_t n = strcspn(src, ", ");

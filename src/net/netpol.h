@@ -61,6 +61,13 @@ json_t *netpol_pod_model(struct netpol_ctx *cx, const json_t *policies, const js
 /* The pod's IPv4 address (dotted), or false: none yet, host network,
  * finished. */
 bool netpol_pod_ip(const json_t *pod, char out[16]);
+/* Calls visit once per pod of node_name that has its own address (see
+ * netpol_pod_ip), in the array's order; a later pod with an address already
+ * seen (a finished pod whose IP was reused) is skipped. Both renderers walk
+ * a node's pods with it. */
+typedef void (*netpol_pod_visit)(const json_t *pod, const char *ip, void *data);
+void netpol_foreach_node_pod(const char *node_name, const json_t *pods, netpol_pod_visit visit,
+                             void *data);
 
 /* What of a Pod (or Namespace) the rules read: namespace, name, labels,
  * whether it has a usable IPv4 address and which, nodeName, hostNetwork and

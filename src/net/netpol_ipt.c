@@ -161,39 +161,44 @@ pod_chain(struct k3c_buf *decl, struct k3c_buf *jumps, struct k3c_buf *rules, co
     k3c_buf_appendf(rules, "-A %s -j REJECT --reject-with icmp-admin-prohibited\n", chain);
 }
 
+struct ipt_walk {
+    struct netpol_ctx *cx;
+    const json_t *policies;
+    struct k3c_buf *decl, *egress, *ingress, *rules;
+};
+
+static void
+ipt_pod(const json_t *pod, const char *ip, void *data)
+{
+    struct ipt_walk *w = data;
+    _cleanup_json_ json_t *ing = netpol_pod_model(w->cx, w->policies, pod, "Ingress");
+    _cleanup_json_ json_t *egr = netpol_pod_model(w->cx, w->policies, pod, "Egress");
+
+    if (egr)
+        pod_chain(w->decl, w->egress, w->rules, ip, egr, false);
+    if (ing)
+        pod_chain(w->decl, w->ingress, w->rules, ip, ing, true);
+}
+
 char *
 netpol_ipt_rules(const char *node_name, const json_t *policies, const json_t *pods,
                  const json_t *namespaces)
 {
     struct netpol_ctx *cx = netpol_ctx_new(pods, namespaces);
-    _cleanup_json_ json_t *seen = json_object();
     struct k3c_buf decl, egress, ingress, rules;
-    size_t i = 0;
-    const json_t *pod = NULL;
 
     k3c_buf_init(&decl);
     k3c_buf_init(&egress);
     k3c_buf_init(&ingress);
     k3c_buf_init(&rules);
     k3c_buf_appendf(&decl, ":%s - [0:0]\n", NETPOL_IPT_CHAIN);
-    json_array_foreach(pods, i, pod)
-    {
-        const char *node =
-            json_string_value(json_object_get(json_object_get(pod, "spec"), "nodeName"));
-        char ip[INET_ADDRSTRLEN];
-        _cleanup_json_ json_t *ing = NULL, *egr = NULL;
-
-        if (!node_name || !netpol_pod_ip(pod, ip) || strcmp(node_name, node ? node : "") != 0 ||
-            json_object_get(seen, ip))
-            continue;
-        json_object_set_new(seen, ip, json_true());
-        ing = netpol_pod_model(cx, policies, pod, "Ingress");
-        egr = netpol_pod_model(cx, policies, pod, "Egress");
-        if (egr)
-            pod_chain(&decl, &egress, &rules, ip, egr, false);
-        if (ing)
-            pod_chain(&decl, &ingress, &rules, ip, ing, true);
-    }
+    struct ipt_walk w = {.cx = cx,
+                         .policies = policies,
+                         .decl = &decl,
+                         .egress = &egress,
+                         .ingress = &ingress,
+                         .rules = &rules};
+    netpol_foreach_node_pod(node_name, pods, ipt_pod, &w);
     k3c_buf_appendf(&decl, "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n%s%s%s",
                     NETPOL_IPT_CHAIN, egress.data ? egress.data : "",
                     ingress.data ? ingress.data : "", rules.data ? rules.data : "");

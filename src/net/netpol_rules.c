@@ -756,17 +756,56 @@ pod_chain(struct k3c_buf *b, const char *table, const char *map, const char *pre
     k3c_buf_appendf(b, "add element ip %s %s { %s : jump %s-%s }\n", table, map, ip, prefix, ip);
 }
 
+void
+netpol_foreach_node_pod(const char *node_name, const json_t *pods, netpol_pod_visit visit,
+                        void *data)
+{
+    _cleanup_json_ json_t *seen = json_object();
+    size_t i = 0;
+    const json_t *pod = NULL;
+
+    if (!node_name)
+        return;
+    json_array_foreach(pods, i, pod)
+    {
+        char ip[INET_ADDRSTRLEN];
+
+        if (!pod_ip(pod, ip) || strcmp(node_name, str_at(pod, "spec", "nodeName") ?: "") != 0 ||
+            json_object_get(seen, ip))
+            continue;
+        json_object_set_new(seen, ip, json_true());
+        visit(pod, ip, data);
+    }
+}
+
+struct script_walk {
+    struct netpol_ctx *cx;
+    const json_t *policies;
+    const char *table;
+    struct k3c_buf *chains;
+};
+
+static void
+script_pod(const json_t *pod, const char *ip, void *data)
+{
+    struct script_walk *w = data;
+    _cleanup_free_ char *ing = pod_rules(w->cx, w->policies, pod, "Ingress");
+    _cleanup_free_ char *egr = pod_rules(w->cx, w->policies, pod, "Egress");
+
+    if (ing)
+        pod_chain(w->chains, w->table, "ingress", "ing", ip, ing);
+    if (egr)
+        pod_chain(w->chains, w->table, "egress", "egr", ip, egr);
+}
+
 char *
 netpol_script(const char *table, const char *node_name, const json_t *policies, const json_t *pods,
               const json_t *namespaces)
 {
-    _cleanup_json_ json_t *seen = json_object();
     struct netpol_ctx *cx = netpol_ctx_new(pods, namespaces);
     struct k3c_buf b, chains;
     const char *elements = NULL;
     json_t *name = NULL;
-    size_t i = 0;
-    const json_t *pod = NULL;
 
     k3c_buf_init(&b);
     k3c_buf_init(&chains);
@@ -780,23 +819,8 @@ netpol_script(const char *table, const char *node_name, const json_t *policies, 
                     "add rule ip %s forward ip saddr vmap @egress\n"
                     "add rule ip %s forward ip daddr vmap @ingress\n",
                     table, table, table, table, table, table, table, table, table);
-    json_array_foreach(pods, i, pod)
-    {
-        char ip[INET_ADDRSTRLEN];
-        _cleanup_free_ char *ing = NULL, *egr = NULL;
-
-        if (!node_name || !pod_ip(pod, ip) ||
-            strcmp(node_name, str_at(pod, "spec", "nodeName") ?: "") != 0 ||
-            json_object_get(seen, ip))
-            continue;
-        json_object_set_new(seen, ip, json_true());
-        ing = pod_rules(cx, policies, pod, "Ingress");
-        egr = pod_rules(cx, policies, pod, "Egress");
-        if (ing)
-            pod_chain(&chains, table, "ingress", "ing", ip, ing);
-        if (egr)
-            pod_chain(&chains, table, "egress", "egr", ip, egr);
-    }
+    struct script_walk w = {.cx = cx, .policies = policies, .table = table, .chains = &chains};
+    netpol_foreach_node_pod(node_name, pods, script_pod, &w);
     /* the shared sets before the chains that use them */
     json_object_foreach(cx->sets, elements, name)
     {

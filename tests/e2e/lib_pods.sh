@@ -10,6 +10,13 @@
 #                         makes NS (lo up); with NS2, a second namespace and
 #                         a veth pair NS_IP/30 <-> NS2_IP/30 between them
 #                         (addresses only inside the test's namespaces)
+#   pods_lan_make LAN GW  makes LAN (a namespace, as pods_netns_make) with a
+#                         bridge br0 at GW/24: the hosts' switch
+#   pods_lan_plug TAG NS IP LAN GW
+#                         a veth from host namespace NS (named lan0 there,
+#                         IP/24) to LAN's bridge, default route via GW; TAG
+#                         (two letters) keeps the veth names of tests that
+#                         run at the same time apart
 #   pods_images_start NS [TAG...]
 #                         builds k3c/busybox:test (scripts/build-test-images),
 #                         starts docker-registry on loopback inside NS and
@@ -78,6 +85,25 @@ pods_netns_make() {
     ip -n "$ns2" addr add "$ip2/30" dev "$vb"
     ip -n "$ns" link set "$va" up
     ip -n "$ns2" link set "$vb" up
+}
+
+pods_lan_make() {
+    local lan=$1 gw=$2
+    pods_netns_make "$lan"
+    ip -n "$lan" link add br0 type bridge || exit 1
+    ip -n "$lan" addr add "$gw/24" dev br0
+    ip -n "$lan" link set br0 up
+}
+
+pods_lan_plug() {
+    local tag=$1 ns=$2 ip=$3 lan=$4 gw=$5 v
+    v="$tag$$${ip##*.}"
+    ip link add "${v}a" netns "$ns" type veth peer name "${v}b" netns "$lan" || exit 1
+    ip -n "$ns" link set "${v}a" name lan0
+    ip -n "$ns" addr add "$ip/24" dev lan0
+    ip -n "$ns" link set lan0 up
+    ip -n "$lan" link set "${v}b" master br0 up
+    ip -n "$ns" route add default via "$gw"
 }
 
 pods_images_start() {

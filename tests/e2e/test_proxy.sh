@@ -146,24 +146,10 @@ t_mark
 pods_netns_make "$NS"
 pods_netns_make "$NS2"
 pods_netns_make "$NSC"
-pods_netns_make "$LAN"
-ip -n "$LAN" link add br0 type bridge
-ip -n "$LAN" addr add "$LAN_GW/24" dev br0
-ip -n "$LAN" link set br0 up
-# plug HOST_NS IP: a veth from the host to the LAN's bridge, default route via the LAN.
-plug() {
-    local ns=$1 ip=$2 v
-    v="px$$${ip##*.}"
-    ip link add "${v}a" netns "$ns" type veth peer name "${v}b" netns "$LAN" || exit 1
-    ip -n "$ns" link set "${v}a" name lan0
-    ip -n "$ns" addr add "$ip/24" dev lan0
-    ip -n "$ns" link set lan0 up
-    ip -n "$LAN" link set "${v}b" master br0 up
-    ip -n "$ns" route add default via "$LAN_GW"
-}
-plug "$NS" "$NS_IP"
-plug "$NS2" "$NS2_IP"
-plug "$NSC" "$CLIENT_IP"
+pods_lan_make "$LAN" "$LAN_GW"
+pods_lan_plug px "$NS" "$NS_IP" "$LAN" "$LAN_GW"
+pods_lan_plug px "$NS2" "$NS2_IP" "$LAN" "$LAN_GW"
+pods_lan_plug px "$NSC" "$CLIENT_IP" "$LAN" "$LAN_GW"
 pods_images_start "$NS" test
 pods_airgap_install "$TMP/data" "$TMP/n2"
 SERVER_IP=$NS_IP

@@ -15,57 +15,9 @@
 
 #include <cmocka.h>
 
+#include "proxy_fixture.h"
+
 static const struct proxy_rules_config cfg = {.node_name = "n1"};
-
-static json_t *
-parse(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-
-    if (!j)
-        fail_msg("bad test JSON: %s", e.text);
-    return j;
-}
-
-static json_t *
-service(const char *spec_extra)
-{
-    _cleanup_free_ char *t = NULL;
-
-    if (asprintf(&t,
-                 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},\"spec\":{"
-                 "\"clusterIP\":\"10.43.0.20\",\"ports\":[{\"name\":\"http\",\"port\":80,"
-                 "\"protocol\":\"TCP\",\"targetPort\":8080%s}]%s}}",
-                 strstr(spec_extra, "NodePort") ? ",\"nodePort\":30080" : "", spec_extra) < 0)
-        fail();
-    return parse(t);
-}
-
-/* One slice: endpoints "ip:node:ready:serving:terminating" separated by ' '. */
-static json_t *
-slices(const char *eps)
-{
-    json_t *list = json_array(), *slice = parse("{\"addressType\":\"IPv4\",\"ports\":[{\"name\":"
-                                                "\"http\",\"port\":8080,\"protocol\":\"TCP\"}],"
-                                                "\"endpoints\":[]}");
-    _cleanup_free_ char *copy = strdup(eps);
-    char *save = NULL;
-
-    for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char ip[32], node[32];
-        int r, s, t;
-
-        if (sscanf(tok, "%31[^:]:%31[^:]:%d:%d:%d", ip, node, &r, &s, &t) != 5)
-            fail();
-        json_array_append_new(json_object_get(slice, "endpoints"),
-                              json_pack("{s:[s], s:s, s:{s:b, s:b, s:b}}", "addresses", ip,
-                                        "nodeName", node, "conditions", "ready", r, "serving", s,
-                                        "terminating", t));
-    }
-    json_array_append_new(list, slice);
-    return list;
-}
 
 static const char *
 obj(const json_t *objs, const char *key)

@@ -18,52 +18,9 @@
 
 #include <cmocka.h>
 
+#include "proxy_fixture.h"
+
 static const struct proxy_rules_config cfg = {.node_name = "n1"};
-
-static json_t *
-parse(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-
-    if (!j)
-        fail_msg("bad test JSON: %s", e.text);
-    return j;
-}
-
-/* default/web port http 80 -> 8080; extra is appended to spec. */
-static json_t *
-service(const char *extra)
-{
-    _cleanup_free_ char *t = NULL;
-
-    if (asprintf(&t,
-                 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},\"spec\":{"
-                 "\"clusterIP\":\"10.43.0.20\",\"ports\":[{\"name\":\"http\",\"port\":80,"
-                 "\"protocol\":\"TCP\",\"nodePort\":30080}]%s}}",
-                 extra) < 0)
-        fail();
-    return parse(t);
-}
-
-/* Endpoints "ip@node ..." all ready. */
-static json_t *
-slices(const char *eps)
-{
-    json_t *slice = parse("{\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":8080,"
-                          "\"protocol\":\"TCP\"}],\"endpoints\":[]}");
-    _cleanup_free_ char *copy = strdup(eps);
-    char *save = NULL;
-
-    for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *at = strchr(tok, '@');
-
-        *at = '\0';
-        json_array_append_new(json_object_get(slice, "endpoints"),
-                              json_pack("{s:[s], s:s}", "addresses", tok, "nodeName", at + 1));
-    }
-    return json_pack("[o]", slice);
-}
 
 /* The restore text of one service as lines, per table. */
 struct rendered {
@@ -320,7 +277,7 @@ test_same_models_same_text(void **state)
 static void
 test_partial_sync(void **state)
 {
-    _cleanup_json_ json_t *models = json_object(), *svc = service("");
+    _cleanup_json_ json_t *models = json_object(), *svc = service(",\"type\":\"NodePort\"");
     _cleanup_json_ json_t *sl = slices("10.42.0.5@n1"), *changed = json_object();
     _cleanup_json_ json_t *applied = json_object(), *chains = json_object();
     struct proxy_ipt_input in = {
