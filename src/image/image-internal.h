@@ -162,6 +162,10 @@ int image_layer_unpack_here(const char *blob_path, const char *dest, const char 
 /* Runs `k3c __image-archive ARGS...` (args NULL-terminated, at most 5) to
  * completion. On success *out (may be NULL) gets its stdout (free()). */
 int image_helper_run(const char *const *args, char **out, struct k3c_err *err);
+/* Whether `k3c __image-archive` runs here (probed once; false under
+ * qemu-user emulation): else the callers do the work in this process,
+ * after image_archive_load (image-archive.h). Thread: any. */
+bool image_helper_usable(void);
 /* The helper's side of a tarball import: streams every regular file of
  * the archive at path into staging/<its sha256 hex> and prints a
  * "FILE <digest> <size> <name>" line for each. */

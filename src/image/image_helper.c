@@ -5,6 +5,11 @@
  * one job and exits: the long-running agent and server never map
  * libarchive, libxml2, ICU or libstdc++ (docs/agent.md, "Memory, session 8").
  *
+ * Where the helper cannot run (an arm64 agent under qemu-user: the
+ * emulator execs the guest binary through binfmt_misc without the agent's
+ * library root), a probe at first use says so once and the work runs in
+ * this process, with libarchive loaded here.
+ *
  * The child's stdout is the protocol, one line each:
  *   FILE <digest> <size> <name>   a staged archive member (stage only)
  *   ERR <kind> <message>          the job failed (then exit status 1)
@@ -19,6 +24,7 @@
 #include "net/net.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +33,10 @@
 #define HELPER_TIMEOUT_MS (60 * 60 * 1000)
 
 struct image_archive_api image_la;
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int
-image_archive_load(struct k3c_err *err)
+static int
+archive_load_locked(struct k3c_err *err)
 {
     void *h;
 
@@ -51,7 +58,18 @@ image_archive_load(struct k3c_err *err)
     }
     IMAGE_ARCHIVE_FUNCS(IMAGE_ARCHIVE_SYM)
 #undef IMAGE_ARCHIVE_SYM
-    return 0; /* the handle stays open until the helper exits */
+    return 0; /* the handle stays open until the process exits */
+}
+
+int
+image_archive_load(struct k3c_err *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&load_lock);
+    rc = archive_load_locked(err);
+    pthread_mutex_unlock(&load_lock);
+    return rc;
 }
 
 /* ---- the child ---- */
@@ -70,6 +88,8 @@ image_helper_main(int argc, char **argv)
     struct k3c_err err = {0};
 
     /* argv[0] is IMAGE_HELPER_VERB */
+    if (argc == 2 && strcmp(argv[1], "probe") == 0)
+        return 0;
     if (argc == 5 && strcmp(argv[1], "unpack") == 0) {
         if (image_archive_load(&err) < 0 ||
             image_layer_unpack_here(argv[2], argv[3], argv[4][0] ? argv[4] : NULL, &err) < 0)
@@ -128,8 +148,39 @@ helper_relay_log(const char *errout)
     }
 }
 
+static int run_helper(const char *const *args, char **out, struct k3c_err *err);
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static bool helper_runs;
+
+static void
+probe_helper(void)
+{
+    const char *args[] = {"probe", NULL};
+    struct k3c_err err = {0};
+
+    helper_runs = run_helper(args, NULL, &err) == 0;
+    if (!helper_runs)
+        log_warn("the image helper (%s) cannot run here (%s): layers and tarballs are unpacked "
+                 "in this process",
+                 IMAGE_HELPER_VERB, err.msg);
+}
+
+bool
+image_helper_usable(void)
+{
+    pthread_once(&probe_once, probe_helper);
+    return helper_runs;
+}
+
 int
 image_helper_run(const char *const *args, char **out, struct k3c_err *err)
+{
+    return run_helper(args, out, err);
+}
+
+static int
+run_helper(const char *const *args, char **out, struct k3c_err *err)
 {
     const char *argv[8] = {"/proc/self/exe", IMAGE_HELPER_VERB};
     struct net_run_opts o = {.argv = argv, .timeout_ms = HELPER_TIMEOUT_MS};

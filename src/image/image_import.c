@@ -125,8 +125,8 @@ stage_entry(struct import_ctx *c, struct archive *a, const char *name, struct k3
     return 0;
 }
 
-/* The helper's side: every regular file of the archive into staging, one
- * FILE line each on stdout. */
+/* Every regular file of the archive into staging (in the helper, or in
+ * this process where the helper cannot run). */
 static int
 stage_members(struct import_ctx *c, struct k3c_err *err)
 {
@@ -159,8 +159,6 @@ stage_members(struct import_ctx *c, struct k3c_err *err)
             continue;
         if (stage_entry(c, a, name, err) < 0)
             goto out;
-        printf("FILE %s %lld %s\n", c->files[c->n_files - 1].digest,
-               (long long)c->files[c->n_files - 1].size, c->files[c->n_files - 1].name);
     }
     rc = 0;
 out:
@@ -174,6 +172,8 @@ image_import_stage_here(const char *path, const char *staging, struct k3c_err *e
     struct import_ctx c = {.path = path, .staging = k3c_xstrdup(staging)};
     int rc = stage_members(&c, err);
 
+    for (size_t i = 0; rc == 0 && i < c.n_files; i++)
+        printf("FILE %s %lld %s\n", c.files[i].digest, (long long)c.files[i].size, c.files[i].name);
     free(c.staging); /* the parent owns the directory and removes it */
     c.staging = NULL;
     import_ctx_fini(&c);
@@ -208,6 +208,8 @@ stage_archive(struct import_ctx *c, struct k3c_err *err)
     const char *args[] = {"stage", c->path, c->staging, NULL};
     _cleanup_free_ char *out = NULL;
 
+    if (!image_helper_usable())
+        return image_archive_load(err) < 0 ? -1 : stage_members(c, err);
     /* The helper inherits our working directory: relative paths hold. */
     if (image_helper_run(args, &out, err) < 0)
         return -1;

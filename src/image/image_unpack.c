@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -372,6 +374,46 @@ image_layer_unpack_here(const char *blob_path, const char *dest, const char *dif
     return unpack_here(blob_path, diff_id, err);
 }
 
+/* Where the helper cannot run: the same work on a thread of this process
+ * that has its own working directory (unshare(CLONE_FS)), so the chdir is
+ * invisible to every other thread. The thread ends with the job. */
+struct unpack_job {
+    const char *blob_path, *dest, *diff_id;
+    struct k3c_err err;
+    int rc;
+};
+
+static void *
+unpack_thread(void *arg)
+{
+    struct unpack_job *job = arg;
+
+    if (unshare(CLONE_FS) < 0) {
+        job->rc = k3c_err_sys(&job->err, errno, "unshare(CLONE_FS)");
+        return NULL;
+    }
+    job->rc = image_layer_unpack_here(job->blob_path, job->dest, job->diff_id, &job->err);
+    return NULL;
+}
+
+static int
+unpack_in_process(const char *blob_path, const char *dest, const char *diff_id, struct k3c_err *err)
+{
+    struct unpack_job job = {.blob_path = blob_path, .dest = dest, .diff_id = diff_id, .rc = -1};
+    pthread_t t;
+    int e;
+
+    if (image_archive_load(err) < 0)
+        return -1;
+    e = pthread_create(&t, NULL, unpack_thread, &job);
+    if (e != 0)
+        return k3c_err_sys(err, e, "start unpack thread");
+    pthread_join(t, NULL);
+    if (job.rc < 0)
+        *err = job.err;
+    return job.rc;
+}
+
 int
 image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
                    struct k3c_err *err)
@@ -382,5 +424,7 @@ image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
      * inherits) before it opens the blob. */
     if (blob_path[0] != '/')
         return k3c_err_set(err, K3C_E_INTERNAL, "layer blob path %s is not absolute", blob_path);
+    if (!image_helper_usable())
+        return unpack_in_process(blob_path, dest, diff_id, err);
     return image_helper_run(args, NULL, err);
 }
