@@ -3,7 +3,8 @@
  * (argv[1], else $K3C_BIN, else build/k3c) in a temporary data dir on free
  * loopback ports and measures, over HTTPS with keep-alive libcurl handles:
  * ConfigMap creates/s against raw etcd txn puts of the same bytes on the same
- * TLS etcd (concurrency 1 and 16, rounds alternated, goal ratio >= 0.8), GET
+ * TLS etcd, and over the server's own unix socket to its etcd when it has one
+ * (concurrency 1 and 16, rounds alternated, goal ratio >= 0.8), GET
  * latency, LIST of 10,000 pods (watch cache, paginated, Table; goal < 100 ms)
  * and the RSS of k3c (goal < 50 MB) and its etcd. Prints figures; exits 0
  * whatever they are, 1 only if the server does not start (or cannot create
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +63,8 @@
 enum bench_side {
     SIDE_API,
     SIDE_RAW,
+    SIDE_RAW_UNIX, /* raw over the server's local unix socket, when it has one */
+    SIDE_COUNT,
 };
 
 enum bench_op {
@@ -69,7 +73,7 @@ enum bench_op {
     OP_POD_CREATE,
 };
 
-static const char *const side_names[] = {"api", "raw"};
+static const char *const side_names[] = {"api", "raw", "raw (unix)"};
 
 extern char **environ;
 
@@ -94,8 +98,11 @@ struct server {
 
 struct bench {
     struct server srv;
-    struct conn api[BENCH_MAX_CONC], raw[BENCH_MAX_CONC];
+    struct conn api[BENCH_MAX_CONC], raw[BENCH_MAX_CONC], raw_unix[BENCH_MAX_CONC];
     char *txn_url, *put_url, *range_url;
+    /* The server's socket to its etcd (docs/etcd.md "The local socket"):
+     * plain HTTP, no TLS on either side. NULL: this server has none. */
+    char *unix_socket;
     char *raw_value; /* the bytes k3c stored for a ConfigMap: raw puts write them */
     size_t raw_value_len;
     char cm_value[BENCH_VALUE_SIZE + 1];
@@ -671,7 +678,7 @@ pod_body(size_t i, char *out, size_t size)
 
 /* The transaction store_create sends: create_revision == 0 → put, else range. */
 static int
-raw_create(struct bench *b, struct conn *c, const char *key, struct k3c_err *err)
+raw_create(struct bench *b, struct conn *c, const char *url, const char *key, struct k3c_err *err)
 {
     _cleanup_free_ char *k = k3c_base64_encode(key, strlen(key));
     _cleanup_free_ char *v = k3c_base64_encode(b->raw_value, b->raw_value_len);
@@ -681,7 +688,7 @@ raw_create(struct bench *b, struct conn *c, const char *key, struct k3c_err *err
                       "\"value\":\"%s\"}}],\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
                       k, k, v, k);
 
-    return conn_expect(c, b->txn_url, body, strlen(body), 200, "\"succeeded\":true", err);
+    return conn_expect(c, url, body, strlen(body), 200, "\"succeeded\":true", err);
 }
 
 /* The range request store_get sends. */
@@ -741,16 +748,21 @@ static int
 worker_op(struct worker *w, size_t i)
 {
     struct bench *b = w->b;
-    struct conn *c = w->side == SIDE_API ? &b->api[w->tid] : &b->raw[w->tid];
+    struct conn *c = w->side == SIDE_API   ? &b->api[w->tid]
+                     : w->side == SIDE_RAW ? &b->raw[w->tid]
+                                           : &b->raw_unix[w->tid];
     char name[64], key[128];
 
     if (w->op == OP_POD_CREATE)
         return api_create_pod(b, c, i, &w->err);
     snprintf(name, sizeof(name), "cm-%s-%08zu", w->tag, w->op == OP_CM_GET ? i % b->cm_c1 : i);
-    snprintf(key, sizeof(key), BENCH_RAW_PREFIX "%s", name);
+    snprintf(key, sizeof(key), BENCH_RAW_PREFIX "%s%s", w->side == SIDE_RAW_UNIX ? "u-" : "", name);
     if (w->op == OP_CM_CREATE)
-        return w->side == SIDE_API ? api_create_cm(b, c, name, &w->err)
-                                   : raw_create(b, c, key, &w->err);
+        return w->side == SIDE_API
+                   ? api_create_cm(b, c, name, &w->err)
+                   : raw_create(b, c,
+                                w->side == SIDE_RAW ? b->txn_url : "http://localhost/v3/kv/txn",
+                                key, &w->err);
     return w->side == SIDE_API ? api_get_cm(b, c, name, &w->err) : raw_get(b, c, key, &w->err);
 }
 
@@ -820,30 +832,34 @@ run_round(struct bench *b, enum bench_side side, enum bench_op op, const char *t
     pthread_barrier_destroy(&start);
 }
 
-/* ops operations per side, in rounds whose order alternates (API first,
- * then raw first, ...) so that noise on the machine hits both sides. */
+/* ops operations per side, in rounds whose order rotates (API first, then
+ * raw first, ...) so that noise on the machine hits every side. Creates
+ * also run raw over the local unix socket when the server has one. */
 static void
 run_phase(struct bench *b, enum bench_op op, const char *tag, int conc, size_t ops, bool lat,
-          struct tally t[2])
+          struct tally t[SIDE_COUNT])
 {
-    memset(t, 0, 2 * sizeof(*t));
+    int sides = op == OP_CM_CREATE && b->unix_socket ? 3 : 2;
+
+    memset(t, 0, SIDE_COUNT * sizeof(*t));
     for (int s = 0; s < 2 && lat; s++)
         t[s].lat = k3c_xcalloc(ops, sizeof(double));
     for (size_t r = 0; r < BENCH_ROUNDS; r++) {
         size_t first = ops * r / BENCH_ROUNDS;
         size_t count = ops * (r + 1) / BENCH_ROUNDS - first;
-        enum bench_side a = r % 2 ? SIDE_RAW : SIDE_API;
-        enum bench_side z = r % 2 ? SIDE_API : SIDE_RAW;
 
-        run_round(b, a, op, tag, conc, first, count, &t[a]);
-        run_round(b, z, op, tag, conc, first, count, &t[z]);
+        for (int k = 0; k < sides; k++) {
+            enum bench_side side = (enum bench_side)(((int)r + k) % sides);
+
+            run_round(b, side, op, tag, conc, first, count, &t[side]);
+        }
     }
 }
 
 static void
-tally_fini(struct tally t[2])
+tally_fini(struct tally t[SIDE_COUNT])
 {
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < SIDE_COUNT; s++) {
         free(t[s].lat);
         t[s].lat = NULL;
     }
@@ -895,7 +911,7 @@ verdict(bool ok)
 static int
 warm_up(struct bench *b, struct k3c_err *err)
 {
-    struct tally t[2] = {0};
+    struct tally t[SIDE_COUNT] = {0};
 
     run_round(b, SIDE_API, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS, &t[0]);
     if (t[0].errors > 0)
@@ -907,11 +923,18 @@ warm_up(struct bench *b, struct k3c_err *err)
     run_round(b, SIDE_RAW, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS, &t[1]);
     if (t[1].errors > 0)
         return k3c_err_set(err, K3C_E_INTERNAL, "warm-up raw create: %s", t[1].first_err);
+    if (b->unix_socket) {
+        run_round(b, SIDE_RAW_UNIX, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS,
+                  &t[2]);
+        if (t[2].errors > 0)
+            return k3c_err_set(err, K3C_E_INTERNAL, "warm-up raw create over %s: %s",
+                               b->unix_socket, t[2].first_err);
+    }
     return 0;
 }
 
 static void
-print_create_row(int conc, const struct tally t[2], double *ratio)
+print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
 {
     double a = rate(&t[SIDE_API]), r = rate(&t[SIDE_RAW]);
 
@@ -921,14 +944,21 @@ print_create_row(int conc, const struct tally t[2], double *ratio)
            per_op_us(t[SIDE_API].k3c_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_API].etcd_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_RAW].etcd_cpu, &t[SIDE_RAW]), t[SIDE_API].errors, t[SIDE_RAW].errors);
-    for (int s = 0; s < 2; s++)
+    if (t[SIDE_RAW_UNIX].ops > 0) {
+        double u = rate(&t[SIDE_RAW_UNIX]);
+
+        printf("  raw over the unix socket %10.0f %7.3f  %-9s %21s %10.0f %7zu\n", u,
+               u > 0 ? a / u : 0, "(info)", "",
+               per_op_us(t[SIDE_RAW_UNIX].etcd_cpu, &t[SIDE_RAW_UNIX]), t[SIDE_RAW_UNIX].errors);
+    }
+    for (int s = 0; s < SIDE_COUNT; s++)
         if (t[s].errors > 0)
             printf("         %s error: %s\n", side_names[s], t[s].first_err);
     fflush(stdout);
 }
 
 static void
-print_get_row(const struct tally t[2])
+print_get_row(const struct tally t[SIDE_COUNT])
 {
     double a = rate(&t[SIDE_API]), r = rate(&t[SIDE_RAW]);
 
@@ -947,7 +977,7 @@ static void
 bench_configmaps(struct bench *b, size_t ops, double ratio[2], double get_ms[4])
 {
     static const int concs[] = {1, BENCH_MAX_CONC};
-    struct tally t[2];
+    struct tally t[SIDE_COUNT];
 
     printf("%-8s %4s %10s %10s %7s  %-9s %10s %10s %10s %8s\n", "op", "conc", "api ops/s",
            "raw ops/s", "ratio", "goal", "k3c us/op", "etcd us/a", "etcd us/r", "errors");
@@ -1497,9 +1527,19 @@ bench_conns_init(struct bench *b)
 {
     const struct server *s = &b->srv;
 
+    _cleanup_free_ char *sock = k3c_xasprintf("%s/server/db/etcd-client.sock:0", s->data_dir);
+    struct stat st;
+
+    if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+        b->unix_socket = TAKE_PTR(sock);
     for (int i = 0; i < BENCH_MAX_CONC; i++) {
         conn_init(&b->api[i], s->ca, s->admin_cert, s->admin_key);
         conn_init(&b->raw[i], s->ca, s->etcd_cert, s->etcd_key);
+        /* HTTP/1.1 as the store speaks it (h2's framing costs etcd more) */
+        curl_easy_setopt(b->raw[i].curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        conn_init(&b->raw_unix[i], s->ca, s->etcd_cert, s->etcd_key);
+        if (b->unix_socket)
+            curl_easy_setopt(b->raw_unix[i].curl, CURLOPT_UNIX_SOCKET_PATH, b->unix_socket);
     }
     b->txn_url = k3c_xasprintf("%s/v3/kv/txn", s->etcd_url);
     b->put_url = k3c_xasprintf("%s/v3/kv/put", s->etcd_url);
@@ -1514,7 +1554,9 @@ bench_fini(struct bench *b)
     for (int i = 0; i < BENCH_MAX_CONC; i++) {
         conn_fini(&b->api[i]);
         conn_fini(&b->raw[i]);
+        conn_fini(&b->raw_unix[i]);
     }
+    free(b->unix_socket);
     free(b->txn_url);
     free(b->put_url);
     free(b->range_url);
@@ -1592,7 +1634,11 @@ print_header(const struct bench *b, const char *bin, size_t ops)
         "api = POST /api/v1/namespaces/default/configmaps (HTTPS, client cert, keep-alive);\n"
         "raw = etcd /v3/kv/txn create-if-absent (store_create's request) of the same stored "
         "bytes under " BENCH_RAW_PREFIX ",\n"
-        "      on the TLS etcd k3c supervises, with its etcd client certificate;\n"
+        "      on the TLS etcd k3c supervises, with its etcd client certificate, HTTP/1.1 as the\n"
+        "      store speaks it (etcd's JSON gateway behind TLS forwards each request to its own\n"
+        "      gRPC port over TLS again);\n"
+        "raw over the unix socket = the same txn over the socket k3c's own store uses (plain\n"
+        "      HTTP, no TLS on either side; only when this server has one);\n"
         "us/op = CPU time per operation of k3c, and of etcd on the api (a) and raw (r) side\n\n");
     fflush(stdout);
 }

@@ -737,7 +737,9 @@ agent_start(struct agent *a, struct k3c_err *err)
                                     .ca_file = a->paths.server_ca,
                                     .cert_file = a->paths.client_cert,
                                     .key_file = a->paths.client_key,
-                                    .max_idle = AGENT_API_MAX_IDLE};
+                                    .max_idle = AGENT_API_MAX_IDLE,
+                                    .upload_buffer_size = 16 * 1024,
+                                    .download_buffer_size = 4 * 1024};
     int rc;
 
     a->api = http_client_new(&hc, err);

@@ -6,10 +6,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -505,4 +507,31 @@ k3c_duration_parse_ms(const char *s, int64_t *ms_out)
     }
     *ms_out = total;
     return 0;
+}
+
+/* What stays below the caller's frame: the frames of the wait it makes
+ * next (a lock, a condition wait, a poll) with room to spare. */
+#define STACK_KEEP_BELOW (8 * 1024)
+
+void
+k3c_thread_stack_release(void)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, end;
+    pthread_attr_t attr;
+    size_t size = 0, guard = 0;
+    void *addr = NULL;
+
+    if (getpid() == gettid() || pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &addr, &size) != 0 ||
+        pthread_attr_getguardsize(&attr, &guard) != 0)
+        size = 0;
+    pthread_attr_destroy(&attr);
+    if (size == 0)
+        return;
+    /* the stack grows down to addr; stay clear of the guard below it */
+    lo = ((uintptr_t)addr + guard + page - 1) & ~(page - 1);
+    end = ((uintptr_t)__builtin_frame_address(0) - STACK_KEEP_BELOW) & ~(page - 1);
+    if (end > lo && end < (uintptr_t)addr + size)
+        madvise((void *)lo, end - lo, MADV_DONTNEED);
 }

@@ -84,4 +84,11 @@ char *k3c_base64_decode(const char *s, size_t *len_out);
  * milliseconds; -1 when malformed. */
 int k3c_duration_parse_ms(const char *s, int64_t *ms_out);
 
+/* Gives the pages of the calling thread's stack below the caller's frame
+ * (less a few KiB for the calls it makes next) back to the kernel: a
+ * thread about to wait long keeps only what it uses while waiting, not
+ * what its deepest call once touched; zero pages come back on demand.
+ * Thread: any thread but the main one (a no-op there). */
+void k3c_thread_stack_release(void);
+
 #endif

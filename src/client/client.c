@@ -36,6 +36,7 @@ struct http_client {
     pthread_mutex_t pool_lock; /* protects idle, n_idle */
     struct pooled_handle *idle;
     size_t n_idle, max_idle;
+    long upload_buffer_size, download_buffer_size; /* 0: curl's defaults */
 };
 
 struct http_stream {
@@ -146,17 +147,29 @@ endpoints_free(char **v, size_t n)
 }
 
 /* The URL of attempt i of a request that started at endpoint start, and
- * the number of endpoints in *n (taken under the lock: the list may be
- * replaced between attempts). NULL once i is past the end. */
+ * the index of that endpoint in *idx_out (taken under the lock: the list may
+ * be replaced between attempts); NULL once i is past the end. Points curl at
+ * the endpoint's unix socket for a "unix:/path" endpoint (plain HTTP to
+ * "localhost" over it), at no socket otherwise. */
 static char *
-endpoint_url(struct http_client *c, size_t start, size_t i, const char *path, size_t *idx_out)
+endpoint_url(struct http_client *c, size_t start, size_t i, const char *path, size_t *idx_out,
+             CURL *curl)
 {
     char *url = NULL;
 
     pthread_mutex_lock(&c->endpoints_lock);
     if (i < c->n_endpoints) {
+        const char *ep;
+
         *idx_out = (start + i) % c->n_endpoints;
-        url = k3c_xasprintf("%s%s", c->endpoints[*idx_out], path);
+        ep = c->endpoints[*idx_out];
+        if (strncmp(ep, HTTP_UNIX_PREFIX, strlen(HTTP_UNIX_PREFIX)) == 0) {
+            curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ep + strlen(HTTP_UNIX_PREFIX));
+            url = k3c_xasprintf("http://localhost%s", path);
+        } else {
+            curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, NULL);
+            url = k3c_xasprintf("%s%s", ep, path);
+        }
     }
     pthread_mutex_unlock(&c->endpoints_lock);
     return url;
@@ -189,6 +202,8 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     for (size_t i = 0; cfg->resolve && cfg->resolve[i]; i++)
         c->resolve = curl_slist_append(c->resolve, cfg->resolve[i]);
     c->max_idle = cfg->max_idle;
+    c->upload_buffer_size = cfg->upload_buffer_size;
+    c->download_buffer_size = cfg->download_buffer_size;
     pthread_mutex_init(&c->pool_lock, NULL);
     return c;
 }
@@ -264,6 +279,10 @@ handle_setup(struct http_client *c, CURL *curl)
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
     if (c->http1)
         curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (c->upload_buffer_size > 0)
+        curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, c->upload_buffer_size);
+    if (c->download_buffer_size > 0)
+        curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, c->download_buffer_size);
     if (c->ca_file) {
         /* Trust only our CA. Without clearing CAPATH, libcurl/GnuTLS also
          * loads all of /etc/ssl/certs on every new connection: ~6 MB RSS and
@@ -401,7 +420,7 @@ http_client_request(struct http_client *c, const char *method, const char *path,
     headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx, curl);
 
         if (!url)
             break;
@@ -501,7 +520,7 @@ http_client_do(struct http_client *c, const struct http_request *req, struct htt
         headers = curl_slist_append(headers, req->headers[i]);
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, req->path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, req->path, &idx, curl);
 
         if (!url)
             break;
@@ -586,14 +605,16 @@ http_client_stream_handle(struct http_client *c, const char *method, const char 
                           const char *body, size_t body_len, size_t attempt, void *headers)
 {
     size_t idx;
-    _cleanup_free_ char *url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx);
-    CURL *curl;
+    CURL *curl = curl_easy_init();
+    _cleanup_free_ char *url = NULL;
 
-    if (!url)
-        return NULL;
-    curl = curl_easy_init();
     if (!curl)
         abort();
+    url = endpoint_url(c, atomic_load(&c->current), attempt, path, &idx, curl);
+    if (!url) {
+        curl_easy_cleanup(curl);
+        return NULL;
+    }
     handle_setup(c, curl);
     request_setup(curl, method, url, headers, body, body_len);
     return curl;
@@ -742,7 +763,7 @@ http_stream_run(struct http_stream *s, const char *method, const char *path, con
 
     for (size_t i = 0;; i++) {
         size_t idx;
-        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx);
+        _cleanup_free_ char *url = endpoint_url(c, start, i, path, &idx, s->curl);
 
         if (!url)
             break;

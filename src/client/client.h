@@ -13,8 +13,13 @@
 #include "base/buf.h"
 #include "base/err.h"
 
+/* An endpoint "unix:/abs/path" is plain HTTP over that unix socket (the
+ * server's own etcd member, docs/etcd.md "The local socket"). */
+#define HTTP_UNIX_PREFIX "unix:"
+
 struct http_client_config {
-    const char *const *endpoints; /* "https://127.0.0.1:2379", NULL-terminated, >= 1 */
+    const char *const *endpoints; /* "https://127.0.0.1:2379" or "unix:/path", NULL-terminated,
+                                     >= 1 */
     const char *ca_file;          /* trust anchors; NULL: system default */
     const char *cert_file;        /* client certificate, may be NULL */
     const char *key_file;         /* its key, may be NULL */
@@ -38,6 +43,15 @@ struct http_client_config {
      * handle is closed. 0: no limit (a server's etcd client, whose
      * concurrency is bounded by its request threads). */
     size_t max_idle;
+    /* curl's upload buffer per handle, which it takes for every request
+     * over TLS and keeps with the handle: 0 is curl's 64 KiB. Each watch
+     * stream and kept connection holds one, so the agent asks for 16 KiB,
+     * the least curl takes (its bodies are small). */
+    long upload_buffer_size;
+    /* curl's receive buffer per handle (CURLOPT_BUFFERSIZE): 0 is curl's
+     * 16 KiB. The agent's watch streams and kept connections take 4 KiB
+     * (TLS has its own record buffer; a large reply is read in more calls). */
+    long download_buffer_size;
 };
 
 struct http_client;

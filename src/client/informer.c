@@ -33,6 +33,7 @@ struct informer {
     bool stopping, synced;
     json_t *cache; /* "ns/name" -> object */
     bool cache_metadata_only;
+    json_t *(*cache_form)(const json_t *obj);
     char *rv; /* resume point; thread-only */
 };
 
@@ -70,6 +71,7 @@ informer_new(const struct informer_config *cfg, struct k3c_err *err)
     inf->userdata = cfg->userdata;
     inf->cache = json_object();
     inf->cache_metadata_only = cfg->cache_metadata_only;
+    inf->cache_form = cfg->cache_form;
     pthread_mutex_init(&inf->lock, NULL);
     k3c_cond_init(&inf->wake);
     return inf;
@@ -131,7 +133,9 @@ upsert_locked(struct informer *inf, json_t *obj)
     if (old && old_rv && new_rv && strcmp(old_rv, new_rv) == 0)
         return; /* unchanged (a relist finding what the watch already gave) */
     json_incref(old);
-    if (inf->cache_metadata_only) {
+    if (inf->cache_form) {
+        json_object_set_new(inf->cache, key, inf->cache_form(obj));
+    } else if (inf->cache_metadata_only) {
         const json_t *m = json_object_get(obj, "metadata");
         json_object_set_new(inf->cache, key,
                             json_pack("{s:{s:O*, s:O*, s:O*}}", "metadata", "namespace",

@@ -173,6 +173,10 @@ cmd_agent(int argc, char **argv, char **envp)
         rc = K3C_EXIT_USAGE;
         goto out;
     }
+    /* One malloc arena: the agent's threads (a worker per pod, a watch
+     * each) rarely allocate at once, and a second arena kept ~1 MiB of
+     * free space of its own (docs/agent.md, "Memory, session 8"). */
+    mallopt(M_ARENA_MAX, 1);
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);

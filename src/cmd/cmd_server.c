@@ -433,14 +433,14 @@ store_endpoints(struct etcd *e, const struct etcd_tls_paths *tls, const char *jo
     while (others[n])
         n++;
     out = k3c_xcalloc(n + 3, sizeof(*out));
-    if (!st.learner)
-        out[k++] = k3c_xstrdup(etcd_client_url(e));
+    if (!st.learner) /* the local member over its unix socket: no TLS on either side */
+        out[k++] = k3c_xstrdup(etcd_local_url(e));
     for (size_t i = 0; i < n; i++)
         out[k++] = others[i];
     if (n == 0 && st.learner && join_url)
         out[k++] = k3c_xstrdup(join_url);
     if (st.learner)
-        out[k++] = k3c_xstrdup(etcd_client_url(e));
+        out[k++] = k3c_xstrdup(etcd_local_url(e));
     free(others);
     return out;
 }

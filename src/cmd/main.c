@@ -4,6 +4,7 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "cmd/cmd.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -143,6 +144,9 @@ main(int argc, char **argv, char **envp)
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0)
         return cmd_help(argc, argv);
+    /* Hidden: the image store's libarchive jobs, in a process of their own. */
+    if (strcmp(argv[1], IMAGE_HELPER_VERB) == 0)
+        return image_helper_main(argc - 1, argv + 1);
     v = find_verb(argv[1]);
     if (!v) {
         fprintf(stderr, "k3c: unknown command \"%s\"\n\n", argv[1]);

@@ -17,8 +17,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,11 +31,19 @@
 #define ETCD_HEALTHY_RUN_MS 60000 /* a run this long resets the backoff */
 #define ETCD_STOP_GRACE_MS  15000
 #define ETCD_MAX_ARGS       64
+/* The server's own socket to its member, in the directory that holds the
+ * data dir (etcd's working directory). etcd 3.4 wants "host:port" even in a
+ * unix:// URL and makes the socket at that name relative to its working
+ * directory, so the file is named "etcd-client.sock:0". */
+#define ETCD_SOCKET_NAME "etcd-client.sock:0"
 
 struct etcd {
     char *binary; /* full path */
     char *data_dir, *log_file, *node_ip, *member_name;
     char *client_url;       /* loopback client URL */
+    char *run_dir;          /* etcd's working directory: the data dir's parent */
+    char *socket_path;      /* run_dir/ETCD_SOCKET_NAME; NULL when too long for sun_path */
+    char *local_url;        /* "unix:<socket_path>", else client_url */
     char *peer_url;         /* https://<node_ip>:<peer_port> */
     char *initial_cluster;  /* joining: every member, "name=url,..."; NULL: new */
     struct etcd_config cfg; /* strings point into the copies above / caller's tls */
@@ -115,23 +127,64 @@ etcd_member_name_for(const char *node_name)
     return name;
 }
 
+/* path made absolute against the current directory (etcd runs in run_dir). */
+static char *
+absolute_path(const char *path)
+{
+    char cwd[PATH_MAX];
+
+    if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+        return k3c_xstrdup(path);
+    return k3c_xasprintf("%s/%s", cwd, path);
+}
+
+/* The data dir's parent and the socket in it; no socket when its path does
+ * not fit a sockaddr_un (the server then uses TLS on loopback). */
+static void
+local_socket_init(struct etcd *e)
+{
+    const char *slash = strrchr(e->data_dir, '/');
+    struct sockaddr_un sa;
+
+    e->run_dir = slash == e->data_dir ? k3c_xstrdup("/")
+                                      : k3c_xstrndup(e->data_dir, (size_t)(slash - e->data_dir));
+    e->socket_path = k3c_xasprintf("%s/%s", e->run_dir, ETCD_SOCKET_NAME);
+    if (strlen(e->socket_path) >= sizeof(sa.sun_path)) {
+        free(e->socket_path);
+        e->socket_path = NULL;
+    }
+    e->local_url = e->socket_path ? k3c_xasprintf(HTTP_UNIX_PREFIX "%s", e->socket_path)
+                                  : k3c_xstrdup(e->client_url);
+}
+
 static void
 build_argv(struct etcd *e)
 {
     const struct etcd_config *c = &e->cfg;
     const struct etcd_tls_paths *t = c->tls;
     bool loopback_only = strcmp(e->node_ip, "127.0.0.1") == 0;
+    /* etcd runs in run_dir: every path it is given is absolute */
+    _cleanup_free_ char *ca = absolute_path(t->ca_cert);
+    _cleanup_free_ char *cert = absolute_path(t->server_cert);
+    _cleanup_free_ char *key = absolute_path(t->server_key);
+    _cleanup_free_ char *peer_cert = absolute_path(t->peer_cert);
+    _cleanup_free_ char *peer_key = absolute_path(t->peer_key);
+    _cleanup_free_ char *local =
+        e->socket_path ? k3c_xstrdup(",unix://" ETCD_SOCKET_NAME) : k3c_xstrdup("");
     size_t n = 0;
 
 #define ARG(...) (e->argv[n++] = k3c_xasprintf(__VA_ARGS__))
     ARG("%s", e->binary);
     ARG("--name=%s", e->member_name);
     ARG("--data-dir=%s", e->data_dir);
+    /* The unix socket is plain HTTP: no TLS on either side for the server's
+     * own requests. Only the owner may connect to it (umask 077 below), and
+     * it is not advertised, so no other member or client learns of it. */
     if (loopback_only)
-        ARG("--listen-client-urls=https://127.0.0.1:%d", c->client_port);
+        ARG("--listen-client-urls=https://127.0.0.1:%d%s", c->client_port, local);
     else
-        ARG("--listen-client-urls=https://127.0.0.1:%d,https://%s:%d", c->client_port, e->node_ip,
-            c->client_port);
+        ARG("--listen-client-urls=https://127.0.0.1:%d,https://%s:%d%s", c->client_port, e->node_ip,
+            c->client_port, local);
     ARG("--advertise-client-urls=https://%s:%d", e->node_ip, c->client_port);
     ARG("--listen-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
     ARG("--initial-advertise-peer-urls=https://%s:%d", e->node_ip, c->peer_port);
@@ -144,13 +197,13 @@ build_argv(struct etcd *e)
     }
     ARG("--initial-cluster-token=k3c");
     ARG("--client-cert-auth");
-    ARG("--trusted-ca-file=%s", t->ca_cert);
-    ARG("--cert-file=%s", t->server_cert);
-    ARG("--key-file=%s", t->server_key);
+    ARG("--trusted-ca-file=%s", ca);
+    ARG("--cert-file=%s", cert);
+    ARG("--key-file=%s", key);
     ARG("--peer-client-cert-auth");
-    ARG("--peer-trusted-ca-file=%s", t->ca_cert);
-    ARG("--peer-cert-file=%s", t->peer_cert);
-    ARG("--peer-key-file=%s", t->peer_key);
+    ARG("--peer-trusted-ca-file=%s", ca);
+    ARG("--peer-cert-file=%s", peer_cert);
+    ARG("--peer-key-file=%s", peer_key);
     ARG("--heartbeat-interval=%d", c->heartbeat_interval_ms);
     ARG("--election-timeout=%d", c->election_timeout_ms);
     /* A member back from a partition asks before it campaigns, so it cannot
@@ -204,14 +257,16 @@ etcd_new(const struct etcd_config *cfg, struct k3c_err *err)
     }
     e = k3c_xcalloc(1, sizeof(*e));
     e->binary = TAKE_PTR(path);
-    e->data_dir = k3c_xstrdup(cfg->data_dir);
+    e->data_dir = absolute_path(cfg->data_dir);
     e->log_file = k3c_xstrdup(cfg->log_file);
     e->node_ip = k3c_xstrdup(cfg->node_ip);
     e->member_name = etcd_member_name_for(cfg->node_name);
     e->peer_url = k3c_xasprintf("https://%s:%d", cfg->node_ip, cfg->peer_port);
     e->initial_cluster = cfg->initial_cluster ? k3c_xstrdup(cfg->initial_cluster) : NULL;
     e->client_url = k3c_xasprintf("https://127.0.0.1:%d", cfg->client_port);
+    local_socket_init(e);
     e->cfg = *cfg;
+    e->cfg.data_dir = e->data_dir;
     e->cfg.auto_compaction_mode =
         cfg->auto_compaction_mode ? cfg->auto_compaction_mode : "revision";
     e->cfg.auto_compaction_retention =
@@ -254,6 +309,9 @@ etcd_free(struct etcd *e)
     free(e->node_ip);
     free(e->member_name);
     free(e->client_url);
+    free(e->run_dir);
+    free(e->socket_path);
+    free(e->local_url);
     free(e->peer_url);
     free(e->initial_cluster);
     free(e);
@@ -270,11 +328,39 @@ child_exec(struct etcd *e, int log_fd, pid_t parent)
     /* Own process group: a Ctrl-C on k3c's terminal reaches k3c only, and k3c
      * stops etcd in order. */
     setpgid(0, 0);
+    /* The local socket is made in the working directory with the umask's
+     * mode: owner only (connecting needs write permission on it). */
+    umask(077);
+    if (chdir(e->run_dir) < 0)
+        _exit(126);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
     close_range(3, ~0U, 0);
     execv(e->binary, e->argv);
     _exit(127);
+}
+
+/* A socket file left by an etcd that was killed makes the next one fail to
+ * listen ("address already in use"). Removed unless something still
+ * answers on it (another etcd using this data dir). */
+static void
+remove_stale_socket(const struct etcd *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    _cleanup_close_ int fd = -1;
+
+    if (!e->socket_path || lstat(e->socket_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    memcpy(sa.sun_path, e->socket_path, strlen(e->socket_path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        log_warn("(member %s) something answers on %s; another etcd on this data dir?",
+                 e->member_name, e->socket_path);
+        return;
+    }
+    if (unlink(e->socket_path) == 0)
+        log_info("(member %s) removed the stale socket %s", e->member_name, e->socket_path);
 }
 
 /* Forks etcd unless we are stopping. Returns its pid, 0 when stopping, -1 on error. */
@@ -286,6 +372,7 @@ spawn_locked(struct etcd *e)
 
     if (e->stopping)
         return 0;
+    remove_stale_socket(e);
     log_fd = open(e->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0) {
         log_error("(member %s) cannot open log %s: %s", e->member_name, e->log_file,
@@ -371,6 +458,42 @@ supervisor_thread(void *arg)
     return NULL;
 }
 
+/* True when a unix socket can be made in run_dir (not on every file system:
+ * a shared folder of a VM, some network file systems). */
+static bool
+run_dir_takes_sockets(const struct etcd *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.k3c-probe-%d.sock", e->run_dir,
+                     (int)getpid());
+    bool ok;
+
+    if (fd < 0 || n < 0 || (size_t)n >= sizeof(sa.sun_path))
+        return false;
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (ok)
+        unlink(sa.sun_path);
+    return ok;
+}
+
+/* Without a socket the server reaches its member over TLS on loopback. */
+static void
+drop_local_socket(struct etcd *e)
+{
+    log_warn("(member %s) no unix socket can be made in %s: %s; the server uses %s", e->member_name,
+             e->run_dir, strerror(errno), e->client_url);
+    free(e->socket_path);
+    e->socket_path = NULL;
+    free(e->local_url);
+    e->local_url = k3c_xstrdup(e->client_url);
+    for (size_t i = 0; e->argv[i]; i++) {
+        free(e->argv[i]);
+        e->argv[i] = NULL;
+    }
+    build_argv(e);
+}
+
 int
 etcd_start(struct etcd *e, struct k3c_err *err)
 {
@@ -380,6 +503,8 @@ etcd_start(struct etcd *e, struct k3c_err *err)
         return k3c_err_wrap(err, "etcd data dir");
     if (e->thread_started)
         return k3c_err_set(err, K3C_E_INTERNAL, "etcd already started");
+    if (e->socket_path && !run_dir_takes_sockets(e))
+        drop_local_socket(e);
     rc = pthread_create(&e->thread, NULL, supervisor_thread, e);
     if (rc != 0)
         return k3c_err_sys(err, rc, "etcd supervisor thread");
@@ -503,6 +628,12 @@ const char *
 etcd_client_url(const struct etcd *e)
 {
     return e->client_url;
+}
+
+const char *
+etcd_local_url(const struct etcd *e)
+{
+    return e->local_url;
 }
 
 const char *

@@ -72,6 +72,11 @@ pid_t etcd_pid(struct etcd *e);
 unsigned etcd_start_count(struct etcd *e);
 /* The client URL on loopback: "https://127.0.0.1:<client_port>". */
 const char *etcd_client_url(const struct etcd *e);
+/* The server's own way to its member: "unix:<dir of data_dir>/etcd-client.sock:0",
+ * plain HTTP over a socket only its user can open (an http_client endpoint);
+ * the client URL when that path is too long for a unix socket or (known
+ * once etcd_start ran) its file system takes no sockets. */
+const char *etcd_local_url(const struct etcd *e);
 /* The member name (node name made DNS-safe). */
 const char *etcd_member_name(const struct etcd *e);
 /* This member's peer URL: "https://<node_ip>:<peer_port>". */

@@ -153,6 +153,23 @@ void image_auth_challenge_fini(struct image_auth_challenge *c);
  * not NULL, the uncompressed stream must hash to it (K3C_E_INVALID). */
 int image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
                        struct k3c_err *err);
+/* The helper's side of image_layer_unpack: chdir(dest), then unpack. */
+int image_layer_unpack_here(const char *blob_path, const char *dest, const char *diff_id,
+                            struct k3c_err *err);
+
+/* ---- the archive helper (image_helper.c, image_import.c) ---- */
+
+/* Runs `k3c __image-archive ARGS...` (args NULL-terminated, at most 5) to
+ * completion. On success *out (may be NULL) gets its stdout (free()). */
+int image_helper_run(const char *const *args, char **out, struct k3c_err *err);
+/* Whether `k3c __image-archive` runs here (probed once; false under
+ * qemu-user emulation): else the callers do the work in this process,
+ * after image_archive_load (image-archive.h). Thread: any. */
+bool image_helper_usable(void);
+/* The helper's side of a tarball import: streams every regular file of
+ * the archive at path into staging/<its sha256 hex> and prints a
+ * "FILE <digest> <size> <name>" line for each. */
+int image_import_stage_here(const char *path, const char *staging, struct k3c_err *err);
 /* rm -rf that never follows symlinks. Missing path is not an error. */
 int image_rm_rf(const char *path, struct k3c_err *err);
 

@@ -212,4 +212,14 @@ int image_rootfs_release(const char *container_dir, struct k3c_err *err);
 int image_store_prune(struct image_store *s, int64_t grace_s, int64_t *freed_out,
                       struct k3c_err *err);
 
+/* ---- the archive helper (image_helper.c) ------------------------------- */
+
+/* The hidden verb of the k3c binary that unpacks layers and stages
+ * tarballs in a child process (libarchive is loaded there only). A program
+ * that uses the image store must dispatch it to image_helper_main before
+ * anything else: `if (argc > 1 && strcmp(argv[1], IMAGE_HELPER_VERB) == 0)
+ * return image_helper_main(argc - 1, argv + 1);` */
+#define IMAGE_HELPER_VERB "__image-archive"
+int image_helper_main(int argc, char **argv);
+
 #endif

@@ -3,16 +3,16 @@
  * with Config/RepoTags/Layers) and OCI-layout archives (index.json + blobs/,
  * image-spec image-layout.md), plain or compressed. One pass streams every
  * file of the archive into a staging directory under its own sha256 (so
- * nothing is trusted by name); the referenced ones then enter the store
- * and each named image is committed as a pull would. */
+ * nothing is trusted by name; it runs in the image helper process, where
+ * libarchive is loaded: image_helper.c); the referenced ones then enter the
+ * store and each named image is committed as a pull would. */
 #define LOG_COMPONENT "image"
+#include "image/image-archive.h"
 #include "image/image-internal.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,8 +125,10 @@ stage_entry(struct import_ctx *c, struct archive *a, const char *name, struct k3
     return 0;
 }
 
+/* Every regular file of the archive into staging (in the helper, or in
+ * this process where the helper cannot run). */
 static int
-stage_archive(struct import_ctx *c, struct k3c_err *err)
+stage_members(struct import_ctx *c, struct k3c_err *err)
 {
     struct archive *a = archive_read_new();
     struct archive_entry *e;
@@ -144,19 +146,74 @@ stage_archive(struct import_ctx *c, struct k3c_err *err)
         goto out;
     }
     while ((r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
+        const char *name;
+
         if (r < ARCHIVE_WARN) {
             k3c_err_set(err, K3C_E_INVALID, "%s: %s", c->path, archive_error_string(a));
             goto out;
         }
-        if (archive_entry_filetype(e) != AE_IFREG || !archive_entry_pathname(e))
+        name = archive_entry_pathname(e);
+        /* A name with a newline could not be referenced by a manifest
+         * line anyway, and would break the FILE lines. */
+        if (archive_entry_filetype(e) != AE_IFREG || !name || strchr(name, '\n'))
             continue;
-        if (stage_entry(c, a, archive_entry_pathname(e), err) < 0)
+        if (stage_entry(c, a, name, err) < 0)
             goto out;
     }
     rc = 0;
 out:
     archive_read_free(a);
     return rc;
+}
+
+int
+image_import_stage_here(const char *path, const char *staging, struct k3c_err *err)
+{
+    struct import_ctx c = {.path = path, .staging = k3c_xstrdup(staging)};
+    int rc = stage_members(&c, err);
+
+    for (size_t i = 0; rc == 0 && i < c.n_files; i++)
+        printf("FILE %s %lld %s\n", c.files[i].digest, (long long)c.files[i].size, c.files[i].name);
+    free(c.staging); /* the parent owns the directory and removes it */
+    c.staging = NULL;
+    import_ctx_fini(&c);
+    return rc;
+}
+
+/* Parses the helper's FILE lines into c->files. */
+static int
+parse_staged(struct import_ctx *c, char *out, struct k3c_err *err)
+{
+    char *save = NULL;
+
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        struct staged_file f = {0};
+        long long size;
+        int off = 0;
+
+        if (sscanf(line, "FILE %71s %lld%n", f.digest, &size, &off) != 2 || line[off] != ' ' ||
+            !image_digest_valid(f.digest) || size < 0)
+            return k3c_err_set(err, K3C_E_INTERNAL, "image helper: bad line \"%.100s\"", line);
+        f.size = size;
+        f.name = k3c_xstrdup(line + off + 1);
+        c->files = k3c_xrealloc(c->files, (c->n_files + 1) * sizeof(*c->files));
+        c->files[c->n_files++] = f;
+    }
+    return 0;
+}
+
+static int
+stage_archive(struct import_ctx *c, struct k3c_err *err)
+{
+    const char *args[] = {"stage", c->path, c->staging, NULL};
+    _cleanup_free_ char *out = NULL;
+
+    if (!image_helper_usable())
+        return image_archive_load(err) < 0 ? -1 : stage_members(c, err);
+    /* The helper inherits our working directory: relative paths hold. */
+    if (image_helper_run(args, &out, err) < 0)
+        return -1;
+    return parse_staged(c, out ? out : (char *)"", err);
 }
 
 static int

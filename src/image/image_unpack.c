@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0
  * image_unpack.c - unpacks one layer blob with libarchive, safely. The work
- * runs on a helper thread that has its own working directory
- * (unshare(CLONE_FS)) set to the layer directory, so every name handed to
- * libarchive is relative and its SECURE_NODOTDOT / NOABSOLUTEPATHS /
- * SYMLINKS checks confine the layer without a chdir of the whole process.
+ * runs in the image helper process (image_helper.c: libarchive is loaded
+ * there only) with its working directory set to the layer directory, so
+ * every name handed to libarchive is relative and its SECURE_NODOTDOT /
+ * NOABSOLUTEPATHS / SYMLINKS checks confine the layer.
  * Two archive readers are chained: "raw" decompresses the blob and feeds
  * the tar reader while hashing, so the diff ID is checked in one pass.
  * OCI whiteouts (image-spec layer.md) become overlayfs ones. */
 #define LOG_COMPONENT "image"
+#include "image/image-archive.h"
 #include "image/image-internal.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,12 +32,6 @@ static const int extract_flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
                                  ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
                                  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-
-struct unpack_job {
-    const char *blob_path, *dest, *diff_id;
-    struct k3c_err err;
-    int rc;
-};
 
 struct chain {
     struct archive *raw; /* decompresses the blob */
@@ -371,37 +365,46 @@ out:
     return rc;
 }
 
+int
+image_layer_unpack_here(const char *blob_path, const char *dest, const char *diff_id,
+                        struct k3c_err *err)
+{
+    if (chdir(dest) < 0)
+        return k3c_err_sys(err, errno, "chdir %s", dest);
+    return unpack_here(blob_path, diff_id, err);
+}
+
+/* Where the helper cannot run: the same work on a thread of this process
+ * that has its own working directory (unshare(CLONE_FS)), so the chdir is
+ * invisible to every other thread. The thread ends with the job. */
+struct unpack_job {
+    const char *blob_path, *dest, *diff_id;
+    struct k3c_err err;
+    int rc;
+};
+
 static void *
 unpack_thread(void *arg)
 {
     struct unpack_job *job = arg;
-    _cleanup_close_ int fd = -1;
 
-    /* Our own cwd/root/umask: the chdir below is invisible to every other
-     * thread. The thread ends with the job, so nothing leaks out. */
     if (unshare(CLONE_FS) < 0) {
         job->rc = k3c_err_sys(&job->err, errno, "unshare(CLONE_FS)");
         return NULL;
     }
-    fd = open(job->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fchdir(fd) < 0) {
-        job->rc = k3c_err_sys(&job->err, errno, "chdir %s", job->dest);
-        return NULL;
-    }
-    job->rc = unpack_here(job->blob_path, job->diff_id, &job->err);
+    job->rc = image_layer_unpack_here(job->blob_path, job->dest, job->diff_id, &job->err);
     return NULL;
 }
 
-int
-image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
-                   struct k3c_err *err)
+static int
+unpack_in_process(const char *blob_path, const char *dest, const char *diff_id, struct k3c_err *err)
 {
     struct unpack_job job = {.blob_path = blob_path, .dest = dest, .diff_id = diff_id, .rc = -1};
     pthread_t t;
     int e;
 
-    if (blob_path[0] != '/')
-        return k3c_err_set(err, K3C_E_INTERNAL, "layer blob path %s is not absolute", blob_path);
+    if (image_archive_load(err) < 0)
+        return -1;
     e = pthread_create(&t, NULL, unpack_thread, &job);
     if (e != 0)
         return k3c_err_sys(err, e, "start unpack thread");
@@ -409,4 +412,19 @@ image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
     if (job.rc < 0)
         *err = job.err;
     return job.rc;
+}
+
+int
+image_layer_unpack(const char *blob_path, const char *dest, const char *diff_id,
+                   struct k3c_err *err)
+{
+    const char *args[] = {"unpack", blob_path, dest, diff_id ? diff_id : "", NULL};
+
+    /* The helper chdirs to dest (relative to the working directory it
+     * inherits) before it opens the blob. */
+    if (blob_path[0] != '/')
+        return k3c_err_set(err, K3C_E_INTERNAL, "layer blob path %s is not absolute", blob_path);
+    if (!image_helper_usable())
+        return unpack_in_process(blob_path, dest, diff_id, err);
+    return image_helper_run(args, NULL, err);
 }

@@ -132,6 +132,9 @@ kubelet_pod_wait(struct kpod *p, int64_t deadline_ms)
     struct kubelet *k = p->k;
     bool stop;
 
+    /* A worker's deepest call (sandbox, pull, container start, a TLS
+     * handshake) leaves ~28 KiB of its stack touched; idle, it needs a few. */
+    k3c_thread_stack_release();
     pthread_mutex_lock(&k->lock);
     while (!k->stopping && !p->dirty && k3c_now_ms() < deadline_ms)
         k3c_cond_wait_until(&k->wake, &k->lock, deadline_ms);

@@ -227,6 +227,38 @@ netpol_thread(void *arg)
     return NULL;
 }
 
+/* What the caches keep of a Pod and a Namespace: the fields the rules
+ * (netpol_rules.c, netpol_ipt.c) and netpol_relevant read, where they read
+ * them. A whole Pod tree is ~40 KB; this is ~1 KB. */
+static json_t *
+pod_cache_form(const json_t *pod)
+{
+    const json_t *md = json_object_get(pod, "metadata"), *spec = json_object_get(pod, "spec");
+    const json_t *st = json_object_get(pod, "status"), *c;
+    json_t *ctrs = json_array();
+    size_t i;
+
+    json_array_foreach(json_object_get(spec, "containers"), i, c)
+        json_array_append_new(ctrs, json_pack("{s:O*}", "ports", json_object_get(c, "ports")));
+    return json_pack("{s:{s:O*, s:O*, s:O*, s:O*}, s:{s:O*, s:O*, s:o}, s:{s:O*, s:O*}}",
+                     "metadata", "namespace", json_object_get(md, "namespace"), "name",
+                     json_object_get(md, "name"), "labels", json_object_get(md, "labels"),
+                     "resourceVersion", json_object_get(md, "resourceVersion"), "spec", "nodeName",
+                     json_object_get(spec, "nodeName"), "hostNetwork",
+                     json_object_get(spec, "hostNetwork"), "containers", ctrs, "status", "podIP",
+                     json_object_get(st, "podIP"), "phase", json_object_get(st, "phase"));
+}
+
+static json_t *
+namespace_cache_form(const json_t *ns)
+{
+    const json_t *md = json_object_get(ns, "metadata");
+
+    return json_pack("{s:{s:O*, s:O*, s:O*}}", "metadata", "name", json_object_get(md, "name"),
+                     "labels", json_object_get(md, "labels"), "resourceVersion",
+                     json_object_get(md, "resourceVersion"));
+}
+
 static struct informer *
 informer_for(struct netpol *np, const char *path, const char *name, struct k3c_err *err)
 {
@@ -235,6 +267,11 @@ informer_for(struct netpol *np, const char *path, const char *name, struct k3c_e
                                  .name = name,
                                  .ops = strcmp(name, "networkpolicies") == 0 ? &ops : &relevant_ops,
                                  .userdata = np};
+
+    if (strcmp(name, "pods") == 0)
+        ic.cache_form = pod_cache_form;
+    else if (strcmp(name, "namespaces") == 0)
+        ic.cache_form = namespace_cache_form;
 
     return informer_new(&ic, err);
 }

@@ -41,4 +41,22 @@ int64_t store_json_int64(const json_t *obj, const char *field);
 /* Decodes {"key","value","create_revision",...} into kv. */
 int store_kv_from_json(const json_t *j, struct store_kv *kv, struct k3c_err *err);
 
+/* One event of a watch message. */
+struct store_watch_event {
+    bool deleted;  /* "type":"DELETE" (PUT, the default, is left out) */
+    bool has_prev; /* prev_kv was sent */
+    struct store_kv kv, prev;
+};
+
+void store_watch_event_fini(struct store_watch_event *ev);
+void store_watch_events_free(struct store_watch_event *v, size_t n);
+/* Splits a watch message without parsing its events with jansson (it is
+ * slow on the long base64 strings they carry): the events (values opened
+ * as store_kv_from_json opens them) into *events, and the rest of the
+ * message, with "events":[], parsed into *rest. -1 (nothing to free) when
+ * the message is not a JSON object with result.events in the shape etcd
+ * writes: the caller then parses it whole, which gives the same events. */
+int store_watch_msg_split(const char *msg, size_t len, json_t **rest,
+                          struct store_watch_event **events, size_t *n_events);
+
 #endif

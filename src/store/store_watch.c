@@ -59,6 +59,17 @@ static struct {
     int64_t next_due; /* loop thread: earliest restart seen this round */
 } loop = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* An event the scanner decoded (store_watch_msg_split). */
+static void
+deliver_decoded(struct store_watch *w, struct store_watch_event *ev)
+{
+    struct store_event out = {.type = ev->deleted ? STORE_EVENT_DELETE : STORE_EVENT_PUT,
+                              .kv = &ev->kv,
+                              .prev = ev->has_prev ? &ev->prev : NULL};
+
+    w->ops.on_event(w->userdata, &out);
+}
+
 static void
 deliver_event(struct store_watch *w, const json_t *ev, struct k3c_err *err)
 {
@@ -88,12 +99,16 @@ watch_fail(struct store_watch *w, struct k3c_err *err)
         w->ops.on_error(w->userdata, err);
 }
 
-/* Handles one message of the stream. Returns non-zero to end the stream. */
+/* Handles one message of the stream: its events are in the message (decoded
+ * is NULL) or were decoded by the scanner (n_decoded of them; the message's
+ * own events are then []). Returns non-zero to end the stream. */
 static int
-handle_message(struct store_watch *w, const json_t *msg)
+handle_message(struct store_watch *w, const json_t *msg, struct store_watch_event *decoded,
+               size_t n_decoded)
 {
     const json_t *res = json_object_get(msg, "result");
     const json_t *events = json_object_get(res, "events");
+    size_t n_events = decoded ? n_decoded : json_array_size(events);
     int64_t hdr_rev = store_json_int64(json_object_get(res, "header"), "revision");
     int64_t compact = store_json_int64(res, "compact_revision");
     struct k3c_err err = {0};
@@ -123,6 +138,13 @@ handle_message(struct store_watch *w, const json_t *msg)
         log_warn("(watch %s) cancelled by etcd; resuming", w->prefix);
         return 1;
     }
+    for (i = 0; decoded && i < n_decoded; i++) {
+        int64_t rev = decoded[i].kv.mod_revision;
+
+        deliver_decoded(w, &decoded[i]);
+        if (rev >= atomic_load(&w->next_rev))
+            atomic_store(&w->next_rev, rev + 1);
+    }
     json_array_foreach(events, i, ev)
     {
         int64_t rev = store_json_int64(json_object_get(ev, "kv"), "mod_revision");
@@ -135,7 +157,7 @@ handle_message(struct store_watch *w, const json_t *msg)
      * everything up to hdr_rev has been sent, so a resume may start after it.
      * The "created" answer's revision is etcd's current one, sent before the
      * backlog of a watch that starts in the past: it proves nothing. */
-    if (json_array_size(events) == 0 && !json_is_true(json_object_get(res, "created")) &&
+    if (n_events == 0 && !json_is_true(json_object_get(res, "created")) &&
         hdr_rev >= atomic_load(&w->next_rev))
         atomic_store(&w->next_rev, hdr_rev + 1);
     return 0;
@@ -150,15 +172,21 @@ on_stream_data(void *userdata, const char *data, size_t len)
     k3c_buf_append(&w->pending, data, len);
     while ((nl = memchr(w->pending.data, '\n', w->pending.len))) {
         size_t line = (size_t)(nl - w->pending.data);
-        json_t *msg = json_loadb(w->pending.data, line, 0, NULL);
+        struct store_watch_event *events = NULL;
+        size_t n_events = 0;
+        json_t *msg = NULL;
         int stop;
 
+        /* The events without jansson when they are in etcd's shape. */
+        if (store_watch_msg_split(w->pending.data, line, &msg, &events, &n_events) < 0)
+            msg = json_loadb(w->pending.data, line, 0, NULL);
         k3c_buf_consume(&w->pending, line + 1);
         if (!msg) {
             log_warn("(watch %s) unparsable message; reconnecting", w->prefix);
             return 1;
         }
-        stop = handle_message(w, msg);
+        stop = handle_message(w, msg, events, n_events);
+        store_watch_events_free(events, n_events);
         json_decref(msg);
         if (stop)
             return 1;

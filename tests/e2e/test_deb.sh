@@ -39,6 +39,7 @@ if [ "$RC" -eq 0 ] && [ "$OUT" = "$DEB" ]; then pass deb/built; else fail deb/bu
 expect_all deb/control '^ Package: k3c$' "^ Version: $VERSION\$" "^ Architecture: $ARCH\$" \
     '^ Depends: .*libc6' '^ Depends: .*etcd-server' '^ Depends: .*runc \| crun' \
     '^ Depends: .*conmon' '^ Depends: .*containernetworking-plugins' '^ Depends: .*nftables' \
+    '^ Depends: .*libarchive13' \
     '^ Section: admin$' '^ Description: ' -- dpkg-deb -I "$DEB"
 expect_all deb/files ' \./usr/bin/k3c$' '^-rwxr-xr-x root/root .* \./usr/bin/k3c$' \
     ' \./usr/lib/systemd/system/k3c\.service$' ' \./usr/lib/systemd/system/k3c-agent\.service$' \

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * test_etcd_supervisor.c - the etcd supervisor with a real etcd: SIGKILL is
  * survived with the data intact, stop is clean and leaves no process, a
- * second start reuses the data, a missing binary names its package. */
+ * second start reuses the data, the server's local unix socket (owner only,
+ * a stale one removed), a missing binary names its package. */
 #include "harness.h"
 #include "base/cleanup.h"
 #include "base/util.h"
@@ -135,6 +136,80 @@ test_second_start_reuses_data(void **state)
     harness_rm_rf(dir);
 }
 
+static bool
+started_twice_and_healthy(void *arg)
+{
+    struct etcd *e = arg;
+    struct k3c_err err = {0};
+
+    return etcd_start_count(e) >= 2 && etcd_wait_healthy(e, 200, &err) == 0;
+}
+
+/* The server's own socket to its member: plain HTTP that only the owner may
+ * open, and a socket file left by a killed etcd does not keep the next one
+ * from listening. */
+static void
+test_local_socket(void **state)
+{
+    _cleanup_free_ char *dir = harness_mkdtemp("etcd4");
+    _cleanup_free_ char *tls_dir = k3c_xasprintf("%s/tls", dir);
+    _cleanup_free_ char *sock = k3c_xasprintf("%s/db/etcd-client.sock:0", dir);
+    _cleanup_free_ char *want_url = k3c_xasprintf("unix:%s", sock);
+    struct etcd_tls_paths tls;
+    struct k3c_err err = {0};
+    const char *endpoints[2] = {NULL, NULL};
+    struct store_config sc = {.endpoints = endpoints};
+    struct store_kv kv = {0};
+    struct store *s;
+    struct stat st;
+    struct etcd *e;
+    pid_t first;
+
+    (void)state;
+    etcd_tls_paths_init(&tls, tls_dir);
+    assert_int_equal(etcd_certs_ensure(&tls, "node-one", "127.0.0.1", &err), 0);
+    e = etcd_in(dir, &tls, harness_free_port(), harness_free_port(), "etcd", &err);
+    assert_non_null(e);
+    assert_string_equal(etcd_local_url(e), want_url);
+    assert_int_equal(etcd_start(e, &err), 0);
+    assert_int_equal(etcd_wait_healthy(e, 30000, &err), 0);
+    assert_int_equal(lstat(sock, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 077, 0); /* nobody but the owner connects */
+
+    /* No client certificate: the socket is plain HTTP. */
+    endpoints[0] = etcd_local_url(e);
+    s = store_new(&sc, &err);
+    assert_non_null(s);
+    assert_int_equal(store_create(s, "/over-socket", "yes", 3, 0, NULL, &err), 0);
+
+    /* SIGKILL leaves the socket file; the restarted etcd listens anyway. */
+    first = etcd_pid(e);
+    assert_int_equal(kill(first, SIGKILL), 0);
+    assert_true(harness_wait_for(started_twice_and_healthy, e, 30000));
+    assert_int_equal(store_get(s, "/over-socket", &kv, &err), 0);
+    assert_string_equal(kv.value, "yes");
+    store_kv_fini(&kv);
+    store_free(s);
+
+    /* A clean stop removes the socket. */
+    etcd_free(e);
+    assert_int_equal(lstat(sock, &st), -1);
+
+    /* A data dir whose socket path would not fit sun_path: TLS on loopback. */
+    {
+        char deep[200];
+
+        snprintf(deep, sizeof(deep), "%s/%0120d", dir, 0);
+        e = etcd_in(deep, &tls, harness_free_port(), harness_free_port(), "etcd", &err);
+        assert_non_null(e);
+        assert_string_equal(etcd_local_url(e), etcd_client_url(e));
+        etcd_free(e);
+    }
+    etcd_tls_paths_fini(&tls);
+    harness_rm_rf(dir);
+}
+
 static void
 test_missing_binary_names_package(void **state)
 {
@@ -188,6 +263,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_restarts_with_data_intact),
         cmocka_unit_test(test_second_start_reuses_data),
+        cmocka_unit_test(test_local_socket),
         cmocka_unit_test(test_missing_binary_names_package),
         cmocka_unit_test(test_bad_timing_refused),
     };

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -172,6 +174,69 @@ test_log_levels(void **state)
     k3c_log_set_level(K3C_LOG_INFO);
 }
 
+/* k3c_thread_stack_release: the pages a deep call touched below the
+ * caller's frame leave the thread's RSS; the caller's own frame survives. */
+struct stack_probe {
+    uintptr_t lo, hi;     /* the deep call's buffer */
+    size_t before, after; /* its resident pages */
+    int canary;
+};
+
+static size_t
+resident_pages(uintptr_t lo, uintptr_t hi)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start = lo & ~((uintptr_t)page - 1);
+    size_t n = (hi - start + (uintptr_t)page - 1) / (uintptr_t)page, count = 0;
+    unsigned char *vec = calloc(n, 1);
+
+    assert_int_equal(mincore((void *)start, n * (size_t)page, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        count += vec[i] & 1;
+    free(vec);
+    return count;
+}
+
+static __attribute__((noinline)) void
+touch_deep(struct stack_probe *sp)
+{
+    volatile char buf[256 * 1024];
+
+    for (size_t i = 0; i < sizeof(buf); i += 512)
+        buf[i] = 1;
+    sp->lo = (uintptr_t)&buf[0];
+    sp->hi = (uintptr_t)&buf[sizeof(buf) - 1];
+}
+
+static void *
+stack_release_thread(void *arg)
+{
+    struct stack_probe *sp = arg;
+    volatile int canary = 42;
+
+    touch_deep(sp);
+    sp->before = resident_pages(sp->lo, sp->hi);
+    k3c_thread_stack_release();
+    sp->after = resident_pages(sp->lo, sp->hi);
+    sp->canary = canary;
+    return NULL;
+}
+
+static void
+test_thread_stack_release(void **state)
+{
+    struct stack_probe sp = {0};
+    pthread_t t;
+
+    (void)state;
+    assert_int_equal(pthread_create(&t, NULL, stack_release_thread, &sp), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(sp.canary, 42);
+    assert_true(sp.before >= 60); /* 64 pages touched */
+    assert_true(sp.after <= 8);   /* all but the margin near the caller's frame */
+    k3c_thread_stack_release();   /* the main thread: a no-op */
+}
+
 int
 main(void)
 {
@@ -184,6 +249,7 @@ main(void)
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_cond_wait_until_deadline),
         cmocka_unit_test(test_log_levels),
+        cmocka_unit_test(test_thread_stack_release),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
