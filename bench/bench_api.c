@@ -1525,6 +1525,13 @@ run_all(struct bench *b, size_t ops, size_t pods)
     print_rss("k3c before the pod creates", b->srv.pid, false, NULL);
     bench_pod_creates(b, pods);
     print_rss("k3c after the pod creates", b->srv.pid, true, &rss);
+    /* K3C_BENCH_PAUSE_S=N: time to look at the server (gdb, smaps). */
+    if (env_count("K3C_BENCH_PAUSE_S", 0) > 0) {
+        printf("pausing %zu s: k3c server pid %d\n", env_count("K3C_BENCH_PAUSE_S", 0),
+               (int)b->srv.pid);
+        fflush(stdout);
+        sleep((unsigned)env_count("K3C_BENCH_PAUSE_S", 0));
+    }
     print_rss("etcd after the pod creates", b->srv.etcd_pid, false, NULL);
     list_ms = bench_lists(b, pods);
     printf("\n%-34s %9s %9s  %s\n", "rss", "now MB", "peak MB", "goal");

@@ -34,6 +34,10 @@
 #define WC_SYNC_POLL_MS          100
 #define WC_RELIST_BACKOFF_MIN_MS 100
 #define WC_RELIST_BACKOFF_MAX_MS 5000
+/* A dictionary is trained on up to this many of the cache's objects (spread
+ * over the keys), and up to this many bytes of them. */
+#define WC_TRAIN_SAMPLES 128
+#define WC_TRAIN_BYTES   (1024 * 1024)
 
 /* A set of entries sorted by key; each holds one ref. */
 struct entry_map {
@@ -61,6 +65,9 @@ struct watch_cache {
     size_t n_fields;
     api_row_fn row; /* NULL: entries keep no table row */
     atomic_int refs;
+    /* Packs the entries' JSON. Used by the writer of the moment (the store
+     * watch thread or the relister, never both). */
+    struct wc_packer *packer;
 
     pthread_rwlock_t map_lock;
     struct entry_map map;     /* what readers see */
@@ -120,7 +127,7 @@ entry_destroy(struct wc_entry *e)
         free(e->name);
     free(e->key);
     free(e->namespace);
-    free(e->json);
+    wc_text_fini(&e->text);
     free(e->row);
     free(e->labels);
     free(e->fields); /* one block with the strings */
@@ -143,10 +150,64 @@ wc_entry_unref(struct wc_entry *e)
     return NULL;
 }
 
+int
+wc_entry_json(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err)
+{
+    if (wc_text_read(&e->text, SIZE_MAX, out, err) == 0)
+        return 0;
+    log_error("%s: %s", e->key, err->msg);
+    return -1;
+}
+
+int
+wc_entry_metadata(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err)
+{
+    size_t start = out->len;
+
+    if (wc_text_read(&e->text, e->meta_off + e->meta_len, out, err) < 0) {
+        log_error("%s: %s", e->key, err->msg);
+        return -1;
+    }
+    /* Keep metadata's value: drop what comes before it. */
+    memmove(out->data + start, out->data + start + e->meta_off, e->meta_len);
+    out->len = start + e->meta_len;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+char *
+wc_entry_json_dup(const struct wc_entry *e, size_t *len)
+{
+    struct k3c_err err = {0};
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    if (wc_entry_json(e, &b, &err) < 0) {
+        k3c_buf_fini(&b);
+        return NULL;
+    }
+    if (!b.data) /* an empty text */
+        k3c_buf_append(&b, "", 0);
+    return k3c_buf_steal(&b, len);
+}
+
+bool
+wc_entry_json_has(const struct wc_entry *e, const char *needle)
+{
+    size_t len = 0;
+    _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
+
+    /* A text we cannot read: say yes, so that the caller parses (and fails). */
+    return !text || memmem(text, len, needle, strlen(needle)) != NULL;
+}
+
 json_t *
 wc_entry_object(const struct wc_entry *e)
 {
-    return json_loadb(e->json, e->json_len, 0, NULL);
+    size_t len = 0;
+    _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
+
+    return text ? json_loadb(text, len, 0, NULL) : NULL;
 }
 
 /* The last segment of the key: the object's name by the /registry layout. */
@@ -264,7 +325,8 @@ buf_dump(const char *text, size_t len, void *ud)
 }
 
 /* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
- * metadata's value is (table rows splice it in). NULL on failure. */
+ * metadata's value is (table rows splice it in). NULL on failure; the text
+ * is the caller's. */
 static char *
 entry_serialise(struct wc_entry *e, const json_t *obj)
 {
@@ -297,8 +359,7 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
     }
     k3c_buf_append(&b, "}", 1);
     text = k3c_buf_steal(&b, &e->json_len);
-    /* The buffer grew by doubling; entries live long. */
-    return k3c_xrealloc(text, e->json_len + 1);
+    return text;
 fail:
     k3c_buf_fini(&b);
     return NULL;
@@ -307,12 +368,12 @@ fail:
 /* The row's cells, unless a string of the object holds the character the
  * row markers use (then tables compute the row at read time). */
 static void
-entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj, const char *json)
 {
     char *row;
     size_t len = 0;
 
-    if (!wc->row || memmem(e->json, e->json_len, "\\u0001", 6))
+    if (!wc->row || memmem(json, e->json_len, "\\u0001", 6))
         return;
     row = api_table_row_template(wc->row, obj, &len);
     if (!row)
@@ -330,6 +391,7 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     struct wc_entry *e = &box->e;
     json_t *md = json_object_get(obj, "metadata");
     char rv[24];
+    _cleanup_free_ char *json = NULL;
 
     if (!json_is_object(md)) {
         md = json_object();
@@ -341,13 +403,14 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     e->refs = 1;
     e->revision = rev;
     e->key = k3c_xstrdup(key);
-    e->json = entry_serialise(e, obj);
-    if (!e->json) {
+    json = entry_serialise(e, obj);
+    if (!json) {
         entry_destroy(e);
         return NULL;
     }
     entry_extract(wc, e, obj);
-    entry_row(wc, e, obj);
+    entry_row(wc, e, obj, json);
+    wc_text_pack(wc->packer, json, e->json_len, &e->text);
     return e;
 }
 
@@ -374,7 +437,7 @@ entry_at_revision(const struct watch_cache *wc, struct wc_entry *old, int64_t re
     _cleanup_json_ json_t *obj = wc_entry_object(old);
     struct wc_entry *e = obj ? entry_build(wc, old->key, obj, rev) : NULL;
 
-    /* Unreachable in practice (old->json was produced by us); an event with
+    /* Unreachable in practice (old's text was produced by us); an event with
      * the last state's revision beats no event. */
     return e ? e : wc_entry_ref(old);
 }
@@ -389,6 +452,42 @@ entry_skipped(const struct store_kv *kv)
     box->e.key = k3c_xstrdup(kv->key);
     box->e.revision = kv->mod_revision;
     return &box->e;
+}
+
+/* ---- dictionaries ------------------------------------------------------ */
+
+/* Trains the packer's next dictionary on objects of m (the writer's map:
+ * the cache's, or the list being loaded). Thread: the writer. */
+static void
+cache_train(struct watch_cache *wc, const struct entry_map *m)
+{
+    size_t sizes[WC_TRAIN_SAMPLES], n = 0;
+    size_t step = m->n > WC_TRAIN_SAMPLES ? m->n / WC_TRAIN_SAMPLES : 1;
+    int64_t t0 = k3c_now_ms();
+    struct k3c_err err = {0};
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    for (size_t i = 0; i < m->n && n < WC_TRAIN_SAMPLES && b.len < WC_TRAIN_BYTES; i += step) {
+        size_t start = b.len;
+
+        if (wc_text_read(&m->v[i]->text, SIZE_MAX, &b, &err) == 0)
+            sizes[n++] = b.len - start;
+    }
+    if (wc_packer_train(wc->packer, b.data, sizes, n, &err) < 0)
+        log_warn("(watchcache %s) no dictionary: %s", wc->prefix, err.msg);
+    else
+        log_debug("(watchcache %s) a %zu-byte dictionary from %zu objects (%zu bytes) in %" PRId64
+                  " ms",
+                  wc->prefix, wc_packer_dict_size(wc->packer), n, b.len, k3c_now_ms() - t0);
+    k3c_buf_fini(&b);
+}
+
+static void
+cache_train_if_due(struct watch_cache *wc, const struct entry_map *m)
+{
+    if (wc_packer_train_due(wc->packer))
+        cache_train(wc, m);
 }
 
 /* ---- entry maps (sorted arrays) ---------------------------------------- */
@@ -647,6 +746,7 @@ cache_on_event(void *userdata, const struct store_event *sev)
     }
     cache_apply(wc, &c);
     cache_changed();
+    cache_train_if_due(wc, &wc->map);
 }
 
 static void relist_request(struct watch_cache *wc);
@@ -703,6 +803,7 @@ cache_list(struct watch_cache *wc, struct cache_snapshot *out, struct k3c_err *e
             else
                 entry_map_append_take(&out->skipped, entry_skipped(&page.items[i]));
         }
+        cache_train_if_due(wc, &out->map);
         free(token);
         token = TAKE_PTR(page.continue_token);
         store_list_fini(&page);
@@ -957,6 +1058,7 @@ cache_destroy(struct watch_cache *wc)
         free(wc->index_fields[i]);
     free(wc->index_fields);
     free(wc->prefix);
+    wc_packer_free(wc->packer);
     pthread_cond_destroy(&wc->changed);
     pthread_mutex_destroy(&wc->mu);
     pthread_rwlock_destroy(&wc->map_lock);
@@ -979,6 +1081,7 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
     wc->store = s;
     wc->row = row;
     wc->prefix = k3c_xstrdup(prefix);
+    wc->packer = wc_packer_new();
     while (index_fields && index_fields[wc->n_fields])
         wc->n_fields++;
     wc->index_fields = k3c_xcalloc(wc->n_fields + 1, sizeof(*wc->index_fields));
