@@ -20,6 +20,7 @@ struct wc_text {
     uint32_t len;        /* bytes at data */
     uint32_t text_len;   /* the text's length */
     enum { WC_TEXT_PLAIN, WC_TEXT_ZSTD } kind;
+    bool borrowed;        /* data is part of someone else's block (wc_text_move_into) */
     struct wc_dict *dict; /* a ref (frames packed with a dictionary), or NULL */
 };
 
@@ -35,6 +36,10 @@ void wc_packer_free(struct wc_packer *p);
  * are fine. */
 void wc_text_pack(struct wc_packer *p, const char *text, size_t len, struct wc_text *out);
 void wc_text_fini(struct wc_text *t);
+/* Moves src into *dst with its data copied to at (src->len bytes the caller
+ * owns, e.g. the tail of one block with the entry); src's data is freed and
+ * src is left empty. */
+void wc_text_move_into(struct wc_text *dst, struct wc_text *src, void *at);
 
 /* Appends the text's first `upto` bytes (SIZE_MAX: all of it) to out.
  * Returns 0, or -1 (K3C_E_INTERNAL, out unchanged) when the data is corrupt

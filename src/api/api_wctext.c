@@ -34,6 +34,7 @@
  * them fits. Bigger dictionaries packed pods barely smaller. */
 #define WC_DICT_CAPACITY (16 * 1024)
 #define WC_POOL_MAX      8
+#define WC_SCRATCH_KEEP  (64 * 1024)
 
 struct wc_dict {
     int refs; /* atomic */
@@ -44,8 +45,13 @@ struct wc_dict {
 
 struct wc_packer {
     struct wc_dict *dict; /* a ref, or NULL before the first training */
-    size_t packs;         /* texts worth compressing packed since the last training */
-    size_t train_at;      /* packs at which the next training is due */
+    /* Where frames are compressed before they are copied out at their
+     * size: a frame's bound is the text's size, and a block that large
+     * shrunk in place would leave a hole for each entry. */
+    unsigned char *scratch;
+    size_t scratch_cap;
+    size_t packs;    /* texts worth compressing packed since the last training */
+    size_t train_at; /* packs at which the next training is due */
     unsigned trainings;
 };
 
@@ -168,6 +174,7 @@ wc_packer_free(struct wc_packer *p)
     if (!p)
         return;
     dict_unref(p->dict);
+    free(p->scratch);
     free(p);
 }
 
@@ -208,7 +215,6 @@ void
 wc_text_pack(struct wc_packer *p, const char *text, size_t len, struct wc_text *out)
 {
     size_t cap = ZSTD_compressBound(len), n;
-    unsigned char *frame;
 
     memset(out, 0, sizeof(*out));
     out->text_len = (uint32_t)len;
@@ -219,23 +225,47 @@ wc_text_pack(struct wc_packer *p, const char *text, size_t len, struct wc_text *
         return;
     }
     p->packs++;
-    frame = k3c_xmalloc(cap);
-    n = text_compress(p, text, len, frame, cap);
-    if (n == 0) {
-        free(frame);
-        text_plain(text, len, out);
-        return;
+    if (cap > p->scratch_cap) {
+        free(p->scratch);
+        p->scratch = k3c_xmalloc(cap);
+        p->scratch_cap = cap;
     }
-    out->kind = WC_TEXT_ZSTD;
-    out->data = k3c_xrealloc(frame, n);
-    out->len = (uint32_t)n;
-    out->dict = dict_ref(p->dict);
+    n = text_compress(p, text, len, p->scratch, cap);
+    if (n == 0) {
+        text_plain(text, len, out);
+    } else {
+        out->kind = WC_TEXT_ZSTD;
+        out->data = k3c_xmalloc(n);
+        memcpy(out->data, p->scratch, n);
+        out->len = (uint32_t)n;
+        out->dict = dict_ref(p->dict);
+    }
+    /* An odd huge object does not pin its buffer. */
+    if (p->scratch_cap > WC_SCRATCH_KEEP) {
+        free(p->scratch);
+        p->scratch = NULL;
+        p->scratch_cap = 0;
+    }
+}
+
+void
+wc_text_move_into(struct wc_text *dst, struct wc_text *src, void *at)
+{
+    *dst = *src;
+    if (src->len)
+        memcpy(at, src->data, src->len);
+    dst->data = at;
+    dst->borrowed = true;
+    if (!src->borrowed)
+        free(src->data);
+    memset(src, 0, sizeof(*src));
 }
 
 void
 wc_text_fini(struct wc_text *t)
 {
-    free(t->data);
+    if (!t->borrowed)
+        free(t->data);
     dict_unref(t->dict);
     memset(t, 0, sizeof(*t));
 }
