@@ -60,6 +60,9 @@ bool wc_packer_train_due(const struct wc_packer *p);
  * Returns 0, or -1 with err (the packer keeps its dictionary). */
 int wc_packer_train(struct wc_packer *p, const char *samples, const size_t *sizes, size_t n,
                     struct k3c_err *err);
+/* Not now (the cache holds too few objects for a dictionary to pay): due
+ * again after as many packs as this time. */
+void wc_packer_defer(struct wc_packer *p);
 /* Trainings so far (tests, logs). */
 unsigned wc_packer_trainings(const struct wc_packer *p);
 /* The size of the current dictionary (0: none). */

@@ -39,6 +39,9 @@
  * over the keys), and up to this many bytes of them. */
 #define WC_TRAIN_SAMPLES 128
 #define WC_TRAIN_BYTES   (1024 * 1024)
+/* A dictionary (~110 KB with its tables) pays only over many objects; a
+ * resource with a few, often written (leases), keeps packing without one. */
+#define WC_TRAIN_MIN_OBJECTS 64
 
 /* A set of entries sorted by key; each holds one ref. */
 struct entry_map {
@@ -126,11 +129,13 @@ struct entry_box {
 /* Building an entry parses the stored object and serialises it again; the
  * transient trees and texts of a burst of writes (10,000 pod creates) end up
  * as free chunks between the entries, which glibc keeps (~9 MB after that
- * burst). Once the writers have been quiet for a second after a few MB of
- * objects, one short-lived thread hands the free pages back (malloc_trim).
- * No thread while nothing is due: an idle server keeps its thread count. */
+ * burst). After a few MB of objects, one short-lived thread hands the free
+ * pages back (malloc_trim, a few ms) once the writers have been quiet for a
+ * moment, or after a while of constant writes. No thread while nothing is
+ * due: an idle server keeps its thread count. */
 #define WC_TRIM_AFTER_BYTES (4 * 1024 * 1024)
-#define WC_TRIM_QUIET_MS    1000
+#define WC_TRIM_QUIET_MS    250
+#define WC_TRIM_MAX_WAIT_MS 2000
 
 static struct {
     atomic_size_t built;         /* bytes of objects built since the last trim */
@@ -141,11 +146,13 @@ static struct {
 static void *
 trimmer_thread(void *arg)
 {
-    (void)arg;
-    for (int i = 0; i < 3600; i++) { /* bounded: an hour of constant writes */
-        int64_t quiet = k3c_now_ms() - atomic_load(&trimmer.last_ms);
+    int64_t until = k3c_now_ms() + WC_TRIM_MAX_WAIT_MS;
 
-        if (quiet >= WC_TRIM_QUIET_MS)
+    (void)arg;
+    for (;;) {
+        int64_t now = k3c_now_ms(), quiet = now - atomic_load(&trimmer.last_ms);
+
+        if (quiet >= WC_TRIM_QUIET_MS || now >= until)
             break;
         k3c_sleep_ms(WC_TRIM_QUIET_MS - quiet);
     }
@@ -613,7 +620,11 @@ cache_train(struct watch_cache *wc, const struct entry_map *m)
 static void
 cache_train_if_due(struct watch_cache *wc, const struct entry_map *m)
 {
-    if (wc_packer_train_due(wc->packer))
+    if (!wc_packer_train_due(wc->packer))
+        return;
+    if (m->n < WC_TRAIN_MIN_OBJECTS)
+        wc_packer_defer(wc->packer);
+    else
         cache_train(wc, m);
 }
 

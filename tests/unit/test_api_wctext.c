@@ -140,6 +140,16 @@ test_training_schedule(void **state)
         wc_text_fini(&t);
     }
     assert_true(wc_packer_train_due(p));
+    wc_packer_defer(p); /* too few objects: again after as many packs */
+    assert_false(wc_packer_train_due(p));
+    for (unsigned i = 0; i < WC_TRAIN_FIRST; i++) {
+        _cleanup_free_ char *pod = pod_text(i, 0);
+
+        wc_text_pack(p, pod, strlen(pod), &t);
+        wc_text_fini(&t);
+    }
+    assert_true(wc_packer_train_due(p));
+    assert_int_equal(wc_packer_trainings(p), 0);
     train_on(p, 100, 0);
     assert_false(wc_packer_train_due(p));
     assert_int_equal(wc_packer_trainings(p), 1);
