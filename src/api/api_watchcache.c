@@ -129,11 +129,11 @@ struct entry_box {
 /* Building an entry parses the stored object and serialises it again; the
  * transient trees and texts of a burst of writes (10,000 pod creates) end up
  * as free chunks between the entries, which glibc keeps (~9 MB after that
- * burst). After a few MB of objects, one short-lived thread hands the free
+ * burst). After a MB of objects, one short-lived thread hands the free
  * pages back (malloc_trim, a few ms) once the writers have been quiet for a
  * moment, or after a while of constant writes. No thread while nothing is
  * due: an idle server keeps its thread count. */
-#define WC_TRIM_AFTER_BYTES (4 * 1024 * 1024)
+#define WC_TRIM_AFTER_BYTES (1024 * 1024)
 #define WC_TRIM_QUIET_MS    250
 #define WC_TRIM_MAX_WAIT_MS 2000
 
@@ -143,21 +143,28 @@ static struct {
     atomic_bool running;
 } trimmer;
 
+/* Trims every WC_TRIM_MAX_WAIT_MS while the writes go on, and once more
+ * when they stop (what the burst's tail left), then ends. */
 static void *
 trimmer_thread(void *arg)
 {
-    int64_t until = k3c_now_ms() + WC_TRIM_MAX_WAIT_MS;
-
     (void)arg;
-    for (;;) {
-        int64_t now = k3c_now_ms(), quiet = now - atomic_load(&trimmer.last_ms);
+    for (int round = 0; round < 3600; round++) { /* bounded: 2 h of constant writes */
+        int64_t until = k3c_now_ms() + WC_TRIM_MAX_WAIT_MS, quiet = 0;
 
-        if (quiet >= WC_TRIM_QUIET_MS || now >= until)
+        for (;;) {
+            int64_t now = k3c_now_ms();
+
+            quiet = now - atomic_load(&trimmer.last_ms);
+            if (quiet >= WC_TRIM_QUIET_MS || now >= until)
+                break;
+            k3c_sleep_ms(WC_TRIM_QUIET_MS - quiet);
+        }
+        atomic_store(&trimmer.built, 0);
+        malloc_trim(0);
+        if (quiet >= WC_TRIM_QUIET_MS)
             break;
-        k3c_sleep_ms(WC_TRIM_QUIET_MS - quiet);
     }
-    atomic_store(&trimmer.built, 0);
-    malloc_trim(0);
     atomic_store(&trimmer.running, false);
     return NULL;
 }
