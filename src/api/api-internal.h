@@ -229,14 +229,16 @@ struct wc_entry {
     char *namespace; /* "" for cluster-scoped */
     char *name;
     struct wc_text text; /* the compact serialised object, packed (read with wc_entry_json) */
-    size_t json_len;     /* its length */
     int64_t revision;    /* mod_revision */
     char *labels;        /* metadata.labels as n_labels "key\0value\0" pairs (use wc_entry_label) */
-    size_t n_labels;
     char **fields; /* values of the cache's index_fields, same order; NULL entries when absent */
-    size_t meta_off, meta_len; /* metadata's value inside json */
-    char *row;                 /* the table row's cells (api_table_row_template), or NULL */
-    size_t row_len;
+    char *row;     /* the table row's cells (api_table_row_template), or NULL */
+    /* 32-bit sizes: an object is at most etcd's request limit (1.5 MB), and
+     * a cache holds one entry per object (issue #20: bytes per entry). */
+    uint32_t json_len; /* the JSON text's length */
+    uint32_t n_labels;
+    uint32_t meta_off, meta_len; /* metadata's value inside the JSON text */
+    uint32_t row_len;
     int refs; /* atomic */
 };
 

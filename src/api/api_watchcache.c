@@ -119,7 +119,7 @@ struct wc_watcher {
 /* An entry and what its destructor needs to know. */
 struct entry_box {
     struct wc_entry e;
-    size_t n_fields;
+    uint32_t n_fields;
     bool name_owned; /* e.name is its own string, not the end of e.key */
     bool compact;    /* one block: every string and the text follow the box */
 };
@@ -411,6 +411,7 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
     struct k3c_buf b;
     bool first = true;
     char *text;
+    size_t len;
 
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
@@ -434,7 +435,10 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
         }
     }
     k3c_buf_append(&b, "}", 1);
-    text = k3c_buf_steal(&b, &e->json_len);
+    if (b.len > UINT32_MAX / 2) /* far past etcd's limit: not an object we stored */
+        goto fail;
+    text = k3c_buf_steal(&b, &len);
+    e->json_len = (uint32_t)len;
     return text;
 fail:
     k3c_buf_fini(&b);
