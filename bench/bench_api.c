@@ -6,7 +6,7 @@
  * TLS etcd, and over the server's own unix socket to its etcd when it has one
  * (concurrency 1 and 16, rounds alternated, goal ratio >= 0.8), GET
  * latency, LIST of 10,000 pods (watch cache, paginated, Table; goal < 100 ms)
- * and the RSS of k3c (goal < 50 MB) and its etcd. Prints figures; exits 0
+ * and the RSS of k3c (goal < 40 MB, issue #20) and its etcd. Prints figures; exits 0
  * whatever they are, 1 only if the server does not start (or cannot create
  * a single ConfigMap). */
 #include "harness.h"
@@ -54,7 +54,7 @@
 #define BENCH_STOP_MS      30000
 #define BENCH_GOAL_RATIO   0.8
 #define BENCH_GOAL_LIST_MS 100.0
-#define BENCH_GOAL_RSS_KIB (50 * 1000) /* 50 MB */
+#define BENCH_GOAL_RSS_KIB (40 * 1000) /* 40 MB (issue #20) */
 #define BENCH_RAW_PREFIX   "/bench/raw/configmaps/default/"
 #define BENCH_TABLE_ACCEPT                                                                         \
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s." \
@@ -1499,7 +1499,7 @@ print_rss(const char *what, pid_t pid, bool goal, long *rss_out)
     if (rss_out)
         *rss_out = rss;
     printf("%-34s %9.1f %9.1f  %s\n", what, (double)rss / 1000.0, (double)hwm / 1000.0,
-           goal ? (rss >= 0 && rss < BENCH_GOAL_RSS_KIB ? "<50 ok" : "<50 MISS") : "(info)");
+           goal ? (rss >= 0 && rss < BENCH_GOAL_RSS_KIB ? "<40 ok" : "<40 MISS") : "(info)");
 }
 
 /* ---- setup ---------------------------------------------------------------------- */
@@ -1612,7 +1612,18 @@ run_all(struct bench *b, size_t ops, size_t pods)
     printf("\n%-34s %9s %9s  %s\n", "rss", "now MB", "peak MB", "goal");
     print_rss("k3c before the pod creates", b->srv.pid, false, NULL);
     bench_pod_creates(b, pods);
-    print_rss("k3c after the pod creates", b->srv.pid, true, &rss);
+    print_rss("k3c right after the pod creates", b->srv.pid, false, NULL);
+    /* The figure the goal is about: the server settled (its cache has the
+     * pods, the burst's transient memory is handed back; issue #20). */
+    sleep(2);
+    print_rss("k3c 2 s after the pod creates", b->srv.pid, true, &rss);
+    /* K3C_BENCH_PAUSE_S=N: time to look at the server (gdb, smaps). */
+    if (env_count("K3C_BENCH_PAUSE_S", 0) > 0) {
+        printf("pausing %zu s: k3c server pid %d\n", env_count("K3C_BENCH_PAUSE_S", 0),
+               (int)b->srv.pid);
+        fflush(stdout);
+        sleep((unsigned)env_count("K3C_BENCH_PAUSE_S", 0));
+    }
     print_rss("etcd after the pod creates", b->srv.etcd_pid, false, NULL);
     list_ms = bench_lists(b, pods);
     printf("\n%-34s %9s %9s  %s\n", "rss", "now MB", "peak MB", "goal");

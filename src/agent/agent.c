@@ -738,7 +738,6 @@ agent_start(struct agent *a, struct k3c_err *err)
                                     .cert_file = a->paths.client_cert,
                                     .key_file = a->paths.client_key,
                                     .max_idle = AGENT_API_MAX_IDLE,
-                                    .upload_buffer_size = 16 * 1024,
                                     .download_buffer_size = 4 * 1024};
     int rc;
 

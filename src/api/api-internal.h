@@ -15,6 +15,7 @@
 
 #include "base/buf.h"
 
+#include "api/api-wctext.h"
 #include "api/api.h"
 #include "base/err.h"
 #include "store/store.h"
@@ -227,22 +228,37 @@ struct wc_entry {
     char *key;       /* /registry/pods/default/nginx */
     char *namespace; /* "" for cluster-scoped */
     char *name;
-    char *json; /* compact serialised object */
-    size_t json_len;
-    int64_t revision; /* mod_revision */
-    char *labels;     /* metadata.labels as n_labels "key\0value\0" pairs (use wc_entry_label) */
-    size_t n_labels;
+    struct wc_text text; /* the compact serialised object, packed (read with wc_entry_json) */
+    int64_t revision;    /* mod_revision */
+    char *labels;        /* metadata.labels as n_labels "key\0value\0" pairs (use wc_entry_label) */
     char **fields; /* values of the cache's index_fields, same order; NULL entries when absent */
-    size_t meta_off, meta_len; /* metadata's value inside json */
-    char *row;                 /* the table row's cells (api_table_row_template), or NULL */
-    size_t row_len;
+    char *row;     /* the table row's cells (api_table_row_template), or NULL */
+    /* 32-bit sizes: an object is at most etcd's request limit (1.5 MB), and
+     * a cache holds one entry per object (issue #20: bytes per entry). */
+    uint32_t json_len; /* the JSON text's length */
+    uint32_t n_labels;
+    uint32_t meta_off, meta_len; /* metadata's value inside the JSON text */
+    uint32_t row_len;
     int refs; /* atomic */
 };
 
 struct wc_entry *wc_entry_ref(struct wc_entry *e);
 struct wc_entry *wc_entry_unref(struct wc_entry *e); /* always returns NULL */
-/* Parses e->json into a new tree (caller json_decref()s). */
+/* Parses the entry's JSON into a new tree (caller json_decref()s); NULL if
+ * its stored text is unreadable (logged). */
 json_t *wc_entry_object(const struct wc_entry *e);
+/* Appends the entry's JSON text to out. -1 (logged, with err) when the
+ * stored text is unreadable (corrupt), which no entry built here is. */
+int wc_entry_json(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err);
+/* Appends the value of metadata in the entry's JSON (only the text up to
+ * it is unpacked). -1 as wc_entry_json. */
+int wc_entry_metadata(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err);
+/* The entry's JSON as a new string (caller free()s; *len its length), NULL
+ * when unreadable. */
+char *wc_entry_json_dup(const struct wc_entry *e, size_t *len);
+/* Whether the entry's JSON text contains needle (true when unreadable, so
+ * that a caller that parses next meets the error). */
+bool wc_entry_json_has(const struct wc_entry *e, const char *needle);
 /* The value of label key ("" for a value that is not a string), or NULL. */
 const char *wc_entry_label(const struct wc_entry *e, const char *key);
 /* metadata.labels as a new object (caller json_decref()s), NULL when none. */

@@ -822,7 +822,7 @@ collect_garbage(void)
             continue;
         watch_cache_foreach(d->wc, prefix, snap_add, &s);
         for (size_t i = 0; i < s.n; i++)
-            if (strstr(s.v[i]->json, "\"ownerReferences\""))
+            if (wc_entry_json_has(s.v[i], "\"ownerReferences\""))
                 collect_one(s.v[i]);
         snap_fini(&s);
     }

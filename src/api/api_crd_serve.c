@@ -190,7 +190,7 @@ api_crd_entry_json(const struct api_resource *r, const struct wc_entry *e, size_
         return NULL;
     snprintf(want, sizeof(want), "\"apiVersion\":\"%s\"",
              api_resource_api_version(r, apiv, sizeof(apiv)));
-    if (strstr(e->json, want) || !(obj = wc_entry_object(e)))
+    if (wc_entry_json_has(e, want) || !(obj = wc_entry_object(e)))
         return NULL;
     api_crd_convert_out(r, obj);
     text = json_dumps(obj, JSON_COMPACT);

@@ -215,6 +215,8 @@ api_table_row_text(struct api_request *r, const struct wc_entry *e, int64_t now_
                    struct k3c_buf *out)
 {
     const char *include = api_query(r, "includeObject");
+    struct k3c_err err = {0};
+    size_t mark = out->len;
 
     if (!e->row || api_resource_is_custom(r->res))
         return false;
@@ -224,17 +226,23 @@ api_table_row_text(struct api_request *r, const struct wc_entry *e, int64_t now_
         k3c_buf_append(out, "}", 1);
     } else if (include && strcmp(include, "Object") == 0) {
         k3c_buf_append(out, ",\"object\":", 10);
-        k3c_buf_append(out, e->json, e->json_len);
+        if (wc_entry_json(e, out, &err) < 0)
+            goto unreadable;
         k3c_buf_append(out, "}", 1);
     } else {
         static const char partial[] = ",\"object\":{\"kind\":\"PartialObjectMetadata\","
                                       "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":";
 
         k3c_buf_append(out, partial, sizeof(partial) - 1);
-        k3c_buf_append(out, e->json + e->meta_off, e->meta_len);
+        if (wc_entry_metadata(e, out, &err) < 0)
+            goto unreadable;
         k3c_buf_append(out, "}}", 2);
     }
     return true;
+unreadable: /* the caller falls back to the object, which fails too */
+    out->len = mark;
+    out->data[mark] = '\0';
+    return false;
 }
 
 static json_t *
@@ -367,6 +375,7 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const ch
     char apiv[128];
     struct k3c_buf b;
     struct MHD_Response *resp;
+    struct k3c_err err = {0};
     size_t len;
     char *text;
     int ret;
@@ -385,10 +394,12 @@ reply_list_text(struct api_request *r, struct list_ctx *c, int64_t rev, const ch
 
         if (i)
             k3c_buf_append(&b, ",", 1);
-        if (converted) /* a custom object stored in another version */
+        if (converted) { /* a custom object stored in another version */
             k3c_buf_append(&b, converted, n);
-        else
-            k3c_buf_append(&b, c->items[i]->json, c->items[i]->json_len);
+        } else if (wc_entry_json(c->items[i], &b, &err) < 0) {
+            k3c_buf_fini(&b);
+            return api_reply_store_error(r, &err);
+        }
     }
     k3c_buf_append(&b, "]}", 2);
     text = k3c_buf_steal(&b, &len);

@@ -88,12 +88,17 @@ append_event(struct api_watch_stream *ws, const char *type, const struct wc_entr
     if (!ws->table_version) {
         size_t n = 0;
         _cleanup_free_ char *converted = api_crd_entry_json(ws->res, e, &n);
+        struct k3c_err err = {0};
+        size_t mark = ws->out.len;
 
         k3c_buf_appendf(&ws->out, "{\"type\":\"%s\",\"object\":", type);
-        if (converted) /* a custom object stored in another version */
+        if (converted) { /* a custom object stored in another version */
             k3c_buf_append(&ws->out, converted, n);
-        else
-            k3c_buf_append(&ws->out, e->json, e->json_len);
+        } else if (wc_entry_json(e, &ws->out, &err) < 0) {
+            ws->out.len = mark; /* unreadable (logged): no event beats a broken one */
+            ws->out.data[mark] = '\0';
+            return;
+        }
         k3c_buf_append(&ws->out, "}\n", 2);
         return;
     }

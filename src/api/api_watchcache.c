@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,6 +35,13 @@
 #define WC_SYNC_POLL_MS          100
 #define WC_RELIST_BACKOFF_MIN_MS 100
 #define WC_RELIST_BACKOFF_MAX_MS 5000
+/* A dictionary is trained on up to this many of the cache's objects (spread
+ * over the keys), and up to this many bytes of them. */
+#define WC_TRAIN_SAMPLES 128
+#define WC_TRAIN_BYTES   (1024 * 1024)
+/* A dictionary (~110 KB with its tables) pays only over many objects; a
+ * resource with a few, often written (leases), keeps packing without one. */
+#define WC_TRAIN_MIN_OBJECTS 64
 
 /* A set of entries sorted by key; each holds one ref. */
 struct entry_map {
@@ -61,6 +69,9 @@ struct watch_cache {
     size_t n_fields;
     api_row_fn row; /* NULL: entries keep no table row */
     atomic_int refs;
+    /* Packs the entries' JSON. Used by the writer of the moment (the store
+     * watch thread or the relister, never both). */
+    struct wc_packer *packer;
 
     pthread_rwlock_t map_lock;
     struct entry_map map;     /* what readers see */
@@ -71,7 +82,10 @@ struct watch_cache {
     pthread_cond_t changed; /* CLOCK_MONOTONIC */
     int64_t rev;            /* the revision the map reflects (both locks) */
     uint64_t map_seq;       /* bumped on every change of the map (both locks) */
-    struct wc_event ring[WC_RING_CAPACITY];
+    /* Grows by doubling up to WC_RING_CAPACITY: most resources see a few
+     * events, and 42 full-size rings were 1.3 MB of an idle server. */
+    struct wc_event *ring;
+    size_t ring_cap;
     uint64_t head_seq;     /* sequence number of the next event */
     size_t ring_len;       /* the ring holds [head_seq - ring_len, head_seq) */
     int64_t window_rev;    /* every event after this revision is in the ring */
@@ -105,9 +119,73 @@ struct wc_watcher {
 /* An entry and what its destructor needs to know. */
 struct entry_box {
     struct wc_entry e;
-    size_t n_fields;
+    uint32_t n_fields;
     bool name_owned; /* e.name is its own string, not the end of e.key */
+    bool compact;    /* one block: every string and the text follow the box */
 };
+
+/* ---- giving memory back -------------------------------------------------- */
+
+/* Building an entry parses the stored object and serialises it again; the
+ * transient trees and texts of a burst of writes (10,000 pod creates) end up
+ * as free chunks between the entries, which glibc keeps (~9 MB after that
+ * burst). After a MB of objects, one short-lived thread hands the free
+ * pages back (malloc_trim, a few ms) once the writers have been quiet for a
+ * moment, or after a while of constant writes. No thread while nothing is
+ * due: an idle server keeps its thread count. */
+#define WC_TRIM_AFTER_BYTES (1024 * 1024)
+#define WC_TRIM_QUIET_MS    250
+#define WC_TRIM_MAX_WAIT_MS 2000
+
+static struct {
+    atomic_size_t built;         /* bytes of objects built since the last trim */
+    atomic_int_fast64_t last_ms; /* when the last one was built */
+    atomic_bool running;
+} trimmer;
+
+/* Trims every WC_TRIM_MAX_WAIT_MS while the writes go on, and once more
+ * when they stop (what the burst's tail left), then ends. */
+static void *
+trimmer_thread(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 3600; round++) { /* bounded: 2 h of constant writes */
+        int64_t until = k3c_now_ms() + WC_TRIM_MAX_WAIT_MS, quiet = 0;
+
+        for (;;) {
+            int64_t now = k3c_now_ms();
+
+            quiet = now - atomic_load(&trimmer.last_ms);
+            if (quiet >= WC_TRIM_QUIET_MS || now >= until)
+                break;
+            k3c_sleep_ms(WC_TRIM_QUIET_MS - quiet);
+        }
+        atomic_store(&trimmer.built, 0);
+        malloc_trim(0);
+        if (quiet >= WC_TRIM_QUIET_MS)
+            break;
+    }
+    atomic_store(&trimmer.running, false);
+    return NULL;
+}
+
+/* Thread: a cache's writer. */
+static void
+trim_note_built(size_t bytes)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    atomic_store(&trimmer.last_ms, k3c_now_ms());
+    if (atomic_fetch_add(&trimmer.built, bytes) + bytes < WC_TRIM_AFTER_BYTES ||
+        atomic_exchange(&trimmer.running, true))
+        return;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, trimmer_thread, NULL) != 0)
+        atomic_store(&trimmer.running, false); /* the next entry tries again */
+    pthread_attr_destroy(&attr);
+}
 
 /* ---- entries ----------------------------------------------------------- */
 
@@ -116,11 +194,16 @@ entry_destroy(struct wc_entry *e)
 {
     struct entry_box *box = (struct entry_box *)e;
 
+    if (box->compact) {
+        wc_text_fini(&e->text); /* its dictionary ref; the data is in the block */
+        free(box);
+        return;
+    }
     if (box->name_owned)
         free(e->name);
     free(e->key);
     free(e->namespace);
-    free(e->json);
+    wc_text_fini(&e->text);
     free(e->row);
     free(e->labels);
     free(e->fields); /* one block with the strings */
@@ -143,10 +226,64 @@ wc_entry_unref(struct wc_entry *e)
     return NULL;
 }
 
+int
+wc_entry_json(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err)
+{
+    if (wc_text_read(&e->text, SIZE_MAX, out, err) == 0)
+        return 0;
+    log_error("%s: %s", e->key, err->msg);
+    return -1;
+}
+
+int
+wc_entry_metadata(const struct wc_entry *e, struct k3c_buf *out, struct k3c_err *err)
+{
+    size_t start = out->len;
+
+    if (wc_text_read(&e->text, e->meta_off + e->meta_len, out, err) < 0) {
+        log_error("%s: %s", e->key, err->msg);
+        return -1;
+    }
+    /* Keep metadata's value: drop what comes before it. */
+    memmove(out->data + start, out->data + start + e->meta_off, e->meta_len);
+    out->len = start + e->meta_len;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+char *
+wc_entry_json_dup(const struct wc_entry *e, size_t *len)
+{
+    struct k3c_err err = {0};
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    if (wc_entry_json(e, &b, &err) < 0) {
+        k3c_buf_fini(&b);
+        return NULL;
+    }
+    if (!b.data) /* an empty text */
+        k3c_buf_append(&b, "", 0);
+    return k3c_buf_steal(&b, len);
+}
+
+bool
+wc_entry_json_has(const struct wc_entry *e, const char *needle)
+{
+    size_t len = 0;
+    _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
+
+    /* A text we cannot read: say yes, so that the caller parses (and fails). */
+    return !text || memmem(text, len, needle, strlen(needle)) != NULL;
+}
+
 json_t *
 wc_entry_object(const struct wc_entry *e)
 {
-    return json_loadb(e->json, e->json_len, 0, NULL);
+    size_t len = 0;
+    _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
+
+    return text ? json_loadb(text, len, 0, NULL) : NULL;
 }
 
 /* The last segment of the key: the object's name by the /registry layout. */
@@ -264,7 +401,8 @@ buf_dump(const char *text, size_t len, void *ud)
 }
 
 /* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
- * metadata's value is (table rows splice it in). NULL on failure. */
+ * metadata's value is (table rows splice it in). NULL on failure; the text
+ * is the caller's. */
 static char *
 entry_serialise(struct wc_entry *e, const json_t *obj)
 {
@@ -273,6 +411,7 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
     struct k3c_buf b;
     bool first = true;
     char *text;
+    size_t len;
 
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
@@ -296,9 +435,11 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
         }
     }
     k3c_buf_append(&b, "}", 1);
-    text = k3c_buf_steal(&b, &e->json_len);
-    /* The buffer grew by doubling; entries live long. */
-    return k3c_xrealloc(text, e->json_len + 1);
+    if (b.len > UINT32_MAX / 2) /* far past etcd's limit: not an object we stored */
+        goto fail;
+    text = k3c_buf_steal(&b, &len);
+    e->json_len = (uint32_t)len;
+    return text;
 fail:
     k3c_buf_fini(&b);
     return NULL;
@@ -307,18 +448,82 @@ fail:
 /* The row's cells, unless a string of the object holds the character the
  * row markers use (then tables compute the row at read time). */
 static void
-entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj)
+entry_row(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj, const char *json)
 {
     char *row;
     size_t len = 0;
 
-    if (!wc->row || memmem(e->json, e->json_len, "\\u0001", 6))
+    if (!wc->row || memmem(json, e->json_len, "\\u0001", 6))
         return;
     row = api_table_row_template(wc->row, obj, &len);
     if (!row)
         return;
     e->row = k3c_xrealloc(row, len + 1);
     e->row_len = len;
+}
+
+static size_t
+labels_size(const struct wc_entry *e)
+{
+    const char *p = e->labels;
+
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < 2 * e->n_labels; i++)
+        p += strlen(p) + 1;
+    /* An empty set is one NUL (entry_pack_labels). */
+    return e->n_labels ? (size_t)(p - e->labels) : 1;
+}
+
+/* Copies len bytes to *w (advanced past them); returns where they went. */
+static char *
+block_put(char **w, const void *data, size_t len)
+{
+    char *at = *w;
+
+    memcpy(at, data, len);
+    *w += len;
+    return at;
+}
+
+/* The entry as one allocation: the box, the index fields' pointers, then
+ * the key, namespace, name, labels, field values, row and packed text. An
+ * entry is built once and read many times; one block instead of eight
+ * saves the allocator's overhead on each (~100 bytes an entry) and keeps
+ * an object's bytes together. tmp is freed. */
+static struct wc_entry *
+entry_compact(struct wc_entry *tmp)
+{
+    struct entry_box *tbox = (struct entry_box *)tmp, *box;
+    size_t nf = tbox->n_fields, key_len = strlen(tmp->key) + 1;
+    size_t ns_len = strlen(tmp->namespace) + 1;
+    size_t name_len = tbox->name_owned ? strlen(tmp->name) + 1 : 0;
+    size_t lab_len = labels_size(tmp), fields_len = 0;
+    size_t row_len = tmp->row ? tmp->row_len + 1 : 0;
+    struct wc_entry *e;
+    char *w;
+
+    for (size_t i = 0; i < nf; i++)
+        fields_len += tmp->fields[i] ? strlen(tmp->fields[i]) + 1 : 0;
+    box = k3c_xmalloc(sizeof(*box) + nf * sizeof(char *) + key_len + ns_len + name_len + lab_len +
+                      fields_len + row_len + tmp->text.len);
+    *box = *tbox;
+    box->compact = true;
+    e = &box->e;
+    w = (char *)(box + 1);
+    e->fields = nf ? (char **)w : NULL;
+    w += nf * sizeof(char *);
+    e->key = block_put(&w, tmp->key, key_len);
+    e->namespace = block_put(&w, tmp->namespace, ns_len);
+    e->name = name_len ? block_put(&w, tmp->name, name_len) : (char *)key_basename(e->key);
+    e->labels = lab_len ? block_put(&w, tmp->labels, lab_len) : NULL;
+    for (size_t i = 0; i < nf; i++)
+        e->fields[i] =
+            tmp->fields[i] ? block_put(&w, tmp->fields[i], strlen(tmp->fields[i]) + 1) : NULL;
+    e->row = row_len ? block_put(&w, tmp->row, row_len) : NULL;
+    wc_text_move_into(&e->text, &tmp->text, w);
+    entry_destroy(tmp);
+    return e;
 }
 
 /* Builds the entry for obj at key as of revision rev. obj is modified: its
@@ -330,6 +535,7 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     struct wc_entry *e = &box->e;
     json_t *md = json_object_get(obj, "metadata");
     char rv[24];
+    _cleanup_free_ char *json = NULL;
 
     if (!json_is_object(md)) {
         md = json_object();
@@ -341,14 +547,16 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     e->refs = 1;
     e->revision = rev;
     e->key = k3c_xstrdup(key);
-    e->json = entry_serialise(e, obj);
-    if (!e->json) {
+    json = entry_serialise(e, obj);
+    if (!json) {
         entry_destroy(e);
         return NULL;
     }
     entry_extract(wc, e, obj);
-    entry_row(wc, e, obj);
-    return e;
+    entry_row(wc, e, obj, json);
+    wc_text_pack(wc->packer, json, e->json_len, &e->text);
+    trim_note_built(e->json_len);
+    return entry_compact(e);
 }
 
 /* The entry for a stored value; NULL (logged) if it is not a JSON object. */
@@ -374,7 +582,7 @@ entry_at_revision(const struct watch_cache *wc, struct wc_entry *old, int64_t re
     _cleanup_json_ json_t *obj = wc_entry_object(old);
     struct wc_entry *e = obj ? entry_build(wc, old->key, obj, rev) : NULL;
 
-    /* Unreachable in practice (old->json was produced by us); an event with
+    /* Unreachable in practice (old's text was produced by us); an event with
      * the last state's revision beats no event. */
     return e ? e : wc_entry_ref(old);
 }
@@ -389,6 +597,46 @@ entry_skipped(const struct store_kv *kv)
     box->e.key = k3c_xstrdup(kv->key);
     box->e.revision = kv->mod_revision;
     return &box->e;
+}
+
+/* ---- dictionaries ------------------------------------------------------ */
+
+/* Trains the packer's next dictionary on objects of m (the writer's map:
+ * the cache's, or the list being loaded). Thread: the writer. */
+static void
+cache_train(struct watch_cache *wc, const struct entry_map *m)
+{
+    size_t sizes[WC_TRAIN_SAMPLES], n = 0;
+    size_t step = m->n > WC_TRAIN_SAMPLES ? m->n / WC_TRAIN_SAMPLES : 1;
+    int64_t t0 = k3c_now_ms();
+    struct k3c_err err = {0};
+    struct k3c_buf b;
+
+    k3c_buf_init(&b);
+    for (size_t i = 0; i < m->n && n < WC_TRAIN_SAMPLES && b.len < WC_TRAIN_BYTES; i += step) {
+        size_t start = b.len;
+
+        if (wc_text_read(&m->v[i]->text, SIZE_MAX, &b, &err) == 0)
+            sizes[n++] = b.len - start;
+    }
+    if (wc_packer_train(wc->packer, b.data, sizes, n, &err) < 0)
+        log_warn("(watchcache %s) no dictionary: %s", wc->prefix, err.msg);
+    else
+        log_debug("(watchcache %s) a %zu-byte dictionary from %zu objects (%zu bytes) in %" PRId64
+                  " ms",
+                  wc->prefix, wc_packer_dict_size(wc->packer), n, b.len, k3c_now_ms() - t0);
+    k3c_buf_fini(&b);
+}
+
+static void
+cache_train_if_due(struct watch_cache *wc, const struct entry_map *m)
+{
+    if (!wc_packer_train_due(wc->packer))
+        return;
+    if (m->n < WC_TRAIN_MIN_OBJECTS)
+        wc_packer_defer(wc->packer);
+    else
+        cache_train(wc, m);
 }
 
 /* ---- entry maps (sorted arrays) ---------------------------------------- */
@@ -543,13 +791,31 @@ watch_cache_revision(struct watch_cache *wc)
 
 /* ---- the writers' side --------------------------------------------------- */
 
+/* Doubles the ring, each event moving to its sequence number's new slot.
+ * mu held. */
+static void
+ring_grow_locked(struct watch_cache *wc)
+{
+    size_t cap = wc->ring_cap ? wc->ring_cap * 2 : 16;
+    struct wc_event *ring = k3c_xcalloc(cap, sizeof(*ring));
+
+    for (uint64_t seq = wc->head_seq - wc->ring_len; seq < wc->head_seq; seq++)
+        ring[seq % cap] = wc->ring[seq % wc->ring_cap];
+    free(wc->ring);
+    wc->ring = ring;
+    wc->ring_cap = cap;
+}
+
 /* Moves *ev into the ring; an event it pushes out lands in *evicted. mu held. */
 static void
 ring_push_locked(struct watch_cache *wc, struct wc_event *ev, struct wc_event *evicted)
 {
-    struct wc_event *slot = &wc->ring[wc->head_seq % WC_RING_CAPACITY];
+    struct wc_event *slot;
 
-    if (wc->ring_len == WC_RING_CAPACITY) {
+    if (wc->ring_len == wc->ring_cap && wc->ring_cap < WC_RING_CAPACITY)
+        ring_grow_locked(wc);
+    slot = &wc->ring[wc->head_seq % wc->ring_cap];
+    if (wc->ring_len == wc->ring_cap) {
         *evicted = *slot;
         wc->window_rev = slot->revision;
     } else {
@@ -658,6 +924,7 @@ cache_on_event(void *userdata, const struct store_event *sev)
     }
     cache_apply(wc, &c);
     cache_changed();
+    cache_train_if_due(wc, &wc->map);
 }
 
 static void relist_request(struct watch_cache *wc);
@@ -714,6 +981,7 @@ cache_list(struct watch_cache *wc, struct cache_snapshot *out, struct k3c_err *e
             else
                 entry_map_append_take(&out->skipped, entry_skipped(&page.items[i]));
         }
+        cache_train_if_due(wc, &out->map);
         free(token);
         token = TAKE_PTR(page.continue_token);
         store_list_fini(&page);
@@ -727,7 +995,8 @@ cache_list(struct watch_cache *wc, struct cache_snapshot *out, struct k3c_err *e
 static void
 cache_install(struct watch_cache *wc, struct cache_snapshot *snap)
 {
-    struct wc_event *dropped = k3c_xcalloc(WC_RING_CAPACITY, sizeof(*dropped));
+    struct wc_event *dropped;
+    size_t n_dropped;
     struct entry_map tmp;
 
     pthread_rwlock_wrlock(&wc->map_lock);
@@ -738,8 +1007,10 @@ cache_install(struct watch_cache *wc, struct cache_snapshot *snap)
     tmp = wc->skipped;
     wc->skipped = snap->skipped;
     snap->skipped = tmp;
-    memcpy(dropped, wc->ring, sizeof(wc->ring));
-    memset(wc->ring, 0, sizeof(wc->ring));
+    dropped = wc->ring;
+    n_dropped = wc->ring_cap;
+    wc->ring = NULL;
+    wc->ring_cap = 0;
     wc->ring_len = 0;
     wc->rev = wc->window_rev = snap->revision;
     wc->map_seq++;
@@ -747,7 +1018,7 @@ cache_install(struct watch_cache *wc, struct cache_snapshot *snap)
     pthread_cond_broadcast(&wc->changed);
     pthread_mutex_unlock(&wc->mu);
     pthread_rwlock_unlock(&wc->map_lock);
-    for (size_t i = 0; i < WC_RING_CAPACITY; i++)
+    for (size_t i = 0; i < n_dropped; i++)
         wc_event_fini(&dropped[i]);
     free(dropped);
 }
@@ -962,12 +1233,14 @@ cache_destroy(struct watch_cache *wc)
 {
     entry_map_fini(&wc->map);
     entry_map_fini(&wc->skipped);
-    for (size_t i = 0; i < WC_RING_CAPACITY; i++)
+    for (size_t i = 0; i < wc->ring_cap; i++)
         wc_event_fini(&wc->ring[i]);
+    free(wc->ring);
     for (size_t i = 0; i < wc->n_fields; i++)
         free(wc->index_fields[i]);
     free(wc->index_fields);
     free(wc->prefix);
+    wc_packer_free(wc->packer);
     pthread_cond_destroy(&wc->changed);
     pthread_mutex_destroy(&wc->mu);
     pthread_rwlock_destroy(&wc->map_lock);
@@ -990,6 +1263,7 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
     wc->store = s;
     wc->row = row;
     wc->prefix = k3c_xstrdup(prefix);
+    wc->packer = wc_packer_new();
     while (index_fields && index_fields[wc->n_fields])
         wc->n_fields++;
     wc->index_fields = k3c_xcalloc(wc->n_fields + 1, sizeof(*wc->index_fields));
@@ -1224,7 +1498,7 @@ ring_first_after_locked(const struct watch_cache *wc, int64_t from_rev)
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
 
-        if (wc->ring[mid % WC_RING_CAPACITY].revision <= from_rev)
+        if (wc->ring[mid % wc->ring_cap].revision <= from_rev)
             lo = mid + 1;
         else
             hi = mid;
@@ -1287,7 +1561,7 @@ watcher_take_locked(struct wc_watcher *w, struct wc_event *ev)
     if (w->closed.kind != K3C_E_NONE)
         return -1;
     while (w->cursor < wc->head_seq) {
-        const struct wc_event *e = &wc->ring[w->cursor++ % WC_RING_CAPACITY];
+        const struct wc_event *e = &wc->ring[w->cursor++ % wc->ring_cap];
 
         if (e->revision <= w->min_rev)
             continue;

@@ -309,7 +309,7 @@ check_namespace_alive(struct api_request *r)
         /* Most namespaces are not terminating: when the key's name is
          * nowhere in the stored text, it is not in metadata either, and the
          * parse (a tenth of a create's CPU) is not needed. */
-        if (e && !memmem(e->json, e->json_len, "\"deletionTimestamp\"", 19)) {
+        if (e && !wc_entry_json_has(e, "\"deletionTimestamp\"")) {
             wc_entry_unref(e);
             return -1;
         }

@@ -127,7 +127,7 @@ collect_class(void *ud, struct wc_entry *e)
     json_t *obj;
 
     if (!(c->wanted && strcmp(e->name, c->wanted) == 0) &&
-        !memmem(e->json, e->json_len, "\"globalDefault\"", 15))
+        !wc_entry_json_has(e, "\"globalDefault\""))
         return;
     obj = wc_entry_object(e);
 

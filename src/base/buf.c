@@ -55,6 +55,18 @@ k3c_buf_append(struct k3c_buf *b, const void *data, size_t len)
     b->data[b->len] = '\0';
 }
 
+char *
+k3c_buf_extend(struct k3c_buf *b, size_t len)
+{
+    char *at;
+
+    buf_reserve(b, len);
+    at = b->data + b->len;
+    b->len += len;
+    b->data[b->len] = '\0';
+    return at;
+}
+
 void
 k3c_buf_appendf(struct k3c_buf *b, const char *fmt, ...)
 {

@@ -18,6 +18,8 @@ void k3c_buf_fini(struct k3c_buf *b);
 void k3c_buf_reset(struct k3c_buf *b);
 void k3c_buf_append(struct k3c_buf *b, const void *data, size_t len);
 void k3c_buf_appendf(struct k3c_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends len bytes for the caller to fill; returns where they start. */
+char *k3c_buf_extend(struct k3c_buf *b, size_t len);
 /* Drops the first n bytes. */
 void k3c_buf_consume(struct k3c_buf *b, size_t n);
 /* Hands the data out (caller free()s); the buffer is empty afterwards. */

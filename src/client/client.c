@@ -36,7 +36,7 @@ struct http_client {
     pthread_mutex_t pool_lock; /* protects idle, n_idle */
     struct pooled_handle *idle;
     size_t n_idle, max_idle;
-    long upload_buffer_size, download_buffer_size; /* 0: curl's defaults */
+    long download_buffer_size; /* 0: curl's default */
 };
 
 struct http_stream {
@@ -202,7 +202,6 @@ http_client_new(const struct http_client_config *cfg, struct k3c_err *err)
     for (size_t i = 0; cfg->resolve && cfg->resolve[i]; i++)
         c->resolve = curl_slist_append(c->resolve, cfg->resolve[i]);
     c->max_idle = cfg->max_idle;
-    c->upload_buffer_size = cfg->upload_buffer_size;
     c->download_buffer_size = cfg->download_buffer_size;
     pthread_mutex_init(&c->pool_lock, NULL);
     return c;
@@ -277,10 +276,13 @@ handle_setup(struct http_client *c, CURL *curl)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Over TLS libcurl copies each request body through an upload buffer
+     * that every handle keeps (64 KiB by default): with an etcd watch per
+     * cached resource that was ~3 MB of the server's RSS. The minimum is
+     * plenty for request bodies (issue #20). */
+    curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (c->http1)
         curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    if (c->upload_buffer_size > 0)
-        curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, c->upload_buffer_size);
     if (c->download_buffer_size > 0)
         curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, c->download_buffer_size);
     if (c->ca_file) {

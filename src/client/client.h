@@ -43,11 +43,6 @@ struct http_client_config {
      * handle is closed. 0: no limit (a server's etcd client, whose
      * concurrency is bounded by its request threads). */
     size_t max_idle;
-    /* curl's upload buffer per handle, which it takes for every request
-     * over TLS and keeps with the handle: 0 is curl's 64 KiB. Each watch
-     * stream and kept connection holds one, so the agent asks for 16 KiB,
-     * the least curl takes (its bodies are small). */
-    long upload_buffer_size;
     /* curl's receive buffer per handle (CURLOPT_BUFFERSIZE): 0 is curl's
      * 16 KiB. The agent's watch streams and kept connections take 4 KiB
      * (TLS has its own record buffer; a large reply is read in more calls). */
