@@ -432,7 +432,10 @@ void api_warn(struct api_request *r, const char *fmt, ...) __attribute__((format
 
 /* Looks up a query parameter; NULL if absent. */
 const char *api_query(struct api_request *r, const char *key);
-/* Whether a query parameter is true as Go's strconv.ParseBool reads it. */
+/* A boolean query parameter as Go's strconv.ParseBool reads it (clients
+ * spell them differently: the Python client sends "True"): 1 true, 0 false
+ * or absent, -1 neither. api_query_true: it is there and true. */
+int api_query_bool(struct api_request *r, const char *key);
 bool api_query_true(struct api_request *r, const char *key);
 /* An Accept/Content-Type header; NULL if absent. */
 const char *api_header(struct api_request *r, const char *name);

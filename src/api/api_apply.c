@@ -85,7 +85,7 @@ api_apply_check_options(struct api_request *r)
     if (fm && !manager_valid(fm))
         return reply_options_invalid(r, "fieldManager",
                                      "Invalid value: must be at most 128 printable characters");
-    if (force && strcmp(force, "true") != 0 && strcmp(force, "false") != 0)
+    if (api_query_bool(r, "force") < 0)
         return api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                 "force: invalid value %s (true or false)", force);
     return -1;
@@ -256,7 +256,6 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
     _cleanup_json_ json_t *owned = owned_part(r, config);
     struct ssa_apply_result res = {0};
     struct k3c_err err = {0};
-    const char *force = api_query(r, "force");
     char now[32];
     struct ssa_manager m = {api_query(r, "fieldManager"), r->subresource,
                             json_string_value(json_object_get(config, "apiVersion")), now};
@@ -265,8 +264,7 @@ api_apply_patch(struct api_request *r, const json_t *config, const json_t *old, 
 
     now_rfc3339(now, sizeof(now));
     managed = managed_before_apply(old, &s, now);
-    if (ssa_apply(old, owned, managed, &m, force && strcmp(force, "true") == 0, &s, &res, &err) <
-        0) {
+    if (ssa_apply(old, owned, managed, &m, api_query_true(r, "force"), &s, &res, &err) < 0) {
         *reply = api_reply_status(r, K3C_E_BAD_REQUEST, NULL, NULL,
                                   "failed to create typed patch object (%s/%s; %s, Kind=%s): %s",
                                   r->namespace ? r->namespace : "", r->name ? r->name : "",

@@ -29,18 +29,28 @@ api_query(struct api_request *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* Go's strconv.ParseBool, as kube-apiserver parses watch=, allowWatchBookmarks=
- * (the Python client sends "True"). */
+/* Go's strconv.ParseBool, as kube-apiserver parses watch=, allowWatchBookmarks=,
+ * force=, orphanDependents= (the Python client sends "True"). */
+int
+api_query_bool(struct api_request *r, const char *key)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    const char *v = api_query(r, key);
+
+    for (size_t i = 0; v && i < K3C_ARRAY_SIZE(yes); i++) {
+        if (strcmp(v, yes[i]) == 0)
+            return 1;
+        if (strcmp(v, no[i]) == 0)
+            return 0;
+    }
+    return v ? -1 : 0;
+}
+
 bool
 api_query_true(struct api_request *r, const char *key)
 {
-    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    const char *v = api_query(r, key);
-
-    for (size_t i = 0; v && i < K3C_ARRAY_SIZE(yes); i++)
-        if (strcmp(v, yes[i]) == 0)
-            return true;
-    return false;
+    return api_query_bool(r, key) == 1;
 }
 
 const char *

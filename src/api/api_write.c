@@ -940,7 +940,7 @@ legacy_orphan_dependents(struct api_request *r, const json_t *body)
     if (json_is_boolean(b))
         return json_is_true(b) ? "Orphan" : "Background";
     if (q)
-        return strcmp(q, "true") == 0 ? "Orphan" : "Background";
+        return api_query_true(r, "orphanDependents") ? "Orphan" : "Background";
     return NULL;
 }
 

@@ -253,6 +253,10 @@ check opt/force-non-apply http_expect 422 'force: Forbidden: may not be specifie
     --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X PATCH \
     -H 'Content-Type: application/merge-patch+json' -d '{}' \
     "$API_URL/api/v1/namespaces/$NS/configmaps/settings?force=true"
+check opt/force-not-a-bool http_expect 400 'force: invalid value maybe' \
+    --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X PATCH \
+    -H 'Content-Type: application/apply-patch+yaml' --data-binary @"$TMP/cm-other.json" \
+    "$API_URL/api/v1/namespaces/$NS/configmaps/settings?fieldManager=other&force=maybe"
 check opt/managed-fields-in-config http_expect 400 'metadata.managedFields must be nil' \
     --cacert "$TMP/ca.crt" --cert "$TMP/admin.crt" --key "$TMP/admin.key" -X PATCH \
     -H 'Content-Type: application/apply-patch+yaml' \
@@ -290,10 +294,22 @@ except TypeError:  # Debian's 22.6: the type from a default header, the body as 
 print(cm.data, [(m.manager, m.operation) for m in cm.metadata.managed_fields])
 assert cm.data == {"lang": "python"}
 assert [(m.manager, m.operation) for m in cm.metadata.managed_fields] == [("py-app", "Apply")]
+# A second manager takes the field with force=True: the client sends "True",
+# which kube-apiserver reads as Go's ParseBool does.
+body["data"] = {"lang": "c"}
+try:
+    cm = v1.patch_namespaced_config_map("from-python", ns, body, field_manager="py-other", force=True,
+                                        _content_type="application/apply-patch+yaml")
+except TypeError:
+    cm = v1.patch_namespaced_config_map("from-python", ns, json.dumps(body), field_manager="py-other",
+                                        force=True)
+print(cm.data, [(m.manager, m.operation) for m in cm.metadata.managed_fields])
+assert cm.data == {"lang": "c"}
+assert [m.manager for m in cm.metadata.managed_fields] == ["py-other"]
 PYEOF
 }
 check py/apply py_apply
-expect_eq py/stored python kc get cm from-python -n "$NS" -o 'jsonpath={.data.lang}'
+expect_eq py/stored c kc get cm from-python -n "$NS" -o 'jsonpath={.data.lang}'
 # --validate=false: 1.27 validates with OpenAPI v2, which k3c does not serve.
 for v in 1.27 1.33; do
     sed "s/name: settings/name: kubectl-$v/" "$TMP/cm.yaml" >"$TMP/cm-$v.yaml"
