@@ -4,7 +4,7 @@
  * loopback ports and measures, over HTTPS with keep-alive libcurl handles:
  * ConfigMap creates/s against raw etcd txn puts of the same bytes on the same
  * TLS etcd, and over the server's own unix socket to its etcd when it has one
- * (concurrency 1 and 16, rounds alternated, goal ratio >= 0.8), GET
+ * (concurrency 1 and 16, rounds alternated, goal ratio >= 0.85), GET
  * latency, LIST of 10,000 pods (watch cache, paginated, Table; goal < 100 ms)
  * and the RSS of k3c (goal < 40 MB, issue #20) and its etcd. Prints figures; exits 0
  * whatever they are, 1 only if the server does not start (or cannot create
@@ -52,7 +52,7 @@
 #define BENCH_BODY_MAX     8192
 #define BENCH_READY_MS     60000
 #define BENCH_STOP_MS      30000
-#define BENCH_GOAL_RATIO   0.8
+#define BENCH_GOAL_RATIO   0.85 /* issue #20 */
 #define BENCH_GOAL_LIST_MS 100.0
 #define BENCH_GOAL_RSS_KIB (40 * 1000) /* 40 MB (issue #20) */
 #define BENCH_RAW_PREFIX   "/bench/raw/configmaps/default/"
@@ -939,7 +939,7 @@ print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
     double a = rate(&t[SIDE_API]), r = rate(&t[SIDE_RAW]);
 
     *ratio = r > 0 ? a / r : 0;
-    printf("create   %4d %10.0f %10.0f %7.3f  >=%.1f %-4s %10.0f %10.0f %10.0f %5zu/%zu\n", conc, a,
+    printf("create   %4d %10.0f %10.0f %7.3f  >=%.2f %-4s %10.0f %10.0f %10.0f %5zu/%zu\n", conc, a,
            r, *ratio, BENCH_GOAL_RATIO, verdict(*ratio >= BENCH_GOAL_RATIO),
            per_op_us(t[SIDE_API].k3c_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_API].etcd_cpu, &t[SIDE_API]),
