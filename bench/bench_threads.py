@@ -17,42 +17,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchproc import free_ports, rss_kib, wait
 
 GOAL = 30
 CHURN_ROUNDS = 3
 REPLICAS = 20
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
-
-def wait(pred, secs, what):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"bench_threads: timed out waiting for {what}")
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def threads(pid):
@@ -164,12 +141,12 @@ def measure(k3c, with_agent):
         srv = Server(k3c, tmp, ns, with_agent)
         time.sleep(3)  # start-up work (first syncs, lease campaigns) ends
         idle = settle(srv.proc.pid)
-        idle_rss = rss_mib(srv.proc.pid)
+        idle_rss = rss_kib(srv.proc.pid) / 1024
         if os.environ.get("BENCH_THREADS_DUMP"):
             dump(srv.proc.pid, "idle")
         srv.churn()
         after = settle(srv.proc.pid)
-        after_rss = rss_mib(srv.proc.pid)
+        after_rss = rss_kib(srv.proc.pid) / 1024
         if os.environ.get("BENCH_THREADS_DUMP"):
             dump(srv.proc.pid, "after the churn")
         return idle, after, idle_rss, after_rss
