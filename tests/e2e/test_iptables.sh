@@ -298,6 +298,8 @@ check sigkill-restart/n2-ready wait_for 60 node_ready n2
 wait_check sigkill-restart/web-from-n2 30 get "$NS2" "http://$WEB/"
 # the restarted proxy has synced once the node port is there again
 check sigkill-restart/synced wait_for 30 save_has "$NS2" nat "dport $NP -j K3C-EXT-"
+# and the network policies have synced (their own informers, apart from the proxy's)
+check sigkill-restart/np-synced wait_for 30 np_first "$NS2"
 expect_out jumps/one-each-after-restarts 'one jump each' one_jump_each "$NS2"
 
 echo "# 4. k3c killall removes every K3C- chain"
