@@ -32,7 +32,6 @@ struct informer {
     pthread_cond_t wake;
     bool stopping, synced;
     json_t *cache; /* "ns/name" -> object */
-    bool cache_metadata_only;
     json_t *(*cache_form)(const json_t *obj);
     char *rv; /* resume point; thread-only */
 };
@@ -70,7 +69,6 @@ informer_new(const struct informer_config *cfg, struct k3c_err *err)
     inf->ops = cfg->ops;
     inf->userdata = cfg->userdata;
     inf->cache = json_object();
-    inf->cache_metadata_only = cfg->cache_metadata_only;
     inf->cache_form = cfg->cache_form;
     pthread_mutex_init(&inf->lock, NULL);
     k3c_cond_init(&inf->wake);
@@ -118,6 +116,16 @@ wait_or_stop(struct informer *inf, int64_t ms)
 }
 
 /* Under lock: stores obj (a new reference is taken) and tells the user. */
+json_t *
+informer_metadata_form(const json_t *obj)
+{
+    const json_t *m = json_object_get(obj, "metadata");
+
+    return json_pack("{s:{s:O*, s:O*, s:O*}}", "metadata", "namespace",
+                     json_object_get(m, "namespace"), "name", json_object_get(m, "name"),
+                     "resourceVersion", json_object_get(m, "resourceVersion"));
+}
+
 static void
 upsert_locked(struct informer *inf, json_t *obj)
 {
@@ -133,18 +141,10 @@ upsert_locked(struct informer *inf, json_t *obj)
     if (old && old_rv && new_rv && strcmp(old_rv, new_rv) == 0)
         return; /* unchanged (a relist finding what the watch already gave) */
     json_incref(old);
-    if (inf->cache_form) {
+    if (inf->cache_form)
         json_object_set_new(inf->cache, key, inf->cache_form(obj));
-    } else if (inf->cache_metadata_only) {
-        const json_t *m = json_object_get(obj, "metadata");
-        json_object_set_new(inf->cache, key,
-                            json_pack("{s:{s:O*, s:O*, s:O*}}", "metadata", "namespace",
-                                      json_object_get(m, "namespace"), "name",
-                                      json_object_get(m, "name"), "resourceVersion",
-                                      json_object_get(m, "resourceVersion")));
-    } else {
+    else
         json_object_set(inf->cache, key, obj);
-    }
     inf->ops->on_upsert(inf->userdata, obj, old);
     json_decref(old);
 }

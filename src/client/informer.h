@@ -42,24 +42,21 @@ struct informer_config {
     const char *name;           /* for log lines, e.g. "services" */
     const struct informer_ops *ops;
     void *userdata;
-    /* Keep only metadata.namespace, name and resourceVersion of each object
-     * in the cache (the cluster DNS keeps its own compact copy; the full
-     * objects of 10,000 endpoints cost ~15 MB). Callbacks still get the full
-     * new object; old and deleted objects, informer_get and informer_foreach
-     * then carry only those fields. */
-    bool cache_metadata_only;
     /* What the cache keeps of each object (a new reference), when only a
-     * few of its fields are read (the network policies' pods keep their
-     * labels, IP, node and ports: ~1 KB instead of ~40 KB of tree per pod).
-     * Like cache_metadata_only, callbacks still get the full new object;
-     * old and deleted objects, informer_get and informer_foreach carry the
-     * kept form, which must hold metadata.namespace, name and
-     * resourceVersion. NULL: the whole object. Wins over
-     * cache_metadata_only. */
+     * few of its fields are read: informer_metadata_form for the cluster
+     * DNS, which keeps its own compact copy (the full objects of 10,000
+     * endpoints cost ~15 MB); the network policies' pods keep their labels,
+     * IP, node and ports (~1 KB instead of ~40 KB of tree per pod).
+     * Callbacks still get the full new object; old and deleted objects,
+     * informer_get and informer_foreach carry the kept form, which must hold
+     * metadata.namespace, name and resourceVersion. NULL: the whole object. */
     json_t *(*cache_form)(const json_t *obj);
 };
 
 struct informer;
+
+/* A cache_form: metadata.namespace, name and resourceVersion only. */
+json_t *informer_metadata_form(const json_t *obj);
 
 /* Copies cfg's strings. INVALID for a missing client, path or ops. */
 struct informer *informer_new(const struct informer_config *cfg, struct k3c_err *err);
