@@ -28,11 +28,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
-
-
-
-
-
 class Bench:
     def __init__(self, k3c):
         self.k3c = k3c
