@@ -303,6 +303,13 @@ int64_t watch_cache_foreach_after(struct watch_cache *wc, const char *key_prefix
                                   void *ud);
 /* A new ref to the entry at key, or NULL. */
 struct wc_entry *watch_cache_get(struct watch_cache *wc, const char *key);
+/* What a write stored at key as of revision rev: obj (with its
+ * resourceVersion; it gets a ref and must not change any more) and its
+ * compact text json (copied; metadata's value at meta_off, meta_len bytes).
+ * The cache builds the entry of that revision's event from them instead of
+ * parsing the stored bytes again (issue #20). wc may be NULL. */
+void watch_cache_offer(struct watch_cache *wc, const char *key, int64_t rev, json_t *obj,
+                       const char *json, size_t len, size_t meta_off, size_t meta_len);
 
 struct wc_watcher;
 /* Subscribes to events after revision from_rev (events with revision >
@@ -529,6 +536,9 @@ char *api_object_encode(const json_t *obj, size_t *len);
  * resourceVersion, with *meta_end the offset of metadata's closing brace;
  * NULL when obj is not such an object or cannot be serialised. */
 char *api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end);
+/* The same, with *meta_start the offset of metadata's opening brace. */
+char *api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start,
+                                  size_t *meta_end);
 /* What json_dumps(JSON_COMPACT) gives for obj after
  * api_set_resource_version(obj, rev), from api_object_encode_marked's text
  * of obj before it; caller frees. */

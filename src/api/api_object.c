@@ -100,7 +100,7 @@ append_member(struct k3c_buf *b, const char *key, const json_t *v)
  * with the new resourceVersion put in there, not a second serialisation of
  * the whole object. */
 char *
-api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
+api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start, size_t *meta_end)
 {
     const json_t *meta = json_object_get(obj, "metadata");
     const char *key;
@@ -112,21 +112,34 @@ api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
         return NULL;
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
-    *meta_end = 0;
+    *meta_start = *meta_end = 0;
     json_object_foreach((json_t *)obj, key, v)
     {
+        size_t at;
+
         if (!first)
             k3c_buf_append(&b, ",", 1);
         first = false;
+        at = b.len;
         if (!append_member(&b, key, v)) {
             k3c_buf_fini(&b);
             return NULL;
         }
-        if (v == meta)
+        if (v == meta) {
+            *meta_start = at + strlen("\"metadata\":");
             *meta_end = b.len - 1;
+        }
     }
     k3c_buf_append(&b, "}", 1);
     return k3c_buf_steal(&b, len);
+}
+
+char *
+api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
+{
+    size_t meta_start;
+
+    return api_object_encode_marked_at(obj, len, &meta_start, meta_end);
 }
 
 char *

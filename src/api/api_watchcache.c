@@ -43,6 +43,20 @@
  * resource with a few, often written (leases), keeps packing without one. */
 #define WC_TRAIN_MIN_OBJECTS 64
 
+/* Offers waiting for their event at most; an older one is dropped (its
+ * event then parses the stored bytes, as without an offer). */
+#define WC_OFFERS_MAX 32
+
+/* What a write stored at key as of rev, parsed and serialised already. */
+struct wc_offer {
+    char *key;
+    int64_t rev;
+    json_t *obj; /* a ref; nobody changes it any more */
+    char *json;  /* the object with its resourceVersion, compact */
+    size_t len;
+    size_t meta_off, meta_len;
+};
+
 /* A set of entries sorted by key; each holds one ref. */
 struct entry_map {
     struct wc_entry **v;
@@ -97,6 +111,13 @@ struct watch_cache {
     /* Owned by the relister while relist is RELIST_RUNNING, else by
      * watch_cache_new / watch_cache_free. */
     struct store_watch *watch;
+
+    /* Objects the write path offered (watch_cache_offer), waiting for their
+     * event; guarded by offer_mu. offer_rev: the last event's revision. */
+    pthread_mutex_t offer_mu;
+    struct wc_offer *offers;
+    size_t n_offers;
+    int64_t offer_rev;
 
     /* Guarded by relister.mu. */
     enum { RELIST_NONE, RELIST_QUEUED, RELIST_RUNNING } relist;
@@ -526,16 +547,41 @@ entry_compact(struct wc_entry *tmp)
     return e;
 }
 
+/* The rest of an entry whose box has its key, revision and the text json
+ * (json_len, meta_off, meta_len): obj's index values, row and packed text.
+ * json is freed. */
+static struct wc_entry *
+entry_finish(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj, char *json)
+{
+    entry_extract(wc, e, obj);
+    entry_row(wc, e, obj, json);
+    wc_text_pack(wc->packer, json, e->json_len, &e->text);
+    free(json);
+    trim_note_built(e->json_len);
+    return entry_compact(e);
+}
+
+static struct wc_entry *
+entry_new(const struct watch_cache *wc, const char *key, int64_t rev)
+{
+    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
+
+    box->n_fields = wc->n_fields;
+    box->e.refs = 1;
+    box->e.revision = rev;
+    box->e.key = k3c_xstrdup(key);
+    return &box->e;
+}
+
 /* Builds the entry for obj at key as of revision rev. obj is modified: its
  * metadata.resourceVersion becomes rev. NULL if it cannot be serialised. */
 static struct wc_entry *
 entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t rev)
 {
-    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
-    struct wc_entry *e = &box->e;
+    struct wc_entry *e = entry_new(wc, key, rev);
     json_t *md = json_object_get(obj, "metadata");
     char rv[24];
-    _cleanup_free_ char *json = NULL;
+    char *json;
 
     if (!json_is_object(md)) {
         md = json_object();
@@ -543,20 +589,95 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     }
     snprintf(rv, sizeof(rv), "%" PRId64, rev);
     json_object_set_new(md, "resourceVersion", json_string(rv));
-    box->n_fields = wc->n_fields;
-    e->refs = 1;
-    e->revision = rev;
-    e->key = k3c_xstrdup(key);
     json = entry_serialise(e, obj);
     if (!json) {
         entry_destroy(e);
         return NULL;
     }
-    entry_extract(wc, e, obj);
-    entry_row(wc, e, obj, json);
-    wc_text_pack(wc->packer, json, e->json_len, &e->text);
-    trim_note_built(e->json_len);
-    return entry_compact(e);
+    return entry_finish(wc, e, obj, json);
+}
+
+/* The entry from what the write path offered: no parse, no serialisation. */
+static struct wc_entry *
+entry_from_offer(const struct watch_cache *wc, struct wc_offer *o)
+{
+    struct wc_entry *e = entry_new(wc, o->key, o->rev);
+
+    e->json_len = (uint32_t)o->len;
+    e->meta_off = (uint32_t)o->meta_off;
+    e->meta_len = (uint32_t)o->meta_len;
+    return entry_finish(wc, e, o->obj, TAKE_PTR(o->json));
+}
+
+static void
+offer_fini(struct wc_offer *o)
+{
+    free(o->key);
+    free(o->json);
+    json_decref(o->obj);
+}
+
+void
+watch_cache_offer(struct watch_cache *wc, const char *key, int64_t rev, json_t *obj,
+                  const char *json, size_t len, size_t meta_off, size_t meta_len)
+{
+    struct wc_offer o;
+
+    if (!wc || len > UINT32_MAX / 2 || meta_off + meta_len > len)
+        return;
+    pthread_mutex_lock(&wc->offer_mu);
+    if (rev <= wc->offer_rev) { /* its event came first */
+        pthread_mutex_unlock(&wc->offer_mu);
+        return;
+    }
+    if (wc->n_offers == WC_OFFERS_MAX) {
+        offer_fini(&wc->offers[0]);
+        memmove(&wc->offers[0], &wc->offers[1], (wc->n_offers - 1) * sizeof(*wc->offers));
+        wc->n_offers--;
+    }
+    if (!wc->offers)
+        wc->offers = k3c_xcalloc(WC_OFFERS_MAX, sizeof(*wc->offers));
+    o = (struct wc_offer){.key = k3c_xstrdup(key),
+                          .rev = rev,
+                          .obj = json_incref(obj),
+                          .json = memcpy(k3c_xmalloc(len + 1), json, len),
+                          .len = len,
+                          .meta_off = meta_off,
+                          .meta_len = meta_len};
+    wc->offers[wc->n_offers++] = o;
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+/* The offer for key at rev, if the write path made one (*o filled, the
+ * caller's to finish); drops the offers older than rev, whose events have
+ * gone by. Thread: the store watch's. */
+static bool
+offer_take(struct watch_cache *wc, const char *key, int64_t rev, struct wc_offer *o)
+{
+    bool found = false;
+    size_t n = 0;
+
+    pthread_mutex_lock(&wc->offer_mu);
+    wc->offer_rev = rev;
+    for (size_t i = 0; i < wc->n_offers; i++) {
+        struct wc_offer *x = &wc->offers[i];
+
+        if (!found && x->rev == rev && strcmp(x->key, key) == 0) {
+            *o = *x;
+            found = true;
+        } else if (x->rev <= rev) {
+            offer_fini(x);
+        } else {
+            wc->offers[n++] = *x;
+        }
+    }
+    wc->n_offers = n;
+    if (n == 0) { /* an idle cache keeps no array */
+        free(wc->offers);
+        wc->offers = NULL;
+    }
+    pthread_mutex_unlock(&wc->offer_mu);
+    return found;
 }
 
 /* The entry for a stored value; NULL (logged) if it is not a JSON object. */
@@ -905,7 +1026,14 @@ cache_on_event(void *userdata, const struct store_event *sev)
     }
     old = entry_map_find(&wc->map, kv->key);
     if (sev->type == STORE_EVENT_PUT) {
-        c.cur = entry_from_kv(wc, kv);
+        struct wc_offer o;
+
+        if (offer_take(wc, kv->key, kv->mod_revision, &o)) {
+            c.cur = entry_from_offer(wc, &o);
+            offer_fini(&o);
+        } else {
+            c.cur = entry_from_kv(wc, kv);
+        }
         if (!c.cur)
             c.skip = entry_skipped(kv);
     }
@@ -1241,6 +1369,10 @@ cache_destroy(struct watch_cache *wc)
     free(wc->index_fields);
     free(wc->prefix);
     wc_packer_free(wc->packer);
+    for (size_t i = 0; i < wc->n_offers; i++)
+        offer_fini(&wc->offers[i]);
+    free(wc->offers);
+    pthread_mutex_destroy(&wc->offer_mu);
     pthread_cond_destroy(&wc->changed);
     pthread_mutex_destroy(&wc->mu);
     pthread_rwlock_destroy(&wc->map_lock);
@@ -1276,6 +1408,7 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
     pthread_rwlock_init(&wc->map_lock, &rwa);
     pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&wc->mu, NULL);
+    pthread_mutex_init(&wc->offer_mu, NULL);
     k3c_cond_init(&wc->changed);
     return wc;
 }

@@ -470,12 +470,12 @@ store_create_reply(struct api_request *r, json_t *obj)
     _cleanup_free_ char *text = NULL;
     struct k3c_err err = {0};
     int64_t rev = 0;
-    size_t len = 0, meta_end = 0;
+    size_t len = 0, meta_start = 0, meta_end = 0;
 
     if (dry_run(r))
         return api_reply_object(r, 201, json_incref(obj));
     if (reply_is_stored_text(r))
-        text = api_object_encode_marked(obj, &len, &meta_end);
+        text = api_object_encode_marked_at(obj, &len, &meta_start, &meta_end);
     if (!text)
         text = api_object_encode(obj, &len);
     if (store_create_leased(r, key, text, len, &rev, &err) < 0) {
@@ -491,6 +491,9 @@ store_create_reply(struct api_request *r, json_t *obj)
         size_t reply_len = 0;
         char *reply = api_object_text_with_version(text, len, meta_end, rev, &reply_len);
 
+        /* The reply is the cache's text of this revision: hand both over. */
+        watch_cache_offer(api_cache_for(r->srv, r->res), key, rev, obj, reply, reply_len,
+                          meta_start, meta_end + 1 + (reply_len - len) - meta_start);
         return api_reply_json_text_take(r, 201, reply, reply_len);
     }
     return api_reply_object(r, 201, json_incref(obj));
