@@ -303,13 +303,16 @@ int64_t watch_cache_foreach_after(struct watch_cache *wc, const char *key_prefix
                                   void *ud);
 /* A new ref to the entry at key, or NULL. */
 struct wc_entry *watch_cache_get(struct watch_cache *wc, const char *key);
-/* What a write stored at key as of revision rev: obj (with its
- * resourceVersion; it gets a ref and must not change any more) and its
- * compact text json (copied; metadata's value at meta_off, meta_len bytes).
- * The cache builds the entry of that revision's event from them instead of
- * parsing the stored bytes again (issue #20). wc may be NULL. */
-void watch_cache_offer(struct watch_cache *wc, const char *key, int64_t rev, json_t *obj,
-                       const char *json, size_t len, size_t meta_off, size_t meta_len);
+/* What a write is about to store at key: obj, which gets a ref and must
+ * not change any more, and json, the bytes stored (api_object_encode_marked_at's
+ * text: obj without its resourceVersion, metadata's braces at meta_off and
+ * meta_end; copied). When the store watch delivers those very bytes at key,
+ * the cache builds the entry from them instead of parsing the bytes again
+ * (issue #20). wc may be NULL. */
+void watch_cache_offer(struct watch_cache *wc, const char *key, json_t *obj, const char *json,
+                       size_t len, size_t meta_off, size_t meta_end);
+/* Drops the offers for key (its write failed). */
+void watch_cache_withdraw(struct watch_cache *wc, const char *key);
 
 struct wc_watcher;
 /* Subscribes to events after revision from_rev (events with revision >

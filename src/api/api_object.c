@@ -79,20 +79,24 @@ api_object_encode(const json_t *obj, size_t *len)
     return text;
 }
 
-/* One member of a compact object dump: "key":value, as json_dumps writes it. */
+static int
+buf_dump(const char *text, size_t len, void *ud)
+{
+    k3c_buf_append(ud, text, len);
+    return 0;
+}
+
+/* One member of a compact object dump: "key":value, as json_dumps writes
+ * it, straight into b (no text of its own to copy). */
 static bool
 append_member(struct k3c_buf *b, const char *key, const json_t *v)
 {
     _cleanup_json_ json_t *k = json_string(key);
-    _cleanup_free_ char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
-    _cleanup_free_ char *vt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
-    if (!kt || !vt)
+    if (!k || json_dump_callback(k, buf_dump, b, JSON_ENCODE_ANY) < 0)
         return false;
-    k3c_buf_append(b, kt, strlen(kt));
     k3c_buf_append(b, ":", 1);
-    k3c_buf_append(b, vt, strlen(vt));
-    return true;
+    return json_dump_callback(v, buf_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0;
 }
 
 /* The object member by member (json_dumps keeps the keys in their order),

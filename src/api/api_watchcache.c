@@ -43,18 +43,21 @@
  * resource with a few, often written (leases), keeps packing without one. */
 #define WC_TRAIN_MIN_OBJECTS 64
 
-/* Offers waiting for their event at most; an older one is dropped (its
- * event then parses the stored bytes, as without an offer). */
-#define WC_OFFERS_MAX 32
+/* Offers waiting for their event, at most; the oldest goes first. An offer
+ * whose write failed, or whose event came before it, is dropped after
+ * WC_OFFER_TTL_MS (its event, if any, then parses the stored bytes, as
+ * without an offer). */
+#define WC_OFFERS_MAX   32
+#define WC_OFFER_TTL_MS 10000
 
-/* What a write stored at key as of rev, parsed and serialised already. */
+/* What a write is storing at key, parsed and serialised already. */
 struct wc_offer {
     char *key;
-    int64_t rev;
     json_t *obj; /* a ref; nobody changes it any more */
-    char *json;  /* the object with its resourceVersion, compact */
+    char *json;  /* the stored bytes: obj without its resourceVersion */
     size_t len;
-    size_t meta_off, meta_len;
+    size_t meta_off, meta_end; /* metadata's braces in json */
+    int64_t at_ms;
 };
 
 /* A set of entries sorted by key; each holds one ref. */
@@ -113,11 +116,10 @@ struct watch_cache {
     struct store_watch *watch;
 
     /* Objects the write path offered (watch_cache_offer), waiting for their
-     * event; guarded by offer_mu. offer_rev: the last event's revision. */
+     * event, oldest first; guarded by offer_mu. */
     pthread_mutex_t offer_mu;
     struct wc_offer *offers;
     size_t n_offers;
-    int64_t offer_rev;
 
     /* Guarded by relister.mu. */
     enum { RELIST_NONE, RELIST_QUEUED, RELIST_RUNNING } relist;
@@ -597,16 +599,25 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     return entry_finish(wc, e, obj, json);
 }
 
-/* The entry from what the write path offered: no parse, no serialisation. */
+/* The entry from what the write path offered: no parse, no serialisation
+ * (the text is the stored one with the revision put into metadata, what
+ * entry_serialise makes of it). */
 static struct wc_entry *
-entry_from_offer(const struct watch_cache *wc, struct wc_offer *o)
+entry_from_offer(const struct watch_cache *wc, struct wc_offer *o, int64_t rev)
 {
-    struct wc_entry *e = entry_new(wc, o->key, o->rev);
+    struct wc_entry *e = entry_new(wc, o->key, rev);
+    size_t len = 0;
+    char *json = api_object_text_with_version(o->json, o->len, o->meta_end, rev, &len);
 
-    e->json_len = (uint32_t)o->len;
+    if (len > UINT32_MAX / 2) {
+        free(json);
+        entry_destroy(e);
+        return NULL;
+    }
+    e->json_len = (uint32_t)len;
     e->meta_off = (uint32_t)o->meta_off;
-    e->meta_len = (uint32_t)o->meta_len;
-    return entry_finish(wc, e, o->obj, TAKE_PTR(o->json));
+    e->meta_len = (uint32_t)(o->meta_end + (len - o->len) + 1 - o->meta_off);
+    return entry_finish(wc, e, o->obj, json);
 }
 
 static void
@@ -617,62 +628,84 @@ offer_fini(struct wc_offer *o)
     json_decref(o->obj);
 }
 
-void
-watch_cache_offer(struct watch_cache *wc, const char *key, int64_t rev, json_t *obj,
-                  const char *json, size_t len, size_t meta_off, size_t meta_len)
+/* Drops the offers past their time (the first ones are the oldest). offer_mu held. */
+static void
+offers_expire_locked(struct watch_cache *wc, int64_t now)
 {
-    struct wc_offer o;
+    size_t n = 0;
 
-    if (!wc || len > UINT32_MAX / 2 || meta_off + meta_len > len)
+    while (n < wc->n_offers &&
+           (wc->n_offers - n > WC_OFFERS_MAX - 1 || now - wc->offers[n].at_ms > WC_OFFER_TTL_MS))
+        offer_fini(&wc->offers[n++]);
+    if (n == 0)
+        return;
+    memmove(&wc->offers[0], &wc->offers[n], (wc->n_offers - n) * sizeof(*wc->offers));
+    wc->n_offers -= n;
+}
+
+void
+watch_cache_offer(struct watch_cache *wc, const char *key, json_t *obj, const char *json,
+                  size_t len, size_t meta_off, size_t meta_end)
+{
+    int64_t now = k3c_now_ms();
+
+    if (!wc || meta_off >= meta_end || meta_end >= len)
         return;
     pthread_mutex_lock(&wc->offer_mu);
-    if (rev <= wc->offer_rev) { /* its event came first */
-        pthread_mutex_unlock(&wc->offer_mu);
-        return;
-    }
-    if (wc->n_offers == WC_OFFERS_MAX) {
-        offer_fini(&wc->offers[0]);
-        memmove(&wc->offers[0], &wc->offers[1], (wc->n_offers - 1) * sizeof(*wc->offers));
-        wc->n_offers--;
-    }
+    offers_expire_locked(wc, now);
     if (!wc->offers)
         wc->offers = k3c_xcalloc(WC_OFFERS_MAX, sizeof(*wc->offers));
-    o = (struct wc_offer){.key = k3c_xstrdup(key),
-                          .rev = rev,
-                          .obj = json_incref(obj),
-                          .json = memcpy(k3c_xmalloc(len + 1), json, len),
-                          .len = len,
-                          .meta_off = meta_off,
-                          .meta_len = meta_len};
-    wc->offers[wc->n_offers++] = o;
+    wc->offers[wc->n_offers++] = (struct wc_offer){.key = k3c_xstrdup(key),
+                                                   .obj = json_incref(obj),
+                                                   .json = memcpy(k3c_xmalloc(len), json, len),
+                                                   .len = len,
+                                                   .meta_off = meta_off,
+                                                   .meta_end = meta_end,
+                                                   .at_ms = now};
     pthread_mutex_unlock(&wc->offer_mu);
 }
 
-/* The offer for key at rev, if the write path made one (*o filled, the
- * caller's to finish); drops the offers older than rev, whose events have
- * gone by. Thread: the store watch's. */
+void
+watch_cache_withdraw(struct watch_cache *wc, const char *key)
+{
+    size_t n = 0;
+
+    if (!wc)
+        return;
+    pthread_mutex_lock(&wc->offer_mu);
+    for (size_t i = 0; i < wc->n_offers; i++) {
+        if (strcmp(wc->offers[i].key, key) == 0)
+            offer_fini(&wc->offers[i]);
+        else
+            wc->offers[n++] = wc->offers[i];
+    }
+    wc->n_offers = n;
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+/* The offer of kv's very bytes at its key, if the write path made one (*o
+ * filled, the caller's to finish). Thread: the store watch's. */
 static bool
-offer_take(struct watch_cache *wc, const char *key, int64_t rev, struct wc_offer *o)
+offer_take(struct watch_cache *wc, const struct store_kv *kv, struct wc_offer *o)
 {
     bool found = false;
     size_t n = 0;
 
     pthread_mutex_lock(&wc->offer_mu);
-    wc->offer_rev = rev;
     for (size_t i = 0; i < wc->n_offers; i++) {
         struct wc_offer *x = &wc->offers[i];
 
-        if (!found && x->rev == rev && strcmp(x->key, key) == 0) {
+        if (!found && x->len == kv->value_len && strcmp(x->key, kv->key) == 0 &&
+            memcmp(x->json, kv->value, x->len) == 0) {
             *o = *x;
             found = true;
-        } else if (x->rev <= rev) {
-            offer_fini(x);
         } else {
             wc->offers[n++] = *x;
         }
     }
     wc->n_offers = n;
-    if (n == 0) { /* an idle cache keeps no array */
+    offers_expire_locked(wc, k3c_now_ms());
+    if (wc->n_offers == 0) { /* an idle cache keeps no array */
         free(wc->offers);
         wc->offers = NULL;
     }
@@ -1028,8 +1061,8 @@ cache_on_event(void *userdata, const struct store_event *sev)
     if (sev->type == STORE_EVENT_PUT) {
         struct wc_offer o;
 
-        if (offer_take(wc, kv->key, kv->mod_revision, &o)) {
-            c.cur = entry_from_offer(wc, &o);
+        if (offer_take(wc, kv, &o)) {
+            c.cur = entry_from_offer(wc, &o, kv->mod_revision);
             offer_fini(&o);
         } else {
             c.cur = entry_from_kv(wc, kv);
