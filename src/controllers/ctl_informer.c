@@ -15,6 +15,7 @@
 #include "controllers/ctl-internal.h"
 
 #include "api/api-internal.h"
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -29,6 +30,7 @@
 struct subscriber {
     struct ctl *c;
     ctl_handler_fn fn;
+    bool metadata_only; /* the handler reads only the objects' metadata */
 };
 
 struct ctl_informer {
@@ -130,20 +132,54 @@ known_clear(struct ctl_informer *inf)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
+/* {"metadata": e's metadata}, or NULL if it cannot be read. Most of an
+ * object (a ConfigMap's data, a Secret's) is outside its metadata: the
+ * cache unpacks the text only up to metadata's end, and only metadata is
+ * parsed. */
+static json_t *
+entry_metadata_object(const struct wc_entry *e)
+{
+    struct k3c_buf b;
+    struct k3c_err err = {0};
+    json_t *md = NULL;
+
+    k3c_buf_init(&b);
+    if (wc_entry_metadata(e, &b, &err) == 0)
+        md = json_loadb(b.data, b.len, 0, NULL);
+    k3c_buf_fini(&b);
+    if (!json_is_object(md)) {
+        json_decref(md);
+        return NULL;
+    }
+    return json_pack("{s:o}", "metadata", md);
+}
+
+/* Whether every running handler reads only metadata. */
+static bool
+metadata_is_enough(const struct ctl_informer *inf)
+{
+    for (size_t i = 0; i < inf->n_subs; i++)
+        if (!inf->subs[i].metadata_only && ctl_running(inf->subs[i].c))
+            return false;
+    return true;
+}
+
 static void
 dispatch(struct ctl_informer *inf, enum ctl_event ev, const struct wc_entry *old,
          const struct wc_entry *obj)
 {
     json_t *o = NULL, *n = NULL;
+    json_t *(*parse)(const struct wc_entry *) = NULL;
 
     for (size_t i = 0; i < inf->n_subs; i++) {
         struct subscriber *s = &inf->subs[i];
 
         if (!ctl_running(s->c))
             continue;
-        if (!n) {
-            n = wc_entry_object(obj);
-            o = old ? wc_entry_object(old) : NULL;
+        if (!parse) {
+            parse = metadata_is_enough(inf) ? entry_metadata_object : wc_entry_object;
+            n = parse(obj);
+            o = old ? parse(old) : NULL;
             if (!n)
                 break;
         }
@@ -435,10 +471,11 @@ ctl_informer_new(struct api_server *srv, const char *resource, struct k3c_err *e
 }
 
 void
-ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn)
+ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn,
+                       bool metadata_only)
 {
     inf->subs = k3c_xrealloc(inf->subs, (inf->n_subs + 1) * sizeof(*inf->subs));
-    inf->subs[inf->n_subs++] = (struct subscriber){c, fn};
+    inf->subs[inf->n_subs++] = (struct subscriber){c, fn, metadata_only};
 }
 
 int
