@@ -313,6 +313,12 @@ void watch_cache_offer(struct watch_cache *wc, const char *key, json_t *obj, con
                        size_t len, size_t meta_off, size_t meta_end);
 /* Drops the offers for key (its write failed). */
 void watch_cache_withdraw(struct watch_cache *wc, const char *key);
+/* From now on the cache keeps {"metadata": ...} (with resourceVersion) of
+ * the last 64 entries it built from offers, for informers whose handlers
+ * read only metadata; watch_cache_entry_metadata returns a ref to e's, or
+ * NULL when it has none (then parse e). */
+void watch_cache_keep_metadata(struct watch_cache *wc);
+json_t *watch_cache_entry_metadata(struct watch_cache *wc, const struct wc_entry *e);
 
 struct wc_watcher;
 /* Subscribes to events after revision from_rev (events with revision >

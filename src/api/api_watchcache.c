@@ -50,6 +50,15 @@
 #define WC_OFFERS_MAX   32
 #define WC_OFFER_TTL_MS 10000
 
+/* Metadata objects kept for the informers, at most (a few KB each). */
+#define WC_METAS_MAX 64
+
+/* {"metadata": ...} of entry e (a ref), resourceVersion included. */
+struct wc_meta {
+    struct wc_entry *e;
+    json_t *obj;
+};
+
 /* What a write is storing at key, parsed and serialised already. */
 struct wc_offer {
     char *key;
@@ -120,6 +129,11 @@ struct watch_cache {
     pthread_mutex_t offer_mu;
     struct wc_offer *offers;
     size_t n_offers;
+    /* For the informers (watch_cache_keep_metadata): the metadata of the
+     * last entries built from offers, oldest first; guarded by offer_mu. */
+    atomic_bool keep_meta;
+    struct wc_meta *metas;
+    size_t n_metas;
 
     /* Guarded by relister.mu. */
     enum { RELIST_NONE, RELIST_QUEUED, RELIST_RUNNING } relist;
@@ -599,11 +613,71 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     return entry_finish(wc, e, obj, json);
 }
 
+/* Keeps {"metadata": e's metadata} for the informers: a shallow copy of the
+ * offered object's metadata (its members shared, read-only) with the
+ * revision, so an informer that reads only metadata needs no unpacking and
+ * no parse. Thread: the store watch's. */
+static void
+meta_keep(struct watch_cache *wc, struct wc_entry *e, const json_t *obj, int64_t rev)
+{
+    json_t *md = json_copy(json_object_get(obj, "metadata"));
+    char rv[24];
+    struct wc_meta m;
+
+    if (!md)
+        return;
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    json_object_set_new(md, "resourceVersion", json_string(rv));
+    m = (struct wc_meta){wc_entry_ref(e), json_pack("{s:o}", "metadata", md)};
+    pthread_mutex_lock(&wc->offer_mu);
+    if (wc->n_metas == WC_METAS_MAX) {
+        wc_entry_unref(wc->metas[0].e);
+        json_decref(wc->metas[0].obj);
+        memmove(&wc->metas[0], &wc->metas[1], (wc->n_metas - 1) * sizeof(*wc->metas));
+        wc->n_metas--;
+    }
+    if (!wc->metas)
+        wc->metas = k3c_xcalloc(WC_METAS_MAX, sizeof(*wc->metas));
+    wc->metas[wc->n_metas++] = m;
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+void
+watch_cache_keep_metadata(struct watch_cache *wc)
+{
+    atomic_store(&wc->keep_meta, true);
+}
+
+json_t *
+watch_cache_entry_metadata(struct watch_cache *wc, const struct wc_entry *e)
+{
+    json_t *obj = NULL;
+
+    pthread_mutex_lock(&wc->offer_mu);
+    for (size_t i = wc->n_metas; i-- > 0 && !obj;)
+        if (wc->metas[i].e == e)
+            obj = json_incref(wc->metas[i].obj);
+    pthread_mutex_unlock(&wc->offer_mu);
+    return obj;
+}
+
+static void
+metas_clear(struct watch_cache *wc)
+{
+    for (size_t i = 0; i < wc->n_metas; i++) {
+        wc_entry_unref(wc->metas[i].e);
+        json_decref(wc->metas[i].obj);
+    }
+    free(wc->metas);
+    wc->metas = NULL;
+    wc->n_metas = 0;
+}
+
 /* The entry from what the write path offered: no parse, no serialisation
  * (the text is the stored one with the revision put into metadata, what
  * entry_serialise makes of it). */
 static struct wc_entry *
-entry_from_offer(const struct watch_cache *wc, struct wc_offer *o, int64_t rev)
+entry_from_offer(struct watch_cache *wc, struct wc_offer *o, int64_t rev)
 {
     struct wc_entry *e = entry_new(wc, o->key, rev);
     size_t len = 0;
@@ -617,7 +691,10 @@ entry_from_offer(const struct watch_cache *wc, struct wc_offer *o, int64_t rev)
     e->json_len = (uint32_t)len;
     e->meta_off = (uint32_t)o->meta_off;
     e->meta_len = (uint32_t)(o->meta_end + (len - o->len) + 1 - o->meta_off);
-    return entry_finish(wc, e, o->obj, json);
+    e = entry_finish(wc, e, o->obj, json);
+    if (e && atomic_load(&wc->keep_meta))
+        meta_keep(wc, e, o->obj, rev);
+    return e;
 }
 
 static void
@@ -1405,6 +1482,7 @@ cache_destroy(struct watch_cache *wc)
     for (size_t i = 0; i < wc->n_offers; i++)
         offer_fini(&wc->offers[i]);
     free(wc->offers);
+    metas_clear(wc);
     pthread_mutex_destroy(&wc->offer_mu);
     pthread_cond_destroy(&wc->changed);
     pthread_mutex_destroy(&wc->mu);

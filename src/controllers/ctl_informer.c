@@ -154,6 +154,16 @@ entry_metadata_object(const struct wc_entry *e)
     return json_pack("{s:o}", "metadata", md);
 }
 
+/* Whether every handler, running or not, reads only metadata. */
+static bool
+all_metadata_only(const struct ctl_informer *inf)
+{
+    for (size_t i = 0; i < inf->n_subs; i++)
+        if (!inf->subs[i].metadata_only)
+            return false;
+    return inf->n_subs > 0;
+}
+
 /* Whether every running handler reads only metadata. */
 static bool
 metadata_is_enough(const struct ctl_informer *inf)
@@ -164,22 +174,37 @@ metadata_is_enough(const struct ctl_informer *inf)
     return true;
 }
 
+/* e as the handlers need it: whole, or its metadata alone (which the cache
+ * may hold parsed already: watch_cache_keep_metadata). */
+static json_t *
+entry_parse(const struct ctl_informer *inf, bool metadata_only, const struct wc_entry *e)
+{
+    json_t *obj;
+
+    if (!metadata_only)
+        return wc_entry_object(e);
+    obj = watch_cache_entry_metadata(inf->wc, e);
+    return obj ? obj : entry_metadata_object(e);
+}
+
 static void
 dispatch(struct ctl_informer *inf, enum ctl_event ev, const struct wc_entry *old,
          const struct wc_entry *obj)
 {
     json_t *o = NULL, *n = NULL;
-    json_t *(*parse)(const struct wc_entry *) = NULL;
+    bool parsed = false;
 
     for (size_t i = 0; i < inf->n_subs; i++) {
         struct subscriber *s = &inf->subs[i];
 
         if (!ctl_running(s->c))
             continue;
-        if (!parse) {
-            parse = metadata_is_enough(inf) ? entry_metadata_object : wc_entry_object;
-            n = parse(obj);
-            o = old ? parse(old) : NULL;
+        if (!parsed) {
+            bool meta = metadata_is_enough(inf);
+
+            parsed = true;
+            n = entry_parse(inf, meta, obj);
+            o = old ? entry_parse(inf, meta, old) : NULL;
             if (!n)
                 break;
         }
@@ -485,6 +510,8 @@ ctl_informer_start(struct ctl_informer *inf, struct k3c_err *err)
 
     pthread_once(&loop.once, loop_init);
     watch_cache_set_change_hook(loop_cache_changed);
+    if (all_metadata_only(inf))
+        watch_cache_keep_metadata(inf->wc);
     pthread_mutex_lock(&loop.mu);
     rc = loop_add_locked(inf, err);
     pthread_mutex_unlock(&loop.mu);

@@ -832,10 +832,13 @@ offer_pod(struct watch_cache *wc, const char *key, const char *name, const char 
     free(v);
 }
 
+/* The next event is key's at rev, with text (plus the revision) and label
+ * app=<app>; the cache kept its metadata for the informers if kept. */
 static void
-expect_offered_entry(struct wc_watcher *w, const char *key, int64_t rev, const char *text,
-                     const char *app)
+expect_offered_entry(struct watch_cache *wc, struct wc_watcher *w, const char *key, int64_t rev,
+                     const char *text, const char *app, bool kept)
 {
+    json_t *kept_md;
     struct wc_event ev = {0};
     _cleanup_free_ char *want = NULL, *have = NULL;
     size_t want_len = 0, have_len = 0;
@@ -858,6 +861,21 @@ expect_offered_entry(struct wc_watcher *w, const char *key, int64_t rev, const c
     assert_memory_equal(have, want, want_len);
     assert_int_equal(have[ev.entry->meta_off], '{');
     assert_int_equal(have[ev.entry->meta_off + ev.entry->meta_len - 1], '}');
+    /* What the informers get instead of parsing: the offered object's
+     * metadata with the revision. */
+    kept_md = watch_cache_entry_metadata(wc, ev.entry);
+    if (kept) {
+        const json_t *m = json_object_get(kept_md, "metadata");
+
+        assert_non_null(kept_md);
+        assert_string_equal(json_string_value(json_object_get(m, "resourceVersion")), rv);
+        assert_string_equal(json_string_value(json_object_get(m, "name")), ev.entry->name);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(m, "labels"), "app")),
+                            app);
+    } else {
+        assert_null(kept_md);
+    }
+    json_decref(kept_md);
     json_decref(md);
     wc_event_fini(&ev);
 }
@@ -875,10 +893,11 @@ test_offers(void **state)
     int64_t rev;
 
     assert_non_null(w);
+    watch_cache_keep_metadata(wc);
     /* The bytes offered: the entry is the offered object's. */
     offer_pod(wc, "/t9/a", "a", "offered", &a, &a_len);
     rev = create_raw(f->store, "/t9/a", a);
-    expect_offered_entry(w, "/t9/a", rev, a, "offered");
+    expect_offered_entry(wc, w, "/t9/a", rev, a, "offered", true);
     /* Other bytes at the key: parsed. */
     offer_pod(wc, "/t9/b", "b", "offered", &b, &b_len);
     rev = create_pod(f->store, "/t9/b", "b-other", 1);
@@ -892,7 +911,7 @@ test_offers(void **state)
     offer_pod(wc, "/t9/c", "c", "offered", &c, &c_len);
     watch_cache_withdraw(wc, "/t9/c");
     rev = create_raw(f->store, "/t9/c", c);
-    expect_offered_entry(w, "/t9/c", rev, c, "web");
+    expect_offered_entry(wc, w, "/t9/c", rev, c, "web", false);
     expect_no_event(w, 100);
     wc_watcher_free(w);
     watch_cache_free(wc);
