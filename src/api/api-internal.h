@@ -303,6 +303,22 @@ int64_t watch_cache_foreach_after(struct watch_cache *wc, const char *key_prefix
                                   void *ud);
 /* A new ref to the entry at key, or NULL. */
 struct wc_entry *watch_cache_get(struct watch_cache *wc, const char *key);
+/* What a write is about to store at key: obj, which gets a ref and must
+ * not change any more, and json, the bytes stored (api_object_encode_marked_at's
+ * text: obj without its resourceVersion, metadata's braces at meta_off and
+ * meta_end; copied). When the store watch delivers those very bytes at key,
+ * the cache builds the entry from them instead of parsing the bytes again
+ * (issue #20). wc may be NULL. */
+void watch_cache_offer(struct watch_cache *wc, const char *key, json_t *obj, const char *json,
+                       size_t len, size_t meta_off, size_t meta_end);
+/* Drops the offers for key (its write failed). */
+void watch_cache_withdraw(struct watch_cache *wc, const char *key);
+/* From now on the cache keeps {"metadata": ...} (with resourceVersion) of
+ * the last 64 entries it built from offers, for informers whose handlers
+ * read only metadata; watch_cache_entry_metadata returns a ref to e's, or
+ * NULL when it has none (then parse e). */
+void watch_cache_keep_metadata(struct watch_cache *wc);
+json_t *watch_cache_entry_metadata(struct watch_cache *wc, const struct wc_entry *e);
 
 struct wc_watcher;
 /* Subscribes to events after revision from_rev (events with revision >
@@ -529,6 +545,9 @@ char *api_object_encode(const json_t *obj, size_t *len);
  * resourceVersion, with *meta_end the offset of metadata's closing brace;
  * NULL when obj is not such an object or cannot be serialised. */
 char *api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end);
+/* The same, with *meta_start the offset of metadata's opening brace. */
+char *api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start,
+                                  size_t *meta_end);
 /* What json_dumps(JSON_COMPACT) gives for obj after
  * api_set_resource_version(obj, rev), from api_object_encode_marked's text
  * of obj before it; caller frees. */

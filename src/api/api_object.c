@@ -79,20 +79,24 @@ api_object_encode(const json_t *obj, size_t *len)
     return text;
 }
 
-/* One member of a compact object dump: "key":value, as json_dumps writes it. */
+static int
+buf_dump(const char *text, size_t len, void *ud)
+{
+    k3c_buf_append(ud, text, len);
+    return 0;
+}
+
+/* One member of a compact object dump: "key":value, as json_dumps writes
+ * it, straight into b (no text of its own to copy). */
 static bool
 append_member(struct k3c_buf *b, const char *key, const json_t *v)
 {
     _cleanup_json_ json_t *k = json_string(key);
-    _cleanup_free_ char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
-    _cleanup_free_ char *vt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
-    if (!kt || !vt)
+    if (!k || json_dump_callback(k, buf_dump, b, JSON_ENCODE_ANY) < 0)
         return false;
-    k3c_buf_append(b, kt, strlen(kt));
     k3c_buf_append(b, ":", 1);
-    k3c_buf_append(b, vt, strlen(vt));
-    return true;
+    return json_dump_callback(v, buf_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0;
 }
 
 /* The object member by member (json_dumps keeps the keys in their order),
@@ -100,7 +104,7 @@ append_member(struct k3c_buf *b, const char *key, const json_t *v)
  * with the new resourceVersion put in there, not a second serialisation of
  * the whole object. */
 char *
-api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
+api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start, size_t *meta_end)
 {
     const json_t *meta = json_object_get(obj, "metadata");
     const char *key;
@@ -112,21 +116,34 @@ api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
         return NULL;
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
-    *meta_end = 0;
+    *meta_start = *meta_end = 0;
     json_object_foreach((json_t *)obj, key, v)
     {
+        size_t at;
+
         if (!first)
             k3c_buf_append(&b, ",", 1);
         first = false;
+        at = b.len;
         if (!append_member(&b, key, v)) {
             k3c_buf_fini(&b);
             return NULL;
         }
-        if (v == meta)
+        if (v == meta) {
+            *meta_start = at + strlen("\"metadata\":");
             *meta_end = b.len - 1;
+        }
     }
     k3c_buf_append(&b, "}", 1);
     return k3c_buf_steal(&b, len);
+}
+
+char *
+api_object_encode_marked(const json_t *obj, size_t *len, size_t *meta_end)
+{
+    size_t meta_start;
+
+    return api_object_encode_marked_at(obj, len, &meta_start, meta_end);
 }
 
 char *

@@ -43,6 +43,32 @@
  * resource with a few, often written (leases), keeps packing without one. */
 #define WC_TRAIN_MIN_OBJECTS 64
 
+/* Offers waiting for their event, at most; the oldest goes first. An offer
+ * whose write failed, or whose event came before it, is dropped after
+ * WC_OFFER_TTL_MS (its event, if any, then parses the stored bytes, as
+ * without an offer). */
+#define WC_OFFERS_MAX   32
+#define WC_OFFER_TTL_MS 10000
+
+/* Metadata objects kept for the informers, at most (a few KB each). */
+#define WC_METAS_MAX 64
+
+/* {"metadata": ...} of entry e (a ref), resourceVersion included. */
+struct wc_meta {
+    struct wc_entry *e;
+    json_t *obj;
+};
+
+/* What a write is storing at key, parsed and serialised already. */
+struct wc_offer {
+    char *key;
+    json_t *obj; /* a ref; nobody changes it any more */
+    char *json;  /* the stored bytes: obj without its resourceVersion */
+    size_t len;
+    size_t meta_off, meta_end; /* metadata's braces in json */
+    int64_t at_ms;
+};
+
 /* A set of entries sorted by key; each holds one ref. */
 struct entry_map {
     struct wc_entry **v;
@@ -97,6 +123,17 @@ struct watch_cache {
     /* Owned by the relister while relist is RELIST_RUNNING, else by
      * watch_cache_new / watch_cache_free. */
     struct store_watch *watch;
+
+    /* Objects the write path offered (watch_cache_offer), waiting for their
+     * event, oldest first; guarded by offer_mu. */
+    pthread_mutex_t offer_mu;
+    struct wc_offer *offers;
+    size_t n_offers;
+    /* For the informers (watch_cache_keep_metadata): the metadata of the
+     * last entries built from offers, oldest first; guarded by offer_mu. */
+    atomic_bool keep_meta;
+    struct wc_meta *metas;
+    size_t n_metas;
 
     /* Guarded by relister.mu. */
     enum { RELIST_NONE, RELIST_QUEUED, RELIST_RUNNING } relist;
@@ -526,16 +563,41 @@ entry_compact(struct wc_entry *tmp)
     return e;
 }
 
+/* The rest of an entry whose box has its key, revision and the text json
+ * (json_len, meta_off, meta_len): obj's index values, row and packed text.
+ * json is freed. */
+static struct wc_entry *
+entry_finish(const struct watch_cache *wc, struct wc_entry *e, const json_t *obj, char *json)
+{
+    entry_extract(wc, e, obj);
+    entry_row(wc, e, obj, json);
+    wc_text_pack(wc->packer, json, e->json_len, &e->text);
+    free(json);
+    trim_note_built(e->json_len);
+    return entry_compact(e);
+}
+
+static struct wc_entry *
+entry_new(const struct watch_cache *wc, const char *key, int64_t rev)
+{
+    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
+
+    box->n_fields = wc->n_fields;
+    box->e.refs = 1;
+    box->e.revision = rev;
+    box->e.key = k3c_xstrdup(key);
+    return &box->e;
+}
+
 /* Builds the entry for obj at key as of revision rev. obj is modified: its
  * metadata.resourceVersion becomes rev. NULL if it cannot be serialised. */
 static struct wc_entry *
 entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t rev)
 {
-    struct entry_box *box = k3c_xcalloc(1, sizeof(*box));
-    struct wc_entry *e = &box->e;
+    struct wc_entry *e = entry_new(wc, key, rev);
     json_t *md = json_object_get(obj, "metadata");
     char rv[24];
-    _cleanup_free_ char *json = NULL;
+    char *json;
 
     if (!json_is_object(md)) {
         md = json_object();
@@ -543,20 +605,189 @@ entry_build(const struct watch_cache *wc, const char *key, json_t *obj, int64_t 
     }
     snprintf(rv, sizeof(rv), "%" PRId64, rev);
     json_object_set_new(md, "resourceVersion", json_string(rv));
-    box->n_fields = wc->n_fields;
-    e->refs = 1;
-    e->revision = rev;
-    e->key = k3c_xstrdup(key);
     json = entry_serialise(e, obj);
     if (!json) {
         entry_destroy(e);
         return NULL;
     }
-    entry_extract(wc, e, obj);
-    entry_row(wc, e, obj, json);
-    wc_text_pack(wc->packer, json, e->json_len, &e->text);
-    trim_note_built(e->json_len);
-    return entry_compact(e);
+    return entry_finish(wc, e, obj, json);
+}
+
+/* Keeps {"metadata": e's metadata} for the informers: a shallow copy of the
+ * offered object's metadata (its members shared, read-only) with the
+ * revision, so an informer that reads only metadata needs no unpacking and
+ * no parse. Thread: the store watch's. */
+static void
+meta_keep(struct watch_cache *wc, struct wc_entry *e, const json_t *obj, int64_t rev)
+{
+    json_t *md = json_copy(json_object_get(obj, "metadata"));
+    char rv[24];
+    struct wc_meta m;
+
+    if (!md)
+        return;
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    json_object_set_new(md, "resourceVersion", json_string(rv));
+    m = (struct wc_meta){wc_entry_ref(e), json_pack("{s:o}", "metadata", md)};
+    pthread_mutex_lock(&wc->offer_mu);
+    if (wc->n_metas == WC_METAS_MAX) {
+        wc_entry_unref(wc->metas[0].e);
+        json_decref(wc->metas[0].obj);
+        memmove(&wc->metas[0], &wc->metas[1], (wc->n_metas - 1) * sizeof(*wc->metas));
+        wc->n_metas--;
+    }
+    if (!wc->metas)
+        wc->metas = k3c_xcalloc(WC_METAS_MAX, sizeof(*wc->metas));
+    wc->metas[wc->n_metas++] = m;
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+void
+watch_cache_keep_metadata(struct watch_cache *wc)
+{
+    atomic_store(&wc->keep_meta, true);
+}
+
+json_t *
+watch_cache_entry_metadata(struct watch_cache *wc, const struct wc_entry *e)
+{
+    json_t *obj = NULL;
+
+    pthread_mutex_lock(&wc->offer_mu);
+    for (size_t i = wc->n_metas; i-- > 0 && !obj;)
+        if (wc->metas[i].e == e)
+            obj = json_incref(wc->metas[i].obj);
+    pthread_mutex_unlock(&wc->offer_mu);
+    return obj;
+}
+
+static void
+metas_clear(struct watch_cache *wc)
+{
+    for (size_t i = 0; i < wc->n_metas; i++) {
+        wc_entry_unref(wc->metas[i].e);
+        json_decref(wc->metas[i].obj);
+    }
+    free(wc->metas);
+    wc->metas = NULL;
+    wc->n_metas = 0;
+}
+
+/* The entry from what the write path offered: no parse, no serialisation
+ * (the text is the stored one with the revision put into metadata, what
+ * entry_serialise makes of it). */
+static struct wc_entry *
+entry_from_offer(struct watch_cache *wc, struct wc_offer *o, int64_t rev)
+{
+    struct wc_entry *e = entry_new(wc, o->key, rev);
+    size_t len = 0;
+    char *json = api_object_text_with_version(o->json, o->len, o->meta_end, rev, &len);
+
+    if (len > UINT32_MAX / 2) {
+        free(json);
+        entry_destroy(e);
+        return NULL;
+    }
+    e->json_len = (uint32_t)len;
+    e->meta_off = (uint32_t)o->meta_off;
+    e->meta_len = (uint32_t)(o->meta_end + (len - o->len) + 1 - o->meta_off);
+    e = entry_finish(wc, e, o->obj, json);
+    if (e && atomic_load(&wc->keep_meta))
+        meta_keep(wc, e, o->obj, rev);
+    return e;
+}
+
+static void
+offer_fini(struct wc_offer *o)
+{
+    free(o->key);
+    free(o->json);
+    json_decref(o->obj);
+}
+
+/* Drops the offers past their time (the first ones are the oldest). offer_mu held. */
+static void
+offers_expire_locked(struct watch_cache *wc, int64_t now)
+{
+    size_t n = 0;
+
+    while (n < wc->n_offers &&
+           (wc->n_offers - n > WC_OFFERS_MAX - 1 || now - wc->offers[n].at_ms > WC_OFFER_TTL_MS))
+        offer_fini(&wc->offers[n++]);
+    if (n == 0)
+        return;
+    memmove(&wc->offers[0], &wc->offers[n], (wc->n_offers - n) * sizeof(*wc->offers));
+    wc->n_offers -= n;
+}
+
+void
+watch_cache_offer(struct watch_cache *wc, const char *key, json_t *obj, const char *json,
+                  size_t len, size_t meta_off, size_t meta_end)
+{
+    int64_t now = k3c_now_ms();
+
+    if (!wc || meta_off >= meta_end || meta_end >= len)
+        return;
+    pthread_mutex_lock(&wc->offer_mu);
+    offers_expire_locked(wc, now);
+    if (!wc->offers)
+        wc->offers = k3c_xcalloc(WC_OFFERS_MAX, sizeof(*wc->offers));
+    wc->offers[wc->n_offers++] = (struct wc_offer){.key = k3c_xstrdup(key),
+                                                   .obj = json_incref(obj),
+                                                   .json = memcpy(k3c_xmalloc(len), json, len),
+                                                   .len = len,
+                                                   .meta_off = meta_off,
+                                                   .meta_end = meta_end,
+                                                   .at_ms = now};
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+void
+watch_cache_withdraw(struct watch_cache *wc, const char *key)
+{
+    size_t n = 0;
+
+    if (!wc)
+        return;
+    pthread_mutex_lock(&wc->offer_mu);
+    for (size_t i = 0; i < wc->n_offers; i++) {
+        if (strcmp(wc->offers[i].key, key) == 0)
+            offer_fini(&wc->offers[i]);
+        else
+            wc->offers[n++] = wc->offers[i];
+    }
+    wc->n_offers = n;
+    pthread_mutex_unlock(&wc->offer_mu);
+}
+
+/* The offer of kv's very bytes at its key, if the write path made one (*o
+ * filled, the caller's to finish). Thread: the store watch's. */
+static bool
+offer_take(struct watch_cache *wc, const struct store_kv *kv, struct wc_offer *o)
+{
+    bool found = false;
+    size_t n = 0;
+
+    pthread_mutex_lock(&wc->offer_mu);
+    for (size_t i = 0; i < wc->n_offers; i++) {
+        struct wc_offer *x = &wc->offers[i];
+
+        if (!found && x->len == kv->value_len && strcmp(x->key, kv->key) == 0 &&
+            memcmp(x->json, kv->value, x->len) == 0) {
+            *o = *x;
+            found = true;
+        } else {
+            wc->offers[n++] = *x;
+        }
+    }
+    wc->n_offers = n;
+    offers_expire_locked(wc, k3c_now_ms());
+    if (wc->n_offers == 0) { /* an idle cache keeps no array */
+        free(wc->offers);
+        wc->offers = NULL;
+    }
+    pthread_mutex_unlock(&wc->offer_mu);
+    return found;
 }
 
 /* The entry for a stored value; NULL (logged) if it is not a JSON object. */
@@ -905,7 +1136,14 @@ cache_on_event(void *userdata, const struct store_event *sev)
     }
     old = entry_map_find(&wc->map, kv->key);
     if (sev->type == STORE_EVENT_PUT) {
-        c.cur = entry_from_kv(wc, kv);
+        struct wc_offer o;
+
+        if (offer_take(wc, kv, &o)) {
+            c.cur = entry_from_offer(wc, &o, kv->mod_revision);
+            offer_fini(&o);
+        } else {
+            c.cur = entry_from_kv(wc, kv);
+        }
         if (!c.cur)
             c.skip = entry_skipped(kv);
     }
@@ -1241,6 +1479,11 @@ cache_destroy(struct watch_cache *wc)
     free(wc->index_fields);
     free(wc->prefix);
     wc_packer_free(wc->packer);
+    for (size_t i = 0; i < wc->n_offers; i++)
+        offer_fini(&wc->offers[i]);
+    free(wc->offers);
+    metas_clear(wc);
+    pthread_mutex_destroy(&wc->offer_mu);
     pthread_cond_destroy(&wc->changed);
     pthread_mutex_destroy(&wc->mu);
     pthread_rwlock_destroy(&wc->map_lock);
@@ -1276,6 +1519,7 @@ cache_alloc(struct store *s, const char *prefix, const char *const *index_fields
     pthread_rwlock_init(&wc->map_lock, &rwa);
     pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&wc->mu, NULL);
+    pthread_mutex_init(&wc->offer_mu, NULL);
     k3c_cond_init(&wc->changed);
     return wc;
 }

@@ -470,15 +470,21 @@ store_create_reply(struct api_request *r, json_t *obj)
     _cleanup_free_ char *text = NULL;
     struct k3c_err err = {0};
     int64_t rev = 0;
-    size_t len = 0, meta_end = 0;
+    size_t len = 0, meta_start = 0, meta_end = 0;
 
     if (dry_run(r))
         return api_reply_object(r, 201, json_incref(obj));
     if (reply_is_stored_text(r))
-        text = api_object_encode_marked(obj, &len, &meta_end);
+        text = api_object_encode_marked_at(obj, &len, &meta_start, &meta_end);
     if (!text)
         text = api_object_encode(obj, &len);
+    /* The cache's entry for this write is built from obj and text: obj
+     * does not change after this (its resourceVersion is only in the reply). */
+    if (meta_end)
+        watch_cache_offer(api_cache_for(r->srv, r->res), key, obj, text, len, meta_start, meta_end);
     if (store_create_leased(r, key, text, len, &rev, &err) < 0) {
+        if (meta_end)
+            watch_cache_withdraw(api_cache_for(r->srv, r->res), key);
         release_allocations(r, obj);
         if (err.kind == K3C_E_EXISTS)
             return api_reply_status(r, K3C_E_EXISTS, r->name, r->res->plural,
@@ -486,13 +492,13 @@ store_create_reply(struct api_request *r, json_t *obj)
                                     r->res->group[0] ? "." : "", r->res->group, r->name);
         return api_reply_store_error(r, &err);
     }
-    api_set_resource_version(obj, rev);
     if (meta_end) {
         size_t reply_len = 0;
         char *reply = api_object_text_with_version(text, len, meta_end, rev, &reply_len);
 
         return api_reply_json_text_take(r, 201, reply, reply_len);
     }
+    api_set_resource_version(obj, rev);
     return api_reply_object(r, 201, json_incref(obj));
 }
 

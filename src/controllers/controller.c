@@ -455,7 +455,7 @@ build_ctls(struct ctl_manager *m, const struct ctl_def *const *defs, struct k3c_
 
             if (!inf)
                 return k3c_err_wrap(err, "controller %s", defs[i]->name);
-            ctl_informer_subscribe(inf, c, w->handler);
+            ctl_informer_subscribe(inf, c, w->handler, w->metadata_only);
         }
     }
     return 0;

@@ -92,6 +92,10 @@ typedef void (*ctl_handler_fn)(struct ctl *c, enum ctl_event ev, const json_t *o
 struct ctl_watch {
     const char *resource; /* plural as in the resource table: "pods", "replicasets" */
     ctl_handler_fn handler;
+    /* The handler reads nothing of the objects but their metadata: when
+     * every handler of a resource says so, the informer parses only that
+     * ({"metadata": ...}; the objects' other fields are absent). */
+    bool metadata_only;
 };
 
 struct ctl_def {

@@ -59,7 +59,8 @@ struct ctl_informer;
 struct ctl_informer *ctl_informer_new(struct api_server *srv, const char *resource,
                                       struct k3c_err *err);
 /* Registers handler for c (before start). Events reach it only while c runs. */
-void ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn);
+void ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn,
+                            bool metadata_only);
 int ctl_informer_start(struct ctl_informer *inf, struct k3c_err *err);
 /* Waits until the first snapshot is in (true), or timeout/stop (false). */
 bool ctl_informer_wait_synced(struct ctl_informer *inf, int timeout_ms);

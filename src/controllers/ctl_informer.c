@@ -15,6 +15,7 @@
 #include "controllers/ctl-internal.h"
 
 #include "api/api-internal.h"
+#include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -29,6 +30,7 @@
 struct subscriber {
     struct ctl *c;
     ctl_handler_fn fn;
+    bool metadata_only; /* the handler reads only the objects' metadata */
 };
 
 struct ctl_informer {
@@ -130,20 +132,79 @@ known_clear(struct ctl_informer *inf)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
+/* {"metadata": e's metadata}, or NULL if it cannot be read. Most of an
+ * object (a ConfigMap's data, a Secret's) is outside its metadata: the
+ * cache unpacks the text only up to metadata's end, and only metadata is
+ * parsed. */
+static json_t *
+entry_metadata_object(const struct wc_entry *e)
+{
+    struct k3c_buf b;
+    struct k3c_err err = {0};
+    json_t *md = NULL;
+
+    k3c_buf_init(&b);
+    if (wc_entry_metadata(e, &b, &err) == 0)
+        md = json_loadb(b.data, b.len, 0, NULL);
+    k3c_buf_fini(&b);
+    if (!json_is_object(md)) {
+        json_decref(md);
+        return NULL;
+    }
+    return json_pack("{s:o}", "metadata", md);
+}
+
+/* Whether every handler, running or not, reads only metadata. */
+static bool
+all_metadata_only(const struct ctl_informer *inf)
+{
+    for (size_t i = 0; i < inf->n_subs; i++)
+        if (!inf->subs[i].metadata_only)
+            return false;
+    return inf->n_subs > 0;
+}
+
+/* Whether every running handler reads only metadata. */
+static bool
+metadata_is_enough(const struct ctl_informer *inf)
+{
+    for (size_t i = 0; i < inf->n_subs; i++)
+        if (!inf->subs[i].metadata_only && ctl_running(inf->subs[i].c))
+            return false;
+    return true;
+}
+
+/* e as the handlers need it: whole, or its metadata alone (which the cache
+ * may hold parsed already: watch_cache_keep_metadata). */
+static json_t *
+entry_parse(const struct ctl_informer *inf, bool metadata_only, const struct wc_entry *e)
+{
+    json_t *obj;
+
+    if (!metadata_only)
+        return wc_entry_object(e);
+    obj = watch_cache_entry_metadata(inf->wc, e);
+    return obj ? obj : entry_metadata_object(e);
+}
+
 static void
 dispatch(struct ctl_informer *inf, enum ctl_event ev, const struct wc_entry *old,
          const struct wc_entry *obj)
 {
     json_t *o = NULL, *n = NULL;
+    bool parsed = false;
 
     for (size_t i = 0; i < inf->n_subs; i++) {
         struct subscriber *s = &inf->subs[i];
 
         if (!ctl_running(s->c))
             continue;
-        if (!n) {
-            n = wc_entry_object(obj);
-            o = old ? wc_entry_object(old) : NULL;
+        if (!parsed) {
+            bool meta = metadata_is_enough(inf);
+
+            parsed = true;
+            n = entry_parse(inf, meta, obj);
+            o = old ? entry_parse(inf, meta, old) : NULL;
             if (!n)
                 break;
         }
@@ -435,10 +496,11 @@ ctl_informer_new(struct api_server *srv, const char *resource, struct k3c_err *e
 }
 
 void
-ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn)
+ctl_informer_subscribe(struct ctl_informer *inf, struct ctl *c, ctl_handler_fn fn,
+                       bool metadata_only)
 {
     inf->subs = k3c_xrealloc(inf->subs, (inf->n_subs + 1) * sizeof(*inf->subs));
-    inf->subs[inf->n_subs++] = (struct subscriber){c, fn};
+    inf->subs[inf->n_subs++] = (struct subscriber){c, fn, metadata_only};
 }
 
 int
@@ -448,6 +510,8 @@ ctl_informer_start(struct ctl_informer *inf, struct k3c_err *err)
 
     pthread_once(&loop.once, loop_init);
     watch_cache_set_change_hook(loop_cache_changed);
+    if (all_metadata_only(inf))
+        watch_cache_keep_metadata(inf->wc);
     pthread_mutex_lock(&loop.mu);
     rc = loop_add_locked(inf, err);
     pthread_mutex_unlock(&loop.mu);

@@ -162,8 +162,8 @@ static const struct ctl_watch quota_watches[] = {
     {"resourcequotas", on_quota},
     {"pods", on_object},
     {"services", on_object},
-    {"configmaps", on_object},
-    {"secrets", on_object},
+    {"configmaps", on_object, .metadata_only = true}, /* no spec, no status */
+    {"secrets", on_object, .metadata_only = true},    /* no spec, no status */
     {"persistentvolumeclaims", on_object},
     {NULL, NULL},
 };

@@ -87,7 +87,7 @@ start(struct ctl *c)
 
 static const struct ctl_watch watches[] = {
     {"namespaces", on_namespace},
-    {"configmaps", on_configmap},
+    {"configmaps", on_configmap, .metadata_only = true},
     {NULL, NULL},
 };
 

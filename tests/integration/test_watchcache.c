@@ -809,14 +809,127 @@ test_free_wakes_watchers(void **state)
     wc_watcher_free(b.w);
 }
 
+/* Offers (watch_cache_offer): the entry of a write whose stored bytes are
+ * the offered ones is built from the offered object, not by parsing the
+ * bytes; other bytes, or a withdrawn offer, are parsed as before. The
+ * offered objects here differ from their texts in a label so that the test
+ * can tell which one the entry came from (the API offers equal ones). */
+static void
+offer_pod(struct watch_cache *wc, const char *key, const char *name, const char *app, char **text,
+          size_t *len)
+{
+    char *v = pod_json("default", name, "web", "node-1", 1);
+    json_t *obj = json_loads(v, 0, NULL);
+    size_t meta_off = 0, meta_end = 0;
+
+    assert_non_null(obj);
+    *text = api_object_encode_marked_at(obj, len, &meta_off, &meta_end);
+    assert_non_null(*text);
+    json_object_set_new(json_object_get(json_object_get(obj, "metadata"), "labels"), "app",
+                        json_string(app));
+    watch_cache_offer(wc, key, obj, *text, *len, meta_off, meta_end);
+    json_decref(obj);
+    free(v);
+}
+
+/* The next event is key's at rev, with text (plus the revision) and label
+ * app=<app>; the cache kept its metadata for the informers if kept. */
+static void
+expect_offered_entry(struct watch_cache *wc, struct wc_watcher *w, const char *key, int64_t rev,
+                     const char *text, const char *app, bool kept)
+{
+    json_t *kept_md;
+    struct wc_event ev = {0};
+    _cleanup_free_ char *want = NULL, *have = NULL;
+    size_t want_len = 0, have_len = 0;
+    char rv[24];
+    json_t *md;
+
+    next_event(w, &ev);
+    assert_string_equal(ev.entry->key, key);
+    assert_rv(ev.entry, rev);
+    assert_string_equal(wc_entry_label(ev.entry, "app"), app);
+    /* The text is the stored one with the revision in metadata, and
+     * metadata's place in it is right. */
+    md = json_loads(text, 0, NULL);
+    snprintf(rv, sizeof(rv), "%" PRId64, rev);
+    json_object_set_new(json_object_get(md, "metadata"), "resourceVersion", json_string(rv));
+    want = json_dumps(md, JSON_COMPACT);
+    want_len = strlen(want);
+    have = wc_entry_json_dup(ev.entry, &have_len);
+    assert_int_equal(have_len, want_len);
+    assert_memory_equal(have, want, want_len);
+    assert_int_equal(have[ev.entry->meta_off], '{');
+    assert_int_equal(have[ev.entry->meta_off + ev.entry->meta_len - 1], '}');
+    /* What the informers get instead of parsing: the offered object's
+     * metadata with the revision. */
+    kept_md = watch_cache_entry_metadata(wc, ev.entry);
+    if (kept) {
+        const json_t *m = json_object_get(kept_md, "metadata");
+
+        assert_non_null(kept_md);
+        assert_string_equal(json_string_value(json_object_get(m, "resourceVersion")), rv);
+        assert_string_equal(json_string_value(json_object_get(m, "name")), ev.entry->name);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(m, "labels"), "app")),
+                            app);
+    } else {
+        assert_null(kept_md);
+    }
+    json_decref(kept_md);
+    json_decref(md);
+    wc_event_fini(&ev);
+}
+
+static void
+test_offers(void **state)
+{
+    struct fixture *f = *state;
+    struct k3c_err err = {0};
+    struct watch_cache *wc = cache_new(f, "/t9/", NULL);
+    struct wc_watcher *w = watch_cache_subscribe(wc, 0, &err);
+    _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+    size_t a_len = 0, b_len = 0, c_len = 0;
+    struct wc_event ev = {0};
+    int64_t rev;
+
+    assert_non_null(w);
+    watch_cache_keep_metadata(wc);
+    /* The bytes offered: the entry is the offered object's. */
+    offer_pod(wc, "/t9/a", "a", "offered", &a, &a_len);
+    rev = create_raw(f->store, "/t9/a", a);
+    expect_offered_entry(wc, w, "/t9/a", rev, a, "offered", true);
+    /* Other bytes at the key: parsed. */
+    offer_pod(wc, "/t9/b", "b", "offered", &b, &b_len);
+    rev = create_pod(f->store, "/t9/b", "b-other", 1);
+    next_event(w, &ev);
+    assert_string_equal(ev.entry->key, "/t9/b");
+    assert_rv(ev.entry, rev);
+    assert_string_equal(ev.entry->name, "b-other");
+    assert_string_equal(wc_entry_label(ev.entry, "app"), "web");
+    wc_event_fini(&ev);
+    /* Withdrawn: parsed. */
+    offer_pod(wc, "/t9/c", "c", "offered", &c, &c_len);
+    watch_cache_withdraw(wc, "/t9/c");
+    rev = create_raw(f->store, "/t9/c", c);
+    expect_offered_entry(wc, w, "/t9/c", rev, c, "web", false);
+    expect_no_event(w, 100);
+    wc_watcher_free(w);
+    watch_cache_free(wc);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_initial_list),        cmocka_unit_test(test_events),
-        cmocka_unit_test(test_replay_from_ring),    cmocka_unit_test(test_sync),
-        cmocka_unit_test(test_slow_watcher_closed), cmocka_unit_test(test_readers_race_writer),
-        cmocka_unit_test(test_free_wakes_watchers), cmocka_unit_test(test_relist_after_compaction),
+        cmocka_unit_test(test_initial_list),
+        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_replay_from_ring),
+        cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_slow_watcher_closed),
+        cmocka_unit_test(test_readers_race_writer),
+        cmocka_unit_test(test_free_wakes_watchers),
+        cmocka_unit_test(test_relist_after_compaction),
+        cmocka_unit_test(test_offers),
     };
 
     return cmocka_run_group_tests_name("watchcache", tests, setup, teardown);
