@@ -80,11 +80,23 @@ int net_run(const struct net_run_opts *o, struct net_run_result *r, struct k3c_e
 void net_run_result_fini(struct net_run_result *r);
 
 /* ---------------------------------------------------------------------------
- * nftables (net_nft.c). libnftables exit()s the process when it cannot open
- * a netfilter netlink socket (as under qemu-user emulation): callers ask
- * net_nft_library_usable() first and otherwise hand the same script to
- * net_nft_program_run (the nft program, one transaction; *out, may be NULL,
- * gets its output). Thread: any. */
+ * nftables (net_nft.c). net_nft_run runs one script as one transaction:
+ * in the `k3c __nft` helper process (libnftables is never loaded by the
+ * agent or the server), in this process where the program cannot be that
+ * helper (tests, benches: libnftables loaded here with dlopen), or through
+ * the nft program where no netfilter netlink socket opens (qemu-user;
+ * libnftables would exit the process). *out (may be NULL) gets nft's
+ * output; errors read "nftables <what>: <nft's message>". Thread: any; it
+ * acts on the calling thread's network namespace. */
+#define NET_NFT_HELPER_VERB "__nft"
+int net_nft_run(const char *script, const char *what, char **out, struct k3c_err *err);
+/* A program whose main dispatches NET_NFT_HELPER_VERB to
+ * net_nft_helper_main (k3c's does) calls this once at start: scripts then
+ * run in the helper. */
+void net_nft_helper_enable(void);
+/* The helper: the script on stdin; output on stdout, nft's errors on
+ * stderr; exit status 0, 1 (the script failed) or 2 (no libnftables). */
+int net_nft_helper_main(int argc, char **argv);
 bool net_nft_library_usable(void);
 int net_nft_program_run(const char *script, char **out, struct k3c_err *err);
 
