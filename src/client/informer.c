@@ -126,6 +126,12 @@ informer_metadata_form(const json_t *obj)
                      "resourceVersion", json_object_get(m, "resourceVersion"));
 }
 
+void
+informer_drop_managed_fields(json_t *obj)
+{
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+}
+
 static void
 upsert_locked(struct informer *inf, json_t *obj)
 {
@@ -135,6 +141,7 @@ upsert_locked(struct informer *inf, json_t *obj)
 
     if (!key)
         return;
+    informer_drop_managed_fields(obj);
     old = json_object_get(inf->cache, key);
     old_rv = meta(old, "resourceVersion");
     new_rv = meta(obj, "resourceVersion");

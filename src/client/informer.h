@@ -55,6 +55,13 @@ struct informer_config {
 
 struct informer;
 
+/* Removes metadata.managedFields from obj: the server-side apply
+ * bookkeeping, which no client-side part reads and which is often as large
+ * as the rest of the object (a pod's: ~half its tree). The informer drops it
+ * from every object before its callbacks and its cache see it, as client-go
+ * informers' usual transform does; the kubelet's pod watch likewise. */
+void informer_drop_managed_fields(json_t *obj);
+
 /* A cache_form: metadata.namespace, name and resourceVersion only. */
 json_t *informer_metadata_form(const json_t *obj);
 
