@@ -99,6 +99,23 @@ void net_nft_helper_enable(void);
 int net_nft_helper_main(int argc, char **argv);
 bool net_nft_library_usable(void);
 int net_nft_program_run(const char *script, char **out, struct k3c_err *err);
+bool net_nft_helper_enabled(void);
+/* nft's error text (may be NULL) as one "nftables <what>: ..." line in err;
+ * returns -1. */
+int net_nft_error(const char *errtext, const char *what, struct k3c_err *err);
+
+/* A helper kept between scripts (net_nft_session.c), so nft's copy of the
+ * ruleset survives from one transaction to the next; started at the first
+ * run, ended by net_nft_session_end (the next run starts another). Where
+ * the helper is not used (see net_nft_run), runs go to net_nft_run. Thread:
+ * one at a time per session; the helper stays in the network namespace of
+ * the thread that started it. */
+struct net_nft_session;
+struct net_nft_session *net_nft_session_new(void);
+int net_nft_session_run(struct net_nft_session *s, const char *script, const char *what, char **out,
+                        struct k3c_err *err);
+void net_nft_session_end(struct net_nft_session *s);
+void net_nft_session_free(struct net_nft_session *s); /* NULL ok */
 
 /* ---------------------------------------------------------------------------
  * CNI 1.0 (net_cni.c): https://www.cni.dev/docs/spec/ (SPEC.md v1.0.0). */

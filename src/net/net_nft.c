@@ -28,6 +28,7 @@
 #include <nftables/libnftables.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,10 +65,16 @@ net_nft_helper_enable(void)
     helper_enabled = true;
 }
 
+bool
+net_nft_helper_enabled(void)
+{
+    return helper_enabled;
+}
+
 /* nft's error text as one line: its message and the command it names
  * (the lines that only underline the command are left out). */
-static int
-nft_error(const char *e, const char *what, struct k3c_err *err)
+int
+net_nft_error(const char *e, const char *what, struct k3c_err *err)
 {
     char line[200];
     size_t i = 0;
@@ -157,6 +164,49 @@ run_here(const char *script, char **out, char **errout, struct k3c_err *err)
 
 /* ---- the helper process ---- */
 
+/* `__nft --session`: scripts one after another on one context (the
+ * protocol: net_nft_session.c), until EOF. */
+static int
+session_loop(void)
+{
+    struct k3c_err err = {0};
+    struct nft_ctx *ctx;
+    char line[64];
+    int rc;
+
+    pthread_mutex_lock(&load_lock);
+    rc = nft_load_locked(&err);
+    pthread_mutex_unlock(&load_lock);
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    ctx = nft.p_nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!ctx)
+        return 2;
+    nft.p_nft_ctx_buffer_output(ctx);
+    nft.p_nft_ctx_buffer_error(ctx);
+    while (fgets(line, sizeof(line), stdin)) {
+        size_t len = strtoull(line, NULL, 10);
+        _cleanup_free_ char *script = k3c_xmalloc(len + 1);
+        const char *out, *e;
+
+        if (fread(script, 1, len, stdin) != len)
+            break;
+        script[len] = '\0';
+        rc = nft.p_nft_run_cmd_from_buffer(ctx, script);
+        out = nft.p_nft_ctx_get_output_buffer(ctx);
+        e = nft.p_nft_ctx_get_error_buffer(ctx);
+        out = out ? out : "";
+        e = e ? e : "";
+        printf("%d %zu %zu\n%s%s", rc != 0, strlen(out), strlen(e), out, e);
+        if (fflush(stdout) != 0)
+            break;
+    }
+    nft.p_nft_ctx_free(ctx);
+    return 0;
+}
+
 int
 net_nft_helper_main(int argc, char **argv)
 {
@@ -167,11 +217,12 @@ net_nft_helper_main(int argc, char **argv)
     ssize_t n;
     int rc;
 
-    (void)argv;
+    if (argc == 2 && strcmp(argv[1], "--session") == 0)
+        return session_loop();
     if (argc != 1) {
         fprintf(stderr,
                 "k3c %s: an internal command of the agent's network parts\n"
-                "usage: k3c %s < SCRIPT\n",
+                "usage: k3c %s [--session] < SCRIPT\n",
                 NET_NFT_HELPER_VERB, NET_NFT_HELPER_VERB);
         return 2;
     }
@@ -213,7 +264,7 @@ run_helper(const char *script, const char *what, char **out, struct k3c_err *err
         return k3c_err_wrap(err, "nftables helper");
     code = r.exit_code;
     if (code == 1)
-        nft_error(r.errout, what, err);
+        net_nft_error(r.errout, what, err);
     else if (code != 0)
         k3c_err_set(err, K3C_E_SYSTEM, "nftables helper exited with status %d: %.*s", code,
                     r.errout ? (int)strcspn(r.errout, "\n") : 0, r.errout ? r.errout : "");
@@ -235,7 +286,7 @@ net_nft_run(const char *script, const char *what, char **out, struct k3c_err *er
         return run_helper(script, what, out, err);
     rc = run_here(script, out, &errout, err);
     if (rc > 0)
-        nft_error(errout, what, err);
+        net_nft_error(errout, what, err);
     return rc == 0 ? 0 : -1;
 }
 
