@@ -86,7 +86,7 @@ reexec_without_tcache(int argc, char **argv)
  * free() returns only the top of the heap; the holes that bursts leave
  * below live blocks (relists, pod starts, status writes, TLS handshakes)
  * stayed resident: 1.5-2 MiB of the agent's RSS (docs/agent.md, "Session 9:
- * agent memory"). A trim of the agent's few-MB heap takes well under a ms. */
+ * agent memory"). A trim walks the free lists of a heap of a few MB. */
 static int
 wait_trimming_heap(const sigset_t *stop)
 {
@@ -245,10 +245,10 @@ cmd_agent(int argc, char **argv, char **envp)
         rc = K3C_EXIT_USAGE;
         goto out;
     }
+    reexec_without_tcache(argc, argv);
     /* One malloc arena: the agent's threads (a worker per pod, a watch
      * each) rarely allocate at once, and a second arena kept ~1 MiB of
      * free space of its own (docs/agent.md, "Memory, session 8"). */
-    reexec_without_tcache(argc, argv);
     mallopt(M_ARENA_MAX, 1);
     /* Fixed thresholds: glibc raises both after a large block is freed
      * (the mmap threshold to its size, the trim threshold to twice that),
