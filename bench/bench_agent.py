@@ -151,7 +151,7 @@ class Bench:
         print(f"  of which `kubectl create` itself (process start to exit): "
               f"p50 {statistics.median(create):.0f} ms")
         print(f"agent RSS: idle {idle / 1024:.1f} MiB, with {len(lat)} pods {busy / 1024:.1f} MiB"
-              "   (goal < 15 MB)")
+              "   (goal < 15 MiB)")
         print(f"  anonymous (heap, stacks) idle {idle_parts[0] / 1024:.1f} MiB, "
               f"busy {busy_parts[0] / 1024:.1f} MiB; file-backed (binary, shared libraries) "
               f"idle {idle_parts[1] / 1024:.1f} MiB, busy {busy_parts[1] / 1024:.1f} MiB")

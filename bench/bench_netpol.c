@@ -9,6 +9,7 @@
  * runner's path: the whole table replaced in one transaction), median and
  * worst of 20, in CPU time. Prints figures, never fails. */
 #include "net/netpol.h"
+#include "net/net.h"
 #include "net/proxy.h"
 #include "base/cleanup.h"
 #include "base/util.h"
@@ -98,6 +99,11 @@ main(int argc, char **argv)
     int64_t t0;
     char *script;
     size_t lines = 0, chains = 0;
+
+    /* the scripts run in this binary as the `__nft` helper, as in k3c */
+    if (argc > 1 && strcmp(argv[1], NET_NFT_HELPER_VERB) == 0)
+        return net_nft_helper_main(argc - 1, argv + 1);
+    net_nft_helper_enable();
 
     for (int i = 0; i < n_pols; i++)
         json_array_append_new(pols, policy(i));

@@ -13,6 +13,7 @@
  * Goals: full < 1 s, incremental < 10 ms. Anchor: kube-proxy's nftables
  * mode needed ~141 ms to add 1 Service with 10,000 in place (its
  * partial-sync PR). Prints figures, never fails. */
+#include "net/net.h"
 #include "net/proxy.h"
 #include "base/cleanup.h"
 #include "base/util.h"
@@ -216,6 +217,11 @@ main(int argc, char **argv)
     double t0, t_compute, t_full, inc[RUNS], add[RUNS], del[RUNS];
     _cleanup_free_ char *base = NULL, *all = NULL, *script = NULL;
     long long rss0, rss_objs, rss1, rss2, rss3, rss4;
+
+    /* the scripts run in this binary as the `__nft` helper, as in k3c */
+    if (argc > 1 && strcmp(argv[1], NET_NFT_HELPER_VERB) == 0)
+        return net_nft_helper_main(argc - 1, argv + 1);
+    net_nft_helper_enable();
 
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         printf("bench_proxy: needs root (a private network namespace); skipped\n");

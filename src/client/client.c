@@ -45,6 +45,7 @@ struct http_stream {
     CURL *curl;
     atomic_bool cancelled;
     atomic_bool reset;
+    atomic_bool interrupted;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -635,6 +636,7 @@ http_stream_new(struct http_client *c)
     handle_setup(c, s->curl);
     atomic_init(&s->cancelled, false);
     atomic_init(&s->reset, false);
+    atomic_init(&s->interrupted, false);
     return s;
 }
 
@@ -652,6 +654,13 @@ void
 http_stream_cancel(struct http_stream *s)
 {
     atomic_store(&s->cancelled, true);
+    curl_multi_wakeup(s->multi);
+}
+
+void
+http_stream_interrupt(struct http_stream *s)
+{
+    atomic_store(&s->interrupted, true);
     curl_multi_wakeup(s->multi);
 }
 
@@ -692,7 +701,8 @@ stream_write(char *data, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Drives the multi until the transfer ends or we are told to stop.
- * Returns the transfer's result, or -1 when cancelled, -2 when reset. */
+ * Returns the transfer's result, or -1 when cancelled or interrupted, -2 when
+ * reset. */
 static int
 stream_drive(struct http_stream *s, CURLcode *result)
 {
@@ -700,7 +710,7 @@ stream_drive(struct http_stream *s, CURLcode *result)
         int running = 0, queued = 0;
         CURLMsg *msg;
 
-        if (atomic_load(&s->cancelled))
+        if (atomic_load(&s->cancelled) || atomic_exchange(&s->interrupted, false))
             return -1;
         if (atomic_exchange(&s->reset, false))
             return -2;

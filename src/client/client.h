@@ -153,6 +153,10 @@ int http_stream_run(struct http_stream *s, const char *method, const char *path,
                     size_t body_len, http_stream_cb cb, void *userdata, struct k3c_err *err);
 /* Thread: any. Makes a running (or the next) http_stream_run return soon. */
 void http_stream_cancel(struct http_stream *s);
+/* Thread: any. Makes a running (or the next) http_stream_run end soon as if
+ * the server had ended the stream (it returns 0); later runs are
+ * unaffected (a shared informer's watch, to relist for a newcomer). */
+void http_stream_interrupt(struct http_stream *s);
 /* Thread: any. Closes the stream's connection as if the network cut it
  * (used by tests and by callers that want a fresh connection). */
 void http_stream_reset(struct http_stream *s);

@@ -7,12 +7,12 @@
  * pod network) each run one. The server's control loops use the API
  * server's own watch caches instead (controllers/ctl_informer.c).
  *
- * One thread per informer; callbacks run on it, one at a time, in the
- * order of the events, with the informer's lock held (so they must not
- * block, nor call informer_foreach/informer_get of the same informer). A relist delivers on_upsert
- * for every object it finds and on_delete for every cached object it no longer finds, then
- * on_synced. Objects passed to callbacks are borrowed (the cache owns
- * them; json_incref to keep one). */
+ * One thread per informer (per shared watch: see informer_config.shared);
+ * callbacks run on it, one at a time, in the order of the events, with the informer's lock held (so
+ * they must not block, nor call informer_foreach/informer_get of the same informer). A relist
+ * delivers on_upsert for every object it finds and on_delete for every cached object it no longer
+ * finds, then on_synced. Objects passed to callbacks are borrowed (the cache owns them; json_incref
+ * to keep one). */
 #ifndef K3C_CLIENT_INFORMER_H
 #define K3C_CLIENT_INFORMER_H
 
@@ -51,9 +51,22 @@ struct informer_config {
      * informer_get and informer_foreach carry the kept form, which must hold
      * metadata.namespace, name and resourceVersion. NULL: the whole object. */
     json_t *(*cache_form)(const json_t *obj);
+    /* Share one list + watch (one connection and thread) with the other
+     * started informers of the same client, path and selectors that set it
+     * too; each keeps its own cache, callbacks and lock. One that joins a
+     * running watch makes it relist: it gets every object, the others only
+     * what changed (and on_synced again). */
+    bool shared;
 };
 
 struct informer;
+
+/* Removes metadata.managedFields from obj: the server-side apply
+ * bookkeeping, which no client-side part reads and which is often as large
+ * as the rest of the object (a pod's: ~half its tree). The informer drops it
+ * from every object before its callbacks and its cache see it, as client-go
+ * informers' usual transform does; the kubelet's pod watch likewise. */
+void informer_drop_managed_fields(json_t *obj);
 
 /* A cache_form: metadata.namespace, name and resourceVersion only. */
 json_t *informer_metadata_form(const json_t *obj);

@@ -12,11 +12,14 @@
 #include "cmd/cmd.h"
 #include "install/install.h"
 #include "kubelet/kubelet_eviction.h"
+#include "net/net.h"
 #include "podspec/podspec.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +29,75 @@ K3C_DEFINE_CLEANUP(struct agent *, agent_free)
 #define JOIN_BACKOFF_MIN_MS 500
 #define JOIN_BACKOFF_MAX_MS 10000
 #define JOIN_LOG_EVERY_MS   60000
+/* malloc: blocks from this size get their own mapping (given back on free);
+ * free space above this at the heap's top is given back. */
+#define AGENT_MMAP_THRESHOLD (128 * 1024)
+#define AGENT_TRIM_THRESHOLD (128 * 1024)
+#define AGENT_TRIM_FIRST_MS  1000 /* the parts' first lists end after agent_start */
+#define AGENT_TRIM_EVERY_MS  10000
+#define AGENT_NO_TCACHE      "glibc.malloc.tcache_count=0"
+
+/* glibc's per-thread cache (tcache) keeps up to 7 freed blocks of each
+ * small size in every thread, outside the heap's free lists: malloc_trim
+ * cannot give them back, and with a worker thread per pod it held ~45 KiB a
+ * pod (1.4 MiB of the agent's RSS with 30 pods; docs/agent.md, "Session 9:
+ * agent memory"). Only GLIBC_TUNABLES at process start turns it off, so the
+ * agent execs itself once with it set, where it can: not under qemu-user,
+ * where /proc/self/exe runs through binfmt_misc without the agent's library
+ * root (the probe fails and the agent goes on with the cache). Children
+ * (conmon, the helpers) inherit the setting; containers get only their own
+ * environment. A tunable already naming tcache_count (ours after the exec,
+ * or the user's) is left as it is. */
+static void
+reexec_without_tcache(int argc, char **argv)
+{
+    const char *old = getenv("GLIBC_TUNABLES");
+    const char *probe_argv[] = {"/proc/self/exe", "--version", NULL};
+    struct net_run_opts probe = {.argv = probe_argv, .timeout_ms = 10000};
+    struct net_run_result r = {0};
+    struct k3c_err err = {0};
+    _cleanup_free_ char *saved = old ? k3c_xstrdup(old) : NULL, *value = NULL;
+    _cleanup_free_ char **args = NULL;
+
+    if (old && strstr(old, "glibc.malloc.tcache_count"))
+        return;
+    if (net_run(&probe, &r, &err) < 0 || r.exit_code != 0) {
+        net_run_result_fini(&r);
+        return;
+    }
+    net_run_result_fini(&r);
+    value = saved && *saved ? k3c_xasprintf("%s:%s", saved, AGENT_NO_TCACHE)
+                            : k3c_xstrdup(AGENT_NO_TCACHE);
+    args = k3c_xcalloc((size_t)argc + 2, sizeof(*args));
+    args[0] = program_invocation_name;
+    memcpy(args + 1, argv, (size_t)argc * sizeof(*args));
+    setenv("GLIBC_TUNABLES", value, 1);
+    execv("/proc/self/exe", args);
+    log_warn("running with glibc's per-thread malloc caches: exec of /proc/self/exe: %s",
+             strerror(errno));
+    if (saved)
+        setenv("GLIBC_TUNABLES", saved, 1);
+    else
+        unsetenv("GLIBC_TUNABLES");
+}
+
+/* Waits for a stop signal, giving the heap's free pages back to the
+ * kernel once start-up has settled and then every AGENT_TRIM_EVERY_MS.
+ * free() returns only the top of the heap; the holes that bursts leave
+ * below live blocks (relists, pod starts, status writes, TLS handshakes)
+ * stayed resident: 1.5-2 MiB of the agent's RSS (docs/agent.md, "Session 9:
+ * agent memory"). A trim walks the free lists of a heap of a few MB. */
+static int
+wait_trimming_heap(const sigset_t *stop)
+{
+    int sig = cmd_wait_signal(stop, AGENT_TRIM_FIRST_MS);
+
+    while (sig == 0) {
+        malloc_trim(0);
+        sig = cmd_wait_signal(stop, AGENT_TRIM_EVERY_MS);
+    }
+    return sig;
+}
 
 /* agent_join until it works, fails for good (wrong token, not a k3c
  * server) or a stop signal comes. Returns 0, -1 with err, or the signal. */
@@ -173,10 +245,17 @@ cmd_agent(int argc, char **argv, char **envp)
         rc = K3C_EXIT_USAGE;
         goto out;
     }
+    reexec_without_tcache(argc, argv);
     /* One malloc arena: the agent's threads (a worker per pod, a watch
      * each) rarely allocate at once, and a second arena kept ~1 MiB of
      * free space of its own (docs/agent.md, "Memory, session 8"). */
     mallopt(M_ARENA_MAX, 1);
+    /* Fixed thresholds: glibc raises both after a large block is freed
+     * (the mmap threshold to its size, the trim threshold to twice that),
+     * after which up to ~4 MiB of free space at the heap's top stayed
+     * resident for good (docs/agent.md, "Session 9: agent memory"). */
+    mallopt(M_MMAP_THRESHOLD, AGENT_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, AGENT_TRIM_THRESHOLD);
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
@@ -190,7 +269,7 @@ cmd_agent(int argc, char **argv, char **envp)
     if (sig == 0) {
         log_info("k3c agent ready");
         install_sd_notify("READY=1\nSTATUS=k3c agent ready");
-        sig = cmd_wait_signal(&stop, -1);
+        sig = wait_trimming_heap(&stop);
     }
     install_sd_notify("STOPPING=1");
     log_info("signal %d (%s): shutting down", sig, strsignal(sig));

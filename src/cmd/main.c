@@ -5,6 +5,7 @@
 #include "base/version.h"
 #include "cmd/cmd.h"
 #include "image/image.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -147,6 +148,10 @@ main(int argc, char **argv, char **envp)
     /* Hidden: the image store's libarchive jobs, in a process of their own. */
     if (strcmp(argv[1], IMAGE_HELPER_VERB) == 0)
         return image_helper_main(argc - 1, argv + 1);
+    /* Hidden: one nftables script, likewise (net/net_nft.c). */
+    if (strcmp(argv[1], NET_NFT_HELPER_VERB) == 0)
+        return net_nft_helper_main(argc - 1, argv + 1);
+    net_nft_helper_enable();
     v = find_verb(argv[1]);
     if (!v) {
         fprintf(stderr, "k3c: unknown command \"%s\"\n\n", argv[1]);

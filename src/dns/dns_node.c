@@ -303,7 +303,8 @@ dns_node_start(const struct dns_node_config *cfg, struct http_client *api, struc
                                      .name = source_names[i],
                                      .ops = &source_ops[i],
                                      .userdata = &d->src[i],
-                                     .cache_form = informer_metadata_form};
+                                     .cache_form = informer_metadata_form,
+                                     .shared = true}; /* one watch with the proxy's */
         d->src[i].node = d;
         d->src[i].index = i;
         d->src[i].inf = informer_new(&ic, err);

@@ -3,7 +3,7 @@
  * k3s-killall.sh and k3s-uninstall.sh: stop k3c and remove what its node
  * left on the host, then (uninstall) what `k3c install` put there. Every
  * step says what it removed and finding nothing is fine: both run twice.
- * Links go through libnl and tables through libnftables, as in src/net/. */
+ * Links go through libnl and tables through net_nft_run, as in src/net/. */
 #define LOG_COMPONENT "install"
 
 #include "install/install-internal.h"
@@ -22,7 +22,6 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <net/if.h>
-#include <nftables/libnftables.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -404,20 +403,17 @@ static void
 remove_nft_tables(const struct install_opts *o)
 {
     static const char *const tables[] = {"ip k3c-flannel", "ip k3c-proxy"};
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 
-    if (!ctx)
-        return;
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
     for (size_t i = 0; i < K3C_ARRAY_SIZE(tables); i++) {
         _cleanup_free_ char *list = k3c_xasprintf("list table %s", tables[i]);
         _cleanup_free_ char *del = k3c_xasprintf("delete table %s", tables[i]);
+        _cleanup_free_ char *out = NULL;
+        struct k3c_err err = {0};
 
-        if (nft_run_cmd_from_buffer(ctx, list) == 0 && nft_run_cmd_from_buffer(ctx, del) == 0)
+        if (net_nft_run(list, "list", &out, &err) == 0 &&
+            net_nft_run(del, "delete", NULL, &err) == 0)
             fprintf(o->out, "nftables table %s deleted\n", tables[i]);
     }
-    nft_ctx_free(ctx);
 }
 
 /* ---- configuration ----------------------------------------------------- */

@@ -75,7 +75,8 @@ struct kpod {
     bool sandbox_released; /* finished pod: network given back, nothing runs again */
     char pod_ip[48];
     char start_time[32];
-    json_t *written;     /* last status written */
+    char *written;       /* last status written, as compact text with sorted keys (a
+                            tree would be ~10 KB a pod) */
     json_t *cond_times;  /* condition type -> {"status", "lastTransitionTime"} */
     bool failed_init;    /* an init container failed and will not restart */
     char *sandbox_error; /* why the pod network is not there yet */

@@ -12,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "client/informer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -234,6 +235,7 @@ pod_upsert(struct kubelet *k, json_t *pod)
 
     if (!uid)
         return;
+    informer_drop_managed_fields(pod); /* the worker never reads it */
     p = pod_find(k, uid);
     if (!p) {
         pod_add(k, uid, meta_str(pod, "namespace"), meta_str(pod, "name"), pod);

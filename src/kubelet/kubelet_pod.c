@@ -1244,7 +1244,7 @@ pod_finish(struct kpod *p)
     pthread_mutex_unlock(&k->lock);
     ctrs_free(p);
     json_decref(p->pod);
-    json_decref(p->written);
+    free(p->written);
     json_decref(p->cond_times);
     json_decref(p->events);
     free(p->sandbox_error);

@@ -294,10 +294,10 @@ int
 kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *err)
 {
     _cleanup_json_ json_t *st = kubelet_pod_status(p), *patch = NULL;
-    _cleanup_free_ char *path = NULL;
+    _cleanup_free_ char *path = NULL, *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
     long code;
 
-    if (p->written && json_equal(p->written, st) &&
+    if (p->written && text && strcmp(p->written, text) == 0 &&
         (!api_pod || conditions_agree(st, json_object_get(api_pod, "status"))))
         return 0;
     path = k3c_xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
@@ -305,8 +305,8 @@ kubelet_status_write(struct kpod *p, const json_t *api_pod, struct k3c_err *err)
     code = kubelet_api(p->k, "PATCH", path, "application/merge-patch+json", patch, NULL, err);
     if (code != 200)
         return code == 404 ? 0 : -1;
-    json_decref(p->written);
-    p->written = json_incref(st);
+    free(p->written);
+    p->written = TAKE_PTR(text);
     return 0;
 }
 

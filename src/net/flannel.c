@@ -361,7 +361,8 @@ start_informer(struct flannel *f, struct k3c_err *err)
                                  .path = "/api/v1/nodes",
                                  .name = "nodes (flannel)",
                                  .ops = &node_ops,
-                                 .userdata = f};
+                                 .userdata = f,
+                                 .shared = true}; /* one watch with the DNS's */
 
     f->nodes = informer_new(&ic, err);
     if (!f->nodes)

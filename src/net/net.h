@@ -80,13 +80,42 @@ int net_run(const struct net_run_opts *o, struct net_run_result *r, struct k3c_e
 void net_run_result_fini(struct net_run_result *r);
 
 /* ---------------------------------------------------------------------------
- * nftables (net_nft.c). libnftables exit()s the process when it cannot open
- * a netfilter netlink socket (as under qemu-user emulation): callers ask
- * net_nft_library_usable() first and otherwise hand the same script to
- * net_nft_program_run (the nft program, one transaction; *out, may be NULL,
- * gets its output). Thread: any. */
+ * nftables (net_nft.c). net_nft_run runs one script as one transaction:
+ * in the `k3c __nft` helper process (libnftables is never loaded by the
+ * agent or the server), in this process where the program cannot be that
+ * helper (tests, benches: libnftables loaded here with dlopen), or through
+ * the nft program where no netfilter netlink socket opens (qemu-user;
+ * libnftables would exit the process). *out (may be NULL) gets nft's
+ * output; errors read "nftables <what>: <nft's message>". Thread: any; it
+ * acts on the calling thread's network namespace. */
+#define NET_NFT_HELPER_VERB "__nft"
+int net_nft_run(const char *script, const char *what, char **out, struct k3c_err *err);
+/* A program whose main dispatches NET_NFT_HELPER_VERB to
+ * net_nft_helper_main (k3c's does) calls this once at start: scripts then
+ * run in the helper. */
+void net_nft_helper_enable(void);
+/* The helper: the script on stdin; output on stdout, nft's errors on
+ * stderr; exit status 0, 1 (the script failed) or 2 (no libnftables). */
+int net_nft_helper_main(int argc, char **argv);
 bool net_nft_library_usable(void);
 int net_nft_program_run(const char *script, char **out, struct k3c_err *err);
+bool net_nft_helper_enabled(void);
+/* nft's error text (may be NULL) as one "nftables <what>: ..." line in err;
+ * returns -1. */
+int net_nft_error(const char *errtext, const char *what, struct k3c_err *err);
+
+/* A helper kept between scripts (net_nft_session.c), so nft's copy of the
+ * ruleset survives from one transaction to the next; started at the first
+ * run, ended by net_nft_session_end (the next run starts another). Where
+ * the helper is not used (see net_nft_run), runs go to net_nft_run. Thread:
+ * one at a time per session; the helper stays in the network namespace of
+ * the thread that started it. */
+struct net_nft_session;
+struct net_nft_session *net_nft_session_new(void);
+int net_nft_session_run(struct net_nft_session *s, const char *script, const char *what, char **out,
+                        struct k3c_err *err);
+void net_nft_session_end(struct net_nft_session *s);
+void net_nft_session_free(struct net_nft_session *s); /* NULL ok */
 
 /* ---------------------------------------------------------------------------
  * CNI 1.0 (net_cni.c): https://www.cni.dev/docs/spec/ (SPEC.md v1.0.0). */

@@ -266,7 +266,8 @@ informer_for(struct netpol *np, const char *path, const char *name, struct k3c_e
                                  .path = path,
                                  .name = name,
                                  .ops = strcmp(name, "networkpolicies") == 0 ? &ops : &relevant_ops,
-                                 .userdata = np};
+                                 .userdata = np,
+                                 .shared = true}; /* namespaces: one watch with the DNS's */
 
     if (strcmp(name, "pods") == 0)
         ic.cache_form = pod_cache_form;

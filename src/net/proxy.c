@@ -341,8 +341,12 @@ static struct informer *
 informer_for(struct proxy *p, const char *path, const char *name, const struct informer_ops *ops,
              struct k3c_err *err)
 {
-    struct informer_config ic = {
-        .client = p->client, .path = path, .name = name, .ops = ops, .userdata = p};
+    struct informer_config ic = {.client = p->client,
+                                 .path = path,
+                                 .name = name,
+                                 .ops = ops,
+                                 .userdata = p,
+                                 .shared = true}; /* one watch with the DNS's */
 
     return informer_new(&ic, err);
 }

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
- * proxy_nft.c - the proxy's scripts run through libnftables (Debian's
- * libnftables1): nft parses a whole script and commits it as one netlink
- * batch, so every sync is one atomic transaction. It acts on the calling
- * thread's network namespace. Thread: one at a time per proxy_nft. */
+ * proxy_nft.c - the proxy's and the network policies' scripts, each one
+ * nftables transaction, in a `k3c __nft --session` helper process
+ * (net_nft_session.c): the agent maps no libnftables. The helper keeps nft's
+ * copy of the ruleset between transactions: with it, a change to a table of
+ * 1,000 Services costs ~4 ms instead of ~20 ms (nft fetches the whole table
+ * into a new context). It is also tens of MiB at that size, so the proxy
+ * ends the helper when it goes idle (proxy_nft_drop_cache); a new one costs
+ * a process start (~6 ms). It acts on the network namespace of the thread
+ * that ran the first script. Thread: one at a time per proxy_nft. */
 #include "net/ipt.h"
 #include "net/net.h"
 #include "net/proxy.h"
@@ -11,44 +16,29 @@
 #include "base/util.h"
 
 #include <malloc.h>
-#include <nftables/libnftables.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The context keeps nft's copy of the ruleset between transactions: with
- * it, a change to a table of 1,000 Services costs ~5 ms instead of ~18 ms
- * (nft fetches the whole table into a new context). It is also tens of MiB
- * at that size, so the proxy drops it when it goes idle
- * (proxy_nft_drop_cache); a new one costs ~25 us. */
 struct proxy_nft {
-    struct nft_ctx *ctx; /* NULL until the next run */
+    struct net_nft_session *session;
 };
 
 struct proxy_nft *
 proxy_nft_new(struct k3c_err *err)
 {
-    struct nft_ctx *probe;
+    struct proxy_nft *n = k3c_xcalloc(1, sizeof(*n));
 
-    if (!net_nft_library_usable())
-        return k3c_xcalloc(1, sizeof(struct proxy_nft)); /* the nft program runs the scripts */
-    probe = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!probe) {
-        k3c_err_set(err, K3C_E_SYSTEM, "nftables: cannot make a context");
-        return NULL;
-    }
-    nft_ctx_free(probe);
-    return k3c_xcalloc(1, sizeof(struct proxy_nft));
+    (void)err;
+    n->session = net_nft_session_new();
+    return n;
 }
 
 void
 proxy_nft_drop_cache(struct proxy_nft *n)
 {
-    if (n->ctx) {
-        nft_ctx_free(n->ctx);
-        n->ctx = NULL;
-    }
-    /* the parse of a large script leaves the heap fragmented */
+    net_nft_session_end(n->session);
+    /* building a large script leaves the heap fragmented */
     malloc_trim(0);
 }
 
@@ -57,46 +47,15 @@ proxy_nft_free(struct proxy_nft *n)
 {
     if (!n)
         return;
-    if (n->ctx)
-        nft_ctx_free(n->ctx);
+    net_nft_session_free(n->session);
     free(n);
-}
-
-/* nft's error text as one line: its message and the command it names. */
-static int
-nft_error(struct nft_ctx *ctx, struct k3c_err *err, const char *what)
-{
-    const char *e = nft_ctx_get_error_buffer(ctx);
-    char line[200];
-    size_t i = 0;
-
-    for (; e && *e && i + 3 < sizeof(line); e++)
-        if (*e != '\n')
-            line[i++] = *e;
-        else if (e[1] && e[1] != ' ' && e[1] != '^')
-            i += (size_t)snprintf(line + i, sizeof(line) - i, " | ");
-    line[i < sizeof(line) ? i : sizeof(line) - 1] = '\0';
-    return k3c_err_set(err, K3C_E_SYSTEM, "nftables %s: %s", what, i ? line : "failed");
 }
 
 /* Runs cmd; *out (may be NULL) gets a copy of nft's output. */
 static int
 run(struct proxy_nft *n, const char *cmd, const char *what, char **out, struct k3c_err *err)
 {
-    if (!net_nft_library_usable())
-        return net_nft_program_run(cmd, out, err);
-    if (!n->ctx) {
-        n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-        if (!n->ctx)
-            return k3c_err_set(err, K3C_E_SYSTEM, "nftables: cannot make a context");
-        nft_ctx_buffer_output(n->ctx);
-        nft_ctx_buffer_error(n->ctx);
-    }
-    if (nft_run_cmd_from_buffer(n->ctx, cmd) != 0)
-        return nft_error(n->ctx, err, what);
-    if (out)
-        *out = k3c_xstrdup(nft_ctx_get_output_buffer(n->ctx));
-    return 0;
+    return net_nft_session_run(n->session, cmd, what, out, err);
 }
 
 int

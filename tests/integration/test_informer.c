@@ -4,7 +4,10 @@
  * on_synced; creates, updates and deletes arrive once each; a label
  * selector filters; an object outside it is never seen; nothing is
  * delivered twice; a cut watch connection resumes from its
- * resourceVersion without a relist; informer_get/foreach read the cache. */
+ * resourceVersion without a relist; informer_get/foreach read the cache.
+ * Shared informers (one watch): a newcomer gets the whole list, the others
+ * nothing twice; each keeps its own cache form; the watch outlives the
+ * informer that started it. */
 #include "harness_api.h"
 
 #include "base/cleanup.h"
@@ -184,6 +187,68 @@ test_list_watch_cycle(void **state)
 }
 
 static void
+test_shared_watch(void **state)
+{
+    struct seen a = {.lock = PTHREAD_MUTEX_INITIALIZER}, b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct informer_config cfg = {.client = C,
+                                  .path = "/api/v1/configmaps",
+                                  .label_selector = "app=shared",
+                                  .name = "shared a",
+                                  .ops = &ops,
+                                  .userdata = &a,
+                                  .cache_form = informer_metadata_form,
+                                  .shared = true};
+    struct k3c_err err = {0};
+    struct informer *ia, *ib;
+    json_t *got;
+
+    (void)state;
+    cm_put("POST", "s1", "shared", "1");
+    ia = informer_new(&cfg, &err);
+    assert_non_null(ia);
+    assert_int_equal(informer_start(ia, &err), 0);
+    assert_true(informer_wait_synced(ia, WAIT_MS));
+    cm_put("POST", "s2", "shared", "1");
+    assert_true(wait_count(&a, &a.upserts, 2));
+
+    /* b joins the running watch: it gets both objects, a neither again */
+    cfg.name = "shared b";
+    cfg.userdata = &b;
+    cfg.cache_form = NULL;
+    ib = informer_new(&cfg, &err);
+    assert_non_null(ib);
+    assert_int_equal(informer_start(ib, &err), 0);
+    assert_true(informer_wait_synced(ib, WAIT_MS));
+    assert_int_equal(counter(&b, &b.upserts), 2);
+    assert_int_equal(a.synced, 2); /* the one watch relisted for b (a first) */
+    cm_put("POST", "s3", "shared", "1");
+    assert_true(wait_count(&a, &a.upserts, 3));
+    assert_true(wait_count(&b, &b.upserts, 3));
+    assert_int_equal(counter(&a, &a.updates), 0);
+
+    /* each subscriber keeps its own form of the object */
+    got = informer_get(ia, "default", "s3");
+    assert_non_null(got);
+    assert_null(json_object_get(got, "data"));
+    json_decref(got);
+    got = informer_get(ib, "default", "s3");
+    assert_non_null(got);
+    assert_non_null(json_object_get(got, "data"));
+    json_decref(got);
+
+    /* the watch goes on for b once a (which started it) is gone */
+    informer_free(ia);
+    cm_put("PUT", "s3", "shared", "2");
+    assert_true(wait_count(&b, &b.updates, 1));
+    cm_delete("s1");
+    assert_true(wait_count(&b, &b.deletes, 1));
+    assert_string_equal(b.last_deleted, "s1");
+    informer_free(ib);
+    cm_delete("s2");
+    cm_delete("s3");
+}
+
+static void
 test_bad_config(void **state)
 {
     const struct informer_config cfg = {.client = C, .path = NULL, .ops = &ops};
@@ -231,6 +296,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_list_watch_cycle),
+        cmocka_unit_test(test_shared_watch),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

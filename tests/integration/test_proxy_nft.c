@@ -4,6 +4,7 @@
  * otherwise): the full sync, an incremental change, affinity sets and
  * chains created and removed, a script nft refuses reported with its
  * message, and the table gone after cleanup. */
+#include "net/net.h"
 #include "net/proxy.h"
 #include "base/cleanup.h"
 
@@ -127,12 +128,16 @@ test_full_incremental_cleanup(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_incremental_cleanup),
     };
 
+    /* the scripts run in this binary as the `__nft` helper, as in k3c */
+    if (argc > 1 && strcmp(argv[1], NET_NFT_HELPER_VERB) == 0)
+        return net_nft_helper_main(argc - 1, argv + 1);
+    net_nft_helper_enable();
     if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
         fprintf(stderr, "test_proxy_nft: needs root (a private network namespace); skipped\n");
         return 77;
