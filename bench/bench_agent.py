@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from benchproc import free_ports, rss_kib, rss_parts_kib, top_mappings, wait
+from benchproc import free_ports, helper_rss_kib, rss_kib, rss_parts_kib, top_mappings, wait
 
 N_PODS = int(os.environ.get("BENCH_PODS", "30"))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,6 +129,7 @@ class Bench:
         time.sleep(1)
         busy = rss_kib(self.agent.pid)
         busy_parts = rss_parts_kib(self.agent.pid)
+        helpers = helper_rss_kib(self.agent.pid)
         if os.environ.get("BENCH_SMAPS"):
             for name, kib in top_mappings(self.agent.pid, 25):
                 print(f"  smaps {kib:6d} KiB  {name}")
@@ -155,6 +156,10 @@ class Bench:
         print(f"  anonymous (heap, stacks) idle {idle_parts[0] / 1024:.1f} MiB, "
               f"busy {busy_parts[0] / 1024:.1f} MiB; file-backed (binary, shared libraries) "
               f"idle {idle_parts[1] / 1024:.1f} MiB, busy {busy_parts[1] / 1024:.1f} MiB")
+        # helpers alive at the busy sample (nft's session lives up to 10 s after a sync)
+        print(f"  helper processes alive with {len(lat)} pods: "
+              + (", ".join(f"k3c {a} {k / 1024:.1f} MiB" for a, k in helpers) or "none")
+              + f"; agent + helpers {(busy + sum(k for _, k in helpers)) / 1024:.1f} MiB")
         if conmons:
             print(f"conmon RSS per container: mean {statistics.mean(conmons) / 1024:.2f} MiB "
                   f"(min {min(conmons) / 1024:.2f}, max {max(conmons) / 1024:.2f}, "

@@ -27,6 +27,26 @@ def rss_parts_kib(pid):
     return parts.get("RssAnon", 0), parts.get("RssFile", 0) + parts.get("RssShmem", 0)
 
 
+def helper_rss_kib(pid):
+    """[(argv, KiB)] of pid's children that are k3c helper processes
+    (`k3c __nft`, `k3c __image-archive`): memory the process uses outside
+    its own RSS while they run."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline") as f:
+                argv = f.read().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and len(argv) > 1 and argv[1].startswith("__"):
+            out.append((" ".join(a for a in argv[1:] if a), rss_kib(int(d))))
+    return out
+
+
 def top_mappings(pid, n):
     """The n mappings with the most resident KiB, summed per file."""
     per, name = {}, None
