@@ -19,11 +19,11 @@
 #include "image/image-archive.h"
 #include "image/image-internal.h"
 #include "base/cleanup.h"
+#include "base/dl.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "net/net.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,27 +38,14 @@ static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static int
 archive_load_locked(struct k3c_err *err)
 {
-    void *h;
+#define IMAGE_ARCHIVE_SYM(f) {#f, (void **)&image_la.p_##f},
+    static const struct k3c_dl_sym syms[] = {IMAGE_ARCHIVE_FUNCS(IMAGE_ARCHIVE_SYM)};
+#undef IMAGE_ARCHIVE_SYM
 
     if (image_la.p_archive_read_new)
         return 0;
-    h = dlopen(IMAGE_ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return k3c_err_set(err, K3C_E_SYSTEM,
-                           "images: cannot load %s (%s); install the Debian package %s",
-                           IMAGE_ARCHIVE_SONAME, dlerror(), IMAGE_ARCHIVE_PACKAGE);
-#define IMAGE_ARCHIVE_SYM(f)                                                                       \
-    *(void **)&image_la.p_##f = dlsym(h, #f);                                                      \
-    if (!image_la.p_##f) {                                                                         \
-        memset(&image_la, 0, sizeof(image_la));                                                    \
-        dlclose(h);                                                                                \
-        return k3c_err_set(err, K3C_E_SYSTEM,                                                      \
-                           "images: %s lacks %s; install the Debian package %s",                   \
-                           IMAGE_ARCHIVE_SONAME, #f, IMAGE_ARCHIVE_PACKAGE);                       \
-    }
-    IMAGE_ARCHIVE_FUNCS(IMAGE_ARCHIVE_SYM)
-#undef IMAGE_ARCHIVE_SYM
-    return 0; /* the handle stays open until the process exits */
+    return k3c_dl_load(IMAGE_ARCHIVE_SONAME, IMAGE_ARCHIVE_PACKAGE, "images", syms,
+                       K3C_ARRAY_SIZE(syms), err);
 }
 
 int

@@ -20,9 +20,9 @@
 
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/dl.h"
 #include "base/util.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/netlink.h>
 #include <nftables/libnftables.h>
@@ -106,33 +106,17 @@ static struct {
 } nft;
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The handle stays open until the process exits: a dlclose would leave GMP
- * (kept loaded by GnuTLS) with allocation functions inside libnftables. */
+/* Loads libnftables once; the caller holds load_lock. */
 static int
 nft_load_locked(struct k3c_err *err)
 {
-    void *h;
+#define NFT_SYM(f) {#f, (void **)&nft.p_##f},
+    static const struct k3c_dl_sym syms[] = {NFT_FUNCS(NFT_SYM)};
+#undef NFT_SYM
 
     if (nft.p_nft_ctx_new)
         return 0;
-    h = dlopen(NFT_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return k3c_err_set(err, K3C_E_SYSTEM,
-                           "nftables: cannot load %s (%s); install the Debian package %s",
-                           NFT_SONAME, dlerror(), NFT_PACKAGE);
-#define NFT_SYM(f)                                                                                 \
-    *(void **)&nft.p_##f = dlsym(h, #f);                                                           \
-    if (!nft.p_##f) {                                                                              \
-        memset(&nft, 0, sizeof(nft));                                                              \
-        dlclose(h);                                                                                \
-        return k3c_err_set(err, K3C_E_SYSTEM,                                                      \
-                           "nftables: %s lacks %s; install the Debian "                            \
-                           "package %s",                                                           \
-                           NFT_SONAME, #f, NFT_PACKAGE);                                           \
-    }
-    NFT_FUNCS(NFT_SYM)
-#undef NFT_SYM
-    return 0;
+    return k3c_dl_load(NFT_SONAME, NFT_PACKAGE, "nftables", syms, K3C_ARRAY_SIZE(syms), err);
 }
 
 /* Runs script in this process. *out (may be NULL) gets nft's output;

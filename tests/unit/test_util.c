@@ -2,6 +2,7 @@
  * test_util.c - base64, buffers, files and the log level. */
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/dl.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -237,6 +238,38 @@ test_thread_stack_release(void **state)
     k3c_thread_stack_release();   /* the main thread: a no-op */
 }
 
+/* k3c_dl_load: every slot filled from a library that has them; a missing
+ * symbol or library is an error naming the package, with no slot left set. */
+static void
+test_dl_load(void **state)
+{
+    size_t (*my_strlen)(const char *) = NULL;
+    void *(*my_memcpy)(void *, const void *, size_t) = NULL, *missing = NULL;
+    const struct k3c_dl_sym good[] = {{"strlen", (void **)&my_strlen},
+                                      {"memcpy", (void **)&my_memcpy}};
+    const struct k3c_dl_sym bad[] = {{"strlen", (void **)&my_strlen},
+                                     {"k3c_no_such_function", &missing}};
+    struct k3c_err err = {0};
+
+    (void)state;
+    assert_int_equal(k3c_dl_load("libc.so.6", "libc6", "test", good, 2, &err), 0);
+    assert_non_null(my_strlen);
+    assert_non_null(my_memcpy);
+    assert_int_equal(my_strlen("k3c"), 3);
+
+    assert_int_equal(k3c_dl_load("libc.so.6", "libc6", "test", bad, 2, &err), -1);
+    assert_int_equal(err.kind, K3C_E_SYSTEM);
+    assert_non_null(strstr(err.msg, "test: libc.so.6 lacks k3c_no_such_function"));
+    assert_non_null(strstr(err.msg, "install the Debian package libc6"));
+    assert_null(my_strlen); /* cleared with the rest */
+    assert_null(missing);
+
+    k3c_err_clear(&err);
+    assert_int_equal(k3c_dl_load("libk3c-absent.so.9", "k3c-absent", "test", good, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "test: cannot load libk3c-absent.so.9"));
+    assert_non_null(strstr(err.msg, "install the Debian package k3c-absent"));
+}
+
 int
 main(void)
 {
@@ -250,6 +283,7 @@ main(void)
         cmocka_unit_test(test_cond_wait_until_deadline),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_thread_stack_release),
+        cmocka_unit_test(test_dl_load),
     };
 
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
