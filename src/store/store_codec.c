@@ -237,8 +237,12 @@ scan_word(struct scan *s, const char *word)
 
     if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
         return false;
+    /* "true0" is no word: nothing is consumed, so the caller's next try
+     * (an integer) cannot take the "0" as the value */
+    if (s->p + n < s->end && isalnum((unsigned char)s->p[n]))
+        return false;
     s->p += n;
-    return s->p == s->end || !isalnum((unsigned char)*s->p);
+    return true;
 }
 
 static bool
