@@ -5,13 +5,7 @@
  * exactly once and in order. Messages are newline-delimited JSON objects.
  * It was a thread per watch (42 in an idle server, each waiting in poll).
  * Callbacks run on the loop: they must not block for long (a slow one
- * delays every watch) and must never stop a watch.
- *
- * The loop drives curl through its socket interface (curl_multi_socket_action
- * on what epoll reports): only the connection that has data is serviced. With
- * curl_multi_perform and curl_multi_poll every wake-up visited every watch's
- * connection (43 in a server), which cost ~12% of the server's CPU during a
- * burst of writes (issue #20, session 9). */
+ * delays every watch) and must never stop a watch. */
 #define LOG_COMPONENT "store"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -20,12 +14,8 @@
 #include "store/store-internal.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define WATCH_BUF_KEEP (256 * 1024) /* a larger idle message buffer is freed */
 
@@ -62,15 +52,12 @@ static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
     pthread_cond_t stopped; /* a stop request was carried out */
-    CURLM *multi;           /* the loop thread's */
-    int epfd;               /* the connections curl asked for, and wakefd */
-    int wakefd;             /* an eventfd: loop_wake, any thread */
+    CURLM *multi;           /* the loop thread's; curl_multi_wakeup: any */
     struct store_watch *list;
     bool running;
     pthread_t thread;
     int64_t next_due; /* loop thread: earliest restart seen this round */
-    int64_t curl_due; /* loop thread: when curl wants its timeout run; -1 none */
-} loop = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .curl_due = -1};
+} loop = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* An event the scanner decoded (store_watch_msg_split). */
 static void
@@ -228,62 +215,13 @@ watch_request(const struct store_watch *w)
     return json_dumps(req, JSON_COMPACT);
 }
 
-/* CURLMOPT_SOCKETFUNCTION: curl says which events it wants on a socket. */
-static int
-loop_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct epoll_event ev = {.data.fd = s};
-
-    (void)easy;
-    (void)userp;
-    (void)socketp;
-    if (what == CURL_POLL_REMOVE) {
-        /* EBADF/ENOENT: curl closed it already; nothing is left to undo. */
-        epoll_ctl(loop.epfd, EPOLL_CTL_DEL, s, NULL);
-        return 0;
-    }
-    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-    if (epoll_ctl(loop.epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT &&
-        epoll_ctl(loop.epfd, EPOLL_CTL_ADD, s, &ev) < 0)
-        log_warn("(watch) epoll_ctl: %s", strerror(errno));
-    return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: when curl wants its timeouts run (-1: never). */
-static int
-loop_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    (void)userp;
-    loop.curl_due = timeout_ms < 0 ? -1 : k3c_now_ms() + timeout_ms;
-    return 0;
-}
-
 static void
 loop_init(void)
 {
-    struct epoll_event ev = {.events = EPOLLIN};
-
     loop.multi = curl_multi_init();
-    loop.epfd = epoll_create1(EPOLL_CLOEXEC);
-    loop.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    ev.data.fd = loop.wakefd;
-    if (!loop.multi || loop.epfd < 0 || loop.wakefd < 0 ||
-        epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.wakefd, &ev) < 0)
+    if (!loop.multi)
         abort();
-    curl_multi_setopt(loop.multi, CURLMOPT_SOCKETFUNCTION, loop_socket_cb);
-    curl_multi_setopt(loop.multi, CURLMOPT_TIMERFUNCTION, loop_timer_cb);
     pthread_cond_init(&loop.stopped, NULL);
-}
-
-/* Wakes the loop thread (any thread). */
-static void
-loop_wake(void)
-{
-    uint64_t one = 1;
-
-    if (write(loop.wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_warn("(watch) wake: %s", strerror(errno));
 }
 
 static size_t
@@ -414,71 +352,32 @@ loop_service_locked(int64_t now)
     }
 }
 
-/* Ends the transfers curl has finished. Loop thread. */
-static void
-loop_reap(void)
-{
-    int queued = 0;
-    CURLMsg *msg;
-
-    while ((msg = curl_multi_info_read(loop.multi, &queued))) {
-        if (msg->msg == CURLMSG_DONE) {
-            CURLcode result = msg->data.result;
-            struct store_watch *w = NULL;
-
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-            attempt_end(w, result, false);
-        }
-    }
-}
-
-/* Waits up to the next restart or curl timeout (at most 1 s) for the
- * sockets curl watches or a wake-up, and lets curl handle what happened.
- * Loop thread, loop.mu not held. */
-static void
-loop_run_once(void)
-{
-    struct epoll_event evs[32];
-    int64_t now = k3c_now_ms(), due = loop.next_due;
-    int running = 0, n, timeout;
-
-    if (loop.curl_due >= 0 && loop.curl_due < due)
-        due = loop.curl_due;
-    timeout = due <= now ? 0 : (int)(due - now > 1000 ? 1000 : due - now);
-    n = epoll_wait(loop.epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
-    for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd, mask = 0;
-        uint64_t count;
-
-        if (fd == loop.wakefd) {
-            if (read(loop.wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-                log_warn("(watch) wake: %s", strerror(errno));
-            continue;
-        }
-        mask |= evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0;
-        mask |= evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0;
-        mask |= evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0;
-        curl_multi_socket_action(loop.multi, fd, mask, &running);
-    }
-    if (loop.curl_due >= 0 && loop.curl_due <= k3c_now_ms()) {
-        loop.curl_due = -1;
-        curl_multi_socket_action(loop.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-    loop_reap();
-}
-
 static void *
 loop_thread(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&loop.mu);
     while (loop.list) {
-        loop.next_due = k3c_now_ms() + 1000;
-        loop_service_locked(k3c_now_ms());
+        int64_t now = k3c_now_ms();
+        int running = 0, queued = 0, timeout;
+        CURLMsg *msg;
+
+        loop.next_due = now + 1000;
+        loop_service_locked(now);
         pthread_mutex_unlock(&loop.mu);
-        /* attempt_end (a removed handle) may leave finished transfers. */
-        loop_reap();
-        loop_run_once();
+        curl_multi_perform(loop.multi, &running);
+        while ((msg = curl_multi_info_read(loop.multi, &queued))) {
+            if (msg->msg == CURLMSG_DONE) {
+                CURLcode result = msg->data.result;
+                struct store_watch *w = NULL;
+
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+                attempt_end(w, result, false);
+            }
+        }
+        timeout = (int)(loop.next_due - k3c_now_ms());
+        if (timeout > 0)
+            curl_multi_poll(loop.multi, NULL, 0, timeout > 1000 ? 1000 : timeout, NULL);
         pthread_mutex_lock(&loop.mu);
     }
     loop.running = false;
@@ -533,7 +432,7 @@ store_watch_start(struct store *s, const char *prefix, int64_t from_rev,
         free(w);
         return NULL;
     }
-    loop_wake();
+    curl_multi_wakeup(loop.multi);
     return w;
 }
 
@@ -545,7 +444,7 @@ store_watch_stop(struct store_watch *w)
         return;
     pthread_mutex_lock(&loop.mu);
     w->stop_req = true;
-    loop_wake();
+    curl_multi_wakeup(loop.multi);
     while (!w->stopped)
         pthread_cond_wait(&loop.stopped, &loop.mu);
     pthread_mutex_unlock(&loop.mu);
@@ -563,7 +462,7 @@ store_watch_reset_connection(struct store_watch *w)
     pthread_mutex_lock(&loop.mu);
     w->reset_req = true;
     pthread_mutex_unlock(&loop.mu);
-    loop_wake();
+    curl_multi_wakeup(loop.multi);
 }
 
 int64_t
