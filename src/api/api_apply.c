@@ -36,7 +36,8 @@ api_apply_requested(struct api_request *r)
 static struct ssa_schema
 kind_schema(struct api_request *r)
 {
-    struct ssa_schema s = {api_openapi_kind_schema(r->res), api_openapi_resolve, NULL};
+    struct ssa_schema s = {api_openapi_kind_schema(r->res), api_openapi_resolve, NULL,
+                           !api_resource_is_custom(r->res)};
 
     return s;
 }

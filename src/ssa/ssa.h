@@ -40,6 +40,10 @@ struct ssa_schema {
     const json_t *root;
     ssa_resolve_fn resolve;
     void *ud;
+    /* root and what resolve returns live as long as the process and never
+     * change (the built-in OpenAPI documents, not a CRD's schema): what is
+     * read from them is kept, keyed by their addresses */
+    bool stable;
 };
 
 /* ---- field sets ---------------------------------------------------------- */

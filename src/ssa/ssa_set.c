@@ -330,24 +330,56 @@ plain_string(const char *str)
     return true;
 }
 
-/* Appends a scalar as jansson writes it; false for what needs jansson
- * (escapes, reals, containers). */
-static bool
-append_scalar(struct k3c_buf *b, const json_t *v)
+bool
+ssa_append_string(struct k3c_buf *b, const char *str)
+{
+    size_t n = strlen(str);
+    char *at;
+
+    if (!plain_string(str))
+        return false;
+    at = k3c_buf_extend(b, n + 2);
+    at[0] = '"';
+    memcpy(at + 1, str, n);
+    at[n + 1] = '"';
+    return true;
+}
+
+/* An integer as "%lld" writes it, without printf (this runs for every list
+ * item of every write). */
+static void
+append_integer(struct k3c_buf *b, json_int_t v)
+{
+    char digits[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        digits[sizeof(digits) - 1 - n++] = '-';
+    k3c_buf_append(b, digits + sizeof(digits) - n, n);
+}
+
+bool
+ssa_append_scalar(struct k3c_buf *b, const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
-        if (!plain_string(json_string_value(v)))
-            return false;
-        k3c_buf_appendf(b, "\"%s\"", json_string_value(v));
-        return true;
+        return ssa_append_string(b, json_string_value(v));
     case JSON_INTEGER:
-        k3c_buf_appendf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        append_integer(b, json_integer_value(v));
         return true;
     case JSON_TRUE:
+        k3c_buf_append(b, "true", 4);
+        return true;
     case JSON_FALSE:
+        k3c_buf_append(b, "false", 5);
+        return true;
     case JSON_NULL:
-        k3c_buf_appendf(b, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+        k3c_buf_append(b, "null", 4);
         return true;
     default:
         return false;
@@ -362,19 +394,21 @@ fast_text(struct k3c_buf *b, const json_t *v)
     size_t n, i;
 
     if (!json_is_object(v))
-        return append_scalar(b, v);
+        return ssa_append_scalar(b, v);
     {
         _cleanup_free_ const char **keys = ssa_sorted_keys(v, &n);
 
-        k3c_buf_appendf(b, "{");
+        k3c_buf_append(b, "{", 1);
         for (i = 0; i < n; i++) {
-            if (!plain_string(keys[i]))
+            if (i)
+                k3c_buf_append(b, ",", 1);
+            if (!ssa_append_string(b, keys[i]))
                 return false;
-            k3c_buf_appendf(b, "%s\"%s\":", i ? "," : "", keys[i]);
-            if (!append_scalar(b, json_object_get(v, keys[i])))
+            k3c_buf_append(b, ":", 1);
+            if (!ssa_append_scalar(b, json_object_get(v, keys[i])))
                 return false;
         }
-        k3c_buf_appendf(b, "}");
+        k3c_buf_append(b, "}", 1);
     }
     return true;
 }

@@ -7,6 +7,9 @@
 #include "base/cleanup.h"
 #include "base/util.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_REF_HOPS 16
@@ -37,7 +40,7 @@ ext(const json_t *schema, const char *name)
 static struct ssa_type
 deduced(const json_t *value)
 {
-    struct ssa_type t = {SSA_SCALAR, NULL, NULL, NULL};
+    struct ssa_type t = {SSA_SCALAR, NULL, NULL, NULL, NULL, NULL, NULL, false};
 
     if (json_is_object(value))
         t.kind = SSA_MAP;
@@ -49,7 +52,7 @@ deduced(const json_t *value)
 static struct ssa_type
 list_type(const json_t *schema)
 {
-    struct ssa_type t = {SSA_ATOMIC, schema, NULL, NULL};
+    struct ssa_type t = {SSA_ATOMIC, schema, NULL, NULL, NULL, NULL, NULL, false};
     const char *lt = ext(schema, "x-kubernetes-list-type");
     const char *strategy = ext(schema, "x-kubernetes-patch-strategy");
 
@@ -68,34 +71,76 @@ list_type(const json_t *schema)
     return t;
 }
 
-struct ssa_type
-ssa_type_of(const struct ssa_schema *s, const json_t *schema, const json_t *value)
+/* What a schema says of the values under it, before it sees one: the
+ * value can still deduce the type (rule TYPE_DEDUCE) or contradict it. */
+enum rule_kind {
+    RULE_NONE,   /* no schema: the value's JSON type decides (deduced) */
+    RULE_FIXED,  /* t as it is */
+    RULE_DEDUCE, /* deduced, a scalar counting as a map */
+};
+
+struct type_rule {
+    enum rule_kind kind;
+    bool atomic_map; /* x-kubernetes-map-type: atomic */
+    struct ssa_type t;
+};
+
+static struct type_rule
+rule_of(const struct ssa_schema *s, const json_t *unresolved)
 {
-    struct ssa_type t = {SSA_SCALAR, NULL, NULL, NULL};
+    struct type_rule r = {
+        RULE_FIXED, false, {SSA_SCALAR, NULL, NULL, NULL, NULL, NULL, NULL, false}};
+    const json_t *schema = resolve(s, unresolved);
     const char *type, *map_type;
     const json_t *props, *addl;
 
-    schema = resolve(s, schema);
-    if (!schema)
-        return deduced(value);
+    r.t.by_value = json_object_get(unresolved, "default") != NULL;
+    if (!schema) {
+        r.kind = RULE_NONE;
+        return r;
+    }
     type = ext(schema, "type");
     props = json_object_get(schema, "properties");
     addl = json_object_get(schema, "additionalProperties");
     map_type = ext(schema, "x-kubernetes-map-type");
-    t.schema = schema;
+    r.t.schema = schema;
     if ((type && strcmp(type, "array") == 0) || json_object_get(schema, "items")) {
-        t = list_type(schema);
+        r.t = list_type(schema);
     } else if (json_is_object(props) && json_object_size(props) > 0) {
-        t.kind = SSA_STRUCT;
+        r.t.kind = SSA_STRUCT;
     } else if (json_is_object(addl)) {
-        t.kind = SSA_MAP;
+        r.t.kind = SSA_MAP;
     } else if ((type && strcmp(type, "object") == 0) || json_is_true(addl) ||
                json_is_true(json_object_get(schema, "x-kubernetes-preserve-unknown-fields"))) {
+        r.kind = RULE_DEDUCE;
+        r.t.schema = NULL;
+    }
+    r.atomic_map = map_type && strcmp(map_type, "atomic") == 0;
+    if (r.t.schema) { /* what ssa_child_schema reads */
+        r.t.props = json_object_get(schema, "properties");
+        r.t.addl = json_object_get(schema, "additionalProperties");
+        r.t.items = json_object_get(schema, "items");
+    }
+    r.t.by_value = json_object_get(unresolved, "default") != NULL;
+    return r;
+}
+
+static struct ssa_type
+rule_apply(const struct type_rule *r, const json_t *value)
+{
+    struct ssa_type t = r->t;
+
+    if (r->kind == RULE_NONE) {
         t = deduced(value);
+        t.by_value = r->t.by_value;
+        return t;
+    }
+    if (r->kind == RULE_DEDUCE) {
+        t.kind = deduced(value).kind;
         if (t.kind == SSA_SCALAR)
             t.kind = SSA_MAP;
     }
-    if ((t.kind == SSA_STRUCT || t.kind == SSA_MAP) && map_type && strcmp(map_type, "atomic") == 0)
+    if ((t.kind == SSA_STRUCT || t.kind == SSA_MAP) && r->atomic_map)
         t.kind = SSA_ATOMIC;
     /* A value whose JSON type contradicts the schema is a leaf. */
     if (value && !json_is_null(value)) {
@@ -108,25 +153,95 @@ ssa_type_of(const struct ssa_schema *s, const json_t *schema, const json_t *valu
     return t;
 }
 
+/* ---- the rules of stable schemas, kept --------------------------------------
+ * Reading a rule is ten hash lookups (the $ref, then type, properties, ...);
+ * every field of every write needs one. For schemas that live as long as the
+ * process (ssa_schema.stable: the built-in OpenAPI documents) each rule is
+ * read once and kept in a table shared by all threads: a slot, once set, is
+ * never changed or freed, so readers need no lock. A full table just reads
+ * the schema again. */
+
+#define RULE_SLOTS  4096 /* the built-in documents have ~3,000 schema objects */
+#define RULE_PROBES 8
+
+struct kept_rule {
+    const json_t *schema; /* unresolved: the key */
+    ssa_resolve_fn resolve;
+    struct type_rule rule;
+};
+
+static struct kept_rule *_Atomic kept[RULE_SLOTS];
+
+static size_t
+slot_of(const json_t *schema)
+{
+    uintptr_t p = (uintptr_t)schema;
+
+    return (size_t)((p >> 4) ^ (p >> 16)) % RULE_SLOTS;
+}
+
+static const struct type_rule *
+rule_kept(const struct ssa_schema *s, const json_t *schema)
+{
+    size_t at = slot_of(schema);
+    struct kept_rule *fresh = NULL;
+
+    for (int i = 0; i < RULE_PROBES; i++, at = (at + 1) % RULE_SLOTS) {
+        struct kept_rule *k = atomic_load_explicit(&kept[at], memory_order_acquire);
+
+        if (!k) {
+            struct kept_rule *expected = NULL;
+
+            if (!fresh) {
+                fresh = k3c_xmalloc(sizeof(*fresh));
+                fresh->schema = schema;
+                fresh->resolve = s->resolve;
+                fresh->rule = rule_of(s, schema);
+            }
+            if (atomic_compare_exchange_strong_explicit(&kept[at], &expected, fresh,
+                                                        memory_order_acq_rel, memory_order_acquire))
+                return &fresh->rule;
+            k = expected; /* another thread took the slot */
+        }
+        if (k->schema == schema && k->resolve == s->resolve) {
+            free(fresh);
+            return &k->rule;
+        }
+    }
+    free(fresh);
+    return NULL;
+}
+
+struct ssa_type
+ssa_type_of(const struct ssa_schema *s, const json_t *schema, const json_t *value)
+{
+    const struct type_rule *kept_one = s->stable && schema ? rule_kept(s, schema) : NULL;
+    struct type_rule r;
+
+    if (kept_one)
+        return rule_apply(kept_one, value);
+    r = rule_of(s, schema);
+    return rule_apply(&r, value);
+}
+
 const json_t *
 ssa_child_schema(const struct ssa_schema *s, const struct ssa_type *t, const char *key,
                  bool *declared)
 {
-    const json_t *child = NULL, *addl;
+    const json_t *child = NULL;
 
     (void)s;
     *declared = false;
     if (!t->schema)
         return NULL;
     if (!key)
-        return json_object_get(t->schema, "items");
-    child = json_object_get(json_object_get(t->schema, "properties"), key);
+        return t->items;
+    child = json_object_get(t->props, key);
     if (child) {
         *declared = true;
         return child;
     }
-    addl = json_object_get(t->schema, "additionalProperties");
-    return json_is_object(addl) ? addl : NULL;
+    return json_is_object(t->addl) ? t->addl : NULL;
 }
 
 /* A key field missing from an item takes the schema's default, as
@@ -141,13 +256,56 @@ key_default(const struct ssa_schema *s, const struct ssa_type *t, const char *fi
     return json_object_get(f, "default");
 }
 
+/* The "k:" element text of fields (n pairs, sorted by name here), written
+ * as ssa_json_text writes the object of them; NULL when a value needs
+ * jansson (escapes, reals). */
+struct key_field {
+    const char *name;
+    const json_t *v;
+};
+
+static char *
+key_text_fast(struct key_field *f, size_t n)
+{
+    struct k3c_buf b;
+
+    /* Insertion sort: lists have one to three key fields. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(f[j - 1].name, f[j].name) > 0; j--) {
+            struct key_field tmp = f[j];
+
+            f[j] = f[j - 1];
+            f[j - 1] = tmp;
+        }
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, "k:{", 3);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(f[i].name, f[i + 1].name) == 0)
+            continue; /* a key named twice is one member */
+        if (b.len > 3)
+            k3c_buf_append(&b, ",", 1);
+        if (!ssa_append_string(&b, f[i].name) || !(k3c_buf_append(&b, ":", 1), true) ||
+            !ssa_append_scalar(&b, f[i].v)) {
+            k3c_buf_fini(&b);
+            return NULL;
+        }
+    }
+    k3c_buf_append(&b, "}", 1);
+    return k3c_buf_steal(&b, NULL);
+}
+
+#define KEY_FIELDS_MAX 8
+
 static char *
 key_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *item,
             struct k3c_err *err)
 {
-    _cleanup_json_ json_t *keys = json_object();
+    _cleanup_json_ json_t *keys = NULL;
     _cleanup_free_ char *text = NULL;
     size_t n = t->keys ? json_array_size(t->keys) : 1;
+    struct key_field fields[KEY_FIELDS_MAX];
+    size_t nfields = 0;
+    char *fast;
 
     if (!json_is_object(item)) {
         k3c_err_set(err, K3C_E_INVALID,
@@ -175,6 +333,22 @@ key_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *
                         field);
             return NULL;
         }
+        if (nfields < KEY_FIELDS_MAX)
+            fields[nfields] = (struct key_field){field, v};
+        nfields++;
+    }
+    if (nfields <= KEY_FIELDS_MAX && (fast = key_text_fast(fields, nfields)))
+        return fast;
+    /* The general way: an object of the keys, its canonical JSON. */
+    keys = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const char *field = t->keys ? json_string_value(json_array_get(t->keys, i)) : t->merge_key;
+        const json_t *v = field ? json_object_get(item, field) : NULL;
+
+        if (!field)
+            continue;
+        if (!v || json_is_null(v))
+            v = key_default(s, t, field);
         json_object_set(keys, field, (json_t *)v);
     }
     text = ssa_json_text(keys);
@@ -185,6 +359,7 @@ char *
 ssa_item_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *item,
                  struct k3c_err *err)
 {
+    struct k3c_buf b;
     _cleanup_free_ char *text = NULL;
 
     if (t->kind == SSA_LIST_MAP)
@@ -193,6 +368,11 @@ ssa_item_element(const struct ssa_schema *s, const struct ssa_type *t, const jso
         k3c_err_set(err, K3C_E_INVALID, "set list has an element that is not a scalar");
         return NULL;
     }
+    k3c_buf_init(&b);
+    k3c_buf_append(&b, "v:", 2);
+    if (ssa_append_scalar(&b, item))
+        return k3c_buf_steal(&b, NULL);
+    k3c_buf_fini(&b);
     text = ssa_json_text(item);
     return k3c_xasprintf("v:%s", text);
 }

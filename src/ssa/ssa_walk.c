@@ -292,7 +292,7 @@ cmp_value(struct cmp_walk *w, const json_t *schema, const json_t *l, const json_
     t = ssa_type_of(w->s, schema, r ? r : l);
     /* The other side must have the same shape, else it is a leaf. */
     if (is_map_kind(t.kind) && (l ? json_is_object(l) : true) && (r ? json_is_object(r) : true))
-        return cmp_map(w, &t, !json_object_get(schema, "default"), l, r, err);
+        return cmp_map(w, &t, !t.by_value, l, r, err);
     if (is_list_kind(t.kind) && (l ? json_is_array(l) : true) && (r ? json_is_array(r) : true))
         return cmp_list(w, &t, l, r, err);
     cmp_leaf(w, l, r);
@@ -314,6 +314,236 @@ ssa_compare(const json_t *old, const json_t *new, const struct ssa_schema *s, js
     *changed = w.changed;
     *removed = w.removed;
     return 0;
+}
+
+/* ---- the fields of a new object, as fieldsV1 ----------------------------- */
+
+/* What ssa_compare(NULL, obj) reports changed, written straight in fieldsV1
+ * form with the keys in the order ssa_set_to_fieldsv1 writes them (sorted,
+ * "." first): the managedFields entry of a create in one walk, with no set
+ * form, no comparison and no re-encoding. Each rule below is cmp_value's
+ * for an absent old value. */
+
+enum add_role {
+    ADD_OTHER,
+    ADD_ROOT, /* the object: skip->root names fields nobody owns */
+    ADD_META, /* the object's metadata: skip->meta, and no managedFields */
+};
+
+struct add_walk {
+    const struct ssa_schema *s;
+    const struct ssa_added_skip *skip;
+    struct k3c_buf el; /* node_set_field's element */
+};
+
+static int add_value(struct add_walk *w, const json_t *schema, const json_t *v, int n, bool member,
+                     enum add_role role, json_t **out, struct k3c_err *err);
+
+/* The node of a path: {"."} first when the path is a member. */
+static json_t *
+node_new(bool member)
+{
+    json_t *node = json_object();
+
+    if (member)
+        json_object_set_new(node, ".", json_object());
+    return node;
+}
+
+/* NULL when nothing is under the path; a member without children is {}. */
+static json_t *
+node_done(json_t *node)
+{
+    size_t n = json_object_size(node);
+
+    if (n == 0) {
+        json_decref(node);
+        return NULL;
+    }
+    if (n == 1 && json_object_get(node, "."))
+        json_object_del(node, ".");
+    return node;
+}
+
+static bool
+listed(const char *const *names, const char *key)
+{
+    for (; names && *names; names++)
+        if (strcmp(*names, key) == 0)
+            return true;
+    return false;
+}
+
+static int
+depth_error(struct k3c_err *err)
+{
+    return k3c_err_set(err, K3C_E_INVALID, "object nested deeper than %d levels", SSA_MAX_DEPTH);
+}
+
+/* Sets node["f:<key>"] = child (taken), the element written in w->el. */
+static void
+node_set_field(struct add_walk *w, json_t *node, const char *key, json_t *child)
+{
+    k3c_buf_reset(&w->el);
+    k3c_buf_append(&w->el, "f:", 2);
+    k3c_buf_append(&w->el, key, strlen(key));
+    json_object_set_new(node, w->el.data, child);
+}
+
+static int
+add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t *v, int n,
+        bool member, enum add_role role, json_t **out, struct k3c_err *err)
+{
+    /* The metadata is walked as if it had no managedFields (without_managed). */
+    const char *ignored = role == ADD_META ? "managedFields" : NULL;
+    const char *const *skip = role == ADD_ROOT   ? w->skip->root
+                              : role == ADD_META ? w->skip->meta
+                                                 : NULL;
+    size_t size = json_object_size(v) - (ignored && json_object_get(v, ignored) ? 1 : 0);
+    size_t count;
+    _cleanup_free_ const char **keys = NULL;
+    json_t *node;
+
+    if (size == 0) { /* an empty map is a leaf */
+        *out = n > 0 ? json_object() : NULL;
+        return 0;
+    }
+    node = node_new(member || ((t->kind == SSA_MAP || pointer) && n > 0));
+    keys = ssa_sorted_keys(v, &count);
+    for (size_t i = 0; i < count; i++) {
+        bool declared;
+        const json_t *cs;
+        json_t *child = NULL;
+
+        if (ignored && strcmp(keys[i], ignored) == 0)
+            continue;
+        if (n >= SSA_MAX_DEPTH) {
+            json_decref(node);
+            return depth_error(err);
+        }
+        cs = ssa_child_schema(w->s, t, keys[i], &declared);
+        if (add_value(w, cs, json_object_get(v, keys[i]), n + 1, false,
+                      role == ADD_ROOT && strcmp(keys[i], "metadata") == 0 ? ADD_META : ADD_OTHER,
+                      &child, err) < 0) {
+            json_decref(node);
+            return -1;
+        }
+        /* Fields nobody owns are walked (for the same errors) and dropped. */
+        if (child && listed(skip, keys[i]))
+            json_decref(child);
+        else if (child)
+            node_set_field(w, node, keys[i], child);
+    }
+    *out = node_done(node);
+    return 0;
+}
+
+struct added_item {
+    char *el;
+    const json_t *item;
+    size_t at;
+};
+
+static int
+cmp_added_item(const void *a, const void *b)
+{
+    const struct added_item *p = a, *q = b;
+    int c = strcmp(p->el, q->el);
+
+    if (c)
+        return c;
+    return p->at < q->at ? -1 : p->at > q->at;
+}
+
+static void
+added_items_free(struct added_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i].el);
+    free(items);
+}
+
+static int
+add_list(struct add_walk *w, const struct ssa_type *t, const json_t *v, int n, bool member,
+         json_t **out, struct k3c_err *err)
+{
+    bool declared;
+    const json_t *schema = ssa_child_schema(w->s, t, NULL, &declared);
+    size_t count = json_array_size(v), i;
+    struct added_item *items = k3c_xcalloc(count + 1, sizeof(*items));
+    json_t *node;
+
+    for (i = 0; i < count; i++) {
+        struct k3c_err ignore = {0};
+
+        items[i].item = json_array_get(v, i);
+        items[i].at = i;
+        items[i].el = ssa_item_element(w->s, t, items[i].item, &ignore);
+        if (!items[i].el) {
+            /* Stored lists may break their own keys: the list is a leaf. */
+            added_items_free(items, count);
+            *out = n > 0 ? json_object() : NULL;
+            return 0;
+        }
+    }
+    qsort(items, count, sizeof(*items), cmp_added_item);
+    node = node_new(member);
+    for (i = 0; i < count; i++) {
+        json_t *child = NULL;
+
+        if (i > 0 && strcmp(items[i].el, items[i - 1].el) == 0)
+            continue; /* duplicates: the first counts */
+        if (n >= SSA_MAX_DEPTH) {
+            added_items_free(items, count);
+            json_decref(node);
+            return depth_error(err);
+        }
+        if (t->kind == SSA_LIST_MAP) {
+            if (add_value(w, schema, items[i].item, n + 1, true, ADD_OTHER, &child, err) < 0) {
+                added_items_free(items, count);
+                json_decref(node);
+                return -1;
+            }
+        }
+        json_object_set_new(node, items[i].el, child ? child : json_object());
+    }
+    added_items_free(items, count);
+    *out = node_done(node);
+    return 0;
+}
+
+static int
+add_value(struct add_walk *w, const json_t *schema, const json_t *v, int n, bool member,
+          enum add_role role, json_t **out, struct k3c_err *err)
+{
+    struct ssa_type t;
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    t = ssa_type_of(w->s, schema, v);
+    if (is_map_kind(t.kind) && json_is_object(v))
+        return add_map(w, &t, !t.by_value, v, n, member, role, out, err);
+    if (is_list_kind(t.kind) && json_is_array(v))
+        return add_list(w, &t, v, n, member, out, err);
+    *out = n > 0 ? json_object() : NULL;
+    return 0;
+}
+
+json_t *
+ssa_added_fieldsv1(const json_t *obj, const struct ssa_schema *s, const struct ssa_added_skip *skip,
+                   struct k3c_err *err)
+{
+    struct add_walk w = {.s = s, .skip = skip};
+    json_t *out = NULL;
+    int rc;
+
+    k3c_buf_init(&w.el);
+    rc = add_value(&w, s->root, obj, 0, false, ADD_ROOT, &out, err);
+    k3c_buf_fini(&w.el);
+    if (rc < 0)
+        return NULL;
+    return out ? out : json_object();
 }
 
 /* ---- merge --------------------------------------------------------------- */

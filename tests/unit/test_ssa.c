@@ -492,6 +492,297 @@ test_depth_bounded(void **state)
     json_decref(deep);
 }
 
+/* ---- managedFields, byte for byte (issue #20's shortcuts) ------------------- */
+
+/* got as the API serialises it equals want (' for "), member order too. */
+static void
+expect_bytes(const char *name, const json_t *got, const char *want)
+{
+    _cleanup_free_ char *w = k3c_xstrdup(want);
+    _cleanup_free_ char *g = got ? json_dumps(got, JSON_COMPACT) : NULL;
+
+    for (char *c = w; *c; c++)
+        if (*c == '\'')
+            *c = '"';
+    if (!g || strcmp(g, w) != 0) {
+        /* In full: cmocka cuts long messages. */
+        fprintf(stderr, "%s:\n  want: %s\n  got:  %s\n", name, w, g ? g : "(null)");
+        fail_msg("%s: not the bytes expected", name);
+    }
+}
+
+#define BENCH_CM                                                                                   \
+    "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'cm-1','namespace':'default',"       \
+    "'labels':{'app':'bench'},'uid':'0a6e4d2c','creationTimestamp':'2026-12-06T10:00:00Z'},"       \
+    "'data':{'value':'xxxx'}}"
+
+static void
+test_update_bytes_create(void **state)
+{
+    struct ssa_schema s = schema_of("", "configmaps");
+    _cleanup_json_ json_t *cm = J(BENCH_CM);
+    _cleanup_json_ json_t *pod =
+        J("{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p',"
+          "'namespace':'d','labels':{'b':'2','a':'1'},'managedFields':"
+          "null},'spec':{'containers':[{'name':'web','image':'nginx',"
+          "'ports':[{'containerPort':80,'protocol':'TCP'},{'containerPort':"
+          "53,'protocol':'UDP','name':'dns'}],'env':[{'name':'A','value':"
+          "'1'}],'resources':{}}],'tolerations':[{'key':'k','operator':"
+          "'Exists'}],'dnsPolicy':'ClusterFirst'}}");
+    struct ssa_schema ps = schema_of("", "pods");
+    struct ssa_manager m = mgr("kubectl-create");
+    struct k3c_err err = {0};
+    _cleanup_json_ json_t *a = NULL, *b = NULL, *c = NULL;
+
+    (void)state;
+    /* A create: one Update entry owning every field but identity. */
+    a = ssa_update(NULL, cm, NULL, &m, &s, &err);
+    expect_bytes("ConfigMap create", a,
+                 "[{'manager':'kubectl-create','operation':'Update','apiVersion':'v1','time':"
+                 "'2026-12-06T10:00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{'.':{},"
+                 "'f:value':{}},'f:metadata':{'f:labels':{'.':{},'f:app':{}}}}}]");
+    /* On /status, without a time (a managedFields entry keeps what it is given). */
+    m.subresource = "status";
+    m.time = "";
+    b = ssa_update(NULL, cm, json_null(), &m, &s, &err);
+    expect_bytes("status create", b,
+                 "[{'manager':'kubectl-create','operation':'Update','apiVersion':'v1',"
+                 "'fieldsType':'FieldsV1','fieldsV1':{'f:data':{'.':{},'f:value':{}},"
+                 "'f:metadata':{'f:labels':{'.':{},'f:app':{}}}},'subresource':'status'}]");
+    m = mgr("kubelet");
+    c = ssa_update(NULL, pod, NULL, &m, &ps, &err);
+    expect_bytes(
+        "pod create", c,
+        "[{'manager':'kubelet','operation':'Update','apiVersion':'v1','time':'2026-12-06T10:00:"
+        "00Z','fieldsType':'FieldsV1','fieldsV1':{'f:metadata':{'f:labels':{'.':{},'f:a':{},'f:"
+        "b':{}}},'f:spec':{'f:containers':{'k:{\\'name\\':\\'web\\'}':{'.':{},'f:env':{'k:"
+        "{\\'name\\':\\'A\\'}':{'.':{},'f:name':{},'f:value':{}}},'f:image':{},'f:name':{},'f:"
+        "ports':{'k:{\\'containerPort\\':53,\\'protocol\\':\\'UDP\\'}':{'.':{},'f:"
+        "containerPort':{},'f:name':{},'f:protocol':{}},'k:{\\'containerPort\\':80,\\'protocol\\'"
+        ":\\'TCP\\'}':{'.':{},'f:containerPort':{},'f:protocol':{}}},'f:resources':{}}},'f:"
+        "dnsPolicy':{},'f:tolerations':{}}}}]");
+}
+
+static void
+test_update_bytes_updates(void **state)
+{
+    struct ssa_schema s = schema_of("", "configmaps");
+    _cleanup_json_ json_t *cm = J(BENCH_CM);
+    _cleanup_json_ json_t *next = NULL, *created = NULL, *same = NULL, *other = NULL;
+    _cleanup_json_ json_t *changed = NULL;
+    struct ssa_manager m = mgr("kubectl-create");
+    struct k3c_err err = {0};
+
+    (void)state;
+    created = ssa_update(NULL, cm, NULL, &m, &s, &err);
+    /* Nothing changed, same manager and another: the entry as it was. */
+    m.time = "2026-12-06T11:00:00Z";
+    same = ssa_update(cm, cm, created, &m, &s, &err);
+    m.manager = "kubectl-edit";
+    other = ssa_update(cm, cm, created, &m, &s, &err);
+    expect_bytes("nothing changed", same,
+                 "[{'manager':'kubectl-create','operation':'Update','apiVersion':'v1','time':"
+                 "'2026-12-06T10:00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{'.':{},"
+                 "'f:value':{}},'f:metadata':{'f:labels':{'.':{},'f:app':{}}}}}]");
+    expect_bytes("nothing changed, other manager", other,
+                 "[{'manager':'kubectl-create','operation':'Update','apiVersion':'v1','time':"
+                 "'2026-12-06T10:00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{'.':{},"
+                 "'f:value':{}},'f:metadata':{'f:labels':{'.':{},'f:app':{}}}}}]");
+    /* Another manager changes a value and adds a label: it owns those. */
+    next = json_deep_copy(cm);
+    json_object_set_new(json_object_get(next, "data"), "value", json_string("yyyy"));
+    json_object_set_new(json_object_get(json_object_get(next, "metadata"), "labels"), "tier",
+                        json_string("web"));
+    changed = ssa_update(cm, next, created, &m, &s, &err);
+    expect_bytes("other manager", changed,
+                 "[{'manager':'kubectl-create','operation':'Update','apiVersion':'v1','time':"
+                 "'2026-12-06T10:00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{},"
+                 "'f:metadata':{'f:labels':{'.':{},'f:app':{}}}}},{'manager':'kubectl-edit',"
+                 "'operation':'Update','apiVersion':'v1','time':'2026-12-06T11:00:00Z',"
+                 "'fieldsType':'FieldsV1','fieldsV1':{'f:data':{'f:value':{}},'f:metadata':{"
+                 "'f:labels':{'f:tier':{}}}}}]");
+}
+
+static void
+test_apply_bytes(void **state)
+{
+    json_t *live = NULL, *managed = NULL, *conflicts;
+
+    (void)state;
+    assert_null(apply(&live, &managed,
+                      "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','labels':{"
+                      "'x':'1'}},'data':{'b':'2','a':'1'}}",
+                      "alice", false));
+    expect_bytes("apply create", managed,
+                 "[{'manager':'alice','operation':'Apply','apiVersion':'v1','time':'2026-12-06T10:"
+                 "00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{'f:a':{},'f:b':{}},"
+                 "'f:metadata':{'f:labels':{'f:x':{}}}}}]");
+    conflicts = apply(&live, &managed, CM("{'a':'9'}"), "bob", false);
+    assert_non_null(conflicts);
+    json_decref(conflicts);
+    assert_null(apply(&live, &managed, CM("{'a':'9','c':'3'}"), "bob", true));
+    expect_bytes("forced", managed,
+                 "[{'manager':'alice','operation':'Apply','apiVersion':'v1','time':'2026-12-06T10:"
+                 "00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{'f:b':{}},'f:metadata':{"
+                 "'f:labels':{'f:x':{}}}}},{'manager':'bob','operation':'Apply','apiVersion':'v1',"
+                 "'time':'2026-12-06T10:00:00Z','fieldsType':'FieldsV1','fieldsV1':{'f:data':{"
+                 "'f:a':{},'f:c':{}}}}]");
+    expect_bytes("forced object", live,
+                 "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','labels':{'x':'1'}"
+                 "},'data':{'b':'2','a':'9','c':'3'}}");
+    /* alice drops b: nobody else owns it, it goes. */
+    assert_null(apply(&live, &managed,
+                      "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','labels':{"
+                      "'x':'1'}}}",
+                      "alice", false));
+    expect_bytes("dropped", live,
+                 "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','labels':{'x':'1'}"
+                 "},'data':{'a':'9','c':'3'}}");
+    json_decref(live);
+    json_decref(managed);
+}
+
+/* Two results are the same bytes, or both failed with the same message. */
+static void
+expect_same(const char *name, const json_t *a, const char *err_a, const json_t *b,
+            const char *err_b)
+{
+    _cleanup_free_ char *x = a ? json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    _cleanup_free_ char *y = b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    if (!x && !y && strcmp(err_a, err_b) == 0)
+        return;
+    if (x && y && strcmp(x, y) == 0)
+        return;
+    fprintf(stderr, "%s:\n  fast:    %s (%s)\n  general: %s (%s)\n", name, x ? x : "NULL", err_a,
+            y ? y : "NULL", err_b);
+    fail_msg("%s: the shortcut and the general path differ", name);
+}
+
+/* Objects whose create the shortcut takes, with what makes it hard: nulls,
+ * empty maps, managedFields in the body, duplicate and keyless list items,
+ * key defaults, set values that need escapes or are reals, other shapes. */
+static const struct {
+    const char *plural, *obj;
+} created[] = {
+    {"configmaps", BENCH_CM},
+    {"configmaps", "{'apiVersion':'v1','kind':'ConfigMap','metadata':{}}"},
+    {"configmaps", "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'managedFields':null}}"},
+    {"configmaps", "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'c','managedFields':"
+                   "[{'manager':'x'}],'annotations':{},'labels':null},'data':{'a':null,'b':''}}"},
+    {"configmaps", "{'kind':'ConfigMap','metadata':{'name':'c','finalizers':['a','a','b\\'c',"
+                   "1.5,true,null,'\\u00e9'],'ownerReferences':[{'uid':'u1','name':'n','kind':"
+                   "'K','apiVersion':'v1'},{'uid':'u1','name':'dup'},{'uid':'u2','controller':"
+                   "true}]},'binaryData':{},'immutable':false}"},
+    {"configmaps", "{'apiVersion':'v1','metadata':'not a map','data':['x']}"},
+    {"configmaps", "'a string'"},
+    {"configmaps", "{}"},
+    {"pods", "{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p','generation':3,'uid':'u'},"
+             "'spec':{'containers':[{'name':'a','ports':[{'containerPort':80},{'containerPort':"
+             "80,'protocol':'TCP','name':'again'},{'containerPort':53,'protocol':'UDP'}]},{'name':"
+             "'a','image':'dup'},{'name':'b','env':[{'name':'E','valueFrom':{'fieldRef':{"
+             "'fieldPath':'x'}}}],'securityContext':{},'resources':{'limits':{'cpu':'1'}}}],"
+             "'initContainers':[{'image':'no name'}],'volumes':[{'name':'v','emptyDir':{}}],"
+             "'nodeSelector':{'a':'b'},'tolerations':[{'key':'k'}]},'status':{'phase':'Pending',"
+             "'conditions':[{'type':'Ready','status':'True'}]}}"},
+    {"services", "{'apiVersion':'v1','kind':'Service','metadata':{'name':'s'},'spec':{'ports':[{"
+                 "'port':80,'targetPort':8080},{'port':80,'protocol':'UDP'}],'selector':{'a':"
+                 "'b'},'clusterIPs':['10.43.0.1'],'type':'ClusterIP'}}"},
+    {"deployments", DEPLOY},
+};
+
+static void
+test_update_shortcut_same_bytes(void **state)
+{
+    const char *const managers[][3] = {
+        {"kubectl-create", NULL, "2026-12-06T10:00:00Z"},
+        {"kubelet", "status", "2026-12-06T10:00:00Z"},
+        {"", "", ""},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < K3C_ARRAY_SIZE(created); i++) {
+        bool apps = strcmp(created[i].plural, "deployments") == 0;
+        struct ssa_schema kept = schema_of(apps ? "apps" : "", created[i].plural);
+        struct ssa_schema read = kept;
+        _cleanup_json_ json_t *obj = J(created[i].obj);
+        _cleanup_json_ json_t *empty = json_array(), *null = json_null();
+        const json_t *bases[] = {NULL, empty, null};
+
+        kept.stable = true;
+        for (size_t j = 0; j < K3C_ARRAY_SIZE(managers); j++)
+            for (size_t k = 0; k < K3C_ARRAY_SIZE(bases); k++) {
+                struct ssa_manager m = {managers[j][0], managers[j][1], "v1", managers[j][2]};
+                struct k3c_err e1 = {0}, e2 = {0};
+                _cleanup_json_ json_t *fast = ssa_update(NULL, obj, bases[k], &m, &kept, &e1);
+                _cleanup_json_ json_t *general =
+                    ssa_update_compared(NULL, obj, bases[k], &m, &read, &e2);
+                char name[64];
+
+                snprintf(name, sizeof(name), "create %zu, manager %zu, base %zu", i, j, k);
+                expect_same(name, fast, e1.msg, general, e2.msg);
+            }
+    }
+}
+
+/* Kept schema rules (ssa_schema.stable) give what reading the schema gives:
+ * updates from each object to the next and applies of each over the next. */
+static void
+test_kept_rules_same_bytes(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i + 1 < K3C_ARRAY_SIZE(created); i++) {
+        bool apps = strcmp(created[i].plural, "deployments") == 0;
+        struct ssa_schema kept = schema_of(apps ? "apps" : "", created[i].plural);
+        struct ssa_schema read = kept;
+        _cleanup_json_ json_t *old = J(created[i].obj), *new = J(created[i + 1].obj);
+        struct ssa_manager m = mgr("kubectl-create");
+        struct k3c_err e1 = {0}, e2 = {0};
+        _cleanup_json_ json_t *mf = ssa_update(NULL, old, NULL, &m, &read, &e2);
+        _cleanup_json_ json_t *a = NULL, *b = NULL;
+        struct ssa_apply_result r1, r2;
+        char name[64];
+
+        kept.stable = true;
+        m.manager = "kubectl-edit";
+        a = ssa_update(old, new, mf, &m, &kept, &e1);
+        b = ssa_update(old, new, mf, &m, &read, &e2);
+        snprintf(name, sizeof(name), "update %zu", i);
+        expect_same(name, a, e1.msg, b, e2.msg);
+        if (!json_is_object(new))
+            continue;
+        m.manager = "alice";
+        assert_int_equal(ssa_apply(old, new, mf, &m, false, &kept, &r1, &e1),
+                         ssa_apply(old, new, mf, &m, false, &read, &r2, &e2));
+        snprintf(name, sizeof(name), "apply %zu", i);
+        expect_same(name, r1.object, e1.msg, r2.object, e2.msg);
+        expect_same(name, r1.managed_fields, e1.msg, r2.managed_fields, e2.msg);
+        expect_same(name, r1.conflicts, e1.msg, r2.conflicts, e2.msg);
+        ssa_apply_result_fini(&r1);
+        ssa_apply_result_fini(&r2);
+    }
+}
+
+static void
+test_update_shortcut_depth(void **state)
+{
+    struct ssa_schema s = {NULL, NULL, NULL, false};
+    struct ssa_manager m = mgr("deep");
+    struct k3c_err e1 = {0}, e2 = {0};
+    json_t *deep = json_string("x");
+    _cleanup_json_ json_t *a = NULL, *b = NULL;
+
+    (void)state;
+    for (int i = 0; i < SSA_MAX_DEPTH + 10; i++)
+        deep = i % 2 ? json_pack("{s:o}", "a", deep) : json_pack("{s:o}", "metadata", deep);
+    a = ssa_update(NULL, deep, NULL, &m, &s, &e1);
+    b = ssa_update_compared(NULL, deep, NULL, &m, &s, &e2);
+    assert_null(a);
+    assert_int_equal(e1.kind, K3C_E_INVALID);
+    expect_same("too deep", a, e1.msg, b, e2.msg);
+    json_decref(deep);
+}
+
 int
 main(void)
 {
@@ -512,6 +803,12 @@ main(void)
         cmocka_unit_test(test_apply_set_and_atomic),
         cmocka_unit_test(test_merge_atomic_and_deduced),
         cmocka_unit_test(test_depth_bounded),
+        cmocka_unit_test(test_update_bytes_create),
+        cmocka_unit_test(test_update_bytes_updates),
+        cmocka_unit_test(test_apply_bytes),
+        cmocka_unit_test(test_update_shortcut_same_bytes),
+        cmocka_unit_test(test_kept_rules_same_bytes),
+        cmocka_unit_test(test_update_shortcut_depth),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
