@@ -157,9 +157,11 @@ static json_t *
 entry_json(const char *manager, const char *operation, const char *api_version, const char *time,
            json_t *fields, const char *subresource)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "manager", manager, "operation", operation,
-                          "apiVersion", api_version);
+    json_t *j = json_object(); /* not json_pack: this runs on every write */
 
+    json_object_set_new(j, "manager", json_string(manager));
+    json_object_set_new(j, "operation", json_string(operation));
+    json_object_set_new(j, "apiVersion", json_string(api_version));
     if (*time)
         json_object_set_new(j, "time", json_string(time));
     json_object_set_new(j, "fieldsType", json_string("FieldsV1"));

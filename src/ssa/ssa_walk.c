@@ -412,7 +412,7 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
     keys = ssa_sorted_keys(v, &count);
     for (size_t i = 0; i < count; i++) {
         bool declared;
-        const json_t *cs;
+        const json_t *cs, *child_v;
         json_t *child = NULL;
 
         if (ignored && strcmp(keys[i], ignored) == 0)
@@ -421,8 +421,12 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
             json_decref(node);
             return depth_error(err);
         }
+        child_v = json_object_get(v, keys[i]);
+        /* A field nobody owns is walked only where it could nest too deep. */
+        if (listed(skip, keys[i]) && !json_is_object(child_v) && !json_is_array(child_v))
+            continue;
         cs = ssa_child_schema(w->s, t, keys[i], &declared);
-        if (add_value(w, cs, json_object_get(v, keys[i]), n + 1, false,
+        if (add_value(w, cs, child_v, n + 1, false,
                       role == ADD_ROOT && strcmp(keys[i], "metadata") == 0 ? ADD_META : ADD_OTHER,
                       &child, err) < 0) {
             json_decref(node);
