@@ -159,15 +159,15 @@ entry_json(const char *manager, const char *operation, const char *api_version, 
 {
     json_t *j = json_object(); /* not json_pack: this runs on every write */
 
-    json_object_set_new(j, "manager", json_string(manager));
-    json_object_set_new(j, "operation", json_string(operation));
-    json_object_set_new(j, "apiVersion", json_string(api_version));
+    json_object_set_new_nocheck(j, "manager", json_string(manager));
+    json_object_set_new_nocheck(j, "operation", json_string(operation));
+    json_object_set_new_nocheck(j, "apiVersion", json_string(api_version));
     if (*time)
-        json_object_set_new(j, "time", json_string(time));
-    json_object_set_new(j, "fieldsType", json_string("FieldsV1"));
-    json_object_set_new(j, "fieldsV1", fields);
+        json_object_set_new_nocheck(j, "time", json_string(time));
+    json_object_set_new_nocheck(j, "fieldsType", json_string_nocheck("FieldsV1"));
+    json_object_set_new_nocheck(j, "fieldsV1", fields);
     if (*subresource)
-        json_object_set_new(j, "subresource", json_string(subresource));
+        json_object_set_new_nocheck(j, "subresource", json_string(subresource));
     return j;
 }
 

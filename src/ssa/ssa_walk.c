@@ -346,7 +346,7 @@ node_new(bool member)
     json_t *node = json_object();
 
     if (member)
-        json_object_set_new(node, ".", json_object());
+        json_object_set_new_nocheck(node, ".", json_object());
     return node;
 }
 
@@ -387,7 +387,32 @@ node_set_field(struct add_walk *w, json_t *node, const char *key, json_t *child)
     k3c_buf_reset(&w->el);
     k3c_buf_append(&w->el, "f:", 2);
     k3c_buf_append(&w->el, key, strlen(key));
-    json_object_set_new(node, w->el.data, child);
+    /* nocheck: the key came from parsed JSON, valid UTF-8 already */
+    json_object_setn_new_nocheck(node, w->el.data, w->el.len, child);
+}
+
+#define SMALL_MAP 16
+
+/* The keys of obj (at most SMALL_MAP) in keys, sorted; returns how many.
+ * ssa_sorted_keys without its allocation and qsort, for the small maps most
+ * objects are made of. */
+static size_t
+sorted_keys_small(const json_t *obj, const char **keys)
+{
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t j = n++;
+
+        (void)v;
+        for (; j > 0 && strcmp(keys[j - 1], key) > 0; j--)
+            keys[j] = keys[j - 1];
+        keys[j] = key;
+    }
+    return n;
 }
 
 static int
@@ -401,7 +426,9 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
                                                  : NULL;
     size_t size = json_object_size(v) - (ignored && json_object_get(v, ignored) ? 1 : 0);
     size_t count;
-    _cleanup_free_ const char **keys = NULL;
+    const char *few[SMALL_MAP];
+    _cleanup_free_ const char **many = NULL;
+    const char **keys;
     json_t *node;
 
     if (size == 0) { /* an empty map is a leaf */
@@ -409,11 +436,14 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
         return 0;
     }
     node = node_new(member || ((t->kind == SSA_MAP || pointer) && n > 0));
-    keys = ssa_sorted_keys(v, &count);
+    keys = json_object_size(v) <= SMALL_MAP ? few : (many = ssa_sorted_keys(v, &count));
+    if (keys == few)
+        count = sorted_keys_small(v, few);
     for (size_t i = 0; i < count; i++) {
         bool declared;
         const json_t *cs, *child_v;
         json_t *child = NULL;
+        bool unowned;
 
         if (ignored && strcmp(keys[i], ignored) == 0)
             continue;
@@ -422,8 +452,9 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
             return depth_error(err);
         }
         child_v = json_object_get(v, keys[i]);
+        unowned = skip && listed(skip, keys[i]);
         /* A field nobody owns is walked only where it could nest too deep. */
-        if (listed(skip, keys[i]) && !json_is_object(child_v) && !json_is_array(child_v))
+        if (unowned && !json_is_object(child_v) && !json_is_array(child_v))
             continue;
         cs = ssa_child_schema(w->s, t, keys[i], &declared);
         if (add_value(w, cs, child_v, n + 1, false,
@@ -433,7 +464,7 @@ add_map(struct add_walk *w, const struct ssa_type *t, bool pointer, const json_t
             return -1;
         }
         /* Fields nobody owns are walked (for the same errors) and dropped. */
-        if (child && listed(skip, keys[i]))
+        if (child && unowned)
             json_decref(child);
         else if (child)
             node_set_field(w, node, keys[i], child);
@@ -509,7 +540,7 @@ add_list(struct add_walk *w, const struct ssa_type *t, const json_t *v, int n, b
                 return -1;
             }
         }
-        json_object_set_new(node, items[i].el, child ? child : json_object());
+        json_object_set_new_nocheck(node, items[i].el, child ? child : json_object());
     }
     added_items_free(items, count);
     *out = node_done(node);
