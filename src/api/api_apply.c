@@ -42,10 +42,25 @@ kind_schema(struct api_request *r)
     return s;
 }
 
+/* The time of managedFields entries, formatted (gmtime, strftime) once a
+ * second per thread rather than on every write. */
 static void
 now_rfc3339(char *buf, size_t len)
 {
-    k3c_time_rfc3339((int64_t)time(NULL), buf, len);
+    static _Thread_local int64_t last = -1;
+    static _Thread_local char text[32];
+    int64_t now = (int64_t)time(NULL);
+
+    if (now != last) {
+        k3c_time_rfc3339(now, text, sizeof(text));
+        last = now;
+    }
+    if (len > 0) {
+        size_t n = strlen(text) < len ? strlen(text) : len - 1;
+
+        memcpy(buf, text, n);
+        buf[n] = '\0';
+    }
 }
 
 /* ---- options ------------------------------------------------------------- */
