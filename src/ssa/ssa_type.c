@@ -72,7 +72,7 @@ list_type(const json_t *schema)
 }
 
 /* What a schema says of the values under it, before it sees one: the
- * value can still deduce the type (rule TYPE_DEDUCE) or contradict it. */
+ * value can still deduce the type (RULE_NONE, RULE_DEDUCE) or contradict it. */
 enum rule_kind {
     RULE_NONE,   /* no schema: the value's JSON type decides (deduced) */
     RULE_FIXED,  /* t as it is */
@@ -121,7 +121,7 @@ rule_of(const struct ssa_schema *s, const json_t *unresolved)
         r.t.addl = json_object_get(schema, "additionalProperties");
         r.t.items = json_object_get(schema, "items");
     }
-    r.t.by_value = json_object_get(unresolved, "default") != NULL;
+    r.t.by_value = json_object_get(unresolved, "default") != NULL; /* list_type reset it */
     return r;
 }
 
@@ -161,7 +161,7 @@ rule_apply(const struct type_rule *r, const json_t *value)
  * never changed or freed, so readers need no lock. A full table just reads
  * the schema again. */
 
-#define RULE_SLOTS  4096 /* the built-in documents have ~3,000 schema objects */
+#define RULE_SLOTS  4096 /* schemas/ holds ~4,300 JSON objects; writes visit far fewer */
 #define RULE_PROBES 8
 
 struct kept_rule {
@@ -264,6 +264,16 @@ struct key_field {
     const json_t *v;
 };
 
+/* "name":value; false when either needs jansson. */
+static bool
+append_member(struct k3c_buf *b, const char *name, const json_t *v)
+{
+    if (!ssa_append_string(b, name))
+        return false;
+    k3c_buf_append(b, ":", 1);
+    return ssa_append_scalar(b, v);
+}
+
 static char *
 key_text_fast(struct key_field *f, size_t n)
 {
@@ -284,8 +294,7 @@ key_text_fast(struct key_field *f, size_t n)
             continue; /* a key named twice is one member */
         if (b.len > 3)
             k3c_buf_append(&b, ",", 1);
-        if (!ssa_append_string(&b, f[i].name) || !(k3c_buf_append(&b, ":", 1), true) ||
-            !ssa_append_scalar(&b, f[i].v)) {
+        if (!append_member(&b, f[i].name, f[i].v)) {
             k3c_buf_fini(&b);
             return NULL;
         }
