@@ -370,6 +370,8 @@ struct api_server {
     size_t n_tokens;
     void *daemon; /* struct MHD_Daemon */
     atomic_bool stopping;
+    /* IPv4 address (network order) of api_server_drain_address; 0: none. */
+    atomic_uint draining_addr;
     int64_t started_s;
     /* /metrics counters */
     atomic_llong requests_total, request_errors_total, watches_active;
@@ -845,5 +847,11 @@ void api_http_loop_stop(struct api_http_loop *l);
 void api_http_loop_free(struct api_http_loop *l);
 /* For /metrics: workers alive (busy or idle), parked streams. */
 void api_http_loop_counts(struct api_http_loop *l, int *workers, int *parked);
+/* Ends the parked streams whose connection came in on the draining address
+ * (api_server_drain_address): each is resumed as if its client had gone, so
+ * its connection closes. Returns once the hub has done it (at most 2 s). */
+void api_http_loop_drain(struct api_http_loop *l);
+/* Whether the connection on fd came in on the draining address. */
+bool api_conn_draining(struct api_server *srv, int fd);
 
 #endif

@@ -55,6 +55,14 @@ struct api_server *api_server_new(const struct api_config *cfg, struct store *st
 int api_server_start(struct api_server *srv, struct k3c_err *err);
 /* Stops listening, ends watches, frees. NULL is a no-op. */
 void api_server_free(struct api_server *srv);
+/* Before a VIP (ip, IPv4) is released: closes the connections that came in
+ * on that address while it can still carry their FIN. A client that only
+ * reads (a watch, a followed log) would otherwise wait on a connection whose
+ * packets the next holder never answers. Their parked streams end with the
+ * connection closed, and a request that comes on such a connection from now
+ * on is answered 503 with "Connection: close", so the client retries
+ * elsewhere. For the shutdown: the address stays drained. Thread: any. */
+void api_server_drain_address(struct api_server *srv, const char *ip);
 
 /* Lines another part appends to /metrics (the VIP's). fn runs on an HTTP
  * thread under a lock that api_server_set_metrics_fn also takes, so once it

@@ -279,6 +279,37 @@ dispatch(struct api_request *r)
     return api_handle_resource(r);
 }
 
+/* Whether conn came in on the address being drained (api_server_drain_address). */
+static bool
+conn_draining(struct api_server *srv, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    return ci && api_conn_draining(srv, ci->connect_fd);
+}
+
+/* 503 and close: the client retries, through another server or the VIP's
+ * next holder (api_server_drain_address). */
+static enum MHD_Result
+reply_draining(struct MHD_Connection *conn)
+{
+    static const char body[] =
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+        "\"message\":\"this API server is handing its address over to another server; retry\","
+        "\"reason\":\"ServiceUnavailable\",\"code\":503}";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
@@ -313,6 +344,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (r->dispatched)
         return MHD_NO;
     log_debug("%s %s (%s)", method, url, r->user.name[0] ? r->user.name : "-");
+    if (atomic_load(&srv->draining_addr) && conn_draining(srv, conn))
+        return reply_draining(conn);
     return api_http_loop_submit(srv->http_loop, r, dispatch) == MHD_YES ? MHD_YES : MHD_NO;
 }
 

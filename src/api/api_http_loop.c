@@ -60,9 +60,11 @@ struct api_http_loop {
     int workers;
     bool stopping;
 
-    struct parked *parked; /* a list; only the hub removes */
-    atomic_int n_parked;   /* read without mu by the watch hook */
-    int kick_fd;           /* eventfd: the hub's poll wakes on it */
+    struct parked *parked;          /* a list; only the hub removes */
+    atomic_int n_parked;            /* read without mu by the watch hook */
+    int kick_fd;                    /* eventfd: the hub's poll wakes on it */
+    uint64_t drain_req, drain_done; /* api_http_loop_drain's requests, and those done */
+    pthread_cond_t drained;         /* drain_done moved */
     pthread_t hub;
     bool hub_running;
     struct api_http_loop *next_loop; /* in loops (the watch hook's list) */
@@ -213,8 +215,10 @@ api_http_park(struct api_request *r, int wake_fd, bool (*ready)(void *ud), void 
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct parked *p;
 
-    if (r->client_gone)
+    if (r->client_gone || (ci && api_conn_draining(r->srv, ci->connect_fd))) {
+        r->client_gone = true;
         return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     p = k3c_xcalloc(1, sizeof(*p));
     p->r = r;
     p->wake_fd = wake_fd;
@@ -283,6 +287,20 @@ hub_pollset_locked(struct api_http_loop *l, struct pollfd **fds, struct parked *
     return n;
 }
 
+/* Marks the streams on the draining address gone, for this pass to resume
+ * (api_http_loop_drain). mu held. */
+static void
+hub_drain_locked(struct api_http_loop *l)
+{
+    for (struct parked *p = l->parked; p; p = p->next)
+        if (api_conn_draining(l->srv, p->client_fd)) {
+            p->r->client_gone = true;
+            p->due = true;
+        }
+    l->drain_done = l->drain_req;
+    pthread_cond_broadcast(&l->drained);
+}
+
 static void *
 hub_main(void *arg)
 {
@@ -312,6 +330,8 @@ hub_main(void *arg)
                 who[i]->r->client_gone = true;
             who[i]->due = true;
         }
+        if (l->drain_done != l->drain_req)
+            hub_drain_locked(l);
         for (struct parked *p = l->parked, *next; p; p = next) {
             next = p->next;
             if (p->due || (p->ready && p->ready(p->ud)))
@@ -337,6 +357,7 @@ api_http_loop_new(struct api_server *srv)
     l->srv = srv;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->ended, NULL);
+    k3c_cond_init(&l->drained);
     l->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->kick_fd < 0) {
         log_error("eventfd: %s", strerror(errno));
@@ -398,7 +419,26 @@ api_http_loop_free(struct api_http_loop *l)
         close(l->kick_fd);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->ended);
+    pthread_cond_destroy(&l->drained);
     free(l);
+}
+
+void
+api_http_loop_drain(struct api_http_loop *l)
+{
+    int64_t deadline = k3c_now_ms() + 2000;
+    uint64_t want;
+
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    want = ++l->drain_req;
+    pthread_mutex_unlock(&l->mu);
+    loop_kick(l);
+    pthread_mutex_lock(&l->mu);
+    while (l->drain_done < want && !l->stopping && k3c_now_ms() < deadline)
+        k3c_cond_wait_until(&l->drained, &l->mu, deadline);
+    pthread_mutex_unlock(&l->mu);
 }
 
 void

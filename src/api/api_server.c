@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 int api_http_start(struct api_server *srv, struct k3c_err *err);
@@ -131,6 +133,40 @@ proxy_sessions_drain(struct api_server *srv)
         k3c_sleep_ms(10);
     if (atomic_load(&srv->proxy_sessions) > 0)
         log_warn("%d exec/attach relays still open at shutdown", atomic_load(&srv->proxy_sessions));
+}
+
+bool
+api_conn_draining(struct api_server *srv, int fd)
+{
+    unsigned addr = atomic_load(&srv->draining_addr);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (addr == 0 || fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&ss)->sin_addr.s_addr == addr;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+
+        return IN6_IS_ADDR_V4MAPPED(a) && memcmp(&a->s6_addr[12], &addr, 4) == 0;
+    }
+    return false;
+}
+
+void
+api_server_drain_address(struct api_server *srv, const char *ip)
+{
+    struct in_addr a;
+
+    if (!srv || !ip || inet_pton(AF_INET, ip, &a) != 1 || a.s_addr == 0)
+        return;
+    atomic_store(&srv->draining_addr, (unsigned)a.s_addr);
+    api_http_loop_drain(srv->http_loop);
+    /* A resumed stream's connection is closed on libmicrohttpd's next pass
+     * over it, which this short wait covers; nothing reports it. */
+    k3c_sleep_ms(100);
+    log_info("closed the API connections that came in on %s", ip);
 }
 
 void

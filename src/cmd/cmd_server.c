@@ -672,8 +672,8 @@ server_run(const struct k3c_config *cfg, const sigset_t *stop)
 out:
     if (rc != K3C_EXIT_OK)
         log_error("%s", err.msg);
-    server_vip_stop(vip, api);    /* first: the next holder takes over at once */
-    http_client_shutdown_begin(); /* no part waits out a request timeout from here */
+    server_vip_stop(vip, api, cfg); /* first: the next holder takes over at once */
+    http_client_shutdown_begin();   /* no part waits out a request timeout from here */
     agent_free(agent);
     cluster_monitor_stop(mon);
     etcd_maint_stop(maint);

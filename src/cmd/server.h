@@ -40,14 +40,15 @@ int node_token_ensure(const char *path, const char *ca_cert, const char *given, 
  * etcd_url (NULL: --datastore-endpoint) once the API server answers, adds
  * its lines to /metrics and points --write-kubeconfig at the VIP. NULL
  * with err set on bad input. server_vip_stop releases the VIP (first thing
- * on shutdown) and frees it; NULL is a no-op. */
+ * on shutdown) and frees it, after closing the API connections that came in
+ * on it (api_server_drain_address); NULL is a no-op. */
 struct vip;
 struct api_server;
 struct etcd_tls_paths;
 struct vip *server_vip_start(const struct k3c_config *cfg, const char *tls_dir,
                              const char *etcd_url, const struct etcd_tls_paths *etls,
                              struct api_server *api, struct k3c_err *err);
-void server_vip_stop(struct vip *v, struct api_server *api);
+void server_vip_stop(struct vip *v, struct api_server *api, const struct k3c_config *cfg);
 /* --servicelb-pool (server_vip.c): INVALID unless it parses, --vip is set
  * (the VIP holder announces the pool's addresses) and this server runs the
  * service proxy (no --disable-agent, --disable-kube-proxy). */

@@ -67,10 +67,18 @@ server_vip_start(const struct k3c_config *cfg, const char *tls_dir, const char *
 }
 
 void
-server_vip_stop(struct vip *v, struct api_server *api)
+server_vip_stop(struct vip *v, struct api_server *api, const struct k3c_config *cfg)
 {
+    struct k3c_err err = {0};
+    char addr[16];
+    int prefix;
+
     if (!v)
         return;
+    /* While the address is still ours: a client's watch through it would
+     * otherwise hang once the next holder has it (its FIN could not leave). */
+    if (api && vip_parse_address(cfg->vip, addr, &prefix, &err) == 0)
+        api_server_drain_address(api, addr);
     if (api)
         api_server_set_metrics_fn(api, NULL, NULL);
     vip_free(v);

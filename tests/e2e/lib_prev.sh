@@ -17,7 +17,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # settings used by the scripts that source this
 
-PREV_COMMIT=52e7ec75ea1eb563afb0d2990510545a559c37ee
+PREV_COMMIT=b37900b5f188237dc4caca59bc0d61348963afab
 PREV_CACHE=${K3C_PREV_CACHE:-/var/cache/k3c}/prev-k3c-$PREV_COMMIT
 PREV_BIN=
 

@@ -144,6 +144,18 @@ P=$(holders)
 export KUBECONFIG=$TMP/$P.yaml
 
 echo "# 3. SIGTERM of the holder $P"
+# A watch through the VIP from the client (curl: it ends when the connection
+# does): the holder closes it before it lets the address go
+# (api_server_drain_address), so it ends at once instead of waiting on a
+# connection whose packets the next holder does not know.
+VTLS=$TMP/$P/server/tls
+in_ns "$CLIENT_NS" timeout -k 5 120 curl -sS -N --cacert "$VIP_CA" --cert "$VTLS/client-admin.crt" \
+    --key "$VTLS/client-admin.key" "https://$VIP:6443/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=110" \
+    >"$TMP/vip-watch.out" 2>&1 &
+VWATCH_PID=$!
+vip_watch_listed() { grep -q kube-root-ca.crt "$TMP/vip-watch.out"; }
+vip_watch_ended() { ! kill -0 "$VWATCH_PID" 2>/dev/null; }
+wait_check term/vip-watch-open 30 vip_watch_listed
 T0=$(now_ms)
 kill -TERM "${VPIDS[$P]}"
 if measure_failover "$P" "$T0"; then pass term/failover; else fail term/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}" tail -n 20 "$TMP/$P.log"; fi
@@ -153,6 +165,16 @@ rc=$?
 unset "VPIDS[$P]"
 expect_eq term/exit-0 0 echo "$rc"
 expect_out term/released 'key released' cat "$TMP/$P.log"
+if wait_for 20 vip_watch_ended; then
+    pass term/vip-watch-closed
+    echo "# the watch through the VIP had ended $(($(now_ms) - T0)) ms after the SIGTERM (checked once the holder exited)"
+else
+    fail term/vip-watch-closed "a watch through the VIP still open 20 s after the holder stopped"
+    sed 's/^/     | /' "$TMP/vip-watch.out"
+    kill "$VWATCH_PID" 2>/dev/null
+fi
+wait "$VWATCH_PID" 2>/dev/null
+expect_out term/vip-drain-logged 'closed the API connections that came in on' cat "$TMP/$P.log"
 
 echo "# 4. the holder's own API stops answering its /readyz probe (nft drops loopback :6443)"
 Q=$(holders)
