@@ -430,13 +430,6 @@ entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *ob
         entry_pack_fields(wc, e, obj);
 }
 
-static int
-buf_dump(const char *text, size_t len, void *ud)
-{
-    k3c_buf_append(ud, text, len);
-    return 0;
-}
-
 /* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
  * metadata's value is (table rows splice it in). NULL on failure; the text
  * is the caller's. */
@@ -444,6 +437,7 @@ static char *
 entry_serialise(struct wc_entry *e, const json_t *obj)
 {
     const char *k = NULL;
+    size_t k_len = 0;
     json_t *v = NULL;
     struct k3c_buf b;
     bool first = true;
@@ -452,19 +446,15 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
 
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
-    json_object_foreach((json_t *)obj, k, v)
+    json_object_keylen_foreach((json_t *)obj, k, k_len, v)
     {
-        _cleanup_json_ json_t *key = json_string(k);
         size_t at;
 
         if (!first)
             k3c_buf_append(&b, ",", 1);
         first = false;
-        if (!key || json_dump_callback(key, buf_dump, &b, JSON_ENCODE_ANY) < 0)
-            goto fail;
-        k3c_buf_append(&b, ":", 1);
-        at = b.len;
-        if (json_dump_callback(v, buf_dump, &b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+        at = b.len + strlen("\"metadata\":"); /* where metadata's value would start */
+        if (!api_json_dump_member(&b, k, k_len, v))
             goto fail;
         if (strcmp(k, "metadata") == 0) {
             e->meta_off = at;
