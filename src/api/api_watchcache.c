@@ -785,7 +785,7 @@ static struct wc_entry *
 entry_from_kv(const struct watch_cache *wc, const struct store_kv *kv)
 {
     json_error_t jerr;
-    _cleanup_json_ json_t *obj = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    _cleanup_json_ json_t *obj = api_json_loadb(kv->value, kv->value_len, 0, &jerr);
 
     if (!json_is_object(obj)) {
         log_warn("(watchcache %s) %s at revision %" PRId64 ": value is not a JSON object (%s); "

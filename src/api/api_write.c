@@ -77,7 +77,7 @@ parse_json(struct api_request *r, int mode, int *reply)
 {
     char prefix[256], key[128];
     json_error_t jerr;
-    json_t *v = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = api_json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
 
     if (!v && strstr(jerr.text, "duplicate object key")) {
         duplicate_key(jerr.text, key, sizeof(key));

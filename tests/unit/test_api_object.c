@@ -356,6 +356,126 @@ test_json_dump_edges(void **state)
     check_dump(deep);
 }
 
+/* api_json_loadb gives json_loadb's tree (same types, same key order) or
+ * its error, for both flag sets it serves. */
+static void
+check_load(const char *text, size_t len)
+{
+    static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES};
+
+    for (size_t f = 0; f < 2; f++) {
+        json_error_t want_err, got_err;
+        _cleanup_json_ json_t *want = json_loadb(text, len, flag_sets[f], &want_err);
+        _cleanup_json_ json_t *got = api_json_loadb(text, len, flag_sets[f], &got_err);
+
+        if (!want) {
+            assert_null(got);
+            assert_string_equal(got_err.text, want_err.text);
+            assert_int_equal(got_err.line, want_err.line);
+            assert_int_equal(got_err.column, want_err.column);
+            continue;
+        }
+        assert_non_null(got);
+        assert_true(json_equal(got, want));
+        {
+            _cleanup_free_ char *a = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+            _cleanup_free_ char *b = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+
+            assert_string_equal(a, b);
+        }
+    }
+}
+
+static void
+test_json_load_random(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3000; i++) {
+        _cleanup_json_ json_t *v = random_tree(0);
+        /* Compact, indented, escaped slashes and non-ASCII: each a text
+         * clients may send. */
+        static const size_t styles[] = {JSON_COMPACT, JSON_INDENT(2), JSON_ESCAPE_SLASH,
+                                        JSON_ENSURE_ASCII | JSON_COMPACT};
+
+        for (size_t st = 0; st < 4; st++) {
+            _cleanup_free_ char *text = json_dumps(v, styles[st] | JSON_ENCODE_ANY);
+
+            check_load(text, strlen(text));
+        }
+    }
+}
+
+static void
+test_json_load_edges(void **state)
+{
+    static const char *const texts[] = {
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":1},\"c\":[1,{\"b\":2,\"b\":3}]}",
+        "[01]",
+        "[-]",
+        "[-0]",
+        "[1.5]",
+        "[1e5]",
+        "[1E+5,2]",
+        "[123456789012345678]",
+        "[1234567890123456789]",
+        "[-9223372036854775808]",
+        "[9223372036854775808]",
+        "[\"\\u00e9\\ud83d\\ude00\"]",
+        "[\"\\u0000\"]",
+        "{\"a\\u0000b\":1}",
+        "[\"a\\x\"]",
+        "[\"a\\/b\\\"\\\\\\b\\f\\n\\r\\t\"]",
+        "[\"\x01\"]",
+        "[\"\x7f\"]",
+        "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"]",
+        "[\"\xc0\x80\"]",
+        "[\"\xed\xa0\x80\"]",
+        "[\"\xf4\x90\x80\x80\"]",
+        "[\"\xe2\x82\"]",
+        "[\"\xe2\x82",
+        "[\"abc",
+        "{\"a\" 1}",
+        "{\"a\":1,}",
+        "[1,]",
+        "[1 2]",
+        "{}x",
+        "  [ ] \n",
+        "\t{ \"a\" : [ true , false , null ] }\r\n",
+        "",
+        "   ",
+        "\"str\"",
+        "12",
+        "[truex]",
+        "[tru]",
+        "[nul]",
+        "[True]",
+        "{\"\":\"\"}",
+        "{1:2}",
+        "[1]\x00",
+        "[\"a\x00b\"]",
+        "\xef\xbb\xbf[]",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        check_load(texts[i], strlen(texts[i]));
+    check_load("[1]\0", 4);
+    check_load("[\"a\0b\"]", 7);
+    /* Deeper than the fast path goes; deeper than jansson allows. */
+    for (int depth = 300; depth <= 2100; depth += 1800) {
+        struct k3c_buf b;
+
+        k3c_buf_init(&b);
+        for (int i = 0; i < depth; i++)
+            k3c_buf_append(&b, "[", 1);
+        for (int i = 0; i < depth; i++)
+            k3c_buf_append(&b, "]", 1);
+        check_load(b.data, b.len);
+        k3c_buf_fini(&b);
+    }
+}
+
 int
 main(void)
 {
@@ -369,6 +489,8 @@ main(void)
         cmocka_unit_test(test_spec_changed),
         cmocka_unit_test(test_json_dump_random),
         cmocka_unit_test(test_json_dump_edges),
+        cmocka_unit_test(test_json_load_random),
+        cmocka_unit_test(test_json_load_edges),
     };
 
     return cmocka_run_group_tests_name("api_object", tests, NULL, NULL);
