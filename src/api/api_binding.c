@@ -36,7 +36,7 @@ request_body(struct api_request *r)
 {
     if (!r->body.len)
         return NULL;
-    return json_loadb(r->body.data, r->body.len, 0, NULL);
+    return api_json_loadb(r->body.data, r->body.len, 0, NULL);
 }
 
 /* Replaces (or adds) the PodScheduled condition with status True. */

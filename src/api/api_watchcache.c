@@ -320,7 +320,7 @@ wc_entry_object(const struct wc_entry *e)
     size_t len = 0;
     _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
 
-    return text ? json_loadb(text, len, 0, NULL) : NULL;
+    return text ? api_json_loadb(text, len, 0, NULL) : NULL;
 }
 
 /* The last segment of the key: the object's name by the /registry layout. */
