@@ -857,9 +857,5 @@ bool api_json_dump_member(struct k3c_buf *b, const char *key, size_t key_len, co
 /* json_dumps(v, JSON_COMPACT) the same way, with its length; NULL where
  * json_dumps gives NULL (v not an object or array, or not writable). */
 char *api_json_dumps_compact(const json_t *v, size_t *len);
-/* json_loadb(buf, len, flags, err), the same tree and errors, faster for
- * plain JSON (api_json_load.c); flags other than 0 and
- * JSON_REJECT_DUPLICATES go to jansson as they are. */
-json_t *api_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 #endif

@@ -4,6 +4,7 @@
  * mod_revision, not in the stored bytes), names, JSON merge patch. */
 #include "api/api-internal.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <inttypes.h>
@@ -40,7 +41,7 @@ json_t *
 api_object_from_kv(const struct store_kv *kv, struct k3c_err *err)
 {
     json_error_t jerr;
-    json_t *obj = api_json_loadb(kv->value, kv->value_len, 0, &jerr);
+    json_t *obj = k3c_json_loadb(kv->value, kv->value_len, 0, &jerr);
 
     if (!json_is_object(obj)) {
         json_decref(obj);

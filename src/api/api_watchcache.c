@@ -9,6 +9,7 @@
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -320,7 +321,7 @@ wc_entry_object(const struct wc_entry *e)
     size_t len = 0;
     _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
 
-    return text ? api_json_loadb(text, len, 0, NULL) : NULL;
+    return text ? k3c_json_loadb(text, len, 0, NULL) : NULL;
 }
 
 /* The last segment of the key: the object's name by the /registry layout. */
@@ -785,7 +786,7 @@ static struct wc_entry *
 entry_from_kv(const struct watch_cache *wc, const struct store_kv *kv)
 {
     json_error_t jerr;
-    _cleanup_json_ json_t *obj = api_json_loadb(kv->value, kv->value_len, 0, &jerr);
+    _cleanup_json_ json_t *obj = k3c_json_loadb(kv->value, kv->value_len, 0, &jerr);
 
     if (!json_is_object(obj)) {
         log_warn("(watchcache %s) %s at revision %" PRId64 ": value is not a JSON object (%s); "

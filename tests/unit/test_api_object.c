@@ -4,6 +4,7 @@
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <setjmp.h>
@@ -356,7 +357,7 @@ test_json_dump_edges(void **state)
     check_dump(deep);
 }
 
-/* api_json_loadb gives json_loadb's tree (same types, same key order) or
+/* k3c_json_loadb gives json_loadb's tree (same types, same key order) or
  * its error, for both flag sets it serves. */
 static void
 check_load(const char *text, size_t len)
@@ -366,7 +367,7 @@ check_load(const char *text, size_t len)
     for (size_t f = 0; f < 2; f++) {
         json_error_t want_err, got_err;
         _cleanup_json_ json_t *want = json_loadb(text, len, flag_sets[f], &want_err);
-        _cleanup_json_ json_t *got = api_json_loadb(text, len, flag_sets[f], &got_err);
+        _cleanup_json_ json_t *got = k3c_json_loadb(text, len, flag_sets[f], &got_err);
 
         if (!want) {
             assert_null(got);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * api_json_load.c - a fast path in front of json_loadb (issue #20, session
+ * json_load.c - a fast path in front of json_loadb (issue #20, session
  * 10).
  *
  * jansson's lexer reads a byte at a time through its stream (a UTF-8 check
@@ -12,7 +12,7 @@
  * a NUL in a key, nesting deeper than LOAD_MAX_DEPTH, and every error. Then
  * jansson parses the text from the start, so what is accepted, the tree and
  * the error text are always jansson's. */
-#include "api/api-internal.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <stdint.h>
@@ -296,7 +296,7 @@ load_fast(const char *buf, size_t len)
 }
 
 json_t *
-api_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+k3c_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
 {
     json_t *v = NULL;
 
