@@ -854,4 +854,16 @@ void api_http_loop_drain(struct api_http_loop *l);
 /* Whether the connection on fd came in on the draining address. */
 bool api_conn_draining(struct api_server *srv, int fd);
 
+/* ---- compact JSON text (issue #20, session 10; api_json_dump.c) ---- */
+/* Appends v's text, byte for byte json_dump_callback(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY), to b without jansson's per-container bookkeeping.
+ * false (b unchanged) where jansson fails (a string that is not UTF-8). */
+bool api_json_dump_compact(struct k3c_buf *b, const json_t *v);
+/* "key":v the same way (an object's member); false (b unchanged) if key is
+ * not UTF-8 or v cannot be written. */
+bool api_json_dump_member(struct k3c_buf *b, const char *key, size_t key_len, const json_t *v);
+/* json_dumps(v, JSON_COMPACT) the same way, with its length; NULL where
+ * json_dumps gives NULL (v not an object or array, or not writable). */
+char *api_json_dumps_compact(const json_t *v, size_t *len);
+
 #endif

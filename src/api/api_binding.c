@@ -14,6 +14,7 @@
 #include "api/api-kind.h"
 
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <stdio.h>
@@ -36,7 +37,7 @@ request_body(struct api_request *r)
 {
     if (!r->body.len)
         return NULL;
-    return json_loadb(r->body.data, r->body.len, 0, NULL);
+    return k3c_json_loadb(r->body.data, r->body.len, 0, NULL);
 }
 
 /* Replaces (or adds) the PodScheduled condition with status True. */

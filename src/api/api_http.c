@@ -119,11 +119,14 @@ int
 api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
 {
     _cleanup_json_ json_t *owned = body;
-    char *text = json_dumps(owned, JSON_COMPACT);
+    size_t len = 0;
+    char *text = api_json_dumps_compact(owned, &len);
 
-    if (!text)
+    if (!text) {
         text = k3c_xstrdup("{}");
-    return api_reply_json_text_take(r, status, text, strlen(text));
+        len = 2;
+    }
+    return api_reply_json_text_take(r, status, text, len);
 }
 
 int

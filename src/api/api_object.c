@@ -4,6 +4,7 @@
  * mod_revision, not in the stored bytes), names, JSON merge patch. */
 #include "api/api-internal.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <inttypes.h>
@@ -40,7 +41,7 @@ json_t *
 api_object_from_kv(const struct store_kv *kv, struct k3c_err *err)
 {
     json_error_t jerr;
-    json_t *obj = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    json_t *obj = k3c_json_loadb(kv->value, kv->value_len, 0, &jerr);
 
     if (!json_is_object(obj)) {
         json_decref(obj);
@@ -74,29 +75,10 @@ api_object_encode(const json_t *obj, size_t *len)
         json_object_set_new(copy, "metadata", meta_copy);
         obj = copy;
     }
-    text = json_dumps(obj, JSON_COMPACT);
-    *len = strlen(text);
+    text = api_json_dumps_compact(obj, len);
+    if (!text)
+        *len = 0;
     return text;
-}
-
-static int
-buf_dump(const char *text, size_t len, void *ud)
-{
-    k3c_buf_append(ud, text, len);
-    return 0;
-}
-
-/* One member of a compact object dump: "key":value, as json_dumps writes
- * it, straight into b (no text of its own to copy). */
-static bool
-append_member(struct k3c_buf *b, const char *key, const json_t *v)
-{
-    _cleanup_json_ json_t *k = json_string(key);
-
-    if (!k || json_dump_callback(k, buf_dump, b, JSON_ENCODE_ANY) < 0)
-        return false;
-    k3c_buf_append(b, ":", 1);
-    return json_dump_callback(v, buf_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0;
 }
 
 /* The object member by member (json_dumps keeps the keys in their order),
@@ -108,6 +90,7 @@ api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start, 
 {
     const json_t *meta = json_object_get(obj, "metadata");
     const char *key;
+    size_t key_len;
     json_t *v;
     struct k3c_buf b;
     bool first = true;
@@ -117,7 +100,7 @@ api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start, 
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
     *meta_start = *meta_end = 0;
-    json_object_foreach((json_t *)obj, key, v)
+    json_object_keylen_foreach((json_t *)obj, key, key_len, v)
     {
         size_t at;
 
@@ -125,7 +108,7 @@ api_object_encode_marked_at(const json_t *obj, size_t *len, size_t *meta_start, 
             k3c_buf_append(&b, ",", 1);
         first = false;
         at = b.len;
-        if (!append_member(&b, key, v)) {
+        if (!api_json_dump_member(&b, key, key_len, v)) {
             k3c_buf_fini(&b);
             return NULL;
         }
@@ -150,14 +133,20 @@ char *
 api_object_text_with_version(const char *text, size_t len, size_t meta_end, int64_t rev,
                              size_t *len_out)
 {
-    struct k3c_buf b;
+    char rv[64];
+    int rv_len = snprintf(rv, sizeof(rv), "%s\"resourceVersion\":\"%" PRId64 "\"",
+                          text[meta_end - 1] == '{' ? "" : ",", rev);
+    size_t out_len = len + (size_t)rv_len;
+    char *out = k3c_xmalloc(out_len + 1);
 
-    k3c_buf_init(&b);
-    k3c_buf_append(&b, text, meta_end);
-    k3c_buf_appendf(&b, "%s\"resourceVersion\":\"%" PRId64 "\"",
-                    text[meta_end - 1] == '{' ? "" : ",", rev);
-    k3c_buf_append(&b, text + meta_end, len - meta_end);
-    return k3c_buf_steal(&b, len_out);
+    /* One allocation of the final size: this runs for every create's reply
+     * and every entry the watch cache builds from an offer. */
+    memcpy(out, text, meta_end);
+    memcpy(out + meta_end, rv, (size_t)rv_len);
+    memcpy(out + meta_end + rv_len, text + meta_end, len - meta_end);
+    out[out_len] = '\0';
+    *len_out = out_len;
+    return out;
 }
 
 char *

@@ -56,6 +56,54 @@ api_buf_cell(struct k3c_buf *b)
     return cell;
 }
 
+/* Days from 1970-01-01 to y-m-01 in the proleptic Gregorian calendar (as
+ * timegm counts), m in 1..12. */
+static int64_t
+days_to_month(int64_t y, int m)
+{
+    int64_t era, yoe, doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* s's first n characters as a number, if they are all digits. */
+static bool
+digits_at(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" exactly (every timestamp k3c writes) without
+ * sscanf and timegm, which were most of a table row's time; the same
+ * value they give, out-of-range days and times counted on as timegm does.
+ * false: not that shape (the caller parses it the general way). */
+static bool
+parse_time_fixed(const char *s, int64_t *t, int *n)
+{
+    int y, mo, d, h, mi, sec;
+
+    if (!digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits_at(s + 8, 2, &d) || s[10] != 'T' || !digits_at(s + 11, 2, &h) || s[13] != ':' ||
+        !digits_at(s + 14, 2, &mi) || s[16] != ':' || !digits_at(s + 17, 2, &sec) || mo < 1 ||
+        mo > 12)
+        return false;
+    *t = (days_to_month(y, mo) + d - 1) * 86400 + (int64_t)h * 3600 + mi * 60 + sec;
+    *n = 19;
+    return true;
+}
+
 /* Parses RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets allowed)
  * into Unix seconds. */
 bool
@@ -66,12 +114,16 @@ api_parse_time(const char *s, int64_t *out)
     const char *p = NULL;
     int64_t t = 0;
 
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+    if (!s)
         return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    t = (int64_t)timegm(&tm);
+    if (!parse_time_fixed(s, &t, &n)) {
+        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+            return false;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        t = (int64_t)timegm(&tm);
+    }
     p = s + n;
     if (*p == '.')
         p += 1 + strspn(p + 1, "0123456789");
@@ -333,9 +385,10 @@ api_table_row_template(api_row_fn row, const json_t *obj, size_t *len)
     template_mode = true;
     cells = row(obj, TEMPLATE_NOW);
     template_mode = false;
-    text = json_is_array(cells) ? json_dumps(cells, JSON_COMPACT) : NULL;
+    text = json_is_array(cells) ? api_json_dumps_compact(cells, len) : NULL;
     json_decref(cells);
-    *len = text ? strlen(text) : 0;
+    if (!text)
+        *len = 0;
     return text;
 }
 

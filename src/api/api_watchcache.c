@@ -9,6 +9,7 @@
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -320,7 +321,7 @@ wc_entry_object(const struct wc_entry *e)
     size_t len = 0;
     _cleanup_free_ char *text = wc_entry_json_dup(e, &len);
 
-    return text ? json_loadb(text, len, 0, NULL) : NULL;
+    return text ? k3c_json_loadb(text, len, 0, NULL) : NULL;
 }
 
 /* The last segment of the key: the object's name by the /registry layout. */
@@ -430,13 +431,6 @@ entry_extract(const struct watch_cache *wc, struct wc_entry *e, const json_t *ob
         entry_pack_fields(wc, e, obj);
 }
 
-static int
-buf_dump(const char *text, size_t len, void *ud)
-{
-    k3c_buf_append(ud, text, len);
-    return 0;
-}
-
 /* json_dumps(obj, JSON_COMPACT), member by member so that it can note where
  * metadata's value is (table rows splice it in). NULL on failure; the text
  * is the caller's. */
@@ -444,6 +438,7 @@ static char *
 entry_serialise(struct wc_entry *e, const json_t *obj)
 {
     const char *k = NULL;
+    size_t k_len = 0;
     json_t *v = NULL;
     struct k3c_buf b;
     bool first = true;
@@ -452,19 +447,15 @@ entry_serialise(struct wc_entry *e, const json_t *obj)
 
     k3c_buf_init(&b);
     k3c_buf_append(&b, "{", 1);
-    json_object_foreach((json_t *)obj, k, v)
+    json_object_keylen_foreach((json_t *)obj, k, k_len, v)
     {
-        _cleanup_json_ json_t *key = json_string(k);
         size_t at;
 
         if (!first)
             k3c_buf_append(&b, ",", 1);
         first = false;
-        if (!key || json_dump_callback(key, buf_dump, &b, JSON_ENCODE_ANY) < 0)
-            goto fail;
-        k3c_buf_append(&b, ":", 1);
-        at = b.len;
-        if (json_dump_callback(v, buf_dump, &b, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+        at = b.len + strlen("\"metadata\":"); /* where metadata's value would start */
+        if (!api_json_dump_member(&b, k, k_len, v))
             goto fail;
         if (strcmp(k, "metadata") == 0) {
             e->meta_off = at;
@@ -795,7 +786,7 @@ static struct wc_entry *
 entry_from_kv(const struct watch_cache *wc, const struct store_kv *kv)
 {
     json_error_t jerr;
-    _cleanup_json_ json_t *obj = json_loadb(kv->value, kv->value_len, 0, &jerr);
+    _cleanup_json_ json_t *obj = k3c_json_loadb(kv->value, kv->value_len, 0, &jerr);
 
     if (!json_is_object(obj)) {
         log_warn("(watchcache %s) %s at revision %" PRId64 ": value is not a JSON object (%s); "

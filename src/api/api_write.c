@@ -10,6 +10,7 @@
 #include "api/api-protobuf.h"
 #include "api/api-rbac.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -77,7 +78,7 @@ parse_json(struct api_request *r, int mode, int *reply)
 {
     char prefix[256], key[128];
     json_error_t jerr;
-    json_t *v = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = k3c_json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
 
     if (!v && strstr(jerr.text, "duplicate object key")) {
         duplicate_key(jerr.text, key, sizeof(key));

@@ -7,6 +7,7 @@
 #define LOG_COMPONENT "client"
 #include "client/client.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -836,7 +837,7 @@ http_client_json(struct http_client *http, const char *method, const char *path,
     }
     status = resp.status;
     if (resp.body.len > 0)
-        reply = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+        reply = k3c_json_loadb(resp.body.data, resp.body.len, 0, NULL);
     if (status < 200 || status >= 300) {
         const char *msg = json_string_value(json_object_get(reply, "message"));
         const char *reason = json_string_value(json_object_get(reply, "reason"));

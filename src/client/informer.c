@@ -18,6 +18,7 @@
 #include "client/informer.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -267,7 +268,7 @@ static void
 watch_event(struct watch_ctx *w, const char *text, size_t len)
 {
     struct informer_source *src = w->src;
-    _cleanup_json_ json_t *ev = json_loadb(text, len, 0, NULL);
+    _cleanup_json_ json_t *ev = k3c_json_loadb(text, len, 0, NULL);
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *obj = json_object_get(ev, "object");
     const char *rv = meta(obj, "resourceVersion");

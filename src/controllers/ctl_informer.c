@@ -17,6 +17,7 @@
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -145,7 +146,7 @@ entry_metadata_object(const struct wc_entry *e)
 
     k3c_buf_init(&b);
     if (wc_entry_metadata(e, &b, &err) == 0)
-        md = json_loadb(b.data, b.len, 0, NULL);
+        md = k3c_json_loadb(b.data, b.len, 0, NULL);
     k3c_buf_fini(&b);
     if (!json_is_object(md)) {
         json_decref(md);

@@ -4,6 +4,7 @@
  * retried with exponential backoff and logged once per outage. */
 #define LOG_COMPONENT "store"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "store/store-internal.h"
@@ -133,7 +134,7 @@ store_call_once(struct store *s, const char *path, const char *text, bool write,
     if (http_client_request(write ? s->http_write : s->http, "POST", path, "application/json", text,
                             strlen(text), &resp, err) < 0)
         goto out;
-    body = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
+    body = k3c_json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
     if (!body) {
         k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: HTTP %ld: unparsable answer: %s", path,
                     resp.status, jerr.text);

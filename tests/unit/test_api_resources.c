@@ -3,6 +3,7 @@
  * kube-apiserver's printers print), validation causes and defaults.
  * Objects are written in JSON with ' for " to keep them readable. */
 #include "api/api-internal.h"
+#include "api/api-kind.h"
 #include "base/cleanup.h"
 #include "base/util.h"
 
@@ -674,6 +675,64 @@ test_other_defaults(void **state)
     assert_string_equal(json_string_value(api_json_path(job, "metadata.labels.x")), "y");
 }
 
+/* The general parse (sscanf + timegm), what api_parse_time did for every
+ * shape before its fixed-shape fast path. */
+static bool
+parse_time_slow(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    int n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        strcmp(s + n, "Z") != 0)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm);
+    return true;
+}
+
+/* The fast path gives timegm's value, out-of-range days and times too. */
+static void
+test_parse_time(void **state)
+{
+    static const char *const fixed[] = {
+        "1970-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2023-02-29T12:00:00Z",
+        "2024-02-30T25:61:60Z", "2000-12-31T00:00:00Z", "1900-03-01T00:00:00Z",
+        "0000-01-01T00:00:00Z", "9999-12-31T99:99:99Z", "2026-01-00T00:00:00Z",
+        "1969-12-31T23:59:59Z", "2100-02-28T24:00:00Z", "0001-03-01T00:00:00Z",
+    };
+    unsigned seed = 7;
+    int64_t a = 0, b = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        assert_true(api_parse_time(fixed[i], &a));
+        assert_true(parse_time_slow(fixed[i], &b));
+        assert_int_equal(a, b);
+    }
+    for (int i = 0; i < 20000; i++) {
+        char s[32];
+
+        seed = seed * 1103515245u + 12345u;
+        snprintf(s, sizeof(s), "%04u-%02u-%02uT%02u:%02u:%02uZ", 1 + (seed >> 8) % 9999,
+                 1 + (seed >> 3) % 12, (seed >> 5) % 32, (seed >> 11) % 26, (seed >> 17) % 61,
+                 (seed >> 23) % 61);
+        assert_true(api_parse_time(s, &a));
+        assert_true(parse_time_slow(s, &b));
+        assert_int_equal(a, b);
+    }
+    /* The general shapes still parse: fractions, offsets, months out of range. */
+    assert_true(api_parse_time("2024-05-01T10:00:00.123+02:00", &a));
+    assert_int_equal(a, 1714557600 - 2 * 3600);
+    assert_true(api_parse_time("2024-13-01T00:00:00Z", &a));
+    assert_true(parse_time_slow("2024-13-01T00:00:00Z", &b));
+    assert_int_equal(a, b);
+    assert_false(api_parse_time("2024-05-01 10:00:00Z", &a));
+    assert_false(api_parse_time("2024-05-01T10:00:00", &a));
+}
+
 int
 main(void)
 {
@@ -686,6 +745,7 @@ main(void)
         cmocka_unit_test(test_deployment_row),
         cmocka_unit_test(test_other_rows),
         cmocka_unit_test(test_human_duration),
+        cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_bad_name),
         cmocka_unit_test(test_bad_labels_and_namespace),
         cmocka_unit_test(test_pod_validation),
