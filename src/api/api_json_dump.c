@@ -14,6 +14,7 @@
  * so the text is always the one jansson would write. */
 #include "api/api-internal.h"
 #include "base/buf.h"
+#include "base/json.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -36,39 +37,6 @@ put(struct k3c_buf *b, const char *s, size_t n)
         return;
     }
     k3c_buf_append(b, s, n);
-}
-
-/* The length of the valid UTF-8 sequence at s (its first byte >= 0x80),
- * as jansson's utf8_iterate accepts it; 0 if it is not one. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    size_t n;
-    uint32_t v;
-
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        n = 2;
-        v = s[0] & 0x1F;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        v = s[0] & 0x0F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        v = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-        (n == 4 && v < 0x10000))
-        return 0;
-    return n;
 }
 
 /* What a byte of a string asks for: 0 nothing (most), 1 an escape, 2 a
@@ -105,7 +73,7 @@ dump_string(struct dump *d, const char *str, size_t len)
             break;
         c = *s;
         if (byte_class[c] == 2) {
-            size_t n = utf8_seq_len(s, (size_t)(end - s));
+            size_t n = k3c_json_utf8_len(s, (size_t)(end - s));
 
             if (n == 0) {
                 d->fallback = true;

@@ -10,5 +10,9 @@
  * several times faster for the plain JSON clients and etcd send. flags other
  * than 0 and JSON_REJECT_DUPLICATES go to jansson as they are. */
 json_t *k3c_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
+/* The length of the valid UTF-8 sequence at s (s[0] >= 0x80, avail bytes
+ * readable) as jansson's parser and writer accept one; 0 if it is not one.
+ * Shared by the fast parser and the API's JSON writer. */
+size_t k3c_json_utf8_len(const unsigned char *s, size_t avail);
 
 #endif

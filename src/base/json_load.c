@@ -34,10 +34,10 @@ skip_ws(struct lexer *lx)
         lx->p++;
 }
 
-/* The length of the valid UTF-8 sequence at s (its first byte >= 0x80), as
- * jansson accepts it; 0 if it is not one. */
-static size_t
-utf8_len(const unsigned char *s, size_t avail)
+/* The length of the valid UTF-8 sequence at s (its first byte >= 0x80),
+ * as jansson accepts it (json.h); 0 if it is not one. */
+size_t
+k3c_json_utf8_len(const unsigned char *s, size_t avail)
 {
     size_t n;
     uint32_t v;
@@ -112,7 +112,7 @@ lex_string(struct lexer *lx, const char **s, size_t *len)
         if (lx->p >= lx->end)
             return false;
         if (str_class[*lx->p] == 2) {
-            if ((n = utf8_len(lx->p, (size_t)(lx->end - lx->p))) == 0)
+            if ((n = k3c_json_utf8_len(lx->p, (size_t)(lx->end - lx->p))) == 0)
                 return false;
             lx->p += n;
             continue;
