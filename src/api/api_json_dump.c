@@ -15,6 +15,7 @@
 #include "api/api-internal.h"
 #include "base/buf.h"
 #include "base/json.h"
+#include "base/util.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -231,6 +232,7 @@ char *
 api_json_dumps_compact(const json_t *v, size_t *len)
 {
     struct k3c_buf b;
+    char *text;
 
     k3c_buf_init(&b);
     if (!json_is_object(v) && !json_is_array(v)) { /* as json_dumps without ENCODE_ANY */
@@ -244,5 +246,10 @@ api_json_dumps_compact(const json_t *v, size_t *len)
     }
     if (!b.data) /* not reached: "{}" at least */
         k3c_buf_append(&b, "", 0);
-    return k3c_buf_steal(&b, len);
+    /* Exactly the text's size, as json_dumps returns it: the watch cache
+     * keeps some of these texts (Table rows) for each of its entries, and the
+     * buffer's doubling left up to half of each unused (~2 MB of RSS with
+     * 10,000 pods). */
+    text = k3c_buf_steal(&b, len);
+    return k3c_xrealloc(text, *len + 1);
 }
