@@ -129,8 +129,11 @@ api_reply_json_take(struct api_request *r, unsigned status, json_t *body)
     return api_reply_json_text_take(r, status, text, len);
 }
 
-int
-api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len)
+/* The reply path of every JSON answer; headers: name, value pairs, NULL-ended
+ * (NULL: none beyond the usual). */
+static int
+reply_text_take(struct api_request *r, unsigned status, char *text, size_t len,
+                const char *const *headers)
 {
     struct MHD_Response *resp;
     int ret;
@@ -139,12 +142,20 @@ api_reply_json_text_take(struct api_request *r, unsigned status, char *text, siz
     resp = MHD_create_response_from_buffer(r->reply_bytes, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
     add_warnings(r, resp);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     if (status >= 400)
         atomic_fetch_add(&r->srv->request_errors_total, 1);
     return ret;
+}
+
+int
+api_reply_json_text_take(struct api_request *r, unsigned status, char *text, size_t len)
+{
+    return reply_text_take(r, status, text, len, NULL);
 }
 
 static json_t *
@@ -294,23 +305,22 @@ conn_draining(struct api_server *srv, struct MHD_Connection *conn)
 
 /* 503 and close: the client retries, through another server or the VIP's
  * next holder (api_server_drain_address). */
-static enum MHD_Result
-reply_draining(struct MHD_Connection *conn)
+static int
+reply_draining(struct api_request *r)
 {
-    static const char body[] =
-        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-        "\"message\":\"this API server is handing its address over to another server; retry\","
-        "\"reason\":\"ServiceUnavailable\",\"code\":503}";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result ret;
+    static const char *const headers[] = {"Retry-After", "1", MHD_HTTP_HEADER_CONNECTION, "close",
+                                          NULL};
+    _cleanup_json_ json_t *st =
+        status_object(MHD_HTTP_SERVICE_UNAVAILABLE, k3c_err_reason(K3C_E_UNAVAILABLE),
+                      "this API server is handing its address over to another server; retry");
+    size_t len = 0;
+    char *text = api_json_dumps_compact(st, &len);
 
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Retry-After", "1");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    if (!text) { /* not reached: a Status is plain JSON */
+        text = k3c_xstrdup("{}");
+        len = 2;
+    }
+    return reply_text_take(r, MHD_HTTP_SERVICE_UNAVAILABLE, text, len, headers);
 }
 
 static enum MHD_Result
@@ -348,7 +358,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return MHD_NO;
     log_debug("%s %s (%s)", method, url, r->user.name[0] ? r->user.name : "-");
     if (atomic_load(&srv->draining_addr) && conn_draining(srv, conn))
-        return reply_draining(conn);
+        return reply_draining(r) == MHD_YES ? MHD_YES : MHD_NO;
     return api_http_loop_submit(srv->http_loop, r, dispatch) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
