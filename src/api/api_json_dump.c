@@ -40,15 +40,6 @@ put(struct k3c_buf *b, const char *s, size_t n)
     k3c_buf_append(b, s, n);
 }
 
-/* What a byte of a string asks for: 0 nothing (most), 1 an escape, 2 a
- * check (the first byte of a multi-byte UTF-8 sequence, or not UTF-8). */
-static const unsigned char byte_class[256] = {
-    [0x00 ... 0x1F] = 1,
-    ['"'] = 1,
-    ['\\'] = 1,
-    [0x80 ... 0xFF] = 2,
-};
-
 /* The two-character escapes jansson writes; other control characters
  * are written as \\u00XX. */
 static const char short_escape[256] = {
@@ -68,12 +59,12 @@ dump_string(struct dump *d, const char *str, size_t len)
         size_t esc_len = 2;
         unsigned char c;
 
-        while (s < end && byte_class[*s] == 0)
+        while (s < end && k3c_json_string_class[*s] == 0)
             s++;
         if (s == end)
             break;
         c = *s;
-        if (byte_class[c] == 2) {
+        if (k3c_json_string_class[c] == 2) {
             size_t n = k3c_json_utf8_len(s, (size_t)(end - s));
 
             if (n == 0) {

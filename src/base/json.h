@@ -14,5 +14,10 @@ json_t *k3c_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *
  * readable) as jansson's parser and writer accept one; 0 if it is not one.
  * Shared by the fast parser and the API's JSON writer. */
 size_t k3c_json_utf8_len(const unsigned char *s, size_t avail);
+/* What a byte of a JSON string is to the fast parser and writer: 0 a plain
+ * byte; 1 a byte that ends a plain run ('"', '\\', a control character:
+ * escaped when written); 2 the first byte of a multi-byte UTF-8 sequence
+ * (or not UTF-8: k3c_json_utf8_len says). */
+extern const unsigned char k3c_json_string_class[256];
 
 #endif

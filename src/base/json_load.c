@@ -67,9 +67,8 @@ k3c_json_utf8_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* 0: a plain byte of a string; 1: ends the plain run ('"', '\\', a control
- * character); 2: the first byte of a multi-byte sequence. */
-static const unsigned char str_class[256] = {
+/* json.h */
+const unsigned char k3c_json_string_class[256] = {
     [0x00 ... 0x1F] = 1,
     ['"'] = 1,
     ['\\'] = 1,
@@ -107,11 +106,11 @@ lex_string(struct lexer *lx, const char **s, size_t *len)
     for (;;) {
         size_t n;
 
-        while (lx->p < lx->end && str_class[*lx->p] == 0)
+        while (lx->p < lx->end && k3c_json_string_class[*lx->p] == 0)
             lx->p++;
         if (lx->p >= lx->end)
             return false;
-        if (str_class[*lx->p] == 2) {
+        if (k3c_json_string_class[*lx->p] == 2) {
             if ((n = k3c_json_utf8_len(lx->p, (size_t)(lx->end - lx->p))) == 0)
                 return false;
             lx->p += n;
