@@ -305,6 +305,22 @@ key_text_fast(struct key_field *f, size_t n)
 
 #define KEY_FIELDS_MAX 8
 
+/* The i-th key field of the list type t (*field; NULL: none) and its value
+ * in item, or its schema default when item leaves it out or null; NULL when
+ * there is neither. */
+static const json_t *
+key_field_value(const struct ssa_schema *s, const struct ssa_type *t, const json_t *item, size_t i,
+                const char **field)
+{
+    const json_t *v;
+
+    *field = t->keys ? json_string_value(json_array_get(t->keys, i)) : t->merge_key;
+    if (!*field)
+        return NULL;
+    v = json_object_get(item, *field);
+    return v && !json_is_null(v) ? v : key_default(s, t, *field);
+}
+
 static char *
 key_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *item,
             struct k3c_err *err)
@@ -322,13 +338,11 @@ key_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *field = t->keys ? json_string_value(json_array_get(t->keys, i)) : t->merge_key;
-        const json_t *v = field ? json_object_get(item, field) : NULL;
+        const char *field;
+        const json_t *v = key_field_value(s, t, item, i, &field);
 
         if (!field)
             continue;
-        if (!v || json_is_null(v))
-            v = key_default(s, t, field);
         if (!v) {
             k3c_err_set(
                 err, K3C_E_INVALID,
@@ -351,14 +365,11 @@ key_element(const struct ssa_schema *s, const struct ssa_type *t, const json_t *
     /* The general way: an object of the keys, its canonical JSON. */
     keys = json_object();
     for (size_t i = 0; i < n; i++) {
-        const char *field = t->keys ? json_string_value(json_array_get(t->keys, i)) : t->merge_key;
-        const json_t *v = field ? json_object_get(item, field) : NULL;
+        const char *field;
+        const json_t *v = key_field_value(s, t, item, i, &field);
 
-        if (!field)
-            continue;
-        if (!v || json_is_null(v))
-            v = key_default(s, t, field);
-        json_object_set(keys, field, (json_t *)v);
+        if (field)
+            json_object_set(keys, field, (json_t *)v);
     }
     text = ssa_json_text(keys);
     return k3c_xasprintf("k:%s", text);
