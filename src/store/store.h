@@ -162,8 +162,5 @@ void store_watch_stop(struct store_watch *w);
 void store_watch_reset_connection(struct store_watch *w);
 /* The revision the watch will resume from (last delivered + 1). Thread: any. */
 int64_t store_watch_next_revision(struct store_watch *w);
-/* How often the watch loop's once-a-second sweep read data that epoll had
- * not reported (store_watch.c); each should have waited at most a second. */
-unsigned long long store_watch_sweep_found(void);
 
 #endif

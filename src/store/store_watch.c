@@ -19,7 +19,7 @@
  * epoll cannot see (decrypted and left in the TLS layer, a socket whose
  * registration went astray) then waits at most a second, not until the next
  * bytes arrive on that socket. Sweeps that find such data are counted
- * (store_watch_sweep_found) and logged; none has been seen so far. */
+ * and logged; none has been seen so far. */
 #define LOG_COMPONENT "store"
 #include "base/buf.h"
 #include "base/cleanup.h"
@@ -637,10 +637,4 @@ int64_t
 store_watch_next_revision(struct store_watch *w)
 {
     return atomic_load(&w->next_rev);
-}
-
-unsigned long long
-store_watch_sweep_found(void)
-{
-    return atomic_load(&loop.sweep_found);
 }
