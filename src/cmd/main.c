@@ -14,6 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+/* malloc thresholds of every verb but the agent (which sets its own). */
+#define SERVER_MMAP_THRESHOLD (256 * 1024)
+#define SERVER_TRIM_THRESHOLD (512 * 1024)
+
 struct verb {
     const char *name;
     const char *summary;
@@ -132,6 +136,14 @@ main(int argc, char **argv, char **envp)
      * one its own malloc arena and keep the memory of a large list reply
      * there. Two arenas keep the server's RSS close to what it uses. */
     mallopt(M_ARENA_MAX, 2);
+    /* Fixed thresholds, as the agent has them: glibc raises both after a
+     * large block is freed (the mmap threshold to its size, the trim
+     * threshold to twice that), and it trims a second arena's top only
+     * past the trim threshold (malloc_trim never does). A burst of 10,000
+     * pod creates then left ~6 MB of free space at that top resident for
+     * good (docs/api.md, "Session 11: the server's RSS"). */
+    mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, SERVER_TRIM_THRESHOLD);
 
     if (argc < 2) {
         usage(stderr);

@@ -3,6 +3,7 @@
  * keys and values, int64 as strings) and Kubernetes continue tokens. */
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/util.h"
 #include "store/store-internal.h"
 #include "store/store_encrypt.h"
@@ -535,7 +536,7 @@ store_watch_msg_split(const char *msg, size_t len, json_t **rest, struct store_w
     k3c_buf_append(&b, msg, (size_t)(f.from - msg));
     k3c_buf_append(&b, "[]", 2);
     k3c_buf_append(&b, f.to, (size_t)(msg + len - f.to));
-    *rest = json_loadb(b.data, b.len, 0, NULL);
+    *rest = k3c_json_loadb(b.data, b.len, 0, NULL);
     k3c_buf_fini(&b);
     for (size_t i = 0; *rest && i < *n_events; i++) {
         struct store_watch_event *ev = &(*events)[i];

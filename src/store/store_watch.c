@@ -23,6 +23,7 @@
 #define LOG_COMPONENT "store"
 #include "base/buf.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "store/store-internal.h"
@@ -208,7 +209,7 @@ on_stream_data(void *userdata, const char *data, size_t len)
 
         /* The events without jansson when they are in etcd's shape. */
         if (store_watch_msg_split(w->pending.data, line, &msg, &events, &n_events) < 0)
-            msg = json_loadb(w->pending.data, line, 0, NULL);
+            msg = k3c_json_loadb(w->pending.data, line, 0, NULL);
         k3c_buf_consume(&w->pending, line + 1);
         if (!msg) {
             log_warn("(watch %s) unparsable message; reconnecting", w->prefix);
