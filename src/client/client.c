@@ -14,10 +14,16 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
+
+#define HTTP_KEEPALIVE_IDLE_S     10L /* idle seconds before the first probe */
+#define HTTP_KEEPALIVE_INTERVAL_S 5L  /* between probes */
+#define HTTP_KEEPALIVE_PROBES     3   /* unanswered probes before the connection is dead */
 
 struct pooled_handle {
     CURL *curl;
@@ -268,6 +274,21 @@ http_response_fini(struct http_response *r)
     r->status = 0;
 }
 
+/* A peer that is gone and whose address nobody answers for (a server
+ * powered off, not the VIP) is given up after HTTP_KEEPALIVE_PROBES
+ * unanswered probes instead of the kernel's 9 (libcurl 7.88 has no option
+ * for it). A unix socket has no TCP options: the error is of no matter. */
+static int
+keepalive_probes_set(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+    int probes = HTTP_KEEPALIVE_PROBES;
+
+    (void)clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+    return CURL_SOCKOPT_OK;
+}
+
 /* Options every handle of this client carries. */
 static void
 handle_setup(struct http_client *c, CURL *curl)
@@ -278,6 +299,15 @@ handle_setup(struct http_client *c, CURL *curl)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* A watch only reads. If the server it reads from vanishes without a
+     * FIN (a power cut of the VIP's holder), the connection looks idle
+     * until a keepalive probe reaches the address's next holder, which
+     * answers with a reset. libcurl's 60 s default left an agent's watches
+     * through the VIP stale for a minute or more; 10 s + 5 s per probe
+     * bounds it (issue #11's failover, docs/vip.md). */
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, HTTP_KEEPALIVE_IDLE_S);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, HTTP_KEEPALIVE_INTERVAL_S);
+    curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, keepalive_probes_set);
     /* Over TLS libcurl copies each request body through an upload buffer
      * that every handle keeps (64 KiB by default): with an etcd watch per
      * cached resource that was ~3 MB of the server's RSS. The minimum is

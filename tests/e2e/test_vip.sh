@@ -93,6 +93,36 @@ export KUBECONFIG=$TMP/$H.yaml
 sleep $((LEASE_MS * 2 / 1000))
 expect_eq crash/one-holder "$H" holders
 
+# An agent-only node in the client namespace that joins through the VIP
+# (--disable-pods: its Node, lease and watches, no containers). After the
+# power cut its watches through the VIP see no FIN. The agent moves on when
+# its heartbeat learns the new list of API servers (~10 s here); failing
+# that, a keepalive probe that the next holder answers with a reset ends
+# them: client.c probes after 10 s idle, where libcurl's default is 60 s.
+# nsenter and env exec: $! is the agent itself.
+nsenter --net="/run/netns/$CLIENT_NS" env -u K3C_CONFIG "$K3C_BIN" agent --node-name vip-agent --data-dir "$TMP/vip-agent" \
+    --config "$TMP/empty.yaml" --disable-pods --node-ip "$CLIENT_IP" --server "https://$VIP:6443" \
+    --token "$(cat "$TMP/$H/server/token")" </dev/null >"$TMP/vip-agent.log" 2>&1 &
+VPIDS[vip-agent]=$!
+agent_ready() { [ "$(kc get node vip-agent -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+wait_check agent/ready-through-vip 60 agent_ready
+# Its connections to the VIP: local ports (kubectl's are short-lived).
+agent_vip_conns() { in_ns "$CLIENT_NS" ss -Htn state established "dst $VIP:6443" | awk '{print $3}' | sort; }
+AGENT_CONNS=$(agent_vip_conns)
+expect_out agent/connected-through-vip . echo "$AGENT_CONNS"
+# ss prints the time to the next keepalive probe as 9.876sec, 59sec, 1min2sec
+# or 004ms: every one of the agent's idle connections must be at most 10 s.
+agent_keepalives() { in_ns "$CLIENT_NS" ss -Htnop state established "dst $VIP:6443" | grep "pid=${VPIDS[vip-agent]}," | sed -n 's/.*timer:(keepalive,\([^,]*\),.*/\1/p'; }
+keepalives_short() {
+    local t n=0
+    for t in $(agent_keepalives); do
+        n=$((n + 1))
+        case $t in *min*) return 1 ;; *ms) ;; *sec) [ "${t%%[.s]*}" -le 10 ] || return 1 ;; *) return 1 ;; esac
+    done
+    [ "$n" -gt 0 ]
+}
+if wait_for 10 keepalives_short; then pass agent/keepalive-10s; else fail agent/keepalive-10s "next probes: $(agent_keepalives | tr '\n' ' ')"; fi
+
 echo "# 1. power cut of the holder $H (link down + SIGKILL)"
 T0=$(now_ms)
 power_cut "$H"
@@ -112,6 +142,15 @@ event_moved() {
     grep -q "moved from $1 to $2" <<<"$m"
 }
 wait_check cut/event-moved 10 event_moved "$H" "$N"
+agent_conns_gone() { [ -z "$(comm -12 <(agent_vip_conns) <(printf '%s\n' "$AGENT_CONNS"))" ]; }
+if wait_for 30 agent_conns_gone; then
+    pass cut/agent-conns-reset
+    echo "# power cut: the agent's connections through the VIP were gone $(($(now_ms) - T0)) ms after the cut"
+else
+    fail cut/agent-conns-reset "still established 30 s after the cut: $(comm -12 <(agent_vip_conns) <(printf '%s\n' "$AGENT_CONNS") | tr '\n' ' ')" \
+        tail -n 20 "$TMP/vip-agent.log"
+fi
+wait_check cut/agent-ready 30 agent_ready
 power_on "$H"
 wait_check cut/rebooted-ready 120 ready_in_log "$H"
 sleep $((LEASE_MS * 2 / 1000))
