@@ -850,7 +850,7 @@ void api_http_loop_counts(struct api_http_loop *l, int *workers, int *parked);
 /* Ends the parked streams whose connection came in on the draining address
  * (api_server_drain_address): each is resumed as if its client had gone, so
  * its connection closes. Returns once the hub has done it (at most 2 s). */
-void api_http_loop_drain(struct api_http_loop *l);
+void api_http_loop_drain(struct api_http_loop *l, int64_t max_ms);
 /* Whether the connection on fd came in on the draining address. */
 bool api_conn_draining(struct api_server *srv, int fd);
 

@@ -61,8 +61,14 @@ void api_server_free(struct api_server *srv);
  * packets the next holder never answers. Their parked streams end with the
  * connection closed, and a request that comes on such a connection from now
  * on is answered 503 with "Connection: close", so the client retries
- * elsewhere. For the shutdown: the address stays drained. Thread: any. */
-void api_server_drain_address(struct api_server *srv, const char *ip);
+ * elsewhere. The address stays drained until api_server_drain_end (a holder
+ * that steps aside and may hold the address again later). Returns within
+ * max_ms (a holder that steps aside must drop the address in time). Thread:
+ * any. */
+void api_server_drain_address(struct api_server *srv, const char *ip, int64_t max_ms);
+/* Requests on the drained address are served again (it is no longer ours,
+ * or ours again). Thread: any. */
+void api_server_drain_end(struct api_server *srv);
 
 /* Lines another part appends to /metrics (the VIP's). fn runs on an HTTP
  * thread under a lock that api_server_set_metrics_fn also takes, so once it

@@ -424,9 +424,9 @@ api_http_loop_free(struct api_http_loop *l)
 }
 
 void
-api_http_loop_drain(struct api_http_loop *l)
+api_http_loop_drain(struct api_http_loop *l, int64_t max_ms)
 {
-    int64_t deadline = k3c_now_ms() + 2000;
+    int64_t deadline = k3c_now_ms() + max_ms;
     uint64_t want;
 
     if (!l)

@@ -16,6 +16,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* libmicrohttpd closes a resumed stream's connection on its next pass
+ * over it: the drain waits this long for that. */
+#define API_DRAIN_CLOSE_MS 100
+
 int api_http_start(struct api_server *srv, struct k3c_err *err);
 void api_http_stop(struct api_server *srv);
 
@@ -155,18 +159,27 @@ api_conn_draining(struct api_server *srv, int fd)
 }
 
 void
-api_server_drain_address(struct api_server *srv, const char *ip)
+api_server_drain_address(struct api_server *srv, const char *ip, int64_t max_ms)
 {
+    int64_t deadline = k3c_now_ms() + max_ms, left;
     struct in_addr a;
 
     if (!srv || !ip || inet_pton(AF_INET, ip, &a) != 1 || a.s_addr == 0)
         return;
     atomic_store(&srv->draining_addr, (unsigned)a.s_addr);
-    api_http_loop_drain(srv->http_loop);
+    api_http_loop_drain(srv->http_loop, max_ms);
     /* A resumed stream's connection is closed on libmicrohttpd's next pass
      * over it, which this short wait covers; nothing reports it. */
-    k3c_sleep_ms(100);
+    left = deadline - k3c_now_ms();
+    k3c_sleep_ms(left < API_DRAIN_CLOSE_MS ? (left > 0 ? left : 0) : API_DRAIN_CLOSE_MS);
     log_info("closed the API connections that came in on %s", ip);
+}
+
+void
+api_server_drain_end(struct api_server *srv)
+{
+    if (srv)
+        atomic_store(&srv->draining_addr, 0u);
 }
 
 void

@@ -15,10 +15,24 @@
 
 #include <string.h>
 
+/* At most this long for the connections through the VIP to close on a
+ * shutdown (the hub's pass over the parked streams, then libmicrohttpd's). */
+#define SERVER_VIP_DRAIN_MS 2000
+
 static void
 vip_metrics(void *data, struct k3c_buf *b)
 {
     vip_metrics_append(data, b);
+}
+
+/* The holder steps aside while it keeps running (vip_config.drain). */
+static void
+vip_drain(void *ud, const char *address, int64_t max_ms)
+{
+    if (address)
+        api_server_drain_address(ud, address, max_ms);
+    else
+        api_server_drain_end(ud);
 }
 
 struct vip *
@@ -49,6 +63,8 @@ server_vip_start(const struct k3c_config *cfg, const char *tls_dir, const char *
     vc.api_cert = tls.admin_cert;
     vc.api_key = tls.admin_key;
     vc.lb_pool = cfg->servicelb_pool;
+    vc.drain = vip_drain;
+    vc.drain_ud = api;
     v = vip_new(&vc, err);
     if (v && vip_start(v, err) < 0) {
         vip_free(v);
@@ -78,7 +94,7 @@ server_vip_stop(struct vip *v, struct api_server *api, const struct k3c_config *
     /* While the address is still ours: a client's watch through it would
      * otherwise hang once the next holder has it (its FIN could not leave). */
     if (api && vip_parse_address(cfg->vip, addr, &prefix, &err) == 0)
-        api_server_drain_address(api, addr);
+        api_server_drain_address(api, addr, SERVER_VIP_DRAIN_MS);
     if (api)
         api_server_set_metrics_fn(api, NULL, NULL);
     vip_free(v);

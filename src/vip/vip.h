@@ -35,6 +35,14 @@ struct vip_config {
     const char *api_url;                     /* this server's API, e.g. https://127.0.0.1:6443 */
     const char *api_ca, *api_cert, *api_key; /* admin client: /readyz, Events, annotations */
     const char *lb_pool; /* --servicelb-pool: LoadBalancer addresses held with the VIP; NULL none */
+    /* Called by the address thread when the holder steps aside while it
+     * keeps running (its own API server not ready): with the address before
+     * it goes (close the connections that came in on it, refuse new
+     * requests on it), then with NULL once it is gone. Not on a fence (the
+     * address must go at once) nor on vip_stop (the caller drains first).
+     * Returns within max_ms. NULL: nothing is drained. */
+    void (*drain)(void *ud, const char *address, int64_t max_ms);
+    void *drain_ud;
 };
 
 struct vip;

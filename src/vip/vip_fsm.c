@@ -19,6 +19,14 @@
 #include <string.h>
 
 #define VIP_KEY_PREFIX "/k3c/vip/"
+/* How long release_key waits for the address thread to drain and drop. */
+#define VIP_STEP_ASIDE_MAX_MS 2000
+/* A drain (drain_budget) takes at most VIP_DRAIN_MAX_MS, ends at least
+ * VIP_DRAIN_SLACK_MS (the address's removal, scheduling) before the fence
+ * deadline, and is not tried with less than VIP_DRAIN_MIN_MS left. */
+#define VIP_DRAIN_MAX_MS   500
+#define VIP_DRAIN_SLACK_MS 300
+#define VIP_DRAIN_MIN_MS   150
 
 struct vip {
     /* immutable after vip_new */
@@ -29,6 +37,8 @@ struct vip {
     struct store *store;
     struct http_client *api;
     struct vip_net *net; /* used by the address thread only (and vip_new) */
+    void (*drain)(void *ud, const char *address, int64_t max_ms);
+    void *drain_ud;
 
     pthread_mutex_t mu; /* protects everything down to the threads */
     pthread_cond_t cond;
@@ -43,6 +53,7 @@ struct vip {
     bool watch_failed;
     uint64_t changes;    /* bumped with every broadcast, so no wake-up is missed */
     bool held;           /* the address is on the interface (address thread) */
+    bool stepping_aside; /* release_key wants the address drained and dropped */
     uint64_t holder_gen; /* bumped on each acquisition; the status thread publishes it */
 
     /* LoadBalancer addresses held with the VIP (vip_lb.c; --servicelb-pool) */
@@ -338,13 +349,33 @@ revoke_own_lease(struct vip *v, struct k3c_err *err)
     return store_lease_revoke(v->store, lease, err);
 }
 
+/* The address thread drains the API connections that came in on the
+ * address and drops it; the key is released only then, since a follower
+ * may take the address as soon as the key is gone. Bounded: a drop that
+ * fails or an address thread that is stuck does not keep the key. */
+static void
+step_aside(struct vip *v, const char *why)
+{
+    int64_t deadline = k3c_now_ms() + VIP_STEP_ASIDE_MAX_MS;
+
+    pthread_mutex_lock(&v->mu);
+    v->stepping_aside = true; /* before the address thread sees the loss */
+    pthread_mutex_unlock(&v->mu);
+    lose(v, why);
+    pthread_mutex_lock(&v->mu);
+    while (v->held && k3c_now_ms() < deadline)
+        k3c_cond_wait_until(&v->cond, &v->mu, deadline);
+    v->stepping_aside = false;
+    pthread_mutex_unlock(&v->mu);
+}
+
 /* Leader whose own API stopped answering. */
 static void
 release_key(struct vip *v, const char *why)
 {
     struct k3c_err err = {0};
 
-    lose(v, why);
+    step_aside(v, why);
     if (revoke_own_lease(v, &err) < 0)
         log_debug("(vip %s) release: %s", v->addr, err.msg);
     pthread_mutex_lock(&v->mu);
@@ -512,6 +543,27 @@ on_lb_changed(void *ud, const char (*addrs)[16], size_t n)
     pthread_mutex_unlock(&v->mu);
 }
 
+/* How long the address may stay to drain the API connections that came in
+ * on it (vip_config.drain) before it goes; 0: it goes at once. Only when
+ * the holder steps aside while it keeps running (its own API not ready):
+ * the key is still ours (release_key waits for the drop before it lets the
+ * key go), and the drain ends VIP_DRAIN_SLACK_MS before the fence deadline,
+ * after which a follower could take over. Never on a fence, a lost key or a
+ * stop (the caller drains first). v->mu held. */
+static int64_t
+drain_budget(const struct vip *v, int64_t now)
+{
+    int64_t left;
+
+    if (!v->drain || v->hold.stopping || v->hold.api_ready ||
+        !(v->hold.elected || v->stepping_aside))
+        return 0;
+    left = vip_fence_deadline(&v->t, v->hold.sent_ms) - VIP_DRAIN_SLACK_MS - now;
+    if (left < VIP_DRAIN_MIN_MS)
+        return 0;
+    return left < VIP_DRAIN_MAX_MS ? left : VIP_DRAIN_MAX_MS;
+}
+
 static void *
 address_thread(void *arg)
 {
@@ -557,12 +609,17 @@ address_thread(void *arg)
                               : !v->hold.elected   ? "no longer elected"
                                                    : "renewal overdue (fenced)";
             bool fenced = v->hold.elected && !v->hold.stopping;
+            int64_t drain_ms = drain_budget(v, now);
 
             pthread_mutex_unlock(&v->mu);
             lb_apply(v, false);
+            if (drain_ms > 0)
+                v->drain(v->drain_ud, v->addr, drain_ms);
             k3c_err_clear(&err);
             if (vip_net_del(v->net, &err) < 0)
                 log_error("(vip %s) %s", v->addr, err.msg);
+            if (drain_ms > 0)
+                v->drain(v->drain_ud, NULL, 0);
             if (fenced)
                 atomic_fetch_add(&v->fences, 1);
             log_info("(vip %s) removed from %s: %s", v->addr, vip_net_ifname(v->net), why);
@@ -570,6 +627,7 @@ address_thread(void *arg)
             if (err.kind == K3C_E_NONE) {
                 v->held = false;
                 atomic_store(&v->holding, false);
+                pthread_cond_broadcast(&v->cond); /* step_aside waits for it */
             }
             continue;
         }
@@ -702,6 +760,8 @@ vip_new(const struct vip_config *cfg, struct k3c_err *err)
     pthread_mutex_init(&v->mu, NULL);
     k3c_cond_init(&v->cond);
     v->t = cfg->timing;
+    v->drain = cfg->drain;
+    v->drain_ud = cfg->drain_ud;
     if (v->t.lease_ms == 0)
         vip_timing_default(&v->t);
     if (vip_timing_validate(&v->t, err) < 0 ||

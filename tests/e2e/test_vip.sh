@@ -217,6 +217,16 @@ expect_out term/vip-drain-logged 'closed the API connections that came in on' ca
 
 echo "# 4. the holder's own API stops answering its /readyz probe (nft drops loopback :6443)"
 Q=$(holders)
+# It steps aside while it keeps running: it closes the connections that
+# came in on the VIP before it drops the address (and releases the key only
+# then), so this watch ends instead of waiting on a keepalive probe.
+VTLS=$TMP/$Q/server/tls
+in_ns "$CLIENT_NS" timeout -k 5 120 curl -sS -N --cacert "$VIP_CA" --cert "$VTLS/client-admin.crt" \
+    --key "$VTLS/client-admin.key" "https://$VIP:6443/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=110" \
+    >"$TMP/vip-watch2.out" 2>&1 &
+VWATCH_PID=$!
+vip_watch2_listed() { grep -q kube-root-ca.crt "$TMP/vip-watch2.out"; }
+wait_check readyz/vip-watch-open 30 vip_watch2_listed
 T0=$(now_ms)
 ip netns exec "$(ns_of "$Q")" nft -f - <<'NFT'
 table inet k3c_vip_test {
@@ -226,6 +236,16 @@ NFT
 if measure_failover "$Q" "$T0"; then pass readyz/failover; else fail readyz/failover "holders '$(holders)'" tail -n 20 "$TMP/$Q.log"; fi
 echo "# own /readyz failing: VIP moved to $NEW_HOLDER, client /readyz after ${READY_MS:-?} ms, neighbour after ${ARP_MS:-?} ms"
 expect_out readyz/logged 'own API server not ready' grep "removed from" "$TMP/$Q.log"
+if wait_for 10 vip_watch_ended; then
+    pass readyz/vip-watch-closed
+    echo "# the watch through the VIP had ended $(($(now_ms) - T0)) ms after the nft drop (checked after the failover)"
+else
+    fail readyz/vip-watch-closed "a watch through the VIP still open 10 s after the holder stepped aside"
+    sed 's/^/     | /' "$TMP/vip-watch2.out"
+    kill "$VWATCH_PID" 2>/dev/null
+fi
+wait "$VWATCH_PID" 2>/dev/null
+expect_out readyz/vip-drain-logged 'closed the API connections that came in on' cat "$TMP/$Q.log"
 ip netns exec "$(ns_of "$Q")" nft delete table inet k3c_vip_test
 sleep $((LEASE_MS * 2 / 1000))
 expect_eq readyz/recovered-stands-by "$NEW_HOLDER" holders
