@@ -182,19 +182,39 @@ wait_check part/healed-one-holder 10 one_holder
 P=$(holders)
 export KUBECONFIG=$TMP/$P.yaml
 
+# vip_watch_start TAG HOST: a watch through the VIP from the client (curl:
+# it ends when the connection does), with HOST's admin certificate; checks
+# TAG/vip-watch-open once it has listed.
+vip_watch_start() {
+    local tls=$TMP/$2/server/tls
+    VWATCH_OUT=$TMP/vip-watch-$1.out
+    in_ns "$CLIENT_NS" timeout -k 5 120 curl -sS -N --cacert "$VIP_CA" --cert "$tls/client-admin.crt" \
+        --key "$tls/client-admin.key" "https://$VIP:6443/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=110" \
+        >"$VWATCH_OUT" 2>&1 &
+    VWATCH_PID=$!
+    wait_check "$1/vip-watch-open" 30 grep -q kube-root-ca.crt "$VWATCH_OUT"
+}
+vip_watch_ended() { ! kill -0 "$VWATCH_PID" 2>/dev/null; }
+# vip_watch_end TAG SECONDS SINCE: TAG/vip-watch-closed if the watch has
+# ended within SECONDS (T0 is when SINCE happened).
+vip_watch_end() {
+    if wait_for "$2" vip_watch_ended; then
+        pass "$1/vip-watch-closed"
+        echo "# the watch through the VIP had ended $(($(now_ms) - T0)) ms after $3"
+    else
+        fail "$1/vip-watch-closed" "a watch through the VIP still open $2 s later"
+        sed 's/^/     | /' "$VWATCH_OUT"
+        kill "$VWATCH_PID" 2>/dev/null
+    fi
+    wait "$VWATCH_PID" 2>/dev/null
+}
+
 echo "# 3. SIGTERM of the holder $P"
 # A watch through the VIP from the client (curl: it ends when the connection
 # does): the holder closes it before it lets the address go
 # (api_server_drain_address), so it ends at once instead of waiting on a
 # connection whose packets the next holder does not know.
-VTLS=$TMP/$P/server/tls
-in_ns "$CLIENT_NS" timeout -k 5 120 curl -sS -N --cacert "$VIP_CA" --cert "$VTLS/client-admin.crt" \
-    --key "$VTLS/client-admin.key" "https://$VIP:6443/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=110" \
-    >"$TMP/vip-watch.out" 2>&1 &
-VWATCH_PID=$!
-vip_watch_listed() { grep -q kube-root-ca.crt "$TMP/vip-watch.out"; }
-vip_watch_ended() { ! kill -0 "$VWATCH_PID" 2>/dev/null; }
-wait_check term/vip-watch-open 30 vip_watch_listed
+vip_watch_start term "$P"
 T0=$(now_ms)
 kill -TERM "${VPIDS[$P]}"
 if measure_failover "$P" "$T0"; then pass term/failover; else fail term/failover "ready ${READY_MS:-never}, arp ${ARP_MS:-never}" tail -n 20 "$TMP/$P.log"; fi
@@ -204,15 +224,7 @@ rc=$?
 unset "VPIDS[$P]"
 expect_eq term/exit-0 0 echo "$rc"
 expect_out term/released 'key released' cat "$TMP/$P.log"
-if wait_for 20 vip_watch_ended; then
-    pass term/vip-watch-closed
-    echo "# the watch through the VIP had ended $(($(now_ms) - T0)) ms after the SIGTERM (checked once the holder exited)"
-else
-    fail term/vip-watch-closed "a watch through the VIP still open 20 s after the holder stopped"
-    sed 's/^/     | /' "$TMP/vip-watch.out"
-    kill "$VWATCH_PID" 2>/dev/null
-fi
-wait "$VWATCH_PID" 2>/dev/null
+vip_watch_end term 20 "the SIGTERM (checked once the holder exited)"
 expect_out term/vip-drain-logged 'closed the API connections that came in on' cat "$TMP/$P.log"
 
 echo "# 4. the holder's own API stops answering its /readyz probe (nft drops loopback :6443)"
@@ -220,13 +232,7 @@ Q=$(holders)
 # It steps aside while it keeps running: it closes the connections that
 # came in on the VIP before it drops the address (and releases the key only
 # then), so this watch ends instead of waiting on a keepalive probe.
-VTLS=$TMP/$Q/server/tls
-in_ns "$CLIENT_NS" timeout -k 5 120 curl -sS -N --cacert "$VIP_CA" --cert "$VTLS/client-admin.crt" \
-    --key "$VTLS/client-admin.key" "https://$VIP:6443/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=110" \
-    >"$TMP/vip-watch2.out" 2>&1 &
-VWATCH_PID=$!
-vip_watch2_listed() { grep -q kube-root-ca.crt "$TMP/vip-watch2.out"; }
-wait_check readyz/vip-watch-open 30 vip_watch2_listed
+vip_watch_start readyz "$Q"
 T0=$(now_ms)
 ip netns exec "$(ns_of "$Q")" nft -f - <<'NFT'
 table inet k3c_vip_test {
@@ -236,15 +242,7 @@ NFT
 if measure_failover "$Q" "$T0"; then pass readyz/failover; else fail readyz/failover "holders '$(holders)'" tail -n 20 "$TMP/$Q.log"; fi
 echo "# own /readyz failing: VIP moved to $NEW_HOLDER, client /readyz after ${READY_MS:-?} ms, neighbour after ${ARP_MS:-?} ms"
 expect_out readyz/logged 'own API server not ready' grep "removed from" "$TMP/$Q.log"
-if wait_for 10 vip_watch_ended; then
-    pass readyz/vip-watch-closed
-    echo "# the watch through the VIP had ended $(($(now_ms) - T0)) ms after the nft drop (checked after the failover)"
-else
-    fail readyz/vip-watch-closed "a watch through the VIP still open 10 s after the holder stepped aside"
-    sed 's/^/     | /' "$TMP/vip-watch2.out"
-    kill "$VWATCH_PID" 2>/dev/null
-fi
-wait "$VWATCH_PID" 2>/dev/null
+vip_watch_end readyz 10 "the nft drop (checked after the failover)"
 expect_out readyz/vip-drain-logged 'closed the API connections that came in on' cat "$TMP/$Q.log"
 ip netns exec "$(ns_of "$Q")" nft delete table inet k3c_vip_test
 sleep $((LEASE_MS * 2 / 1000))
