@@ -154,6 +154,16 @@ lex_integer(struct lexer *lx)
     return json_integer(neg ? -v : v);
 }
 
+/* Steps over c if it comes next. */
+static bool
+lex_take(struct lexer *lx, char c)
+{
+    if (lx->p >= lx->end || *lx->p != (unsigned char)c)
+        return false;
+    lx->p++;
+    return true;
+}
+
 static bool
 lex_word(struct lexer *lx, const char *w, size_t n)
 {
@@ -175,10 +185,8 @@ parse_object(struct lexer *lx, int depth)
 
     lx->p++;
     skip_ws(lx);
-    if (lx->p < lx->end && *lx->p == '}') {
-        lx->p++;
+    if (lex_take(lx, '}'))
         return obj;
-    }
     for (;;) {
         const char *key;
         size_t key_len, size;
@@ -186,16 +194,13 @@ parse_object(struct lexer *lx, int depth)
         char *key_copy = NULL;
         bool ok;
 
-        if (lx->p >= lx->end || *lx->p != '"')
-            break;
-        lx->p++;
-        if (!lex_string(lx, &key, &key_len) || memchr(key, '\0', key_len))
+        if (!lex_take(lx, '"') || !lex_string(lx, &key, &key_len) || memchr(key, '\0', key_len))
             break;
         /* An unescaped key lives in scratch, which the value may reuse. */
         if (key == lx->scratch)
             key = key_copy = memcpy(k3c_xmalloc(key_len + 1), key, key_len);
         skip_ws(lx);
-        v = lx->p < lx->end && *lx->p == ':' ? (lx->p++, parse_value(lx, depth + 1)) : NULL;
+        v = lex_take(lx, ':') ? parse_value(lx, depth + 1) : NULL;
         size = json_object_size(obj);
         /* A duplicate key leaves the size as it was: jansson's to judge. */
         ok = v && json_object_setn_new_nocheck(obj, key, key_len, v) == 0 &&
@@ -204,13 +209,10 @@ parse_object(struct lexer *lx, int depth)
         if (!ok)
             break;
         skip_ws(lx);
-        if (lx->p < lx->end && *lx->p == '}') {
-            lx->p++;
+        if (lex_take(lx, '}'))
             return obj;
-        }
-        if (lx->p >= lx->end || *lx->p != ',')
+        if (!lex_take(lx, ','))
             break;
-        lx->p++;
         skip_ws(lx);
     }
     json_decref(obj);
@@ -224,23 +226,18 @@ parse_array(struct lexer *lx, int depth)
 
     lx->p++;
     skip_ws(lx);
-    if (lx->p < lx->end && *lx->p == ']') {
-        lx->p++;
+    if (lex_take(lx, ']'))
         return arr;
-    }
     for (;;) {
         json_t *v = parse_value(lx, depth + 1);
 
         if (!v || json_array_append_new(arr, v) < 0)
             break;
         skip_ws(lx);
-        if (lx->p < lx->end && *lx->p == ']') {
-            lx->p++;
+        if (lex_take(lx, ']'))
             return arr;
-        }
-        if (lx->p >= lx->end || *lx->p != ',')
+        if (!lex_take(lx, ','))
             break;
-        lx->p++;
     }
     json_decref(arr);
     return NULL;
