@@ -171,7 +171,10 @@ api_server_drain_address(struct api_server *srv, const char *ip, int64_t max_ms)
     /* A resumed stream's connection is closed on libmicrohttpd's next pass
      * over it, which this short wait covers; nothing reports it. */
     left = deadline - k3c_now_ms();
-    k3c_sleep_ms(left < API_DRAIN_CLOSE_MS ? (left > 0 ? left : 0) : API_DRAIN_CLOSE_MS);
+    if (left > API_DRAIN_CLOSE_MS)
+        left = API_DRAIN_CLOSE_MS;
+    if (left > 0)
+        k3c_sleep_ms(left);
     log_info("closed the API connections that came in on %s", ip);
 }
 
