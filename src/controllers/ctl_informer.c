@@ -22,6 +22,7 @@
 #include "base/util.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,13 +303,18 @@ set_synced(struct ctl_informer *inf)
 #define INFORMER_BATCH 256
 /* Pause after a cache closed its watcher (a relist, a slow reader). */
 #define INFORMER_RESUBSCRIBE_MS 50
+/* After a pass, the changes of the next few milliseconds gather for one pass
+ * instead of waking the loop once each (under a burst of writes that was a
+ * wake-up and a walk over every informer per event). */
+#define INFORMER_COALESCE_MS 5
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC: a cache changed, v changed, busy done */
-    uint64_t seq;        /* bumped by every change hook call */
-    uint64_t v_gen;      /* bumped when v changes */
+    pthread_cond_t cond;      /* CLOCK_MONOTONIC: a change while idle, v changed, busy done */
+    atomic_uint_fast64_t seq; /* bumped by every change hook call */
+    atomic_bool idle;         /* the loop sleeps until a change: the hook must wake it */
+    uint64_t v_gen;           /* bumped when v changes */
     struct ctl_informer **v;
     size_t n, cap;
     struct ctl_informer *busy; /* the one the loop is running now */
@@ -321,12 +327,18 @@ loop_init(void)
     k3c_cond_init(&loop.cond);
 }
 
-/* The watch cache's change hook: any thread, no cache lock held. */
+/* The watch cache's change hook: any thread, no cache lock held. Outside
+ * the loop's idle wait the change only counts: the loop looks at the count
+ * when its pass or its quiet period ends (the store of seq and the load of
+ * idle here, and the reverse order in loop_wait_locked, are sequentially
+ * consistent, so one of the two sides sees the other). */
 static void
 loop_cache_changed(void)
 {
+    atomic_fetch_add(&loop.seq, 1);
+    if (!atomic_load(&loop.idle))
+        return;
     pthread_mutex_lock(&loop.mu);
-    loop.seq++;
     pthread_cond_broadcast(&loop.cond);
     pthread_mutex_unlock(&loop.mu);
 }
@@ -394,15 +406,36 @@ informer_step(struct ctl_informer *inf, int64_t *wake_ms)
     return true;
 }
 
+/* After a pass that saw the changes up to seq: if it handled changes, the
+ * quiet period first (the changes that come in it wait for its end); then,
+ * if none came, sleep until one comes, wake_ms, or v changes. mu held. */
+static void
+loop_wait_locked(uint64_t seq, bool quiet, int64_t wake_ms)
+{
+    uint64_t gen = loop.v_gen;
+    int64_t quiet_end = quiet ? k3c_now_ms() + INFORMER_COALESCE_MS : 0;
+
+    if (quiet_end > wake_ms)
+        quiet_end = wake_ms;
+    while (gen == loop.v_gen && k3c_now_ms() < quiet_end)
+        k3c_cond_wait_until(&loop.cond, &loop.mu, quiet_end);
+    atomic_store(&loop.idle, true);
+    while (atomic_load(&loop.seq) == seq && gen == loop.v_gen && k3c_now_ms() < wake_ms)
+        k3c_cond_wait_until(&loop.cond, &loop.mu, wake_ms);
+    atomic_store(&loop.idle, false);
+}
+
 /* Runs every informer until none is left (the thread then ends; the next
  * ctl_informer_start starts another). */
 static void *
 loop_thread(void *arg)
 {
+    uint64_t handled = 0; /* seq as of the last pass */
+
     (void)arg;
     pthread_mutex_lock(&loop.mu);
     while (loop.n > 0) {
-        uint64_t seq = loop.seq, gen = loop.v_gen;
+        uint64_t seq = atomic_load(&loop.seq), gen = loop.v_gen;
         int64_t wake = k3c_now_ms() + INFORMER_POLL_MS;
         bool more = false;
 
@@ -416,10 +449,11 @@ loop_thread(void *arg)
             loop.busy = NULL;
             pthread_cond_broadcast(&loop.cond); /* ctl_informer_free may wait */
         }
-        /* A change while we ran, or v changed under the walk: go again. */
-        if (more || seq != loop.seq || gen != loop.v_gen)
+        /* More than a batch, or v changed under the walk: go again. */
+        if (more || gen != loop.v_gen)
             continue;
-        k3c_cond_wait_until(&loop.cond, &loop.mu, wake);
+        loop_wait_locked(seq, seq != handled, wake);
+        handled = seq;
     }
     loop.thread_running = false;
     pthread_mutex_unlock(&loop.mu);
