@@ -43,9 +43,8 @@ int store_kv_from_json(const json_t *j, struct store_kv *kv, struct k3c_err *err
 
 /* One event of a watch message. */
 struct store_watch_event {
-    bool deleted;  /* "type":"DELETE" (PUT, the default, is left out) */
-    bool has_prev; /* prev_kv was sent */
-    struct store_kv kv, prev;
+    bool deleted; /* "type":"DELETE" (PUT, the default, is left out) */
+    struct store_kv kv;
 };
 
 void store_watch_event_fini(struct store_watch_event *ev);

@@ -131,10 +131,12 @@ enum store_event_type {
     STORE_EVENT_DELETE,
 };
 
+/* The watch does not ask etcd for the value before each event (prev_kv):
+ * etcd would read it from its backend for every update and delete and send
+ * it along, and no reader needs it (the watch cache has the old entry). */
 struct store_event {
     enum store_event_type type;
-    const struct store_kv *kv;   /* for DELETE: key and mod_revision of the delete */
-    const struct store_kv *prev; /* the value before the event; NULL if none */
+    const struct store_kv *kv; /* for DELETE: key and mod_revision of the delete */
 };
 
 struct store_watch_ops {

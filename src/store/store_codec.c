@@ -370,7 +370,8 @@ fail:
     return false;
 }
 
-/* One event: {"type":"DELETE", "kv":{...}, "prev_kv":{...}}. */
+/* One event: {"type":"DELETE", "kv":{...}}; other members (a prev_kv) are
+ * skipped. */
 static bool
 scan_event(struct scan *s, struct store_watch_event *ev)
 {
@@ -394,10 +395,7 @@ scan_event(struct scan *s, struct store_watch_event *ev)
             ev->deleted = ok && scan_name_is(type, tlen, "DELETE");
         } else if (scan_name_is(name, len, "kv") && !seen_kv) {
             seen_kv = ok = scan_kv(s, &ev->kv);
-        } else if (scan_name_is(name, len, "prev_kv") && !ev->has_prev) {
-            ev->has_prev = ok = scan_kv(s, &ev->prev);
-        } else if (scan_name_is(name, len, "type") || scan_name_is(name, len, "kv") ||
-                   scan_name_is(name, len, "prev_kv")) {
+        } else if (scan_name_is(name, len, "type") || scan_name_is(name, len, "kv")) {
             ok = false;
         } else {
             ok = scan_skip(s, 0);
@@ -416,8 +414,6 @@ void
 store_watch_event_fini(struct store_watch_event *ev)
 {
     store_kv_fini(&ev->kv);
-    store_kv_fini(&ev->prev);
-    ev->has_prev = false;
 }
 
 void
@@ -542,9 +538,7 @@ store_watch_msg_split(const char *msg, size_t len, json_t **rest, struct store_w
         struct store_watch_event *ev = &(*events)[i];
         struct k3c_err err = {0};
 
-        if (store_value_open(ev->kv.key, &ev->kv.value, &ev->kv.value_len, &err) < 0 ||
-            (ev->has_prev &&
-             store_value_open(ev->prev.key, &ev->prev.value, &ev->prev.value_len, &err) < 0)) {
+        if (store_value_open(ev->kv.key, &ev->kv.value, &ev->kv.value_len, &err) < 0) {
             json_decref(*rest);
             *rest = NULL;
         }

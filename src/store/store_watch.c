@@ -94,8 +94,7 @@ static void
 deliver_decoded(struct store_watch *w, struct store_watch_event *ev)
 {
     struct store_event out = {.type = ev->deleted ? STORE_EVENT_DELETE : STORE_EVENT_PUT,
-                              .kv = &ev->kv,
-                              .prev = ev->has_prev ? &ev->prev : NULL};
+                              .kv = &ev->kv};
 
     w->ops.on_event(w->userdata, &out);
 }
@@ -103,21 +102,16 @@ deliver_decoded(struct store_watch *w, struct store_watch_event *ev)
 static void
 deliver_event(struct store_watch *w, const json_t *ev, struct k3c_err *err)
 {
-    struct store_kv kv, prev;
-    const json_t *prev_json = json_object_get(ev, "prev_kv");
+    struct store_kv kv;
     const char *type = json_string_value(json_object_get(ev, "type"));
-    struct store_event out = {.type = STORE_EVENT_PUT, .kv = &kv, .prev = NULL};
+    struct store_event out = {.type = STORE_EVENT_PUT, .kv = &kv};
 
     if (store_kv_from_json(json_object_get(ev, "kv"), &kv, err) < 0)
         return;
     /* proto3 JSON leaves the default enum value (PUT) out. */
     if (type && strcmp(type, "DELETE") == 0)
         out.type = STORE_EVENT_DELETE;
-    if (prev_json && store_kv_from_json(prev_json, &prev, err) == 0)
-        out.prev = &prev;
     w->ops.on_event(w->userdata, &out);
-    if (out.prev)
-        store_kv_fini(&prev);
     store_kv_fini(&kv);
 }
 
@@ -236,9 +230,9 @@ watch_request(const struct store_watch *w)
     _cleanup_free_ char *end = store_prefix_end(w->prefix);
     _cleanup_json_ json_t *req = NULL;
     int64_t from = atomic_load(&w->next_rev);
-    json_t *create = json_pack("{s:o, s:o, s:b, s:b}", "key", store_json_b64(w->prefix),
-                               "range_end", end[0] ? store_json_b64(end) : json_string("AA=="),
-                               "prev_kv", 1, "progress_notify", 1);
+    json_t *create =
+        json_pack("{s:o, s:o, s:b}", "key", store_json_b64(w->prefix), "range_end",
+                  end[0] ? store_json_b64(end) : json_string("AA=="), "progress_notify", 1);
 
     json_object_set_new(create, "start_revision", json_integer(from));
     req = json_pack("{s:o}", "create_request", create);

@@ -23,7 +23,6 @@ struct seen_event {
     enum store_event_type type;
     char key[64];
     char value[32];
-    char prev[32];
     int64_t rev;
 };
 
@@ -53,7 +52,6 @@ record_event(void *ud, const struct store_event *e)
         s->type = e->type;
         snprintf(s->key, sizeof(s->key), "%s", e->kv->key);
         snprintf(s->value, sizeof(s->value), "%s", e->kv->value);
-        snprintf(s->prev, sizeof(s->prev), "%s", e->prev ? e->prev->value : "");
         s->rev = e->kv->mod_revision;
     }
     pthread_mutex_unlock(&r->lock);
@@ -177,12 +175,6 @@ assert_sequence(struct recorder *r, const char *prefix, int n, int keys)
         assert_int_equal(r->ev[i].type, STORE_EVENT_PUT);
         if (i > 0)
             assert_true(r->ev[i].rev > r->ev[i - 1].rev);
-        if (i >= keys) {
-            char prev[32];
-
-            snprintf(prev, sizeof(prev), "v%d", i - keys);
-            assert_string_equal(r->ev[i].prev, prev);
-        }
     }
     pthread_mutex_unlock(&r->lock);
 }
@@ -208,7 +200,7 @@ test_every_write_once_in_order(void **state)
 }
 
 static void
-test_delete_events_carry_previous_value(void **state)
+test_delete_events_carry_key_and_revision(void **state)
 {
     struct fixture *f = *state;
     struct k3c_err err = {0};
@@ -224,7 +216,7 @@ test_delete_events_carry_previous_value(void **state)
     store_watch_stop(w);
     assert_int_equal(f->rec.ev[1].type, STORE_EVENT_DELETE);
     assert_string_equal(f->rec.ev[1].key, "/w2/a");
-    assert_string_equal(f->rec.ev[1].prev, "alive");
+    assert_string_equal(f->rec.ev[1].value, "");
     assert_true(f->rec.ev[1].rev > rev);
 }
 
@@ -331,7 +323,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_every_write_once_in_order, reset_recorder),
-        cmocka_unit_test_setup(test_delete_events_carry_previous_value, reset_recorder),
+        cmocka_unit_test_setup(test_delete_events_carry_key_and_revision, reset_recorder),
         cmocka_unit_test_setup(test_resume_after_connection_cut, reset_recorder),
         cmocka_unit_test_setup(test_resume_after_etcd_killed, reset_recorder),
         cmocka_unit_test_setup(test_compacted_start_revision, reset_recorder),

@@ -132,8 +132,6 @@ jansson_events(const char *msg, struct store_watch_event **out)
 
         assert_int_equal(store_kv_from_json(json_object_get(ev, "kv"), &v[i].kv, &err), 0);
         v[i].deleted = type && strcmp(type, "DELETE") == 0;
-        v[i].has_prev = json_object_get(ev, "prev_kv") &&
-                        store_kv_from_json(json_object_get(ev, "prev_kv"), &v[i].prev, &err) == 0;
     }
     *out = v;
     return json_array_size(events);
@@ -165,10 +163,7 @@ assert_split_like_jansson(const char *msg)
     assert_int_equal(n_fast, n_slow);
     for (size_t i = 0; i < n_fast; i++) {
         assert_int_equal(fast[i].deleted, slow[i].deleted);
-        assert_int_equal(fast[i].has_prev, slow[i].has_prev);
         assert_kv_equal(&fast[i].kv, &slow[i].kv);
-        if (fast[i].has_prev)
-            assert_kv_equal(&fast[i].prev, &slow[i].prev);
     }
     /* the rest is the message with no events */
     res = json_object_get(whole, "result");
@@ -206,8 +201,9 @@ test_watch_split_events(void **state)
         "{\"result\":{\"header\":{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\"7\","
         "\"raft_term\":\"2\"},\"events\":[{\"kv\":{\"key\":\"" K_A "\",\"create_revision\":\"7\","
         "\"mod_revision\":\"7\",\"version\":\"1\",\"value\":\"" V_AB "\"}}]}}");
-    /* an update and a delete with prev_kv, a lease, whitespace, integers as numbers,
-     * members etcd may add (nested, with escaped quotes) in between */
+    /* an update and a delete with prev_kv (skipped: the store's watch does not
+     * ask for it), a lease, whitespace, integers as numbers, members etcd may
+     * add (nested, with escaped quotes) in between */
     assert_split_like_jansson(
         " { \"result\" : { \"header\" : {\"revision\": 9 } , \"events\" : [ "
         "{ \"kv\" : { \"key\" : \"" K_K "\" , \"create_revision\" : 3 , \"mod_revision\" : "
