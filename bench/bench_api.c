@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@
 #define BENCH_GOAL_LIST_MS 100.0
 #define BENCH_GOAL_RSS_KIB (40 * 1000) /* 40 MB (issue #20) */
 #define BENCH_RAW_PREFIX   "/bench/raw/configmaps/default/"
+/* The raw side's keys that a watch follows (struct raw_watch). */
+#define BENCH_WATCHED_PREFIX "/bench/watched/configmaps/default/"
 #define BENCH_TABLE_ACCEPT                                                                         \
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s." \
     "io,application/json"
@@ -63,7 +66,8 @@
 enum bench_side {
     SIDE_API,
     SIDE_RAW,
-    SIDE_RAW_UNIX, /* raw over the server's local unix socket, when it has one */
+    SIDE_RAW_WATCHED, /* raw, on keys a watch follows */
+    SIDE_RAW_UNIX,    /* raw over the server's local unix socket, when it has one */
     SIDE_COUNT,
 };
 
@@ -73,7 +77,7 @@ enum bench_op {
     OP_POD_CREATE,
 };
 
-static const char *const side_names[] = {"api", "raw", "raw (unix)"};
+static const char *const side_names[] = {"api", "raw", "raw (watched)", "raw (unix)"};
 
 extern char **environ;
 
@@ -96,8 +100,23 @@ struct server {
     bool ready; /* it answered /readyz once */
 };
 
+/* A watch on BENCH_WATCHED_PREFIX through etcd's gateway, as an API
+ * server's watch cache keeps one on every resource's keys: etcd then sends
+ * an event for every create on that side too, as for the API's. What it
+ * receives is counted and dropped. */
+struct raw_watch {
+    CURL *curl;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    atomic_size_t messages; /* lines of the stream: the "created" answer, then events */
+    CURLcode rc;
+    char *body;
+};
+
 struct bench {
     struct server srv;
+    struct raw_watch watch;
     struct conn api[BENCH_MAX_CONC], raw[BENCH_MAX_CONC], raw_unix[BENCH_MAX_CONC];
     char *txn_url, *put_url, *range_url;
     /* The server's socket to its etcd (docs/etcd.md "The local socket"):
@@ -742,27 +761,107 @@ api_create_pod(struct bench *b, struct conn *c, size_t i, struct k3c_err *err)
     return conn_expect(c, url, body, (size_t)n, 201, NULL, err);
 }
 
+/* ---- the watch on the watched side's keys ------------------------------------- */
+
+static size_t
+watch_count(char *data, size_t size, size_t n, void *ud)
+{
+    struct raw_watch *w = ud;
+
+    for (size_t i = 0; i < size * n; i++)
+        if (data[i] == '\n')
+            atomic_fetch_add(&w->messages, 1);
+    return size * n;
+}
+
+static int
+watch_until_stopped(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    struct raw_watch *w = ud;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&w->stop) ? 1 : 0;
+}
+
+static void *
+watch_run(void *arg)
+{
+    struct raw_watch *w = arg;
+
+    w->rc = curl_easy_perform(w->curl);
+    return NULL;
+}
+
+static void
+raw_watch_start(struct bench *b)
+{
+    struct raw_watch *w = &b->watch;
+    const struct server *s = &b->srv;
+    _cleanup_free_ char *url = k3c_xasprintf("%s/v3/watch", s->etcd_url);
+    _cleanup_free_ char *key = k3c_base64_encode("/bench/watched/", strlen("/bench/watched/"));
+    _cleanup_free_ char *end = k3c_base64_encode("/bench/watched0", strlen("/bench/watched0"));
+
+    w->body = k3c_xasprintf("{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", key, end);
+    if (!(w->curl = curl_easy_init()))
+        abort();
+    curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(w->curl, CURLOPT_URL, url);
+    curl_easy_setopt(w->curl, CURLOPT_CAINFO, s->ca);
+    curl_easy_setopt(w->curl, CURLOPT_SSLCERT, s->etcd_cert);
+    curl_easy_setopt(w->curl, CURLOPT_SSLKEY, s->etcd_key);
+    curl_easy_setopt(w->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, w->body);
+    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, watch_count);
+    curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, watch_until_stopped);
+    curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
+    w->started = pthread_create(&w->thread, NULL, watch_run, w) == 0;
+}
+
+/* Stops the watch; prints what it received (the figure of its side means
+ * something only if it was open throughout). */
+static void
+raw_watch_stop(struct bench *b)
+{
+    struct raw_watch *w = &b->watch;
+
+    if (!w->started)
+        return;
+    atomic_store(&w->stop, true);
+    pthread_join(w->thread, NULL);
+    printf("  (the watch on the watched keys received %zu messages; %s)\n",
+           atomic_load(&w->messages),
+           w->rc == CURLE_ABORTED_BY_CALLBACK ? "open until the end" : curl_easy_strerror(w->rc));
+    curl_easy_cleanup(w->curl);
+    free(w->body);
+    w->started = false;
+}
+
 /* Creates write fresh names of the phase; GETs read the c=1 phase's objects
  * (API: the ConfigMaps, raw: the raw keys). */
 static int
 worker_op(struct worker *w, size_t i)
 {
     struct bench *b = w->b;
-    struct conn *c = w->side == SIDE_API   ? &b->api[w->tid]
-                     : w->side == SIDE_RAW ? &b->raw[w->tid]
-                                           : &b->raw_unix[w->tid];
+    struct conn *c = w->side == SIDE_API        ? &b->api[w->tid]
+                     : w->side == SIDE_RAW_UNIX ? &b->raw_unix[w->tid]
+                                                : &b->raw[w->tid];
     char name[64], key[128];
 
     if (w->op == OP_POD_CREATE)
         return api_create_pod(b, c, i, &w->err);
     snprintf(name, sizeof(name), "cm-%s-%08zu", w->tag, w->op == OP_CM_GET ? i % b->cm_c1 : i);
-    snprintf(key, sizeof(key), BENCH_RAW_PREFIX "%s%s", w->side == SIDE_RAW_UNIX ? "u-" : "", name);
+    snprintf(key, sizeof(key), "%s%s%s",
+             w->side == SIDE_RAW_WATCHED ? BENCH_WATCHED_PREFIX : BENCH_RAW_PREFIX,
+             w->side == SIDE_RAW_UNIX ? "u-" : "", name);
     if (w->op == OP_CM_CREATE)
         return w->side == SIDE_API
                    ? api_create_cm(b, c, name, &w->err)
-                   : raw_create(b, c,
-                                w->side == SIDE_RAW ? b->txn_url : "http://localhost/v3/kv/txn",
-                                key, &w->err);
+                   : raw_create(
+                         b, c, w->side == SIDE_RAW_UNIX ? "http://localhost/v3/kv/txn" : b->txn_url,
+                         key, &w->err);
     return w->side == SIDE_API ? api_get_cm(b, c, name, &w->err) : raw_get(b, c, key, &w->err);
 }
 
@@ -834,12 +933,13 @@ run_round(struct bench *b, enum bench_side side, enum bench_op op, const char *t
 
 /* ops operations per side, in rounds whose order rotates (API first, then
  * raw first, ...) so that noise on the machine hits every side. Creates
- * also run raw over the local unix socket when the server has one. */
+ * also run raw on watched keys, and over the local unix socket when the
+ * server has one. */
 static void
 run_phase(struct bench *b, enum bench_op op, const char *tag, int conc, size_t ops, bool lat,
           struct tally t[SIDE_COUNT])
 {
-    int sides = op == OP_CM_CREATE && b->unix_socket ? 3 : 2;
+    int sides = op != OP_CM_CREATE ? 2 : b->unix_socket ? 4 : 3;
 
     memset(t, 0, SIDE_COUNT * sizeof(*t));
     for (int s = 0; s < 2 && lat; s++)
@@ -923,12 +1023,17 @@ warm_up(struct bench *b, struct k3c_err *err)
     run_round(b, SIDE_RAW, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS, &t[1]);
     if (t[1].errors > 0)
         return k3c_err_set(err, K3C_E_INTERNAL, "warm-up raw create: %s", t[1].first_err);
+    run_round(b, SIDE_RAW_WATCHED, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS,
+              &t[SIDE_RAW_WATCHED]);
+    if (t[SIDE_RAW_WATCHED].errors > 0)
+        return k3c_err_set(err, K3C_E_INTERNAL, "warm-up raw create on watched keys: %s",
+                           t[SIDE_RAW_WATCHED].first_err);
     if (b->unix_socket) {
         run_round(b, SIDE_RAW_UNIX, OP_CM_CREATE, "warm", BENCH_MAX_CONC, 0, BENCH_WARMUP_OPS,
-                  &t[2]);
-        if (t[2].errors > 0)
+                  &t[SIDE_RAW_UNIX]);
+        if (t[SIDE_RAW_UNIX].errors > 0)
             return k3c_err_set(err, K3C_E_INTERNAL, "warm-up raw create over %s: %s",
-                               b->unix_socket, t[2].first_err);
+                               b->unix_socket, t[SIDE_RAW_UNIX].first_err);
     }
     return 0;
 }
@@ -944,6 +1049,14 @@ print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
            per_op_us(t[SIDE_API].k3c_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_API].etcd_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_RAW].etcd_cpu, &t[SIDE_RAW]), t[SIDE_API].errors, t[SIDE_RAW].errors);
+    if (t[SIDE_RAW_WATCHED].ops > 0) {
+        double w = rate(&t[SIDE_RAW_WATCHED]);
+
+        printf("  raw on keys a watch follows %7.0f %7.3f  %-9s %21s %10.0f %7zu\n", w,
+               w > 0 ? a / w : 0, "(info)", "",
+               per_op_us(t[SIDE_RAW_WATCHED].etcd_cpu, &t[SIDE_RAW_WATCHED]),
+               t[SIDE_RAW_WATCHED].errors);
+    }
     if (t[SIDE_RAW_UNIX].ops > 0) {
         double u = rate(&t[SIDE_RAW_UNIX]);
 
@@ -1605,7 +1718,9 @@ run_all(struct bench *b, size_t ops, size_t pods)
         return 0;
     }
 
+    raw_watch_start(b);
     bench_configmaps(b, ops, ratio, get_ms);
+    raw_watch_stop(b);
     printf("\nget latency (c=1, %d GETs each)      p50 ms    p99 ms\n", BENCH_GETS);
     printf("%-34s %9.2f %9.2f\n", "api  GET configmaps/<name>", get_ms[0], get_ms[1]);
     printf("%-34s %9.2f %9.2f\n", "raw  etcd range of the same bytes", get_ms[2], get_ms[3]);
@@ -1648,6 +1763,9 @@ print_header(const struct bench *b, const char *bin, size_t ops)
         "      on the TLS etcd k3c supervises, with its etcd client certificate, HTTP/1.1 as the\n"
         "      store speaks it (etcd's JSON gateway behind TLS forwards each request to its own\n"
         "      gRPC port over TLS again);\n"
+        "raw on keys a watch follows = the same txn under " BENCH_WATCHED_PREFIX ", which\n"
+        "      a watch through the gateway follows, as k3c's store watch (any API server's watch\n"
+        "      cache) follows the API's keys: etcd then sends an event per create on both sides;\n"
         "raw over the unix socket = the same txn over the socket k3c's own store uses (plain\n"
         "      HTTP, no TLS on either side; only when this server has one);\n"
         "us/op = CPU time per operation of k3c, and of etcd on the api (a) and raw (r) side\n\n");
