@@ -105,7 +105,7 @@ struct server {
  * an event for every create on that side too, as for the API's. What it
  * receives is counted and dropped. */
 struct raw_watch {
-    CURL *curl;
+    struct conn conn;
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -789,7 +789,7 @@ watch_run(void *arg)
 {
     struct raw_watch *w = arg;
 
-    w->rc = curl_easy_perform(w->curl);
+    w->rc = curl_easy_perform(w->conn.curl);
     return NULL;
 }
 
@@ -799,24 +799,24 @@ raw_watch_start(struct bench *b)
     struct raw_watch *w = &b->watch;
     const struct server *s = &b->srv;
     _cleanup_free_ char *url = k3c_xasprintf("%s/v3/watch", s->etcd_url);
-    _cleanup_free_ char *key = k3c_base64_encode("/bench/watched/", strlen("/bench/watched/"));
-    _cleanup_free_ char *end = k3c_base64_encode("/bench/watched0", strlen("/bench/watched0"));
+    char end[] = BENCH_WATCHED_PREFIX;
+    _cleanup_free_ char *key = k3c_base64_encode(end, strlen(end));
+    _cleanup_free_ char *key_end = NULL;
 
-    w->body = k3c_xasprintf("{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", key, end);
-    if (!(w->curl = curl_easy_init()))
-        abort();
-    curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(w->curl, CURLOPT_URL, url);
-    curl_easy_setopt(w->curl, CURLOPT_CAINFO, s->ca);
-    curl_easy_setopt(w->curl, CURLOPT_SSLCERT, s->etcd_cert);
-    curl_easy_setopt(w->curl, CURLOPT_SSLKEY, s->etcd_key);
-    curl_easy_setopt(w->curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, w->body);
-    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, watch_count);
-    curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
-    curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, watch_until_stopped);
-    curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
+    end[strlen(end) - 1]++; /* the range: every key with the prefix */
+    key_end = k3c_base64_encode(end, strlen(end));
+    w->body =
+        k3c_xasprintf("{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", key, key_end);
+    conn_init(&w->conn, s->ca, s->etcd_cert, s->etcd_key);
+    curl_easy_setopt(w->conn.curl, CURLOPT_URL, url);
+    curl_easy_setopt(w->conn.curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(w->conn.curl, CURLOPT_TIMEOUT_MS, 0L); /* open until raw_watch_stop */
+    curl_easy_setopt(w->conn.curl, CURLOPT_POSTFIELDS, w->body);
+    curl_easy_setopt(w->conn.curl, CURLOPT_WRITEFUNCTION, watch_count);
+    curl_easy_setopt(w->conn.curl, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(w->conn.curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(w->conn.curl, CURLOPT_XFERINFOFUNCTION, watch_until_stopped);
+    curl_easy_setopt(w->conn.curl, CURLOPT_XFERINFODATA, w);
     w->started = pthread_create(&w->thread, NULL, watch_run, w) == 0;
 }
 
@@ -834,7 +834,7 @@ raw_watch_stop(struct bench *b)
     printf("  (the watch on the watched keys received %zu messages; %s)\n",
            atomic_load(&w->messages),
            w->rc == CURLE_ABORTED_BY_CALLBACK ? "open until the end" : curl_easy_strerror(w->rc));
-    curl_easy_cleanup(w->curl);
+    conn_fini(&w->conn);
     free(w->body);
     w->started = false;
 }
