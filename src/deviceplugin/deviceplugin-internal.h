@@ -5,7 +5,7 @@
 #define K3C_DEVICEPLUGIN_INTERNAL_H
 
 #include "deviceplugin/deviceplugin.h"
-#include "deviceplugin/dp_grpc.h"
+#include "grpc/grpc_conn.h"
 #include "api.pb-c.h"
 
 #include <pthread.h>

@@ -9,7 +9,7 @@
  * registrations refused with gRPC's codes; and the Allocate answer's
  * checks (pure). No root needed. */
 #include "deviceplugin/deviceplugin.h"
-#include "deviceplugin/dp_grpc.h"
+#include "grpc/grpc_conn.h"
 #include "api.pb-c.h"
 #include "base/cleanup.h"
 #include "base/util.h"

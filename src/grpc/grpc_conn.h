@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0
- * dp_grpc.h - the little of gRPC the device-plugin API needs, over
- * HTTP/2 (libnghttp2) on unix sockets, both ends in one place: a server
+ * grpc_conn.h - the little of gRPC that k3c needs, over HTTP/2
+ * (libnghttp2) on unix sockets, both ends in one place: a server
  * connection answers unary calls (the kubelet's Registration service), a
- * client connection makes unary calls and follows server streams
- * (ListAndWatch). Messages are gRPC's length-prefixed frames (1 byte
- * compressed flag, 4 bytes big-endian length), never compressed; a message
- * above GRPC_MAX_MSG fails its stream. Status comes in the grpc-status and
- * grpc-message trailers (or headers, for a trailers-only answer).
+ * client connection makes unary calls (the device plugins', the store's
+ * writes to its etcd member) and follows server streams (ListAndWatch). Messages are gRPC's
+ * length-prefixed frames (1 byte compressed flag, 4 bytes big-endian length), never compressed; a
+ * message above GRPC_MAX_MSG fails its stream. Status comes in the grpc-status and grpc-message
+ * trailers (or headers, for a trailers-only answer).
  *
  * A connection is driven by its owner's poll loop (grpc_conn_io) or, for a
  * blocking unary call, by grpc_unary. Not thread-safe: one thread per
  * connection. */
-#ifndef K3C_DEVICEPLUGIN_DP_GRPC_H
-#define K3C_DEVICEPLUGIN_DP_GRPC_H
+#ifndef K3C_GRPC_GRPC_CONN_H
+#define K3C_GRPC_GRPC_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,10 +63,25 @@ int grpc_conn_io(struct grpc_conn *c, struct k3c_err *err);
 /* Hands bytes to the HTTP/2 session as if read from the socket. */
 int grpc_conn_feed(struct grpc_conn *c, const uint8_t *data, size_t len, struct k3c_err *err);
 
+/* For a client connection kept idle between calls: reads what came in
+ * meanwhile (SETTINGS, PING, GOAWAY, the peer's close) and says whether a
+ * new call may start on it. */
+bool grpc_conn_usable(struct grpc_conn *c);
+
 /* Starts a call of method with one request message; on_msg per response
  * message, on_end once. Returns 0 or -1 (err). */
 int grpc_call_start(struct grpc_conn *c, const char *method, const uint8_t *req, size_t len,
                     grpc_msg_fn on_msg, grpc_end_fn on_end, void *ud, struct k3c_err *err);
+
+/* A unary call on connection c (idle: no call open on it), waiting at most
+ * timeout_ms. Returns 0 when the call ended: *status is its grpc_status,
+ * *message (malloc'd, may be NULL) its grpc-message, and on GRPC_OK *resp
+ * (malloc'd; NULL for an empty message) the one answer. -1 (err): the
+ * connection failed or the time ran out; free c then, the call may still
+ * be open on it. */
+int grpc_conn_unary(struct grpc_conn *c, const char *method, const uint8_t *req, size_t len,
+                    int timeout_ms, int *status, char **message, uint8_t **resp, size_t *resp_len,
+                    struct k3c_err *err);
 
 /* A unary call on a fresh connection to the unix socket path, waiting at
  * most timeout_ms: *resp (malloc'd; NULL for an empty message). A status

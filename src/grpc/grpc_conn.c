@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
- * dp_grpc.c - gRPC over HTTP/2 on unix sockets (see dp_grpc.h): libnghttp2
+ * grpc_conn.c - gRPC over HTTP/2 on unix sockets (see grpc_conn.h): libnghttp2
  * does HTTP/2 (framing, HPACK, flow control, SETTINGS and PING answers),
  * this file does gRPC's part: the request headers, the length-prefixed
  * messages and the grpc-status trailers. One struct per stream serves both
  * ends. */
-#define LOG_COMPONENT "deviceplugin"
-#include "deviceplugin/dp_grpc.h"
+#define LOG_COMPONENT "grpc"
+#include "grpc/grpc_conn.h"
 #include "base/buf.h"
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -462,6 +462,19 @@ grpc_conn_io(struct grpc_conn *c, struct k3c_err *err)
     return 0;
 }
 
+bool
+grpc_conn_usable(struct grpc_conn *c)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    struct k3c_err err = {0};
+
+    if (c->streams)
+        return false;
+    if (poll(&pfd, 1, 0) > 0 && grpc_conn_io(c, &err) < 0)
+        return false;
+    return nghttp2_session_check_request_allowed(c->session) != 0;
+}
+
 int
 grpc_call_start(struct grpc_conn *c, const char *method, const uint8_t *req, size_t len,
                 grpc_msg_fn on_msg, grpc_end_fn on_end, void *ud, struct k3c_err *err)
@@ -475,7 +488,7 @@ grpc_call_start(struct grpc_conn *c, const char *method, const uint8_t *req, siz
         {(uint8_t *)":authority", (uint8_t *)"localhost", 10, 9, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"user-agent", (uint8_t *)"k3c-kubelet", 10, 11, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"user-agent", (uint8_t *)"k3c", 10, 3, NGHTTP2_NV_FLAG_NONE},
     };
     int32_t id;
 
@@ -545,41 +558,74 @@ unary_wait(struct grpc_conn *c, struct unary *u, int timeout_ms, struct k3c_err 
     return 0;
 }
 
+/* The calls still open on c end without telling their callers. */
+static void
+detach_calls(struct grpc_conn *c)
+{
+    for (struct grpc_stream *s = c->streams; s; s = s->next) {
+        s->ended = true;
+        s->on_msg = NULL;
+        s->on_end = NULL;
+    }
+}
+
+int
+grpc_conn_unary(struct grpc_conn *c, const char *method, const uint8_t *req, size_t len,
+                int timeout_ms, int *status, char **message, uint8_t **resp, size_t *resp_len,
+                struct k3c_err *err)
+{
+    struct unary u = {0};
+    int rc = -1;
+
+    *resp = NULL;
+    *resp_len = 0;
+    *message = NULL;
+    k3c_buf_init(&u.resp);
+    if (grpc_call_start(c, method, req, len, unary_msg, unary_end, &u, err) < 0 ||
+        unary_wait(c, &u, timeout_ms, err) < 0) {
+        detach_calls(c); /* the call may still be open: it must not reach u */
+        goto out;
+    }
+    rc = 0;
+    *status = u.status;
+    *message = u.message;
+    u.message = NULL;
+    if (u.status == GRPC_OK && u.n_msgs != 1) {
+        *status = GRPC_INTERNAL;
+        *message = k3c_xasprintf("%d response messages, want 1", u.n_msgs);
+    } else if (u.status == GRPC_OK) {
+        *resp_len = u.resp.len;
+        *resp = (uint8_t *)k3c_buf_steal(&u.resp, NULL);
+    }
+out:
+    k3c_buf_fini(&u.resp);
+    free(u.message);
+    return rc;
+}
+
 int
 grpc_unary(const char *path, const char *method, const uint8_t *req, size_t len, int timeout_ms,
            uint8_t **resp, size_t *resp_len, struct k3c_err *err)
 {
-    struct unary u = {0};
+    _cleanup_free_ char *message = NULL;
     struct grpc_conn *c;
-    int fd, rc = -1;
+    int fd, status, rc = -1;
 
     *resp = NULL;
     *resp_len = 0;
     fd = grpc_unix_connect(path, err);
     if (fd < 0)
         return k3c_err_wrap(err, "%s", method);
-    k3c_buf_init(&u.resp);
     c = grpc_conn_client_new(fd);
-    if (grpc_call_start(c, method, req, len, unary_msg, unary_end, &u, err) == 0 &&
-        unary_wait(c, &u, timeout_ms, err) == 0) {
-        if (u.status != GRPC_OK)
-            k3c_err_set(err, u.status == GRPC_UNAVAILABLE ? K3C_E_UNAVAILABLE : K3C_E_INVALID,
-                        "%s: rpc error: code = %d desc = %s", method, u.status,
-                        u.message ? u.message : "");
-        else if (u.n_msgs != 1)
-            k3c_err_set(err, K3C_E_INVALID, "%s: %d response messages, want 1", method, u.n_msgs);
-        else
-            rc = 0;
-    } else {
+    if (grpc_conn_unary(c, method, req, len, timeout_ms, &status, &message, resp, resp_len, err) <
+        0)
         k3c_err_wrap(err, "%s", method);
-    }
-    grpc_conn_free(c); /* before u goes: it may end the call */
-    if (rc == 0) {
-        *resp_len = u.resp.len;
-        *resp = (uint8_t *)k3c_buf_steal(&u.resp, NULL);
-    }
-    k3c_buf_fini(&u.resp);
-    free(u.message);
+    else if (status != GRPC_OK)
+        k3c_err_set(err, status == GRPC_UNAVAILABLE ? K3C_E_UNAVAILABLE : K3C_E_INVALID,
+                    "%s: rpc error: code = %d desc = %s", method, status, message ? message : "");
+    else
+        rc = 0;
+    grpc_conn_free(c);
     return rc;
 }
 
