@@ -258,6 +258,28 @@ http_client_set_endpoints(struct http_client *c, const char *const *endpoints, s
     return 0;
 }
 
+size_t
+http_client_current(struct http_client *c)
+{
+    return atomic_load(&c->current);
+}
+
+bool
+http_client_fail_over(struct http_client *c, size_t idx)
+{
+    bool others;
+
+    pthread_mutex_lock(&c->endpoints_lock);
+    others = c->n_endpoints > 1;
+    if (others) {
+        size_t expected = idx;
+
+        atomic_compare_exchange_strong(&c->current, &expected, (idx + 1) % c->n_endpoints);
+    }
+    pthread_mutex_unlock(&c->endpoints_lock);
+    return others;
+}
+
 void
 http_response_init(struct http_response *r)
 {

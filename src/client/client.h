@@ -61,6 +61,15 @@ void http_client_free(struct http_client *c);
 int http_client_set_endpoints(struct http_client *c, const char *const *endpoints,
                               struct k3c_err *err);
 
+/* Thread: any. The index of the endpoint requests start at now: the
+ * last one that answered. */
+size_t http_client_current(struct http_client *c);
+/* Thread: any. What a request does after a transport failure on endpoint
+ * idx, for a caller that reached it by another way (the store's gRPC
+ * writes): the next requests start at the endpoint after idx, if it is
+ * still the current one. False when there is no other endpoint. */
+bool http_client_fail_over(struct http_client *c, size_t idx);
+
 struct http_response {
     long status;            /* HTTP status code */
     struct k3c_buf body;    /* response body, NUL-terminated */

@@ -52,6 +52,10 @@ store_new(const struct store_config *cfg, struct k3c_err *err)
     s = k3c_xcalloc(1, sizeof(*s));
     s->http = http;
     s->http_write = http_write;
+    s->read_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 5000;
+    s->write_timeout_ms = hc.request_timeout_ms;
+    if (strncmp(cfg->endpoints[0], HTTP_UNIX_PREFIX, strlen(HTTP_UNIX_PREFIX)) == 0)
+        s->grpc = store_grpc_new(cfg->endpoints[0] + strlen(HTTP_UNIX_PREFIX));
     s->retry_timeout_ms = cfg->retry_timeout_ms > 0 ? cfg->retry_timeout_ms : 30000;
     atomic_init(&s->outage, false);
     atomic_init(&s->outage_since_ms, 0);
@@ -65,6 +69,7 @@ store_free(struct store *s)
         return;
     http_client_free(s->http);
     http_client_free(s->http_write);
+    store_grpc_free(s->grpc);
     free(s);
 }
 
@@ -85,16 +90,11 @@ outage_end(struct store *s)
                  (int64_t)(k3c_now_ms() - atomic_load(&s->outage_since_ms)));
 }
 
-/* Turns a gateway error body into an error kind. */
-static int
-gateway_error(const char *path, long status, const json_t *body, struct k3c_err *err)
+int
+store_etcd_error(const char *what, int code, const char *msg, struct k3c_err *err)
 {
-    const char *msg = json_string_value(json_object_get(body, "message"));
-    int code = (int)store_json_int64(body, "code");
     enum k3c_errkind kind = K3C_E_INTERNAL;
 
-    if (!msg)
-        msg = "no message";
     switch (code) {
     case GRPC_OUT_OF_RANGE:
         kind = strstr(msg, "compacted") ? K3C_E_COMPACTED : K3C_E_BAD_REQUEST;
@@ -112,13 +112,27 @@ gateway_error(const char *path, long status, const json_t *body, struct k3c_err 
     case GRPC_RESOURCE_EXHAUSTED:
         /* "database space exceeded" (the NOSPACE alarm): writes are refused
          * until compaction and defragmentation free space (the maintenance
-         * thread does both); callers see 503 and may retry. */
-        kind = K3C_E_UNAVAILABLE;
+         * thread does both); callers see 503 and may retry. A request past
+         * etcd's gRPC message limit (its request limit + 512 KiB) will
+         * never pass: "grpc: received message larger than max". */
+        kind = strstr(msg, "larger than max") ? K3C_E_BAD_REQUEST : K3C_E_UNAVAILABLE;
         break;
     default:
         break;
     }
-    return k3c_err_set(err, kind, "etcd %s: HTTP %ld: %s", path, status, msg);
+    return k3c_err_set(err, kind, "etcd %s: %s", what, msg);
+}
+
+/* Turns a gateway error body into an error kind. */
+static int
+gateway_error(const char *path, long status, const json_t *body, struct k3c_err *err)
+{
+    const char *msg = json_string_value(json_object_get(body, "message"));
+    char what[128];
+
+    snprintf(what, sizeof(what), "%s: HTTP %ld", path, status);
+    return store_etcd_error(what, (int)store_json_int64(body, "code"), msg ? msg : "no message",
+                            err);
 }
 
 /* One attempt: POST and parse. */
@@ -208,12 +222,42 @@ range_request(const char *key, size_t key_len, const char *range_end, int64_t li
     return req;
 }
 
+/* A read of key over gRPC on the local member's socket, as txn_run does
+ * writes: 0 done (*found), -1 etcd refused it, 1 take the gateway (which
+ * retries: a read may be sent again). */
+static int
+get_grpc(struct store *s, const char *key, struct store_kv *out, bool *found, struct k3c_err *err)
+{
+    int rc;
+
+    if (!s->grpc || http_client_current(s->http) != 0)
+        return 1;
+    rc = store_grpc_get(s->grpc, key, s->read_timeout_ms, out, found, err);
+    if (rc == STORE_GRPC_DONE) {
+        outage_end(s);
+        return 0;
+    }
+    if (rc == STORE_GRPC_REFUSED)
+        return -1;
+    if (rc == STORE_GRPC_NO_ANSWER)
+        http_client_fail_over(s->http, 0);
+    log_debug("%s; the read goes through the gateway", err->msg);
+    k3c_err_clear(err);
+    return 1;
+}
+
 int
 store_get(struct store *s, const char *key, struct store_kv *out, struct k3c_err *err)
 {
     _cleanup_json_ json_t *resp = NULL;
     const json_t *kvs;
+    bool found = false;
+    int rc = get_grpc(s, key, out, &found, err);
 
+    if (rc < 0)
+        return k3c_err_wrap(err, "get %s", key);
+    if (rc == 0)
+        return found ? 0 : k3c_err_set(err, K3C_E_NOT_FOUND, "%s not found", key);
     resp =
         store_call_take(s, "/v3/kv/range", range_request(key, strlen(key), NULL, 0, 0), true, err);
     if (!resp)
@@ -291,116 +335,160 @@ store_list(struct store *s, const char *prefix, int64_t limit, const char *conti
     return 0;
 }
 
-/* A compare on one key: target is "MOD" or "CREATE", the value its revision. */
-static json_t *
-compare_revision(const char *key, const char *target, int64_t revision)
-{
-    const char *field = strcmp(target, "MOD") == 0 ? "mod_revision" : "create_revision";
-
-    return json_pack("{s:o, s:s, s:s, s:I}", "key", store_json_b64(key), "target", target, "result",
-                     "EQUAL", field, (json_int_t)revision);
-}
-
-/* Runs a one-compare transaction. On success returns the answer with
- * *succeeded set; on failure the failure branch is a range of key so the
- * caller can tell "changed" from "gone". */
-static json_t *
-txn_take(struct store *s, json_t *compare, json_t *success, const char *key, bool *succeeded,
-         struct k3c_err *err)
-{
-    json_t *failure =
-        json_pack("[{s:o}]", "request_range", range_request(key, strlen(key), NULL, 0, 0));
-    json_t *req = json_pack("{s:[o], s:[o], s:o}", "compare", compare, "success", success,
-                            "failure", failure);
-    json_t *resp = store_call_take(s, "/v3/kv/txn", req, false, err);
-
-    if (resp)
-        *succeeded = json_is_true(json_object_get(resp, "succeeded"));
-    return resp;
-}
-
 static int64_t
 header_revision(const json_t *resp)
 {
     return store_json_int64(json_object_get(resp, "header"), "revision");
 }
 
-/* The put transaction of store_create (target "CREATE", revision 0) and
- * store_update ("MOD", the expected revision), the same request txn_take
- * sends, written as text: every string in it is base64 and every number an
- * integer, so nothing needs escaping, and a tree plus json_dumps of a
- * kilobytes-long value cost more CPU than the rest of the request. */
-static json_t *
-txn_put_take(struct store *s, const char *target, int64_t revision, const char *key,
-             const void *value, size_t len, int64_t lease, bool *succeeded, struct k3c_err *err)
+void
+store_txn_result_fini(struct store_txn_result *r)
 {
-    size_t sealed_len = 0;
-    _cleanup_free_ char *sealed = store_value_seal(key, value, len, &sealed_len); /* Secrets */
-    _cleanup_free_ char *k = k3c_base64_encode(key, strlen(key));
-    _cleanup_free_ char *v =
-        sealed ? k3c_base64_encode(sealed, sealed_len) : k3c_base64_encode(value, len);
-    const char *field = strcmp(target, "MOD") == 0 ? "mod_revision" : "create_revision";
-    struct k3c_buf req;
-    json_t *resp;
-
-    k3c_buf_init(&req);
-    k3c_buf_appendf(&req,
-                    "{\"compare\":[{\"key\":\"%s\",\"target\":\"%s\",\"result\":\"EQUAL\","
-                    "\"%s\":%" PRId64
-                    "}],\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"",
-                    k, target, field, revision, k);
-    k3c_buf_append(&req, v, strlen(v));
-    k3c_buf_append(&req, "\"", 1);
-    if (lease)
-        k3c_buf_appendf(&req, ",\"lease\":%" PRId64, lease);
-    k3c_buf_appendf(&req, "}}],\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}", k);
-    resp = call_text(s, "/v3/kv/txn", req.data, false, err);
-    k3c_buf_fini(&req);
-    if (resp)
-        *succeeded = json_is_true(json_object_get(resp, "succeeded"));
-    return resp;
+    store_kv_fini(&r->kv);
+    memset(r, 0, sizeof(*r));
 }
 
-/* The kv the failure branch of txn_take read, if the key exists. */
-static const json_t *
-txn_failure_kv(const json_t *resp)
+/* t as the gateway's JSON, written as text: every string in it is base64
+ * and every number an integer, so nothing needs escaping, and a tree plus
+ * json_dumps of a kilobytes-long value cost more CPU than the rest of the
+ * request. The failure branch ranges over the key, so a failed compare
+ * tells "changed" (with the kv as it is) from "gone". */
+static char *
+txn_gateway_text(const struct store_txn *t)
 {
-    const json_t *r = json_array_get(json_object_get(resp, "responses"), 0);
+    _cleanup_free_ char *k = k3c_base64_encode(t->key, strlen(t->key));
+    bool create = t->compare == STORE_TXN_CREATE;
+    struct k3c_buf req;
 
-    return json_array_get(json_object_get(json_object_get(r, "response_range"), "kvs"), 0);
+    k3c_buf_init(&req);
+    k3c_buf_append(&req, "{\"compare\":[", 12);
+    if (t->compare != STORE_TXN_ALWAYS)
+        k3c_buf_appendf(
+            &req, "{\"key\":\"%s\",\"target\":\"%s\",\"result\":\"EQUAL\",\"%s\":%" PRId64 "}", k,
+            create ? "CREATE" : "MOD", create ? "create_revision" : "mod_revision", t->revision);
+    if (t->value) {
+        _cleanup_free_ char *v = k3c_base64_encode(t->value, t->len);
+
+        k3c_buf_appendf(&req, "],\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"", k);
+        k3c_buf_append(&req, v, strlen(v));
+        k3c_buf_append(&req, "\"", 1);
+        if (t->lease)
+            k3c_buf_appendf(&req, ",\"lease\":%" PRId64, t->lease);
+        k3c_buf_append(&req, "}}]", 3);
+    } else {
+        k3c_buf_appendf(
+            &req, "],\"success\":[{\"request_delete_range\":{\"key\":\"%s\",\"prev_kv\":true}}]",
+            k);
+    }
+    k3c_buf_appendf(&req, ",\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}", k);
+    return k3c_buf_steal(&req, NULL);
+}
+
+static int
+txn_gateway(struct store *s, const struct store_txn *t, struct store_txn_result *r,
+            struct k3c_err *err)
+{
+    _cleanup_free_ char *text = txn_gateway_text(t);
+    _cleanup_json_ json_t *resp = NULL;
+    const json_t *op, *kv;
+
+    memset(r, 0, sizeof(*r));
+    resp = call_text(s, "/v3/kv/txn", text, false, err);
+    if (!resp)
+        return -1;
+    r->succeeded = json_is_true(json_object_get(resp, "succeeded"));
+    r->revision = header_revision(resp);
+    op = json_array_get(json_object_get(resp, "responses"), 0);
+    kv = json_array_get(json_object_get(json_object_get(op, "response_range"), "kvs"), 0);
+    if (!kv)
+        kv = json_array_get(
+            json_object_get(json_object_get(op, "response_delete_range"), "prev_kvs"), 0);
+    if (kv && t->want_kv) {
+        if (store_kv_from_json(kv, &r->kv, err) < 0)
+            return -1;
+        r->has_kv = true;
+    }
+    return 0;
+}
+
+/* Runs t over gRPC on the local member's socket (store_grpc.c) while the
+ * writes' client has that socket, its first endpoint, as its current one;
+ * through the gateway otherwise. After a failure of the gRPC call the
+ * write goes on as the gateway's own attempt would: no connection (etcd
+ * restarting) and it takes the gateway, which retries and fails over to
+ * the other members; no answer and the next member is tried, if there is
+ * one. */
+static int
+txn_run(struct store *s, const struct store_txn *t, struct store_txn_result *r, struct k3c_err *err)
+{
+    if (s->grpc && http_client_current(s->http_write) == 0) {
+        int rc = store_grpc_txn(s->grpc, t, s->write_timeout_ms, r, err);
+
+        if (rc == STORE_GRPC_DONE) {
+            outage_end(s);
+            return 0;
+        }
+        if (rc == STORE_GRPC_REFUSED)
+            return -1;
+        if (rc == STORE_GRPC_NO_ANSWER && !http_client_fail_over(s->http_write, 0))
+            return -1;
+        log_debug("%s; the write goes through the gateway", err->msg);
+        k3c_err_clear(err);
+    }
+    return txn_gateway(s, t, r, err);
+}
+
+/* A put of value (sealed first, for Secrets) if compare holds. */
+static int
+txn_put(struct store *s, enum store_txn_compare compare, int64_t revision, const char *key,
+        const void *value, size_t len, int64_t lease, struct store_txn_result *r,
+        struct k3c_err *err)
+{
+    size_t sealed_len = 0;
+    _cleanup_free_ char *sealed = store_value_seal(key, value, len, &sealed_len);
+    struct store_txn t = {
+        .key = key,
+        .compare = compare,
+        .revision = revision,
+        .value = sealed ? sealed : (value ? value : ""), /* NULL would be a delete */
+        .len = sealed ? sealed_len : len,
+        .lease = lease,
+        .want_kv = compare != STORE_TXN_CREATE, /* a failed create needs no kv */
+    };
+
+    return txn_run(s, &t, r, err);
 }
 
 int
 store_create(struct store *s, const char *key, const void *value, size_t len, int64_t lease,
              int64_t *rev_out, struct k3c_err *err)
 {
-    _cleanup_json_ json_t *resp = NULL;
-    bool ok = false;
+    struct store_txn_result r;
 
     /* create_revision == 0 holds exactly when the key does not exist. */
-    resp = txn_put_take(s, "CREATE", 0, key, value, len, lease, &ok, err);
-    if (!resp)
+    if (txn_put(s, STORE_TXN_CREATE, 0, key, value, len, lease, &r, err) < 0)
         return k3c_err_wrap(err, "create %s", key);
-    if (!ok)
+    if (!r.succeeded)
         return k3c_err_set(err, K3C_E_EXISTS, "%s already exists", key);
     if (rev_out)
-        *rev_out = header_revision(resp);
-    return 0;
+        *rev_out = r.revision;
+    return 0; /* want_kv was false: r holds no kv */
 }
 
-/* Sets CONFLICT or NOT_FOUND after a failed compare. */
+/* Sets CONFLICT or NOT_FOUND after a failed compare; the key as it is now
+ * moves to *current (may be NULL). */
 static int
-compare_failed(const json_t *resp, const char *op, const char *key, int64_t expect_rev,
+compare_failed(struct store_txn_result *r, const char *op, const char *key, int64_t expect_rev,
                struct store_kv *current, struct k3c_err *err)
 {
-    const json_t *kv = txn_failure_kv(resp);
-    int64_t now;
+    int64_t now = r->kv.mod_revision;
 
-    if (!kv)
+    if (!r->has_kv)
         return k3c_err_set(err, K3C_E_NOT_FOUND, "%s %s: not found", op, key);
-    now = store_json_int64(kv, "mod_revision");
-    if (current && store_kv_from_json(kv, current, err) < 0)
-        return -1;
+    if (current) {
+        *current = r->kv;
+        memset(&r->kv, 0, sizeof(r->kv));
+    }
     return k3c_err_set(err, K3C_E_CONFLICT,
                        "%s %s: revision %" PRId64 " is stale, the object is at %" PRId64, op, key,
                        expect_rev, now);
@@ -410,69 +498,51 @@ int
 store_update(struct store *s, const char *key, const void *value, size_t len, int64_t expect_rev,
              int64_t lease, int64_t *rev_out, struct store_kv *current, struct k3c_err *err)
 {
-    _cleanup_json_ json_t *resp = NULL;
-    bool ok = false;
+    struct store_txn_result r;
+    int rc = 0;
 
     if (expect_rev <= 0)
         return k3c_err_set(err, K3C_E_BAD_REQUEST, "update %s: a revision to compare is required",
                            key);
-    resp = txn_put_take(s, "MOD", expect_rev, key, value, len, lease, &ok, err);
-    if (!resp)
+    if (txn_put(s, STORE_TXN_MOD, expect_rev, key, value, len, lease, &r, err) < 0)
         return k3c_err_wrap(err, "update %s", key);
-    if (!ok)
-        return compare_failed(resp, "update", key, expect_rev, current, err);
-    if (rev_out)
-        *rev_out = header_revision(resp);
-    return 0;
-}
-
-static int
-delete_unconditional(struct store *s, const char *key, struct store_kv *prev, int64_t *rev_out,
-                     struct k3c_err *err)
-{
-    _cleanup_json_ json_t *resp = NULL;
-    const json_t *kv;
-    json_t *req = json_pack("{s:o, s:b}", "key", store_json_b64(key), "prev_kv", 1);
-
-    resp = store_call_take(s, "/v3/kv/deleterange", req, false, err);
-    if (!resp)
-        return k3c_err_wrap(err, "delete %s", key);
-    kv = json_array_get(json_object_get(resp, "prev_kvs"), 0);
-    if (!kv)
-        return k3c_err_set(err, K3C_E_NOT_FOUND, "delete %s: not found", key);
-    if (prev && store_kv_from_json(kv, prev, err) < 0)
-        return -1;
-    if (rev_out)
-        *rev_out = header_revision(resp);
-    return 0;
+    if (!r.succeeded)
+        rc = compare_failed(&r, "update", key, expect_rev, current, err);
+    else if (rev_out)
+        *rev_out = r.revision;
+    store_txn_result_fini(&r);
+    return rc;
 }
 
 int
 store_delete(struct store *s, const char *key, int64_t expect_rev, struct store_kv *prev,
              int64_t *rev_out, struct k3c_err *err)
 {
-    _cleanup_json_ json_t *resp = NULL;
-    const json_t *r, *kv;
-    json_t *del;
-    bool ok = false;
+    struct store_txn t = {
+        .key = key,
+        .compare = expect_rev > 0 ? STORE_TXN_MOD : STORE_TXN_ALWAYS,
+        .revision = expect_rev,
+        .want_kv = true,
+    };
+    struct store_txn_result r;
+    int rc = 0;
 
-    if (expect_rev <= 0)
-        return delete_unconditional(s, key, prev, rev_out, err);
-    del = json_pack("{s:o, s:b}", "key", store_json_b64(key), "prev_kv", 1);
-    resp = txn_take(s, compare_revision(key, "MOD", expect_rev),
-                    json_pack("{s:o}", "request_delete_range", del), key, &ok, err);
-    if (!resp)
+    if (txn_run(s, &t, &r, err) < 0)
         return k3c_err_wrap(err, "delete %s", key);
-    if (!ok)
-        return compare_failed(resp, "delete", key, expect_rev, NULL, err);
-    r = json_array_get(json_object_get(resp, "responses"), 0);
-    kv =
-        json_array_get(json_object_get(json_object_get(r, "response_delete_range"), "prev_kvs"), 0);
-    if (prev && kv && store_kv_from_json(kv, prev, err) < 0)
-        return -1;
-    if (rev_out)
-        *rev_out = header_revision(resp);
-    return 0;
+    if (!r.succeeded) {
+        rc = compare_failed(&r, "delete", key, expect_rev, NULL, err);
+    } else if (!r.has_kv) {
+        rc = k3c_err_set(err, K3C_E_NOT_FOUND, "delete %s: not found", key);
+    } else {
+        if (prev) {
+            *prev = r.kv;
+            memset(&r.kv, 0, sizeof(r.kv));
+        }
+        if (rev_out)
+            *rev_out = r.revision;
+    }
+    store_txn_result_fini(&r);
+    return rc;
 }
 
 int

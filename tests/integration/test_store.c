@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0
  * test_store.c - the storage layer against a real etcd: CRUD, CAS, list
- * pagination at a fixed revision, concurrent CAS increments, leases. */
+ * pagination at a fixed revision, concurrent CAS increments, leases. The
+ * tests run twice: with the member's TLS URL only (every call through
+ * etcd's JSON gateway) and with its unix socket first, as the server has
+ * it (writes as gRPC calls on the socket, the rest through the gateway). */
 #include "harness.h"
 #include "base/util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,10 +22,38 @@
 struct fixture {
     struct harness_etcd *etcd;
     struct store *store;
+    bool on_socket;
 };
 
+/* A store on these endpoints with the harness member's client certificate. */
+static struct store *
+store_on(struct harness_etcd *h, const char *const *endpoints, int64_t retry_timeout_ms,
+         struct k3c_err *err)
+{
+    const struct store_config sc = {.endpoints = endpoints,
+                                    .ca_file = h->tls.ca_cert,
+                                    .cert_file = h->tls.client_cert,
+                                    .key_file = h->tls.client_key,
+                                    .retry_timeout_ms = retry_timeout_ms};
+
+    return store_new(&sc, err);
+}
+
+/* A store on the member's unix socket first, then its TLS URL. */
+static struct store *
+socket_store_new(struct harness_etcd *h, struct k3c_err *err)
+{
+    const char *endpoints[] = {etcd_local_url(h->etcd), etcd_client_url(h->etcd), NULL};
+
+    if (strncmp(endpoints[0], "unix:", 5) != 0) {
+        k3c_err_set(err, K3C_E_INTERNAL, "the harness's etcd has no unix socket");
+        return NULL;
+    }
+    return store_on(h, endpoints, 20000, err);
+}
+
 static int
-setup(void **state)
+setup_fixture(void **state, bool on_socket)
 {
     struct fixture *f = k3c_xcalloc(1, sizeof(*f));
     struct k3c_err err = {0};
@@ -31,8 +63,31 @@ setup(void **state)
         free(f);
         return -1;
     }
+    if (on_socket) {
+        store_free(f->store);
+        f->store = socket_store_new(f->etcd, &err);
+        if (!f->store) {
+            print_error("%s\n", err.msg);
+            harness_etcd_stop(f->etcd);
+            free(f);
+            return -1;
+        }
+    }
+    f->on_socket = on_socket;
     *state = f;
     return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_fixture(state, false);
+}
+
+static int
+setup_socket(void **state)
+{
+    return setup_fixture(state, true);
 }
 
 static int
@@ -327,13 +382,8 @@ test_unavailable_after_retry(void **state)
 {
     const char *endpoints[] = {"https://127.0.0.1:1", NULL};
     struct fixture *f = *state;
-    const struct store_config sc = {.endpoints = endpoints,
-                                    .ca_file = f->etcd->tls.ca_cert,
-                                    .cert_file = f->etcd->tls.client_cert,
-                                    .key_file = f->etcd->tls.client_key,
-                                    .retry_timeout_ms = 300};
     struct k3c_err err = {0};
-    struct store *s = store_new(&sc, &err);
+    struct store *s = store_on(f->etcd, endpoints, 300, &err);
     struct store_kv kv = {0};
     int64_t t0 = k3c_now_ms();
 
@@ -351,18 +401,110 @@ test_failover_to_second_endpoint(void **state)
 {
     struct fixture *f = *state;
     const char *endpoints[] = {"https://127.0.0.1:1", etcd_client_url(f->etcd->etcd), NULL};
-    const struct store_config sc = {.endpoints = endpoints,
-                                    .ca_file = f->etcd->tls.ca_cert,
-                                    .cert_file = f->etcd->tls.client_cert,
-                                    .key_file = f->etcd->tls.client_key};
     struct k3c_err err = {0};
-    struct store *s = store_new(&sc, &err);
+    struct store *s = store_on(f->etcd, endpoints, 0, &err);
     int64_t rev = 0;
 
     assert_non_null(s);
     assert_int_equal(store_revision(s, &rev, &err), 0);
     assert_true(rev > 0);
     store_free(s);
+}
+
+/* A socket that takes no connection: the writes go through the gateway,
+ * which fails over to the next endpoint, as every call does. */
+static void
+test_missing_socket_falls_back(void **state)
+{
+    struct fixture *f = *state;
+    const char *endpoints[] = {"unix:/nonexistent/etcd.sock", etcd_client_url(f->etcd->etcd), NULL};
+    struct k3c_err err = {0};
+    struct store *s = store_on(f->etcd, endpoints, 0, &err);
+    struct store_kv prev = {0};
+    int64_t r1 = 0, r2 = 0;
+
+    assert_non_null(s);
+    assert_int_equal(store_create(s, "/fallback/a", "1", 1, 0, &r1, &err), 0);
+    assert_int_equal(store_update(s, "/fallback/a", "2", 1, r1, 0, &r2, NULL, &err), 0);
+    assert_true(r2 > r1);
+    assert_int_equal(store_delete(s, "/fallback/a", r2, &prev, NULL, &err), 0);
+    assert_string_equal(prev.value, "2");
+    store_kv_fini(&prev);
+    store_free(s);
+}
+
+struct restart_wait {
+    struct etcd *etcd;
+    unsigned starts; /* the start count before the kill */
+};
+
+static bool
+restarted(void *arg)
+{
+    struct restart_wait *w = arg;
+    struct k3c_err err = {0};
+
+    return etcd_start_count(w->etcd) > w->starts && etcd_wait_healthy(w->etcd, 200, &err) == 0;
+}
+
+/* The member restarts: the connections the store kept are closed, and the
+ * next writes work on new ones (a write while it is down waits for it, as
+ * the store's retries do). */
+static void
+test_writes_after_etcd_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = f->store;
+    struct k3c_err err = {0};
+    struct store_kv kv = {0};
+    int64_t r1 = 0, r2 = 0;
+
+    unsigned starts = etcd_start_count(f->etcd->etcd);
+    pid_t first = etcd_pid(f->etcd->etcd);
+
+    assert_int_equal(store_create(s, "/restart/a", "1", 1, 0, &r1, &err), 0);
+    /* killed, etcd is started again by its supervisor */
+    assert_int_equal(kill(first, SIGKILL), 0);
+    assert_true(harness_wait_for(restarted, &(struct restart_wait){f->etcd->etcd, starts}, 30000));
+    assert_int_equal(store_update(s, "/restart/a", "2", 1, r1, 0, &r2, NULL, &err), 0);
+    assert_true(r2 > r1);
+    assert_int_equal(store_create(s, "/restart/b", "3", 1, 0, NULL, &err), 0);
+    assert_int_equal(store_get(s, "/restart/a", &kv, &err), 0);
+    assert_string_equal(kv.value, "2");
+    store_kv_fini(&kv);
+}
+
+/* etcd refuses a value past its request limit (1.5 MiB), and one past
+ * its gRPC message limit (2 MiB) with another error: BAD_REQUEST either
+ * way, whichever way the write went, and nothing is stored. */
+static void
+test_too_large_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = f->store;
+    struct k3c_err err = {0};
+    struct store_kv kv = {0};
+    size_t len = (size_t)1700 * 1024;
+    char *big = k3c_xmalloc(len);
+
+    memset(big, 'b', len);
+    assert_int_equal(store_create(s, "/big/one", big, len, 0, NULL, &err), -1);
+    assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
+    assert_non_null(strstr(err.msg, "too large"));
+    /* the error names the call: etcd's gRPC method, or the gateway's path */
+    assert_non_null(strstr(err.msg, f->on_socket ? "etcdserverpb.KV/Txn" : "/v3/kv/txn"));
+    assert_int_equal(store_get(s, "/big/one", &kv, &err), -1);
+    assert_int_equal(err.kind, K3C_E_NOT_FOUND);
+    free(big);
+
+    len = (size_t)2600 * 1024;
+    big = k3c_xmalloc(len);
+    memset(big, 'b', len);
+    assert_int_equal(store_create(s, "/big/two", big, len, 0, NULL, &err), -1);
+    assert_int_equal(err.kind, K3C_E_BAD_REQUEST);
+    assert_int_equal(store_get(s, "/big/two", &kv, &err), -1);
+    assert_int_equal(err.kind, K3C_E_NOT_FOUND);
+    free(big);
 }
 
 int
@@ -377,7 +519,12 @@ main(void)
         cmocka_unit_test(test_leases),
         cmocka_unit_test(test_unavailable_after_retry),
         cmocka_unit_test(test_failover_to_second_endpoint),
+        cmocka_unit_test(test_missing_socket_falls_back),
+        cmocka_unit_test(test_too_large_refused),
+        cmocka_unit_test(test_writes_after_etcd_restart),
     };
+    int failed = cmocka_run_group_tests_name("store through the gateway", tests, setup, teardown);
 
-    return cmocka_run_group_tests_name("store", tests, setup, teardown);
+    return failed + cmocka_run_group_tests_name("store with writes over gRPC on the socket", tests,
+                                                setup_socket, teardown);
 }
