@@ -68,6 +68,7 @@ enum bench_side {
     SIDE_RAW,
     SIDE_RAW_WATCHED, /* raw, on keys a watch follows */
     SIDE_RAW_UNIX,    /* raw over the server's local unix socket, when it has one */
+    SIDE_RAW_GRPC,    /* store_create itself: gRPC on that socket, as the server writes */
     SIDE_COUNT,
 };
 
@@ -77,7 +78,7 @@ enum bench_op {
     OP_POD_CREATE,
 };
 
-static const char *const side_names[] = {"api", "raw", "raw (watched)", "raw (unix)"};
+static const char *const side_names[] = {"api", "raw", "raw (watched)", "raw (unix)", "raw (gRPC)"};
 
 extern char **environ;
 
@@ -118,6 +119,8 @@ struct bench {
     struct server srv;
     struct raw_watch watch;
     struct conn api[BENCH_MAX_CONC], raw[BENCH_MAX_CONC], raw_unix[BENCH_MAX_CONC];
+    /* One store per thread on the unix socket (its own gRPC connection). */
+    struct store *raw_grpc[BENCH_MAX_CONC];
     char *txn_url, *put_url, *range_url;
     /* The server's socket to its etcd (docs/etcd.md "The local socket"):
      * plain HTTP, no TLS on either side. NULL: this server has none. */
@@ -852,6 +855,11 @@ worker_op(struct worker *w, size_t i)
 
     if (w->op == OP_POD_CREATE)
         return api_create_pod(b, c, i, &w->err);
+    if (w->side == SIDE_RAW_GRPC) {
+        snprintf(key, sizeof(key), "%sg-cm-%s-%08zu", BENCH_RAW_PREFIX, w->tag, i);
+        return store_create(b->raw_grpc[w->tid], key, b->raw_value, b->raw_value_len, 0, NULL,
+                            &w->err);
+    }
     snprintf(name, sizeof(name), "cm-%s-%08zu", w->tag, w->op == OP_CM_GET ? i % b->cm_c1 : i);
     snprintf(key, sizeof(key), "%s%s%s",
              w->side == SIDE_RAW_WATCHED ? BENCH_WATCHED_PREFIX : BENCH_RAW_PREFIX,
@@ -939,7 +947,7 @@ static void
 run_phase(struct bench *b, enum bench_op op, const char *tag, int conc, size_t ops, bool lat,
           struct tally t[SIDE_COUNT])
 {
-    int sides = op != OP_CM_CREATE ? 2 : b->unix_socket ? 4 : 3;
+    int sides = op != OP_CM_CREATE ? 2 : b->unix_socket ? 5 : 3;
 
     memset(t, 0, SIDE_COUNT * sizeof(*t));
     for (int s = 0; s < 2 && lat; s++)
@@ -1063,6 +1071,13 @@ print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
         printf("  raw over the unix socket %10.0f %7.3f  %-9s %21s %10.0f %7zu\n", u,
                u > 0 ? a / u : 0, "(info)", "",
                per_op_us(t[SIDE_RAW_UNIX].etcd_cpu, &t[SIDE_RAW_UNIX]), t[SIDE_RAW_UNIX].errors);
+    }
+    if (t[SIDE_RAW_GRPC].ops > 0) {
+        double g = rate(&t[SIDE_RAW_GRPC]);
+
+        printf("  raw gRPC on the socket   %10.0f %7.3f  %-9s %21s %10.0f %7zu\n", g,
+               g > 0 ? a / g : 0, "(info)", "",
+               per_op_us(t[SIDE_RAW_GRPC].etcd_cpu, &t[SIDE_RAW_GRPC]), t[SIDE_RAW_GRPC].errors);
     }
     for (int s = 0; s < SIDE_COUNT; s++)
         if (t[s].errors > 0)
@@ -1635,6 +1650,22 @@ env_count(const char *name, size_t dflt)
     return (size_t)n;
 }
 
+/* A store whose one endpoint is the server's unix socket: its writes are
+ * the gRPC calls the server's store makes. */
+static struct store *
+raw_grpc_store(const char *socket)
+{
+    _cleanup_free_ char *url = k3c_xasprintf("unix:%s", socket);
+    const char *endpoints[] = {url, NULL};
+    const struct store_config sc = {.endpoints = endpoints};
+    struct k3c_err err = {0};
+    struct store *s = store_new(&sc, &err);
+
+    if (!s)
+        exit_err(1, &err);
+    return s;
+}
+
 static void
 bench_conns_init(struct bench *b)
 {
@@ -1653,6 +1684,8 @@ bench_conns_init(struct bench *b)
         conn_init(&b->raw_unix[i], s->ca, s->etcd_cert, s->etcd_key);
         if (b->unix_socket)
             curl_easy_setopt(b->raw_unix[i].curl, CURLOPT_UNIX_SOCKET_PATH, b->unix_socket);
+        if (b->unix_socket)
+            b->raw_grpc[i] = raw_grpc_store(b->unix_socket);
     }
     b->txn_url = k3c_xasprintf("%s/v3/kv/txn", s->etcd_url);
     b->put_url = k3c_xasprintf("%s/v3/kv/put", s->etcd_url);
@@ -1668,6 +1701,7 @@ bench_fini(struct bench *b)
         conn_fini(&b->api[i]);
         conn_fini(&b->raw[i]);
         conn_fini(&b->raw_unix[i]);
+        store_free(b->raw_grpc[i]);
     }
     free(b->unix_socket);
     free(b->txn_url);
@@ -1766,8 +1800,10 @@ print_header(const struct bench *b, const char *bin, size_t ops)
         "raw on keys a watch follows = the same txn under " BENCH_WATCHED_PREFIX ", which\n"
         "      a watch through the gateway follows, as k3c's store watch (any API server's watch\n"
         "      cache) follows the API's keys: etcd then sends an event per create on both sides;\n"
-        "raw over the unix socket = the same txn over the socket k3c's own store uses (plain\n"
-        "      HTTP, no TLS on either side; only when this server has one);\n"
+        "raw over the unix socket = the same txn through the gateway on the socket k3c's own\n"
+        "      store uses (plain HTTP, no TLS on either side; only when this server has one);\n"
+        "raw gRPC on the socket = store_create itself on that socket: etcd's KV/Txn over gRPC,\n"
+        "      as k3c's store now writes (docs/store.md);\n"
         "us/op = CPU time per operation of k3c, and of etcd on the api (a) and raw (r) side\n\n");
     fflush(stdout);
 }
