@@ -474,9 +474,10 @@ test_writes_after_etcd_restart(void **state)
     store_kv_fini(&kv);
 }
 
-/* etcd refuses a value past its request limit (1.5 MiB), and one past
- * its gRPC message limit (2 MiB) with another error: BAD_REQUEST either
- * way, whichever way the write went, and nothing is stored. */
+/* A 1 MiB value is stored and read back. etcd refuses a value past its
+ * request limit (1.5 MiB), and one past its gRPC message limit (2 MiB)
+ * with another error: BAD_REQUEST either way, whichever way the write
+ * went, and nothing is stored. */
 static void
 test_too_large_refused(void **state)
 {
@@ -486,6 +487,15 @@ test_too_large_refused(void **state)
     struct store_kv kv = {0};
     size_t len = (size_t)1700 * 1024;
     char *big = k3c_xmalloc(len);
+
+    /* 1 MiB passes, and comes back whole (HTTP/2 flow control both ways) */
+    for (size_t i = 0; i < len; i++)
+        big[i] = (char)('a' + i % 23);
+    assert_int_equal(store_create(s, "/big/fits", big, 1024 * 1024, 0, NULL, &err), 0);
+    assert_int_equal(store_get(s, "/big/fits", &kv, &err), 0);
+    assert_int_equal(kv.value_len, 1024 * 1024);
+    assert_memory_equal(kv.value, big, 1024 * 1024);
+    store_kv_fini(&kv);
 
     memset(big, 'b', len);
     assert_int_equal(store_create(s, "/big/one", big, len, 0, NULL, &err), -1);
