@@ -94,6 +94,8 @@ int store_grpc_txn(struct store_grpc *g, const struct store_txn *t, long timeout
  * true when it exists. An enum store_grpc_outcome. */
 int store_grpc_get(struct store_grpc *g, const char *key, long timeout_ms, struct store_kv *kv,
                    bool *found, struct k3c_err *err);
+/* One attempt of a linearizable read of the store's revision. */
+int store_grpc_revision(struct store_grpc *g, long timeout_ms, int64_t *rev, struct k3c_err *err);
 
 /* Codec (store_codec.c): pure functions, unit tested. */
 /* The smallest key greater than every key with this prefix (etcd range_end);

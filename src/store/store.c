@@ -222,17 +222,20 @@ range_request(const char *key, size_t key_len, const char *range_end, int64_t li
     return req;
 }
 
-/* A read of key over gRPC on the local member's socket, as txn_run does
- * writes: 0 done (*found), -1 etcd refused it, 1 take the gateway (which
+/* Whether reads go over gRPC on the local member's socket: the store has
+ * it, and the reads' client is on it (its first endpoint). */
+static bool
+reads_on_grpc(struct store *s)
+{
+    return s->grpc && http_client_current(s->http) == 0;
+}
+
+/* After a read over gRPC (an enum store_grpc_outcome), as txn_run does
+ * after a write: 0 done, -1 etcd refused it, 1 take the gateway (which
  * retries: a read may be sent again). */
 static int
-get_grpc(struct store *s, const char *key, struct store_kv *out, bool *found, struct k3c_err *err)
+read_outcome(struct store *s, int rc, struct k3c_err *err)
 {
-    int rc;
-
-    if (!s->grpc || http_client_current(s->http) != 0)
-        return 1;
-    rc = store_grpc_get(s->grpc, key, s->read_timeout_ms, out, found, err);
     if (rc == STORE_GRPC_DONE) {
         outage_end(s);
         return 0;
@@ -252,8 +255,11 @@ store_get(struct store *s, const char *key, struct store_kv *out, struct k3c_err
     _cleanup_json_ json_t *resp = NULL;
     const json_t *kvs;
     bool found = false;
-    int rc = get_grpc(s, key, out, &found, err);
+    int rc = 1;
 
+    if (reads_on_grpc(s))
+        rc = read_outcome(s, store_grpc_get(s->grpc, key, s->read_timeout_ms, out, &found, err),
+                          err);
     if (rc < 0)
         return k3c_err_wrap(err, "get %s", key);
     if (rc == 0)
@@ -581,9 +587,15 @@ int
 store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err)
 {
     _cleanup_json_ json_t *resp = NULL;
-    /* A count-only range of one key is the cheapest way to read the header. */
-    json_t *req = range_request("/", 1, NULL, 1, 0);
+    json_t *req;
+    int rc = 1;
 
+    if (reads_on_grpc(s))
+        rc = read_outcome(s, store_grpc_revision(s->grpc, s->read_timeout_ms, rev_out, err), err);
+    if (rc <= 0)
+        return rc < 0 ? k3c_err_wrap(err, "read revision") : 0;
+    /* A count-only range of one key is the cheapest way to read the header. */
+    req = range_request("/", 1, NULL, 1, 0);
     json_object_set_new(req, "count_only", json_true());
     resp = store_call_take(s, "/v3/kv/range", req, true, err);
     if (!resp)

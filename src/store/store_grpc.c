@@ -258,37 +258,69 @@ store_grpc_txn(struct store_grpc *g, const struct store_txn *t, long timeout_ms,
     return rc;
 }
 
+/* A Range call: *answer (etcd__range_response__free_unpacked) on DONE. */
+static int
+range_call(struct store_grpc *g, const Etcd__RangeRequest *range, long timeout_ms,
+           Etcd__RangeResponse **answer, struct k3c_err *err)
+{
+    _cleanup_free_ uint8_t *req = NULL, *resp = NULL;
+    size_t req_len = etcd__range_request__get_packed_size(range), resp_len = 0;
+    int rc;
+
+    req = k3c_xmalloc(req_len ? req_len : 1);
+    etcd__range_request__pack(range, req);
+    rc = grpc_call(g, STORE_GRPC_RANGE, req, req_len, timeout_ms, &resp, &resp_len, err);
+    if (rc != STORE_GRPC_DONE)
+        return rc;
+    *answer = etcd__range_response__unpack(NULL, resp_len, resp);
+    if (!*answer) {
+        k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: unparsable answer (%zu bytes)", STORE_GRPC_RANGE,
+                    resp_len);
+        return STORE_GRPC_REFUSED;
+    }
+    return STORE_GRPC_DONE;
+}
+
 int
 store_grpc_get(struct store_grpc *g, const char *key, long timeout_ms, struct store_kv *kv,
                bool *found, struct k3c_err *err)
 {
     Etcd__RangeRequest range = ETCD__RANGE_REQUEST__INIT;
-    _cleanup_free_ uint8_t *req = NULL, *resp = NULL;
-    Etcd__RangeResponse *answer;
-    size_t req_len, resp_len = 0;
+    Etcd__RangeResponse *answer = NULL;
     int rc;
 
     *found = false;
     range.key.data = (uint8_t *)key;
     range.key.len = strlen(key);
-    req_len = etcd__range_request__get_packed_size(&range);
-    req = k3c_xmalloc(req_len ? req_len : 1);
-    etcd__range_request__pack(&range, req);
-    rc = grpc_call(g, STORE_GRPC_RANGE, req, req_len, timeout_ms, &resp, &resp_len, err);
+    rc = range_call(g, &range, timeout_ms, &answer, err);
     if (rc != STORE_GRPC_DONE)
         return rc;
-    answer = etcd__range_response__unpack(NULL, resp_len, resp);
-    if (!answer) {
-        k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: unparsable answer (%zu bytes)", STORE_GRPC_RANGE,
-                    resp_len);
-        return STORE_GRPC_REFUSED;
-    }
     if (answer->n_kvs > 0) {
         if (kv_from_pb(answer->kvs[0], kv, err) < 0)
             rc = STORE_GRPC_REFUSED;
         else
             *found = true;
     }
+    etcd__range_response__free_unpacked(answer, NULL);
+    return rc;
+}
+
+int
+store_grpc_revision(struct store_grpc *g, long timeout_ms, int64_t *rev, struct k3c_err *err)
+{
+    Etcd__RangeRequest range = ETCD__RANGE_REQUEST__INIT;
+    Etcd__RangeResponse *answer = NULL;
+    int rc;
+
+    /* a count of one key: the cheapest request whose answer has a header */
+    range.key.data = (uint8_t *)"/";
+    range.key.len = 1;
+    range.limit = 1;
+    range.count_only = 1;
+    rc = range_call(g, &range, timeout_ms, &answer, err);
+    if (rc != STORE_GRPC_DONE)
+        return rc;
+    *rev = answer->header ? answer->header->revision : 0;
     etcd__range_response__free_unpacked(answer, NULL);
     return rc;
 }
