@@ -231,8 +231,9 @@ reads_on_grpc(struct store *s)
 }
 
 /* After a read over gRPC (an enum store_grpc_outcome), as txn_run does
- * after a write: 0 done, -1 etcd refused it, 1 take the gateway (which
- * retries: a read may be sent again). */
+ * after a write: 0 done, -1 etcd refused it, 1 take the gateway, which
+ * retries (a read may be sent again): also when etcd answered UNAVAILABLE
+ * (no leader yet), which the gateway's reads wait out with backoff. */
 static int
 read_outcome(struct store *s, int rc, struct k3c_err *err)
 {
@@ -240,7 +241,7 @@ read_outcome(struct store *s, int rc, struct k3c_err *err)
         outage_end(s);
         return 0;
     }
-    if (rc == STORE_GRPC_REFUSED)
+    if (rc == STORE_GRPC_REFUSED && err->kind != K3C_E_UNAVAILABLE)
         return -1;
     if (rc == STORE_GRPC_NO_ANSWER)
         http_client_fail_over(s->http, 0);
