@@ -222,30 +222,34 @@ range_request(const char *key, size_t key_len, const char *range_end, int64_t li
     return req;
 }
 
-/* Whether reads go over gRPC on the local member's socket: the store has
- * it, and the reads' client is on it (its first endpoint). */
+/* Whether calls of client c (the reads' or the writes') go over gRPC on
+ * the local member's socket (store_grpc.c): the store has it, and c is on
+ * it (its first endpoint, until a failure moved c to another member). */
 static bool
-reads_on_grpc(struct store *s)
+on_grpc(struct store *s, struct http_client *c)
 {
-    return s->grpc && http_client_current(s->http) == 0;
+    return s->grpc && http_client_current(c) == 0;
 }
 
-/* After a read over gRPC (an enum store_grpc_outcome), as txn_run does
- * after a write: 0 done, -1 etcd refused it, 1 take the gateway, which
- * retries (a read may be sent again): also when etcd answered UNAVAILABLE
- * (no leader yet), which the gateway's reads wait out with backoff. */
+/* After a gRPC call of client c (an enum store_grpc_outcome): 0 done, -1
+ * failed (err), 1 take the gateway. The call goes on as the gateway's own
+ * attempt would: no connection (etcd restarting) and the gateway retries
+ * and fails over to the other members; no answer and c moves to the next
+ * member, where a write goes only if there is one (it may have applied
+ * here). A read also takes the gateway when etcd answered UNAVAILABLE (no
+ * leader yet): the gateway's reads wait that out with backoff. */
 static int
-read_outcome(struct store *s, int rc, struct k3c_err *err)
+grpc_outcome(struct store *s, struct http_client *c, bool read, int rc, struct k3c_err *err)
 {
     if (rc == STORE_GRPC_DONE) {
         outage_end(s);
         return 0;
     }
-    if (rc == STORE_GRPC_REFUSED && err->kind != K3C_E_UNAVAILABLE)
+    if (rc == STORE_GRPC_REFUSED && !(read && err->kind == K3C_E_UNAVAILABLE))
         return -1;
-    if (rc == STORE_GRPC_NO_ANSWER)
-        http_client_fail_over(s->http, 0);
-    log_debug("%s; the read goes through the gateway", err->msg);
+    if (rc == STORE_GRPC_NO_ANSWER && !http_client_fail_over(c, 0) && !read)
+        return -1;
+    log_debug("%s; the %s goes through the gateway", err->msg, read ? "read" : "write");
     k3c_err_clear(err);
     return 1;
 }
@@ -258,9 +262,9 @@ store_get(struct store *s, const char *key, struct store_kv *out, struct k3c_err
     bool found = false;
     int rc = 1;
 
-    if (reads_on_grpc(s))
-        rc = read_outcome(s, store_grpc_get(s->grpc, key, s->read_timeout_ms, out, &found, err),
-                          err);
+    if (on_grpc(s, s->http))
+        rc = grpc_outcome(s, s->http, true,
+                          store_grpc_get(s->grpc, key, s->read_timeout_ms, out, &found, err), err);
     if (rc < 0)
         return k3c_err_wrap(err, "get %s", key);
     if (rc == 0)
@@ -418,31 +422,18 @@ txn_gateway(struct store *s, const struct store_txn *t, struct store_txn_result 
     return 0;
 }
 
-/* Runs t over gRPC on the local member's socket (store_grpc.c) while the
- * writes' client has that socket, its first endpoint, as its current one;
- * through the gateway otherwise. After a failure of the gRPC call the
- * write goes on as the gateway's own attempt would: no connection (etcd
- * restarting) and it takes the gateway, which retries and fails over to
- * the other members; no answer and the next member is tried, if there is
- * one. */
+/* Runs t over gRPC on the local member's socket while the writes' client
+ * is on it, else (or after a failure there, see grpc_outcome) through the
+ * gateway. */
 static int
 txn_run(struct store *s, const struct store_txn *t, struct store_txn_result *r, struct k3c_err *err)
 {
-    if (s->grpc && http_client_current(s->http_write) == 0) {
-        int rc = store_grpc_txn(s->grpc, t, s->write_timeout_ms, r, err);
+    int rc = 1;
 
-        if (rc == STORE_GRPC_DONE) {
-            outage_end(s);
-            return 0;
-        }
-        if (rc == STORE_GRPC_REFUSED)
-            return -1;
-        if (rc == STORE_GRPC_NO_ANSWER && !http_client_fail_over(s->http_write, 0))
-            return -1;
-        log_debug("%s; the write goes through the gateway", err->msg);
-        k3c_err_clear(err);
-    }
-    return txn_gateway(s, t, r, err);
+    if (on_grpc(s, s->http_write))
+        rc = grpc_outcome(s, s->http_write, false,
+                          store_grpc_txn(s->grpc, t, s->write_timeout_ms, r, err), err);
+    return rc <= 0 ? rc : txn_gateway(s, t, r, err);
 }
 
 /* A put of value (sealed first, for Secrets) if compare holds. */
@@ -591,8 +582,9 @@ store_revision(struct store *s, int64_t *rev_out, struct k3c_err *err)
     json_t *req;
     int rc = 1;
 
-    if (reads_on_grpc(s))
-        rc = read_outcome(s, store_grpc_revision(s->grpc, s->read_timeout_ms, rev_out, err), err);
+    if (on_grpc(s, s->http))
+        rc = grpc_outcome(s, s->http, true,
+                          store_grpc_revision(s->grpc, s->read_timeout_ms, rev_out, err), err);
     if (rc <= 0)
         return rc < 0 ? k3c_err_wrap(err, "read revision") : 0;
     /* A count-only range of one key is the cheapest way to read the header. */

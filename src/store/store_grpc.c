@@ -93,10 +93,63 @@ conn_give_back(struct store_grpc *g, struct grpc_conn *c)
     grpc_conn_free(c);
 }
 
-/* The request of t, packed. The failure branch ranges over the key, so a
- * failed compare tells "changed" (with the kv as it is) from "gone". */
+/* A message in protobuf's wire format (malloc'd). */
 static uint8_t *
-txn_pack(const struct store_txn *t, size_t *len)
+message_pack(const ProtobufCMessage *m, size_t *len)
+{
+    uint8_t *out;
+
+    *len = protobuf_c_message_get_packed_size(m);
+    out = k3c_xmalloc(*len ? *len : 1);
+    protobuf_c_message_pack(m, out);
+    return out;
+}
+
+/* One call of method with the message req on a connection of the pool;
+ * on DONE *answer is etcd's answer, a message of answer_type (free it with
+ * protobuf_c_message_free_unpacked). An enum store_grpc_outcome. */
+static int
+grpc_call(struct store_grpc *g, const char *method, const ProtobufCMessage *req,
+          const ProtobufCMessageDescriptor *answer_type, long timeout_ms, ProtobufCMessage **answer,
+          struct k3c_err *err)
+{
+    _cleanup_free_ char *message = NULL;
+    _cleanup_free_ uint8_t *packed = NULL, *resp = NULL;
+    size_t packed_len, resp_len = 0;
+    struct grpc_conn *c = conn_take(g, err);
+    int status;
+
+    *answer = NULL;
+    if (!c)
+        return STORE_GRPC_NOT_SENT;
+    packed = message_pack(req, &packed_len);
+    if (grpc_conn_unary(c, method, packed, packed_len, (int)timeout_ms, &status, &message, &resp,
+                        &resp_len, err) < 0) {
+        grpc_conn_free(c);
+        err->kind = K3C_E_UNAVAILABLE;
+        k3c_err_wrap(err, "etcd %s", method);
+        return STORE_GRPC_NO_ANSWER;
+    }
+    conn_give_back(g, c);
+    if (status != GRPC_OK) {
+        store_etcd_error(method, status, message ? message : "no message", err);
+        return STORE_GRPC_REFUSED;
+    }
+    *answer = protobuf_c_message_unpack(answer_type, NULL, resp_len, resp);
+    if (!*answer) {
+        k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: unparsable answer (%zu bytes)", method,
+                    resp_len);
+        return STORE_GRPC_REFUSED;
+    }
+    return STORE_GRPC_DONE;
+}
+
+/* The Txn call of t: *answer an Etcd__TxnResponse on DONE. The failure
+ * branch ranges over the key, so a failed compare tells "changed" (with
+ * the kv as it is) from "gone". */
+static int
+txn_call(struct store_grpc *g, const struct store_txn *t, long timeout_ms,
+         ProtobufCMessage **answer, struct k3c_err *err)
 {
     ProtobufCBinaryData key = {.len = strlen(t->key), .data = (uint8_t *)t->key};
     Etcd__Compare cmp = ETCD__COMPARE__INIT, *cmps[] = {&cmp};
@@ -106,7 +159,6 @@ txn_pack(const struct store_txn *t, size_t *len)
     Etcd__RequestOp ok = ETCD__REQUEST_OP__INIT, fail = ETCD__REQUEST_OP__INIT;
     Etcd__RequestOp *oks[] = {&ok}, *fails[] = {&fail};
     Etcd__TxnRequest req = ETCD__TXN_REQUEST__INIT;
-    uint8_t *out;
 
     cmp.key = key;
     cmp.result = ETCD__COMPARE__COMPARE_RESULT__EQUAL;
@@ -143,10 +195,8 @@ txn_pack(const struct store_txn *t, size_t *len)
     req.success = oks;
     req.n_failure = 1;
     req.failure = fails;
-    *len = etcd__txn_request__get_packed_size(&req);
-    out = k3c_xmalloc(*len ? *len : 1);
-    etcd__txn_request__pack(&req, out);
-    return out;
+    return grpc_call(g, STORE_GRPC_TXN, &req.base, &etcd__txn_response__descriptor, timeout_ms,
+                     answer, err);
 }
 
 /* A KeyValue as the store's kv: the key NUL-terminated, the value opened
@@ -192,93 +242,47 @@ answer_kv(const Etcd__TxnResponse *resp)
     return NULL;
 }
 
+/* The answer of a txn as the store's result. */
 static int
-txn_unpack(const uint8_t *data, size_t len, bool want_kv, struct store_txn_result *r,
+txn_result(const Etcd__TxnResponse *resp, bool want_kv, struct store_txn_result *r,
            struct k3c_err *err)
 {
-    Etcd__TxnResponse *resp = etcd__txn_response__unpack(NULL, len, data);
-    const Etcd__KeyValue *kv;
+    const Etcd__KeyValue *kv = want_kv ? answer_kv(resp) : NULL;
     int rc = 0;
 
-    if (!resp)
-        return k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: unparsable answer (%zu bytes)",
-                           STORE_GRPC_TXN, len);
     r->succeeded = resp->succeeded;
     r->revision = resp->header ? resp->header->revision : 0;
-    kv = want_kv ? answer_kv(resp) : NULL;
     if (kv) {
         rc = kv_from_pb(kv, &r->kv, err);
         r->has_kv = rc == 0;
     }
-    etcd__txn_response__free_unpacked(resp, NULL);
     return rc;
-}
-
-/* One call of method on a connection of the pool; the answer's message
- * in *resp. An enum store_grpc_outcome. */
-static int
-grpc_call(struct store_grpc *g, const char *method, const uint8_t *req, size_t req_len,
-          long timeout_ms, uint8_t **resp, size_t *resp_len, struct k3c_err *err)
-{
-    _cleanup_free_ char *message = NULL;
-    struct grpc_conn *c = conn_take(g, err);
-    int status;
-
-    *resp = NULL;
-    if (!c)
-        return STORE_GRPC_NOT_SENT;
-    if (grpc_conn_unary(c, method, req, req_len, (int)timeout_ms, &status, &message, resp, resp_len,
-                        err) < 0) {
-        grpc_conn_free(c);
-        err->kind = K3C_E_UNAVAILABLE;
-        k3c_err_wrap(err, "etcd %s", method);
-        return STORE_GRPC_NO_ANSWER;
-    }
-    conn_give_back(g, c);
-    if (status != GRPC_OK) {
-        store_etcd_error(method, status, message ? message : "no message", err);
-        return STORE_GRPC_REFUSED;
-    }
-    return STORE_GRPC_DONE;
 }
 
 int
 store_grpc_txn(struct store_grpc *g, const struct store_txn *t, long timeout_ms,
                struct store_txn_result *r, struct k3c_err *err)
 {
-    _cleanup_free_ uint8_t *req = NULL, *resp = NULL;
-    size_t req_len, resp_len = 0;
+    ProtobufCMessage *answer = NULL;
     int rc;
 
     memset(r, 0, sizeof(*r));
-    req = txn_pack(t, &req_len);
-    rc = grpc_call(g, STORE_GRPC_TXN, req, req_len, timeout_ms, &resp, &resp_len, err);
-    if (rc == STORE_GRPC_DONE && txn_unpack(resp, resp_len, t->want_kv, r, err) < 0)
-        return STORE_GRPC_REFUSED;
+    rc = txn_call(g, t, timeout_ms, &answer, err);
+    if (rc == STORE_GRPC_DONE &&
+        txn_result((const Etcd__TxnResponse *)answer, t->want_kv, r, err) < 0)
+        rc = STORE_GRPC_REFUSED;
+    if (answer)
+        protobuf_c_message_free_unpacked(answer, NULL);
     return rc;
 }
 
-/* A Range call: *answer (etcd__range_response__free_unpacked) on DONE. */
+/* A Range call: *answer (protobuf_c_message_free_unpacked) on DONE. */
 static int
 range_call(struct store_grpc *g, const Etcd__RangeRequest *range, long timeout_ms,
            Etcd__RangeResponse **answer, struct k3c_err *err)
 {
-    _cleanup_free_ uint8_t *req = NULL, *resp = NULL;
-    size_t req_len = etcd__range_request__get_packed_size(range), resp_len = 0;
-    int rc;
-
-    req = k3c_xmalloc(req_len ? req_len : 1);
-    etcd__range_request__pack(range, req);
-    rc = grpc_call(g, STORE_GRPC_RANGE, req, req_len, timeout_ms, &resp, &resp_len, err);
-    if (rc != STORE_GRPC_DONE)
-        return rc;
-    *answer = etcd__range_response__unpack(NULL, resp_len, resp);
-    if (!*answer) {
-        k3c_err_set(err, K3C_E_INTERNAL, "etcd %s: unparsable answer (%zu bytes)", STORE_GRPC_RANGE,
-                    resp_len);
-        return STORE_GRPC_REFUSED;
-    }
-    return STORE_GRPC_DONE;
+    return grpc_call(g, STORE_GRPC_RANGE, &range->base, &etcd__range_response__descriptor,
+                     timeout_ms, (ProtobufCMessage **)answer, err);
 }
 
 int
@@ -301,7 +305,7 @@ store_grpc_get(struct store_grpc *g, const char *key, long timeout_ms, struct st
         else
             *found = true;
     }
-    etcd__range_response__free_unpacked(answer, NULL);
+    protobuf_c_message_free_unpacked(&answer->base, NULL);
     return rc;
 }
 
@@ -321,6 +325,6 @@ store_grpc_revision(struct store_grpc *g, long timeout_ms, int64_t *rev, struct 
     if (rc != STORE_GRPC_DONE)
         return rc;
     *rev = answer->header ? answer->header->revision : 0;
-    etcd__range_response__free_unpacked(answer, NULL);
+    protobuf_c_message_free_unpacked(&answer->base, NULL);
     return rc;
 }
