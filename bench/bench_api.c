@@ -1046,6 +1046,20 @@ warm_up(struct bench *b, struct k3c_err *err)
     return 0;
 }
 
+/* An extra raw side under a create row (if it ran): its rate, the API's
+ * ratio to it, etcd's CPU per op. */
+static void
+print_info_row(const char *label, double api_rate, const struct tally *t)
+{
+    double r;
+
+    if (t->ops == 0)
+        return;
+    r = rate(t);
+    printf("  %-27s %7.0f %7.3f  %-9s %21s %10.0f %7zu\n", label, r, r > 0 ? api_rate / r : 0,
+           "(info)", "", per_op_us(t->etcd_cpu, t), t->errors);
+}
+
 static void
 print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
 {
@@ -1057,28 +1071,9 @@ print_create_row(int conc, const struct tally t[SIDE_COUNT], double *ratio)
            per_op_us(t[SIDE_API].k3c_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_API].etcd_cpu, &t[SIDE_API]),
            per_op_us(t[SIDE_RAW].etcd_cpu, &t[SIDE_RAW]), t[SIDE_API].errors, t[SIDE_RAW].errors);
-    if (t[SIDE_RAW_WATCHED].ops > 0) {
-        double w = rate(&t[SIDE_RAW_WATCHED]);
-
-        printf("  raw on keys a watch follows %7.0f %7.3f  %-9s %21s %10.0f %7zu\n", w,
-               w > 0 ? a / w : 0, "(info)", "",
-               per_op_us(t[SIDE_RAW_WATCHED].etcd_cpu, &t[SIDE_RAW_WATCHED]),
-               t[SIDE_RAW_WATCHED].errors);
-    }
-    if (t[SIDE_RAW_UNIX].ops > 0) {
-        double u = rate(&t[SIDE_RAW_UNIX]);
-
-        printf("  raw over the unix socket %10.0f %7.3f  %-9s %21s %10.0f %7zu\n", u,
-               u > 0 ? a / u : 0, "(info)", "",
-               per_op_us(t[SIDE_RAW_UNIX].etcd_cpu, &t[SIDE_RAW_UNIX]), t[SIDE_RAW_UNIX].errors);
-    }
-    if (t[SIDE_RAW_GRPC].ops > 0) {
-        double g = rate(&t[SIDE_RAW_GRPC]);
-
-        printf("  raw gRPC on the socket   %10.0f %7.3f  %-9s %21s %10.0f %7zu\n", g,
-               g > 0 ? a / g : 0, "(info)", "",
-               per_op_us(t[SIDE_RAW_GRPC].etcd_cpu, &t[SIDE_RAW_GRPC]), t[SIDE_RAW_GRPC].errors);
-    }
+    print_info_row("raw on keys a watch follows", a, &t[SIDE_RAW_WATCHED]);
+    print_info_row("raw over the unix socket", a, &t[SIDE_RAW_UNIX]);
+    print_info_row("raw gRPC on the socket", a, &t[SIDE_RAW_GRPC]);
     for (int s = 0; s < SIDE_COUNT; s++)
         if (t[s].errors > 0)
             printf("         %s error: %s\n", side_names[s], t[s].first_err);
@@ -1682,10 +1677,10 @@ bench_conns_init(struct bench *b)
         /* HTTP/1.1 as the store speaks it (h2's framing costs etcd more) */
         curl_easy_setopt(b->raw[i].curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
         conn_init(&b->raw_unix[i], s->ca, s->etcd_cert, s->etcd_key);
-        if (b->unix_socket)
+        if (b->unix_socket) {
             curl_easy_setopt(b->raw_unix[i].curl, CURLOPT_UNIX_SOCKET_PATH, b->unix_socket);
-        if (b->unix_socket)
             b->raw_grpc[i] = raw_grpc_store(b->unix_socket);
+        }
     }
     b->txn_url = k3c_xasprintf("%s/v3/kv/txn", s->etcd_url);
     b->put_url = k3c_xasprintf("%s/v3/kv/put", s->etcd_url);

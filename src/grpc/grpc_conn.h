@@ -3,14 +3,15 @@
  * (libnghttp2) on unix sockets, both ends in one place: a server
  * connection answers unary calls (the kubelet's Registration service), a
  * client connection makes unary calls (the device plugins', the store's
- * writes to its etcd member) and follows server streams (ListAndWatch). Messages are gRPC's
- * length-prefixed frames (1 byte compressed flag, 4 bytes big-endian length), never compressed; a
- * message above GRPC_MAX_MSG fails its stream. Status comes in the grpc-status and grpc-message
- * trailers (or headers, for a trailers-only answer).
+ * calls to its etcd member) and follows server streams (ListAndWatch).
+ * Messages are gRPC's length-prefixed frames (1 byte compressed flag,
+ * 4 bytes big-endian length), never compressed; a message above
+ * GRPC_MAX_MSG fails its stream. Status comes in the grpc-status and
+ * grpc-message trailers (or headers, for a trailers-only answer).
  *
- * A connection is driven by its owner's poll loop (grpc_conn_io) or, for a
- * blocking unary call, by grpc_unary. Not thread-safe: one thread per
- * connection. */
+ * A connection is driven by its owner's poll loop (grpc_conn_io) or, for
+ * a blocking unary call, by grpc_conn_unary (grpc_unary on a fresh
+ * connection). Not thread-safe: one thread per connection. */
 #ifndef K3C_GRPC_GRPC_CONN_H
 #define K3C_GRPC_GRPC_CONN_H
 
